@@ -63,6 +63,10 @@ class ElfFile {
   const ElfSection* section(std::string_view name) const;
   // Relocations that apply to section `index` (from its SHT_RELA section).
   const std::vector<ElfRelocation>& relocations(size_t index) const;
+  // Dynamic relocations (.rela.dyn, .rela.plt); symbol indexes dynamic_symbols().
+  const std::vector<ElfRelocation>& dynamic_relocations() const { return dynrelocs_; }
+  // Lowest PT_LOAD address, page-aligned (0 for a relocatable object).
+  uint64_t load_address() const { return load_address_; }
   std::optional<std::string> build_id() const;  // lowercase hex
   void* elf_handle() const { return elf_; }     // Elf*, for libdw
 
@@ -79,6 +83,8 @@ class ElfFile {
   std::vector<ElfSymbol> symbols_;
   std::vector<ElfSymbol> dynsyms_;
   std::vector<std::vector<ElfRelocation>> relocations_;
+  std::vector<ElfRelocation> dynrelocs_;
+  uint64_t load_address_ = 0;
   std::optional<std::string> build_id_;
 };
 

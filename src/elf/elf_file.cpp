@@ -137,11 +137,13 @@ Status ElfFile::load() {
     if (s.type == SHT_DYNSYM) GRAFT_TRY(read_symbols(s, dynsyms_));
   }
   for (const auto& s : sections_) {
-    if (s.type != SHT_RELA || s.info >= count) continue;
+    if (s.type != SHT_RELA || s.link >= count) continue;
+    const bool dynamic = sections_[s.link].type == SHT_DYNSYM;
+    if (!dynamic && s.info >= count) continue;
     Elf_Data* data = elf_getdata(elf_getscn(elf, s.index), nullptr);
     if (!data) return make_error("{}: unreadable relocations {}", path_.string(), s.name);
     size_t n = s.entsize ? s.size / s.entsize : 0;
-    auto& out = relocations_[s.info];
+    auto& out = dynamic ? dynrelocs_ : relocations_[s.info];
     for (size_t i = 0; i < n; ++i) {
       GElf_Rela rela;
       if (!gelf_getrela(data, i, &rela)) return make_error("{}: bad relocation in {}", path_.string(), s.name);
@@ -150,6 +152,17 @@ Status ElfFile::load() {
     }
   }
   build_id_ = find_build_id(elf, sections_);
+  size_t phnum = 0;
+  if (elf_getphdrnum(elf, &phnum) == 0) {
+    bool first = true;
+    for (size_t i = 0; i < phnum; ++i) {
+      GElf_Phdr phdr;
+      if (!gelf_getphdr(elf, static_cast<int>(i), &phdr) || phdr.p_type != PT_LOAD) continue;
+      const uint64_t page = phdr.p_vaddr & ~uint64_t{0xfff};
+      if (first || page < load_address_) load_address_ = page;
+      first = false;
+    }
+  }
   return ok();
 }
 

@@ -1,0 +1,58 @@
+// The updater: applies a patch to a running process, lists and reverts the
+// patches applied to it. All or nothing: on any error or refusal the target
+// runs on exactly as before.
+#pragma once
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "graft/patch.h"
+
+namespace graft {
+
+struct ApplyOptions {
+  std::chrono::milliseconds timeout{5000};  // how long to wait for a safe moment
+};
+
+struct ApplyReport {
+  std::string patch_id;
+  int sequence = 0;          // position in the target's stack of patches (1 = first)
+  size_t threads = 0;
+  size_t functions = 0;      // functions redirected
+  size_t attempts = 0;       // stops until a safe moment was found
+  uint64_t pause_us = 0;     // longest time the threads were stopped at once
+  double total_ms = 0;       // attach to detach
+  uint64_t region = 0;       // where the patch lives in the target
+};
+
+Result<ApplyReport> apply_patch(pid_t pid, const Patch& patch, const ApplyOptions& options);
+
+struct AppliedPatch {
+  int sequence = 0;
+  std::string patch_id;
+  std::string base_build_id;
+  std::string result_build_id;
+  std::string applied_at;
+  std::vector<std::string> functions;
+  uint64_t region_start = 0, region_end = 0;
+};
+
+// The patches applied to a process, oldest first, read from the target's own
+// memory (the registry travels with the process).
+Result<std::vector<AppliedPatch>> list_applied(pid_t pid);
+
+struct RevertReport {
+  std::string patch_id;
+  int sequence = 0;
+  size_t threads = 0;
+  uint64_t pause_us = 0;
+  double total_ms = 0;
+};
+
+// Undoes the latest patch applied to the process.
+Result<RevertReport> revert_latest(pid_t pid, const ApplyOptions& options);
+
+}  // namespace graft

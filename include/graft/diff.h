@@ -1,0 +1,25 @@
+// The patch generator: compares two builds made by graft-cc at the level of
+// compiled code (per-function sections, relocation targets normalised to
+// symbol identities) and writes the patch that turns OLD into NEW.
+#pragma once
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "graft/patch.h"
+
+namespace graft {
+
+struct DiffRequest {
+  std::filesystem::path old_binary;
+  std::filesystem::path new_binary;
+};
+
+// The patch, or a refusal that says what cannot be patched yet and why.
+Result<Patch> generate_patch(const DiffRequest& request);
+
+// Human-readable report: every function in the patch and why, data added,
+// functions removed, state kept.
+std::string explain_patch(const Patch& patch);
+
+}  // namespace graft

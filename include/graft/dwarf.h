@@ -1,0 +1,29 @@
+// What graft reads from DWARF: where a translation unit's source lives, and
+// the layout of every named struct, union and global (to refuse layout changes).
+#pragma once
+#include <filesystem>
+#include <map>
+#include <string>
+
+#include "graft/elf_file.h"
+
+namespace graft {
+
+struct SourceInfo {
+  std::filesystem::path path;  // absolute, normalised: DW_AT_comp_dir joined with DW_AT_name
+};
+
+// The source file of an object's (first) compile unit. Relocates the object's
+// debug sections through libdwfl, as they need for ET_REL.
+Result<SourceInfo> object_source(const std::filesystem::path& object);
+
+// Named aggregate types and global variables of a linked binary, each with a
+// signature of its layout (size, members: name, offset, type). Two builds
+// agree on a name's layout exactly when the signatures are equal.
+struct Layouts {
+  std::map<std::string, std::string> types;      // "struct conn" -> signature
+  std::map<std::string, std::string> variables;  // identity-ish name -> type signature
+};
+Result<Layouts> read_layouts(const ElfFile& binary);
+
+}  // namespace graft

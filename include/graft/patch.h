@@ -1,0 +1,91 @@
+// The patch: code and data pieces with relocations, symbols and a manifest,
+// stored as a versioned ELF relocatable object (.graft).
+//
+// Symbol names are identities that survive between builds: a global symbol is
+// its name; a local one is "<tu>::<name>", where <tu> is the translation unit's
+// path within its source tree (two files may each have a static `helper`).
+#pragma once
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "graft/error.h"
+
+namespace graft {
+
+inline constexpr int kPatchFormatVersion = 1;
+
+enum class PieceKind { Text, ReadOnly, Data, Bss };
+const char* piece_kind_name(PieceKind kind);
+
+struct PatchRelocation {
+  uint64_t offset = 0;  // within the piece
+  uint32_t type = 0;    // R_X86_64_*
+  uint32_t symbol = 0;  // index into Patch::symbols
+  int64_t addend = 0;
+};
+
+struct PatchPiece {
+  std::string name;  // e.g. ".text.compute" (for reading a patch with readelf)
+  PieceKind kind = PieceKind::Text;
+  uint64_t align = 1;
+  uint64_t size = 0;
+  std::vector<uint8_t> bytes;  // empty for Bss
+  std::vector<PatchRelocation> relocations;
+};
+
+struct PatchSymbol {
+  std::string name;   // identity; for an anonymous piece "piece:<index>"
+  int piece = -1;     // -1: defined outside the patch, resolved in the target
+  uint64_t offset = 0;
+  uint64_t size = 0;
+  bool function = false;
+};
+
+// Why a function is in the patch, for `graft diff --explain`.
+struct FunctionChange {
+  std::string identity;
+  std::string reason;  // "changed", "added", "code changed through inlining of X", ...
+  uint32_t symbol = 0; // its definition in the patch
+  bool replaces = false;  // true: an existing function whose entry is redirected
+};
+
+struct Manifest {
+  int format_version = kPatchFormatVersion;
+  std::string patch_id;          // content hash, hex
+  std::string base_build_id;     // the binary this patch applies to
+  std::string result_build_id;   // the binary it turns the program into
+  std::string base_binary;       // path of the base binary at diff time (information)
+  std::string result_binary;
+  std::string created;           // ISO 8601 UTC
+  std::vector<FunctionChange> functions;
+  std::vector<std::string> added_data;    // new globals, with their initialisers
+  std::vector<std::string> removed_functions;
+  std::vector<std::string> notes;         // what --explain adds (kept state, refusals avoided)
+  // Every function and data identity of the base binary -> link-time address
+  // and size, and the GOT slot of every symbol it imports (for stacked patches
+  // and for calls into shared libraries).
+  struct BaseSymbol { uint64_t address = 0; uint64_t size = 0; bool function = false; };
+  std::map<std::string, BaseSymbol> base_symbols;
+  std::map<std::string, uint64_t> base_imports;  // name -> link-time address of its GOT slot
+  bool base_pie = true;
+  uint64_t base_load_address = 0;  // lowest PT_LOAD p_vaddr, page-aligned
+  uint64_t checksum = 0;           // over the pieces, relocations and symbols
+};
+
+struct Patch {
+  Manifest manifest;
+  std::vector<PatchPiece> pieces;
+  std::vector<PatchSymbol> symbols;
+};
+
+uint64_t patch_checksum(const Patch& patch);
+
+Status write_patch(const Patch& patch, const std::filesystem::path& path);
+// Reads and strictly validates a patch; nothing is trusted before this returns.
+Result<Patch> read_patch(const std::filesystem::path& path);
+Result<Patch> parse_patch(std::vector<uint8_t> image, const std::string& label);
+
+}  // namespace graft

@@ -1,0 +1,14 @@
+// x86-64 relocation types graft understands, shared by the patch generator
+// (comparing code) and the updater (linking a patch into a process).
+#pragma once
+#include <cstdint>
+#include <optional>
+
+namespace graft {
+
+// Bytes a relocation of this type writes; nullopt for a type graft cannot handle.
+std::optional<unsigned> relocation_width(uint32_t type);
+bool relocation_is_pc_relative(uint32_t type);
+const char* relocation_name(uint32_t type);
+
+}  // namespace graft

@@ -1,0 +1,85 @@
+// Control of a live target process through ptrace: attach to every thread,
+// stop and resume them, read and write memory, run system calls inside it.
+// A TracedProcess is an RAII attachment: its destructor resumes and detaches
+// every thread, whatever happened in between.
+#pragma once
+#include <sys/types.h>
+#include <sys/user.h>
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "graft/error.h"
+
+namespace graft {
+
+struct MemoryMap {
+  uint64_t start = 0, end = 0, offset = 0;
+  std::string perms;  // "r-xp"
+  std::string path;   // file, "[stack]", "/memfd:graft... (deleted)", or ""
+  bool contains(uint64_t address) const { return address >= start && address < end; }
+};
+
+Result<std::vector<MemoryMap>> read_maps(pid_t pid);
+
+// Reads another process's memory without stopping it (process_vm_readv).
+Result<std::vector<uint8_t>> read_process_memory(pid_t pid, uint64_t address, size_t size);
+
+// Why a process cannot be attached, checked before touching it: it does not
+// exist, is a zombie, is ourselves, or is traced by another process.
+Status check_attachable(pid_t pid);
+
+struct Thread {
+  pid_t tid = 0;
+  user_regs_struct regs{};
+  bool stopped = false;
+  bool group_stop = false;   // stopped by job control (SIGSTOP): stays stopped after graft
+  int pending_signal = 0;    // intercepted while stopping it; delivered again on resume
+  std::string name() const;  // from /proc/PID/task/TID/comm
+};
+
+class TracedProcess {
+ public:
+  // Seizes every thread (and threads created later). Nothing is stopped yet.
+  static Result<std::unique_ptr<TracedProcess>> attach(pid_t pid);
+  ~TracedProcess();
+  TracedProcess(const TracedProcess&) = delete;
+  TracedProcess& operator=(const TracedProcess&) = delete;
+
+  pid_t pid() const { return pid_; }
+  // Stops every thread and reads its registers. Threads created meanwhile are stopped too.
+  Status stop_all();
+  // Resumes every thread, delivering any signal that arrived while it was stopped.
+  Status resume_all();
+  // Resumes and detaches every thread; the destructor calls it too.
+  Status detach();
+  std::vector<Thread>& threads() { return threads_; }
+
+  Result<std::vector<uint8_t>> read(uint64_t address, size_t size) const;
+  // Writes through /proc/PID/mem, which may write read-only (private) mappings such as code.
+  Status write(uint64_t address, std::span<const uint8_t> bytes) const;
+
+  // Runs a system call in a stopped thread and returns its result (negative errno on failure).
+  // The thread's registers are restored exactly, so an interrupted call restarts as before.
+  Result<int64_t> syscall(long number, std::array<uint64_t, 6> args);
+
+ private:
+  explicit TracedProcess(pid_t pid) : pid_(pid) {}
+  Status seize(pid_t tid);
+  Status wait_for_stops();
+  Thread* find(pid_t tid);
+  Result<uint64_t> syscall_instruction();
+
+  pid_t pid_;
+  int mem_fd_ = -1;
+  bool attached_ = false;
+  std::vector<Thread> threads_;
+  std::optional<uint64_t> syscall_instruction_;
+};
+
+}  // namespace graft

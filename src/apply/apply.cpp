@@ -1,0 +1,421 @@
+// graft apply / status / revert: the updater's session with a live process.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <ctime>
+#include <thread>
+
+#include "graft/apply.h"
+#include "graft/elf_file.h"
+#include "graft/target.h"
+#include "link.h"
+#include "registry.h"
+
+namespace graft {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr uint64_t kPad = 14;
+constexpr uint8_t kNopEntry[16] = {0x90, 0x90, 0x90, 0x90, 0x90, 0x90, 0x90, 0x90,
+                                   0x90, 0x90, 0x90, 0x90, 0x90, 0x90, 0x66, 0x90};
+
+std::string hex(const uint8_t* bytes, size_t n) {
+  std::string out;
+  for (size_t i = 0; i < n; ++i) out += fmt::format("{:02x}", bytes[i]);
+  return out;
+}
+
+std::vector<uint8_t> unhex(const std::string& text) {
+  std::vector<uint8_t> out;
+  for (size_t i = 0; i + 1 < text.size(); i += 2) out.push_back(static_cast<uint8_t>(std::stoul(text.substr(i, 2), nullptr, 16)));
+  return out;
+}
+
+// `jmp *0(%rip); .quad target` in the 14-byte pad, `jmp .-14` at the entry.
+std::vector<uint8_t> redirect_bytes(uint64_t target) {
+  std::vector<uint8_t> b = {0xff, 0x25, 0, 0, 0, 0};
+  for (int i = 0; i < 8; ++i) b.push_back(static_cast<uint8_t>(target >> (8 * i)));
+  b.push_back(0xeb);
+  b.push_back(static_cast<uint8_t>(-16));
+  return b;
+}
+
+bool is_redirect(const std::vector<uint8_t>& b) {
+  return b.size() == 16 && b[0] == 0xff && b[1] == 0x25 && b[2] == 0 && b[3] == 0 && b[4] == 0 && b[5] == 0 &&
+         b[14] == 0xeb && b[15] == static_cast<uint8_t>(-16);
+}
+
+std::string utc_now() {
+  const std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  char out[32];
+  std::strftime(out, sizeof out, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return out;
+}
+
+// Catchable signals wait until the session ends, so an impatient Ctrl-C never
+// leaves the target with injected registers or half the entries written.
+class SignalShield {
+ public:
+  SignalShield() {
+    sigset_t block;
+    sigemptyset(&block);
+    for (int s : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE}) sigaddset(&block, s);
+    pthread_sigmask(SIG_BLOCK, &block, &saved_);
+  }
+  ~SignalShield() { pthread_sigmask(SIG_SETMASK, &saved_, nullptr); }
+
+ private:
+  sigset_t saved_;
+};
+
+// Code no thread may be executing, nor about to return into, at the commit.
+struct Range {
+  uint64_t start = 0, end = 0;
+  uint64_t allowed_ip = 0;  // an entry a thread may sit on: it will take the new jump
+  std::string what;
+};
+
+struct Blocker {
+  pid_t tid = 0;
+  std::string thread_name, function, where;
+};
+
+std::optional<Blocker> find_blocker(const TracedProcess& process, const std::vector<Thread>& threads,
+                                    const std::vector<Range>& ranges, const std::vector<MemoryMap>& maps) {
+  auto hit = [&](uint64_t address, bool is_return) -> const Range* {
+    for (const auto& r : ranges) {
+      if (is_return ? (address > r.start && address <= r.end) : (address >= r.start && address < r.end)) {
+        if (!is_return && address == r.allowed_ip) continue;
+        return &r;
+      }
+    }
+    return nullptr;
+  };
+  for (const auto& t : threads) {
+    if (const Range* r = hit(t.regs.rip, false)) return Blocker{t.tid, t.name(), r->what, "executing it"};
+    // Conservative stack scan: any word that could be a return address into the range.
+    const uint64_t sp = t.regs.rsp & ~uint64_t{7};
+    auto map = std::find_if(maps.begin(), maps.end(), [&](const MemoryMap& m) { return m.contains(sp); });
+    if (map == maps.end()) continue;
+    const uint64_t end = std::min<uint64_t>(map->end, sp + (uint64_t{8} << 20));
+    auto stack = process.read(sp, end - sp);
+    if (!stack) continue;
+    const auto* words = reinterpret_cast<const uint64_t*>(stack->data());
+    for (size_t i = 0; i < stack->size() / 8; ++i)
+      if (const Range* r = hit(words[i], true)) return Blocker{t.tid, t.name(), r->what, "on its stack"};
+  }
+  return std::nullopt;
+}
+
+std::string describe(const Blocker& b) {
+  return fmt::format("thread {} ({}) is in {} ({})", b.tid, b.thread_name, b.function, b.where);
+}
+
+// Runs the retry loop shared by apply and revert: stop everything, check,
+// commit or let the process run a little and try again until the deadline.
+template <typename Prepare, typename Check, typename Commit>
+Status at_safe_moment(TracedProcess& process, std::chrono::milliseconds timeout, uint64_t& pause_us,
+                      size_t& attempts, Prepare prepare, Check check, Commit commit) {
+  const auto deadline = Clock::now() + timeout;
+  auto backoff = std::chrono::microseconds(200);
+  for (;;) {
+    ++attempts;
+    const auto stopped_at = Clock::now();
+    GRAFT_TRY(process.stop_all());
+    auto note_pause = [&] {
+      pause_us = std::max<uint64_t>(pause_us, std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - stopped_at).count());
+    };
+    if (attempts == 1) {
+      auto prepared = prepare();
+      if (!prepared) {
+        (void)process.resume_all();
+        note_pause();
+        return prepared.error();
+      }
+    }
+    std::optional<Blocker> blocker = check();
+    if (!blocker) {
+      auto committed = commit();
+      (void)process.resume_all();
+      note_pause();
+      return committed;
+    }
+    (void)process.resume_all();
+    note_pause();
+    if (Clock::now() + backoff > deadline)
+      return make_error("no safe moment within {} ms: {}", timeout.count(), describe(*blocker));
+    std::this_thread::sleep_for(backoff);
+    backoff = std::min(backoff * 2, std::chrono::microseconds(20000));
+  }
+}
+
+Result<uint64_t> binary_bias(pid_t pid, const std::vector<MemoryMap>& maps, uint64_t load_address,
+                             uint64_t* start, uint64_t* end) {
+  char buf[4096];
+  const ssize_t n = readlink(fmt::format("/proc/{}/exe", pid).c_str(), buf, sizeof buf - 1);
+  if (n <= 0) return make_error("cannot read /proc/{}/exe", pid);
+  std::string exe(buf, static_cast<size_t>(n));
+  if (exe.ends_with(" (deleted)")) exe.resize(exe.size() - 10);
+  std::optional<uint64_t> bias;
+  for (const auto& m : maps) {
+    std::string path = m.path;
+    if (path.ends_with(" (deleted)")) path.resize(path.size() - 10);
+    if (path != exe) continue;
+    if (!bias && m.offset == 0) bias = m.start - load_address, *start = m.start;
+    *end = std::max(*end, m.end);
+  }
+  if (!bias) return make_error("cannot find the executable's mapping in process {}", pid);
+  return *bias;
+}
+
+Status unmap(TracedProcess& process, uint64_t start, uint64_t size) {
+  GRAFT_ASSIGN(int64_t r, process.syscall(SYS_munmap, {start, size, 0, 0, 0, 0}));
+  if (r != 0) return make_error("munmap in the target failed: {}", std::strerror(static_cast<int>(-r)));
+  return ok();
+}
+
+// Creates the memfd in the target, fills it from here, maps each segment.
+Status map_region(TracedProcess& process, const link::Image& image, const std::string& name) {
+  Thread* injector = nullptr;
+  for (auto& t : process.threads())
+    if (t.stopped && !t.group_stop) {
+      injector = &t;
+      break;
+    }
+  if (!injector) return make_error("every thread of process {} is stopped by a signal (SIGSTOP?): continue it first", process.pid());
+  const uint64_t scratch = (injector->regs.rsp - 4096) & ~uint64_t{15};
+  std::vector<uint8_t> text(name.begin(), name.end());
+  text.push_back(0);
+  GRAFT_TRY(process.write(scratch, text));
+  GRAFT_ASSIGN(int64_t fd, process.syscall(SYS_memfd_create, {scratch, MFD_CLOEXEC, 0, 0, 0, 0}));
+  if (fd < 0) return make_error("memfd_create in the target failed: {}", std::strerror(static_cast<int>(-fd)));
+  auto close_fd = [&] { (void)process.syscall(SYS_close, {static_cast<uint64_t>(fd), 0, 0, 0, 0, 0}); };
+  const std::string path = fmt::format("/proc/{}/fd/{}", process.pid(), fd);
+  const int local = open(path.c_str(), O_RDWR | O_CLOEXEC);
+  if (local < 0) {
+    close_fd();
+    return errno_error("cannot open " + path, errno);
+  }
+  bool written = ftruncate(local, static_cast<off_t>(image.bytes.size())) == 0;
+  for (size_t done = 0; written && done < image.bytes.size();) {
+    const ssize_t n = pwrite(local, image.bytes.data() + done, image.bytes.size() - done, static_cast<off_t>(done));
+    if (n <= 0) written = false;
+    else done += static_cast<size_t>(n);
+  }
+  close(local);
+  if (!written) {
+    close_fd();
+    return make_error("cannot fill the patch's memory in process {}", process.pid());
+  }
+  size_t mapped = 0;
+  for (const auto& seg : image.segments) {
+    const uint64_t at = image.base + seg.offset;
+    auto r = process.syscall(SYS_mmap, {at, seg.size, static_cast<uint64_t>(seg.prot),
+                                        MAP_PRIVATE | MAP_FIXED_NOREPLACE, static_cast<uint64_t>(fd), seg.offset});
+    if (!r || *r != static_cast<int64_t>(at)) {
+      if (r && *r > 0) (void)unmap(process, static_cast<uint64_t>(*r), seg.size);
+      if (mapped) (void)unmap(process, image.base, image.segments[mapped - 1].offset + image.segments[mapped - 1].size);
+      close_fd();
+      return r ? make_error("cannot map the patch at {:#x} in process {}: {}", at, process.pid(),
+                            *r < 0 ? std::strerror(static_cast<int>(-*r)) : "placed elsewhere")
+               : r.error();
+    }
+    ++mapped;
+  }
+  close_fd();
+  return ok();
+}
+
+double elapsed_ms(Clock::time_point since) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - since).count();
+}
+
+}  // namespace
+
+Result<ApplyReport> apply_patch(pid_t pid, const Patch& patch, const ApplyOptions& options) {
+  const auto started = Clock::now();
+  const Manifest& m = patch.manifest;
+  GRAFT_TRY(check_attachable(pid));
+  GRAFT_ASSIGN(const std::string running, read_build_id(fmt::format("/proc/{}/exe", pid)));
+  GRAFT_ASSIGN(const auto applied, registry::read_all(pid));
+  const std::string current = applied.empty() ? running : applied.back().result_build_id;
+  for (const auto& r : applied)
+    if (r.patch_id == m.patch_id) return make_error("patch {} is already applied to process {}", m.patch_id, pid);
+  if (m.base_build_id != current)
+    return make_error("patch {} is for build {}, but process {} runs build {}{}: diff against the running version",
+                      m.patch_id, m.base_build_id, pid, current, applied.empty() ? "" : " (as patched)");
+  GRAFT_ASSIGN(auto maps, read_maps(pid));
+
+  // Where the running binary's symbols are: from the first patch's record, or this patch's manifest.
+  registry::Record record;
+  record.sequence = applied.empty() ? 1 : applied.back().sequence + 1;
+  record.patch_id = m.patch_id;
+  record.base_build_id = m.base_build_id;
+  record.result_build_id = m.result_build_id;
+  record.applied_at = utc_now();
+  const auto& base_symbols = applied.empty() ? m.base_symbols : applied.front().base_symbols;
+  const auto& base_imports = applied.empty() ? m.base_imports : applied.front().base_imports;
+  uint64_t binary_start = 0, binary_end = 0;
+  GRAFT_ASSIGN(uint64_t bias, binary_bias(pid, maps, applied.empty() ? m.base_load_address : 0, &binary_start, &binary_end));
+  if (!applied.empty()) bias = applied.front().bias;
+  if (applied.empty()) {
+    record.has_root = true;
+    record.bias = bias;
+    record.base_symbols = m.base_symbols;
+    record.base_imports = m.base_imports;
+  }
+  link::Resolver resolver(pid, bias, base_symbols, base_imports, applied, maps);
+
+  // What the commit redirects, and the code no thread may be in at that moment.
+  std::vector<Range> ranges;
+  for (const auto& f : m.functions) {
+    if (!f.replaces) continue;
+    auto versions = resolver.versions(f.identity);
+    if (versions.empty()) return make_error("cannot find {} in process {}", f.identity, pid);
+    const auto& canonical = versions.front();
+    record.entries.push_back({f.identity, canonical.address, {}, {}});
+    ranges.push_back({canonical.address - kPad, canonical.address + std::max<uint64_t>(canonical.size, 2),
+                      canonical.address, f.identity});
+    for (size_t i = 1; i < versions.size(); ++i)
+      ranges.push_back({versions[i].address, versions[i].address + versions[i].size, 0, f.identity});
+  }
+
+  // Lay out and link the region; the header is sized for the record it will hold.
+  link::Image image;
+  for (uint64_t header = registry::encode(record).size() + 4096 + 96 * (patch.symbols.size() + record.entries.size());;) {
+    image = link::plan(patch, header);
+    GRAFT_ASSIGN(image.base, link::choose_address(maps, binary_start, binary_end, image.bytes.size(),
+                                                  link::needs_low_address(patch)));
+    GRAFT_TRY(link::relocate(patch, image, resolver));
+    record.region_start = image.base;
+    record.region_end = image.base + image.bytes.size();
+    record.text_start = image.text_start;
+    record.text_end = image.text_end;
+    record.defines.clear();
+    for (const auto& s : patch.symbols)
+      if (s.piece >= 0 && !s.name.starts_with("piece:"))
+        record.defines[s.name] = {image.piece_address[s.piece] + s.offset, s.size, s.function};
+    for (auto& e : record.entries) {
+      e.old_bytes.assign(32, '0');
+      e.new_bytes = hex(redirect_bytes(record.defines.at(e.identity).address).data(), 16);
+    }
+    const std::string encoded = registry::encode(record);
+    if (encoded.size() <= image.header_capacity) {
+      std::memcpy(image.bytes.data(), encoded.data(), encoded.size());
+      break;
+    }
+    header = encoded.size() + 4096;
+  }
+
+  SignalShield shield;
+  GRAFT_ASSIGN(auto process, TracedProcess::attach(pid));
+  ApplyReport report;
+  report.patch_id = m.patch_id;
+  report.sequence = record.sequence;
+  report.region = image.base;
+  bool mapped = false;
+  auto status = at_safe_moment(
+      *process, options.timeout, report.pause_us, report.attempts,
+      [&]() -> Status {
+        GRAFT_TRY(map_region(*process, image, registry::memfd_name(record.sequence, m.patch_id)));
+        mapped = true;
+        return ok();
+      },
+      [&] {
+        auto now_maps = read_maps(pid);
+        return find_blocker(*process, process->threads(), ranges, now_maps ? *now_maps : maps);
+      },
+      [&]() -> Status {
+        // Read and check every entry before writing any: all or nothing.
+        for (auto& e : record.entries) {
+          GRAFT_ASSIGN(auto current_bytes, process->read(e.address - kPad, 16));
+          if (std::memcmp(current_bytes.data(), kNopEntry, 16) != 0 && !is_redirect(current_bytes))
+            return make_error("the entry of {} at {:#x} is not a graft entry (was it built with graft-cc?): "
+                              "nothing was changed", e.identity, e.address);
+          e.old_bytes = hex(current_bytes.data(), 16);
+        }
+        record.state = registry::Applied;
+        const std::string encoded = registry::encode(record);
+        if (encoded.size() > image.header_capacity) return make_error("internal: registry record outgrew its header");
+        for (const auto& e : record.entries) {
+          const auto bytes = unhex(e.new_bytes);
+          GRAFT_TRY(process->write(e.address - kPad, std::span(bytes).first(14)));
+          GRAFT_TRY(process->write(e.address, std::span(bytes).subspan(14)));
+        }
+        return process->write(image.base, std::span(reinterpret_cast<const uint8_t*>(encoded.data()), encoded.size()));
+      });
+  report.threads = process->threads().size();
+  if (!status) {
+    if (mapped) {
+      (void)process->stop_all();
+      (void)unmap(*process, image.base, image.bytes.size());
+    }
+    (void)process->detach();
+    return status.error();
+  }
+  GRAFT_TRY(process->detach());
+  report.functions = record.entries.size();
+  report.total_ms = elapsed_ms(started);
+  return report;
+}
+
+Result<std::vector<AppliedPatch>> list_applied(pid_t pid) {
+  if (kill(pid, 0) != 0 && errno == ESRCH) return make_error("no process with PID {}", pid);
+  GRAFT_ASSIGN(auto records, registry::read_all(pid));
+  std::vector<AppliedPatch> out;
+  for (const auto& r : records) {
+    AppliedPatch a{r.sequence, r.patch_id, r.base_build_id, r.result_build_id, r.applied_at, {}, r.region_start, r.region_end};
+    for (const auto& e : r.entries) a.functions.push_back(e.identity);
+    out.push_back(std::move(a));
+  }
+  return out;
+}
+
+Result<RevertReport> revert_latest(pid_t pid, const ApplyOptions& options) {
+  const auto started = Clock::now();
+  GRAFT_TRY(check_attachable(pid));
+  GRAFT_ASSIGN(auto records, registry::read_all(pid));
+  if (records.empty()) return make_error("no graft patch is applied to process {}", pid);
+  const registry::Record top = records.back();
+  GRAFT_ASSIGN(auto maps, read_maps(pid));
+  std::vector<Range> ranges = {{top.text_start, top.text_end, 0, "patch " + top.patch_id}};
+  SignalShield shield;
+  GRAFT_ASSIGN(auto process, TracedProcess::attach(pid));
+  RevertReport report;
+  report.patch_id = top.patch_id;
+  report.sequence = top.sequence;
+  size_t attempts = 0;
+  auto status = at_safe_moment(
+      *process, options.timeout, report.pause_us, attempts, [] { return ok(); },
+      [&] { return find_blocker(*process, process->threads(), ranges, maps); },
+      [&]() -> Status {
+        for (const auto& e : top.entries) {
+          GRAFT_ASSIGN(auto current_bytes, process->read(e.address - kPad, 16));
+          if (hex(current_bytes.data(), 16) != e.new_bytes)
+            return make_error("the entry of {} was changed by someone else since patch {}: nothing was reverted",
+                              e.identity, top.patch_id);
+        }
+        // Entries first (newest redirect undone last-in first-out), then the region goes.
+        for (auto it = top.entries.rbegin(); it != top.entries.rend(); ++it) {
+          const auto bytes = unhex(it->old_bytes);
+          GRAFT_TRY(process->write(it->address, std::span(bytes).subspan(14)));
+          GRAFT_TRY(process->write(it->address - kPad, std::span(bytes).first(14)));
+        }
+        return unmap(*process, top.region_start, top.region_end - top.region_start);
+      });
+  report.threads = process->threads().size();
+  (void)process->detach();
+  if (!status) return status.error();
+  report.total_ms = elapsed_ms(started);
+  return report;
+}
+
+}  // namespace graft

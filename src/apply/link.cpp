@@ -1,0 +1,288 @@
+#include "link.h"
+
+#include <elf.h>
+#include <sys/mman.h>
+
+#include <algorithm>
+#include <cstring>
+#include <set>
+
+#include "graft/relocation.h"
+
+namespace graft::link {
+namespace {
+
+constexpr uint64_t kPage = 4096;
+constexpr uint64_t kStubBytes = 16;
+uint64_t round_up(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
+bool fits_int32(int64_t v) { return v >= INT32_MIN && v <= INT32_MAX; }
+
+bool uses_stub(uint32_t type) { return type == R_X86_64_PLT32; }  // calls and tail calls
+bool uses_got(uint32_t type) {
+  return type == R_X86_64_GOTPCREL || type == R_X86_64_GOTPCRELX || type == R_X86_64_REX_GOTPCRELX;
+}
+
+// Symbols reached through a stub (calls that may be out of reach) or a GOT slot.
+struct Indirections {
+  std::map<uint32_t, uint64_t> stub, got;  // symbol -> offset within its segment
+};
+
+Indirections indirections(const Patch& patch) {
+  Indirections out;
+  for (const auto& piece : patch.pieces)
+    for (const auto& r : piece.relocations) {
+      const PatchSymbol& s = patch.symbols[r.symbol];
+      if (uses_got(r.type)) out.got.emplace(r.symbol, 0);
+      else if (s.piece < 0 && piece.kind == PieceKind::Text && uses_stub(r.type))
+        out.stub.emplace(r.symbol, 0);
+    }
+  uint64_t at = 0;
+  for (auto& [symbol, offset] : out.stub) offset = at, at += kStubBytes;
+  at = 0;
+  for (auto& [symbol, offset] : out.got) offset = at, at += 8;
+  return out;
+}
+
+template <typename T>
+void put(std::vector<uint8_t>& bytes, uint64_t at, T value) {
+  std::memcpy(bytes.data() + at, &value, sizeof value);
+}
+
+}  // namespace
+
+Resolver::Resolver(pid_t pid, uint64_t bias, const std::map<std::string, Manifest::BaseSymbol>& base_symbols,
+                   const std::map<std::string, uint64_t>& base_imports, const std::vector<registry::Record>& applied,
+                   std::vector<MemoryMap> maps)
+    : pid_(pid), bias_(bias), base_symbols_(base_symbols), base_imports_(base_imports), applied_(applied),
+      maps_(std::move(maps)) {}
+
+std::optional<registry::Definition> Resolver::canonical(const std::string& identity) const {
+  if (auto it = base_symbols_.find(identity); it != base_symbols_.end())
+    return registry::Definition{bias_ + it->second.address, it->second.size, it->second.function};
+  for (const auto& record : applied_)
+    if (auto it = record.defines.find(identity); it != record.defines.end()) return it->second;
+  return std::nullopt;
+}
+
+std::vector<registry::Definition> Resolver::versions(const std::string& identity) const {
+  std::vector<registry::Definition> out;
+  if (auto c = canonical(identity)) out.push_back(*c);
+  for (const auto& record : applied_)
+    if (auto it = record.defines.find(identity); it != record.defines.end() && it->second.address != out[0].address)
+      out.push_back(it->second);
+  return out;
+}
+
+void Resolver::load_libraries() {
+  libraries_loaded_ = true;
+  std::set<std::string> seen;
+  for (const auto& m : maps_) {
+    if (m.offset != 0 || m.path.empty() || m.path[0] != '/' || m.path.starts_with("/memfd:")) continue;
+    if (!seen.insert(m.path).second) continue;
+    // map_files reaches the mapped file even if it was replaced on disk.
+    const std::string file = fmt::format("/proc/{}/map_files/{:x}-{:x}", pid_, m.start, m.end);
+    auto elf = ElfFile::open(file);
+    if (!elf || elf.value()->dynamic_symbols().empty()) continue;
+    const uint64_t bias = m.start - elf.value()->load_address();
+    libraries_.push_back({std::move(elf).value(), bias});
+  }
+}
+
+Result<uint64_t> Resolver::resolve(const std::string& name) {
+  if (auto c = canonical(name)) return c->address;
+  if (auto it = base_imports_.find(name); it != base_imports_.end()) {
+    // The binary imports it: its GOT slot holds the address the dynamic linker chose.
+    GRAFT_ASSIGN(auto slot, read_process_memory(pid_, bias_ + it->second, 8));
+    uint64_t value = 0;
+    std::memcpy(&value, slot.data(), 8);
+    if (value) return value;
+  }
+  if (!libraries_loaded_) load_libraries();
+  for (const auto& lib : libraries_) {
+    const ElfSection* versym = nullptr;
+    for (const auto& s : lib.elf->sections())
+      if (s.type == SHT_GNU_versym) versym = &s;
+    const auto& syms = lib.elf->dynamic_symbols();
+    for (const auto& s : syms) {
+      if (s.name != name || s.shndx == SHN_UNDEF || s.bind == STB_LOCAL) continue;
+      if (versym && versym->data.size() >= 2 * (s.index + 1)) {
+        uint16_t v = 0;
+        std::memcpy(&v, versym->data.data() + 2 * s.index, 2);
+        if (v & 0x8000) continue;  // a hidden (old) version
+      }
+      if (s.type == STT_GNU_IFUNC)
+        return make_error("the new code uses {}, an indirect function the running binary never imported: "
+                          "not supported yet", name);
+      return lib.bias + s.value;
+    }
+  }
+  return make_error("cannot find symbol {} in process {} or its libraries", name, pid_);
+}
+
+Image plan(const Patch& patch, uint64_t header_bytes) {
+  Image image;
+  image.header_capacity = round_up(header_bytes, kPage);
+  const Indirections ind = indirections(patch);
+  image.piece_address.assign(patch.pieces.size(), 0);
+  uint64_t at = image.header_capacity;
+  image.segments.push_back({0, image.header_capacity, PROT_READ});
+  auto segment = [&](std::initializer_list<PieceKind> kinds, uint64_t extra, int prot) {
+    const uint64_t start = at;
+    for (size_t i = 0; i < patch.pieces.size(); ++i) {
+      if (std::find(kinds.begin(), kinds.end(), patch.pieces[i].kind) == kinds.end()) continue;
+      at = round_up(at, patch.pieces[i].align);
+      image.piece_address[i] = at;  // an offset until relocate() adds the base
+      at += patch.pieces[i].size;
+    }
+    at = round_up(at, 16) + extra;
+    at = round_up(std::max(at, start + 1), kPage);
+    image.segments.push_back({start, at - start, prot});
+  };
+  segment({PieceKind::Text}, ind.stub.size() * kStubBytes, PROT_READ | PROT_EXEC);
+  segment({PieceKind::ReadOnly}, ind.got.size() * 8, PROT_READ);
+  segment({PieceKind::Data, PieceKind::Bss}, 0, PROT_READ | PROT_WRITE);
+  image.bytes.assign(at, 0);
+  return image;
+}
+
+bool needs_low_address(const Patch& patch) {
+  for (const auto& piece : patch.pieces)
+    for (const auto& r : piece.relocations)
+      if (r.type == R_X86_64_32 || r.type == R_X86_64_32S) return true;
+  return false;
+}
+
+Result<uint64_t> choose_address(const std::vector<MemoryMap>& maps, uint64_t binary_start, uint64_t binary_end,
+                                uint64_t size, bool low_4g) {
+  constexpr uint64_t kReach = (1ull << 31) - (64ull << 20);
+  constexpr uint64_t kMinAddress = 1ull << 20;
+  constexpr uint64_t kHeapRoom = 1ull << 30;  // leave the heap room to grow after [heap]
+  std::vector<std::pair<uint64_t, uint64_t>> used;
+  for (const auto& m : maps) {
+    uint64_t end = m.end;
+    if (m.path == "[heap]") end += kHeapRoom;
+    used.emplace_back(m.start, end);
+  }
+  if (binary_end) used.emplace_back(binary_end, binary_end + kHeapRoom);  // brk starts after the binary
+  std::sort(used.begin(), used.end());
+  const uint64_t lo = binary_end > kReach ? binary_end - kReach : kMinAddress;
+  const uint64_t hi = std::min<uint64_t>(binary_start + kReach, low_4g ? (1ull << 31) : ~0ull);
+  // Holes between mappings, closest to the binary first; below it before above it.
+  std::vector<uint64_t> candidates;
+  uint64_t previous_end = kMinAddress;
+  for (const auto& [start, end] : used) {
+    if (start > previous_end && start - previous_end >= size + 2 * kPage) {
+      candidates.push_back(start - size - kPage);          // top of the hole
+      candidates.push_back(previous_end + kPage);          // bottom of the hole
+    }
+    previous_end = std::max(previous_end, end);
+  }
+  candidates.push_back(previous_end + kPage);
+  std::sort(candidates.begin(), candidates.end(), [&](uint64_t a, uint64_t b) {
+    auto distance = [&](uint64_t x) { return x < binary_start ? binary_start - x : x - binary_start; };
+    return distance(a) < distance(b);
+  });
+  for (uint64_t c : candidates) {
+    c &= ~(kPage - 1);
+    if (c < lo || c + size > hi || c < kMinAddress) continue;
+    return c;
+  }
+  return make_error("no free address within 2 GiB of the binary for a {}-byte patch", size);
+}
+
+Status relocate(const Patch& patch, Image& image, Resolver& resolver) {
+  const Indirections ind = indirections(patch);
+  for (auto& a : image.piece_address) a += image.base;
+  const Segment& text = image.segments[1];
+  const Segment& rodata = image.segments[2];
+  image.text_start = image.base + text.offset;
+  image.text_end = image.base + text.offset + text.size;
+  uint64_t text_used = 0, rodata_used = 0;
+  for (size_t i = 0; i < patch.pieces.size(); ++i) {
+    const auto& p = patch.pieces[i];
+    const uint64_t end = image.piece_address[i] - image.base + p.size;
+    if (p.kind == PieceKind::Text) text_used = std::max(text_used, end);
+    if (p.kind == PieceKind::ReadOnly) rodata_used = std::max(rodata_used, end);
+    if (!p.bytes.empty()) std::memcpy(image.bytes.data() + (image.piece_address[i] - image.base), p.bytes.data(), p.bytes.size());
+  }
+  const uint64_t stub_base = round_up(std::max(text_used, text.offset), 16);
+  const uint64_t got_base = round_up(std::max(rodata_used, rodata.offset), 16);
+
+  std::vector<std::optional<uint64_t>> address(patch.symbols.size());
+  auto symbol_address = [&](uint32_t index) -> Result<uint64_t> {
+    if (address[index]) return *address[index];
+    const PatchSymbol& s = patch.symbols[index];
+    uint64_t value = 0;
+    if (s.piece >= 0) value = image.piece_address[s.piece] + s.offset;
+    else {
+      auto resolved = resolver.resolve(s.name);
+      if (!resolved) return resolved.error();
+      value = *resolved;
+    }
+    address[index] = value;
+    return value;
+  };
+  for (const auto& [symbol, offset] : ind.stub) {
+    GRAFT_ASSIGN(uint64_t target, symbol_address(symbol));
+    const uint64_t at = stub_base + offset;
+    const uint8_t jump[6] = {0xff, 0x25, 0, 0, 0, 0};  // jmp *0(%rip)
+    std::memcpy(image.bytes.data() + at, jump, 6);
+    put<uint64_t>(image.bytes, at + 6, target);
+  }
+  for (const auto& [symbol, offset] : ind.got) {
+    GRAFT_ASSIGN(uint64_t target, symbol_address(symbol));
+    put<uint64_t>(image.bytes, got_base + offset, target);
+  }
+  for (size_t i = 0; i < patch.pieces.size(); ++i) {
+    const auto& piece = patch.pieces[i];
+    for (const auto& r : piece.relocations) {
+      const uint64_t place = image.piece_address[i] + r.offset;
+      const uint64_t at = place - image.base;
+      GRAFT_ASSIGN(uint64_t target, symbol_address(r.symbol));
+      const int64_t value = static_cast<int64_t>(target) + r.addend;
+      auto out_of_reach = [&](const char* what) {
+        return make_error("{} from {} to {} is out of reach ({})", relocation_name(r.type), piece.name,
+                          patch.symbols[r.symbol].name, what);
+      };
+      switch (r.type) {
+        case R_X86_64_64:
+          put<uint64_t>(image.bytes, at, static_cast<uint64_t>(value));
+          break;
+        case R_X86_64_PC64:
+          put<int64_t>(image.bytes, at, value - static_cast<int64_t>(place));
+          break;
+        case R_X86_64_PC32:
+        case R_X86_64_PLT32: {
+          int64_t rel = value - static_cast<int64_t>(place);
+          if (!fits_int32(rel) && ind.stub.count(r.symbol))
+            rel = static_cast<int64_t>(image.base + stub_base + ind.stub.at(r.symbol)) + r.addend - static_cast<int64_t>(place);
+          if (!fits_int32(rel)) return out_of_reach("more than 2 GiB away");
+          put<int32_t>(image.bytes, at, static_cast<int32_t>(rel));
+          break;
+        }
+        case R_X86_64_32:
+          if (value < 0 || value > UINT32_MAX) return out_of_reach("not below 4 GiB");
+          put<uint32_t>(image.bytes, at, static_cast<uint32_t>(value));
+          break;
+        case R_X86_64_32S:
+          if (!fits_int32(value)) return out_of_reach("not below 2 GiB");
+          put<int32_t>(image.bytes, at, static_cast<int32_t>(value));
+          break;
+        case R_X86_64_GOTPCREL:
+        case R_X86_64_GOTPCRELX:
+        case R_X86_64_REX_GOTPCRELX: {
+          const int64_t slot = static_cast<int64_t>(image.base + got_base + ind.got.at(r.symbol));
+          const int64_t rel = slot + r.addend - static_cast<int64_t>(place);
+          if (!fits_int32(rel)) return out_of_reach("GOT slot");
+          put<int32_t>(image.bytes, at, static_cast<int32_t>(rel));
+          break;
+        }
+        default:
+          return make_error("unsupported relocation {} in {}", relocation_name(r.type), piece.name);
+      }
+    }
+  }
+  return ok();
+}
+
+}  // namespace graft::link

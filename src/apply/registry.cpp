@@ -1,0 +1,97 @@
+#include "registry.h"
+
+#include <cstring>
+#include <nlohmann/json.hpp>
+
+#include "graft/target.h"
+
+namespace graft::registry {
+
+std::string memfd_name(int sequence, const std::string& patch_id) {
+  return fmt::format("graft:{}:{}", sequence, patch_id);
+}
+
+std::string encode(const Record& r) {
+  nlohmann::json entries = nlohmann::json::array();
+  for (const auto& e : r.entries)
+    entries.push_back({{"identity", e.identity}, {"address", e.address}, {"old", e.old_bytes}, {"new", e.new_bytes}});
+  nlohmann::json defines = nlohmann::json::object();
+  for (const auto& [name, d] : r.defines) defines[name] = {d.address, d.size, d.function};
+  nlohmann::json j = {{"sequence", r.sequence}, {"patch_id", r.patch_id}, {"base_build_id", r.base_build_id},
+                      {"result_build_id", r.result_build_id}, {"applied_at", r.applied_at},
+                      {"region", {r.region_start, r.region_end}}, {"text", {r.text_start, r.text_end}},
+                      {"entries", entries}, {"defines", defines}};
+  if (r.has_root) {
+    nlohmann::json base = nlohmann::json::object();
+    for (const auto& [name, s] : r.base_symbols) base[name] = {s.address, s.size, s.function};
+    j["root"] = {{"bias", r.bias}, {"base_symbols", base}, {"base_imports", r.base_imports}};
+  }
+  const std::string text = j.dump();
+  std::string out(kHeaderBytes, '\0');
+  std::memcpy(out.data(), kMagic, 8);
+  const uint32_t version = kVersion, state = r.state;
+  const uint64_t length = text.size();
+  std::memcpy(out.data() + 8, &version, 4);
+  std::memcpy(out.data() + kStateOffset, &state, 4);
+  std::memcpy(out.data() + 16, &length, 8);
+  return out + text;
+}
+
+namespace {
+
+Result<Record> decode(pid_t pid, uint64_t address) {
+  GRAFT_ASSIGN(auto header, read_process_memory(pid, address, kHeaderBytes));
+  if (std::memcmp(header.data(), kMagic, 8) != 0) return make_error("graft region at {:#x} has no registry header", address);
+  uint32_t state = 0;
+  uint64_t length = 0;
+  std::memcpy(&state, header.data() + kStateOffset, 4);
+  std::memcpy(&length, header.data() + 16, 8);
+  if (length > (64u << 20)) return make_error("graft region at {:#x}: corrupt registry header", address);
+  GRAFT_ASSIGN(auto text, read_process_memory(pid, address + kHeaderBytes, length));
+  Record r;
+  r.state = static_cast<State>(state);
+  try {
+    auto j = nlohmann::json::parse(text.begin(), text.end());
+    r.sequence = j.at("sequence").get<int>();
+    r.patch_id = j.at("patch_id").get<std::string>();
+    r.base_build_id = j.at("base_build_id").get<std::string>();
+    r.result_build_id = j.at("result_build_id").get<std::string>();
+    r.applied_at = j.at("applied_at").get<std::string>();
+    r.region_start = j.at("region").at(0).get<uint64_t>();
+    r.region_end = j.at("region").at(1).get<uint64_t>();
+    r.text_start = j.at("text").at(0).get<uint64_t>();
+    r.text_end = j.at("text").at(1).get<uint64_t>();
+    for (const auto& e : j.at("entries"))
+      r.entries.push_back({e.at("identity").get<std::string>(), e.at("address").get<uint64_t>(),
+                           e.at("old").get<std::string>(), e.at("new").get<std::string>()});
+    for (const auto& [name, d] : j.at("defines").items())
+      r.defines[name] = {d.at(0).get<uint64_t>(), d.at(1).get<uint64_t>(), d.at(2).get<bool>()};
+    if (j.contains("root")) {
+      const auto& root = j.at("root");
+      r.has_root = true;
+      r.bias = root.at("bias").get<uint64_t>();
+      for (const auto& [name, s] : root.at("base_symbols").items())
+        r.base_symbols[name] = {s.at(0).get<uint64_t>(), s.at(1).get<uint64_t>(), s.at(2).get<bool>()};
+      r.base_imports = root.at("base_imports").get<std::map<std::string, uint64_t>>();
+    }
+  } catch (const std::exception& e) {
+    return make_error("graft region at {:#x}: corrupt registry ({})", address, e.what());
+  }
+  return r;
+}
+
+}  // namespace
+
+Result<std::vector<Record>> read_all(pid_t pid) {
+  GRAFT_ASSIGN(auto maps, read_maps(pid));
+  std::vector<Record> records;
+  for (const auto& m : maps) {
+    if (!m.path.starts_with("/memfd:graft:") || m.offset != 0) continue;
+    GRAFT_ASSIGN(Record r, decode(pid, m.start));
+    if (r.state == Applied) records.push_back(std::move(r));
+  }
+  std::sort(records.begin(), records.end(), [](const Record& a, const Record& b) { return a.sequence < b.sequence; });
+  return records;
+}
+
+}  // namespace graft::registry

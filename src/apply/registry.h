@@ -1,0 +1,52 @@
+// The in-target registry: every applied patch lives in its own mapping of a
+// memfd named "graft:<seq>:<patch-id>", whose first pages hold this record.
+// `graft status` reads it without stopping the process.
+#pragma once
+#include <sys/types.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "graft/apply.h"
+#include "graft/patch.h"
+
+namespace graft::registry {
+
+inline constexpr char kMagic[8] = {'G', 'R', 'A', 'F', 'T', 'R', 'E', 'G'};
+inline constexpr uint32_t kVersion = 1;
+enum State : uint32_t { Staged = 1, Applied = 2 };
+inline constexpr uint64_t kStateOffset = 12;  // u32 after magic and version
+inline constexpr uint64_t kHeaderBytes = 24;  // magic, version, state, json length (u64)
+
+struct Entry {           // one redirected function entry
+  std::string identity;
+  uint64_t address = 0;  // the canonical entry (the symbol, after the 14-byte pad)
+  std::string old_bytes; // 16 bytes from address-14, hex
+  std::string new_bytes;
+};
+
+struct Definition {
+  uint64_t address = 0, size = 0;
+  bool function = false;
+};
+
+struct Record {
+  int sequence = 0;
+  std::string patch_id, base_build_id, result_build_id, applied_at;
+  uint64_t region_start = 0, region_end = 0, text_start = 0, text_end = 0;
+  std::vector<Entry> entries;
+  std::map<std::string, Definition> defines;  // what this patch defines, placed
+  // Only in the first patch of a stack: where the running binary's own symbols are.
+  bool has_root = false;
+  uint64_t bias = 0;
+  std::map<std::string, Manifest::BaseSymbol> base_symbols;
+  std::map<std::string, uint64_t> base_imports;
+  State state = Staged;
+};
+
+std::string encode(const Record& record);   // header + JSON
+Result<std::vector<Record>> read_all(pid_t pid);  // applied records, oldest first
+std::string memfd_name(int sequence, const std::string& patch_id);
+
+}  // namespace graft::registry

@@ -1,0 +1,171 @@
+// graft: the command-line front end. Every subcommand is a thin layer over a
+// library; errors come back as one line on stderr and a non-zero exit.
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "graft/apply.h"
+#include "graft/diff.h"
+#include "graft/patch.h"
+
+namespace {
+
+int fail(const graft::Error& error) {
+  std::fprintf(stderr, "graft: error: %s\n", error.message.c_str());
+  return 1;
+}
+
+void print_json(const nlohmann::json& j) { std::cout << j.dump(2) << std::endl; }
+
+int run_diff(const std::string& old_binary, const std::string& new_binary, const std::string& output, bool explain) {
+  auto patch = graft::generate_patch({old_binary, new_binary});
+  if (!patch) return fail(patch.error());
+  if (explain) std::cout << graft::explain_patch(*patch);
+  if (!output.empty()) {
+    if (auto written = graft::write_patch(*patch, output); !written) return fail(written.error());
+    std::fprintf(stderr, "graft: wrote %s: %zu functions, patch %s\n", output.c_str(), patch->manifest.functions.size(),
+                 patch->manifest.patch_id.c_str());
+  }
+  return 0;
+}
+
+int run_info(const std::string& file, bool json) {
+  auto patch = graft::read_patch(file);
+  if (!patch) return fail(patch.error());
+  const auto& m = patch->manifest;
+  if (json) {
+    nlohmann::json functions = nlohmann::json::array();
+    for (const auto& f : m.functions) functions.push_back({{"identity", f.identity}, {"replaces", f.replaces}, {"reason", f.reason}});
+    print_json({{"patch_id", m.patch_id}, {"format_version", m.format_version}, {"base_build_id", m.base_build_id},
+                {"result_build_id", m.result_build_id}, {"created", m.created}, {"functions", functions},
+                {"added_data", m.added_data}, {"removed_functions", m.removed_functions}, {"pieces", patch->pieces.size()}});
+    return 0;
+  }
+  uint64_t bytes = 0;
+  for (const auto& p : patch->pieces) bytes += p.size;
+  std::cout << fmt::format("patch      {}\nformat     {}\nbase       {}  ({})\nresult     {}  ({})\ncreated    {}\n"
+                           "contents   {} pieces, {} bytes, {} symbols\n",
+                           m.patch_id, m.format_version, m.base_build_id, m.base_binary, m.result_build_id,
+                           m.result_binary, m.created, patch->pieces.size(), bytes, patch->symbols.size());
+  std::cout << graft::explain_patch(*patch).substr(graft::explain_patch(*patch).find('\n') + 1);
+  return 0;
+}
+
+int run_apply(int pid, const std::string& file, int timeout_ms, bool json) {
+  auto patch = graft::read_patch(file);
+  if (!patch) return fail(patch.error());
+  auto report = graft::apply_patch(pid, *patch, {std::chrono::milliseconds(timeout_ms)});
+  if (!report) return fail(report.error());
+  if (json) {
+    print_json({{"patch_id", report->patch_id}, {"sequence", report->sequence}, {"pid", pid},
+                {"threads", report->threads}, {"functions", report->functions}, {"attempts", report->attempts},
+                {"pause_us", report->pause_us}, {"total_ms", report->total_ms},
+                {"region", fmt::format("{:#x}", report->region)}});
+  } else {
+    std::cout << fmt::format("applied patch {} to process {} as #{}: {} functions, {} threads, paused {} us, {:.2f} ms in all\n",
+                             report->patch_id, pid, report->sequence, report->functions, report->threads,
+                             report->pause_us, report->total_ms);
+  }
+  return 0;
+}
+
+int run_status(int pid, bool json) {
+  auto applied = graft::list_applied(pid);
+  if (!applied) return fail(applied.error());
+  if (json) {
+    nlohmann::json list = nlohmann::json::array();
+    for (const auto& a : *applied)
+      list.push_back({{"sequence", a.sequence}, {"patch_id", a.patch_id}, {"base_build_id", a.base_build_id},
+                      {"result_build_id", a.result_build_id}, {"applied_at", a.applied_at}, {"functions", a.functions},
+                      {"region", {fmt::format("{:#x}", a.region_start), fmt::format("{:#x}", a.region_end)}}});
+    print_json({{"pid", pid}, {"patches", list}});
+    return 0;
+  }
+  if (applied->empty()) {
+    std::cout << fmt::format("process {}: no graft patches applied\n", pid);
+    return 0;
+  }
+  std::cout << fmt::format("process {}: {} patch{} applied (oldest first)\n", pid, applied->size(), applied->size() == 1 ? "" : "es");
+  for (const auto& a : *applied)
+    std::cout << fmt::format("  #{}  {}  {}  {} -> {}  {} functions\n", a.sequence, a.patch_id, a.applied_at,
+                             a.base_build_id.substr(0, 12), a.result_build_id.substr(0, 12), a.functions.size());
+  return 0;
+}
+
+int run_revert(int pid, int timeout_ms, bool json) {
+  auto report = graft::revert_latest(pid, {std::chrono::milliseconds(timeout_ms)});
+  if (!report) return fail(report.error());
+  if (json)
+    print_json({{"patch_id", report->patch_id}, {"sequence", report->sequence}, {"threads", report->threads},
+                {"pause_us", report->pause_us}, {"total_ms", report->total_ms}});
+  else
+    std::cout << fmt::format("reverted patch #{} {} in process {}: paused {} us, {:.2f} ms in all\n", report->sequence,
+                             report->patch_id, pid, report->pause_us, report->total_ms);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "graft: update running C and C++ programs to new code without stopping them.\n\n"
+      "  CC=graft-cc make                        build v1 (and later v2) with the graft compiler driver\n"
+      "  graft diff v1/server v2/server -o fix.graft --explain\n"
+      "  graft apply PID fix.graft               live, all threads, all or nothing\n"
+      "  graft status PID    graft revert PID    graft info fix.graft\n",
+      "graft"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "graft 0.1.0");
+
+  std::string old_binary, new_binary, output, file;
+  bool explain = false, json = false;
+  int pid = 0, timeout_ms = 5000;
+
+  auto* diff = app.add_subcommand("diff", "Generate a patch from two binaries built with graft-cc");
+  diff->add_option("OLD", old_binary, "The running version (its objects are found in the graft store by build-id)")->required()->check(CLI::ExistingFile);
+  diff->add_option("NEW", new_binary, "The new version")->required()->check(CLI::ExistingFile);
+  diff->add_option("-o,--output", output, "Write the patch here (e.g. fix.graft)");
+  diff->add_flag("--explain", explain, "Print every function in the patch and why it is there");
+  diff->callback([&] {
+    if (output.empty() && !explain) throw CLI::ValidationError("diff", "give -o PATCH to write the patch, or --explain to only report");
+  });
+
+  auto* info = app.add_subcommand("info", "Validate a patch file and describe it");
+  info->add_option("PATCH", file, "The .graft file")->required();
+  info->add_flag("--json", json, "Machine-readable output");
+
+  auto* apply = app.add_subcommand("apply", "Apply a patch to a running process");
+  apply->add_option("PID", pid, "The process to update")->required()->check(CLI::PositiveNumber);
+  apply->add_option("PATCH", file, "The .graft file, made by graft diff against the version the process runs")->required();
+  apply->add_option("--timeout", timeout_ms, "Milliseconds to wait for a moment when no thread runs a replaced function")
+      ->default_val(5000)->check(CLI::Range(1, 3600000));
+  apply->add_flag("--json", json, "Print patch_id, threads, functions, pause_us, total_ms as JSON");
+
+  auto* status = app.add_subcommand("status", "List the patches applied to a process, oldest first");
+  status->add_option("PID", pid, "The process")->required()->check(CLI::PositiveNumber);
+  status->add_flag("--json", json, "Machine-readable output");
+
+  auto* revert = app.add_subcommand("revert", "Undo the latest patch applied to a process");
+  revert->add_option("PID", pid, "The process")->required()->check(CLI::PositiveNumber);
+  revert->add_option("--timeout", timeout_ms, "Milliseconds to wait for a moment when no thread runs the patch's code")
+      ->default_val(5000)->check(CLI::Range(1, 3600000));
+  revert->add_flag("--json", json, "Machine-readable output");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() != 0) {
+      std::fprintf(stderr, "graft: error: %s (see graft %s--help)\n", e.what(),
+                   app.get_subcommands().empty() ? "" : (app.get_subcommands()[0]->get_name() + " ").c_str());
+      return 2;
+    }
+    return app.exit(e);
+  }
+  if (diff->parsed()) return run_diff(old_binary, new_binary, output, explain);
+  if (info->parsed()) return run_info(file, json);
+  if (apply->parsed()) return run_apply(pid, file, timeout_ms, json);
+  if (status->parsed()) return run_status(pid, json);
+  if (revert->parsed()) return run_revert(pid, timeout_ms, json);
+  return 2;
+}

@@ -1,0 +1,91 @@
+#include "build.h"
+
+#include <elf.h>
+
+#include "graft/dwarf.h"
+
+namespace graft::diff {
+namespace fs = std::filesystem;
+
+bool is_named(const ElfSymbol& s) {
+  return (s.type == STT_FUNC || s.type == STT_OBJECT) && !s.name.empty() && !s.name.starts_with(".L") &&
+         s.shndx != SHN_UNDEF && s.shndx < SHN_LORESERVE;
+}
+
+namespace {
+
+// The deepest directory holding every source of the build: TUs are matched
+// between two builds by their path below it, never by absolute path.
+fs::path source_root(const std::vector<fs::path>& sources) {
+  if (sources.empty()) return {};
+  fs::path root = sources.front().parent_path();
+  for (const auto& s : sources) {
+    fs::path common;
+    auto a = root.begin(), b = s.begin();
+    for (; a != root.end() && b != s.end() && *a == *b; ++a, ++b) common /= *a;
+    root = common;
+  }
+  return root;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Build>> Build::load(const fs::path& binary) {
+  auto build = std::make_unique<Build>();
+  GRAFT_ASSIGN(build->binary_, ElfFile::open(binary));
+  auto id = build->binary_->build_id();
+  if (!id) return make_error("{}: has no build-id: build it with graft-cc", binary.string());
+  GRAFT_ASSIGN(build->record_, load_build(*id));
+  std::vector<fs::path> sources;
+  for (const auto& path : build->record_.objects) {
+    ObjectInfo info;
+    GRAFT_ASSIGN(info.elf, ElfFile::open(path));
+    auto source = object_source(path);
+    if (!source) return source.error().context("reading the build record of " + binary.string());
+    sources.push_back(source->path);
+    for (const auto& s : info.elf->symbols())
+      if (s.type == STT_FILE) {
+        info.file_symbol = s.name;
+        break;
+      }
+    build->objects_.push_back(std::move(info));
+  }
+  const fs::path root = source_root(sources);
+  for (size_t i = 0; i < sources.size(); ++i)
+    build->objects_[i].tu = sources[i].lexically_relative(root).string();
+
+  for (int o = 0; o < static_cast<int>(build->objects_.size()); ++o) {
+    const auto& elf = *build->objects_[o].elf;
+    for (const auto& s : elf.symbols()) {
+      if (!is_named(s)) continue;
+      const SectionRef ref{o, s.shndx};
+      const std::string id = build->identity(o, s);
+      // The first definition wins, as with the linker (COMDAT, weak).
+      if (build->definitions_.emplace(id, Definition{ref, s.index, s.type == STT_FUNC}).second)
+        build->owners_.emplace(ref, id);
+    }
+  }
+  return build;
+}
+
+std::string Build::identity(int object, const ElfSymbol& symbol) const {
+  if (symbol.bind == STB_LOCAL) return objects_[object].tu + "::" + symbol.name;
+  return symbol.name;
+}
+
+const Definition* Build::find(const std::string& identity) const {
+  auto it = definitions_.find(identity);
+  return it == definitions_.end() ? nullptr : &it->second;
+}
+
+const std::string* Build::owner_identity(SectionRef ref) const {
+  auto it = owners_.find(ref);
+  return it == owners_.end() ? nullptr : &it->second;
+}
+
+const Definition* Build::owner(SectionRef ref) const {
+  const std::string* id = owner_identity(ref);
+  return id ? find(*id) : nullptr;
+}
+
+}  // namespace graft::diff

@@ -1,0 +1,63 @@
+// A build as the patch generator sees it: the linked binary, the objects that
+// went into it (from the graft store), and an index of identities.
+#pragma once
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "graft/elf_file.h"
+#include "graft/store.h"
+
+namespace graft::diff {
+
+struct SectionRef {
+  int object = -1;
+  size_t section = 0;
+  auto operator<=>(const SectionRef&) const = default;
+};
+
+struct Definition {
+  SectionRef section;
+  size_t symbol = 0;
+  bool function = false;
+};
+
+struct ObjectInfo {
+  std::unique_ptr<ElfFile> elf;
+  std::string tu;           // source path within the source tree
+  std::string file_symbol;  // the object's STT_FILE name (to find its locals in the binary)
+};
+
+class Build {
+ public:
+  static Result<std::unique_ptr<Build>> load(const std::filesystem::path& binary);
+
+  const ElfFile& binary() const { return *binary_; }
+  const std::string& build_id() const { return record_.build_id; }
+  const std::vector<ObjectInfo>& objects() const { return objects_; }
+  const ElfSection& section(SectionRef ref) const { return objects_[ref.object].elf->sections()[ref.section]; }
+  const ElfSymbol& symbol(int object, size_t index) const { return objects_[object].elf->symbols()[index]; }
+  const std::vector<ElfRelocation>& relocations(SectionRef ref) const {
+    return objects_[ref.object].elf->relocations(ref.section);
+  }
+  std::string identity(int object, const ElfSymbol& symbol) const;
+  const std::map<std::string, Definition>& definitions() const { return definitions_; }
+  const Definition* find(const std::string& identity) const;
+  // The named function or object that owns a section (its symbol), if any.
+  const Definition* owner(SectionRef ref) const;
+  const std::string* owner_identity(SectionRef ref) const;
+
+ private:
+  std::unique_ptr<ElfFile> binary_;
+  BuildRecord record_;
+  std::vector<ObjectInfo> objects_;
+  std::map<std::string, Definition> definitions_;
+  std::map<SectionRef, std::string> owners_;
+};
+
+// True for symbols that carry an identity between builds (not .L temporaries,
+// not section or file symbols).
+bool is_named(const ElfSymbol& symbol);
+
+}  // namespace graft::diff

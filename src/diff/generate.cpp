@@ -1,0 +1,285 @@
+// graft diff: from two builds to a patch.
+#include <elf.h>
+
+#include <chrono>
+#include <ctime>
+#include <set>
+
+#include "build.h"
+#include "compare.h"
+#include "graft/diff.h"
+#include "graft/dwarf.h"
+#include "graft/relocation.h"
+
+namespace graft {
+namespace {
+
+using diff::Build;
+using diff::Comparator;
+using diff::Definition;
+using diff::SectionRef;
+using diff::Target;
+
+constexpr uint64_t kPadBytes = 14;  // -fpatchable-function-entry=16,14: NOPs before the entry
+
+bool has_patchable_entry(const Build& build, const Definition& def) {
+  const ElfSection& s = build.section(def.section);
+  const ElfSymbol& sym = build.symbol(def.section.object, def.symbol);
+  if (sym.value < kPadBytes || sym.value + 2 > s.data.size()) return false;
+  for (uint64_t i = sym.value - kPadBytes; i < sym.value; ++i)
+    if (s.data[i] != 0x90) return false;
+  return s.data[sym.value] == 0x66 && s.data[sym.value + 1] == 0x90;
+}
+
+PieceKind piece_kind(const ElfSection& s) {
+  if (s.flags & SHF_EXECINSTR) return PieceKind::Text;
+  if (s.type == SHT_NOBITS) return PieceKind::Bss;
+  if (s.flags & SHF_WRITE) return PieceKind::Data;
+  return PieceKind::ReadOnly;
+}
+
+std::string utc_now() {
+  const std::time_t now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  char out[32];
+  std::strftime(out, sizeof out, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return out;
+}
+
+class Generator {
+ public:
+  Generator(const Build& old_build, const Build& new_build) : old_(old_build), new_(new_build), compare_(old_, new_) {}
+
+  Result<Patch> run() {
+    GRAFT_TRY(refuse_layout_changes());
+    GRAFT_TRY(collect_functions());
+    for (size_t i = 0; i < queue_.size(); ++i) GRAFT_TRY(link_piece(queue_[i]));
+    GRAFT_TRY(record_base_symbols());
+    Manifest& m = patch_.manifest;
+    m.base_build_id = old_.build_id();
+    m.result_build_id = new_.build_id();
+    m.base_binary = std::filesystem::absolute(old_.binary().path()).string();
+    m.result_binary = std::filesystem::absolute(new_.binary().path()).string();
+    m.created = utc_now();
+    m.base_pie = old_.binary().type() == ET_DYN;
+    m.base_load_address = old_.binary().load_address();
+    m.checksum = patch_checksum(patch_);
+    m.patch_id = fmt::format("{:016x}", std::hash<std::string>{}(m.base_build_id + m.result_build_id +
+                                                                   std::to_string(m.checksum)));
+    return std::move(patch_);
+  }
+
+ private:
+  // Data whose layout changed needs transformers: refused here, never mis-patched.
+  Status refuse_layout_changes() {
+    GRAFT_ASSIGN(Layouts before, read_layouts(old_.binary()));
+    GRAFT_ASSIGN(Layouts after, read_layouts(new_.binary()));
+    std::vector<std::string> changed;
+    for (const auto& [name, sig] : after.types)
+      if (auto it = before.types.find(name); it != before.types.end() && it->second != sig) changed.push_back(name);
+    for (const auto& [name, sig] : after.variables)
+      if (auto it = before.variables.find(name); it != before.variables.end() && it->second != sig)
+        changed.push_back("global " + name);
+    for (const auto& [id, def] : new_.definitions()) {
+      const Definition* old_def = old_.find(id);
+      if (def.function || !old_def || !(new_.section(def.section).flags & SHF_WRITE)) continue;
+      const auto& a = old_.symbol(old_def->section.object, old_def->symbol);
+      const auto& b = new_.symbol(def.section.object, def.symbol);
+      if (a.size != b.size) changed.push_back(fmt::format("global {} ({} -> {} bytes)", id, a.size, b.size));
+    }
+    if (changed.empty()) return ok();
+    std::string list;
+    for (size_t i = 0; i < changed.size() && i < 6; ++i) list += (i ? ", " : "") + changed[i];
+    if (changed.size() > 6) list += fmt::format(" and {} more", changed.size() - 6);
+    return make_error("data layout changed ({}): updating data layouts is not supported yet; nothing was written",
+                      list);
+  }
+
+  Status collect_functions() {
+    for (const auto& [id, def] : new_.definitions()) {
+      if (!def.function) continue;
+      const Definition* old_def = old_.find(id);
+      if (!old_def) {
+        GRAFT_ASSIGN(uint32_t symbol, define(id));
+        patch_.manifest.functions.push_back({id, "added in the new version", symbol, false});
+        continue;
+      }
+      std::string reason;
+      if (compare_.same_section(old_def->section, def.section, &reason)) continue;
+      if (!has_patchable_entry(old_, *old_def))
+        return make_error("function {} changed, but the running binary has no patchable entry for it "
+                          "(compile every file with graft-cc)", id);
+      if (!has_patchable_entry(new_, def))
+        return make_error("function {} in the new binary has no patchable entry (compile every file with graft-cc)", id);
+      GRAFT_ASSIGN(uint32_t symbol, define(id));
+      patch_.manifest.functions.push_back({id, reason, symbol, true});
+    }
+    for (const auto& [id, def] : old_.definitions())
+      if (def.function && !new_.find(id)) patch_.manifest.removed_functions.push_back(id);
+    if (patch_.manifest.functions.empty())
+      return make_error("the two binaries have the same code: there is nothing to patch");
+    return ok();
+  }
+
+  // Copies a section of the new build into the patch (once) and queues it for linking.
+  int include(SectionRef ref) {
+    if (auto it = piece_of_.find(ref); it != piece_of_.end()) return it->second;
+    const ElfSection& s = new_.section(ref);
+    PatchPiece piece;
+    piece.name = s.name;
+    piece.kind = piece_kind(s);
+    piece.align = s.align;
+    piece.size = s.size;
+    if (piece.kind != PieceKind::Bss) piece.bytes.assign(s.data.begin(), s.data.end());
+    const int index = static_cast<int>(patch_.pieces.size());
+    patch_.pieces.push_back(std::move(piece));
+    piece_of_[ref] = index;
+    queue_.push_back(ref);
+    return index;
+  }
+
+  uint32_t add_symbol(PatchSymbol symbol) {
+    auto [it, inserted] = symbol_of_.emplace(symbol.name, static_cast<uint32_t>(patch_.symbols.size()));
+    if (inserted) patch_.symbols.push_back(std::move(symbol));
+    return it->second;
+  }
+
+  uint32_t external(const std::string& name) { return add_symbol({name, -1, 0, 0, false}); }
+
+  // Defines a named function or object of the new build in the patch.
+  Result<uint32_t> define(const std::string& id) {
+    const Definition* def = new_.find(id);
+    if (!def) return make_error("internal: {} is not defined in the new build", id);
+    const int piece = include(def->section);
+    const ElfSymbol& s = new_.symbol(def->section.object, def->symbol);
+    return add_symbol({id, piece, s.value, s.size, def->function});
+  }
+
+  Status link_piece(SectionRef ref) {
+    const int piece = piece_of_.at(ref);
+    const std::string where = new_.owner_identity(ref) ? *new_.owner_identity(ref) : new_.section(ref).name;
+    for (const auto& r : new_.relocations(ref)) {
+      if (!relocation_width(r.type))
+        return make_error("{} uses a {} relocation, which graft cannot patch yet (thread-local storage?)", where,
+                          relocation_name(r.type));
+      auto target = diff::resolve_target(new_, ref, r);
+      if (!target) return target.error().context(where);
+      uint32_t symbol = 0;
+      switch (target->kind) {
+        case Target::External:
+          symbol = external(target->name);
+          break;
+        case Target::Named: {
+          GRAFT_ASSIGN(symbol, named(target->name));
+          break;
+        }
+        case Target::Anonymous: {
+          const int data = include(target->section);
+          symbol = add_symbol({fmt::format("piece:{}", data), data, 0, 0, false});
+          break;
+        }
+      }
+      patch_.pieces[piece].relocations.push_back({r.offset, r.type, symbol, target->offset});
+    }
+    return ok();
+  }
+
+  // A reference to a named function or object: the running process's own
+  // definition where it exists and may be shared, otherwise the patch's copy.
+  Result<uint32_t> named(const std::string& id) {
+    const Definition* def = new_.find(id);
+    const Definition* old_def = old_.find(id);
+    if (!def) return make_error("internal: no definition of {}", id);
+    if (def->function) return old_def ? external(id) : define(id);
+    const ElfSection& s = new_.section(def->section);
+    if (s.flags & SHF_WRITE) {
+      if (old_def) {
+        kept_state_.insert(id);
+        return external(id);
+      }
+      if (added_data_.insert(id).second) patch_.manifest.added_data.push_back(id);
+      return define(id);
+    }
+    if (old_def && compare_.same_section(old_def->section, def->section)) return external(id);
+    if (old_def && replaced_constants_.insert(id).second)
+      patch_.manifest.notes.push_back("read-only " + id + " changed: the new code uses a new copy");
+    return define(id);
+  }
+
+  // Where every identity of the running binary lives, found from its symbol table.
+  Status record_base_symbols() {
+    const ElfFile& bin = old_.binary();
+    std::map<std::string, const ElfSymbol*> globals;
+    std::multimap<std::string, const ElfSymbol*> locals;
+    for (const auto& s : bin.symbols()) {
+      if ((s.type != STT_FUNC && s.type != STT_OBJECT) || s.shndx == SHN_UNDEF) continue;
+      if (s.bind == STB_LOCAL) locals.emplace(s.name, &s);
+      else globals.emplace(s.name, &s);
+    }
+    auto& base = patch_.manifest.base_symbols;
+    for (const auto& [name, s] : globals) base[name] = {s->value, s->size, s->type == STT_FUNC};
+    for (const auto& [id, def] : old_.definitions()) {
+      const ElfSymbol& s = old_.symbol(def.section.object, def.symbol);
+      if (s.bind != STB_LOCAL) continue;
+      std::vector<const ElfSymbol*> found;
+      auto [lo, hi] = locals.equal_range(s.name);
+      for (auto it = lo; it != hi; ++it)
+        if (it->second->file == old_.objects()[def.section.object].file_symbol && it->second->type == s.type)
+          found.push_back(it->second);
+      if (found.size() > 1) std::erase_if(found, [&](const ElfSymbol* c) { return c->size != s.size; });
+      if (found.size() == 1) base[id] = {found[0]->value, found[0]->size, s.type == STT_FUNC};
+    }
+    for (const auto& f : patch_.manifest.functions)
+      if (f.replaces && !base.count(f.identity))
+        return make_error("cannot find {} in the symbol table of {} (stripped binary?)", f.identity,
+                          bin.path().string());
+    for (const auto& r : bin.dynamic_relocations()) {
+      if (r.symbol == 0 || r.symbol >= bin.dynamic_symbols().size()) continue;
+      if (r.type != R_X86_64_GLOB_DAT && r.type != R_X86_64_JUMP_SLOT && r.type != R_X86_64_64) continue;
+      const auto& name = bin.dynamic_symbols()[r.symbol].name;
+      if (!name.empty()) patch_.manifest.base_imports.emplace(name, r.offset);
+    }
+    for (const auto& id : kept_state_) patch_.manifest.notes.push_back("state kept: " + id + " keeps its running value");
+    return ok();
+  }
+
+  const Build& old_;
+  const Build& new_;
+  Comparator compare_;
+  Patch patch_;
+  std::map<SectionRef, int> piece_of_;
+  std::vector<SectionRef> queue_;
+  std::map<std::string, uint32_t> symbol_of_;
+  std::set<std::string> kept_state_, added_data_, replaced_constants_;
+};
+
+}  // namespace
+
+Result<Patch> generate_patch(const DiffRequest& request) {
+  auto old_build = Build::load(request.old_binary);
+  if (!old_build) return old_build.error().context(request.old_binary.string());
+  auto new_build = Build::load(request.new_binary);
+  if (!new_build) return new_build.error().context(request.new_binary.string());
+  if (old_build.value()->build_id() == new_build.value()->build_id())
+    return make_error("{} and {} are the same build (build-id {}): there is nothing to patch",
+                      request.old_binary.string(), request.new_binary.string(), old_build.value()->build_id());
+  return Generator(*old_build.value(), *new_build.value()).run();
+}
+
+std::string explain_patch(const Patch& patch) {
+  const Manifest& m = patch.manifest;
+  std::string out = fmt::format("patch {}: {} -> {}\n", m.patch_id, m.base_build_id, m.result_build_id);
+  size_t replaced = 0;
+  for (const auto& f : m.functions) replaced += f.replaces;
+  out += fmt::format("functions: {} replaced, {} added\n", replaced, m.functions.size() - replaced);
+  for (const auto& f : m.functions)
+    out += fmt::format("  {:<8} {:<40} {}\n", f.replaces ? "replace" : "add", f.identity, f.reason);
+  for (const auto& d : m.added_data) out += fmt::format("  {:<8} {:<40} new global, set to its initial value\n", "add", d);
+  for (const auto& r : m.removed_functions)
+    out += fmt::format("  {:<8} {:<40} not in the new version; the running copy stays for callers\n", "removed", r);
+  for (const auto& n : m.notes) out += "  note     " + n + "\n";
+  return out;
+}
+
+}  // namespace graft

@@ -1,0 +1,117 @@
+// graft-cc's understanding of a compiler command line: what the user asked
+// clang to do (print information, preprocess, compile, link), which arguments
+// are inputs, and the commands the driver runs instead. Pure functions of the
+// arguments, no I/O, so that they can be tested without a compiler.
+#pragma once
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "graft/error.h"
+
+namespace graft::driver {
+
+// The graft flags for every compilation to object code (before -fpass-plugin).
+inline constexpr const char* kGraftFlags[] = {
+    "-g",
+    "-ffunction-sections",
+    "-fdata-sections",
+    "-fno-common",
+    "-fpatchable-function-entry=16,14",
+    "-fno-omit-frame-pointer",
+};
+inline constexpr const char* kBuildIdFlag = "-Wl,--build-id=sha1";
+inline constexpr const char* kDefaultPolicy = "strict";
+
+// --graft-* options, consumed by the driver and never passed to clang.
+struct DriverOptions {
+  std::string policy = kDefaultPolicy;  // "strict" or "fast"
+  bool verbose = false;
+  bool help = false;
+};
+
+// Removes the --graft-* options from `args`. `env_policy` is $GRAFT_POLICY
+// (nullptr when unset); the option wins over it. The error is one line.
+Result<DriverOptions> take_driver_options(std::vector<std::string>& args, const char* env_policy);
+
+enum class Mode {
+  PassThrough,  // no object code: --version, -v, -print-*, -dump*, -###, -E, -M, -MM, -fsyntax-only, ...
+  Compile,      // -c, -S: compile to object code (or assembly) only
+  Link,         // compile what needs compiling, then link
+};
+
+enum class InputKind {
+  Source,    // C/C++ (also preprocessed): gets the graft flags
+  Assembly,  // .s/.S or -x assembler*: compiled to an object, but the graft flags do not apply
+  Object,    // .o: recorded in link order
+  Other,     // archives, shared libraries, linker scripts, ...: passed to the linker as given
+};
+
+struct Input {
+  size_t arg = 0;         // index in CommandLine::args
+  std::string path;       // "-" for standard input
+  InputKind kind = InputKind::Other;
+  std::string language;   // the -x language in effect ("" when none)
+};
+
+// What each argument is, so that commands can be rebuilt from the user's own.
+enum class Role {
+  Option,       // anything else: kept everywhere
+  Input,        // a positional input (see inputs)
+  Output,       // -o, -oFILE, --output, --output=FILE, or the value of -o/--output
+  Language,     // -x, -xLANG, or the value of -x
+  LinkerOnly,   // -l, -Wl,..., -Xlinker, -z, -T...: meaningless when only compiling
+};
+
+struct CommandLine {
+  std::vector<std::string> args;  // the user's arguments without argv[0] and --graft-*
+  std::vector<Role> roles;        // one per argument
+  std::vector<Input> inputs;
+  Mode mode = Mode::PassThrough;
+  bool executable = false;        // Link mode producing an executable (not -shared, not -r)
+  std::optional<std::string> output;  // -o value
+  bool has_build_id = false;      // the user passed --build-id to the linker
+  bool dependency_file = false;   // -MD or -MMD
+  bool has_MF = false;
+  bool has_MT = false;            // -MT or -MQ
+  bool response_file = false;     // an @file argument (not looked into)
+
+  bool has_compilable_source() const;  // any Source input
+  bool has_assembly() const;
+  bool has_sources() const;            // any Source or Assembly input (to be compiled)
+};
+
+CommandLine parse_command_line(std::vector<std::string> args);
+
+// The flags added to a compilation: kGraftFlags and -fpass-plugin=<plugin>.
+std::vector<std::string> graft_compile_flags(const std::string& plugin);
+
+// The argument list for clang (without argv[0]) when the driver exec()s clang
+// in place of itself: the user's arguments plus the graft flags if the
+// command compiles C/C++ to object code (or assembly), plus the build-id flag
+// if it links an executable.
+std::vector<std::string> direct_arguments(const CommandLine& cl, const std::string& plugin);
+
+// For a link command with sources: the command (without argv[0]) that
+// compiles input `input` alone to `object`, with the user's compile flags and
+// the graft flags (none for assembly).
+std::vector<std::string> source_compile_arguments(const CommandLine& cl, const Input& input,
+                                                  const std::string& object, const std::string& plugin);
+
+// The link command (without argv[0]) with every source replaced by its object
+// (`objects[i]` for the i-th input with has_sources() kind), and the build-id flag.
+std::vector<std::string> link_arguments(const CommandLine& cl, const std::vector<std::string>& source_objects);
+
+// The objects that go into the link, in link order: .o inputs as given and
+// the objects compiled from sources.
+std::vector<std::string> linked_objects(const CommandLine& cl, const std::vector<std::string>& source_objects);
+
+// Whether an executable at this absolute path is recorded in the store:
+// not configure/CMake/Meson probes, not /dev/null.
+bool worth_recording(std::string_view absolute_output);
+
+// A command line for humans (and shells): arguments quoted where needed.
+std::string shell_quote(const std::vector<std::string>& command);
+
+}  // namespace graft::driver

@@ -1,0 +1,350 @@
+#include "driver.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include "command_line.h"
+#include "graft/elf_file.h"
+#include "graft/error.h"
+#include "graft/store.h"
+
+extern char** environ;
+
+namespace graft::driver {
+namespace {
+namespace fs = std::filesystem;
+
+constexpr const char* kHelp = R"(usage: {name} [--graft-policy=strict|fast] [--graft-verbose] <clang arguments>
+       {name} --graft-help
+
+{name} is a drop-in C{lang} compiler: it runs {clang} with your
+arguments, plus what graft needs to update the program while it runs later.
+Use it as CC/CXX (CC=graft-cc CXX=graft-c++ make, ./configure CC=graft-cc,
+cmake -DCMAKE_C_COMPILER=graft-cc -DCMAKE_CXX_COMPILER=graft-c++).
+
+Every compilation to object code (-c, -S, or a compile-and-link command) gets:
+  -g                                debug info: graft diff compares types and
+                                    globals from DWARF
+  -ffunction-sections -fdata-sections
+                                    one section per function and per object:
+                                    each can be compared and replaced alone
+  -fno-common                       every global has one definition and a
+                                    real symbol to link new code against
+  -fpatchable-function-entry=16,14  14 bytes of NOP before each function and a
+                                    2-byte NOP at its entry: a function is
+                                    redirected by one 2-byte write (a short
+                                    jump back to an absolute jump in the pad)
+  -fno-omit-frame-pointer           threads can be unwound quickly and reliably
+                                    to check that no frame is in patched code
+  -fpass-plugin=graft-pass.so       applies the policy (below) inside clang
+Your optimisation level is left as you gave it (-O0 stays -O0). Nothing is
+added to -E, -M/-MM, -fsyntax-only, --version, -v, -print-*, -dump*, -###,
+or to assembly-only compilations.
+
+Linking an executable also adds -Wl,--build-id=sha1 (unless you gave a
+--build-id) and records the build in the graft store, so that
+`graft diff old/prog new/prog` finds the objects again from the build-id.
+Sources given on the link command are compiled one by one to temporary
+objects first, so that their objects can be recorded. Executables named
+conftest (autoconf probes) and CMake/Meson probe programs are not recorded.
+A build that cannot be recorded gives one warning; the link still succeeds.
+The exit status is clang's.
+
+Options (consumed by {name}, never passed to clang):
+  --graft-policy=strict|fast  optimisation vs patchability (default: {default_policy})
+      strict  no function is inlined into another (except always_inline ones),
+              and static functions keep their interface (no interprocedural
+              constant propagation, dead-argument elimination or argument
+              promotion): a patch replaces few functions
+      fast    clang optimises as usual; graft diff must find every caller a
+              change affects, so patches are larger
+  --graft-verbose             print the clang commands run, to stderr
+  --graft-help                this text
+
+Environment:
+  GRAFT_POLICY       default policy when --graft-policy is not given
+                     (also how the policy reaches the plugin inside clang)
+  GRAFT_CLANG        the clang run by graft-cc    (default {default_clang})
+  GRAFT_CLANGXX      the clang++ run by graft-c++ (default {default_clangxx})
+                     (must be LLVM {llvm_major}: the plugin refuses any other major)
+  GRAFT_PASS_PLUGIN  the plugin (default: ../lib/graft-pass.so or
+                     ../lib/graft/graft-pass.so next to this program)
+  GRAFT_STORE        the build store (default $XDG_CACHE_HOME/graft/store,
+                     else ~/.cache/graft/store; now {store})
+
+Store layout: <store>/<build-id>/build.json (output, compiler, policy, link
+command, objects) and <store>/<build-id>/objects/NNNN-<name>.o, in link order.
+
+Limits: objects inside static archives (.a) and response files (@file) on the
+link line are not recorded; only plain .o inputs and sources are. Shared
+libraries (-shared) and relocatable links (-r) are compiled with the graft
+flags but not recorded.
+)";
+
+std::string program_name(const char* argv0) {
+  std::string_view name = argv0 ? argv0 : "graft-cc";
+  if (const size_t slash = name.rfind('/'); slash != std::string_view::npos) name = name.substr(slash + 1);
+  return std::string(name);
+}
+
+void print_error(const std::string& name, const std::string& message) {
+  std::fprintf(stderr, "%s: %s\n", name.c_str(), message.c_str());
+}
+
+// The plugin next to this executable: <prefix>/bin/graft-cc ->
+// <prefix>/lib/graft-pass.so (build tree) or <prefix>/lib/graft/graft-pass.so (installed).
+Result<std::string> find_plugin() {
+  if (const char* env = std::getenv("GRAFT_PASS_PLUGIN"); env && *env) {
+    if (access(env, R_OK) != 0) return errno_error(fmt::format("GRAFT_PASS_PLUGIN={}", env), errno);
+    return std::string(env);
+  }
+  std::error_code ec;
+  const fs::path self = fs::read_symlink("/proc/self/exe", ec);
+  if (ec) return make_error("cannot find the graft pass plugin: /proc/self/exe: {} (set GRAFT_PASS_PLUGIN)", ec.message());
+  const fs::path prefix = self.parent_path().parent_path();
+  const fs::path candidates[] = {prefix / "lib" / "graft-pass.so", prefix / "lib" / "graft" / "graft-pass.so"};
+  for (const fs::path& candidate : candidates)
+    if (access(candidate.c_str(), R_OK) == 0) return candidate.string();
+  return make_error("cannot find the graft pass plugin ({} or {}; set GRAFT_PASS_PLUGIN)", candidates[0].string(),
+                    candidates[1].string());
+}
+
+std::vector<char*> c_argv(const std::vector<std::string>& command) {
+  std::vector<char*> out;
+  out.reserve(command.size() + 1);
+  for (const std::string& arg : command) out.push_back(const_cast<char*>(arg.c_str()));
+  out.push_back(nullptr);
+  return out;
+}
+
+std::vector<std::string> with_program(const std::string& clang, const std::vector<std::string>& args) {
+  std::vector<std::string> command;
+  command.reserve(args.size() + 1);
+  command.push_back(clang);
+  command.insert(command.end(), args.begin(), args.end());
+  return command;
+}
+
+struct Context {
+  std::string name;     // graft-cc or graft-c++
+  std::string clang;    // what we run
+  std::string policy;
+  bool verbose = false;
+
+  void show(const std::vector<std::string>& command) const {
+    if (verbose) std::fprintf(stderr, "GRAFT_POLICY=%s %s\n", policy.c_str(), shell_quote(command).c_str());
+  }
+};
+
+[[noreturn]] void exec_clang(const Context& ctx, const std::vector<std::string>& args) {
+  const std::vector<std::string> command = with_program(ctx.clang, args);
+  ctx.show(command);
+  std::vector<char*> argv = c_argv(command);
+  execv(ctx.clang.c_str(), argv.data());
+  print_error(ctx.name, errno_error(fmt::format("cannot run {}", ctx.clang), errno).message);
+  std::exit(127);
+}
+
+// Runs clang as a child and waits. Like system(3), the driver ignores SIGINT
+// and SIGQUIT meanwhile (the child gets them from the terminal) so that it can
+// clean up after the child. Returns the wait status, or -1 (error printed).
+int spawn_clang(const Context& ctx, const std::vector<std::string>& args) {
+  const std::vector<std::string> command = with_program(ctx.clang, args);
+  ctx.show(command);
+  std::vector<char*> argv = c_argv(command);
+
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  sigset_t defaults;
+  sigemptyset(&defaults);
+  sigaddset(&defaults, SIGINT);
+  sigaddset(&defaults, SIGQUIT);
+  posix_spawnattr_setsigdefault(&attr, &defaults);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF);
+  struct sigaction ignore {}, old_int {}, old_quit {};
+  ignore.sa_handler = SIG_IGN;
+  sigaction(SIGINT, &ignore, &old_int);
+  sigaction(SIGQUIT, &ignore, &old_quit);
+
+  pid_t pid = -1;
+  int status = -1;
+  const int err = posix_spawn(&pid, ctx.clang.c_str(), nullptr, &attr, argv.data(), environ);
+  if (err != 0) {
+    print_error(ctx.name, errno_error(fmt::format("cannot run {}", ctx.clang), err).message);
+  } else {
+    while (waitpid(pid, &status, 0) < 0) {
+      if (errno != EINTR) {
+        print_error(ctx.name, errno_error("waitpid", errno).message);
+        status = -1;
+        break;
+      }
+    }
+  }
+  sigaction(SIGINT, &old_int, nullptr);
+  sigaction(SIGQUIT, &old_quit, nullptr);
+  posix_spawnattr_destroy(&attr);
+  return status;
+}
+
+// The driver's exit for a child's wait status: its exit code, or the same
+// signal (so that make sees an interrupted compiler as interrupted).
+[[noreturn]] void exit_like(int status) {
+  if (status == -1) std::exit(127);
+  if (WIFSIGNALED(status)) {
+    const int sig = WTERMSIG(status);
+    signal(sig, SIG_DFL);
+    raise(sig);
+    std::exit(128 + sig);
+  }
+  std::exit(WIFEXITED(status) ? WEXITSTATUS(status) : 1);
+}
+
+bool succeeded(int status) { return status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0; }
+
+class TempDir {
+ public:
+  static Result<TempDir> create() {
+    const char* tmp = std::getenv("TMPDIR");
+    std::string pattern = std::string(tmp && *tmp ? tmp : "/tmp") + "/graft-cc.XXXXXX";
+    if (mkdtemp(pattern.data()) == nullptr) return errno_error(fmt::format("mkdtemp {}", pattern), errno);
+    TempDir dir;
+    dir.path_ = pattern;
+    return dir;
+  }
+  TempDir() = default;
+  TempDir(TempDir&& other) noexcept : path_(std::move(other.path_)) { other.path_.clear(); }
+  TempDir& operator=(TempDir&&) = delete;
+  ~TempDir() {
+    if (path_.empty()) return;
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+};
+
+Status record_build(const Context& ctx, const std::string& output, const std::vector<std::string>& link_command,
+                    const std::vector<std::string>& objects) {
+  GRAFT_ASSIGN(std::string build_id, read_build_id(output));
+  BuildRecord record;
+  record.build_id = std::move(build_id);
+  record.output = output;
+  record.compiler = ctx.clang;
+  record.policy = ctx.policy;
+  record.link_args = link_command;
+  std::vector<fs::path> paths;
+  paths.reserve(objects.size());
+  for (const std::string& object : objects) paths.push_back(fs::absolute(object).lexically_normal());
+  return save_build(std::move(record), paths);
+}
+
+// A link that is recorded: compile the sources to temporary objects, link as
+// a child, record, clean up.
+int link_and_record(const Context& ctx, const CommandLine& cl, const std::string& plugin, const std::string& output) {
+  std::optional<TempDir> temp;
+  std::vector<std::string> source_objects;
+  if (cl.has_sources()) {
+    auto dir = TempDir::create();
+    if (!dir) {
+      print_error(ctx.name, dir.error().message);
+      return 1;
+    }
+    temp.emplace(std::move(dir.value()));
+    size_t n = 0;
+    for (const Input& input : cl.inputs) {
+      if (input.kind != InputKind::Source && input.kind != InputKind::Assembly) continue;
+      // One directory per source keeps the object's name (the store names it
+      // NNNN-<name>.o) even when two sources share a file name.
+      const fs::path subdir = temp->path() / std::to_string(n++);
+      std::error_code ec;
+      fs::create_directory(subdir, ec);
+      std::string stem = input.path == "-" ? "stdin" : fs::path(input.path).stem().string();
+      const std::string object = (subdir / (stem + ".o")).string();
+      const int status = spawn_clang(ctx, source_compile_arguments(cl, input, object, plugin));
+      if (!succeeded(status)) {
+        temp.reset();
+        exit_like(status);
+      }
+      source_objects.push_back(object);
+    }
+  }
+  const std::vector<std::string> link_args = link_arguments(cl, source_objects);
+  const int status = spawn_clang(ctx, link_args);
+  if (succeeded(status)) {
+    const Status recorded = record_build(ctx, output, with_program(ctx.clang, link_args), linked_objects(cl, source_objects));
+    if (!recorded)
+      std::fprintf(stderr, "%s: warning: %s not recorded in the graft store: %s\n", ctx.name.c_str(), output.c_str(),
+                   recorded.error().message.c_str());
+  }
+  temp.reset();
+  exit_like(status);
+}
+
+}  // namespace
+
+int run(int argc, char** argv) {
+  Context ctx;
+  ctx.name = program_name(argc > 0 ? argv[0] : nullptr);
+  const bool cxx = ctx.name.find("++") != std::string::npos;
+
+  std::vector<std::string> args(argv + (argc > 0 ? 1 : 0), argv + argc);
+  auto options = take_driver_options(args, std::getenv("GRAFT_POLICY"));
+  if (!options) {
+    print_error(ctx.name, options.error().message);
+    return 2;
+  }
+  ctx.policy = options->policy;
+  ctx.verbose = options->verbose;
+  const char* clang_env = std::getenv(cxx ? "GRAFT_CLANGXX" : "GRAFT_CLANG");
+  ctx.clang = clang_env && *clang_env ? clang_env : (cxx ? GRAFT_CLANGXX_PATH : GRAFT_CLANG_PATH);
+
+  if (options->help) {
+    std::fputs(fmt::format(kHelp, fmt::arg("name", ctx.name), fmt::arg("lang", cxx ? "++" : ""),
+                           fmt::arg("clang", ctx.clang), fmt::arg("default_policy", kDefaultPolicy),
+                           fmt::arg("default_clang", GRAFT_CLANG_PATH), fmt::arg("default_clangxx", GRAFT_CLANGXX_PATH),
+                           fmt::arg("llvm_major", GRAFT_LLVM_MAJOR), fmt::arg("store", store_root().string()))
+                   .c_str(),
+               stdout);
+    return 0;
+  }
+
+  // The plugin reads the policy from the environment of its clang.
+  setenv("GRAFT_POLICY", ctx.policy.c_str(), 1);
+
+  const CommandLine cl = parse_command_line(std::move(args));
+  if (cl.mode == Mode::PassThrough) exec_clang(ctx, cl.args);
+
+  std::string plugin;
+  if (cl.has_compilable_source()) {
+    auto found = find_plugin();
+    if (!found) {
+      print_error(ctx.name, found.error().message);
+      return 2;
+    }
+    plugin = std::move(found.value());
+  }
+  if (cl.mode == Mode::Compile || !cl.executable) exec_clang(ctx, direct_arguments(cl, plugin));
+
+  // Linking an executable.
+  std::error_code ec;
+  const std::string output = fs::absolute(cl.output.value_or("a.out"), ec).lexically_normal().string();
+  if (ec || !worth_recording(output)) exec_clang(ctx, direct_arguments(cl, plugin));
+  return link_and_record(ctx, cl, plugin, output);
+}
+
+}  // namespace graft::driver

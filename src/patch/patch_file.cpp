@@ -1,0 +1,313 @@
+#include <fcntl.h>
+#include <gelf.h>
+#include <libelf.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "graft/elf_file.h"
+#include "graft/patch.h"
+#include "graft/relocation.h"
+
+namespace graft {
+namespace {
+
+constexpr const char* kManifestSection = ".graft.manifest";
+
+struct Fnv64 {
+  uint64_t hash = 0xcbf29ce484222325ull;
+  void bytes(const void* data, size_t n) {
+    auto* p = static_cast<const uint8_t*>(data);
+    for (size_t i = 0; i < n; ++i) hash = (hash ^ p[i]) * 0x100000001b3ull;
+  }
+  template <typename T>
+  void value(T v) { bytes(&v, sizeof v); }
+  void text(const std::string& s) { value(s.size()); bytes(s.data(), s.size()); }
+};
+
+nlohmann::json manifest_to_json(const Manifest& m) {
+  nlohmann::json functions = nlohmann::json::array();
+  for (const auto& f : m.functions)
+    functions.push_back({{"identity", f.identity}, {"reason", f.reason}, {"symbol", f.symbol}, {"replaces", f.replaces}});
+  nlohmann::json base = nlohmann::json::object();
+  for (const auto& [name, s] : m.base_symbols) base[name] = {s.address, s.size, s.function};
+  return {{"format_version", m.format_version}, {"patch_id", m.patch_id},
+          {"base_build_id", m.base_build_id}, {"result_build_id", m.result_build_id},
+          {"base_binary", m.base_binary}, {"result_binary", m.result_binary},
+          {"created", m.created}, {"functions", functions}, {"added_data", m.added_data},
+          {"removed_functions", m.removed_functions}, {"notes", m.notes},
+          {"base_symbols", base}, {"base_imports", m.base_imports}, {"base_pie", m.base_pie},
+          {"base_load_address", m.base_load_address}, {"checksum", fmt::format("{:016x}", m.checksum)}};
+}
+
+Manifest manifest_from_json(const nlohmann::json& j) {
+  Manifest m;
+  m.format_version = j.at("format_version").get<int>();
+  if (m.format_version != kPatchFormatVersion)
+    throw std::runtime_error(fmt::format("patch format version {} is not supported (this graft reads version {})",
+                                         m.format_version, kPatchFormatVersion));
+  m.patch_id = j.at("patch_id").get<std::string>();
+  m.base_build_id = j.at("base_build_id").get<std::string>();
+  m.result_build_id = j.at("result_build_id").get<std::string>();
+  m.base_binary = j.at("base_binary").get<std::string>();
+  m.result_binary = j.at("result_binary").get<std::string>();
+  m.created = j.at("created").get<std::string>();
+  for (const auto& f : j.at("functions"))
+    m.functions.push_back({f.at("identity").get<std::string>(), f.at("reason").get<std::string>(),
+                           f.at("symbol").get<uint32_t>(), f.at("replaces").get<bool>()});
+  m.added_data = j.at("added_data").get<std::vector<std::string>>();
+  m.removed_functions = j.at("removed_functions").get<std::vector<std::string>>();
+  m.notes = j.at("notes").get<std::vector<std::string>>();
+  for (const auto& [name, s] : j.at("base_symbols").items())
+    m.base_symbols[name] = {s.at(0).get<uint64_t>(), s.at(1).get<uint64_t>(), s.at(2).get<bool>()};
+  m.base_imports = j.at("base_imports").get<std::map<std::string, uint64_t>>();
+  m.base_pie = j.at("base_pie").get<bool>();
+  m.base_load_address = j.at("base_load_address").get<uint64_t>();
+  m.checksum = std::stoull(j.at("checksum").get<std::string>(), nullptr, 16);
+  return m;
+}
+
+PieceKind kind_of(const ElfSection& s) {
+  if (s.flags & SHF_EXECINSTR) return PieceKind::Text;
+  if (s.type == SHT_NOBITS) return PieceKind::Bss;
+  if (s.flags & SHF_WRITE) return PieceKind::Data;
+  return PieceKind::ReadOnly;
+}
+
+uint64_t flags_of(PieceKind kind) {
+  switch (kind) {
+    case PieceKind::Text: return SHF_ALLOC | SHF_EXECINSTR;
+    case PieceKind::ReadOnly: return SHF_ALLOC;
+    case PieceKind::Data:
+    case PieceKind::Bss: return SHF_ALLOC | SHF_WRITE;
+  }
+  return SHF_ALLOC;
+}
+
+// A string table built as sections and symbols are added.
+struct StringTable {
+  std::string data{'\0'};
+  uint32_t add(const std::string& s) {
+    uint32_t at = static_cast<uint32_t>(data.size());
+    data += s;
+    data += '\0';
+    return at;
+  }
+};
+
+struct ElfWriter {
+  Elf* elf = nullptr;
+  int fd = -1;
+  ~ElfWriter() {
+    if (elf) elf_end(elf);
+    if (fd >= 0) close(fd);
+  }
+  Elf_Scn* add(uint32_t name, uint32_t type, uint64_t flags, const void* buf, size_t size, Elf_Type dtype,
+               uint64_t align, uint64_t entsize = 0) {
+    Elf_Scn* scn = elf_newscn(elf);
+    Elf64_Shdr* shdr = elf64_getshdr(scn);
+    shdr->sh_name = name;
+    shdr->sh_type = type;
+    shdr->sh_flags = flags;
+    shdr->sh_addralign = align;
+    shdr->sh_entsize = entsize;
+    Elf_Data* data = elf_newdata(scn);
+    data->d_buf = const_cast<void*>(buf);
+    data->d_size = size;
+    data->d_type = dtype;
+    data->d_align = align;
+    return scn;
+  }
+};
+
+}  // namespace
+
+const char* piece_kind_name(PieceKind kind) {
+  switch (kind) {
+    case PieceKind::Text: return "text";
+    case PieceKind::ReadOnly: return "rodata";
+    case PieceKind::Data: return "data";
+    case PieceKind::Bss: return "bss";
+  }
+  return "?";
+}
+
+uint64_t patch_checksum(const Patch& patch) {
+  Fnv64 h;
+  for (const auto& p : patch.pieces) {
+    h.text(p.name);
+    h.value(static_cast<int>(p.kind));
+    h.value(p.align);
+    h.value(p.size);
+    h.bytes(p.bytes.data(), p.bytes.size());
+    for (const auto& r : p.relocations) {
+      h.value(r.offset);
+      h.value(r.type);
+      h.value(r.symbol);
+      h.value(r.addend);
+    }
+  }
+  for (const auto& s : patch.symbols) {
+    h.text(s.name);
+    h.value(s.piece);
+    h.value(s.offset);
+    h.value(s.size);
+    h.value(s.function);
+  }
+  return h.hash;
+}
+
+Status write_patch(const Patch& patch, const std::filesystem::path& path) {
+  elf_version(EV_CURRENT);
+  const std::string temp = path.string() + ".tmp";
+  ElfWriter w;
+  w.fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (w.fd < 0) return errno_error(temp, errno);
+  w.elf = elf_begin(w.fd, ELF_C_WRITE, nullptr);
+  if (!w.elf) return make_error("{}: {}", temp, elf_errmsg(-1));
+  Elf64_Ehdr* ehdr = elf64_newehdr(w.elf);
+  ehdr->e_ident[EI_CLASS] = ELFCLASS64;
+  ehdr->e_ident[EI_DATA] = ELFDATA2LSB;
+  ehdr->e_ident[EI_OSABI] = ELFOSABI_NONE;
+  ehdr->e_type = ET_REL;
+  ehdr->e_machine = EM_X86_64;
+  ehdr->e_version = EV_CURRENT;
+
+  StringTable shstr, str;
+  // Section indices: 1..n pieces, then relocation sections, symtab, strtab, manifest, shstrtab.
+  std::vector<size_t> piece_section(patch.pieces.size());
+  for (size_t i = 0; i < patch.pieces.size(); ++i) {
+    const auto& p = patch.pieces[i];
+    const bool bss = p.kind == PieceKind::Bss;
+    Elf_Scn* scn = w.add(shstr.add(p.name), bss ? SHT_NOBITS : SHT_PROGBITS, flags_of(p.kind),
+                         bss ? nullptr : p.bytes.data(), bss ? p.size : p.bytes.size(), ELF_T_BYTE, p.align);
+    piece_section[i] = elf_ndxscn(scn);
+  }
+  std::vector<Elf64_Sym> syms(1 + patch.symbols.size());
+  syms[0] = {};
+  for (size_t i = 0; i < patch.symbols.size(); ++i) {
+    const auto& s = patch.symbols[i];
+    Elf64_Sym& e = syms[i + 1];
+    e.st_name = str.add(s.name);
+    e.st_value = s.offset;
+    e.st_size = s.size;
+    e.st_info = ELF64_ST_INFO(STB_GLOBAL, s.function ? STT_FUNC : (s.piece >= 0 ? STT_OBJECT : STT_NOTYPE));
+    e.st_shndx = s.piece >= 0 ? static_cast<uint16_t>(piece_section[s.piece]) : SHN_UNDEF;
+  }
+  std::vector<std::vector<Elf64_Rela>> relas(patch.pieces.size());
+  std::vector<Elf_Scn*> rela_scns(patch.pieces.size(), nullptr);
+  for (size_t i = 0; i < patch.pieces.size(); ++i) {
+    for (const auto& r : patch.pieces[i].relocations)
+      relas[i].push_back({r.offset, ELF64_R_INFO(r.symbol + 1, r.type), r.addend});
+    if (relas[i].empty()) continue;
+    rela_scns[i] = w.add(shstr.add(".rela" + patch.pieces[i].name), SHT_RELA, SHF_INFO_LINK, relas[i].data(),
+                         relas[i].size() * sizeof(Elf64_Rela), ELF_T_RELA, 8, sizeof(Elf64_Rela));
+  }
+  Elf_Scn* symtab = w.add(shstr.add(".symtab"), SHT_SYMTAB, 0, syms.data(), syms.size() * sizeof(Elf64_Sym),
+                          ELF_T_SYM, 8, sizeof(Elf64_Sym));
+  const std::string manifest = manifest_to_json(patch.manifest).dump(1) + "\n";
+  const uint32_t strtab_name = shstr.add(".strtab");
+  const uint32_t manifest_name = shstr.add(kManifestSection);
+  const uint32_t shstrtab_name = shstr.add(".shstrtab");
+  Elf_Scn* strtab = w.add(strtab_name, SHT_STRTAB, 0, str.data.data(), str.data.size(), ELF_T_BYTE, 1);
+  w.add(manifest_name, SHT_PROGBITS, 0, manifest.data(), manifest.size(), ELF_T_BYTE, 1);
+  Elf_Scn* shstrtab = w.add(shstrtab_name, SHT_STRTAB, 0, shstr.data.data(), shstr.data.size(), ELF_T_BYTE, 1);
+  elf64_getshdr(symtab)->sh_link = static_cast<uint32_t>(elf_ndxscn(strtab));
+  elf64_getshdr(symtab)->sh_info = 1;  // one local symbol: the null one
+  for (size_t i = 0; i < patch.pieces.size(); ++i) {
+    if (!rela_scns[i]) continue;
+    Elf64_Shdr* shdr = elf64_getshdr(rela_scns[i]);
+    shdr->sh_link = static_cast<uint32_t>(elf_ndxscn(symtab));
+    shdr->sh_info = static_cast<uint32_t>(piece_section[i]);
+  }
+  ehdr->e_shstrndx = static_cast<uint16_t>(elf_ndxscn(shstrtab));
+  if (elf_update(w.elf, ELF_C_WRITE) < 0) return make_error("{}: cannot write ELF ({})", temp, elf_errmsg(-1));
+  elf_end(w.elf);
+  w.elf = nullptr;
+  if (fsync(w.fd) != 0) return errno_error(temp, errno);
+  close(w.fd);
+  w.fd = -1;
+  std::error_code ec;
+  std::filesystem::rename(temp, path, ec);
+  if (ec) return make_error("{}: {}", path.string(), ec.message());
+  return ok();
+}
+
+Result<Patch> parse_patch(std::vector<uint8_t> image, const std::string& label) {
+  auto refuse = [&](const std::string& why) {
+    return make_error("{}: not a valid graft patch: {}", label, why);
+  };
+  if (image.size() < 64 || image[0] != 0x7f || image[1] != 'E' || image[2] != 'L' || image[3] != 'F')
+    return refuse("no ELF header (truncated, or not a patch made by graft diff)");
+  auto parsed = ElfFile::from_memory(std::move(image), label);
+  if (!parsed) return refuse(parsed.error().message);
+  const ElfFile& elf = *parsed.value();
+  if (elf.type() != ET_REL) return refuse("not an ELF relocatable object");
+  const ElfSection* manifest_section = elf.section(kManifestSection);
+  if (!manifest_section) return refuse("it has no .graft.manifest section");
+  Patch patch;
+  try {
+    auto j = nlohmann::json::parse(manifest_section->data.begin(), manifest_section->data.end());
+    patch.manifest = manifest_from_json(j);
+  } catch (const std::exception& e) {
+    return refuse(fmt::format("bad manifest ({})", e.what()));
+  }
+  std::map<size_t, int> piece_of_section;
+  for (const auto& s : elf.sections()) {
+    if (!(s.flags & SHF_ALLOC)) continue;
+    PatchPiece p;
+    p.name = s.name;
+    p.kind = kind_of(s);
+    p.align = s.align;
+    p.size = s.size;
+    if (s.align == 0 || (s.align & (s.align - 1)) || s.align > 4096) return refuse("bad alignment in " + s.name);
+    if (p.kind != PieceKind::Bss) p.bytes.assign(s.data.begin(), s.data.end());
+    piece_of_section[s.index] = static_cast<int>(patch.pieces.size());
+    patch.pieces.push_back(std::move(p));
+  }
+  const auto& syms = elf.symbols();
+  if (syms.empty()) return refuse("it has no symbol table");
+  for (size_t i = 1; i < syms.size(); ++i) {
+    const auto& s = syms[i];
+    PatchSymbol ps;
+    ps.name = s.name;
+    ps.offset = s.value;
+    ps.size = s.size;
+    ps.function = s.type == STT_FUNC;
+    if (s.shndx != SHN_UNDEF) {
+      auto it = piece_of_section.find(s.shndx);
+      if (it == piece_of_section.end()) return refuse("symbol " + s.name + " is defined outside the patch's pieces");
+      ps.piece = it->second;
+      if (ps.offset + ps.size > patch.pieces[ps.piece].size) return refuse("symbol " + s.name + " lies outside its piece");
+    }
+    if (ps.name.empty()) return refuse("a symbol has no name");
+    patch.symbols.push_back(std::move(ps));
+  }
+  for (const auto& [section, piece] : piece_of_section) {
+    auto& p = patch.pieces[piece];
+    for (const auto& r : elf.relocations(section)) {
+      auto width = relocation_width(r.type);
+      if (!width) return refuse(fmt::format("unsupported relocation type {} in {}", r.type, p.name));
+      if (r.symbol == 0 || r.symbol > patch.symbols.size()) return refuse("relocation with a bad symbol in " + p.name);
+      if (p.kind == PieceKind::Bss || r.offset + *width > p.size) return refuse("relocation outside " + p.name);
+      p.relocations.push_back({r.offset, r.type, static_cast<uint32_t>(r.symbol - 1), r.addend});
+    }
+  }
+  for (const auto& f : patch.manifest.functions)
+    if (f.symbol >= patch.symbols.size() || patch.symbols[f.symbol].piece < 0 || !patch.symbols[f.symbol].function)
+      return refuse("manifest names function " + f.identity + " that the patch does not define");
+  if (patch_checksum(patch) != patch.manifest.checksum)
+    return refuse("checksum mismatch (the file is corrupt or was modified)");
+  return patch;
+}
+
+Result<Patch> read_patch(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return errno_error(path.string(), errno);
+  std::vector<uint8_t> image((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  return parse_patch(std::move(image), path.string());
+}
+
+}  // namespace graft

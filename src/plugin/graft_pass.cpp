@@ -1,0 +1,141 @@
+// graft-pass.so: the LLVM pass plugin that graft-cc loads into the pinned clang
+// (-fpass-plugin). It runs at the start of every optimisation pipeline, -O0
+// included, and applies the optimisation/patchability policy named by the
+// environment variable GRAFT_POLICY (set by the driver for its clang child):
+//
+//   strict  Every defined function that is not always_inline gets `noinline`,
+//           and every function with local linkage (static, anonymous
+//           namespace) that is not always_inline is added to `llvm.used`.
+//           A used function counts as address-taken, so interprocedural
+//           constant propagation, dead-argument elimination and argument
+//           promotion cannot change its interface, and it stays a real,
+//           patchable symbol.
+//   fast    Changes no function.
+//
+// In both policies the module gets the flag "graft.policy" (a string), so the
+// policy can be read back from bitcode. Nothing else is changed.
+//
+// The plugin is compiled against the headers of one LLVM major and resolves
+// LLVM's symbols from the clang that loads it (it links nothing). Loaded into
+// another major it would run against a different ABI, so it checks the host
+// first and refuses to register (clang then reports a wrong plugin API
+// version) when it can tell the host is another major.
+#include <dlfcn.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string_view>
+#include <vector>
+
+#include "llvm/Config/llvm-config.h"
+#include "llvm/IR/Attributes.h"
+#include "llvm/IR/Constants.h"
+#include "llvm/IR/Function.h"
+#include "llvm/IR/Metadata.h"
+#include "llvm/IR/Module.h"
+#include "llvm/IR/PassManager.h"
+#include "llvm/Passes/OptimizationLevel.h"
+#include "llvm/Passes/PassBuilder.h"
+#include "llvm/Passes/PassPlugin.h"
+#include "llvm/Transforms/Utils/ModuleUtils.h"
+
+namespace {
+
+enum class Policy { Strict, Fast };
+
+constexpr const char* kPolicyFlag = "graft.policy";
+
+Policy policy_from_environment() {
+  const char* value = std::getenv("GRAFT_POLICY");
+  if (value == nullptr || *value == '\0' || std::strcmp(value, "strict") == 0) return Policy::Strict;
+  if (std::strcmp(value, "fast") == 0) return Policy::Fast;
+  static bool warned = false;
+  if (!warned) {
+    warned = true;
+    std::fprintf(stderr, "graft-pass: unknown GRAFT_POLICY '%s' (expected strict or fast); using strict\n", value);
+  }
+  return Policy::Strict;
+}
+
+class GraftPolicyPass : public llvm::PassInfoMixin<GraftPolicyPass> {
+ public:
+  explicit GraftPolicyPass(Policy policy) : policy_(policy) {}
+
+  llvm::PreservedAnalyses run(llvm::Module& module, llvm::ModuleAnalysisManager&) {
+    // The pipeline-start callback may run more than once on a module (e.g. a
+    // ThinLTO pre-link pipeline): a module flag must be unique.
+    if (module.getModuleFlag(kPolicyFlag) == nullptr) {
+      module.addModuleFlag(llvm::Module::Warning, kPolicyFlag,
+                           llvm::MDString::get(module.getContext(), policy_ == Policy::Strict ? "strict" : "fast"));
+    }
+    if (policy_ == Policy::Fast) return llvm::PreservedAnalyses::all();
+
+    std::vector<llvm::GlobalValue*> keep;
+    for (llvm::Function& function : module) {
+      if (function.isDeclaration()) continue;
+      // noinline and alwaysinline together fail the verifier; an always_inline
+      // function is inlined by design and never exists as a patchable symbol.
+      if (function.hasFnAttribute(llvm::Attribute::AlwaysInline)) continue;
+      // optnone (-O0) already requires noinline; adding it again is a no-op.
+      function.addFnAttr(llvm::Attribute::NoInline);
+      if (function.hasLocalLinkage()) keep.push_back(&function);
+    }
+    if (!keep.empty()) llvm::appendToUsed(module, keep);
+    return llvm::PreservedAnalyses::none();
+  }
+
+  // Run at -O0 too, and on optnone functions' modules.
+  static bool isRequired() { return true; }
+
+ private:
+  Policy policy_;
+};
+
+// The LLVM major of the process that loaded us, or 0 when it cannot be told.
+unsigned host_llvm_major() {
+  // LLVM 16 and later export LLVMGetVersion (C API); LLVM 14 does not.
+  using GetVersion = void (*)(unsigned*, unsigned*, unsigned*);
+  if (void* symbol = dlsym(RTLD_DEFAULT, "LLVMGetVersion")) {
+    unsigned major = 0, minor = 0, patch = 0;
+    reinterpret_cast<GetVersion>(symbol)(&major, &minor, &patch);
+    return major;
+  }
+  // Otherwise: the file that defines LLVM's core, e.g.
+  // /usr/lib/x86_64-linux-gnu/libLLVM-14.so.1, libLLVM.so.18.1,
+  // /usr/lib/llvm-14/bin/clang (a statically linked tool).
+  void* symbol = dlsym(RTLD_DEFAULT, "LLVMContextCreate");
+  Dl_info info{};
+  if (symbol == nullptr || dladdr(symbol, &info) == 0 || info.dli_fname == nullptr) return 0;
+  const std::string_view file = info.dli_fname;
+  for (std::string_view marker : {"libLLVM-", "libLLVM.so.", "llvm-"}) {
+    const size_t at = file.rfind(marker);
+    if (at == std::string_view::npos) continue;
+    unsigned major = 0;
+    size_t i = at + marker.size();
+    while (i < file.size() && file[i] >= '0' && file[i] <= '9') major = major * 10 + unsigned(file[i++] - '0');
+    if (i > at + marker.size()) return major;
+  }
+  return 0;
+}
+
+void register_callbacks(llvm::PassBuilder& builder) {
+  builder.registerPipelineStartEPCallback([](llvm::ModulePassManager& manager, llvm::OptimizationLevel) {
+    manager.addPass(GraftPolicyPass(policy_from_environment()));
+  });
+}
+
+}  // namespace
+
+extern "C" __attribute__((visibility("default"))) LLVM_ATTRIBUTE_WEAK llvm::PassPluginLibraryInfo
+llvmGetPassPluginInfo() {
+  const unsigned host = host_llvm_major();
+  if (host != 0 && host != LLVM_VERSION_MAJOR) {
+    std::fprintf(stderr,
+                 "graft-pass: built for LLVM %d but loaded into LLVM %u; refusing to register "
+                 "(use the clang graft-cc pins, or rebuild graft against LLVM %u)\n",
+                 LLVM_VERSION_MAJOR, host, host);
+    return {0, "graft", LLVM_VERSION_STRING, nullptr};  // the host rejects API version 0
+  }
+  return {LLVM_PLUGIN_API_VERSION, "graft", LLVM_VERSION_STRING, register_callbacks};
+}

@@ -1,0 +1,313 @@
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "graft/target.h"
+
+namespace graft {
+namespace {
+
+std::vector<pid_t> list_tasks(pid_t pid) {
+  std::vector<pid_t> tids;
+  const std::string dir = "/proc/" + std::to_string(pid) + "/task";
+  if (DIR* d = opendir(dir.c_str())) {
+    while (dirent* e = readdir(d))
+      if (e->d_name[0] != '.') tids.push_back(static_cast<pid_t>(std::stol(e->d_name)));
+    closedir(d);
+  }
+  return tids;
+}
+
+std::string status_field(pid_t pid, const std::string& field) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind(field + ":", 0) == 0) {
+      auto value = line.substr(field.size() + 1);
+      value.erase(0, value.find_first_not_of(" \t"));
+      return value;
+    }
+  return {};
+}
+
+bool is_job_control_stop(int sig) { return sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU; }
+
+}  // namespace
+
+std::string Thread::name() const {
+  std::ifstream in("/proc/" + std::to_string(tid) + "/comm");
+  std::string name;
+  std::getline(in, name);
+  return name;
+}
+
+Result<std::vector<MemoryMap>> read_maps(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/maps");
+  if (!in) return make_error("cannot read /proc/{}/maps: no such process", pid);
+  std::vector<MemoryMap> maps;
+  std::string line;
+  while (std::getline(in, line)) {
+    MemoryMap m;
+    std::istringstream fields(line);
+    std::string range, dev, inode;
+    fields >> range >> m.perms >> std::hex >> m.offset >> dev >> std::dec >> inode;
+    const auto dash = range.find('-');
+    m.start = std::stoull(range.substr(0, dash), nullptr, 16);
+    m.end = std::stoull(range.substr(dash + 1), nullptr, 16);
+    std::getline(fields, m.path);
+    m.path.erase(0, m.path.find_first_not_of(' '));
+    maps.push_back(std::move(m));
+  }
+  return maps;
+}
+
+Result<std::vector<uint8_t>> read_process_memory(pid_t pid, uint64_t address, size_t size) {
+  std::vector<uint8_t> out(size);
+  size_t done = 0;
+  while (done < size) {
+    iovec local{out.data() + done, size - done};
+    iovec remote{reinterpret_cast<void*>(address + done), size - done};
+    const ssize_t n = process_vm_readv(pid, &local, 1, &remote, 1, 0);
+    if (n <= 0) return make_error("cannot read {} bytes at {:#x} in process {}: {}", size, address, pid,
+                                  std::strerror(n < 0 ? errno : EFAULT));
+    done += static_cast<size_t>(n);
+  }
+  return out;
+}
+
+Status check_attachable(pid_t pid) {
+  if (pid <= 0) return make_error("{} is not a process ID", pid);
+  if (pid == getpid()) return make_error("graft cannot update itself");
+  if (kill(pid, 0) != 0 && errno == ESRCH) return make_error("no process with PID {}", pid);
+  const std::string state = status_field(pid, "State");
+  if (state.empty()) return make_error("no process with PID {}", pid);
+  if (state[0] == 'Z' || state[0] == 'X') return make_error("process {} has exited (zombie)", pid);
+  const std::string tracer = status_field(pid, "TracerPid");
+  if (!tracer.empty() && tracer != "0")
+    return make_error("process {} is already traced by PID {} (a debugger?): detach it first", pid, tracer);
+  return ok();
+}
+
+Result<std::unique_ptr<TracedProcess>> TracedProcess::attach(pid_t pid) {
+  GRAFT_TRY(check_attachable(pid));
+  std::unique_ptr<TracedProcess> process(new TracedProcess(pid));
+  process->mem_fd_ = open(("/proc/" + std::to_string(pid) + "/mem").c_str(), O_RDWR | O_CLOEXEC);
+  if (process->mem_fd_ < 0) return errno_error(fmt::format("cannot open the memory of process {}", pid), errno);
+  process->attached_ = true;
+  // Threads may start while we attach: list until no new one appears.
+  for (bool grew = true; grew;) {
+    grew = false;
+    for (pid_t tid : list_tasks(pid)) {
+      if (process->find(tid)) continue;
+      GRAFT_TRY(process->seize(tid));
+      grew = true;
+    }
+  }
+  if (process->threads_.empty()) return make_error("process {} has no threads left", pid);
+  return process;
+}
+
+Status TracedProcess::seize(pid_t tid) {
+  if (ptrace(PTRACE_SEIZE, tid, nullptr, PTRACE_O_TRACECLONE) != 0) {
+    if (errno == ESRCH) return ok();  // the thread exited meanwhile
+    if (errno == EPERM)
+      return make_error("permission denied attaching to process {} (run as root, or as its owner with "
+                        "kernel.yama.ptrace_scope=0); is it traced by a debugger?", pid_);
+    return errno_error(fmt::format("cannot attach to thread {} of process {}", tid, pid_), errno);
+  }
+  threads_.push_back(Thread{tid});
+  return ok();
+}
+
+Thread* TracedProcess::find(pid_t tid) {
+  for (auto& t : threads_)
+    if (t.tid == tid) return &t;
+  return nullptr;
+}
+
+TracedProcess::~TracedProcess() {
+  (void)detach();
+  if (mem_fd_ >= 0) close(mem_fd_);
+}
+
+Status TracedProcess::stop_all() {
+  for (auto& t : threads_)
+    if (!t.stopped) ptrace(PTRACE_INTERRUPT, t.tid, nullptr, nullptr);
+  return wait_for_stops();
+}
+
+// Collects stop reports until every known thread is stopped, following clones
+// and exits, and remembering signals that must be delivered later.
+Status TracedProcess::wait_for_stops() {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  auto all_stopped = [&] {
+    for (const auto& t : threads_)
+      if (!t.stopped) return false;
+    return true;
+  };
+  while (!all_stopped()) {
+    int status = 0;
+    const pid_t tid = waitpid(-1, &status, __WALL | WNOHANG);
+    if (tid < 0) {
+      if (errno == EINTR) continue;
+      if (errno == ECHILD) break;
+      return errno_error("waitpid", errno);
+    }
+    if (tid == 0) {
+      if (std::chrono::steady_clock::now() > deadline)
+        return make_error("threads of process {} did not stop within 10 s", pid_);
+      // Re-check threads that vanished without a report (exited under another thread's exec).
+      for (auto& t : threads_)
+        if (!t.stopped && kill(t.tid, 0) != 0 && errno == ESRCH) t.stopped = true, t.tid = -t.tid;
+      std::erase_if(threads_, [](const Thread& t) { return t.tid < 0; });
+      usleep(20);
+      continue;
+    }
+    Thread* t = find(tid);
+    if (WIFEXITED(status) || WIFSIGNALED(status)) {
+      std::erase_if(threads_, [&](const Thread& x) { return x.tid == tid; });
+      if (tid == pid_ && threads_.empty()) return make_error("process {} exited during the update", pid_);
+      continue;
+    }
+    if (!WIFSTOPPED(status)) continue;
+    if (!t) {  // a new thread reporting its first stop before its parent's clone event
+      threads_.push_back(Thread{tid});
+      t = &threads_.back();
+    }
+    const int sig = WSTOPSIG(status);
+    const int event = status >> 16;
+    if (event == PTRACE_EVENT_CLONE) {
+      unsigned long child = 0;
+      ptrace(PTRACE_GETEVENTMSG, tid, nullptr, &child);
+      if (!find(static_cast<pid_t>(child))) threads_.push_back(Thread{static_cast<pid_t>(child)});
+      t = find(tid);
+    } else if (event == PTRACE_EVENT_STOP) {
+      t->group_stop = is_job_control_stop(sig);
+    } else if (event == 0 && sig != SIGTRAP) {
+      t->pending_signal = sig;  // signal-delivery stop: deliver it when we resume
+    }
+    t->stopped = true;
+    if (ptrace(PTRACE_GETREGS, tid, nullptr, &t->regs) != 0) t->stopped = true;
+  }
+  return ok();
+}
+
+Status TracedProcess::resume_all() {
+  for (auto& t : threads_) {
+    if (!t.stopped) continue;
+    if (t.group_stop) ptrace(PTRACE_LISTEN, t.tid, nullptr, nullptr);
+    else ptrace(PTRACE_CONT, t.tid, nullptr, reinterpret_cast<void*>(static_cast<long>(t.pending_signal)));
+    t.pending_signal = 0;
+    t.stopped = false;
+  }
+  return ok();
+}
+
+Status TracedProcess::detach() {
+  if (!attached_) return ok();
+  // PTRACE_DETACH needs a stopped tracee; stop whatever runs, then let go.
+  auto stopped = stop_all();
+  for (auto& t : threads_)
+    ptrace(PTRACE_DETACH, t.tid, nullptr, reinterpret_cast<void*>(static_cast<long>(t.pending_signal)));
+  threads_.clear();
+  attached_ = false;
+  return stopped;
+}
+
+Result<std::vector<uint8_t>> TracedProcess::read(uint64_t address, size_t size) const {
+  return read_process_memory(pid_, address, size);
+}
+
+Status TracedProcess::write(uint64_t address, std::span<const uint8_t> bytes) const {
+  size_t done = 0;
+  while (done < bytes.size()) {
+    const ssize_t n = pwrite(mem_fd_, bytes.data() + done, bytes.size() - done, static_cast<off_t>(address + done));
+    if (n <= 0) return errno_error(fmt::format("cannot write {} bytes at {:#x} in process {}", bytes.size(), address, pid_),
+                                   n < 0 ? errno : EIO);
+    done += static_cast<size_t>(n);
+  }
+  return ok();
+}
+
+Result<uint64_t> TracedProcess::syscall_instruction() {
+  if (syscall_instruction_) return *syscall_instruction_;
+  GRAFT_ASSIGN(auto maps, read_maps(pid_));
+  // Prefer the vDSO, then libc: any executable `syscall` (0f 05) serves.
+  std::stable_sort(maps.begin(), maps.end(), [](const MemoryMap& a, const MemoryMap& b) {
+    return (a.path == "[vdso]") > (b.path == "[vdso]");
+  });
+  for (const auto& m : maps) {
+    if (m.perms.size() < 3 || m.perms[0] != 'r' || m.perms[2] != 'x') continue;
+    auto bytes = read_process_memory(pid_, m.start, std::min<uint64_t>(m.end - m.start, 1 << 20));
+    if (!bytes) continue;
+    for (size_t i = 0; i + 1 < bytes->size(); ++i)
+      if ((*bytes)[i] == 0x0f && (*bytes)[i + 1] == 0x05) {
+        syscall_instruction_ = m.start + i;
+        return *syscall_instruction_;
+      }
+  }
+  return make_error("no system call instruction found in process {}", pid_);
+}
+
+Result<int64_t> TracedProcess::syscall(long number, std::array<uint64_t, 6> args) {
+  Thread* t = nullptr;
+  for (auto& candidate : threads_)
+    if (candidate.stopped && !candidate.group_stop) {
+      t = &candidate;
+      break;
+    }
+  if (!t) return make_error("no stopped thread to run a system call in process {}", pid_);
+  GRAFT_ASSIGN(const uint64_t at, syscall_instruction());
+  const user_regs_struct saved = t->regs;
+  user_regs_struct regs = saved;
+  regs.rax = static_cast<uint64_t>(number);
+  regs.orig_rax = static_cast<uint64_t>(-1);  // no restart logic for an interrupted call underneath
+  regs.rdi = args[0];
+  regs.rsi = args[1];
+  regs.rdx = args[2];
+  regs.r10 = args[3];
+  regs.r8 = args[4];
+  regs.r9 = args[5];
+  regs.rip = at;
+  if (ptrace(PTRACE_SETREGS, t->tid, nullptr, &regs) != 0) return errno_error("PTRACE_SETREGS", errno);
+  int64_t result = 0;
+  for (int attempt = 0;; ++attempt) {
+    if (ptrace(PTRACE_SINGLESTEP, t->tid, nullptr, nullptr) != 0) {
+      ptrace(PTRACE_SETREGS, t->tid, nullptr, &saved);
+      return errno_error("PTRACE_SINGLESTEP", errno);
+    }
+    int status = 0;
+    if (waitpid(t->tid, &status, __WALL) != t->tid || !WIFSTOPPED(status))
+      return make_error("thread {} died while running a system call for graft", t->tid);
+    user_regs_struct after;
+    ptrace(PTRACE_GETREGS, t->tid, nullptr, &after);
+    if (WSTOPSIG(status) == SIGTRAP && (status >> 16) == 0 && after.rip == at + 2) {
+      result = static_cast<int64_t>(after.rax);
+      break;
+    }
+    if ((status >> 16) == 0 && WSTOPSIG(status) != SIGTRAP && !t->pending_signal)
+      t->pending_signal = WSTOPSIG(status);  // arrived meanwhile: delivered on resume
+    if (attempt > 100) {
+      ptrace(PTRACE_SETREGS, t->tid, nullptr, &saved);
+      return make_error("thread {} would not run an injected system call", t->tid);
+    }
+  }
+  if (ptrace(PTRACE_SETREGS, t->tid, nullptr, &saved) != 0) return errno_error("PTRACE_SETREGS (restore)", errno);
+  t->regs = saved;
+  return result;
+}
+
+}  // namespace graft
