@@ -24,6 +24,7 @@ struct ApplyReport {
   size_t functions = 0;      // functions redirected
   size_t attempts = 0;       // stops until a safe moment was found
   uint64_t pause_us = 0;     // longest time the threads were stopped at once
+  uint64_t prepare_us = 0;   // one thread stopped while the patch was mapped
   double total_ms = 0;       // attach to detach
   uint64_t region = 0;       // where the patch lives in the target
 };

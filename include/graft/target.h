@@ -56,6 +56,10 @@ class TracedProcess {
   Status stop_all();
   // Resumes every thread, delivering any signal that arrived while it was stopped.
   Status resume_all();
+  // Stops (or resumes) one thread only, the others run on: for work in the
+  // target that needs no global stop, such as mapping a patch.
+  Status stop_one(pid_t tid);
+  Status resume_one(pid_t tid);
   // Resumes and detaches every thread; the destructor calls it too.
   Status detach();
   std::vector<Thread>& threads() { return threads_; }
@@ -71,7 +75,8 @@ class TracedProcess {
  private:
   explicit TracedProcess(pid_t pid) : pid_(pid) {}
   Status seize(pid_t tid);
-  Status wait_for_stops();
+  Status wait_for_stops(pid_t only = -1);
+  void resume(Thread& t);
   Thread* find(pid_t tid);
   Result<uint64_t> syscall_instruction();
 

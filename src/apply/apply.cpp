@@ -89,7 +89,7 @@ struct Blocker {
 };
 
 std::optional<Blocker> find_blocker(const TracedProcess& process, const std::vector<Thread>& threads,
-                                    const std::vector<Range>& ranges, const std::vector<MemoryMap>& maps) {
+                                    const std::vector<Range>& ranges, std::vector<MemoryMap>& maps) {
   auto hit = [&](uint64_t address, bool is_return) -> const Range* {
     for (const auto& r : ranges) {
       if (is_return ? (address > r.start && address <= r.end) : (address >= r.start && address < r.end)) {
@@ -104,7 +104,11 @@ std::optional<Blocker> find_blocker(const TracedProcess& process, const std::vec
     // Conservative stack scan: any word that could be a return address into the range.
     const uint64_t sp = t.regs.rsp & ~uint64_t{7};
     auto map = std::find_if(maps.begin(), maps.end(), [&](const MemoryMap& m) { return m.contains(sp); });
-    if (map == maps.end()) continue;
+    if (map == maps.end()) {  // a thread newer than our copy of the maps
+      if (auto fresh = read_maps(process.pid())) maps = std::move(fresh).value();
+      map = std::find_if(maps.begin(), maps.end(), [&](const MemoryMap& m) { return m.contains(sp); });
+      if (map == maps.end()) return Blocker{t.tid, t.name(), "an unknown stack", "its stack is not mapped"};
+    }
     const uint64_t end = std::min<uint64_t>(map->end, sp + (uint64_t{8} << 20));
     auto stack = process.read(sp, end - sp);
     if (!stack) continue;
@@ -119,31 +123,34 @@ std::string describe(const Blocker& b) {
   return fmt::format("thread {} ({}) is in {} ({})", b.tid, b.thread_name, b.function, b.where);
 }
 
+// GRAFT_TRACE=1 prints the time of each step of a stop, for tuning.
+void trace(const char* what, Clock::time_point since) {
+  static const bool enabled = std::getenv("GRAFT_TRACE") != nullptr;
+  if (enabled)
+    std::fprintf(stderr, "graft: trace: %-10s %6lld us\n", what,
+                 static_cast<long long>(std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - since).count()));
+}
+
 // Runs the retry loop shared by apply and revert: stop everything, check,
 // commit or let the process run a little and try again until the deadline.
-template <typename Prepare, typename Check, typename Commit>
+template <typename Check, typename Commit>
 Status at_safe_moment(TracedProcess& process, std::chrono::milliseconds timeout, uint64_t& pause_us,
-                      size_t& attempts, Prepare prepare, Check check, Commit commit) {
+                      size_t& attempts, Check check, Commit commit) {
   const auto deadline = Clock::now() + timeout;
   auto backoff = std::chrono::microseconds(200);
   for (;;) {
     ++attempts;
     const auto stopped_at = Clock::now();
     GRAFT_TRY(process.stop_all());
+    trace("stopped", stopped_at);
     auto note_pause = [&] {
       pause_us = std::max<uint64_t>(pause_us, std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - stopped_at).count());
     };
-    if (attempts == 1) {
-      auto prepared = prepare();
-      if (!prepared) {
-        (void)process.resume_all();
-        note_pause();
-        return prepared.error();
-      }
-    }
     std::optional<Blocker> blocker = check();
+    trace("checked", stopped_at);
     if (!blocker) {
       auto committed = commit();
+      trace("committed", stopped_at);
       (void)process.resume_all();
       note_pause();
       return committed;
@@ -321,18 +328,18 @@ Result<ApplyReport> apply_patch(pid_t pid, const Patch& patch, const ApplyOption
   report.patch_id = m.patch_id;
   report.sequence = record.sequence;
   report.region = image.base;
-  bool mapped = false;
+  // Mapping the patch needs one thread only; the others run on meanwhile.
+  const pid_t injector = process->threads().front().tid;
+  const auto prepare_started = Clock::now();
+  GRAFT_TRY(process->stop_one(injector));
+  auto mapped = map_region(*process, image, registry::memfd_name(record.sequence, m.patch_id));
+  (void)process->resume_one(injector);
+  report.prepare_us = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - prepare_started).count());
+  if (!mapped) return mapped.error();
+  GRAFT_ASSIGN(maps, read_maps(pid));
   auto status = at_safe_moment(
       *process, options.timeout, report.pause_us, report.attempts,
-      [&]() -> Status {
-        GRAFT_TRY(map_region(*process, image, registry::memfd_name(record.sequence, m.patch_id)));
-        mapped = true;
-        return ok();
-      },
-      [&] {
-        auto now_maps = read_maps(pid);
-        return find_blocker(*process, process->threads(), ranges, now_maps ? *now_maps : maps);
-      },
+      [&] { return find_blocker(*process, process->threads(), ranges, maps); },
       [&]() -> Status {
         // Read and check every entry before writing any: all or nothing.
         for (auto& e : record.entries) {
@@ -354,10 +361,8 @@ Result<ApplyReport> apply_patch(pid_t pid, const Patch& patch, const ApplyOption
       });
   report.threads = process->threads().size();
   if (!status) {
-    if (mapped) {
-      (void)process->stop_all();
-      (void)unmap(*process, image.base, image.bytes.size());
-    }
+    (void)process->stop_all();
+    (void)unmap(*process, image.base, image.bytes.size());
     (void)process->detach();
     return status.error();
   }
@@ -394,7 +399,7 @@ Result<RevertReport> revert_latest(pid_t pid, const ApplyOptions& options) {
   report.sequence = top.sequence;
   size_t attempts = 0;
   auto status = at_safe_moment(
-      *process, options.timeout, report.pause_us, attempts, [] { return ok(); },
+      *process, options.timeout, report.pause_us, attempts,
       [&] { return find_blocker(*process, process->threads(), ranges, maps); },
       [&]() -> Status {
         for (const auto& e : top.entries) {
@@ -403,15 +408,22 @@ Result<RevertReport> revert_latest(pid_t pid, const ApplyOptions& options) {
             return make_error("the entry of {} was changed by someone else since patch {}: nothing was reverted",
                               e.identity, top.patch_id);
         }
-        // Entries first (newest redirect undone last-in first-out), then the region goes.
+        // The entry jump first (so the pad is unreachable), then the pad.
         for (auto it = top.entries.rbegin(); it != top.entries.rend(); ++it) {
           const auto bytes = unhex(it->old_bytes);
           GRAFT_TRY(process->write(it->address, std::span(bytes).subspan(14)));
           GRAFT_TRY(process->write(it->address - kPad, std::span(bytes).first(14)));
         }
-        return unmap(*process, top.region_start, top.region_end - top.region_start);
+        return ok();
       });
   report.threads = process->threads().size();
+  if (status) {
+    // No thread is in the patch and none can enter it now: one thread unmaps it while the rest run.
+    const pid_t injector = process->threads().front().tid;
+    GRAFT_TRY(process->stop_one(injector));
+    status = unmap(*process, top.region_start, top.region_end - top.region_start);
+    (void)process->resume_one(injector);
+  }
   (void)process->detach();
   if (!status) return status.error();
   report.total_ms = elapsed_ms(started);

@@ -60,8 +60,8 @@ int run_apply(int pid, const std::string& file, int timeout_ms, bool json) {
   if (json) {
     print_json({{"patch_id", report->patch_id}, {"sequence", report->sequence}, {"pid", pid},
                 {"threads", report->threads}, {"functions", report->functions}, {"attempts", report->attempts},
-                {"pause_us", report->pause_us}, {"total_ms", report->total_ms},
-                {"region", fmt::format("{:#x}", report->region)}});
+                {"pause_us", report->pause_us}, {"prepare_us", report->prepare_us},
+                {"total_ms", report->total_ms}, {"region", fmt::format("{:#x}", report->region)}});
   } else {
     std::cout << fmt::format("applied patch {} to process {} as #{}: {} functions, {} threads, paused {} us, {:.2f} ms in all\n",
                              report->patch_id, pid, report->sequence, report->functions, report->threads,

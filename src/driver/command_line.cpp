@@ -328,8 +328,14 @@ std::vector<std::string> linked_objects(const CommandLine& cl, const std::vector
   return out;
 }
 
-bool worth_recording(std::string_view output) {
+bool worth_recording(const CommandLine& cl, std::string_view output) {
   if (output == "/dev/null") return false;
+  // autoconf: "checking whether the C compiler works" links conftest.c to a.out.
+  for (const Input& input : cl.inputs) {
+    const std::string_view path = input.path;
+    const std::string_view name = path.substr(path.rfind('/') == std::string_view::npos ? 0 : path.rfind('/') + 1);
+    if (starts_with(name, "conftest.")) return false;
+  }
   const size_t slash = output.rfind('/');
   const std::string_view name = slash == std::string_view::npos ? output : output.substr(slash + 1);
   const std::string_view dir = slash == std::string_view::npos ? std::string_view() : output.substr(0, slash);

@@ -107,9 +107,9 @@ std::vector<std::string> link_arguments(const CommandLine& cl, const std::vector
 // the objects compiled from sources.
 std::vector<std::string> linked_objects(const CommandLine& cl, const std::vector<std::string>& source_objects);
 
-// Whether an executable at this absolute path is recorded in the store:
-// not configure/CMake/Meson probes, not /dev/null.
-bool worth_recording(std::string_view absolute_output);
+// Whether the executable this command links (at `absolute_output`) is
+// recorded in the store: not configure/CMake/Meson probes, not /dev/null.
+bool worth_recording(const CommandLine& cl, std::string_view absolute_output);
 
 // A command line for humans (and shells): arguments quoted where needed.
 std::string shell_quote(const std::vector<std::string>& command);

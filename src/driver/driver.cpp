@@ -58,8 +58,8 @@ Linking an executable also adds -Wl,--build-id=sha1 (unless you gave a
 --build-id) and records the build in the graft store, so that
 `graft diff old/prog new/prog` finds the objects again from the build-id.
 Sources given on the link command are compiled one by one to temporary
-objects first, so that their objects can be recorded. Executables named
-conftest (autoconf probes) and CMake/Meson probe programs are not recorded.
+objects first, so that their objects can be recorded. Probe programs are not
+recorded: autoconf's (conftest, or linked from conftest.*), CMake's and Meson's.
 A build that cannot be recorded gives one warning; the link still succeeds.
 The exit status is clang's.
 
@@ -343,7 +343,7 @@ int run(int argc, char** argv) {
   // Linking an executable.
   std::error_code ec;
   const std::string output = fs::absolute(cl.output.value_or("a.out"), ec).lexically_normal().string();
-  if (ec || !worth_recording(output)) exec_clang(ctx, direct_arguments(cl, plugin));
+  if (ec || !worth_recording(cl, output)) exec_clang(ctx, direct_arguments(cl, plugin));
   return link_and_record(ctx, cl, plugin, output);
 }
 

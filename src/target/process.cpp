@@ -151,11 +151,23 @@ Status TracedProcess::stop_all() {
 
 // Collects stop reports until every known thread is stopped, following clones
 // and exits, and remembering signals that must be delivered later.
-Status TracedProcess::wait_for_stops() {
+Status TracedProcess::stop_one(pid_t tid) {
+  Thread* t = find(tid);
+  if (!t) return make_error("thread {} is not attached", tid);
+  if (!t->stopped) ptrace(PTRACE_INTERRUPT, tid, nullptr, nullptr);
+  return wait_for_stops(tid);
+}
+
+Status TracedProcess::resume_one(pid_t tid) {
+  if (Thread* t = find(tid)) resume(*t);
+  return ok();
+}
+
+Status TracedProcess::wait_for_stops(pid_t only) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
   auto all_stopped = [&] {
     for (const auto& t : threads_)
-      if (!t.stopped) return false;
+      if (!t.stopped && (only < 0 || t.tid == only)) return false;
     return true;
   };
   while (!all_stopped()) {
@@ -205,14 +217,16 @@ Status TracedProcess::wait_for_stops() {
   return ok();
 }
 
+void TracedProcess::resume(Thread& t) {
+  if (!t.stopped) return;
+  if (t.group_stop) ptrace(PTRACE_LISTEN, t.tid, nullptr, nullptr);
+  else ptrace(PTRACE_CONT, t.tid, nullptr, reinterpret_cast<void*>(static_cast<long>(t.pending_signal)));
+  t.pending_signal = 0;
+  t.stopped = false;
+}
+
 Status TracedProcess::resume_all() {
-  for (auto& t : threads_) {
-    if (!t.stopped) continue;
-    if (t.group_stop) ptrace(PTRACE_LISTEN, t.tid, nullptr, nullptr);
-    else ptrace(PTRACE_CONT, t.tid, nullptr, reinterpret_cast<void*>(static_cast<long>(t.pending_signal)));
-    t.pending_signal = 0;
-    t.stopped = false;
-  }
+  for (auto& t : threads_) resume(t);
   return ok();
 }
 
