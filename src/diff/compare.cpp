@@ -36,7 +36,12 @@ std::string merged_piece(const ElfSection& s, int64_t at) {
 
 Result<Target> resolve_target(const Build& build, SectionRef from, const ElfRelocation& r) {
   const ElfSymbol& s = build.symbol(from.object, r.symbol);
-  if (s.shndx == SHN_UNDEF) return Target{Target::External, s.name, {}, r.addend};
+  if (s.shndx == SHN_UNDEF) {
+    // Defined by another object of the same build: compare it as what it is.
+    if (const Definition* def = build.find(s.name))
+      return Target{Target::Named, s.name, def->section, r.addend};
+    return Target{Target::External, s.name, {}, r.addend};
+  }
   if (s.shndx >= SHN_LORESERVE)
     return make_error("a reference to the special symbol '{}' (section index {:#x}) cannot be patched", s.name, s.shndx);
   const SectionRef section{from.object, s.shndx};
