@@ -139,8 +139,12 @@ class Generator {
     return index;
   }
 
+  // A replaced function has two symbols of one name: its new definition, and
+  // the reference that reaches the newest version through the canonical entry
+  // (so that a later patch redirects every caller, this patch's included).
   uint32_t add_symbol(PatchSymbol symbol) {
-    auto [it, inserted] = symbol_of_.emplace(symbol.name, static_cast<uint32_t>(patch_.symbols.size()));
+    const std::string key = symbol.name + (symbol.piece >= 0 ? "#defined" : "#external");
+    auto [it, inserted] = symbol_of_.emplace(key, static_cast<uint32_t>(patch_.symbols.size()));
     if (inserted) patch_.symbols.push_back(std::move(symbol));
     return it->second;
   }

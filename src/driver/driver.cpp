@@ -65,10 +65,12 @@ The exit status is clang's.
 
 Options (consumed by {name}, never passed to clang):
   --graft-policy=strict|fast  optimisation vs patchability (default: {default_policy})
-      strict  no function is inlined into another (except always_inline ones),
-              and static functions keep their interface (no interprocedural
-              constant propagation, dead-argument elimination or argument
-              promotion): a patch replaces few functions
+      strict  no function is inlined into another (except always_inline ones);
+              static functions keep their parameters (no interprocedural
+              constant propagation into them, dead-argument elimination or
+              argument promotion) and stay symbols: a patch replaces few
+              functions. Constant return values and inferred attributes
+              (readnone, nounwind, ...) still reach callers at -O1 and up.
       fast    clang optimises as usual; graft diff must find every caller a
               change affects, so patches are larger
   --graft-verbose             print the clang commands run, to stderr

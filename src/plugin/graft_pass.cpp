@@ -9,7 +9,11 @@
 //           A used function counts as address-taken, so interprocedural
 //           constant propagation, dead-argument elimination and argument
 //           promotion cannot change its interface, and it stays a real,
-//           patchable symbol.
+//           patchable symbol (its section gets SHF_GNU_RETAIN, so
+//           --gc-sections keeps it too).
+//           Not prevented: IPSCCP still folds a constant return value into
+//           callers, and function-attribute inference (readnone, nounwind,
+//           norecurse, ...) still lets callers drop or merge calls.
 //   fast    Changes no function.
 //
 // In both policies the module gets the flag "graft.policy" (a string), so the

@@ -1,0 +1,195 @@
+// Unit tests of graft-cc's reading of compiler command lines (no compiler run).
+#include "command_line.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+namespace graft::driver {
+namespace {
+
+CommandLine parse(std::vector<std::string> args) { return parse_command_line(std::move(args)); }
+
+bool contains(const std::vector<std::string>& v, const std::string& s) {
+  return std::find(v.begin(), v.end(), s) != v.end();
+}
+
+TEST(DriverOptions, ConsumesGraftOptions) {
+  std::vector<std::string> args = {"-c", "--graft-verbose", "a.c", "--graft-policy=fast"};
+  auto options = take_driver_options(args, nullptr);
+  ASSERT_TRUE(options.ok()) << options.error().message;
+  EXPECT_EQ(options->policy, "fast");
+  EXPECT_TRUE(options->verbose);
+  EXPECT_FALSE(options->help);
+  EXPECT_EQ(args, (std::vector<std::string>{"-c", "a.c"}));
+}
+
+TEST(DriverOptions, PolicyDefaultsToStrictAndComesFromEnvironment) {
+  std::vector<std::string> args = {"-c", "a.c"};
+  EXPECT_EQ(take_driver_options(args, nullptr)->policy, "strict");
+  EXPECT_EQ(take_driver_options(args, "")->policy, "strict");
+  EXPECT_EQ(take_driver_options(args, "fast")->policy, "fast");
+  std::vector<std::string> with_option = {"--graft-policy=strict"};
+  EXPECT_EQ(take_driver_options(with_option, "fast")->policy, "strict");  // the option wins
+}
+
+TEST(DriverOptions, RejectsBadValuesAndUnknownOptions) {
+  for (std::vector<std::string> args : {std::vector<std::string>{"--graft-policy=bogus"},
+                                        std::vector<std::string>{"--graft-policy"},
+                                        std::vector<std::string>{"--graft-frobnicate"}}) {
+    auto options = take_driver_options(args, nullptr);
+    ASSERT_FALSE(options.ok()) << args[0];
+    EXPECT_EQ(options.error().message.find('\n'), std::string::npos);
+  }
+  std::vector<std::string> args = {"-c", "a.c"};
+  EXPECT_FALSE(take_driver_options(args, "bogus").ok());
+}
+
+TEST(CommandLine, PassThroughModes) {
+  for (std::vector<std::string> args : std::vector<std::vector<std::string>>{
+           {"--version"}, {"-v"}, {"-dumpversion"}, {"-dumpmachine"}, {"-print-search-dirs"},
+           {"-print-prog-name=ld"}, {"--print-file-name=libc.so"}, {"-###", "a.c"}, {"-E", "a.c"},
+           {"-M", "a.c"}, {"-MM", "a.c", "-c"}, {"-fsyntax-only", "a.c"}, {"-x", "c", "-E", "-"},
+           {"-E", "-dM", "-x", "c", "/dev/null"}, {}}) {
+    EXPECT_EQ(parse(args).mode, Mode::PassThrough) << ::testing::PrintToString(args);
+  }
+}
+
+TEST(CommandLine, CompileModes) {
+  EXPECT_EQ(parse({"-c", "a.c"}).mode, Mode::Compile);
+  EXPECT_EQ(parse({"-S", "a.c"}).mode, Mode::Compile);
+  EXPECT_EQ(parse({"-MD", "-MF", "a.d", "-c", "a.c", "-o", "a.o"}).mode, Mode::Compile);
+  EXPECT_EQ(parse({"-v", "-c", "a.c"}).mode, Mode::Compile);
+}
+
+TEST(CommandLine, LinkModes) {
+  CommandLine exe = parse({"a.o", "b.o", "-o", "prog"});
+  EXPECT_EQ(exe.mode, Mode::Link);
+  EXPECT_TRUE(exe.executable);
+  EXPECT_EQ(exe.output, "prog");
+  EXPECT_FALSE(parse({"-shared", "a.o", "-o", "liba.so"}).executable);
+  EXPECT_FALSE(parse({"-r", "a.o", "-o", "all.o"}).executable);
+  EXPECT_FALSE(parse({"-Wl,-r", "a.o", "-o", "all.o"}).executable);
+  EXPECT_FALSE(parse({"-Xlinker", "-shared", "a.o"}).executable);
+  EXPECT_FALSE(parse({"a.o"}).output.has_value());  // a.out
+}
+
+TEST(CommandLine, OptionValuesAreNotInputs) {
+  CommandLine cl = parse({"-I", "inc", "-include", "pre.h", "-MF", "x.d", "-D", "X=1", "-Xlinker", "foo.o", "-l",
+                          "m", "-o", "prog", "-isystem", "sys", "-mllvm", "-x86-asm-syntax=intel", "main.c", "-ofoo"});
+  ASSERT_EQ(cl.inputs.size(), 1u);
+  EXPECT_EQ(cl.inputs[0].path, "main.c");
+  EXPECT_EQ(cl.inputs[0].kind, InputKind::Source);
+  EXPECT_EQ(cl.output, "foo");  // the last -o wins, joined form too
+}
+
+TEST(CommandLine, ClassifiesInputs) {
+  CommandLine cl = parse({"a.c", "b.cpp", "c.o", "d.s", "e.S", "libx.a", "liby.so", "f.i", "g.cc", "h.cxx", "i.C", "-x",
+                          "c", "weird", "-x", "none", "k.o"});
+  std::vector<InputKind> kinds;
+  for (const Input& input : cl.inputs) kinds.push_back(input.kind);
+  EXPECT_EQ(kinds, (std::vector<InputKind>{InputKind::Source, InputKind::Source, InputKind::Object,
+                                           InputKind::Assembly, InputKind::Assembly, InputKind::Other,
+                                           InputKind::Other, InputKind::Source, InputKind::Source,
+                                           InputKind::Source, InputKind::Source, InputKind::Source,
+                                           InputKind::Object}));
+  EXPECT_EQ(cl.inputs[11].language, "c");
+}
+
+TEST(CommandLine, NoticesBuildIdAndResponseFiles) {
+  EXPECT_TRUE(parse({"a.o", "-Wl,--build-id=md5"}).has_build_id);
+  EXPECT_TRUE(parse({"a.o", "-Wl,-O1,--build-id"}).has_build_id);
+  EXPECT_TRUE(parse({"a.o", "-Xlinker", "--build-id=none"}).has_build_id);
+  EXPECT_FALSE(parse({"a.o"}).has_build_id);
+  CommandLine rsp = parse({"@objects.rsp", "-o", "prog"});
+  EXPECT_TRUE(rsp.response_file);
+  EXPECT_EQ(rsp.mode, Mode::Link);
+  EXPECT_TRUE(rsp.inputs.empty());
+}
+
+TEST(CommandLine, DirectArgumentsAddGraftFlagsOnlyWhereTheyApply) {
+  const std::string plugin = "/p/graft-pass.so";
+  auto compile = direct_arguments(parse({"-O0", "-c", "a.c"}), plugin);
+  for (const char* flag : kGraftFlags) EXPECT_TRUE(contains(compile, flag)) << flag;
+  EXPECT_TRUE(contains(compile, "-fpass-plugin=/p/graft-pass.so"));
+  EXPECT_TRUE(contains(compile, "-O0"));
+  EXPECT_FALSE(contains(compile, kBuildIdFlag));
+
+  auto assembly = direct_arguments(parse({"-c", "a.S"}), plugin);
+  EXPECT_EQ(assembly, (std::vector<std::string>{"-c", "a.S"}));
+
+  auto passthrough = direct_arguments(parse({"-E", "a.c"}), plugin);
+  EXPECT_EQ(passthrough, (std::vector<std::string>{"-E", "a.c"}));
+
+  auto link = direct_arguments(parse({"a.o", "-o", "conftest"}), plugin);
+  EXPECT_EQ(link, (std::vector<std::string>{"a.o", "-o", "conftest", kBuildIdFlag}));
+  auto own_id = direct_arguments(parse({"a.o", "-Wl,--build-id=uuid"}), plugin);
+  EXPECT_FALSE(contains(own_id, kBuildIdFlag));
+  auto shared = direct_arguments(parse({"-shared", "-fPIC", "a.c", "-o", "liba.so"}), plugin);
+  EXPECT_TRUE(contains(shared, "-fpatchable-function-entry=16,14"));
+  EXPECT_FALSE(contains(shared, kBuildIdFlag));
+}
+
+TEST(CommandLine, SplitsALinkWithSources) {
+  const std::string plugin = "/p/graft-pass.so";
+  CommandLine cl = parse({"-O2", "-Wall", "-o", "prog", "first.o", "-x", "c", "gen", "-x", "none", "main.c",
+                          "-lm", "-Wl,--as-needed", "libz.a", "last.o"});
+  ASSERT_EQ(cl.inputs.size(), 5u);  // -lm is not an input: clang places it, not the driver
+
+  auto gen = source_compile_arguments(cl, cl.inputs[1], "/t/0/gen.o", plugin);
+  EXPECT_EQ(std::vector<std::string>(gen.end() - 6, gen.end()),
+            (std::vector<std::string>{"-c", "-x", "c", "gen", "-o", "/t/0/gen.o"}));
+  auto main = source_compile_arguments(cl, cl.inputs[2], "/t/1/main.o", plugin);
+  EXPECT_EQ(std::vector<std::string>(main.end() - 4, main.end()),
+            (std::vector<std::string>{"-c", "main.c", "-o", "/t/1/main.o"}));
+  for (const char* dropped : {"prog", "first.o", "-lm", "-Wl,--as-needed", "libz.a", "last.o"})
+    EXPECT_FALSE(contains(main, dropped)) << dropped;
+  EXPECT_TRUE(contains(main, "-O2"));
+  EXPECT_TRUE(contains(main, "-Wall"));
+  EXPECT_TRUE(contains(main, "-Qunused-arguments"));
+  EXPECT_TRUE(contains(main, "-fpass-plugin=/p/graft-pass.so"));
+
+  const std::vector<std::string> objects = {"/t/0/gen.o", "/t/1/main.o"};
+  EXPECT_EQ(link_arguments(cl, objects),
+            (std::vector<std::string>{"-O2", "-Wall", "-o", "prog", "first.o", "/t/0/gen.o", "/t/1/main.o", "-lm",
+                                      "-Wl,--as-needed", "libz.a", "last.o", kBuildIdFlag}));
+  EXPECT_EQ(linked_objects(cl, objects),
+            (std::vector<std::string>{"first.o", "/t/0/gen.o", "/t/1/main.o", "last.o"}));
+}
+
+TEST(CommandLine, KeepsTheDependencyFileOfALinkWithSources) {
+  CommandLine cl = parse({"-MMD", "-o", "out/prog.bin", "main.c"});
+  auto args = source_compile_arguments(cl, cl.inputs[0], "/t/0/main.o", "/p.so");
+  auto mf = std::find(args.begin(), args.end(), "-MF");
+  ASSERT_NE(mf, args.end());
+  EXPECT_EQ(*(mf + 1), "out/prog.d");
+  EXPECT_EQ(*(mf + 3), "out/prog.bin");
+
+  CommandLine no_output = parse({"-MD", "src/main.c"});
+  args = source_compile_arguments(no_output, no_output.inputs[0], "/t/0/main.o", "/p.so");
+  mf = std::find(args.begin(), args.end(), "-MF");
+  ASSERT_NE(mf, args.end());
+  EXPECT_EQ(*(mf + 1), "main.d");
+  EXPECT_EQ(*(mf + 3), "main.o");
+}
+
+TEST(CommandLine, ProbesAreNotRecorded) {
+  const CommandLine link = parse({"main.o", "util.o"});
+  EXPECT_FALSE(worth_recording(link, "/src/pkg/conftest"));
+  EXPECT_FALSE(worth_recording(link, "/dev/null"));
+  EXPECT_FALSE(worth_recording(link, "/b/CMakeFiles/CMakeScratch/TryCompile-x/cmTC_1a2b3"));
+  EXPECT_FALSE(worth_recording(link, "/b/CMakeFiles/3.25.1/CompilerIdC/a.out"));
+  EXPECT_FALSE(worth_recording(link, "/b/meson-private/sanitycheckc.exe"));
+  EXPECT_FALSE(worth_recording(parse({"-g", "conftest.c"}), "/src/pkg/a.out"));  // autoconf: the compiler works
+  EXPECT_FALSE(worth_recording(parse({"conftest.o", "-lm"}), "/src/pkg/a.out"));
+  EXPECT_TRUE(worth_recording(link, "/src/pkg/server"));
+  EXPECT_TRUE(worth_recording(link, "/src/pkg/a.out"));
+  EXPECT_TRUE(worth_recording(link, "/src/conftest-tool/prog"));
+}
+
+TEST(CommandLine, ShellQuote) {
+  EXPECT_EQ(shell_quote({"clang", "-DX=\"a b\"", "it's", "-o", "out"}), "clang '-DX=\"a b\"' 'it'\\''s' -o out");
+}
+
+}  // namespace
+}  // namespace graft::driver

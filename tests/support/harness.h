@@ -1,0 +1,63 @@
+// Test support: build test programs with graft-cc, run real processes with a
+// line protocol on their stdin/stdout, run the graft CLI. Every process is
+// ended by its PID when its owner goes out of scope.
+#pragma once
+#include <sys/types.h>
+
+#include <chrono>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace graft::test {
+
+std::filesystem::path bin_dir();       // build/bin
+std::filesystem::path programs_dir();  // tests/programs
+
+// A fresh directory removed at destruction; GRAFT_STORE points into it.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string out;  // stdout
+  std::string err;  // stderr
+};
+
+// Runs argv (no shell) with a time limit; stdout and stderr captured apart.
+CommandResult run(const std::vector<std::string>& argv, std::chrono::seconds limit = std::chrono::seconds(120));
+CommandResult graft(const std::vector<std::string>& args);
+
+// Compiles tests/programs/<name>/<version>/*.c with graft-cc into <out>/<name>-<version>/prog.
+std::filesystem::path build_program(const TempDir& dir, const std::string& name, const std::string& version,
+                                    const std::vector<std::string>& flags = {});
+
+class Process {
+ public:
+  explicit Process(const std::vector<std::string>& argv);
+  ~Process();
+  Process(const Process&) = delete;
+  Process& operator=(const Process&) = delete;
+  pid_t pid() const { return pid_; }
+  // Sends a line and returns the reply line (throws on timeout or exit).
+  std::string ask(const std::string& line, std::chrono::milliseconds limit = std::chrono::milliseconds(5000));
+  std::string read_line(std::chrono::milliseconds limit = std::chrono::milliseconds(5000));
+  bool alive() const;
+
+ private:
+  pid_t pid_ = -1;
+  int to_child_ = -1, from_child_ = -1;
+  std::string buffer_;
+};
+
+// The bytes of the named function's patchable entry (14-byte pad and 2-byte entry) in a live process.
+std::vector<uint8_t> entry_bytes(pid_t pid, const std::filesystem::path& binary, const std::string& function);
+
+}  // namespace graft::test

@@ -1,0 +1,114 @@
+// The patch file format: what is written reads back identically, and what is
+// malformed is refused with a reason before anything trusts it.
+#include <elf.h>
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "../support/harness.h"
+#include "graft/patch.h"
+
+namespace graft {
+namespace {
+
+Patch sample() {
+  Patch p;
+  p.manifest.base_build_id = "aaaa";
+  p.manifest.result_build_id = "bbbb";
+  p.manifest.patch_id = "0123456789abcdef";
+  p.manifest.base_symbols["compute"] = {0x1140, 40, true};
+  p.manifest.base_imports["printf"] = 0x3fd0;
+  PatchPiece text{".text.compute", PieceKind::Text, 16, 32, std::vector<uint8_t>(32, 0x90), {}};
+  text.relocations.push_back({20, R_X86_64_PLT32, 1, -4});
+  p.pieces.push_back(text);
+  p.pieces.push_back({".bss.counter", PieceKind::Bss, 4, 4, {}, {}});
+  p.symbols.push_back({"compute", 0, 14, 18, true});
+  p.symbols.push_back({"printf", -1, 0, 0, false});
+  p.symbols.push_back({"counter", 1, 0, 4, false});
+  p.manifest.functions.push_back({"compute", "its machine code changed", 0, true});
+  p.manifest.checksum = patch_checksum(p);
+  return p;
+}
+
+class PatchFormat : public ::testing::Test {
+ protected:
+  test::TempDir dir;
+  std::filesystem::path file = dir.path() / "p.graft";
+  std::vector<uint8_t> bytes() {
+    std::ifstream in(file, std::ios::binary);
+    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  }
+};
+
+TEST_F(PatchFormat, RoundTrip) {
+  ASSERT_TRUE(write_patch(sample(), file));
+  auto read = read_patch(file);
+  ASSERT_TRUE(read) << read.error().message;
+  const Patch& p = *read;
+  EXPECT_EQ(p.manifest.patch_id, "0123456789abcdef");
+  EXPECT_EQ(p.manifest.base_symbols.at("compute").address, 0x1140u);
+  EXPECT_EQ(p.manifest.base_imports.at("printf"), 0x3fd0u);
+  ASSERT_EQ(p.pieces.size(), 2u);
+  EXPECT_EQ(p.pieces[0].kind, PieceKind::Text);
+  EXPECT_EQ(p.pieces[1].kind, PieceKind::Bss);
+  EXPECT_EQ(p.pieces[1].size, 4u);
+  ASSERT_EQ(p.pieces[0].relocations.size(), 1u);
+  EXPECT_EQ(p.pieces[0].relocations[0].type, static_cast<uint32_t>(R_X86_64_PLT32));
+  EXPECT_EQ(p.symbols[p.pieces[0].relocations[0].symbol].name, "printf");
+  EXPECT_EQ(p.symbols[0].offset, 14u);
+  EXPECT_TRUE(p.symbols[0].function);
+}
+
+TEST_F(PatchFormat, EveryTruncationIsRefused) {
+  ASSERT_TRUE(write_patch(sample(), file));
+  const auto whole = bytes();
+  for (size_t size = 0; size < whole.size(); size += 7) {
+    auto r = parse_patch({whole.begin(), whole.begin() + static_cast<long>(size)}, "cut");
+    EXPECT_FALSE(r) << "a patch cut to " << size << " of " << whole.size() << " bytes was accepted";
+  }
+}
+
+TEST_F(PatchFormat, EveryFlippedCodeByteIsRefused) {
+  ASSERT_TRUE(write_patch(sample(), file));
+  const auto whole = bytes();
+  auto parsed = read_patch(file);
+  ASSERT_TRUE(parsed);
+  // Find the code in the file and flip each byte in turn.
+  auto at = std::search(whole.begin(), whole.end(), parsed->pieces[0].bytes.begin(), parsed->pieces[0].bytes.end());
+  ASSERT_NE(at, whole.end());
+  for (size_t i = 0; i < 32; ++i) {
+    auto copy = whole;
+    copy[static_cast<size_t>(at - whole.begin()) + i] ^= 1;
+    auto r = parse_patch(copy, "flipped");
+    ASSERT_FALSE(r);
+    EXPECT_NE(r.error().message.find("checksum"), std::string::npos) << r.error().message;
+  }
+}
+
+TEST_F(PatchFormat, StructuralErrorsAreNamed) {
+  Patch bad_offset = sample();
+  bad_offset.pieces[0].relocations[0].offset = 30;  // a 4-byte field past the 32-byte piece
+  bad_offset.manifest.checksum = patch_checksum(bad_offset);
+  ASSERT_TRUE(write_patch(bad_offset, file));
+  auto r = read_patch(file);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("relocation outside"), std::string::npos) << r.error().message;
+
+  Patch tls = sample();
+  tls.pieces[0].relocations[0].type = R_X86_64_TPOFF32;
+  tls.manifest.checksum = patch_checksum(tls);
+  ASSERT_TRUE(write_patch(tls, file));
+  r = read_patch(file);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("unsupported relocation"), std::string::npos) << r.error().message;
+
+  Patch future = sample();
+  future.manifest.format_version = 99;
+  ASSERT_TRUE(write_patch(future, file));
+  r = read_patch(file);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("version 99 is not supported"), std::string::npos) << r.error().message;
+}
+
+}  // namespace
+}  // namespace graft
