@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "graft/apply.h"
+#include "graft/clock.h"
 #include "graft/elf_file.h"
 #include "graft/target.h"
 #include "link.h"
@@ -49,15 +50,6 @@ std::vector<uint8_t> redirect_bytes(uint64_t target) {
 bool is_redirect(const std::vector<uint8_t>& b) {
   return b.size() == 16 && b[0] == 0xff && b[1] == 0x25 && b[2] == 0 && b[3] == 0 && b[4] == 0 && b[5] == 0 &&
          b[14] == 0xeb && b[15] == static_cast<uint8_t>(-16);
-}
-
-std::string utc_now() {
-  const std::time_t now = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&now, &tm);
-  char out[32];
-  std::strftime(out, sizeof out, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return out;
 }
 
 // Catchable signals wait until the session ends, so an impatient Ctrl-C never
@@ -267,7 +259,7 @@ Result<ApplyReport> apply_patch(pid_t pid, const Patch& patch, const ApplyOption
   record.patch_id = m.patch_id;
   record.base_build_id = m.base_build_id;
   record.result_build_id = m.result_build_id;
-  record.applied_at = utc_now();
+  record.applied_at = utc_timestamp();
   const auto& base_symbols = applied.empty() ? m.base_symbols : applied.front().base_symbols;
   const auto& base_imports = applied.empty() ? m.base_imports : applied.front().base_imports;
   uint64_t binary_start = 0, binary_end = 0;

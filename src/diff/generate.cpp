@@ -7,6 +7,7 @@
 
 #include "build.h"
 #include "compare.h"
+#include "graft/clock.h"
 #include "graft/diff.h"
 #include "graft/dwarf.h"
 #include "graft/relocation.h"
@@ -38,15 +39,6 @@ PieceKind piece_kind(const ElfSection& s) {
   return PieceKind::ReadOnly;
 }
 
-std::string utc_now() {
-  const std::time_t now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
-  std::tm tm{};
-  gmtime_r(&now, &tm);
-  char out[32];
-  std::strftime(out, sizeof out, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return out;
-}
-
 class Generator {
  public:
   Generator(const Build& old_build, const Build& new_build) : old_(old_build), new_(new_build), compare_(old_, new_) {}
@@ -61,7 +53,7 @@ class Generator {
     m.result_build_id = new_.build_id();
     m.base_binary = std::filesystem::absolute(old_.binary().path()).string();
     m.result_binary = std::filesystem::absolute(new_.binary().path()).string();
-    m.created = utc_now();
+    m.created = utc_timestamp();
     m.base_pie = old_.binary().type() == ET_DYN;
     m.base_load_address = old_.binary().load_address();
     m.checksum = patch_checksum(patch_);
