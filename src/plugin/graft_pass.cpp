@@ -11,9 +11,15 @@
 //           promotion cannot change its interface, and it stays a real,
 //           patchable symbol (its section gets SHF_GNU_RETAIN, so
 //           --gc-sections keeps it too).
-//           Not prevented: IPSCCP still folds a constant return value into
-//           callers, and function-attribute inference (readnone, nounwind,
-//           norecurse, ...) still lets callers drop or merge calls.
+//           And each such function gets two empty inline-asm barriers, which
+//           emit no instruction: at entry, one that may read and write memory
+//           and receives every pointer argument (so no caller may assume the
+//           function readnone/readonly or its pointers not captured, and drop,
+//           merge or reorder calls on that basis), and before each return one
+//           that makes the returned value opaque (so interprocedural constant
+//           propagation cannot fold a constant or a range into callers).
+//           A change inside a function then changes only that function.
+//           Not prevented: nounwind and norecurse inference.
 //   fast    Changes no function.
 //
 // In both policies the module gets the flag "graft.policy" (a string), so the
@@ -36,6 +42,9 @@
 #include "llvm/IR/Attributes.h"
 #include "llvm/IR/Constants.h"
 #include "llvm/IR/Function.h"
+#include "llvm/IR/IRBuilder.h"
+#include "llvm/IR/InlineAsm.h"
+#include "llvm/IR/Instructions.h"
 #include "llvm/IR/Metadata.h"
 #include "llvm/IR/Module.h"
 #include "llvm/IR/PassManager.h"
@@ -62,6 +71,40 @@ Policy policy_from_environment() {
   return Policy::Strict;
 }
 
+// Keeps what a function does from being known to its callers (see above).
+void seal_boundary(llvm::Function& function) {
+  if (function.hasFnAttribute(llvm::Attribute::OptimizeNone)) return;  // -O0: nothing crosses anyway
+  llvm::LLVMContext& context = function.getContext();
+  std::vector<llvm::Value*> pointers;
+  std::vector<llvm::Type*> types;
+  std::string constraints;
+  for (llvm::Argument& argument : function.args()) {
+    if (!argument.getType()->isPointerTy()) continue;
+    pointers.push_back(&argument);
+    types.push_back(argument.getType());
+    constraints += "r,";
+  }
+  constraints += "~{memory}";
+  llvm::IRBuilder<> entry(&*function.getEntryBlock().getFirstInsertionPt());
+  auto* entry_type = llvm::FunctionType::get(llvm::Type::getVoidTy(context), types, false);
+  entry.CreateCall(llvm::InlineAsm::get(entry_type, "", constraints, /*hasSideEffects=*/true), pointers);
+  for (llvm::BasicBlock& block : function) {
+    auto* ret = llvm::dyn_cast<llvm::ReturnInst>(block.getTerminator());
+    if (!ret || !ret->getReturnValue()) continue;
+    llvm::Type* type = ret->getReturnValue()->getType();
+    const unsigned bits = type->isIntegerTy() ? type->getIntegerBitWidth() : 0;
+    const char* constraint = nullptr;
+    if (bits == 8 || bits == 16 || bits == 32 || bits == 64 || type->isPointerTy()) constraint = "=r,0";
+    else if (type->isFloatTy() || type->isDoubleTy()) constraint = "=x,0";
+    if (!constraint) continue;
+    llvm::IRBuilder<> before_return(ret);
+    auto* opaque_type = llvm::FunctionType::get(type, {type}, false);
+    llvm::Value* opaque = before_return.CreateCall(llvm::InlineAsm::get(opaque_type, "", constraint, false),
+                                                   {ret->getReturnValue()});
+    ret->setOperand(0, opaque);
+  }
+}
+
 class GraftPolicyPass : public llvm::PassInfoMixin<GraftPolicyPass> {
  public:
   explicit GraftPolicyPass(Policy policy) : policy_(policy) {}
@@ -84,6 +127,7 @@ class GraftPolicyPass : public llvm::PassInfoMixin<GraftPolicyPass> {
       // optnone (-O0) already requires noinline; adding it again is a no-op.
       function.addFnAttr(llvm::Attribute::NoInline);
       if (function.hasLocalLinkage()) keep.push_back(&function);
+      seal_boundary(function);
     }
     if (!keep.empty()) llvm::appendToUsed(module, keep);
     return llvm::PreservedAnalyses::none();

@@ -140,7 +140,7 @@ TEST_F(CodeUpdates, HundredsOfThreads) {
   const auto v1 = build_program(dir, "basic", "v1");
   const auto v2 = build_program(dir, "basic", "v2");
   const auto patch = make_patch(v1, v2, "many.graft");
-  Process target({v1.string(), "300"});
+  Process target({v1.string(), "300", "5000"});  // 300 threads, each calling compute() 200 times a second
   auto report = apply(target.pid(), patch);
   EXPECT_EQ(report["threads"], 301);
   EXPECT_EQ(target.ask("compute 5"), "18");

@@ -47,8 +47,8 @@ class Process {
   Process& operator=(const Process&) = delete;
   pid_t pid() const { return pid_; }
   // Sends a line and returns the reply line (throws on timeout or exit).
-  std::string ask(const std::string& line, std::chrono::milliseconds limit = std::chrono::milliseconds(5000));
-  std::string read_line(std::chrono::milliseconds limit = std::chrono::milliseconds(5000));
+  std::string ask(const std::string& line, std::chrono::milliseconds limit = std::chrono::milliseconds(30000));
+  std::string read_line(std::chrono::milliseconds limit = std::chrono::milliseconds(30000));
   bool alive() const;
 
  private:

@@ -12,22 +12,23 @@
 atomic_long total_calls;  // state that must survive every update
 
 static void* worker(void* arg) {
-  (void)arg;
+  const useconds_t pause = (useconds_t)(long)arg;
   for (;;) {
     atomic_fetch_add(&total_calls, compute(1) != 0);
-    usleep(200);
+    usleep(pause);
   }
   return NULL;
 }
 
 int main(int argc, char** argv) {
   int threads = argc > 1 ? atoi(argv[1]) : 4;
+  long pause_us = argc > 2 ? atol(argv[2]) : 200;  // between two calls of each worker
   for (int i = 0; i < threads; i++) {
     pthread_t t;
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setstacksize(&attr, 64 * 1024);
-    if (pthread_create(&t, &attr, worker, NULL) != 0) return 1;
+    if (pthread_create(&t, &attr, worker, (void*)pause_us) != 0) return 1;
   }
   printf("ready %d\n", getpid());
   fflush(stdout);

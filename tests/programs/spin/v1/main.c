@@ -31,6 +31,7 @@ static void* spinner(void* arg) {
 int main(void) {
   pthread_t t;
   pthread_create(&t, NULL, spinner, NULL);
+  while (atomic_load(&progress) == 0) usleep(100);  // ready once the spinner runs
   printf("ready %d\n", getpid());
   fflush(stdout);
   char line[64];
