@@ -43,11 +43,10 @@ Result<std::unique_ptr<Build>> Build::load(const fs::path& binary) {
     auto source = object_source(path);
     if (!source) return source.error().context("reading the build record of " + binary.string());
     sources.push_back(source->path);
-    for (const auto& s : info.elf->symbols())
-      if (s.type == STT_FILE) {
-        info.file_symbol = s.name;
-        break;
-      }
+    for (const auto& s : info.elf->symbols()) {
+      if (s.type == STT_FILE && info.file_symbol.empty()) info.file_symbol = s.name;
+      if (s.name == "__gxx_personality_v0") info.exceptions = true;
+    }
     build->objects_.push_back(std::move(info));
   }
   const fs::path root = source_root(sources);

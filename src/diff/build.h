@@ -27,6 +27,7 @@ struct ObjectInfo {
   std::unique_ptr<ElfFile> elf;
   std::string tu;           // source path within the source tree
   std::string file_symbol;  // the object's STT_FILE name (to find its locals in the binary)
+  bool exceptions = false;  // C++ with exception handling (uses __gxx_personality_v0)
 };
 
 class Build {

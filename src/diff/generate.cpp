@@ -107,6 +107,15 @@ class Generator {
       GRAFT_ASSIGN(uint32_t symbol, define(id));
       patch_.manifest.functions.push_back({id, reason, symbol, true});
     }
+    // Unwind tables of patch code are not registered in the target yet: an
+    // exception thrown through it would terminate the process. Refuse instead.
+    for (const auto& f : patch_.manifest.functions) {
+      const Definition* def = new_.find(f.identity);
+      if (def && new_.objects()[def->section.object].exceptions)
+        return make_error("{} is C++ code built with exceptions, and graft cannot register unwind tables for "
+                          "patched code yet (an exception through it would terminate the process); build with "
+                          "-fno-exceptions to patch it", f.identity);
+    }
     for (const auto& [id, def] : old_.definitions())
       if (def.function && !new_.find(id)) patch_.manifest.removed_functions.push_back(id);
     if (patch_.manifest.functions.empty())

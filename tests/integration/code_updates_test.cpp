@@ -148,5 +148,27 @@ TEST_F(CodeUpdates, HundredsOfThreads) {
   EXPECT_EQ(target.ask("compute 5"), "12");
 }
 
+TEST_F(CodeUpdates, CxxVirtualFunctionsAndTemplates) {
+  // Without exceptions: unwind tables of patch code are not registered yet.
+  const auto v1 = build_program(dir, "cxx", "v1", {"-fno-exceptions"});
+  const auto v2 = build_program(dir, "cxx", "v2", {"-fno-exceptions"});
+  std::string explain;
+  const auto patch = make_patch(v1, v2, "cxx.graft", &explain);
+  EXPECT_NE(explain.find("_ZNK6Square4areaEv"), std::string::npos) << explain;
+  Process target({v1.string()});
+  EXPECT_EQ(target.ask("describe"), "18");
+  apply(target.pid(), patch);
+  EXPECT_EQ(target.ask("describe"), "270");  // through the vtable's old entry, and the new template
+}
+
+TEST_F(CodeUpdates, CxxWithExceptionsIsRefused) {
+  const auto v1 = build_program(dir, "cxx", "v1");
+  const auto v2 = build_program(dir, "cxx", "v2");
+  auto result = graft({"diff", v1.string(), v2.string(), "-o", patch_file("x.graft").string()});
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_NE(result.err.find("-fno-exceptions"), std::string::npos) << result.err;
+  EXPECT_FALSE(std::filesystem::exists(patch_file("x.graft")));
+}
+
 }  // namespace
 }  // namespace graft::test

@@ -111,10 +111,16 @@ fs::path build_program(const TempDir& dir, const std::string& name, const std::s
   fs::create_directories(out);
   // Copy the sources so each version is its own source tree, as two release tarballs are.
   for (const auto& entry : fs::directory_iterator(source)) fs::copy_file(entry.path(), out / entry.path().filename());
-  std::vector<std::string> argv = {(bin_dir() / "graft-cc").string(), "-O2", "-pthread"};
+  std::vector<std::string> sources;
+  bool cxx = false;
+  for (const auto& entry : fs::directory_iterator(out)) {
+    const auto ext = entry.path().extension();
+    if (ext == ".c" || ext == ".cpp") sources.push_back(entry.path().string());
+    cxx |= ext == ".cpp";
+  }
+  std::vector<std::string> argv = {(bin_dir() / (cxx ? "graft-c++" : "graft-cc")).string(), "-O2", "-pthread"};
   argv.insert(argv.end(), flags.begin(), flags.end());
-  for (const auto& entry : fs::directory_iterator(out))
-    if (entry.path().extension() == ".c") argv.push_back(entry.path().string());
+  argv.insert(argv.end(), sources.begin(), sources.end());
   argv.push_back("-o");
   argv.push_back((out / "prog").string());
   auto result = run(argv);

@@ -35,7 +35,7 @@ struct CommandResult {
 CommandResult run(const std::vector<std::string>& argv, std::chrono::seconds limit = std::chrono::seconds(120));
 CommandResult graft(const std::vector<std::string>& args);
 
-// Compiles tests/programs/<name>/<version>/*.c with graft-cc into <out>/<name>-<version>/prog.
+// Compiles tests/programs/<name>/<version>/*.c (graft-cc) or *.cpp (graft-c++) into <out>/<name>-<version>/prog.
 std::filesystem::path build_program(const TempDir& dir, const std::string& name, const std::string& version,
                                     const std::vector<std::string>& flags = {});
 

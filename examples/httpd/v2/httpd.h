@@ -79,6 +79,7 @@ extern const char *g_root;
 /* server.c */
 int server_start(int listen_fd, int nthreads);
 void server_stop(void);
+void print_ready(int port);       /* "httpd vN ready on port P", flushed */
 unsigned server_open_connections(void);
 
 /* files.c */

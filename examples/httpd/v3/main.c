@@ -122,8 +122,7 @@ int main(int argc, char **argv)
     if (server_start(lfd, (int)threads) < 0)
         return 1;
 
-    printf("httpd %s ready on port %d\n", httpd_version, bound_port(lfd));
-    fflush(stdout);
+    print_ready(bound_port(lfd));
 
     int sig = 0;
     sigwait(&stop_signals, &sig);

@@ -758,6 +758,15 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
+/* The ready line (flushed) that scripts wait for. Kept out of main, which
+ * never returns: main stays the same in every version, and only this
+ * function changes with httpd_version. */
+void print_ready(int port)
+{
+    printf("httpd %s ready on port %d\n", httpd_version, port);
+    fflush(stdout);
+}
+
 int server_start(int lfd, int nthreads)
 {
     listen_fd = lfd;

@@ -72,6 +72,9 @@ void reply_nil(struct conn *c);
 void reply_null_array(struct conn *c);
 void reply_array(struct conn *c, long long n);
 
+/* server.c */
+void print_ready(int port);
+
 /* commands.c */
 void command_dispatch(struct conn *c);
 

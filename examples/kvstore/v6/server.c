@@ -248,8 +248,9 @@ static void *sweeper_main(void *arg)
     return NULL;
 }
 
-/* Runs once (pthread_once), from main at start-up, or from the first worker
- * going round its loop in a process that started as an older version. */
+/* Runs once (pthread_once), from the first worker going round its loop: at
+ * start-up, or in a process that started as an older version. main does not
+ * start it, so that main is the same in every version. */
 static void sweeper_spawn(void)
 {
     pthread_attr_t attr;
@@ -367,6 +368,15 @@ static int open_listener(int port)
     return fd;
 }
 
+/* The ready line (flushed) that scripts wait for. Kept out of main, which
+ * never returns: main stays the same in every version, and only this
+ * function changes with kv_version. */
+void print_ready(int port)
+{
+    printf("kvstore %s ready on port %d\n", kv_version, port);
+    fflush(stdout);
+}
+
 int main(int argc, char **argv)
 {
     struct rlimit rl;
@@ -423,9 +433,7 @@ int main(int argc, char **argv)
         }
     }
 
-    pthread_once(&sweeper_once, sweeper_spawn);
-    printf("kvstore %s ready on port %d\n", kv_version, kv_server.port);
-    fflush(stdout);
+    print_ready(kv_server.port);
 
     for (int i = 0; i < nthreads; i++)
         pthread_join(workers[i].thread, NULL);
