@@ -3,6 +3,7 @@
 #pragma once
 #include <filesystem>
 #include <map>
+#include <set>
 #include <string>
 
 #include "graft/elf_file.h"
@@ -22,7 +23,8 @@ Result<SourceInfo> object_source(const std::filesystem::path& object);
 // agree on a name's layout exactly when the signatures are equal.
 struct Layouts {
   std::map<std::string, std::string> types;      // "struct conn" -> signature
-  std::map<std::string, std::string> variables;  // identity-ish name -> type signature
+  std::map<std::string, std::string> variables;  // identity-ish name -> type signature (static storage only)
+  std::set<std::string> constants;               // those of them declared const (no state)
 };
 Result<Layouts> read_layouts(const ElfFile& binary);
 

@@ -80,8 +80,10 @@ struct Blocker {
   std::string thread_name, function, where;
 };
 
-std::optional<Blocker> find_blocker(const TracedProcess& process, const std::vector<Thread>& threads,
-                                    const std::vector<Range>& ranges, std::vector<MemoryMap>& maps) {
+// Every thread that keeps the commit from happening now (empty: a safe moment).
+std::vector<Blocker> find_blockers(const TracedProcess& process, const std::vector<Thread>& threads,
+                                   const std::vector<Range>& ranges, std::vector<MemoryMap>& maps) {
+  std::vector<Blocker> blockers;
   auto hit = [&](uint64_t address, bool is_return) -> const Range* {
     for (const auto& r : ranges) {
       if (is_return ? (address > r.start && address <= r.end) : (address >= r.start && address < r.end)) {
@@ -92,27 +94,42 @@ std::optional<Blocker> find_blocker(const TracedProcess& process, const std::vec
     return nullptr;
   };
   for (const auto& t : threads) {
-    if (const Range* r = hit(t.regs.rip, false)) return Blocker{t.tid, t.name(), r->what, "executing it"};
+    if (const Range* r = hit(t.regs.rip, false)) {
+      blockers.push_back({t.tid, t.name(), r->what, "executing it"});
+      continue;
+    }
     // Conservative stack scan: any word that could be a return address into the range.
     const uint64_t sp = t.regs.rsp & ~uint64_t{7};
     auto map = std::find_if(maps.begin(), maps.end(), [&](const MemoryMap& m) { return m.contains(sp); });
     if (map == maps.end()) {  // a thread newer than our copy of the maps
       if (auto fresh = read_maps(process.pid())) maps = std::move(fresh).value();
       map = std::find_if(maps.begin(), maps.end(), [&](const MemoryMap& m) { return m.contains(sp); });
-      if (map == maps.end()) return Blocker{t.tid, t.name(), "an unknown stack", "its stack is not mapped"};
+      if (map == maps.end()) {
+        blockers.push_back({t.tid, t.name(), "an unknown stack", "its stack is not mapped"});
+        continue;
+      }
     }
     const uint64_t end = std::min<uint64_t>(map->end, sp + (uint64_t{8} << 20));
     auto stack = process.read(sp, end - sp);
     if (!stack) continue;
     const auto* words = reinterpret_cast<const uint64_t*>(stack->data());
     for (size_t i = 0; i < stack->size() / 8; ++i)
-      if (const Range* r = hit(words[i], true)) return Blocker{t.tid, t.name(), r->what, "on its stack"};
+      if (const Range* r = hit(words[i], true)) {
+        blockers.push_back({t.tid, t.name(), r->what, "on its stack"});
+        break;
+      }
   }
-  return std::nullopt;
+  return blockers;
 }
 
-std::string describe(const Blocker& b) {
-  return fmt::format("thread {} ({}) is in {} ({})", b.tid, b.thread_name, b.function, b.where);
+std::string describe(const std::vector<Blocker>& blockers) {
+  std::string out = blockers.size() == 1 ? "" : fmt::format("{} threads are blocked: ", blockers.size());
+  for (size_t i = 0; i < blockers.size() && i < 3; ++i) {
+    const Blocker& b = blockers[i];
+    out += fmt::format("{}thread {} ({}) is in {} ({})", i ? "; " : "", b.tid, b.thread_name, b.function, b.where);
+  }
+  if (blockers.size() > 3) out += fmt::format("; and {} more", blockers.size() - 3);
+  return out + " (a function that never returns cannot be replaced yet)";
 }
 
 // GRAFT_TRACE=1 prints the time of each step of a stop, for tuning.
@@ -138,9 +155,9 @@ Status at_safe_moment(TracedProcess& process, std::chrono::milliseconds timeout,
     auto note_pause = [&] {
       pause_us = std::max<uint64_t>(pause_us, std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - stopped_at).count());
     };
-    std::optional<Blocker> blocker = check();
+    const std::vector<Blocker> blockers = check();
     trace("checked", stopped_at);
-    if (!blocker) {
+    if (blockers.empty()) {
       auto committed = commit();
       trace("committed", stopped_at);
       (void)process.resume_all();
@@ -150,7 +167,7 @@ Status at_safe_moment(TracedProcess& process, std::chrono::milliseconds timeout,
     (void)process.resume_all();
     note_pause();
     if (Clock::now() + backoff > deadline)
-      return make_error("no safe moment within {} ms: {}", timeout.count(), describe(*blocker));
+      return make_error("no safe moment within {} ms: {}", timeout.count(), describe(blockers));
     std::this_thread::sleep_for(backoff);
     backoff = std::min(backoff * 2, std::chrono::microseconds(20000));
   }
@@ -331,7 +348,7 @@ Result<ApplyReport> apply_patch(pid_t pid, const Patch& patch, const ApplyOption
   GRAFT_ASSIGN(maps, read_maps(pid));
   auto status = at_safe_moment(
       *process, options.timeout, report.pause_us, report.attempts,
-      [&] { return find_blocker(*process, process->threads(), ranges, maps); },
+      [&] { return find_blockers(*process, process->threads(), ranges, maps); },
       [&]() -> Status {
         // Read and check every entry before writing any: all or nothing.
         for (auto& e : record.entries) {
@@ -392,7 +409,7 @@ Result<RevertReport> revert_latest(pid_t pid, const ApplyOptions& options) {
   size_t attempts = 0;
   auto status = at_safe_moment(
       *process, options.timeout, report.pause_us, attempts,
-      [&] { return find_blocker(*process, process->threads(), ranges, maps); },
+      [&] { return find_blockers(*process, process->threads(), ranges, maps); },
       [&]() -> Status {
         for (const auto& e : top.entries) {
           GRAFT_ASSIGN(auto current_bytes, process->read(e.address - kPad, 16));

@@ -11,12 +11,14 @@
 
 namespace {
 
-int fail(const graft::Error& error) {
+void print_json(const nlohmann::json& j) { std::cout << j.dump(2) << std::endl; }
+
+// One line on stderr; with --json, the same as an object on stdout for scripts.
+int fail(const graft::Error& error, bool json = false) {
   std::fprintf(stderr, "graft: error: %s\n", error.message.c_str());
+  if (json) print_json({{"ok", false}, {"error", error.message}});
   return 1;
 }
-
-void print_json(const nlohmann::json& j) { std::cout << j.dump(2) << std::endl; }
 
 int run_diff(const std::string& old_binary, const std::string& new_binary, const std::string& output, bool explain) {
   auto patch = graft::generate_patch({old_binary, new_binary});
@@ -54,11 +56,11 @@ int run_info(const std::string& file, bool json) {
 
 int run_apply(int pid, const std::string& file, int timeout_ms, bool json) {
   auto patch = graft::read_patch(file);
-  if (!patch) return fail(patch.error());
+  if (!patch) return fail(patch.error(), json);
   auto report = graft::apply_patch(pid, *patch, {std::chrono::milliseconds(timeout_ms)});
-  if (!report) return fail(report.error());
+  if (!report) return fail(report.error(), json);
   if (json) {
-    print_json({{"patch_id", report->patch_id}, {"sequence", report->sequence}, {"pid", pid},
+    print_json({{"ok", true}, {"patch_id", report->patch_id}, {"sequence", report->sequence}, {"pid", pid},
                 {"threads", report->threads}, {"functions", report->functions}, {"attempts", report->attempts},
                 {"pause_us", report->pause_us}, {"prepare_us", report->prepare_us},
                 {"total_ms", report->total_ms}, {"region", fmt::format("{:#x}", report->region)}});
@@ -95,9 +97,9 @@ int run_status(int pid, bool json) {
 
 int run_revert(int pid, int timeout_ms, bool json) {
   auto report = graft::revert_latest(pid, {std::chrono::milliseconds(timeout_ms)});
-  if (!report) return fail(report.error());
+  if (!report) return fail(report.error(), json);
   if (json)
-    print_json({{"patch_id", report->patch_id}, {"sequence", report->sequence}, {"threads", report->threads},
+    print_json({{"ok", true}, {"patch_id", report->patch_id}, {"sequence", report->sequence}, {"threads", report->threads},
                 {"pause_us", report->pause_us}, {"total_ms", report->total_ms}});
   else
     std::cout << fmt::format("reverted patch #{} {} in process {}: paused {} us, {:.2f} ms in all\n", report->sequence,

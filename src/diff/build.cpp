@@ -12,6 +12,11 @@ bool is_named(const ElfSymbol& s) {
          s.shndx != SHN_UNDEF && s.shndx < SHN_LORESERVE;
 }
 
+bool is_constant_data(const ElfSection& s) {
+  if (!(s.flags & SHF_ALLOC) || (s.flags & SHF_EXECINSTR)) return false;
+  return !(s.flags & SHF_WRITE) || s.name == ".data.rel.ro" || s.name.starts_with(".data.rel.ro.");
+}
+
 namespace {
 
 // The deepest directory holding every source of the build: TUs are matched

@@ -57,6 +57,11 @@ class Build {
   std::map<SectionRef, std::string> owners_;
 };
 
+// Data that is constant once the program runs: read-only sections, and
+// .data.rel.ro (written only by the dynamic linker's relocation, then RELRO).
+// Such data has no state: a changed copy is simply new data.
+bool is_constant_data(const ElfSection& section);
+
 // True for symbols that carry an identity between builds (not .L temporaries,
 // not section or file symbols).
 bool is_named(const ElfSymbol& symbol);

@@ -9,10 +9,6 @@
 namespace graft::diff {
 namespace {
 
-bool is_readonly_data(const ElfSection& s) {
-  return (s.flags & SHF_ALLOC) && !(s.flags & (SHF_WRITE | SHF_EXECINSTR));
-}
-
 // The bytes a PC-relative reference actually points at: its addend counts from
 // the end of a 4-byte field, as in the usual `lea sym(%rip)`.
 int64_t pointed_offset(const Target& t, uint32_t type) {
@@ -111,7 +107,7 @@ bool Comparator::same_target(const Target& a, const Target& b, uint32_t type, st
       return true;
     case Target::Named: {
       if (a.name != b.name || a.offset != b.offset) return differ("it refers to " + b.name);
-      if (is_readonly_data(new_.section(b.section)) && !same_section(a.section, b.section))
+      if (is_constant_data(new_.section(b.section)) && !same_section(a.section, b.section))
         return differ("the read-only data " + b.name + " it uses changed");
       return true;
     }

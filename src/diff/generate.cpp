@@ -20,6 +20,7 @@ using diff::Comparator;
 using diff::Definition;
 using diff::SectionRef;
 using diff::Target;
+using diff::is_constant_data;
 
 constexpr uint64_t kPadBytes = 14;  // -fpatchable-function-entry=16,14: NOPs before the entry
 
@@ -68,18 +69,24 @@ class Generator {
     GRAFT_ASSIGN(Layouts before, read_layouts(old_.binary()));
     GRAFT_ASSIGN(Layouts after, read_layouts(new_.binary()));
     std::vector<std::string> changed;
+    std::set<std::string> named;
+    auto add = [&](const std::string& name, const std::string& detail) {
+      if (named.insert(name).second) changed.push_back(detail);
+    };
     for (const auto& [name, sig] : after.types)
-      if (auto it = before.types.find(name); it != before.types.end() && it->second != sig) changed.push_back(name);
-    for (const auto& [name, sig] : after.variables)
-      if (auto it = before.variables.find(name); it != before.variables.end() && it->second != sig)
-        changed.push_back("global " + name);
+      if (auto it = before.types.find(name); it != before.types.end() && it->second != sig) add(name, name);
     for (const auto& [id, def] : new_.definitions()) {
       const Definition* old_def = old_.find(id);
-      if (def.function || !old_def || !(new_.section(def.section).flags & SHF_WRITE)) continue;
+      if (def.function || !old_def || is_constant_data(new_.section(def.section))) continue;
       const auto& a = old_.symbol(old_def->section.object, old_def->symbol);
       const auto& b = new_.symbol(def.section.object, def.symbol);
-      if (a.size != b.size) changed.push_back(fmt::format("global {} ({} -> {} bytes)", id, a.size, b.size));
+      if (a.size != b.size) add(id, fmt::format("global {} ({} -> {} bytes)", id, a.size, b.size));
     }
+    // Constant data has no state to keep: a changed table is new data, not a layout change.
+    for (const auto& [name, sig] : after.variables)
+      if (auto it = before.variables.find(name);
+          it != before.variables.end() && it->second != sig && !after.constants.count(name))
+        add(name, "global " + name);
     if (changed.empty()) return ok();
     std::string list;
     for (size_t i = 0; i < changed.size() && i < 6; ++i) list += (i ? ", " : "") + changed[i];
@@ -198,7 +205,7 @@ class Generator {
     if (!def) return make_error("internal: no definition of {}", id);
     if (def->function) return old_def ? external(id) : define(id);
     const ElfSection& s = new_.section(def->section);
-    if (s.flags & SHF_WRITE) {
+    if (!is_constant_data(s)) {
       if (old_def) {
         kept_state_.insert(id);
         return external(id);

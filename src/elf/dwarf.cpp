@@ -98,6 +98,38 @@ std::string type_signature(Dwarf_Die* die, int depth) {
   }
 }
 
+// Whether a variable lives in static storage (not on a stack or in a register).
+bool has_static_storage(Dwarf_Die* variable) {
+  Dwarf_Attribute attr;
+  if (!dwarf_attr_integrate(variable, DW_AT_location, &attr)) return false;
+  Dwarf_Op* ops = nullptr;
+  size_t count = 0;
+  if (dwarf_getlocation(&attr, &ops, &count) != 0) return false;
+  for (size_t i = 0; i < count; ++i)
+    switch (ops[i].atom) {
+      case DW_OP_addr:
+      case DW_OP_addrx:
+      case DW_OP_GNU_addr_index:
+      case DW_OP_form_tls_address:
+      case DW_OP_GNU_push_tls_address:
+        return true;
+      default:
+        break;
+    }
+  return false;
+}
+
+// A const object, or an array of const elements: data without state.
+bool is_const(Dwarf_Die* type) {
+  for (int depth = 0; depth < 16; ++depth) {
+    const int tag = dwarf_tag(type);
+    if (tag == DW_TAG_const_type) return true;
+    if (tag != DW_TAG_typedef && tag != DW_TAG_array_type && tag != DW_TAG_volatile_type) return false;
+    if (!type_of(type, type)) return false;
+  }
+  return false;
+}
+
 struct DwarfHandle {
   Dwarf* dwarf = nullptr;
   ~DwarfHandle() {
@@ -115,12 +147,14 @@ void collect(Dwarf_Die* scope, const std::string& unit, Layouts& out, std::map<s
     if ((tag == DW_TAG_structure_type || tag == DW_TAG_union_type || tag == DW_TAG_class_type) && name &&
         !attr_unsigned(&child, DW_AT_declaration)) {
       types[std::string(tag == DW_TAG_union_type ? "union " : "struct ") + name].insert(members_signature(&child, 0));
-    } else if (tag == DW_TAG_variable && name && dwarf_hasattr(&child, DW_AT_location)) {
+    } else if (tag == DW_TAG_variable && name && has_static_storage(&child)) {
       Dwarf_Die type;
       Dwarf_Attribute attr;
       const bool external = dwarf_attr_integrate(&child, DW_AT_external, &attr) != nullptr;
       const std::string key = external ? std::string(name) : unit + "::" + prefix + name;
-      out.variables[key] = type_of(&child, &type) ? type_signature(&type, 0) : "?";
+      const bool typed = type_of(&child, &type);
+      out.variables[key] = typed ? type_signature(&type, 0) : "?";
+      if (typed && is_const(&type)) out.constants.insert(key);
     } else if (tag == DW_TAG_subprogram && name) {
       collect(&child, unit, out, types, prefix + name + ".");
     } else if (tag == DW_TAG_lexical_block) {

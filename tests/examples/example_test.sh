@@ -9,5 +9,6 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/graft-example-XXXXXX")
 trap 'rm -rf "$work"' EXIT
 cp -r "$src/$version" "$work/$version"
 export GRAFT_STORE=$work/store
+make -s -C "$work/$version" clean >/dev/null
 make -s -C "$work/$version" CC="$bin/graft-cc" >/dev/null
 "$src/test.sh" "$work/$version"

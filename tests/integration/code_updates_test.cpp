@@ -148,6 +148,20 @@ TEST_F(CodeUpdates, HundredsOfThreads) {
   EXPECT_EQ(target.ask("compute 5"), "12");
 }
 
+TEST_F(CodeUpdates, ConstantTableGrowsAndLocalChangesType) {
+  const auto v1 = build_program(dir, "table", "v1");
+  const auto v2 = build_program(dir, "table", "v2");
+  std::string explain;
+  const auto patch = make_patch(v1, v2, "table.graft", &explain);
+  EXPECT_NE(explain.find("read-only commands changed: the new code uses a new copy"), std::string::npos) << explain;
+  Process target({v1.string()});
+  EXPECT_EQ(target.ask("triple 5"), "unknown command");
+  EXPECT_EQ(target.ask("double 5"), "10");
+  apply(target.pid(), patch);
+  EXPECT_EQ(target.ask("triple 5"), "15");
+  EXPECT_EQ(target.ask("double 5"), "10");
+}
+
 TEST_F(CodeUpdates, CxxVirtualFunctionsAndTemplates) {
   // Without exceptions: unwind tables of patch code are not registered yet.
   const auto v1 = build_program(dir, "cxx", "v1", {"-fno-exceptions"});
