@@ -28,4 +28,8 @@ struct Layouts {
 };
 Result<Layouts> read_layouts(const ElfFile& binary);
 
+// For every function of a linked binary (by symbol name), the functions
+// inlined into it, so that --explain can say a caller changed through one.
+Result<std::map<std::string, std::set<std::string>>> read_inlined_calls(const ElfFile& binary);
+
 }  // namespace graft

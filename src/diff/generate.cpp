@@ -123,11 +123,38 @@ class Generator {
                           "patched code yet (an exception through it would terminate the process); build with "
                           "-fno-exceptions to patch it", f.identity);
     }
+    explain_inlining();
     for (const auto& [id, def] : old_.definitions())
       if (def.function && !new_.find(id)) patch_.manifest.removed_functions.push_back(id);
     if (patch_.manifest.functions.empty())
       return make_error("the two binaries have the same code: there is nothing to patch");
     return ok();
+  }
+
+  // A function whose code changed because it inlines a changed function says so.
+  void explain_inlining() {
+    auto inlined = read_inlined_calls(new_.binary());
+    if (!inlined) return;  // only the explanation is poorer
+    std::map<std::string, std::string> changed;  // symbol name -> identity
+    for (const auto& f : patch_.manifest.functions)
+      changed[f.identity.substr(f.identity.rfind("::") == std::string::npos ? 0 : f.identity.rfind("::") + 2)] = f.identity;
+    for (auto& f : patch_.manifest.functions) {
+      if (!f.replaces) continue;
+      const std::string name = f.identity.substr(f.identity.rfind("::") == std::string::npos ? 0 : f.identity.rfind("::") + 2);
+      auto it = inlined->find(name);
+      if (it == inlined->end()) continue;
+      std::string through, all;
+      size_t listed = 0;
+      for (const auto& callee : it->second) {
+        if (callee == name) continue;
+        if (changed.count(callee)) through += (through.empty() ? "" : ", ") + changed[callee];
+        if (listed++ < 3) all += (all.empty() ? "" : ", ") + callee;
+      }
+      if (listed > 3) all += ", ...";
+      if (!through.empty()) f.reason += " (it inlines " + through + ", which changed)";
+      else if (!all.empty() && f.reason == "its machine code changed")
+        f.reason += " (in itself, or in what it inlines: " + all + ")";
+    }
   }
 
   // Copies a section of the new build into the patch (once) and queues it for linking.

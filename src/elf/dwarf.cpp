@@ -163,7 +163,54 @@ void collect(Dwarf_Die* scope, const std::string& unit, Layouts& out, std::map<s
   } while (dwarf_siblingof(&child, &child) == 0);
 }
 
+// The name a function's symbol has: its linkage name if it has one (C++), else its name.
+const char* symbol_name(Dwarf_Die* die) {
+  Dwarf_Attribute attr;
+  for (unsigned name : {DW_AT_linkage_name, DW_AT_MIPS_linkage_name})
+    if (dwarf_attr_integrate(die, name, &attr)) return dwarf_formstring(&attr);
+  return dwarf_diename(die);
+}
+
+void collect_inlined(Dwarf_Die* scope, std::set<std::string>& out) {
+  Dwarf_Die child;
+  if (dwarf_child(scope, &child) != 0) return;
+  do {
+    const int tag = dwarf_tag(&child);
+    if (tag == DW_TAG_inlined_subroutine) {
+      Dwarf_Attribute attr;
+      Dwarf_Die origin;
+      if (dwarf_attr(&child, DW_AT_abstract_origin, &attr) && dwarf_formref_die(&attr, &origin))
+        if (const char* name = symbol_name(&origin)) out.insert(name);
+    }
+    if (tag == DW_TAG_inlined_subroutine || tag == DW_TAG_lexical_block) collect_inlined(&child, out);
+  } while (dwarf_siblingof(&child, &child) == 0);
+}
+
 }  // namespace
+
+Result<std::map<std::string, std::set<std::string>>> read_inlined_calls(const ElfFile& binary) {
+  DwarfHandle handle;
+  handle.dwarf = dwarf_begin_elf(static_cast<Elf*>(binary.elf_handle()), DWARF_C_READ, nullptr);
+  if (!handle.dwarf) return make_error("{}: no DWARF debug information", binary.path().string());
+  std::map<std::string, std::set<std::string>> out;
+  Dwarf_Off offset = 0, next = 0;
+  size_t header_size = 0;
+  while (dwarf_nextcu(handle.dwarf, offset, &next, &header_size, nullptr, nullptr, nullptr) == 0) {
+    Dwarf_Die cu, child;
+    if (dwarf_offdie(handle.dwarf, offset + header_size, &cu) && dwarf_child(&cu, &child) == 0) {
+      do {
+        if (dwarf_tag(&child) != DW_TAG_subprogram || !dwarf_hasattr(&child, DW_AT_low_pc)) continue;
+        const char* name = symbol_name(&child);
+        if (!name) continue;
+        std::set<std::string> inlined;
+        collect_inlined(&child, inlined);
+        if (!inlined.empty()) out[name].insert(inlined.begin(), inlined.end());
+      } while (dwarf_siblingof(&child, &child) == 0);
+    }
+    offset = next;
+  }
+  return out;
+}
 
 Result<SourceInfo> object_source(const fs::path& object) {
   static const Dwfl_Callbacks callbacks = {dwfl_build_id_find_elf, dwfl_standard_find_debuginfo,
