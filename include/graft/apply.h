@@ -15,6 +15,7 @@ namespace graft {
 
 struct ApplyOptions {
   std::chrono::milliseconds timeout{5000};  // how long to wait for a safe moment
+  bool dynamic_checkpoints = true;          // breakpoints where blocked threads leave (else only poll)
 };
 
 struct ApplyReport {
@@ -25,6 +26,8 @@ struct ApplyReport {
   size_t attempts = 0;       // stops until a safe moment was found
   uint64_t pause_us = 0;     // longest time the threads were stopped at once
   uint64_t prepare_us = 0;   // one thread stopped while the patch was mapped
+  uint64_t hold_us = 0;      // longest a thread waited at an entry checkpoint
+  size_t arrivals = 0;       // threads that reached a dynamic checkpoint
   double total_ms = 0;       // attach to detach
   uint64_t region = 0;       // where the patch lives in the target
 };
@@ -50,6 +53,8 @@ struct RevertReport {
   int sequence = 0;
   size_t threads = 0;
   uint64_t pause_us = 0;
+  uint64_t hold_us = 0;
+  size_t arrivals = 0;
   double total_ms = 0;
 };
 

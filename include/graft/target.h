@@ -7,6 +7,8 @@
 #include <sys/user.h>
 
 #include <array>
+#include <chrono>
+#include <set>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -40,6 +42,7 @@ struct Thread {
   bool stopped = false;
   bool group_stop = false;   // stopped by job control (SIGSTOP): stays stopped after graft
   int pending_signal = 0;    // intercepted while stopping it; delivered again on resume
+  uint64_t trapped_at = 0;   // the breakpoint it stopped at (its rip, already rewound), or 0
   std::string name() const;  // from /proc/PID/task/TID/comm
 };
 
@@ -63,6 +66,17 @@ class TracedProcess {
   // Resumes and detaches every thread; the destructor calls it too.
   Status detach();
   std::vector<Thread>& threads() { return threads_; }
+  Thread* find(pid_t tid);
+  void resume(Thread& t);
+  Status set_registers(const Thread& t);  // writes t.regs to the stopped thread
+
+  // Breakpoints: an int3 graft plants at `address` must be known here, so that
+  // a thread stopping on it is rewound to the address, whenever that happens
+  // (even after the int3 was removed), instead of being given SIGTRAP.
+  void note_breakpoint(uint64_t address);
+  // Lets running threads run until one stops at a breakpoint, up to `limit`.
+  // Threads stopped by anything else are resumed at once (signals delivered).
+  Result<std::vector<pid_t>> wait_for_traps(std::chrono::microseconds limit);
 
   Result<std::vector<uint8_t>> read(uint64_t address, size_t size) const;
   // Writes through /proc/PID/mem, which may write read-only (private) mappings such as code.
@@ -76,8 +90,7 @@ class TracedProcess {
   explicit TracedProcess(pid_t pid) : pid_(pid) {}
   Status seize(pid_t tid);
   Status wait_for_stops(pid_t only = -1);
-  void resume(Thread& t);
-  Thread* find(pid_t tid);
+  Thread* handle_report(pid_t tid, int status, bool* process_exited);
   Result<uint64_t> syscall_instruction();
 
   pid_t pid_;
@@ -85,6 +98,7 @@ class TracedProcess {
   bool attached_ = false;
   std::vector<Thread> threads_;
   std::optional<uint64_t> syscall_instruction_;
+  std::set<uint64_t> breakpoints_;
 };
 
 }  // namespace graft

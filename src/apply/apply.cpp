@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "graft/apply.h"
+#include "graft/checkpoint.h"
 #include "graft/clock.h"
 #include "graft/elf_file.h"
 #include "graft/target.h"
@@ -68,109 +69,11 @@ class SignalShield {
   sigset_t saved_;
 };
 
-// Code no thread may be executing, nor about to return into, at the commit.
-struct Range {
-  uint64_t start = 0, end = 0;
-  uint64_t allowed_ip = 0;  // an entry a thread may sit on: it will take the new jump
-  std::string what;
-};
-
-struct Blocker {
-  pid_t tid = 0;
-  std::string thread_name, function, where;
-};
-
-// Every thread that keeps the commit from happening now (empty: a safe moment).
-std::vector<Blocker> find_blockers(const TracedProcess& process, const std::vector<Thread>& threads,
-                                   const std::vector<Range>& ranges, std::vector<MemoryMap>& maps) {
-  std::vector<Blocker> blockers;
-  auto hit = [&](uint64_t address, bool is_return) -> const Range* {
-    for (const auto& r : ranges) {
-      if (is_return ? (address > r.start && address <= r.end) : (address >= r.start && address < r.end)) {
-        if (!is_return && address == r.allowed_ip) continue;
-        return &r;
-      }
-    }
-    return nullptr;
-  };
-  for (const auto& t : threads) {
-    if (const Range* r = hit(t.regs.rip, false)) {
-      blockers.push_back({t.tid, t.name(), r->what, "executing it"});
-      continue;
-    }
-    // Conservative stack scan: any word that could be a return address into the range.
-    const uint64_t sp = t.regs.rsp & ~uint64_t{7};
-    auto map = std::find_if(maps.begin(), maps.end(), [&](const MemoryMap& m) { return m.contains(sp); });
-    if (map == maps.end()) {  // a thread newer than our copy of the maps
-      if (auto fresh = read_maps(process.pid())) maps = std::move(fresh).value();
-      map = std::find_if(maps.begin(), maps.end(), [&](const MemoryMap& m) { return m.contains(sp); });
-      if (map == maps.end()) {
-        blockers.push_back({t.tid, t.name(), "an unknown stack", "its stack is not mapped"});
-        continue;
-      }
-    }
-    const uint64_t end = std::min<uint64_t>(map->end, sp + (uint64_t{8} << 20));
-    auto stack = process.read(sp, end - sp);
-    if (!stack) continue;
-    const auto* words = reinterpret_cast<const uint64_t*>(stack->data());
-    for (size_t i = 0; i < stack->size() / 8; ++i)
-      if (const Range* r = hit(words[i], true)) {
-        blockers.push_back({t.tid, t.name(), r->what, "on its stack"});
-        break;
-      }
-  }
-  return blockers;
-}
-
-std::string describe(const std::vector<Blocker>& blockers) {
-  std::string out = blockers.size() == 1 ? "" : fmt::format("{} threads are blocked: ", blockers.size());
-  for (size_t i = 0; i < blockers.size() && i < 3; ++i) {
-    const Blocker& b = blockers[i];
-    out += fmt::format("{}thread {} ({}) is in {} ({})", i ? "; " : "", b.tid, b.thread_name, b.function, b.where);
-  }
-  if (blockers.size() > 3) out += fmt::format("; and {} more", blockers.size() - 3);
-  return out + " (a function that never returns cannot be replaced yet)";
-}
-
-// GRAFT_TRACE=1 prints the time of each step of a stop, for tuning.
-void trace(const char* what, Clock::time_point since) {
-  static const bool enabled = std::getenv("GRAFT_TRACE") != nullptr;
-  if (enabled)
-    std::fprintf(stderr, "graft: trace: %-10s %6lld us\n", what,
-                 static_cast<long long>(std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - since).count()));
-}
-
-// Runs the retry loop shared by apply and revert: stop everything, check,
-// commit or let the process run a little and try again until the deadline.
-template <typename Check, typename Commit>
-Status at_safe_moment(TracedProcess& process, std::chrono::milliseconds timeout, uint64_t& pause_us,
-                      size_t& attempts, Check check, Commit commit) {
-  const auto deadline = Clock::now() + timeout;
-  auto backoff = std::chrono::microseconds(200);
-  for (;;) {
-    ++attempts;
-    const auto stopped_at = Clock::now();
-    GRAFT_TRY(process.stop_all());
-    trace("stopped", stopped_at);
-    auto note_pause = [&] {
-      pause_us = std::max<uint64_t>(pause_us, std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - stopped_at).count());
-    };
-    const std::vector<Blocker> blockers = check();
-    trace("checked", stopped_at);
-    if (blockers.empty()) {
-      auto committed = commit();
-      trace("committed", stopped_at);
-      (void)process.resume_all();
-      note_pause();
-      return committed;
-    }
-    (void)process.resume_all();
-    note_pause();
-    if (Clock::now() + backoff > deadline)
-      return make_error("no safe moment within {} ms: {}", timeout.count(), describe(blockers));
-    std::this_thread::sleep_for(backoff);
-    backoff = std::min(backoff * 2, std::chrono::microseconds(20000));
-  }
+CheckpointOptions checkpoint_options(const ApplyOptions& options) {
+  CheckpointOptions c;
+  c.timeout = options.timeout;
+  c.dynamic_checkpoints = options.dynamic_checkpoints;
+  return c;
 }
 
 Result<uint64_t> binary_bias(pid_t pid, const std::vector<MemoryMap>& maps, uint64_t load_address,
@@ -291,7 +194,7 @@ Result<ApplyReport> apply_patch(pid_t pid, const Patch& patch, const ApplyOption
   link::Resolver resolver(pid, bias, base_symbols, base_imports, applied, maps);
 
   // What the commit redirects, and the code no thread may be in at that moment.
-  std::vector<Range> ranges;
+  std::vector<AffectedRange> ranges;
   for (const auto& f : m.functions) {
     if (!f.replaces) continue;
     auto versions = resolver.versions(f.identity);
@@ -345,10 +248,9 @@ Result<ApplyReport> apply_patch(pid_t pid, const Patch& patch, const ApplyOption
   (void)process->resume_one(injector);
   report.prepare_us = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - prepare_started).count());
   if (!mapped) return mapped.error();
-  GRAFT_ASSIGN(maps, read_maps(pid));
+  CheckpointReport checkpoints;
   auto status = at_safe_moment(
-      *process, options.timeout, report.pause_us, report.attempts,
-      [&] { return find_blockers(*process, process->threads(), ranges, maps); },
+      *process, ranges, checkpoint_options(options), checkpoints,
       [&]() -> Status {
         // Read and check every entry before writing any: all or nothing.
         for (auto& e : record.entries) {
@@ -369,6 +271,10 @@ Result<ApplyReport> apply_patch(pid_t pid, const Patch& patch, const ApplyOption
         return process->write(image.base, std::span(reinterpret_cast<const uint8_t*>(encoded.data()), encoded.size()));
       });
   report.threads = process->threads().size();
+  report.pause_us = checkpoints.pause_us;
+  report.hold_us = checkpoints.hold_us;
+  report.arrivals = checkpoints.arrivals;
+  report.attempts = checkpoints.attempts;
   if (!status) {
     (void)process->stop_all();
     (void)unmap(*process, image.base, image.bytes.size());
@@ -399,17 +305,15 @@ Result<RevertReport> revert_latest(pid_t pid, const ApplyOptions& options) {
   GRAFT_ASSIGN(auto records, registry::read_all(pid));
   if (records.empty()) return make_error("no graft patch is applied to process {}", pid);
   const registry::Record top = records.back();
-  GRAFT_ASSIGN(auto maps, read_maps(pid));
-  std::vector<Range> ranges = {{top.text_start, top.text_end, 0, "patch " + top.patch_id}};
+  std::vector<AffectedRange> ranges = {{top.text_start, top.text_end, 0, "patch " + top.patch_id}};
   SignalShield shield;
   GRAFT_ASSIGN(auto process, TracedProcess::attach(pid));
   RevertReport report;
   report.patch_id = top.patch_id;
   report.sequence = top.sequence;
-  size_t attempts = 0;
+  CheckpointReport checkpoints;
   auto status = at_safe_moment(
-      *process, options.timeout, report.pause_us, attempts,
-      [&] { return find_blockers(*process, process->threads(), ranges, maps); },
+      *process, ranges, checkpoint_options(options), checkpoints,
       [&]() -> Status {
         for (const auto& e : top.entries) {
           GRAFT_ASSIGN(auto current_bytes, process->read(e.address - kPad, 16));
@@ -426,6 +330,9 @@ Result<RevertReport> revert_latest(pid_t pid, const ApplyOptions& options) {
         return ok();
       });
   report.threads = process->threads().size();
+  report.pause_us = checkpoints.pause_us;
+  report.hold_us = checkpoints.hold_us;
+  report.arrivals = checkpoints.arrivals;
   if (status) {
     // No thread is in the patch and none can enter it now: one thread unmaps it while the rest run.
     const pid_t injector = process->threads().front().tid;

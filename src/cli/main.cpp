@@ -54,15 +54,19 @@ int run_info(const std::string& file, bool json) {
   return 0;
 }
 
-int run_apply(int pid, const std::string& file, int timeout_ms, bool json) {
+int run_apply(int pid, const std::string& file, int timeout_ms, bool json, const std::string& checkpoints) {
   auto patch = graft::read_patch(file);
   if (!patch) return fail(patch.error(), json);
-  auto report = graft::apply_patch(pid, *patch, {std::chrono::milliseconds(timeout_ms)});
+  graft::ApplyOptions options;
+  options.timeout = std::chrono::milliseconds(timeout_ms);
+  options.dynamic_checkpoints = checkpoints == "dynamic";
+  auto report = graft::apply_patch(pid, *patch, options);
   if (!report) return fail(report.error(), json);
   if (json) {
     print_json({{"ok", true}, {"patch_id", report->patch_id}, {"sequence", report->sequence}, {"pid", pid},
                 {"threads", report->threads}, {"functions", report->functions}, {"attempts", report->attempts},
                 {"pause_us", report->pause_us}, {"prepare_us", report->prepare_us},
+                {"hold_us", report->hold_us}, {"arrivals", report->arrivals},
                 {"total_ms", report->total_ms}, {"region", fmt::format("{:#x}", report->region)}});
   } else {
     std::cout << fmt::format("applied patch {} to process {} as #{}: {} functions, {} threads, paused {} us, {:.2f} ms in all\n",
@@ -120,7 +124,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", "graft 0.1.0");
 
-  std::string old_binary, new_binary, output, file;
+  std::string old_binary, new_binary, output, file, checkpoints = "dynamic";
   bool explain = false, json = false;
   int pid = 0, timeout_ms = 5000;
 
@@ -142,6 +146,10 @@ int main(int argc, char** argv) {
   apply->add_option("PATCH", file, "The .graft file, made by graft diff against the version the process runs")->required();
   apply->add_option("--timeout", timeout_ms, "Milliseconds to wait for a moment when no thread runs a replaced function")
       ->default_val(5000)->check(CLI::Range(1, 3600000));
+  apply->add_option("--checkpoints", checkpoints,
+                    "dynamic: plant breakpoints where blocked threads leave the replaced functions and at their "
+                    "entries; poll: only stop and check again with backoff")
+      ->check(CLI::IsMember({"dynamic", "poll"}))->default_val("dynamic");
   apply->add_flag("--json", json, "Print patch_id, threads, functions, pause_us, total_ms as JSON");
 
   auto* status = app.add_subcommand("status", "List the patches applied to a process, oldest first");
@@ -166,7 +174,7 @@ int main(int argc, char** argv) {
   }
   if (diff->parsed()) return run_diff(old_binary, new_binary, output, explain);
   if (info->parsed()) return run_info(file, json);
-  if (apply->parsed()) return run_apply(pid, file, timeout_ms, json);
+  if (apply->parsed()) return run_apply(pid, file, timeout_ms, json, checkpoints);
   if (status->parsed()) return run_status(pid, json);
   if (revert->parsed()) return run_revert(pid, timeout_ms, json);
   return 2;

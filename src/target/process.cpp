@@ -163,6 +163,46 @@ Status TracedProcess::resume_one(pid_t tid) {
   return ok();
 }
 
+Thread* TracedProcess::handle_report(pid_t tid, int status, bool* process_exited) {
+  Thread* t = find(tid);
+  if (WIFEXITED(status) || WIFSIGNALED(status)) {
+    std::erase_if(threads_, [&](const Thread& x) { return x.tid == tid; });
+    if (threads_.empty()) *process_exited = true;
+    return nullptr;
+  }
+  if (!WIFSTOPPED(status)) return nullptr;
+  if (!t) {  // a new thread reporting its first stop before its parent's clone event
+    threads_.push_back(Thread{tid});
+    t = &threads_.back();
+  }
+  const int sig = WSTOPSIG(status);
+  const int event = status >> 16;
+  if (event == PTRACE_EVENT_CLONE) {
+    unsigned long child = 0;
+    ptrace(PTRACE_GETEVENTMSG, tid, nullptr, &child);
+    if (!find(static_cast<pid_t>(child))) threads_.push_back(Thread{static_cast<pid_t>(child)});
+    t = find(tid);
+  } else if (event == PTRACE_EVENT_STOP) {
+    t->group_stop = is_job_control_stop(sig);
+  } else if (event == 0 && sig != SIGTRAP) {
+    t->pending_signal = sig;  // signal-delivery stop: deliver it when we resume
+  }
+  t->stopped = true;
+  t->trapped_at = 0;
+  ptrace(PTRACE_GETREGS, tid, nullptr, &t->regs);
+  if (event == 0 && sig == SIGTRAP) {
+    if (breakpoints_.count(t->regs.rip - 1)) {
+      // One of our int3s: back to the breakpoint's address, as if it had not run.
+      t->regs.rip -= 1;
+      ptrace(PTRACE_SETREGS, tid, nullptr, &t->regs);
+      t->trapped_at = t->regs.rip;
+    } else {
+      t->pending_signal = SIGTRAP;  // the program's own
+    }
+  }
+  return t;
+}
+
 Status TracedProcess::wait_for_stops(pid_t only) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
   auto all_stopped = [&] {
@@ -181,41 +221,49 @@ Status TracedProcess::wait_for_stops(pid_t only) {
     if (tid == 0) {
       if (std::chrono::steady_clock::now() > deadline)
         return make_error("threads of process {} did not stop within 10 s", pid_);
-      // Re-check threads that vanished without a report (exited under another thread's exec).
-      for (auto& t : threads_)
-        if (!t.stopped && kill(t.tid, 0) != 0 && errno == ESRCH) t.stopped = true, t.tid = -t.tid;
-      std::erase_if(threads_, [](const Thread& t) { return t.tid < 0; });
+      // Forget threads that vanished without a report (exited under another thread's exec).
+      std::erase_if(threads_, [](const Thread& t) { return !t.stopped && kill(t.tid, 0) != 0 && errno == ESRCH; });
       usleep(20);
       continue;
     }
-    Thread* t = find(tid);
-    if (WIFEXITED(status) || WIFSIGNALED(status)) {
-      std::erase_if(threads_, [&](const Thread& x) { return x.tid == tid; });
-      if (tid == pid_ && threads_.empty()) return make_error("process {} exited during the update", pid_);
-      continue;
-    }
-    if (!WIFSTOPPED(status)) continue;
-    if (!t) {  // a new thread reporting its first stop before its parent's clone event
-      threads_.push_back(Thread{tid});
-      t = &threads_.back();
-    }
-    const int sig = WSTOPSIG(status);
-    const int event = status >> 16;
-    if (event == PTRACE_EVENT_CLONE) {
-      unsigned long child = 0;
-      ptrace(PTRACE_GETEVENTMSG, tid, nullptr, &child);
-      if (!find(static_cast<pid_t>(child))) threads_.push_back(Thread{static_cast<pid_t>(child)});
-      t = find(tid);
-    } else if (event == PTRACE_EVENT_STOP) {
-      t->group_stop = is_job_control_stop(sig);
-    } else if (event == 0 && sig != SIGTRAP) {
-      t->pending_signal = sig;  // signal-delivery stop: deliver it when we resume
-    }
-    t->stopped = true;
-    if (ptrace(PTRACE_GETREGS, tid, nullptr, &t->regs) != 0) t->stopped = true;
+    bool exited = false;
+    handle_report(tid, status, &exited);
+    if (exited) return make_error("process {} exited during the update", pid_);
   }
   return ok();
 }
+
+Result<std::vector<pid_t>> TracedProcess::wait_for_traps(std::chrono::microseconds limit) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  std::vector<pid_t> trapped;
+  while (trapped.empty() && std::chrono::steady_clock::now() < deadline) {
+    int status = 0;
+    const pid_t tid = waitpid(-1, &status, __WALL | WNOHANG);
+    if (tid < 0) {
+      if (errno == EINTR) continue;
+      if (errno == ECHILD) break;
+      return errno_error("waitpid", errno);
+    }
+    if (tid == 0) {
+      usleep(20);
+      continue;
+    }
+    bool exited = false;
+    Thread* t = handle_report(tid, status, &exited);
+    if (exited) return make_error("process {} exited during the update", pid_);
+    if (!t) continue;
+    if (t->trapped_at) trapped.push_back(t->tid);
+    else if (!t->group_stop) resume(*t);  // a signal or a stale stop: it runs on, nothing is held
+  }
+  return trapped;
+}
+
+Status TracedProcess::set_registers(const Thread& t) {
+  if (ptrace(PTRACE_SETREGS, t.tid, nullptr, &t.regs) != 0) return errno_error("PTRACE_SETREGS", errno);
+  return ok();
+}
+
+void TracedProcess::note_breakpoint(uint64_t address) { breakpoints_.insert(address); }
 
 void TracedProcess::resume(Thread& t) {
   if (!t.stopped) return;

@@ -23,6 +23,7 @@ class Refusals : public ::testing::Test {
 
   void expect_untouched(Process& target, const std::filesystem::path& binary, const std::vector<std::string>& functions) {
     for (const auto& f : functions) EXPECT_EQ(entry_bytes(target.pid(), binary, f), kUnpatchedEntry) << f;
+    EXPECT_TRUE(text_matches_binary(target.pid(), binary)) << "the code differs from the binary's";
     auto status = graft({"status", std::to_string(target.pid())});
     EXPECT_NE(status.out.find("no graft patches"), std::string::npos) << status.out;
     std::ifstream maps("/proc/" + std::to_string(target.pid()) + "/maps");

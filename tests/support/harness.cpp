@@ -187,6 +187,28 @@ std::string Process::ask(const std::string& line, std::chrono::milliseconds limi
   return read_line(limit);
 }
 
+namespace {
+
+uint64_t load_bias(pid_t pid, const ElfFile& elf, const fs::path& binary) {
+  if (elf.type() != 3 /* ET_DYN */) return 0;
+  auto maps = read_maps(pid);
+  for (const auto& m : maps.value())
+    if (m.offset == 0 && fs::path(m.path) == fs::canonical(binary)) return m.start - elf.load_address();
+  throw std::runtime_error("the binary is not mapped in process " + std::to_string(pid));
+}
+
+}  // namespace
+
+bool text_matches_binary(pid_t pid, const fs::path& binary) {
+  auto elf = ElfFile::open(binary);
+  if (!elf) throw std::runtime_error(elf.error().message);
+  const ElfSection* text = elf.value()->section(".text");
+  if (!text) throw std::runtime_error("no .text in " + binary.string());
+  auto live = read_process_memory(pid, load_bias(pid, *elf.value(), binary) + text->addr, text->size);
+  if (!live) throw std::runtime_error(live.error().message);
+  return std::equal(text->data.begin(), text->data.end(), live->begin(), live->end());
+}
+
 std::vector<uint8_t> entry_bytes(pid_t pid, const fs::path& binary, const std::string& function) {
   auto elf = ElfFile::open(binary);
   if (!elf) throw std::runtime_error(elf.error().message);
@@ -194,16 +216,7 @@ std::vector<uint8_t> entry_bytes(pid_t pid, const fs::path& binary, const std::s
   for (const auto& s : elf.value()->symbols())
     if (s.name == function && s.type == 2 /* STT_FUNC */) address = s.value;
   if (!address) throw std::runtime_error("no function " + function + " in " + binary.string());
-  auto maps = read_maps(pid);
-  uint64_t bias = 0;
-  if (elf.value()->type() == 3 /* ET_DYN */) {
-    for (const auto& m : maps.value())
-      if (m.offset == 0 && fs::path(m.path) == fs::canonical(binary)) {
-        bias = m.start - elf.value()->load_address();
-        break;
-      }
-  }
-  auto bytes = read_process_memory(pid, bias + address - 14, 16);
+  auto bytes = read_process_memory(pid, load_bias(pid, *elf.value(), binary) + address - 14, 16);
   if (!bytes) throw std::runtime_error(bytes.error().message);
   return bytes.value();
 }

@@ -1,0 +1,52 @@
+// Reaching a safe moment in a multi-threaded process: every thread stopped,
+// none executing or about to return into code the commit replaces.
+//
+// Threads that are not safe get dynamic checkpoints: a one-shot breakpoint at
+// the return address of their outermost affected frame, and a breakpoint on
+// each affected function's entry, where a thread counts as safe (it will take
+// the new jump). Everything runs between checks; a thread that arrives is
+// never held for long (it may own a lock the others need), and the whole set
+// is re-checked with all threads stopped each time one arrives.
+#pragma once
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "graft/target.h"
+
+namespace graft {
+
+struct AffectedRange {
+  uint64_t start = 0, end = 0;  // code no thread may be in, nor return into
+  uint64_t entry = 0;           // the canonical entry in it, where a thread may wait (0: none)
+  std::string function;         // for reports
+};
+
+struct CheckpointOptions {
+  std::chrono::milliseconds timeout{5000};
+  std::chrono::microseconds hold_limit{2000};  // longest a thread waits at an entry
+  bool dynamic_checkpoints = true;             // plant breakpoints (else only poll)
+};
+
+struct CheckpointReport {
+  size_t attempts = 0;       // checks with every thread stopped
+  size_t arrivals = 0;       // threads that reached a planted checkpoint
+  uint64_t pause_us = 0;     // longest time all threads were stopped at once
+  uint64_t hold_us = 0;      // longest time one thread waited at an entry
+};
+
+struct Blocker {
+  pid_t tid = 0;
+  std::string thread_name, function, where;
+};
+
+// Runs `commit` at the first safe moment, with every thread stopped; removes
+// every breakpoint in every outcome. At the deadline: an error naming the
+// threads and functions that kept the update from happening.
+Status at_safe_moment(TracedProcess& process, const std::vector<AffectedRange>& ranges,
+                      const CheckpointOptions& options, CheckpointReport& report,
+                      const std::function<Status()>& commit);
+
+}  // namespace graft

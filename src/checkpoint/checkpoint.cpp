@@ -1,0 +1,250 @@
+#include "graft/checkpoint.h"
+
+#include <algorithm>
+#include <cstring>
+#include <map>
+#include <thread>
+
+namespace graft {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr uint8_t kInt3 = 0xcc;
+
+// GRAFT_TRACE=1 prints the time of each step of a stop, for tuning.
+void trace(const char* what, Clock::time_point since) {
+  static const bool enabled = std::getenv("GRAFT_TRACE") != nullptr;
+  if (enabled)
+    std::fprintf(stderr, "graft: trace: %-10s %6lld us\n", what,
+                 static_cast<long long>(std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - since).count()));
+}
+
+uint64_t micros_since(Clock::time_point t) {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t).count());
+}
+
+// The int3s planted in the target; the destructor puts every byte back.
+class Breakpoints {
+ public:
+  explicit Breakpoints(TracedProcess& process) : process_(process) {}
+  ~Breakpoints() { remove_all(); }
+  bool plant(uint64_t address) {
+    if (original_.count(address)) return true;
+    auto byte = process_.read(address, 1);
+    if (!byte) return false;
+    process_.note_breakpoint(address);
+    if (!process_.write(address, std::span(&kInt3, 1))) return false;
+    original_[address] = (*byte)[0];
+    return true;
+  }
+  void remove(uint64_t address) {
+    auto it = original_.find(address);
+    if (it == original_.end()) return;
+    (void)process_.write(address, std::span(&it->second, 1));
+    original_.erase(it);
+  }
+  void remove_all() {
+    while (!original_.empty()) remove(original_.begin()->first);
+  }
+  bool has(uint64_t address) const { return original_.count(address) != 0; }
+
+ private:
+  TracedProcess& process_;
+  std::map<uint64_t, uint8_t> original_;
+};
+
+struct ThreadState {
+  bool safe = true;
+  bool at_entry = false;
+  std::optional<Blocker> blocker;
+  uint64_t checkpoint = 0;  // where it leaves its outermost affected frame, if known
+};
+
+const AffectedRange* find_range(const std::vector<AffectedRange>& ranges, uint64_t address, bool is_return) {
+  for (const auto& r : ranges)
+    if (is_return ? (address > r.start && address <= r.end) : (address >= r.start && address < r.end)) return &r;
+  return nullptr;
+}
+
+// Decides whether one stopped thread is at a safe point, and where it would be.
+ThreadState analyse(const TracedProcess& process, const Thread& t, const std::vector<AffectedRange>& ranges,
+                    std::vector<MemoryMap>& maps) {
+  ThreadState state;
+  const uint64_t rip = t.regs.rip;
+  const AffectedRange* executing = find_range(ranges, rip, false);
+  if (executing && rip == executing->entry) {
+    state.at_entry = true;  // it takes the new jump when it runs on
+    executing = nullptr;
+  }
+  const uint64_t sp = t.regs.rsp & ~uint64_t{7};
+  auto map = std::find_if(maps.begin(), maps.end(), [&](const MemoryMap& m) { return m.contains(sp); });
+  if (map == maps.end()) {  // a thread newer than our copy of the maps
+    if (auto fresh = read_maps(process.pid())) maps = std::move(fresh).value();
+    map = std::find_if(maps.begin(), maps.end(), [&](const MemoryMap& m) { return m.contains(sp); });
+  }
+  if (map == maps.end()) {
+    state.safe = false;
+    state.blocker = Blocker{t.tid, t.name(), "an unknown stack", "its stack is not mapped"};
+    return state;
+  }
+  auto stack = process.read(sp, std::min<uint64_t>(map->end, sp + (uint64_t{8} << 20)) - sp);
+  if (!stack) return state;
+  const auto* words = reinterpret_cast<const uint64_t*>(stack->data());
+  const size_t count = stack->size() / 8;
+  auto word_at = [&](uint64_t address) -> std::optional<uint64_t> {
+    if (address < sp || address + 8 > sp + count * 8 || (address & 7)) return std::nullopt;
+    return words[(address - sp) / 8];
+  };
+
+  // Conservative: any word that could be a return address into the ranges.
+  const AffectedRange* on_stack = nullptr;
+  for (size_t i = 0; i < count && !on_stack; ++i) on_stack = find_range(ranges, words[i], true);
+  if (!executing && !on_stack) return state;
+  state.safe = false;
+  state.blocker = Blocker{t.tid, t.name(), (executing ? executing : on_stack)->function,
+                          executing ? "executing it" : "on its stack"};
+
+  // Precise where frame pointers allow. Frame k runs at a_k (a_0 = rip) and
+  // returns to returns[k]; the checkpoint is where the outermost affected
+  // frame returns to.
+  std::vector<uint64_t> returns;
+  std::vector<uint64_t> bases;  // bases[j]: frame base of the frame returning to returns[first_chained + j]
+  if (executing && executing->entry && rip < executing->entry + 6) {
+    // In the prologue (66 90 | 55 | 48 89 e5): its frame is not set up yet.
+    if (auto r = word_at(t.regs.rsp + (rip >= executing->entry + 3 ? 8 : 0))) returns.push_back(*r);
+  } else if (auto code = process.read(rip, 1); code && (*code)[0] == 0xc3) {
+    if (auto r = word_at(t.regs.rsp)) returns.push_back(*r);  // at `ret`: its frame is gone
+  }
+  const size_t first_chained = returns.size();
+  for (uint64_t rbp = t.regs.rbp; bases.size() < 256;) {
+    auto saved = word_at(rbp);
+    auto ret = word_at(rbp + 8);
+    if (!saved || !ret) break;
+    bases.push_back(rbp);
+    returns.push_back(*ret);
+    if (*saved <= rbp) break;
+    rbp = *saved;
+  }
+  int outermost = executing ? 0 : -1;
+  for (size_t k = 0; k < returns.size(); ++k)
+    if (find_range(ranges, returns[k], true)) outermost = std::max(outermost, static_cast<int>(k) + 1);
+  // A return address into the ranges found on the stack belongs to the frame
+  // whose base is just above it: that frame is affected (frames without a
+  // frame pointer, such as libc's, sit between and are skipped by the chain).
+  for (size_t i = 0; i < count; ++i) {
+    if (!find_range(ranges, words[i], true)) continue;
+    const uint64_t slot = sp + 8 * i;
+    auto above = std::upper_bound(bases.begin(), bases.end(), slot);
+    if (above != bases.end()) outermost = std::max(outermost, static_cast<int>(first_chained + (above - bases.begin())));
+  }
+  if (outermost >= 0 && static_cast<size_t>(outermost) < returns.size()) {
+    const uint64_t target = returns[outermost];
+    auto in_code = std::find_if(maps.begin(), maps.end(), [&](const MemoryMap& m) {
+      return m.contains(target) && m.perms.size() > 2 && m.perms[2] == 'x';
+    });
+    if (in_code != maps.end() && !find_range(ranges, target, true)) state.checkpoint = target;
+  }
+  return state;
+}
+
+std::string describe(const std::vector<Blocker>& blockers) {
+  std::string out = blockers.size() == 1 ? "" : fmt::format("{} threads are blocked: ", blockers.size());
+  for (size_t i = 0; i < blockers.size() && i < 3; ++i) {
+    const Blocker& b = blockers[i];
+    out += fmt::format("{}thread {} ({}) is in {} ({})", i ? "; " : "", b.tid, b.thread_name, b.function, b.where);
+  }
+  if (blockers.size() > 3) out += fmt::format("; and {} more", blockers.size() - 3);
+  return out + " (a function that never returns cannot be replaced yet)";
+}
+
+// The instruction at an entry, as a parked thread leaving it would execute it.
+uint64_t past_entry(const TracedProcess& process, uint64_t entry, uint8_t first_byte) {
+  auto second = process.read(entry + 1, 1);
+  if (first_byte == 0xeb && second) return entry + 2 + static_cast<int8_t>((*second)[0]);  // jmp rel8
+  return entry + 2;                                                                         // the 2-byte NOP
+}
+
+}  // namespace
+
+Status at_safe_moment(TracedProcess& process, const std::vector<AffectedRange>& ranges,
+                      const CheckpointOptions& options, CheckpointReport& report,
+                      const std::function<Status()>& commit) {
+  const auto deadline = Clock::now() + options.timeout;
+  GRAFT_ASSIGN(auto maps, read_maps(process.pid()));
+  Breakpoints breakpoints(process);
+  std::map<uint64_t, uint8_t> entry_bytes;          // entry -> its first byte before our int3
+  std::map<pid_t, Clock::time_point> parked;        // threads waiting at an entry, since when
+  auto backoff = std::chrono::microseconds(200);
+
+  auto release = [&](Thread& t) {
+    // Step over the entry's instruction by hand: the int3 stays for the others.
+    auto byte = entry_bytes.find(t.regs.rip);
+    if (byte != entry_bytes.end()) {
+      t.regs.rip = past_entry(process, t.regs.rip, byte->second);
+      (void)process.set_registers(t);
+    }
+  };
+
+  for (;;) {
+    ++report.attempts;
+    const auto stopped_at = Clock::now();
+    GRAFT_TRY(process.stop_all());
+    trace("stopped", stopped_at);
+    std::vector<Blocker> blockers;
+    std::vector<uint64_t> checkpoints;
+    for (auto& t : process.threads()) {
+      ThreadState state = analyse(process, t, ranges, maps);
+      if (state.blocker) blockers.push_back(*state.blocker);
+      if (state.checkpoint) checkpoints.push_back(state.checkpoint);
+    }
+    trace("checked", stopped_at);
+    if (blockers.empty()) {
+      breakpoints.remove_all();  // parked threads sit on the original entry bytes again
+      Status committed = commit();
+      trace("committed", stopped_at);
+      for (const auto& [tid, since] : parked) report.hold_us = std::max(report.hold_us, micros_since(since));
+      (void)process.resume_all();
+      report.pause_us = std::max(report.pause_us, micros_since(stopped_at));
+      return committed;
+    }
+    if (Clock::now() >= deadline) {
+      breakpoints.remove_all();
+      (void)process.resume_all();
+      report.pause_us = std::max(report.pause_us, micros_since(stopped_at));
+      return make_error("no safe moment within {} ms: {}", options.timeout.count(), describe(blockers));
+    }
+    if (options.dynamic_checkpoints) {
+      for (uint64_t c : checkpoints) breakpoints.plant(c);
+      for (const auto& r : ranges)
+        if (r.entry && !entry_bytes.count(r.entry)) {
+          auto byte = process.read(r.entry, 1);
+          if (byte && breakpoints.plant(r.entry)) entry_bytes[r.entry] = (*byte)[0];
+        }
+    }
+    // Everyone runs on, but threads at an entry may wait there a little while.
+    for (auto& t : process.threads()) {
+      auto p = parked.find(t.tid);
+      if (p != parked.end() && micros_since(p->second) < static_cast<uint64_t>(options.hold_limit.count())) continue;
+      if (p != parked.end()) {
+        report.hold_us = std::max(report.hold_us, micros_since(p->second));
+        parked.erase(p);
+        release(t);
+      }
+      process.resume(t);
+    }
+    report.pause_us = std::max(report.pause_us, micros_since(stopped_at));
+    const auto left = std::chrono::duration_cast<std::chrono::microseconds>(deadline - Clock::now());
+    const auto wait = std::max(std::chrono::microseconds(0), std::min(backoff, left));
+    GRAFT_ASSIGN(auto arrived, process.wait_for_traps(parked.empty() ? wait : std::min(wait, options.hold_limit)));
+    for (pid_t tid : arrived) {
+      Thread* t = process.find(tid);
+      if (!t) continue;
+      ++report.arrivals;
+      if (entry_bytes.count(t->trapped_at)) parked.emplace(tid, Clock::now());
+      else breakpoints.remove(t->trapped_at);  // a return checkpoint is one-shot
+    }
+    if (arrived.empty()) backoff = std::min(backoff * 2, std::chrono::microseconds(20000));
+  }
+}
+
+}  // namespace graft

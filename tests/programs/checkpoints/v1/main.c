@@ -1,0 +1,94 @@
+// Test target for checkpoints: threads in the changed function in several
+// ways, chosen by the first argument:
+//   trap N   the deadlock trap: a holder keeps a mutex in unchanged code most
+//            of the time; N workers sit inside changed(), blocked on it
+//   churn N  N threads enter and leave changed() as fast as they can
+//   busy N   N threads spin in unchanged code; changed() is called rarely
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+atomic_long counter;
+atomic_long spins;
+atomic_int started;
+
+static void busy_for_us(long us) {
+  struct timespec t0, t;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  do clock_gettime(CLOCK_MONOTONIC, &t);
+  while ((t.tv_sec - t0.tv_sec) * 1000000L + (t.tv_nsec - t0.tv_nsec) / 1000 < us);
+}
+
+// The function the next version changes; workers block on the lock inside it.
+long changed(int step) {
+  pthread_mutex_lock(&lock);
+  long value = atomic_fetch_add(&counter, step) + step;
+  pthread_mutex_unlock(&lock);
+  return value;
+}
+
+int version(void) { return 1; }
+
+static void* holder(void* arg) {
+  (void)arg;
+  atomic_fetch_add(&started, 1);
+  for (;;) {
+    pthread_mutex_lock(&lock);
+    busy_for_us(2000);  // holds the lock most of the time, in unchanged code
+    pthread_mutex_unlock(&lock);
+    usleep(50);
+  }
+  return NULL;
+}
+
+static void* worker(void* arg) {
+  (void)arg;
+  atomic_fetch_add(&started, 1);
+  for (;;) changed(1);
+  return NULL;
+}
+
+static void* spinner(void* arg) {
+  (void)arg;
+  atomic_fetch_add(&started, 1);
+  for (long i = 0;; i++) {
+    atomic_fetch_add(&spins, 1);
+    if (i % 10000000 == 0) changed(0);
+  }
+  return NULL;
+}
+
+void report(const char* line) {
+  (void)line;
+  printf("%d %ld\n", version(), atomic_load(&counter) > 0 || atomic_load(&spins) > 0 ? 1L : 0L);
+}
+
+int main(int argc, char** argv) {
+  const char* mode = argc > 1 ? argv[1] : "trap";
+  int n = argc > 2 ? atoi(argv[2]) : 4;
+  int expected = n;
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setstacksize(&attr, 64 * 1024);
+  pthread_t t;
+  if (strcmp(mode, "trap") == 0) {
+    pthread_create(&t, &attr, holder, NULL);
+    expected++;
+  }
+  for (int i = 0; i < n; i++)
+    pthread_create(&t, &attr, strcmp(mode, "busy") == 0 ? spinner : worker, NULL);
+  while (atomic_load(&started) < expected) usleep(100);
+  printf("ready %d\n", getpid());
+  fflush(stdout);
+  char line[64];
+  while (fgets(line, sizeof line, stdin)) {
+    report(line);
+    fflush(stdout);
+  }
+  return 0;
+}
