@@ -203,6 +203,18 @@ Thread* TracedProcess::handle_report(pid_t tid, int status, bool* process_exited
   return t;
 }
 
+// The next report of any traced thread: nullopt when there is none yet, or
+// none can come any more (no children).
+Result<std::optional<std::pair<pid_t, int>>> TracedProcess::next_report() {
+  for (;;) {
+    int status = 0;
+    const pid_t tid = waitpid(-1, &status, __WALL | WNOHANG);
+    if (tid > 0) return std::optional(std::make_pair(tid, status));
+    if (tid == 0 || errno == ECHILD) return std::optional<std::pair<pid_t, int>>();
+    if (errno != EINTR) return errno_error("waitpid", errno);
+  }
+}
+
 Status TracedProcess::wait_for_stops(pid_t only) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
   auto all_stopped = [&] {
@@ -211,14 +223,8 @@ Status TracedProcess::wait_for_stops(pid_t only) {
     return true;
   };
   while (!all_stopped()) {
-    int status = 0;
-    const pid_t tid = waitpid(-1, &status, __WALL | WNOHANG);
-    if (tid < 0) {
-      if (errno == EINTR) continue;
-      if (errno == ECHILD) break;
-      return errno_error("waitpid", errno);
-    }
-    if (tid == 0) {
+    GRAFT_ASSIGN(auto report, next_report());
+    if (!report) {
       if (std::chrono::steady_clock::now() > deadline)
         return make_error("threads of process {} did not stop within 10 s", pid_);
       // Forget threads that vanished without a report (exited under another thread's exec).
@@ -227,7 +233,7 @@ Status TracedProcess::wait_for_stops(pid_t only) {
       continue;
     }
     bool exited = false;
-    handle_report(tid, status, &exited);
+    handle_report(report->first, report->second, &exited);
     if (exited) return make_error("process {} exited during the update", pid_);
   }
   return ok();
@@ -237,19 +243,13 @@ Result<std::vector<pid_t>> TracedProcess::wait_for_traps(std::chrono::microsecon
   const auto deadline = std::chrono::steady_clock::now() + limit;
   std::vector<pid_t> trapped;
   while (trapped.empty() && std::chrono::steady_clock::now() < deadline) {
-    int status = 0;
-    const pid_t tid = waitpid(-1, &status, __WALL | WNOHANG);
-    if (tid < 0) {
-      if (errno == EINTR) continue;
-      if (errno == ECHILD) break;
-      return errno_error("waitpid", errno);
-    }
-    if (tid == 0) {
+    GRAFT_ASSIGN(auto report, next_report());
+    if (!report) {
       usleep(20);
       continue;
     }
     bool exited = false;
-    Thread* t = handle_report(tid, status, &exited);
+    Thread* t = handle_report(report->first, report->second, &exited);
     if (exited) return make_error("process {} exited during the update", pid_);
     if (!t) continue;
     if (t->trapped_at) trapped.push_back(t->tid);
