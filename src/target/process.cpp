@@ -95,6 +95,9 @@ Status check_attachable(pid_t pid) {
   const std::string state = status_field(pid, "State");
   if (state.empty()) return make_error("no process with PID {}", pid);
   if (state[0] == 'Z' || state[0] == 'X') return make_error("process {} has exited (zombie)", pid);
+  if (state[0] == 'T')
+    return make_error("process {} is stopped (SIGSTOP or job control): graft leaves it as it is; continue it "
+                      "with SIGCONT first", pid);
   const std::string tracer = status_field(pid, "TracerPid");
   if (!tracer.empty() && tracer != "0")
     return make_error("process {} is already traced by PID {} (a debugger?): detach it first", pid, tracer);
@@ -190,6 +193,7 @@ Thread* TracedProcess::handle_report(pid_t tid, int status, bool* process_exited
   t->stopped = true;
   t->trapped_at = 0;
   ptrace(PTRACE_GETREGS, tid, nullptr, &t->regs);
+  if (event == PTRACE_EVENT_STOP && !t->group_stop) restart_interrupted_call(*t);
   if (event == 0 && sig == SIGTRAP) {
     if (breakpoints_.count(t->regs.rip - 1)) {
       // One of our int3s: back to the breakpoint's address, as if it had not run.
@@ -213,6 +217,21 @@ Result<std::optional<std::pair<pid_t, int>>> TracedProcess::next_report() {
     if (tid == 0 || errno == ECHILD) return std::optional<std::pair<pid_t, int>>();
     if (errno != EINTR) return errno_error("waitpid", errno);
   }
+}
+
+// A few system calls fail with EINTR when a ptrace stop interrupts them,
+// although no signal handler ran (signal(7): epoll_wait, semop, ...). Our
+// stop must be invisible: such a call is set to run again, as the kernel does
+// itself for calls that return ERESTART*.
+void TracedProcess::restart_interrupted_call(Thread& t) {
+  static const std::set<long> fail_with_eintr = {SYS_epoll_wait, SYS_epoll_pwait, SYS_epoll_pwait2, SYS_semop,
+                                                 SYS_semtimedop, SYS_rt_sigtimedwait};
+  if (static_cast<int64_t>(t.regs.rax) != -EINTR || !fail_with_eintr.count(static_cast<long>(t.regs.orig_rax))) return;
+  auto code = read(t.regs.rip - 2, 2);
+  if (!code || (*code)[0] != 0x0f || (*code)[1] != 0x05) return;
+  t.regs.rax = t.regs.orig_rax;
+  t.regs.rip -= 2;
+  ptrace(PTRACE_SETREGS, t.tid, nullptr, &t.regs);
 }
 
 Status TracedProcess::wait_for_stops(pid_t only) {
