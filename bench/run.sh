@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# graft benchmarks: steady-state overhead of the graft-cc policies (a CPU-bound
+# program and the kvstore example under redis-benchmark) and pause/total time
+# of graft apply/revert by thread count and patch size.
+#
+#   bench/run.sh BUILD_DIR [cpu] [kv] [pause]     (default: all; run by `make bench`)
+#
+# Writes bench/results/*.csv and regenerates the marked sections of
+# docs/BENCHMARKS.md. About 8-10 minutes in all on 2 cores. Knobs: see bench/bench.py.
+set -euo pipefail
+[ $# -ge 1 ] || { echo "usage: $0 BUILD_DIR [cpu] [kv] [pause]" >&2; exit 2; }
+here=$(cd "$(dirname "$0")" && pwd)
+exec python3 "$here/bench.py" "$@"
