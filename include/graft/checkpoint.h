@@ -28,6 +28,7 @@ struct CheckpointOptions {
   std::chrono::milliseconds timeout{5000};
   std::chrono::microseconds hold_limit{2000};  // longest a thread waits at an entry
   bool dynamic_checkpoints = true;             // plant breakpoints (else only poll)
+  bool detach_after_commit = false;            // let go of the process from the commit's stop
 };
 
 struct CheckpointReport {

@@ -249,9 +249,13 @@ Result<ApplyReport> apply_patch(pid_t pid, const Patch& patch, const ApplyOption
   report.prepare_us = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - prepare_started).count());
   if (!mapped) return mapped.error();
   CheckpointReport checkpoints;
+  CheckpointOptions checkpoint = checkpoint_options(options);
+  checkpoint.detach_after_commit = true;
+  report.threads = process->threads().size();
   auto status = at_safe_moment(
-      *process, ranges, checkpoint_options(options), checkpoints,
+      *process, ranges, checkpoint, checkpoints,
       [&]() -> Status {
+        report.threads = process->threads().size();
         // Read and check every entry before writing any: all or nothing.
         for (auto& e : record.entries) {
           GRAFT_ASSIGN(auto current_bytes, process->read(e.address - kPad, 16));
@@ -270,7 +274,6 @@ Result<ApplyReport> apply_patch(pid_t pid, const Patch& patch, const ApplyOption
         }
         return process->write(image.base, std::span(reinterpret_cast<const uint8_t*>(encoded.data()), encoded.size()));
       });
-  report.threads = process->threads().size();
   report.pause_us = checkpoints.pause_us;
   report.hold_us = checkpoints.hold_us;
   report.arrivals = checkpoints.arrivals;

@@ -203,7 +203,9 @@ Status at_safe_moment(TracedProcess& process, const std::vector<AffectedRange>& 
       Status committed = commit();
       trace("committed", stopped_at);
       for (const auto& [tid, since] : parked) report.hold_us = std::max(report.hold_us, micros_since(since));
-      (void)process.resume_all();
+      // Detaching resumes every thread: one stop for the whole update.
+      if (committed && options.detach_after_commit) (void)process.detach();
+      else (void)process.resume_all();
       report.pause_us = std::max(report.pause_us, micros_since(stopped_at));
       return committed;
     }

@@ -126,6 +126,11 @@ Result<std::unique_ptr<TracedProcess>> TracedProcess::attach(pid_t pid) {
 Status TracedProcess::seize(pid_t tid) {
   if (ptrace(PTRACE_SEIZE, tid, nullptr, PTRACE_O_TRACECLONE) != 0) {
     if (errno == ESRCH) return ok();  // the thread exited meanwhile
+    // Cloned by a thread we had already seized: attached by PTRACE_O_TRACECLONE.
+    if (errno == EPERM && status_field(tid, "TracerPid") == std::to_string(getpid())) {
+      threads_.push_back(Thread{tid});
+      return ok();
+    }
     if (errno == EPERM)
       return make_error("permission denied attaching to process {} (run as root, or as its owner with "
                         "kernel.yama.ptrace_scope=0); is it traced by a debugger?", pid_);
@@ -241,13 +246,15 @@ Status TracedProcess::wait_for_stops(pid_t only) {
       if (!t.stopped && (only < 0 || t.tid == only)) return false;
     return true;
   };
+  unsigned idle_polls = 0;
   while (!all_stopped()) {
     GRAFT_ASSIGN(auto report, next_report());
     if (!report) {
       if (std::chrono::steady_clock::now() > deadline)
         return make_error("threads of process {} did not stop within 10 s", pid_);
-      // Forget threads that vanished without a report (exited under another thread's exec).
-      std::erase_if(threads_, [](const Thread& t) { return !t.stopped && kill(t.tid, 0) != 0 && errno == ESRCH; });
+      // Now and then, forget threads that vanished without a report (exited under another thread's exec).
+      if (++idle_polls % 512 == 0)
+        std::erase_if(threads_, [](const Thread& t) { return !t.stopped && kill(t.tid, 0) != 0 && errno == ESRCH; });
       usleep(20);
       continue;
     }
@@ -299,7 +306,8 @@ Status TracedProcess::resume_all() {
 
 Status TracedProcess::detach() {
   if (!attached_) return ok();
-  // PTRACE_DETACH needs a stopped tracee; stop whatever runs, then let go.
+  // PTRACE_DETACH needs a stopped tracee; stop whatever runs (nothing, when
+  // called right after a commit with every thread stopped), then let go.
   auto stopped = stop_all();
   for (auto& t : threads_)
     ptrace(PTRACE_DETACH, t.tid, nullptr, reinterpret_cast<void*>(static_cast<long>(t.pending_signal)));
