@@ -108,10 +108,10 @@ Result<DriverOptions> take_driver_options(std::vector<std::string>& args, const 
     }
     if (starts_with(arg, "--graft-policy=")) {
       policy = arg.substr(std::string_view("--graft-policy=").size());
-      if (policy != "strict" && policy != "fast")
-        return make_error("invalid --graft-policy '{}' (expected strict or fast)", policy);
+      if (!is_policy(policy))
+        return make_error("invalid --graft-policy '{}' (expected strict, balanced or fast)", policy);
     } else if (arg == "--graft-policy") {
-      return make_error("--graft-policy needs a value: --graft-policy=strict or --graft-policy=fast");
+      return make_error("--graft-policy needs a value: --graft-policy=strict, balanced or fast");
     } else if (arg == "--graft-verbose") {
       options.verbose = true;
     } else if (arg == "--graft-help") {
@@ -124,8 +124,8 @@ Result<DriverOptions> take_driver_options(std::vector<std::string>& args, const 
     options.policy = policy;
   } else if (env_policy != nullptr && *env_policy != '\0') {
     options.policy = env_policy;
-    if (options.policy != "strict" && options.policy != "fast")
-      return make_error("invalid GRAFT_POLICY '{}' (expected strict or fast)", options.policy);
+    if (!is_policy(options.policy))
+      return make_error("invalid GRAFT_POLICY '{}' (expected strict, balanced or fast)", options.policy);
   }
   args = std::move(rest);
   return options;

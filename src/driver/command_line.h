@@ -22,11 +22,12 @@ inline constexpr const char* kGraftFlags[] = {
     "-fno-omit-frame-pointer",
 };
 inline constexpr const char* kBuildIdFlag = "-Wl,--build-id=sha1";
-inline constexpr const char* kDefaultPolicy = "strict";
+inline constexpr const char* kDefaultPolicy = "balanced";
+inline bool is_policy(const std::string& p) { return p == "strict" || p == "balanced" || p == "fast"; }
 
 // --graft-* options, consumed by the driver and never passed to clang.
 struct DriverOptions {
-  std::string policy = kDefaultPolicy;  // "strict" or "fast"
+  std::string policy = kDefaultPolicy;  // "strict", "balanced" or "fast"
   bool verbose = false;
   bool help = false;
 };

@@ -20,6 +20,11 @@
 //           propagation cannot fold a constant or a range into callers).
 //           A change inside a function then changes only that function.
 //           Not prevented: nounwind and norecurse inference.
+//   balanced  Nothing is inlined into main or into a service loop (a function
+//           with a loop that makes a blocking call: epoll_wait, accept, read,
+//           pthread_cond_wait, ...), and what they call is sealed as in
+//           strict. Elsewhere clang optimises as usual. A change then reaches
+//           a function that never returns only if that function itself changed.
 //   fast    Changes no function.
 //
 // In both policies the module gets the flag "graft.policy" (a string), so the
@@ -34,7 +39,10 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <algorithm>
 #include <cstring>
+#include <map>
+#include <set>
 #include <string_view>
 #include <vector>
 
@@ -44,6 +52,7 @@
 #include "llvm/IR/Function.h"
 #include "llvm/IR/IRBuilder.h"
 #include "llvm/IR/InlineAsm.h"
+#include "llvm/IR/CFG.h"
 #include "llvm/IR/Instructions.h"
 #include "llvm/IR/Metadata.h"
 #include "llvm/IR/Module.h"
@@ -55,7 +64,7 @@
 
 namespace {
 
-enum class Policy { Strict, Fast };
+enum class Policy { Strict, Balanced, Fast };
 
 constexpr const char* kPolicyFlag = "graft.policy";
 
@@ -63,6 +72,7 @@ Policy policy_from_environment() {
   const char* value = std::getenv("GRAFT_POLICY");
   if (value == nullptr || *value == '\0' || std::strcmp(value, "strict") == 0) return Policy::Strict;
   if (std::strcmp(value, "fast") == 0) return Policy::Fast;
+  if (std::strcmp(value, "balanced") == 0) return Policy::Balanced;
   static bool warned = false;
   if (!warned) {
     warned = true;
@@ -105,6 +115,49 @@ void seal_boundary(llvm::Function& function) {
   }
 }
 
+const char* policy_name(Policy policy) {
+  switch (policy) {
+    case Policy::Strict: return "strict";
+    case Policy::Balanced: return "balanced";
+    case Policy::Fast: return "fast";
+  }
+  return "strict";
+}
+
+// Calls that may block a thread for a long time: a function that makes one
+// inside a loop is a service loop (an event loop, a worker's loop), which
+// may never return and so can only be patched from the outside.
+bool is_blocking_call(const llvm::CallBase& call) {
+  static const char* const kBlocking[] = {
+      "epoll_wait", "epoll_pwait", "poll", "ppoll", "select", "pselect", "accept", "accept4", "read", "recv",
+      "recvfrom", "recvmsg", "fgets", "getline", "getchar", "fread", "pthread_cond_wait", "pthread_cond_timedwait",
+      "pthread_join", "sem_wait", "nanosleep", "usleep", "sleep", "pause", "sigwait", "sigwaitinfo",
+      "sigtimedwait", "msgrcv", "wait", "waitpid", "io_getevents", "futex"};
+  const llvm::Function* callee = call.getCalledFunction();
+  if (!callee || !callee->isDeclaration()) return false;
+  for (const char* name : kBlocking)
+    if (callee->getName() == name) return true;
+  return false;
+}
+
+// main, and any function with a loop that blocks: what is inlined into them
+// could never be patched, as they never return to take a new version.
+bool runs_for_ever(llvm::Function& function) {
+  if (function.getName() == "main") return true;
+  bool blocks = false;
+  for (llvm::BasicBlock& block : function)
+    for (llvm::Instruction& instruction : block)
+      if (auto* call = llvm::dyn_cast<llvm::CallBase>(&instruction)) blocks |= is_blocking_call(*call);
+  if (!blocks) return false;
+  // A loop: some block branches back to one placed before it (clang emits blocks in source order).
+  std::map<const llvm::BasicBlock*, size_t> order;
+  for (llvm::BasicBlock& block : function) order.emplace(&block, order.size());
+  for (llvm::BasicBlock& block : function)
+    for (const llvm::BasicBlock* next : llvm::successors(&block))
+      if (order[next] <= order[&block]) return true;
+  return false;
+}
+
 class GraftPolicyPass : public llvm::PassInfoMixin<GraftPolicyPass> {
  public:
   explicit GraftPolicyPass(Policy policy) : policy_(policy) {}
@@ -114,9 +167,47 @@ class GraftPolicyPass : public llvm::PassInfoMixin<GraftPolicyPass> {
     // ThinLTO pre-link pipeline): a module flag must be unique.
     if (module.getModuleFlag(kPolicyFlag) == nullptr) {
       module.addModuleFlag(llvm::Module::Warning, kPolicyFlag,
-                           llvm::MDString::get(module.getContext(), policy_ == Policy::Strict ? "strict" : "fast"));
+                           llvm::MDString::get(module.getContext(), policy_name(policy_)));
     }
     if (policy_ == Policy::Fast) return llvm::PreservedAnalyses::all();
+    if (policy_ == Policy::Balanced) {
+      // What a service loop calls stays a call, and sealed: the loop learns
+      // nothing about it. Elsewhere the barriers would cost (they stop
+      // optimisation where a function is inlined), so nothing else is sealed.
+      // Service loops, and what calls them (a thread's start routine that
+      // calls the loop never returns either).
+      std::set<llvm::Function*> forever;
+      for (llvm::Function& function : module)
+        if (!function.isDeclaration() && runs_for_ever(function)) forever.insert(&function);
+      for (bool grew = true; grew;) {
+        grew = false;
+        for (llvm::Function& function : module) {
+          if (function.isDeclaration() || forever.count(&function)) continue;
+          for (llvm::BasicBlock& block : function)
+            for (llvm::Instruction& instruction : block)
+              if (auto* call = llvm::dyn_cast<llvm::CallBase>(&instruction))
+                if (call->getCalledFunction() && forever.count(call->getCalledFunction()) &&
+                    forever.insert(&function).second)
+                  grew = true;
+        }
+      }
+      std::vector<llvm::Function*> sealed;
+      for (llvm::Function& function : module) {
+        if (!forever.count(&function)) continue;
+        for (llvm::BasicBlock& block : function)
+          for (llvm::Instruction& instruction : block) {
+            auto* call = llvm::dyn_cast<llvm::CallBase>(&instruction);
+            if (!call) continue;
+            call->setIsNoInline();
+            llvm::Function* callee = call->getCalledFunction();
+            if (callee && !callee->isDeclaration() && !callee->hasFnAttribute(llvm::Attribute::AlwaysInline) &&
+                std::find(sealed.begin(), sealed.end(), callee) == sealed.end())
+              sealed.push_back(callee);
+          }
+      }
+      for (llvm::Function* callee : sealed) seal_boundary(*callee);
+      return llvm::PreservedAnalyses::none();
+    }
 
     std::vector<llvm::GlobalValue*> keep;
     for (llvm::Function& function : module) {

@@ -24,10 +24,11 @@ TEST(DriverOptions, ConsumesGraftOptions) {
   EXPECT_EQ(args, (std::vector<std::string>{"-c", "a.c"}));
 }
 
-TEST(DriverOptions, PolicyDefaultsToStrictAndComesFromEnvironment) {
+TEST(DriverOptions, PolicyDefaultsToBalancedAndComesFromEnvironment) {
   std::vector<std::string> args = {"-c", "a.c"};
-  EXPECT_EQ(take_driver_options(args, nullptr)->policy, "strict");
-  EXPECT_EQ(take_driver_options(args, "")->policy, "strict");
+  EXPECT_EQ(take_driver_options(args, nullptr)->policy, "balanced");
+  EXPECT_EQ(take_driver_options(args, "")->policy, "balanced");
+  EXPECT_EQ(take_driver_options(args, "strict")->policy, "strict");
   EXPECT_EQ(take_driver_options(args, "fast")->policy, "fast");
   std::vector<std::string> with_option = {"--graft-policy=strict"};
   EXPECT_EQ(take_driver_options(with_option, "fast")->policy, "strict");  // the option wins

@@ -164,7 +164,7 @@ TEST_F(Driver, CompileAndLinkInOneCommandRecordsTheBuild) {
   EXPECT_EQ(record->build_id, *id);
   EXPECT_EQ(fs::path(record->output), fs::canonical(dir_ / "prog"));
   EXPECT_EQ(record->compiler, GRAFT_TEST_CLANG);
-  EXPECT_EQ(record->policy, "strict");
+  EXPECT_EQ(record->policy, "balanced");
   ASSERT_FALSE(record->link_args.empty());
   EXPECT_EQ(record->link_args.front(), GRAFT_TEST_CLANG);
   EXPECT_NE(std::find(record->link_args.begin(), record->link_args.end(), "-Wl,--build-id=sha1"),
@@ -228,7 +228,8 @@ TEST_F(Driver, StrictPolicyKeepsSmallStaticFunctions) {
              "static int square(int x) { return x * x; }\n"
              "int compute(int v) { return square(v) + 1; }\n"
              "int main(int argc, char **argv) { (void)argv; return compute(argc) == 2 ? 0 : 1; }\n");
-  Output strict = sh(cc() + " -O2 -c p.c -o strict.o && " + cc() + " -O2 p.c -o strict && ./strict");
+  Output strict = sh(cc() + " --graft-policy=strict -O2 -c p.c -o strict.o && " + cc() +
+                     " --graft-policy=strict -O2 p.c -o strict && ./strict");
   ASSERT_EQ(strict.status, 0) << strict.text;
   Output fast = sh(cc() + " --graft-policy=fast -O2 -c p.c -o fast.o && " + cc() +
                    " --graft-policy=fast -O2 p.c -o fast && ./fast");

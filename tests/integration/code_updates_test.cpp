@@ -28,8 +28,9 @@ class CodeUpdates : public ::testing::Test {
 };
 
 TEST_F(CodeUpdates, EveryKindOfCodeChangeAppliesAndReverts) {
-  const auto v1 = build_program(dir, "basic", "v1");
-  const auto v2 = build_program(dir, "basic", "v2");
+  // strict: every function stays a function, so each kind of change shows on its own.
+  const auto v1 = build_program(dir, "basic", "v1", {"--graft-policy=strict"});
+  const auto v2 = build_program(dir, "basic", "v2", {"--graft-policy=strict"});
   std::string explain;
   const auto patch = make_patch(v1, v2, "fix.graft", &explain);
   // Why each function is in the patch; the two static helpers are told apart by file.
