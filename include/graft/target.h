@@ -10,6 +10,7 @@
 #include <chrono>
 #include <set>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <span>
@@ -73,7 +74,9 @@ class TracedProcess {
   // Breakpoints: an int3 graft plants at `address` must be known here, so that
   // a thread stopping on it is rewound to the address, whenever that happens
   // (even after the int3 was removed), instead of being given SIGTRAP.
-  void note_breakpoint(uint64_t address);
+  // A child forked meanwhile gets the original bytes back and is let go.
+  void note_breakpoint(uint64_t address, uint8_t original);
+  void forget_breakpoint(uint64_t address);  // the int3 is gone (the address stays known)
   // Lets running threads run until one stops at a breakpoint, up to `limit`.
   // Threads stopped by anything else are resumed at once (signals delivered).
   Result<std::vector<pid_t>> wait_for_traps(std::chrono::microseconds limit);
@@ -92,6 +95,7 @@ class TracedProcess {
   Status wait_for_stops(pid_t only = -1);
   Thread* handle_report(pid_t tid, int status, bool* process_exited);
   void restart_interrupted_call(Thread& t);
+  void release_child(pid_t child, bool stopped);
   Result<std::optional<std::pair<pid_t, int>>> next_report();
   Result<uint64_t> syscall_instruction();
 
@@ -100,7 +104,9 @@ class TracedProcess {
   bool attached_ = false;
   std::vector<Thread> threads_;
   std::optional<uint64_t> syscall_instruction_;
-  std::set<uint64_t> breakpoints_;
+  std::set<uint64_t> breakpoints_;        // every address ever planted this session
+  std::map<uint64_t, uint8_t> planted_;   // planted now: address -> original byte
+  std::set<pid_t> released_children_;
 };
 
 }  // namespace graft

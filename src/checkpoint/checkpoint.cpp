@@ -32,8 +32,11 @@ class Breakpoints {
     if (original_.count(address)) return true;
     auto byte = process_.read(address, 1);
     if (!byte) return false;
-    process_.note_breakpoint(address);
-    if (!process_.write(address, std::span(&kInt3, 1))) return false;
+    process_.note_breakpoint(address, (*byte)[0]);
+    if (!process_.write(address, std::span(&kInt3, 1))) {
+      process_.forget_breakpoint(address);
+      return false;
+    }
     original_[address] = (*byte)[0];
     return true;
   }
@@ -41,6 +44,7 @@ class Breakpoints {
     auto it = original_.find(address);
     if (it == original_.end()) return;
     (void)process_.write(address, std::span(&it->second, 1));
+    process_.forget_breakpoint(address);
     original_.erase(it);
   }
   void remove_all() {

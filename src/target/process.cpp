@@ -124,7 +124,7 @@ Result<std::unique_ptr<TracedProcess>> TracedProcess::attach(pid_t pid) {
 }
 
 Status TracedProcess::seize(pid_t tid) {
-  if (ptrace(PTRACE_SEIZE, tid, nullptr, PTRACE_O_TRACECLONE) != 0) {
+  if (ptrace(PTRACE_SEIZE, tid, nullptr, PTRACE_O_TRACECLONE | PTRACE_O_TRACEFORK) != 0) {
     if (errno == ESRCH) return ok();  // the thread exited meanwhile
     // Cloned by a thread we had already seized: attached by PTRACE_O_TRACECLONE.
     if (errno == EPERM && status_field(tid, "TracerPid") == std::to_string(getpid())) {
@@ -179,7 +179,13 @@ Thread* TracedProcess::handle_report(pid_t tid, int status, bool* process_exited
     return nullptr;
   }
   if (!WIFSTOPPED(status)) return nullptr;
-  if (!t) {  // a new thread reporting its first stop before its parent's clone event
+  if (!t) {
+    // A forked child reporting its first stop before its parent's fork event.
+    if (status_field(tid, "Tgid") != std::to_string(pid_)) {
+      release_child(tid, true);
+      return nullptr;
+    }
+    // A new thread reporting its first stop before its parent's clone event.
     threads_.push_back(Thread{tid});
     t = &threads_.back();
   }
@@ -190,6 +196,10 @@ Thread* TracedProcess::handle_report(pid_t tid, int status, bool* process_exited
     ptrace(PTRACE_GETEVENTMSG, tid, nullptr, &child);
     if (!find(static_cast<pid_t>(child))) threads_.push_back(Thread{static_cast<pid_t>(child)});
     t = find(tid);
+  } else if (event == PTRACE_EVENT_FORK) {
+    unsigned long child = 0;
+    ptrace(PTRACE_GETEVENTMSG, tid, nullptr, &child);
+    release_child(static_cast<pid_t>(child), false);
   } else if (event == PTRACE_EVENT_STOP) {
     t->group_stop = is_job_control_stop(sig);
   } else if (event == 0 && sig != SIGTRAP) {
@@ -289,7 +299,33 @@ Status TracedProcess::set_registers(const Thread& t) {
   return ok();
 }
 
-void TracedProcess::note_breakpoint(uint64_t address) { breakpoints_.insert(address); }
+void TracedProcess::note_breakpoint(uint64_t address, uint8_t original) {
+  breakpoints_.insert(address);
+  planted_[address] = original;
+}
+
+void TracedProcess::forget_breakpoint(uint64_t address) { planted_.erase(address); }
+
+// A child forked while graft is attached copied the parent's memory, our int3s
+// included: they are taken out of its copy and the child is let go, untraced.
+void TracedProcess::release_child(pid_t child, bool stopped) {
+  if (!released_children_.insert(child).second) return;  // its stop came first: already let go
+  if (!stopped) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+    int status = 0;
+    pid_t got = 0;
+    while ((got = waitpid(child, &status, __WALL | WNOHANG)) == 0 && std::chrono::steady_clock::now() < deadline)
+      usleep(20);
+    if (got != child || !WIFSTOPPED(status)) return;
+  }
+  if (!planted_.empty()) {
+    const int fd = open(fmt::format("/proc/{}/mem", child).c_str(), O_RDWR | O_CLOEXEC);
+    for (const auto& [address, original] : planted_)
+      if (fd >= 0) (void)!pwrite(fd, &original, 1, static_cast<off_t>(address));
+    if (fd >= 0) close(fd);
+  }
+  ptrace(PTRACE_DETACH, child, nullptr, nullptr);
+}
 
 void TracedProcess::resume(Thread& t) {
   if (!t.stopped) return;

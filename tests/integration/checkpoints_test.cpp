@@ -132,3 +132,27 @@ TEST(HardCases, StoppedProcessStaysStopped) {
 
 }  // namespace
 }  // namespace graft::test
+
+namespace graft::test {
+namespace {
+
+// While graft's checkpoints are planted (here until the deadline: one thread
+// never leaves the changed code), the target forks children that run the
+// changed function: their copies of memory must not hold graft's int3s.
+TEST(HardCases, ForkedChildrenAreNotCorrupted) {
+  TempDir dir;
+  const auto v1 = build_program(dir, "forker", "v1");
+  const auto v2 = build_program(dir, "forker", "v2");
+  const auto patch = dir.path() / "p.graft";
+  ASSERT_EQ(graft({"diff", v1.string(), v2.string(), "-o", patch.string()}).exit_code, 0);
+  Process target({v1.string()});
+  EXPECT_EQ(target.ask("status"), "forks=1 bad=0");
+  auto result = graft({"apply", std::to_string(target.pid()), patch.string(), "--timeout", "1000"});
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_NE(result.err.find("stuck"), std::string::npos) << result.err;
+  EXPECT_EQ(target.ask("status"), "forks=1 bad=0");
+  EXPECT_TRUE(text_matches_binary(target.pid(), v1));
+}
+
+}  // namespace
+}  // namespace graft::test
