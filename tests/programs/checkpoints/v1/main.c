@@ -4,6 +4,8 @@
 //            of the time; N workers sit inside changed(), blocked on it
 //   churn N  N threads enter and leave changed() as fast as they can
 //   busy N   N threads spin in unchanged code; changed() is called rarely
+//   spawn N  N threads each start short-lived threads that call changed()
+//            and exit, without pause
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -53,6 +55,25 @@ static void* worker(void* arg) {
   return NULL;
 }
 
+static void* short_lived(void* arg) {
+  (void)arg;
+  changed(1);
+  return NULL;
+}
+
+static void* spawner(void* arg) {
+  (void)arg;
+  atomic_fetch_add(&started, 1);
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setstacksize(&attr, 64 * 1024);
+  for (;;) {
+    pthread_t t;
+    if (pthread_create(&t, &attr, short_lived, NULL) == 0) pthread_join(t, NULL);
+  }
+  return NULL;
+}
+
 static void* spinner(void* arg) {
   (void)arg;
   atomic_fetch_add(&started, 1);
@@ -81,7 +102,8 @@ int main(int argc, char** argv) {
     expected++;
   }
   for (int i = 0; i < n; i++)
-    pthread_create(&t, &attr, strcmp(mode, "busy") == 0 ? spinner : worker, NULL);
+    pthread_create(&t, &attr,
+                   strcmp(mode, "busy") == 0 ? spinner : strcmp(mode, "spawn") == 0 ? spawner : worker, NULL);
   while (atomic_load(&started) < expected) usleep(100);
   printf("ready %d\n", getpid());
   fflush(stdout);
