@@ -4,10 +4,19 @@
 # of graft apply/revert by thread count and patch size.
 #
 #   bench/run.sh BUILD_DIR [cpu] [kv] [pause]     (default: all; run by `make bench`)
+#   bench/run.sh BUILD_DIR evo [evolution] [patchsize] [checkpoints] [trace]
+#       the second set (bench/evolution_bench.py: evolution steps of the examples
+#       under load, patch size to 1000 functions, checkpoints dynamic vs poll,
+#       per-thread stop/check cost); default all four, about 8 minutes.
+#   bench/plot.sh                                  PNGs from the CSVs (gnuplot)
 #
 # Writes bench/results/*.csv and regenerates the marked sections of
 # docs/BENCHMARKS.md. About 8-10 minutes in all on 2 cores. Knobs: see bench/bench.py.
 set -euo pipefail
 [ $# -ge 1 ] || { echo "usage: $0 BUILD_DIR [cpu] [kv] [pause]" >&2; exit 2; }
 here=$(cd "$(dirname "$0")" && pwd)
+if [ "${2:-}" = evo ]; then
+    build=$1; shift 2
+    exec python3 "$here/evolution_bench.py" "$build" "$@"
+fi
 exec python3 "$here/bench.py" "$@"

@@ -25,6 +25,11 @@ struct AffectedRange {
 };
 
 struct CheckpointOptions {
+  // graft_update_point_reached() (graft.h) in the target, if it has update
+  // points: a checkpoint where threads wait like at an entry, and the flag
+  // that sends them there while the update waits.
+  uint64_t update_point = 0;
+  uint64_t update_pending_flag = 0;
   std::chrono::milliseconds timeout{5000};
   std::chrono::microseconds hold_limit{2000};  // longest a thread waits at an entry
   bool dynamic_checkpoints = true;             // plant breakpoints (else only poll)

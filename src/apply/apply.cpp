@@ -251,6 +251,12 @@ Result<ApplyReport> apply_patch(pid_t pid, const Patch& patch, const ApplyOption
   CheckpointReport checkpoints;
   CheckpointOptions checkpoint = checkpoint_options(options);
   checkpoint.detach_after_commit = true;
+  // Update points (graft.h), if the program has them.
+  if (auto point = resolver.canonical("graft_update_point_reached"))
+    if (auto flag = resolver.canonical("graft_update_pending")) {
+      checkpoint.update_point = point->address;
+      checkpoint.update_pending_flag = flag->address;
+    }
   report.threads = process->threads().size();
   auto status = at_safe_moment(
       *process, ranges, checkpoint, checkpoints,

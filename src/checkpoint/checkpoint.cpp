@@ -57,6 +57,28 @@ class Breakpoints {
   std::map<uint64_t, uint8_t> original_;
 };
 
+// graft_update_pending in the target: raised while the update waits, always
+// lowered again.
+class PendingFlag {
+ public:
+  PendingFlag(TracedProcess& process, uint64_t address) : process_(process), address_(address) {}
+  ~PendingFlag() { lower(); }
+  bool raised() const { return raised_; }
+  void raise() { raised_ = set(1); }
+  void lower() {
+    if (raised_) set(0);
+    raised_ = false;
+  }
+
+ private:
+  bool set(int value) {
+    return address_ && process_.write(address_, std::span(reinterpret_cast<const uint8_t*>(&value), sizeof value)).ok();
+  }
+  TracedProcess& process_;
+  uint64_t address_;
+  bool raised_ = false;
+};
+
 struct ThreadState {
   bool safe = true;
   bool at_entry = false;
@@ -176,6 +198,7 @@ Status at_safe_moment(TracedProcess& process, const std::vector<AffectedRange>& 
   const auto deadline = Clock::now() + options.timeout;
   GRAFT_ASSIGN(auto maps, read_maps(process.pid()));
   Breakpoints breakpoints(process);
+  PendingFlag update_pending(process, options.update_pending_flag);
   std::map<uint64_t, uint8_t> entry_bytes;          // entry -> its first byte before our int3
   std::map<pid_t, Clock::time_point> parked;        // threads waiting at an entry, since when
   auto backoff = std::chrono::microseconds(200);
@@ -189,11 +212,22 @@ Status at_safe_moment(TracedProcess& process, const std::vector<AffectedRange>& 
     }
   };
 
+  // A thread stopped on one of our checkpoints: waits if it is at an entry
+  // or an update point, else (a return checkpoint, one-shot) runs on.
+  auto on_arrival = [&](Thread& t) {
+    if (!t.trapped_at) return;
+    ++report.arrivals;
+    if (entry_bytes.count(t.trapped_at)) parked.emplace(t.tid, Clock::now());
+    else breakpoints.remove(t.trapped_at);
+    t.trapped_at = 0;
+  };
+
   for (;;) {
     ++report.attempts;
     const auto stopped_at = Clock::now();
     GRAFT_TRY(process.stop_all());
     trace("stopped", stopped_at);
+    for (auto& t : process.threads()) on_arrival(t);  // reached a checkpoint just before the stop
     std::vector<Blocker> blockers;
     std::vector<uint64_t> checkpoints;
     for (auto& t : process.threads()) {
@@ -203,6 +237,7 @@ Status at_safe_moment(TracedProcess& process, const std::vector<AffectedRange>& 
     }
     trace("checked", stopped_at);
     if (blockers.empty()) {
+      update_pending.lower();
       breakpoints.remove_all();  // parked threads sit on the original entry bytes again
       Status committed = commit();
       trace("committed", stopped_at);
@@ -214,6 +249,7 @@ Status at_safe_moment(TracedProcess& process, const std::vector<AffectedRange>& 
       return committed;
     }
     if (Clock::now() >= deadline) {
+      update_pending.lower();
       breakpoints.remove_all();
       (void)process.resume_all();
       report.pause_us = std::max(report.pause_us, micros_since(stopped_at));
@@ -221,11 +257,16 @@ Status at_safe_moment(TracedProcess& process, const std::vector<AffectedRange>& 
     }
     if (options.dynamic_checkpoints) {
       for (uint64_t c : checkpoints) breakpoints.plant(c);
+      std::vector<uint64_t> waiting_places;
       for (const auto& r : ranges)
-        if (r.entry && !entry_bytes.count(r.entry)) {
-          auto byte = process.read(r.entry, 1);
-          if (byte && breakpoints.plant(r.entry)) entry_bytes[r.entry] = (*byte)[0];
+        if (r.entry) waiting_places.push_back(r.entry);
+      if (options.update_point) waiting_places.push_back(options.update_point);
+      for (uint64_t place : waiting_places)
+        if (!entry_bytes.count(place)) {
+          auto byte = process.read(place, 1);
+          if (byte && breakpoints.plant(place)) entry_bytes[place] = (*byte)[0];
         }
+      if (options.update_pending_flag && !update_pending.raised()) update_pending.raise();
     }
     // Everyone runs on, but threads at an entry may wait there a little while.
     for (auto& t : process.threads()) {
@@ -242,13 +283,8 @@ Status at_safe_moment(TracedProcess& process, const std::vector<AffectedRange>& 
     const auto left = std::chrono::duration_cast<std::chrono::microseconds>(deadline - Clock::now());
     const auto wait = std::max(std::chrono::microseconds(0), std::min(backoff, left));
     GRAFT_ASSIGN(auto arrived, process.wait_for_traps(parked.empty() ? wait : std::min(wait, options.hold_limit)));
-    for (pid_t tid : arrived) {
-      Thread* t = process.find(tid);
-      if (!t) continue;
-      ++report.arrivals;
-      if (entry_bytes.count(t->trapped_at)) parked.emplace(tid, Clock::now());
-      else breakpoints.remove(t->trapped_at);  // a return checkpoint is one-shot
-    }
+    for (pid_t tid : arrived)
+      if (Thread* t = process.find(tid)) on_arrival(*t);
     if (arrived.empty()) backoff = std::min(backoff * 2, std::chrono::microseconds(20000));
   }
 }

@@ -1,7 +1,10 @@
 #include "command_line.h"
 
+#include <filesystem>
+
 #include <algorithm>
 #include <array>
+#include <filesystem>
 #include <utility>
 
 namespace graft::driver {
@@ -239,6 +242,15 @@ CommandLine parse_command_line(std::vector<std::string> args) {
 std::vector<std::string> graft_compile_flags(const std::string& plugin) {
   std::vector<std::string> flags(std::begin(kGraftFlags), std::end(kGraftFlags));
   flags.push_back("-fpass-plugin=" + plugin);
+  // <graft/graft.h> (update points) from the same prefix as the plugin:
+  // <prefix>/lib/graft-pass.so or <prefix>/lib/graft/graft-pass.so -> <prefix>/include.
+  for (std::filesystem::path dir = std::filesystem::path(plugin).parent_path(); !dir.empty() && dir != dir.root_path();
+       dir = dir.parent_path())
+    if (dir.filename() == "lib") {
+      const auto include = dir.parent_path() / "include";
+      if (std::filesystem::exists(include / "graft" / "graft.h")) flags.push_back("-isystem" + include.string());
+      break;
+    }
   return flags;
 }
 

@@ -199,6 +199,20 @@ uint64_t load_bias(pid_t pid, const ElfFile& elf, const fs::path& binary) {
 
 }  // namespace
 
+int read_int(pid_t pid, const fs::path& binary, const std::string& variable) {
+  auto elf = ElfFile::open(binary);
+  if (!elf) throw std::runtime_error(elf.error().message);
+  for (const auto& s : elf.value()->symbols())
+    if (s.name == variable && s.type == 1 /* STT_OBJECT */) {
+      auto bytes = read_process_memory(pid, load_bias(pid, *elf.value(), binary) + s.value, sizeof(int));
+      if (!bytes) throw std::runtime_error(bytes.error().message);
+      int value = 0;
+      std::memcpy(&value, bytes->data(), sizeof value);
+      return value;
+    }
+  throw std::runtime_error("no variable " + variable + " in " + binary.string());
+}
+
 bool text_matches_binary(pid_t pid, const fs::path& binary) {
   auto elf = ElfFile::open(binary);
   if (!elf) throw std::runtime_error(elf.error().message);

@@ -60,6 +60,9 @@ class Process {
 // The bytes of the named function's patchable entry (14-byte pad and 2-byte entry) in a live process.
 std::vector<uint8_t> entry_bytes(pid_t pid, const std::filesystem::path& binary, const std::string& function);
 
+// The int value of a global variable in a live process.
+int read_int(pid_t pid, const std::filesystem::path& binary, const std::string& variable);
+
 // Whether the process's code is byte for byte the binary's .text (no
 // breakpoint, no jump left behind).
 bool text_matches_binary(pid_t pid, const std::filesystem::path& binary);

@@ -14,6 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <graft/graft.h>
+
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 atomic_long counter;
 atomic_long spins;
@@ -51,7 +53,10 @@ static void* holder(void* arg) {
 static void* worker(void* arg) {
   (void)arg;
   atomic_fetch_add(&started, 1);
-  for (;;) changed(1);
+  for (;;) {
+    graft_update_point();  // a quiet moment: outside changed(), holding nothing
+    changed(1);
+  }
   return NULL;
 }
 
@@ -104,7 +109,7 @@ int main(int argc, char** argv) {
   for (int i = 0; i < n; i++)
     pthread_create(&t, &attr,
                    strcmp(mode, "busy") == 0 ? spinner : strcmp(mode, "spawn") == 0 ? spawner : worker, NULL);
-  while (atomic_load(&started) < expected) usleep(100);
+  while (atomic_load(&started) < expected || (atomic_load(&counter) == 0 && atomic_load(&spins) == 0)) usleep(100);
   printf("ready %d\n", getpid());
   fflush(stdout);
   char line[64];
