@@ -8,8 +8,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
-#include <ctime>
-#include <thread>
 
 #include "graft/apply.h"
 #include "graft/checkpoint.h"
