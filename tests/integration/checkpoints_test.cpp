@@ -18,11 +18,10 @@ class Checkpoints : public ::testing::Test {
     dir = new TempDir();
     // strict: changed() stays a function of its own (balanced would inline it
     // into the workers, and no thread would ever be inside it).
-    v1 = build_program(*dir, "checkpoints", "v1", {"--graft-policy=strict"});
-    v2 = build_program(*dir, "checkpoints", "v2", {"--graft-policy=strict"});
-    patch = dir->path() / "p.graft";
-    auto diff = graft({"diff", v1.string(), v2.string(), "-o", patch.string()});
-    ASSERT_EQ(diff.exit_code, 0) << diff.err;
+    const Update update = build_update(*dir, "checkpoints", {"--graft-policy=strict"});
+    v1 = update.v1;
+    v2 = update.v2;
+    patch = update.patch;
   }
   static void TearDownTestSuite() { delete dir; }
 
@@ -95,10 +94,7 @@ namespace {
 // update and a revert, every call ends as it would have without graft.
 TEST(HardCases, BlockedSystemCallsSeeNoEintr) {
   TempDir dir;
-  const auto v1 = build_program(dir, "syscalls", "v1");
-  const auto v2 = build_program(dir, "syscalls", "v2");
-  const auto patch = dir.path() / "p.graft";
-  ASSERT_EQ(graft({"diff", v1.string(), v2.string(), "-o", patch.string()}).exit_code, 0);
+  const auto [v1, v2, patch] = build_update(dir, "syscalls");
   Process target({v1.string()});
   EXPECT_EQ(target.ask("status"), "v1 read=waiting accept=waiting epoll=waiting futex=waiting sleep=waiting");
   auto applied = graft({"apply", std::to_string(target.pid()), patch.string()});
@@ -120,10 +116,7 @@ TEST(HardCases, BlockedSystemCallsSeeNoEintr) {
 // anything in it) and leaves it as it was; SIGCONT lets it go on.
 TEST(HardCases, StoppedProcessStaysStopped) {
   TempDir dir;
-  const auto v1 = build_program(dir, "syscalls", "v1");
-  const auto v2 = build_program(dir, "syscalls", "v2");
-  const auto patch = dir.path() / "p.graft";
-  ASSERT_EQ(graft({"diff", v1.string(), v2.string(), "-o", patch.string()}).exit_code, 0);
+  const auto [v1, v2, patch] = build_update(dir, "syscalls");
   Process target({v1.string()});
   ASSERT_EQ(kill(target.pid(), SIGSTOP), 0);
   auto state = [&] {
@@ -157,10 +150,7 @@ namespace {
 // changed function: their copies of memory must not hold graft's int3s.
 TEST(HardCases, ForkedChildrenAreNotCorrupted) {
   TempDir dir;
-  const auto v1 = build_program(dir, "forker", "v1");
-  const auto v2 = build_program(dir, "forker", "v2");
-  const auto patch = dir.path() / "p.graft";
-  ASSERT_EQ(graft({"diff", v1.string(), v2.string(), "-o", patch.string()}).exit_code, 0);
+  const auto [v1, v2, patch] = build_update(dir, "forker");
   Process target({v1.string()});
   EXPECT_EQ(target.ask("status"), "forks=1 bad=0");
   auto result = graft({"apply", std::to_string(target.pid()), patch.string(), "--timeout", "1000"});

@@ -45,10 +45,7 @@ TEST_F(Refusals, DataLayoutChangeIsRefusedByDiff) {
 }
 
 TEST_F(Refusals, ThreadThatNeverLeavesAChangedFunction) {
-  const auto v1 = build_program(dir, "spin", "v1");
-  const auto v2 = build_program(dir, "spin", "v2");
-  const auto patch = dir.path() / "spin.graft";
-  ASSERT_EQ(graft({"diff", v1.string(), v2.string(), "-o", patch.string()}).exit_code, 0);
+  const auto [v1, v2, patch] = build_update(dir, "spin");
   Process target({v1.string()});
   EXPECT_EQ(target.ask("v"), "1 1");
   auto result = graft({"apply", std::to_string(target.pid()), patch.string(), "--timeout", "300"});
@@ -111,10 +108,7 @@ TEST_F(Refusals, PatchForAnotherBinary) {
 }
 
 TEST_F(Refusals, ProcessesThatCannotBeUpdated) {
-  const auto v1 = build_program(dir, "basic", "v1");
-  const auto v2 = build_program(dir, "basic", "v2");
-  const auto patch = dir.path() / "p.graft";
-  ASSERT_EQ(graft({"diff", v1.string(), v2.string(), "-o", patch.string()}).exit_code, 0);
+  const auto [v1, v2, patch] = build_update(dir, "basic");
 
   // A PID that does not exist: the first one above the current maximum in use is as good as any.
   pid_t unused = 4000000;

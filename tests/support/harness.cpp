@@ -128,6 +128,14 @@ fs::path build_program(const TempDir& dir, const std::string& name, const std::s
   return out / "prog";
 }
 
+Update build_update(const TempDir& dir, const std::string& name, const std::vector<std::string>& flags) {
+  Update update{build_program(dir, name, "v1", flags), build_program(dir, name, "v2", flags),
+                dir.path() / (name + ".graft")};
+  auto diff = graft({"diff", update.v1.string(), update.v2.string(), "-o", update.patch.string()});
+  if (diff.exit_code != 0) throw std::runtime_error("graft diff failed for " + name + ": " + diff.err);
+  return update;
+}
+
 Process::Process(const std::vector<std::string>& argv) {
   int in[2], out[2];
   if (pipe2(in, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");

@@ -39,6 +39,12 @@ CommandResult graft(const std::vector<std::string>& args);
 std::filesystem::path build_program(const TempDir& dir, const std::string& name, const std::string& version,
                                     const std::vector<std::string>& flags = {});
 
+// Versions v1 and v2 of a test program, and the patch between them.
+struct Update {
+  std::filesystem::path v1, v2, patch;
+};
+Update build_update(const TempDir& dir, const std::string& name, const std::vector<std::string>& flags = {});
+
 class Process {
  public:
   explicit Process(const std::vector<std::string>& argv);
