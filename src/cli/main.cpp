@@ -99,12 +99,16 @@ int run_status(int pid, bool json) {
   return 0;
 }
 
-int run_revert(int pid, int timeout_ms, bool json) {
-  auto report = graft::revert_latest(pid, {std::chrono::milliseconds(timeout_ms)});
+int run_revert(int pid, int timeout_ms, bool json, const std::string& checkpoints) {
+  graft::ApplyOptions options;
+  options.timeout = std::chrono::milliseconds(timeout_ms);
+  options.dynamic_checkpoints = checkpoints == "dynamic";
+  auto report = graft::revert_latest(pid, options);
   if (!report) return fail(report.error(), json);
   if (json)
     print_json({{"ok", true}, {"patch_id", report->patch_id}, {"sequence", report->sequence}, {"threads", report->threads},
-                {"pause_us", report->pause_us}, {"total_ms", report->total_ms}});
+                {"pause_us", report->pause_us}, {"hold_us", report->hold_us}, {"arrivals", report->arrivals},
+                {"total_ms", report->total_ms}});
   else
     std::cout << fmt::format("reverted patch #{} {} in process {}: paused {} us, {:.2f} ms in all\n", report->sequence,
                              report->patch_id, pid, report->pause_us, report->total_ms);
@@ -160,6 +164,9 @@ int main(int argc, char** argv) {
   revert->add_option("PID", pid, "The process")->required()->check(CLI::PositiveNumber);
   revert->add_option("--timeout", timeout_ms, "Milliseconds to wait for a moment when no thread runs the patch's code")
       ->default_val(5000)->check(CLI::Range(1, 3600000));
+  revert->add_option("--checkpoints", checkpoints,
+                     "dynamic: plant breakpoints where threads leave the patch's code; poll: only stop and check again")
+      ->check(CLI::IsMember({"dynamic", "poll"}))->default_val("dynamic");
   revert->add_flag("--json", json, "Machine-readable output");
 
   try {
@@ -176,6 +183,6 @@ int main(int argc, char** argv) {
   if (info->parsed()) return run_info(file, json);
   if (apply->parsed()) return run_apply(pid, file, timeout_ms, json, checkpoints);
   if (status->parsed()) return run_status(pid, json);
-  if (revert->parsed()) return run_revert(pid, timeout_ms, json);
+  if (revert->parsed()) return run_revert(pid, timeout_ms, json, checkpoints);
   return 2;
 }
