@@ -75,6 +75,16 @@ TEST_F(Checkpoints, ThreadsCreatedAndExitingDuringTheUpdate) {
   EXPECT_TRUE(text_matches_binary(target.pid(), v1));
 }
 
+TEST_F(Checkpoints, ThreadInsideASignalHandler) {
+  Process target({v1.string(), "signal", "1"});
+  auto report = apply(target, "10000");
+  EXPECT_EQ(report["ok"], true);
+  EXPECT_EQ(target.ask("v"), "2 1");
+  ASSERT_EQ(graft({"revert", std::to_string(target.pid())}).exit_code, 0);
+  EXPECT_EQ(target.ask("v"), "1 1");
+  EXPECT_TRUE(text_matches_binary(target.pid(), v1));
+}
+
 TEST_F(Checkpoints, ManyBusyThreadsInUnchangedCode) {
   Process target({v1.string(), "busy", "256"});
   auto report = apply(target, "30000");

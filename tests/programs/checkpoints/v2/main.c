@@ -6,7 +6,10 @@
 //   busy N   N threads spin in unchanged code; changed() is called rarely
 //   spawn N  N threads each start short-lived threads that call changed()
 //            and exit, without pause
+//   signal 1 a thread that waits in pause() runs changed() in its SIGUSR1
+//            handler, which another thread triggers without pause
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,6 +82,28 @@ static void* spawner(void* arg) {
   return NULL;
 }
 
+static void on_signal(int sig) {
+  (void)sig;
+  changed(1);  // only this thread ever takes the lock, and only here
+}
+
+static void* signalled_thread(void* arg) {
+  (void)arg;
+  atomic_fetch_add(&started, 1);
+  for (;;) pause();
+  return NULL;
+}
+
+static void* signal_sender(void* arg) {
+  pthread_t target = *(pthread_t*)arg;
+  atomic_fetch_add(&started, 1);
+  for (;;) {
+    pthread_kill(target, SIGUSR1);
+    usleep(20);
+  }
+  return NULL;
+}
+
 static void* spinner(void* arg) {
   (void)arg;
   atomic_fetch_add(&started, 1);
@@ -105,6 +130,14 @@ int main(int argc, char** argv) {
   if (strcmp(mode, "trap") == 0) {
     pthread_create(&t, &attr, holder, NULL);
     expected++;
+  }
+  static pthread_t receiver;
+  if (strcmp(mode, "signal") == 0) {
+    signal(SIGUSR1, on_signal);
+    pthread_create(&receiver, &attr, signalled_thread, NULL);
+    pthread_create(&t, &attr, signal_sender, &receiver);
+    n = 0;
+    expected = 2;
   }
   for (int i = 0; i < n; i++)
     pthread_create(&t, &attr,
