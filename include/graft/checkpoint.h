@@ -25,6 +25,8 @@ struct AffectedRange {
 };
 
 struct CheckpointOptions {
+  // Where an address is in the sources ("file:line"), for the refusal report.
+  std::function<std::string(uint64_t)> source_line;
   // graft_update_point_reached() (graft.h) in the target, if it has update
   // points: a checkpoint where threads wait like at an entry, and the flag
   // that sends them there while the update waits.
@@ -46,6 +48,7 @@ struct CheckpointReport {
 struct Blocker {
   pid_t tid = 0;
   std::string thread_name, function, where;
+  uint64_t address = 0;  // where the thread is in that function (its pc, or a return address)
 };
 
 // Runs `commit` at the first safe moment, with every thread stopped; removes

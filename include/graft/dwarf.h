@@ -28,6 +28,9 @@ struct Layouts {
 };
 Result<Layouts> read_layouts(const ElfFile& binary);
 
+// "file:line" of a link-time address in a binary (its line table), or "".
+std::string source_line(const std::filesystem::path& binary, uint64_t address);
+
 // For every function of a linked binary (by symbol name), the functions
 // inlined into it, so that --explain can say a caller changed through one.
 Result<std::map<std::string, std::set<std::string>>> read_inlined_calls(const ElfFile& binary);

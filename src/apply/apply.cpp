@@ -12,6 +12,7 @@
 #include "graft/apply.h"
 #include "graft/checkpoint.h"
 #include "graft/clock.h"
+#include "graft/dwarf.h"
 #include "graft/elf_file.h"
 #include "graft/target.h"
 #include "link.h"
@@ -67,10 +68,13 @@ class SignalShield {
   sigset_t saved_;
 };
 
-CheckpointOptions checkpoint_options(const ApplyOptions& options) {
+CheckpointOptions checkpoint_options(const ApplyOptions& options, pid_t pid, uint64_t bias) {
   CheckpointOptions c;
   c.timeout = options.timeout;
   c.dynamic_checkpoints = options.dynamic_checkpoints;
+  // Addresses in the running binary have lines in its own DWARF (graft-cc adds -g).
+  const std::string exe = fmt::format("/proc/{}/exe", pid);
+  c.source_line = [exe, bias](uint64_t address) { return address >= bias ? source_line(exe, address - bias) : ""; };
   return c;
 }
 
@@ -247,7 +251,7 @@ Result<ApplyReport> apply_patch(pid_t pid, const Patch& patch, const ApplyOption
   report.prepare_us = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - prepare_started).count());
   if (!mapped) return mapped.error();
   CheckpointReport checkpoints;
-  CheckpointOptions checkpoint = checkpoint_options(options);
+  CheckpointOptions checkpoint = checkpoint_options(options, pid, bias);
   checkpoint.detach_after_commit = true;
   // Update points (graft.h), if the program has them.
   if (auto point = resolver.canonical("graft_update_point_reached"))
@@ -320,7 +324,7 @@ Result<RevertReport> revert_latest(pid_t pid, const ApplyOptions& options) {
   report.sequence = top.sequence;
   CheckpointReport checkpoints;
   auto status = at_safe_moment(
-      *process, ranges, checkpoint_options(options), checkpoints,
+      *process, ranges, checkpoint_options(options, pid, records.front().bias), checkpoints,
       [&]() -> Status {
         for (const auto& e : top.entries) {
           GRAFT_ASSIGN(auto current_bytes, process->read(e.address - kPad, 16));

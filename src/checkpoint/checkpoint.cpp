@@ -123,11 +123,13 @@ ThreadState analyse(const TracedProcess& process, const Thread& t, const std::ve
 
   // Conservative: any word that could be a return address into the ranges.
   const AffectedRange* on_stack = nullptr;
-  for (size_t i = 0; i < count && !on_stack; ++i) on_stack = find_range(ranges, words[i], true);
+  uint64_t return_address = 0;
+  for (size_t i = 0; i < count && !on_stack; ++i)
+    if ((on_stack = find_range(ranges, words[i], true))) return_address = words[i];
   if (!executing && !on_stack) return state;
   state.safe = false;
   state.blocker = Blocker{t.tid, t.name(), (executing ? executing : on_stack)->function,
-                          executing ? "executing it" : "on its stack"};
+                          executing ? "executing it" : "on its stack", executing ? rip : return_address - 1};
 
   // Precise where frame pointers allow. Frame k runs at a_k (a_0 = rip) and
   // returns to returns[k]; the checkpoint is where the outermost affected
@@ -172,11 +174,13 @@ ThreadState analyse(const TracedProcess& process, const Thread& t, const std::ve
   return state;
 }
 
-std::string describe(const std::vector<Blocker>& blockers) {
+std::string describe(const std::vector<Blocker>& blockers, const CheckpointOptions& options) {
   std::string out = blockers.size() == 1 ? "" : fmt::format("{} threads are blocked: ", blockers.size());
   for (size_t i = 0; i < blockers.size() && i < 3; ++i) {
     const Blocker& b = blockers[i];
-    out += fmt::format("{}thread {} ({}) is in {} ({})", i ? "; " : "", b.tid, b.thread_name, b.function, b.where);
+    std::string line = options.source_line && b.address ? options.source_line(b.address) : "";
+    out += fmt::format("{}thread {} ({}) is in {}{} ({})", i ? "; " : "", b.tid, b.thread_name, b.function,
+                       line.empty() ? "" : " at " + line, b.where);
   }
   if (blockers.size() > 3) out += fmt::format("; and {} more", blockers.size() - 3);
   return out + " (a function that never returns cannot be replaced yet)";
@@ -252,7 +256,7 @@ Status at_safe_moment(TracedProcess& process, const std::vector<AffectedRange>& 
       breakpoints.remove_all();
       (void)process.resume_all();
       report.pause_us = std::max(report.pause_us, micros_since(stopped_at));
-      return make_error("no safe moment within {} ms: {}", options.timeout.count(), describe(blockers));
+      return make_error("no safe moment within {} ms: {}", options.timeout.count(), describe(blockers, options));
     }
     if (options.dynamic_checkpoints) {
       for (uint64_t c : checkpoints) breakpoints.plant(c);

@@ -212,6 +212,29 @@ Result<std::map<std::string, std::set<std::string>>> read_inlined_calls(const El
   return out;
 }
 
+std::string source_line(const fs::path& binary, uint64_t address) {
+  auto elf = ElfFile::open(binary);
+  if (!elf) return {};
+  DwarfHandle handle;
+  handle.dwarf = dwarf_begin_elf(static_cast<Elf*>(elf.value()->elf_handle()), DWARF_C_READ, nullptr);
+  if (!handle.dwarf) return {};
+  // clang writes no .debug_aranges: find the unit by its ranges.
+  Dwarf_Off offset = 0, next = 0;
+  size_t header_size = 0;
+  while (dwarf_nextcu(handle.dwarf, offset, &next, &header_size, nullptr, nullptr, nullptr) == 0) {
+    Dwarf_Die cu;
+    if (dwarf_offdie(handle.dwarf, offset + header_size, &cu) && dwarf_haspc(&cu, address) > 0) {
+      Dwarf_Line* line = dwarf_getsrc_die(&cu, address);
+      int number = 0;
+      const char* file = line ? dwarf_linesrc(line, nullptr, nullptr) : nullptr;
+      if (file && dwarf_lineno(line, &number) == 0) return fmt::format("{}:{}", fs::path(file).filename().string(), number);
+      return {};
+    }
+    offset = next;
+  }
+  return {};
+}
+
 Result<SourceInfo> object_source(const fs::path& object) {
   static const Dwfl_Callbacks callbacks = {dwfl_build_id_find_elf, dwfl_standard_find_debuginfo,
                                            dwfl_offline_section_address, nullptr};
