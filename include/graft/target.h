@@ -85,6 +85,8 @@ class TracedProcess {
   // Writes through /proc/PID/mem, which may write read-only (private) mappings such as code.
   Status write(uint64_t address, std::span<const uint8_t> bytes) const;
 
+  // The thread syscall() runs in: the first stopped one not held by job control.
+  Thread* injection_thread();
   // Runs a system call in a stopped thread and returns its result (negative errno on failure).
   // The thread's registers are restored exactly, so an interrupted call restarts as before.
   Result<int64_t> syscall(long number, std::array<uint64_t, 6> args);

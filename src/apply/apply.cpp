@@ -105,12 +105,7 @@ Status unmap(TracedProcess& process, uint64_t start, uint64_t size) {
 
 // Creates the memfd in the target, fills it from here, maps each segment.
 Status map_region(TracedProcess& process, const link::Image& image, const std::string& name) {
-  Thread* injector = nullptr;
-  for (auto& t : process.threads())
-    if (t.stopped && !t.group_stop) {
-      injector = &t;
-      break;
-    }
+  Thread* injector = process.injection_thread();  // its stack holds the memfd's name
   if (!injector) return make_error("every thread of process {} is stopped by a signal (SIGSTOP?): continue it first", process.pid());
   const uint64_t scratch = (injector->regs.rsp - 4096) & ~uint64_t{15};
   std::vector<uint8_t> text(name.begin(), name.end());

@@ -387,13 +387,14 @@ Result<uint64_t> TracedProcess::syscall_instruction() {
   return make_error("no system call instruction found in process {}", pid_);
 }
 
-Result<int64_t> TracedProcess::syscall(long number, std::array<uint64_t, 6> args) {
-  Thread* t = nullptr;
+Thread* TracedProcess::injection_thread() {
   for (auto& candidate : threads_)
-    if (candidate.stopped && !candidate.group_stop) {
-      t = &candidate;
-      break;
-    }
+    if (candidate.stopped && !candidate.group_stop) return &candidate;
+  return nullptr;
+}
+
+Result<int64_t> TracedProcess::syscall(long number, std::array<uint64_t, 6> args) {
+  Thread* t = injection_thread();
   if (!t) return make_error("no stopped thread to run a system call in process {}", pid_);
   GRAFT_ASSIGN(const uint64_t at, syscall_instruction());
   const user_regs_struct saved = t->regs;
