@@ -22,11 +22,6 @@ bool uses_got(uint32_t type) {
   return type == R_X86_64_GOTPCREL || type == R_X86_64_GOTPCRELX || type == R_X86_64_REX_GOTPCRELX;
 }
 
-// Symbols reached through a stub (calls that may be out of reach) or a GOT slot.
-struct Indirections {
-  std::map<uint32_t, uint64_t> stub, got;  // symbol -> offset within its segment
-};
-
 Indirections indirections(const Patch& patch) {
   Indirections out;
   for (const auto& piece : patch.pieces)
@@ -122,7 +117,8 @@ Result<uint64_t> Resolver::resolve(const std::string& name) {
 Image plan(const Patch& patch, uint64_t header_bytes) {
   Image image;
   image.header_capacity = round_up(header_bytes, kPage);
-  const Indirections ind = indirections(patch);
+  image.indirections = indirections(patch);
+  const Indirections& ind = image.indirections;
   image.piece_address.assign(patch.pieces.size(), 0);
   uint64_t at = image.header_capacity;
   image.segments.push_back({0, image.header_capacity, PROT_READ});
@@ -191,7 +187,7 @@ Result<uint64_t> choose_address(const std::vector<MemoryMap>& maps, uint64_t bin
 }
 
 Status relocate(const Patch& patch, Image& image, Resolver& resolver) {
-  const Indirections ind = indirections(patch);
+  const Indirections& ind = image.indirections;
   for (auto& a : image.piece_address) a += image.base;
   const Segment& text = image.segments[1];
   const Segment& rodata = image.segments[2];

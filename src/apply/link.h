@@ -48,6 +48,11 @@ class Resolver {
   bool libraries_loaded_ = false;
 };
 
+// Symbols reached through a stub (calls that may be out of reach) or a GOT slot.
+struct Indirections {
+  std::map<uint32_t, uint64_t> stub, got;  // symbol -> offset within its segment
+};
+
 struct Segment {
   uint64_t offset = 0, size = 0;  // within the region, page-aligned
   int prot = 0;
@@ -58,6 +63,7 @@ struct Image {
   std::vector<uint8_t> bytes;          // the whole region, header included
   std::vector<Segment> segments;       // header, text, rodata, data
   std::vector<uint64_t> piece_address;
+  Indirections indirections;           // sized by plan(), filled by relocate()
   uint64_t text_start = 0, text_end = 0;
   uint64_t header_capacity = 0;
 };
