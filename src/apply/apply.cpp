@@ -78,23 +78,27 @@ CheckpointOptions checkpoint_options(const ApplyOptions& options, pid_t pid, uin
   return c;
 }
 
-Result<uint64_t> binary_bias(pid_t pid, const std::vector<MemoryMap>& maps, uint64_t load_address,
-                             uint64_t* start, uint64_t* end) {
+// Where the executable is mapped in the process: [start, end).
+struct BinaryRange {
+  uint64_t start = 0, end = 0;
+};
+
+Result<BinaryRange> binary_range(pid_t pid, const std::vector<MemoryMap>& maps) {
   char buf[4096];
   const ssize_t n = readlink(fmt::format("/proc/{}/exe", pid).c_str(), buf, sizeof buf - 1);
   if (n <= 0) return make_error("cannot read /proc/{}/exe", pid);
   std::string exe(buf, static_cast<size_t>(n));
   if (exe.ends_with(" (deleted)")) exe.resize(exe.size() - 10);
-  std::optional<uint64_t> bias;
+  std::optional<BinaryRange> range;
   for (const auto& m : maps) {
     std::string path = m.path;
     if (path.ends_with(" (deleted)")) path.resize(path.size() - 10);
     if (path != exe) continue;
-    if (!bias && m.offset == 0) bias = m.start - load_address, *start = m.start;
-    *end = std::max(*end, m.end);
+    if (!range && m.offset == 0) range = BinaryRange{m.start, m.end};
+    if (range) range->end = std::max(range->end, m.end);
   }
-  if (!bias) return make_error("cannot find the executable's mapping in process {}", pid);
-  return *bias;
+  if (!range) return make_error("cannot find the executable's mapping in process {}", pid);
+  return *range;
 }
 
 Status unmap(TracedProcess& process, uint64_t start, uint64_t size) {
@@ -179,9 +183,9 @@ Result<ApplyReport> apply_patch(pid_t pid, const Patch& patch, const ApplyOption
   record.applied_at = utc_timestamp();
   const auto& base_symbols = applied.empty() ? m.base_symbols : applied.front().base_symbols;
   const auto& base_imports = applied.empty() ? m.base_imports : applied.front().base_imports;
-  uint64_t binary_start = 0, binary_end = 0;
-  GRAFT_ASSIGN(uint64_t bias, binary_bias(pid, maps, applied.empty() ? m.base_load_address : 0, &binary_start, &binary_end));
-  if (!applied.empty()) bias = applied.front().bias;
+  GRAFT_ASSIGN(const BinaryRange binary, binary_range(pid, maps));
+  // The load bias: from the first patch's record, or the mapping and this patch's base.
+  const uint64_t bias = applied.empty() ? binary.start - m.base_load_address : applied.front().bias;
   if (applied.empty()) {
     record.has_root = true;
     record.bias = bias;
@@ -208,7 +212,7 @@ Result<ApplyReport> apply_patch(pid_t pid, const Patch& patch, const ApplyOption
   link::Image image;
   for (uint64_t header = registry::encode(record).size() + 4096 + 96 * (patch.symbols.size() + record.entries.size());;) {
     image = link::plan(patch, header);
-    GRAFT_ASSIGN(image.base, link::choose_address(maps, binary_start, binary_end, image.bytes.size(),
+    GRAFT_ASSIGN(image.base, link::choose_address(maps, binary.start, binary.end, image.bytes.size(),
                                                   link::needs_low_address(patch)));
     GRAFT_TRY(link::relocate(patch, image, resolver));
     record.region_start = image.base;
