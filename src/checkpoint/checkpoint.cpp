@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstring>
 #include <map>
+#include <optional>
+#include <set>
 
 namespace graft {
 namespace {
@@ -49,7 +51,11 @@ class Breakpoints {
   void remove_all() {
     while (!original_.empty()) remove(original_.begin()->first);
   }
-  bool has(uint64_t address) const { return original_.count(address) != 0; }
+  // The byte an int3 replaced, while it is planted.
+  std::optional<uint8_t> original(uint64_t address) const {
+    auto it = original_.find(address);
+    return it == original_.end() ? std::nullopt : std::optional(it->second);
+  }
 
  private:
   TracedProcess& process_;
@@ -202,15 +208,14 @@ Status at_safe_moment(TracedProcess& process, const std::vector<AffectedRange>& 
   GRAFT_ASSIGN(auto maps, read_maps(process.pid()));
   Breakpoints breakpoints(process);
   PendingFlag update_pending(process, options.update_pending_flag);
-  std::map<uint64_t, uint8_t> entry_bytes;          // entry -> its first byte before our int3
+  std::set<uint64_t> waiting_places;                // entries and update points with an int3
   std::map<pid_t, Clock::time_point> parked;        // threads waiting at an entry, since when
   auto backoff = std::chrono::microseconds(200);
 
   auto release = [&](Thread& t) {
     // Step over the entry's instruction by hand: the int3 stays for the others.
-    auto byte = entry_bytes.find(t.regs.rip);
-    if (byte != entry_bytes.end()) {
-      t.regs.rip = past_entry(process, t.regs.rip, byte->second);
+    if (auto byte = breakpoints.original(t.regs.rip)) {
+      t.regs.rip = past_entry(process, t.regs.rip, *byte);
       (void)process.set_registers(t);
     }
   };
@@ -220,7 +225,7 @@ Status at_safe_moment(TracedProcess& process, const std::vector<AffectedRange>& 
   auto on_arrival = [&](Thread& t) {
     if (!t.trapped_at) return;
     ++report.arrivals;
-    if (entry_bytes.count(t.trapped_at)) parked.emplace(t.tid, Clock::now());
+    if (waiting_places.count(t.trapped_at)) parked.emplace(t.tid, Clock::now());
     else breakpoints.remove(t.trapped_at);
     t.trapped_at = 0;
   };
@@ -260,15 +265,12 @@ Status at_safe_moment(TracedProcess& process, const std::vector<AffectedRange>& 
     }
     if (options.dynamic_checkpoints) {
       for (uint64_t c : checkpoints) breakpoints.plant(c);
-      std::vector<uint64_t> waiting_places;
+      std::vector<uint64_t> places;
       for (const auto& r : ranges)
-        if (r.entry) waiting_places.push_back(r.entry);
-      if (options.update_point) waiting_places.push_back(options.update_point);
-      for (uint64_t place : waiting_places)
-        if (!entry_bytes.count(place)) {
-          auto byte = process.read(place, 1);
-          if (byte && breakpoints.plant(place)) entry_bytes[place] = (*byte)[0];
-        }
+        if (r.entry) places.push_back(r.entry);
+      if (options.update_point) places.push_back(options.update_point);
+      for (uint64_t place : places)
+        if (!waiting_places.count(place) && breakpoints.plant(place)) waiting_places.insert(place);
       if (options.update_pending_flag && !update_pending.raised()) update_pending.raise();
     }
     // Everyone runs on, but threads at an entry may wait there a little while.
