@@ -213,7 +213,7 @@ Thread* TracedProcess::handle_report(pid_t tid, int status, bool* process_exited
     if (breakpoints_.count(t->regs.rip - 1)) {
       // One of our int3s: back to the breakpoint's address, as if it had not run.
       t->regs.rip -= 1;
-      ptrace(PTRACE_SETREGS, tid, nullptr, &t->regs);
+      (void)set_registers(*t);
       t->trapped_at = t->regs.rip;
     } else {
       t->pending_signal = SIGTRAP;  // the program's own
@@ -246,7 +246,7 @@ void TracedProcess::restart_interrupted_call(Thread& t) {
   if (!code || (*code)[0] != 0x0f || (*code)[1] != 0x05) return;
   t.regs.rax = t.regs.orig_rax;
   t.regs.rip -= 2;
-  ptrace(PTRACE_SETREGS, t.tid, nullptr, &t.regs);
+  (void)set_registers(t);
 }
 
 Status TracedProcess::wait_for_stops(pid_t only) {
