@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "graft/checkpoint.h"
 #include "graft/patch.h"
 
 namespace graft {
@@ -32,7 +33,15 @@ struct ApplyReport {
   uint64_t region = 0;       // where the patch lives in the target
 };
 
-Result<ApplyReport> apply_patch(pid_t pid, const Patch& patch, const ApplyOptions& options);
+// When no safe moment came before the timeout: the threads that kept it, each
+// with its chain of affected frames, and what to do about it (the error
+// message says the same in one line).
+struct Refusal {
+  std::vector<Blocker> blocking;
+  std::string hint;
+};
+
+Result<ApplyReport> apply_patch(pid_t pid, const Patch& patch, const ApplyOptions& options, Refusal* refusal = nullptr);
 
 struct AppliedPatch {
   int sequence = 0;
@@ -59,6 +68,6 @@ struct RevertReport {
 };
 
 // Undoes the latest patch applied to the process.
-Result<RevertReport> revert_latest(pid_t pid, const ApplyOptions& options);
+Result<RevertReport> revert_latest(pid_t pid, const ApplyOptions& options, Refusal* refusal = nullptr);
 
 }  // namespace graft

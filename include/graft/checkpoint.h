@@ -38,17 +38,30 @@ struct CheckpointOptions {
   bool detach_after_commit = false;            // let go of the process from the commit's stop
 };
 
+// A frame of a blocking thread that is in an affected range.
+struct BlockingFrame {
+  std::string function;    // the affected function
+  std::string where;       // "file:line" in the sources, "" if unknown (filled in for the refusal)
+  bool executing = false;  // the thread runs it (else it is on the stack, to be returned into)
+  uint64_t address = 0;    // the pc, or the return address - 1 (inside the call)
+};
+
+// A thread that kept the update from happening.
+struct Blocker {
+  pid_t tid = 0;
+  std::string thread_name;
+  std::vector<BlockingFrame> frames;  // innermost first: where it is, then what called it
+  std::string problem;                // instead of frames: why its stack could not be examined
+};
+
 struct CheckpointReport {
   size_t attempts = 0;       // checks with every thread stopped
   size_t arrivals = 0;       // threads that reached a planted checkpoint
   uint64_t pause_us = 0;     // longest time all threads were stopped at once
   uint64_t hold_us = 0;      // longest time one thread waited at an entry
-};
-
-struct Blocker {
-  pid_t tid = 0;
-  std::string thread_name, function, where;
-  uint64_t address = 0;  // where the thread is in that function (its pc, or a return address)
+  // At the deadline: every thread that still blocked, and what to do about it.
+  std::vector<Blocker> blocking;
+  std::string hint;
 };
 
 // Runs `commit` at the first safe moment, with every thread stopped; removes

@@ -160,7 +160,7 @@ double elapsed_ms(Clock::time_point since) {
 
 }  // namespace
 
-Result<ApplyReport> apply_patch(pid_t pid, const Patch& patch, const ApplyOptions& options) {
+Result<ApplyReport> apply_patch(pid_t pid, const Patch& patch, const ApplyOptions& options, Refusal* refusal) {
   const auto started = Clock::now();
   const Manifest& m = patch.manifest;
   GRAFT_TRY(check_attachable(pid));
@@ -285,6 +285,7 @@ Result<ApplyReport> apply_patch(pid_t pid, const Patch& patch, const ApplyOption
   report.hold_us = checkpoints.hold_us;
   report.arrivals = checkpoints.arrivals;
   report.attempts = checkpoints.attempts;
+  if (refusal) *refusal = Refusal{checkpoints.blocking, checkpoints.hint};
   if (!status) {
     (void)process->stop_all();
     (void)unmap(*process, image.base, image.bytes.size());
@@ -309,7 +310,7 @@ Result<std::vector<AppliedPatch>> list_applied(pid_t pid) {
   return out;
 }
 
-Result<RevertReport> revert_latest(pid_t pid, const ApplyOptions& options) {
+Result<RevertReport> revert_latest(pid_t pid, const ApplyOptions& options, Refusal* refusal) {
   const auto started = Clock::now();
   GRAFT_TRY(check_attachable(pid));
   GRAFT_ASSIGN(auto records, registry::read_all(pid));
@@ -343,6 +344,7 @@ Result<RevertReport> revert_latest(pid_t pid, const ApplyOptions& options) {
   report.pause_us = checkpoints.pause_us;
   report.hold_us = checkpoints.hold_us;
   report.arrivals = checkpoints.arrivals;
+  if (refusal) *refusal = Refusal{checkpoints.blocking, checkpoints.hint};
   if (status) {
     // No thread is in the patch and none can enter it now: one thread unmaps it while the rest run.
     const pid_t injector = process->threads().front().tid;

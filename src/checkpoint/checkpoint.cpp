@@ -1,5 +1,7 @@
 #include "graft/checkpoint.h"
 
+#include "graft/unwind.h"
+
 #include <algorithm>
 #include <cstring>
 #include <map>
@@ -91,87 +93,89 @@ struct ThreadState {
   uint64_t checkpoint = 0;  // where it leaves its outermost affected frame, if known
 };
 
+// The range `address` is in. A return address is never an entry (the pad
+// before it holds no call): a word equal to one is a function pointer, such
+// as a thread's start routine or a qsort comparison, and keeps no one.
 const AffectedRange* find_range(const std::vector<AffectedRange>& ranges, uint64_t address, bool is_return) {
   for (const auto& r : ranges)
-    if (is_return ? (address > r.start && address <= r.end) : (address >= r.start && address < r.end)) return &r;
+    if (is_return ? (address > r.start && address <= r.end && address != r.entry) : (address >= r.start && address < r.end))
+      return &r;
   return nullptr;
 }
 
+constexpr const char* kHint = "a function that never returns cannot be replaced yet";
+
 // Decides whether one stopped thread is at a safe point, and where it would be.
-ThreadState analyse(const TracedProcess& process, const Thread& t, const std::vector<AffectedRange>& ranges,
-                    std::vector<MemoryMap>& maps) {
+// Two analyses, and the thread is blocked if either finds an affected frame:
+// the unwinder's frames (CFI, else frame pointers), and, as a safety net, any
+// word of the stack that could be a return address into the ranges.
+ThreadState analyse(const TracedProcess& process, Unwinder& unwinder, const Thread& t,
+                    const std::vector<AffectedRange>& ranges, std::vector<MemoryMap>& maps) {
   ThreadState state;
-  const uint64_t rip = t.regs.rip;
-  const AffectedRange* executing = find_range(ranges, rip, false);
-  if (executing && rip == executing->entry) {
-    state.at_entry = true;  // it takes the new jump when it runs on
-    executing = nullptr;
-  }
   const uint64_t sp = t.regs.rsp & ~uint64_t{7};
   auto map = std::find_if(maps.begin(), maps.end(), [&](const MemoryMap& m) { return m.contains(sp); });
   if (map == maps.end()) {  // a thread newer than our copy of the maps
-    if (auto fresh = read_maps(process.pid())) maps = std::move(fresh).value();
+    if (auto fresh = read_maps(process.pid())) {
+      maps = std::move(fresh).value();
+      unwinder.set_maps(maps);
+    }
     map = std::find_if(maps.begin(), maps.end(), [&](const MemoryMap& m) { return m.contains(sp); });
   }
-  if (map == maps.end()) {
+  auto blocked_by = [&](std::string problem) {
     state.safe = false;
-    state.blocker = Blocker{t.tid, t.name(), "an unknown stack", "its stack is not mapped"};
+    state.blocker = Blocker{t.tid, t.name(), {}, std::move(problem)};
     return state;
-  }
+  };
+  if (map == maps.end()) return blocked_by("its stack is not mapped");
   auto stack = process.read(sp, std::min<uint64_t>(map->end, sp + (uint64_t{8} << 20)) - sp);
-  if (!stack) return state;
+  if (!stack) return blocked_by("its stack cannot be read");
+  const StackMemory memory(process.pid(), sp, *stack);
+  const std::vector<StackFrame> frames = unwinder.unwind(t.regs, memory);
+
+  // Affected frames, innermost first, each with the index of the frame that
+  // must return before the thread is out.
+  std::vector<std::pair<size_t, BlockingFrame>> affected;
+  std::vector<uint64_t> return_slots;
+  for (size_t k = 0; k < frames.size(); ++k) {
+    const StackFrame& f = frames[k];
+    if (f.return_slot) return_slots.push_back(f.return_slot);
+    const AffectedRange* range = find_range(ranges, f.pc, !f.exact);
+    if (!range) continue;
+    if (f.exact && f.pc == range->entry) {
+      state.at_entry |= k == 0;  // it takes the new jump when it runs on
+      continue;
+    }
+    affected.push_back({k, BlockingFrame{range->function, "", f.exact, f.exact ? f.pc : f.pc - 1}});
+  }
+  // The safety net: a word that could be a return address into the ranges
+  // and is no frame's (a frame the unwinder missed, or a stale value). It
+  // counts for the frame whose data holds it, which must return before the
+  // thread is out; reported only where it adds to the unwinder's chain.
   const auto* words = reinterpret_cast<const uint64_t*>(stack->data());
   const size_t count = stack->size() / 8;
-  auto word_at = [&](uint64_t address) -> std::optional<uint64_t> {
-    if (address < sp || address + 8 > sp + count * 8 || (address & 7)) return std::nullopt;
-    return words[(address - sp) / 8];
-  };
-
-  // Conservative: any word that could be a return address into the ranges.
-  const AffectedRange* on_stack = nullptr;
-  uint64_t return_address = 0;
-  for (size_t i = 0; i < count && !on_stack; ++i)
-    if ((on_stack = find_range(ranges, words[i], true))) return_address = words[i];
-  if (!executing && !on_stack) return state;
-  state.safe = false;
-  state.blocker = Blocker{t.tid, t.name(), (executing ? executing : on_stack)->function,
-                          executing ? "executing it" : "on its stack", executing ? rip : return_address - 1};
-
-  // Precise where frame pointers allow. Frame k runs at a_k (a_0 = rip) and
-  // returns to returns[k]; the checkpoint is where the outermost affected
-  // frame returns to.
-  std::vector<uint64_t> returns;
-  std::vector<uint64_t> bases;  // bases[j]: frame base of the frame returning to returns[first_chained + j]
-  if (executing && executing->entry && rip < executing->entry + 6) {
-    // In the prologue (66 90 | 55 | 48 89 e5): its frame is not set up yet.
-    if (auto r = word_at(t.regs.rsp + (rip >= executing->entry + 3 ? 8 : 0))) returns.push_back(*r);
-  } else if (auto code = process.read(rip, 1); code && (*code)[0] == 0xc3) {
-    if (auto r = word_at(t.regs.rsp)) returns.push_back(*r);  // at `ret`: its frame is gone
-  }
-  const size_t first_chained = returns.size();
-  for (uint64_t rbp = t.regs.rbp; bases.size() < 256;) {
-    auto saved = word_at(rbp);
-    auto ret = word_at(rbp + 8);
-    if (!saved || !ret) break;
-    bases.push_back(rbp);
-    returns.push_back(*ret);
-    if (*saved <= rbp) break;
-    rbp = *saved;
-  }
-  int outermost = executing ? 0 : -1;
-  for (size_t k = 0; k < returns.size(); ++k)
-    if (find_range(ranges, returns[k], true)) outermost = std::max(outermost, static_cast<int>(k) + 1);
-  // A return address into the ranges found on the stack belongs to the frame
-  // whose base is just above it: that frame is affected (frames without a
-  // frame pointer, such as libc's, sit between and are skipped by the chain).
   for (size_t i = 0; i < count; ++i) {
-    if (!find_range(ranges, words[i], true)) continue;
+    const AffectedRange* range = find_range(ranges, words[i], true);
+    if (!range) continue;
     const uint64_t slot = sp + 8 * i;
-    auto above = std::upper_bound(bases.begin(), bases.end(), slot);
-    if (above != bases.end()) outermost = std::max(outermost, static_cast<int>(first_chained + (above - bases.begin())));
+    if (std::find(return_slots.begin(), return_slots.end(), slot) != return_slots.end()) continue;
+    size_t owner = frames.size() - 1;
+    for (size_t k = 0; k + 1 < frames.size(); ++k)
+      if (frames[k].sp <= slot && slot < frames[k + 1].sp) {
+        owner = k;
+        break;
+      }
+    if (affected.empty() || owner > affected.back().first)
+      affected.push_back({owner, BlockingFrame{range->function, "", false, words[i] - 1}});
   }
-  if (outermost >= 0 && static_cast<size_t>(outermost) < returns.size()) {
-    const uint64_t target = returns[outermost];
+  if (affected.empty()) return state;
+  state.safe = false;
+  state.blocker = Blocker{t.tid, t.name(), {}, ""};
+  for (auto& [k, frame] : affected) state.blocker->frames.push_back(std::move(frame));
+
+  // The checkpoint: where the outermost affected frame returns to.
+  const size_t outermost = affected.back().first;
+  if (outermost + 1 < frames.size() && !frames[outermost + 1].exact) {
+    const uint64_t target = frames[outermost + 1].pc;
     auto in_code = std::find_if(maps.begin(), maps.end(), [&](const MemoryMap& m) {
       return m.contains(target) && m.perms.size() > 2 && m.perms[2] == 'x';
     });
@@ -180,16 +184,35 @@ ThreadState analyse(const TracedProcess& process, const Thread& t, const std::ve
   return state;
 }
 
-std::string describe(const std::vector<Blocker>& blockers, const CheckpointOptions& options) {
+// Source lines of every blocking frame, each address looked up once.
+void locate(std::vector<Blocker>& blockers, const CheckpointOptions& options) {
+  if (!options.source_line) return;
+  std::map<uint64_t, std::string> lines;
+  for (auto& b : blockers)
+    for (auto& f : b.frames) {
+      auto [it, added] = lines.try_emplace(f.address);
+      if (added) it->second = options.source_line(f.address);
+      f.where = it->second;
+    }
+}
+
+// One line: each blocking thread with its chain of affected frames.
+std::string describe(const std::vector<Blocker>& blockers) {
+  constexpr size_t kThreads = 3, kFrames = 6;
   std::string out = blockers.size() == 1 ? "" : fmt::format("{} threads are blocked: ", blockers.size());
-  for (size_t i = 0; i < blockers.size() && i < 3; ++i) {
+  for (size_t i = 0; i < blockers.size() && i < kThreads; ++i) {
     const Blocker& b = blockers[i];
-    std::string line = options.source_line && b.address ? options.source_line(b.address) : "";
-    out += fmt::format("{}thread {} ({}) is in {}{} ({})", i ? "; " : "", b.tid, b.thread_name, b.function,
-                       line.empty() ? "" : " at " + line, b.where);
+    out += fmt::format("{}thread {} ({})", i ? "; " : "", b.tid, b.thread_name);
+    if (!b.problem.empty()) out += ": " + b.problem;
+    for (size_t k = 0; k < b.frames.size() && k < kFrames; ++k) {
+      const BlockingFrame& f = b.frames[k];
+      out += fmt::format("{} {}{} ({})", k ? ", called from" : " is in", f.function, f.where.empty() ? "" : " at " + f.where,
+                         f.executing ? "executing it" : "on its stack");
+    }
+    if (b.frames.size() > kFrames) out += fmt::format(", and {} frames more", b.frames.size() - kFrames);
   }
-  if (blockers.size() > 3) out += fmt::format("; and {} more", blockers.size() - 3);
-  return out + " (a function that never returns cannot be replaced yet)";
+  if (blockers.size() > kThreads) out += fmt::format("; and {} more", blockers.size() - kThreads);
+  return out + fmt::format(" ({})", kHint);
 }
 
 // The instruction at an entry, as a parked thread leaving it would execute it.
@@ -206,6 +229,7 @@ Status at_safe_moment(TracedProcess& process, const std::vector<AffectedRange>& 
                       const std::function<Status()>& commit) {
   const auto deadline = Clock::now() + options.timeout;
   GRAFT_ASSIGN(auto maps, read_maps(process.pid()));
+  Unwinder unwinder(process.pid(), maps);  // each module's CFI opened once for the whole session
   Breakpoints breakpoints(process);
   PendingFlag update_pending(process, options.update_pending_flag);
   std::set<uint64_t> waiting_places;                // entries and update points with an int3
@@ -239,7 +263,7 @@ Status at_safe_moment(TracedProcess& process, const std::vector<AffectedRange>& 
     std::vector<Blocker> blockers;
     std::vector<uint64_t> checkpoints;
     for (auto& t : process.threads()) {
-      ThreadState state = analyse(process, t, ranges, maps);
+      ThreadState state = analyse(process, unwinder, t, ranges, maps);
       if (state.blocker) blockers.push_back(*state.blocker);
       if (state.checkpoint) checkpoints.push_back(state.checkpoint);
     }
@@ -261,7 +285,10 @@ Status at_safe_moment(TracedProcess& process, const std::vector<AffectedRange>& 
       breakpoints.remove_all();
       (void)process.resume_all();
       report.pause_us = std::max(report.pause_us, micros_since(stopped_at));
-      return make_error("no safe moment within {} ms: {}", options.timeout.count(), describe(blockers, options));
+      locate(blockers, options);
+      report.blocking = blockers;
+      report.hint = kHint;
+      return make_error("no safe moment within {} ms: {}", options.timeout.count(), describe(blockers));
     }
     if (options.dynamic_checkpoints) {
       for (uint64_t c : checkpoints) breakpoints.plant(c);

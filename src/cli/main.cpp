@@ -13,10 +13,26 @@ namespace {
 
 void print_json(const nlohmann::json& j) { std::cout << j.dump(2) << std::endl; }
 
-// One line on stderr; with --json, the same as an object on stdout for scripts.
-int fail(const graft::Error& error, bool json = false) {
+// One line on stderr; with --json, the same as an object on stdout for
+// scripts, with the threads that blocked an update if that was the reason.
+int fail(const graft::Error& error, bool json = false, const graft::Refusal& refusal = {}) {
   std::fprintf(stderr, "graft: error: %s\n", error.message.c_str());
-  if (json) print_json({{"ok", false}, {"error", error.message}});
+  if (!json) return 1;
+  nlohmann::json out = {{"ok", false}, {"error", error.message}};
+  if (!refusal.blocking.empty()) {
+    nlohmann::json blocking = nlohmann::json::array();
+    for (const auto& b : refusal.blocking) {
+      nlohmann::json frames = nlohmann::json::array();
+      for (const auto& f : b.frames)
+        frames.push_back({{"function", f.function}, {"where", f.where}, {"executing", f.executing}});
+      nlohmann::json thread = {{"tid", b.tid}, {"name", b.thread_name}, {"frames", frames}};
+      if (!b.problem.empty()) thread["problem"] = b.problem;
+      blocking.push_back(thread);
+    }
+    out["blocking"] = blocking;
+    out["hint"] = refusal.hint;
+  }
+  print_json(out);
   return 1;
 }
 
@@ -60,8 +76,9 @@ int run_apply(int pid, const std::string& file, int timeout_ms, bool json, const
   graft::ApplyOptions options;
   options.timeout = std::chrono::milliseconds(timeout_ms);
   options.dynamic_checkpoints = checkpoints == "dynamic";
-  auto report = graft::apply_patch(pid, *patch, options);
-  if (!report) return fail(report.error(), json);
+  graft::Refusal refusal;
+  auto report = graft::apply_patch(pid, *patch, options, &refusal);
+  if (!report) return fail(report.error(), json, refusal);
   if (json) {
     print_json({{"ok", true}, {"patch_id", report->patch_id}, {"sequence", report->sequence}, {"pid", pid},
                 {"threads", report->threads}, {"functions", report->functions}, {"attempts", report->attempts},
@@ -103,8 +120,9 @@ int run_revert(int pid, int timeout_ms, bool json, const std::string& checkpoint
   graft::ApplyOptions options;
   options.timeout = std::chrono::milliseconds(timeout_ms);
   options.dynamic_checkpoints = checkpoints == "dynamic";
-  auto report = graft::revert_latest(pid, options);
-  if (!report) return fail(report.error(), json);
+  graft::Refusal refusal;
+  auto report = graft::revert_latest(pid, options, &refusal);
+  if (!report) return fail(report.error(), json, refusal);
   if (json)
     print_json({{"ok", true}, {"patch_id", report->patch_id}, {"sequence", report->sequence}, {"threads", report->threads},
                 {"pause_us", report->pause_us}, {"hold_us", report->hold_us}, {"arrivals", report->arrivals},

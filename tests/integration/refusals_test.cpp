@@ -4,6 +4,7 @@
 
 #include <fstream>
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "../support/harness.h"
 
@@ -48,13 +49,31 @@ TEST_F(Refusals, ThreadThatNeverLeavesAChangedFunction) {
   const auto [v1, v2, patch] = build_update(dir, "spin");
   Process target({v1.string()});
   EXPECT_EQ(target.ask("v"), "1 1");
-  auto result = graft({"apply", std::to_string(target.pid()), patch.string(), "--timeout", "300"});
+  auto result = graft({"apply", std::to_string(target.pid()), patch.string(), "--timeout", "300", "--json"});
   EXPECT_EQ(result.exit_code, 1);
   EXPECT_TRUE(one_line(result.err)) << result.err;
   EXPECT_NE(result.err.find("no safe moment within 300 ms"), std::string::npos) << result.err;
-  EXPECT_NE(result.err.find("spin_forever at main.c:"), std::string::npos) << result.err;  // function and line
+  // The whole chain of affected frames, innermost first, each with its line.
+  EXPECT_NE(result.err.find("is in spin_forever at main.c:"), std::string::npos) << result.err;
+  EXPECT_NE(result.err.find(", called from main.c::spinner at main.c:"), std::string::npos) << result.err;
+  EXPECT_NE(result.err.find("(on its stack) (a function that never returns"), std::string::npos) << result.err;
+  const auto json = nlohmann::json::parse(result.out);
+  EXPECT_EQ(json["ok"], false);
+  EXPECT_EQ("graft: error: " + json["error"].get<std::string>() + "\n", result.err);  // the same one line
+  EXPECT_NE(json["hint"].get<std::string>().find("never returns"), std::string::npos) << json.dump();
+  ASSERT_EQ(json["blocking"].size(), 1u) << json.dump();
+  const auto& thread = json["blocking"][0];
+  EXPECT_GT(thread["tid"].get<int>(), target.pid());
+  EXPECT_EQ(thread["name"], "prog");
+  ASSERT_EQ(thread["frames"].size(), 2u) << json.dump();
+  EXPECT_EQ(thread["frames"][0]["function"], "spin_forever");
+  EXPECT_TRUE(thread["frames"][0]["executing"].is_boolean());  // in usleep() mostly, sometimes in the loop itself
+  EXPECT_EQ(thread["frames"][0]["where"].get<std::string>().rfind("main.c:", 0), 0u) << json.dump();
+  EXPECT_EQ(thread["frames"][1]["function"], "main.c::spinner");  // a static function's identity
+  EXPECT_EQ(thread["frames"][1]["executing"], false);
+  EXPECT_EQ(thread["frames"][1]["where"].get<std::string>().rfind("main.c:", 0), 0u) << json.dump();
   EXPECT_EQ(target.ask("v"), "1 1");  // still the old version, still running
-  expect_untouched(target, v1, {"spin_forever", "version"});
+  expect_untouched(target, v1, {"spin_forever", "spinner", "version"});
 }
 
 TEST_F(Refusals, CorruptTruncatedAndForeignPatchFiles) {

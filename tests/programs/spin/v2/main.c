@@ -1,4 +1,5 @@
-// Test target: one thread never leaves the function the next version changes.
+// Test target: one thread never leaves the function the next version changes,
+// called from another one it changes too.
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -6,6 +7,7 @@
 #include <unistd.h>
 
 atomic_long progress;
+atomic_int spinning;  // which version started the spinner
 
 void spin_forever(void) {
   for (;;) {
@@ -24,6 +26,7 @@ void report(void) {
 
 static void* spinner(void* arg) {
   (void)arg;
+  atomic_store(&spinning, 2);
   spin_forever();
   return NULL;
 }
