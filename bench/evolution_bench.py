@@ -342,7 +342,7 @@ def checkpoints(tools, work):
                                             "arrivals_mean", "arrivals_max"], summary)
     return "\n".join([
         "Run %s. Target `tests/programs/checkpoints/v1` (graft-cc -O2, policy balanced (the default) and "
-        "strict), patch v1->v2 (changed() and version()); "
+        "strict), patch v1->v2 (changed(), changed_timed() of the rate mode, version()); "
         "one process per (mode, checkpoints) cell, %d repetitions of `graft apply PID p.graft --json "
         "--checkpoints X --timeout 3000`, then (if it applied) a version check over stdin and "
         "`graft revert PID --json --timeout 3000` (revert has no --checkpoints option: its own default). "

@@ -3,6 +3,9 @@
 #   pause_vs_threads.png     apply pause p50/p99 by thread count (pause_summary.csv, grid set)
 #   pause_vs_patchsize.png   apply/revert pause and total p50 by changed functions (patchsize_summary.csv)
 #   checkpoints.png          apply total ms p50, --checkpoints dynamic vs poll (checkpoints_summary.csv)
+#   cp_rate.png              time to checkpoint and pause p50 vs gap between calls, dynamic vs poll (cp_rate_summary.csv)
+#   cp_threads.png           time to checkpoint, pause, stop/check µs per thread vs threads (cp_threads_summary.csv,
+#                            cp_stopcost_summary.csv)
 #
 #   bench/plot.sh            (needs gnuplot: apt-get install -y gnuplot-nox)
 set -euo pipefail
@@ -71,4 +74,79 @@ set bmargin 7
 plot "$tmp/cp.dat" u 2:xtic(1) t "dynamic", "" u 3 t "poll"
 EOF
   echo "wrote $R/checkpoints.png"
+fi
+
+if [ -f "$R/cp_rate_summary.csv" ]; then
+  # per (threads, inside, checkpoints): gap (0 drawn at 0.3), safe p50, pause p50; "-" = no apply succeeded
+  ns=$(awk -F, 'NR>1 {print $2}' "$R/cp_rate_summary.csv" | sort -nu | tr '\n' ' ')
+  ins=$(awk -F, 'NR>1 {print $4}' "$R/cp_rate_summary.csv" | sort -nu | tr '\n' ' ')
+  for n in $ns; do for i in $ins; do for cp in dynamic poll; do
+    awk -F, -v n=$n -v i=$i -v cp=$cp 'NR>1 && $2==n && $4==i && $6==cp && $7=="apply" {
+        print ($3==0 ? 0.3 : $3), ($10=="" ? "-" : $10), ($14=="" ? "-" : $14) }' "$R/cp_rate_summary.csv" \
+      | sort -g | sed "s/.* - .*//" >"$tmp/rate_${n}_${i}_${cp}.dat"
+  done; done; done
+  {
+    echo 'set terminal pngcairo size 1300,900 font ",10"'
+    echo "set output \"$R/cp_rate.png\""
+    echo 'set multiplot layout 2,2 title "graft apply vs gap between calls into the changed function (p50; missing point = no apply succeeded within the timeout)"'
+    echo 'set logscale xy; set grid; set key left top; set datafile missing "-"'
+    echo 'set xtics ("0" 0.3, "1" 1, "10" 10, "100" 100, "1000" 1000); set xrange [0.2:1500]'
+    echo 'set xlabel "gap outside the function, µs (0 = back to back)"'
+    for n in $ns; do
+      for col in 2 3; do
+        [ $col = 2 ] && what="time to checkpoint (safe), ms" || what="longest all-threads pause, ms"
+        echo "set title \"$n threads: $what\"; set ylabel \"ms\""
+        plot="plot"; sep=""; pt=5
+        for i in $ins; do
+          plot="$plot$sep \"$tmp/rate_${n}_${i}_dynamic.dat\" u 1:(\$$col) w lp lw 2 pt $pt t \"dynamic, $i µs inside\""
+          sep=","
+          plot="$plot, \"$tmp/rate_${n}_${i}_poll.dat\" u 1:(\$$col) w lp dt 2 lw 2 pt $((pt+1)) t \"poll, $i µs inside\""
+          pt=$((pt+2))
+        done
+        echo "$plot"
+      done
+    done
+    echo 'unset multiplot'
+  } >"$tmp/rate.gp"
+  gnuplot "$tmp/rate.gp"
+  echo "wrote $R/cp_rate.png"
+fi
+
+if [ -f "$R/cp_threads_summary.csv" ]; then
+  loads=$(awk -F, 'NR>1 {print $4":"$5}' "$R/cp_threads_summary.csv" | sort -u | tr '\n' ' ')
+  for l in $loads; do for cp in dynamic poll; do
+    awk -F, -v l=$l -v cp=$cp 'NR>1 && $4":"$5==l && $6==cp && $7=="apply" {
+        print $2, ($10=="" ? "-" : $10), ($14=="" ? "-" : $14) }' "$R/cp_threads_summary.csv" | sort -g | sed "s/.* - .*//" >"$tmp/thr_${l/:/_}_${cp}.dat"
+  done; done
+  if [ -f "$R/cp_stopcost_summary.csv" ]; then
+    awk -F, 'NR>1 && $4=="all" {print $1, $11, $12}' "$R/cp_stopcost_summary.csv" | sort -g >"$tmp/cost.dat"
+  fi
+  {
+    echo 'set terminal pngcairo size 1500,550 font ",10"'
+    echo "set output \"$R/cp_threads.png\""
+    echo 'set multiplot layout 1,3 title "graft apply vs threads calling the changed function (gap max(1, N/16) ms; p50 of the successful applies, see the tables for how many; missing point = none succeeded)"'
+    echo 'set logscale xy; set grid; set key left top; set datafile missing "-"'
+    echo 'set xtics (1,16,256,1024); set xrange [0.7:1500]; set xlabel "threads"'
+    for col in 2 3; do
+      [ $col = 2 ] && what="time to checkpoint (safe), ms" || what="longest all-threads pause, ms"
+      echo "set title \"$what\"; set ylabel \"ms\""
+      plot="plot"; sep=""; pt=5
+      for l in $loads; do
+        f=${l/:/_}
+        plot="$plot$sep \"$tmp/thr_${f}_dynamic.dat\" u 1:(\$$col) w lp lw 2 pt $pt t \"dynamic, ${l/:/ µs }\""
+        sep=","
+        plot="$plot, \"$tmp/thr_${f}_poll.dat\" u 1:(\$$col) w lp dt 2 lw 2 pt $((pt+1)) t \"poll, ${l/:/ µs }\""
+        pt=$((pt+2))
+      done
+      echo "$plot"
+    done
+    echo 'set title "per thread, all stops (p50), vs unwinders in DESIGN.md"; set ylabel "µs per thread"'
+    echo 'set key right top; set yrange [*:3000]'
+    if [ -f "$tmp/cost.dat" ]; then
+      echo "plot \"$tmp/cost.dat\" u 1:2 w p pt 7 ps 1.2 t \"graft: stop\", \"$tmp/cost.dat\" u 1:3 w p pt 9 ps 1.2 t \"graft: check (stack scan)\", 400 w l dt 2 lw 2 t \"libunwind-ptrace 0.3-0.5 ms\", 1000 w l dt 3 lw 2 t \"libdwfl about 1 ms\""
+    fi
+    echo 'unset multiplot'
+  } >"$tmp/thr.gp"
+  gnuplot "$tmp/thr.gp"
+  echo "wrote $R/cp_threads.png"
 fi

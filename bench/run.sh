@@ -8,6 +8,10 @@
 #       the second set (bench/evolution_bench.py: evolution steps of the examples
 #       under load, patch size to 1000 functions, checkpoints dynamic vs poll,
 #       per-thread stop/check cost); default all four, about 8 minutes.
+#   bench/run.sh BUILD_DIR rate [threads]          (also: threads alone)
+#       checkpoints against the call rate into the changed function and against
+#       threads to 1024, dynamic vs poll interleaved, with the per-thread stop and
+#       check cost (bench/checkpoint_bench.py; about 12 minutes for both)
 #   bench/plot.sh                                  PNGs from the CSVs (gnuplot)
 #
 # Writes bench/results/*.csv and regenerates the marked sections of
@@ -18,5 +22,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 if [ "${2:-}" = evo ]; then
     build=$1; shift 2
     exec python3 "$here/evolution_bench.py" "$build" "$@"
+fi
+if [ "${2:-}" = rate ] || [ "${2:-}" = threads ]; then
+    exec python3 "$here/checkpoint_bench.py" "$@"
 fi
 exec python3 "$here/bench.py" "$@"

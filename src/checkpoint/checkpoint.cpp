@@ -227,7 +227,8 @@ uint64_t past_entry(const TracedProcess& process, uint64_t entry, uint8_t first_
 Status at_safe_moment(TracedProcess& process, const std::vector<AffectedRange>& ranges,
                       const CheckpointOptions& options, CheckpointReport& report,
                       const std::function<Status()>& commit) {
-  const auto deadline = Clock::now() + options.timeout;
+  const auto search_started = Clock::now();
+  const auto deadline = search_started + options.timeout;
   GRAFT_ASSIGN(auto maps, read_maps(process.pid()));
   Unwinder unwinder(process.pid(), maps);  // each module's CFI opened once for the whole session
   Breakpoints breakpoints(process);
@@ -269,6 +270,7 @@ Status at_safe_moment(TracedProcess& process, const std::vector<AffectedRange>& 
     }
     trace("checked", stopped_at);
     if (blockers.empty()) {
+      trace("safe", search_started);  // from the start of the search to this check
       update_pending.lower();
       breakpoints.remove_all();  // parked threads sit on the original entry bytes again
       Status committed = commit();

@@ -8,12 +8,20 @@
 //            and exit, without pause
 //   signal 1 a thread that waits in pause() runs changed() in its SIGUSR1
 //            handler, which another thread triggers without pause
+//   rate N GAP_US INSIDE_US [spin|sleep]
+//            N threads call changed_timed() in a loop: INSIDE_US inside it
+//            (spinning, or blocked in nanosleep with "sleep"; 0: only an
+//            atomic add), then on average GAP_US outside (nanosleep of a
+//            random length in [GAP/2, 3 GAP/2], timer slack 1 ns; 0: back to
+//            back), from a random phase. For the checkpoint benchmarks (bench/run.sh
+//            BUILD rate|threads); the line "c" on stdin prints "calls TOTAL".
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -23,6 +31,9 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 atomic_long counter;
 atomic_long spins;
 atomic_int started;
+atomic_long calls;
+static long gap_us, inside_us;
+static int inside_sleeps;
 
 static void busy_for_us(long us) {
   struct timespec t0, t;
@@ -31,12 +42,30 @@ static void busy_for_us(long us) {
   while ((t.tv_sec - t0.tv_sec) * 1000000L + (t.tv_nsec - t0.tv_nsec) / 1000 < us);
 }
 
+static void sleep_for_ns(long ns) {
+  struct timespec d = {ns / 1000000000L, ns % 1000000000L};
+  while (clock_nanosleep(CLOCK_MONOTONIC, 0, &d, &d) != 0) {
+  }
+}
+
+static void sleep_for_us(long us) { sleep_for_ns(us * 1000L); }
+
 // The function the next version changes; workers block on the lock inside it.
 long changed(int step) {
   pthread_mutex_lock(&lock);
   long value = atomic_fetch_add(&counter, step) + step * 2;
   pthread_mutex_unlock(&lock);
   return value;
+}
+
+// The changed function of the rate mode: no lock, so that many threads can be
+// inside it at once, for INSIDE_US.
+long changed_timed(int step) {
+  if (inside_us > 0) {
+    if (inside_sleeps) sleep_for_us(inside_us);
+    else busy_for_us(inside_us);
+  }
+  return atomic_fetch_add(&counter, step) + step * 2;
 }
 
 int version(void) { return 2; }
@@ -59,6 +88,22 @@ static void* worker(void* arg) {
   for (;;) {
     graft_update_point();  // a quiet moment: outside changed(), holding nothing
     changed(1);
+  }
+  return NULL;
+}
+
+static void* rate_worker(void* arg) {
+  prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);  // a 1 us gap sleeps about 1 us, not 50
+  atomic_fetch_add(&started, 1);
+  // A random phase, and gaps drawn uniformly from [GAP/2, 3 GAP/2]: threads
+  // would otherwise stay in step (all inside, or all outside, the function at
+  // once), as they start together and leave a stop or a checkpoint together.
+  unsigned seed = (unsigned)(long)arg * 2654435761u ^ (unsigned)getpid();
+  if (gap_us + inside_us > 0) sleep_for_us(rand_r(&seed) % (gap_us + inside_us));
+  for (;;) {
+    changed_timed(1);
+    atomic_fetch_add_explicit(&calls, 1, memory_order_relaxed);
+    if (gap_us > 0) sleep_for_ns(gap_us * 500L + (long)(rand_r(&seed) % (unsigned)(gap_us * 1000L + 1)));
   }
   return NULL;
 }
@@ -115,7 +160,10 @@ static void* spinner(void* arg) {
 }
 
 void report(const char* line) {
-  (void)line;
+  if (line[0] == 'c') {
+    printf("calls %ld\n", atomic_load(&calls));
+    return;
+  }
   printf("%d %ld\n", version(), atomic_load(&counter) > 0 || atomic_load(&spins) > 0 ? 1L : 0L);
 }
 
@@ -131,6 +179,11 @@ int main(int argc, char** argv) {
     pthread_create(&t, &attr, holder, NULL);
     expected++;
   }
+  if (strcmp(mode, "rate") == 0) {
+    gap_us = argc > 3 ? atol(argv[3]) : 1000;
+    inside_us = argc > 4 ? atol(argv[4]) : 0;
+    inside_sleeps = argc > 5 && strcmp(argv[5], "sleep") == 0;
+  }
   static pthread_t receiver;
   if (strcmp(mode, "signal") == 0) {
     signal(SIGUSR1, on_signal);
@@ -141,7 +194,11 @@ int main(int argc, char** argv) {
   }
   for (int i = 0; i < n; i++)
     pthread_create(&t, &attr,
-                   strcmp(mode, "busy") == 0 ? spinner : strcmp(mode, "spawn") == 0 ? spawner : worker, NULL);
+                   strcmp(mode, "busy") == 0    ? spinner
+                   : strcmp(mode, "spawn") == 0 ? spawner
+                   : strcmp(mode, "rate") == 0  ? rate_worker
+                                                : worker,
+                   (void*)(long)i);
   while (atomic_load(&started) < expected || (atomic_load(&counter) == 0 && atomic_load(&spins) == 0)) usleep(100);
   printf("ready %d\n", getpid());
   fflush(stdout);
