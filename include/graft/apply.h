@@ -31,6 +31,9 @@ struct ApplyReport {
   size_t arrivals = 0;       // threads that reached a dynamic checkpoint
   double total_ms = 0;       // attach to detach
   uint64_t region = 0;       // where the patch lives in the target
+  size_t types_changed = 0;  // data: struct layouts that changed
+  size_t objects = 0;        // data: live objects and globals transformed at commit
+  uint64_t migrate_us = 0;   // data: finding and transforming them (inside the pause)
 };
 
 // When no safe moment came before the timeout: the threads that kept it, each

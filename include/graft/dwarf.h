@@ -1,5 +1,5 @@
-// What graft reads from DWARF: where a translation unit's source lives, and
-// the layout of every named struct, union and global (to refuse layout changes).
+// What graft reads from DWARF: where a translation unit's source lives,
+// source lines, and inlining (types are in graft/types.h).
 #pragma once
 #include <filesystem>
 #include <map>
@@ -17,16 +17,6 @@ struct SourceInfo {
 // The source file of an object's (first) compile unit. Relocates the object's
 // debug sections through libdwfl, as they need for ET_REL.
 Result<SourceInfo> object_source(const std::filesystem::path& object);
-
-// Named aggregate types and global variables of a linked binary, each with a
-// signature of its layout (size, members: name, offset, type). Two builds
-// agree on a name's layout exactly when the signatures are equal.
-struct Layouts {
-  std::map<std::string, std::string> types;      // "struct conn" -> signature
-  std::map<std::string, std::string> variables;  // identity-ish name -> type signature (static storage only)
-  std::set<std::string> constants;               // those of them declared const (no state)
-};
-Result<Layouts> read_layouts(const ElfFile& binary);
 
 // "file:line" of a link-time address in a binary (its line table), or "".
 std::string source_line(const std::filesystem::path& binary, uint64_t address);

@@ -79,6 +79,9 @@ struct Patch {
   Manifest manifest;
   std::vector<PatchPiece> pieces;
   std::vector<PatchSymbol> symbols;
+  // What the commit does to live data whose types change (graft/data.h,
+  // JSON); empty when the patch changes code only.
+  std::string data_plan;
 };
 
 uint64_t patch_checksum(const Patch& patch);

@@ -12,6 +12,7 @@
 #include "graft/apply.h"
 #include "graft/checkpoint.h"
 #include "graft/clock.h"
+#include "graft/data.h"
 #include "graft/dwarf.h"
 #include "graft/elf_file.h"
 #include "graft/target.h"
@@ -154,6 +155,19 @@ Status map_region(TracedProcess& process, const link::Image& image, const std::s
   return ok();
 }
 
+// Writes in order; if one fails, what was written is put back, newest first:
+// the target is left exactly as it was.
+Status commit_writes(TracedProcess& process, const std::vector<DataWrite>& writes) {
+  for (size_t i = 0; i < writes.size(); ++i) {
+    if (auto written = process.write(writes[i].address, writes[i].bytes); !written) {
+      for (size_t k = i; k-- > 0;)
+        if (!writes[k].previous.empty()) (void)process.write(writes[k].address, writes[k].previous);
+      return written.error().context("the update was rolled back");
+    }
+  }
+  return ok();
+}
+
 double elapsed_ms(Clock::time_point since) {
   return std::chrono::duration<double, std::milli>(Clock::now() - since).count();
 }
@@ -163,6 +177,7 @@ double elapsed_ms(Clock::time_point since) {
 Result<ApplyReport> apply_patch(pid_t pid, const Patch& patch, const ApplyOptions& options, Refusal* refusal) {
   const auto started = Clock::now();
   const Manifest& m = patch.manifest;
+  size_t report_types = 0;
   GRAFT_TRY(check_attachable(pid));
   GRAFT_ASSIGN(const std::string running, read_build_id(fmt::format("/proc/{}/exe", pid)));
   GRAFT_ASSIGN(const auto applied, registry::read_all(pid));
@@ -172,6 +187,11 @@ Result<ApplyReport> apply_patch(pid_t pid, const Patch& patch, const ApplyOption
   if (m.base_build_id != current)
     return make_error("patch {} is for build {}, but process {} runs build {}{}: diff against the running version",
                       m.patch_id, m.base_build_id, pid, current, applied.empty() ? "" : " (as patched)");
+  std::optional<DataPlan> data_plan;
+  if (!patch.data_plan.empty()) {
+    GRAFT_ASSIGN(data_plan, decode_data_plan(patch.data_plan));
+    report_types = data_plan->changes.size();
+  }
   GRAFT_ASSIGN(auto maps, read_maps(pid));
 
   // Where the running binary's symbols are: from the first patch's record, or this patch's manifest.
@@ -238,6 +258,7 @@ Result<ApplyReport> apply_patch(pid_t pid, const Patch& patch, const ApplyOption
   SignalShield shield;
   GRAFT_ASSIGN(auto process, TracedProcess::attach(pid));
   ApplyReport report;
+  report.types_changed = report_types;
   report.patch_id = m.patch_id;
   report.sequence = record.sequence;
   report.region = image.base;
@@ -271,15 +292,36 @@ Result<ApplyReport> apply_patch(pid_t pid, const Patch& patch, const ApplyOption
                               "nothing was changed", e.identity, e.address);
           e.old_bytes = hex(current_bytes.data(), 16);
         }
+        // Live data first (found and transformed now, with every thread stopped), then the entries.
+        std::vector<DataWrite> writes;
+        if (data_plan) {
+          MigrationInput input;
+          input.pid = pid;
+          input.old_address = [&](const std::string& id) -> Result<uint64_t> {
+            if (auto d = resolver.current(id)) return d->address;
+            return make_error("cannot find global {} in process {}", id, pid);
+          };
+          input.new_address = [&](const std::string& id) -> Result<uint64_t> {
+            if (auto it = record.defines.find(id); it != record.defines.end()) return it->second.address;
+            return make_error("internal: the patch defines no new storage for {}", id);
+          };
+          for (const auto& t : process->threads()) input.stack_pointers.push_back(t.regs.rsp);
+          MigrationReport migration;
+          GRAFT_ASSIGN(writes, plan_migration(*data_plan, input, migration));
+          report.objects = migration.objects;
+          report.migrate_us = migration.traverse_us;
+          record.objects_transformed = migration.objects;
+        }
+        for (const auto& e : record.entries) {
+          const auto bytes = unhex(e.new_bytes), previous = unhex(e.old_bytes);
+          writes.push_back({e.address - kPad, {bytes.begin(), bytes.begin() + 14}, {previous.begin(), previous.begin() + 14}});
+          writes.push_back({e.address, {bytes.begin() + 14, bytes.end()}, {previous.begin() + 14, previous.end()}});
+        }
         record.state = registry::Applied;
         const std::string encoded = registry::encode(record);
         if (encoded.size() > image.header_capacity) return make_error("internal: registry record outgrew its header");
-        for (const auto& e : record.entries) {
-          const auto bytes = unhex(e.new_bytes);
-          GRAFT_TRY(process->write(e.address - kPad, std::span(bytes).first(14)));
-          GRAFT_TRY(process->write(e.address, std::span(bytes).subspan(14)));
-        }
-        return process->write(image.base, std::span(reinterpret_cast<const uint8_t*>(encoded.data()), encoded.size()));
+        writes.push_back({image.base, {encoded.begin(), encoded.end()}, {}});
+        return commit_writes(*process, writes);
       });
   report.pause_us = checkpoints.pause_us;
   report.hold_us = checkpoints.hold_us;
@@ -316,6 +358,10 @@ Result<RevertReport> revert_latest(pid_t pid, const ApplyOptions& options, Refus
   GRAFT_ASSIGN(auto records, registry::read_all(pid));
   if (records.empty()) return make_error("no graft patch is applied to process {}", pid);
   const registry::Record top = records.back();
+  if (top.objects_transformed)
+    return make_error("patch {} transformed {} live objects to new layouts, and graft does not generate the inverse "
+                      "transformers: make a patch from the new version back to the old one (graft diff NEW OLD) and "
+                      "apply that instead", top.patch_id, top.objects_transformed);
   std::vector<AffectedRange> ranges = {{top.text_start, top.text_end, 0, "patch " + top.patch_id}};
   SignalShield shield;
   GRAFT_ASSIGN(auto process, TracedProcess::attach(pid));

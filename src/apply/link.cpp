@@ -83,8 +83,16 @@ void Resolver::load_libraries() {
   }
 }
 
+std::optional<registry::Definition> Resolver::current(const std::string& identity) const {
+  auto all = versions(identity);
+  if (all.empty()) return std::nullopt;
+  return all.back();
+}
+
 Result<uint64_t> Resolver::resolve(const std::string& name) {
-  if (auto c = canonical(name)) return c->address;
+  // Code is reached through the canonical entry (later patches redirect it);
+  // data lives where its newest definition is (a patch may move a global).
+  if (auto c = canonical(name)) return c->function ? c->address : current(name)->address;
   if (auto it = base_imports_.find(name); it != base_imports_.end()) {
     // The binary imports it: its GOT slot holds the address the dynamic linker chose.
     GRAFT_ASSIGN(auto slot, read_process_memory(pid_, bias_ + it->second, 8));

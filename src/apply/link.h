@@ -29,6 +29,8 @@ class Resolver {
   std::optional<registry::Definition> canonical(const std::string& identity) const;
   // Every placed version of a function, oldest first (for the safety check).
   std::vector<registry::Definition> versions(const std::string& identity) const;
+  // The newest definition: where a global's value lives now.
+  std::optional<registry::Definition> current(const std::string& identity) const;
   Result<uint64_t> resolve(const std::string& name);
 
  private:

@@ -20,7 +20,7 @@ std::string encode(const Record& r) {
   nlohmann::json j = {{"sequence", r.sequence}, {"patch_id", r.patch_id}, {"base_build_id", r.base_build_id},
                       {"result_build_id", r.result_build_id}, {"applied_at", r.applied_at},
                       {"region", {r.region_start, r.region_end}}, {"text", {r.text_start, r.text_end}},
-                      {"entries", entries}, {"defines", defines}};
+                      {"entries", entries}, {"defines", defines}, {"objects_transformed", r.objects_transformed}};
   if (r.has_root) {
     nlohmann::json base = nlohmann::json::object();
     for (const auto& [name, s] : r.base_symbols) base[name] = {s.address, s.size, s.function};
@@ -66,6 +66,7 @@ Result<Record> decode(pid_t pid, uint64_t address) {
                            e.at("old").get<std::string>(), e.at("new").get<std::string>()});
     for (const auto& [name, d] : j.at("defines").items())
       r.defines[name] = {d.at(0).get<uint64_t>(), d.at(1).get<uint64_t>(), d.at(2).get<bool>()};
+    r.objects_transformed = j.value("objects_transformed", size_t{0});
     if (j.contains("root")) {
       const auto& root = j.at("root");
       r.has_root = true;

@@ -43,6 +43,7 @@ struct Record {
   std::map<std::string, Manifest::BaseSymbol> base_symbols;
   std::map<std::string, uint64_t> base_imports;
   State state = Staged;
+  size_t objects_transformed = 0;  // live data rewritten at commit: a revert cannot undo it
 };
 
 std::string encode(const Record& record);   // header + JSON

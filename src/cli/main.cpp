@@ -84,11 +84,16 @@ int run_apply(int pid, const std::string& file, int timeout_ms, bool json, const
                 {"threads", report->threads}, {"functions", report->functions}, {"attempts", report->attempts},
                 {"pause_us", report->pause_us}, {"prepare_us", report->prepare_us},
                 {"hold_us", report->hold_us}, {"arrivals", report->arrivals},
-                {"total_ms", report->total_ms}, {"region", fmt::format("{:#x}", report->region)}});
+                {"total_ms", report->total_ms}, {"region", fmt::format("{:#x}", report->region)},
+                {"types_changed", report->types_changed}, {"objects", report->objects},
+                {"migrate_us", report->migrate_us}});
   } else {
     std::cout << fmt::format("applied patch {} to process {} as #{}: {} functions, {} threads, paused {} us, {:.2f} ms in all\n",
                              report->patch_id, pid, report->sequence, report->functions, report->threads,
                              report->pause_us, report->total_ms);
+    if (report->types_changed || report->objects)
+      std::cout << fmt::format("data: {} types changed, {} live objects transformed in {} us (inside the pause)\n",
+                               report->types_changed, report->objects, report->migrate_us);
   }
   return 0;
 }

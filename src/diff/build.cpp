@@ -87,6 +87,29 @@ const std::string* Build::owner_identity(SectionRef ref) const {
   return it == owners_.end() ? nullptr : &it->second;
 }
 
+std::map<std::string, const ElfSymbol*> Build::linked_symbols() const {
+  std::map<std::string, const ElfSymbol*> globals;
+  std::multimap<std::string, const ElfSymbol*> locals;
+  for (const auto& s : binary_->symbols()) {
+    if ((s.type != STT_FUNC && s.type != STT_OBJECT) || s.shndx == SHN_UNDEF) continue;
+    if (s.bind == STB_LOCAL) locals.emplace(s.name, &s);
+    else globals.emplace(s.name, &s);
+  }
+  std::map<std::string, const ElfSymbol*> out = globals;
+  for (const auto& [id, def] : definitions_) {
+    const ElfSymbol& s = symbol(def.section.object, def.symbol);
+    if (s.bind != STB_LOCAL) continue;
+    std::vector<const ElfSymbol*> found;
+    auto [lo, hi] = locals.equal_range(s.name);
+    for (auto it = lo; it != hi; ++it)
+      if (it->second->file == objects_[def.section.object].file_symbol && it->second->type == s.type)
+        found.push_back(it->second);
+    if (found.size() > 1) std::erase_if(found, [&](const ElfSymbol* c) { return c->size != s.size; });
+    if (found.size() == 1) out[id] = found[0];
+  }
+  return out;
+}
+
 const Definition* Build::owner(SectionRef ref) const {
   const std::string* id = owner_identity(ref);
   return id ? find(*id) : nullptr;

@@ -48,6 +48,9 @@ class Build {
   // The named function or object that owns a section (its symbol), if any.
   const Definition* owner(SectionRef ref) const;
   const std::string* owner_identity(SectionRef ref) const;
+  // Each identity's symbol in the linked binary (functions and objects):
+  // globals by name, statics by name within their object's file symbol.
+  std::map<std::string, const ElfSymbol*> linked_symbols() const;
 
  private:
   std::unique_ptr<ElfFile> binary_;

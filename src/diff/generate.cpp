@@ -9,8 +9,10 @@
 #include "compare.h"
 #include "graft/clock.h"
 #include "graft/diff.h"
+#include "graft/data.h"
 #include "graft/dwarf.h"
 #include "graft/relocation.h"
+#include "graft/types.h"
 
 namespace graft {
 namespace {
@@ -45,8 +47,9 @@ class Generator {
   Generator(const Build& old_build, const Build& new_build) : old_(old_build), new_(new_build), compare_(old_, new_) {}
 
   Result<Patch> run() {
-    GRAFT_TRY(refuse_layout_changes());
+    GRAFT_TRY(plan_data());
     GRAFT_TRY(collect_functions());
+    for (const auto& id : retyped_) GRAFT_TRY(named(id));  // its new storage, even if no new code names it
     for (size_t i = 0; i < queue_.size(); ++i) GRAFT_TRY(link_piece(queue_[i]));
     GRAFT_TRY(record_base_symbols());
     Manifest& m = patch_.manifest;
@@ -64,35 +67,52 @@ class Generator {
   }
 
  private:
-  // Data whose layout changed needs transformers: refused here, never mis-patched.
-  Status refuse_layout_changes() {
-    GRAFT_ASSIGN(Layouts before, read_layouts(old_.binary()));
-    GRAFT_ASSIGN(Layouts after, read_layouts(new_.binary()));
-    std::vector<std::string> changed;
-    std::set<std::string> named;
-    auto add = [&](const std::string& name, const std::string& detail) {
-      if (named.insert(name).second) changed.push_back(detail);
+  // Types and globals whose layout changed: the plan for their live data.
+  Status plan_data() {
+    GRAFT_ASSIGN(TypeTable before, read_type_table(old_.binary()));
+    GRAFT_ASSIGN(TypeTable after, read_type_table(new_.binary()));
+    const auto old_by_address = identities_by_address(old_);
+    const auto new_by_address = identities_by_address(new_);
+    auto identity_of = [&](const Variable& v, bool new_build) {
+      const auto& map = new_build ? new_by_address : old_by_address;
+      auto it = map.find(v.address);
+      return it == map.end() ? std::string() : it->second;
     };
-    for (const auto& [name, sig] : after.types)
-      if (auto it = before.types.find(name); it != before.types.end() && it->second != sig) add(name, name);
+    GRAFT_ASSIGN(DataPlan plan, plan_data_changes(before, after, identity_of));
+    for (const auto& id : plan.retyped_globals()) retyped_.insert(id);
+    // A global whose size changed but whose type graft could not see (no DWARF for it).
     for (const auto& [id, def] : new_.definitions()) {
       const Definition* old_def = old_.find(id);
-      if (def.function || !old_def || is_constant_data(new_.section(def.section))) continue;
+      if (def.function || !old_def || is_constant_data(new_.section(def.section)) || retyped_.count(id)) continue;
       const auto& a = old_.symbol(old_def->section.object, old_def->symbol);
       const auto& b = new_.symbol(def.section.object, def.symbol);
-      if (a.size != b.size) add(id, fmt::format("global {} ({} -> {} bytes)", id, a.size, b.size));
+      if (a.size != b.size)
+        return make_error("global {} changes size ({} -> {} bytes) but has no type in the debug information, so no "
+                          "transformer can be made; nothing was written", id, a.size, b.size);
     }
-    // Constant data has no state to keep: a changed table is new data, not a layout change.
-    for (const auto& [name, sig] : after.variables)
-      if (auto it = before.variables.find(name);
-          it != before.variables.end() && it->second != sig && !after.constants.count(name))
-        add(name, "global " + name);
-    if (changed.empty()) return ok();
-    std::string list;
-    for (size_t i = 0; i < changed.size() && i < 6; ++i) list += (i ? ", " : "") + changed[i];
-    if (changed.size() > 6) list += fmt::format(" and {} more", changed.size() - 6);
-    return make_error("data layout changed ({}): updating data layouts is not supported yet; nothing was written",
-                      list);
+    if (!plan.empty()) patch_.data_plan = encode_data_plan(plan);
+    return ok();
+  }
+
+  // Identity of each named object of a build, by its link-time address in the binary.
+  static std::map<uint64_t, std::string> identities_by_address(const Build& build) {
+    std::map<uint64_t, std::string> out;
+    for (const auto& [id, symbol] : build.linked_symbols())
+      if (symbol->type == STT_OBJECT) out.emplace(symbol->value, id);
+    return out;
+  }
+
+  // Whether a piece of the new build refers to a global that moves to new storage.
+  bool refers_to_retyped(SectionRef ref, std::string* which) const {
+    if (retyped_.empty()) return false;
+    for (const auto& r : new_.relocations(ref)) {
+      auto target = diff::resolve_target(new_, ref, r);
+      if (target && target->kind == Target::Named && retyped_.count(target->name)) {
+        *which = target->name;
+        return true;
+      }
+    }
+    return false;
   }
 
   Status collect_functions() {
@@ -104,8 +124,12 @@ class Generator {
         patch_.manifest.functions.push_back({id, "added in the new version", symbol, false});
         continue;
       }
-      std::string reason;
-      if (compare_.same_section(old_def->section, def.section, &reason)) continue;
+      std::string reason, global;
+      if (compare_.same_section(old_def->section, def.section, &reason)) {
+        // Same code, but it must reach the global at its new storage.
+        if (!refers_to_retyped(def.section, &global)) continue;
+        reason = "it uses global " + global + ", whose type changed (new storage)";
+      }
       if (!has_patchable_entry(old_, *old_def))
         return make_error("function {} changed, but the running binary has no patchable entry for it "
                           "(compile every file with graft-cc)", id);
@@ -233,6 +257,11 @@ class Generator {
     if (def->function) return old_def ? external(id) : define(id);
     const ElfSection& s = new_.section(def->section);
     if (!is_constant_data(s)) {
+      if (old_def && retyped_.count(id)) {
+        if (moved_data_.insert(id).second)
+          patch_.manifest.notes.push_back("global " + id + " changed type: new storage, filled from the old value at commit");
+        return define(id);
+      }
       if (old_def) {
         kept_state_.insert(id);
         return external(id);
@@ -249,26 +278,8 @@ class Generator {
   // Where every identity of the running binary lives, found from its symbol table.
   Status record_base_symbols() {
     const ElfFile& bin = old_.binary();
-    std::map<std::string, const ElfSymbol*> globals;
-    std::multimap<std::string, const ElfSymbol*> locals;
-    for (const auto& s : bin.symbols()) {
-      if ((s.type != STT_FUNC && s.type != STT_OBJECT) || s.shndx == SHN_UNDEF) continue;
-      if (s.bind == STB_LOCAL) locals.emplace(s.name, &s);
-      else globals.emplace(s.name, &s);
-    }
     auto& base = patch_.manifest.base_symbols;
-    for (const auto& [name, s] : globals) base[name] = {s->value, s->size, s->type == STT_FUNC};
-    for (const auto& [id, def] : old_.definitions()) {
-      const ElfSymbol& s = old_.symbol(def.section.object, def.symbol);
-      if (s.bind != STB_LOCAL) continue;
-      std::vector<const ElfSymbol*> found;
-      auto [lo, hi] = locals.equal_range(s.name);
-      for (auto it = lo; it != hi; ++it)
-        if (it->second->file == old_.objects()[def.section.object].file_symbol && it->second->type == s.type)
-          found.push_back(it->second);
-      if (found.size() > 1) std::erase_if(found, [&](const ElfSymbol* c) { return c->size != s.size; });
-      if (found.size() == 1) base[id] = {found[0]->value, found[0]->size, s.type == STT_FUNC};
-    }
+    for (const auto& [id, s] : old_.linked_symbols()) base[id] = {s->value, s->size, s->type == STT_FUNC};
     for (const auto& f : patch_.manifest.functions)
       if (f.replaces && !base.count(f.identity))
         return make_error("cannot find {} in the symbol table of {} (stripped binary?)", f.identity,
@@ -290,7 +301,7 @@ class Generator {
   std::map<SectionRef, int> piece_of_;
   std::vector<SectionRef> queue_;
   std::map<std::string, uint32_t> symbol_of_;
-  std::set<std::string> kept_state_, added_data_, replaced_constants_;
+  std::set<std::string> kept_state_, added_data_, replaced_constants_, retyped_, moved_data_;
 };
 
 }  // namespace
@@ -318,6 +329,22 @@ std::string explain_patch(const Patch& patch) {
   for (const auto& r : m.removed_functions)
     out += fmt::format("  {:<8} {:<40} not in the new version; the running copy stays for callers\n", "removed", r);
   for (const auto& n : m.notes) out += "  note     " + n + "\n";
+  if (patch.data_plan.empty()) return out;
+  auto plan = decode_data_plan(patch.data_plan);
+  if (!plan) return out + "data: " + plan.error().message + "\n";
+  out += fmt::format("data: {} type{} change{}; transformed at commit by generated transformers\n",
+                     plan->changes.size(), plan->changes.size() == 1 ? "" : "s", plan->changes.size() == 1 ? "s" : "");
+  for (const auto& c : plan->changes) {
+    out += fmt::format("  {}\n", c.name);
+    for (const auto& d : c.details) out += fmt::format("      {}\n", d);
+  }
+  for (const auto& r : plan->roots)
+    out += r.new_type >= 0
+               ? fmt::format("  global   {:<40} {} -> {}: new storage, filled from the old value\n", r.identity,
+                             plan->old_types.spell(r.old_type), plan->new_types.spell(r.new_type))
+               : fmt::format("  root     {:<40} live objects are found from it ({})\n", r.identity,
+                             plan->old_types.spell(r.old_type));
+  for (const auto& n : plan->notes) out += "  note     " + n + "\n";
   return out;
 }
 

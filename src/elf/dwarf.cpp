@@ -1,5 +1,7 @@
 #include "graft/dwarf.h"
 
+#include "dwarf_detail.h"
+
 #include <dwarf.h>
 #include <elfutils/libdw.h>
 #include <elfutils/libdwfl.h>
@@ -10,7 +12,7 @@
 
 namespace graft {
 namespace fs = std::filesystem;
-namespace {
+namespace dwarf_detail {
 
 const char* attr_string(Dwarf_Die* die, unsigned name) {
   Dwarf_Attribute attr;
@@ -29,94 +31,41 @@ bool type_of(Dwarf_Die* die, Dwarf_Die* out) {
   return dwarf_attr_integrate(die, DW_AT_type, &attr) && dwarf_formref_die(&attr, out);
 }
 
-std::string type_signature(Dwarf_Die* die, int depth);
-
-// The layout of an aggregate: size and every member's name, offset and type.
-std::string members_signature(Dwarf_Die* die, int depth) {
-  std::string sig = fmt::format("size={}{{", attr_unsigned(die, DW_AT_byte_size).value_or(0));
-  Dwarf_Die child;
-  if (dwarf_child(die, &child) == 0) {
-    do {
-      if (dwarf_tag(&child) != DW_TAG_member) continue;
-      const char* name = dwarf_diename(&child);
-      sig += fmt::format("{}@{}", name ? name : "<anon>", attr_unsigned(&child, DW_AT_data_member_location).value_or(0));
-      if (auto bits = attr_unsigned(&child, DW_AT_bit_size)) {
-        auto at = attr_unsigned(&child, DW_AT_data_bit_offset);
-        if (!at) at = attr_unsigned(&child, DW_AT_bit_offset);
-        sig += fmt::format(":{}bits@{}", *bits, at.value_or(0));
-      }
-      Dwarf_Die type;
-      sig += "=" + (type_of(&child, &type) ? type_signature(&type, depth + 1) : std::string("?")) + ";";
-    } while (dwarf_siblingof(&child, &child) == 0);
-  }
-  return sig + "}";
-}
-
-// A type as a member sees it: named aggregates by name (their own layout is
-// compared on its own), anything else spelled out.
-std::string type_signature(Dwarf_Die* die, int depth) {
-  if (depth > 12) return "...";
-  const char* name = dwarf_diename(die);
-  Dwarf_Die inner;
-  switch (dwarf_tag(die)) {
-    case DW_TAG_base_type:
-      return fmt::format("{}:{}", name ? name : "?", attr_unsigned(die, DW_AT_byte_size).value_or(0));
-    case DW_TAG_structure_type:
-    case DW_TAG_union_type:
-    case DW_TAG_class_type: {
-      const char* kind = dwarf_tag(die) == DW_TAG_union_type ? "union " : "struct ";
-      if (name) return kind + std::string(name);
-      return kind + members_signature(die, depth);
-    }
-    case DW_TAG_enumeration_type:
-      return fmt::format("enum {}:{}", name ? name : "", attr_unsigned(die, DW_AT_byte_size).value_or(4));
-    case DW_TAG_pointer_type:
-      return "*" + (type_of(die, &inner) ? type_signature(&inner, depth + 1) : std::string("void"));
-    case DW_TAG_typedef:
-    case DW_TAG_const_type:
-    case DW_TAG_volatile_type:
-    case DW_TAG_atomic_type:
-    case DW_TAG_restrict_type:
-      return type_of(die, &inner) ? type_signature(&inner, depth + 1) : std::string("void");
-    case DW_TAG_array_type: {
-      std::string dims;
-      Dwarf_Die child;
-      if (dwarf_child(die, &child) == 0) {
-        do {
-          if (dwarf_tag(&child) != DW_TAG_subrange_type) continue;
-          if (auto count = attr_unsigned(&child, DW_AT_count)) dims += fmt::format("[{}]", *count);
-          else if (auto upper = attr_unsigned(&child, DW_AT_upper_bound)) dims += fmt::format("[{}]", *upper + 1);
-          else dims += "[]";
-        } while (dwarf_siblingof(&child, &child) == 0);
-      }
-      return (type_of(die, &inner) ? type_signature(&inner, depth + 1) : std::string("?")) + dims;
-    }
-    case DW_TAG_subroutine_type:
-      return "fn";
-    default:
-      return name ? name : "?";
-  }
-}
-
-// Whether a variable lives in static storage (not on a stack or in a register).
-bool has_static_storage(Dwarf_Die* variable) {
+// Where a variable lives, if in static storage (not on a stack or in a register).
+std::optional<StaticLocation> static_location(Dwarf_Die* variable) {
   Dwarf_Attribute attr;
-  if (!dwarf_attr_integrate(variable, DW_AT_location, &attr)) return false;
+  if (!dwarf_attr_integrate(variable, DW_AT_location, &attr)) return std::nullopt;
   Dwarf_Op* ops = nullptr;
   size_t count = 0;
-  if (dwarf_getlocation(&attr, &ops, &count) != 0) return false;
+  if (dwarf_getlocation(&attr, &ops, &count) != 0) return std::nullopt;
+  std::optional<StaticLocation> out;
   for (size_t i = 0; i < count; ++i)
     switch (ops[i].atom) {
       case DW_OP_addr:
+        out = StaticLocation{ops[i].number, false};
+        break;
+      case DW_OP_const8u:
+      case DW_OP_const4u:
+        if (i + 1 < count) out = StaticLocation{ops[i].number, false};
+        break;
       case DW_OP_addrx:
-      case DW_OP_GNU_addr_index:
+      case DW_OP_GNU_addr_index: {
+        // DWARF 5: an index into .debug_addr, which libdw resolves.
+        Dwarf_Attribute address_attr;
+        Dwarf_Addr address = 0;
+        if (dwarf_getlocation_attr(&attr, &ops[i], &address_attr) == 0) dwarf_formaddr(&address_attr, &address);
+        out = StaticLocation{address, out && out->thread_local_storage};
+        break;
+      }
       case DW_OP_form_tls_address:
       case DW_OP_GNU_push_tls_address:
-        return true;
+        if (!out) out = StaticLocation{0, true};
+        out->thread_local_storage = true;
+        break;
       default:
         break;
     }
-  return false;
+  return out;
 }
 
 // A const object, or an array of const elements: data without state.
@@ -130,38 +79,10 @@ bool is_const(Dwarf_Die* type) {
   return false;
 }
 
-struct DwarfHandle {
-  Dwarf* dwarf = nullptr;
-  ~DwarfHandle() {
-    if (dwarf) dwarf_end(dwarf);
-  }
-};
+}  // namespace dwarf_detail
 
-void collect(Dwarf_Die* scope, const std::string& unit, Layouts& out, std::map<std::string, std::set<std::string>>& types,
-             const std::string& prefix) {
-  Dwarf_Die child;
-  if (dwarf_child(scope, &child) != 0) return;
-  do {
-    const int tag = dwarf_tag(&child);
-    const char* name = dwarf_diename(&child);
-    if ((tag == DW_TAG_structure_type || tag == DW_TAG_union_type || tag == DW_TAG_class_type) && name &&
-        !attr_unsigned(&child, DW_AT_declaration)) {
-      types[std::string(tag == DW_TAG_union_type ? "union " : "struct ") + name].insert(members_signature(&child, 0));
-    } else if (tag == DW_TAG_variable && name && has_static_storage(&child)) {
-      Dwarf_Die type;
-      Dwarf_Attribute attr;
-      const bool external = dwarf_attr_integrate(&child, DW_AT_external, &attr) != nullptr;
-      const std::string key = external ? std::string(name) : unit + "::" + prefix + name;
-      const bool typed = type_of(&child, &type);
-      out.variables[key] = typed ? type_signature(&type, 0) : "?";
-      if (typed && is_const(&type)) out.constants.insert(key);
-    } else if (tag == DW_TAG_subprogram && name) {
-      collect(&child, unit, out, types, prefix + name + ".");
-    } else if (tag == DW_TAG_lexical_block) {
-      collect(&child, unit, out, types, prefix);
-    }
-  } while (dwarf_siblingof(&child, &child) == 0);
-}
+namespace {
+using namespace dwarf_detail;
 
 // The name a function's symbol has: its linkage name if it has one (C++), else its name.
 const char* symbol_name(Dwarf_Die* die) {
@@ -252,30 +173,6 @@ Result<SourceInfo> object_source(const fs::path& object) {
   fs::path path = name;
   if (path.is_relative() && dir) path = fs::path(dir) / path;
   return SourceInfo{path.lexically_normal()};
-}
-
-Result<Layouts> read_layouts(const ElfFile& binary) {
-  DwarfHandle handle;
-  handle.dwarf = dwarf_begin_elf(static_cast<Elf*>(binary.elf_handle()), DWARF_C_READ, nullptr);
-  if (!handle.dwarf) return make_error("{}: no DWARF debug information (build with graft-cc)", binary.path().string());
-  Layouts out;
-  std::map<std::string, std::set<std::string>> types;
-  Dwarf_Off offset = 0, next = 0;
-  size_t header_size = 0;
-  while (dwarf_nextcu(handle.dwarf, offset, &next, &header_size, nullptr, nullptr, nullptr) == 0) {
-    Dwarf_Die cu;
-    if (dwarf_offdie(handle.dwarf, offset + header_size, &cu)) {
-      const char* name = dwarf_diename(&cu);
-      collect(&cu, name ? fs::path(name).filename().string() : "?", out, types, "");
-    }
-    offset = next;
-  }
-  for (auto& [name, signatures] : types) {
-    std::string joined;
-    for (const auto& s : signatures) joined += s + "|";
-    out.types[name] = joined;
-  }
-  return out;
 }
 
 }  // namespace graft

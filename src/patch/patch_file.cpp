@@ -15,6 +15,7 @@ namespace graft {
 namespace {
 
 constexpr const char* kManifestSection = ".graft.manifest";
+constexpr const char* kDataPlanSection = ".graft.data";  // JSON, only in patches that change data
 
 struct Fnv64 {
   uint64_t hash = 0xcbf29ce484222325ull;
@@ -156,6 +157,7 @@ uint64_t patch_checksum(const Patch& patch) {
     h.value(s.size);
     h.value(s.function);
   }
+  if (!patch.data_plan.empty()) h.text(patch.data_plan);
   return h.hash;
 }
 
@@ -210,9 +212,12 @@ Status write_patch(const Patch& patch, const std::filesystem::path& path) {
   const std::string manifest = manifest_to_json(patch.manifest).dump(1) + "\n";
   const uint32_t strtab_name = shstr.add(".strtab");
   const uint32_t manifest_name = shstr.add(kManifestSection);
+  const uint32_t data_plan_name = patch.data_plan.empty() ? 0 : shstr.add(kDataPlanSection);
   const uint32_t shstrtab_name = shstr.add(".shstrtab");
   Elf_Scn* strtab = w.add(strtab_name, SHT_STRTAB, 0, str.data.data(), str.data.size(), ELF_T_BYTE, 1);
   w.add(manifest_name, SHT_PROGBITS, 0, manifest.data(), manifest.size(), ELF_T_BYTE, 1);
+  if (!patch.data_plan.empty())
+    w.add(data_plan_name, SHT_PROGBITS, 0, patch.data_plan.data(), patch.data_plan.size(), ELF_T_BYTE, 1);
   Elf_Scn* shstrtab = w.add(shstrtab_name, SHT_STRTAB, 0, shstr.data.data(), shstr.data.size(), ELF_T_BYTE, 1);
   elf64_getshdr(symtab)->sh_link = static_cast<uint32_t>(elf_ndxscn(strtab));
   elf64_getshdr(symtab)->sh_info = 1;  // one local symbol: the null one
@@ -254,6 +259,7 @@ Result<Patch> parse_patch(std::vector<uint8_t> image, const std::string& label) 
   } catch (const std::exception& e) {
     return refuse(fmt::format("bad manifest ({})", e.what()));
   }
+  if (const ElfSection* data = elf.section(kDataPlanSection)) patch.data_plan.assign(data->data.begin(), data->data.end());
   std::map<size_t, int> piece_of_section;
   for (const auto& s : elf.sections()) {
     if (!(s.flags & SHF_ALLOC)) continue;

@@ -27,8 +27,9 @@
 //           a function that never returns only if that function itself changed.
 //   fast    Changes no function.
 //
-// In both policies the module gets the flag "graft.policy" (a string), so the
-// policy can be read back from bitcode. Nothing else is changed.
+// In every policy, writable static variables keep their identity and layout
+// (see keep_state), and the module gets the flag "graft.policy" (a string), so
+// the policy can be read back from bitcode. Nothing else is changed.
 //
 // The plugin is compiled against the headers of one LLVM major and resolves
 // LLVM's symbols from the clang that loads it (it links nothing). Loaded into
@@ -169,7 +170,8 @@ class GraftPolicyPass : public llvm::PassInfoMixin<GraftPolicyPass> {
       module.addModuleFlag(llvm::Module::Warning, kPolicyFlag,
                            llvm::MDString::get(module.getContext(), policy_name(policy_)));
     }
-    if (policy_ == Policy::Fast) return llvm::PreservedAnalyses::all();
+    const bool kept = keep_state(module);
+    if (policy_ == Policy::Fast) return kept ? llvm::PreservedAnalyses::none() : llvm::PreservedAnalyses::all();
     if (policy_ == Policy::Balanced) {
       // What a service loop calls stays a call, and sealed: the loop learns
       // nothing about it. Elsewhere the barriers would cost (they stop
@@ -226,6 +228,22 @@ class GraftPolicyPass : public llvm::PassInfoMixin<GraftPolicyPass> {
 
   // Run at -O0 too, and on optnone functions' modules.
   static bool isRequired() { return true; }
+
+  // Every writable variable with static storage and local linkage keeps its
+  // identity and layout: in llvm.compiler.used it counts as escaped, so
+  // GlobalOpt neither splits a static struct into one global per field
+  // (`table` -> `table.0`, `table.1`: a live update could no longer find the
+  // struct, nor transform it) nor folds a static that is never written into
+  // the code that reads it (a later version that writes it would disagree).
+  static bool keep_state(llvm::Module& module) {
+    std::vector<llvm::GlobalValue*> state;
+    for (llvm::GlobalVariable& global : module.globals())
+      if (global.hasLocalLinkage() && !global.isConstant() && !global.isDeclaration() &&
+          !global.getName().startswith("llvm.") && !global.isThreadLocal())
+        state.push_back(&global);
+    if (!state.empty()) llvm::appendToCompilerUsed(module, state);
+    return !state.empty();
+  }
 
  private:
   Policy policy_;

@@ -33,18 +33,6 @@ class Refusals : public ::testing::Test {
   }
 };
 
-TEST_F(Refusals, DataLayoutChangeIsRefusedByDiff) {
-  const auto v1 = build_program(dir, "layout", "v1");
-  const auto v2 = build_program(dir, "layout", "v2");
-  const auto out = dir.path() / "layout.graft";
-  auto result = graft({"diff", v1.string(), v2.string(), "-o", out.string()});
-  EXPECT_EQ(result.exit_code, 1);
-  EXPECT_TRUE(one_line(result.err)) << result.err;
-  EXPECT_NE(result.err.find("struct item"), std::string::npos) << result.err;
-  EXPECT_NE(result.err.find("not supported yet"), std::string::npos) << result.err;
-  EXPECT_FALSE(std::filesystem::exists(out));
-}
-
 TEST_F(Refusals, ThreadThatNeverLeavesAChangedFunction) {
   const auto [v1, v2, patch] = build_update(dir, "spin");
   Process target({v1.string()});

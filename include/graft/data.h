@@ -1,0 +1,98 @@
+// Data changes: what a patch must do to the live data of a process whose
+// types change, and doing it at the commit.
+//
+// At diff time, the two builds' type tables are compared (plan_data_changes):
+// every struct, union, enum and global whose layout changed, how each field
+// maps, and the typed roots (globals) from which live instances are found.
+// At the commit, with every thread stopped at a safe moment, the instances
+// are found by a precise traversal of the process's memory along typed
+// pointers, transformed by the generated transformers, and written, each
+// write with the bytes it replaced (all or nothing).
+#pragma once
+#include <sys/types.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "graft/error.h"
+#include "graft/types.h"
+
+namespace graft {
+
+struct TypeChange {
+  std::string name;                  // "struct kv_entry"
+  int old_type = -1, new_type = -1;  // in DataPlan::old_types / new_types
+  std::vector<std::string> details;  // for --explain, one line each: "expire_at: added at offset 24, zeroed"
+};
+
+struct DataRoot {
+  std::string identity;  // the global's identity, as symbols have it ("kv_stats", "table.c::table")
+  std::string variable;  // its DWARF key, for messages
+  int old_type = -1;     // in old_types
+  int new_type = -1;     // in new_types if its type changed: the patch defines new storage for it, filled at commit
+};
+
+struct DataPlan {
+  TypeTable old_types, new_types;  // only what the plan refers to
+  std::vector<TypeChange> changes;
+  std::vector<DataRoot> roots;
+  std::vector<std::string> notes;  // for --explain
+  bool empty() const { return changes.empty() && roots.empty(); }
+  // Globals that get new storage (their type changed): every function that refers to one is patched.
+  std::vector<std::string> retyped_globals() const;
+};
+
+// Compares the types of two builds. `identity_of(key, new_build)` maps a
+// DWARF variable key to the identity of its symbol ("" if it has none).
+// Refuses, naming the type and the place, what it cannot transform safely.
+Result<DataPlan> plan_data_changes(const TypeTable& old_types, const TypeTable& new_types,
+                                   const std::function<std::string(const Variable&, bool new_build)>& identity_of);
+
+std::string encode_data_plan(const DataPlan& plan);  // JSON
+Result<DataPlan> decode_data_plan(const std::string& text);
+
+// Default transformer: the value of `from` (old layout) in `to`'s layout.
+// `to` holds the default value on entry (zeros, or the new initialiser):
+// fields are copied by name, numbers converted, enumerators mapped by name.
+class Transformer {
+ public:
+  Transformer(const TypeTable& from_types, const TypeTable& to_types);
+  ~Transformer();
+  void operator()(int from, const uint8_t* from_bytes, int to, uint8_t* to_bytes);
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+void transform_value(const TypeTable& from_types, int from, const uint8_t* from_bytes, const TypeTable& to_types,
+                     int to, uint8_t* to_bytes);
+
+// One write of the migration, with what it replaces.
+struct DataWrite {
+  uint64_t address = 0;
+  std::vector<uint8_t> bytes, previous;
+};
+
+struct MigrationReport {
+  size_t objects = 0;        // live instances transformed
+  size_t bytes_read = 0;     // of the target's memory, by the traversal
+  uint64_t traverse_us = 0;  // finding and transforming, all threads stopped
+  uint64_t write_us = 0;
+};
+
+struct MigrationInput {
+  pid_t pid = 0;
+  // Where each root lives now (old storage) and, if it gets new storage, where that is.
+  std::function<Result<uint64_t>(const std::string& identity)> old_address;
+  std::function<Result<uint64_t>(const std::string& identity)> new_address;
+  std::vector<uint64_t> stack_pointers;  // of every stopped thread: memory on their stacks is not heap
+};
+
+// Finds and transforms every live instance, with every thread stopped.
+// Nothing is written: the result is the list of writes, for commit_writes.
+Result<std::vector<DataWrite>> plan_migration(const DataPlan& plan, const MigrationInput& input, MigrationReport& report);
+
+}  // namespace graft

@@ -1,0 +1,65 @@
+// The data types of a binary as graft needs them to update live data: a
+// table of types read from DWARF (typedefs and qualifiers resolved away),
+// and the variables in static storage that hold them. Serialisable, so a
+// patch carries the old and new layouts it transforms between.
+#pragma once
+#include <cstdint>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "graft/elf_file.h"
+#include "graft/error.h"
+
+namespace graft {
+
+enum class TypeKind : uint8_t { Void, Signed, Unsigned, Float, Bool, Enum, Pointer, Struct, Union, Array, Function, Unknown };
+const char* type_kind_name(TypeKind kind);
+
+struct Member {
+  std::string name;          // "" for an anonymous struct or union member
+  uint64_t offset = 0;       // bytes from the start of the aggregate
+  uint32_t bit_size = 0;     // 0: not a bit-field
+  uint32_t bit_offset = 0;   // bit-field: bits from `offset`, counted from the least significant bit
+  int type = -1;
+};
+
+struct Type {
+  TypeKind kind = TypeKind::Unknown;
+  std::string name;          // "struct kv_entry", "int", "enum color"; "" if anonymous
+  uint64_t size = 0;
+  int target = -1;           // Pointer: the pointee (-1: void); Array: the element
+  uint64_t count = 0;        // Array: number of elements (0: unknown, a flexible array member)
+  bool incomplete = false;   // declared, never defined in this binary
+  std::vector<Member> members;                              // Struct, Union
+  std::vector<std::pair<std::string, int64_t>> enumerators;  // Enum
+};
+
+struct Variable {
+  std::string key;           // "name" if external, else "<unit>::<function.>name" (as in Layouts)
+  uint64_t address = 0;      // link-time address
+  int type = -1;
+  bool constant = false;     // declared const: no state to keep
+  bool thread_local_storage = false;
+};
+
+struct TypeTable {
+  std::vector<Type> types;
+  std::vector<Variable> variables;
+  std::map<std::string, int> named;        // "struct conn" -> index of its definition
+  std::vector<std::string> ambiguous;      // names with different layouts in different units
+
+  const Type& at(int index) const { return types.at(static_cast<size_t>(index)); }
+  // The index of a named aggregate or enum, or -1.
+  int find(const std::string& name) const;
+  // A readable spelling: "struct conn *", "int[4]", "unsigned long".
+  std::string spell(int index) const;
+  // The layout as a string: equal exactly when two types lay out data the same
+  // way (named aggregates inside are spelled out, to any depth).
+  std::string layout(int index) const;
+};
+
+Result<TypeTable> read_type_table(const ElfFile& binary);
+
+}  // namespace graft

@@ -1,0 +1,97 @@
+// The data plan as a patch stores it (JSON in its .graft.data section).
+#include <nlohmann/json.hpp>
+
+#include "graft/data.h"
+
+namespace graft {
+namespace {
+
+using nlohmann::json;
+
+json table_to_json(const TypeTable& t) {
+  json types = json::array();
+  for (const auto& type : t.types) {
+    json members = json::array();
+    for (const auto& m : type.members) members.push_back({m.name, m.offset, m.bit_size, m.bit_offset, m.type});
+    json enumerators = json::array();
+    for (const auto& [name, value] : type.enumerators) enumerators.push_back({name, value});
+    types.push_back({{"kind", static_cast<int>(type.kind)}, {"name", type.name}, {"size", type.size},
+                     {"target", type.target}, {"count", type.count}, {"incomplete", type.incomplete},
+                     {"members", members}, {"enumerators", enumerators}});
+  }
+  return types;
+}
+
+TypeTable table_from_json(const json& j) {
+  TypeTable t;
+  const int n = static_cast<int>(j.size());
+  auto index = [&](const json& v) {
+    const int i = v.get<int>();
+    if (i < -1 || i >= n) throw std::runtime_error(fmt::format("type index {} out of range", i));
+    return i;
+  };
+  for (const auto& e : j) {
+    Type type;
+    const int kind = e.at("kind").get<int>();
+    if (kind < 0 || kind > static_cast<int>(TypeKind::Unknown)) throw std::runtime_error("bad type kind");
+    type.kind = static_cast<TypeKind>(kind);
+    type.name = e.at("name").get<std::string>();
+    type.size = e.at("size").get<uint64_t>();
+    type.target = index(e.at("target"));
+    type.count = e.at("count").get<uint64_t>();
+    type.incomplete = e.at("incomplete").get<bool>();
+    for (const auto& m : e.at("members")) {
+      Member member{m.at(0).get<std::string>(), m.at(1).get<uint64_t>(), m.at(2).get<uint32_t>(),
+                    m.at(3).get<uint32_t>(), index(m.at(4))};
+      if (member.type < 0) throw std::runtime_error("member without a type");
+      type.members.push_back(std::move(member));
+    }
+    for (const auto& en : e.at("enumerators")) type.enumerators.emplace_back(en.at(0).get<std::string>(), en.at(1).get<int64_t>());
+    if (!type.name.empty() && (type.kind == TypeKind::Struct || type.kind == TypeKind::Union || type.kind == TypeKind::Enum))
+      t.named.emplace(type.name, static_cast<int>(t.types.size()));
+    t.types.push_back(std::move(type));
+  }
+  return t;
+}
+
+}  // namespace
+
+std::string encode_data_plan(const DataPlan& plan) {
+  json changes = json::array();
+  for (const auto& c : plan.changes)
+    changes.push_back({{"name", c.name}, {"old", c.old_type}, {"new", c.new_type}, {"details", c.details}});
+  json roots = json::array();
+  for (const auto& r : plan.roots)
+    roots.push_back({{"identity", r.identity}, {"variable", r.variable}, {"old", r.old_type}, {"new", r.new_type}});
+  return json{{"old_types", table_to_json(plan.old_types)}, {"new_types", table_to_json(plan.new_types)},
+              {"changes", changes}, {"roots", roots}, {"notes", plan.notes}}
+      .dump();
+}
+
+Result<DataPlan> decode_data_plan(const std::string& text) {
+  try {
+    const json j = json::parse(text);
+    DataPlan plan;
+    plan.old_types = table_from_json(j.at("old_types"));
+    plan.new_types = table_from_json(j.at("new_types"));
+    auto check = [](const TypeTable& t, int i, bool optional) {
+      if ((i < 0 && !optional) || i >= static_cast<int>(t.types.size()))
+        throw std::runtime_error(fmt::format("type index {} out of range", i));
+      return i;
+    };
+    for (const auto& c : j.at("changes"))
+      plan.changes.push_back({c.at("name").get<std::string>(), check(plan.old_types, c.at("old").get<int>(), false),
+                              check(plan.new_types, c.at("new").get<int>(), false),
+                              c.at("details").get<std::vector<std::string>>()});
+    for (const auto& r : j.at("roots"))
+      plan.roots.push_back({r.at("identity").get<std::string>(), r.at("variable").get<std::string>(),
+                            check(plan.old_types, r.at("old").get<int>(), false),
+                            check(plan.new_types, r.at("new").get<int>(), true)});
+    plan.notes = j.at("notes").get<std::vector<std::string>>();
+    return plan;
+  } catch (const std::exception& e) {
+    return make_error("the patch's data plan is damaged ({})", e.what());
+  }
+}
+
+}  // namespace graft

@@ -1,0 +1,186 @@
+// The generated default transformer: a value of an old type, rewritten in
+// the new type's layout. Fields by name, numbers converted as C converts
+// them, enumerators by name, new fields left at their default.
+#include <cstring>
+#include <map>
+#include <memory>
+
+#include "graft/data.h"
+#include "type_compare.h"
+
+namespace graft {
+namespace {
+
+struct Number {
+  enum { Integer, Unsigned, Floating } kind = Integer;
+  int64_t i = 0;
+  uint64_t u = 0;
+  double f = 0;
+};
+
+uint64_t load_bits(const uint8_t* base, uint64_t offset, uint32_t bit_offset, uint32_t bit_size, uint64_t bytes) {
+  if (!bit_size) {
+    uint64_t v = 0;
+    std::memcpy(&v, base + offset, std::min<uint64_t>(bytes, 8));
+    return v;
+  }
+  uint64_t v = 0;
+  for (uint32_t k = 0; k < bit_size; ++k) {
+    const uint64_t bit = bit_offset + k;
+    if (base[offset + bit / 8] >> (bit % 8) & 1) v |= uint64_t{1} << k;
+  }
+  return v;
+}
+
+void store_bits(uint8_t* base, uint64_t offset, uint32_t bit_offset, uint32_t bit_size, uint64_t bytes, uint64_t v) {
+  if (!bit_size) {
+    std::memcpy(base + offset, &v, std::min<uint64_t>(bytes, 8));
+    return;
+  }
+  for (uint32_t k = 0; k < bit_size; ++k) {
+    const uint64_t bit = bit_offset + k;
+    uint8_t& byte = base[offset + bit / 8];
+    const uint8_t mask = static_cast<uint8_t>(1u << (bit % 8));
+    byte = (v >> k & 1) ? (byte | mask) : (byte & ~mask);
+  }
+}
+
+bool is_signed(const TypeTable& t, const Type& type) {
+  if (type.kind == TypeKind::Signed) return true;
+  if (type.kind == TypeKind::Enum) {
+    if (type.target >= 0) return t.at(type.target).kind == TypeKind::Signed;
+    for (const auto& e : type.enumerators)
+      if (e.second < 0) return true;
+  }
+  return false;
+}
+
+Number load_number(const TypeTable& t, const Type& type, const uint8_t* base, const Field& f) {
+  Number n;
+  const uint64_t raw = load_bits(base, f.offset, f.bit_offset, f.bit_size, type.size);
+  const uint32_t width = f.bit_size ? f.bit_size : static_cast<uint32_t>(type.size * 8);
+  if (type.kind == TypeKind::Float) {
+    n.kind = Number::Floating;
+    if (type.size == 4) {
+      float v;
+      std::memcpy(&v, base + f.offset, 4);
+      n.f = v;
+    } else {
+      std::memcpy(&n.f, base + f.offset, 8);
+    }
+  } else if (is_signed(t, type)) {
+    n.kind = Number::Integer;
+    n.i = width >= 64 ? static_cast<int64_t>(raw)
+                      : static_cast<int64_t>(raw << (64 - width)) >> (64 - width);  // sign-extend
+  } else {
+    n.kind = Number::Unsigned;
+    n.u = raw;
+  }
+  return n;
+}
+
+void store_number(const TypeTable& t, const Type& type, uint8_t* base, const Field& f, Number n) {
+  if (type.kind == TypeKind::Float) {
+    const double v = n.kind == Number::Floating ? n.f : n.kind == Number::Integer ? static_cast<double>(n.i)
+                                                                                  : static_cast<double>(n.u);
+    if (type.size == 4) {
+      const float narrow = static_cast<float>(v);
+      std::memcpy(base + f.offset, &narrow, 4);
+    } else {
+      std::memcpy(base + f.offset, &v, 8);
+    }
+    return;
+  }
+  uint64_t raw = n.kind == Number::Floating ? (is_signed(t, type) ? static_cast<uint64_t>(static_cast<int64_t>(n.f))
+                                                                  : static_cast<uint64_t>(n.f))
+                 : n.kind == Number::Integer ? static_cast<uint64_t>(n.i)
+                                             : n.u;
+  if (type.kind == TypeKind::Bool) raw = raw != 0 || (n.kind == Number::Floating && n.f != 0);
+  store_bits(base, f.offset, f.bit_offset, f.bit_size, type.size, raw);
+}
+
+}  // namespace
+
+class Transformer::Impl {
+ public:
+  Impl(const TypeTable& from, const TypeTable& to) : from_(from), to_(to), compare_(from, to) {}
+
+  // The value at `src` (old field `a`) into `dst` (new field `b`).
+  void value(const Field& a, const uint8_t* src, const Field& b, uint8_t* dst) {
+    const Type& x = from_.at(a.type);
+    const Type& y = to_.at(b.type);
+    if (!a.bit_size && !b.bit_size && !compare_.differs(a.type, b.type)) {
+      std::memcpy(dst + b.offset, src + a.offset, y.size);
+      return;
+    }
+    if (x.kind == TypeKind::Enum && y.kind == TypeKind::Enum) {
+      Number n = load_number(from_, x, src, a);
+      const int64_t v = n.kind == Number::Integer ? n.i : static_cast<int64_t>(n.u);
+      for (const auto& [name, value] : x.enumerators)
+        if (value == v)
+          for (const auto& [other, other_value] : y.enumerators)
+            if (other == name) {
+              n.kind = Number::Integer;
+              n.i = other_value;
+            }
+      store_number(to_, y, dst, b, n);
+      return;
+    }
+    if (is_number(x) && is_number(y)) {
+      store_number(to_, y, dst, b, load_number(from_, x, src, a));
+      return;
+    }
+    if (x.kind == TypeKind::Pointer && y.kind == TypeKind::Pointer) {
+      std::memcpy(dst + b.offset, src + a.offset, 8);
+      return;
+    }
+    if (x.kind == TypeKind::Struct && y.kind == TypeKind::Struct) {
+      aggregate(a.type, src + a.offset, b.type, dst + b.offset);
+      return;
+    }
+    if (x.kind == TypeKind::Array && y.kind == TypeKind::Array) {
+      const uint64_t n = std::min(x.count, y.count);
+      const uint64_t xs = from_.at(x.target).size, ys = to_.at(y.target).size;
+      for (uint64_t k = 0; k < n; ++k)
+        value({"", a.offset + k * xs, 0, 0, x.target}, src, {"", b.offset + k * ys, 0, 0, y.target}, dst);
+      return;
+    }
+    // Anything else was refused when the patch was made; the default stays.
+  }
+
+  void aggregate(int from_type, const uint8_t* src, int to_type, uint8_t* dst) {
+    auto [it, fresh] = pairs_.try_emplace({from_type, to_type});
+    if (fresh) {
+      const auto before = fields_of(from_, from_type);
+      for (const auto& f : fields_of(to_, to_type))
+        for (const auto& o : before)
+          if (!f.name.empty() && o.name == f.name) it->second.emplace_back(o, f);
+    }
+    for (const auto& [o, f] : it->second) value(o, src, f, dst);
+  }
+
+ private:
+  static bool is_number(const Type& t) {
+    return t.kind == TypeKind::Signed || t.kind == TypeKind::Unsigned || t.kind == TypeKind::Bool ||
+           t.kind == TypeKind::Enum || t.kind == TypeKind::Float;
+  }
+
+  const TypeTable& from_;
+  const TypeTable& to_;
+  TypeComparison compare_;
+  std::map<std::pair<int, int>, std::vector<std::pair<Field, Field>>> pairs_;  // matched fields, per pair of types
+};
+
+Transformer::Transformer(const TypeTable& from, const TypeTable& to) : impl_(std::make_unique<Impl>(from, to)) {}
+Transformer::~Transformer() = default;
+
+void Transformer::operator()(int from, const uint8_t* from_bytes, int to, uint8_t* to_bytes) {
+  impl_->value({"", 0, 0, 0, from}, from_bytes, {"", 0, 0, 0, to}, to_bytes);
+}
+
+void transform_value(const TypeTable& from_types, int from, const uint8_t* from_bytes, const TypeTable& to_types,
+                     int to, uint8_t* to_bytes) {
+  Transformer(from_types, to_types)(from, from_bytes, to, to_bytes);
+}
+
+}  // namespace graft

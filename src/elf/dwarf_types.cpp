@@ -1,0 +1,383 @@
+// The type table of a binary, read from its DWARF.
+#include <dwarf.h>
+#include <elfutils/libdw.h>
+#include <libelf.h>
+
+#include <filesystem>
+#include <functional>
+#include <set>
+#include <unordered_map>
+
+#include "dwarf_detail.h"
+#include "graft/types.h"
+
+namespace graft {
+namespace {
+
+using namespace dwarf_detail;
+
+class TypeReader {
+ public:
+  explicit TypeReader(TypeTable& table) : table_(table) {}
+
+  // The index of the type a DIE denotes, typedefs and qualifiers resolved.
+  int read(Dwarf_Die* die, int depth = 0) {
+    if (depth > 64) return unknown();
+    Dwarf_Die inner;
+    switch (dwarf_tag(die)) {
+      case DW_TAG_typedef:
+      case DW_TAG_const_type:
+      case DW_TAG_volatile_type:
+      case DW_TAG_atomic_type:
+      case DW_TAG_restrict_type:
+        return type_of(die, &inner) ? read(&inner, depth + 1) : void_type();
+      default:
+        break;
+    }
+    const Dwarf_Off offset = dwarf_dieoffset(die);
+    if (auto it = by_offset_.find(offset); it != by_offset_.end()) return it->second;
+    const int index = build(die, depth);
+    by_offset_[offset] = index;
+    return index;
+  }
+
+  void variable(Dwarf_Die* die, const std::string& unit, const std::string& prefix) {
+    const char* name = dwarf_diename(die);
+    auto location = static_location(die);
+    if (!name || !location) return;
+    Dwarf_Attribute attr;
+    const bool external = dwarf_attr_integrate(die, DW_AT_external, &attr) != nullptr;
+    Variable v;
+    v.key = external ? std::string(name) : unit + "::" + prefix + name;
+    v.address = location->address;
+    v.thread_local_storage = location->thread_local_storage;
+    Dwarf_Die type;
+    if (type_of(die, &type)) {
+      Dwarf_Die walked = type;  // is_const walks its argument
+      v.constant = is_const(&walked);
+      v.type = read(&type);
+    }
+    table_.variables.push_back(std::move(v));
+  }
+
+ private:
+  int add(Type t) {
+    table_.types.push_back(std::move(t));
+    return static_cast<int>(table_.types.size()) - 1;
+  }
+  int void_type() {
+    if (void_ < 0) void_ = add({TypeKind::Void, "void", 0, -1, 0, false, {}, {}});
+    return void_;
+  }
+  int unknown() { return add({TypeKind::Unknown, "?", 0, -1, 0, false, {}, {}}); }
+
+  int build(Dwarf_Die* die, int depth) {
+    const char* name = dwarf_diename(die);
+    const uint64_t size = attr_unsigned(die, DW_AT_byte_size).value_or(0);
+    Dwarf_Die inner;
+    switch (dwarf_tag(die)) {
+      case DW_TAG_base_type: {
+        TypeKind kind = TypeKind::Unknown;
+        switch (attr_unsigned(die, DW_AT_encoding).value_or(0)) {
+          case DW_ATE_signed:
+          case DW_ATE_signed_char:
+            kind = TypeKind::Signed;
+            break;
+          case DW_ATE_unsigned:
+          case DW_ATE_unsigned_char:
+          case DW_ATE_UTF:
+            kind = TypeKind::Unsigned;
+            break;
+          case DW_ATE_float:
+            kind = TypeKind::Float;
+            break;
+          case DW_ATE_boolean:
+            kind = TypeKind::Bool;
+            break;
+          default:
+            break;
+        }
+        return add({kind, name ? name : "?", size, -1, 0, false, {}, {}});
+      }
+      case DW_TAG_enumeration_type: {
+        Type t{TypeKind::Enum, name ? std::string("enum ") + name : "", size ? size : 4, -1, 0, false, {}, {}};
+        Dwarf_Die child;
+        if (dwarf_child(die, &child) == 0) {
+          do {
+            if (dwarf_tag(&child) != DW_TAG_enumerator) continue;
+            Dwarf_Attribute attr;
+            Dwarf_Sword value = 0;
+            if (dwarf_attr(&child, DW_AT_const_value, &attr)) dwarf_formsdata(&attr, &value);
+            t.enumerators.emplace_back(dwarf_diename(&child) ? dwarf_diename(&child) : "", value);
+          } while (dwarf_siblingof(&child, &child) == 0);
+        }
+        if (type_of(die, &inner)) {
+          const int underlying = read(&inner, depth + 1);
+          t.target = underlying;
+        }
+        return add(std::move(t));
+      }
+      case DW_TAG_pointer_type:
+      case DW_TAG_reference_type:
+      case DW_TAG_rvalue_reference_type: {
+        const int index = add({TypeKind::Pointer, "", size ? size : 8, -1, 0, false, {}, {}});
+        by_offset_[dwarf_dieoffset(die)] = index;  // a struct may point to itself
+        if (type_of(die, &inner)) {
+          const int target = read(&inner, depth + 1);
+          table_.types[index].target = table_.types[target].kind == TypeKind::Void ? -1 : target;
+        }
+        return index;
+      }
+      case DW_TAG_array_type: {
+        std::vector<uint64_t> dims;
+        Dwarf_Die child;
+        if (dwarf_child(die, &child) == 0) {
+          do {
+            if (dwarf_tag(&child) != DW_TAG_subrange_type) continue;
+            if (auto count = attr_unsigned(&child, DW_AT_count)) dims.push_back(*count);
+            else if (auto upper = attr_unsigned(&child, DW_AT_upper_bound)) dims.push_back(*upper + 1);
+            else dims.push_back(0);
+          } while (dwarf_siblingof(&child, &child) == 0);
+        }
+        if (dims.empty()) dims.push_back(0);
+        int element = type_of(die, &inner) ? read(&inner, depth + 1) : unknown();
+        // int a[2][3] is an array of 2 arrays of 3.
+        for (auto d = dims.rbegin(); d != dims.rend(); ++d)
+          element = add({TypeKind::Array, "", *d * table_.types[element].size, element, *d, false, {}, {}});
+        return element;
+      }
+      case DW_TAG_structure_type:
+      case DW_TAG_class_type:
+      case DW_TAG_union_type:
+        return aggregate(die, name, depth);
+      case DW_TAG_subroutine_type:
+        return add({TypeKind::Function, "", 0, -1, 0, false, {}, {}});
+      case DW_TAG_unspecified_type:
+        return void_type();
+      default:
+        return add({TypeKind::Unknown, name ? name : "?", size, -1, 0, false, {}, {}});
+    }
+  }
+
+  int aggregate(Dwarf_Die* die, const char* name, int depth) {
+    const bool is_union = dwarf_tag(die) == DW_TAG_union_type;
+    const TypeKind kind = is_union ? TypeKind::Union : TypeKind::Struct;
+    const std::string full = name ? std::string(is_union ? "union " : "struct ") + name : "";
+    const bool declaration = attr_unsigned(die, DW_AT_declaration).value_or(0) != 0;
+    // Named aggregates are one type per name: a declaration in one unit is the
+    // definition from another (opaque pointers are common in C).
+    if (!full.empty()) {
+      if (auto it = table_.named.find(full); it != table_.named.end()) {
+        Type& known = table_.types[it->second];
+        if (declaration || !known.incomplete) {
+          if (!declaration && !known.incomplete) check_same(it->second, die, depth);
+          return it->second;
+        }
+        // A definition for a name seen only declared so far: fill it in place.
+        by_offset_[dwarf_dieoffset(die)] = it->second;
+        fill(it->second, die, depth);
+        return it->second;
+      }
+    }
+    const int index = add({kind, full, 0, -1, 0, declaration, {}, {}});
+    by_offset_[dwarf_dieoffset(die)] = index;
+    if (!full.empty()) table_.named[full] = index;
+    if (!declaration) fill(index, die, depth);
+    return index;
+  }
+
+  void fill(int index, Dwarf_Die* die, int depth) {
+    table_.types[index].incomplete = false;
+    table_.types[index].size = attr_unsigned(die, DW_AT_byte_size).value_or(0);
+    table_.types[index].members = members(die, depth);
+  }
+
+  std::vector<Member> members(Dwarf_Die* die, int depth) {
+    std::vector<Member> out;
+    Dwarf_Die child;
+    if (dwarf_child(die, &child) != 0) return out;
+    do {
+      if (dwarf_tag(&child) != DW_TAG_member) continue;
+      Member m;
+      const char* name = dwarf_diename(&child);
+      m.name = name ? name : "";
+      m.offset = attr_unsigned(&child, DW_AT_data_member_location).value_or(0);
+      if (auto bits = attr_unsigned(&child, DW_AT_bit_size)) {
+        // clang (and DWARF 4+ gcc) say DW_AT_data_bit_offset from the start
+        // of the struct; older gcc says DW_AT_bit_offset, counted from the
+        // most significant bit of a storage unit of DW_AT_byte_size bytes.
+        m.bit_size = static_cast<uint32_t>(*bits);
+        uint64_t absolute = 0;
+        if (auto data_bit = attr_unsigned(&child, DW_AT_data_bit_offset)) {
+          absolute = *data_bit;
+        } else {
+          const uint64_t unit = attr_unsigned(&child, DW_AT_byte_size).value_or(4);
+          absolute = m.offset * 8 + unit * 8 - attr_unsigned(&child, DW_AT_bit_offset).value_or(0) - *bits;
+        }
+        m.offset = absolute / 8;
+        m.bit_offset = static_cast<uint32_t>(absolute % 8);
+      }
+      Dwarf_Die type;
+      m.type = type_of(&child, &type) ? read(&type, depth + 1) : unknown();
+      out.push_back(std::move(m));
+    } while (dwarf_siblingof(&child, &child) == 0);
+    return out;
+  }
+
+  // Two units may define one name differently (a private struct in each .c).
+  // Compared once everything is read: a pointer type met while it is being
+  // read does not know its target yet.
+  void check_same(int index, Dwarf_Die* die, int depth) {
+    const Dwarf_Off offset = dwarf_dieoffset(die);
+    if (!checked_.insert(offset).second) return;
+    pending_.push_back({index, attr_unsigned(die, DW_AT_byte_size).value_or(0), members(die, depth)});
+  }
+
+ public:
+  void finish() {
+    std::set<std::string> ambiguous;
+    for (const auto& p : pending_) {
+      const Type& known = table_.types[p.index];
+      bool same = p.size == known.size && p.members.size() == known.members.size();
+      for (size_t i = 0; same && i < p.members.size(); ++i) {
+        const Member& x = p.members[i];
+        const Member& y = known.members[i];
+        same = x.name == y.name && x.offset == y.offset && x.bit_size == y.bit_size && x.bit_offset == y.bit_offset &&
+               table_.layout(x.type) == table_.layout(y.type);
+      }
+      if (!same) ambiguous.insert(known.name);
+    }
+    table_.ambiguous.assign(ambiguous.begin(), ambiguous.end());
+  }
+
+ private:
+  struct Pending {
+    int index;
+    uint64_t size;
+    std::vector<Member> members;
+  };
+  std::vector<Pending> pending_;
+  TypeTable& table_;
+  std::unordered_map<Dwarf_Off, int> by_offset_;
+  std::set<Dwarf_Off> checked_;
+  int void_ = -1;
+};
+
+void collect(TypeReader& reader, Dwarf_Die* scope, const std::string& unit, const std::string& prefix) {
+  Dwarf_Die child;
+  if (dwarf_child(scope, &child) != 0) return;
+  do {
+    const int tag = dwarf_tag(&child);
+    const char* name = dwarf_diename(&child);
+    if (tag == DW_TAG_variable) {
+      reader.variable(&child, unit, prefix);
+    } else if ((tag == DW_TAG_structure_type || tag == DW_TAG_union_type || tag == DW_TAG_class_type) && name) {
+      reader.read(&child);  // every named aggregate, used by a global or not (heap-only types)
+    } else if (tag == DW_TAG_subprogram && name) {
+      collect(reader, &child, unit, prefix + name + ".");
+    } else if (tag == DW_TAG_lexical_block) {
+      collect(reader, &child, unit, prefix);
+    }
+  } while (dwarf_siblingof(&child, &child) == 0);
+}
+
+}  // namespace
+
+const char* type_kind_name(TypeKind kind) {
+  switch (kind) {
+    case TypeKind::Void: return "void";
+    case TypeKind::Signed: return "signed integer";
+    case TypeKind::Unsigned: return "unsigned integer";
+    case TypeKind::Float: return "floating point";
+    case TypeKind::Bool: return "bool";
+    case TypeKind::Enum: return "enum";
+    case TypeKind::Pointer: return "pointer";
+    case TypeKind::Struct: return "struct";
+    case TypeKind::Union: return "union";
+    case TypeKind::Array: return "array";
+    case TypeKind::Function: return "function";
+    case TypeKind::Unknown: break;
+  }
+  return "unknown";
+}
+
+int TypeTable::find(const std::string& name) const {
+  auto it = named.find(name);
+  return it == named.end() ? -1 : it->second;
+}
+
+std::string TypeTable::spell(int index) const {
+  if (index < 0) return "void";
+  const Type& t = at(index);
+  switch (t.kind) {
+    case TypeKind::Pointer:
+      return spell(t.target) + " *";
+    case TypeKind::Array:
+      return spell(t.target) + (t.count ? fmt::format("[{}]", t.count) : "[]");
+    case TypeKind::Struct:
+    case TypeKind::Union:
+      return t.name.empty() ? std::string(t.kind == TypeKind::Union ? "union {...}" : "struct {...}") : t.name;
+    case TypeKind::Enum:
+      return t.name.empty() ? "enum {...}" : t.name;
+    case TypeKind::Function:
+      return "function";
+    default:
+      return t.name;
+  }
+}
+
+std::string TypeTable::layout(int index) const {
+  std::set<int> open;
+  std::function<std::string(int)> describe = [&](int i) -> std::string {
+    if (i < 0) return "void";
+    const Type& t = at(i);
+    switch (t.kind) {
+      case TypeKind::Pointer: {
+        // Pointers are 8 bytes whatever they point to; the pointee by name
+        // (its own layout is compared on its own).
+        const Type* p = t.target >= 0 ? &at(t.target) : nullptr;
+        return "*" + (p && !p->name.empty() ? p->name : p ? type_kind_name(p->kind) : std::string("void"));
+      }
+      case TypeKind::Array:
+        return fmt::format("{}[{}]", describe(t.target), t.count);
+      case TypeKind::Enum:
+        return fmt::format("enum:{}", t.size);  // renumbered enumerators are compared by name, in src/data
+      case TypeKind::Struct:
+      case TypeKind::Union: {
+        if (t.incomplete) return t.name + "(incomplete)";
+        if (open.count(i)) return t.name;
+        open.insert(i);
+        std::string out = fmt::format("{}{}:{}{{", t.kind == TypeKind::Union ? "union" : "struct", t.name, t.size);
+        for (const auto& m : t.members)
+          out += fmt::format("{}@{}:{}/{}={};", m.name, m.offset, m.bit_offset, m.bit_size, describe(m.type));
+        open.erase(i);
+        return out + "}";
+      }
+      default:
+        return fmt::format("{}:{}:{}", type_kind_name(t.kind), t.name, t.size);
+    }
+  };
+  return describe(index);
+}
+
+Result<TypeTable> read_type_table(const ElfFile& binary) {
+  DwarfHandle handle;
+  handle.dwarf = dwarf_begin_elf(static_cast<Elf*>(binary.elf_handle()), DWARF_C_READ, nullptr);
+  if (!handle.dwarf) return make_error("{}: no DWARF debug information (build with graft-cc)", binary.path().string());
+  TypeTable table;
+  TypeReader reader(table);
+  Dwarf_Off offset = 0, next = 0;
+  size_t header_size = 0;
+  while (dwarf_nextcu(handle.dwarf, offset, &next, &header_size, nullptr, nullptr, nullptr) == 0) {
+    Dwarf_Die cu;
+    if (dwarf_offdie(handle.dwarf, offset + header_size, &cu)) {
+      const char* name = dwarf_diename(&cu);
+      collect(reader, &cu, name ? std::filesystem::path(name).filename().string() : "?", "");
+    }
+    offset = next;
+  }
+  reader.finish();
+  return table;
+}
+
+}  // namespace graft
