@@ -40,16 +40,22 @@ struct DataPlan {
   std::vector<TypeChange> changes;
   std::vector<DataRoot> roots;
   std::vector<std::string> notes;  // for --explain
+  // Functions the patch does not replace whose frames may hold pointers to
+  // changed data: the commit waits until no thread is in one (frames are not
+  // searched), like for replaced functions.
+  std::vector<std::string> frame_holders;
   bool empty() const { return changes.empty() && roots.empty(); }
   // Globals that get new storage (their type changed): every function that refers to one is patched.
   std::vector<std::string> retyped_globals() const;
 };
 
-// Compares the types of two builds. `identity_of(key, new_build)` maps a
-// DWARF variable key to the identity of its symbol ("" if it has none).
+// Compares the types of two builds. `identity_of(variable, new_build)` maps a
+// DWARF variable to the identity of its symbol ("" if it has none), and
+// `function_at(address)` a function of the old build to its identity.
 // Refuses, naming the type and the place, what it cannot transform safely.
 Result<DataPlan> plan_data_changes(const TypeTable& old_types, const TypeTable& new_types,
-                                   const std::function<std::string(const Variable&, bool new_build)>& identity_of);
+                                   const std::function<std::string(const Variable&, bool new_build)>& identity_of,
+                                   const std::function<std::string(uint64_t address)>& function_at);
 
 std::string encode_data_plan(const DataPlan& plan);  // JSON
 Result<DataPlan> decode_data_plan(const std::string& text);

@@ -44,9 +44,17 @@ struct Variable {
   bool thread_local_storage = false;
 };
 
+// A function's frame as DWARF describes it: the types of its parameters and
+// locals (those of functions inlined into it included).
+struct FrameTypes {
+  uint64_t address = 0;  // link-time entry (DW_AT_low_pc)
+  std::vector<int> types;
+};
+
 struct TypeTable {
   std::vector<Type> types;
   std::vector<Variable> variables;
+  std::vector<FrameTypes> frames;
   std::map<std::string, int> named;        // "struct conn" -> index of its definition
   std::vector<std::string> ambiguous;      // names with different layouts in different units
 

@@ -228,6 +228,15 @@ Result<ApplyReport> apply_patch(pid_t pid, const Patch& patch, const ApplyOption
       ranges.push_back({versions[i].address, versions[i].address + versions[i].size, 0, f.identity});
   }
 
+  // Functions whose frames may point to changed data: no thread may be in one
+  // at the commit (frames are not searched for objects only they hold).
+  if (data_plan)
+    for (const auto& id : data_plan->frame_holders) {
+      if (std::any_of(record.entries.begin(), record.entries.end(), [&](const auto& e) { return e.identity == id; })) continue;
+      for (const auto& v : resolver.versions(id))
+        ranges.push_back({v.address, v.address + std::max<uint64_t>(v.size, 1), 0, id + " (its frame may point to changed data)"});
+    }
+
   // Lay out and link the region; the header is sized for the record it will hold.
   link::Image image;
   for (uint64_t header = registry::encode(record).size() + 4096 + 96 * (patch.symbols.size() + record.entries.size());;) {

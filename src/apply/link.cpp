@@ -1,5 +1,6 @@
 #include "link.h"
 
+#include <dlfcn.h>
 #include <elf.h>
 #include <sys/mman.h>
 
@@ -113,13 +114,36 @@ Result<uint64_t> Resolver::resolve(const std::string& name) {
         std::memcpy(&v, versym->data.data() + 2 * s.index, 2);
         if (v & 0x8000) continue;  // a hidden (old) version
       }
-      if (s.type == STT_GNU_IFUNC)
-        return make_error("the new code uses {}, an indirect function the running binary never imported: "
-                          "not supported yet", name);
+      if (s.type == STT_GNU_IFUNC) return resolve_indirect(lib, name);
       return lib.bias + s.value;
     }
   }
   return make_error("cannot find symbol {} in process {} or its libraries", name, pid_);
+}
+
+// An IFUNC picks its implementation by CPU features. graft runs on the same
+// machine, so the target's resolver would choose what graft's own copy of the
+// same library chooses: ask the dynamic linker here (dlsym runs resolvers) and
+// translate the answer into the target by its offset in the same module (the
+// library, or the vDSO, which is one kernel image for every process).
+Result<uint64_t> Resolver::resolve_indirect(const Library& lib, const std::string& name) {
+  auto refuse = [&](const std::string& why) {
+    return make_error("the new code uses {}, an indirect function the running binary never imported, and {}", name, why);
+  };
+  void* here = dlsym(RTLD_DEFAULT, name.c_str());
+  Dl_info info{};
+  if (!here || dladdr(here, &info) == 0 || !info.dli_fname) return refuse("graft's own process cannot resolve it");
+  const uint64_t offset = reinterpret_cast<uint64_t>(here) - reinterpret_cast<uint64_t>(info.dli_fbase);
+  const std::string module = info.dli_fname;
+  if (module.find("vdso") != std::string::npos) {
+    for (const auto& m : maps_)
+      if (m.path == "[vdso]") return m.start + offset;
+    return refuse("process has no vDSO");
+  }
+  auto mine = ElfFile::open(module);
+  if (!mine || mine.value()->build_id() != lib.elf->build_id())
+    return refuse(fmt::format("graft's {} is not the target's copy of that library", module));
+  return lib.bias + lib.elf->load_address() + offset;  // dli_fbase is where the first segment is mapped
 }
 
 Image plan(const Patch& patch, uint64_t header_bytes) {

@@ -39,6 +39,7 @@ class Resolver {
     uint64_t bias = 0;
   };
   void load_libraries();
+  Result<uint64_t> resolve_indirect(const Library& lib, const std::string& name);
 
   pid_t pid_;
   uint64_t bias_;

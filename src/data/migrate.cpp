@@ -113,36 +113,6 @@ class Traversal {
 
   std::vector<Instance>& instances() { return instances_; }
 
-  // Frames are not searched yet. So that an object only a frame points to is
-  // not left in its old layout, every word on every stack that points to the
-  // start of a heap block of a changed type's size class, and that the
-  // traversal did not find, refuses the update.
-  Status check_stacks(const std::vector<uint64_t>& stack_pointers) {
-    std::map<uint64_t, std::string> size_classes;  // usable size of malloc(sizeof T) -> T
-    for (int i = 0; i < static_cast<int>(plan_.old_types.types.size()); ++i)
-      if (changed(i) >= 0 && plan_.old_types.at(i).size)
-        size_classes.emplace(std::max<uint64_t>(32, (plan_.old_types.at(i).size + 8 + 15) & ~uint64_t{15}) - 8,
-                             plan_.old_types.at(i).name);
-    std::unordered_set<uint64_t> found;
-    for (const auto& i : instances_) found.insert(i.address);
-    for (uint64_t sp : stack_pointers) {
-      const MemoryMap* stack = memory_.mapping(sp);
-      if (!stack) continue;
-      for (uint64_t at = sp & ~uint64_t{7}; at + 8 <= stack->end; at += 8) {
-        auto word = memory_.word(at);
-        if (!word || found.count(*word)) continue;
-        const MemoryMap* m = memory_.mapping(*word);
-        if (!m || !(m->path.empty() || m->path == "[heap]") || std::find(stacks_.begin(), stacks_.end(), m) != stacks_.end()) continue;
-        auto usable = allocation(*word, *m);
-        if (!usable) continue;
-        if (auto c = size_classes.find(*usable); c != size_classes.end())
-          return make_error("a thread's stack at {:#x} points to a heap block at {:#x} of the size of a {} that no "
-                            "global reaches: if it is one, graft would miss it (objects held only by frames are not "
-                            "searched yet); nothing was changed", at, *word, c->second);
-      }
-    }
-    return ok();
-  }
 
   int changed(int old_type) const { return compare_.changed(old_type); }
 
@@ -281,8 +251,6 @@ Result<std::vector<DataWrite>> plan_migration(const DataPlan& plan, const Migrat
     writes.push_back(std::move(w));
     ++report.objects;
   }
-
-  GRAFT_TRY(traversal.check_stacks(input.stack_pointers));
 
   // Instances inside others (a changed struct embedded in a found object) are
   // transformed with their container.

@@ -160,9 +160,9 @@ namespace {
 
 class Planner {
  public:
-  Planner(const TypeTable& o, const TypeTable& n,
-          const std::function<std::string(const Variable&, bool)>& identity_of)
-      : old_(o), new_(n), compare_(o, n), identity_of_(identity_of) {}
+  Planner(const TypeTable& o, const TypeTable& n, const std::function<std::string(const Variable&, bool)>& identity_of,
+          const std::function<std::string(uint64_t)>& function_at)
+      : old_(o), new_(n), compare_(o, n), identity_of_(identity_of), function_at_(function_at) {}
 
   Result<DataPlan> run() {
     for (const auto& [name, i] : old_.named) {
@@ -199,6 +199,9 @@ class Planner {
     plan.old_types = subset(old_, old_refs);
     plan.new_types = subset(new_, new_refs);
     plan.notes = notes_;
+    for (const auto& f : old_.frames)
+      if (std::any_of(f.types.begin(), f.types.end(), [&](int t) { return t >= 0 && leads_[t]; }))
+        if (auto id = function_at_(f.address); !id.empty()) plan.frame_holders.push_back(id);
     return plan;
   }
 
@@ -327,6 +330,7 @@ class Planner {
   const TypeTable& new_;
   TypeComparison compare_;
   const std::function<std::string(const Variable&, bool)>& identity_of_;
+  const std::function<std::string(uint64_t)>& function_at_;
   std::vector<TypeChange> changes_;
   std::vector<DataRoot> roots_;
   std::vector<std::string> notes_;
@@ -336,8 +340,9 @@ class Planner {
 }  // namespace
 
 Result<DataPlan> plan_data_changes(const TypeTable& old_types, const TypeTable& new_types,
-                                   const std::function<std::string(const Variable&, bool)>& identity_of) {
-  return Planner(old_types, new_types, identity_of).run();
+                                   const std::function<std::string(const Variable&, bool)>& identity_of,
+                                   const std::function<std::string(uint64_t)>& function_at) {
+  return Planner(old_types, new_types, identity_of, function_at).run();
 }
 
 }  // namespace graft

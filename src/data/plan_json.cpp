@@ -64,7 +64,7 @@ std::string encode_data_plan(const DataPlan& plan) {
   for (const auto& r : plan.roots)
     roots.push_back({{"identity", r.identity}, {"variable", r.variable}, {"old", r.old_type}, {"new", r.new_type}});
   return json{{"old_types", table_to_json(plan.old_types)}, {"new_types", table_to_json(plan.new_types)},
-              {"changes", changes}, {"roots", roots}, {"notes", plan.notes}}
+              {"changes", changes}, {"roots", roots}, {"notes", plan.notes}, {"frame_holders", plan.frame_holders}}
       .dump();
 }
 
@@ -88,6 +88,7 @@ Result<DataPlan> decode_data_plan(const std::string& text) {
                             check(plan.old_types, r.at("old").get<int>(), false),
                             check(plan.new_types, r.at("new").get<int>(), true)});
     plan.notes = j.at("notes").get<std::vector<std::string>>();
+    plan.frame_holders = j.at("frame_holders").get<std::vector<std::string>>();
     return plan;
   } catch (const std::exception& e) {
     return make_error("the patch's data plan is damaged ({})", e.what());

@@ -78,7 +78,14 @@ class Generator {
       auto it = map.find(v.address);
       return it == map.end() ? std::string() : it->second;
     };
-    GRAFT_ASSIGN(DataPlan plan, plan_data_changes(before, after, identity_of));
+    std::map<uint64_t, std::string> functions;
+    for (const auto& [id, symbol] : old_.linked_symbols())
+      if (symbol->type == STT_FUNC) functions.emplace(symbol->value, id);
+    auto function_at = [&](uint64_t address) {
+      auto it = functions.find(address);
+      return it == functions.end() ? std::string() : it->second;
+    };
+    GRAFT_ASSIGN(DataPlan plan, plan_data_changes(before, after, identity_of, function_at));
     for (const auto& id : plan.retyped_globals()) retyped_.insert(id);
     // A global whose size changed but whose type graft could not see (no DWARF for it).
     for (const auto& [id, def] : new_.definitions()) {
@@ -345,6 +352,14 @@ std::string explain_patch(const Patch& patch) {
                : fmt::format("  root     {:<40} live objects are found from it ({})\n", r.identity,
                              plan->old_types.spell(r.old_type));
   for (const auto& n : plan->notes) out += "  note     " + n + "\n";
+  {
+    std::string list;
+    for (const auto& f : plan->frame_holders)
+      if (std::none_of(m.functions.begin(), m.functions.end(), [&](const auto& c) { return c.identity == f; }))
+        list += (list.empty() ? "" : ", ") + f;
+    if (!list.empty())
+      out += "  wait     until no thread is in a function whose frame may point to changed data: " + list + "\n";
+  }
   return out;
 }
 

@@ -41,6 +41,8 @@ class TypeReader {
     return index;
   }
 
+  void frame(uint64_t address, std::vector<int> types) { table_.frames.push_back({address, std::move(types)}); }
+
   void variable(Dwarf_Die* die, const std::string& unit, const std::string& prefix) {
     const char* name = dwarf_diename(die);
     auto location = static_location(die);
@@ -263,6 +265,25 @@ class TypeReader {
   int void_ = -1;
 };
 
+// The types of every parameter and local of a function, inlined callees' too.
+void collect_locals(TypeReader& reader, Dwarf_Die* scope, std::set<int>& out) {
+  Dwarf_Die child;
+  if (dwarf_child(scope, &child) != 0) return;
+  do {
+    const int tag = dwarf_tag(&child);
+    Dwarf_Die type;
+    if ((tag == DW_TAG_formal_parameter || tag == DW_TAG_variable) && !static_location(&child)) {
+      Dwarf_Attribute attr;
+      Dwarf_Die origin;
+      Dwarf_Die* die = &child;
+      if (dwarf_attr(&child, DW_AT_abstract_origin, &attr) && dwarf_formref_die(&attr, &origin)) die = &origin;
+      if (type_of(die, &type)) out.insert(reader.read(&type));
+    } else if (tag == DW_TAG_lexical_block || tag == DW_TAG_inlined_subroutine) {
+      collect_locals(reader, &child, out);
+    }
+  } while (dwarf_siblingof(&child, &child) == 0);
+}
+
 void collect(TypeReader& reader, Dwarf_Die* scope, const std::string& unit, const std::string& prefix) {
   Dwarf_Die child;
   if (dwarf_child(scope, &child) != 0) return;
@@ -274,6 +295,12 @@ void collect(TypeReader& reader, Dwarf_Die* scope, const std::string& unit, cons
     } else if ((tag == DW_TAG_structure_type || tag == DW_TAG_union_type || tag == DW_TAG_class_type) && name) {
       reader.read(&child);  // every named aggregate, used by a global or not (heap-only types)
     } else if (tag == DW_TAG_subprogram && name) {
+      Dwarf_Addr low = 0;
+      if (dwarf_lowpc(&child, &low) == 0) {
+        std::set<int> locals;
+        collect_locals(reader, &child, locals);
+        reader.frame(low, {locals.begin(), locals.end()});
+      }
       collect(reader, &child, unit, prefix + name + ".");
     } else if (tag == DW_TAG_lexical_block) {
       collect(reader, &child, unit, prefix);
