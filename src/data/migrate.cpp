@@ -300,6 +300,29 @@ Result<std::vector<DataWrite>> plan_migration(const DataPlan& plan, const Migrat
     writes.push_back(std::move(w));
     report.objects += i.count;
   }
+  // Neighbouring objects (malloc puts them a header apart) become one write,
+  // the bytes between them written back unchanged: a million objects cost a
+  // few hundred writes, not a million.
+  std::sort(writes.begin(), writes.end(), [](const DataWrite& a, const DataWrite& b) { return a.address < b.address; });
+  std::vector<DataWrite> merged;
+  for (auto& w : writes) {
+    if (!merged.empty()) {
+      DataWrite& last = merged.back();
+      const uint64_t end = last.address + last.bytes.size();
+      if (w.address >= end && w.address - end <= 64 && last.bytes.size() < (1u << 20)) {
+        std::vector<uint8_t> gap(w.address - end);
+        if (memory.read(end, gap.data(), gap.size())) {
+          last.bytes.insert(last.bytes.end(), gap.begin(), gap.end());
+          last.previous.insert(last.previous.end(), gap.begin(), gap.end());
+          last.bytes.insert(last.bytes.end(), w.bytes.begin(), w.bytes.end());
+          last.previous.insert(last.previous.end(), w.previous.begin(), w.previous.end());
+          continue;
+        }
+      }
+    }
+    merged.push_back(std::move(w));
+  }
+  writes = std::move(merged);
   report.bytes_read = memory.bytes_read();
   report.traverse_us = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started).count());
   return writes;
