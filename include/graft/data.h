@@ -40,10 +40,15 @@ struct DataPlan {
   std::vector<TypeChange> changes;
   std::vector<DataRoot> roots;
   std::vector<std::string> notes;  // for --explain
-  // Functions the patch does not replace whose frames may hold pointers to
-  // changed data: the commit waits until no thread is in one (frames are not
-  // searched), like for replaced functions.
-  std::vector<std::string> frame_holders;
+  // Functions whose frames may hold pointers to changed data, and where (pc
+  // offsets from the function's entry, where such a local is live): no
+  // thread may be there at the commit (frames are not searched), as for
+  // replaced functions.
+  struct FrameHolder {
+    std::string identity;
+    std::vector<std::pair<uint64_t, uint64_t>> live;  // [start, end) offsets
+  };
+  std::vector<FrameHolder> frame_holders;
   bool empty() const { return changes.empty() && roots.empty(); }
   // Globals that get new storage (their type changed): every function that refers to one is patched.
   std::vector<std::string> retyped_globals() const;

@@ -44,11 +44,15 @@ struct Variable {
   bool thread_local_storage = false;
 };
 
-// A function's frame as DWARF describes it: the types of its parameters and
-// locals (those of functions inlined into it included).
+// A function's frame as DWARF describes it: its parameters and locals (those
+// of functions inlined into it included), each with where it is live.
+struct FrameLocal {
+  int type = -1;
+  std::vector<std::pair<uint64_t, uint64_t>> live;  // link-time [start, end) where it has a location
+};
 struct FrameTypes {
   uint64_t address = 0;  // link-time entry (DW_AT_low_pc)
-  std::vector<int> types;
+  std::vector<FrameLocal> locals;
 };
 
 struct TypeTable {

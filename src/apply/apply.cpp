@@ -231,10 +231,19 @@ Result<ApplyReport> apply_patch(pid_t pid, const Patch& patch, const ApplyOption
   // Functions whose frames may point to changed data: no thread may be in one
   // at the commit (frames are not searched for objects only they hold).
   if (data_plan)
-    for (const auto& id : data_plan->frame_holders) {
+    for (const auto& holder : data_plan->frame_holders) {
+      const auto& id = holder.identity;
       if (std::any_of(record.entries.begin(), record.entries.end(), [&](const auto& e) { return e.identity == id; })) continue;
-      for (const auto& v : resolver.versions(id))
-        ranges.push_back({v.address, v.address + std::max<uint64_t>(v.size, 1), 0, id + " (its frame may point to changed data)"});
+      const auto versions = resolver.versions(id);
+      if (versions.empty()) continue;
+      // The running binary's own code: only where such a local is live. A return
+      // address is one past its call, so each range reaches one byte further.
+      for (const auto& [start, end] : holder.live)
+        ranges.push_back({versions[0].address + start, versions[0].address + end + 1, 0,
+                          id + " (its frame may point to changed data)"});
+      for (size_t i = 1; i < versions.size(); ++i)  // earlier patches' copies: all of them
+        ranges.push_back({versions[i].address, versions[i].address + versions[i].size, 0,
+                          id + " (its frame may point to changed data)"});
     }
 
   // Lay out and link the region; the header is sized for the record it will hold.

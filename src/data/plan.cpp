@@ -199,9 +199,14 @@ class Planner {
     plan.old_types = subset(old_, old_refs);
     plan.new_types = subset(new_, new_refs);
     plan.notes = notes_;
-    for (const auto& f : old_.frames)
-      if (std::any_of(f.types.begin(), f.types.end(), [&](int t) { return t >= 0 && leads_[t]; }))
-        if (auto id = function_at_(f.address); !id.empty()) plan.frame_holders.push_back(id);
+    for (const auto& f : old_.frames) {
+      DataPlan::FrameHolder holder{function_at_(f.address), {}};
+      for (const auto& local : f.locals)
+        if (local.type >= 0 && leads_[local.type])
+          for (const auto& [start, end] : local.live)
+            if (start >= f.address && end > start) holder.live.emplace_back(start - f.address, end - f.address);
+      if (!holder.identity.empty() && !holder.live.empty()) plan.frame_holders.push_back(std::move(holder));
+    }
     return plan;
   }
 

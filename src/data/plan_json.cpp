@@ -60,11 +60,13 @@ std::string encode_data_plan(const DataPlan& plan) {
   json changes = json::array();
   for (const auto& c : plan.changes)
     changes.push_back({{"name", c.name}, {"old", c.old_type}, {"new", c.new_type}, {"details", c.details}});
+  json holders = json::array();
+  for (const auto& h : plan.frame_holders) holders.push_back({{"identity", h.identity}, {"live", h.live}});
   json roots = json::array();
   for (const auto& r : plan.roots)
     roots.push_back({{"identity", r.identity}, {"variable", r.variable}, {"old", r.old_type}, {"new", r.new_type}});
   return json{{"old_types", table_to_json(plan.old_types)}, {"new_types", table_to_json(plan.new_types)},
-              {"changes", changes}, {"roots", roots}, {"notes", plan.notes}, {"frame_holders", plan.frame_holders}}
+              {"changes", changes}, {"roots", roots}, {"notes", plan.notes}, {"frame_holders", holders}}
       .dump();
 }
 
@@ -88,7 +90,9 @@ Result<DataPlan> decode_data_plan(const std::string& text) {
                             check(plan.old_types, r.at("old").get<int>(), false),
                             check(plan.new_types, r.at("new").get<int>(), true)});
     plan.notes = j.at("notes").get<std::vector<std::string>>();
-    plan.frame_holders = j.at("frame_holders").get<std::vector<std::string>>();
+    for (const auto& h : j.at("frame_holders"))
+      plan.frame_holders.push_back({h.at("identity").get<std::string>(),
+                                    h.at("live").get<std::vector<std::pair<uint64_t, uint64_t>>>()});
     return plan;
   } catch (const std::exception& e) {
     return make_error("the patch's data plan is damaged ({})", e.what());

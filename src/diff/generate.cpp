@@ -355,8 +355,8 @@ std::string explain_patch(const Patch& patch) {
   {
     std::string list;
     for (const auto& f : plan->frame_holders)
-      if (std::none_of(m.functions.begin(), m.functions.end(), [&](const auto& c) { return c.identity == f; }))
-        list += (list.empty() ? "" : ", ") + f;
+      if (std::none_of(m.functions.begin(), m.functions.end(), [&](const auto& c) { return c.identity == f.identity; }))
+        list += (list.empty() ? "" : ", ") + f.identity;
     if (!list.empty())
       out += "  wait     until no thread is in a function whose frame may point to changed data: " + list + "\n";
   }

@@ -41,7 +41,7 @@ class TypeReader {
     return index;
   }
 
-  void frame(uint64_t address, std::vector<int> types) { table_.frames.push_back({address, std::move(types)}); }
+  void frame(uint64_t address, std::vector<FrameLocal> locals) { table_.frames.push_back({address, std::move(locals)}); }
 
   void variable(Dwarf_Die* die, const std::string& unit, const std::string& prefix) {
     const char* name = dwarf_diename(die);
@@ -265,8 +265,17 @@ class TypeReader {
   int void_ = -1;
 };
 
-// The types of every parameter and local of a function, inlined callees' too.
-void collect_locals(TypeReader& reader, Dwarf_Die* scope, std::set<int>& out) {
+// The pc ranges of a scope (a function, a block, an inlined call).
+std::vector<std::pair<uint64_t, uint64_t>> scope_ranges(Dwarf_Die* scope) {
+  std::vector<std::pair<uint64_t, uint64_t>> out;
+  Dwarf_Addr base = 0, start = 0, end = 0;
+  for (ptrdiff_t at = 0; (at = dwarf_ranges(scope, at, &base, &start, &end)) > 0;) out.emplace_back(start, end);
+  return out;
+}
+
+// Every parameter and local of a function, inlined callees' too, with the pcs
+// where it has a location: a location list's ranges, else its whole scope.
+void collect_locals(TypeReader& reader, Dwarf_Die* scope, std::vector<FrameLocal>& out) {
   Dwarf_Die child;
   if (dwarf_child(scope, &child) != 0) return;
   do {
@@ -277,7 +286,21 @@ void collect_locals(TypeReader& reader, Dwarf_Die* scope, std::set<int>& out) {
       Dwarf_Die origin;
       Dwarf_Die* die = &child;
       if (dwarf_attr(&child, DW_AT_abstract_origin, &attr) && dwarf_formref_die(&attr, &origin)) die = &origin;
-      if (type_of(die, &type)) out.insert(reader.read(&type));
+      if (!type_of(die, &type)) continue;
+      FrameLocal local{reader.read(&type), {}};
+      Dwarf_Attribute location;
+      if (!dwarf_attr(&child, DW_AT_location, &location)) continue;  // optimised out: never live
+      Dwarf_Addr base = 0, start = 0, end = 0;
+      Dwarf_Op* expr = nullptr;
+      size_t length = 0;
+      for (ptrdiff_t at = 0; (at = dwarf_getlocations(&location, at, &base, &start, &end, &expr, &length)) > 0;) {
+        if (end == static_cast<Dwarf_Addr>(-1)) {
+          local.live = scope_ranges(scope);  // one expression: live in its whole scope
+          break;
+        }
+        if (length) local.live.emplace_back(start, end);
+      }
+      out.push_back(std::move(local));
     } else if (tag == DW_TAG_lexical_block || tag == DW_TAG_inlined_subroutine) {
       collect_locals(reader, &child, out);
     }
@@ -297,9 +320,9 @@ void collect(TypeReader& reader, Dwarf_Die* scope, const std::string& unit, cons
     } else if (tag == DW_TAG_subprogram && name) {
       Dwarf_Addr low = 0;
       if (dwarf_lowpc(&child, &low) == 0) {
-        std::set<int> locals;
+        std::vector<FrameLocal> locals;
         collect_locals(reader, &child, locals);
-        reader.frame(low, {locals.begin(), locals.end()});
+        reader.frame(low, std::move(locals));
       }
       collect(reader, &child, unit, prefix + name + ".");
     } else if (tag == DW_TAG_lexical_block) {
