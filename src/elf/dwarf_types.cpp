@@ -16,6 +16,19 @@ namespace {
 
 using namespace dwarf_detail;
 
+// DW_AT_data_member_location: a constant, or (DWARF 2, gcc -gdwarf-2) an
+// expression `DW_OP_plus_uconst N`.
+uint64_t member_offset(Dwarf_Die* member) {
+  if (auto constant = attr_unsigned(member, DW_AT_data_member_location)) return *constant;
+  Dwarf_Attribute attr;
+  Dwarf_Op* ops = nullptr;
+  size_t count = 0;
+  if (dwarf_attr_integrate(member, DW_AT_data_member_location, &attr) && dwarf_getlocation(&attr, &ops, &count) == 0 &&
+      count == 1 && ops[0].atom == DW_OP_plus_uconst)
+    return ops[0].number;
+  return 0;
+}
+
 class TypeReader {
  public:
   explicit TypeReader(TypeTable& table) : table_(table) {}
@@ -203,7 +216,7 @@ class TypeReader {
       Member m;
       const char* name = dwarf_diename(&child);
       m.name = name ? name : "";
-      m.offset = attr_unsigned(&child, DW_AT_data_member_location).value_or(0);
+      m.offset = member_offset(&child);
       if (auto bits = attr_unsigned(&child, DW_AT_bit_size)) {
         // clang (and DWARF 4+ gcc) say DW_AT_data_bit_offset from the start
         // of the struct; older gcc says DW_AT_bit_offset, counted from the
