@@ -3,12 +3,14 @@
 #
 #   scripts/demo.sh BUILD_DIR          (make demo runs: scripts/demo.sh build)
 #
-# Builds examples/kvstore v1 and v2 with BUILD_DIR/bin/graft-cc into a
+# Builds examples/kvstore v1 .. v4 with BUILD_DIR/bin/graft-cc into a
 # temporary directory (with its own graft store), starts v1, writes keys and a
 # list with redis-cli, shows the v1 bug (LRANGE with a negative start), starts
 # redis-benchmark, generates the patch while it runs (graft diff --explain)
 # and applies it in the middle of the load (graft apply --json). Then it shows the fix,
-# reads every key written before the update back, waits for the benchmark and
+# applies v2 -> v3 and v3 -> v4 (a data change: every live struct kv_entry
+# gains a field, transformed at commit) under the same load, checks EXPIRE on
+# an old key, reads every key written before the updates back, waits for the benchmark and
 # checks that no request failed. Prints a summary; exits non-zero if anything
 # is wrong. The server and the benchmark are killed by PID on exit, and the
 # temporary directory is removed.
@@ -67,8 +69,8 @@ json_field() {
 
 # ------------------------------------------------------------------ build --
 
-say "Building examples/kvstore v1 and v2 with graft-cc (store: \$GRAFT_STORE in $work)"
-for v in v1 v2; do
+say "Building examples/kvstore v1 .. v4 with graft-cc (store: \$GRAFT_STORE in $work)"
+for v in v1 v2 v3 v4; do
     mkdir -p "$work/$v"
     cp "$root/examples/kvstore/$v/Makefile" "$root/examples/kvstore/$v"/*.[ch] "$work/$v/" ||
         fail "cannot copy examples/kvstore/$v"
@@ -197,7 +199,29 @@ version=$(info_field kvstore_version)
 echo "  INFO kvstore_version: $version   (same process: pid $pid, port $port)"
 [ "$version" == v2 ] || fail "INFO kvstore_version is $version, expected v2"
 
-say "Reading back the $NKEYS keys written before the update"
+# ----------------------------------------------------- a data change, live --
+
+say "Two more updates under load: v2 -> v3 (APPEND), then v3 -> v4, whose struct kv_entry gains a field"
+for step in "v2 v3" "v3 v4"; do
+    read -r from to <<<"$step"
+    "$graft" diff "$work/$from/kvstore" "$work/$to/kvstore" -o "$work/$to.graft" --explain \
+        >"$work/explain-$to.txt" 2>"$work/diff-$to.err" || fail "graft diff $from $to failed: $(cat "$work/diff-$to.err")"
+    "$graft" apply "$pid" "$work/$to.graft" --json >"$work/apply-$to.json" 2>"$work/apply-$to.err" ||
+        fail "graft apply ($from -> $to) failed: $(cat "$work/apply-$to.err")"
+    alive
+    echo "  $from -> $to applied: pause $(json_field pause_us "$work/apply-$to.json") us, $(json_field objects "$work/apply-$to.json") live objects transformed"
+done
+sed -n '/^data:/,$p' "$work/explain-v4.txt" | grep -v '^  note' | sed 's/^/  /'
+data_objects=$(json_field objects "$work/apply-v4.json")
+data_pause=$(json_field pause_us "$work/apply-v4.json")
+data_migrate=$(json_field migrate_us "$work/apply-v4.json")
+[ "${data_objects:-0}" -ge "$NKEYS" ] || fail "v3 -> v4 transformed ${data_objects:-0} objects, expected at least $NKEYS"
+[ "$(info_field kvstore_version)" == v4 ] || fail "INFO kvstore_version is not v4 after the data update"
+ttl=$(cli expire demo:key:1 1000)$(cli ttl demo:key:1)
+echo "  redis-cli EXPIRE demo:key:1 1000; TTL demo:key:1  ->  $(cli ttl demo:key:1)   (new in v4, on an entry made by v1)"
+[ "$ttl" == 11000 ] || fail "EXPIRE/TTL on an old key answered '$ttl', expected 1 then 1000"
+
+say "Reading back the $NKEYS keys written before the updates"
 for i in $(seq "$NKEYS"); do echo "GET demo:key:$i"; done | cli >"$work/values.got" || fail "GET keys"
 intact=$(awk 'NR == FNR { want[FNR] = $0; next } want[FNR] == $0 { ok++ } END { print ok + 0 }' \
          "$work/values.want" "$work/values.got")
@@ -249,7 +273,9 @@ printf '  %-16s %s\n' "pause" "$threads threads stopped for ${pause_us} us (paus
 printf '  %-16s %s\n' "served" "$((c_after - c_before)) requests while graft apply ran ($((tb - ta)) ms wall, INFO before/after);"
 printf '  %-16s %s\n' "" "$((n * $(wc -l <"$work/bench.rates"))) by redis-benchmark in all ($CLIENTS clients, $((bench_ms / 1000)).$((bench_ms % 1000 / 100)) s), every one answered"
 printf '  %-16s %s\n' "errors" "$errors error replies (INFO total_error_replies), redis-benchmark: exit $brc, no error output"
-printf '  %-16s %s\n' "keys intact" "$intact/$NKEYS keys and the list written before the update read back unchanged"
+printf '  %-16s %s\n' "data change" "then v2 -> v3 -> v4 under the same load: $data_objects live objects (struct kv_entry +8 bytes,"
+printf '  %-16s %s\n' "" "struct kv_list retyped) transformed in place in $data_migrate us, inside a ${data_pause} us pause"
+printf '  %-16s %s\n' "keys intact" "$intact/$NKEYS keys and the list written before the updates read back unchanged"
 if [ ${#problems[@]} -eq 0 ]; then
     printf '  %-16s %s\n' "result" "PASS"
     echo "==========================================================================="
