@@ -27,7 +27,7 @@ struct ApplyReport {
   size_t attempts = 0;       // stops until a safe moment was found
   uint64_t pause_us = 0;     // longest time the threads were stopped at once
   uint64_t prepare_us = 0;   // one thread stopped while the patch was mapped
-  uint64_t hold_us = 0;      // longest a thread waited at an entry checkpoint
+  uint64_t hold_us = 0;      // longest a thread waited at an entry checkpoint while the others ran
   size_t arrivals = 0;       // threads that reached a dynamic checkpoint
   double total_ms = 0;       // attach to detach
   uint64_t region = 0;       // where the patch lives in the target
@@ -64,6 +64,7 @@ struct RevertReport {
   std::string patch_id;
   int sequence = 0;
   size_t threads = 0;
+  size_t attempts = 0;
   uint64_t pause_us = 0;
   uint64_t hold_us = 0;
   size_t arrivals = 0;

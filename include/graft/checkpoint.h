@@ -33,7 +33,9 @@ struct CheckpointOptions {
   uint64_t update_point = 0;
   uint64_t update_pending_flag = 0;
   std::chrono::milliseconds timeout{5000};
-  std::chrono::microseconds hold_limit{2000};  // longest a thread waits at an entry
+  // Longest a thread waits at an entry, counted while the others run; at
+  // least as long as one stop and check (holding it costs no more than that).
+  std::chrono::microseconds hold_limit{2000};
   bool dynamic_checkpoints = true;             // plant breakpoints (else only poll)
   bool detach_after_commit = false;            // let go of the process from the commit's stop
 };
@@ -58,7 +60,7 @@ struct CheckpointReport {
   size_t attempts = 0;       // checks with every thread stopped
   size_t arrivals = 0;       // threads that reached a planted checkpoint
   uint64_t pause_us = 0;     // longest time all threads were stopped at once
-  uint64_t hold_us = 0;      // longest time one thread waited at an entry
+  uint64_t hold_us = 0;      // longest time one thread waited at an entry while the others ran
   // At the deadline: every thread that still blocked, and what to do about it.
   std::vector<Blocker> blocking;
   std::string hint;

@@ -96,6 +96,7 @@ class TracedProcess {
   Status seize(pid_t tid);
   Status wait_for_stops(pid_t only = -1);
   Thread* handle_report(pid_t tid, int status, bool* process_exited);
+  Thread* take_queued_trap(Thread& t, bool* process_exited);
   void restart_interrupted_call(Thread& t);
   void release_child(pid_t child, bool stopped);
   Result<std::optional<std::pair<pid_t, int>>> next_report();

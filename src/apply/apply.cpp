@@ -381,6 +381,9 @@ Result<RevertReport> revert_latest(pid_t pid, const ApplyOptions& options, Refus
                       "transformers: make a patch from the new version back to the old one (graft diff NEW OLD) and "
                       "apply that instead", top.patch_id, top.objects_transformed);
   std::vector<AffectedRange> ranges = {{top.text_start, top.text_end, 0, "patch " + top.patch_id}};
+  // Each redirected entry and its pad are rewritten too; a thread about to
+  // take the jump there may wait (it runs the old code after the commit).
+  for (const auto& e : top.entries) ranges.push_back({e.address - kPad, e.address + 2, e.address, e.identity});
   SignalShield shield;
   GRAFT_ASSIGN(auto process, TracedProcess::attach(pid));
   RevertReport report;
@@ -408,6 +411,7 @@ Result<RevertReport> revert_latest(pid_t pid, const ApplyOptions& options, Refus
   report.pause_us = checkpoints.pause_us;
   report.hold_us = checkpoints.hold_us;
   report.arrivals = checkpoints.arrivals;
+  report.attempts = checkpoints.attempts;
   if (refusal) *refusal = Refusal{checkpoints.blocking, checkpoints.hint};
   if (status) {
     // No thread is in the patch and none can enter it now: one thread unmaps it while the rest run.

@@ -233,9 +233,20 @@ Status at_safe_moment(TracedProcess& process, const std::vector<AffectedRange>& 
   Unwinder unwinder(process.pid(), maps);  // each module's CFI opened once for the whole session
   Breakpoints breakpoints(process);
   PendingFlag update_pending(process, options.update_pending_flag);
-  std::set<uint64_t> waiting_places;                // entries and update points with an int3
-  std::map<pid_t, Clock::time_point> parked;        // threads waiting at an entry, since when
+  std::set<uint64_t> waiting_places;  // entries and update points with an int3
+  // Threads waiting at an entry, and how long they have waited while the
+  // process ran: time with every thread stopped holds no one up.
+  struct Parked {
+    Clock::time_point counted_from;
+    uint64_t held_us = 0;
+  };
+  std::map<pid_t, Parked> parked;
   auto backoff = std::chrono::microseconds(200);
+  // The last stop and check: a round costs at least this much, so a thread
+  // may wait as long (holding it is no worse than the stop), and arrivals are
+  // gathered as long before the next stop (the process runs at least half
+  // of the time while the update waits, whatever the number of threads).
+  std::chrono::microseconds round_cost(0);
 
   auto release = [&](Thread& t) {
     // Step over the entry's instruction by hand: the int3 stays for the others.
@@ -246,21 +257,30 @@ Status at_safe_moment(TracedProcess& process, const std::vector<AffectedRange>& 
   };
 
   // A thread stopped on one of our checkpoints: waits if it is at an entry
-  // or an update point, else (a return checkpoint, one-shot) runs on.
-  auto on_arrival = [&](Thread& t) {
+  // or an update point, else (a return checkpoint, one-shot) runs on, at
+  // once if the others run.
+  auto on_arrival = [&](Thread& t, bool others_run) {
     if (!t.trapped_at) return;
     ++report.arrivals;
-    if (waiting_places.count(t.trapped_at)) parked.emplace(t.tid, Clock::now());
-    else breakpoints.remove(t.trapped_at);
+    const uint64_t at = t.trapped_at;
     t.trapped_at = 0;
+    if (waiting_places.count(at)) {
+      parked.emplace(t.tid, Parked{Clock::now(), 0});
+      return;
+    }
+    breakpoints.remove(at);
+    if (others_run) process.resume(t);
   };
 
   for (;;) {
     ++report.attempts;
     const auto stopped_at = Clock::now();
+    for (auto& [tid, p] : parked)
+      p.held_us += static_cast<uint64_t>(std::max<int64_t>(
+          0, std::chrono::duration_cast<std::chrono::microseconds>(stopped_at - p.counted_from).count()));
     GRAFT_TRY(process.stop_all());
     trace("stopped", stopped_at);
-    for (auto& t : process.threads()) on_arrival(t);  // reached a checkpoint just before the stop
+    for (auto& t : process.threads()) on_arrival(t, false);  // reached a checkpoint just before the stop
     std::vector<Blocker> blockers;
     std::vector<uint64_t> checkpoints;
     for (auto& t : process.threads()) {
@@ -269,13 +289,14 @@ Status at_safe_moment(TracedProcess& process, const std::vector<AffectedRange>& 
       if (state.checkpoint) checkpoints.push_back(state.checkpoint);
     }
     trace("checked", stopped_at);
+    round_cost = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - stopped_at);
+    for (const auto& [tid, p] : parked) report.hold_us = std::max(report.hold_us, p.held_us);
     if (blockers.empty()) {
       trace("safe", search_started);  // from the start of the search to this check
       update_pending.lower();
       breakpoints.remove_all();  // parked threads sit on the original entry bytes again
       Status committed = commit();
       trace("committed", stopped_at);
-      for (const auto& [tid, since] : parked) report.hold_us = std::max(report.hold_us, micros_since(since));
       // Detaching resumes every thread: one stop for the whole update.
       if (committed && options.detach_after_commit) (void)process.detach();
       else (void)process.resume_all();
@@ -303,23 +324,38 @@ Status at_safe_moment(TracedProcess& process, const std::vector<AffectedRange>& 
       if (options.update_pending_flag && !update_pending.raised()) update_pending.raise();
     }
     // Everyone runs on, but threads at an entry may wait there a little while.
+    const auto hold_limit = std::max<std::chrono::microseconds>(options.hold_limit, round_cost);
     for (auto& t : process.threads()) {
       auto p = parked.find(t.tid);
-      if (p != parked.end() && micros_since(p->second) < static_cast<uint64_t>(options.hold_limit.count())) continue;
+      if (p != parked.end() && p->second.held_us < static_cast<uint64_t>(hold_limit.count())) continue;
       if (p != parked.end()) {
-        report.hold_us = std::max(report.hold_us, micros_since(p->second));
         parked.erase(p);
         release(t);
       }
       process.resume(t);
     }
+    const auto resumed_at = Clock::now();
+    for (auto& [tid, p] : parked) p.counted_from = resumed_at;
     report.pause_us = std::max(report.pause_us, micros_since(stopped_at));
-    const auto left = std::chrono::duration_cast<std::chrono::microseconds>(deadline - Clock::now());
-    const auto wait = std::max(std::chrono::microseconds(0), std::min(backoff, left));
-    GRAFT_ASSIGN(auto arrived, process.wait_for_traps(parked.empty() ? wait : std::min(wait, options.hold_limit)));
-    for (pid_t tid : arrived)
-      if (Thread* t = process.find(tid)) on_arrival(*t);
-    if (arrived.empty()) backoff = std::min(backoff * 2, std::chrono::microseconds(20000));
+    auto left = [&] {
+      return std::max(std::chrono::microseconds(0),
+                      std::chrono::duration_cast<std::chrono::microseconds>(deadline - Clock::now()));
+    };
+    const auto wait = std::min(backoff, left());
+    GRAFT_ASSIGN(auto arrived, process.wait_for_traps(parked.empty() ? wait : std::min(wait, hold_limit)));
+    if (arrived.empty()) {
+      backoff = std::min(backoff * 2, std::chrono::microseconds(20000));
+      continue;
+    }
+    // Gather the arrivals that follow before stopping everything again.
+    const auto gather_until = Clock::now() + std::min({round_cost, hold_limit, left()});
+    for (;;) {
+      for (pid_t tid : arrived)
+        if (Thread* t = process.find(tid)) on_arrival(*t, true);
+      const auto now = Clock::now();
+      if (now >= gather_until) break;
+      GRAFT_ASSIGN(arrived, process.wait_for_traps(std::chrono::duration_cast<std::chrono::microseconds>(gather_until - now)));
+    }
   }
 }
 

@@ -131,7 +131,7 @@ int run_revert(int pid, int timeout_ms, bool json, const std::string& checkpoint
   if (json)
     print_json({{"ok", true}, {"patch_id", report->patch_id}, {"sequence", report->sequence}, {"threads", report->threads},
                 {"pause_us", report->pause_us}, {"hold_us", report->hold_us}, {"arrivals", report->arrivals},
-                {"total_ms", report->total_ms}});
+                {"attempts", report->attempts}, {"total_ms", report->total_ms}});
   else
     std::cout << fmt::format("reverted patch #{} {} in process {}: paused {} us, {:.2f} ms in all\n", report->sequence,
                              report->patch_id, pid, report->pause_us, report->total_ms);

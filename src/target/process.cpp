@@ -45,6 +45,18 @@ std::string status_field(pid_t pid, const std::string& field) {
 
 bool is_job_control_stop(int sig) { return sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU; }
 
+// Whether a stopped thread has the SIGTRAP of an executed int3 queued but not
+// yet delivered: the thread trapped just as graft's PTRACE_INTERRUPT arrived,
+// and the kernel reported the interrupt first.
+bool has_queued_int3_trap(pid_t tid) {
+  __ptrace_peeksiginfo_args args{0, 0, 16};
+  siginfo_t queued[16];
+  const long n = ptrace(PTRACE_PEEKSIGINFO, tid, &args, queued);
+  for (long i = 0; i < n; ++i)
+    if (queued[i].si_signo == SIGTRAP && queued[i].si_code == SI_KERNEL) return true;
+  return false;
+}
+
 }  // namespace
 
 std::string Thread::name() const {
@@ -218,8 +230,26 @@ Thread* TracedProcess::handle_report(pid_t tid, int status, bool* process_exited
     } else {
       t->pending_signal = SIGTRAP;  // the program's own
     }
+  } else if (!t->group_stop && breakpoints_.count(t->regs.rip - 1) && has_queued_int3_trap(tid)) {
+    // It executed one of our int3s, but another stop was reported first, and
+    // its SIGTRAP waits: left there, it would kill the process once graft
+    // detaches. Let it take the signal now (it is the first the kernel
+    // delivers: synchronous signals go first) and rewind it as above.
+    return take_queued_trap(*t, process_exited);
   }
   return t;
+}
+
+Thread* TracedProcess::take_queued_trap(Thread& t, bool* process_exited) {
+  const pid_t tid = t.tid;
+  if (ptrace(PTRACE_CONT, tid, nullptr, nullptr) != 0) return &t;
+  t.stopped = false;
+  int status = 0;
+  pid_t got = 0;
+  while ((got = waitpid(tid, &status, __WALL)) < 0 && errno == EINTR) {
+  }
+  if (got != tid) return find(tid);
+  return handle_report(tid, status, process_exited);
 }
 
 // The next report of any traced thread: nullopt when there is none yet, or

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "../support/harness.h"
+#include "graft/target.h"
 
 namespace graft::test {
 namespace {
@@ -82,6 +83,50 @@ TEST_F(Checkpoints, ThreadInsideASignalHandler) {
   EXPECT_EQ(target.ask("v"), "2 1");
   ASSERT_EQ(graft({"revert", std::to_string(target.pid())}).exit_code, 0);
   EXPECT_EQ(target.ask("v"), "1 1");
+  EXPECT_TRUE(text_matches_binary(target.pid(), v1));
+}
+
+// A thread that executes one of graft's int3s just as graft's stop request
+// arrives is reported stopped by the request, past the int3, its SIGTRAP
+// still queued; if graft detached then, the SIGTRAP would kill the process.
+// Here two threads run into an int3 at changed_timed's entry again and again
+// (each resume re-executes it) while graft stops them at once, thousands of
+// times: the race happens, and every stop must show the thread rewound to the
+// breakpoint, never past it; then graft leaves, and the target lives.
+TEST_F(Checkpoints, ABreakpointHitAsTheStopArrivesIsRewound) {
+  Process target({v1.string(), "rate", "2", "0", "0", "spin"});
+  const uint64_t entry = live_address(target.pid(), v1, "changed_timed");
+  {
+    auto attached = TracedProcess::attach(target.pid());
+    ASSERT_TRUE(attached) << attached.error().message;
+    TracedProcess& process = **attached;
+    ASSERT_TRUE(process.stop_all());
+    const uint8_t original = process.read(entry, 1).value()[0];
+    const uint8_t int3 = 0xcc;
+    process.note_breakpoint(entry, original);
+    ASSERT_TRUE(process.write(entry, std::span(&int3, 1)));
+    // Until the threads have trapped 2000 times (the race came within about
+    // 1000 stops before it was handled), or 8 s on a loaded machine.
+    size_t trapped = 0, cycles = 0;
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(8);
+    for (; trapped < 2000 && std::chrono::steady_clock::now() < until; ++cycles) {
+      ASSERT_TRUE(process.resume_all());
+      ASSERT_TRUE(process.stop_all());
+      for (const auto& t : process.threads()) {
+        ASSERT_NE(t.regs.rip, entry + 1) << "thread " << t.tid << " left past graft's int3 after " << cycles << " stops";
+        trapped += t.trapped_at == entry;
+      }
+    }
+    EXPECT_GE(trapped, 100u) << "the threads hardly ran into the breakpoint in " << cycles << " stops";
+    ASSERT_TRUE(process.write(entry, std::span(&original, 1)));
+    process.forget_breakpoint(entry);
+    ASSERT_TRUE(process.detach());
+  }
+  // The workers run on: their call count moves (asked until it does, for a loaded machine).
+  const std::string calls = target.ask("c");
+  const auto limit = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (target.ask("c") == calls && std::chrono::steady_clock::now() < limit) usleep(1000);
+  EXPECT_NE(target.ask("c"), calls) << "the workers stopped calling";
   EXPECT_TRUE(text_matches_binary(target.pid(), v1));
 }
 

@@ -158,7 +158,15 @@ Process::Process(const std::vector<std::string>& argv) {
 Process::~Process() {
   if (pid_ > 0) {
     kill(pid_, SIGKILL);
-    waitpid(pid_, nullptr, 0);
+    // A test that traced the process itself may hold its threads' exits:
+    // reap those too (the leader's exit waits for them), within 10 s.
+    const auto limit = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (waitpid(pid_, nullptr, WNOHANG) == 0 && std::chrono::steady_clock::now() < limit) {
+      std::error_code gone;
+      for (const auto& task : fs::directory_iterator("/proc/" + std::to_string(pid_) + "/task", gone))
+        waitpid(static_cast<pid_t>(std::stol(task.path().filename().string())), nullptr, __WALL | WNOHANG);
+      usleep(1000);
+    }
   }
   close(to_child_);
   close(from_child_);
@@ -207,18 +215,21 @@ uint64_t load_bias(pid_t pid, const ElfFile& elf, const fs::path& binary) {
 
 }  // namespace
 
-int read_int(pid_t pid, const fs::path& binary, const std::string& variable) {
+uint64_t live_address(pid_t pid, const fs::path& binary, const std::string& symbol) {
   auto elf = ElfFile::open(binary);
   if (!elf) throw std::runtime_error(elf.error().message);
   for (const auto& s : elf.value()->symbols())
-    if (s.name == variable && s.type == 1 /* STT_OBJECT */) {
-      auto bytes = read_process_memory(pid, load_bias(pid, *elf.value(), binary) + s.value, sizeof(int));
-      if (!bytes) throw std::runtime_error(bytes.error().message);
-      int value = 0;
-      std::memcpy(&value, bytes->data(), sizeof value);
-      return value;
-    }
-  throw std::runtime_error("no variable " + variable + " in " + binary.string());
+    if (s.name == symbol && (s.type == 1 /* STT_OBJECT */ || s.type == 2 /* STT_FUNC */) && s.value)
+      return load_bias(pid, *elf.value(), binary) + s.value;
+  throw std::runtime_error("no symbol " + symbol + " in " + binary.string());
+}
+
+int read_int(pid_t pid, const fs::path& binary, const std::string& variable) {
+  auto bytes = read_process_memory(pid, live_address(pid, binary, variable), sizeof(int));
+  if (!bytes) throw std::runtime_error(bytes.error().message);
+  int value = 0;
+  std::memcpy(&value, bytes->data(), sizeof value);
+  return value;
 }
 
 bool text_matches_binary(pid_t pid, const fs::path& binary) {
@@ -232,13 +243,7 @@ bool text_matches_binary(pid_t pid, const fs::path& binary) {
 }
 
 std::vector<uint8_t> entry_bytes(pid_t pid, const fs::path& binary, const std::string& function) {
-  auto elf = ElfFile::open(binary);
-  if (!elf) throw std::runtime_error(elf.error().message);
-  uint64_t address = 0;
-  for (const auto& s : elf.value()->symbols())
-    if (s.name == function && s.type == 2 /* STT_FUNC */) address = s.value;
-  if (!address) throw std::runtime_error("no function " + function + " in " + binary.string());
-  auto bytes = read_process_memory(pid, load_bias(pid, *elf.value(), binary) + address - 14, 16);
+  auto bytes = read_process_memory(pid, live_address(pid, binary, function) - 14, 16);
   if (!bytes) throw std::runtime_error(bytes.error().message);
   return bytes.value();
 }

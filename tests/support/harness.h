@@ -66,6 +66,9 @@ class Process {
 // The bytes of the named function's patchable entry (14-byte pad and 2-byte entry) in a live process.
 std::vector<uint8_t> entry_bytes(pid_t pid, const std::filesystem::path& binary, const std::string& function);
 
+// Where a function or global variable of the binary is in a live process.
+uint64_t live_address(pid_t pid, const std::filesystem::path& binary, const std::string& symbol);
+
 // The int value of a global variable in a live process.
 int read_int(pid_t pid, const std::filesystem::path& binary, const std::string& variable);
 
