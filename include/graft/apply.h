@@ -34,6 +34,7 @@ struct ApplyReport {
   size_t types_changed = 0;  // data: struct layouts that changed
   size_t objects = 0;        // data: live objects and globals transformed at commit
   uint64_t migrate_us = 0;   // data: finding and transforming them (inside the pause)
+  size_t frames_continued = 0;  // frames waiting for a call that now return into the new code
 };
 
 // When no safe moment came before the timeout: the threads that kept it, each
@@ -69,6 +70,7 @@ struct RevertReport {
   uint64_t hold_us = 0;
   size_t arrivals = 0;
   double total_ms = 0;
+  size_t frames_continued = 0;  // frames in the patch's code moved back into the code it replaced
 };
 
 // Undoes the latest patch applied to the process.

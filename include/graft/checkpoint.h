@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,19 @@ struct AffectedRange {
   uint64_t start = 0, end = 0;  // code no thread may be in, nor return into
   uint64_t entry = 0;           // the canonical entry in it, where a thread may wait (0: none)
   std::string function;         // for reports
+  // Return addresses in this range where a frame waiting for a call does not
+  // block: it continues in the new code, at the address mapped to (the
+  // function is continuable, graft/patch.h Continuation).
+  std::map<uint64_t, uint64_t> continues;
+};
+
+// A frame that continues in the new code: at the commit, with every thread
+// stopped, its return slot is rewritten from `from` to `to`.
+struct FrameRemap {
+  pid_t tid = 0;
+  uint64_t slot = 0;  // the stack word holding the return address
+  uint64_t from = 0, to = 0;
+  std::string function;
 };
 
 struct CheckpointOptions {
@@ -61,6 +75,9 @@ struct CheckpointReport {
   size_t arrivals = 0;       // threads that reached a planted checkpoint
   uint64_t pause_us = 0;     // longest time all threads were stopped at once
   uint64_t hold_us = 0;      // longest time one thread waited at an entry while the others ran
+  // When `commit` runs: the frames it must move into the new code (it
+  // rewrites every one of them, or fails).
+  std::vector<FrameRemap> remaps;
   // At the deadline: every thread that still blocked, and what to do about it.
   std::vector<Blocker> blocking;
   std::string hint;

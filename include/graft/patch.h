@@ -15,7 +15,7 @@
 
 namespace graft {
 
-inline constexpr int kPatchFormatVersion = 1;
+inline constexpr int kPatchFormatVersion = 2;  // 2: per-function continuation
 
 enum class PieceKind { Text, ReadOnly, Data, Bss };
 const char* piece_kind_name(PieceKind kind);
@@ -44,12 +44,26 @@ struct PatchSymbol {
   bool function = false;
 };
 
+// Whether a thread may stay inside a replaced function across the update:
+// its old and new machine code are equivalent for continuation (the same
+// instructions and frame layout; they differ only in relocated fields,
+// displacements off other registers and immediates, and no value computed
+// from those is kept across a call), so a frame waiting for a call returns
+// into the new code at the corresponding address.
+struct Continuation {
+  bool continuable = false;
+  std::string reason;  // why not (the first differing instruction, with its offset), or what limits it
+  // Return addresses where a frame may continue: offsets from the entry, old code -> new code.
+  std::vector<std::pair<uint64_t, uint64_t>> returns;
+};
+
 // Why a function is in the patch, for `graft diff --explain`.
 struct FunctionChange {
   std::string identity;
   std::string reason;  // "changed", "added", "code changed through inlining of X", ...
   uint32_t symbol = 0; // its definition in the patch
   bool replaces = false;  // true: an existing function whose entry is redirected
+  Continuation continuation;  // replaced functions only
 };
 
 struct Manifest {

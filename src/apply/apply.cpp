@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <map>
 
 #include "graft/apply.h"
 #include "graft/checkpoint.h"
@@ -168,6 +169,25 @@ Status commit_writes(TracedProcess& process, const std::vector<DataWrite>& write
   return ok();
 }
 
+// The return slots of frames that continue in the new code (or, for a
+// revert, in the code it replaced), each checked to still hold its old
+// return address, with the bytes it replaces: part of the commit's writes.
+Result<std::vector<DataWrite>> frame_writes(const TracedProcess& process, const std::vector<FrameRemap>& remaps) {
+  std::vector<DataWrite> writes;
+  for (const auto& r : remaps) {
+    GRAFT_ASSIGN(auto current, process.read(r.slot, 8));
+    uint64_t value = 0;
+    std::memcpy(&value, current.data(), 8);
+    if (value != r.from)
+      return make_error("internal: thread {}'s return address into {} at {:#x} changed under the stop; nothing was changed",
+                        r.tid, r.function, r.slot);
+    DataWrite w{r.slot, std::vector<uint8_t>(8), std::move(current)};
+    std::memcpy(w.bytes.data(), &r.to, 8);
+    writes.push_back(std::move(w));
+  }
+  return writes;
+}
+
 double elapsed_ms(Clock::time_point since) {
   return std::chrono::duration<double, std::milli>(Clock::now() - since).count();
 }
@@ -216,16 +236,21 @@ Result<ApplyReport> apply_patch(pid_t pid, const Patch& patch, const ApplyOption
 
   // What the commit redirects, and the code no thread may be in at that moment.
   std::vector<AffectedRange> ranges;
+  // Frames may only be in the newest version of a function (each update
+  // moved or waited out every frame of the older ones): that is the code the
+  // patch's continuation map was computed from.
+  std::map<std::string, std::pair<size_t, uint64_t>> newest;  // identity -> its range, its entry
   for (const auto& f : m.functions) {
     if (!f.replaces) continue;
     auto versions = resolver.versions(f.identity);
     if (versions.empty()) return make_error("cannot find {} in process {}", f.identity, pid);
     const auto& canonical = versions.front();
-    record.entries.push_back({f.identity, canonical.address, {}, {}});
+    record.entries.push_back({f.identity, canonical.address, {}, {}, {}});
     ranges.push_back({canonical.address - kPad, canonical.address + std::max<uint64_t>(canonical.size, 2),
-                      canonical.address, f.identity});
+                      canonical.address, f.identity, {}});
     for (size_t i = 1; i < versions.size(); ++i)
-      ranges.push_back({versions[i].address, versions[i].address + versions[i].size, 0, f.identity});
+      ranges.push_back({versions[i].address, versions[i].address + versions[i].size, 0, f.identity, {}});
+    newest[f.identity] = {ranges.size() - 1, versions.back().address};
   }
 
   // Functions whose frames may point to changed data: no thread may be in one
@@ -240,10 +265,10 @@ Result<ApplyReport> apply_patch(pid_t pid, const Patch& patch, const ApplyOption
       // address is one past its call, so each range reaches one byte further.
       for (const auto& [start, end] : holder.live)
         ranges.push_back({versions[0].address + start, versions[0].address + end + 1, 0,
-                          id + " (its frame may point to changed data)"});
+                          id + " (its frame may point to changed data)", {}});
       for (size_t i = 1; i < versions.size(); ++i)  // earlier patches' copies: all of them
         ranges.push_back({versions[i].address, versions[i].address + versions[i].size, 0,
-                          id + " (its frame may point to changed data)"});
+                          id + " (its frame may point to changed data)", {}});
     }
 
   // Lay out and link the region; the header is sized for the record it will hold.
@@ -264,6 +289,17 @@ Result<ApplyReport> apply_patch(pid_t pid, const Patch& patch, const ApplyOption
     for (auto& e : record.entries) {
       e.old_bytes.assign(32, '0');
       e.new_bytes = hex(redirect_bytes(record.defines.at(e.identity).address).data(), 16);
+    }
+    for (auto& e : record.entries) {  // where frames waiting for a call continue
+      const FunctionChange& f = *std::find_if(m.functions.begin(), m.functions.end(),
+                                              [&](const FunctionChange& c) { return c.identity == e.identity; });
+      const auto [range, from] = newest.at(e.identity);
+      e.continues.clear();
+      ranges[range].continues.clear();
+      for (const auto& [old_offset, new_offset] : f.continuation.returns) {
+        e.continues.emplace_back(from + old_offset, record.defines.at(e.identity).address + new_offset);
+        ranges[range].continues.emplace(e.continues.back());
+      }
     }
     const std::string encoded = registry::encode(record);
     if (encoded.size() <= image.header_capacity) {
@@ -330,6 +366,10 @@ Result<ApplyReport> apply_patch(pid_t pid, const Patch& patch, const ApplyOption
           report.migrate_us = migration.traverse_us;
           record.objects_transformed = migration.objects;
         }
+        // Frames waiting for a call in a continuable function return into the new code.
+        GRAFT_ASSIGN(auto frames, frame_writes(*process, checkpoints.remaps));
+        report.frames_continued = frames.size();
+        writes.insert(writes.end(), frames.begin(), frames.end());
         for (const auto& e : record.entries) {
           const auto bytes = unhex(e.new_bytes), previous = unhex(e.old_bytes);
           writes.push_back({e.address - kPad, {bytes.begin(), bytes.begin() + 14}, {previous.begin(), previous.begin() + 14}});
@@ -380,10 +420,13 @@ Result<RevertReport> revert_latest(pid_t pid, const ApplyOptions& options, Refus
     return make_error("patch {} transformed {} live objects to new layouts, and graft does not generate the inverse "
                       "transformers: make a patch from the new version back to the old one (graft diff NEW OLD) and "
                       "apply that instead", top.patch_id, top.objects_transformed);
-  std::vector<AffectedRange> ranges = {{top.text_start, top.text_end, 0, "patch " + top.patch_id}};
+  std::vector<AffectedRange> ranges = {{top.text_start, top.text_end, 0, "patch " + top.patch_id, {}}};
+  // Frames waiting for a call in a continuable function go back the way they came.
+  for (const auto& e : top.entries)
+    for (const auto& [from, to] : e.continues) ranges[0].continues.emplace(to, from);
   // Each redirected entry and its pad are rewritten too; a thread about to
   // take the jump there may wait (it runs the old code after the commit).
-  for (const auto& e : top.entries) ranges.push_back({e.address - kPad, e.address + 2, e.address, e.identity});
+  for (const auto& e : top.entries) ranges.push_back({e.address - kPad, e.address + 2, e.address, e.identity, {}});
   SignalShield shield;
   GRAFT_ASSIGN(auto process, TracedProcess::attach(pid));
   RevertReport report;
@@ -399,13 +442,15 @@ Result<RevertReport> revert_latest(pid_t pid, const ApplyOptions& options, Refus
             return make_error("the entry of {} was changed by someone else since patch {}: nothing was reverted",
                               e.identity, top.patch_id);
         }
+        GRAFT_ASSIGN(auto writes, frame_writes(*process, checkpoints.remaps));
+        report.frames_continued = writes.size();
         // The entry jump first (so the pad is unreachable), then the pad.
         for (auto it = top.entries.rbegin(); it != top.entries.rend(); ++it) {
-          const auto bytes = unhex(it->old_bytes);
-          GRAFT_TRY(process->write(it->address, std::span(bytes).subspan(14)));
-          GRAFT_TRY(process->write(it->address - kPad, std::span(bytes).first(14)));
+          const auto bytes = unhex(it->old_bytes), current = unhex(it->new_bytes);
+          writes.push_back({it->address, {bytes.begin() + 14, bytes.end()}, {current.begin() + 14, current.end()}});
+          writes.push_back({it->address - kPad, {bytes.begin(), bytes.begin() + 14}, {current.begin(), current.begin() + 14}});
         }
-        return ok();
+        return commit_writes(*process, writes);
       });
   report.threads = process->threads().size();
   report.pause_us = checkpoints.pause_us;

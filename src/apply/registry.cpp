@@ -14,7 +14,8 @@ std::string memfd_name(int sequence, const std::string& patch_id) {
 std::string encode(const Record& r) {
   nlohmann::json entries = nlohmann::json::array();
   for (const auto& e : r.entries)
-    entries.push_back({{"identity", e.identity}, {"address", e.address}, {"old", e.old_bytes}, {"new", e.new_bytes}});
+    entries.push_back({{"identity", e.identity}, {"address", e.address}, {"old", e.old_bytes}, {"new", e.new_bytes},
+                       {"continues", e.continues}});
   nlohmann::json defines = nlohmann::json::object();
   for (const auto& [name, d] : r.defines) defines[name] = {d.address, d.size, d.function};
   nlohmann::json j = {{"sequence", r.sequence}, {"patch_id", r.patch_id}, {"base_build_id", r.base_build_id},
@@ -63,7 +64,8 @@ Result<Record> decode(pid_t pid, uint64_t address) {
     r.text_end = j.at("text").at(1).get<uint64_t>();
     for (const auto& e : j.at("entries"))
       r.entries.push_back({e.at("identity").get<std::string>(), e.at("address").get<uint64_t>(),
-                           e.at("old").get<std::string>(), e.at("new").get<std::string>()});
+                           e.at("old").get<std::string>(), e.at("new").get<std::string>(),
+                           e.value("continues", std::vector<std::pair<uint64_t, uint64_t>>{})});
     for (const auto& [name, d] : j.at("defines").items())
       r.defines[name] = {d.at(0).get<uint64_t>(), d.at(1).get<uint64_t>(), d.at(2).get<bool>()};
     r.objects_transformed = j.value("objects_transformed", size_t{0});

@@ -24,6 +24,9 @@ struct Entry {           // one redirected function entry
   uint64_t address = 0;  // the canonical entry (the symbol, after the 14-byte pad)
   std::string old_bytes; // 16 bytes from address-14, hex
   std::string new_bytes;
+  // Return addresses where frames continued from the version it replaced
+  // into this patch's copy (absolute: old -> new); revert maps them back.
+  std::vector<std::pair<uint64_t, uint64_t>> continues;
 };
 
 struct Definition {

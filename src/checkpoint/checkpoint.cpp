@@ -91,6 +91,7 @@ struct ThreadState {
   bool at_entry = false;
   std::optional<Blocker> blocker;
   uint64_t checkpoint = 0;  // where it leaves its outermost affected frame, if known
+  std::vector<FrameRemap> remaps;  // frames waiting for a call in a continuable function
 };
 
 // The range `address` is in. A return address is never an entry (the pad
@@ -103,7 +104,9 @@ const AffectedRange* find_range(const std::vector<AffectedRange>& ranges, uint64
   return nullptr;
 }
 
-constexpr const char* kHint = "a function that never returns cannot be replaced yet";
+constexpr const char* kHint =
+    "a function that never returns cannot be replaced yet unless its new code is continuable "
+    "(graft diff --explain says where it is not)";
 
 // Decides whether one stopped thread is at a safe point, and where it would be.
 // Two analyses, and the thread is blocked if either finds an affected frame:
@@ -143,6 +146,13 @@ ThreadState analyse(const TracedProcess& process, Unwinder& unwinder, const Thre
     if (!range) continue;
     if (f.exact && f.pc == range->entry) {
       state.at_entry |= k == 0;  // it takes the new jump when it runs on
+      continue;
+    }
+    // Waiting for a call at a place where the new code continues: its return
+    // slot is rewritten at the commit. A frame that executes the function
+    // (not at a call boundary) still blocks.
+    if (auto c = range->continues.find(f.pc); !f.exact && f.return_slot && c != range->continues.end()) {
+      state.remaps.push_back({t.tid, f.return_slot, f.pc, c->second, range->function});
       continue;
     }
     affected.push_back({k, BlockingFrame{range->function, "", f.exact, f.exact ? f.pc : f.pc - 1}});
@@ -283,10 +293,12 @@ Status at_safe_moment(TracedProcess& process, const std::vector<AffectedRange>& 
     for (auto& t : process.threads()) on_arrival(t, false);  // reached a checkpoint just before the stop
     std::vector<Blocker> blockers;
     std::vector<uint64_t> checkpoints;
+    std::vector<FrameRemap> remaps;
     for (auto& t : process.threads()) {
       ThreadState state = analyse(process, unwinder, t, ranges, maps);
       if (state.blocker) blockers.push_back(*state.blocker);
       if (state.checkpoint) checkpoints.push_back(state.checkpoint);
+      remaps.insert(remaps.end(), state.remaps.begin(), state.remaps.end());
     }
     trace("checked", stopped_at);
     round_cost = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - stopped_at);
@@ -295,6 +307,7 @@ Status at_safe_moment(TracedProcess& process, const std::vector<AffectedRange>& 
       trace("safe", search_started);  // from the start of the search to this check
       update_pending.lower();
       breakpoints.remove_all();  // parked threads sit on the original entry bytes again
+      report.remaps = std::move(remaps);
       Status committed = commit();
       trace("committed", stopped_at);
       // Detaching resumes every thread: one stop for the whole update.

@@ -86,7 +86,7 @@ int run_apply(int pid, const std::string& file, int timeout_ms, bool json, const
                 {"hold_us", report->hold_us}, {"arrivals", report->arrivals},
                 {"total_ms", report->total_ms}, {"region", fmt::format("{:#x}", report->region)},
                 {"types_changed", report->types_changed}, {"objects", report->objects},
-                {"migrate_us", report->migrate_us}});
+                {"migrate_us", report->migrate_us}, {"frames_continued", report->frames_continued}});
   } else {
     std::cout << fmt::format("applied patch {} to process {} as #{}: {} functions, {} threads, paused {} us, {:.2f} ms in all\n",
                              report->patch_id, pid, report->sequence, report->functions, report->threads,
@@ -94,6 +94,8 @@ int run_apply(int pid, const std::string& file, int timeout_ms, bool json, const
     if (report->types_changed || report->objects)
       std::cout << fmt::format("data: {} types changed, {} live objects transformed in {} us (inside the pause)\n",
                                report->types_changed, report->objects, report->migrate_us);
+    if (report->frames_continued)
+      std::cout << fmt::format("{} frames waiting for a call continue in the new code\n", report->frames_continued);
   }
   return 0;
 }
@@ -131,7 +133,8 @@ int run_revert(int pid, int timeout_ms, bool json, const std::string& checkpoint
   if (json)
     print_json({{"ok", true}, {"patch_id", report->patch_id}, {"sequence", report->sequence}, {"threads", report->threads},
                 {"pause_us", report->pause_us}, {"hold_us", report->hold_us}, {"arrivals", report->arrivals},
-                {"attempts", report->attempts}, {"total_ms", report->total_ms}});
+                {"attempts", report->attempts}, {"total_ms", report->total_ms},
+                {"frames_continued", report->frames_continued}});
   else
     std::cout << fmt::format("reverted patch #{} {} in process {}: paused {} us, {:.2f} ms in all\n", report->sequence,
                              report->patch_id, pid, report->pause_us, report->total_ms);

@@ -24,10 +24,11 @@ class Comparator {
   Comparator(const Build& old_build, const Build& new_build) : old_(old_build), new_(new_build) {}
   // Same bytes and same relocation targets. On a difference, `reason` says what differs.
   bool same_section(SectionRef old_ref, SectionRef new_ref, std::string* reason = nullptr);
+  // Whether a relocation of type `type` refers to the same thing in both builds.
+  bool same_target(const Target& a, const Target& b, uint32_t type, std::string* reason = nullptr);
 
  private:
   bool compare(SectionRef old_ref, SectionRef new_ref, std::string* reason);
-  bool same_target(const Target& a, const Target& b, uint32_t type, std::string* reason);
 
   const Build& old_;
   const Build& new_;

@@ -7,6 +7,7 @@
 
 #include "build.h"
 #include "compare.h"
+#include "continuation.h"
 #include "graft/clock.h"
 #include "graft/diff.h"
 #include "graft/data.h"
@@ -87,6 +88,7 @@ class Generator {
     };
     GRAFT_ASSIGN(DataPlan plan, plan_data_changes(before, after, identity_of, function_at));
     for (const auto& id : plan.retyped_globals()) retyped_.insert(id);
+    for (const auto& h : plan.frame_holders) holders_[h.identity] = h.live;
     // A global whose size changed but whose type graft could not see (no DWARF for it).
     for (const auto& [id, def] : new_.definitions()) {
       const Definition* old_def = old_.find(id);
@@ -128,7 +130,7 @@ class Generator {
       const Definition* old_def = old_.find(id);
       if (!old_def) {
         GRAFT_ASSIGN(uint32_t symbol, define(id));
-        patch_.manifest.functions.push_back({id, "added in the new version", symbol, false});
+        patch_.manifest.functions.push_back({id, "added in the new version", symbol, false, {}});
         continue;
       }
       std::string reason, global;
@@ -143,7 +145,7 @@ class Generator {
       if (!has_patchable_entry(new_, def))
         return make_error("function {} in the new binary has no patchable entry (compile every file with graft-cc)", id);
       GRAFT_ASSIGN(uint32_t symbol, define(id));
-      patch_.manifest.functions.push_back({id, reason, symbol, true});
+      patch_.manifest.functions.push_back({id, reason, symbol, true, continuation(id, *old_def, def)});
     }
     // Unwind tables of patch code are not registered in the target yet: an
     // exception thrown through it would terminate the process. Refuse instead.
@@ -160,6 +162,46 @@ class Generator {
     if (patch_.manifest.functions.empty())
       return make_error("the two binaries have the same code: there is nothing to patch");
     return ok();
+  }
+
+  // Whether a thread may stay inside a replaced function: where its frames
+  // may return into the new code. A call where a local that may point to
+  // changed data is live is not such a place (see "Data changes as built").
+  Continuation continuation(const std::string& id, const Definition& old_def, const Definition& new_def) {
+    auto same_address = [&](const Target& a, const Target& b, uint32_t type) {
+      if (a.kind != b.kind || a.name != b.name) return false;
+      if (a.kind == Target::Anonymous) {
+        // The patch has its own copy. A merged string or constant is only a
+        // value (read-only, never code addresses): the old copy, with the same
+        // contents, serves as well. A table (of code labels) does not.
+        const bool merged = (old_.section(a.section).flags & SHF_MERGE) && (new_.section(b.section).flags & SHF_MERGE);
+        return merged && compare_.same_target(a, b, type);
+      }
+      if (a.offset != b.offset) return false;
+      if (a.kind == Target::External) return true;
+      const Definition* def = new_.find(b.name);
+      if (!def || !old_.find(a.name)) return false;
+      if (def->function) return true;                  // both reach the canonical entry
+      if (retyped_.count(b.name)) return false;        // new storage
+      if (is_constant_data(new_.section(def->section))) return compare_.same_section(a.section, b.section);
+      return true;                                     // state kept in place
+    };
+    Continuation c = diff::compare_for_continuation(old_, old_def, new_, new_def, same_address);
+    auto held = holders_.find(id);
+    if (!c.continuable || held == holders_.end()) return c;
+    const size_t calls = c.returns.size();
+    std::erase_if(c.returns, [&](const auto& r) {
+      // A return address is one past its call: live over the call means live at r - 1.
+      return std::any_of(held->second.begin(), held->second.end(),
+                         [&](const auto& live) { return live.first < r.first && r.first <= live.second + 1; });
+    });
+    if (c.returns.size() == calls) return c;
+    const std::string why = fmt::format("{} of its {} calls that could continue hold a local that may point to changed "
+                                        "data (objects held only by frames are not transformed)",
+                                        calls - c.returns.size(), calls);
+    c.reason = c.reason.empty() ? why : c.reason + "; " + why;
+    if (c.returns.empty()) c.continuable = false;
+    return c;
   }
 
   // A function whose code changed because it inlines a changed function says so.
@@ -309,6 +351,7 @@ class Generator {
   std::vector<SectionRef> queue_;
   std::map<std::string, uint32_t> symbol_of_;
   std::set<std::string> kept_state_, added_data_, replaced_constants_, retyped_, moved_data_;
+  std::map<std::string, std::vector<std::pair<uint64_t, uint64_t>>> holders_;  // DataPlan::frame_holders
 };
 
 }  // namespace
@@ -330,8 +373,17 @@ std::string explain_patch(const Patch& patch) {
   size_t replaced = 0;
   for (const auto& f : m.functions) replaced += f.replaces;
   out += fmt::format("functions: {} replaced, {} added\n", replaced, m.functions.size() - replaced);
-  for (const auto& f : m.functions)
+  for (const auto& f : m.functions) {
     out += fmt::format("  {:<8} {:<40} {}\n", f.replaces ? "replace" : "add", f.identity, f.reason);
+    if (!f.replaces) continue;
+    const Continuation& c = f.continuation;
+    if (c.continuable)
+      out += fmt::format("           continuable: a thread may stay inside it; its frames continue in the new code "
+                         "(at {} call{}){}\n", c.returns.size(), c.returns.size() == 1 ? "" : "s",
+                         c.reason.empty() ? "" : "; " + c.reason);
+    else
+      out += fmt::format("           not continuable: {}\n", c.reason);
+  }
   for (const auto& d : m.added_data) out += fmt::format("  {:<8} {:<40} new global, set to its initial value\n", "add", d);
   for (const auto& r : m.removed_functions)
     out += fmt::format("  {:<8} {:<40} not in the new version; the running copy stays for callers\n", "removed", r);

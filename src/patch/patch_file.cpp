@@ -31,7 +31,10 @@ struct Fnv64 {
 nlohmann::json manifest_to_json(const Manifest& m) {
   nlohmann::json functions = nlohmann::json::array();
   for (const auto& f : m.functions)
-    functions.push_back({{"identity", f.identity}, {"reason", f.reason}, {"symbol", f.symbol}, {"replaces", f.replaces}});
+    functions.push_back({{"identity", f.identity}, {"reason", f.reason}, {"symbol", f.symbol}, {"replaces", f.replaces},
+                         {"continuation", {{"continuable", f.continuation.continuable},
+                                           {"reason", f.continuation.reason},
+                                           {"returns", f.continuation.returns}}}});
   nlohmann::json base = nlohmann::json::object();
   for (const auto& [name, s] : m.base_symbols) base[name] = {s.address, s.size, s.function};
   return {{"format_version", m.format_version}, {"patch_id", m.patch_id},
@@ -55,9 +58,13 @@ Manifest manifest_from_json(const nlohmann::json& j) {
   m.base_binary = j.at("base_binary").get<std::string>();
   m.result_binary = j.at("result_binary").get<std::string>();
   m.created = j.at("created").get<std::string>();
-  for (const auto& f : j.at("functions"))
+  for (const auto& f : j.at("functions")) {
+    const auto& c = f.at("continuation");
     m.functions.push_back({f.at("identity").get<std::string>(), f.at("reason").get<std::string>(),
-                           f.at("symbol").get<uint32_t>(), f.at("replaces").get<bool>()});
+                           f.at("symbol").get<uint32_t>(), f.at("replaces").get<bool>(),
+                           {c.at("continuable").get<bool>(), c.at("reason").get<std::string>(),
+                            c.at("returns").get<std::vector<std::pair<uint64_t, uint64_t>>>()}});
+  }
   m.added_data = j.at("added_data").get<std::vector<std::string>>();
   m.removed_functions = j.at("removed_functions").get<std::vector<std::string>>();
   m.notes = j.at("notes").get<std::vector<std::string>>();
@@ -158,6 +165,15 @@ uint64_t patch_checksum(const Patch& patch) {
     h.value(s.function);
   }
   if (!patch.data_plan.empty()) h.text(patch.data_plan);
+  // Where frames continue is applied to live stacks: covered like the code.
+  for (const auto& f : patch.manifest.functions) {
+    h.text(f.identity);
+    h.value(f.continuation.continuable);
+    for (const auto& [from, to] : f.continuation.returns) {
+      h.value(from);
+      h.value(to);
+    }
+  }
   return h.hash;
 }
 
@@ -301,9 +317,17 @@ Result<Patch> parse_patch(std::vector<uint8_t> image, const std::string& label) 
       p.relocations.push_back({r.offset, r.type, static_cast<uint32_t>(r.symbol - 1), r.addend});
     }
   }
-  for (const auto& f : patch.manifest.functions)
+  for (const auto& f : patch.manifest.functions) {
     if (f.symbol >= patch.symbols.size() || patch.symbols[f.symbol].piece < 0 || !patch.symbols[f.symbol].function)
       return refuse("manifest names function " + f.identity + " that the patch does not define");
+    const auto& c = f.continuation;
+    if (!c.returns.empty() && (!f.replaces || !c.continuable))
+      return refuse("function " + f.identity + " has continuation addresses but is not continuable");
+    // A return address follows a call: never the entry, never past the new code.
+    for (const auto& [from, to] : c.returns)
+      if (from == 0 || to == 0 || to > patch.symbols[f.symbol].size)
+        return refuse(fmt::format("function {} continues at offset {:#x} -> {:#x}, outside its code", f.identity, from, to));
+  }
   if (patch_checksum(patch) != patch.manifest.checksum)
     return refuse("checksum mismatch (the file is corrupt or was modified)");
   return patch;

@@ -25,7 +25,7 @@ Patch sample() {
   p.symbols.push_back({"compute", 0, 14, 18, true});
   p.symbols.push_back({"printf", -1, 0, 0, false});
   p.symbols.push_back({"counter", 1, 0, 4, false});
-  p.manifest.functions.push_back({"compute", "its machine code changed", 0, true});
+  p.manifest.functions.push_back({"compute", "its machine code changed", 0, true, {true, "", {{9, 9}}}});
   p.manifest.checksum = patch_checksum(p);
   return p;
 }
@@ -57,6 +57,34 @@ TEST_F(PatchFormat, RoundTrip) {
   EXPECT_EQ(p.symbols[p.pieces[0].relocations[0].symbol].name, "printf");
   EXPECT_EQ(p.symbols[0].offset, 14u);
   EXPECT_TRUE(p.symbols[0].function);
+  ASSERT_EQ(p.manifest.functions.size(), 1u);
+  const Continuation& c = p.manifest.functions[0].continuation;
+  EXPECT_TRUE(c.continuable);
+  ASSERT_EQ(c.returns.size(), 1u);
+  EXPECT_EQ(c.returns[0], std::make_pair(uint64_t{9}, uint64_t{9}));
+}
+
+TEST_F(PatchFormat, ContinuationIsCoveredByTheChecksumAndValidated) {
+  // Where frames continue is applied to live stacks: a changed map is a changed patch.
+  Patch moved = sample();
+  moved.manifest.functions[0].continuation.returns[0].second = 7;
+  EXPECT_NE(patch_checksum(moved), sample().manifest.checksum);
+
+  Patch outside = sample();
+  outside.manifest.functions[0].continuation.returns[0] = {9, 19};  // past the 18-byte function
+  outside.manifest.checksum = patch_checksum(outside);
+  ASSERT_TRUE(write_patch(outside, file));
+  auto r = read_patch(file);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("outside its code"), std::string::npos) << r.error().message;
+
+  Patch not_continuable = sample();
+  not_continuable.manifest.functions[0].continuation.continuable = false;
+  not_continuable.manifest.checksum = patch_checksum(not_continuable);
+  ASSERT_TRUE(write_patch(not_continuable, file));
+  r = read_patch(file);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("not continuable"), std::string::npos) << r.error().message;
 }
 
 TEST_F(PatchFormat, EveryTruncationIsRefused) {

@@ -15,7 +15,8 @@ long changed(long x) { return x + 1 + (x == -5); }
 void stuck(void) {
   for (;;) {
     atomic_fetch_add(&progress, changed(0));
-    usleep(201);
+    usleep(100);  // two calls: not equivalent for continuation
+    usleep(101);
   }
 }
 
