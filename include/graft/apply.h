@@ -33,6 +33,9 @@ struct ApplyReport {
   uint64_t region = 0;       // where the patch lives in the target
   size_t types_changed = 0;  // data: struct layouts that changed
   size_t objects = 0;        // data: live objects and globals transformed at commit
+  size_t objects_moved = 0;  // data: of them, moved to new storage (they outgrew their allocation)
+  uint64_t storage = 0;        // data: where that new storage starts in the target (0: nothing moved)
+  uint64_t storage_bytes = 0;  // data: new storage mapped in the target for the moved objects
   uint64_t migrate_us = 0;   // data: finding and transforming them (inside the pause)
   size_t frames_continued = 0;  // frames waiting for a call that now return into the new code
 };

@@ -89,6 +89,9 @@ struct DataWrite {
 
 struct MigrationReport {
   size_t objects = 0;        // live instances transformed
+  size_t moved = 0;          // of them, moved to new storage (they outgrew their allocation)
+  size_t references = 0;     // typed pointers to moved objects, rewritten
+  uint64_t storage_bytes = 0;  // new storage mapped in the target for the moved objects
   size_t bytes_read = 0;     // of the target's memory, by the traversal
   uint64_t traverse_us = 0;  // finding and transforming, all threads stopped
   uint64_t write_us = 0;
@@ -99,11 +102,28 @@ struct MigrationInput {
   // Where each root lives now (old storage) and, if it gets new storage, where that is.
   std::function<Result<uint64_t>(const std::string& identity)> old_address;
   std::function<Result<uint64_t>(const std::string& identity)> new_address;
-  std::vector<uint64_t> stack_pointers;  // of every stopped thread: memory on their stacks is not heap
+  // Every stopped thread: memory on its stack is not heap, and neither its
+  // stack nor its registers may hold the address of an object that moves.
+  struct StoppedThread {
+    pid_t tid = 0;
+    uint64_t stack_pointer = 0;
+    bool in_system_call = false;
+    std::vector<uint64_t> registers;  // general-purpose, as ptrace gives them
+  };
+  std::vector<StoppedThread> threads;
+  // Maps `bytes` of fresh zeroed read-write memory in the target and returns
+  // its address: new storage for objects that outgrow their allocation. Called
+  // at most once, only when something moves; the caller unmaps it if the update fails.
+  std::function<Result<uint64_t>(uint64_t bytes)> map_storage;
 };
 
 // Finds and transforms every live instance, with every thread stopped.
-// Nothing is written: the result is the list of writes, for commit_writes.
+// An instance whose new layout does not fit its allocation moves to new
+// storage (map_storage), carved as glibc mmapped chunks so that the program
+// may free or realloc it later, and every typed pointer to it is rewritten;
+// a reference graft cannot rewrite (untyped, into its middle, on a stack or
+// in a register) refuses the update. Nothing is written in the target's
+// existing memory: the result is the list of writes, for commit_writes.
 Result<std::vector<DataWrite>> plan_migration(const DataPlan& plan, const MigrationInput& input, MigrationReport& report);
 
 }  // namespace graft

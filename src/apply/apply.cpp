@@ -188,6 +188,29 @@ Result<std::vector<DataWrite>> frame_writes(const TracedProcess& process, const 
   return writes;
 }
 
+// New storage for objects that outgrow their allocation: anonymous memory
+// mapped by a system call in a stopped thread, never the target's malloc
+// (another thread may be stopped holding its lock). Unmapped if the update fails.
+struct MovedStorage {
+  uint64_t start = 0, size = 0;
+};
+
+Result<uint64_t> map_moved_storage(TracedProcess& process, uint64_t bytes, MovedStorage& storage) {
+  GRAFT_ASSIGN(int64_t at, process.syscall(SYS_mmap, {0, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                                                      ~uint64_t{0}, 0}));
+  if (at < 0)
+    return make_error("cannot map {} bytes for objects that move in process {}: {}", bytes, process.pid(),
+                      std::strerror(static_cast<int>(-at)));
+  storage = {static_cast<uint64_t>(at), bytes};
+  return storage.start;
+}
+
+MigrationInput::StoppedThread stopped_thread(const Thread& t) {
+  const auto* words = reinterpret_cast<const uint64_t*>(&t.regs);
+  const bool in_system_call = static_cast<int64_t>(t.regs.orig_rax) >= 0;
+  return {t.tid, t.regs.rsp, in_system_call, std::vector<uint64_t>(words, words + sizeof t.regs / 8)};
+}
+
 double elapsed_ms(Clock::time_point since) {
   return std::chrono::duration<double, std::milli>(Clock::now() - since).count();
 }
@@ -334,6 +357,7 @@ Result<ApplyReport> apply_patch(pid_t pid, const Patch& patch, const ApplyOption
       checkpoint.update_pending_flag = flag->address;
     }
   report.threads = process->threads().size();
+  MovedStorage moved_storage;  // mapped at the commit if objects outgrow their allocation
   auto status = at_safe_moment(
       *process, ranges, checkpoint, checkpoints,
       [&]() -> Status {
@@ -359,10 +383,14 @@ Result<ApplyReport> apply_patch(pid_t pid, const Patch& patch, const ApplyOption
             if (auto it = record.defines.find(id); it != record.defines.end()) return it->second.address;
             return make_error("internal: the patch defines no new storage for {}", id);
           };
-          for (const auto& t : process->threads()) input.stack_pointers.push_back(t.regs.rsp);
+          for (const auto& t : process->threads()) input.threads.push_back(stopped_thread(t));
+          input.map_storage = [&](uint64_t bytes) { return map_moved_storage(*process, bytes, moved_storage); };
           MigrationReport migration;
           GRAFT_ASSIGN(writes, plan_migration(*data_plan, input, migration));
           report.objects = migration.objects;
+          report.objects_moved = migration.moved;
+          report.storage = moved_storage.start;
+          report.storage_bytes = migration.storage_bytes;
           report.migrate_us = migration.traverse_us;
           record.objects_transformed = migration.objects;
         }
@@ -389,6 +417,7 @@ Result<ApplyReport> apply_patch(pid_t pid, const Patch& patch, const ApplyOption
   if (!status) {
     (void)process->stop_all();
     (void)unmap(*process, image.base, image.bytes.size());
+    if (moved_storage.size) (void)unmap(*process, moved_storage.start, moved_storage.size);
     (void)process->detach();
     return status.error();
   }

@@ -86,6 +86,8 @@ int run_apply(int pid, const std::string& file, int timeout_ms, bool json, const
                 {"hold_us", report->hold_us}, {"arrivals", report->arrivals},
                 {"total_ms", report->total_ms}, {"region", fmt::format("{:#x}", report->region)},
                 {"types_changed", report->types_changed}, {"objects", report->objects},
+                {"objects_moved", report->objects_moved}, {"storage", fmt::format("{:#x}", report->storage)},
+                {"storage_bytes", report->storage_bytes},
                 {"migrate_us", report->migrate_us}, {"frames_continued", report->frames_continued}});
   } else {
     std::cout << fmt::format("applied patch {} to process {} as #{}: {} functions, {} threads, paused {} us, {:.2f} ms in all\n",
@@ -96,6 +98,9 @@ int run_apply(int pid, const std::string& file, int timeout_ms, bool json, const
                                report->types_changed, report->objects, report->migrate_us);
     if (report->frames_continued)
       std::cout << fmt::format("{} frames waiting for a call continue in the new code\n", report->frames_continued);
+    if (report->objects_moved)
+      std::cout << fmt::format("data: {} objects outgrew their allocation and moved to {} bytes of new storage at {:#x}\n",
+                               report->objects_moved, report->storage_bytes, report->storage);
   }
   return 0;
 }

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <map>
+#include <span>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -91,6 +93,21 @@ struct Instance {
   bool heap = false;
 };
 
+// A typed pointer found by the traversal: at `slot`, to `target`, of pointee `type`.
+struct Reference {
+  uint64_t slot = 0, target = 0;
+  int type = -1;
+};
+
+// Memory the traversal scanned: a root global, or an object (count elements
+// of `type`) it followed a pointer to. `label` names a global; objects are
+// named by type and address.
+struct Region {
+  uint64_t start = 0, size = 0;
+  int type = -1;
+  std::string label;
+};
+
 struct PairHash {
   size_t operator()(const std::pair<uint64_t, int>& p) const { return std::hash<uint64_t>{}(p.first * 31 + static_cast<uint64_t>(p.second)); }
 };
@@ -100,11 +117,12 @@ class Traversal {
   Traversal(const DataPlan& plan, const MigrationInput& input, RemoteMemory& memory)
       : plan_(plan), input_(input), memory_(memory), compare_(plan.old_types, plan.new_types) {
     leads_ = compare_.reaches_change();
-    for (uint64_t sp : input.stack_pointers)
-      if (const MemoryMap* m = memory_.mapping(sp)) stacks_.push_back(m);
+    for (const auto& thread : input.threads)
+      if (const MemoryMap* m = memory_.mapping(thread.stack_pointer)) stacks_.push_back(m);
   }
 
-  Status add_root(uint64_t address, int type) {
+  Status add_root(uint64_t address, int type, const std::string& variable) {
+    regions_.push_back({address, plan_.old_types.at(type).size, type, "global " + variable});
     GRAFT_TRY(scan(address, type, 0));
     return drain();
   }
@@ -112,7 +130,9 @@ class Traversal {
   void forbid(uint64_t start, uint64_t size, std::string what) { forbidden_.push_back({start, size, std::move(what)}); }
 
   std::vector<Instance>& instances() { return instances_; }
-
+  // Every typed pointer to a changed struct found, and every object scanned.
+  const std::vector<Reference>& references() const { return references_; }
+  const std::vector<Region>& regions() const { return regions_; }
 
   int changed(int old_type) const { return compare_.changed(old_type); }
 
@@ -143,6 +163,7 @@ class Traversal {
   }
 
   Status follow(uint64_t p, int type, uint64_t slot) {
+    if (changed(type) >= 0) references_.push_back({slot, p, type});
     if (!visited_.insert({p, type}).second) return ok();
     const MemoryMap* m = memory_.mapping(p);
     if (!m || m->perms.size() < 2 || m->perms[0] != 'r' || m->perms[1] != 'w') {
@@ -167,6 +188,7 @@ class Traversal {
         instance.count = std::max<uint64_t>(1, *usable / t.size);
       }
     if (instance.new_type >= 0) instances_.push_back(instance);
+    regions_.push_back({p, instance.count * t.size, type, {}});
     for (uint64_t k = 0; k < instance.count; ++k) work_.push_back({p + k * t.size, type});
     return ok();
   }
@@ -207,8 +229,188 @@ class Traversal {
   std::unordered_set<std::pair<uint64_t, int>, PairHash> visited_;
   std::vector<std::pair<uint64_t, int>> work_;
   std::vector<Instance> instances_;
+  std::vector<Reference> references_;
+  std::vector<Region> regions_;
   size_t dangling_ = 0;
 };
+
+// Where `offset` falls in a value of `type`: ".cookie (void *)", "[3].next (struct node *)".
+std::string member_path(const TypeTable& types, int type, uint64_t offset) {
+  std::string path;
+  for (int depth = 0; depth < 32; ++depth) {
+    const Type& t = types.at(type);
+    const Member* inside = nullptr;
+    if (t.kind == TypeKind::Struct || t.kind == TypeKind::Union) {
+      for (const auto& m : t.members)
+        if (!m.bit_size && offset >= m.offset && offset < m.offset + types.at(m.type).size) {
+          inside = &m;
+          break;
+        }
+      if (!inside) break;
+      path += "." + (inside->name.empty() ? std::string("<anonymous>") : inside->name);
+      offset -= inside->offset;
+      type = inside->type;
+    } else if (t.kind == TypeKind::Array && t.target >= 0 && types.at(t.target).size) {
+      const uint64_t k = offset / types.at(t.target).size;
+      path += fmt::format("[{}]", k);
+      offset -= k * types.at(t.target).size;
+      type = t.target;
+    } else {
+      break;
+    }
+  }
+  if (offset) path += fmt::format(" + {}", offset);
+  return fmt::format("{}{}({})", path, path.empty() ? "" : " ", types.spell(type));
+}
+
+// What the traversal saw at `slot`, for messages: "global forest.cookie (void *)",
+// "struct table at 0x55d0c0: .cookie (void *)".
+std::string place(const TypeTable& types, const Region& r, uint64_t slot) {
+  const uint64_t element = types.at(r.type).size ? types.at(r.type).size : r.size;
+  const uint64_t k = (slot - r.start) / element;
+  const std::string path = member_path(types, r.type, slot - r.start - k * element);
+  if (!r.label.empty()) return r.label + (path.starts_with("(") ? " " : "") + path;
+  if (r.size > element)
+    return fmt::format("element {} of the {}s at {:#x}: {}", k, types.spell(r.type), r.start, path);
+  return fmt::format("the {} at {:#x}: {}", types.spell(r.type), r.start, path);
+}
+
+constexpr uint64_t kChunkHeader = 16;  // glibc: prev_size and size words before the memory malloc returns
+constexpr uint64_t kMmappedBit = 2;    // glibc: IS_MMAPPED in the size word
+constexpr uint64_t kPage = 4096;
+
+// A top-level instance and what becomes of it: transformed in place, or moved
+// to `block` (a page-aligned fake mmapped chunk of `block_size` bytes).
+struct Target {
+  const Instance* instance = nullptr;
+  uint64_t old_bytes = 0, new_bytes = 0;
+  std::optional<uint64_t> room;  // bytes of its allocation, if it is known
+  bool moves = false;
+  uint64_t block = 0, block_size = 0;
+};
+
+// Objects that must move: every reference to each must be a typed pointer
+// the traversal found, which can be rewritten; anything else that holds its
+// address (an untyped word of anything scanned, a thread's stack or
+// registers) refuses the update, naming it. Then the new storage is mapped
+// and each moving object given its block. Returns where each rewritten
+// reference must point now: slot -> new address.
+Result<std::map<uint64_t, uint64_t>> prepare_moves(const DataPlan& plan, const MigrationInput& input, Traversal& traversal,
+                                                    RemoteMemory& memory, std::vector<Target*>& moving,
+                                                    MigrationReport& report) {
+  const TypeTable& types = plan.old_types;
+  const uint64_t low = moving.front()->instance->address;
+  const uint64_t high = moving.back()->instance->address + moving.back()->old_bytes;
+  auto moving_at = [&](uint64_t value) -> Target* {
+    if (value < low || value >= high) return nullptr;
+    auto it = std::upper_bound(moving.begin(), moving.end(), value,
+                               [](uint64_t v, const Target* t) { return v < t->instance->address; });
+    if (it == moving.begin()) return nullptr;
+    Target* t = *--it;
+    return value < t->instance->address + t->old_bytes ? t : nullptr;
+  };
+  auto what = [&](uint64_t value, const Target* t) {
+    const Instance& i = *t->instance;
+    return fmt::format("{:#x}, {} the {} at {:#x} (it must move: it grows from {} to {} bytes and its allocation has {})",
+                       value, value == i.address ? "the address of" : "an address inside", types.at(i.old_type).name,
+                       i.address, t->old_bytes, t->new_bytes, *t->room);
+  };
+
+  std::unordered_map<uint64_t, Target*> typed;  // slot -> the moving object its typed pointer points to
+  for (const auto& r : traversal.references())
+    if (Target* t = moving_at(r.target); t && r.target == t->instance->address && r.type == t->instance->old_type)
+      typed.emplace(r.slot, t);
+
+  // Conservative: every word of everything the traversal scanned (roots and
+  // objects), so a void *, a union, an integer or an interior pointer holding
+  // the old address is not left behind pointing to the old block.
+  std::vector<uint8_t> bytes;
+  for (const auto& region : traversal.regions()) {
+    const uint64_t start = (region.start + 7) & ~uint64_t{7};
+    if (start >= region.start + region.size) continue;
+    bytes.resize((region.start + region.size - start) & ~uint64_t{7});
+    if (bytes.empty() || !memory.read(start, bytes.data(), bytes.size())) continue;
+    for (size_t off = 0; off < bytes.size(); off += 8) {
+      uint64_t value;
+      std::memcpy(&value, bytes.data() + off, 8);
+      Target* t = moving_at(value);
+      if (!t) continue;
+      if (auto it = typed.find(start + off); it != typed.end() && it->second == t) continue;
+      return make_error("{} holds {}: graft rewrites only typed pointers to the start of an object, not a void *, a "
+                        "union, an integer or a pointer into its middle; nothing was changed",
+                        place(types, region, start + off), what(value, t));
+    }
+  }
+  // Frames are not searched, so a word on a thread's stack is untyped: it
+  // may be a live pointer (a void * local, a register saved by a callee) or,
+  // far more often, a stale value in a slot its frame does not use. One equal
+  // to the start of a moving object is rewritten like a typed pointer: live,
+  // it must follow the object; dead, it is harmless. One into the middle of
+  // it, or a register holding either (registers are not written), refuses.
+  std::vector<std::pair<uint64_t, Target*>> stack_words;
+  for (const auto& thread : input.threads) {
+    Thread named;
+    named.tid = thread.tid;
+    for (uint64_t value : thread.registers)
+      if (Target* t = moving_at(value))
+        return make_error("thread {} ({}) holds in a register {}: graft does not search frames or rewrite registers; "
+                          "nothing was changed", thread.tid, named.name(), what(value, t));
+    const MemoryMap* stack = memory.mapping(thread.stack_pointer);
+    if (!stack) continue;
+    // To the top of the stack from its pointer, or from the red zone below it
+    // if the thread was stopped in user code (a leaf function may keep values
+    // there; in a system call, what lies below is dead).
+    const uint64_t red_zone = thread.in_system_call ? 0 : 128;
+    const uint64_t start = std::max(stack->start, (thread.stack_pointer - red_zone) & ~uint64_t{7});
+    bytes.resize(stack->end - start);
+    if (!memory.read(start, bytes.data(), bytes.size())) continue;
+    for (size_t off = 0; off + 8 <= bytes.size(); off += 8) {
+      uint64_t value;
+      std::memcpy(&value, bytes.data() + off, 8);
+      Target* t = moving_at(value);
+      if (!t) continue;
+      if (value != t->instance->address)
+        return make_error("thread {} ({}) holds on its stack at {:#x} {}: graft does not search frames, so it cannot "
+                          "tell where in the new layout it should point; nothing was changed",
+                          thread.tid, named.name(), start + off, what(value, t));
+      stack_words.emplace_back(start + off, t);
+    }
+  }
+
+  // Each moved object is a chunk glibc's free(), realloc() and
+  // malloc_usable_size() accept as mmapped: its block is page-aligned and
+  // holds whole pages, prev_size (the offset from the block) is 0 and the size
+  // word is the block's size with IS_MMAPPED, so free() munmaps just its block.
+  uint64_t total = 0;
+  for (Target* t : moving) {
+    t->block_size = (kChunkHeader + t->new_bytes + kPage - 1) & ~(kPage - 1);
+    total += t->block_size;
+  }
+  if (!input.map_storage) return make_error("internal: objects must move, but no storage can be mapped for them");
+  GRAFT_ASSIGN(const uint64_t base, input.map_storage(total));
+  uint64_t at = base;
+  for (Target* t : moving) {
+    t->block = at;
+    at += t->block_size;
+    report.moved += t->instance->count;
+  }
+  report.storage_bytes = total;
+  std::map<uint64_t, uint64_t> rewrites;
+  for (const auto& [slot, t] : typed) rewrites[slot] = t->block + kChunkHeader;
+  for (const auto& [slot, t] : stack_words) rewrites[slot] = t->block + kChunkHeader;
+  report.references = rewrites.size();
+  return rewrites;
+}
+
+// Puts the new address of every moved object into the references among
+// `bytes` (a copy of the target's memory at `start`), before they are
+// transformed: a reference inside a transformed object ends up in its new
+// bytes. Those are done; the rest are written where they are.
+void rewrite_references(std::map<uint64_t, uint64_t>& rewrites, uint64_t start, std::span<uint8_t> bytes) {
+  for (auto it = rewrites.lower_bound(start); it != rewrites.end() && it->first + 8 <= start + bytes.size();
+       it = rewrites.erase(it))
+    std::memcpy(bytes.data() + (it->first - start), &it->second, 8);
+}
 
 }  // namespace
 
@@ -235,27 +437,15 @@ Result<std::vector<DataWrite>> plan_migration(const DataPlan& plan, const Migrat
   }
   for (const auto& r : plan.roots) {
     GRAFT_ASSIGN(uint64_t at, input.old_address(r.identity));
-    if (auto found = traversal.add_root(at, r.old_type); !found) return found.error().context("global " + r.variable);
-  }
-  for (const auto& m : moved) {
-    const uint64_t old_size = plan.old_types.at(m.root->old_type).size;
-    const uint64_t new_size = plan.new_types.at(m.root->new_type).size;
-    std::vector<uint8_t> before(old_size);
-    if (!memory.read(m.from, before.data(), old_size))
-      return make_error("cannot read global {} at {:#x} in process {}", m.root->variable, m.from, input.pid);
-    DataWrite w{m.to, std::vector<uint8_t>(new_size), {}};
-    // Its new storage holds the new initialiser: new fields start from it.
-    GRAFT_ASSIGN(w.previous, read_process_memory(input.pid, m.to, new_size));
-    w.bytes = w.previous;
-    transform(m.root->old_type, before.data(), m.root->new_type, w.bytes.data());
-    writes.push_back(std::move(w));
-    ++report.objects;
+    if (auto found = traversal.add_root(at, r.old_type, r.variable); !found) return found.error().context("global " + r.variable);
   }
 
   // Instances inside others (a changed struct embedded in a found object) are
-  // transformed with their container.
+  // transformed with their container. Each top-level one is transformed in
+  // place if its new layout fits its allocation, else it moves.
   auto& found = traversal.instances();
   std::sort(found.begin(), found.end(), [](const Instance& a, const Instance& b) { return a.address < b.address; });
+  std::vector<Target> targets;
   uint64_t covered_end = 0;
   const Instance* container = nullptr;
   for (const auto& i : found) {
@@ -281,25 +471,77 @@ Result<std::vector<DataWrite>> plan_migration(const DataPlan& plan, const Migrat
                         "was changed", i.slot, plan.old_types.at(i.old_type).name, i.address);
     container = &i;
     covered_end = end;
+    Target t{&i, old_size * i.count, plan.new_types.at(i.new_type).size * i.count, i.capacity};
+    t.moves = t.new_bytes > t.room.value_or(t.old_bytes);
+    if (t.moves && !t.room)
+      return make_error("{} grows from {} to {} bytes, and the one at {:#x} is not in the heap (a global or a "
+                        "static object): graft cannot move it; nothing was changed",
+                        plan.old_types.at(i.old_type).name, old_size, t.new_bytes / i.count, i.address);
+    targets.push_back(t);
+  }
+  std::vector<Target*> moving;
+  for (auto& t : targets)
+    if (t.moves) moving.push_back(&t);
+  std::map<uint64_t, uint64_t> rewrites;  // slot of a typed pointer to a moved object -> its new address
+  if (!moving.empty()) {
+    GRAFT_ASSIGN(rewrites, prepare_moves(plan, input, traversal, memory, moving, report));
+  }
+
+  for (const auto& m : moved) {
+    const uint64_t old_size = plan.old_types.at(m.root->old_type).size;
+    const uint64_t new_size = plan.new_types.at(m.root->new_type).size;
+    std::vector<uint8_t> before(old_size);
+    if (!memory.read(m.from, before.data(), old_size))
+      return make_error("cannot read global {} at {:#x} in process {}", m.root->variable, m.from, input.pid);
+    rewrite_references(rewrites, m.from, before);
+    DataWrite w{m.to, std::vector<uint8_t>(new_size), {}};
+    // Its new storage holds the new initialiser: new fields start from it.
+    GRAFT_ASSIGN(w.previous, read_process_memory(input.pid, m.to, new_size));
+    w.bytes = w.previous;
+    transform(m.root->old_type, before.data(), m.root->new_type, w.bytes.data());
+    writes.push_back(std::move(w));
+    ++report.objects;
+  }
+
+  for (const auto& t : targets) {
+    const Instance& i = *t.instance;
+    const uint64_t old_size = plan.old_types.at(i.old_type).size;
     const uint64_t new_size = plan.new_types.at(i.new_type).size;
-    const uint64_t room = i.capacity ? *i.capacity : old_size * i.count;
-    if (new_size * i.count > room)
-      return make_error("{} grows from {} to {} bytes, and the one at {:#x} has only {} bytes of allocation{}: moving "
-                        "objects is not supported yet; nothing was changed",
-                        plan.old_types.at(i.old_type).name, old_size, new_size, i.address, room,
-                        i.capacity ? "" : " it is known to have (it does not start a malloc block)");
-    DataWrite w;
-    w.address = i.address;
-    std::vector<uint8_t> before(std::max(old_size * i.count, new_size * i.count));
+    std::vector<uint8_t> before(t.moves ? t.old_bytes : std::max(t.old_bytes, t.new_bytes));
     if (!memory.read(i.address, before.data(), before.size()))
       return make_error("cannot read {} at {:#x} in process {}", plan.old_types.at(i.old_type).name, i.address, input.pid);
-    w.previous.assign(before.begin(), before.begin() + static_cast<long>(new_size * i.count));
-    w.bytes.assign(new_size * i.count, 0);
+    DataWrite w;
+    if (t.moves) {
+      // The chunk header, then the object, in fresh (zeroed) memory; the old
+      // block stays allocated and untouched.
+      w.address = t.block;
+      w.bytes.assign(kChunkHeader + t.new_bytes, 0);
+      w.previous = w.bytes;
+      const uint64_t size_word = t.block_size | kMmappedBit;
+      std::memcpy(w.bytes.data() + 8, &size_word, 8);
+    } else {
+      w.address = i.address;
+      w.previous.assign(before.begin(), before.begin() + static_cast<long>(t.new_bytes));
+      w.bytes.assign(t.new_bytes, 0);
+    }
+    rewrite_references(rewrites, i.address, std::span(before).first(t.old_bytes));
+    uint8_t* out = w.bytes.data() + (t.moves ? kChunkHeader : 0);
     for (uint64_t k = 0; k < i.count; ++k)
-      transform(i.old_type, before.data() + k * old_size, i.new_type, w.bytes.data() + k * new_size);
+      transform(i.old_type, before.data() + k * old_size, i.new_type, out + k * new_size);
     writes.push_back(std::move(w));
     report.objects += i.count;
   }
+  // References in objects that are not transformed (a global, an array of
+  // pointers) are written where they are.
+  for (const auto& [slot, to] : rewrites) {
+    auto from = memory.word(slot);
+    if (!from) return make_error("cannot read the pointer at {:#x} in process {}", slot, input.pid);
+    DataWrite w{slot, std::vector<uint8_t>(8), std::vector<uint8_t>(8)};
+    std::memcpy(w.bytes.data(), &to, 8);
+    std::memcpy(w.previous.data(), &*from, 8);
+    writes.push_back(std::move(w));
+  }
+
   // Neighbouring objects (malloc puts them a header apart) become one write,
   // the bytes between them written back unchanged: a million objects cost a
   // few hundred writes, not a million.
