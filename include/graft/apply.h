@@ -17,6 +17,9 @@ namespace graft {
 struct ApplyOptions {
   std::chrono::milliseconds timeout{5000};  // how long to wait for a safe moment
   bool dynamic_checkpoints = true;          // breakpoints where blocked threads leave (else only poll)
+  // How long the user's transformers may run, per batch of objects, before
+  // the update is abandoned (a loop, or a lock a stopped thread holds).
+  std::chrono::milliseconds transformer_limit{2000};
 };
 
 struct ApplyReport {
@@ -38,6 +41,8 @@ struct ApplyReport {
   uint64_t storage_bytes = 0;  // data: new storage mapped in the target for the moved objects
   uint64_t migrate_us = 0;   // data: finding and transforming them (inside the pause)
   size_t frames_continued = 0;  // frames waiting for a call that now return into the new code
+  size_t user_transformed = 0;  // data: objects the user's transformers rewrote in the target
+  size_t user_batches = 0;      // data: runs of the user's transformers (one ptrace round trip each)
 };
 
 // When no safe moment came before the timeout: the threads that kept it, each

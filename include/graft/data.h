@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -49,6 +50,12 @@ struct DataPlan {
     std::vector<std::pair<uint64_t, uint64_t>> live;  // [start, end) offsets
   };
   std::vector<FrameHolder> frame_holders;
+  // Transformers written by the user (graft diff --transform FILE.c): changed
+  // struct ("struct node") -> its function in the patch
+  // ("graft_transform__node"), run in the target after the default.
+  std::map<std::string, std::string> user_transformers;
+  std::string user_transformer_file;    // FILE.c, for messages
+  std::string user_transformer_runner;  // the patch's loop that calls them a batch at a time
   bool empty() const { return changes.empty() && roots.empty(); }
   // Globals that get new storage (their type changed): every function that refers to one is patched.
   std::vector<std::string> retyped_globals() const;
@@ -65,6 +72,16 @@ Result<DataPlan> plan_data_changes(const TypeTable& old_types, const TypeTable& 
 std::string encode_data_plan(const DataPlan& plan);  // JSON
 Result<DataPlan> decode_data_plan(const std::string& text);
 
+// The tag of a changed struct a user may write a transformer for ("struct
+// node" -> "node"), or "" (unions, enums, anonymous types).
+std::string transformable_tag(const std::string& type_name);
+std::string user_transformer_name(const std::string& tag);       // "graft_transform__node"
+std::string user_transformer_signature(const std::string& tag);  // the C prototype to write
+// A C header declaring the old layout of every changed struct (and what they
+// hold by value) as `struct graft_old_<tag>`, byte for byte, checked by
+// static assertions: what a user's transformer reads its `from` through.
+std::string old_types_header(const DataPlan& plan, const std::string& old_binary);
+
 // Default transformer: the value of `from` (old layout) in `to`'s layout.
 // `to` holds the default value on entry (zeros, or the new initialiser):
 // fields are copied by name, numbers converted, enumerators mapped by name.
@@ -73,6 +90,14 @@ class Transformer {
   Transformer(const TypeTable& from_types, const TypeTable& to_types);
   ~Transformer();
   void operator()(int from, const uint8_t* from_bytes, int to, uint8_t* to_bytes);
+  // The structs inside a value of `from` (itself included) whose old type
+  // `wanted` picks, paired with their new places as the default pairs fields.
+  struct Nested {
+    int from = -1, to = -1;
+    uint64_t from_offset = 0, to_offset = 0;
+    int depth = 0;  // 0: the value itself
+  };
+  std::vector<Nested> nested(int from, int to, const std::function<bool(int old_type)>& wanted);
 
  private:
   class Impl;
@@ -97,6 +122,18 @@ struct MigrationReport {
   uint64_t write_us = 0;
 };
 
+// One object for a user's transformer: its old bytes, and its new bytes as
+// the default made them (in a write of the migration), which the user's
+// function then rewrites.
+struct UserTransformJob {
+  std::string type;          // "struct node"
+  std::string function;      // the user's function (an identity defined by the patch)
+  uint64_t address = 0;      // where the object lives in the target (for messages)
+  std::vector<uint8_t> from;
+  uint8_t* to = nullptr;     // into a DataWrite's bytes
+  uint64_t to_size = 0;
+};
+
 struct MigrationInput {
   pid_t pid = 0;
   // Where each root lives now (old storage) and, if it gets new storage, where that is.
@@ -115,6 +152,9 @@ struct MigrationInput {
   // its address: new storage for objects that outgrow their allocation. Called
   // at most once, only when something moves; the caller unmaps it if the update fails.
   std::function<Result<uint64_t>(uint64_t bytes)> map_storage;
+  // Runs the user's transformers over the jobs, in order (an object nested
+  // in another comes before its container), rewriting each job's `to`.
+  std::function<Status(std::vector<UserTransformJob>& jobs)> run_user_transformers;
 };
 
 // Finds and transforms every live instance, with every thread stopped.

@@ -13,10 +13,18 @@ namespace graft {
 struct DiffRequest {
   std::filesystem::path old_binary;
   std::filesystem::path new_binary;
+  // Transformers written by the user (C, compiled into the patch), and where
+  // its #includes are found besides the new build's source root.
+  std::filesystem::path transform_file;
+  std::vector<std::filesystem::path> transform_includes;
 };
 
 // The patch, or a refusal that says what cannot be patched yet and why.
 Result<Patch> generate_patch(const DiffRequest& request);
+
+// The C header of the old layouts a transformer file is written against
+// (graft diff --transform-header).
+Result<std::string> transformer_header(const DiffRequest& request);
 
 // Human-readable report: every function in the patch and why, data added,
 // functions removed, state kept.

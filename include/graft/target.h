@@ -47,6 +47,14 @@ struct Thread {
   std::string name() const;  // from /proc/PID/task/TID/comm
 };
 
+// What became of code graft ran in a borrowed thread (TracedProcess::run_borrowed).
+struct BorrowedRun {
+  enum Outcome { Trapped, Faulted, Stopped, TimedOut } outcome = Trapped;
+  int signal = 0;              // Faulted: SIGSEGV, SIGBUS, SIGFPE, SIGILL, ...
+  uint64_t fault_address = 0;  // Faulted: the address the signal names
+  uint64_t pc = 0;             // where it ended
+};
+
 class TracedProcess {
  public:
   // Seizes every thread (and threads created later). Nothing is stopped yet.
@@ -90,6 +98,12 @@ class TracedProcess {
   // Runs a system call in a stopped thread and returns its result (negative errno on failure).
   // The thread's registers are restored exactly, so an interrupted call restarts as before.
   Result<int64_t> syscall(long number, std::array<uint64_t, 6> args);
+  // Runs code in the stopped thread `t` from `regs` (every other thread stays
+  // stopped) until it executes an int3, faults, stops for anything else or
+  // `limit` passes. Its registers are then restored exactly, and a fault's
+  // signal is discarded: the thread goes on as if nothing had run. Signals
+  // that arrive meanwhile for the program are kept for its resumption.
+  Result<BorrowedRun> run_borrowed(Thread& t, const user_regs_struct& regs, std::chrono::milliseconds limit);
 
  private:
   explicit TracedProcess(pid_t pid) : pid_(pid) {}

@@ -19,6 +19,7 @@
 #include "graft/target.h"
 #include "link.h"
 #include "registry.h"
+#include "user_transform.h"
 
 namespace graft {
 namespace {
@@ -381,10 +382,19 @@ Result<ApplyReport> apply_patch(pid_t pid, const Patch& patch, const ApplyOption
           };
           input.new_address = [&](const std::string& id) -> Result<uint64_t> {
             if (auto it = record.defines.find(id); it != record.defines.end()) return it->second.address;
-            return make_error("internal: the patch defines no new storage for {}", id);
+            return make_error("internal: the patch defines no {}", id);
           };
           for (const auto& t : process->threads()) input.threads.push_back(stopped_thread(t));
           input.map_storage = [&](uint64_t bytes) { return map_moved_storage(*process, bytes, moved_storage); };
+          apply::UserTransformReport user;
+          if (!data_plan->user_transformers.empty())
+            input.run_user_transformers = [&](std::vector<UserTransformJob>& jobs) -> Status {
+              GRAFT_ASSIGN(const uint64_t runner, input.new_address(data_plan->user_transformer_runner));
+              auto ran = apply::run_user_transformers(*process, jobs, runner, input.new_address,
+                                                      options.transformer_limit, user);
+              if (!ran) return ran.error().context(data_plan->user_transformer_file);
+              return ran;
+            };
           MigrationReport migration;
           GRAFT_ASSIGN(writes, plan_migration(*data_plan, input, migration));
           report.objects = migration.objects;
@@ -393,6 +403,8 @@ Result<ApplyReport> apply_patch(pid_t pid, const Patch& patch, const ApplyOption
           report.storage_bytes = migration.storage_bytes;
           report.migrate_us = migration.traverse_us;
           record.objects_transformed = migration.objects;
+          report.user_transformed = user.objects;
+          report.user_batches = user.batches;
         }
         // Frames waiting for a call in a continuable function return into the new code.
         GRAFT_ASSIGN(auto frames, frame_writes(*process, checkpoints.remaps));

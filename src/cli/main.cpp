@@ -36,8 +36,17 @@ int fail(const graft::Error& error, bool json = false, const graft::Refusal& ref
   return 1;
 }
 
-int run_diff(const std::string& old_binary, const std::string& new_binary, const std::string& output, bool explain) {
-  auto patch = graft::generate_patch({old_binary, new_binary});
+int run_diff(const graft::DiffRequest& request, const std::string& output, bool explain, const std::string& header) {
+  if (!header.empty()) {
+    auto text = graft::transformer_header(request);
+    if (!text) return fail(text.error());
+    std::FILE* out = std::fopen(header.c_str(), "w");
+    if (!out || std::fwrite(text->data(), 1, text->size(), out) != text->size() || std::fclose(out) != 0)
+      return fail(graft::errno_error("cannot write " + header, errno));
+    std::fprintf(stderr, "graft: wrote %s: the old layouts to write transformers against\n", header.c_str());
+    if (output.empty() && !explain) return 0;
+  }
+  auto patch = graft::generate_patch(request);
   if (!patch) return fail(patch.error());
   if (explain) std::cout << graft::explain_patch(*patch);
   if (!output.empty()) {
@@ -70,11 +79,13 @@ int run_info(const std::string& file, bool json) {
   return 0;
 }
 
-int run_apply(int pid, const std::string& file, int timeout_ms, bool json, const std::string& checkpoints) {
+int run_apply(int pid, const std::string& file, int timeout_ms, bool json, const std::string& checkpoints,
+              int transformer_timeout_ms) {
   auto patch = graft::read_patch(file);
   if (!patch) return fail(patch.error(), json);
   graft::ApplyOptions options;
   options.timeout = std::chrono::milliseconds(timeout_ms);
+  options.transformer_limit = std::chrono::milliseconds(transformer_timeout_ms);
   options.dynamic_checkpoints = checkpoints == "dynamic";
   graft::Refusal refusal;
   auto report = graft::apply_patch(pid, *patch, options, &refusal);
@@ -87,15 +98,18 @@ int run_apply(int pid, const std::string& file, int timeout_ms, bool json, const
                 {"total_ms", report->total_ms}, {"region", fmt::format("{:#x}", report->region)},
                 {"types_changed", report->types_changed}, {"objects", report->objects},
                 {"objects_moved", report->objects_moved}, {"storage", fmt::format("{:#x}", report->storage)},
-                {"storage_bytes", report->storage_bytes},
-                {"migrate_us", report->migrate_us}, {"frames_continued", report->frames_continued}});
+                {"storage_bytes", report->storage_bytes}, {"migrate_us", report->migrate_us},
+                {"frames_continued", report->frames_continued}, {"user_transformed", report->user_transformed},
+                {"user_batches", report->user_batches}});
   } else {
     std::cout << fmt::format("applied patch {} to process {} as #{}: {} functions, {} threads, paused {} us, {:.2f} ms in all\n",
                              report->patch_id, pid, report->sequence, report->functions, report->threads,
                              report->pause_us, report->total_ms);
     if (report->types_changed || report->objects)
-      std::cout << fmt::format("data: {} types changed, {} live objects transformed in {} us (inside the pause)\n",
-                               report->types_changed, report->objects, report->migrate_us);
+      std::cout << fmt::format("data: {} types changed, {} live objects transformed in {} us (inside the pause){}\n",
+                               report->types_changed, report->objects, report->migrate_us,
+                               report->user_transformed ? fmt::format(", {} of them by your transformers", report->user_transformed)
+                                                        : std::string());
     if (report->frames_continued)
       std::cout << fmt::format("{} frames waiting for a call continue in the new code\n", report->frames_continued);
     if (report->objects_moved)
@@ -159,17 +173,40 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", "graft 0.1.0");
 
-  std::string old_binary, new_binary, output, file, checkpoints = "dynamic";
+  std::string old_binary, new_binary, output, file, checkpoints = "dynamic", transform_file, transform_header;
+  std::vector<std::string> transform_includes;
   bool explain = false, json = false;
-  int pid = 0, timeout_ms = 5000;
+  int pid = 0, timeout_ms = 5000, transformer_timeout_ms = 2000;
 
   auto* diff = app.add_subcommand("diff", "Generate a patch from two binaries built with graft-cc");
   diff->add_option("OLD", old_binary, "The running version (its objects are found in the graft store by build-id)")->required()->check(CLI::ExistingFile);
   diff->add_option("NEW", new_binary, "The new version")->required()->check(CLI::ExistingFile);
   diff->add_option("-o,--output", output, "Write the patch here (e.g. fix.graft)");
-  diff->add_flag("--explain", explain, "Print every function in the patch and why it is there");
+  diff->add_flag("--explain", explain,
+                 "Print every function in the patch and why it is there, and for each changed struct what happens to "
+                 "each field, whose transformer runs (the generated default or yours) and the signature to write");
+  diff->add_option("--transform", transform_file,
+                   "FILE.c: transformers you write in C, compiled into the patch with clang 14 and run in the target "
+                   "at the commit after the generated defaults. For a changed struct node: "
+                   "GRAFT_TRANSFORM(node, from, to) { to->weight = from->count * 10; } with <graft/graft.h>, the "
+                   "program's headers and the --transform-header file included. A transformer must not allocate, "
+                   "lock or block: the other threads are stopped; a fault or apply's --transformer-timeout abandons "
+                   "the update and nothing changes")
+      ->check(CLI::ExistingFile)->type_name("FILE.c");
+  diff->add_option("-I,--transform-include", transform_includes,
+                   "A directory to search for the headers FILE.c includes (repeatable); the new binary's source "
+                   "root is searched after these")
+      ->allow_extra_args(false)->check(CLI::ExistingDirectory)->type_name("DIR");
+  diff->add_option("--transform-header", transform_header,
+                   "Write OUT.h: the old layout of every changed struct as struct graft_old_<tag>, byte for byte, "
+                   "with the signature of each transformer you may write")
+      ->type_name("OUT.h");
   diff->callback([&] {
-    if (output.empty() && !explain) throw CLI::ValidationError("diff", "give -o PATCH to write the patch, or --explain to only report");
+    if (output.empty() && !explain && transform_header.empty())
+      throw CLI::ValidationError("diff", "give -o PATCH to write the patch, --explain to only report, or "
+                                         "--transform-header OUT.h");
+    if (!transform_includes.empty() && transform_file.empty())
+      throw CLI::ValidationError("diff", "--transform-include is for --transform FILE.c");
   });
 
   auto* info = app.add_subcommand("info", "Validate a patch file and describe it");
@@ -185,6 +222,10 @@ int main(int argc, char** argv) {
                     "dynamic: plant breakpoints where blocked threads leave the replaced functions and at their "
                     "entries; poll: only stop and check again with backoff")
       ->check(CLI::IsMember({"dynamic", "poll"}))->default_val("dynamic");
+  apply->add_option("--transformer-timeout", transformer_timeout_ms,
+                    "Milliseconds the patch's user transformers may run per batch of objects before the update is "
+                    "abandoned (a loop, or a lock a stopped thread holds)")
+      ->default_val(2000)->check(CLI::Range(1, 600000))->type_name("MS");
   apply->add_flag("--json", json, "Print patch_id, threads, functions, pause_us, total_ms as JSON");
 
   auto* status = app.add_subcommand("status", "List the patches applied to a process, oldest first");
@@ -210,9 +251,13 @@ int main(int argc, char** argv) {
     }
     return app.exit(e);
   }
-  if (diff->parsed()) return run_diff(old_binary, new_binary, output, explain);
+  if (diff->parsed()) {
+    graft::DiffRequest request{old_binary, new_binary, transform_file, {}};
+    for (const auto& d : transform_includes) request.transform_includes.emplace_back(d);
+    return run_diff(request, output, explain, transform_header);
+  }
   if (info->parsed()) return run_info(file, json);
-  if (apply->parsed()) return run_apply(pid, file, timeout_ms, json, checkpoints);
+  if (apply->parsed()) return run_apply(pid, file, timeout_ms, json, checkpoints, transformer_timeout_ms);
   if (status->parsed()) return run_status(pid, json);
   if (revert->parsed()) return run_revert(pid, timeout_ms, json, checkpoints);
   return 2;

@@ -412,6 +412,49 @@ void rewrite_references(std::map<uint64_t, uint64_t>& rewrites, uint64_t start, 
     std::memcpy(bytes.data() + (it->first - start), &it->second, 8);
 }
 
+// What the user's transformers may apply to: a write's objects (`count` in a
+// row) and their old bytes.
+struct Transformed {
+  size_t write;
+  uint64_t address;
+  int old_type, new_type;
+  uint64_t count;
+  std::vector<uint8_t> before;
+  uint64_t offset = 0;  // of the objects in the write's bytes (a moved object's chunk header comes first)
+};
+
+// Every struct with a user's transformer, at any depth inside the transformed
+// objects, goes to the target in one list, innermost first: a container's
+// transformer sees its members already done.
+Status run_user_transformers(const DataPlan& plan, const MigrationInput& input, Transformer& transform,
+                             const std::vector<Transformed>& transformed, std::vector<DataWrite>& writes) {
+  auto wanted = [&](int old_type) { return plan.user_transformers.count(plan.old_types.at(old_type).name) > 0; };
+  std::vector<std::pair<int, UserTransformJob>> jobs;  // with their depth
+  for (const auto& t : transformed) {
+    const uint64_t old_size = plan.old_types.at(t.old_type).size, new_size = plan.new_types.at(t.new_type).size;
+    const auto nested = transform.nested(t.old_type, t.new_type, wanted);
+    for (uint64_t k = 0; k < t.count; ++k)
+      for (const auto& n : nested) {
+        const std::string& name = plan.old_types.at(n.from).name;
+        const uint64_t from = k * old_size + n.from_offset, from_size = plan.old_types.at(n.from).size;
+        UserTransformJob job{name, plan.user_transformers.at(name), t.address + from,
+                             {t.before.begin() + static_cast<long>(from), t.before.begin() + static_cast<long>(from + from_size)},
+                             writes[t.write].bytes.data() + t.offset + k * new_size + n.to_offset, plan.new_types.at(n.to).size};
+        jobs.emplace_back(n.depth, std::move(job));
+      }
+  }
+  if (jobs.empty()) return ok();
+  if (!input.run_user_transformers) return make_error("internal: the patch has user transformers but nothing runs them");
+  // Innermost first; then by transformer, so that each runs over all its objects in one batch.
+  std::stable_sort(jobs.begin(), jobs.end(), [](const auto& a, const auto& b) {
+    return a.first != b.first ? a.first > b.first : a.second.function < b.second.function;
+  });
+  std::vector<UserTransformJob> ordered;
+  ordered.reserve(jobs.size());
+  for (auto& [depth, job] : jobs) ordered.push_back(std::move(job));
+  return input.run_user_transformers(ordered);
+}
+
 }  // namespace
 
 Result<std::vector<DataWrite>> plan_migration(const DataPlan& plan, const MigrationInput& input, MigrationReport& report) {
@@ -428,6 +471,7 @@ Result<std::vector<DataWrite>> plan_migration(const DataPlan& plan, const Migrat
     uint64_t from, to;
   };
   std::vector<Moved> moved;
+  std::vector<Transformed> transformed;
   for (const auto& r : plan.roots) {
     GRAFT_ASSIGN(uint64_t at, input.old_address(r.identity));
     if (r.new_type < 0) continue;
@@ -501,6 +545,8 @@ Result<std::vector<DataWrite>> plan_migration(const DataPlan& plan, const Migrat
     transform(m.root->old_type, before.data(), m.root->new_type, w.bytes.data());
     writes.push_back(std::move(w));
     ++report.objects;
+    if (!plan.user_transformers.empty())
+      transformed.push_back({writes.size() - 1, m.from, m.root->old_type, m.root->new_type, 1, std::move(before)});
   }
 
   for (const auto& t : targets) {
@@ -530,6 +576,9 @@ Result<std::vector<DataWrite>> plan_migration(const DataPlan& plan, const Migrat
       transform(i.old_type, before.data() + k * old_size, i.new_type, out + k * new_size);
     writes.push_back(std::move(w));
     report.objects += i.count;
+    if (!plan.user_transformers.empty())
+      transformed.push_back({writes.size() - 1, i.address, i.old_type, i.new_type, i.count, std::move(before),
+                             t.moves ? kChunkHeader : 0});
   }
   // References in objects that are not transformed (a global, an array of
   // pointers) are written where they are.
@@ -541,6 +590,8 @@ Result<std::vector<DataWrite>> plan_migration(const DataPlan& plan, const Migrat
     std::memcpy(w.previous.data(), &*from, 8);
     writes.push_back(std::move(w));
   }
+
+  if (!transformed.empty()) GRAFT_TRY(run_user_transformers(plan, input, transform, transformed, writes));
 
   // Neighbouring objects (malloc puts them a header apart) become one write,
   // the bytes between them written back unchanged: a million objects cost a

@@ -1,4 +1,5 @@
 // The data plan as a patch stores it (JSON in its .graft.data section).
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "graft/data.h"
@@ -66,7 +67,9 @@ std::string encode_data_plan(const DataPlan& plan) {
   for (const auto& r : plan.roots)
     roots.push_back({{"identity", r.identity}, {"variable", r.variable}, {"old", r.old_type}, {"new", r.new_type}});
   return json{{"old_types", table_to_json(plan.old_types)}, {"new_types", table_to_json(plan.new_types)},
-              {"changes", changes}, {"roots", roots}, {"notes", plan.notes}, {"frame_holders", holders}}
+              {"changes", changes}, {"roots", roots}, {"notes", plan.notes}, {"frame_holders", holders},
+              {"user_transformers", plan.user_transformers}, {"user_transformer_file", plan.user_transformer_file},
+              {"user_transformer_runner", plan.user_transformer_runner}}
       .dump();
 }
 
@@ -93,6 +96,15 @@ Result<DataPlan> decode_data_plan(const std::string& text) {
     for (const auto& h : j.at("frame_holders"))
       plan.frame_holders.push_back({h.at("identity").get<std::string>(),
                                     h.at("live").get<std::vector<std::pair<uint64_t, uint64_t>>>()});
+    if (j.contains("user_transformers")) {
+      plan.user_transformers = j.at("user_transformers").get<std::map<std::string, std::string>>();
+      plan.user_transformer_file = j.at("user_transformer_file").get<std::string>();
+      plan.user_transformer_runner = j.at("user_transformer_runner").get<std::string>();
+      for (const auto& [type, function] : plan.user_transformers)
+        if (std::none_of(plan.changes.begin(), plan.changes.end(), [&](const auto& c) { return c.name == type; }) ||
+            plan.user_transformer_runner.empty())
+          throw std::runtime_error("a transformer for " + type + ", which the plan does not change");
+    }
     return plan;
   } catch (const std::exception& e) {
     return make_error("the patch's data plan is damaged ({})", e.what());

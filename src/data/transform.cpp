@@ -149,6 +149,30 @@ class Transformer::Impl {
   }
 
   void aggregate(int from_type, const uint8_t* src, int to_type, uint8_t* dst) {
+    for (const auto& [o, f] : matched(from_type, to_type)) value(o, src, f, dst);
+  }
+
+  // Walks a value as value() does, collecting the structs `wanted` picks.
+  void nested(const Field& a, const Field& b, int depth, const std::function<bool(int)>& wanted,
+              std::vector<Nested>& out) {
+    if (a.bit_size || b.bit_size || !compare_.differs(a.type, b.type)) return;
+    const Type& x = from_.at(a.type);
+    const Type& y = to_.at(b.type);
+    if (x.kind == TypeKind::Struct && y.kind == TypeKind::Struct) {
+      if (wanted(a.type)) out.push_back({a.type, b.type, a.offset, b.offset, depth});
+      for (const auto& [o, f] : matched(a.type, b.type))
+        nested({o.name, a.offset + o.offset, o.bit_size, o.bit_offset, o.type},
+               {f.name, b.offset + f.offset, f.bit_size, f.bit_offset, f.type}, depth + 1, wanted, out);
+    } else if (x.kind == TypeKind::Array && y.kind == TypeKind::Array) {
+      const uint64_t xs = from_.at(x.target).size, ys = to_.at(y.target).size;
+      for (uint64_t k = 0; k < std::min(x.count, y.count); ++k)
+        nested({"", a.offset + k * xs, 0, 0, x.target}, {"", b.offset + k * ys, 0, 0, y.target}, depth, wanted, out);
+    }
+  }
+
+ private:
+  // The fields of two struct types the default pairs: same name.
+  const std::vector<std::pair<Field, Field>>& matched(int from_type, int to_type) {
     auto [it, fresh] = pairs_.try_emplace({from_type, to_type});
     if (fresh) {
       const auto before = fields_of(from_, from_type);
@@ -156,10 +180,9 @@ class Transformer::Impl {
         for (const auto& o : before)
           if (!f.name.empty() && o.name == f.name) it->second.emplace_back(o, f);
     }
-    for (const auto& [o, f] : it->second) value(o, src, f, dst);
+    return it->second;
   }
 
- private:
   static bool is_number(const Type& t) {
     return t.kind == TypeKind::Signed || t.kind == TypeKind::Unsigned || t.kind == TypeKind::Bool ||
            t.kind == TypeKind::Enum || t.kind == TypeKind::Float;
@@ -176,6 +199,12 @@ Transformer::~Transformer() = default;
 
 void Transformer::operator()(int from, const uint8_t* from_bytes, int to, uint8_t* to_bytes) {
   impl_->value({"", 0, 0, 0, from}, from_bytes, {"", 0, 0, 0, to}, to_bytes);
+}
+
+std::vector<Transformer::Nested> Transformer::nested(int from, int to, const std::function<bool(int)>& wanted) {
+  std::vector<Nested> out;
+  impl_->nested({"", 0, 0, 0, from}, {"", 0, 0, 0, to}, 0, wanted, out);
+  return out;
 }
 
 void transform_value(const TypeTable& from_types, int from, const uint8_t* from_bytes, const TypeTable& to_types,

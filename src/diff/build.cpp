@@ -21,7 +21,7 @@ namespace {
 
 // The deepest directory holding every source of the build: TUs are matched
 // between two builds by their path below it, never by absolute path.
-fs::path source_root(const std::vector<fs::path>& sources) {
+fs::path common_root(const std::vector<fs::path>& sources) {
   if (sources.empty()) return {};
   fs::path root = sources.front().parent_path();
   for (const auto& s : sources) {
@@ -54,22 +54,32 @@ Result<std::unique_ptr<Build>> Build::load(const fs::path& binary) {
     }
     build->objects_.push_back(std::move(info));
   }
-  const fs::path root = source_root(sources);
+  build->source_root_ = common_root(sources);
   for (size_t i = 0; i < sources.size(); ++i)
-    build->objects_[i].tu = sources[i].lexically_relative(root).string();
-
-  for (int o = 0; o < static_cast<int>(build->objects_.size()); ++o) {
-    const auto& elf = *build->objects_[o].elf;
-    for (const auto& s : elf.symbols()) {
-      if (!is_named(s)) continue;
-      const SectionRef ref{o, s.shndx};
-      const std::string id = build->identity(o, s);
-      // The first definition wins, as with the linker (COMDAT, weak).
-      if (build->definitions_.emplace(id, Definition{ref, s.index, s.type == STT_FUNC}).second)
-        build->owners_.emplace(ref, id);
-    }
-  }
+    build->objects_[i].tu = sources[i].lexically_relative(build->source_root_).string();
+  for (int o = 0; o < static_cast<int>(build->objects_.size()); ++o) build->index_object(o);
   return build;
+}
+
+void Build::index_object(int o) {
+  const auto& elf = *objects_[o].elf;
+  for (const auto& s : elf.symbols()) {
+    if (!is_named(s)) continue;
+    const SectionRef ref{o, s.shndx};
+    const std::string id = identity(o, s);
+    // The first definition wins, as with the linker (COMDAT, weak).
+    if (definitions_.emplace(id, Definition{ref, s.index, s.type == STT_FUNC}).second) owners_.emplace(ref, id);
+  }
+}
+
+void Build::add_object(std::unique_ptr<ElfFile> elf, std::string tu) {
+  ObjectInfo info;
+  info.elf = std::move(elf);
+  info.tu = std::move(tu);
+  for (const auto& s : info.elf->symbols())
+    if (s.type == STT_FILE && info.file_symbol.empty()) info.file_symbol = s.name;
+  objects_.push_back(std::move(info));
+  index_object(static_cast<int>(objects_.size()) - 1);
 }
 
 std::string Build::identity(int object, const ElfSymbol& symbol) const {

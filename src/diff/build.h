@@ -51,13 +51,22 @@ class Build {
   // Each identity's symbol in the linked binary (functions and objects):
   // globals by name, statics by name within their object's file symbol.
   std::map<std::string, const ElfSymbol*> linked_symbols() const;
+  // The deepest directory holding every source of the build.
+  const std::filesystem::path& source_root() const { return source_root_; }
+  // An object that is not part of the linked binary but whose code goes into
+  // the patch like the build's own (a user's transformers): its definitions
+  // join the index under `tu`, unless the build already defines the name.
+  void add_object(std::unique_ptr<ElfFile> elf, std::string tu);
 
  private:
+  void index_object(int object);
+
   std::unique_ptr<ElfFile> binary_;
   BuildRecord record_;
   std::vector<ObjectInfo> objects_;
   std::map<std::string, Definition> definitions_;
   std::map<SectionRef, std::string> owners_;
+  std::filesystem::path source_root_;
 };
 
 // Data that is constant once the program runs: read-only sections, and

@@ -14,6 +14,7 @@
 #include "graft/dwarf.h"
 #include "graft/relocation.h"
 #include "graft/types.h"
+#include "transformers.h"
 
 namespace graft {
 namespace {
@@ -45,11 +46,20 @@ PieceKind piece_kind(const ElfSection& s) {
 
 class Generator {
  public:
-  Generator(const Build& old_build, const Build& new_build) : old_(old_build), new_(new_build), compare_(old_, new_) {}
+  Generator(const Build& old_build, Build& new_build, const DiffRequest& request)
+      : old_(old_build), new_(new_build), request_(request), compare_(old_, new_) {}
+
+  Result<std::string> header() {
+    GRAFT_TRY(plan_data());
+    if (plan_.changes.empty()) return make_error("the two versions change no struct layout: there is nothing to transform");
+    return old_types_header(plan_, old_.binary().path().string());
+  }
 
   Result<Patch> run() {
     GRAFT_TRY(plan_data());
     GRAFT_TRY(collect_functions());
+    if (!request_.transform_file.empty()) GRAFT_TRY(add_user_transformers());
+    if (!plan_.empty()) patch_.data_plan = encode_data_plan(plan_);
     for (const auto& id : retyped_) GRAFT_TRY(named(id));  // its new storage, even if no new code names it
     for (size_t i = 0; i < queue_.size(); ++i) GRAFT_TRY(link_piece(queue_[i]));
     GRAFT_TRY(record_base_symbols());
@@ -86,9 +96,9 @@ class Generator {
       auto it = functions.find(address);
       return it == functions.end() ? std::string() : it->second;
     };
-    GRAFT_ASSIGN(DataPlan plan, plan_data_changes(before, after, identity_of, function_at));
-    for (const auto& id : plan.retyped_globals()) retyped_.insert(id);
-    for (const auto& h : plan.frame_holders) holders_[h.identity] = h.live;
+    GRAFT_ASSIGN(plan_, plan_data_changes(before, after, identity_of, function_at));
+    for (const auto& id : plan_.retyped_globals()) retyped_.insert(id);
+    for (const auto& h : plan_.frame_holders) holders_[h.identity] = h.live;
     // A global whose size changed but whose type graft could not see (no DWARF for it).
     for (const auto& [id, def] : new_.definitions()) {
       const Definition* old_def = old_.find(id);
@@ -99,7 +109,27 @@ class Generator {
         return make_error("global {} changes size ({} -> {} bytes) but has no type in the debug information, so no "
                           "transformer can be made; nothing was written", id, a.size, b.size);
     }
-    if (!plan.empty()) patch_.data_plan = encode_data_plan(plan);
+    return ok();
+  }
+
+  // The user's transformers: compiled, checked, and put into the patch like
+  // added functions, with the loop that runs them in the target.
+  Status add_user_transformers() {
+    GRAFT_ASSIGN(auto compiled, diff::compile_transformers(request_.transform_file, request_.transform_includes, plan_,
+                                                           old_, new_));
+    new_.add_object(std::move(compiled.object), "graft-transform:" + request_.transform_file.filename().string());
+    const std::string file = request_.transform_file.filename().string();
+    for (const auto& [type, function] : compiled.functions) {
+      GRAFT_ASSIGN(uint32_t symbol, define(function));
+      patch_.manifest.functions.push_back({function, "transformer for " + type + ", written by the user (" + file + ")",
+                                           symbol, false, {}});
+    }
+    GRAFT_ASSIGN(uint32_t runner, define(diff::kTransformerRunner));
+    patch_.manifest.functions.push_back({diff::kTransformerRunner, "runs the user's transformers in the target at the commit",
+                                         runner, false, {}});
+    plan_.user_transformers = std::move(compiled.functions);
+    plan_.user_transformer_file = request_.transform_file.string();
+    plan_.user_transformer_runner = diff::kTransformerRunner;
     return ok();
   }
 
@@ -344,9 +374,11 @@ class Generator {
   }
 
   const Build& old_;
-  const Build& new_;
+  Build& new_;
+  const DiffRequest& request_;
   Comparator compare_;
   Patch patch_;
+  DataPlan plan_;
   std::map<SectionRef, int> piece_of_;
   std::vector<SectionRef> queue_;
   std::map<std::string, uint32_t> symbol_of_;
@@ -356,7 +388,9 @@ class Generator {
 
 }  // namespace
 
-Result<Patch> generate_patch(const DiffRequest& request) {
+namespace {
+
+Result<std::pair<std::unique_ptr<Build>, std::unique_ptr<Build>>> load_builds(const DiffRequest& request) {
   auto old_build = Build::load(request.old_binary);
   if (!old_build) return old_build.error().context(request.old_binary.string());
   auto new_build = Build::load(request.new_binary);
@@ -364,7 +398,19 @@ Result<Patch> generate_patch(const DiffRequest& request) {
   if (old_build.value()->build_id() == new_build.value()->build_id())
     return make_error("{} and {} are the same build (build-id {}): there is nothing to patch",
                       request.old_binary.string(), request.new_binary.string(), old_build.value()->build_id());
-  return Generator(*old_build.value(), *new_build.value()).run();
+  return std::make_pair(std::move(old_build.value()), std::move(new_build.value()));
+}
+
+}  // namespace
+
+Result<Patch> generate_patch(const DiffRequest& request) {
+  GRAFT_ASSIGN(auto builds, load_builds(request));
+  return Generator(*builds.first, *builds.second, request).run();
+}
+
+Result<std::string> transformer_header(const DiffRequest& request) {
+  GRAFT_ASSIGN(auto builds, load_builds(request));
+  return Generator(*builds.first, *builds.second, request).header();
 }
 
 std::string explain_patch(const Patch& patch) {
@@ -391,11 +437,21 @@ std::string explain_patch(const Patch& patch) {
   if (patch.data_plan.empty()) return out;
   auto plan = decode_data_plan(patch.data_plan);
   if (!plan) return out + "data: " + plan.error().message + "\n";
-  out += fmt::format("data: {} type{} change{}; transformed at commit by generated transformers\n",
-                     plan->changes.size(), plan->changes.size() == 1 ? "" : "s", plan->changes.size() == 1 ? "s" : "");
+  out += fmt::format("data: {} type{} change{}; transformed at commit by generated transformers{}\n",
+                     plan->changes.size(), plan->changes.size() == 1 ? "" : "s", plan->changes.size() == 1 ? "s" : "",
+                     plan->user_transformers.empty() ? "" : ", then the user's (" + plan->user_transformer_file + ")");
   for (const auto& c : plan->changes) {
     out += fmt::format("  {}\n", c.name);
     for (const auto& d : c.details) out += fmt::format("      {}\n", d);
+    const std::string tag = transformable_tag(c.name);
+    if (tag.empty() || plan->old_types.at(c.old_type).kind != TypeKind::Struct) continue;
+    if (auto it = plan->user_transformers.find(c.name); it != plan->user_transformers.end())
+      out += fmt::format("      transformer: the user's {} ({}), run in the target after the default\n", it->second,
+                         plan->user_transformer_file);
+    else
+      out += "      transformer: the generated default\n";
+    out += fmt::format("      to write your own (--transform FILE.c): GRAFT_TRANSFORM({}, from, to) {{ ... }}, that is\n"
+                       "        {}\n", tag, user_transformer_signature(tag));
   }
   for (const auto& r : plan->roots)
     out += r.new_type >= 0

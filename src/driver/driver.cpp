@@ -20,6 +20,7 @@
 #include "graft/elf_file.h"
 #include "graft/error.h"
 #include "graft/store.h"
+#include "graft/temp_dir.h"
 
 extern char** environ;
 
@@ -227,30 +228,6 @@ int spawn_clang(const Context& ctx, const std::vector<std::string>& args) {
 
 bool succeeded(int status) { return status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0; }
 
-class TempDir {
- public:
-  static Result<TempDir> create() {
-    const char* tmp = std::getenv("TMPDIR");
-    std::string pattern = std::string(tmp && *tmp ? tmp : "/tmp") + "/graft-cc.XXXXXX";
-    if (mkdtemp(pattern.data()) == nullptr) return errno_error(fmt::format("mkdtemp {}", pattern), errno);
-    TempDir dir;
-    dir.path_ = pattern;
-    return dir;
-  }
-  TempDir() = default;
-  TempDir(TempDir&& other) noexcept : path_(std::move(other.path_)) { other.path_.clear(); }
-  TempDir& operator=(TempDir&&) = delete;
-  ~TempDir() {
-    if (path_.empty()) return;
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
-
 Status record_build(const Context& ctx, const std::string& output, const std::vector<std::string>& link_command,
                     const std::vector<std::string>& objects) {
   GRAFT_ASSIGN(std::string build_id, read_build_id(output));
@@ -272,7 +249,7 @@ int link_and_record(const Context& ctx, const CommandLine& cl, const std::string
   std::optional<TempDir> temp;
   std::vector<std::string> source_objects;
   if (cl.has_sources()) {
-    auto dir = TempDir::create();
+    auto dir = TempDir::create("graft-cc");
     if (!dir) {
       print_error(ctx.name, dir.error().message);
       return 1;

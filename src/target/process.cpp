@@ -466,4 +466,72 @@ Result<int64_t> TracedProcess::syscall(long number, std::array<uint64_t, 6> args
   return result;
 }
 
+Result<BorrowedRun> TracedProcess::run_borrowed(Thread& t, const user_regs_struct& regs, std::chrono::milliseconds limit) {
+  if (!t.stopped || t.group_stop) return make_error("internal: thread {} is not stopped by graft", t.tid);
+  const user_regs_struct saved = t.regs;
+  user_regs_struct start = regs;
+  start.orig_rax = static_cast<uint64_t>(-1);  // no restart of a call the thread was in
+  if (ptrace(PTRACE_SETREGS, t.tid, nullptr, &start) != 0) return errno_error("PTRACE_SETREGS", errno);
+  BorrowedRun run;
+  auto finish = [&](BorrowedRun::Outcome outcome) -> Result<BorrowedRun> {
+    user_regs_struct end{};
+    ptrace(PTRACE_GETREGS, t.tid, nullptr, &end);
+    run.outcome = outcome;
+    run.pc = end.rip;
+    if (ptrace(PTRACE_SETREGS, t.tid, nullptr, &saved) != 0) return errno_error("PTRACE_SETREGS (restore)", errno);
+    t.regs = saved;
+    return run;
+  };
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  int deliver = 0;  // 0: the thread runs on without a signal
+  for (;;) {
+    if (ptrace(PTRACE_CONT, t.tid, nullptr, reinterpret_cast<void*>(static_cast<long>(deliver))) != 0) {
+      (void)ptrace(PTRACE_SETREGS, t.tid, nullptr, &saved);
+      return errno_error("PTRACE_CONT", errno);
+    }
+    int status = 0;
+    pid_t got = 0;
+    while ((got = waitpid(t.tid, &status, __WALL | WNOHANG)) == 0) {
+      if (std::chrono::steady_clock::now() > deadline) {
+        // A loop, or a wait on a lock a stopped thread holds: take the thread back.
+        ptrace(PTRACE_INTERRUPT, t.tid, nullptr, nullptr);
+        for (const auto stop_by = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+             (got = waitpid(t.tid, &status, __WALL | WNOHANG)) == 0 && std::chrono::steady_clock::now() < stop_by;)
+          usleep(20);
+        if (got != t.tid) return make_error("thread {} would not stop after running code for graft", t.tid);
+        if (WIFSTOPPED(status) && (status >> 16) == 0 && WSTOPSIG(status) != SIGTRAP && !t.pending_signal)
+          t.pending_signal = WSTOPSIG(status);  // a signal that beat the interrupt
+        return finish(BorrowedRun::TimedOut);
+      }
+      usleep(20);
+    }
+    if (got < 0) return errno_error("waitpid", errno);
+    if (!WIFSTOPPED(status)) return make_error("thread {} ended while running code for graft", t.tid);
+    const int sig = WSTOPSIG(status);
+    const int event = status >> 16;
+    deliver = 0;
+    if (event == 0 && sig == SIGTRAP) return finish(BorrowedRun::Trapped);
+    if (event == 0) {
+      siginfo_t info{};
+      ptrace(PTRACE_GETSIGINFO, t.tid, nullptr, &info);
+      const bool fault = sig == SIGSEGV || sig == SIGBUS || sig == SIGFPE || sig == SIGILL || sig == SIGABRT || sig == SIGSYS;
+      // A fault the code caused (the kernel's), not one sent by kill: the run is over.
+      if (fault && (info.si_code > 0 || sig == SIGABRT)) {
+        run.signal = sig;
+        run.fault_address = reinterpret_cast<uint64_t>(info.si_addr);
+        return finish(BorrowedRun::Faulted);
+      }
+      if (!t.pending_signal) t.pending_signal = sig;  // the program's: delivered when it resumes
+      continue;
+    }
+    unsigned long child = 0;
+    if (event == PTRACE_EVENT_CLONE) ptrace(PTRACE_GETEVENTMSG, t.tid, nullptr, &child);
+    run.signal = sig;
+    auto result = finish(BorrowedRun::Stopped);
+    // The code started a thread: it is the program's now (added last: `t` lives in threads_).
+    if (child && !find(static_cast<pid_t>(child))) threads_.push_back(Thread{static_cast<pid_t>(child)});
+    return result;
+  }
+}
+
 }  // namespace graft

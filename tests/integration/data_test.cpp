@@ -2,6 +2,8 @@
 // found from the globals and transformed at commit; what graft cannot do
 // safely is refused with the target exactly as it was.
 #include <gtest/gtest.h>
+
+#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include <fstream>
@@ -205,6 +207,170 @@ TEST_F(DataChanges, AnAddressInsideAnObjectThatMustMoveOnAThreadStackRefusesAndN
   EXPECT_EQ(maps_of(target.pid()), maps);
   EXPECT_TRUE(text_matches_binary(target.pid(), v1));
   EXPECT_EQ(target.ask("release"), "another address");
+}
+
+// Transformers written by the user (graft diff --transform FILE.c), run in the target at the commit.
+std::string transformer(const std::string& name) {
+  return (programs_dir() / "data" / "transformers" / (name + ".c")).string();
+}
+
+// The patch from data v1 to v2 with the user's transformers in `file`.
+std::filesystem::path diff_with(const TempDir& dir, const std::filesystem::path& v1, const std::filesystem::path& v2,
+                                const std::string& file) {
+  const auto patch = dir.path() / (std::filesystem::path(file).stem().string() + ".graft");
+  auto result = graft({"diff", v1.string(), v2.string(), "-o", patch.string(), "--transform", file});
+  if (result.exit_code != 0) throw std::runtime_error("graft diff --transform " + file + ": " + result.err);
+  return patch;
+}
+
+// Data v1 and v2, and the patch between them with the transformers of tests/programs/data/transformers/<name>.c.
+Update update_with(const TempDir& dir, const std::string& name) {
+  Update update{build_program(dir, "data", "v1"), build_program(dir, "data", "v2"), {}};
+  update.patch = diff_with(dir, update.v1, update.v2, transformer(name));
+  return update;
+}
+
+std::string tracer_of(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind("TracerPid:", 0) == 0) return line.substr(line.find_first_not_of(" \t", 10));
+  return "";
+}
+
+TEST_F(DataChanges, TransformHeaderDeclaresTheOldLayoutsByteForByte) {
+  const auto v1 = build_program(dir, "data", "v1");
+  const auto v2 = build_program(dir, "data", "v2");
+  const auto header = dir.path() / "graft_old_types.h";
+  auto result = graft({"diff", v1.string(), v2.string(), "--transform-header", header.string()});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  std::ifstream in(header);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  for (const char* expected :
+       {"struct graft_old_node {", "unsigned int flags : 3;", "unsigned int level : 5;",
+        "_Static_assert(sizeof(struct graft_old_node) == 48", "__builtin_offsetof(struct graft_old_node, score) == 40",
+        "struct graft_old_holder {", "struct graft_old_node inner;",
+        "void graft_transform__node(const struct graft_old_node *from, struct node *to)", "do not call malloc"})
+    EXPECT_NE(text.find(expected), std::string::npos) << expected << "\n" << text;
+  EXPECT_NE(text.find("struct graft_old_point {"), std::string::npos);  // held by value in struct tree: declared too
+  // Every static assertion holds: the declared layout is the old build's, byte for byte.
+  auto compiled = run({(bin_dir() / "graft-cc").string(), "-fsyntax-only", "-x", "c", header.string()});
+  EXPECT_EQ(compiled.exit_code, 0) << compiled.err;
+  // --explain says which transformer runs for each changed struct, and the signature to write.
+  auto explain = graft({"diff", v1.string(), v2.string(), "--explain", "--transform", transformer("compute")});
+  ASSERT_EQ(explain.exit_code, 0) << explain.err;
+  for (const char* expected :
+       {"transformer: the user's graft_transform__node", "transformer: the user's graft_transform__tree",
+        "transformer: the generated default", "GRAFT_TRANSFORM(holder, from, to) { ... }",
+        "void graft_transform__holder(const struct graft_old_holder *from, struct holder *to)",
+        "add      graft_transform__node", "transformer for struct node, written by the user (compute.c)"})
+    EXPECT_NE(explain.out.find(expected), std::string::npos) << expected << "\n" << explain.out;
+}
+
+TEST_F(DataChanges, UserTransformersComputeNewFieldsAndOverrideDefaults) {
+  const auto [v1, v2, patch] = update_with(dir, "compute");
+  Process target({v1.string()});
+  ASSERT_EQ(target.ask("build 3"), "built");
+  ASSERT_EQ(target.ask("touch"), "41");
+  auto result = graft({"apply", std::to_string(target.pid()), patch.string(), "--json"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  const auto json = nlohmann::json::parse(result.out);
+  // 3 list nodes, 3 table nodes, 3 trees, 4 nodes inside the global holders, the global stats.
+  EXPECT_EQ(json["user_transformed"].get<int>(), 3 + 3 + 3 + 4 + 1) << result.out;
+  EXPECT_EQ(json["user_batches"].get<int>(), 3) << result.out;  // one per transformer
+  EXPECT_EQ(target.ask("v"), "2");
+  // weight = count * 10 + level and spare = junk + flags, from old fields (junk is gone in v2); ratio = misses / hits.
+  EXPECT_EQ(target.ask("weights"),
+            "weights 2:22:101 1:11:100 0:0:99 i200:2008:99 i201:2019:100 i202:2030:101 i203:2041:102 ratio 1.17");
+  // Overridden defaults: every score doubled, every tree key + 1000; the rest as the default made it.
+  EXPECT_EQ(target.ask("dump"),
+            "list l:2:n2:blue:2:2:6.0 l:1:n1:green:1:1:3.0 l:0:n0:red:0:0:0.0 table h:100:n100:green:4:4:300.0 "
+            "h:101:n101:blue:5:5:303.0 h:102:n102:red:6:6:306.0 tree t1000:0:0 t1838:838:-838 t1919:919:-919 "
+            "holders 1000:0:0 i:200:n200:blue:0:8:600.0 1001:1:2 i:201:n201:red:1:9:603.0 1002:2:4 "
+            "i:202:n202:green:2:10:606.0 1003:3:6 i:203:n203:blue:3:11:609.0 corners 1 2 3 4 stats 6 7 counter 4 "
+            "new 333 1.2");
+  EXPECT_EQ(target.ask("touch"), "42");
+}
+
+TEST_F(DataChanges, AFaultingTransformerRollsBackAndTheProgramRunsOnTheOldVersion) {
+  const auto [v1, v2, faulting] = update_with(dir, "fault");  // dereferences NULL at each list's end
+  Process target({v1.string()});
+  ASSERT_EQ(target.ask("build 3"), "built");
+  ASSERT_EQ(target.ask("touch"), "41");
+  ASSERT_EQ(target.ask("spin 3"), "spinning");  // busy threads, stopped wherever they are while the transformer runs
+  const std::string before = target.ask("dump");
+  auto result = graft({"apply", std::to_string(target.pid()), faulting.string()});
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_NE(result.err.find("fault.c: the transformer for struct node (graft_transform__node) faulted with SIGSEGV"),
+            std::string::npos) << result.err;
+  EXPECT_NE(result.err.find("on the object at 0x"), std::string::npos) << result.err;
+  EXPECT_NE(result.err.find("nothing was changed"), std::string::npos) << result.err;
+  EXPECT_EQ(std::count(result.err.begin(), result.err.end(), '\n'), 1) << result.err;
+  // The old version answers, every value as it was, its code the binary's own, no patch recorded, not traced.
+  EXPECT_EQ(target.ask("v"), "1");
+  EXPECT_EQ(target.ask("dump"), before);
+  EXPECT_TRUE(text_matches_binary(target.pid(), v1));
+  EXPECT_EQ(tracer_of(target.pid()), "0");
+  auto status = graft({"status", std::to_string(target.pid())});
+  EXPECT_NE(status.out.find("no graft patches applied"), std::string::npos) << status.out;
+  EXPECT_EQ(target.ask("touch"), "42");  // state goes on counting
+  const long spun = std::stol(target.ask("spins"));
+  for (auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+       std::stol(target.ask("spins")) == spun && std::chrono::steady_clock::now() < until;) {
+  }
+  EXPECT_GT(std::stol(target.ask("spins")), spun);  // the other threads run on
+  // A good patch still applies afterwards.
+  const auto good = diff_with(dir, v1, v2, transformer("compute"));
+  auto applied = graft({"apply", std::to_string(target.pid()), good.string()});
+  ASSERT_EQ(applied.exit_code, 0) << applied.err;
+  EXPECT_EQ(target.ask("v"), "2");
+  EXPECT_EQ(target.ask("weights"),
+            "weights 2:22:101 1:11:100 0:0:99 i200:2008:99 i201:2019:100 i202:2030:101 i203:2041:102 ratio 1.00");
+}
+
+TEST_F(DataChanges, ATransformerThatNeverFinishesIsStoppedByTheTimeLimit) {
+  const auto [v1, v2, patch] = update_with(dir, "loop");
+  Process target({v1.string()});
+  ASSERT_EQ(target.ask("build 3"), "built");
+  const std::string before = target.ask("dump");
+  auto result = graft({"apply", std::to_string(target.pid()), patch.string(), "--transformer-timeout", "200"});
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_NE(result.err.find("the transformer for struct node (graft_transform__node) did not finish within 200 ms"),
+            std::string::npos) << result.err;
+  EXPECT_NE(result.err.find("nothing was changed"), std::string::npos) << result.err;
+  EXPECT_EQ(target.ask("v"), "1");
+  EXPECT_EQ(target.ask("dump"), before);
+  EXPECT_TRUE(text_matches_binary(target.pid(), v1));
+}
+
+TEST_F(DataChanges, TransformerFilesThatCannotWorkAreRefused) {
+  const auto v1 = build_program(dir, "data", "v1");
+  const auto v2 = build_program(dir, "data", "v2");
+  auto refused = [&](const std::string& file) {
+    auto result = graft({"diff", v1.string(), v2.string(), "-o", (dir.path() / "refused.graft").string(), "--transform", file});
+    EXPECT_EQ(result.exit_code, 1) << file;
+    EXPECT_EQ(std::count(result.err.begin(), result.err.end(), '\n'), 1) << result.err;
+    EXPECT_FALSE(std::filesystem::exists(dir.path() / "refused.graft"));
+    return result.err;
+  };
+  auto write = [&](const std::string& name, const std::string& text) {
+    const auto path = dir.path() / name;
+    std::ofstream(path) << "#include <graft/graft.h>\n#include \"graft_old_types.h\"\n#include \"types.h\"\n" << text;
+    return path.string();
+  };
+  std::string err = refused(transformer("unchanged"));
+  EXPECT_NE(err.find("unchanged.c:7: a transformer for struct point, which did not change"), std::string::npos) << err;
+  EXPECT_NE(err.find("(holder, node, stats, tree)"), std::string::npos) << err;
+  err = refused(transformer("broken"));
+  EXPECT_NE(err.find("cannot compile transformer file"), std::string::npos) << err;
+  EXPECT_NE(err.find("broken.c:7:39: error: no member named 'wieght' in 'struct node'"), std::string::npos) << err;
+  err = refused(write("nothing.c", "GRAFT_TRANSFORM(node, from, to);\n"));
+  EXPECT_NE(err.find("nothing.c defines no transformer"), std::string::npos) << err;
+  err = refused(write("external.c", "long frobnicate(long);\nGRAFT_TRANSFORM(node, from, to) { to->weight = frobnicate(from->count); }\n"));
+  EXPECT_NE(err.find("uses frobnicate, which neither the program nor the libraries it imports define"), std::string::npos) << err;
+  err = refused(write("global.c", "int seen;\nGRAFT_TRANSFORM(node, from, to) { seen++; to->weight = 1; }\n"));
+  EXPECT_NE(err.find("defines the global seen: make it static"), std::string::npos) << err;
+  err = refused(write("unknown.c", "GRAFT_TRANSFORM(nosuch, from, to) { }\n"));
+  EXPECT_NE(err.find("a transformer for struct nosuch, which is no struct of the program"), std::string::npos) << err;
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 //   hold      starts a thread whose frame alone points to a node
 //   dump      prints every value, in the same words in every version
 //   touch     counts through the static local and the globals
+//   spin N    starts N threads that count in unchanged code; spins: their count
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -154,6 +155,16 @@ static void* holder_thread(void* arg) {
   return NULL;
 }
 
+// Threads that only count, in code no version changes: they are stopped
+// wherever they are while an update (and its transformers) runs.
+static volatile long spins;
+
+static void* spinner(void* arg) {
+  (void)arg;
+  for (;;) spins++;
+  return NULL;
+}
+
 // One command; main's loop stays the same in every version (it never returns).
 __attribute__((noinline)) static void handle(const char* line) {
   if (!strncmp(line, "build ", 6)) {
@@ -163,6 +174,14 @@ __attribute__((noinline)) static void handle(const char* line) {
     pthread_t t;
     if (pipe(hold_pipe) == 0 && pthread_create(&t, NULL, holder_thread, NULL) == 0) pthread_detach(t);
     printf("held\n");
+  } else if (!strncmp(line, "spins", 5)) {
+    printf("%ld\n", (long)spins);
+  } else if (!strncmp(line, "spin ", 5)) {
+    for (int i = atoi(line + 5); i > 0; i--) {
+      pthread_t t;
+      if (pthread_create(&t, NULL, spinner, NULL) == 0) pthread_detach(t);
+    }
+    printf("spinning\n");
   } else if (!strncmp(line, "dump", 4)) {
     dump();
   } else if (!strncmp(line, "touch", 5)) {

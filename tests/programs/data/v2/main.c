@@ -5,48 +5,15 @@
 //   hold      starts a thread whose frame alone points to a node
 //   dump      prints every value, in the same words in every version
 //   touch     counts through the static local and the globals
+//   spin N    starts N threads that count in unchanged code; spins: their count
+//   weights   prints the fields this version adds, per node
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-enum color { BLACK, RED, GREEN, BLUE };  // renumbered: mapped by name
-
-struct point {
-  int x, y;
-};
-
-struct node {  // 56 bytes: gains weight, loses junk, reorders, retypes count and score, widens level
-  struct node* next;
-  long weight;
-  char name[16];
-  long long count;
-  enum color color;
-  unsigned level : 7;
-  unsigned flags : 3;
-  float score;
-  int spare;
-};
-
-struct tree {
-  struct tree *left, *right;
-  int height;
-  long long key;
-  struct point where;
-};
-
-struct holder {
-  int tag;
-  struct point p;
-  struct node inner;  // embedded: it changes with struct node
-};
-
-struct stats {
-  unsigned long hits;
-  double ratio;
-  int misses;
-};
+#include "types.h"  // the types, for transformers too (graft diff --transform)
 
 static struct node* list_head;
 struct node* table[8];  // chains by count % 8
@@ -159,6 +126,16 @@ static void* holder_thread(void* arg) {
   return NULL;
 }
 
+// Threads that only count, in code no version changes: they are stopped
+// wherever they are while an update (and its transformers) runs.
+static volatile long spins;
+
+static void* spinner(void* arg) {
+  (void)arg;
+  for (;;) spins++;
+  return NULL;
+}
+
 // One command; main's loop stays the same in every version (it never returns).
 __attribute__((noinline)) static void handle(const char* line) {
   if (!strncmp(line, "build ", 6)) {
@@ -168,10 +145,24 @@ __attribute__((noinline)) static void handle(const char* line) {
     pthread_t t;
     if (pipe(hold_pipe) == 0 && pthread_create(&t, NULL, holder_thread, NULL) == 0) pthread_detach(t);
     printf("held\n");
+  } else if (!strncmp(line, "spins", 5)) {
+    printf("%ld\n", (long)spins);
+  } else if (!strncmp(line, "spin ", 5)) {
+    for (int i = atoi(line + 5); i > 0; i--) {
+      pthread_t t;
+      if (pthread_create(&t, NULL, spinner, NULL) == 0) pthread_detach(t);
+    }
+    printf("spinning\n");
   } else if (!strncmp(line, "dump", 4)) {
     dump();
   } else if (!strncmp(line, "touch", 5)) {
     printf("%d\n", touch());
+  } else if (!strncmp(line, "weights", 7)) {
+    printf("weights");
+    for (const struct node* n = list_head; n; n = n->next) printf(" %lld:%ld:%d", n->count, n->weight, n->spare);
+    for (int i = 0; i < nholders; i++)
+      printf(" i%lld:%ld:%d", holders[i].inner.count, holders[i].inner.weight, holders[i].inner.spare);
+    printf(" ratio %.2f\n", stats.ratio);
   } else if (!strncmp(line, "v", 1)) {
     printf("2\n");
   }

@@ -1,0 +1,144 @@
+#include "user_transform.h"
+
+#include <signal.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+
+#include <cstring>
+
+namespace graft::apply {
+namespace {
+
+constexpr uint64_t kStackBytes = 256 << 10;   // the runner's and the transformers' stack
+constexpr uint64_t kHeaderBytes = 4096;       // struct graft_transform_batch (see the runner)
+constexpr uint64_t kBatchBytes = 4 << 20;     // old and new objects per run, at most
+constexpr uint64_t kDoneOffset = 6 * 8;       // graft_transform_batch::done
+
+uint64_t round_up(uint64_t n, uint64_t to) { return (n + to - 1) / to * to; }
+
+// Anonymous memory in the target for one commit, unmapped in every outcome.
+// The stack comes first: a transformer that overflows it runs off the
+// bottom of the mapping and faults, instead of overwriting anything.
+class Scratch {
+ public:
+  static Result<std::unique_ptr<Scratch>> map(TracedProcess& process, uint64_t size) {
+    GRAFT_ASSIGN(int64_t at, process.syscall(SYS_mmap, {0, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                                                        static_cast<uint64_t>(-1), 0}));
+    if (at < 0 && at > -4096)
+      return make_error("cannot map {} bytes for the transformers in process {}: {}", size, process.pid(),
+                        std::strerror(static_cast<int>(-at)));
+    return std::unique_ptr<Scratch>(new Scratch(process, static_cast<uint64_t>(at), size));
+  }
+  ~Scratch() { (void)process_.syscall(SYS_munmap, {base_, size_, 0, 0, 0, 0}); }
+  uint64_t base() const { return base_; }
+
+ private:
+  Scratch(TracedProcess& process, uint64_t base, uint64_t size) : process_(process), base_(base), size_(size) {}
+  TracedProcess& process_;
+  uint64_t base_, size_;
+};
+
+struct Batch {
+  size_t first = 0, count = 0;
+};
+
+// Consecutive jobs of one transformer, as many as fit in a run.
+std::vector<Batch> batches(const std::vector<UserTransformJob>& jobs) {
+  std::vector<Batch> out;
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    const auto& j = jobs[i];
+    if (!out.empty()) {
+      Batch& b = out.back();
+      const auto& first = jobs[b.first];
+      if (first.function == j.function && first.from.size() == j.from.size() && first.to_size == j.to_size &&
+          (b.count + 1) * (j.from.size() + j.to_size) <= kBatchBytes) {
+        ++b.count;
+        continue;
+      }
+    }
+    out.push_back({i, 1});
+  }
+  return out;
+}
+
+std::string signal_name(int sig) {
+  const char* abbrev = sigabbrev_np(sig);
+  return abbrev ? std::string("SIG") + abbrev : fmt::format("signal {}", sig);
+}
+
+}  // namespace
+
+Status run_user_transformers(TracedProcess& process, std::vector<UserTransformJob>& jobs, uint64_t runner,
+                             const std::function<Result<uint64_t>(const std::string&)>& address_of,
+                             std::chrono::milliseconds limit, UserTransformReport& report) {
+  if (jobs.empty()) return ok();
+  const auto runs = batches(jobs);
+  uint64_t data_bytes = 0;
+  for (const auto& b : runs)
+    data_bytes = std::max(data_bytes, round_up(b.count * jobs[b.first].from.size(), 16) + b.count * jobs[b.first].to_size);
+  GRAFT_ASSIGN(auto scratch, Scratch::map(process, round_up(kStackBytes + kHeaderBytes + data_bytes, 4096)));
+  const uint64_t header = scratch->base() + kStackBytes;
+  const uint64_t from_at = header + kHeaderBytes;
+  for (const auto& b : runs) {
+    const UserTransformJob& first = jobs[b.first];
+    GRAFT_ASSIGN(const uint64_t function, address_of(first.function));
+    const uint64_t from_size = first.from.size(), to_size = first.to_size;
+    const uint64_t to_at = from_at + round_up(b.count * from_size, 16);
+    std::vector<uint8_t> from, to;
+    from.reserve(b.count * from_size);
+    to.reserve(b.count * to_size);
+    for (size_t k = b.first; k < b.first + b.count; ++k) {
+      from.insert(from.end(), jobs[k].from.begin(), jobs[k].from.end());
+      to.insert(to.end(), jobs[k].to, jobs[k].to + to_size);
+    }
+    const uint64_t fields[7] = {function, from_at, from_size, to_at, to_size, b.count, ~uint64_t{0}};
+    std::vector<uint8_t> head(sizeof fields);
+    std::memcpy(head.data(), fields, sizeof fields);
+    GRAFT_TRY(process.write(header, head));
+    GRAFT_TRY(process.write(from_at, from));
+    GRAFT_TRY(process.write(to_at, to));
+    GRAFT_TRY(process.write(header - 8, std::vector<uint8_t>(8, 0)));  // a return address of 0: returning faults
+
+    Thread* thread = process.injection_thread();
+    if (!thread) return make_error("no stopped thread to run the transformers in process {}", process.pid());
+    user_regs_struct regs = thread->regs;
+    regs.rip = runner;
+    regs.rdi = header;
+    regs.rsp = header - 8;  // as after a call: rsp + 8 is 16-byte aligned
+    regs.rax = 0;
+    regs.eflags &= ~uint64_t{0x500};  // direction and trap flags clear, as the ABI expects
+    GRAFT_ASSIGN(const BorrowedRun run, process.run_borrowed(*thread, regs, limit));
+    GRAFT_ASSIGN(const auto done_bytes, process.read(header + kDoneOffset, 8));
+    uint64_t done = 0;
+    std::memcpy(&done, done_bytes.data(), 8);
+    if (run.outcome != BorrowedRun::Trapped || done != b.count) {
+      const UserTransformJob& job = jobs[b.first + std::min<uint64_t>(done, b.count - 1)];
+      const std::string what = fmt::format("the transformer for {} ({})", job.type, job.function);
+      const std::string after = "the update was abandoned and nothing was changed; the program runs on the old version";
+      switch (run.outcome) {
+        case BorrowedRun::Faulted:
+          return make_error("{} faulted with {} (address {:#x}, pc {:#x}) on the object at {:#x}: {}", what,
+                            signal_name(run.signal), run.fault_address, run.pc, job.address, after);
+        case BorrowedRun::TimedOut:
+          return make_error("{} did not finish within {} ms on the object at {:#x} (a loop, or a lock a stopped thread "
+                            "holds? a transformer must not lock, allocate or block): {}",
+                            what, limit.count(), job.address, after);
+        case BorrowedRun::Stopped:
+          return make_error("{} stopped unexpectedly ({}) on the object at {:#x}: {}", what, signal_name(run.signal),
+                            job.address, after);
+        case BorrowedRun::Trapped:
+          return make_error("{} ended on a trap of its own (pc {:#x}) on the object at {:#x}: {}", what, run.pc,
+                            job.address, after);
+      }
+    }
+    GRAFT_ASSIGN(const auto results, process.read(to_at, b.count * to_size));
+    for (size_t k = 0; k < b.count; ++k)
+      std::memcpy(jobs[b.first + k].to, results.data() + k * to_size, to_size);
+    report.objects += b.count;
+    ++report.batches;
+  }
+  return ok();
+}
+
+}  // namespace graft::apply
