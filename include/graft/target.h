@@ -37,6 +37,11 @@ Result<std::vector<uint8_t>> read_process_memory(pid_t pid, uint64_t address, si
 // exist, is a zombie, is ourselves, or is traced by another process.
 Status check_attachable(pid_t pid);
 
+// Whether the process runs with a hardware shadow stack (x86 CET, "shstk" in
+// /proc/PID/status): return addresses then also live where graft cannot
+// rewrite them, so no frame may be moved into new code.
+bool uses_shadow_stack(pid_t pid);
+
 struct Thread {
   pid_t tid = 0;
   user_regs_struct regs{};

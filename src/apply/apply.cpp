@@ -295,6 +295,7 @@ Result<ApplyReport> apply_patch(pid_t pid, const Patch& patch, const ApplyOption
                           id + " (its frame may point to changed data)", {}});
     }
 
+  const bool shadow_stack = uses_shadow_stack(pid);
   // Lay out and link the region; the header is sized for the record it will hold.
   link::Image image;
   for (uint64_t header = registry::encode(record).size() + 4096 + 96 * (patch.symbols.size() + record.entries.size());;) {
@@ -315,6 +316,7 @@ Result<ApplyReport> apply_patch(pid_t pid, const Patch& patch, const ApplyOption
       e.new_bytes = hex(redirect_bytes(record.defines.at(e.identity).address).data(), 16);
     }
     for (auto& e : record.entries) {  // where frames waiting for a call continue
+      if (shadow_stack) break;        // their return addresses cannot be rewritten: they wait
       const FunctionChange& f = *std::find_if(m.functions.begin(), m.functions.end(),
                                               [&](const FunctionChange& c) { return c.identity == e.identity; });
       const auto [range, from] = newest.at(e.identity);

@@ -116,6 +116,10 @@ Status check_attachable(pid_t pid) {
   return ok();
 }
 
+bool uses_shadow_stack(pid_t pid) {
+  return status_field(pid, "x86_Thread_features").find("shstk") != std::string::npos;
+}
+
 Result<std::unique_ptr<TracedProcess>> TracedProcess::attach(pid_t pid) {
   GRAFT_TRY(check_attachable(pid));
   std::unique_ptr<TracedProcess> process(new TracedProcess(pid));
