@@ -9,6 +9,8 @@ namespace graft {
 // Bytes a relocation of this type writes; nullopt for a type graft cannot handle.
 std::optional<unsigned> relocation_width(uint32_t type);
 bool relocation_is_pc_relative(uint32_t type);
+// Whether the type reaches a thread-local variable (any TLS access model).
+bool relocation_is_thread_local(uint32_t type);
 const char* relocation_name(uint32_t type);
 
 }  // namespace graft

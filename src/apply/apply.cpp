@@ -346,7 +346,9 @@ Result<ApplyReport> apply_patch(pid_t pid, const Patch& patch, const ApplyOption
   const pid_t injector = process->threads().front().tid;
   const auto prepare_started = Clock::now();
   GRAFT_TRY(process->stop_one(injector));
-  auto mapped = map_region(*process, image, registry::memfd_name(record.sequence, m.patch_id));
+  // Thread-local offsets are checked against a real thread before anything is mapped.
+  Status mapped = resolver.verify_thread_locals(process->find(injector)->regs.fs_base);
+  if (mapped) mapped = map_region(*process, image, registry::memfd_name(record.sequence, m.patch_id));
   (void)process->resume_one(injector);
   report.prepare_us = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - prepare_started).count());
   if (!mapped) return mapped.error();

@@ -2,6 +2,7 @@
 
 #include <dlfcn.h>
 #include <elf.h>
+#include <gelf.h>
 #include <sys/mman.h>
 
 #include <algorithm>
@@ -20,7 +21,8 @@ bool fits_int32(int64_t v) { return v >= INT32_MIN && v <= INT32_MAX; }
 
 bool uses_stub(uint32_t type) { return type == R_X86_64_PLT32; }  // calls and tail calls
 bool uses_got(uint32_t type) {
-  return type == R_X86_64_GOTPCREL || type == R_X86_64_GOTPCRELX || type == R_X86_64_REX_GOTPCRELX;
+  return type == R_X86_64_GOTPCREL || type == R_X86_64_GOTPCRELX || type == R_X86_64_REX_GOTPCRELX ||
+         type == R_X86_64_GOTTPOFF;  // its slot holds the thread-pointer offset, not an address
 }
 
 Indirections indirections(const Patch& patch) {
@@ -119,6 +121,85 @@ Result<uint64_t> Resolver::resolve(const std::string& name) {
     }
   }
   return make_error("cannot find symbol {} in process {} or its libraries", name, pid_);
+}
+
+Result<Resolver::ExecutableTls> Resolver::executable_tls() {
+  if (executable_tls_) return *executable_tls_;
+  GRAFT_ASSIGN(auto exe, ElfFile::open(fmt::format("/proc/{}/exe", pid_)));
+  Elf* elf = static_cast<Elf*>(exe->elf_handle());
+  size_t count = 0;
+  if (elf_getphdrnum(elf, &count) != 0) return make_error("cannot read the program headers of process {}'s executable", pid_);
+  for (size_t i = 0; i < count; ++i) {
+    GElf_Phdr tls{};
+    if (!gelf_getphdr(elf, static_cast<int>(i), &tls) || tls.p_type != PT_TLS) continue;
+    // glibc's _dl_determine_tlsoffset for x86-64 (TLS_TCB_AT_TP: the static
+    // blocks end at the thread pointer), the executable's block first: it
+    // ends at the thread pointer, rounded to p_align, and its first byte keeps
+    // p_vaddr's misalignment (l_tls_firstbyte_offset).
+    const uint64_t align = std::max<uint64_t>(tls.p_align, 1);
+    const uint64_t firstbyte = (0 - (tls.p_vaddr & (align - 1))) & (align - 1);
+    const uint64_t offset = round_up(tls.p_memsz - firstbyte, align) + firstbyte;
+    executable_tls_ = ExecutableTls{offset, tls.p_memsz};
+    return *executable_tls_;
+  }
+  return make_error("process {}'s executable has no thread-local storage (no PT_TLS segment)", pid_);
+}
+
+Result<int64_t> Resolver::thread_pointer_offset(const std::string& name) {
+  if (auto it = thread_locals_.find(name); it != thread_locals_.end()) return it->second.offset;
+  ThreadLocal found{name, 0, 0};
+  if (auto it = base_symbols_.find(name); it != base_symbols_.end()) {
+    // The executable's own: its symbol value is its offset in the TLS segment.
+    GRAFT_ASSIGN(const ExecutableTls tls, executable_tls());
+    if (it->second.function || it->second.address + it->second.size > tls.size)
+      return make_error("{} is not a thread-local variable of process {}'s executable", name, pid_);
+    found.offset = static_cast<int64_t>(it->second.address) - static_cast<int64_t>(tls.block_offset);
+    found.size = it->second.size;
+  } else if (auto imported = base_imports_.find(name); imported != base_imports_.end()) {
+    // A library's, reached by the running binary through an initial-exec GOT slot.
+    GRAFT_ASSIGN(auto slot, read_process_memory(pid_, bias_ + imported->second, 8));
+    std::memcpy(&found.offset, slot.data(), 8);
+    if (found.offset >= 0)
+      return make_error("the GOT slot of thread-local {} in process {} holds {}, not an offset below the thread "
+                        "pointer", name, pid_, found.offset);
+  } else {
+    return make_error("cannot find thread-local variable {} in process {}", name, pid_);
+  }
+  thread_locals_.emplace(name, found);
+  return found.offset;
+}
+
+Status Resolver::verify_thread_locals(uint64_t fs_base) const {
+  if (thread_locals_.empty()) return ok();
+  auto refuse = [&](const std::string& why) {
+    return make_error("cannot verify where thread-local variables are in process {}: {}; nothing was written", pid_, why);
+  };
+  // glibc's tcbhead_t at the thread pointer: {tcb (itself), dtv, self}.
+  auto tcb = read_process_memory(pid_, fs_base, 24);
+  if (!tcb) return refuse(fmt::format("cannot read the thread control block at {:#x}", fs_base));
+  uint64_t words[3];
+  std::memcpy(words, tcb->data(), sizeof words);
+  if (words[0] != fs_base || words[2] != fs_base)
+    return refuse(fmt::format("no glibc thread control block at the thread pointer {:#x}", fs_base));
+  if (executable_tls_) {
+    // dtv[1] (module 1, the executable) points to its block in this thread.
+    auto entry = read_process_memory(pid_, words[1] + 16, 8);
+    uint64_t block = 0;
+    if (entry) std::memcpy(&block, entry->data(), 8);
+    if (!entry || block != fs_base - executable_tls_->block_offset)
+      return refuse(fmt::format("the executable's TLS block is at {:#x} by its DTV, not at the thread pointer - {} "
+                                "as computed from its PT_TLS segment", block, executable_tls_->block_offset));
+  }
+  GRAFT_ASSIGN(const auto maps, read_maps(pid_));
+  const auto area = std::find_if(maps.begin(), maps.end(), [&](const MemoryMap& m) { return m.contains(fs_base - 1); });
+  for (const auto& [name, tls] : thread_locals_) {
+    const uint64_t start = fs_base + static_cast<uint64_t>(tls.offset);
+    if (area == maps.end() || area->perms.substr(0, 2) != "rw" || !area->contains(start) ||
+        !area->contains(start + std::max<uint64_t>(tls.size, 1) - 1) || start >= fs_base)
+      return refuse(fmt::format("{} would be at {:#x}, outside the static TLS area below the thread pointer {:#x}", name,
+                                start, fs_base));
+  }
+  return ok();
 }
 
 // An IFUNC picks its implementation by CPU features. graft runs on the same
@@ -236,12 +317,21 @@ Status relocate(const Patch& patch, Image& image, Resolver& resolver) {
   const uint64_t stub_base = round_up(std::max(text_used, text.offset), 16);
   const uint64_t got_base = round_up(std::max(rodata_used, rodata.offset), 16);
 
+  // A thread-local variable's "address" is its offset from the thread pointer.
+  std::set<uint32_t> thread_local_symbols;
+  for (const auto& piece : patch.pieces)
+    for (const auto& r : piece.relocations)
+      if (relocation_is_thread_local(r.type)) thread_local_symbols.insert(r.symbol);
   std::vector<std::optional<uint64_t>> address(patch.symbols.size());
   auto symbol_address = [&](uint32_t index) -> Result<uint64_t> {
     if (address[index]) return *address[index];
     const PatchSymbol& s = patch.symbols[index];
     uint64_t value = 0;
-    if (s.piece >= 0) value = image.piece_address[s.piece] + s.offset;
+    if (thread_local_symbols.count(index)) {
+      if (s.piece >= 0) return make_error("the patch defines thread-local {}, which running threads have no storage for", s.name);
+      GRAFT_ASSIGN(const int64_t offset, resolver.thread_pointer_offset(s.name));
+      value = static_cast<uint64_t>(offset);
+    } else if (s.piece >= 0) value = image.piece_address[s.piece] + s.offset;
     else {
       auto resolved = resolver.resolve(s.name);
       if (!resolved) return resolved.error();
@@ -296,9 +386,14 @@ Status relocate(const Patch& patch, Image& image, Resolver& resolver) {
           if (!fits_int32(value)) return out_of_reach("not below 2 GiB");
           put<int32_t>(image.bytes, at, static_cast<int32_t>(value));
           break;
+        case R_X86_64_TPOFF32:  // %fs:X@tpoff
+          if (!fits_int32(value)) return out_of_reach("thread-pointer offset");
+          put<int32_t>(image.bytes, at, static_cast<int32_t>(value));
+          break;
         case R_X86_64_GOTPCREL:
         case R_X86_64_GOTPCRELX:
-        case R_X86_64_REX_GOTPCRELX: {
+        case R_X86_64_REX_GOTPCRELX:
+        case R_X86_64_GOTTPOFF: {
           const int64_t slot = static_cast<int64_t>(image.base + got_base + ind.got.at(r.symbol));
           const int64_t rel = slot + r.addend - static_cast<int64_t>(place);
           if (!fits_int32(rel)) return out_of_reach("GOT slot");

@@ -32,8 +32,29 @@ class Resolver {
   // The newest definition: where a global's value lives now.
   std::optional<registry::Definition> current(const std::string& identity) const;
   Result<uint64_t> resolve(const std::string& name);
+  // Where a thread-local variable the patch uses is, as an offset from the
+  // thread pointer (the same in every thread): the executable's own from its
+  // PT_TLS segment by glibc's rule, a library's from the initial-exec GOT slot
+  // the dynamic linker filled in the running binary. Kept for the check below.
+  Result<int64_t> thread_pointer_offset(const std::string& name);
+  // Checks every offset given out against a stopped thread of the process
+  // (its thread pointer `fs_base`): glibc's TCB is there, the executable's
+  // TLS block is where the thread's DTV says, and each variable lies in the
+  // thread's static TLS area. Before anything is written into the process.
+  Status verify_thread_locals(uint64_t fs_base) const;
 
  private:
+  struct ThreadLocal {
+    std::string name;
+    int64_t offset = 0;
+    uint64_t size = 0;
+  };
+  // The running executable's TLS block, from its PT_TLS segment.
+  struct ExecutableTls {
+    uint64_t block_offset = 0;  // the block starts at the thread pointer minus this
+    uint64_t size = 0;          // p_memsz
+  };
+  Result<ExecutableTls> executable_tls();
   struct Library {
     std::unique_ptr<ElfFile> elf;
     uint64_t bias = 0;
@@ -49,6 +70,8 @@ class Resolver {
   std::vector<MemoryMap> maps_;
   std::vector<Library> libraries_;
   bool libraries_loaded_ = false;
+  std::optional<ExecutableTls> executable_tls_;
+  std::map<std::string, ThreadLocal> thread_locals_;  // offsets given out, by name
 };
 
 // Symbols reached through a stub (calls that may be out of reach) or a GOT slot.

@@ -8,7 +8,7 @@ namespace graft::diff {
 namespace fs = std::filesystem;
 
 bool is_named(const ElfSymbol& s) {
-  return (s.type == STT_FUNC || s.type == STT_OBJECT) && !s.name.empty() && !s.name.starts_with(".L") &&
+  return (s.type == STT_FUNC || s.type == STT_OBJECT || s.type == STT_TLS) && !s.name.empty() && !s.name.starts_with(".L") &&
          s.shndx != SHN_UNDEF && s.shndx < SHN_LORESERVE;
 }
 
@@ -101,7 +101,7 @@ std::map<std::string, const ElfSymbol*> Build::linked_symbols() const {
   std::map<std::string, const ElfSymbol*> globals;
   std::multimap<std::string, const ElfSymbol*> locals;
   for (const auto& s : binary_->symbols()) {
-    if ((s.type != STT_FUNC && s.type != STT_OBJECT) || s.shndx == SHN_UNDEF) continue;
+    if ((s.type != STT_FUNC && s.type != STT_OBJECT && s.type != STT_TLS) || s.shndx == SHN_UNDEF) continue;
     if (s.bind == STB_LOCAL) locals.emplace(s.name, &s);
     else globals.emplace(s.name, &s);
   }

@@ -48,7 +48,8 @@ class Build {
   // The named function or object that owns a section (its symbol), if any.
   const Definition* owner(SectionRef ref) const;
   const std::string* owner_identity(SectionRef ref) const;
-  // Each identity's symbol in the linked binary (functions and objects):
+  // Each identity's symbol in the linked binary (functions, objects and
+  // thread-local variables, whose value is their offset in the TLS segment):
   // globals by name, statics by name within their object's file symbol.
   std::map<std::string, const ElfSymbol*> linked_symbols() const;
   // The deepest directory holding every source of the build.
@@ -74,7 +75,8 @@ class Build {
 // Such data has no state: a changed copy is simply new data.
 bool is_constant_data(const ElfSection& section);
 
-// True for symbols that carry an identity between builds (not .L temporaries,
+// True for symbols that carry an identity between builds (functions, objects,
+// thread-local variables; not .L temporaries,
 // not section or file symbols).
 bool is_named(const ElfSymbol& symbol);
 

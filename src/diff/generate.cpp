@@ -302,14 +302,35 @@ class Generator {
     const int piece = piece_of_.at(ref);
     const std::string where = new_.owner_identity(ref) ? *new_.owner_identity(ref) : new_.section(ref).name;
     for (const auto& r : new_.relocations(ref)) {
-      if (!relocation_width(r.type))
-        return make_error("{} uses a {} relocation, which graft cannot patch yet (thread-local storage?)", where,
-                          relocation_name(r.type));
+      const bool thread_local_access = relocation_is_thread_local(r.type);
+      if (!relocation_width(r.type)) {
+        if (thread_local_access)
+          return make_error("{} reaches a thread-local variable through {} (the general- or local-dynamic model of "
+                            "-fPIC code), which graft cannot patch: build the executable without -fPIC (graft "
+                            "patches local-exec and initial-exec accesses); nothing was written",
+                            where, relocation_name(r.type));
+        return make_error("{} uses a {} relocation, which graft cannot patch yet", where, relocation_name(r.type));
+      }
       auto target = diff::resolve_target(new_, ref, r);
       if (!target) return target.error().context(where);
+      const bool thread_local_target = target->kind != Target::External && (new_.section(target->section).flags & SHF_TLS);
+      if (thread_local_target != thread_local_access && !(thread_local_access && target->kind == Target::External))
+        return make_error("{} refers to {} with a {} relocation, which graft cannot patch", where,
+                          target->name.empty() ? new_.section(target->section).name : target->name,
+                          relocation_name(r.type));
       uint32_t symbol = 0;
       switch (target->kind) {
         case Target::External:
+          // A shared library's thread-local: only through the initial-exec GOT
+          // entry the running binary has for it (checked in record_base_symbols).
+          if (thread_local_access) {
+            if (r.type != R_X86_64_GOTTPOFF)
+              return make_error("{} reaches the shared library's thread-local {} through {}, which graft cannot patch",
+                                where, target->name, relocation_name(r.type));
+            if (library_thread_locals_.insert(target->name).second)
+              patch_.manifest.notes.push_back("thread-local " + target->name +
+                                              " of a shared library: reached through the running binary's GOT entry");
+          }
           symbol = external(target->name);
           break;
         case Target::Named: {
@@ -317,6 +338,9 @@ class Generator {
           break;
         }
         case Target::Anonymous: {
+          if (thread_local_target)
+            return make_error("{} refers to an unnamed thread-local variable in {}, which graft cannot patch", where,
+                              new_.section(target->section).name);
           const int data = include(target->section);
           symbol = add_symbol({fmt::format("piece:{}", data), data, 0, 0, false});
           break;
@@ -335,6 +359,8 @@ class Generator {
     if (!def) return make_error("internal: no definition of {}", id);
     if (def->function) return old_def ? external(id) : define(id);
     const ElfSection& s = new_.section(def->section);
+    if ((s.flags & SHF_TLS) || (old_def && (old_.section(old_def->section).flags & SHF_TLS)))
+      return thread_local_variable(id, *def, old_def);
     if (!is_constant_data(s)) {
       if (old_def && retyped_.count(id)) {
         if (moved_data_.insert(id).second)
@@ -354,6 +380,30 @@ class Generator {
     return define(id);
   }
 
+  // A thread-local variable of the executable: every running thread has its
+  // own copy in a static TLS block sized when the thread started, so new code
+  // can only use one that exists, unchanged, in the running version (linked by
+  // its offset from the thread pointer, see link.cpp).
+  Result<uint32_t> thread_local_variable(const std::string& id, const Definition& def, const Definition* old_def) {
+    const bool now = new_.section(def.section).flags & SHF_TLS;
+    if (!old_def)
+      return make_error("thread-local variable {} is new: existing threads have no storage for it (their TLS blocks "
+                        "were sized when they started); make it an ordinary global, or restart the program to use "
+                        "it; nothing was written", id);
+    const bool before = old_.section(old_def->section).flags & SHF_TLS;
+    if (now != before)
+      return make_error("{} {} thread-local in the new version: running threads cannot switch its storage; restart "
+                        "the program for this change; nothing was written", id, now ? "becomes" : "is no longer");
+    const auto& a = old_.symbol(old_def->section.object, old_def->symbol);
+    const auto& b = new_.symbol(def.section.object, def.symbol);
+    if (a.size != b.size || retyped_.count(id))
+      return make_error("thread-local variable {} changes size or type ({} -> {} bytes): its storage in running "
+                        "threads cannot be replaced; nothing was written", id, a.size, b.size);
+    if (thread_locals_.insert(id).second)
+      patch_.manifest.notes.push_back("thread-local " + id + ": each running thread keeps its own value");
+    return external(id);
+  }
+
   // Where every identity of the running binary lives, found from its symbol table.
   Status record_base_symbols() {
     const ElfFile& bin = old_.binary();
@@ -365,10 +415,21 @@ class Generator {
                           bin.path().string());
     for (const auto& r : bin.dynamic_relocations()) {
       if (r.symbol == 0 || r.symbol >= bin.dynamic_symbols().size()) continue;
-      if (r.type != R_X86_64_GLOB_DAT && r.type != R_X86_64_JUMP_SLOT && r.type != R_X86_64_64) continue;
+      // A TPOFF64 slot holds a library thread-local's offset from the thread
+      // pointer (initial-exec), written by the dynamic linker at start-up; it
+      // is only ever read for a thread-local access (link.cpp), as the diff
+      // refuses any other relocation to a thread-local.
+      if (r.type != R_X86_64_GLOB_DAT && r.type != R_X86_64_JUMP_SLOT && r.type != R_X86_64_64 &&
+          r.type != R_X86_64_TPOFF64)
+        continue;
       const auto& name = bin.dynamic_symbols()[r.symbol].name;
       if (!name.empty()) patch_.manifest.base_imports.emplace(name, r.offset);
     }
+    for (const auto& name : library_thread_locals_)
+      if (!patch_.manifest.base_imports.count(name))
+        return make_error("the new code uses {}, a shared library's thread-local variable, which the running binary "
+                          "never reaches through an initial-exec GOT entry: graft has no offset for it; nothing was "
+                          "written", name);
     for (const auto& id : kept_state_) patch_.manifest.notes.push_back("state kept: " + id + " keeps its running value");
     return ok();
   }
@@ -382,7 +443,8 @@ class Generator {
   std::map<SectionRef, int> piece_of_;
   std::vector<SectionRef> queue_;
   std::map<std::string, uint32_t> symbol_of_;
-  std::set<std::string> kept_state_, added_data_, replaced_constants_, retyped_, moved_data_;
+  std::set<std::string> kept_state_, added_data_, replaced_constants_, retyped_, moved_data_, thread_locals_;
+  std::set<std::string> library_thread_locals_;  // external thread-locals the new code reaches (GOTTPOFF)
   std::map<std::string, std::vector<std::pair<uint64_t, uint64_t>>> holders_;  // DataPlan::frame_holders
 };
 

@@ -16,6 +16,8 @@ std::optional<unsigned> relocation_width(uint32_t type) {
     case R_X86_64_GOTPCREL:
     case R_X86_64_GOTPCRELX:
     case R_X86_64_REX_GOTPCRELX:
+    case R_X86_64_TPOFF32:   // local-exec: %fs:X@tpoff
+    case R_X86_64_GOTTPOFF:  // initial-exec: X@gottpoff(%rip), a GOT slot holding the offset
       return 4;
     default:
       return std::nullopt;
@@ -30,10 +32,17 @@ bool relocation_is_pc_relative(uint32_t type) {
     case R_X86_64_GOTPCREL:
     case R_X86_64_GOTPCRELX:
     case R_X86_64_REX_GOTPCRELX:
+    case R_X86_64_GOTTPOFF:
       return true;
     default:
       return false;
   }
+}
+
+bool relocation_is_thread_local(uint32_t type) {
+  return type == R_X86_64_TPOFF32 || type == R_X86_64_GOTTPOFF || type == R_X86_64_TLSGD ||
+         type == R_X86_64_TLSLD || type == R_X86_64_DTPOFF32 || type == R_X86_64_DTPOFF64 ||
+         type == R_X86_64_TPOFF64 || type == R_X86_64_GOTPC32_TLSDESC || type == R_X86_64_TLSDESC_CALL;
 }
 
 const char* relocation_name(uint32_t type) {
