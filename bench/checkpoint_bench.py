@@ -314,7 +314,7 @@ COMMON_TEXT = (
     "threads are out of step again, dynamic and poll interleaved (the order alternates per repetition), all with `GRAFT_TRACE=1`. "
     "safe = time to checkpoint: from the start of the search for a safe moment to the check that found one (trace "
     "line \"safe\"; attaching and mapping the patch come before it, the commit and detach after); pause = longest "
-    "all-threads stop (`pause_us`); hold = longest time one thread was kept waiting at an entry checkpoint (`hold_us`, meant to stay under 2 ms); attempts = stops with a full check; arrivals = threads that reached a planted "
+    "all-threads stop (`pause_us`); hold = longest time one thread was kept waiting at an entry checkpoint (`hold_us`, counted while the other threads run; at most max(2 ms, the last stop and check) plus one wait); attempts = stops with a full check; arrivals = threads that reached a planted "
     "checkpoint. p50/p99 are nearest-rank over the successful applies (p99 of 5 samples is the maximum). "
     "ok = successful applies / tries; \"dyn/poll\" = ratio of the p50s; revert ok = successful reverts / tries "
     "(with their own --checkpoints mode).")
