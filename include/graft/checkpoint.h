@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "graft/target.h"
+#include "graft/unwind.h"
 
 namespace graft {
 
@@ -78,6 +79,8 @@ struct CheckpointReport {
   // When `commit` runs: the frames it must move into the new code (it
   // rewrites every one of them, or fails).
   std::vector<FrameRemap> remaps;
+  // When `commit` runs: every thread's frames, innermost first, as the check unwound them.
+  std::map<pid_t, std::vector<StackFrame>> frames;
   // At the deadline: every thread that still blocked, and what to do about it.
   std::vector<Blocker> blocking;
   std::string hint;

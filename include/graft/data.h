@@ -20,6 +20,7 @@
 
 #include "graft/error.h"
 #include "graft/types.h"
+#include "graft/unwind.h"
 
 namespace graft {
 
@@ -41,13 +42,21 @@ struct DataPlan {
   std::vector<TypeChange> changes;
   std::vector<DataRoot> roots;
   std::vector<std::string> notes;  // for --explain
-  // Functions whose frames may hold pointers to changed data, and where (pc
-  // offsets from the function's entry, where such a local is live): no
-  // thread may be there at the commit (frames are not searched), as for
-  // replaced functions.
+  // Functions whose frames may hold pointers to changed data: each such
+  // local, with the pcs where it is live (offsets from the function's entry)
+  // and where its value is there. At the commit, a frame at a pc where the
+  // local's place is known is a typed root (plan_migration); where it is not,
+  // no thread may be at the commit, as for replaced functions.
   struct FrameHolder {
+    struct Local {
+      std::string name;
+      int type = -1;                // in old_types
+      std::vector<LiveRange> live;  // offsets from the entry
+    };
     std::string identity;
-    std::vector<std::pair<uint64_t, uint64_t>> live;  // [start, end) offsets
+    std::vector<Local> locals;
+    // Where some local is live: [start, end) offsets, all of them or only those whose place is unknown.
+    std::vector<std::pair<uint64_t, uint64_t>> live(bool unknown_only = false) const;
   };
   std::vector<FrameHolder> frame_holders;
   // Transformers written by the user (graft diff --transform FILE.c): changed
@@ -146,8 +155,13 @@ struct MigrationInput {
     uint64_t stack_pointer = 0;
     bool in_system_call = false;
     std::vector<uint64_t> registers;  // general-purpose, as ptrace gives them
+    std::vector<StackFrame> frames;   // innermost first, as the checkpoint unwound them
   };
   std::vector<StoppedThread> threads;
+  // Where a frame holder's code is in the running binary ("" : 0 if it is
+  // not there, or the patch replaces it): frames of stopped threads in it,
+  // at a pc where a local's place is known, are typed roots.
+  std::function<uint64_t(const std::string& identity)> frame_holder_entry;
   // Maps `bytes` of fresh zeroed read-write memory in the target and returns
   // its address: new storage for objects that outgrow their allocation. Called
   // at most once, only when something moves; the caller unmaps it if the update fails.

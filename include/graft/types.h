@@ -44,11 +44,34 @@ struct Variable {
   bool thread_local_storage = false;
 };
 
+// Where a local's value is over some pcs, in the forms graft reads from a
+// stopped frame (DWARF registers: 0-15 rax rdx rcx rbx rsi rdi rbp rsp
+// r8-r15). Anything else DWARF can say (pieces, computed or implicit values,
+// entry values) is Unknown.
+struct LocalPlace {
+  enum class Kind : uint8_t {
+    Unknown,
+    InRegister,        // the value is register `reg` (DW_OP_regN)
+    AtRegisterOffset,  // in memory at register `reg` + `offset` (DW_OP_bregN, DW_OP_fbreg on a register frame base)
+    AtCfaOffset,       // in memory at the frame's CFA + `offset` (DW_OP_fbreg on DW_OP_call_frame_cfa)
+  };
+  Kind kind = Kind::Unknown;
+  int reg = -1;
+  int64_t offset = 0;
+  bool known() const { return kind != Kind::Unknown; }
+};
+
+struct LiveRange {
+  uint64_t start = 0, end = 0;  // [start, end): link-time addresses, or offsets from an entry
+  LocalPlace place;
+};
+
 // A function's frame as DWARF describes it: its parameters and locals (those
 // of functions inlined into it included), each with where it is live.
 struct FrameLocal {
+  std::string name;
   int type = -1;
-  std::vector<std::pair<uint64_t, uint64_t>> live;  // link-time [start, end) where it has a location
+  std::vector<LiveRange> live;  // where it has a location, and what that location is
 };
 struct FrameTypes {
   uint64_t address = 0;  // link-time entry (DW_AT_low_pc)

@@ -12,6 +12,7 @@
 #include <sys/types.h>
 #include <sys/user.h>
 
+#include <array>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -49,6 +50,17 @@ struct StackFrame {
   bool exact = true;         // pc is the instruction to run next, not a return address (the call is before it)
   bool signal_frame = false; // a signal trampoline (__restore_rt): the next frame is the interrupted code
   Found found = Found::Registers;  // how the frame was found: the thread's registers, CFI or a frame pointer
+  uint64_t cfa = 0;          // its canonical frame address (its caller's sp before the call), 0 if unknown
+  bool first = false;        // the thread's first frame: the CFI says nothing called it (the unwind is complete)
+  // Its registers, by DWARF number (rax rdx rcx rbx rsi rdi rbp rsp r8..r15),
+  // where known exactly: all of them in the thread's own frame (and one a
+  // signal interrupted), the callee-saved ones the CFI recovers in callers.
+  std::array<uint64_t, 16> registers{};
+  uint32_t known_registers = 0;  // bit per register
+  std::optional<uint64_t> reg(int number) const {
+    if (number < 0 || number >= 16 || !(known_registers >> number & 1)) return std::nullopt;
+    return registers[static_cast<size_t>(number)];
+  }
 };
 
 class Unwinder {

@@ -209,7 +209,7 @@ Result<uint64_t> map_moved_storage(TracedProcess& process, uint64_t bytes, Moved
 MigrationInput::StoppedThread stopped_thread(const Thread& t) {
   const auto* words = reinterpret_cast<const uint64_t*>(&t.regs);
   const bool in_system_call = static_cast<int64_t>(t.regs.orig_rax) >= 0;
-  return {t.tid, t.regs.rsp, in_system_call, std::vector<uint64_t>(words, words + sizeof t.regs / 8)};
+  return {t.tid, t.regs.rsp, in_system_call, std::vector<uint64_t>(words, words + sizeof t.regs / 8), {}};
 }
 
 double elapsed_ms(Clock::time_point since) {
@@ -277,17 +277,22 @@ Result<ApplyReport> apply_patch(pid_t pid, const Patch& patch, const ApplyOption
     newest[f.identity] = {ranges.size() - 1, versions.back().address};
   }
 
-  // Functions whose frames may point to changed data: no thread may be in one
-  // at the commit (frames are not searched for objects only they hold).
+  // Functions whose frames may point to changed data. Where DWARF says where
+  // such a local is, the frame is a root of the traversal at the commit
+  // (frame_holder_entry); elsewhere no thread may be at the commit.
+  std::map<std::string, uint64_t> frame_roots;  // identity -> its entry in the running binary
   if (data_plan)
     for (const auto& holder : data_plan->frame_holders) {
       const auto& id = holder.identity;
       if (std::any_of(record.entries.begin(), record.entries.end(), [&](const auto& e) { return e.identity == id; })) continue;
       const auto versions = resolver.versions(id);
       if (versions.empty()) continue;
-      // The running binary's own code: only where such a local is live. A return
-      // address is one past its call, so each range reaches one byte further.
-      for (const auto& [start, end] : holder.live)
+      // Only the running binary's own code has the old build's layout of locals.
+      if (versions.size() == 1) frame_roots[id] = versions[0].address;
+      // The running binary's own code: only where such a local is live and
+      // its place unknown. A return address is one past its call, so each
+      // range reaches one byte further.
+      for (const auto& [start, end] : holder.live(versions.size() == 1))
         ranges.push_back({versions[0].address + start, versions[0].address + end + 1, 0,
                           id + " (its frame may point to changed data)", {}});
       for (size_t i = 1; i < versions.size(); ++i)  // earlier patches' copies: all of them
@@ -388,7 +393,15 @@ Result<ApplyReport> apply_patch(pid_t pid, const Patch& patch, const ApplyOption
             if (auto it = record.defines.find(id); it != record.defines.end()) return it->second.address;
             return make_error("internal: the patch defines no {}", id);
           };
-          for (const auto& t : process->threads()) input.threads.push_back(stopped_thread(t));
+          for (const auto& t : process->threads()) {
+            input.threads.push_back(stopped_thread(t));
+            if (auto f = checkpoints.frames.find(t.tid); f != checkpoints.frames.end())
+              input.threads.back().frames = f->second;
+          }
+          input.frame_holder_entry = [&](const std::string& id) -> uint64_t {
+            auto it = frame_roots.find(id);
+            return it == frame_roots.end() ? 0 : it->second;
+          };
           input.map_storage = [&](uint64_t bytes) { return map_moved_storage(*process, bytes, moved_storage); };
           apply::UserTransformReport user;
           if (!data_plan->user_transformers.empty())

@@ -92,6 +92,7 @@ struct ThreadState {
   std::optional<Blocker> blocker;
   uint64_t checkpoint = 0;  // where it leaves its outermost affected frame, if known
   std::vector<FrameRemap> remaps;  // frames waiting for a call in a continuable function
+  std::vector<StackFrame> frames;  // innermost first
 };
 
 // The range `address` is in. A return address is never an entry (the pad
@@ -133,7 +134,8 @@ ThreadState analyse(const TracedProcess& process, Unwinder& unwinder, const Thre
   auto stack = process.read(sp, std::min<uint64_t>(map->end, sp + (uint64_t{8} << 20)) - sp);
   if (!stack) return blocked_by("its stack cannot be read");
   const StackMemory memory(process.pid(), sp, *stack);
-  const std::vector<StackFrame> frames = unwinder.unwind(t.regs, memory);
+  state.frames = unwinder.unwind(t.regs, memory);
+  const std::vector<StackFrame>& frames = state.frames;
 
   // Affected frames, innermost first, each with the index of the frame that
   // must return before the thread is out.
@@ -294,11 +296,13 @@ Status at_safe_moment(TracedProcess& process, const std::vector<AffectedRange>& 
     std::vector<Blocker> blockers;
     std::vector<uint64_t> checkpoints;
     std::vector<FrameRemap> remaps;
+    std::map<pid_t, std::vector<StackFrame>> frames;
     for (auto& t : process.threads()) {
       ThreadState state = analyse(process, unwinder, t, ranges, maps);
       if (state.blocker) blockers.push_back(*state.blocker);
       if (state.checkpoint) checkpoints.push_back(state.checkpoint);
       remaps.insert(remaps.end(), state.remaps.begin(), state.remaps.end());
+      frames[t.tid] = std::move(state.frames);
     }
     trace("checked", stopped_at);
     round_cost = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - stopped_at);
@@ -308,6 +312,7 @@ Status at_safe_moment(TracedProcess& process, const std::vector<AffectedRange>& 
       update_pending.lower();
       breakpoints.remove_all();  // parked threads sit on the original entry bytes again
       report.remaps = std::move(remaps);
+      report.frames = std::move(frames);
       Status committed = commit();
       trace("committed", stopped_at);
       // Detaching resumes every thread: one stop for the whole update.

@@ -84,12 +84,17 @@ class RemoteMemory {
   size_t bytes_read_ = 0;
 };
 
+// Where the traversal found a pointer, for messages (slot 0: a register of a frame).
+std::string pointer_at(uint64_t slot) {
+  return slot ? fmt::format("a pointer at {:#x}", slot) : std::string("a pointer a frame holds in a register");
+}
+
 struct Instance {
   uint64_t address = 0;
   int old_type = -1, new_type = -1;
   uint64_t count = 1;
   std::optional<uint64_t> capacity;  // usable bytes of its allocation, if it starts one
-  uint64_t slot = 0;                 // where the pointer that found it is (for messages)
+  uint64_t slot = 0;                 // where the pointer that found it is (for messages; 0: a register)
   bool heap = false;
 };
 
@@ -121,11 +126,25 @@ class Traversal {
       if (const MemoryMap* m = memory_.mapping(thread.stack_pointer)) stacks_.push_back(m);
   }
 
-  Status add_root(uint64_t address, int type, const std::string& variable) {
-    regions_.push_back({address, plan_.old_types.at(type).size, type, "global " + variable});
+  // A value of `type` at `address` (a global, a local in a stack slot),
+  // named by `label` in messages.
+  Status add_root(uint64_t address, int type, const std::string& label) {
+    regions_.push_back({address, plan_.old_types.at(type).size, type, label});
     GRAFT_TRY(scan(address, type, 0));
     return drain();
   }
+
+  // A pointer of `type` held in a register (a local of a stopped frame):
+  // followed like one in memory, but nothing can rewrite it.
+  Status add_root_value(uint64_t value, int type, const std::string& label) {
+    const Type& t = plan_.old_types.at(type);
+    if (t.kind != TypeKind::Pointer || !value || !leads_[type]) return ok();
+    registers_.push_back({value, label});
+    GRAFT_TRY(follow(value, t.target, 0));
+    return drain();
+  }
+  // The pointers add_root_value followed, with their labels.
+  const std::vector<std::pair<uint64_t, std::string>>& register_roots() const { return registers_; }
 
   void forbid(uint64_t start, uint64_t size, std::string what) { forbidden_.push_back({start, size, std::move(what)}); }
 
@@ -163,7 +182,7 @@ class Traversal {
   }
 
   Status follow(uint64_t p, int type, uint64_t slot) {
-    if (changed(type) >= 0) references_.push_back({slot, p, type});
+    if (slot && changed(type) >= 0) references_.push_back({slot, p, type});  // slot 0: a register, never rewritten
     if (!visited_.insert({p, type}).second) return ok();
     const MemoryMap* m = memory_.mapping(p);
     if (!m || m->perms.size() < 2 || m->perms[0] != 'r' || m->perms[1] != 'w') {
@@ -172,13 +191,13 @@ class Traversal {
     }
     for (const auto& f : forbidden_)
       if (p >= f.start && p < f.start + f.size)
-        return make_error("a pointer at {:#x} points to {}, which the patch moves to new storage: graft cannot "
-                          "rewrite pointers to moved globals yet; nothing was changed", slot, f.what);
+        return make_error("{} points to {}, which the patch moves to new storage: graft cannot "
+                          "rewrite pointers to moved globals yet; nothing was changed", pointer_at(slot), f.what);
     const Type& t = plan_.old_types.at(type);
     if (std::find(stacks_.begin(), stacks_.end(), m) != stacks_.end()) {
       if (changed(type) >= 0)
-        return make_error("a pointer at {:#x} points to a {} on a thread's stack ({:#x}): graft cannot transform "
-                          "objects in frames yet; nothing was changed", slot, t.name, p);
+        return make_error("{} points to a {} on a thread's stack ({:#x}): graft cannot transform "
+                          "objects in frames yet; nothing was changed", pointer_at(slot), t.name, p);
       return ok();
     }
     Instance instance{p, type, changed(type), 1, std::nullopt, slot, m->path.empty() || m->path == "[heap]"};
@@ -231,6 +250,7 @@ class Traversal {
   std::vector<Instance> instances_;
   std::vector<Reference> references_;
   std::vector<Region> regions_;
+  std::vector<std::pair<uint64_t, std::string>> registers_;
   size_t dangling_ = 0;
 };
 
@@ -341,8 +361,8 @@ Result<std::map<uint64_t, uint64_t>> prepare_moves(const DataPlan& plan, const M
                         place(types, region, start + off), what(value, t));
     }
   }
-  // Frames are not searched, so a word on a thread's stack is untyped: it
-  // may be a live pointer (a void * local, a register saved by a callee) or,
+  // Beyond the frame roots' slots (typed, above), a word on a thread's stack
+  // is untyped: it may be a live pointer (a void * local, a register saved by a callee) or,
   // far more often, a stale value in a slot its frame does not use. One equal
   // to the start of a moving object is rewritten like a typed pointer: live,
   // it must follow the object; dead, it is harmless. One into the middle of
@@ -352,9 +372,13 @@ Result<std::map<uint64_t, uint64_t>> prepare_moves(const DataPlan& plan, const M
     Thread named;
     named.tid = thread.tid;
     for (uint64_t value : thread.registers)
-      if (Target* t = moving_at(value))
-        return make_error("thread {} ({}) holds in a register {}: graft does not search frames or rewrite registers; "
-                          "nothing was changed", thread.tid, named.name(), what(value, t));
+      if (Target* t = moving_at(value)) {
+        std::string local;  // a frame root's local DWARF puts in a register, if it is one
+        for (const auto& [held, label] : traversal.register_roots())
+          if (held == value && local.empty()) local = " (" + label + ")";
+        return make_error("thread {} ({}) holds in a register{} {}: graft does not rewrite registers; nothing was "
+                          "changed", thread.tid, named.name(), local, what(value, t));
+      }
     const MemoryMap* stack = memory.mapping(thread.stack_pointer);
     if (!stack) continue;
     // To the top of the stack from its pointer, or from the red zone below it
@@ -370,7 +394,7 @@ Result<std::map<uint64_t, uint64_t>> prepare_moves(const DataPlan& plan, const M
       Target* t = moving_at(value);
       if (!t) continue;
       if (value != t->instance->address)
-        return make_error("thread {} ({}) holds on its stack at {:#x} {}: graft does not search frames, so it cannot "
+        return make_error("thread {} ({}) holds on its stack at {:#x} {}: graft does not know that word's type, so it cannot "
                           "tell where in the new layout it should point; nothing was changed",
                           thread.tid, named.name(), start + off, what(value, t));
       stack_words.emplace_back(start + off, t);
@@ -455,6 +479,107 @@ Status run_user_transformers(const DataPlan& plan, const MigrationInput& input, 
   return input.run_user_transformers(ordered);
 }
 
+// Where a frame's local is: its value if in a register, else its address.
+struct LocalValue {
+  bool in_register = false;
+  uint64_t value_or_address = 0;
+};
+std::optional<LocalValue> locate(const LocalPlace& place, const StackFrame& frame) {
+  using Kind = LocalPlace::Kind;
+  constexpr uint64_t kRedZone = 128;
+  // A slot of the frame's own lies between its stack pointer (less the red
+  // zone) and its CFA; one at or above the CFA is an argument the caller
+  // passed on the stack, addressed from the CFA. A register-based address
+  // outside the frame means the register is not the frame's yet or any more
+  // (a thread stopped at the `ret` after `pop %rbp`).
+  auto in_frame = [&](uint64_t address, bool from_cfa) {
+    return frame.cfa && address + kRedZone >= frame.sp && address + 8 > address &&
+           (from_cfa || address + 8 <= frame.cfa);
+  };
+  switch (place.kind) {
+    case Kind::InRegister:
+      if (auto v = frame.reg(place.reg)) return LocalValue{true, *v};
+      return std::nullopt;
+    case Kind::AtRegisterOffset:
+      if (auto v = frame.reg(place.reg); v && in_frame(*v + static_cast<uint64_t>(place.offset), false))
+        return LocalValue{false, *v + static_cast<uint64_t>(place.offset)};
+      return std::nullopt;
+    case Kind::AtCfaOffset:
+      if (in_frame(frame.cfa + static_cast<uint64_t>(place.offset), true))
+        return LocalValue{false, frame.cfa + static_cast<uint64_t>(place.offset)};
+      return std::nullopt;
+    case Kind::Unknown:
+      break;
+  }
+  return std::nullopt;
+}
+
+constexpr const char* kRegisterNames[16] = {"rax", "rdx", "rcx", "rbx", "rsi", "rdi", "rbp", "rsp",
+                                            "r8",  "r9",  "r10", "r11", "r12", "r13", "r14", "r15"};
+
+// Every stopped thread's frames in a frame holder, at a pc where DWARF says
+// where a local that may point to changed data is: that local is a typed
+// root. (Where it does not say, no thread is there: those pcs were in the
+// affected set.) A frame whose registers the unwinder could not recover
+// exactly refuses: the object it may hold could not be found.
+Status add_frame_roots(const DataPlan& plan, const MigrationInput& input, RemoteMemory& memory, Traversal& traversal) {
+  if (!input.frame_holder_entry) return ok();
+  std::vector<std::pair<uint64_t, const DataPlan::FrameHolder*>> holders;
+  for (const auto& h : plan.frame_holders)
+    if (const uint64_t entry = input.frame_holder_entry(h.identity)) holders.emplace_back(entry, &h);
+  for (const auto& thread : input.threads)
+    for (size_t k = 0; k < thread.frames.size(); ++k) {
+      const StackFrame& frame = thread.frames[k];
+      const uint64_t pc = frame.exact ? frame.pc : frame.pc - 1;  // a return address: the call before it
+      for (const auto& [entry, holder] : holders) {
+        if (pc < entry) continue;
+        for (const auto& local : holder->locals)
+          for (const auto& range : local.live) {
+            if (pc - entry < range.start || pc - entry >= range.end || !range.place.known()) continue;
+            const std::string label =
+                fmt::format("thread {} frame {} ({}) local {}", thread.tid, k, holder->identity, local.name);
+            const auto where = locate(range.place, frame);
+            if (!where)
+              return make_error("{} may point to changed data, but DWARF's place for it ({}) gives nothing in that "
+                                "frame (a register the unwinder could not recover, or a frame being set up or taken "
+                                "down); nothing was changed: try again", label,
+                                range.place.kind == LocalPlace::Kind::AtCfaOffset ? std::string("the frame address")
+                                                                                 : kRegisterNames[range.place.reg]);
+            auto found = where->in_register
+                             ? traversal.add_root_value(where->value_or_address, local.type,
+                                                        label + " in " + kRegisterNames[range.place.reg])
+                             : traversal.add_root(where->value_or_address, local.type, label);
+            if (!found) return found.error().context(label);
+          }
+      }
+    }
+  // A frame the unwinder did not reach is no root: where it could not
+  // follow a thread's stack to its first frame, a word further up that
+  // may return into a frame holder refuses (it may be a stale value too).
+  struct Live {
+    uint64_t start, end;
+    const std::string* function;
+  };
+  std::vector<Live> live;
+  for (const auto& [entry, holder] : holders)
+    for (const auto& [start, end] : holder->live()) live.push_back({entry + start, entry + end, &holder->identity});
+  for (const auto& thread : input.threads) {
+    if (thread.frames.empty() || thread.frames.back().first) continue;
+    const MemoryMap* stack = memory.mapping(thread.stack_pointer);
+    if (!stack) continue;
+    for (uint64_t slot = (thread.frames.back().sp + 7) & ~uint64_t{7}; slot + 8 <= stack->end; slot += 8) {
+      const auto word = memory.word(slot);
+      if (!word) break;
+      for (const auto& l : live)
+        if (*word > l.start && *word <= l.end)  // a return address: its call is before it
+          return make_error("thread {}: its stack could not be followed to its first frame, and the word at {:#x} "
+                            "may return into {}, whose frame may point to changed data that graft would then not "
+                            "find; nothing was changed", thread.tid, slot, *l.function);
+    }
+  }
+  return ok();
+}
+
 }  // namespace
 
 Result<std::vector<DataWrite>> plan_migration(const DataPlan& plan, const MigrationInput& input, MigrationReport& report) {
@@ -481,8 +606,10 @@ Result<std::vector<DataWrite>> plan_migration(const DataPlan& plan, const Migrat
   }
   for (const auto& r : plan.roots) {
     GRAFT_ASSIGN(uint64_t at, input.old_address(r.identity));
-    if (auto found = traversal.add_root(at, r.old_type, r.variable); !found) return found.error().context("global " + r.variable);
+    if (auto found = traversal.add_root(at, r.old_type, "global " + r.variable); !found)
+      return found.error().context("global " + r.variable);
   }
+  GRAFT_TRY(add_frame_roots(plan, input, memory, traversal));
 
   // Instances inside others (a changed struct embedded in a found object) are
   // transformed with their container. Each top-level one is transformed in
@@ -501,18 +628,18 @@ Result<std::vector<DataWrite>> plan_migration(const DataPlan& plan, const Migrat
                           plan.old_types.at(i.old_type).name, i.address, plan.old_types.at(container->old_type).name,
                           container->address);
       if (i.address != container->address || i.old_type != container->old_type)
-        return make_error("a pointer at {:#x} points inside {} at {:#x}, to a {}: graft cannot follow pointers into "
+        return make_error("{} points inside {} at {:#x}, to a {}: graft cannot follow pointers into "
                           "the middle of transformed objects yet; nothing was changed",
-                          i.slot, plan.old_types.at(container->old_type).name, container->address,
+                          pointer_at(i.slot), plan.old_types.at(container->old_type).name, container->address,
                           plan.old_types.at(i.old_type).name);
       continue;
     }
     // A heap object graft found not at the start of an allocation may be a
     // stale or uninitialised pointer: writing there could corrupt anything.
     if (i.heap && !i.capacity)
-      return make_error("a pointer at {:#x} to a {} points to {:#x}, which does not start an allocation: graft "
+      return make_error("{} to a {} points to {:#x}, which does not start an allocation: graft "
                         "cannot be sure it is one (a stale pointer, or one into the middle of an object); nothing "
-                        "was changed", i.slot, plan.old_types.at(i.old_type).name, i.address);
+                        "was changed", pointer_at(i.slot), plan.old_types.at(i.old_type).name, i.address);
     container = &i;
     covered_end = end;
     Target t{&i, old_size * i.count, plan.new_types.at(i.new_type).size * i.count, i.capacity};

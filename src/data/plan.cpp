@@ -149,6 +149,14 @@ std::vector<bool> TypeComparison::reaches_change() const {
   return out;
 }
 
+std::vector<std::pair<uint64_t, uint64_t>> DataPlan::FrameHolder::live(bool unknown_only) const {
+  std::vector<std::pair<uint64_t, uint64_t>> out;
+  for (const auto& local : locals)
+    for (const auto& range : local.live)
+      if (!unknown_only || !range.place.known()) out.emplace_back(range.start, range.end);
+  return out;
+}
+
 std::vector<std::string> DataPlan::retyped_globals() const {
   std::vector<std::string> out;
   for (const auto& r : roots)
@@ -157,6 +165,16 @@ std::vector<std::string> DataPlan::retyped_globals() const {
 }
 
 namespace {
+
+// Where a stopped frame's local can be read whatever its depth: in memory
+// at the CFA, or at or in a register the unwinder recovers in callers too
+// (rsp and the callee-saved rbx, rbp, r12-r15). Only pointers are roots
+// (a changed struct by value in a frame would have to be transformed there).
+bool readable_in_every_frame(const LocalPlace& place) {
+  if (place.kind == LocalPlace::Kind::AtCfaOffset) return true;
+  const int r = place.reg;
+  return place.known() && (r == 3 || r == 6 || r == 7 || (r >= 12 && r <= 15));
+}
 
 class Planner {
  public:
@@ -191,6 +209,9 @@ class Planner {
       old_refs.push_back(&r.old_type);
       new_refs.push_back(&r.new_type);
     }
+    plan.frame_holders = frame_holders();
+    for (auto& h : plan.frame_holders)
+      for (auto& local : h.locals) old_refs.push_back(&local.type);
     // The new counterparts of every old named aggregate the traversal may meet.
     std::vector<int> counterparts;
     for (const auto& [name, i] : old_.named)
@@ -199,18 +220,32 @@ class Planner {
     plan.old_types = subset(old_, old_refs);
     plan.new_types = subset(new_, new_refs);
     plan.notes = notes_;
-    for (const auto& f : old_.frames) {
-      DataPlan::FrameHolder holder{function_at_(f.address), {}};
-      for (const auto& local : f.locals)
-        if (local.type >= 0 && leads_[local.type])
-          for (const auto& [start, end] : local.live)
-            if (start >= f.address && end > start) holder.live.emplace_back(start - f.address, end - f.address);
-      if (!holder.identity.empty() && !holder.live.empty()) plan.frame_holders.push_back(std::move(holder));
-    }
     return plan;
   }
 
  private:
+  // Functions of the old build with a local that may lead to a changed
+  // struct, where it is live (offsets from the entry) and where its value is
+  // there (types in old_).
+  std::vector<DataPlan::FrameHolder> frame_holders() const {
+    std::vector<DataPlan::FrameHolder> out;
+    for (const auto& f : old_.frames) {
+      DataPlan::FrameHolder holder{function_at_(f.address), {}};
+      for (const auto& local : f.locals) {
+        if (local.type < 0 || !leads_[local.type]) continue;
+        DataPlan::FrameHolder::Local held{local.name, local.type, {}};
+        const bool pointer = old_.at(local.type).kind == TypeKind::Pointer;
+        for (const auto& range : local.live)
+          if (range.start >= f.address && range.end > range.start)
+            held.live.push_back({range.start - f.address, range.end - f.address,
+                                 pointer && readable_in_every_frame(range.place) ? range.place : LocalPlace{}});
+        if (!held.live.empty()) holder.locals.push_back(std::move(held));
+      }
+      if (!holder.identity.empty() && !holder.locals.empty()) out.push_back(std::move(holder));
+    }
+    return out;
+  }
+
   // The explain lines of one changed aggregate; refuses a change no default transformer can make.
   Status explain(int i, int j, const std::string& where, std::vector<std::string>& out) {
     const Type& a = old_.at(i);

@@ -62,7 +62,16 @@ std::string encode_data_plan(const DataPlan& plan) {
   for (const auto& c : plan.changes)
     changes.push_back({{"name", c.name}, {"old", c.old_type}, {"new", c.new_type}, {"details", c.details}});
   json holders = json::array();
-  for (const auto& h : plan.frame_holders) holders.push_back({{"identity", h.identity}, {"live", h.live}});
+  for (const auto& h : plan.frame_holders) {
+    json locals = json::array();
+    for (const auto& local : h.locals) {
+      json live = json::array();
+      for (const auto& r : local.live)
+        live.push_back({r.start, r.end, static_cast<int>(r.place.kind), r.place.reg, r.place.offset});
+      locals.push_back({{"name", local.name}, {"type", local.type}, {"live", live}});
+    }
+    holders.push_back({{"identity", h.identity}, {"locals", locals}});
+  }
   json roots = json::array();
   for (const auto& r : plan.roots)
     roots.push_back({{"identity", r.identity}, {"variable", r.variable}, {"old", r.old_type}, {"new", r.new_type}});
@@ -93,9 +102,23 @@ Result<DataPlan> decode_data_plan(const std::string& text) {
                             check(plan.old_types, r.at("old").get<int>(), false),
                             check(plan.new_types, r.at("new").get<int>(), true)});
     plan.notes = j.at("notes").get<std::vector<std::string>>();
-    for (const auto& h : j.at("frame_holders"))
-      plan.frame_holders.push_back({h.at("identity").get<std::string>(),
-                                    h.at("live").get<std::vector<std::pair<uint64_t, uint64_t>>>()});
+    for (const auto& h : j.at("frame_holders")) {
+      DataPlan::FrameHolder holder{h.at("identity").get<std::string>(), {}};
+      for (const auto& l : h.at("locals")) {
+        DataPlan::FrameHolder::Local local{l.at("name").get<std::string>(),
+                                           check(plan.old_types, l.at("type").get<int>(), false), {}};
+        for (const auto& r : l.at("live")) {
+          const int kind = r.at(2).get<int>();
+          if (kind < 0 || kind > static_cast<int>(LocalPlace::Kind::AtCfaOffset)) throw std::runtime_error("bad local place");
+          const int reg = r.at(3).get<int>();
+          if (reg < -1 || reg >= 16) throw std::runtime_error("bad register number");
+          local.live.push_back({r.at(0).get<uint64_t>(), r.at(1).get<uint64_t>(),
+                                {static_cast<LocalPlace::Kind>(kind), reg, r.at(4).get<int64_t>()}});
+        }
+        holder.locals.push_back(std::move(local));
+      }
+      plan.frame_holders.push_back(std::move(holder));
+    }
     if (j.contains("user_transformers")) {
       plan.user_transformers = j.at("user_transformers").get<std::map<std::string, std::string>>();
       plan.user_transformer_file = j.at("user_transformer_file").get<std::string>();

@@ -98,7 +98,7 @@ class Generator {
     };
     GRAFT_ASSIGN(plan_, plan_data_changes(before, after, identity_of, function_at));
     for (const auto& id : plan_.retyped_globals()) retyped_.insert(id);
-    for (const auto& h : plan_.frame_holders) holders_[h.identity] = h.live;
+    for (const auto& h : plan_.frame_holders) holders_[h.identity] = h.live();
     // A global whose size changed but whose type graft could not see (no DWARF for it).
     for (const auto& [id, def] : new_.definitions()) {
       const Definition* old_def = old_.find(id);
@@ -523,12 +523,19 @@ std::string explain_patch(const Patch& patch) {
                              plan->old_types.spell(r.old_type));
   for (const auto& n : plan->notes) out += "  note     " + n + "\n";
   {
-    std::string list;
-    for (const auto& f : plan->frame_holders)
-      if (std::none_of(m.functions.begin(), m.functions.end(), [&](const auto& c) { return c.identity == f.identity; }))
-        list += (list.empty() ? "" : ", ") + f.identity;
+    std::string list, roots;
+    for (const auto& f : plan->frame_holders) {
+      if (std::any_of(m.functions.begin(), m.functions.end(), [&](const auto& c) { return c.identity == f.identity; }))
+        continue;
+      const size_t unknown = f.live(true).size();
+      if (unknown < f.live().size()) roots += (roots.empty() ? "" : ", ") + f.identity;
+      if (unknown) list += (list.empty() ? "" : ", ") + f.identity;
+    }
+    if (!roots.empty())
+      out += "  frames   pointers to changed data in locals whose DWARF location is known are roots: " + roots + "\n";
     if (!list.empty())
-      out += "  wait     until no thread is in a function whose frame may point to changed data: " + list + "\n";
+      out += "  wait     until no thread is where a frame may point to changed data and DWARF does not say where "
+             "that pointer is: " + list + "\n";
   }
   return out;
 }

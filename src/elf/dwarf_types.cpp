@@ -286,9 +286,48 @@ std::vector<std::pair<uint64_t, uint64_t>> scope_ranges(Dwarf_Die* scope) {
   return out;
 }
 
+// One DWARF location expression as a LocalPlace. `frame_base` is the
+// function's DW_AT_frame_base in the same terms, its address being the base
+// (a register's value, or the CFA); nullptr: no usable frame base.
+LocalPlace decode_place(const Dwarf_Op* ops, size_t count, const LocalPlace* frame_base) {
+  using Kind = LocalPlace::Kind;
+  constexpr uint64_t kGeneralRegisters = 16;  // rax..r15; the return address column is no register
+  if (count != 1) return {};
+  const Dwarf_Op& op = ops[0];
+  const uint8_t atom = op.atom;
+  if (atom >= DW_OP_reg0 && atom <= DW_OP_reg15) return {Kind::InRegister, atom - DW_OP_reg0, 0};
+  if (atom == DW_OP_regx && op.number < kGeneralRegisters) return {Kind::InRegister, static_cast<int>(op.number), 0};
+  if (atom >= DW_OP_breg0 && atom <= DW_OP_breg15)
+    return {Kind::AtRegisterOffset, atom - DW_OP_breg0, static_cast<int64_t>(op.number)};
+  if (atom == DW_OP_bregx && op.number < kGeneralRegisters)
+    return {Kind::AtRegisterOffset, static_cast<int>(op.number), static_cast<int64_t>(op.number2)};
+  if (atom == DW_OP_fbreg && frame_base && frame_base->known())
+    return {frame_base->kind, frame_base->reg, frame_base->offset + static_cast<int64_t>(op.number)};
+  return {};
+}
+
+// DW_AT_frame_base as the address fbreg offsets are added to: a register's
+// value (DW_OP_regN, as clang says), a register plus an offset, or the CFA
+// (DW_OP_call_frame_cfa, as gcc says).
+LocalPlace frame_base_of(Dwarf_Die* function) {
+  using Kind = LocalPlace::Kind;
+  Dwarf_Attribute attr;
+  Dwarf_Op* ops = nullptr;
+  size_t count = 0;
+  if (!dwarf_attr_integrate(function, DW_AT_frame_base, &attr) || dwarf_getlocation(&attr, &ops, &count) != 0 ||
+      count != 1)
+    return {};
+  if (ops[0].atom == DW_OP_call_frame_cfa) return {Kind::AtCfaOffset, -1, 0};
+  LocalPlace place = decode_place(ops, count, nullptr);
+  // A register location's base is the register's value; a memory location's (bregN) is its address.
+  if (place.kind == Kind::InRegister) return {Kind::AtRegisterOffset, place.reg, 0};
+  return place;
+}
+
 // Every parameter and local of a function, inlined callees' too, with the pcs
-// where it has a location: a location list's ranges, else its whole scope.
-void collect_locals(TypeReader& reader, Dwarf_Die* scope, std::vector<FrameLocal>& out) {
+// where it has a location (a location list's ranges, else its whole scope)
+// and what that location is.
+void collect_locals(TypeReader& reader, Dwarf_Die* scope, const LocalPlace& frame_base, std::vector<FrameLocal>& out) {
   Dwarf_Die child;
   if (dwarf_child(scope, &child) != 0) return;
   do {
@@ -300,22 +339,30 @@ void collect_locals(TypeReader& reader, Dwarf_Die* scope, std::vector<FrameLocal
       Dwarf_Die* die = &child;
       if (dwarf_attr(&child, DW_AT_abstract_origin, &attr) && dwarf_formref_die(&attr, &origin)) die = &origin;
       if (!type_of(die, &type)) continue;
-      FrameLocal local{reader.read(&type), {}};
+      const char* name = dwarf_diename(die);
+      FrameLocal local{name ? name : "?", reader.read(&type), {}};
       Dwarf_Attribute location;
       if (!dwarf_attr(&child, DW_AT_location, &location)) continue;  // optimised out: never live
       Dwarf_Addr base = 0, start = 0, end = 0;
       Dwarf_Op* expr = nullptr;
       size_t length = 0;
       for (ptrdiff_t at = 0; (at = dwarf_getlocations(&location, at, &base, &start, &end, &expr, &length)) > 0;) {
-        if (end == static_cast<Dwarf_Addr>(-1)) {
-          local.live = scope_ranges(scope);  // one expression: live in its whole scope
+        if (end == static_cast<Dwarf_Addr>(-1)) {  // one expression: live in its whole scope
+          // A stack slot named for the whole scope holds garbage until the
+          // local is first stored (or, in the prologue, is not even its own):
+          // graft cannot tell when, so its place counts as unknown. A
+          // location list's entries start where the value does.
+          LocalPlace place = decode_place(expr, length, &frame_base);
+          if (place.kind != LocalPlace::Kind::InRegister) place = {};
+          local.live.clear();
+          for (const auto& [from, to] : scope_ranges(scope)) local.live.push_back({from, to, place});
           break;
         }
-        if (length) local.live.emplace_back(start, end);
+        if (length) local.live.push_back({start, end, decode_place(expr, length, &frame_base)});
       }
       out.push_back(std::move(local));
     } else if (tag == DW_TAG_lexical_block || tag == DW_TAG_inlined_subroutine) {
-      collect_locals(reader, &child, out);
+      collect_locals(reader, &child, frame_base, out);
     }
   } while (dwarf_siblingof(&child, &child) == 0);
 }
@@ -334,7 +381,7 @@ void collect(TypeReader& reader, Dwarf_Die* scope, const std::string& unit, cons
       Dwarf_Addr low = 0;
       if (dwarf_lowpc(&child, &low) == 0) {
         std::vector<FrameLocal> locals;
-        collect_locals(reader, &child, locals);
+        collect_locals(reader, &child, frame_base_of(&child), locals);
         reader.frame(low, std::move(locals));
       }
       collect(reader, &child, unit, prefix + name + ".");

@@ -304,10 +304,11 @@ enum class Step { Done, End, Failed };
 // One step outwards through the CFI: the caller's registers, and where its
 // return address was read from.
 Step step_by_cfi(const Unwinder::Rules& rules, const Registers& regs, const StackMemory& memory, Registers& caller,
-                 uint64_t& return_slot) {
+                 uint64_t& return_slot, uint64_t& frame_cfa) {
   using Rule = Unwinder::Rules::Rule;
   const auto cfa = evaluate(rules.cfa, regs, std::nullopt, memory);
   if (!cfa) return Step::Failed;
+  frame_cfa = *cfa;
   caller = Registers{};
   for (int reg = 0; reg < kRegisters; ++reg) {
     const Rule& rule = rules.registers[reg];
@@ -469,19 +470,30 @@ std::vector<StackFrame> Unwinder::unwind(const user_regs_struct& thread_regs, co
   std::vector<StackFrame> frames;
   frames.reserve(16);
   Registers regs = from_thread(thread_regs);
+  // The registers a frame's code sees, as far as they are known exactly.
+  auto keep_registers = [](StackFrame& frame, const Registers& known, uint32_t mask) {
+    for (int reg = 0; reg < 16; ++reg) frame.registers[static_cast<size_t>(reg)] = known.value[reg];
+    frame.known_registers = known.known & mask & 0xffffu;
+  };
   frames.push_back(StackFrame{thread_regs.rip, thread_regs.rsp, 0, true, false, StackFrame::Found::Registers});
+  keep_registers(frames.back(), regs, ~0u);
+  bool guessed = false;  // a frame was found by its frame pointer: callee-saved registers further out are guesses
   while (frames.size() < limit) {
     StackFrame& frame = frames.back();
     Registers caller;
-    uint64_t return_slot = 0;
+    uint64_t return_slot = 0, cfa = 0;
     StackFrame::Found found = StackFrame::Found::Cfi;
     // A return address is the instruction after the call: the call itself is what the rules describe.
     Step step = Step::Failed;
     if (const Rules* rules = rules_at(frame.exact ? frame.pc : frame.pc - 1)) {
       frame.signal_frame = rules->signal_frame;
-      step = step_by_cfi(*rules, regs, stack, caller, return_slot);
+      step = step_by_cfi(*rules, regs, stack, caller, return_slot, cfa);
     }
-    if (step == Step::End) break;
+    if (step == Step::End) {
+      frame.cfa = cfa;
+      frame.first = true;
+      break;
+    }
     if (step == Step::Failed) {
       found = StackFrame::Found::FramePointer;
       frame.signal_frame = false;
@@ -491,8 +503,15 @@ std::vector<StackFrame> Unwinder::unwind(const user_regs_struct& thread_regs, co
     // Stacks grow down: a caller's frame is above its callee's, except across
     // a signal frame (the handler may run on an alternate stack).
     if (!caller.has(kRsp) || pc == 0 || (!frame.signal_frame && sp <= frame.sp) || !code_at(pc)) break;
+    frame.cfa = found == StackFrame::Found::Cfi ? cfa : sp;  // a frame-pointer step: the slot above the return address
     const bool interrupted = frame.signal_frame;
     frames.push_back(StackFrame{pc, sp, return_slot, interrupted, false, found});
+    // Found through a frame pointer, only rbp and rsp are known: the callee
+    // may have saved and changed any other register without saying so, and
+    // frames further out inherit that doubt.
+    guessed |= found == StackFrame::Found::FramePointer;
+    keep_registers(frames.back(), caller,
+                   !guessed ? ~0u : found == StackFrame::Found::FramePointer ? (1u << kRbp | 1u << kRsp) : 1u << kRsp);
     regs = caller;
   }
   return frames;

@@ -4,6 +4,7 @@
 
 #include <cstring>
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include "../support/harness.h"
@@ -37,18 +38,23 @@ class Types : public ::testing::TestWithParam<const char*> {
   TempDir dir;
 };
 
-TEST_P(Types, BitFieldsEnumsAndNumbersConvertFromEitherCompiler) {
-  const auto source = dir.path() / "bits.c";
-  std::ofstream(source) << kSource;
-  const auto binary = dir.path() / "bits";
+// `source` built as `name` by `compiler` (a command and its flags) at `optimisation`, opened.
+Result<std::unique_ptr<ElfFile>> build_and_open(const TempDir& dir, const std::string& name, const char* source,
+                                                const std::string& compiler, const std::string& optimisation) {
+  const auto path = dir.path() / (name + ".c");
+  std::ofstream(path) << source;
+  const auto binary = dir.path() / name;
   std::vector<std::string> command;
-  std::istringstream words(GetParam());
+  std::istringstream words(compiler);
   for (std::string w; words >> w;) command.push_back(w);
-  for (const std::string& a : {std::string("-O0"), std::string("-o"), binary.string(), source.string()})
-    command.push_back(a);
+  for (const std::string& a : {optimisation, std::string("-o"), binary.string(), path.string()}) command.push_back(a);
   auto built = run(command);
-  ASSERT_EQ(built.exit_code, 0) << built.err;
-  auto elf = ElfFile::open(binary);
+  if (built.exit_code != 0) return make_error("{} failed: {}", compiler, built.err);
+  return ElfFile::open(binary);
+}
+
+TEST_P(Types, BitFieldsEnumsAndNumbersConvertFromEitherCompiler) {
+  auto elf = build_and_open(dir, "bits", kSource, GetParam(), "-O0");
   ASSERT_TRUE(elf) << elf.error().message;
   auto table = read_type_table(*elf.value());
   ASSERT_TRUE(table) << table.error().message;
@@ -107,6 +113,95 @@ INSTANTIATE_TEST_SUITE_P(Compilers, Types, ::testing::Values("gcc -g", "gcc -gdw
                            const std::string p = info.param;
                            return p == "gcc -g" ? "gcc" : p.starts_with("gcc") ? "gcc_dwarf2" : "clang";
                          });
+
+// Eight pointers live across a call: more than the callee-saved registers,
+// so some are in registers and some in stack slots while it waits.
+constexpr const char* kFrameSource = R"(
+struct node { struct node* next; int v; };
+static struct node pool[8];
+__attribute__((noinline, noipa)) int wait_for(int x) { __asm__ volatile("" ::: "memory"); return x; }
+__attribute__((noinline, noipa)) struct node* make(int i) { __asm__ volatile("" ::: "memory"); return &pool[i]; }
+__attribute__((noinline)) int hold(void) {
+  struct node *a = make(0), *b = make(1), *c = make(2), *d = make(3), *e = make(4), *f = make(5), *g = make(6),
+              *h = make(7);
+  int r = wait_for(1);
+  return r + a->v + b->v + c->v + d->v + e->v + f->v + g->v + h->v;
+}
+int main(void) { return hold(); }
+)";
+
+class FramePlaces : public ::testing::TestWithParam<const char*> {
+ protected:
+  TempDir dir;
+};
+
+// gcc says DW_OP_fbreg on a DW_OP_call_frame_cfa frame base, clang
+// DW_OP_breg7 (rsp); both keep the rest in callee-saved registers.
+TEST_P(FramePlaces, LocalsArePlacedInCalleeSavedRegistersAndStackSlots) {
+  auto elf = build_and_open(dir, "frame", kFrameSource, GetParam(), "-O2");
+  ASSERT_TRUE(elf) << elf.error().message;
+  auto table = read_type_table(*elf.value());
+  ASSERT_TRUE(table) << table.error().message;
+  using Kind = LocalPlace::Kind;
+  std::set<std::string> named;
+  size_t in_callee_saved = 0, in_memory = 0;
+  const Kind memory = std::string(GetParam()).starts_with("gcc") ? Kind::AtCfaOffset : Kind::AtRegisterOffset;
+  for (const auto& frame : table->frames)
+    for (const auto& local : frame.locals) {
+      if (local.name.size() != 1 || table->spell(local.type) != "struct node *") continue;
+      named.insert(local.name);
+      bool placed = false;
+      for (const auto& range : local.live) {
+        const LocalPlace& p = range.place;
+        if (p.kind == Kind::InRegister && (p.reg == 3 || p.reg == 6 || (p.reg >= 12 && p.reg <= 15))) {
+          ++in_callee_saved;
+          placed = true;
+        }
+        if (p.kind == memory && (memory == Kind::AtCfaOffset ? p.offset < 0 : p.reg == 7 && p.offset >= 0)) {
+          ++in_memory;
+          placed = true;
+        }
+      }
+      EXPECT_TRUE(placed) << local.name << " has no place over the call";
+    }
+  EXPECT_EQ(named.size(), 8u);
+  EXPECT_GE(in_callee_saved, 5u);
+  EXPECT_GE(in_memory, 1u);
+}
+
+INSTANTIATE_TEST_SUITE_P(Compilers, FramePlaces, ::testing::Values("gcc -g", "clang-14 -g -Wno-unknown-attributes"),
+                         [](const auto& info) { return std::string(info.param).starts_with("gcc") ? "gcc" : "clang"; });
+
+// The plan carries each frame holder's locals and their places.
+TEST(DataPlanJson, FrameHoldersKeepTheirLocalsPlaces) {
+  DataPlan plan;
+  plan.old_types.types.push_back({TypeKind::Struct, "struct node", 8, -1, 0, false, {}, {}});
+  plan.old_types.types.push_back({TypeKind::Pointer, "", 8, 0, 0, false, {}, {}});
+  plan.old_types.types[0].members.push_back({"next", 0, 0, 0, 1});
+  plan.new_types = plan.old_types;
+  plan.changes.push_back({"struct node", 0, 0, {}});
+  DataPlan::FrameHolder holder{"main.c::worker", {}};
+  holder.locals.push_back({"mine", 1, {{0x10, 0x40, {LocalPlace::Kind::AtCfaOffset, -1, -72}},
+                                       {0x40, 0x48, {LocalPlace::Kind::InRegister, 14, 0}},
+                                       {0x48, 0x50, {}}}});
+  plan.frame_holders.push_back(holder);
+  auto decoded = decode_data_plan(encode_data_plan(plan));
+  ASSERT_TRUE(decoded) << decoded.error().message;
+  ASSERT_EQ(decoded->frame_holders.size(), 1u);
+  const auto& got = decoded->frame_holders[0];
+  EXPECT_EQ(got.identity, "main.c::worker");
+  ASSERT_EQ(got.locals.size(), 1u);
+  EXPECT_EQ(got.locals[0].name, "mine");
+  EXPECT_EQ(got.locals[0].type, 1);
+  ASSERT_EQ(got.locals[0].live.size(), 3u);
+  EXPECT_EQ(got.locals[0].live[0].place.kind, LocalPlace::Kind::AtCfaOffset);
+  EXPECT_EQ(got.locals[0].live[0].place.offset, -72);
+  EXPECT_EQ(got.locals[0].live[1].place.reg, 14);
+  EXPECT_FALSE(got.locals[0].live[2].place.known());
+  // Waiting is only where the place is unknown.
+  EXPECT_EQ(got.live(true), (std::vector<std::pair<uint64_t, uint64_t>>{{0x48, 0x50}}));
+  EXPECT_EQ(got.live().size(), 3u);
+}
 
 }  // namespace
 }  // namespace graft::test

@@ -3,6 +3,8 @@
 //   build N   makes N keys: a list, a hash table, a tree, a heap array of
 //             holders (each embedding a node), a global array
 //   hold      starts a thread whose frame alone points to a node
+//   grip      the same, the pointer inside a struct in the frame
+//   release   lets it go: the node joins the list
 //   dump      prints every value, in the same words in every version
 //   touch     counts through the static local and the globals
 //   spin N    starts N threads that count in unchanged code; spins: their count
@@ -143,15 +145,45 @@ static int touch(void) {
 
 // A thread whose frame alone points to a node, until told to let go.
 static int hold_pipe[2];
+static pthread_t hold_thread;
 
 static void* holder_thread(void* arg) {
   (void)arg;
-  struct node* mine = make_node(777);
+  // More pointers than callee-saved registers: some live in registers over
+  // the wait, at least one in a stack slot.
+  struct node* a = make_node(771);
+  struct node* b = make_node(772);
+  struct node* c = make_node(773);
+  struct node* d = make_node(774);
+  struct node* e = make_node(775);
+  struct node* f = make_node(776);
+  char byte;
+  while (read(hold_pipe[0], &byte, 1) < 0) {
+  }
+  a->next = list_head;  // let go: the nodes join the list
+  b->next = a;
+  c->next = b;
+  d->next = c;
+  e->next = d;
+  f->next = e;
+  list_head = f;
+  return NULL;
+}
+
+// The same, but the pointer is inside a struct local (DWARF gives its place
+// in pieces, if at all): graft cannot read it from the frame.
+struct grip {
+  struct node* node;
+  long since;
+};
+
+static void* grip_thread(void* arg) {
+  struct grip g = {make_node(888), (long)arg};
   char c;
   while (read(hold_pipe[0], &c, 1) < 0) {
   }
-  mine->next = list_head;  // let go: the node joins the list
-  list_head = mine;
+  g.node->next = list_head;
+  list_head = g.since ? g.node : NULL;
   return NULL;
 }
 
@@ -172,8 +204,16 @@ __attribute__((noinline)) static void handle(const char* line) {
     printf("built\n");
   } else if (!strncmp(line, "hold", 4)) {
     pthread_t t;
-    if (pipe(hold_pipe) == 0 && pthread_create(&t, NULL, holder_thread, NULL) == 0) pthread_detach(t);
+    if (pipe(hold_pipe) == 0 && pthread_create(&t, NULL, holder_thread, NULL) == 0) hold_thread = t;
     printf("held\n");
+  } else if (!strncmp(line, "grip", 4)) {
+    pthread_t t;
+    if (pipe(hold_pipe) == 0 && pthread_create(&t, NULL, grip_thread, (void*)1) == 0) hold_thread = t;
+    printf("gripped\n");
+  } else if (!strncmp(line, "release", 7)) {
+    char c = 1;
+    if (write(hold_pipe[1], &c, 1) == 1) pthread_join(hold_thread, NULL);
+    printf("released\n");
   } else if (!strncmp(line, "spins", 5)) {
     printf("%ld\n", (long)spins);
   } else if (!strncmp(line, "spin ", 5)) {

@@ -11,6 +11,7 @@
 //   hold      a thread keeps the first list item's address on its stack only (an
 //             untyped local), blocked in read()
 //   pin       the same, with the address of a field inside it
+//   grasp     the same, typed (a struct item * local), in a register
 //   release   lets that thread go: it stores what it held in `held`; says whether
 //             that is the first list item
 #include <malloc.h>
@@ -173,6 +174,19 @@ static void* holder_thread(void* arg) {
   return NULL;
 }
 
+// The same, typed: a struct item * the frame keeps in a callee-saved register.
+__attribute__((noinline)) static struct item* first_item(void) { return items; }
+
+static void* grasp_thread(void* arg) {
+  (void)arg;
+  struct item* mine = first_item();
+  char c;
+  while (read(hold_pipe[0], &c, 1) < 0) {
+  }
+  held = mine;
+  return NULL;
+}
+
 __attribute__((noinline)) static void handle(const char* line) {
   if (!strncmp(line, "build ", 6)) {
     build(atoi(line + 6));
@@ -196,6 +210,9 @@ __attribute__((noinline)) static void handle(const char* line) {
   } else if (!strncmp(line, "hold", 4) || !strncmp(line, "pin", 3)) {
     void* what = line[0] == 'h' ? (void*)items : (void*)&items->value;
     if (items && pipe(hold_pipe) == 0 && pthread_create(&holder, NULL, holder_thread, what) == 0) printf("held\n");
+    else printf("cannot\n");
+  } else if (!strncmp(line, "grasp", 5)) {
+    if (items && pipe(hold_pipe) == 0 && pthread_create(&holder, NULL, grasp_thread, NULL) == 0) printf("held\n");
     else printf("cannot\n");
   } else if (!strncmp(line, "release", 7)) {
     char c = 'x';
