@@ -287,9 +287,7 @@ Status at_safe_moment(TracedProcess& process, const std::vector<AffectedRange>& 
   for (;;) {
     ++report.attempts;
     const auto stopped_at = Clock::now();
-    for (auto& [tid, p] : parked)
-      p.held_us += static_cast<uint64_t>(std::max<int64_t>(
-          0, std::chrono::duration_cast<std::chrono::microseconds>(stopped_at - p.counted_from).count()));
+    for (auto& [tid, p] : parked) p.held_us += micros_since(p.counted_from);
     GRAFT_TRY(process.stop_all());
     trace("stopped", stopped_at);
     for (auto& t : process.threads()) on_arrival(t, false);  // reached a checkpoint just before the stop
