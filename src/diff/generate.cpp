@@ -334,7 +334,9 @@ class Generator {
           symbol = external(target->name);
           break;
         case Target::Named: {
-          GRAFT_ASSIGN(symbol, named(target->name));
+          auto linked = into_included_body(*target, r.type);
+          if (!linked) linked = named(target->name);
+          GRAFT_ASSIGN(symbol, std::move(*linked));
           break;
         }
         case Target::Anonymous: {
@@ -349,6 +351,20 @@ class Generator {
       patch_.pieces[piece].relocations.push_back({r.offset, r.type, symbol, target->offset});
     }
     return ok();
+  }
+
+  // A reference into the middle of a function this patch carries (a jump
+  // table's entry, a computed goto's label, a branch back from a split-off
+  // cold part) means this copy's code, not the running version's code at
+  // the same offset: it is linked to the copy. A reference to the entry
+  // (a call, a function's address: its offset is where the field lies
+  // relative to the end of the instruction) goes through named().
+  std::optional<Result<uint32_t>> into_included_body(const Target& target, uint32_t type) {
+    const Definition* def = new_.find(target.name);
+    if (!def || !def->function || !piece_of_.count(def->section)) return std::nullopt;
+    const int64_t entry = relocation_is_pc_relative(type) ? -4 : 0;
+    if (target.offset == entry) return std::nullopt;
+    return define(target.name);
   }
 
   // A reference to a named function or object: the running process's own
