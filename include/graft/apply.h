@@ -20,6 +20,10 @@ struct ApplyOptions {
   // How long the user's transformers may run, per batch of objects, before
   // the update is abandoned (a loop, or a lock a stopped thread holds).
   std::chrono::milliseconds transformer_limit{2000};
+  // Prototype (graft/patch.h FrameTransfer): threads just back from a call at
+  // a transfer point of a changed never-returning function move into its new
+  // body at the commit, instead of keeping the update waiting.
+  bool transfer_frames = false;
 };
 
 struct ApplyReport {
@@ -41,6 +45,7 @@ struct ApplyReport {
   uint64_t storage_bytes = 0;  // data: new storage mapped in the target for the moved objects
   uint64_t migrate_us = 0;   // data: finding and transforming them (inside the pause)
   size_t frames_continued = 0;  // frames waiting for a call that now return into the new code
+  size_t frames_transferred = 0;  // threads just back from a call whose frame was rebuilt in the new body
   size_t user_transformed = 0;  // data: objects the user's transformers rewrote in the target
   size_t user_batches = 0;      // data: runs of the user's transformers (one ptrace round trip each)
 };

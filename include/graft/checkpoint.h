@@ -28,6 +28,20 @@ struct AffectedRange {
   // block: it continues in the new code, at the address mapped to (the
   // function is continuable, graft/patch.h Continuation).
   std::map<uint64_t, uint64_t> continues;
+  // Return addresses in this range where a thread that just returned from
+  // the call (its innermost frame exactly there) does not block: its frame
+  // is rebuilt for the new code at the commit (graft/patch.h FrameTransfer),
+  // mapped to the new return address. A thread waiting in such a call gets
+  // its checkpoint there, and waits there like at an entry.
+  std::map<uint64_t, uint64_t> transfers;
+};
+
+// A thread whose frame moves into a function's new body at the commit.
+struct FrameTransferTask {
+  pid_t tid = 0;
+  uint64_t from = 0, to = 0;  // its pc (the old return address) and the new one
+  uint64_t cfa = 0;           // its frame's CFA, as the unwinder found it
+  std::string function;
 };
 
 // A frame that continues in the new code: at the commit, with every thread
@@ -79,6 +93,8 @@ struct CheckpointReport {
   // When `commit` runs: the frames it must move into the new code (it
   // rewrites every one of them, or fails).
   std::vector<FrameRemap> remaps;
+  // When `commit` runs: the threads whose frame it must rebuild in new code.
+  std::vector<FrameTransferTask> transfers;
   // When `commit` runs: every thread's frames, innermost first, as the check unwound them.
   std::map<pid_t, std::vector<StackFrame>> frames;
   // At the deadline: every thread that still blocked, and what to do about it.

@@ -50,11 +50,46 @@ struct PatchSymbol {
 // displacements off other registers and immediates, and no value computed
 // from those is kept across a call), so a frame waiting for a call returns
 // into the new code at the corresponding address.
+// Moving a thread from a function's old body into its new one at a call both
+// versions share (on-stack replacement), when the function is not
+// continuable: the thread must sit exactly at the old return address (the
+// call just returned, every register its own); its frame is rebuilt for the
+// new code. A value of the rebuilt frame comes from the old frame or is one
+// the new code computes before its loop (graft/src/diff/transfer.h).
+struct TransferValue {
+  enum class Kind : uint8_t {
+    Register,      // DWARF register `reg` (0-15: rax rdx rcx rbx rsi rdi rbp rsp r8-r15)
+    Frame,         // memory at the frame's CFA + offset
+    FrameAddress,  // the value CFA + offset
+    Constant,      // the value `offset`
+    CodeAddress,   // the address the new code's RIP-relative lea at entry + offset computes
+  };
+  Kind kind = Kind::Register;
+  int reg = -1;
+  int64_t offset = 0;
+};
+struct TransferMove {
+  TransferValue from;  // in the old frame (Register, Frame) or a value
+  TransferValue to;    // in the new frame: Register or Frame
+  uint64_t size = 8;   // bytes (Frame to Frame: the whole object)
+  std::string what;    // the variable, or why the value is needed
+};
+struct FrameTransfer {
+  uint64_t old_return = 0, new_return = 0;  // offsets from the entry
+  int64_t old_frame = 0, new_frame = 0;     // CFA - rsp at those addresses
+  std::string at;                           // "the call to read at main.c:30"
+  std::vector<TransferMove> moves;          // every read happens before any write
+};
+
 struct Continuation {
   bool continuable = false;
   std::string reason;  // why not (the first differing instruction, with its offset), or what limits it
   // Return addresses where a frame may continue: offsets from the entry, old code -> new code.
   std::vector<std::pair<uint64_t, uint64_t>> returns;
+  // Not continuable: where a thread may move into the new body, and, for
+  // --explain, why each other call is not such a place.
+  std::vector<FrameTransfer> transfers;
+  std::vector<std::string> not_transferable;
 };
 
 // Why a function is in the patch, for `graft diff --explain`.

@@ -72,6 +72,10 @@ struct FrameLocal {
   std::string name;
   int type = -1;
   std::vector<LiveRange> live;  // where it has a location, and what that location is
+  // A single expression naming a stack slot for the whole scope (Unknown in
+  // `live`: garbage until first stored). Copying the whole slot byte for
+  // byte needs no knowledge of when it was stored (a frame transfer does).
+  LocalPlace scope_slot;
 };
 struct FrameTypes {
   uint64_t address = 0;  // link-time entry (DW_AT_low_pc)

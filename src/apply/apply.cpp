@@ -19,6 +19,7 @@
 #include "graft/target.h"
 #include "link.h"
 #include "registry.h"
+#include "transfer.h"
 #include "user_transform.h"
 
 namespace graft {
@@ -212,6 +213,47 @@ MigrationInput::StoppedThread stopped_thread(const Thread& t) {
   return {t.tid, t.regs.rsp, in_system_call, std::vector<uint64_t>(words, words + sizeof t.regs / 8), {}};
 }
 
+// The transfer the patch has for a thread at an old return address.
+apply::TransferTarget transfer_target(const Manifest& m, const std::map<std::string, std::pair<size_t, uint64_t>>& newest,
+                                      const registry::Record& record, const FrameTransferTask& task) {
+  for (const auto& f : m.functions) {
+    auto n = newest.find(f.identity);
+    auto d = record.defines.find(f.identity);
+    if (n == newest.end() || d == record.defines.end()) continue;
+    for (const auto& t : f.continuation.transfers)
+      if (n->second.second + t.old_return == task.from && d->second.address + t.new_return == task.to)
+        return {&t, d->second.address};
+  }
+  return {};
+}
+
+// The registers of threads whose frames were rebuilt, once every write is
+// in; if one cannot be set, every thread gets its registers back and every
+// write is undone, newest first.
+Status set_transferred_registers(TracedProcess& process, const std::map<pid_t, user_regs_struct>& transferred,
+                                 const std::vector<DataWrite>& writes) {
+  std::vector<std::pair<Thread*, user_regs_struct>> done;
+  for (const auto& [tid, regs] : transferred) {
+    Thread* t = process.find(tid);
+    Status set = t ? ok() : make_error("thread {} is gone", tid);
+    if (t) {
+      done.emplace_back(t, t->regs);
+      t->regs = regs;
+      set = process.set_registers(*t);
+    }
+    if (!set) {
+      for (auto& [thread, previous] : done) {
+        thread->regs = previous;
+        (void)process.set_registers(*thread);
+      }
+      for (size_t k = writes.size(); k-- > 0;)
+        if (!writes[k].previous.empty()) (void)process.write(writes[k].address, writes[k].previous);
+      return set.error().context("the update was rolled back");
+    }
+  }
+  return ok();
+}
+
 double elapsed_ms(Clock::time_point since) {
   return std::chrono::duration<double, std::milli>(Clock::now() - since).count();
 }
@@ -271,9 +313,9 @@ Result<ApplyReport> apply_patch(pid_t pid, const Patch& patch, const ApplyOption
     const auto& canonical = versions.front();
     record.entries.push_back({f.identity, canonical.address, {}, {}, {}});
     ranges.push_back({canonical.address - kPad, canonical.address + std::max<uint64_t>(canonical.size, 2),
-                      canonical.address, f.identity, {}});
+                      canonical.address, f.identity, {}, {}});
     for (size_t i = 1; i < versions.size(); ++i)
-      ranges.push_back({versions[i].address, versions[i].address + versions[i].size, 0, f.identity, {}});
+      ranges.push_back({versions[i].address, versions[i].address + versions[i].size, 0, f.identity, {}, {}});
     newest[f.identity] = {ranges.size() - 1, versions.back().address};
   }
 
@@ -294,10 +336,10 @@ Result<ApplyReport> apply_patch(pid_t pid, const Patch& patch, const ApplyOption
       // range reaches one byte further.
       for (const auto& [start, end] : holder.live(versions.size() == 1))
         ranges.push_back({versions[0].address + start, versions[0].address + end + 1, 0,
-                          id + " (its frame may point to changed data)", {}});
+                          id + " (its frame may point to changed data)", {}, {}});
       for (size_t i = 1; i < versions.size(); ++i)  // earlier patches' copies: all of them
         ranges.push_back({versions[i].address, versions[i].address + versions[i].size, 0,
-                          id + " (its frame may point to changed data)", {}});
+                          id + " (its frame may point to changed data)", {}, {}});
     }
 
   const bool shadow_stack = uses_shadow_stack(pid);
@@ -331,6 +373,10 @@ Result<ApplyReport> apply_patch(pid_t pid, const Patch& patch, const ApplyOption
         e.continues.emplace_back(from + old_offset, record.defines.at(e.identity).address + new_offset);
         ranges[range].continues.emplace(e.continues.back());
       }
+      ranges[range].transfers.clear();  // where a thread just back from a call moves into the new body
+      if (options.transfer_frames)
+        for (const auto& t : f.continuation.transfers)
+        ranges[range].transfers.emplace(from + t.old_return, record.defines.at(e.identity).address + t.new_return);
     }
     const std::string encoded = registry::encode(record);
     if (encoded.size() <= image.header_capacity) {
@@ -427,6 +473,13 @@ Result<ApplyReport> apply_patch(pid_t pid, const Patch& patch, const ApplyOption
         GRAFT_ASSIGN(auto frames, frame_writes(*process, checkpoints.remaps));
         report.frames_continued = frames.size();
         writes.insert(writes.end(), frames.begin(), frames.end());
+        // Threads just back from a call at a transfer point: their frames rebuilt for the new body.
+        std::map<pid_t, user_regs_struct> transferred;
+        GRAFT_ASSIGN(auto rebuilt, apply::plan_frame_transfers(
+                                       *process, checkpoints.transfers, checkpoints.frames,
+                                       [&](const FrameTransferTask& task) { return transfer_target(m, newest, record, task); },
+                                       image, transferred));
+        writes.insert(writes.end(), rebuilt.begin(), rebuilt.end());
         for (const auto& e : record.entries) {
           const auto bytes = unhex(e.new_bytes), previous = unhex(e.old_bytes);
           writes.push_back({e.address - kPad, {bytes.begin(), bytes.begin() + 14}, {previous.begin(), previous.begin() + 14}});
@@ -436,7 +489,10 @@ Result<ApplyReport> apply_patch(pid_t pid, const Patch& patch, const ApplyOption
         const std::string encoded = registry::encode(record);
         if (encoded.size() > image.header_capacity) return make_error("internal: registry record outgrew its header");
         writes.push_back({image.base, {encoded.begin(), encoded.end()}, {}});
-        return commit_writes(*process, writes);
+        GRAFT_TRY(commit_writes(*process, writes));
+        GRAFT_TRY(set_transferred_registers(*process, transferred, writes));
+        report.frames_transferred = transferred.size();
+        return ok();
       });
   report.pause_us = checkpoints.pause_us;
   report.hold_us = checkpoints.hold_us;
@@ -478,13 +534,13 @@ Result<RevertReport> revert_latest(pid_t pid, const ApplyOptions& options, Refus
     return make_error("patch {} transformed {} live objects to new layouts, and graft does not generate the inverse "
                       "transformers: make a patch from the new version back to the old one (graft diff NEW OLD) and "
                       "apply that instead", top.patch_id, top.objects_transformed);
-  std::vector<AffectedRange> ranges = {{top.text_start, top.text_end, 0, "patch " + top.patch_id, {}}};
+  std::vector<AffectedRange> ranges = {{top.text_start, top.text_end, 0, "patch " + top.patch_id, {}, {}}};
   // Frames waiting for a call in a continuable function go back the way they came.
   for (const auto& e : top.entries)
     for (const auto& [from, to] : e.continues) ranges[0].continues.emplace(to, from);
   // Each redirected entry and its pad are rewritten too; a thread about to
   // take the jump there may wait (it runs the old code after the commit).
-  for (const auto& e : top.entries) ranges.push_back({e.address - kPad, e.address + 2, e.address, e.identity, {}});
+  for (const auto& e : top.entries) ranges.push_back({e.address - kPad, e.address + 2, e.address, e.identity, {}, {}});
   SignalShield shield;
   GRAFT_ASSIGN(auto process, TracedProcess::attach(pid));
   RevertReport report;

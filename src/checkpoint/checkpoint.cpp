@@ -92,6 +92,8 @@ struct ThreadState {
   std::optional<Blocker> blocker;
   uint64_t checkpoint = 0;  // where it leaves its outermost affected frame, if known
   std::vector<FrameRemap> remaps;  // frames waiting for a call in a continuable function
+  std::optional<FrameTransferTask> transfer;  // just back from a call where its frame moves into new code
+  bool checkpoint_waits = false;   // the checkpoint is a transfer point: a thread waits there
   std::vector<StackFrame> frames;  // innermost first
 };
 
@@ -106,8 +108,8 @@ const AffectedRange* find_range(const std::vector<AffectedRange>& ranges, uint64
 }
 
 constexpr const char* kHint =
-    "a function that never returns cannot be replaced yet unless its new code is continuable "
-    "(graft diff --explain says where it is not)";
+    "a function that never returns cannot be replaced yet unless its new code is continuable, or its threads "
+    "come back from a call at a transfer point (graft diff --explain says where)";
 
 // Decides whether one stopped thread is at a safe point, and where it would be.
 // Two analyses, and the thread is blocked if either finds an affected frame:
@@ -150,6 +152,11 @@ ThreadState analyse(const TracedProcess& process, Unwinder& unwinder, const Thre
       state.at_entry |= k == 0;  // it takes the new jump when it runs on
       continue;
     }
+    // Just back from a call where its frame moves into the new body.
+    if (auto tr = range->transfers.find(f.pc); k == 0 && f.exact && f.cfa && tr != range->transfers.end()) {
+      state.transfer = FrameTransferTask{t.tid, f.pc, tr->second, f.cfa, range->function};
+      continue;
+    }
     // Waiting for a call at a place where the new code continues: its return
     // slot is rewritten at the commit. A frame that executes the function
     // (not at a call boundary) still blocks.
@@ -184,8 +191,18 @@ ThreadState analyse(const TracedProcess& process, Unwinder& unwinder, const Thre
   state.blocker = Blocker{t.tid, t.name(), {}, ""};
   for (auto& [k, frame] : affected) state.blocker->frames.push_back(std::move(frame));
 
-  // The checkpoint: where the outermost affected frame returns to.
+  // The checkpoint: where the outermost affected frame returns to, or, if
+  // it is a frame of a function with transfer points, the return of the
+  // call it waits in, if that is one, else the function's first one.
   const size_t outermost = affected.back().first;
+  // A thread in another call of that function comes round to it too (the
+  // loop's wait), so it gets the same checkpoint.
+  if (const StackFrame& f = frames[outermost]; !f.exact && affected.back().second.address == f.pc - 1)
+    if (const AffectedRange* range = find_range(ranges, f.pc, true); range && !range->transfers.empty()) {
+      state.checkpoint = range->transfers.count(f.pc) ? f.pc : range->transfers.begin()->first;
+      state.checkpoint_waits = true;
+      return state;
+    }
   if (outermost + 1 < frames.size() && !frames[outermost + 1].exact) {
     const uint64_t target = frames[outermost + 1].pc;
     auto in_code = std::find_if(maps.begin(), maps.end(), [&](const MemoryMap& m) {
@@ -246,6 +263,7 @@ Status at_safe_moment(TracedProcess& process, const std::vector<AffectedRange>& 
   Breakpoints breakpoints(process);
   PendingFlag update_pending(process, options.update_pending_flag);
   std::set<uint64_t> waiting_places;  // entries and update points with an int3
+  std::set<uint64_t> transfer_places;  // transfer points with an int3: waiting places with no entry to step over
   // Threads waiting at an entry, and how long they have waited while the
   // process ran: time with every thread stopped holds no one up.
   struct Parked {
@@ -261,6 +279,13 @@ Status at_safe_moment(TracedProcess& process, const std::vector<AffectedRange>& 
   std::chrono::microseconds round_cost(0);
 
   auto release = [&](Thread& t) {
+    // A transfer point's instruction is any: its int3 goes (other threads
+    // parked there sit on the original byte) and comes back at the next round.
+    if (transfer_places.count(t.regs.rip)) {
+      breakpoints.remove(t.regs.rip);
+      transfer_places.erase(t.regs.rip);
+      return;
+    }
     // Step over the entry's instruction by hand: the int3 stays for the others.
     if (auto byte = breakpoints.original(t.regs.rip)) {
       t.regs.rip = past_entry(process, t.regs.rip, *byte);
@@ -276,7 +301,7 @@ Status at_safe_moment(TracedProcess& process, const std::vector<AffectedRange>& 
     ++report.arrivals;
     const uint64_t at = t.trapped_at;
     t.trapped_at = 0;
-    if (waiting_places.count(at)) {
+    if (waiting_places.count(at) || transfer_places.count(at)) {
       parked.emplace(t.tid, Parked{Clock::now(), 0});
       return;
     }
@@ -294,11 +319,15 @@ Status at_safe_moment(TracedProcess& process, const std::vector<AffectedRange>& 
     std::vector<Blocker> blockers;
     std::vector<uint64_t> checkpoints;
     std::vector<FrameRemap> remaps;
+    std::vector<FrameTransferTask> transfers;
+    std::set<uint64_t> transfer_checkpoints;
     std::map<pid_t, std::vector<StackFrame>> frames;
     for (auto& t : process.threads()) {
       ThreadState state = analyse(process, unwinder, t, ranges, maps);
       if (state.blocker) blockers.push_back(*state.blocker);
       if (state.checkpoint) checkpoints.push_back(state.checkpoint);
+      if (state.checkpoint_waits) transfer_checkpoints.insert(state.checkpoint);
+      if (state.transfer) transfers.push_back(*state.transfer);
       remaps.insert(remaps.end(), state.remaps.begin(), state.remaps.end());
       frames[t.tid] = std::move(state.frames);
     }
@@ -310,6 +339,7 @@ Status at_safe_moment(TracedProcess& process, const std::vector<AffectedRange>& 
       update_pending.lower();
       breakpoints.remove_all();  // parked threads sit on the original entry bytes again
       report.remaps = std::move(remaps);
+      report.transfers = std::move(transfers);
       report.frames = std::move(frames);
       Status committed = commit();
       trace("committed", stopped_at);
@@ -330,7 +360,8 @@ Status at_safe_moment(TracedProcess& process, const std::vector<AffectedRange>& 
       return make_error("no safe moment within {} ms: {}", options.timeout.count(), describe(blockers));
     }
     if (options.dynamic_checkpoints) {
-      for (uint64_t c : checkpoints) breakpoints.plant(c);
+      for (uint64_t c : checkpoints)
+        if (breakpoints.plant(c) && transfer_checkpoints.count(c)) transfer_places.insert(c);
       std::vector<uint64_t> places;
       for (const auto& r : ranges)
         if (r.entry) places.push_back(r.entry);

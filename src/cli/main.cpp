@@ -80,13 +80,14 @@ int run_info(const std::string& file, bool json) {
 }
 
 int run_apply(int pid, const std::string& file, int timeout_ms, bool json, const std::string& checkpoints,
-              int transformer_timeout_ms) {
+              int transformer_timeout_ms, bool transfer_frames) {
   auto patch = graft::read_patch(file);
   if (!patch) return fail(patch.error(), json);
   graft::ApplyOptions options;
   options.timeout = std::chrono::milliseconds(timeout_ms);
   options.transformer_limit = std::chrono::milliseconds(transformer_timeout_ms);
   options.dynamic_checkpoints = checkpoints == "dynamic";
+  options.transfer_frames = transfer_frames;
   graft::Refusal refusal;
   auto report = graft::apply_patch(pid, *patch, options, &refusal);
   if (!report) return fail(report.error(), json, refusal);
@@ -99,7 +100,8 @@ int run_apply(int pid, const std::string& file, int timeout_ms, bool json, const
                 {"types_changed", report->types_changed}, {"objects", report->objects},
                 {"objects_moved", report->objects_moved}, {"storage", fmt::format("{:#x}", report->storage)},
                 {"storage_bytes", report->storage_bytes}, {"migrate_us", report->migrate_us},
-                {"frames_continued", report->frames_continued}, {"user_transformed", report->user_transformed},
+                {"frames_continued", report->frames_continued}, {"frames_transferred", report->frames_transferred},
+                {"user_transformed", report->user_transformed},
                 {"user_batches", report->user_batches}});
   } else {
     std::cout << fmt::format("applied patch {} to process {} as #{}: {} functions, {} threads, paused {} us, {:.2f} ms in all\n",
@@ -112,6 +114,8 @@ int run_apply(int pid, const std::string& file, int timeout_ms, bool json, const
                                                         : std::string());
     if (report->frames_continued)
       std::cout << fmt::format("{} frames waiting for a call continue in the new code\n", report->frames_continued);
+    if (report->frames_transferred)
+      std::cout << fmt::format("{} threads moved into the new body of their loop\n", report->frames_transferred);
     if (report->objects_moved)
       std::cout << fmt::format("data: {} objects outgrew their allocation and moved to {} bytes of new storage at {:#x}\n",
                                report->objects_moved, report->storage_bytes, report->storage);
@@ -175,7 +179,7 @@ int main(int argc, char** argv) {
 
   std::string old_binary, new_binary, output, file, checkpoints = "dynamic", transform_file, transform_header;
   std::vector<std::string> transform_includes;
-  bool explain = false, json = false;
+  bool explain = false, json = false, transfer_frames = false;
   int pid = 0, timeout_ms = 5000, transformer_timeout_ms = 2000;
 
   auto* diff = app.add_subcommand("diff", "Generate a patch from two binaries built with graft-cc");
@@ -226,6 +230,9 @@ int main(int argc, char** argv) {
                     "Milliseconds the patch's user transformers may run per batch of objects before the update is "
                     "abandoned (a loop, or a lock a stopped thread holds)")
       ->default_val(2000)->check(CLI::Range(1, 600000))->type_name("MS");
+  apply->add_flag("--transfer-frames", transfer_frames,
+                  "Prototype: move threads of a changed never-returning loop into its new body as they come back "
+                  "from a call at a transfer point (graft diff --explain lists them)");
   apply->add_flag("--json", json, "Print patch_id, threads, functions, pause_us, total_ms as JSON");
 
   auto* status = app.add_subcommand("status", "List the patches applied to a process, oldest first");
@@ -257,7 +264,7 @@ int main(int argc, char** argv) {
     return run_diff(request, output, explain, transform_header);
   }
   if (info->parsed()) return run_info(file, json);
-  if (apply->parsed()) return run_apply(pid, file, timeout_ms, json, checkpoints, transformer_timeout_ms);
+  if (apply->parsed()) return run_apply(pid, file, timeout_ms, json, checkpoints, transformer_timeout_ms, transfer_frames);
   if (status->parsed()) return run_status(pid, json);
   if (revert->parsed()) return run_revert(pid, timeout_ms, json, checkpoints);
   return 2;

@@ -1,19 +1,10 @@
 #include "continuation.h"
 
-#include <Zydis/Zydis.h>
-
 #include <bitset>
 #include <optional>
 #include <cstring>
 
 namespace graft::diff {
-namespace {
-
-struct Instruction {
-  uint64_t offset = 0;  // from the section start
-  ZydisDecodedInstruction ins;
-  ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
-};
 
 Result<std::vector<Instruction>> decode(const ElfSection& section, uint64_t start, uint64_t size) {
   ZydisDecoder decoder;
@@ -35,6 +26,8 @@ ZydisRegister whole(ZydisRegister r) {
   const ZydisRegister w = ZydisRegisterGetLargestEnclosing(ZYDIS_MACHINE_MODE_LONG_64, r);
   return w == ZYDIS_REGISTER_NONE ? r : w;
 }
+
+namespace {
 
 bool is_frame_register(ZydisRegister r) {
   r = whole(r);

@@ -12,12 +12,27 @@
 // may be held across the call, in a callee-saved register, an argument
 // register or the frame: only calls where none is are places to continue.
 #pragma once
+#include <Zydis/Zydis.h>
+
 #include <functional>
 
 #include "compare.h"
 #include "graft/patch.h"
 
 namespace graft::diff {
+
+// One decoded instruction of a function (Zydis).
+struct Instruction {
+  uint64_t offset = 0;  // from the section start
+  ZydisDecodedInstruction ins;
+  ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
+};
+
+// The instructions of [start, start + size) of a section.
+Result<std::vector<Instruction>> decode(const ElfSection& section, uint64_t start, uint64_t size);
+
+// The 64-bit register enclosing `r` (eax -> rax), or `r`.
+ZydisRegister whole(ZydisRegister r);
 
 // Whether a relocated field yields the same address for the running old code
 // and for the new code once the update is in (a callee's canonical entry, a

@@ -8,6 +8,7 @@
 #include "build.h"
 #include "compare.h"
 #include "continuation.h"
+#include "transfer.h"
 #include "graft/clock.h"
 #include "graft/diff.h"
 #include "graft/data.h"
@@ -80,8 +81,10 @@ class Generator {
  private:
   // Types and globals whose layout changed: the plan for their live data.
   Status plan_data() {
-    GRAFT_ASSIGN(TypeTable before, read_type_table(old_.binary()));
-    GRAFT_ASSIGN(TypeTable after, read_type_table(new_.binary()));
+    GRAFT_ASSIGN(old_types_, read_type_table(old_.binary()));
+    GRAFT_ASSIGN(new_types_, read_type_table(new_.binary()));
+    const TypeTable& before = old_types_;
+    const TypeTable& after = new_types_;
     const auto old_by_address = identities_by_address(old_);
     const auto new_by_address = identities_by_address(new_);
     auto identity_of = [&](const Variable& v, bool new_build) {
@@ -217,6 +220,7 @@ class Generator {
       return true;                                     // state kept in place
     };
     Continuation c = diff::compare_for_continuation(old_, old_def, new_, new_def, same_address);
+    if (!c.continuable) transfers(id, old_def, new_def, c);
     auto held = holders_.find(id);
     if (!c.continuable || held == holders_.end()) return c;
     const size_t calls = c.returns.size();
@@ -232,6 +236,33 @@ class Generator {
     c.reason = c.reason.empty() ? why : c.reason + "; " + why;
     if (c.returns.empty()) c.continuable = false;
     return c;
+  }
+
+  // Where a thread may move from the old body into the new one (transfer.h).
+  void transfers(const std::string& id, const Definition& old_def, const Definition& new_def, Continuation& c) {
+    if (linked_.first.empty()) linked_ = {old_.linked_symbols(), new_.linked_symbols()};
+    auto a = linked_.first.find(id);
+    auto b = linked_.second.find(id);
+    if (a == linked_.first.end() || b == linked_.second.end()) {
+      c.not_transferable.push_back("the linked binaries do not name it: no thread can move into the new code");
+      return;
+    }
+    auto frame_at = [](const TypeTable& table, uint64_t address) -> const FrameTypes* {
+      for (const auto& f : table.frames)
+        if (f.address == address) return &f;
+      return nullptr;
+    };
+    const diff::TransferSide old_side{old_, old_def, a->second->value, frame_at(old_types_, a->second->value), old_types_};
+    const diff::TransferSide new_side{new_, new_def, b->second->value, frame_at(new_types_, b->second->value), new_types_};
+    const auto binary = new_.binary().path();
+    diff::find_transfers(old_side, new_side, [&](uint64_t address) { return source_line(binary, address); }, c);
+    // A moved local that may point to changed data would need the traversal
+    // to follow it in the rebuilt frame: not done yet.
+    if (holders_.count(id) && !c.transfers.empty()) {
+      c.transfers.clear();
+      c.not_transferable.push_back("any call: a local of its frame may point to changed data (the traversal does "
+                                   "not follow rebuilt frames yet)");
+    }
   }
 
   // A function whose code changed because it inlines a changed function says so.
@@ -461,7 +492,9 @@ class Generator {
   std::map<std::string, uint32_t> symbol_of_;
   std::set<std::string> kept_state_, added_data_, replaced_constants_, retyped_, moved_data_, thread_locals_;
   std::set<std::string> library_thread_locals_;  // external thread-locals the new code reaches (GOTTPOFF)
-  std::map<std::string, std::vector<std::pair<uint64_t, uint64_t>>> holders_;  // DataPlan::frame_holders
+  std::map<std::string, std::vector<std::pair<uint64_t, uint64_t>>> holders_;
+  TypeTable old_types_, new_types_;  // both builds' DWARF types and frames
+  std::pair<std::map<std::string, const ElfSymbol*>, std::map<std::string, const ElfSymbol*>> linked_;  // DataPlan::frame_holders
 };
 
 }  // namespace
@@ -507,6 +540,10 @@ std::string explain_patch(const Patch& patch) {
                          c.reason.empty() ? "" : "; " + c.reason);
     else
       out += fmt::format("           not continuable: {}\n", c.reason);
+    for (const auto& t : c.transfers)
+      out += fmt::format("           transferable at {}: a thread just back from it moves into the new code "
+                         "(+{:#x} -> +{:#x}, {} values moved)\n", t.at, t.old_return, t.new_return, t.moves.size());
+    for (const auto& why : c.not_transferable) out += fmt::format("           not transferable at {}\n", why);
   }
   for (const auto& d : m.added_data) out += fmt::format("  {:<8} {:<40} new global, set to its initial value\n", "add", d);
   for (const auto& r : m.removed_functions)

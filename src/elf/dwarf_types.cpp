@@ -340,7 +340,7 @@ void collect_locals(TypeReader& reader, Dwarf_Die* scope, const LocalPlace& fram
       if (dwarf_attr(&child, DW_AT_abstract_origin, &attr) && dwarf_formref_die(&attr, &origin)) die = &origin;
       if (!type_of(die, &type)) continue;
       const char* name = dwarf_diename(die);
-      FrameLocal local{name ? name : "?", reader.read(&type), {}};
+      FrameLocal local{name ? name : "?", reader.read(&type), {}, {}};
       Dwarf_Attribute location;
       if (!dwarf_attr(&child, DW_AT_location, &location)) continue;  // optimised out: never live
       Dwarf_Addr base = 0, start = 0, end = 0;
@@ -353,7 +353,10 @@ void collect_locals(TypeReader& reader, Dwarf_Die* scope, const LocalPlace& fram
           // graft cannot tell when, so its place counts as unknown. A
           // location list's entries start where the value does.
           LocalPlace place = decode_place(expr, length, &frame_base);
-          if (place.kind != LocalPlace::Kind::InRegister) place = {};
+          if (place.kind != LocalPlace::Kind::InRegister) {
+            local.scope_slot = place;
+            place = {};
+          }
           local.live.clear();
           for (const auto& [from, to] : scope_ranges(scope)) local.live.push_back({from, to, place});
           break;

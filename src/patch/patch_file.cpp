@@ -28,13 +28,46 @@ struct Fnv64 {
   void text(const std::string& s) { value(s.size()); bytes(s.data(), s.size()); }
 };
 
+nlohmann::json value_to_json(const TransferValue& v) { return {static_cast<int>(v.kind), v.reg, v.offset}; }
+TransferValue value_from_json(const nlohmann::json& j) {
+  const int kind = j.at(0).get<int>();
+  if (kind < 0 || kind > static_cast<int>(TransferValue::Kind::CodeAddress))
+    throw std::runtime_error(fmt::format("a frame transfer names an unknown kind of value {}", kind));
+  return {static_cast<TransferValue::Kind>(kind), j.at(1).get<int>(), j.at(2).get<int64_t>()};
+}
+
+nlohmann::json transfers_to_json(const Continuation& c) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& t : c.transfers) {
+    nlohmann::json moves = nlohmann::json::array();
+    for (const auto& mv : t.moves) moves.push_back({value_to_json(mv.from), value_to_json(mv.to), mv.size, mv.what});
+    out.push_back({{"old_return", t.old_return}, {"new_return", t.new_return}, {"old_frame", t.old_frame},
+                   {"new_frame", t.new_frame}, {"at", t.at}, {"moves", moves}});
+  }
+  return out;
+}
+
+void transfers_from_json(const nlohmann::json& c, Continuation& out) {
+  out.not_transferable = c.value("not_transferable", std::vector<std::string>{});
+  if (!c.contains("transfers")) return;
+  for (const auto& t : c.at("transfers")) {
+    FrameTransfer ft{t.at("old_return").get<uint64_t>(), t.at("new_return").get<uint64_t>(),
+                     t.at("old_frame").get<int64_t>(), t.at("new_frame").get<int64_t>(), t.at("at").get<std::string>(), {}};
+    for (const auto& mv : t.at("moves"))
+      ft.moves.push_back({value_from_json(mv.at(0)), value_from_json(mv.at(1)), mv.at(2).get<uint64_t>(), mv.at(3).get<std::string>()});
+    out.transfers.push_back(std::move(ft));
+  }
+}
+
 nlohmann::json manifest_to_json(const Manifest& m) {
   nlohmann::json functions = nlohmann::json::array();
   for (const auto& f : m.functions)
     functions.push_back({{"identity", f.identity}, {"reason", f.reason}, {"symbol", f.symbol}, {"replaces", f.replaces},
                          {"continuation", {{"continuable", f.continuation.continuable},
                                            {"reason", f.continuation.reason},
-                                           {"returns", f.continuation.returns}}}});
+                                           {"returns", f.continuation.returns},
+                                           {"transfers", transfers_to_json(f.continuation)},
+                                           {"not_transferable", f.continuation.not_transferable}}}});
   nlohmann::json base = nlohmann::json::object();
   for (const auto& [name, s] : m.base_symbols) base[name] = {s.address, s.size, s.function};
   return {{"format_version", m.format_version}, {"patch_id", m.patch_id},
@@ -63,7 +96,8 @@ Manifest manifest_from_json(const nlohmann::json& j) {
     m.functions.push_back({f.at("identity").get<std::string>(), f.at("reason").get<std::string>(),
                            f.at("symbol").get<uint32_t>(), f.at("replaces").get<bool>(),
                            {c.at("continuable").get<bool>(), c.at("reason").get<std::string>(),
-                            c.at("returns").get<std::vector<std::pair<uint64_t, uint64_t>>>()}});
+                            c.at("returns").get<std::vector<std::pair<uint64_t, uint64_t>>>(), {}, {}}});
+    transfers_from_json(c, m.functions.back().continuation);
   }
   m.added_data = j.at("added_data").get<std::vector<std::string>>();
   m.removed_functions = j.at("removed_functions").get<std::vector<std::string>>();
@@ -172,6 +206,18 @@ uint64_t patch_checksum(const Patch& patch) {
     for (const auto& [from, to] : f.continuation.returns) {
       h.value(from);
       h.value(to);
+    }
+    for (const auto& t : f.continuation.transfers) {  // frames rebuilt in the new code
+      h.value(t.old_return);
+      h.value(t.new_return);
+      h.value(t.old_frame);
+      h.value(t.new_frame);
+      for (const auto& mv : t.moves)
+        for (const auto& v : {mv.from, mv.to}) {
+          h.value(static_cast<int>(v.kind));
+          h.value(v.reg);
+          h.value(v.offset);
+        }
     }
   }
   return h.hash;
@@ -327,6 +373,21 @@ Result<Patch> parse_patch(std::vector<uint8_t> image, const std::string& label) 
     for (const auto& [from, to] : c.returns)
       if (from == 0 || to == 0 || to > patch.symbols[f.symbol].size)
         return refuse(fmt::format("function {} continues at offset {:#x} -> {:#x}, outside its code", f.identity, from, to));
+    if (!c.transfers.empty() && (!f.replaces || c.continuable))
+      return refuse("function " + f.identity + " has frame transfers but is continuable or not replaced");
+    for (const auto& t : c.transfers) {
+      if (t.old_return == 0 || t.new_return == 0 || t.new_return >= patch.symbols[f.symbol].size || t.old_frame < 8 ||
+          t.new_frame < 8)
+        return refuse(fmt::format("function {} has a frame transfer {:#x} -> {:#x} outside its code", f.identity,
+                                  t.old_return, t.new_return));
+      for (const auto& mv : t.moves)
+        if ((mv.to.kind != TransferValue::Kind::Register && mv.to.kind != TransferValue::Kind::Frame) ||
+            (mv.to.kind == TransferValue::Kind::Register && (mv.to.reg < 0 || mv.to.reg > 15 || mv.to.reg == 7)) ||
+            (mv.from.kind == TransferValue::Kind::Register && (mv.from.reg < 0 || mv.from.reg > 15)) ||
+            (mv.to.kind == TransferValue::Kind::Frame && (mv.to.offset >= 0 || mv.to.offset < -t.new_frame)) ||
+            mv.size == 0 || mv.size > 4096)
+          return refuse(fmt::format("function {} has a malformed frame transfer at {:#x}", f.identity, t.old_return));
+    }
   }
   if (patch_checksum(patch) != patch.manifest.checksum)
     return refuse("checksum mismatch (the file is corrupt or was modified)");

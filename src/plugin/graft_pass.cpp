@@ -47,6 +47,8 @@
 #include <string_view>
 #include <vector>
 
+#include "graft/blocking_calls.h"
+
 #include "llvm/Config/llvm-config.h"
 #include "llvm/IR/Attributes.h"
 #include "llvm/IR/Constants.h"
@@ -129,16 +131,8 @@ const char* policy_name(Policy policy) {
 // inside a loop is a service loop (an event loop, a worker's loop), which
 // may never return and so can only be patched from the outside.
 bool is_blocking_call(const llvm::CallBase& call) {
-  static const char* const kBlocking[] = {
-      "epoll_wait", "epoll_pwait", "poll", "ppoll", "select", "pselect", "accept", "accept4", "read", "recv",
-      "recvfrom", "recvmsg", "fgets", "getline", "getchar", "fread", "pthread_cond_wait", "pthread_cond_timedwait",
-      "pthread_join", "sem_wait", "nanosleep", "usleep", "sleep", "pause", "sigwait", "sigwaitinfo",
-      "sigtimedwait", "msgrcv", "wait", "waitpid", "io_getevents", "futex"};
   const llvm::Function* callee = call.getCalledFunction();
-  if (!callee || !callee->isDeclaration()) return false;
-  for (const char* name : kBlocking)
-    if (callee->getName() == name) return true;
-  return false;
+  return callee && callee->isDeclaration() && graft::is_blocking_call(std::string_view(callee->getName()));
 }
 
 // main, and any function with a loop that blocks: what is inlined into them

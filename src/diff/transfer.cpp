@@ -1,0 +1,572 @@
+#include "transfer.h"
+
+#include <algorithm>
+#include <map>
+#include <optional>
+#include <set>
+
+#include "compare.h"
+#include "graft/blocking_calls.h"
+#include "continuation.h"
+
+namespace graft::diff {
+namespace {
+
+using Kind = TransferValue::Kind;
+constexpr int kRax = 0, kRbp = 6, kRsp = 7;
+constexpr int kCalleeSaved[] = {3, 6, 12, 13, 14, 15};          // rbx rbp r12-r15
+constexpr uint16_t kCallerSaved = 0x0f37;                        // rax rdx rcx rsi rdi r8-r11
+constexpr uint16_t kArguments = 0x0337;                          // rax (al: vector arguments) rdx rcx rsi rdi r8 r9
+// rax, rbx rbp r12-r15 (rdx, the upper half of a 16-byte result, is set just before a ret that uses it)
+constexpr uint16_t kReturnReads = 0xf049;
+const char* const kRegisterNames[] = {"rax", "rdx", "rcx", "rbx", "rsi", "rdi", "rbp", "rsp",
+                                      "r8",  "r9",  "r10", "r11", "r12", "r13", "r14", "r15"};
+
+// DWARF's number of a general register (rax rdx rcx rbx rsi rdi rbp rsp r8-r15), or -1.
+int dwarf_number(ZydisRegister r) {
+  switch (whole(r)) {
+    case ZYDIS_REGISTER_RAX: return 0;
+    case ZYDIS_REGISTER_RDX: return 1;
+    case ZYDIS_REGISTER_RCX: return 2;
+    case ZYDIS_REGISTER_RBX: return 3;
+    case ZYDIS_REGISTER_RSI: return 4;
+    case ZYDIS_REGISTER_RDI: return 5;
+    case ZYDIS_REGISTER_RBP: return 6;
+    case ZYDIS_REGISTER_RSP: return 7;
+    default: break;
+  }
+  const ZydisRegister w = whole(r);
+  if (w >= ZYDIS_REGISTER_R8 && w <= ZYDIS_REGISTER_R15) return 8 + (w - ZYDIS_REGISTER_R8);
+  return -1;
+}
+
+bool is_callee_saved(int reg) { return std::find(std::begin(kCalleeSaved), std::end(kCalleeSaved), reg) != std::end(kCalleeSaved); }
+
+// One version of the function: its instructions, control flow, stack depth
+// (CFA - rsp before each instruction), prologue saves and frame pointer.
+struct Code {
+  std::vector<Instruction> ins;
+  uint64_t entry = 0;  // section offset of the entry
+  std::vector<std::vector<size_t>> successors;
+  std::vector<bool> anywhere;  // an indirect jump: every instruction may follow
+  std::vector<bool> leaves;    // a jump out of the function (a tail call)
+  std::vector<std::optional<int64_t>> depth;
+  std::map<int, int64_t> saves;  // callee-saved register -> its slot, CFA-relative
+  bool frame_pointer = false;    // rbp = CFA - 16 after the prologue
+  std::string problem;           // the frame cannot be followed
+  std::vector<std::string> callees;  // per instruction: a direct call's target, else ""
+  std::vector<std::string> targets;  // per instruction: what its relocated field refers to, else ""
+
+  uint64_t at(size_t k) const { return ins[k].offset - entry; }
+  std::optional<size_t> index_of(uint64_t offset) const {
+    for (size_t k = 0; k < ins.size(); ++k)
+      if (at(k) == offset) return k;
+    return std::nullopt;
+  }
+  // The CFA-relative address a frame-based memory operand or lea refers to.
+  std::optional<int64_t> frame_offset(size_t k, const ZydisDecodedOperand& o) const {
+    if (o.type != ZYDIS_OPERAND_TYPE_MEMORY || o.mem.index != ZYDIS_REGISTER_NONE) return std::nullopt;
+    const int base = dwarf_number(o.mem.base);
+    if (base == kRbp && frame_pointer) return -16 + o.mem.disp.value;
+    if (base == kRsp && depth[k]) return -*depth[k] + o.mem.disp.value;
+    return std::nullopt;
+  }
+  bool frame_based(const ZydisDecodedOperand& o) const {
+    if (o.type != ZYDIS_OPERAND_TYPE_MEMORY) return false;
+    const int base = dwarf_number(o.mem.base), index = dwarf_number(o.mem.index);
+    return base == kRsp || (base == kRbp && frame_pointer) || index == kRsp || (index == kRbp && frame_pointer);
+  }
+};
+
+Result<Code> read_code(const Build& build, const Definition& def) {
+  const ElfSymbol& symbol = build.symbol(def.section.object, def.symbol);
+  Code code;
+  code.entry = symbol.value;
+  GRAFT_ASSIGN(code.ins, decode(build.section(def.section), symbol.value, symbol.size));
+  const size_t n = code.ins.size();
+  const auto& relocations = build.relocations(def.section);
+  auto relocated = [&](const Instruction& i) {
+    return std::any_of(relocations.begin(), relocations.end(),
+                       [&](const ElfRelocation& r) { return r.offset >= i.offset && r.offset < i.offset + i.ins.length; });
+  };
+  code.successors.resize(n);
+  code.anywhere.assign(n, false);
+  code.leaves.assign(n, false);
+  code.callees.assign(n, "");
+  code.targets.assign(n, "");
+  for (size_t k = 0; k < n; ++k) {
+    const Instruction& i = code.ins[k];
+    for (const auto& r : relocations)
+      if (r.offset >= i.offset && r.offset < i.offset + i.ins.length)
+        if (auto t = resolve_target(build, def.section, r))
+          code.targets[k] = fmt::format("{}:{}:{}:{}:{}", static_cast<int>(t->kind), t->name, t->section.object,
+                                        t->section.section, t->offset);
+    auto target = [&]() -> std::optional<size_t> {
+      for (uint8_t o = 0; o < i.ins.operand_count_visible; ++o)
+        if (i.ops[o].type == ZYDIS_OPERAND_TYPE_IMMEDIATE && i.ops[o].imm.is_relative && !relocated(i))
+          return code.index_of(i.offset + i.ins.length + static_cast<uint64_t>(i.ops[o].imm.value.s) - code.entry);
+      return std::nullopt;
+    };
+    const bool indirect = i.ins.operand_count_visible > 0 && i.ops[0].type != ZYDIS_OPERAND_TYPE_IMMEDIATE;
+    switch (i.ins.meta.category) {
+      case ZYDIS_CATEGORY_RET: break;
+      case ZYDIS_CATEGORY_UNCOND_BR:
+        if (indirect) code.anywhere[k] = true;
+        else if (auto t = target()) code.successors[k].push_back(*t);
+        else code.leaves[k] = true;
+        break;
+      case ZYDIS_CATEGORY_COND_BR:
+        if (auto t = target()) code.successors[k].push_back(*t);
+        else code.leaves[k] = true;
+        if (k + 1 < n) code.successors[k].push_back(k + 1);
+        break;
+      case ZYDIS_CATEGORY_CALL:
+        if (k + 1 < n) code.successors[k].push_back(k + 1);
+        for (const auto& r : relocations)
+          if (!indirect && r.offset == i.offset + i.ins.raw.imm[0].offset)
+            if (auto t = resolve_target(build, def.section, r); t && t->kind != Target::Anonymous) code.callees[k] = t->name;
+        break;
+      default:
+        if (i.ins.mnemonic == ZYDIS_MNEMONIC_UD2 || i.ins.mnemonic == ZYDIS_MNEMONIC_HLT) break;
+        if (k + 1 < n) code.successors[k].push_back(k + 1);
+    }
+  }
+  // The prologue: the entry's NOP, pushes and `mov %rsp,%rbp`.
+  int64_t depth = 8;
+  bool rbp_set_at_prologue = false;
+  for (size_t k = 0; k < n; ++k) {
+    const Instruction& i = code.ins[k];
+    if (i.ins.mnemonic == ZYDIS_MNEMONIC_NOP || (i.ins.mnemonic == ZYDIS_MNEMONIC_XCHG && k == 0)) continue;
+    if (i.ins.mnemonic == ZYDIS_MNEMONIC_PUSH && i.ops[0].type == ZYDIS_OPERAND_TYPE_REGISTER) {
+      depth += 8;
+      const int reg = dwarf_number(i.ops[0].reg.value);
+      if (is_callee_saved(reg) && !code.saves.count(reg)) code.saves[reg] = -depth;
+      continue;
+    }
+    if (i.ins.mnemonic == ZYDIS_MNEMONIC_MOV && i.ops[0].type == ZYDIS_OPERAND_TYPE_REGISTER &&
+        i.ops[1].type == ZYDIS_OPERAND_TYPE_REGISTER && dwarf_number(i.ops[0].reg.value) == kRbp &&
+        dwarf_number(i.ops[1].reg.value) == kRsp && depth == 16 && code.saves.count(kRbp)) {
+      rbp_set_at_prologue = true;
+      continue;
+    }
+    break;
+  }
+  // rbp stays the frame pointer if nothing else writes it but the epilogue.
+  code.frame_pointer = rbp_set_at_prologue;
+  bool first_mov = true;
+  for (const auto& i : code.ins) {
+    if (i.ins.mnemonic == ZYDIS_MNEMONIC_POP || i.ins.mnemonic == ZYDIS_MNEMONIC_LEAVE) continue;
+    for (uint8_t o = 0; o < i.ins.operand_count; ++o)
+      if (i.ops[o].type == ZYDIS_OPERAND_TYPE_REGISTER && dwarf_number(i.ops[o].reg.value) == kRbp &&
+          (i.ops[o].actions & ZYDIS_OPERAND_ACTION_MASK_WRITE)) {
+        if (i.ins.mnemonic == ZYDIS_MNEMONIC_MOV && first_mov && rbp_set_at_prologue) first_mov = false;
+        else code.frame_pointer = false;
+      }
+  }
+  // The stack depth before each instruction, along the control flow.
+  code.depth.assign(n, std::nullopt);
+  std::vector<size_t> work;
+  if (n) {
+    code.depth[0] = 8;
+    work.push_back(0);
+  }
+  while (!work.empty() && code.problem.empty()) {
+    const size_t k = work.back();
+    work.pop_back();
+    const Instruction& i = code.ins[k];
+    int64_t d = *code.depth[k];
+    const bool writes_rsp = std::any_of(i.ops, i.ops + i.ins.operand_count_visible, [](const ZydisDecodedOperand& o) {
+      return o.type == ZYDIS_OPERAND_TYPE_REGISTER && dwarf_number(o.reg.value) == kRsp &&
+             (o.actions & ZYDIS_OPERAND_ACTION_MASK_WRITE);
+    });
+    if (i.ins.mnemonic == ZYDIS_MNEMONIC_PUSH) d += 8;
+    else if (i.ins.mnemonic == ZYDIS_MNEMONIC_POP) d -= 8;
+    else if (i.ins.mnemonic == ZYDIS_MNEMONIC_LEAVE && code.frame_pointer) d = 8;
+    else if (writes_rsp) {
+      const auto& src = i.ops[1];
+      if ((i.ins.mnemonic == ZYDIS_MNEMONIC_SUB || i.ins.mnemonic == ZYDIS_MNEMONIC_ADD) &&
+          src.type == ZYDIS_OPERAND_TYPE_IMMEDIATE)
+        d += i.ins.mnemonic == ZYDIS_MNEMONIC_SUB ? src.imm.value.s : -src.imm.value.s;
+      else if (i.ins.mnemonic == ZYDIS_MNEMONIC_LEA && dwarf_number(src.mem.base) == kRbp && code.frame_pointer &&
+               src.mem.index == ZYDIS_REGISTER_NONE)
+        d = 16 - src.mem.disp.value;
+      else if (i.ins.mnemonic == ZYDIS_MNEMONIC_MOV && src.type == ZYDIS_OPERAND_TYPE_REGISTER &&
+               dwarf_number(src.reg.value) == kRbp && code.frame_pointer)
+        d = 16;
+      else
+        code.problem = fmt::format("at +{:#x} the stack pointer is set in a way graft does not follow", code.at(k));
+    }
+    std::vector<size_t> next = code.successors[k];
+    if (code.anywhere[k]) code.problem = fmt::format("at +{:#x} an indirect jump (graft follows no jump table here)", code.at(k));
+    for (size_t j : next) {
+      if (!code.depth[j]) {
+        code.depth[j] = d;
+        work.push_back(j);
+      } else if (*code.depth[j] != d) {
+        code.problem = fmt::format("the stack depth at +{:#x} differs between paths", code.at(j));
+      }
+    }
+  }
+  return code;
+}
+
+// Backward liveness in the new code: registers (a bit per DWARF number) and
+// 8-byte frame slots (CFA-relative), before each instruction.
+struct Liveness {
+  std::vector<uint16_t> registers;
+  std::vector<std::set<int64_t>> slots;
+};
+
+Liveness liveness(const Code& code) {
+  const size_t n = code.ins.size();
+  Liveness live{std::vector<uint16_t>(n, 0), std::vector<std::set<int64_t>>(n)};
+  auto slot_of = [](int64_t offset) { return offset >= 0 ? offset / 8 : -((-offset + 7) / 8); };
+  for (bool changed = true; changed;) {
+    changed = false;
+    for (size_t k = n; k-- > 0;) {
+      const Instruction& i = code.ins[k];
+      uint16_t regs = 0;
+      std::set<int64_t> slots;
+      auto take = [&](size_t j) {
+        regs |= live.registers[j];
+        slots.insert(live.slots[j].begin(), live.slots[j].end());
+      };
+      if (code.anywhere[k])
+        for (size_t j = 0; j < n; ++j) take(j);
+      for (size_t j : code.successors[k]) take(j);
+      if (code.leaves[k]) regs = 0xffff;
+      // Kills, then uses.
+      uint16_t gen = 0;
+      const bool zeroing = (i.ins.mnemonic == ZYDIS_MNEMONIC_XOR || i.ins.mnemonic == ZYDIS_MNEMONIC_SUB) &&
+                           i.ins.operand_count_visible == 2 && i.ops[0].type == ZYDIS_OPERAND_TYPE_REGISTER &&
+                           i.ops[1].type == ZYDIS_OPERAND_TYPE_REGISTER && i.ops[0].reg.value == i.ops[1].reg.value;
+      for (uint8_t o = 0; o < i.ins.operand_count; ++o) {
+        const ZydisDecodedOperand& op = i.ops[o];
+        if (op.type == ZYDIS_OPERAND_TYPE_REGISTER) {
+          const int reg = dwarf_number(op.reg.value);
+          if (reg < 0) continue;
+          const auto cls = ZydisRegisterGetClass(op.reg.value);
+          const bool full = cls == ZYDIS_REGCLASS_GPR64 || cls == ZYDIS_REGCLASS_GPR32;
+          if (full && (op.actions == ZYDIS_OPERAND_ACTION_WRITE || (zeroing && o == 0)))
+            regs &= static_cast<uint16_t>(~(1u << reg));
+          if ((op.actions & ZYDIS_OPERAND_ACTION_MASK_READ) && !zeroing) gen |= static_cast<uint16_t>(1u << reg);
+        } else if (op.type == ZYDIS_OPERAND_TYPE_MEMORY) {
+          for (auto r : {op.mem.base, op.mem.index})
+            if (int reg = dwarf_number(r); reg >= 0) gen |= static_cast<uint16_t>(1u << reg);
+          // An address, a push's or a call's store below rsp (the callee's
+          // frame, not this one's slots).
+          if (i.ins.mnemonic == ZYDIS_MNEMONIC_LEA || i.ins.mnemonic == ZYDIS_MNEMONIC_PUSH ||
+              i.ins.meta.category == ZYDIS_CATEGORY_CALL)
+            continue;
+          auto offset = code.frame_offset(k, op);
+          if (i.ins.mnemonic == ZYDIS_MNEMONIC_POP && code.depth[k]) offset = -*code.depth[k];
+          if (!offset) continue;
+          const int64_t size = std::max<int64_t>(op.size / 8, 1);
+          if (op.actions == ZYDIS_OPERAND_ACTION_WRITE && size == 8 && *offset % 8 == 0) slots.erase(slot_of(*offset));
+          if (op.actions & ZYDIS_OPERAND_ACTION_MASK_READ)
+            for (int64_t s = slot_of(*offset); s <= slot_of(*offset + size - 1); ++s) slots.insert(s);
+        }
+      }
+      if (i.ins.meta.category == ZYDIS_CATEGORY_CALL) {
+        regs &= static_cast<uint16_t>(~kCallerSaved);
+        gen |= kArguments;
+      }
+      if (i.ins.meta.category == ZYDIS_CATEGORY_RET) gen |= kReturnReads;
+      regs |= gen;
+      regs &= static_cast<uint16_t>(~(1u << kRsp));
+      if (regs != live.registers[k] || slots != live.slots[k]) {
+        live.registers[k] = regs;
+        live.slots[k] = std::move(slots);
+        changed = true;
+      }
+    }
+  }
+  return live;
+}
+
+struct Placed {
+  const FrameLocal* local = nullptr;
+  TransferValue value;
+  uint64_t size = 0;
+};
+
+// The locals with a place at `offset` (from the entry), by name; a name
+// given twice is ambiguous (nullptr local).
+std::map<std::string, Placed> locals_at(const TransferSide& side, const Code& code, uint64_t offset, size_t k) {
+  std::map<std::string, Placed> out;
+  if (!side.frame) return out;
+  const uint64_t pc = side.address + offset;
+  for (const auto& local : side.frame->locals) {
+    LocalPlace place = local.scope_slot;
+    for (const auto& r : local.live)
+      if (r.start <= pc && pc < r.end && r.place.known()) place = r.place;
+    if (!place.known()) continue;
+    TransferValue v;
+    if (place.kind == LocalPlace::Kind::InRegister && place.reg != kRsp) v = {Kind::Register, place.reg, 0};
+    else if (place.kind == LocalPlace::Kind::AtCfaOffset) v = {Kind::Frame, -1, place.offset};
+    else if (place.kind == LocalPlace::Kind::AtRegisterOffset && place.reg == kRbp && code.frame_pointer)
+      v = {Kind::Frame, -1, -16 + place.offset};
+    else if (place.kind == LocalPlace::Kind::AtRegisterOffset && place.reg == kRsp && code.depth[k])
+      v = {Kind::Frame, -1, -*code.depth[k] + place.offset};
+    else continue;
+    const uint64_t size = local.type >= 0 ? side.types.at(local.type).size : 0;
+    auto [it, added] = out.try_emplace(local.name, Placed{&local, v, size});
+    if (!added) it->second.local = nullptr;
+  }
+  return out;
+}
+
+class Transfer {
+ public:
+  Transfer(const TransferSide& o, const Code& oc, const TransferSide& n, const Code& nc, const Liveness& live)
+      : old_(o), old_code_(oc), new_(n), new_code_(nc), live_(live) {}
+
+  // The transfer from the return of old call a to new call b, or why not.
+  Result<FrameTransfer> at(size_t a, size_t b) {
+    FrameTransfer t;
+    const size_t ra = a + 1, rb = b + 1;
+    if (ra >= old_code_.ins.size() || rb >= new_code_.ins.size()) return make_error("it is the function's last instruction");
+    t.old_return = old_code_.at(ra);
+    t.new_return = new_code_.at(rb);
+    if (!old_code_.depth[ra] || !new_code_.depth[rb]) return make_error("the stack depth there is not known");
+    t.old_frame = *old_code_.depth[ra];
+    t.new_frame = *new_code_.depth[rb];
+    // Just after a call, a caller-saved register holds only what the callee
+    // left (the ABI; clang does no interprocedural register allocation): the
+    // code can read nothing in one but the result, whatever the conservative
+    // liveness (every call reads every argument register) says.
+    const uint16_t live_regs = live_.registers[rb] & static_cast<uint16_t>(~(kCallerSaved & ~1u));
+    const std::set<int64_t>& live_slots = live_.slots[rb];
+    auto old_locals = locals_at(old_, old_code_, t.old_return, ra);
+    auto new_locals = locals_at(new_, new_code_, t.new_return, rb);
+    uint16_t given = 1u << kRsp;
+    std::vector<std::pair<int64_t, int64_t>> covered;  // CFA-relative byte ranges the moves fill
+    auto slot_covered = [&](int64_t slot) {
+      return std::any_of(covered.begin(), covered.end(), [&](const auto& c) { return c.first <= slot * 8 && slot * 8 + 8 <= c.second; });
+    };
+    auto give = [&](const TransferValue& from, const TransferValue& to, uint64_t size, std::string what) -> Status {
+      auto same = [](const TransferValue& x, const TransferValue& y) {
+        return x.kind == y.kind && x.reg == y.reg && x.offset == y.offset;
+      };
+      if (to.kind == Kind::Register) {
+        // Two locals in one register (a parameter and its copy) are one value.
+        for (const auto& mv : t.moves)
+          if (same(mv.to, to) && same(mv.from, from)) return ok();
+        if (given >> to.reg & 1) return make_error("two values go to {}", kRegisterNames[to.reg]);
+        given |= static_cast<uint16_t>(1u << to.reg);
+      } else {
+        covered.emplace_back(to.offset, to.offset + static_cast<int64_t>(size));
+      }
+      t.moves.push_back({from, to, size, std::move(what)});
+      return ok();
+    };
+    // Locals: from the old local of the same name and type.
+    for (const auto& [name, placed] : new_locals) {
+      const TransferValue& to = placed.value;
+      const bool needed = to.kind == Kind::Register
+                              ? (live_regs >> to.reg & 1) != 0
+                              : std::any_of(live_slots.begin(), live_slots.end(), [&](int64_t s) {
+                                  return s * 8 + 8 > to.offset && s * 8 < to.offset + static_cast<int64_t>(placed.size);
+                                });
+      auto counterpart = old_locals.find(name);
+      if (!placed.local || (counterpart != old_locals.end() && !counterpart->second.local)) {
+        if (needed) return make_error("two locals named {} are live there", name);
+        continue;
+      }
+      if (counterpart == old_locals.end()) {
+        if (needed) return make_error("local {} is new, or the old code does not say where it is there", name);
+        continue;
+      }
+      const Placed& from = counterpart->second;
+      if (old_.types.layout(from.local->type) != new_.types.layout(placed.local->type)) {
+        if (needed) return make_error("local {} changes type", name);
+        continue;
+      }
+      if ((to.kind == Kind::Register || from.value.kind == Kind::Register) && placed.size > 8) {
+        if (needed) return make_error("local {} is in a register in one version and larger than one", name);
+        continue;
+      }
+      GRAFT_TRY(give(from.value, to, to.kind == Kind::Register && from.value.kind == Kind::Register ? 8 : placed.size,
+                     "local " + name));
+    }
+    // The call's result.
+    if (!(given & 1u)) GRAFT_TRY(give({Kind::Register, kRax, 0}, {Kind::Register, kRax, 0}, 8, "the call's result"));
+    // The caller's callee-saved registers, where the new code keeps them.
+    for (int reg : kCalleeSaved) {
+      auto o = old_code_.saves.find(reg);
+      auto n = new_code_.saves.find(reg);
+      const TransferValue from = o != old_code_.saves.end() ? TransferValue{Kind::Frame, -1, o->second} : TransferValue{Kind::Register, reg, 0};
+      const TransferValue to = n != new_code_.saves.end() ? TransferValue{Kind::Frame, -1, n->second} : TransferValue{Kind::Register, reg, 0};
+      GRAFT_TRY(give(from, to, 8, fmt::format("the caller's {}", kRegisterNames[reg])));
+    }
+    if (new_code_.frame_pointer && !(given >> kRbp & 1))
+      GRAFT_TRY(give({Kind::FrameAddress, -1, -16}, {Kind::Register, kRbp, 0}, 8, "the frame pointer"));
+    // Values the new code computed before its loop.
+    for (int reg = 0; reg < 16; ++reg) {
+      if (!(live_regs >> reg & 1) || (given >> reg & 1)) continue;
+      GRAFT_ASSIGN(TransferValue v, computed_before(reg, rb));
+      if (v.kind == Kind::FrameAddress && !inside(covered, v.offset))
+        return make_error("{} holds the address of a stack slot that holds no local it moves", kRegisterNames[reg]);
+      GRAFT_TRY(give(v, {Kind::Register, reg, 0}, 8, fmt::format("{} as the new code sets it", kRegisterNames[reg])));
+    }
+    for (int64_t slot : live_slots)
+      if (slot != -1 && !slot_covered(slot))  // CFA-8: the return address, the caller's and unchanged
+        return make_error("the new code reads its stack at CFA{:+d}, where no local it moves is", slot * 8);
+    // Addresses of stack slots the new code takes after the call must be of locals it moves.
+    for (size_t k : reachable(rb)) {
+      const Instruction& i = new_code_.ins[k];
+      if (i.ins.mnemonic != ZYDIS_MNEMONIC_LEA) continue;
+      if (!new_code_.frame_based(i.ops[1])) continue;
+      auto offset = new_code_.frame_offset(k, i.ops[1]);
+      if (!offset || !inside(covered, *offset))
+        return make_error("at +{:#x} it takes the address of a stack slot that holds no local it moves", new_code_.at(k));
+    }
+    return t;
+  }
+
+ private:
+  static bool inside(const std::vector<std::pair<int64_t, int64_t>>& covered, int64_t at) {
+    return std::any_of(covered.begin(), covered.end(), [&](const auto& c) { return c.first <= at && at < c.second; });
+  }
+
+  std::vector<size_t> reachable(size_t from) const {
+    std::vector<bool> seen(new_code_.ins.size(), false);
+    std::vector<size_t> work{from}, out;
+    while (!work.empty()) {
+      const size_t k = work.back();
+      work.pop_back();
+      if (seen[k]) continue;
+      seen[k] = true;
+      out.push_back(k);
+      for (size_t j : new_code_.successors[k]) work.push_back(j);
+    }
+    return out;
+  }
+
+  // A register whose every definition reaching `at` (the return address)
+  // gives a value graft can compute, the same for all: a stack address, a
+  // constant, or a RIP-relative address (one symbol, so one value).
+  Result<TransferValue> computed_before(int reg, size_t at) const {
+    const size_t n = new_code_.ins.size();
+    constexpr size_t kUndefined = ~size_t{0};  // no definition (the caller's value) or a call's clobber
+    auto writes = [&](size_t k) {
+      const Instruction& i = new_code_.ins[k];
+      if (i.ins.meta.category == ZYDIS_CATEGORY_CALL) return (kCallerSaved >> reg & 1) != 0;
+      for (uint8_t o = 0; o < i.ins.operand_count; ++o)
+        if (i.ops[o].type == ZYDIS_OPERAND_TYPE_REGISTER && dwarf_number(i.ops[o].reg.value) == reg &&
+            (i.ops[o].actions & ZYDIS_OPERAND_ACTION_MASK_WRITE))
+          return true;
+      return false;
+    };
+    // Reaching definitions of `reg`, forward to a fixed point.
+    std::vector<std::set<size_t>> reaching(n);
+    std::vector<bool> seen(n, false);
+    std::vector<size_t> work;
+    auto reach = [&](size_t j, const std::set<size_t>& defs) {
+      const size_t before = reaching[j].size();
+      reaching[j].insert(defs.begin(), defs.end());
+      if (!seen[j] || reaching[j].size() != before) {
+        seen[j] = true;
+        work.push_back(j);
+      }
+    };
+    if (n) reach(0, {kUndefined});
+    while (!work.empty()) {
+      const size_t k = work.back();
+      work.pop_back();
+      const std::set<size_t> out = writes(k) ? std::set<size_t>{new_code_.ins[k].ins.meta.category == ZYDIS_CATEGORY_CALL
+                                                                    ? kUndefined : k}
+                                             : reaching[k];
+      if (new_code_.anywhere[k])
+        for (size_t j = 0; j < n; ++j) reach(j, out);
+      for (size_t j : new_code_.successors[k]) reach(j, out);
+    }
+    auto refuse = [&] {
+      return make_error("{} is live there but holds no local DWARF places (a value the compiler keeps for the loop)",
+                        kRegisterNames[reg]);
+    };
+    std::optional<TransferValue> value;
+    std::string target;  // the symbol of a RIP-relative value
+    for (size_t k : reaching[at]) {
+      if (k == kUndefined) return refuse();
+      const Instruction& i = new_code_.ins[k];
+      const auto& src = i.ops[1];
+      std::optional<TransferValue> v;
+      std::string symbol;
+      if (i.ins.mnemonic == ZYDIS_MNEMONIC_LEA && src.mem.index == ZYDIS_REGISTER_NONE &&
+          whole(src.mem.base) == ZYDIS_REGISTER_RIP && !new_code_.targets[k].empty()) {
+        v = TransferValue{Kind::CodeAddress, -1, static_cast<int64_t>(new_code_.at(k))};
+        symbol = new_code_.targets[k];
+      } else if (i.ins.mnemonic == ZYDIS_MNEMONIC_LEA) {
+        if (auto offset = new_code_.frame_offset(k, src)) v = TransferValue{Kind::FrameAddress, -1, *offset};
+      } else if (i.ins.mnemonic == ZYDIS_MNEMONIC_MOV && src.type == ZYDIS_OPERAND_TYPE_IMMEDIATE &&
+                 ZydisRegisterGetClass(i.ops[0].reg.value) == ZYDIS_REGCLASS_GPR64) {
+        v = TransferValue{Kind::Constant, -1, src.imm.value.s};
+      }
+      if (!v) return refuse();
+      const bool same = value && (v->kind == Kind::CodeAddress
+                                      ? value->kind == Kind::CodeAddress && symbol == target
+                                      : v->kind == value->kind && v->offset == value->offset);
+      if (value && !same) return refuse();
+      value = v;
+      target = symbol;
+    }
+    if (!value) return refuse();
+    return *value;
+  }
+
+  const TransferSide& old_;
+  const Code& old_code_;
+  const TransferSide& new_;
+  const Code& new_code_;
+  const Liveness& live_;
+};
+
+}  // namespace
+
+void find_transfers(const TransferSide& old_side, const TransferSide& new_side,
+                    const std::function<std::string(uint64_t)>& where, Continuation& c) {
+  auto old_code = read_code(old_side.build, old_side.definition);
+  auto new_code = read_code(new_side.build, new_side.definition);
+  if (!old_code || !new_code) {
+    c.not_transferable.push_back("its code cannot be decoded: " + (!old_code ? old_code.error() : new_code.error()).message);
+    return;
+  }
+  for (const Code* code : {&*old_code, &*new_code})
+    if (!code->problem.empty()) {
+      c.not_transferable.push_back(fmt::format("no thread can move into the new code: in the {} code {}",
+                                               code == &*old_code ? "old" : "new", code->problem));
+      return;
+    }
+  const Liveness live = liveness(*new_code);
+  Transfer transfer(old_side, *old_code, new_side, *new_code, live);
+  // Calls to each callee, in order, in both versions.
+  std::map<std::string, std::pair<std::vector<size_t>, std::vector<size_t>>> calls;
+  for (size_t k = 0; k < old_code->ins.size(); ++k)
+    if (!old_code->callees[k].empty()) calls[old_code->callees[k]].first.push_back(k);
+  for (size_t k = 0; k < new_code->ins.size(); ++k)
+    if (!new_code->callees[k].empty()) calls[new_code->callees[k]].second.push_back(k);
+  for (const auto& [callee, pair] : calls) {
+    const auto& [in_old, in_new] = pair;
+    // Only where a thread waits: where it is found between iterations.
+    if (in_old.empty() || in_new.empty() || !is_blocking_call(callee)) continue;
+    if (in_old.size() != in_new.size()) {
+      c.not_transferable.push_back(fmt::format("the calls to {}: {} in the old code, {} in the new (graft pairs them "
+                                               "by order)", callee, in_old.size(), in_new.size()));
+      continue;
+    }
+    for (size_t i = 0; i < in_old.size(); ++i) {
+      const std::string line = where(new_side.address + new_code->at(in_new[i]));
+      const std::string at = fmt::format("the call to {}{}", callee, line.empty() ? "" : " at " + line);
+      auto t = transfer.at(in_old[i], in_new[i]);
+      if (!t) {
+        c.not_transferable.push_back(fmt::format("{}: {}", at, t.error().message));
+        continue;
+      }
+      t->at = at;
+      c.transfers.push_back(std::move(*t));
+    }
+  }
+}
+
+}  // namespace graft::diff

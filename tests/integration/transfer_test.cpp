@@ -1,0 +1,123 @@
+// On-stack replacement of a never-returning loop whose body changed: a
+// thread just back from a call that both versions share (read() here) is
+// moved into the new body at the commit, its frame rebuilt (locals, the
+// caller's callee-saved registers, values the new code set before its loop).
+// The workers sit in read() between requests: they are moved as they come
+// back from it, while requests keep arriving.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "../support/harness.h"
+
+namespace graft::test {
+namespace {
+
+class Transfer : public ::testing::Test {
+ protected:
+  TempDir dir;
+
+  std::filesystem::path diff(const std::filesystem::path& from, const std::filesystem::path& to, std::string* explain) {
+    const auto patch = dir.path() / "body.graft";
+    auto result = graft({"diff", from.string(), to.string(), "-o", patch.string(), "--explain"});
+    EXPECT_EQ(result.exit_code, 0) << result.err;
+    *explain = result.out;
+    return patch;
+  }
+
+  // What --explain says about the loop, from its line on ("" if nothing).
+  std::string explain_loop(const std::string& to_version) {
+    std::string explain;
+    diff(build_program(dir, "loopbody", "v1"), build_program(dir, "loopbody", to_version), &explain);
+    const auto loop = explain.find("main.c::worker_loop");
+    return loop == std::string::npos ? "" : explain.substr(loop);
+  }
+};
+
+TEST_F(Transfer, DiffSaysWhereAThreadMayMoveIntoTheNewBody) {
+  const std::string loop = explain_loop("v2");
+  EXPECT_NE(loop.find("not continuable: its code changes length"), std::string::npos) << loop;
+  EXPECT_NE(loop.find("transferable at the call to read at main.c:35: a thread just back from it moves into the new "
+                      "code"), std::string::npos) << loop;
+}
+
+// v3 adds a local that lives across the read: no old local gives its value.
+TEST_F(Transfer, DiffSaysWhyACallIsNoTransferPoint) {
+  const std::string loop = explain_loop("v3");
+  EXPECT_NE(loop.find("not transferable at the call to read at main.c:38: "), std::string::npos) << loop;
+  // Only calls that wait are candidates (graft/blocking_calls.h): not write().
+  EXPECT_EQ(loop.find("the call to write"), std::string::npos) << loop;
+  EXPECT_EQ(loop.find("  transferable at"), std::string::npos) << loop;
+}
+
+// Workers that never come back from read() keep the update waiting: it is
+// refused at the deadline, the target untouched. Without --transfer-frames
+// (a prototype) busy workers keep it waiting too.
+TEST_F(Transfer, IdleWorkersKeepTheUpdateWaitingAndTheRefusalLeavesNoTrace) {
+  const auto v1 = build_program(dir, "loopbody", "v1");
+  std::string explain;
+  const auto patch = diff(v1, build_program(dir, "loopbody", "v2"), &explain);
+  Process target({v1.string()});
+  ASSERT_EQ(target.ask("wake"), "woken");
+  auto result = graft({"apply", std::to_string(target.pid()), patch.string(), "--timeout", "300", "--json",
+                   "--transfer-frames"});
+  EXPECT_EQ(result.exit_code, 1) << result.out;
+  const auto json = nlohmann::json::parse(result.out);
+  EXPECT_EQ(json["blocking"].size(), 3u) << result.out;
+  EXPECT_TRUE(text_matches_binary(target.pid(), v1));  // no int3 left at the transfer point
+  EXPECT_EQ(target.ask("v"), "1");
+  ASSERT_EQ(target.ask("wake"), "woken");
+  EXPECT_EQ(target.ask("report"), "21 21 21");
+
+  std::atomic<bool> done{false};
+  CommandResult refused;
+  std::thread apply([&] {
+    refused = graft({"apply", std::to_string(target.pid()), patch.string(), "--timeout", "300", "--json"});
+    done = true;
+  });
+  for (int wakes = 0; !done && wakes < 100000; ++wakes) ASSERT_EQ(target.ask("wake"), "woken");
+  apply.join();
+  EXPECT_EQ(refused.exit_code, 1) << refused.out;
+  EXPECT_TRUE(text_matches_binary(target.pid(), v1));
+  EXPECT_EQ(target.ask("v"), "1");
+}
+
+// Each worker counts requests in a local of its frame; v2's body adds a call
+// at the top of the loop and reports count * 10 + 2 instead of + 1.
+TEST_F(Transfer, WorkersMoveIntoTheNewBodyOfTheirLoopKeepingTheirLocals) {
+  const auto v1 = build_program(dir, "loopbody", "v1");
+  std::string explain;
+  const auto patch = diff(v1, build_program(dir, "loopbody", "v2"), &explain);
+  Process target({v1.string()});
+  for (int i = 0; i < 3; ++i) ASSERT_EQ(target.ask("wake"), "woken");
+  ASSERT_EQ(target.ask("report"), "31 31 31");
+
+  std::atomic<bool> done{false};
+  CommandResult applied;
+  std::thread apply([&] {
+    applied = graft({"apply", std::to_string(target.pid()), patch.string(), "--json", "--timeout", "10000",
+                     "--transfer-frames"});
+    done = true;
+  });
+  // Requests keep the workers coming back from read(), where they move.
+  int wakes = 0;
+  while (!done && wakes < 100000) {
+    ASSERT_EQ(target.ask("wake"), "woken");
+    ++wakes;
+  }
+  apply.join();
+  ASSERT_EQ(applied.exit_code, 0) << applied.err;
+  const auto report = nlohmann::json::parse(applied.out);
+  EXPECT_EQ(report.value("frames_transferred", 0), 3) << report.dump();
+  EXPECT_EQ(target.ask("v"), "2");
+  // Every worker carried its count over and counts on in the new body.
+  const long count = 3 + wakes;
+  ASSERT_EQ(target.ask("wake"), "woken");
+  const std::string expected = std::to_string((count + 1) * 10 + 2);
+  EXPECT_EQ(target.ask("report"), expected + " " + expected + " " + expected);
+}
+
+}  // namespace
+}  // namespace graft::test
