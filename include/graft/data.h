@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "graft/error.h"
+#include "graft/huge_pages.h"
 #include "graft/types.h"
 #include "graft/unwind.h"
 
@@ -118,7 +119,7 @@ void transform_value(const TypeTable& from_types, int from, const uint8_t* from_
 // One write of the migration, with what it replaces.
 struct DataWrite {
   uint64_t address = 0;
-  std::vector<uint8_t> bytes, previous;
+  Bytes bytes, previous;  // a run of neighbouring objects reaches 16 MiB: huge pages
 };
 
 struct MigrationReport {

@@ -182,7 +182,7 @@ Result<std::vector<DataWrite>> frame_writes(const TracedProcess& process, const 
     if (value != r.from)
       return make_error("internal: thread {}'s return address into {} at {:#x} changed under the stop; nothing was changed",
                         r.tid, r.function, r.slot);
-    DataWrite w{r.slot, std::vector<uint8_t>(8), std::move(current)};
+    DataWrite w{r.slot, Bytes(8), Bytes(current.begin(), current.end())};
     std::memcpy(w.bytes.data(), &r.to, 8);
     writes.push_back(std::move(w));
   }

@@ -1,6 +1,9 @@
 // graft: the command-line front end. Every subcommand is a thin layer over a
 // library; errors come back as one line on stderr and a non-zero exit.
+#include <malloc.h>
+
 #include <CLI/CLI.hpp>
+#include <climits>
 #include <cstdio>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -163,6 +166,12 @@ int run_revert(int pid, int timeout_ms, bool json, const std::string& checkpoint
 }  // namespace
 
 int main(int argc, char** argv) {
+  // A commit's memory is large and short-lived (a copy of the target's heap,
+  // the transformed objects, the writes): what is freed is kept for reuse, not
+  // returned to the kernel, because on a VM first touching a page costs far
+  // more than copying it (docs/BENCHMARKS.md, data transformation).
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);  // glibc's largest
+  mallopt(M_TRIM_THRESHOLD, INT_MAX);
   CLI::App app{
       "graft: update running C and C++ programs to new code without stopping them.\n\n"
       "  CC=graft-cc make                        build v1 (and later v2) with the graft compiler driver\n"

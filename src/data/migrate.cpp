@@ -1,16 +1,19 @@
 // Commit time: find every live instance of a changed type by a precise
 // traversal from the typed roots, and compute its transformed bytes.
+#include <sys/mman.h>
 #include <sys/uio.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <map>
+#include <memory>
 #include <span>
 #include <unordered_map>
 #include <unordered_set>
 
 #include "graft/data.h"
+#include "graft/huge_pages.h"
 #include "graft/target.h"
 #include "type_compare.h"
 
@@ -29,21 +32,32 @@ class RemoteMemory {
   }
 
   const MemoryMap* mapping(uint64_t address) const {
+    if (last_map_ && last_map_->contains(address)) return last_map_;
     auto it = std::upper_bound(maps_.begin(), maps_.end(), address, [](uint64_t a, const MemoryMap& m) { return a < m.start; });
     if (it == maps_.begin()) return nullptr;
     --it;
-    return it->contains(address) ? &*it : nullptr;
+    if (!it->contains(address)) return nullptr;
+    last_map_ = &*it;
+    return last_map_;
   }
 
   bool read(uint64_t address, void* out, size_t size) {
+    // Most reads fall in the block the previous one used: no lookup.
+    if (address - last_base_ < last_size_ && size <= last_size_ - (address - last_base_)) {
+      std::memcpy(out, last_data_ + (address - last_base_), size);
+      return true;
+    }
     auto* dst = static_cast<uint8_t*>(out);
     while (size) {
       const MemoryMap* m = mapping(address);
       if (!m || m->perms.empty() || m->perms[0] != 'r') return false;
       // Blocks are aligned, but never cross the edges of their mapping.
       const uint64_t base = std::max(address & ~(kBlock - 1), m->start);
-      const std::vector<uint8_t>* block = fetch(base, std::min((address & ~(kBlock - 1)) + kBlock, m->end));
+      const HugeVector<uint8_t>* block = fetch(base, std::min((address & ~(kBlock - 1)) + kBlock, m->end));
       if (!block || address - base >= block->size()) return false;
+      last_base_ = base;
+      last_data_ = block->data();
+      last_size_ = block->size();
       const size_t n = std::min<size_t>(size, block->size() - (address - base));
       std::memcpy(dst, block->data() + (address - base), n);
       dst += n;
@@ -62,11 +76,11 @@ class RemoteMemory {
   size_t bytes_read() const { return bytes_read_; }
 
  private:
-  static constexpr uint64_t kBlock = 1 << 16;
+  static constexpr uint64_t kBlock = HugePageAllocator<uint8_t>::kHuge;
 
-  const std::vector<uint8_t>* fetch(uint64_t base, uint64_t end) {
+  const HugeVector<uint8_t>* fetch(uint64_t base, uint64_t end) {
     auto [it, fresh] = blocks_.try_emplace(base);
-    std::vector<uint8_t>& block = it->second;
+    HugeVector<uint8_t>& block = it->second;
     if (fresh) {
       block.assign(end - base, 0);
       iovec local{block.data(), block.size()};
@@ -80,7 +94,10 @@ class RemoteMemory {
 
   pid_t pid_;
   std::vector<MemoryMap> maps_;
-  std::unordered_map<uint64_t, std::vector<uint8_t>> blocks_;
+  mutable const MemoryMap* last_map_ = nullptr;
+  std::unordered_map<uint64_t, HugeVector<uint8_t>> blocks_;  // never erased: last_data_ stays valid
+  uint64_t last_base_ = 0, last_size_ = 0;
+  const uint8_t* last_data_ = nullptr;
   size_t bytes_read_ = 0;
 };
 
@@ -93,9 +110,10 @@ struct Instance {
   uint64_t address = 0;
   int old_type = -1, new_type = -1;
   uint64_t count = 1;
-  std::optional<uint64_t> capacity;  // usable bytes of its allocation, if it starts one
+  uint64_t capacity = 0;             // usable bytes of its allocation, if it starts one (else 0)
   uint64_t slot = 0;                 // where the pointer that found it is (for messages; 0: a register)
   bool heap = false;
+  bool top = false;  // not inside another instance: transformed (or moved) on its own
 };
 
 // A typed pointer found by the traversal: at `slot`, to `target`, of pointee `type`.
@@ -105,23 +123,66 @@ struct Reference {
 };
 
 // Memory the traversal scanned: a root global, or an object (count elements
-// of `type`) it followed a pointer to. `label` names a global; objects are
-// named by type and address.
+// of `type`) it followed a pointer to. A root is named by its label (its
+// index in Traversal::root_labels()); objects, by type and address.
 struct Region {
   uint64_t start = 0, size = 0;
   int type = -1;
-  std::string label;
+  int label = -1;  // -1: an object
 };
 
-struct PairHash {
-  size_t operator()(const std::pair<uint64_t, int>& p) const { return std::hash<uint64_t>{}(p.first * 31 + static_cast<uint64_t>(p.second)); }
+// The (address, type) pairs the traversal has followed. A bit per 8-byte
+// aligned address and type, in lazily made chunks of 64 KiB of address space
+// (1 KiB of bits): a million neighbouring objects cost a few hundred KiB and
+// no hashing of their own, where a node-based set cost an allocation and a
+// cache miss each. The rare address not 8-aligned, or a type index too large
+// for the key, goes to a set.
+class VisitedSet {
+ public:
+  // Whether the pair is new (and now visited).
+  bool insert(uint64_t address, int type) {
+    const auto t = static_cast<uint64_t>(type);
+    if (address % 8 || t >= (uint64_t{1} << kTypeBits)) return others_.insert({address, type}).second;
+    const uint64_t key = t << (64 - kTypeBits) | address >> kChunkShift;
+    if (key != last_key_ || !last_chunk_) {
+      auto& chunk = chunks_[key];
+      if (!chunk) chunk = std::make_unique<uint64_t[]>(kChunkWords);  // zeroed
+      last_key_ = key;
+      last_chunk_ = chunk.get();
+    }
+    const uint64_t bit = (address & ((uint64_t{1} << kChunkShift) - 1)) / 8;
+    uint64_t& word = last_chunk_[bit / 64];
+    const uint64_t mask = uint64_t{1} << (bit % 64);
+    if (word & mask) return false;
+    word |= mask;
+    return true;
+  }
+
+ private:
+  static constexpr int kChunkShift = 16;  // 64 KiB of address space per chunk
+  static constexpr int kTypeBits = kChunkShift;  // the bits address >> kChunkShift leaves free
+  static constexpr uint64_t kChunkWords = (uint64_t{1} << kChunkShift) / 8 / 64;
+  struct PairHash {
+    size_t operator()(const std::pair<uint64_t, int>& p) const {
+      return std::hash<uint64_t>{}(p.first * 31 + static_cast<uint64_t>(p.second));
+    }
+  };
+  std::unordered_map<uint64_t, std::unique_ptr<uint64_t[]>> chunks_;
+  uint64_t last_key_ = 0;
+  uint64_t* last_chunk_ = nullptr;
+  std::unordered_set<std::pair<uint64_t, int>, PairHash> others_;
 };
 
 class Traversal {
  public:
-  Traversal(const DataPlan& plan, const MigrationInput& input, RemoteMemory& memory)
-      : plan_(plan), input_(input), memory_(memory), compare_(plan.old_types, plan.new_types) {
+  // `for_moves`: also record every typed pointer and every object scanned,
+  // which only moving objects need (prepare_moves); a traversal of a million
+  // objects that all stay in place does without those two lists.
+  Traversal(const DataPlan& plan, const MigrationInput& input, RemoteMemory& memory, bool for_moves)
+      : plan_(plan), input_(input), memory_(memory), compare_(plan.old_types, plan.new_types), for_moves_(for_moves) {
     leads_ = compare_.reaches_change();
+    changed_.resize(plan.old_types.types.size());
+    for (size_t i = 0; i < changed_.size(); ++i) changed_[i] = compare_.changed(static_cast<int>(i));
     for (const auto& thread : input.threads)
       if (const MemoryMap* m = memory_.mapping(thread.stack_pointer)) stacks_.push_back(m);
   }
@@ -129,7 +190,8 @@ class Traversal {
   // A value of `type` at `address` (a global, a local in a stack slot),
   // named by `label` in messages.
   Status add_root(uint64_t address, int type, const std::string& label) {
-    regions_.push_back({address, plan_.old_types.at(type).size, type, label});
+    regions_.push_back({address, plan_.old_types.at(type).size, type, static_cast<int>(root_labels_.size())});
+    root_labels_.push_back(label);
     GRAFT_TRY(scan(address, type, 0));
     return drain();
   }
@@ -148,12 +210,14 @@ class Traversal {
 
   void forbid(uint64_t start, uint64_t size, std::string what) { forbidden_.push_back({start, size, std::move(what)}); }
 
-  std::vector<Instance>& instances() { return instances_; }
-  // Every typed pointer to a changed struct found, and every object scanned.
-  const std::vector<Reference>& references() const { return references_; }
-  const std::vector<Region>& regions() const { return regions_; }
+  HugeVector<Instance>& instances() { return instances_; }
+  // Every typed pointer to a changed struct found, and every object scanned (for_moves only; roots always).
+  const HugeVector<Reference>& references() const { return references_; }
+  const HugeVector<Region>& regions() const { return regions_; }
+  const std::vector<std::string>& root_labels() const { return root_labels_; }
 
-  int changed(int old_type) const { return compare_.changed(old_type); }
+  // The new type of a changed struct, or -1 (computed once per type: this runs for every object).
+  int changed(int old_type) const { return changed_[static_cast<size_t>(old_type)]; }
 
  private:
   // The pointers inside a value, followed; aggregates by value are scanned in place.
@@ -182,8 +246,8 @@ class Traversal {
   }
 
   Status follow(uint64_t p, int type, uint64_t slot) {
-    if (slot && changed(type) >= 0) references_.push_back({slot, p, type});  // slot 0: a register, never rewritten
-    if (!visited_.insert({p, type}).second) return ok();
+    if (for_moves_ && slot && changed(type) >= 0) references_.push_back({slot, p, type});  // slot 0: a register, never rewritten
+    if (!visited_.insert(p, type)) return ok();
     const MemoryMap* m = memory_.mapping(p);
     if (!m || m->perms.size() < 2 || m->perms[0] != 'r' || m->perms[1] != 'w') {
       ++dangling_;  // not data: a stale or foreign pointer; nothing of ours lives there
@@ -200,14 +264,14 @@ class Traversal {
                           "objects in frames yet; nothing was changed", pointer_at(slot), t.name, p);
       return ok();
     }
-    Instance instance{p, type, changed(type), 1, std::nullopt, slot, m->path.empty() || m->path == "[heap]"};
+    Instance instance{p, type, changed(type), 1, 0, slot, m->path.empty() || m->path == "[heap]"};
     if (instance.heap && t.size)
       if (auto usable = allocation(p, *m)) {
-        instance.capacity = usable;
+        instance.capacity = *usable;
         instance.count = std::max<uint64_t>(1, *usable / t.size);
       }
     if (instance.new_type >= 0) instances_.push_back(instance);
-    regions_.push_back({p, instance.count * t.size, type, {}});
+    if (for_moves_) regions_.push_back({p, instance.count * t.size, type});
     for (uint64_t k = 0; k < instance.count; ++k) work_.push_back({p + k * t.size, type});
     return ok();
   }
@@ -242,14 +306,17 @@ class Traversal {
   const MigrationInput& input_;
   RemoteMemory& memory_;
   TypeComparison compare_;
+  bool for_moves_;
   std::vector<bool> leads_;  // per old type: it can lead to a changed struct
+  std::vector<int> changed_;  // per old type: compare_.changed
   std::vector<const MemoryMap*> stacks_;
   std::vector<Forbidden> forbidden_;
-  std::unordered_set<std::pair<uint64_t, int>, PairHash> visited_;
+  VisitedSet visited_;
   std::vector<std::pair<uint64_t, int>> work_;
-  std::vector<Instance> instances_;
-  std::vector<Reference> references_;
-  std::vector<Region> regions_;
+  HugeVector<Instance> instances_;
+  HugeVector<Reference> references_;
+  HugeVector<Region> regions_;
+  std::vector<std::string> root_labels_;
   std::vector<std::pair<uint64_t, std::string>> registers_;
   size_t dangling_ = 0;
 };
@@ -285,11 +352,13 @@ std::string member_path(const TypeTable& types, int type, uint64_t offset) {
 
 // What the traversal saw at `slot`, for messages: "global forest.cookie (void *)",
 // "struct table at 0x55d0c0: .cookie (void *)".
-std::string place(const TypeTable& types, const Region& r, uint64_t slot) {
+std::string place(const TypeTable& types, const Traversal& traversal, const Region& r, uint64_t slot) {
   const uint64_t element = types.at(r.type).size ? types.at(r.type).size : r.size;
   const uint64_t k = (slot - r.start) / element;
   const std::string path = member_path(types, r.type, slot - r.start - k * element);
-  if (!r.label.empty()) return r.label + (path.starts_with("(") ? " " : "") + path;
+  if (const std::string* label = r.label >= 0 ? &traversal.root_labels()[static_cast<size_t>(r.label)] : nullptr;
+      label && !label->empty())
+    return *label + (path.starts_with("(") ? " " : "") + path;
   if (r.size > element)
     return fmt::format("element {} of the {}s at {:#x}: {}", k, types.spell(r.type), r.start, path);
   return fmt::format("the {} at {:#x}: {}", types.spell(r.type), r.start, path);
@@ -358,7 +427,7 @@ Result<std::map<uint64_t, uint64_t>> prepare_moves(const DataPlan& plan, const M
       if (auto it = typed.find(start + off); it != typed.end() && it->second == t) continue;
       return make_error("{} holds {}: graft rewrites only typed pointers to the start of an object, not a void *, a "
                         "union, an integer or a pointer into its middle; nothing was changed",
-                        place(types, region, start + off), what(value, t));
+                        place(types, traversal, region, start + off), what(value, t));
     }
   }
   // Beyond the frame roots' slots (typed, above), a word on a thread's stack
@@ -586,7 +655,6 @@ Result<std::vector<DataWrite>> plan_migration(const DataPlan& plan, const Migrat
   const auto started = Clock::now();
   GRAFT_ASSIGN(auto maps, read_maps(input.pid));
   RemoteMemory memory(input.pid, std::move(maps));
-  Traversal traversal(plan, input, memory);
   std::vector<DataWrite> writes;
   Transformer transform(plan.old_types, plan.new_types);
 
@@ -602,24 +670,45 @@ Result<std::vector<DataWrite>> plan_migration(const DataPlan& plan, const Migrat
     if (r.new_type < 0) continue;
     GRAFT_ASSIGN(uint64_t to, input.new_address(r.identity));
     moved.push_back({&r, at, to});
-    traversal.forbid(at, plan.old_types.at(r.old_type).size, "global " + r.variable);
   }
-  for (const auto& r : plan.roots) {
-    GRAFT_ASSIGN(uint64_t at, input.old_address(r.identity));
-    if (auto found = traversal.add_root(at, r.old_type, "global " + r.variable); !found)
-      return found.error().context("global " + r.variable);
-  }
-  GRAFT_TRY(add_frame_roots(plan, input, memory, traversal));
+  auto traverse = [&](Traversal& traversal) -> Status {
+    for (const auto& m : moved)
+      traversal.forbid(m.from, plan.old_types.at(m.root->old_type).size, "global " + m.root->variable);
+    for (const auto& r : plan.roots) {
+      GRAFT_ASSIGN(uint64_t at, input.old_address(r.identity));
+      if (auto found = traversal.add_root(at, r.old_type, "global " + r.variable); !found)
+        return found.error().context("global " + r.variable);
+    }
+    return add_frame_roots(plan, input, memory, traversal);
+  };
+  Traversal traversal(plan, input, memory, false);
+  GRAFT_TRY(traverse(traversal));
 
   // Instances inside others (a changed struct embedded in a found object) are
   // transformed with their container. Each top-level one is transformed in
   // place if its new layout fits its allocation, else it moves.
   auto& found = traversal.instances();
-  std::sort(found.begin(), found.end(), [](const Instance& a, const Instance& b) { return a.address < b.address; });
-  std::vector<Target> targets;
+  // Found in the order pointers lead there: often in address order already, or
+  // in reverse (a list built by pushing at its head).
+  auto by_address = [](const Instance& a, const Instance& b) { return a.address < b.address; };
+  if (std::is_sorted(found.rbegin(), found.rend(), by_address))
+    std::reverse(found.begin(), found.end());
+  else
+    std::sort(found.begin(), found.end(), by_address);
+  // What becomes of a top-level instance (its block, if it moves, comes later).
+  auto target_of = [&](const Instance& i) {
+    Target t;
+    t.instance = &i;
+    t.old_bytes = plan.old_types.at(i.old_type).size * i.count;
+    t.new_bytes = plan.new_types.at(i.new_type).size * i.count;
+    if (i.capacity) t.room = i.capacity;
+    t.moves = t.new_bytes > t.room.value_or(t.old_bytes);
+    return t;
+  };
+  std::vector<Target> moving_targets;  // in address order
   uint64_t covered_end = 0;
   const Instance* container = nullptr;
-  for (const auto& i : found) {
+  for (auto& i : found) {
     const uint64_t old_size = plan.old_types.at(i.old_type).size;
     const uint64_t end = i.address + old_size * i.count;
     if (container && i.address < covered_end) {
@@ -642,20 +731,23 @@ Result<std::vector<DataWrite>> plan_migration(const DataPlan& plan, const Migrat
                         "was changed", pointer_at(i.slot), plan.old_types.at(i.old_type).name, i.address);
     container = &i;
     covered_end = end;
-    Target t{&i, old_size * i.count, plan.new_types.at(i.new_type).size * i.count, i.capacity};
-    t.moves = t.new_bytes > t.room.value_or(t.old_bytes);
+    i.top = true;
+    const Target t = target_of(i);
     if (t.moves && !t.room)
       return make_error("{} grows from {} to {} bytes, and the one at {:#x} is not in the heap (a global or a "
                         "static object): graft cannot move it; nothing was changed",
                         plan.old_types.at(i.old_type).name, old_size, t.new_bytes / i.count, i.address);
-    targets.push_back(t);
+    if (t.moves) moving_targets.push_back(t);
   }
   std::vector<Target*> moving;
-  for (auto& t : targets)
-    if (t.moves) moving.push_back(&t);
+  for (auto& t : moving_targets) moving.push_back(&t);
   std::map<uint64_t, uint64_t> rewrites;  // slot of a typed pointer to a moved object -> its new address
   if (!moving.empty()) {
-    GRAFT_ASSIGN(rewrites, prepare_moves(plan, input, traversal, memory, moving, report));
+    // Again, recording what moves need this time (the memory is read already):
+    // the same roots and the same memory give the same objects.
+    Traversal recorded(plan, input, memory, true);
+    GRAFT_TRY(traverse(recorded));
+    GRAFT_ASSIGN(rewrites, prepare_moves(plan, input, recorded, memory, moving, report));
   }
 
   for (const auto& m : moved) {
@@ -665,10 +757,9 @@ Result<std::vector<DataWrite>> plan_migration(const DataPlan& plan, const Migrat
     if (!memory.read(m.from, before.data(), old_size))
       return make_error("cannot read global {} at {:#x} in process {}", m.root->variable, m.from, input.pid);
     rewrite_references(rewrites, m.from, before);
-    DataWrite w{m.to, std::vector<uint8_t>(new_size), {}};
     // Its new storage holds the new initialiser: new fields start from it.
-    GRAFT_ASSIGN(w.previous, read_process_memory(input.pid, m.to, new_size));
-    w.bytes = w.previous;
+    GRAFT_ASSIGN(const auto initialiser, read_process_memory(input.pid, m.to, new_size));
+    DataWrite w{m.to, Bytes(initialiser.begin(), initialiser.end()), Bytes(initialiser.begin(), initialiser.end())};
     transform(m.root->old_type, before.data(), m.root->new_type, w.bytes.data());
     writes.push_back(std::move(w));
     ++report.objects;
@@ -676,43 +767,76 @@ Result<std::vector<DataWrite>> plan_migration(const DataPlan& plan, const Migrat
       transformed.push_back({writes.size() - 1, m.from, m.root->old_type, m.root->new_type, 1, std::move(before)});
   }
 
-  for (const auto& t : targets) {
-    const Instance& i = *t.instance;
+  // Objects transformed in place go into runs as they come (in address
+  // order): neighbours (malloc puts them a header apart) share one write, the
+  // bytes between them written back unchanged, so a million objects cost a
+  // few dozen writes and no allocation each.
+  constexpr uint64_t kRunGap = 64, kRunBytes = 16u << 20, kRunSlack = 1u << 16;
+  std::optional<size_t> run;  // index in writes of the run being extended
+  std::vector<uint8_t> before, gap;
+  auto next_moving = moving_targets.begin();
+  for (const Instance& i : found) {
+    if (!i.top) continue;
+    const Target t = next_moving != moving_targets.end() && next_moving->instance == &i ? *next_moving++ : target_of(i);
     const uint64_t old_size = plan.old_types.at(i.old_type).size;
     const uint64_t new_size = plan.new_types.at(i.new_type).size;
-    std::vector<uint8_t> before(t.moves ? t.old_bytes : std::max(t.old_bytes, t.new_bytes));
+    before.resize(t.moves ? t.old_bytes : std::max(t.old_bytes, t.new_bytes));
     if (!memory.read(i.address, before.data(), before.size()))
       return make_error("cannot read {} at {:#x} in process {}", plan.old_types.at(i.old_type).name, i.address, input.pid);
-    DataWrite w;
+    size_t into = 0;      // its write
+    uint64_t offset = 0;  // of the object in that write's bytes
     if (t.moves) {
       // The chunk header, then the object, in fresh (zeroed) memory; the old
       // block stays allocated and untouched.
-      w.address = t.block;
-      w.bytes.assign(kChunkHeader + t.new_bytes, 0);
+      DataWrite w{t.block, Bytes(kChunkHeader + t.new_bytes), {}};
       w.previous = w.bytes;
       const uint64_t size_word = t.block_size | kMmappedBit;
       std::memcpy(w.bytes.data() + 8, &size_word, 8);
+      writes.push_back(std::move(w));
+      into = writes.size() - 1;
+      offset = kChunkHeader;
     } else {
-      w.address = i.address;
-      w.previous.assign(before.begin(), before.begin() + static_cast<long>(t.new_bytes));
-      w.bytes.assign(t.new_bytes, 0);
+      const uint64_t end = run ? writes[*run].address + writes[*run].bytes.size() : 0;
+      bool joined = false;
+      if (run && i.address >= end && i.address - end <= kRunGap && writes[*run].bytes.size() < kRunBytes) {
+        gap.resize(i.address - end);
+        if (memory.read(end, gap.data(), gap.size())) {
+          DataWrite& w = writes[*run];
+          w.previous.insert(w.previous.end(), gap.begin(), gap.end());
+          rewrite_references(rewrites, end, gap);  // a pointer to a moved object between two transformed ones
+          w.bytes.insert(w.bytes.end(), gap.begin(), gap.end());
+          joined = true;
+        }
+      }
+      if (!joined) {
+        writes.push_back({i.address, {}, {}});
+        run = writes.size() - 1;
+      }
+      into = *run;
+      DataWrite& w = writes[into];
+      if (w.bytes.size() >= HugePageAllocator<uint8_t>::kHuge / 2 && w.bytes.capacity() < kRunBytes) {
+        // A dense run: its whole length at once, in huge pages, rather than doubling into it.
+        w.bytes.reserve(kRunBytes + kRunSlack);
+        w.previous.reserve(kRunBytes + kRunSlack);
+      }
+      offset = w.bytes.size();
+      w.previous.insert(w.previous.end(), before.begin(), before.begin() + static_cast<long>(t.new_bytes));
+      w.bytes.resize(offset + t.new_bytes);  // zeroed: new fields start from their default
     }
     rewrite_references(rewrites, i.address, std::span(before).first(t.old_bytes));
-    uint8_t* out = w.bytes.data() + (t.moves ? kChunkHeader : 0);
+    uint8_t* out = writes[into].bytes.data() + offset;
     for (uint64_t k = 0; k < i.count; ++k)
       transform(i.old_type, before.data() + k * old_size, i.new_type, out + k * new_size);
-    writes.push_back(std::move(w));
     report.objects += i.count;
     if (!plan.user_transformers.empty())
-      transformed.push_back({writes.size() - 1, i.address, i.old_type, i.new_type, i.count, std::move(before),
-                             t.moves ? kChunkHeader : 0});
+      transformed.push_back({into, i.address, i.old_type, i.new_type, i.count, before, offset});
   }
   // References in objects that are not transformed (a global, an array of
   // pointers) are written where they are.
   for (const auto& [slot, to] : rewrites) {
     auto from = memory.word(slot);
     if (!from) return make_error("cannot read the pointer at {:#x} in process {}", slot, input.pid);
-    DataWrite w{slot, std::vector<uint8_t>(8), std::vector<uint8_t>(8)};
+    DataWrite w{slot, Bytes(8), Bytes(8)};
     std::memcpy(w.bytes.data(), &to, 8);
     std::memcpy(w.previous.data(), &*from, 8);
     writes.push_back(std::move(w));
