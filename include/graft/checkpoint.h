@@ -28,6 +28,7 @@ struct AffectedRange {
   // block: it continues in the new code, at the address mapped to (the
   // function is continuable, graft/patch.h Continuation).
   std::map<uint64_t, uint64_t> continues;
+  bool executing_only = false;  // only a thread executing in it is kept, not a frame waiting for a call
 };
 
 // A frame that continues in the new code: at the commit, with every thread

@@ -55,8 +55,15 @@ struct DataPlan {
     };
     std::string identity;
     std::vector<Local> locals;
-    // Where some local is live: [start, end) offsets, all of them or only those whose place is unknown.
-    std::vector<std::pair<uint64_t, uint64_t>> live(bool unknown_only = false) const;
+    enum class Places {
+      All,
+      Unknown,        // DWARF does not say where
+      CallClobbered,  // only in a register a call clobbers: unknown for a thread executing there,
+                      // nothing for a frame waiting for a call
+      KeptOverCalls,  // every place but CallClobbered: what a frame waiting for a call may hold
+    };
+    // Where some local is live, at a place of that kind: [start, end) offsets from the entry.
+    std::vector<std::pair<uint64_t, uint64_t>> live(Places which = Places::All) const;
   };
   std::vector<FrameHolder> frame_holders;
   // Transformers written by the user (graft diff --transform FILE.c): changed

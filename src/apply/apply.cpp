@@ -280,11 +280,19 @@ Result<ApplyReport> apply_patch(pid_t pid, const Patch& patch, const ApplyOption
   // Functions whose frames may point to changed data. Where DWARF says where
   // such a local is, the frame is a root of the traversal at the commit
   // (frame_holder_entry); elsewhere no thread may be at the commit.
-  std::map<std::string, uint64_t> frame_roots;  // identity -> its entry in the running binary
+  std::map<std::string, uint64_t> frame_roots;  // identity -> the entry of the code its frames run in
   if (data_plan)
     for (const auto& holder : data_plan->frame_holders) {
       const auto& id = holder.identity;
-      if (std::any_of(record.entries.begin(), record.entries.end(), [&](const auto& e) { return e.identity == id; })) continue;
+      using Places = DataPlan::FrameHolder::Places;
+      // A replaced function's frames at the commit are those that continue
+      // in the new code, at calls over which every such local is at a known
+      // place (the diff checked): those locals are roots, read in the newest
+      // version's code, which has the old build's layout of locals.
+      if (auto replaced = newest.find(id); replaced != newest.end()) {
+        frame_roots[id] = replaced->second.second;
+        continue;
+      }
       const auto versions = resolver.versions(id);
       if (versions.empty()) continue;
       // Only the running binary's own code has the old build's layout of locals.
@@ -292,9 +300,15 @@ Result<ApplyReport> apply_patch(pid_t pid, const Patch& patch, const ApplyOption
       // The running binary's own code: only where such a local is live and
       // its place unknown. A return address is one past its call, so each
       // range reaches one byte further.
-      for (const auto& [start, end] : holder.live(versions.size() == 1))
+      for (const auto& [start, end] : holder.live(versions.size() == 1 ? Places::Unknown : Places::All))
         ranges.push_back({versions[0].address + start, versions[0].address + end + 1, 0,
                           id + " (its frame may point to changed data)", {}});
+      // A local only in a register a call clobbers: a frame waiting for a
+      // call holds nothing there, a thread executing there may.
+      if (versions.size() == 1)
+        for (const auto& [start, end] : holder.live(Places::CallClobbered))
+          ranges.push_back({versions[0].address + start, versions[0].address + end, 0,
+                            id + " (it may hold changed data in a register)", {}, true});
       for (size_t i = 1; i < versions.size(); ++i)  // earlier patches' copies: all of them
         ranges.push_back({versions[i].address, versions[i].address + versions[i].size, 0,
                           id + " (its frame may point to changed data)", {}});
@@ -442,7 +456,9 @@ Result<ApplyReport> apply_patch(pid_t pid, const Patch& patch, const ApplyOption
   report.hold_us = checkpoints.hold_us;
   report.arrivals = checkpoints.arrivals;
   report.attempts = checkpoints.attempts;
-  if (refusal) *refusal = Refusal{checkpoints.blocking, checkpoints.hint};
+  if (refusal)
+    *refusal = Refusal{checkpoints.blocking, checkpoints.hint, checkpoints.attempts, checkpoints.arrivals,
+                       checkpoints.pause_us};
   if (!status) {
     (void)process->stop_all();
     (void)unmap(*process, image.base, image.bytes.size());
@@ -515,7 +531,9 @@ Result<RevertReport> revert_latest(pid_t pid, const ApplyOptions& options, Refus
   report.hold_us = checkpoints.hold_us;
   report.arrivals = checkpoints.arrivals;
   report.attempts = checkpoints.attempts;
-  if (refusal) *refusal = Refusal{checkpoints.blocking, checkpoints.hint};
+  if (refusal)
+    *refusal = Refusal{checkpoints.blocking, checkpoints.hint, checkpoints.attempts, checkpoints.arrivals,
+                       checkpoints.pause_us};
   if (status) {
     // No thread is in the patch and none can enter it now: one thread unmaps it while the rest run.
     const pid_t injector = process->threads().front().tid;

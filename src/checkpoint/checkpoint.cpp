@@ -100,7 +100,8 @@ struct ThreadState {
 // as a thread's start routine or a qsort comparison, and keeps no one.
 const AffectedRange* find_range(const std::vector<AffectedRange>& ranges, uint64_t address, bool is_return) {
   for (const auto& r : ranges)
-    if (is_return ? (address > r.start && address <= r.end && address != r.entry) : (address >= r.start && address < r.end))
+    if (is_return ? (!r.executing_only && address > r.start && address <= r.end && address != r.entry)
+                  : (address >= r.start && address < r.end))
       return &r;
   return nullptr;
 }

@@ -31,6 +31,9 @@ int fail(const graft::Error& error, bool json = false, const graft::Refusal& ref
     }
     out["blocking"] = blocking;
     out["hint"] = refusal.hint;
+    out["attempts"] = refusal.attempts;
+    out["arrivals"] = refusal.arrivals;
+    out["pause_us"] = refusal.pause_us;
   }
   print_json(out);
   return 1;

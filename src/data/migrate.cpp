@@ -509,6 +509,7 @@ std::optional<LocalValue> locate(const LocalPlace& place, const StackFrame& fram
         return LocalValue{false, frame.cfa + static_cast<uint64_t>(place.offset)};
       return std::nullopt;
     case Kind::Unknown:
+    case Kind::InCallClobberedRegister:
       break;
   }
   return std::nullopt;

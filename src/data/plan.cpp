@@ -149,11 +149,20 @@ std::vector<bool> TypeComparison::reaches_change() const {
   return out;
 }
 
-std::vector<std::pair<uint64_t, uint64_t>> DataPlan::FrameHolder::live(bool unknown_only) const {
+std::vector<std::pair<uint64_t, uint64_t>> DataPlan::FrameHolder::live(Places which) const {
+  auto wanted = [which](const LocalPlace& place) {
+    switch (which) {
+      case Places::All: return true;
+      case Places::Unknown: return place.kind == LocalPlace::Kind::Unknown;
+      case Places::CallClobbered: return place.dead_across_calls();
+      case Places::KeptOverCalls: return !place.dead_across_calls();
+    }
+    return true;
+  };
   std::vector<std::pair<uint64_t, uint64_t>> out;
   for (const auto& local : locals)
     for (const auto& range : local.live)
-      if (!unknown_only || !range.place.known()) out.emplace_back(range.start, range.end);
+      if (wanted(range.place)) out.emplace_back(range.start, range.end);
   return out;
 }
 
@@ -174,6 +183,16 @@ bool readable_in_every_frame(const LocalPlace& place) {
   if (place.kind == LocalPlace::Kind::AtCfaOffset) return true;
   const int r = place.reg;
   return place.known() && (r == 3 || r == 6 || r == 7 || (r >= 12 && r <= 15));
+}
+
+// The place graft keeps for a pointer local: where every frame can read it,
+// a register that no frame waiting for a call still holds, or unknown.
+LocalPlace place_for_frames(const LocalPlace& place, bool pointer) {
+  if (pointer && readable_in_every_frame(place)) return place;
+  if (place.kind == LocalPlace::Kind::InRegister && place.reg >= 0 && place.reg <= 11 && place.reg != 3 &&
+      place.reg != 6 && place.reg != 7)
+    return LocalPlace{LocalPlace::Kind::InCallClobberedRegister, place.reg, 0};
+  return LocalPlace{};
 }
 
 class Planner {
@@ -238,7 +257,7 @@ class Planner {
         for (const auto& range : local.live)
           if (range.start >= f.address && range.end > range.start)
             held.live.push_back({range.start - f.address, range.end - f.address,
-                                 pointer && readable_in_every_frame(range.place) ? range.place : LocalPlace{}});
+                                 place_for_frames(range.place, pointer)});
         if (!held.live.empty()) holder.locals.push_back(std::move(held));
       }
       if (!holder.identity.empty() && !holder.locals.empty()) out.push_back(std::move(holder));

@@ -109,7 +109,7 @@ Result<DataPlan> decode_data_plan(const std::string& text) {
                                            check(plan.old_types, l.at("type").get<int>(), false), {}};
         for (const auto& r : l.at("live")) {
           const int kind = r.at(2).get<int>();
-          if (kind < 0 || kind > static_cast<int>(LocalPlace::Kind::AtCfaOffset)) throw std::runtime_error("bad local place");
+          if (kind < 0 || kind > static_cast<int>(LocalPlace::Kind::InCallClobberedRegister)) throw std::runtime_error("bad local place");
           const int reg = r.at(3).get<int>();
           if (reg < -1 || reg >= 16) throw std::runtime_error("bad register number");
           local.live.push_back({r.at(0).get<uint64_t>(), r.at(1).get<uint64_t>(),

@@ -199,7 +199,7 @@ TEST(DataPlanJson, FrameHoldersKeepTheirLocalsPlaces) {
   EXPECT_EQ(got.locals[0].live[1].place.reg, 14);
   EXPECT_FALSE(got.locals[0].live[2].place.known());
   // Waiting is only where the place is unknown.
-  EXPECT_EQ(got.live(true), (std::vector<std::pair<uint64_t, uint64_t>>{{0x48, 0x50}}));
+  EXPECT_EQ(got.live(DataPlan::FrameHolder::Places::Unknown), (std::vector<std::pair<uint64_t, uint64_t>>{{0x48, 0x50}}));
   EXPECT_EQ(got.live().size(), 3u);
 }
 
