@@ -37,6 +37,41 @@ struct DataRoot {
   int new_type = -1;     // in new_types if its type changed: the patch defines new storage for it, filled at commit
 };
 
+// What the user declares about data the traversal cannot type, one line in
+// a --transform file (graft.h's macros): `GRAFT_POINTS_TO(container, field,
+// pointee);` and `GRAFT_UNION_MEMBER(container, union_field, tag_field,
+// tag_value, member);`, read by graft diff and checked against the old types.
+struct DataDirective {
+  enum class Kind : uint8_t { PointsTo, UnionMember };
+  Kind kind = Kind::PointsTo;
+  std::vector<std::string> args;  // as written
+  std::string where;              // "FILE.c:12", for messages
+  std::string text() const;       // "GRAFT_POINTS_TO(slot, value, item)"
+};
+
+// A member the user declared to hold NULL or the start of a `pointee` (or an
+// array of them, sized by its allocation): followed like a typed pointer.
+struct DeclaredPointer {
+  int container = -1;   // a struct, in old_types
+  uint64_t offset = 0;  // of the member, from the container's start
+  int pointee = -1;     // a struct, in old_types
+  std::string source;   // "GRAFT_POINTS_TO(slot, value, item) at items.c:3"
+};
+
+// A union member the user declared live while a tag of its container has a value.
+struct DeclaredUnionMember {
+  int container = -1;          // a struct, in old_types
+  uint64_t union_offset = 0;   // of the union in the container
+  uint64_t tag_offset = 0;     // of the tag in the container
+  uint32_t tag_size = 0;       // 1, 2, 4 or 8 bytes
+  bool tag_signed = false;
+  int64_t tag_value = 0;
+  uint64_t member_offset = 0;  // of the live member in the container
+  int member_type = -1;        // in old_types
+  std::string member;          // its name, for messages
+  std::string source;
+};
+
 struct DataPlan {
   TypeTable old_types, new_types;  // only what the plan refers to
   std::vector<TypeChange> changes;
@@ -72,6 +107,9 @@ struct DataPlan {
   std::map<std::string, std::string> user_transformers;
   std::string user_transformer_file;    // FILE.c, for messages
   std::string user_transformer_runner;  // the patch's loop that calls them a batch at a time
+  // What the user declared about members the traversal cannot type (directives in the --transform file).
+  std::vector<DeclaredPointer> declared_pointers;
+  std::vector<DeclaredUnionMember> declared_union_members;
   bool empty() const { return changes.empty() && roots.empty(); }
   // Globals that get new storage (their type changed): every function that refers to one is patched.
   std::vector<std::string> retyped_globals() const;
@@ -80,10 +118,13 @@ struct DataPlan {
 // Compares the types of two builds. `identity_of(variable, new_build)` maps a
 // DWARF variable to the identity of its symbol ("" if it has none), and
 // `function_at(address)` a function of the old build to its identity.
+// `directives` (checked against the old types: a wrong one refuses, naming
+// its place) add the edges the traversal follows besides typed pointers.
 // Refuses, naming the type and the place, what it cannot transform safely.
 Result<DataPlan> plan_data_changes(const TypeTable& old_types, const TypeTable& new_types,
                                    const std::function<std::string(const Variable&, bool new_build)>& identity_of,
-                                   const std::function<std::string(uint64_t address)>& function_at);
+                                   const std::function<std::string(uint64_t address)>& function_at,
+                                   const std::vector<DataDirective>& directives = {});
 
 std::string encode_data_plan(const DataPlan& plan);  // JSON
 Result<DataPlan> decode_data_plan(const std::string& text);

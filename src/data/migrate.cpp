@@ -121,7 +121,9 @@ class Traversal {
  public:
   Traversal(const DataPlan& plan, const MigrationInput& input, RemoteMemory& memory)
       : plan_(plan), input_(input), memory_(memory), compare_(plan.old_types, plan.new_types) {
-    leads_ = compare_.reaches_change();
+    std::vector<std::pair<int, int>> declared;
+    for (const auto& p : plan.declared_pointers) declared.emplace_back(p.container, p.pointee);
+    leads_ = compare_.reaches_change(declared);
     for (const auto& thread : input.threads)
       if (const MemoryMap* m = memory_.mapping(thread.stack_pointer)) stacks_.push_back(m);
   }
@@ -162,8 +164,18 @@ class Traversal {
     const Type& t = plan_.old_types.at(type);
     switch (t.kind) {
       case TypeKind::Struct:
-        for (const auto& m : t.members)
-          if (!m.bit_size) GRAFT_TRY(scan(address + m.offset, m.type, depth + 1));
+        for (const auto& m : t.members) {
+          if (m.bit_size) continue;
+          GRAFT_ASSIGN(bool declared, scan_declared_union(address, type, m.offset, depth));
+          if (!declared) GRAFT_TRY(scan(address + m.offset, m.type, depth + 1));
+        }
+        // Members the user declared to point to a struct (a void *): followed like typed pointers.
+        for (const auto& p : plan_.declared_pointers)
+          if (p.container == type) {
+            auto value = memory_.word(address + p.offset);
+            if (!value) return make_error("cannot read {} at {:#x} in process {}", p.source, address + p.offset, input_.pid);
+            if (*value) GRAFT_TRY(follow(*value, p.pointee, address + p.offset));
+          }
         return ok();
       case TypeKind::Array: {
         const uint64_t size = plan_.old_types.at(t.target).size;
@@ -179,6 +191,33 @@ class Traversal {
       default:
         return ok();
     }
+  }
+
+  // A union at `offset` in a struct of `type` at `address` whose live member
+  // the user declared by a tag (GRAFT_UNION_MEMBER): only that member is
+  // scanned. False if no directive covers it; a tag value none names refuses.
+  Result<bool> scan_declared_union(uint64_t address, int type, uint64_t offset, int depth) {
+    const DeclaredUnionMember* first = nullptr;
+    int64_t tag = 0;
+    for (const auto& u : plan_.declared_union_members) {
+      if (u.container != type || u.union_offset != offset) continue;
+      if (!first) {
+        first = &u;
+        uint64_t raw = 0;
+        if (!memory_.read(address + u.tag_offset, &raw, u.tag_size))
+          return make_error("cannot read the tag of {} at {:#x} in process {}", u.source, address, input_.pid);
+        const unsigned shift = 64 - 8 * u.tag_size;
+        tag = u.tag_signed && shift ? static_cast<int64_t>(raw << shift) >> shift : static_cast<int64_t>(raw);
+      }
+      if (u.tag_value == tag) {
+        GRAFT_TRY(scan(address + u.member_offset, u.member_type, depth + 1));
+        return true;
+      }
+    }
+    if (!first) return false;
+    return make_error("the {} at {:#x}: its tag holds {}, a value no GRAFT_UNION_MEMBER names for that union (as {} "
+                      "does for another), so graft cannot tell which member is live; declare it for this value too; "
+                      "nothing was changed", plan_.old_types.spell(type), address, tag, first->source);
   }
 
   Status follow(uint64_t p, int type, uint64_t slot) {

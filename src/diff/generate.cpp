@@ -96,7 +96,11 @@ class Generator {
       auto it = functions.find(address);
       return it == functions.end() ? std::string() : it->second;
     };
-    GRAFT_ASSIGN(plan_, plan_data_changes(before, after, identity_of, function_at));
+    std::vector<DataDirective> directives;
+    if (!request_.transform_file.empty()) {
+      GRAFT_ASSIGN(directives, diff::read_directives(request_.transform_file));
+    }
+    GRAFT_ASSIGN(plan_, plan_data_changes(before, after, identity_of, function_at, directives));
     for (const auto& id : plan_.retyped_globals()) retyped_.insert(id);
     for (const auto& h : plan_.frame_holders) holders_[h.identity] = h.live(DataPlan::FrameHolder::Places::Unknown);
     // A global whose size changed but whose type graft could not see (no DWARF for it).
@@ -117,6 +121,7 @@ class Generator {
   Status add_user_transformers() {
     GRAFT_ASSIGN(auto compiled, diff::compile_transformers(request_.transform_file, request_.transform_includes, plan_,
                                                            old_, new_));
+    if (compiled.functions.empty()) return ok();  // directives only: they are in the plan already
     new_.add_object(std::move(compiled.object), "graft-transform:" + request_.transform_file.filename().string());
     const std::string file = request_.transform_file.filename().string();
     for (const auto& [type, function] : compiled.functions) {
@@ -540,6 +545,11 @@ std::string explain_patch(const Patch& patch) {
                              plan->old_types.spell(r.old_type), plan->new_types.spell(r.new_type))
                : fmt::format("  root     {:<40} live objects are found from it ({})\n", r.identity,
                              plan->old_types.spell(r.old_type));
+  for (const auto& p : plan->declared_pointers)
+    out += fmt::format("  declared {}: followed like a {} *\n", p.source, plan->old_types.spell(p.pointee));
+  for (const auto& u : plan->declared_union_members)
+    out += fmt::format("  declared {}: while the tag is {}, {} ({}) is the live member\n", u.source,
+                       u.tag_value, u.member, plan->old_types.spell(u.member_type));
   for (const auto& n : plan->notes) out += "  note     " + n + "\n";
   {
     std::string list, roots, clobbered;
