@@ -169,6 +169,15 @@ struct DataWrite {
   std::vector<uint8_t> bytes, previous;
 };
 
+// A stopped thread's register holding a pointer to an object that moves,
+// where DWARF says a typed local is, in the thread's own (innermost) frame:
+// rewritten at the commit, after the memory writes.
+struct RegisterWrite {
+  pid_t tid = 0;
+  size_t word = 0;  // in user_regs_struct, as MigrationInput::StoppedThread::registers
+  uint64_t value = 0, previous = 0;
+};
+
 struct MigrationReport {
   size_t objects = 0;        // live instances transformed
   size_t moved = 0;          // of them, moved to new storage (they outgrew their allocation)
@@ -177,6 +186,7 @@ struct MigrationReport {
   size_t bytes_read = 0;     // of the target's memory, by the traversal
   uint64_t traverse_us = 0;  // finding and transforming, all threads stopped
   uint64_t write_us = 0;
+  std::vector<RegisterWrite> register_writes;  // for the commit, after the memory writes
 };
 
 // One object for a user's transformer: its old bytes, and its new bytes as
@@ -202,6 +212,7 @@ struct MigrationInput {
     pid_t tid = 0;
     uint64_t stack_pointer = 0;
     bool in_system_call = false;
+    bool just_returned = false;  // a call has just returned: call-clobbered registers but rax, rdx are dead
     std::vector<uint64_t> registers;  // general-purpose, as ptrace gives them
     std::vector<StackFrame> frames;   // innermost first, as the checkpoint unwound them
   };

@@ -170,6 +170,29 @@ Status commit_writes(TracedProcess& process, const std::vector<DataWrite>& write
   return ok();
 }
 
+// Then the registers the migration rewrites (threads stopped in a function
+// whose argument points to an object that moved). If one cannot be set,
+// the registers set and every memory write are put back, newest first.
+Status commit_registers(TracedProcess& process, const std::vector<RegisterWrite>& registers,
+                        const std::vector<DataWrite>& writes) {
+  auto set = [&](const RegisterWrite& r, uint64_t value) -> Status {
+    Thread* t = process.find(r.tid);
+    if (!t) return make_error("thread {} is gone", r.tid);
+    auto* words = reinterpret_cast<uint64_t*>(&t->regs);
+    words[r.word] = value;
+    return process.set_registers(*t);
+  };
+  for (size_t i = 0; i < registers.size(); ++i) {
+    if (auto done = set(registers[i], registers[i].value); !done) {
+      for (size_t k = i + 1; k-- > 0;) (void)set(registers[k], registers[k].previous);
+      for (size_t k = writes.size(); k-- > 0;)
+        if (!writes[k].previous.empty()) (void)process.write(writes[k].address, writes[k].previous);
+      return done.error().context("the update was rolled back");
+    }
+  }
+  return ok();
+}
+
 // The return slots of frames that continue in the new code (or, for a
 // revert, in the code it replaced), each checked to still hold its old
 // return address, with the bytes it replaces: part of the commit's writes.
@@ -209,7 +232,7 @@ Result<uint64_t> map_moved_storage(TracedProcess& process, uint64_t bytes, Moved
 MigrationInput::StoppedThread stopped_thread(const Thread& t) {
   const auto* words = reinterpret_cast<const uint64_t*>(&t.regs);
   const bool in_system_call = static_cast<int64_t>(t.regs.orig_rax) >= 0;
-  return {t.tid, t.regs.rsp, in_system_call, std::vector<uint64_t>(words, words + sizeof t.regs / 8), {}};
+  return {t.tid, t.regs.rsp, in_system_call, false, std::vector<uint64_t>(words, words + sizeof t.regs / 8), {}};
 }
 
 double elapsed_ms(Clock::time_point since) {
@@ -396,6 +419,7 @@ Result<ApplyReport> apply_patch(pid_t pid, const Patch& patch, const ApplyOption
         }
         // Live data first (found and transformed now, with every thread stopped), then the entries.
         std::vector<DataWrite> writes;
+        std::vector<RegisterWrite> registers;
         if (data_plan) {
           MigrationInput input;
           input.pid = pid;
@@ -409,6 +433,7 @@ Result<ApplyReport> apply_patch(pid_t pid, const Patch& patch, const ApplyOption
           };
           for (const auto& t : process->threads()) {
             input.threads.push_back(stopped_thread(t));
+            input.threads.back().just_returned = checkpoints.just_returned.count(t.tid) > 0;
             if (auto f = checkpoints.frames.find(t.tid); f != checkpoints.frames.end())
               input.threads.back().frames = f->second;
           }
@@ -433,6 +458,7 @@ Result<ApplyReport> apply_patch(pid_t pid, const Patch& patch, const ApplyOption
           report.storage = moved_storage.start;
           report.storage_bytes = migration.storage_bytes;
           report.migrate_us = migration.traverse_us;
+          registers = std::move(migration.register_writes);
           record.objects_transformed = migration.objects;
           report.user_transformed = user.objects;
           report.user_batches = user.batches;
@@ -450,7 +476,8 @@ Result<ApplyReport> apply_patch(pid_t pid, const Patch& patch, const ApplyOption
         const std::string encoded = registry::encode(record);
         if (encoded.size() > image.header_capacity) return make_error("internal: registry record outgrew its header");
         writes.push_back({image.base, {encoded.begin(), encoded.end()}, {}});
-        return commit_writes(*process, writes);
+        GRAFT_TRY(commit_writes(*process, writes));
+        return commit_registers(*process, registers, writes);
       });
   report.pause_us = checkpoints.pause_us;
   report.hold_us = checkpoints.hold_us;

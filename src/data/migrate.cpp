@@ -1,6 +1,7 @@
 // Commit time: find every live instance of a changed type by a precise
 // traversal from the typed roots, and compute its transformed bytes.
 #include <sys/uio.h>
+#include <sys/user.h>
 
 #include <algorithm>
 #include <chrono>
@@ -137,16 +138,24 @@ class Traversal {
   }
 
   // A pointer of `type` held in a register (a local of a stopped frame):
-  // followed like one in memory, but nothing can rewrite it.
-  Status add_root_value(uint64_t value, int type, const std::string& label) {
+  // followed like one in memory. Only a register of the thread's own frame
+  // (`home`: its thread and word in user_regs_struct) can be rewritten.
+  struct RegisterRoot {
+    uint64_t value = 0;
+    int pointee = -1;
+    std::string label;
+    std::optional<std::pair<pid_t, size_t>> home;
+  };
+  Status add_root_value(uint64_t value, int type, const std::string& label,
+                        std::optional<std::pair<pid_t, size_t>> home = std::nullopt) {
     const Type& t = plan_.old_types.at(type);
     if (t.kind != TypeKind::Pointer || !value || !leads_[type]) return ok();
-    registers_.push_back({value, label});
+    registers_.push_back({value, t.target, label, home});
     GRAFT_TRY(follow(value, t.target, 0));
     return drain();
   }
-  // The pointers add_root_value followed, with their labels.
-  const std::vector<std::pair<uint64_t, std::string>>& register_roots() const { return registers_; }
+  // The pointers add_root_value followed.
+  const std::vector<RegisterRoot>& register_roots() const { return registers_; }
 
   void forbid(uint64_t start, uint64_t size, std::string what) { forbidden_.push_back({start, size, std::move(what)}); }
 
@@ -289,7 +298,7 @@ class Traversal {
   std::vector<Instance> instances_;
   std::vector<Reference> references_;
   std::vector<Region> regions_;
-  std::vector<std::pair<uint64_t, std::string>> registers_;
+  std::vector<RegisterRoot> registers_;
   size_t dangling_ = 0;
 };
 
@@ -336,6 +345,24 @@ std::string place(const TypeTable& types, const Region& r, uint64_t slot) {
 
 constexpr uint64_t kChunkHeader = 16;  // glibc: prev_size and size words before the memory malloc returns
 constexpr uint64_t kMmappedBit = 2;    // glibc: IS_MMAPPED in the size word
+// Registers by DWARF number (rax rdx rcx rbx rsi rdi rbp rsp r8..r15), each
+// as a word of user_regs_struct (r15 r14 r13
+// r12 rbp rbx r11 r10 r9 r8 rax rcx rdx rsi rdi orig_rax rip cs eflags rsp ...).
+constexpr size_t kUserRegsWord[16] = {10, 12, 11, 5, 13, 14, 4, 19, 9, 8, 7, 6, 3, 2, 1, 0};
+// Call-clobbered registers that return no value (rcx rsi rdi r8-r11): dead
+// once a call has returned, whatever the callee left in them.
+bool dead_after_a_call(size_t word) {
+  for (int dwarf : {2, 4, 5, 8, 9, 10, 11})
+    if (kUserRegsWord[dwarf] == word) return true;
+  return false;
+}
+static_assert(offsetof(user_regs_struct, rax) == 8 * kUserRegsWord[0] &&
+              offsetof(user_regs_struct, rdi) == 8 * kUserRegsWord[5] &&
+              offsetof(user_regs_struct, rbx) == 8 * kUserRegsWord[3] &&
+              offsetof(user_regs_struct, rsp) == 8 * kUserRegsWord[7] &&
+              offsetof(user_regs_struct, r8) == 8 * kUserRegsWord[8] &&
+              offsetof(user_regs_struct, r15) == 8 * kUserRegsWord[15]);
+
 constexpr uint64_t kPage = 4096;
 
 // A top-level instance and what becomes of it: transformed in place, or moved
@@ -405,19 +432,35 @@ Result<std::map<uint64_t, uint64_t>> prepare_moves(const DataPlan& plan, const M
   // far more often, a stale value in a slot its frame does not use. One equal
   // to the start of a moving object is rewritten like a typed pointer: live,
   // it must follow the object; dead, it is harmless. One into the middle of
-  // it, or a register holding either (registers are not written), refuses.
+  // it refuses. A register is rewritten only where DWARF says a typed local
+  // of the thread's own frame is in it (a thread waiting at a replaced
+  // function's entry, its argument in rdi); any other holding refuses.
   std::vector<std::pair<uint64_t, Target*>> stack_words;
+  std::vector<std::tuple<pid_t, size_t, Target*>> register_moves;
   for (const auto& thread : input.threads) {
     Thread named;
     named.tid = thread.tid;
-    for (uint64_t value : thread.registers)
-      if (Target* t = moving_at(value)) {
-        std::string local;  // a frame root's local DWARF puts in a register, if it is one
-        for (const auto& [held, label] : traversal.register_roots())
-          if (held == value && local.empty()) local = " (" + label + ")";
-        return make_error("thread {} ({}) holds in a register{} {}: graft does not rewrite registers; nothing was "
-                          "changed", thread.tid, named.name(), local, what(value, t));
+    for (size_t word = 0; word < thread.registers.size(); ++word) {
+      if (thread.just_returned && dead_after_a_call(word)) continue;
+      const uint64_t value = thread.registers[word];
+      Target* t = moving_at(value);
+      if (!t) continue;
+      std::string local;  // a frame root's local DWARF puts in a register, if it is one
+      bool rewritable = false;
+      for (const auto& root : traversal.register_roots()) {
+        if (root.value != value) continue;
+        if (local.empty()) local = " (" + root.label + ")";
+        rewritable |= root.home == std::pair{thread.tid, word} && value == t->instance->address &&
+                      root.pointee == t->instance->old_type;
       }
+      if (rewritable) {
+        register_moves.emplace_back(thread.tid, word, t);
+        continue;
+      }
+      return make_error("thread {} ({}) holds in a register{} {}: graft rewrites a register only where DWARF says a "
+                        "typed pointer to it is, in the thread's innermost frame; nothing was changed",
+                        thread.tid, named.name(), local, what(value, t));
+    }
     const MemoryMap* stack = memory.mapping(thread.stack_pointer);
     if (!stack) continue;
     // To the top of the stack from its pointer, or from the red zone below it
@@ -461,7 +504,9 @@ Result<std::map<uint64_t, uint64_t>> prepare_moves(const DataPlan& plan, const M
   std::map<uint64_t, uint64_t> rewrites;
   for (const auto& [slot, t] : typed) rewrites[slot] = t->block + kChunkHeader;
   for (const auto& [slot, t] : stack_words) rewrites[slot] = t->block + kChunkHeader;
-  report.references = rewrites.size();
+  for (const auto& [tid, word, t] : register_moves)
+    report.register_writes.push_back({tid, word, t->block + kChunkHeader, t->instance->address});
+  report.references = rewrites.size() + register_moves.size();
   return rewrites;
 }
 
@@ -571,23 +616,38 @@ Status add_frame_roots(const DataPlan& plan, const MigrationInput& input, Remote
     for (size_t k = 0; k < thread.frames.size(); ++k) {
       const StackFrame& frame = thread.frames[k];
       const uint64_t pc = frame.exact ? frame.pc : frame.pc - 1;  // a return address: the call before it
+      // The thread's own frame: its registers are the thread's, every one
+      // of them readable (a call-clobbered one too) and rewritable.
+      const bool own_registers = k == 0 && frame.found == StackFrame::Found::Registers;
       for (const auto& [entry, holder] : holders) {
         if (pc < entry) continue;
+        // A thread waiting at the entry sits on graft-cc's 2-byte NOP, which
+        // DWARF's ranges leave out: the arguments are where they are after it.
+        uint64_t at = pc - entry;
+        if (frame.exact && at == 0) {
+          uint8_t nop[2] = {};
+          if (memory.read(entry, nop, 2) && nop[0] == 0x66 && nop[1] == 0x90) at = 2;
+        }
         for (const auto& local : holder->locals)
           for (const auto& range : local.live) {
-            if (pc - entry < range.start || pc - entry >= range.end || !range.place.known()) continue;
+            LocalPlace place = range.place;
+            if (own_registers && place.kind == LocalPlace::Kind::InCallClobberedRegister)
+              place.kind = LocalPlace::Kind::InRegister;
+            if (at < range.start || at >= range.end || !place.known()) continue;
             const std::string label =
                 fmt::format("thread {} frame {} ({}) local {}", thread.tid, k, holder->identity, local.name);
-            const auto where = locate(range.place, frame);
+            const auto where = locate(place, frame);
             if (!where)
               return make_error("{} may point to changed data, but DWARF's place for it ({}) gives nothing in that "
                                 "frame (a register the unwinder could not recover, or a frame being set up or taken "
                                 "down); nothing was changed: try again", label,
-                                range.place.kind == LocalPlace::Kind::AtCfaOffset ? std::string("the frame address")
-                                                                                 : kRegisterNames[range.place.reg]);
+                                place.kind == LocalPlace::Kind::AtCfaOffset ? std::string("the frame address")
+                                                                           : kRegisterNames[place.reg]);
+            std::optional<std::pair<pid_t, size_t>> home;
+            if (where->in_register && own_registers) home = std::pair{thread.tid, kUserRegsWord[place.reg]};
             auto found = where->in_register
                              ? traversal.add_root_value(where->value_or_address, local.type,
-                                                        label + " in " + kRegisterNames[range.place.reg])
+                                                        label + " in " + kRegisterNames[place.reg], home)
                              : traversal.add_root(where->value_or_address, local.type, label);
             if (!found) return found.error().context(label);
           }
