@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -28,6 +29,7 @@ struct AffectedRange {
   // block: it continues in the new code, at the address mapped to (the
   // function is continuable, graft/patch.h Continuation).
   std::map<uint64_t, uint64_t> continues;
+  bool executing_only = false;  // only a thread executing in it is kept, not a frame waiting for a call
 };
 
 // A frame that continues in the new code: at the commit, with every thread
@@ -81,6 +83,10 @@ struct CheckpointReport {
   std::vector<FrameRemap> remaps;
   // When `commit` runs: every thread's frames, innermost first, as the check unwound them.
   std::map<pid_t, std::vector<StackFrame>> frames;
+  // Threads stopped on a return checkpoint they just reached: a call has
+  // just returned, so their call-clobbered registers other than rax and rdx
+  // hold nothing (the ABI), whatever value the callee left there.
+  std::set<pid_t> just_returned;
   // At the deadline: every thread that still blocked, and what to do about it.
   std::vector<Blocker> blocking;
   std::string hint;

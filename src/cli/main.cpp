@@ -34,6 +34,9 @@ int fail(const graft::Error& error, bool json = false, const graft::Refusal& ref
     }
     out["blocking"] = blocking;
     out["hint"] = refusal.hint;
+    out["attempts"] = refusal.attempts;
+    out["arrivals"] = refusal.arrivals;
+    out["pause_us"] = refusal.pause_us;
   }
   print_json(out);
   return 1;
@@ -200,7 +203,11 @@ int main(int argc, char** argv) {
                    "GRAFT_TRANSFORM(node, from, to) { to->weight = from->count * 10; } with <graft/graft.h>, the "
                    "program's headers and the --transform-header file included. A transformer must not allocate, "
                    "lock or block: the other threads are stopped; a fault or apply's --transformer-timeout abandons "
-                   "the update and nothing changes")
+                   "the update and nothing changes. The file may also declare, one line each, what the types do not "
+                   "say: GRAFT_POINTS_TO(slot, value, item); (member value of struct slot, a void * or integer, holds "
+                   "NULL or the start of a struct item: followed, transformed and rewritten like a typed pointer) and "
+                   "GRAFT_UNION_MEMBER(msg, body, kind, MSG_ITEM, item); (while msg.kind == MSG_ITEM, body.item is "
+                   "the union's live member); a file of directives alone is fine")
       ->check(CLI::ExistingFile)->type_name("FILE.c");
   diff->add_option("-I,--transform-include", transform_includes,
                    "A directory to search for the headers FILE.c includes (repeatable); the new binary's source "

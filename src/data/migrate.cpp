@@ -2,6 +2,7 @@
 // traversal from the typed roots, and compute its transformed bytes.
 #include <sys/mman.h>
 #include <sys/uio.h>
+#include <sys/user.h>
 
 #include <algorithm>
 #include <chrono>
@@ -180,7 +181,9 @@ class Traversal {
   // objects that all stay in place does without those two lists.
   Traversal(const DataPlan& plan, const MigrationInput& input, RemoteMemory& memory, bool for_moves)
       : plan_(plan), input_(input), memory_(memory), compare_(plan.old_types, plan.new_types), for_moves_(for_moves) {
-    leads_ = compare_.reaches_change();
+    std::vector<std::pair<int, int>> declared;
+    for (const auto& p : plan.declared_pointers) declared.emplace_back(p.container, p.pointee);
+    leads_ = compare_.reaches_change(declared);
     changed_.resize(plan.old_types.types.size());
     for (size_t i = 0; i < changed_.size(); ++i) changed_[i] = compare_.changed(static_cast<int>(i));
     for (const auto& thread : input.threads)
@@ -197,16 +200,24 @@ class Traversal {
   }
 
   // A pointer of `type` held in a register (a local of a stopped frame):
-  // followed like one in memory, but nothing can rewrite it.
-  Status add_root_value(uint64_t value, int type, const std::string& label) {
+  // followed like one in memory. Only a register of the thread's own frame
+  // (`home`: its thread and word in user_regs_struct) can be rewritten.
+  struct RegisterRoot {
+    uint64_t value = 0;
+    int pointee = -1;
+    std::string label;
+    std::optional<std::pair<pid_t, size_t>> home;
+  };
+  Status add_root_value(uint64_t value, int type, const std::string& label,
+                        std::optional<std::pair<pid_t, size_t>> home = std::nullopt) {
     const Type& t = plan_.old_types.at(type);
     if (t.kind != TypeKind::Pointer || !value || !leads_[type]) return ok();
-    registers_.push_back({value, label});
+    registers_.push_back({value, t.target, label, home});
     GRAFT_TRY(follow(value, t.target, 0));
     return drain();
   }
-  // The pointers add_root_value followed, with their labels.
-  const std::vector<std::pair<uint64_t, std::string>>& register_roots() const { return registers_; }
+  // The pointers add_root_value followed.
+  const std::vector<RegisterRoot>& register_roots() const { return registers_; }
 
   void forbid(uint64_t start, uint64_t size, std::string what) { forbidden_.push_back({start, size, std::move(what)}); }
 
@@ -226,8 +237,18 @@ class Traversal {
     const Type& t = plan_.old_types.at(type);
     switch (t.kind) {
       case TypeKind::Struct:
-        for (const auto& m : t.members)
-          if (!m.bit_size) GRAFT_TRY(scan(address + m.offset, m.type, depth + 1));
+        for (const auto& m : t.members) {
+          if (m.bit_size) continue;
+          GRAFT_ASSIGN(bool declared, scan_declared_union(address, type, m.offset, depth));
+          if (!declared) GRAFT_TRY(scan(address + m.offset, m.type, depth + 1));
+        }
+        // Members the user declared to point to a struct (a void *): followed like typed pointers.
+        for (const auto& p : plan_.declared_pointers)
+          if (p.container == type) {
+            auto value = memory_.word(address + p.offset);
+            if (!value) return make_error("cannot read {} at {:#x} in process {}", p.source, address + p.offset, input_.pid);
+            if (*value) GRAFT_TRY(follow(*value, p.pointee, address + p.offset));
+          }
         return ok();
       case TypeKind::Array: {
         const uint64_t size = plan_.old_types.at(t.target).size;
@@ -243,6 +264,33 @@ class Traversal {
       default:
         return ok();
     }
+  }
+
+  // A union at `offset` in a struct of `type` at `address` whose live member
+  // the user declared by a tag (GRAFT_UNION_MEMBER): only that member is
+  // scanned. False if no directive covers it; a tag value none names refuses.
+  Result<bool> scan_declared_union(uint64_t address, int type, uint64_t offset, int depth) {
+    const DeclaredUnionMember* first = nullptr;
+    int64_t tag = 0;
+    for (const auto& u : plan_.declared_union_members) {
+      if (u.container != type || u.union_offset != offset) continue;
+      if (!first) {
+        first = &u;
+        uint64_t raw = 0;
+        if (!memory_.read(address + u.tag_offset, &raw, u.tag_size))
+          return make_error("cannot read the tag of {} at {:#x} in process {}", u.source, address, input_.pid);
+        const unsigned shift = 64 - 8 * u.tag_size;
+        tag = u.tag_signed && shift ? static_cast<int64_t>(raw << shift) >> shift : static_cast<int64_t>(raw);
+      }
+      if (u.tag_value == tag) {
+        GRAFT_TRY(scan(address + u.member_offset, u.member_type, depth + 1));
+        return true;
+      }
+    }
+    if (!first) return false;
+    return make_error("the {} at {:#x}: its tag holds {}, a value no GRAFT_UNION_MEMBER names for that union (as {} "
+                      "does for another), so graft cannot tell which member is live; declare it for this value too; "
+                      "nothing was changed", plan_.old_types.spell(type), address, tag, first->source);
   }
 
   Status follow(uint64_t p, int type, uint64_t slot) {
@@ -317,7 +365,7 @@ class Traversal {
   HugeVector<Reference> references_;
   HugeVector<Region> regions_;
   std::vector<std::string> root_labels_;
-  std::vector<std::pair<uint64_t, std::string>> registers_;
+  std::vector<RegisterRoot> registers_;
   size_t dangling_ = 0;
 };
 
@@ -366,6 +414,24 @@ std::string place(const TypeTable& types, const Traversal& traversal, const Regi
 
 constexpr uint64_t kChunkHeader = 16;  // glibc: prev_size and size words before the memory malloc returns
 constexpr uint64_t kMmappedBit = 2;    // glibc: IS_MMAPPED in the size word
+// Registers by DWARF number (rax rdx rcx rbx rsi rdi rbp rsp r8..r15), each
+// as a word of user_regs_struct (r15 r14 r13
+// r12 rbp rbx r11 r10 r9 r8 rax rcx rdx rsi rdi orig_rax rip cs eflags rsp ...).
+constexpr size_t kUserRegsWord[16] = {10, 12, 11, 5, 13, 14, 4, 19, 9, 8, 7, 6, 3, 2, 1, 0};
+// Call-clobbered registers that return no value (rcx rsi rdi r8-r11): dead
+// once a call has returned, whatever the callee left in them.
+bool dead_after_a_call(size_t word) {
+  for (int dwarf : {2, 4, 5, 8, 9, 10, 11})
+    if (kUserRegsWord[dwarf] == word) return true;
+  return false;
+}
+static_assert(offsetof(user_regs_struct, rax) == 8 * kUserRegsWord[0] &&
+              offsetof(user_regs_struct, rdi) == 8 * kUserRegsWord[5] &&
+              offsetof(user_regs_struct, rbx) == 8 * kUserRegsWord[3] &&
+              offsetof(user_regs_struct, rsp) == 8 * kUserRegsWord[7] &&
+              offsetof(user_regs_struct, r8) == 8 * kUserRegsWord[8] &&
+              offsetof(user_regs_struct, r15) == 8 * kUserRegsWord[15]);
+
 constexpr uint64_t kPage = 4096;
 
 // A top-level instance and what becomes of it: transformed in place, or moved
@@ -435,19 +501,35 @@ Result<std::map<uint64_t, uint64_t>> prepare_moves(const DataPlan& plan, const M
   // far more often, a stale value in a slot its frame does not use. One equal
   // to the start of a moving object is rewritten like a typed pointer: live,
   // it must follow the object; dead, it is harmless. One into the middle of
-  // it, or a register holding either (registers are not written), refuses.
+  // it refuses. A register is rewritten only where DWARF says a typed local
+  // of the thread's own frame is in it (a thread waiting at a replaced
+  // function's entry, its argument in rdi); any other holding refuses.
   std::vector<std::pair<uint64_t, Target*>> stack_words;
+  std::vector<std::tuple<pid_t, size_t, Target*>> register_moves;
   for (const auto& thread : input.threads) {
     Thread named;
     named.tid = thread.tid;
-    for (uint64_t value : thread.registers)
-      if (Target* t = moving_at(value)) {
-        std::string local;  // a frame root's local DWARF puts in a register, if it is one
-        for (const auto& [held, label] : traversal.register_roots())
-          if (held == value && local.empty()) local = " (" + label + ")";
-        return make_error("thread {} ({}) holds in a register{} {}: graft does not rewrite registers; nothing was "
-                          "changed", thread.tid, named.name(), local, what(value, t));
+    for (size_t word = 0; word < thread.registers.size(); ++word) {
+      if (thread.just_returned && dead_after_a_call(word)) continue;
+      const uint64_t value = thread.registers[word];
+      Target* t = moving_at(value);
+      if (!t) continue;
+      std::string local;  // a frame root's local DWARF puts in a register, if it is one
+      bool rewritable = false;
+      for (const auto& root : traversal.register_roots()) {
+        if (root.value != value) continue;
+        if (local.empty()) local = " (" + root.label + ")";
+        rewritable |= root.home == std::pair{thread.tid, word} && value == t->instance->address &&
+                      root.pointee == t->instance->old_type;
       }
+      if (rewritable) {
+        register_moves.emplace_back(thread.tid, word, t);
+        continue;
+      }
+      return make_error("thread {} ({}) holds in a register{} {}: graft rewrites a register only where DWARF says a "
+                        "typed pointer to it is, in the thread's innermost frame; nothing was changed",
+                        thread.tid, named.name(), local, what(value, t));
+    }
     const MemoryMap* stack = memory.mapping(thread.stack_pointer);
     if (!stack) continue;
     // To the top of the stack from its pointer, or from the red zone below it
@@ -491,7 +573,9 @@ Result<std::map<uint64_t, uint64_t>> prepare_moves(const DataPlan& plan, const M
   std::map<uint64_t, uint64_t> rewrites;
   for (const auto& [slot, t] : typed) rewrites[slot] = t->block + kChunkHeader;
   for (const auto& [slot, t] : stack_words) rewrites[slot] = t->block + kChunkHeader;
-  report.references = rewrites.size();
+  for (const auto& [tid, word, t] : register_moves)
+    report.register_writes.push_back({tid, word, t->block + kChunkHeader, t->instance->address});
+  report.references = rewrites.size() + register_moves.size();
   return rewrites;
 }
 
@@ -578,6 +662,7 @@ std::optional<LocalValue> locate(const LocalPlace& place, const StackFrame& fram
         return LocalValue{false, frame.cfa + static_cast<uint64_t>(place.offset)};
       return std::nullopt;
     case Kind::Unknown:
+    case Kind::InCallClobberedRegister:
       break;
   }
   return std::nullopt;
@@ -600,23 +685,38 @@ Status add_frame_roots(const DataPlan& plan, const MigrationInput& input, Remote
     for (size_t k = 0; k < thread.frames.size(); ++k) {
       const StackFrame& frame = thread.frames[k];
       const uint64_t pc = frame.exact ? frame.pc : frame.pc - 1;  // a return address: the call before it
+      // The thread's own frame: its registers are the thread's, every one
+      // of them readable (a call-clobbered one too) and rewritable.
+      const bool own_registers = k == 0 && frame.found == StackFrame::Found::Registers;
       for (const auto& [entry, holder] : holders) {
         if (pc < entry) continue;
+        // A thread waiting at the entry sits on graft-cc's 2-byte NOP, which
+        // DWARF's ranges leave out: the arguments are where they are after it.
+        uint64_t at = pc - entry;
+        if (frame.exact && at == 0) {
+          uint8_t nop[2] = {};
+          if (memory.read(entry, nop, 2) && nop[0] == 0x66 && nop[1] == 0x90) at = 2;
+        }
         for (const auto& local : holder->locals)
           for (const auto& range : local.live) {
-            if (pc - entry < range.start || pc - entry >= range.end || !range.place.known()) continue;
+            LocalPlace place = range.place;
+            if (own_registers && place.kind == LocalPlace::Kind::InCallClobberedRegister)
+              place.kind = LocalPlace::Kind::InRegister;
+            if (at < range.start || at >= range.end || !place.known()) continue;
             const std::string label =
                 fmt::format("thread {} frame {} ({}) local {}", thread.tid, k, holder->identity, local.name);
-            const auto where = locate(range.place, frame);
+            const auto where = locate(place, frame);
             if (!where)
               return make_error("{} may point to changed data, but DWARF's place for it ({}) gives nothing in that "
                                 "frame (a register the unwinder could not recover, or a frame being set up or taken "
                                 "down); nothing was changed: try again", label,
-                                range.place.kind == LocalPlace::Kind::AtCfaOffset ? std::string("the frame address")
-                                                                                 : kRegisterNames[range.place.reg]);
+                                place.kind == LocalPlace::Kind::AtCfaOffset ? std::string("the frame address")
+                                                                           : kRegisterNames[place.reg]);
+            std::optional<std::pair<pid_t, size_t>> home;
+            if (where->in_register && own_registers) home = std::pair{thread.tid, kUserRegsWord[place.reg]};
             auto found = where->in_register
                              ? traversal.add_root_value(where->value_or_address, local.type,
-                                                        label + " in " + kRegisterNames[range.place.reg])
+                                                        label + " in " + kRegisterNames[place.reg], home)
                              : traversal.add_root(where->value_or_address, local.type, label);
             if (!found) return found.error().context(label);
           }

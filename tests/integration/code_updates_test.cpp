@@ -48,6 +48,14 @@ TEST_F(CodeUpdates, EveryKindOfCodeChangeAppliesAndReverts) {
   EXPECT_EQ(target.ask("tick"), "1");
   EXPECT_EQ(target.ask("tick"), "2");
   EXPECT_EQ(target.ask("added"), "unknown command");
+  const std::vector<std::string> dispatch_v1{"8", "21", "0", "28", "2", "2", "-7"};
+  const std::vector<std::string> dispatch_v2{"107", "210", "-693", "112", "0", "7", "-14"};
+  auto dispatch_all = [&] {  // every case of a switch compiled to a jump table
+    std::vector<std::string> out;
+    for (int op = 0; op < 7; ++op) out.push_back(target.ask("dispatch " + std::to_string(op) + " 7"));
+    return out;
+  };
+  EXPECT_EQ(dispatch_all(), dispatch_v1);
   const long calls_before = std::stol(target.ask("calls"));
 
   auto report = apply(target.pid(), patch);
@@ -61,6 +69,7 @@ TEST_F(CodeUpdates, EveryKindOfCodeChangeAppliesAndReverts) {
   EXPECT_EQ(target.ask("tick"), "1003");              // changed code, function-local static kept
   EXPECT_EQ(target.ask("added"), "84");               // new function, new global with its initialiser
   EXPECT_EQ(target.ask("added"), "86");
+  EXPECT_EQ(dispatch_all(), dispatch_v2);             // its jump table reaches the new body, not the old one
   EXPECT_GE(std::stol(target.ask("calls")), calls_before);  // global state kept, workers still running
 
   auto status = graft({"status", std::to_string(target.pid())});
@@ -73,6 +82,7 @@ TEST_F(CodeUpdates, EveryKindOfCodeChangeAppliesAndReverts) {
   EXPECT_EQ(target.ask("greet"), "hello from v1");
   EXPECT_EQ(target.ask("added"), "unknown command");
   EXPECT_EQ(target.ask("tick"), "4");
+  EXPECT_EQ(dispatch_all(), dispatch_v1);
   // The running binary's entries are as they were built.
   EXPECT_EQ(entry_bytes(target.pid(), v1, "compute"),
             (std::vector<uint8_t>{0x90, 0x90, 0x90, 0x90, 0x90, 0x90, 0x90, 0x90, 0x90, 0x90, 0x90, 0x90, 0x90, 0x90, 0x66, 0x90}));

@@ -5,5 +5,6 @@ int scaled(int x);
 int other(int x);
 const char* greeting(void);
 int tick(void);
+int dispatch(int op, int x);
 void handle(const char* command);
 extern atomic_long total_calls;

@@ -12,7 +12,11 @@ void handle(const char* command) {
   if (strncmp(command, "compute ", 8) == 0) printf("%d\n", compute(atoi(command + 8)));
   else if (strncmp(command, "scaled ", 7) == 0) printf("%d\n", scaled(atoi(command + 7)));
   else if (strncmp(command, "other ", 6) == 0) printf("%d\n", other(atoi(command + 6)));
-  else if (strcmp(command, "greet") == 0) printf("%s\n", greeting());
+  else if (strncmp(command, "dispatch ", 9) == 0) {
+    int op = 0, x = 0;
+    sscanf(command + 9, "%d %d", &op, &x);
+    printf("%d\n", dispatch(op, x));
+  } else if (strcmp(command, "greet") == 0) printf("%s\n", greeting());
   else if (strcmp(command, "tick") == 0) printf("%d\n", tick());
   else if (strcmp(command, "calls") == 0) printf("%ld\n", (long)atomic_load(&total_calls));
   else if (strcmp(command, "added") == 0) printf("%d\n", added(++added_counter));
