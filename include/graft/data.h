@@ -40,10 +40,11 @@ struct DataRoot {
 
 // What the user declares about data the traversal cannot type, one line in
 // a --transform file (graft.h's macros): `GRAFT_POINTS_TO(container, field,
-// pointee);` and `GRAFT_UNION_MEMBER(container, union_field, tag_field,
-// tag_value, member);`, read by graft diff and checked against the old types.
+// pointee);`, `GRAFT_UNION_MEMBER(container, union_field, tag_field,
+// tag_value, member);` and `GRAFT_OPAQUE(container, field);`, read by graft
+// diff and checked against the old types.
 struct DataDirective {
-  enum class Kind : uint8_t { PointsTo, UnionMember };
+  enum class Kind : uint8_t { PointsTo, UnionMember, Opaque };
   Kind kind = Kind::PointsTo;
   std::vector<std::string> args;  // as written
   std::string where;              // "FILE.c:12", for messages
@@ -71,6 +72,14 @@ struct DeclaredUnionMember {
   int member_type = -1;        // in old_types
   std::string member;          // its name, for messages
   std::string source;
+};
+
+// A `void *` member nothing declares: what it points to is checked at the
+// commit (an unvisited heap block that could hold a changed struct refuses).
+struct UntypedMember {
+  int container = -1;   // a struct, in old_types
+  uint64_t offset = 0;  // of the member, from the container's start
+  std::string name;     // "struct slot.value", for messages
 };
 
 struct DataPlan {
@@ -111,6 +120,11 @@ struct DataPlan {
   // What the user declared about members the traversal cannot type (directives in the --transform file).
   std::vector<DeclaredPointer> declared_pointers;
   std::vector<DeclaredUnionMember> declared_union_members;
+  // `void *` members of structs no directive covers (GRAFT_POINTS_TO or
+  // GRAFT_OPAQUE), when some struct changes: the traversal scans every struct
+  // that can reach one, and refuses if one points to a heap block it did not
+  // reach that could hold a changed struct.
+  std::vector<UntypedMember> untyped_members;
   bool empty() const { return changes.empty() && roots.empty(); }
   // Globals that get new storage (their type changed): every function that refers to one is patched.
   std::vector<std::string> retyped_globals() const;

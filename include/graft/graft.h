@@ -38,6 +38,12 @@
  *     version), member `item` of the union msg.body is the live one. One
  *     line per tag value; a value no line names refuses the update.
  *
+ *   GRAFT_OPAQUE(buffer, data);
+ *     the void * member `data` of struct buffer never holds a struct whose
+ *     layout changes. Every void * member of a struct that no line covers is
+ *     checked at the commit: one holding a heap block the traversal did not
+ *     reach, of a size a changed struct could have, refuses the update.
+ *
  * Each expands to a static assertion checked against the new headers; graft
  * diff checks it against the old types. A file may hold only directives.
  */
@@ -58,6 +64,10 @@ extern "C" {
                      sizeof(struct pointee) > 0,                                              \
                  "GRAFT_POINTS_TO: " #container "." #field " must be a pointer-sized member " \
                  "and struct " #pointee " a struct the program defines")
+
+#define GRAFT_OPAQUE(container, field)                                                 \
+  _Static_assert(sizeof(((struct container *)0)->field) == sizeof(void *),            \
+                 "GRAFT_OPAQUE: " #container "." #field " must be a pointer member")
 
 #define GRAFT_UNION_MEMBER(container, union_field, tag_field, tag_value, member)                    \
   _Static_assert(sizeof(((struct container *)0)->union_field.member) > 0 &&                         \

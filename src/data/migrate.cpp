@@ -183,7 +183,9 @@ class Traversal {
       : plan_(plan), input_(input), memory_(memory), compare_(plan.old_types, plan.new_types), for_moves_(for_moves) {
     std::vector<std::pair<int, int>> declared;
     for (const auto& p : plan.declared_pointers) declared.emplace_back(p.container, p.pointee);
-    leads_ = compare_.reaches_change(declared);
+    std::vector<int> untyped;
+    for (const auto& u : plan.untyped_members) untyped.push_back(u.container);
+    leads_ = compare_.reaches_change(declared, untyped);
     changed_.resize(plan.old_types.types.size());
     for (size_t i = 0; i < changed_.size(); ++i) changed_[i] = compare_.changed(static_cast<int>(i));
     for (const auto& thread : input.threads)
@@ -227,6 +229,13 @@ class Traversal {
   const HugeVector<Region>& regions() const { return regions_; }
   const std::vector<std::string>& root_labels() const { return root_labels_; }
 
+  // Undeclared void * members met, with what they hold.
+  struct UntypedSlot {
+    uint64_t slot = 0, value = 0;
+    size_t member = 0;  // in plan.untyped_members
+  };
+  const std::vector<UntypedSlot>& untyped_slots() const { return untyped_; }
+
   // The new type of a changed struct, or -1 (computed once per type: this runs for every object).
   int changed(int old_type) const { return changed_[static_cast<size_t>(old_type)]; }
 
@@ -249,6 +258,11 @@ class Traversal {
             if (!value) return make_error("cannot read {} at {:#x} in process {}", p.source, address + p.offset, input_.pid);
             if (*value) GRAFT_TRY(follow(*value, p.pointee, address + p.offset));
           }
+        // Undeclared void * members: what they hold is checked once every typed object is found.
+        for (size_t k = 0; k < plan_.untyped_members.size(); ++k)
+          if (plan_.untyped_members[k].container == type)
+            if (auto value = memory_.word(address + plan_.untyped_members[k].offset); value && *value)
+              untyped_.push_back({address + plan_.untyped_members[k].offset, *value, k});
         return ok();
       case TypeKind::Array: {
         const uint64_t size = plan_.old_types.at(t.target).size;
@@ -366,6 +380,7 @@ class Traversal {
   HugeVector<Region> regions_;
   std::vector<std::string> root_labels_;
   std::vector<RegisterRoot> registers_;
+  std::vector<UntypedSlot> untyped_;
   size_t dangling_ = 0;
 };
 
@@ -671,6 +686,45 @@ std::optional<LocalValue> locate(const LocalPlace& place, const StackFrame& fram
 constexpr const char* kRegisterNames[16] = {"rax", "rdx", "rcx", "rbx", "rsi", "rdi", "rbp", "rsp",
                                             "r8",  "r9",  "r10", "r11", "r12", "r13", "r14", "r15"};
 
+// A void * member no directive covers may hold a changed struct the typed
+// traversal cannot see, which would keep its old layout under the new code.
+// One that holds the start of a heap block the traversal did not find, big
+// enough for a changed struct, refuses, naming the member and the directive
+// that settles it.
+Status check_untyped_members(const DataPlan& plan, const MigrationInput& input, Traversal& traversal,
+                             RemoteMemory& memory) {
+  const auto& slots = traversal.untyped_slots();
+  if (slots.empty()) return ok();
+  uint64_t smallest = UINT64_MAX;
+  for (const auto& c : plan.changes) smallest = std::min(smallest, plan.old_types.at(c.old_type).size);
+  std::vector<uint64_t> found;
+  for (const auto& i : traversal.instances()) found.push_back(i.address);
+  std::sort(found.begin(), found.end());
+  for (const auto& s : slots) {
+    if (std::binary_search(found.begin(), found.end(), s.value) || (s.value & 15) != 0) continue;
+    const MemoryMap* m = memory.mapping(s.value);
+    if (!m || s.value - m->start < 16) continue;
+    auto header = memory.word(s.value - 8);
+    if (!header) continue;
+    // A malloc chunk's size word: the chunk (16-byte multiple) fits its mapping.
+    const uint64_t chunk = *header & ~uint64_t{7};
+    const bool mmapped = *header & 2;
+    if (chunk < 32 || chunk % 16 || s.value - 16 + chunk > m->end) continue;
+    const uint64_t usable = chunk - (mmapped ? 16 : 8);
+    if (usable < smallest) continue;
+    const UntypedMember& u = plan.untyped_members[s.member];
+    const std::string container = u.name.substr(0, u.name.rfind('.'));
+    const std::string field = u.name.substr(u.name.rfind('.') + 1);
+    return make_error("{} at {:#x} in process {} holds {:#x}, a heap block of {} bytes that no typed pointer reached: "
+                      "it may be a changed struct graft cannot see; declare what it holds in the --transform file, "
+                      "GRAFT_POINTS_TO({}, {}, STRUCT); or, if it never holds a changed struct, "
+                      "GRAFT_OPAQUE({}, {}); nothing was changed",
+                      u.name, s.slot, input.pid, s.value, usable, container.substr(container.rfind(' ') + 1), field,
+                      container.substr(container.rfind(' ') + 1), field);
+  }
+  return ok();
+}
+
 // Every stopped thread's frames in a frame holder, at a pc where DWARF says
 // where a local that may point to changed data is: that local is a typed
 // root. (Where it does not say, no thread is there: those pcs were in the
@@ -783,6 +837,7 @@ Result<std::vector<DataWrite>> plan_migration(const DataPlan& plan, const Migrat
   };
   Traversal traversal(plan, input, memory, false);
   GRAFT_TRY(traverse(traversal));
+  GRAFT_TRY(check_untyped_members(plan, input, traversal, memory));
 
   // Instances inside others (a changed struct embedded in a found object) are
   // transformed with their container. Each top-level one is transformed in

@@ -132,10 +132,12 @@ int TypeComparison::changed(int old_index) const {
   return j >= 0 && differs(old_index, j) ? j : -1;
 }
 
-std::vector<bool> TypeComparison::reaches_change(const std::vector<std::pair<int, int>>& declared) const {
+std::vector<bool> TypeComparison::reaches_change(const std::vector<std::pair<int, int>>& declared,
+                                                 const std::vector<int>& seeds) const {
   const int n = static_cast<int>(old_.types.size());
   std::vector<bool> out(static_cast<size_t>(n));
   for (int i = 0; i < n; ++i) out[i] = changed(i) >= 0;
+  for (int i : seeds) out[static_cast<size_t>(i)] = true;
   // A fixed point: structs reach themselves through pointers.
   for (bool grew = true; grew;) {
     grew = false;
@@ -169,7 +171,7 @@ std::vector<std::pair<uint64_t, uint64_t>> DataPlan::FrameHolder::live(Places wh
 }
 
 std::string DataDirective::text() const {
-  std::string out = kind == Kind::PointsTo ? "GRAFT_POINTS_TO(" : "GRAFT_UNION_MEMBER(";
+  std::string out = kind == Kind::PointsTo ? "GRAFT_POINTS_TO(" : kind == Kind::Opaque ? "GRAFT_OPAQUE(" : "GRAFT_UNION_MEMBER(";
   for (size_t k = 0; k < args.size(); ++k) out += (k ? ", " : "") + args[k];
   return out + ")";
 }
@@ -244,6 +246,8 @@ class Planner {
     for (auto& p : plan.declared_pointers) old_refs.insert(old_refs.end(), {&p.container, &p.pointee});
     plan.declared_union_members = union_members_;
     for (auto& u : plan.declared_union_members) old_refs.insert(old_refs.end(), {&u.container, &u.member_type});
+    plan.untyped_members = untyped_;
+    for (auto& u : plan.untyped_members) old_refs.push_back(&u.container);
     // The new counterparts of every old named aggregate the traversal may meet.
     std::vector<int> counterparts;
     for (const auto& [name, i] : old_.named)
@@ -372,6 +376,15 @@ class Planner {
   // (what is in memory) and resolved to offsets and types.
   Status resolve_directives() {
     for (const auto& d : directives_) {
+      if (d.kind == DataDirective::Kind::Opaque) {
+        if (d.args.size() != 2) return refuse(d, "write GRAFT_OPAQUE(container, field) on one line");
+        GRAFT_ASSIGN(const int container, struct_named(d, d.args[0], "container"));
+        GRAFT_ASSIGN(Located field, member_at(d, container, d.args[1], "field"));
+        if (old_.at(field.type).kind != TypeKind::Pointer)
+          return refuse(d, "{}.{} is {}, not a pointer", old_.spell(container), d.args[1], old_.spell(field.type));
+        opaque_.insert({container, field.offset});
+        continue;
+      }
       if (d.kind == DataDirective::Kind::PointsTo) {
         if (d.args.size() != 3) return refuse(d, "write GRAFT_POINTS_TO(container, field, pointee) on one line");
         DeclaredPointer p;
@@ -463,10 +476,35 @@ class Planner {
     return out;
   }
 
+  // Every `void *` member of a struct that no directive covers: where a
+  // changed struct may hide from the typed traversal.
+  void find_untyped_members() {
+    if (changes_.empty()) return;
+    std::set<std::pair<int, uint64_t>> declared(opaque_.begin(), opaque_.end());
+    for (const auto& p : pointers_) declared.insert({p.container, p.offset});
+    for (int i = 0; i < static_cast<int>(old_.types.size()); ++i) {
+      const Type& t = old_.at(i);
+      if (t.kind != TypeKind::Struct || t.incomplete) continue;
+      for (const auto& m : t.members) {
+        const Type& mt = old_.at(m.type);
+        const bool void_pointer =
+            mt.kind == TypeKind::Pointer && (mt.target < 0 || old_.at(mt.target).kind == TypeKind::Void);
+        if (!void_pointer || m.bit_size || declared.count({i, m.offset})) continue;
+        untyped_.push_back({i, m.offset, fmt::format("{}.{}", old_.spell(i), m.name.empty() ? "?" : m.name)});
+      }
+    }
+  }
+  std::vector<int> untyped_containers() const {
+    std::vector<int> out;
+    for (const auto& u : untyped_) out.push_back(u.container);
+    return out;
+  }
+
   Status find_roots() {
     std::map<std::string, const Variable*> after;
     for (const auto& v : new_.variables) after.emplace(v.key, &v);
-    leads_ = compare_.reaches_change(declared_edges());
+    find_untyped_members();
+    leads_ = compare_.reaches_change(declared_edges(), untyped_containers());
     for (const auto& v : old_.variables) {
       if (v.constant || v.type < 0) continue;
       auto it = after.find(v.key);
@@ -602,6 +640,8 @@ class Planner {
   const std::vector<DataDirective>& directives_;
   std::vector<DeclaredPointer> pointers_;
   std::vector<DeclaredUnionMember> union_members_;
+  std::set<std::pair<int, uint64_t>> opaque_;  // GRAFT_OPAQUE: container, offset
+  std::vector<UntypedMember> untyped_;
 };
 
 }  // namespace

@@ -84,11 +84,13 @@ std::string encode_data_plan(const DataPlan& plan) {
                              {"tag_size", u.tag_size}, {"tag_signed", u.tag_signed}, {"tag_value", u.tag_value},
                              {"member_offset", u.member_offset}, {"member_type", u.member_type},
                              {"member", u.member}, {"source", u.source}});
+  json untyped = json::array();
+  for (const auto& u : plan.untyped_members) untyped.push_back({{"container", u.container}, {"offset", u.offset}, {"name", u.name}});
   return json{{"old_types", table_to_json(plan.old_types)}, {"new_types", table_to_json(plan.new_types)},
               {"changes", changes}, {"roots", roots}, {"notes", plan.notes}, {"frame_holders", holders},
               {"user_transformers", plan.user_transformers}, {"user_transformer_file", plan.user_transformer_file},
               {"user_transformer_runner", plan.user_transformer_runner}, {"declared_pointers", pointers},
-              {"declared_union_members", union_members}}
+              {"declared_union_members", union_members}, {"untyped_members", untyped}}
       .dump();
 }
 
@@ -169,6 +171,13 @@ Result<DataPlan> decode_data_plan(const std::string& text) {
         inside(d.container, d.tag_offset, d.tag_size);
         inside(d.container, d.member_offset, plan.old_types.at(d.member_type).size);
         plan.declared_union_members.push_back(std::move(d));
+      }
+    if (j.contains("untyped_members"))
+      for (const auto& u : j.at("untyped_members")) {
+        UntypedMember m{check(plan.old_types, u.at("container").get<int>(), false), u.at("offset").get<uint64_t>(),
+                        u.at("name").get<std::string>()};
+        inside(m.container, m.offset, 8);
+        plan.untyped_members.push_back(std::move(m));
       }
     return plan;
   } catch (const std::exception& e) {

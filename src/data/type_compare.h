@@ -32,7 +32,9 @@ class TypeComparison {
   // For every old type: whether a value of it can lead, by value or through
   // pointers, to an instance of a changed struct; `declared` adds edges
   // (container -> pointee) the user declared for members graft cannot type.
-  std::vector<bool> reaches_change(const std::vector<std::pair<int, int>>& declared = {}) const;
+  // `seeds` lead by themselves (a struct with an undeclared void * member).
+  std::vector<bool> reaches_change(const std::vector<std::pair<int, int>>& declared = {},
+                                   const std::vector<int>& seeds = {}) const;
 
  private:
   const TypeTable& old_;

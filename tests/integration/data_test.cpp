@@ -505,7 +505,7 @@ TEST_F(DataChanges, DeclaredVoidPointersIntegersAndUnionsAreFollowedTransformedA
   EXPECT_EQ(target.ask("dump"), fresh_answer(v2, {"build 3", "dump"}));
 }
 
-TEST_F(DataChanges, WithoutDirectivesAUnionRefusesAndAnUnreachedTypeIsNamedWithTheDirectiveToWrite) {
+TEST_F(DataChanges, WithoutDirectivesAUnionOrAVoidPointerToUnreachedDataRefusesNamingTheDirectiveToWrite) {
   const auto v1 = build_program(dir, "annot", "v1");
   const auto v2 = build_program(dir, "annot", "v2");
   const auto refused = dir.path() / "refused.graft";
@@ -528,9 +528,23 @@ TEST_F(DataChanges, WithoutDirectivesAUnionRefusesAndAnUnreachedTypeIsNamedWithT
   ASSERT_EQ(graft({"diff", v1.string(), v2.string(), "-o", partial.string(), "--transform", directives("unions")}).exit_code, 0);
   Process target({v1.string()});
   ASSERT_EQ(target.ask("build 10"), "built");
+  const std::string before = target.ask("dump");
+  const std::string maps = maps_of(target.pid());
+  // An undeclared void * holds a heap block no typed pointer reached, of a
+  // size a changed struct could have: the update is refused, nothing changed.
   result = graft({"apply", std::to_string(target.pid()), partial.string(), "--json"});
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_NE(result.err.find("struct slot.value at "), std::string::npos) << result.err;
+  EXPECT_NE(result.err.find("GRAFT_POINTS_TO(slot, value, STRUCT); or, if it never holds a changed struct, "
+                            "GRAFT_OPAQUE(slot, value); nothing was changed"),
+            std::string::npos) << result.err;
+  expect_as_before(target, before, maps, v1);
+  // Declared opaque (here wrongly), the void * members are the user's word:
+  // only the blobs behind the union are transformed.
+  const auto opaque = dir.path() / "opaque.graft";
+  ASSERT_EQ(graft({"diff", v1.string(), v2.string(), "-o", opaque.string(), "--transform", directives("opaque")}).exit_code, 0);
+  result = graft({"apply", std::to_string(target.pid()), opaque.string(), "--json"});
   ASSERT_EQ(result.exit_code, 0) << result.err;
-  // Only the blobs behind the union: what only a void * reaches keeps its old layout (the limit --explain names).
   EXPECT_EQ(nlohmann::json::parse(result.out)["objects"].get<int>(), 3) << result.out;
 }
 
