@@ -56,6 +56,11 @@ struct ApplyReport {
 struct Refusal {
   std::vector<Blocker> blocking;
   std::string hint;
+  // How the search for a safe moment went: stops and checks, arrivals at
+  // checkpoints, the longest stop.
+  size_t attempts = 0;
+  size_t arrivals = 0;
+  uint64_t pause_us = 0;
 };
 
 Result<ApplyReport> apply_patch(pid_t pid, const Patch& patch, const ApplyOptions& options, Refusal* refusal = nullptr);

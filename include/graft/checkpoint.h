@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -34,6 +35,7 @@ struct AffectedRange {
   // mapped to the new return address. A thread waiting in such a call gets
   // its checkpoint there, and waits there like at an entry.
   std::map<uint64_t, uint64_t> transfers;
+  bool executing_only = false;  // only a thread executing in it is kept, not a frame waiting for a call
 };
 
 // A thread whose frame moves into a function's new body at the commit.
@@ -97,6 +99,10 @@ struct CheckpointReport {
   std::vector<FrameTransferTask> transfers;
   // When `commit` runs: every thread's frames, innermost first, as the check unwound them.
   std::map<pid_t, std::vector<StackFrame>> frames;
+  // Threads stopped on a return checkpoint they just reached: a call has
+  // just returned, so their call-clobbered registers other than rax and rdx
+  // hold nothing (the ABI), whatever value the callee left there.
+  std::set<pid_t> just_returned;
   // At the deadline: every thread that still blocked, and what to do about it.
   std::vector<Blocker> blocking;
   std::string hint;

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "graft/error.h"
+#include "graft/huge_pages.h"
 #include "graft/types.h"
 #include "graft/unwind.h"
 
@@ -35,6 +36,50 @@ struct DataRoot {
   std::string variable;  // its DWARF key, for messages
   int old_type = -1;     // in old_types
   int new_type = -1;     // in new_types if its type changed: the patch defines new storage for it, filled at commit
+};
+
+// What the user declares about data the traversal cannot type, one line in
+// a --transform file (graft.h's macros): `GRAFT_POINTS_TO(container, field,
+// pointee);`, `GRAFT_UNION_MEMBER(container, union_field, tag_field,
+// tag_value, member);` and `GRAFT_OPAQUE(container, field);`, read by graft
+// diff and checked against the old types.
+struct DataDirective {
+  enum class Kind : uint8_t { PointsTo, UnionMember, Opaque };
+  Kind kind = Kind::PointsTo;
+  std::vector<std::string> args;  // as written
+  std::string where;              // "FILE.c:12", for messages
+  std::string text() const;       // "GRAFT_POINTS_TO(slot, value, item)"
+};
+
+// A member the user declared to hold NULL or the start of a `pointee` (or an
+// array of them, sized by its allocation): followed like a typed pointer.
+struct DeclaredPointer {
+  int container = -1;   // a struct, in old_types
+  uint64_t offset = 0;  // of the member, from the container's start
+  int pointee = -1;     // a struct, in old_types
+  std::string source;   // "GRAFT_POINTS_TO(slot, value, item) at items.c:3"
+};
+
+// A union member the user declared live while a tag of its container has a value.
+struct DeclaredUnionMember {
+  int container = -1;          // a struct, in old_types
+  uint64_t union_offset = 0;   // of the union in the container
+  uint64_t tag_offset = 0;     // of the tag in the container
+  uint32_t tag_size = 0;       // 1, 2, 4 or 8 bytes
+  bool tag_signed = false;
+  int64_t tag_value = 0;
+  uint64_t member_offset = 0;  // of the live member in the container
+  int member_type = -1;        // in old_types
+  std::string member;          // its name, for messages
+  std::string source;
+};
+
+// A `void *` member nothing declares: what it points to is checked at the
+// commit (an unvisited heap block that could hold a changed struct refuses).
+struct UntypedMember {
+  int container = -1;   // a struct, in old_types
+  uint64_t offset = 0;  // of the member, from the container's start
+  std::string name;     // "struct slot.value", for messages
 };
 
 struct DataPlan {
@@ -55,8 +100,15 @@ struct DataPlan {
     };
     std::string identity;
     std::vector<Local> locals;
-    // Where some local is live: [start, end) offsets, all of them or only those whose place is unknown.
-    std::vector<std::pair<uint64_t, uint64_t>> live(bool unknown_only = false) const;
+    enum class Places {
+      All,
+      Unknown,        // DWARF does not say where
+      CallClobbered,  // only in a register a call clobbers: unknown for a thread executing there,
+                      // nothing for a frame waiting for a call
+      KeptOverCalls,  // every place but CallClobbered: what a frame waiting for a call may hold
+    };
+    // Where some local is live, at a place of that kind: [start, end) offsets from the entry.
+    std::vector<std::pair<uint64_t, uint64_t>> live(Places which = Places::All) const;
   };
   std::vector<FrameHolder> frame_holders;
   // Transformers written by the user (graft diff --transform FILE.c): changed
@@ -65,6 +117,14 @@ struct DataPlan {
   std::map<std::string, std::string> user_transformers;
   std::string user_transformer_file;    // FILE.c, for messages
   std::string user_transformer_runner;  // the patch's loop that calls them a batch at a time
+  // What the user declared about members the traversal cannot type (directives in the --transform file).
+  std::vector<DeclaredPointer> declared_pointers;
+  std::vector<DeclaredUnionMember> declared_union_members;
+  // `void *` members of structs no directive covers (GRAFT_POINTS_TO or
+  // GRAFT_OPAQUE), when some struct changes: the traversal scans every struct
+  // that can reach one, and refuses if one points to a heap block it did not
+  // reach that could hold a changed struct.
+  std::vector<UntypedMember> untyped_members;
   bool empty() const { return changes.empty() && roots.empty(); }
   // Globals that get new storage (their type changed): every function that refers to one is patched.
   std::vector<std::string> retyped_globals() const;
@@ -73,10 +133,13 @@ struct DataPlan {
 // Compares the types of two builds. `identity_of(variable, new_build)` maps a
 // DWARF variable to the identity of its symbol ("" if it has none), and
 // `function_at(address)` a function of the old build to its identity.
+// `directives` (checked against the old types: a wrong one refuses, naming
+// its place) add the edges the traversal follows besides typed pointers.
 // Refuses, naming the type and the place, what it cannot transform safely.
 Result<DataPlan> plan_data_changes(const TypeTable& old_types, const TypeTable& new_types,
                                    const std::function<std::string(const Variable&, bool new_build)>& identity_of,
-                                   const std::function<std::string(uint64_t address)>& function_at);
+                                   const std::function<std::string(uint64_t address)>& function_at,
+                                   const std::vector<DataDirective>& directives = {});
 
 std::string encode_data_plan(const DataPlan& plan);  // JSON
 Result<DataPlan> decode_data_plan(const std::string& text);
@@ -118,7 +181,16 @@ void transform_value(const TypeTable& from_types, int from, const uint8_t* from_
 // One write of the migration, with what it replaces.
 struct DataWrite {
   uint64_t address = 0;
-  std::vector<uint8_t> bytes, previous;
+  Bytes bytes, previous;  // a run of neighbouring objects reaches 16 MiB: huge pages
+};
+
+// A stopped thread's register holding a pointer to an object that moves,
+// where DWARF says a typed local is, in the thread's own (innermost) frame:
+// rewritten at the commit, after the memory writes.
+struct RegisterWrite {
+  pid_t tid = 0;
+  size_t word = 0;  // in user_regs_struct, as MigrationInput::StoppedThread::registers
+  uint64_t value = 0, previous = 0;
 };
 
 struct MigrationReport {
@@ -129,6 +201,7 @@ struct MigrationReport {
   size_t bytes_read = 0;     // of the target's memory, by the traversal
   uint64_t traverse_us = 0;  // finding and transforming, all threads stopped
   uint64_t write_us = 0;
+  std::vector<RegisterWrite> register_writes;  // for the commit, after the memory writes
 };
 
 // One object for a user's transformer: its old bytes, and its new bytes as
@@ -154,6 +227,7 @@ struct MigrationInput {
     pid_t tid = 0;
     uint64_t stack_pointer = 0;
     bool in_system_call = false;
+    bool just_returned = false;  // a call has just returned: call-clobbered registers but rax, rdx are dead
     std::vector<uint64_t> registers;  // general-purpose, as ptrace gives them
     std::vector<StackFrame> frames;   // innermost first, as the checkpoint unwound them
   };

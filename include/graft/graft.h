@@ -23,6 +23,29 @@
  * every other thread stopped, possibly holding locks: it must not call
  * malloc or free, take a lock, block or write anything but *to. A fault or
  * a time limit aborts the update and nothing is changed.
+ *
+ * In the same file, one line each, declare what graft cannot see in the
+ * types (the traversal that finds live objects follows typed pointers only):
+ *
+ *   GRAFT_POINTS_TO(slot, value, item);
+ *     member `value` of struct slot (a void *, or any pointer-sized pointer
+ *     or integer; a path such as u.ptr too) holds NULL or the address of
+ *     the start of a struct item (or of an array of them, sized by its
+ *     allocation): it is followed, transformed and, if the item moves,
+ *     rewritten like a struct item *.
+ *   GRAFT_UNION_MEMBER(msg, body, kind, MSG_ITEM, item);
+ *     while msg.kind == MSG_ITEM (an integer or an enumerator of the old
+ *     version), member `item` of the union msg.body is the live one. One
+ *     line per tag value; a value no line names refuses the update.
+ *
+ *   GRAFT_OPAQUE(buffer, data);
+ *     the void * member `data` of struct buffer never holds a struct whose
+ *     layout changes. Every void * member of a struct that no line covers is
+ *     checked at the commit: one holding a heap block the traversal did not
+ *     reach, of a size a changed struct could have, refuses the update.
+ *
+ * Each expands to a static assertion checked against the new headers; graft
+ * diff checks it against the old types. A file may hold only directives.
  */
 #ifndef GRAFT_GRAFT_H
 #define GRAFT_GRAFT_H
@@ -35,6 +58,23 @@ extern "C" {
   void graft_transform__##type(const struct graft_old_##type *from, struct type *to);      \
   __attribute__((used)) void graft_transform__##type(const struct graft_old_##type *from, \
                                                      struct type *to)
+
+#define GRAFT_POINTS_TO(container, field, pointee)                                          \
+  _Static_assert(sizeof(((struct container *)0)->field) == sizeof(void *) &&                \
+                     sizeof(struct pointee) > 0,                                              \
+                 "GRAFT_POINTS_TO: " #container "." #field " must be a pointer-sized member " \
+                 "and struct " #pointee " a struct the program defines")
+
+#define GRAFT_OPAQUE(container, field)                                                 \
+  _Static_assert(sizeof(((struct container *)0)->field) == sizeof(void *),            \
+                 "GRAFT_OPAQUE: " #container "." #field " must be a pointer member")
+
+#define GRAFT_UNION_MEMBER(container, union_field, tag_field, tag_value, member)                    \
+  _Static_assert(sizeof(((struct container *)0)->union_field.member) > 0 &&                         \
+                     sizeof(((struct container *)0)->tag_field) <= sizeof(long long) &&             \
+                     (long long)(tag_value) == (long long)(tag_value),                              \
+                 "GRAFT_UNION_MEMBER: " #container "." #union_field "." #member " must exist, and " \
+                 #container "." #tag_field " be an integer compared with a constant")
 
 /* graft diff compiles transformer files with GRAFT_TRANSFORMER defined: they
  * must not carry a copy of the update-point definitions below. */

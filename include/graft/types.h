@@ -54,11 +54,16 @@ struct LocalPlace {
     InRegister,        // the value is register `reg` (DW_OP_regN)
     AtRegisterOffset,  // in memory at register `reg` + `offset` (DW_OP_bregN, DW_OP_fbreg on a register frame base)
     AtCfaOffset,       // in memory at the frame's CFA + `offset` (DW_OP_fbreg on DW_OP_call_frame_cfa)
+    // In register `reg`, one a call clobbers (rax, rcx, rdx, rsi, rdi,
+    // r8-r11): a frame waiting for a call cannot use it after the call (the
+    // ABI), so it holds nothing there; an executing frame's place is unknown.
+    InCallClobberedRegister,
   };
   Kind kind = Kind::Unknown;
   int reg = -1;
   int64_t offset = 0;
-  bool known() const { return kind != Kind::Unknown; }
+  bool known() const { return kind != Kind::Unknown && kind != Kind::InCallClobberedRegister; }
+  bool dead_across_calls() const { return kind == Kind::InCallClobberedRegister; }
 };
 
 struct LiveRange {

@@ -171,6 +171,36 @@ Status commit_writes(TracedProcess& process, const std::vector<DataWrite>& write
   return ok();
 }
 
+// Then the registers the migration rewrites (threads stopped in a function
+// whose argument points to an object that moved). If one cannot be set,
+// the registers set and every memory write are put back, newest first.
+Status set_register(TracedProcess& process, const RegisterWrite& r, uint64_t value) {
+  Thread* t = process.find(r.tid);
+  if (!t) return make_error("thread {} is gone", r.tid);
+  auto* words = reinterpret_cast<uint64_t*>(&t->regs);
+  words[r.word] = value;
+  return process.set_registers(*t);
+}
+
+// Puts back the registers commit_registers set (a later step failed).
+void restore_registers(TracedProcess& process, const std::vector<RegisterWrite>& registers) {
+  for (size_t k = registers.size(); k-- > 0;) (void)set_register(process, registers[k], registers[k].previous);
+}
+
+Status commit_registers(TracedProcess& process, const std::vector<RegisterWrite>& registers,
+                        const std::vector<DataWrite>& writes) {
+  auto set = [&](const RegisterWrite& r, uint64_t value) { return set_register(process, r, value); };
+  for (size_t i = 0; i < registers.size(); ++i) {
+    if (auto done = set(registers[i], registers[i].value); !done) {
+      for (size_t k = i + 1; k-- > 0;) (void)set(registers[k], registers[k].previous);
+      for (size_t k = writes.size(); k-- > 0;)
+        if (!writes[k].previous.empty()) (void)process.write(writes[k].address, writes[k].previous);
+      return done.error().context("the update was rolled back");
+    }
+  }
+  return ok();
+}
+
 // The return slots of frames that continue in the new code (or, for a
 // revert, in the code it replaced), each checked to still hold its old
 // return address, with the bytes it replaces: part of the commit's writes.
@@ -183,7 +213,7 @@ Result<std::vector<DataWrite>> frame_writes(const TracedProcess& process, const 
     if (value != r.from)
       return make_error("internal: thread {}'s return address into {} at {:#x} changed under the stop; nothing was changed",
                         r.tid, r.function, r.slot);
-    DataWrite w{r.slot, std::vector<uint8_t>(8), std::move(current)};
+    DataWrite w{r.slot, Bytes(8), Bytes(current.begin(), current.end())};
     std::memcpy(w.bytes.data(), &r.to, 8);
     writes.push_back(std::move(w));
   }
@@ -210,7 +240,7 @@ Result<uint64_t> map_moved_storage(TracedProcess& process, uint64_t bytes, Moved
 MigrationInput::StoppedThread stopped_thread(const Thread& t) {
   const auto* words = reinterpret_cast<const uint64_t*>(&t.regs);
   const bool in_system_call = static_cast<int64_t>(t.regs.orig_rax) >= 0;
-  return {t.tid, t.regs.rsp, in_system_call, std::vector<uint64_t>(words, words + sizeof t.regs / 8), {}};
+  return {t.tid, t.regs.rsp, in_system_call, false, std::vector<uint64_t>(words, words + sizeof t.regs / 8), {}};
 }
 
 // The transfer the patch has for a thread at an old return address.
@@ -322,11 +352,19 @@ Result<ApplyReport> apply_patch(pid_t pid, const Patch& patch, const ApplyOption
   // Functions whose frames may point to changed data. Where DWARF says where
   // such a local is, the frame is a root of the traversal at the commit
   // (frame_holder_entry); elsewhere no thread may be at the commit.
-  std::map<std::string, uint64_t> frame_roots;  // identity -> its entry in the running binary
+  std::map<std::string, uint64_t> frame_roots;  // identity -> the entry of the code its frames run in
   if (data_plan)
     for (const auto& holder : data_plan->frame_holders) {
       const auto& id = holder.identity;
-      if (std::any_of(record.entries.begin(), record.entries.end(), [&](const auto& e) { return e.identity == id; })) continue;
+      using Places = DataPlan::FrameHolder::Places;
+      // A replaced function's frames at the commit are those that continue
+      // in the new code, at calls over which every such local is at a known
+      // place (the diff checked): those locals are roots, read in the newest
+      // version's code, which has the old build's layout of locals.
+      if (auto replaced = newest.find(id); replaced != newest.end()) {
+        frame_roots[id] = replaced->second.second;
+        continue;
+      }
       const auto versions = resolver.versions(id);
       if (versions.empty()) continue;
       // Only the running binary's own code has the old build's layout of locals.
@@ -334,9 +372,15 @@ Result<ApplyReport> apply_patch(pid_t pid, const Patch& patch, const ApplyOption
       // The running binary's own code: only where such a local is live and
       // its place unknown. A return address is one past its call, so each
       // range reaches one byte further.
-      for (const auto& [start, end] : holder.live(versions.size() == 1))
+      for (const auto& [start, end] : holder.live(versions.size() == 1 ? Places::Unknown : Places::All))
         ranges.push_back({versions[0].address + start, versions[0].address + end + 1, 0,
                           id + " (its frame may point to changed data)", {}, {}});
+      // A local only in a register a call clobbers: a frame waiting for a
+      // call holds nothing there, a thread executing there may.
+      if (versions.size() == 1)
+        for (const auto& [start, end] : holder.live(Places::CallClobbered))
+          ranges.push_back({versions[0].address + start, versions[0].address + end, 0,
+                            id + " (it may hold changed data in a register)", {}, {}, true});
       for (size_t i = 1; i < versions.size(); ++i)  // earlier patches' copies: all of them
         ranges.push_back({versions[i].address, versions[i].address + versions[i].size, 0,
                           id + " (its frame may point to changed data)", {}, {}});
@@ -428,6 +472,7 @@ Result<ApplyReport> apply_patch(pid_t pid, const Patch& patch, const ApplyOption
         }
         // Live data first (found and transformed now, with every thread stopped), then the entries.
         std::vector<DataWrite> writes;
+        std::vector<RegisterWrite> registers;
         if (data_plan) {
           MigrationInput input;
           input.pid = pid;
@@ -441,6 +486,7 @@ Result<ApplyReport> apply_patch(pid_t pid, const Patch& patch, const ApplyOption
           };
           for (const auto& t : process->threads()) {
             input.threads.push_back(stopped_thread(t));
+            input.threads.back().just_returned = checkpoints.just_returned.count(t.tid) > 0;
             if (auto f = checkpoints.frames.find(t.tid); f != checkpoints.frames.end())
               input.threads.back().frames = f->second;
           }
@@ -465,6 +511,7 @@ Result<ApplyReport> apply_patch(pid_t pid, const Patch& patch, const ApplyOption
           report.storage = moved_storage.start;
           report.storage_bytes = migration.storage_bytes;
           report.migrate_us = migration.traverse_us;
+          registers = std::move(migration.register_writes);
           record.objects_transformed = migration.objects;
           report.user_transformed = user.objects;
           report.user_batches = user.batches;
@@ -490,7 +537,11 @@ Result<ApplyReport> apply_patch(pid_t pid, const Patch& patch, const ApplyOption
         if (encoded.size() > image.header_capacity) return make_error("internal: registry record outgrew its header");
         writes.push_back({image.base, {encoded.begin(), encoded.end()}, {}});
         GRAFT_TRY(commit_writes(*process, writes));
-        GRAFT_TRY(set_transferred_registers(*process, transferred, writes));
+        GRAFT_TRY(commit_registers(*process, registers, writes));
+        if (auto moved = set_transferred_registers(*process, transferred, writes); !moved) {
+          restore_registers(*process, registers);  // the migration's register writes too
+          return moved;
+        }
         report.frames_transferred = transferred.size();
         return ok();
       });
@@ -498,7 +549,9 @@ Result<ApplyReport> apply_patch(pid_t pid, const Patch& patch, const ApplyOption
   report.hold_us = checkpoints.hold_us;
   report.arrivals = checkpoints.arrivals;
   report.attempts = checkpoints.attempts;
-  if (refusal) *refusal = Refusal{checkpoints.blocking, checkpoints.hint};
+  if (refusal)
+    *refusal = Refusal{checkpoints.blocking, checkpoints.hint, checkpoints.attempts, checkpoints.arrivals,
+                       checkpoints.pause_us};
   if (!status) {
     (void)process->stop_all();
     (void)unmap(*process, image.base, image.bytes.size());
@@ -571,7 +624,9 @@ Result<RevertReport> revert_latest(pid_t pid, const ApplyOptions& options, Refus
   report.hold_us = checkpoints.hold_us;
   report.arrivals = checkpoints.arrivals;
   report.attempts = checkpoints.attempts;
-  if (refusal) *refusal = Refusal{checkpoints.blocking, checkpoints.hint};
+  if (refusal)
+    *refusal = Refusal{checkpoints.blocking, checkpoints.hint, checkpoints.attempts, checkpoints.arrivals,
+                       checkpoints.pause_us};
   if (status) {
     // No thread is in the patch and none can enter it now: one thread unmaps it while the rest run.
     const pid_t injector = process->threads().front().tid;

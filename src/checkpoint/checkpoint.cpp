@@ -102,7 +102,8 @@ struct ThreadState {
 // as a thread's start routine or a qsort comparison, and keeps no one.
 const AffectedRange* find_range(const std::vector<AffectedRange>& ranges, uint64_t address, bool is_return) {
   for (const auto& r : ranges)
-    if (is_return ? (address > r.start && address <= r.end && address != r.entry) : (address >= r.start && address < r.end))
+    if (is_return ? (!r.executing_only && address > r.start && address <= r.end && address != r.entry)
+                  : (address >= r.start && address < r.end))
       return &r;
   return nullptr;
 }
@@ -296,6 +297,7 @@ Status at_safe_moment(TracedProcess& process, const std::vector<AffectedRange>& 
   // A thread stopped on one of our checkpoints: waits if it is at an entry
   // or an update point, else (a return checkpoint, one-shot) runs on, at
   // once if the others run.
+  std::set<pid_t> just_returned;  // this round: stopped where a call returned (a return checkpoint)
   auto on_arrival = [&](Thread& t, bool others_run) {
     if (!t.trapped_at) return;
     ++report.arrivals;
@@ -307,6 +309,7 @@ Status at_safe_moment(TracedProcess& process, const std::vector<AffectedRange>& 
     }
     breakpoints.remove(at);
     if (others_run) process.resume(t);
+    else just_returned.insert(t.tid);
   };
 
   for (;;) {
@@ -315,6 +318,7 @@ Status at_safe_moment(TracedProcess& process, const std::vector<AffectedRange>& 
     for (auto& [tid, p] : parked) p.held_us += micros_since(p.counted_from);
     GRAFT_TRY(process.stop_all());
     trace("stopped", stopped_at);
+    just_returned.clear();
     for (auto& t : process.threads()) on_arrival(t, false);  // reached a checkpoint just before the stop
     std::vector<Blocker> blockers;
     std::vector<uint64_t> checkpoints;
@@ -341,6 +345,7 @@ Status at_safe_moment(TracedProcess& process, const std::vector<AffectedRange>& 
       report.remaps = std::move(remaps);
       report.transfers = std::move(transfers);
       report.frames = std::move(frames);
+      report.just_returned = just_returned;
       Status committed = commit();
       trace("committed", stopped_at);
       // Detaching resumes every thread: one stop for the whole update.

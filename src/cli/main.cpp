@@ -1,6 +1,9 @@
 // graft: the command-line front end. Every subcommand is a thin layer over a
 // library; errors come back as one line on stderr and a non-zero exit.
+#include <malloc.h>
+
 #include <CLI/CLI.hpp>
+#include <climits>
 #include <cstdio>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -31,6 +34,9 @@ int fail(const graft::Error& error, bool json = false, const graft::Refusal& ref
     }
     out["blocking"] = blocking;
     out["hint"] = refusal.hint;
+    out["attempts"] = refusal.attempts;
+    out["arrivals"] = refusal.arrivals;
+    out["pause_us"] = refusal.pause_us;
   }
   print_json(out);
   return 1;
@@ -167,6 +173,12 @@ int run_revert(int pid, int timeout_ms, bool json, const std::string& checkpoint
 }  // namespace
 
 int main(int argc, char** argv) {
+  // A commit's memory is large and short-lived (a copy of the target's heap,
+  // the transformed objects, the writes): what is freed is kept for reuse, not
+  // returned to the kernel, because on a VM first touching a page costs far
+  // more than copying it (docs/BENCHMARKS.md, data transformation).
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);  // glibc's largest
+  mallopt(M_TRIM_THRESHOLD, INT_MAX);
   CLI::App app{
       "graft: update running C and C++ programs to new code without stopping them.\n\n"
       "  CC=graft-cc make                        build v1 (and later v2) with the graft compiler driver\n"
@@ -195,7 +207,11 @@ int main(int argc, char** argv) {
                    "GRAFT_TRANSFORM(node, from, to) { to->weight = from->count * 10; } with <graft/graft.h>, the "
                    "program's headers and the --transform-header file included. A transformer must not allocate, "
                    "lock or block: the other threads are stopped; a fault or apply's --transformer-timeout abandons "
-                   "the update and nothing changes")
+                   "the update and nothing changes. The file may also declare, one line each, what the types do not "
+                   "say: GRAFT_POINTS_TO(slot, value, item); (member value of struct slot, a void * or integer, holds "
+                   "NULL or the start of a struct item: followed, transformed and rewritten like a typed pointer) and "
+                   "GRAFT_UNION_MEMBER(msg, body, kind, MSG_ITEM, item); (while msg.kind == MSG_ITEM, body.item is "
+                   "the union's live member); a file of directives alone is fine")
       ->check(CLI::ExistingFile)->type_name("FILE.c");
   diff->add_option("-I,--transform-include", transform_includes,
                    "A directory to search for the headers FILE.c includes (repeatable); the new binary's source "

@@ -1,16 +1,20 @@
 // Commit time: find every live instance of a changed type by a precise
 // traversal from the typed roots, and compute its transformed bytes.
+#include <sys/mman.h>
 #include <sys/uio.h>
+#include <sys/user.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <map>
+#include <memory>
 #include <span>
 #include <unordered_map>
 #include <unordered_set>
 
 #include "graft/data.h"
+#include "graft/huge_pages.h"
 #include "graft/target.h"
 #include "type_compare.h"
 
@@ -29,21 +33,32 @@ class RemoteMemory {
   }
 
   const MemoryMap* mapping(uint64_t address) const {
+    if (last_map_ && last_map_->contains(address)) return last_map_;
     auto it = std::upper_bound(maps_.begin(), maps_.end(), address, [](uint64_t a, const MemoryMap& m) { return a < m.start; });
     if (it == maps_.begin()) return nullptr;
     --it;
-    return it->contains(address) ? &*it : nullptr;
+    if (!it->contains(address)) return nullptr;
+    last_map_ = &*it;
+    return last_map_;
   }
 
   bool read(uint64_t address, void* out, size_t size) {
+    // Most reads fall in the block the previous one used: no lookup.
+    if (address - last_base_ < last_size_ && size <= last_size_ - (address - last_base_)) {
+      std::memcpy(out, last_data_ + (address - last_base_), size);
+      return true;
+    }
     auto* dst = static_cast<uint8_t*>(out);
     while (size) {
       const MemoryMap* m = mapping(address);
       if (!m || m->perms.empty() || m->perms[0] != 'r') return false;
       // Blocks are aligned, but never cross the edges of their mapping.
       const uint64_t base = std::max(address & ~(kBlock - 1), m->start);
-      const std::vector<uint8_t>* block = fetch(base, std::min((address & ~(kBlock - 1)) + kBlock, m->end));
+      const HugeVector<uint8_t>* block = fetch(base, std::min((address & ~(kBlock - 1)) + kBlock, m->end));
       if (!block || address - base >= block->size()) return false;
+      last_base_ = base;
+      last_data_ = block->data();
+      last_size_ = block->size();
       const size_t n = std::min<size_t>(size, block->size() - (address - base));
       std::memcpy(dst, block->data() + (address - base), n);
       dst += n;
@@ -62,11 +77,11 @@ class RemoteMemory {
   size_t bytes_read() const { return bytes_read_; }
 
  private:
-  static constexpr uint64_t kBlock = 1 << 16;
+  static constexpr uint64_t kBlock = HugePageAllocator<uint8_t>::kHuge;
 
-  const std::vector<uint8_t>* fetch(uint64_t base, uint64_t end) {
+  const HugeVector<uint8_t>* fetch(uint64_t base, uint64_t end) {
     auto [it, fresh] = blocks_.try_emplace(base);
-    std::vector<uint8_t>& block = it->second;
+    HugeVector<uint8_t>& block = it->second;
     if (fresh) {
       block.assign(end - base, 0);
       iovec local{block.data(), block.size()};
@@ -80,7 +95,10 @@ class RemoteMemory {
 
   pid_t pid_;
   std::vector<MemoryMap> maps_;
-  std::unordered_map<uint64_t, std::vector<uint8_t>> blocks_;
+  mutable const MemoryMap* last_map_ = nullptr;
+  std::unordered_map<uint64_t, HugeVector<uint8_t>> blocks_;  // never erased: last_data_ stays valid
+  uint64_t last_base_ = 0, last_size_ = 0;
+  const uint8_t* last_data_ = nullptr;
   size_t bytes_read_ = 0;
 };
 
@@ -93,9 +111,10 @@ struct Instance {
   uint64_t address = 0;
   int old_type = -1, new_type = -1;
   uint64_t count = 1;
-  std::optional<uint64_t> capacity;  // usable bytes of its allocation, if it starts one
+  uint64_t capacity = 0;             // usable bytes of its allocation, if it starts one (else 0)
   uint64_t slot = 0;                 // where the pointer that found it is (for messages; 0: a register)
   bool heap = false;
+  bool top = false;  // not inside another instance: transformed (or moved) on its own
 };
 
 // A typed pointer found by the traversal: at `slot`, to `target`, of pointee `type`.
@@ -105,23 +124,70 @@ struct Reference {
 };
 
 // Memory the traversal scanned: a root global, or an object (count elements
-// of `type`) it followed a pointer to. `label` names a global; objects are
-// named by type and address.
+// of `type`) it followed a pointer to. A root is named by its label (its
+// index in Traversal::root_labels()); objects, by type and address.
 struct Region {
   uint64_t start = 0, size = 0;
   int type = -1;
-  std::string label;
+  int label = -1;  // -1: an object
 };
 
-struct PairHash {
-  size_t operator()(const std::pair<uint64_t, int>& p) const { return std::hash<uint64_t>{}(p.first * 31 + static_cast<uint64_t>(p.second)); }
+// The (address, type) pairs the traversal has followed. A bit per 8-byte
+// aligned address and type, in lazily made chunks of 64 KiB of address space
+// (1 KiB of bits): a million neighbouring objects cost a few hundred KiB and
+// no hashing of their own, where a node-based set cost an allocation and a
+// cache miss each. The rare address not 8-aligned, or a type index too large
+// for the key, goes to a set.
+class VisitedSet {
+ public:
+  // Whether the pair is new (and now visited).
+  bool insert(uint64_t address, int type) {
+    const auto t = static_cast<uint64_t>(type);
+    if (address % 8 || t >= (uint64_t{1} << kTypeBits)) return others_.insert({address, type}).second;
+    const uint64_t key = t << (64 - kTypeBits) | address >> kChunkShift;
+    if (key != last_key_ || !last_chunk_) {
+      auto& chunk = chunks_[key];
+      if (!chunk) chunk = std::make_unique<uint64_t[]>(kChunkWords);  // zeroed
+      last_key_ = key;
+      last_chunk_ = chunk.get();
+    }
+    const uint64_t bit = (address & ((uint64_t{1} << kChunkShift) - 1)) / 8;
+    uint64_t& word = last_chunk_[bit / 64];
+    const uint64_t mask = uint64_t{1} << (bit % 64);
+    if (word & mask) return false;
+    word |= mask;
+    return true;
+  }
+
+ private:
+  static constexpr int kChunkShift = 16;  // 64 KiB of address space per chunk
+  static constexpr int kTypeBits = kChunkShift;  // the bits address >> kChunkShift leaves free
+  static constexpr uint64_t kChunkWords = (uint64_t{1} << kChunkShift) / 8 / 64;
+  struct PairHash {
+    size_t operator()(const std::pair<uint64_t, int>& p) const {
+      return std::hash<uint64_t>{}(p.first * 31 + static_cast<uint64_t>(p.second));
+    }
+  };
+  std::unordered_map<uint64_t, std::unique_ptr<uint64_t[]>> chunks_;
+  uint64_t last_key_ = 0;
+  uint64_t* last_chunk_ = nullptr;
+  std::unordered_set<std::pair<uint64_t, int>, PairHash> others_;
 };
 
 class Traversal {
  public:
-  Traversal(const DataPlan& plan, const MigrationInput& input, RemoteMemory& memory)
-      : plan_(plan), input_(input), memory_(memory), compare_(plan.old_types, plan.new_types) {
-    leads_ = compare_.reaches_change();
+  // `for_moves`: also record every typed pointer and every object scanned,
+  // which only moving objects need (prepare_moves); a traversal of a million
+  // objects that all stay in place does without those two lists.
+  Traversal(const DataPlan& plan, const MigrationInput& input, RemoteMemory& memory, bool for_moves)
+      : plan_(plan), input_(input), memory_(memory), compare_(plan.old_types, plan.new_types), for_moves_(for_moves) {
+    std::vector<std::pair<int, int>> declared;
+    for (const auto& p : plan.declared_pointers) declared.emplace_back(p.container, p.pointee);
+    std::vector<int> untyped;
+    for (const auto& u : plan.untyped_members) untyped.push_back(u.container);
+    leads_ = compare_.reaches_change(declared, untyped);
+    changed_.resize(plan.old_types.types.size());
+    for (size_t i = 0; i < changed_.size(); ++i) changed_[i] = compare_.changed(static_cast<int>(i));
     for (const auto& thread : input.threads)
       if (const MemoryMap* m = memory_.mapping(thread.stack_pointer)) stacks_.push_back(m);
   }
@@ -129,31 +195,49 @@ class Traversal {
   // A value of `type` at `address` (a global, a local in a stack slot),
   // named by `label` in messages.
   Status add_root(uint64_t address, int type, const std::string& label) {
-    regions_.push_back({address, plan_.old_types.at(type).size, type, label});
+    regions_.push_back({address, plan_.old_types.at(type).size, type, static_cast<int>(root_labels_.size())});
+    root_labels_.push_back(label);
     GRAFT_TRY(scan(address, type, 0));
     return drain();
   }
 
   // A pointer of `type` held in a register (a local of a stopped frame):
-  // followed like one in memory, but nothing can rewrite it.
-  Status add_root_value(uint64_t value, int type, const std::string& label) {
+  // followed like one in memory. Only a register of the thread's own frame
+  // (`home`: its thread and word in user_regs_struct) can be rewritten.
+  struct RegisterRoot {
+    uint64_t value = 0;
+    int pointee = -1;
+    std::string label;
+    std::optional<std::pair<pid_t, size_t>> home;
+  };
+  Status add_root_value(uint64_t value, int type, const std::string& label,
+                        std::optional<std::pair<pid_t, size_t>> home = std::nullopt) {
     const Type& t = plan_.old_types.at(type);
     if (t.kind != TypeKind::Pointer || !value || !leads_[type]) return ok();
-    registers_.push_back({value, label});
+    registers_.push_back({value, t.target, label, home});
     GRAFT_TRY(follow(value, t.target, 0));
     return drain();
   }
-  // The pointers add_root_value followed, with their labels.
-  const std::vector<std::pair<uint64_t, std::string>>& register_roots() const { return registers_; }
+  // The pointers add_root_value followed.
+  const std::vector<RegisterRoot>& register_roots() const { return registers_; }
 
   void forbid(uint64_t start, uint64_t size, std::string what) { forbidden_.push_back({start, size, std::move(what)}); }
 
-  std::vector<Instance>& instances() { return instances_; }
-  // Every typed pointer to a changed struct found, and every object scanned.
-  const std::vector<Reference>& references() const { return references_; }
-  const std::vector<Region>& regions() const { return regions_; }
+  HugeVector<Instance>& instances() { return instances_; }
+  // Every typed pointer to a changed struct found, and every object scanned (for_moves only; roots always).
+  const HugeVector<Reference>& references() const { return references_; }
+  const HugeVector<Region>& regions() const { return regions_; }
+  const std::vector<std::string>& root_labels() const { return root_labels_; }
 
-  int changed(int old_type) const { return compare_.changed(old_type); }
+  // Undeclared void * members met, with what they hold.
+  struct UntypedSlot {
+    uint64_t slot = 0, value = 0;
+    size_t member = 0;  // in plan.untyped_members
+  };
+  const std::vector<UntypedSlot>& untyped_slots() const { return untyped_; }
+
+  // The new type of a changed struct, or -1 (computed once per type: this runs for every object).
+  int changed(int old_type) const { return changed_[static_cast<size_t>(old_type)]; }
 
  private:
   // The pointers inside a value, followed; aggregates by value are scanned in place.
@@ -162,8 +246,23 @@ class Traversal {
     const Type& t = plan_.old_types.at(type);
     switch (t.kind) {
       case TypeKind::Struct:
-        for (const auto& m : t.members)
-          if (!m.bit_size) GRAFT_TRY(scan(address + m.offset, m.type, depth + 1));
+        for (const auto& m : t.members) {
+          if (m.bit_size) continue;
+          GRAFT_ASSIGN(bool declared, scan_declared_union(address, type, m.offset, depth));
+          if (!declared) GRAFT_TRY(scan(address + m.offset, m.type, depth + 1));
+        }
+        // Members the user declared to point to a struct (a void *): followed like typed pointers.
+        for (const auto& p : plan_.declared_pointers)
+          if (p.container == type) {
+            auto value = memory_.word(address + p.offset);
+            if (!value) return make_error("cannot read {} at {:#x} in process {}", p.source, address + p.offset, input_.pid);
+            if (*value) GRAFT_TRY(follow(*value, p.pointee, address + p.offset));
+          }
+        // Undeclared void * members: what they hold is checked once every typed object is found.
+        for (size_t k = 0; k < plan_.untyped_members.size(); ++k)
+          if (plan_.untyped_members[k].container == type)
+            if (auto value = memory_.word(address + plan_.untyped_members[k].offset); value && *value)
+              untyped_.push_back({address + plan_.untyped_members[k].offset, *value, k});
         return ok();
       case TypeKind::Array: {
         const uint64_t size = plan_.old_types.at(t.target).size;
@@ -181,9 +280,36 @@ class Traversal {
     }
   }
 
+  // A union at `offset` in a struct of `type` at `address` whose live member
+  // the user declared by a tag (GRAFT_UNION_MEMBER): only that member is
+  // scanned. False if no directive covers it; a tag value none names refuses.
+  Result<bool> scan_declared_union(uint64_t address, int type, uint64_t offset, int depth) {
+    const DeclaredUnionMember* first = nullptr;
+    int64_t tag = 0;
+    for (const auto& u : plan_.declared_union_members) {
+      if (u.container != type || u.union_offset != offset) continue;
+      if (!first) {
+        first = &u;
+        uint64_t raw = 0;
+        if (!memory_.read(address + u.tag_offset, &raw, u.tag_size))
+          return make_error("cannot read the tag of {} at {:#x} in process {}", u.source, address, input_.pid);
+        const unsigned shift = 64 - 8 * u.tag_size;
+        tag = u.tag_signed && shift ? static_cast<int64_t>(raw << shift) >> shift : static_cast<int64_t>(raw);
+      }
+      if (u.tag_value == tag) {
+        GRAFT_TRY(scan(address + u.member_offset, u.member_type, depth + 1));
+        return true;
+      }
+    }
+    if (!first) return false;
+    return make_error("the {} at {:#x}: its tag holds {}, a value no GRAFT_UNION_MEMBER names for that union (as {} "
+                      "does for another), so graft cannot tell which member is live; declare it for this value too; "
+                      "nothing was changed", plan_.old_types.spell(type), address, tag, first->source);
+  }
+
   Status follow(uint64_t p, int type, uint64_t slot) {
-    if (slot && changed(type) >= 0) references_.push_back({slot, p, type});  // slot 0: a register, never rewritten
-    if (!visited_.insert({p, type}).second) return ok();
+    if (for_moves_ && slot && changed(type) >= 0) references_.push_back({slot, p, type});  // slot 0: a register, never rewritten
+    if (!visited_.insert(p, type)) return ok();
     const MemoryMap* m = memory_.mapping(p);
     if (!m || m->perms.size() < 2 || m->perms[0] != 'r' || m->perms[1] != 'w') {
       ++dangling_;  // not data: a stale or foreign pointer; nothing of ours lives there
@@ -200,14 +326,14 @@ class Traversal {
                           "objects in frames yet; nothing was changed", pointer_at(slot), t.name, p);
       return ok();
     }
-    Instance instance{p, type, changed(type), 1, std::nullopt, slot, m->path.empty() || m->path == "[heap]"};
+    Instance instance{p, type, changed(type), 1, 0, slot, m->path.empty() || m->path == "[heap]"};
     if (instance.heap && t.size)
       if (auto usable = allocation(p, *m)) {
-        instance.capacity = usable;
+        instance.capacity = *usable;
         instance.count = std::max<uint64_t>(1, *usable / t.size);
       }
     if (instance.new_type >= 0) instances_.push_back(instance);
-    regions_.push_back({p, instance.count * t.size, type, {}});
+    if (for_moves_) regions_.push_back({p, instance.count * t.size, type});
     for (uint64_t k = 0; k < instance.count; ++k) work_.push_back({p + k * t.size, type});
     return ok();
   }
@@ -242,15 +368,19 @@ class Traversal {
   const MigrationInput& input_;
   RemoteMemory& memory_;
   TypeComparison compare_;
+  bool for_moves_;
   std::vector<bool> leads_;  // per old type: it can lead to a changed struct
+  std::vector<int> changed_;  // per old type: compare_.changed
   std::vector<const MemoryMap*> stacks_;
   std::vector<Forbidden> forbidden_;
-  std::unordered_set<std::pair<uint64_t, int>, PairHash> visited_;
+  VisitedSet visited_;
   std::vector<std::pair<uint64_t, int>> work_;
-  std::vector<Instance> instances_;
-  std::vector<Reference> references_;
-  std::vector<Region> regions_;
-  std::vector<std::pair<uint64_t, std::string>> registers_;
+  HugeVector<Instance> instances_;
+  HugeVector<Reference> references_;
+  HugeVector<Region> regions_;
+  std::vector<std::string> root_labels_;
+  std::vector<RegisterRoot> registers_;
+  std::vector<UntypedSlot> untyped_;
   size_t dangling_ = 0;
 };
 
@@ -285,11 +415,13 @@ std::string member_path(const TypeTable& types, int type, uint64_t offset) {
 
 // What the traversal saw at `slot`, for messages: "global forest.cookie (void *)",
 // "struct table at 0x55d0c0: .cookie (void *)".
-std::string place(const TypeTable& types, const Region& r, uint64_t slot) {
+std::string place(const TypeTable& types, const Traversal& traversal, const Region& r, uint64_t slot) {
   const uint64_t element = types.at(r.type).size ? types.at(r.type).size : r.size;
   const uint64_t k = (slot - r.start) / element;
   const std::string path = member_path(types, r.type, slot - r.start - k * element);
-  if (!r.label.empty()) return r.label + (path.starts_with("(") ? " " : "") + path;
+  if (const std::string* label = r.label >= 0 ? &traversal.root_labels()[static_cast<size_t>(r.label)] : nullptr;
+      label && !label->empty())
+    return *label + (path.starts_with("(") ? " " : "") + path;
   if (r.size > element)
     return fmt::format("element {} of the {}s at {:#x}: {}", k, types.spell(r.type), r.start, path);
   return fmt::format("the {} at {:#x}: {}", types.spell(r.type), r.start, path);
@@ -297,6 +429,24 @@ std::string place(const TypeTable& types, const Region& r, uint64_t slot) {
 
 constexpr uint64_t kChunkHeader = 16;  // glibc: prev_size and size words before the memory malloc returns
 constexpr uint64_t kMmappedBit = 2;    // glibc: IS_MMAPPED in the size word
+// Registers by DWARF number (rax rdx rcx rbx rsi rdi rbp rsp r8..r15), each
+// as a word of user_regs_struct (r15 r14 r13
+// r12 rbp rbx r11 r10 r9 r8 rax rcx rdx rsi rdi orig_rax rip cs eflags rsp ...).
+constexpr size_t kUserRegsWord[16] = {10, 12, 11, 5, 13, 14, 4, 19, 9, 8, 7, 6, 3, 2, 1, 0};
+// Call-clobbered registers that return no value (rcx rsi rdi r8-r11): dead
+// once a call has returned, whatever the callee left in them.
+bool dead_after_a_call(size_t word) {
+  for (int dwarf : {2, 4, 5, 8, 9, 10, 11})
+    if (kUserRegsWord[dwarf] == word) return true;
+  return false;
+}
+static_assert(offsetof(user_regs_struct, rax) == 8 * kUserRegsWord[0] &&
+              offsetof(user_regs_struct, rdi) == 8 * kUserRegsWord[5] &&
+              offsetof(user_regs_struct, rbx) == 8 * kUserRegsWord[3] &&
+              offsetof(user_regs_struct, rsp) == 8 * kUserRegsWord[7] &&
+              offsetof(user_regs_struct, r8) == 8 * kUserRegsWord[8] &&
+              offsetof(user_regs_struct, r15) == 8 * kUserRegsWord[15]);
+
 constexpr uint64_t kPage = 4096;
 
 // A top-level instance and what becomes of it: transformed in place, or moved
@@ -358,7 +508,7 @@ Result<std::map<uint64_t, uint64_t>> prepare_moves(const DataPlan& plan, const M
       if (auto it = typed.find(start + off); it != typed.end() && it->second == t) continue;
       return make_error("{} holds {}: graft rewrites only typed pointers to the start of an object, not a void *, a "
                         "union, an integer or a pointer into its middle; nothing was changed",
-                        place(types, region, start + off), what(value, t));
+                        place(types, traversal, region, start + off), what(value, t));
     }
   }
   // Beyond the frame roots' slots (typed, above), a word on a thread's stack
@@ -366,19 +516,35 @@ Result<std::map<uint64_t, uint64_t>> prepare_moves(const DataPlan& plan, const M
   // far more often, a stale value in a slot its frame does not use. One equal
   // to the start of a moving object is rewritten like a typed pointer: live,
   // it must follow the object; dead, it is harmless. One into the middle of
-  // it, or a register holding either (registers are not written), refuses.
+  // it refuses. A register is rewritten only where DWARF says a typed local
+  // of the thread's own frame is in it (a thread waiting at a replaced
+  // function's entry, its argument in rdi); any other holding refuses.
   std::vector<std::pair<uint64_t, Target*>> stack_words;
+  std::vector<std::tuple<pid_t, size_t, Target*>> register_moves;
   for (const auto& thread : input.threads) {
     Thread named;
     named.tid = thread.tid;
-    for (uint64_t value : thread.registers)
-      if (Target* t = moving_at(value)) {
-        std::string local;  // a frame root's local DWARF puts in a register, if it is one
-        for (const auto& [held, label] : traversal.register_roots())
-          if (held == value && local.empty()) local = " (" + label + ")";
-        return make_error("thread {} ({}) holds in a register{} {}: graft does not rewrite registers; nothing was "
-                          "changed", thread.tid, named.name(), local, what(value, t));
+    for (size_t word = 0; word < thread.registers.size(); ++word) {
+      if (thread.just_returned && dead_after_a_call(word)) continue;
+      const uint64_t value = thread.registers[word];
+      Target* t = moving_at(value);
+      if (!t) continue;
+      std::string local;  // a frame root's local DWARF puts in a register, if it is one
+      bool rewritable = false;
+      for (const auto& root : traversal.register_roots()) {
+        if (root.value != value) continue;
+        if (local.empty()) local = " (" + root.label + ")";
+        rewritable |= root.home == std::pair{thread.tid, word} && value == t->instance->address &&
+                      root.pointee == t->instance->old_type;
       }
+      if (rewritable) {
+        register_moves.emplace_back(thread.tid, word, t);
+        continue;
+      }
+      return make_error("thread {} ({}) holds in a register{} {}: graft rewrites a register only where DWARF says a "
+                        "typed pointer to it is, in the thread's innermost frame; nothing was changed",
+                        thread.tid, named.name(), local, what(value, t));
+    }
     const MemoryMap* stack = memory.mapping(thread.stack_pointer);
     if (!stack) continue;
     // To the top of the stack from its pointer, or from the red zone below it
@@ -422,7 +588,9 @@ Result<std::map<uint64_t, uint64_t>> prepare_moves(const DataPlan& plan, const M
   std::map<uint64_t, uint64_t> rewrites;
   for (const auto& [slot, t] : typed) rewrites[slot] = t->block + kChunkHeader;
   for (const auto& [slot, t] : stack_words) rewrites[slot] = t->block + kChunkHeader;
-  report.references = rewrites.size();
+  for (const auto& [tid, word, t] : register_moves)
+    report.register_writes.push_back({tid, word, t->block + kChunkHeader, t->instance->address});
+  report.references = rewrites.size() + register_moves.size();
   return rewrites;
 }
 
@@ -509,6 +677,7 @@ std::optional<LocalValue> locate(const LocalPlace& place, const StackFrame& fram
         return LocalValue{false, frame.cfa + static_cast<uint64_t>(place.offset)};
       return std::nullopt;
     case Kind::Unknown:
+    case Kind::InCallClobberedRegister:
       break;
   }
   return std::nullopt;
@@ -516,6 +685,45 @@ std::optional<LocalValue> locate(const LocalPlace& place, const StackFrame& fram
 
 constexpr const char* kRegisterNames[16] = {"rax", "rdx", "rcx", "rbx", "rsi", "rdi", "rbp", "rsp",
                                             "r8",  "r9",  "r10", "r11", "r12", "r13", "r14", "r15"};
+
+// A void * member no directive covers may hold a changed struct the typed
+// traversal cannot see, which would keep its old layout under the new code.
+// One that holds the start of a heap block the traversal did not find, big
+// enough for a changed struct, refuses, naming the member and the directive
+// that settles it.
+Status check_untyped_members(const DataPlan& plan, const MigrationInput& input, Traversal& traversal,
+                             RemoteMemory& memory) {
+  const auto& slots = traversal.untyped_slots();
+  if (slots.empty()) return ok();
+  uint64_t smallest = UINT64_MAX;
+  for (const auto& c : plan.changes) smallest = std::min(smallest, plan.old_types.at(c.old_type).size);
+  std::vector<uint64_t> found;
+  for (const auto& i : traversal.instances()) found.push_back(i.address);
+  std::sort(found.begin(), found.end());
+  for (const auto& s : slots) {
+    if (std::binary_search(found.begin(), found.end(), s.value) || (s.value & 15) != 0) continue;
+    const MemoryMap* m = memory.mapping(s.value);
+    if (!m || s.value - m->start < 16) continue;
+    auto header = memory.word(s.value - 8);
+    if (!header) continue;
+    // A malloc chunk's size word: the chunk (16-byte multiple) fits its mapping.
+    const uint64_t chunk = *header & ~uint64_t{7};
+    const bool mmapped = *header & 2;
+    if (chunk < 32 || chunk % 16 || s.value - 16 + chunk > m->end) continue;
+    const uint64_t usable = chunk - (mmapped ? 16 : 8);
+    if (usable < smallest) continue;
+    const UntypedMember& u = plan.untyped_members[s.member];
+    const std::string container = u.name.substr(0, u.name.rfind('.'));
+    const std::string field = u.name.substr(u.name.rfind('.') + 1);
+    return make_error("{} at {:#x} in process {} holds {:#x}, a heap block of {} bytes that no typed pointer reached: "
+                      "it may be a changed struct graft cannot see; declare what it holds in the --transform file, "
+                      "GRAFT_POINTS_TO({}, {}, STRUCT); or, if it never holds a changed struct, "
+                      "GRAFT_OPAQUE({}, {}); nothing was changed",
+                      u.name, s.slot, input.pid, s.value, usable, container.substr(container.rfind(' ') + 1), field,
+                      container.substr(container.rfind(' ') + 1), field);
+  }
+  return ok();
+}
 
 // Every stopped thread's frames in a frame holder, at a pc where DWARF says
 // where a local that may point to changed data is: that local is a typed
@@ -531,23 +739,38 @@ Status add_frame_roots(const DataPlan& plan, const MigrationInput& input, Remote
     for (size_t k = 0; k < thread.frames.size(); ++k) {
       const StackFrame& frame = thread.frames[k];
       const uint64_t pc = frame.exact ? frame.pc : frame.pc - 1;  // a return address: the call before it
+      // The thread's own frame: its registers are the thread's, every one
+      // of them readable (a call-clobbered one too) and rewritable.
+      const bool own_registers = k == 0 && frame.found == StackFrame::Found::Registers;
       for (const auto& [entry, holder] : holders) {
         if (pc < entry) continue;
+        // A thread waiting at the entry sits on graft-cc's 2-byte NOP, which
+        // DWARF's ranges leave out: the arguments are where they are after it.
+        uint64_t at = pc - entry;
+        if (frame.exact && at == 0) {
+          uint8_t nop[2] = {};
+          if (memory.read(entry, nop, 2) && nop[0] == 0x66 && nop[1] == 0x90) at = 2;
+        }
         for (const auto& local : holder->locals)
           for (const auto& range : local.live) {
-            if (pc - entry < range.start || pc - entry >= range.end || !range.place.known()) continue;
+            LocalPlace place = range.place;
+            if (own_registers && place.kind == LocalPlace::Kind::InCallClobberedRegister)
+              place.kind = LocalPlace::Kind::InRegister;
+            if (at < range.start || at >= range.end || !place.known()) continue;
             const std::string label =
                 fmt::format("thread {} frame {} ({}) local {}", thread.tid, k, holder->identity, local.name);
-            const auto where = locate(range.place, frame);
+            const auto where = locate(place, frame);
             if (!where)
               return make_error("{} may point to changed data, but DWARF's place for it ({}) gives nothing in that "
                                 "frame (a register the unwinder could not recover, or a frame being set up or taken "
                                 "down); nothing was changed: try again", label,
-                                range.place.kind == LocalPlace::Kind::AtCfaOffset ? std::string("the frame address")
-                                                                                 : kRegisterNames[range.place.reg]);
+                                place.kind == LocalPlace::Kind::AtCfaOffset ? std::string("the frame address")
+                                                                           : kRegisterNames[place.reg]);
+            std::optional<std::pair<pid_t, size_t>> home;
+            if (where->in_register && own_registers) home = std::pair{thread.tid, kUserRegsWord[place.reg]};
             auto found = where->in_register
                              ? traversal.add_root_value(where->value_or_address, local.type,
-                                                        label + " in " + kRegisterNames[range.place.reg])
+                                                        label + " in " + kRegisterNames[place.reg], home)
                              : traversal.add_root(where->value_or_address, local.type, label);
             if (!found) return found.error().context(label);
           }
@@ -586,7 +809,6 @@ Result<std::vector<DataWrite>> plan_migration(const DataPlan& plan, const Migrat
   const auto started = Clock::now();
   GRAFT_ASSIGN(auto maps, read_maps(input.pid));
   RemoteMemory memory(input.pid, std::move(maps));
-  Traversal traversal(plan, input, memory);
   std::vector<DataWrite> writes;
   Transformer transform(plan.old_types, plan.new_types);
 
@@ -602,24 +824,46 @@ Result<std::vector<DataWrite>> plan_migration(const DataPlan& plan, const Migrat
     if (r.new_type < 0) continue;
     GRAFT_ASSIGN(uint64_t to, input.new_address(r.identity));
     moved.push_back({&r, at, to});
-    traversal.forbid(at, plan.old_types.at(r.old_type).size, "global " + r.variable);
   }
-  for (const auto& r : plan.roots) {
-    GRAFT_ASSIGN(uint64_t at, input.old_address(r.identity));
-    if (auto found = traversal.add_root(at, r.old_type, "global " + r.variable); !found)
-      return found.error().context("global " + r.variable);
-  }
-  GRAFT_TRY(add_frame_roots(plan, input, memory, traversal));
+  auto traverse = [&](Traversal& traversal) -> Status {
+    for (const auto& m : moved)
+      traversal.forbid(m.from, plan.old_types.at(m.root->old_type).size, "global " + m.root->variable);
+    for (const auto& r : plan.roots) {
+      GRAFT_ASSIGN(uint64_t at, input.old_address(r.identity));
+      if (auto found = traversal.add_root(at, r.old_type, "global " + r.variable); !found)
+        return found.error().context("global " + r.variable);
+    }
+    return add_frame_roots(plan, input, memory, traversal);
+  };
+  Traversal traversal(plan, input, memory, false);
+  GRAFT_TRY(traverse(traversal));
+  GRAFT_TRY(check_untyped_members(plan, input, traversal, memory));
 
   // Instances inside others (a changed struct embedded in a found object) are
   // transformed with their container. Each top-level one is transformed in
   // place if its new layout fits its allocation, else it moves.
   auto& found = traversal.instances();
-  std::sort(found.begin(), found.end(), [](const Instance& a, const Instance& b) { return a.address < b.address; });
-  std::vector<Target> targets;
+  // Found in the order pointers lead there: often in address order already, or
+  // in reverse (a list built by pushing at its head).
+  auto by_address = [](const Instance& a, const Instance& b) { return a.address < b.address; };
+  if (std::is_sorted(found.rbegin(), found.rend(), by_address))
+    std::reverse(found.begin(), found.end());
+  else
+    std::sort(found.begin(), found.end(), by_address);
+  // What becomes of a top-level instance (its block, if it moves, comes later).
+  auto target_of = [&](const Instance& i) {
+    Target t;
+    t.instance = &i;
+    t.old_bytes = plan.old_types.at(i.old_type).size * i.count;
+    t.new_bytes = plan.new_types.at(i.new_type).size * i.count;
+    if (i.capacity) t.room = i.capacity;
+    t.moves = t.new_bytes > t.room.value_or(t.old_bytes);
+    return t;
+  };
+  std::vector<Target> moving_targets;  // in address order
   uint64_t covered_end = 0;
   const Instance* container = nullptr;
-  for (const auto& i : found) {
+  for (auto& i : found) {
     const uint64_t old_size = plan.old_types.at(i.old_type).size;
     const uint64_t end = i.address + old_size * i.count;
     if (container && i.address < covered_end) {
@@ -642,20 +886,23 @@ Result<std::vector<DataWrite>> plan_migration(const DataPlan& plan, const Migrat
                         "was changed", pointer_at(i.slot), plan.old_types.at(i.old_type).name, i.address);
     container = &i;
     covered_end = end;
-    Target t{&i, old_size * i.count, plan.new_types.at(i.new_type).size * i.count, i.capacity};
-    t.moves = t.new_bytes > t.room.value_or(t.old_bytes);
+    i.top = true;
+    const Target t = target_of(i);
     if (t.moves && !t.room)
       return make_error("{} grows from {} to {} bytes, and the one at {:#x} is not in the heap (a global or a "
                         "static object): graft cannot move it; nothing was changed",
                         plan.old_types.at(i.old_type).name, old_size, t.new_bytes / i.count, i.address);
-    targets.push_back(t);
+    if (t.moves) moving_targets.push_back(t);
   }
   std::vector<Target*> moving;
-  for (auto& t : targets)
-    if (t.moves) moving.push_back(&t);
+  for (auto& t : moving_targets) moving.push_back(&t);
   std::map<uint64_t, uint64_t> rewrites;  // slot of a typed pointer to a moved object -> its new address
   if (!moving.empty()) {
-    GRAFT_ASSIGN(rewrites, prepare_moves(plan, input, traversal, memory, moving, report));
+    // Again, recording what moves need this time (the memory is read already):
+    // the same roots and the same memory give the same objects.
+    Traversal recorded(plan, input, memory, true);
+    GRAFT_TRY(traverse(recorded));
+    GRAFT_ASSIGN(rewrites, prepare_moves(plan, input, recorded, memory, moving, report));
   }
 
   for (const auto& m : moved) {
@@ -665,10 +912,9 @@ Result<std::vector<DataWrite>> plan_migration(const DataPlan& plan, const Migrat
     if (!memory.read(m.from, before.data(), old_size))
       return make_error("cannot read global {} at {:#x} in process {}", m.root->variable, m.from, input.pid);
     rewrite_references(rewrites, m.from, before);
-    DataWrite w{m.to, std::vector<uint8_t>(new_size), {}};
     // Its new storage holds the new initialiser: new fields start from it.
-    GRAFT_ASSIGN(w.previous, read_process_memory(input.pid, m.to, new_size));
-    w.bytes = w.previous;
+    GRAFT_ASSIGN(const auto initialiser, read_process_memory(input.pid, m.to, new_size));
+    DataWrite w{m.to, Bytes(initialiser.begin(), initialiser.end()), Bytes(initialiser.begin(), initialiser.end())};
     transform(m.root->old_type, before.data(), m.root->new_type, w.bytes.data());
     writes.push_back(std::move(w));
     ++report.objects;
@@ -676,43 +922,76 @@ Result<std::vector<DataWrite>> plan_migration(const DataPlan& plan, const Migrat
       transformed.push_back({writes.size() - 1, m.from, m.root->old_type, m.root->new_type, 1, std::move(before)});
   }
 
-  for (const auto& t : targets) {
-    const Instance& i = *t.instance;
+  // Objects transformed in place go into runs as they come (in address
+  // order): neighbours (malloc puts them a header apart) share one write, the
+  // bytes between them written back unchanged, so a million objects cost a
+  // few dozen writes and no allocation each.
+  constexpr uint64_t kRunGap = 64, kRunBytes = 16u << 20, kRunSlack = 1u << 16;
+  std::optional<size_t> run;  // index in writes of the run being extended
+  std::vector<uint8_t> before, gap;
+  auto next_moving = moving_targets.begin();
+  for (const Instance& i : found) {
+    if (!i.top) continue;
+    const Target t = next_moving != moving_targets.end() && next_moving->instance == &i ? *next_moving++ : target_of(i);
     const uint64_t old_size = plan.old_types.at(i.old_type).size;
     const uint64_t new_size = plan.new_types.at(i.new_type).size;
-    std::vector<uint8_t> before(t.moves ? t.old_bytes : std::max(t.old_bytes, t.new_bytes));
+    before.resize(t.moves ? t.old_bytes : std::max(t.old_bytes, t.new_bytes));
     if (!memory.read(i.address, before.data(), before.size()))
       return make_error("cannot read {} at {:#x} in process {}", plan.old_types.at(i.old_type).name, i.address, input.pid);
-    DataWrite w;
+    size_t into = 0;      // its write
+    uint64_t offset = 0;  // of the object in that write's bytes
     if (t.moves) {
       // The chunk header, then the object, in fresh (zeroed) memory; the old
       // block stays allocated and untouched.
-      w.address = t.block;
-      w.bytes.assign(kChunkHeader + t.new_bytes, 0);
+      DataWrite w{t.block, Bytes(kChunkHeader + t.new_bytes), {}};
       w.previous = w.bytes;
       const uint64_t size_word = t.block_size | kMmappedBit;
       std::memcpy(w.bytes.data() + 8, &size_word, 8);
+      writes.push_back(std::move(w));
+      into = writes.size() - 1;
+      offset = kChunkHeader;
     } else {
-      w.address = i.address;
-      w.previous.assign(before.begin(), before.begin() + static_cast<long>(t.new_bytes));
-      w.bytes.assign(t.new_bytes, 0);
+      const uint64_t end = run ? writes[*run].address + writes[*run].bytes.size() : 0;
+      bool joined = false;
+      if (run && i.address >= end && i.address - end <= kRunGap && writes[*run].bytes.size() < kRunBytes) {
+        gap.resize(i.address - end);
+        if (memory.read(end, gap.data(), gap.size())) {
+          DataWrite& w = writes[*run];
+          w.previous.insert(w.previous.end(), gap.begin(), gap.end());
+          rewrite_references(rewrites, end, gap);  // a pointer to a moved object between two transformed ones
+          w.bytes.insert(w.bytes.end(), gap.begin(), gap.end());
+          joined = true;
+        }
+      }
+      if (!joined) {
+        writes.push_back({i.address, {}, {}});
+        run = writes.size() - 1;
+      }
+      into = *run;
+      DataWrite& w = writes[into];
+      if (w.bytes.size() >= HugePageAllocator<uint8_t>::kHuge / 2 && w.bytes.capacity() < kRunBytes) {
+        // A dense run: its whole length at once, in huge pages, rather than doubling into it.
+        w.bytes.reserve(kRunBytes + kRunSlack);
+        w.previous.reserve(kRunBytes + kRunSlack);
+      }
+      offset = w.bytes.size();
+      w.previous.insert(w.previous.end(), before.begin(), before.begin() + static_cast<long>(t.new_bytes));
+      w.bytes.resize(offset + t.new_bytes);  // zeroed: new fields start from their default
     }
     rewrite_references(rewrites, i.address, std::span(before).first(t.old_bytes));
-    uint8_t* out = w.bytes.data() + (t.moves ? kChunkHeader : 0);
+    uint8_t* out = writes[into].bytes.data() + offset;
     for (uint64_t k = 0; k < i.count; ++k)
       transform(i.old_type, before.data() + k * old_size, i.new_type, out + k * new_size);
-    writes.push_back(std::move(w));
     report.objects += i.count;
     if (!plan.user_transformers.empty())
-      transformed.push_back({writes.size() - 1, i.address, i.old_type, i.new_type, i.count, std::move(before),
-                             t.moves ? kChunkHeader : 0});
+      transformed.push_back({into, i.address, i.old_type, i.new_type, i.count, before, offset});
   }
   // References in objects that are not transformed (a global, an array of
   // pointers) are written where they are.
   for (const auto& [slot, to] : rewrites) {
     auto from = memory.word(slot);
     if (!from) return make_error("cannot read the pointer at {:#x} in process {}", slot, input.pid);
-    DataWrite w{slot, std::vector<uint8_t>(8), std::vector<uint8_t>(8)};
+    DataWrite w{slot, Bytes(8), Bytes(8)};
     std::memcpy(w.bytes.data(), &to, 8);
     std::memcpy(w.previous.data(), &*from, 8);
     writes.push_back(std::move(w));

@@ -2,6 +2,7 @@
 // and which globals are the roots of the live data to transform.
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <set>
 
 #include "graft/data.h"
@@ -131,10 +132,12 @@ int TypeComparison::changed(int old_index) const {
   return j >= 0 && differs(old_index, j) ? j : -1;
 }
 
-std::vector<bool> TypeComparison::reaches_change() const {
+std::vector<bool> TypeComparison::reaches_change(const std::vector<std::pair<int, int>>& declared,
+                                                 const std::vector<int>& seeds) const {
   const int n = static_cast<int>(old_.types.size());
   std::vector<bool> out(static_cast<size_t>(n));
   for (int i = 0; i < n; ++i) out[i] = changed(i) >= 0;
+  for (int i : seeds) out[static_cast<size_t>(i)] = true;
   // A fixed point: structs reach themselves through pointers.
   for (bool grew = true; grew;) {
     grew = false;
@@ -143,18 +146,34 @@ std::vector<bool> TypeComparison::reaches_change() const {
       const Type& t = old_.at(i);
       bool now = (t.kind == TypeKind::Pointer || t.kind == TypeKind::Array) && t.target >= 0 && out[t.target];
       for (const auto& m : t.members) now = now || out[m.type];
+      for (const auto& [container, pointee] : declared) now = now || (container == i && out[pointee]);
       if (now) out[i] = grew = true;
     }
   }
   return out;
 }
 
-std::vector<std::pair<uint64_t, uint64_t>> DataPlan::FrameHolder::live(bool unknown_only) const {
+std::vector<std::pair<uint64_t, uint64_t>> DataPlan::FrameHolder::live(Places which) const {
+  auto wanted = [which](const LocalPlace& place) {
+    switch (which) {
+      case Places::All: return true;
+      case Places::Unknown: return place.kind == LocalPlace::Kind::Unknown;
+      case Places::CallClobbered: return place.dead_across_calls();
+      case Places::KeptOverCalls: return !place.dead_across_calls();
+    }
+    return true;
+  };
   std::vector<std::pair<uint64_t, uint64_t>> out;
   for (const auto& local : locals)
     for (const auto& range : local.live)
-      if (!unknown_only || !range.place.known()) out.emplace_back(range.start, range.end);
+      if (wanted(range.place)) out.emplace_back(range.start, range.end);
   return out;
+}
+
+std::string DataDirective::text() const {
+  std::string out = kind == Kind::PointsTo ? "GRAFT_POINTS_TO(" : kind == Kind::Opaque ? "GRAFT_OPAQUE(" : "GRAFT_UNION_MEMBER(";
+  for (size_t k = 0; k < args.size(); ++k) out += (k ? ", " : "") + args[k];
+  return out + ")";
 }
 
 std::vector<std::string> DataPlan::retyped_globals() const {
@@ -176,11 +195,21 @@ bool readable_in_every_frame(const LocalPlace& place) {
   return place.known() && (r == 3 || r == 6 || r == 7 || (r >= 12 && r <= 15));
 }
 
+// The place graft keeps for a pointer local: where every frame can read it,
+// a register that no frame waiting for a call still holds, or unknown.
+LocalPlace place_for_frames(const LocalPlace& place, bool pointer) {
+  if (pointer && readable_in_every_frame(place)) return place;
+  if (place.kind == LocalPlace::Kind::InRegister && place.reg >= 0 && place.reg <= 11 && place.reg != 3 &&
+      place.reg != 6 && place.reg != 7)
+    return LocalPlace{LocalPlace::Kind::InCallClobberedRegister, place.reg, 0};
+  return LocalPlace{};
+}
+
 class Planner {
  public:
   Planner(const TypeTable& o, const TypeTable& n, const std::function<std::string(const Variable&, bool)>& identity_of,
-          const std::function<std::string(uint64_t)>& function_at)
-      : old_(o), new_(n), compare_(o, n), identity_of_(identity_of), function_at_(function_at) {}
+          const std::function<std::string(uint64_t)>& function_at, const std::vector<DataDirective>& directives)
+      : old_(o), new_(n), compare_(o, n), identity_of_(identity_of), function_at_(function_at), directives_(directives) {}
 
   Result<DataPlan> run() {
     for (const auto& [name, i] : old_.named) {
@@ -194,6 +223,7 @@ class Planner {
       GRAFT_TRY(explain(i, j, name, change.details));
       changes_.push_back(std::move(change));
     }
+    GRAFT_TRY(resolve_directives());
     GRAFT_TRY(find_roots());
     if (changes_.empty() && roots_.empty()) return DataPlan{};
     GRAFT_TRY(check_reachable());
@@ -212,6 +242,12 @@ class Planner {
     plan.frame_holders = frame_holders();
     for (auto& h : plan.frame_holders)
       for (auto& local : h.locals) old_refs.push_back(&local.type);
+    plan.declared_pointers = pointers_;
+    for (auto& p : plan.declared_pointers) old_refs.insert(old_refs.end(), {&p.container, &p.pointee});
+    plan.declared_union_members = union_members_;
+    for (auto& u : plan.declared_union_members) old_refs.insert(old_refs.end(), {&u.container, &u.member_type});
+    plan.untyped_members = untyped_;
+    for (auto& u : plan.untyped_members) old_refs.push_back(&u.container);
     // The new counterparts of every old named aggregate the traversal may meet.
     std::vector<int> counterparts;
     for (const auto& [name, i] : old_.named)
@@ -238,7 +274,7 @@ class Planner {
         for (const auto& range : local.live)
           if (range.start >= f.address && range.end > range.start)
             held.live.push_back({range.start - f.address, range.end - f.address,
-                                 pointer && readable_in_every_frame(range.place) ? range.place : LocalPlace{}});
+                                 place_for_frames(range.place, pointer)});
         if (!held.live.empty()) holder.locals.push_back(std::move(held));
       }
       if (!holder.identity.empty() && !holder.locals.empty()) out.push_back(std::move(holder));
@@ -293,10 +329,182 @@ class Planner {
     return ok();
   }
 
+  // A member named by a path ("value", "u.ptr") in an aggregate of old_,
+  // anonymous members looked through.
+  struct Located {
+    uint64_t offset = 0;
+    int type = -1;
+    uint32_t bit_size = 0;
+  };
+  std::optional<Located> find_member(int type, const std::string& name) const {
+    const Type& t = old_.at(type);
+    if (t.kind != TypeKind::Struct && t.kind != TypeKind::Union) return std::nullopt;
+    for (const auto& m : t.members) {
+      if (!name.empty() && m.name == name) return Located{m.offset, m.type, m.bit_size};
+      if (m.name.empty())
+        if (auto inner = find_member(m.type, name)) return Located{m.offset + inner->offset, inner->type, inner->bit_size};
+    }
+    return std::nullopt;
+  }
+  Result<Located> member_at(const DataDirective& d, int container, const std::string& path, const char* role) const {
+    Located at{0, container, 0};
+    for (size_t start = 0;;) {
+      const size_t dot = path.find('.', start);
+      const std::string name = path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+      auto found = find_member(at.type, name);
+      if (!found)
+        return refuse(d, "{} has no member {} (the {}); name one of its members as the old version declares them",
+                      old_.spell(at.type), name, role);
+      at = {at.offset + found->offset, found->type, found->bit_size};
+      if (dot == std::string::npos) return at;
+      start = dot + 1;
+    }
+  }
+  // A struct of the old version, named by its tag.
+  Result<int> struct_named(const DataDirective& d, const std::string& tag, const char* role) const {
+    const int i = old_.find("struct " + tag);
+    if (i < 0 || old_.at(i).kind != TypeKind::Struct || old_.at(i).incomplete)
+      return refuse(d, "the old version defines no struct {} (the {}); write the tag of a struct it defines", tag, role);
+    return i;
+  }
+  template <typename... Args>
+  Error refuse(const DataDirective& d, fmt::format_string<Args...> format, Args&&... args) const {
+    return make_error(format, std::forward<Args>(args)...).context(d.where + ": " + d.text());
+  }
+
+  // Each directive of the --transform file, checked against the old types
+  // (what is in memory) and resolved to offsets and types.
+  Status resolve_directives() {
+    for (const auto& d : directives_) {
+      if (d.kind == DataDirective::Kind::Opaque) {
+        if (d.args.size() != 2) return refuse(d, "write GRAFT_OPAQUE(container, field) on one line");
+        GRAFT_ASSIGN(const int container, struct_named(d, d.args[0], "container"));
+        GRAFT_ASSIGN(Located field, member_at(d, container, d.args[1], "field"));
+        if (old_.at(field.type).kind != TypeKind::Pointer)
+          return refuse(d, "{}.{} is {}, not a pointer", old_.spell(container), d.args[1], old_.spell(field.type));
+        opaque_.insert({container, field.offset});
+        continue;
+      }
+      if (d.kind == DataDirective::Kind::PointsTo) {
+        if (d.args.size() != 3) return refuse(d, "write GRAFT_POINTS_TO(container, field, pointee) on one line");
+        DeclaredPointer p;
+        GRAFT_ASSIGN(p.container, struct_named(d, d.args[0], "container"));
+        GRAFT_ASSIGN(Located field, member_at(d, p.container, d.args[1], "field"));
+        const Type& ft = old_.at(field.type);
+        const bool word = ft.kind == TypeKind::Pointer ||
+                          ((ft.kind == TypeKind::Signed || ft.kind == TypeKind::Unsigned) && ft.size == 8);
+        if (!word || field.bit_size)
+          return refuse(d, "{}.{} is {} ({} bytes), not a pointer-sized member: the field must hold an address "
+                        "(void *, another pointer, uintptr_t)", old_.spell(p.container), d.args[1], old_.spell(field.type),
+                        ft.size);
+        p.offset = field.offset;
+        GRAFT_ASSIGN(p.pointee, struct_named(d, d.args[2], "pointee"));
+        p.source = d.text() + " at " + d.where;
+        pointers_.push_back(std::move(p));
+        continue;
+      }
+      if (d.args.size() != 5)
+        return refuse(d, "write GRAFT_UNION_MEMBER(container, union_field, tag_field, tag_value, member) on one line");
+      DeclaredUnionMember u;
+      GRAFT_ASSIGN(u.container, struct_named(d, d.args[0], "container"));
+      GRAFT_ASSIGN(Located field, member_at(d, u.container, d.args[1], "union field"));
+      if (old_.at(field.type).kind != TypeKind::Union)
+        return refuse(d, "{}.{} is {}, not a union", old_.spell(u.container), d.args[1], old_.spell(field.type));
+      u.union_offset = field.offset;
+      GRAFT_ASSIGN(Located tag, member_at(d, u.container, d.args[2], "tag field"));
+      const Type& tt = old_.at(tag.type);
+      const bool integer = tt.kind == TypeKind::Signed || tt.kind == TypeKind::Unsigned || tt.kind == TypeKind::Bool ||
+                           tt.kind == TypeKind::Enum;
+      if (!integer || tag.bit_size || (tt.size != 1 && tt.size != 2 && tt.size != 4 && tt.size != 8))
+        return refuse(d, "{}.{} is {}: the tag must be an integer or enum member (not a bit-field)",
+                      old_.spell(u.container), d.args[2], old_.spell(tag.type));
+      u.tag_offset = tag.offset;
+      u.tag_size = static_cast<uint32_t>(tt.size);
+      u.tag_signed = tt.kind == TypeKind::Signed || tt.kind == TypeKind::Enum;
+      GRAFT_ASSIGN(u.tag_value, tag_value(d, tag.type, d.args[3]));
+      GRAFT_ASSIGN(Located member, member_at(d, field.type, d.args[4], "live member"));
+      u.member_offset = u.union_offset + member.offset;
+      u.member_type = member.type;
+      u.member = d.args[1] + "." + d.args[4];
+      u.source = d.text() + " at " + d.where;
+      for (const auto& other : union_members_) {
+        if (other.container != u.container || other.union_offset != u.union_offset) continue;
+        if (other.tag_offset != u.tag_offset)
+          return refuse(d, "{} names another tag for the same union: one tag field decides its live member",
+                        other.source);
+        if (other.tag_value == u.tag_value && other.member_offset != u.member_offset)
+          return refuse(d, "{} names another live member for the same tag value", other.source);
+      }
+      union_members_.push_back(std::move(u));
+    }
+    return ok();
+  }
+
+  // A tag value as written: an integer literal, or an enumerator of the old version.
+  Result<int64_t> tag_value(const DataDirective& d, int tag_type, const std::string& text) const {
+    std::string digits = text;
+    while (!digits.empty() && (digits.back() == 'u' || digits.back() == 'U' || digits.back() == 'l' || digits.back() == 'L'))
+      digits.pop_back();
+    try {
+      size_t used = 0;
+      const int64_t v = std::stoll(digits, &used, 0);
+      if (used == digits.size()) return v;
+    } catch (const std::exception&) {
+    }
+    std::optional<int64_t> found;
+    auto search = [&](const Type& t) -> Status {
+      for (const auto& [name, value] : t.enumerators)
+        if (name == text) {
+          if (found && *found != value)
+            return refuse(d, "{} names enumerators of different values in the old version; write the number", text);
+          found = value;
+        }
+      return ok();
+    };
+    if (old_.at(tag_type).kind == TypeKind::Enum) GRAFT_TRY(search(old_.at(tag_type)));
+    if (!found)
+      for (const auto& t : old_.types)
+        if (t.kind == TypeKind::Enum) GRAFT_TRY(search(t));
+    if (!found)
+      return refuse(d, "the tag value {} is neither an integer nor an enumerator of the old version", text);
+    return *found;
+  }
+
+  std::vector<std::pair<int, int>> declared_edges() const {
+    std::vector<std::pair<int, int>> out;
+    for (const auto& p : pointers_) out.emplace_back(p.container, p.pointee);
+    return out;
+  }
+
+  // Every `void *` member of a struct that no directive covers: where a
+  // changed struct may hide from the typed traversal.
+  void find_untyped_members() {
+    if (changes_.empty()) return;
+    std::set<std::pair<int, uint64_t>> declared(opaque_.begin(), opaque_.end());
+    for (const auto& p : pointers_) declared.insert({p.container, p.offset});
+    for (int i = 0; i < static_cast<int>(old_.types.size()); ++i) {
+      const Type& t = old_.at(i);
+      if (t.kind != TypeKind::Struct || t.incomplete) continue;
+      for (const auto& m : t.members) {
+        const Type& mt = old_.at(m.type);
+        const bool void_pointer =
+            mt.kind == TypeKind::Pointer && (mt.target < 0 || old_.at(mt.target).kind == TypeKind::Void);
+        if (!void_pointer || m.bit_size || declared.count({i, m.offset})) continue;
+        untyped_.push_back({i, m.offset, fmt::format("{}.{}", old_.spell(i), m.name.empty() ? "?" : m.name)});
+      }
+    }
+  }
+  std::vector<int> untyped_containers() const {
+    std::vector<int> out;
+    for (const auto& u : untyped_) out.push_back(u.container);
+    return out;
+  }
+
   Status find_roots() {
     std::map<std::string, const Variable*> after;
     for (const auto& v : new_.variables) after.emplace(v.key, &v);
-    leads_ = compare_.reaches_change();
+    find_untyped_members();
+    leads_ = compare_.reaches_change(declared_edges(), untyped_containers());
     for (const auto& v : old_.variables) {
       if (v.constant || v.type < 0) continue;
       auto it = after.find(v.key);
@@ -340,7 +548,8 @@ class Planner {
 
   // A changed type no global reaches can only have instances in frames of
   // functions the patch replaces (which no thread is in at the commit) or
-  // behind untyped pointers: the second is said, since graft cannot see it.
+  // behind untyped pointers: the second is said, with the directive that
+  // would let graft follow them, since graft cannot see it.
   Status check_reachable() {
     std::set<int> reached;
     std::vector<int> stack;
@@ -356,14 +565,67 @@ class Planner {
       if (t.kind == TypeKind::Pointer && t.target >= 0 && old_.at(t.target).incomplete)
         continue;
       if (t.target >= 0) stack.push_back(t.target);
-      for (const auto& m : t.members) stack.push_back(m.type);
+      for (const auto& m : t.members) {
+        std::vector<int> live;
+        for (const auto& u : union_members_)
+          if (u.container == i && u.union_offset == m.offset) live.push_back(u.member_type);
+        if (!live.empty()) {
+          stack.insert(stack.end(), live.begin(), live.end());  // the declared members only
+          continue;
+        }
+        const Type& mt = old_.at(m.type);
+        if (t.kind == TypeKind::Struct && mt.kind == TypeKind::Union && leads_[m.type])
+          return make_error("{}.{} is a union holding data of a changed type: graft cannot tell which member is "
+                            "live; declare it in the --transform file, one line per tag value: "
+                            "GRAFT_UNION_MEMBER({}, {}, TAG_FIELD, TAG_VALUE, MEMBER); nothing was written",
+                            t.name, m.name, transformable_tag(t.name), m.name);
+        stack.push_back(m.type);
+      }
+      for (const auto& p : pointers_)
+        if (p.container == i) stack.push_back(p.pointee);
     }
-    for (const auto& c : changes_)
-      if (!reached.count(c.old_type))
-        notes_.push_back(fmt::format("no global reaches {} through typed pointers: live instances are assumed to "
-                                     "be only in frames of replaced functions (a void pointer to one would keep "
-                                     "the old layout)", c.name));
+    std::vector<std::string> untyped;
+    for (const auto& c : changes_) {
+      if (reached.count(c.old_type)) continue;
+      if (untyped.empty()) untyped = untyped_members();
+      std::string hint;
+      if (const std::string tag = transformable_tag(c.name); !tag.empty()) {
+        hint = fmt::format("; if a void * or an integer holds one, declare it in the --transform file: "
+                           "GRAFT_POINTS_TO(CONTAINER, FIELD, {});", tag);
+        for (size_t k = 0; k < untyped.size() && k < 4; ++k)
+          hint += fmt::format("{} GRAFT_POINTS_TO({}, {}, {});", k ? "" : " void * members the globals reach:",
+                              untyped[k].substr(0, untyped[k].find('.')), untyped[k].substr(untyped[k].find('.') + 1), tag);
+      }
+      notes_.push_back(fmt::format("no global reaches {} through typed or declared pointers: live instances are "
+                                   "assumed to be only in frames of replaced functions (one behind a void pointer "
+                                   "would keep the old layout){}", c.name, hint));
+    }
     return ok();
+  }
+
+  // The void * members of the named structs any writable global reaches
+  // ("slot.value"): where a pointer graft cannot follow may be.
+  std::vector<std::string> untyped_members() const {
+    std::set<int> seen;
+    std::set<std::string> out;
+    std::vector<int> stack;
+    for (const auto& v : old_.variables)
+      if (!v.constant && !v.thread_local_storage) stack.push_back(v.type);
+    while (!stack.empty()) {
+      const int i = stack.back();
+      stack.pop_back();
+      if (i < 0 || !seen.insert(i).second) continue;
+      const Type& t = old_.at(i);
+      if (t.target >= 0) stack.push_back(t.target);
+      for (const auto& m : t.members) {
+        const Type& mt = old_.at(m.type);
+        if (t.kind == TypeKind::Struct && !t.name.empty() && !m.name.empty() && mt.kind == TypeKind::Pointer &&
+            mt.target < 0)
+          out.insert(transformable_tag(t.name) + "." + m.name);
+        stack.push_back(m.type);
+      }
+    }
+    return {out.begin(), out.end()};
   }
 
   const TypeTable& old_;
@@ -375,14 +637,20 @@ class Planner {
   std::vector<DataRoot> roots_;
   std::vector<std::string> notes_;
   std::vector<bool> leads_;  // per old type: it can lead to a changed struct
+  const std::vector<DataDirective>& directives_;
+  std::vector<DeclaredPointer> pointers_;
+  std::vector<DeclaredUnionMember> union_members_;
+  std::set<std::pair<int, uint64_t>> opaque_;  // GRAFT_OPAQUE: container, offset
+  std::vector<UntypedMember> untyped_;
 };
 
 }  // namespace
 
 Result<DataPlan> plan_data_changes(const TypeTable& old_types, const TypeTable& new_types,
                                    const std::function<std::string(const Variable&, bool)>& identity_of,
-                                   const std::function<std::string(uint64_t)>& function_at) {
-  return Planner(old_types, new_types, identity_of, function_at).run();
+                                   const std::function<std::string(uint64_t)>& function_at,
+                                   const std::vector<DataDirective>& directives) {
+  return Planner(old_types, new_types, identity_of, function_at, directives).run();
 }
 
 }  // namespace graft

@@ -75,10 +75,22 @@ std::string encode_data_plan(const DataPlan& plan) {
   json roots = json::array();
   for (const auto& r : plan.roots)
     roots.push_back({{"identity", r.identity}, {"variable", r.variable}, {"old", r.old_type}, {"new", r.new_type}});
+  json pointers = json::array();
+  for (const auto& p : plan.declared_pointers)
+    pointers.push_back({{"container", p.container}, {"offset", p.offset}, {"pointee", p.pointee}, {"source", p.source}});
+  json union_members = json::array();
+  for (const auto& u : plan.declared_union_members)
+    union_members.push_back({{"container", u.container}, {"union_offset", u.union_offset}, {"tag_offset", u.tag_offset},
+                             {"tag_size", u.tag_size}, {"tag_signed", u.tag_signed}, {"tag_value", u.tag_value},
+                             {"member_offset", u.member_offset}, {"member_type", u.member_type},
+                             {"member", u.member}, {"source", u.source}});
+  json untyped = json::array();
+  for (const auto& u : plan.untyped_members) untyped.push_back({{"container", u.container}, {"offset", u.offset}, {"name", u.name}});
   return json{{"old_types", table_to_json(plan.old_types)}, {"new_types", table_to_json(plan.new_types)},
               {"changes", changes}, {"roots", roots}, {"notes", plan.notes}, {"frame_holders", holders},
               {"user_transformers", plan.user_transformers}, {"user_transformer_file", plan.user_transformer_file},
-              {"user_transformer_runner", plan.user_transformer_runner}}
+              {"user_transformer_runner", plan.user_transformer_runner}, {"declared_pointers", pointers},
+              {"declared_union_members", union_members}, {"untyped_members", untyped}}
       .dump();
 }
 
@@ -109,7 +121,7 @@ Result<DataPlan> decode_data_plan(const std::string& text) {
                                            check(plan.old_types, l.at("type").get<int>(), false), {}};
         for (const auto& r : l.at("live")) {
           const int kind = r.at(2).get<int>();
-          if (kind < 0 || kind > static_cast<int>(LocalPlace::Kind::AtCfaOffset)) throw std::runtime_error("bad local place");
+          if (kind < 0 || kind > static_cast<int>(LocalPlace::Kind::InCallClobberedRegister)) throw std::runtime_error("bad local place");
           const int reg = r.at(3).get<int>();
           if (reg < -1 || reg >= 16) throw std::runtime_error("bad register number");
           local.live.push_back({r.at(0).get<uint64_t>(), r.at(1).get<uint64_t>(),
@@ -128,6 +140,45 @@ Result<DataPlan> decode_data_plan(const std::string& text) {
             plan.user_transformer_runner.empty())
           throw std::runtime_error("a transformer for " + type + ", which the plan does not change");
     }
+    // Declared members lie inside their container; what they lead to is a struct.
+    auto inside = [&](int container, uint64_t offset, uint64_t size) {
+      const uint64_t whole = plan.old_types.at(container).size;
+      if (plan.old_types.at(container).kind != TypeKind::Struct || offset > whole || size > whole - offset)
+        throw std::runtime_error("a declared member outside its struct");
+    };
+    if (j.contains("declared_pointers"))
+      for (const auto& p : j.at("declared_pointers")) {
+        DeclaredPointer d{check(plan.old_types, p.at("container").get<int>(), false), p.at("offset").get<uint64_t>(),
+                          check(plan.old_types, p.at("pointee").get<int>(), false), p.at("source").get<std::string>()};
+        inside(d.container, d.offset, 8);
+        if (plan.old_types.at(d.pointee).kind != TypeKind::Struct) throw std::runtime_error("a declared pointee that is no struct");
+        plan.declared_pointers.push_back(std::move(d));
+      }
+    if (j.contains("declared_union_members"))
+      for (const auto& u : j.at("declared_union_members")) {
+        DeclaredUnionMember d;
+        d.container = check(plan.old_types, u.at("container").get<int>(), false);
+        d.union_offset = u.at("union_offset").get<uint64_t>();
+        d.tag_offset = u.at("tag_offset").get<uint64_t>();
+        d.tag_size = u.at("tag_size").get<uint32_t>();
+        d.tag_signed = u.at("tag_signed").get<bool>();
+        d.tag_value = u.at("tag_value").get<int64_t>();
+        d.member_offset = u.at("member_offset").get<uint64_t>();
+        d.member_type = check(plan.old_types, u.at("member_type").get<int>(), false);
+        d.member = u.at("member").get<std::string>();
+        d.source = u.at("source").get<std::string>();
+        if (d.tag_size != 1 && d.tag_size != 2 && d.tag_size != 4 && d.tag_size != 8) throw std::runtime_error("bad tag size");
+        inside(d.container, d.tag_offset, d.tag_size);
+        inside(d.container, d.member_offset, plan.old_types.at(d.member_type).size);
+        plan.declared_union_members.push_back(std::move(d));
+      }
+    if (j.contains("untyped_members"))
+      for (const auto& u : j.at("untyped_members")) {
+        UntypedMember m{check(plan.old_types, u.at("container").get<int>(), false), u.at("offset").get<uint64_t>(),
+                        u.at("name").get<std::string>()};
+        inside(m.container, m.offset, 8);
+        plan.untyped_members.push_back(std::move(m));
+      }
     return plan;
   } catch (const std::exception& e) {
     return make_error("the patch's data plan is damaged ({})", e.what());

@@ -105,14 +105,65 @@ class Transformer::Impl {
  public:
   Impl(const TypeTable& from, const TypeTable& to) : from_(from), to_(to), compare_(from, to) {}
 
-  // The value at `src` (old field `a`) into `dst` (new field `b`).
-  void value(const Field& a, const uint8_t* src, const Field& b, uint8_t* dst) {
+  // A whole value, by the steps compiled once for its pair of types: a
+  // million objects of one type walk the types once, then copy.
+  void whole(int from_type, const uint8_t* src, int to_type, uint8_t* dst) {
+    if (!last_ || last_->first != std::pair{from_type, to_type}) {
+      auto [it, fresh] = programs_.try_emplace({from_type, to_type});
+      if (fresh) compile({"", 0, 0, 0, from_type}, {"", 0, 0, 0, to_type}, it->second);
+      last_ = &*it;
+    }
+    for (const Step& step : last_->second) {
+      if (step.convert < 0) {
+        std::memcpy(dst + step.to, src + step.from, step.size);
+      } else {
+        const auto& [a, b] = conversions_[static_cast<size_t>(step.convert)];
+        convert(a, src, b, dst);
+      }
+    }
+  }
+
+  // What the default does with old field `a` and new field `b` (offsets from
+  // the value's start): bytes that need no change as copies (neighbours
+  // joined), pointers copied, aggregates field by field, the rest as
+  // conversions (convert()).
+  struct Step {
+    uint64_t from = 0, to = 0, size = 0;
+    int convert = -1;  // index in conversions_, or -1: a copy
+  };
+  void compile(const Field& a, const Field& b, std::vector<Step>& out) {
     const Type& x = from_.at(a.type);
     const Type& y = to_.at(b.type);
+    auto copy = [&](uint64_t size) {
+      if (!out.empty() && out.back().convert < 0 && out.back().from + out.back().size == a.offset &&
+          out.back().to + out.back().size == b.offset)
+        out.back().size += size;
+      else
+        out.push_back({a.offset, b.offset, size});
+    };
     if (!a.bit_size && !b.bit_size && !compare_.differs(a.type, b.type)) {
-      std::memcpy(dst + b.offset, src + a.offset, y.size);
-      return;
+      copy(y.size);
+    } else if (x.kind == TypeKind::Pointer && y.kind == TypeKind::Pointer) {
+      copy(8);
+    } else if (x.kind == TypeKind::Struct && y.kind == TypeKind::Struct) {
+      for (const auto& [o, f] : matched(a.type, b.type))
+        compile({o.name, a.offset + o.offset, o.bit_size, o.bit_offset, o.type},
+                {f.name, b.offset + f.offset, f.bit_size, f.bit_offset, f.type}, out);
+    } else if (x.kind == TypeKind::Array && y.kind == TypeKind::Array) {
+      const uint64_t xs = from_.at(x.target).size, ys = to_.at(y.target).size;
+      for (uint64_t k = 0; k < std::min(x.count, y.count); ++k)
+        compile({"", a.offset + k * xs, 0, 0, x.target}, {"", b.offset + k * ys, 0, 0, y.target}, out);
+    } else {
+      conversions_.emplace_back(a, b);
+      out.push_back({0, 0, 0, static_cast<int>(conversions_.size() - 1)});
     }
+  }
+
+  // An enumerator (by name) or a number (as C converts it), bit-fields
+  // included, from `src` (old field `a`) into `dst` (new field `b`).
+  void convert(const Field& a, const uint8_t* src, const Field& b, uint8_t* dst) {
+    const Type& x = from_.at(a.type);
+    const Type& y = to_.at(b.type);
     if (x.kind == TypeKind::Enum && y.kind == TypeKind::Enum) {
       Number n = load_number(from_, x, src, a);
       const int64_t v = n.kind == Number::Integer ? n.i : static_cast<int64_t>(n.u);
@@ -124,35 +175,13 @@ class Transformer::Impl {
               n.i = other_value;
             }
       store_number(to_, y, dst, b, n);
-      return;
-    }
-    if (is_number(x) && is_number(y)) {
+    } else if (is_number(x) && is_number(y)) {
       store_number(to_, y, dst, b, load_number(from_, x, src, a));
-      return;
-    }
-    if (x.kind == TypeKind::Pointer && y.kind == TypeKind::Pointer) {
-      std::memcpy(dst + b.offset, src + a.offset, 8);
-      return;
-    }
-    if (x.kind == TypeKind::Struct && y.kind == TypeKind::Struct) {
-      aggregate(a.type, src + a.offset, b.type, dst + b.offset);
-      return;
-    }
-    if (x.kind == TypeKind::Array && y.kind == TypeKind::Array) {
-      const uint64_t n = std::min(x.count, y.count);
-      const uint64_t xs = from_.at(x.target).size, ys = to_.at(y.target).size;
-      for (uint64_t k = 0; k < n; ++k)
-        value({"", a.offset + k * xs, 0, 0, x.target}, src, {"", b.offset + k * ys, 0, 0, y.target}, dst);
-      return;
     }
     // Anything else was refused when the patch was made; the default stays.
   }
 
-  void aggregate(int from_type, const uint8_t* src, int to_type, uint8_t* dst) {
-    for (const auto& [o, f] : matched(from_type, to_type)) value(o, src, f, dst);
-  }
-
-  // Walks a value as value() does, collecting the structs `wanted` picks.
+  // Walks a value as compile() does, collecting the structs `wanted` picks.
   void nested(const Field& a, const Field& b, int depth, const std::function<bool(int)>& wanted,
               std::vector<Nested>& out) {
     if (a.bit_size || b.bit_size || !compare_.differs(a.type, b.type)) return;
@@ -192,13 +221,16 @@ class Transformer::Impl {
   const TypeTable& to_;
   TypeComparison compare_;
   std::map<std::pair<int, int>, std::vector<std::pair<Field, Field>>> pairs_;  // matched fields, per pair of types
+  std::map<std::pair<int, int>, std::vector<Step>> programs_;  // whole(), per pair of types
+  std::pair<const std::pair<int, int>, std::vector<Step>>* last_ = nullptr;
+  std::vector<std::pair<Field, Field>> conversions_;  // the fields of compiled conversion steps
 };
 
 Transformer::Transformer(const TypeTable& from, const TypeTable& to) : impl_(std::make_unique<Impl>(from, to)) {}
 Transformer::~Transformer() = default;
 
 void Transformer::operator()(int from, const uint8_t* from_bytes, int to, uint8_t* to_bytes) {
-  impl_->value({"", 0, 0, 0, from}, from_bytes, {"", 0, 0, 0, to}, to_bytes);
+  impl_->whole(from, from_bytes, to, to_bytes);
 }
 
 std::vector<Transformer::Nested> Transformer::nested(int from, int to, const std::function<bool(int)>& wanted) {

@@ -30,8 +30,11 @@ class TypeComparison {
   // The new type of an old named struct whose values must be transformed, or -1.
   int changed(int old_index) const;
   // For every old type: whether a value of it can lead, by value or through
-  // pointers, to an instance of a changed struct.
-  std::vector<bool> reaches_change() const;
+  // pointers, to an instance of a changed struct; `declared` adds edges
+  // (container -> pointee) the user declared for members graft cannot type.
+  // `seeds` lead by themselves (a struct with an undeclared void * member).
+  std::vector<bool> reaches_change(const std::vector<std::pair<int, int>>& declared = {},
+                                   const std::vector<int>& seeds = {}) const;
 
  private:
   const TypeTable& old_;

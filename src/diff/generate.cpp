@@ -99,9 +99,13 @@ class Generator {
       auto it = functions.find(address);
       return it == functions.end() ? std::string() : it->second;
     };
-    GRAFT_ASSIGN(plan_, plan_data_changes(before, after, identity_of, function_at));
+    std::vector<DataDirective> directives;
+    if (!request_.transform_file.empty()) {
+      GRAFT_ASSIGN(directives, diff::read_directives(request_.transform_file));
+    }
+    GRAFT_ASSIGN(plan_, plan_data_changes(before, after, identity_of, function_at, directives));
     for (const auto& id : plan_.retyped_globals()) retyped_.insert(id);
-    for (const auto& h : plan_.frame_holders) holders_[h.identity] = h.live();
+    for (const auto& h : plan_.frame_holders) holders_[h.identity] = h.live(DataPlan::FrameHolder::Places::Unknown);
     // A global whose size changed but whose type graft could not see (no DWARF for it).
     for (const auto& [id, def] : new_.definitions()) {
       const Definition* old_def = old_.find(id);
@@ -120,6 +124,7 @@ class Generator {
   Status add_user_transformers() {
     GRAFT_ASSIGN(auto compiled, diff::compile_transformers(request_.transform_file, request_.transform_includes, plan_,
                                                            old_, new_));
+    if (compiled.functions.empty()) return ok();  // directives only: they are in the plan already
     new_.add_object(std::move(compiled.object), "graft-transform:" + request_.transform_file.filename().string());
     const std::string file = request_.transform_file.filename().string();
     for (const auto& [type, function] : compiled.functions) {
@@ -198,8 +203,11 @@ class Generator {
   }
 
   // Whether a thread may stay inside a replaced function: where its frames
-  // may return into the new code. A call where a local that may point to
-  // changed data is live is not such a place (see "Data changes as built").
+  // may return into the new code. A call over which a local that may point
+  // to changed data is kept where DWARF does not say is not such a place
+  // (see "Data changes as built"). One at a known place is a root of the
+  // traversal, and the new code, equivalent, finds it at the same place;
+  // one only in a register the call clobbers is gone by then.
   Continuation continuation(const std::string& id, const Definition& old_def, const Definition& new_def) {
     auto same_address = [&](const Target& a, const Target& b, uint32_t type) {
       if (a.kind != b.kind || a.name != b.name) return false;
@@ -231,7 +239,7 @@ class Generator {
     });
     if (c.returns.size() == calls) return c;
     const std::string why = fmt::format("{} of its {} calls that could continue hold a local that may point to changed "
-                                        "data (objects held only by frames are not transformed)",
+                                        "data where DWARF does not say (graft could not find and transform its object)",
                                         calls - c.returns.size(), calls);
     c.reason = c.reason.empty() ? why : c.reason + "; " + why;
     if (c.returns.empty()) c.continuable = false;
@@ -574,16 +582,26 @@ std::string explain_patch(const Patch& patch) {
                              plan->old_types.spell(r.old_type), plan->new_types.spell(r.new_type))
                : fmt::format("  root     {:<40} live objects are found from it ({})\n", r.identity,
                              plan->old_types.spell(r.old_type));
+  for (const auto& p : plan->declared_pointers)
+    out += fmt::format("  declared {}: followed like a {} *\n", p.source, plan->old_types.spell(p.pointee));
+  for (const auto& u : plan->declared_union_members)
+    out += fmt::format("  declared {}: while the tag is {}, {} ({}) is the live member\n", u.source,
+                       u.tag_value, u.member, plan->old_types.spell(u.member_type));
   for (const auto& n : plan->notes) out += "  note     " + n + "\n";
   {
-    std::string list, roots;
+    std::string list, roots, clobbered;
     for (const auto& f : plan->frame_holders) {
       if (std::any_of(m.functions.begin(), m.functions.end(), [&](const auto& c) { return c.identity == f.identity; }))
         continue;
-      const size_t unknown = f.live(true).size();
-      if (unknown < f.live().size()) roots += (roots.empty() ? "" : ", ") + f.identity;
+      using Places = DataPlan::FrameHolder::Places;
+      const size_t unknown = f.live(Places::Unknown).size(), in_clobbered = f.live(Places::CallClobbered).size();
+      if (unknown + in_clobbered < f.live().size()) roots += (roots.empty() ? "" : ", ") + f.identity;
       if (unknown) list += (list.empty() ? "" : ", ") + f.identity;
+      if (in_clobbered) clobbered += (clobbered.empty() ? "" : ", ") + f.identity;
     }
+    if (!clobbered.empty())
+      out += "  wait     until no thread executes where such a pointer is only in a register a call clobbers (a frame "
+             "waiting for a call there holds nothing): " + clobbered + "\n";
     if (!roots.empty())
       out += "  frames   pointers to changed data in locals whose DWARF location is known are roots: " + roots + "\n";
     if (!list.empty())

@@ -127,9 +127,62 @@ Status check_named_types(const fs::path& file, const DataPlan& plan) {
 
 }  // namespace
 
+Result<std::vector<DataDirective>> read_directives(const fs::path& file) {
+  if (!fs::is_regular_file(file)) return make_error("transformer file {} does not exist", file.string());
+  std::ifstream in(file);
+  if (!in) return make_error("cannot read transformer file {}", file.string());
+  std::vector<DataDirective> out;
+  const std::regex use(R"(\bGRAFT_(POINTS_TO|UNION_MEMBER|OPAQUE)\s*\(([^()]*)\))");
+  const std::regex named(R"(\bGRAFT_(POINTS_TO|UNION_MEMBER|OPAQUE)\b)");
+  std::string line;
+  bool in_comment = false;  // inside /* ... */ since an earlier line
+  for (int number = 1; std::getline(in, line); ++number) {
+    // A directive commented out is not compiled either: comments are dropped.
+    std::string code;
+    for (size_t k = 0; k < line.size();) {
+      if (in_comment) {
+        const size_t close = line.find("*/", k);
+        if (close == std::string::npos) break;
+        in_comment = false;
+        k = close + 2;
+      } else if (line.compare(k, 2, "//") == 0) {
+        break;
+      } else if (line.compare(k, 2, "/*") == 0) {
+        in_comment = true;
+        k += 2;
+      } else {
+        code += line[k++];
+      }
+    }
+    line = code;
+    size_t found = 0;
+    for (std::sregex_iterator it(line.begin(), line.end(), use), end; it != end; ++it, ++found) {
+      DataDirective d;
+      d.kind = (*it)[1] == "POINTS_TO"  ? DataDirective::Kind::PointsTo
+               : (*it)[1] == "OPAQUE"   ? DataDirective::Kind::Opaque
+                                        : DataDirective::Kind::UnionMember;
+      d.where = fmt::format("{}:{}", file.string(), number);
+      std::stringstream args((*it)[2].str());
+      for (std::string arg; std::getline(args, arg, ',');) {
+        const size_t first = arg.find_first_not_of(" \t"), last = arg.find_last_not_of(" \t");
+        d.args.push_back(first == std::string::npos ? "" : arg.substr(first, last - first + 1));
+      }
+      out.push_back(std::move(d));
+    }
+    const auto mentions = std::distance(std::sregex_iterator(line.begin(), line.end(), named), std::sregex_iterator());
+    if (static_cast<size_t>(mentions) != found)
+      return make_error("{}:{}: write each directive on one line, with plain arguments: "
+                        "GRAFT_POINTS_TO(container, field, pointee); or "
+                        "GRAFT_UNION_MEMBER(container, union_field, tag_field, tag_value, member); or "
+                        "GRAFT_OPAQUE(container, field);",
+                        file.string(), number);
+  }
+  return out;
+}
+
 Result<CompiledTransformers> compile_transformers(const fs::path& file, const std::vector<fs::path>& include_dirs,
                                                   const DataPlan& plan, const Build& old_build, const Build& new_build) {
-  if (!fs::is_regular_file(file)) return make_error("transformer file {} does not exist", file.string());
+  GRAFT_ASSIGN(auto directives, read_directives(file));
   if (plan.changes.empty())
     return make_error("{}: the two versions change no struct layout, so there is nothing to transform; drop --transform",
                       file.string());
@@ -192,9 +245,10 @@ Result<CompiledTransformers> compile_transformers(const fs::path& file, const st
     return make_error("{} defines the global {}: make it static (only transformers are visible to graft)",
                       file.string(), s.name);
   }
-  if (out.functions.empty())
-    return make_error("{} defines no transformer: write GRAFT_TRANSFORM(type, from, to) {{ ... }} for one of the "
-                      "changed structs ({}); `graft diff OLD NEW --explain` prints each signature",
+  if (out.functions.empty() && directives.empty())
+    return make_error("{} defines no transformer and declares nothing: write GRAFT_TRANSFORM(type, from, to) {{ ... }} for one of the "
+                      "changed structs ({}), or a directive such as GRAFT_POINTS_TO(container, field, pointee); "
+                      "`graft diff OLD NEW --explain` prints each signature",
                       file.string(), changed_list(plan));
   return out;
 }

@@ -21,10 +21,16 @@ struct CompiledTransformers {
   std::map<std::string, std::string> functions;  // changed struct ("struct node") -> its transformer
 };
 
+// The directives of a transformer file (GRAFT_POINTS_TO, GRAFT_UNION_MEMBER),
+// one per line, with their place; checked against the types by the planner.
+Result<std::vector<DataDirective>> read_directives(const std::filesystem::path& file);
+
 // Compiles `file` (with the program's headers from `include_dirs`, the new
 // build's source root first) and checks it: every transformer is for a
 // struct the plan changes, defined, and calls only what the program or its
-// libraries define. Each refusal is one line naming the file and the fix.
+// libraries define; the file needs a transformer or a directive (the
+// directives' static assertions check them against the new headers). Each
+// refusal is one line naming the file and the fix.
 Result<CompiledTransformers> compile_transformers(const std::filesystem::path& file,
                                                   const std::vector<std::filesystem::path>& include_dirs,
                                                   const DataPlan& plan, const Build& old_build, const Build& new_build);

@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include <nlohmann/json.hpp>
+#include <cstdio>
 #include <set>
 
 #include "../support/harness.h"
@@ -51,10 +52,17 @@ class Continuation : public ::testing::Test {
     return nlohmann::json::parse(result.out.empty() ? "{}" : result.out);
   }
 
-  // Each worker takes one request; returns the stats line after.
+  // Each worker takes one request; returns the stats line after. Every
+  // worker has taken as many as the others, and answers with its own count,
+  // kept in a struct only its frame points to.
   static std::string poke_all(Process& target) {
-    for (int w = 0; w < 3; ++w) EXPECT_EQ(target.ask(fmt::format("poke {}", w)), "poked");
-    return target.ask("stats");
+    std::vector<std::string> answers;
+    for (int w = 0; w < 3; ++w) answers.push_back(target.ask(fmt::format("poke {}", w)));
+    const std::string stats = target.ask("stats");
+    long reads = 0;
+    EXPECT_EQ(std::sscanf(stats.c_str(), "reads=%ld", &reads), 1) << stats;
+    for (const auto& a : answers) EXPECT_EQ(a, fmt::format("poked {}", reads / 3)) << stats;
+    return stats;
   }
 };
 
@@ -71,7 +79,9 @@ TEST_F(Continuation, DiffSaysWhetherAThreadMayStayInside) {
 }
 
 // v2 moves the field the loop reads and gives the global it counts in new
-// storage: only the new code can count 3 more reads and add step + 10.
+// storage: only the new code can count 3 more reads and add step + 10. Each
+// worker's job, which only its continued frame points to, is transformed:
+// the new code finds its count at the new offset.
 TEST_F(Continuation, BlockedWorkersContinueInTheNewCodeOfTheirLoop) {
   const auto v1 = build_program(dir, "loop", "v1");
   const auto patch = diff(v1, build_program(dir, "loop", "v2"), "data");
@@ -82,7 +92,7 @@ TEST_F(Continuation, BlockedWorkersContinueInTheNewCodeOfTheirLoop) {
 
   const auto report = apply(target.pid(), patch);
   EXPECT_EQ(report.value("frames_continued", 0), 3) << report.dump();  // one per worker, blocked in read()
-  EXPECT_EQ(report.value("objects", 0), 2) << report.dump();           // *config in place, stats into new storage
+  EXPECT_EQ(report.value("objects", 0), 5) << report.dump();  // *config and 3 jobs in place, stats into new storage
   EXPECT_EQ(target.ask("v"), "2");
   EXPECT_EQ(threads_of(target.pid()), threads);  // no thread restarted or left
   EXPECT_EQ(target.ask("stats"), "reads=3 sum=45");

@@ -33,7 +33,8 @@ TEST_F(DataChanges, DiffExplainsEveryFieldChange) {
         "global   stats", "global   main.c::counter", "int -> long: new storage",
         "root     main.c::list_head", "root     table", "global   holders",
         "frames   pointers to changed data in locals whose DWARF location is known are roots: main.c::holder_thread",
-        "DWARF does not say where that pointer is: main.c::holder_thread, main.c::grip_thread"})
+        "DWARF does not say where that pointer is: main.c::grip_thread",
+        "only in a register a call clobbers (a frame waiting for a call there holds nothing): main.c::holder_thread"})
     EXPECT_NE(result.out.find(expected), std::string::npos) << expected << "\n" << result.out;
 }
 
@@ -226,6 +227,32 @@ TEST_F(DataChanges, AnAddressOnAThreadStackFollowsTheObjectThatMoves) {
   EXPECT_EQ(target.ask("usable"), "4080");
 }
 
+// A thread waiting at the entry of a replaced function holds its argument,
+// a pointer to an object that moves, in rdi: DWARF says so, and the register
+// is the thread's own, so the commit rewrites it (httpd's workers waiting at
+// conn_event with a connection that moves).
+TEST_F(DataChanges, AnArgumentRegisterOfAThreadAtAReplacedEntryFollowsTheObjectThatMoves) {
+  const auto [v1, v2, patch] = build_update(dir, "move");
+  Process target({v1.string()});
+  ASSERT_EQ(target.ask("build 10"), "built");
+  ASSERT_EQ(target.ask("touch"), "touching");  // calls touch(items) without end
+  // A stop that finds the thread just after the call, where rdi still holds
+  // the item but nothing says it is dead, refuses (nothing changed): try again.
+  CommandResult result;
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    result = graft({"apply", std::to_string(target.pid()), patch.string(), "--json"});
+    if (result.exit_code == 0) break;
+    ASSERT_NE(result.err.find("holds in a register"), std::string::npos) << result.err;
+  }
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_GT(nlohmann::json::parse(result.out)["objects_moved"].get<int>(), 0);
+  EXPECT_EQ(target.ask("v"), "2");
+  EXPECT_EQ(target.ask("touched"), "stale 0");  // every call got the list's own (rewritten) pointer
+  EXPECT_EQ(target.ask("usable"), "4080");
+  EXPECT_EQ(target.ask("bump"), "bumped");
+  EXPECT_EQ(target.ask("touched"), "stale 0");
+}
+
 TEST_F(DataChanges, AnObjectThatMustMoveHeldInAFramesRegisterRefusesNamingTheLocal) {
   const auto [v1, v2, patch] = build_update(dir, "move");
   Process target({v1.string()});
@@ -236,7 +263,9 @@ TEST_F(DataChanges, AnObjectThatMustMoveHeldInAFramesRegisterRefusesNamingTheLoc
   auto result = graft({"apply", std::to_string(target.pid()), patch.string(), "--timeout", "5000"});
   EXPECT_EQ(result.exit_code, 1);
   for (const char* expected : {"holds in a register (thread ", "grasp_thread) local mine in r", "the address of the struct item at",
-                               "graft does not rewrite registers", "nothing was changed"})
+                               "graft rewrites a register only where DWARF says a typed pointer to it is, in the "
+                               "thread's innermost frame",
+                               "nothing was changed"})
     EXPECT_NE(result.err.find(expected), std::string::npos) << expected << "\n" << result.err;
   expect_as_before(target, before, maps, v1);
   EXPECT_EQ(target.ask("release"), "the first item");
@@ -420,6 +449,148 @@ TEST_F(DataChanges, TransformerFilesThatCannotWorkAreRefused) {
   EXPECT_NE(err.find("defines the global seen: make it static"), std::string::npos) << err;
   err = refused(write("unknown.c", "GRAFT_TRANSFORM(nosuch, from, to) { }\n"));
   EXPECT_NE(err.find("a transformer for struct nosuch, which is no struct of the program"), std::string::npos) << err;
+}
+
+
+// What the types do not say, declared in the --transform file (graft.h's directives).
+std::string directives(const std::string& name) {
+  return (programs_dir() / "annot" / "directives" / (name + ".c")).string();
+}
+
+struct Annotated {
+  std::filesystem::path v1, v2, patch;
+};
+Annotated annotated_update(const TempDir& dir, const std::string& name) {
+  Annotated update{build_program(dir, "annot", "v1"), build_program(dir, "annot", "v2"), {}};
+  update.patch = dir.path() / (name + ".graft");
+  auto result = graft({"diff", update.v1.string(), update.v2.string(), "-o", update.patch.string(), "--transform",
+                       directives(name)});
+  if (result.exit_code != 0) throw std::runtime_error("graft diff --transform " + name + ": " + result.err);
+  return update;
+}
+
+TEST_F(DataChanges, DeclaredVoidPointersIntegersAndUnionsAreFollowedTransformedAndRewritten) {
+  const auto [v1, v2, patch] = annotated_update(dir, "all");
+  auto explain = graft({"diff", v1.string(), v2.string(), "--explain", "--transform", directives("all")});
+  ASSERT_EQ(explain.exit_code, 0) << explain.err;
+  for (const char* expected :
+       {"declared GRAFT_POINTS_TO(slot, value, item) at ", "all.c:6: followed like a struct item *",
+        "declared GRAFT_POINTS_TO(stash, handle, blob) at ",
+        "all.c:11: while the tag is 2, u.blob (struct blob *) is the live member", "root     stash"})
+    EXPECT_NE(explain.out.find(expected), std::string::npos) << expected << "\n" << explain.out;
+  EXPECT_EQ(explain.out.find("no global reaches"), std::string::npos) << explain.out;
+
+  Process target({v1.string()});
+  ASSERT_EQ(target.ask("build 10"), "built");
+  ASSERT_EQ(target.ask("usable"), "24");
+  auto result = graft({"apply", std::to_string(target.pid()), patch.string(), "--json"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  const auto json = nlohmann::json::parse(result.out);
+  // 10 items behind the hash table's void * values (they grow within their blocks), 3 blobs behind the
+  // union's live members, 2 behind stash's void * and integer: the 5 blobs outgrow their blocks and move.
+  EXPECT_EQ(json["objects"].get<int>(), 15) << result.out;
+  EXPECT_EQ(json["objects_moved"].get<int>(), 5) << result.out;
+  EXPECT_EQ(json["storage_bytes"].get<int>(), 5 * 4096) << result.out;
+  const uint64_t storage = std::stoull(json["storage"].get<std::string>(), nullptr, 16);
+  EXPECT_EQ(target.ask("v"), "2");
+  // Every value where the new code reads it, as a fresh v2 process has it; the untyped slots name the moved blobs.
+  EXPECT_EQ(target.ask("dump"), fresh_answer(v2, {"build 10", "dump"}));
+  EXPECT_EQ(target.ask("usable"), "4080");
+  ASSERT_EQ(target.ask("bump"), "bumped");
+  EXPECT_EQ(target.ask("dump"), fresh_answer(v2, {"build 10", "bump", "dump"}));
+  // The program frees what moved through its void *, integer and union: the new storage is gone.
+  ASSERT_EQ(target.ask("free"), "freed");
+  EXPECT_EQ(mappings_within(target.pid(), storage, json["storage_bytes"].get<uint64_t>()), std::vector<std::string>{});
+  ASSERT_EQ(target.ask("build 3"), "built");
+  EXPECT_EQ(target.ask("dump"), fresh_answer(v2, {"build 3", "dump"}));
+}
+
+TEST_F(DataChanges, WithoutDirectivesAUnionOrAVoidPointerToUnreachedDataRefusesNamingTheDirectiveToWrite) {
+  const auto v1 = build_program(dir, "annot", "v1");
+  const auto v2 = build_program(dir, "annot", "v2");
+  const auto refused = dir.path() / "refused.graft";
+  auto result = graft({"diff", v1.string(), v2.string(), "-o", refused.string()});
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_NE(result.err.find("struct cell.u is a union holding data of a changed type: graft cannot tell which member "
+                            "is live; declare it in the --transform file, one line per tag value: "
+                            "GRAFT_UNION_MEMBER(cell, u, TAG_FIELD, TAG_VALUE, MEMBER);"),
+            std::string::npos) << result.err;
+  EXPECT_FALSE(std::filesystem::exists(refused));
+
+  // The union declared, the void * left unsaid: the items are not reached, and --explain says what to write.
+  auto explain = graft({"diff", v1.string(), v2.string(), "--explain", "--transform", directives("unions")});
+  ASSERT_EQ(explain.exit_code, 0) << explain.err;
+  for (const char* expected : {"no global reaches struct item through typed or declared pointers",
+                               "GRAFT_POINTS_TO(slot, value, item);", "GRAFT_POINTS_TO(stash, blob, item);",
+                               "unions.c:8: while the tag is 2, u.blob (struct blob *) is the live member"})
+    EXPECT_NE(explain.out.find(expected), std::string::npos) << expected << "\n" << explain.out;
+  const auto partial = dir.path() / "unions.graft";
+  ASSERT_EQ(graft({"diff", v1.string(), v2.string(), "-o", partial.string(), "--transform", directives("unions")}).exit_code, 0);
+  Process target({v1.string()});
+  ASSERT_EQ(target.ask("build 10"), "built");
+  const std::string before = target.ask("dump");
+  const std::string maps = maps_of(target.pid());
+  // An undeclared void * holds a heap block no typed pointer reached, of a
+  // size a changed struct could have: the update is refused, nothing changed.
+  result = graft({"apply", std::to_string(target.pid()), partial.string(), "--json"});
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_NE(result.err.find("struct slot.value at "), std::string::npos) << result.err;
+  EXPECT_NE(result.err.find("GRAFT_POINTS_TO(slot, value, STRUCT); or, if it never holds a changed struct, "
+                            "GRAFT_OPAQUE(slot, value); nothing was changed"),
+            std::string::npos) << result.err;
+  expect_as_before(target, before, maps, v1);
+  // Declared opaque (here wrongly), the void * members are the user's word:
+  // only the blobs behind the union are transformed.
+  const auto opaque = dir.path() / "opaque.graft";
+  ASSERT_EQ(graft({"diff", v1.string(), v2.string(), "-o", opaque.string(), "--transform", directives("opaque")}).exit_code, 0);
+  result = graft({"apply", std::to_string(target.pid()), opaque.string(), "--json"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(nlohmann::json::parse(result.out)["objects"].get<int>(), 3) << result.out;
+}
+
+TEST_F(DataChanges, AUnionTagNoDirectiveNamesRefusesTheUpdateAndNothingChanges) {
+  const auto [v1, v2, patch] = annotated_update(dir, "all");
+  Process target({v1.string()});
+  ASSERT_EQ(target.ask("build 4"), "built");
+  ASSERT_EQ(target.ask("odd"), "odd");  // cell 2's tag: KIND_ODD, which no GRAFT_UNION_MEMBER names
+  const std::string before = target.ask("dump");
+  const std::string maps = maps_of(target.pid());
+  auto result = graft({"apply", std::to_string(target.pid()), patch.string()});
+  EXPECT_EQ(result.exit_code, 1);
+  for (const char* expected : {"the struct cell at 0x", "its tag holds 3, a value no GRAFT_UNION_MEMBER names",
+                               "declare it for this value too", "nothing was changed"})
+    EXPECT_NE(result.err.find(expected), std::string::npos) << expected << "\n" << result.err;
+  expect_as_before(target, before, maps, v1);
+}
+
+TEST_F(DataChanges, DirectivesThatDoNotMatchTheOldTypesAreRefusedAtDiff) {
+  const auto v1 = build_program(dir, "annot", "v1");
+  const auto v2 = build_program(dir, "annot", "v2");
+  auto refused = [&](const std::string& name, const std::string& text) {
+    const auto path = dir.path() / name;
+    std::ofstream(path) << "#include <graft/graft.h>\n#include \"types.h\"\n\n" << text;
+    auto result = graft({"diff", v1.string(), v2.string(), "-o", (dir.path() / "refused.graft").string(), "--transform",
+                         path.string()});
+    EXPECT_EQ(result.exit_code, 1) << name;
+    EXPECT_EQ(std::count(result.err.begin(), result.err.end(), '\n'), 1) << result.err;
+    EXPECT_FALSE(std::filesystem::exists(dir.path() / "refused.graft"));
+    return result.err;
+  };
+  std::string err = refused("member.c", "GRAFT_POINTS_TO(slot, vaule, item);\n");
+  EXPECT_NE(err.find("member.c:4: GRAFT_POINTS_TO(slot, vaule, item): struct slot has no member vaule (the field)"),
+            std::string::npos) << err;
+  err = refused("narrow.c", "GRAFT_POINTS_TO(table, nslots, item);\n");
+  EXPECT_NE(err.find("struct table.nslots is unsigned int (4 bytes), not a pointer-sized member"), std::string::npos) << err;
+  err = refused("pointee.c", "GRAFT_POINTS_TO(slot, value, itme);\n");
+  EXPECT_NE(err.find("the old version defines no struct itme (the pointee)"), std::string::npos) << err;
+  err = refused("tag.c", "GRAFT_UNION_MEMBER(cell, u, kind, KIND_BLOBB, blob);\n");
+  EXPECT_NE(err.find("the tag value KIND_BLOBB is neither an integer nor an enumerator of the old version"),
+            std::string::npos) << err;
+  err = refused("split.c", "GRAFT_POINTS_TO(slot,\n  value, item);\n");
+  EXPECT_NE(err.find("split.c:4: write each directive on one line"), std::string::npos) << err;
+  err = refused("live.c", "GRAFT_POINTS_TO(stash, blob, blob);\nGRAFT_UNION_MEMBER(cell, u, kind, KIND_BLOB, nosuch);\n");
+  EXPECT_NE(err.find("live.c:5: GRAFT_UNION_MEMBER(cell, u, kind, KIND_BLOB, nosuch): "), std::string::npos) << err;
+  EXPECT_NE(err.find("has no member nosuch (the live member)"), std::string::npos) << err;
 }
 
 }  // namespace

@@ -199,8 +199,50 @@ TEST(DataPlanJson, FrameHoldersKeepTheirLocalsPlaces) {
   EXPECT_EQ(got.locals[0].live[1].place.reg, 14);
   EXPECT_FALSE(got.locals[0].live[2].place.known());
   // Waiting is only where the place is unknown.
-  EXPECT_EQ(got.live(true), (std::vector<std::pair<uint64_t, uint64_t>>{{0x48, 0x50}}));
+  EXPECT_EQ(got.live(DataPlan::FrameHolder::Places::Unknown), (std::vector<std::pair<uint64_t, uint64_t>>{{0x48, 0x50}}));
   EXPECT_EQ(got.live().size(), 3u);
+}
+
+// The plan carries the user's declared edges; one outside its struct is a damaged plan.
+TEST(DataPlanJson, DeclaredEdgesRoundTripAndAreChecked) {
+  DataPlan plan;
+  plan.old_types.types.push_back({TypeKind::Struct, "struct item", 16, -1, 0, false, {}, {}});
+  plan.old_types.types.push_back({TypeKind::Struct, "struct slot", 16, -1, 0, false, {}, {}});
+  plan.old_types.types.push_back({TypeKind::Signed, "long", 8, -1, 0, false, {}, {}});
+  plan.new_types = plan.old_types;
+  plan.changes.push_back({"struct item", 0, 0, {}});
+  plan.declared_pointers.push_back({1, 8, 0, "GRAFT_POINTS_TO(slot, value, item) at a.c:3"});
+  DeclaredUnionMember u;
+  u.container = 1;
+  u.union_offset = 8;
+  u.tag_offset = 0;
+  u.tag_size = 4;
+  u.tag_signed = true;
+  u.tag_value = -2;
+  u.member_offset = 8;
+  u.member_type = 2;
+  u.member = "u.number";
+  u.source = "GRAFT_UNION_MEMBER(slot, u, kind, -2, number) at a.c:4";
+  plan.declared_union_members.push_back(u);
+  auto decoded = decode_data_plan(encode_data_plan(plan));
+  ASSERT_TRUE(decoded) << decoded.error().message;
+  ASSERT_EQ(decoded->declared_pointers.size(), 1u);
+  EXPECT_EQ(decoded->declared_pointers[0].container, 1);
+  EXPECT_EQ(decoded->declared_pointers[0].offset, 8u);
+  EXPECT_EQ(decoded->declared_pointers[0].pointee, 0);
+  EXPECT_EQ(decoded->declared_pointers[0].source, "GRAFT_POINTS_TO(slot, value, item) at a.c:3");
+  ASSERT_EQ(decoded->declared_union_members.size(), 1u);
+  const auto& got = decoded->declared_union_members[0];
+  EXPECT_EQ(got.tag_value, -2);
+  EXPECT_EQ(got.tag_size, 4u);
+  EXPECT_TRUE(got.tag_signed);
+  EXPECT_EQ(got.member_offset, 8u);
+  EXPECT_EQ(got.member_type, 2);
+  EXPECT_EQ(got.member, "u.number");
+  plan.declared_pointers[0].offset = 12;  // its 8 bytes would end past the struct
+  auto damaged = decode_data_plan(encode_data_plan(plan));
+  ASSERT_FALSE(damaged);
+  EXPECT_NE(damaged.error().message.find("a declared member outside its struct"), std::string::npos);
 }
 
 }  // namespace

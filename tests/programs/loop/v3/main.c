@@ -10,6 +10,10 @@
 //       new storage): the loop's code is equivalent for continuation
 //   v3  the loop's body itself changes: not equivalent
 //   v4, v5  the constant the loop adds changes (20, 30): code only
+// Each worker also keeps a `struct job` only its own frame points to (kept in
+// a register or a stack slot over the read); v2 swaps its counter and its
+// total: the continued frame is a root, its job transformed.
+// Answers to poke: the worker's count of requests so far.
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -30,6 +34,12 @@ struct stats {
   long sum;
 };
 
+struct job {
+  long id;
+  long count;
+  long total;
+};
+
 struct config* config;
 struct stats stats;
 static int requests[WORKERS][2], answers[2];
@@ -37,6 +47,8 @@ static int requests[WORKERS][2], answers[2];
 // Never returns: each worker waits here for the whole life of the process.
 static void* worker_loop(void* arg) {
   const int fd = (int)(long)arg;
+  struct job* job = calloc(1, sizeof *job);
+  __asm__ volatile("" : : "r"(job) : "memory");  // it escapes: a real heap object
   char c;
   for (;;) {
     ssize_t n = read(fd, &c, 1);
@@ -46,6 +58,10 @@ static void* worker_loop(void* arg) {
     }
     __atomic_add_fetch(&stats.reads, 1, __ATOMIC_RELAXED);
     __atomic_add_fetch(&stats.sum, config->step * 3 + BONUS, __ATOMIC_RELAXED);
+    job->count++;
+    __asm__ volatile("" : : : "memory");  // two plain adds, not one vector add
+    job->total += 100;
+    c = (char)job->count;
     if (write(answers[1], &c, 1) != 1) return NULL;
   }
 }
@@ -79,7 +95,7 @@ int main(void) {
     char c = 1;
     if (sscanf(line, "poke %d", &n) == 1 && n >= 0 && n < WORKERS) {
       if (write(requests[n][1], &c, 1) != 1 || read(answers[0], &c, 1) != 1) return 1;
-      printf("poked\n");
+      printf("poked %d\n", c);
     } else if (strncmp(line, "stats", 5) == 0) {
       report();
     } else {

@@ -12,6 +12,9 @@
 //             untyped local), blocked in read()
 //   pin       the same, with the address of a field inside it
 //   grasp     the same, typed (a struct item * local), in a register
+//   touch     a thread calls touch(items) without end: it waits at touch's
+//             entry (replaced by v2) with the first item, which moves, in rdi
+//   touched   how many calls touch() got with another pointer than `items`
 //   release   lets that thread go: it stores what it held in `held`; says whether
 //             that is the first list item
 #include <malloc.h>
@@ -187,6 +190,25 @@ static void* grasp_thread(void* arg) {
   return NULL;
 }
 
+// Reads `items` afresh for every call, and leaves no copy of it in a
+// register between calls: only the argument register holds it, where DWARF
+// says a typed local or touch's parameter is.
+static volatile long touches, stale_touches;
+__attribute__((noinline)) static void touch(struct item* a) {
+  if (a != items) stale_touches++;
+  touches += 2;
+}
+
+static void* toucher_thread(void* arg) {
+  (void)arg;
+  for (;;) {
+    struct item* a = items;  // a local DWARF places in rdi up to the call
+    touch(a);
+    __asm__ volatile("xor %%edi, %%edi" : : : "rdi");
+  }
+  return NULL;
+}
+
 __attribute__((noinline)) static void handle(const char* line) {
   if (!strncmp(line, "build ", 6)) {
     build(atoi(line + 6));
@@ -213,6 +235,12 @@ __attribute__((noinline)) static void handle(const char* line) {
     else printf("cannot\n");
   } else if (!strncmp(line, "grasp", 5)) {
     if (items && pipe(hold_pipe) == 0 && pthread_create(&holder, NULL, grasp_thread, NULL) == 0) printf("held\n");
+    else printf("cannot\n");
+  } else if (!strncmp(line, "touched", 7)) {
+    printf("stale %ld\n", stale_touches);
+  } else if (!strncmp(line, "touch", 5)) {
+    pthread_t t;
+    if (pthread_create(&t, NULL, toucher_thread, NULL) == 0 && pthread_detach(t) == 0) printf("touching\n");
     else printf("cannot\n");
   } else if (!strncmp(line, "release", 7)) {
     char c = 'x';

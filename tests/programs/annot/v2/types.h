@@ -1,0 +1,49 @@
+// Types of the annot test program, version 2: struct item grows within its
+// malloc block, struct blob outgrows its block and must move. graft sees no typed pointer to
+// struct item (only void *) nor to the blobs in struct stash (a void * and an
+// integer), and struct cell's union holds a typed pointer to a struct blob.
+#ifndef ANNOT_TYPES_H
+#define ANNOT_TYPES_H
+
+#define VERSION 2
+
+struct item {  // 24 bytes: still fits in its block, transformed in place
+  long count;
+  int level;
+  int weight;  // new
+  long extra;  // new
+};
+
+struct blob {  // 48 bytes: must move
+  long a;
+  long b;
+  char label[32];  // new
+};
+
+struct slot {  // a generic hash table: the value is a struct item *, as the program casts it
+  const char* key;
+  void* value;
+};
+
+struct table {
+  struct slot* slots;  // a heap array of nslots
+  unsigned nslots;
+  unsigned used;
+};
+
+enum kind { KIND_EMPTY, KIND_NUMBER, KIND_BLOB, KIND_ODD };
+
+struct cell {  // a tagged union: kind says which member is live
+  enum kind kind;
+  union {
+    long number;
+    struct blob* blob;
+  } u;
+};
+
+struct stash {
+  void* blob;            // a struct blob *
+  unsigned long handle;  // a struct blob * too, kept as an integer
+};
+
+#endif
