@@ -44,7 +44,7 @@ struct DataRoot {
 // tag_value, member);` and `GRAFT_OPAQUE(container, field);`, read by graft
 // diff and checked against the old types.
 struct DataDirective {
-  enum class Kind : uint8_t { PointsTo, UnionMember, Opaque };
+  enum class Kind : uint8_t { PointsTo, UnionMember, Opaque, PointsInto };
   Kind kind = Kind::PointsTo;
   std::vector<std::string> args;  // as written
   std::string where;              // "FILE.c:12", for messages
@@ -58,6 +58,11 @@ struct DeclaredPointer {
   uint64_t offset = 0;  // of the member, from the container's start
   int pointee = -1;     // a struct, in old_types
   std::string source;   // "GRAFT_POINTS_TO(slot, value, item) at items.c:3"
+  // GRAFT_POINTS_INTO: the member holds the address of this member of the
+  // pointee (an intrusive link, container_of), or of a container outside
+  // any pointee (a list's head): the pointee starts this many bytes before.
+  uint64_t into = 0;
+  bool interior = false;
 };
 
 // A union member the user declared live while a tag of its container has a value.

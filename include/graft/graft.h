@@ -38,6 +38,12 @@
  *     version), member `item` of the union msg.body is the live one. One
  *     line per tag value; a value no line names refuses the update.
  *
+ *   GRAFT_POINTS_INTO(list_head, next, item, link);
+ *     an intrusive container: list_head.next holds NULL, the address of the
+ *     member `link` (a struct list_head) inside a struct item, which is
+ *     followed and transformed like a struct item *, or the address of a
+ *     struct list_head that is inside no item (the list's head). If such an
+ *     item must move, the update is refused.
  *   GRAFT_OPAQUE(buffer, data);
  *     the void * member `data` of struct buffer never holds a struct whose
  *     layout changes. Every void * member of a struct that no line covers is
@@ -64,6 +70,12 @@ extern "C" {
                      sizeof(struct pointee) > 0,                                              \
                  "GRAFT_POINTS_TO: " #container "." #field " must be a pointer-sized member " \
                  "and struct " #pointee " a struct the program defines")
+
+#define GRAFT_POINTS_INTO(container, field, pointee, member)                                     \
+  _Static_assert(sizeof(((struct container *)0)->field) == sizeof(void *) &&                     \
+                     sizeof(((struct pointee *)0)->member) == sizeof(struct container),           \
+                 "GRAFT_POINTS_INTO: " #container "." #field " must be a pointer-sized member and " \
+                 #pointee "." #member " a struct " #container)
 
 #define GRAFT_OPAQUE(container, field)                                                 \
   _Static_assert(sizeof(((struct container *)0)->field) == sizeof(void *),            \

@@ -194,6 +194,12 @@ class Traversal {
 
   // A value of `type` at `address` (a global, a local in a stack slot),
   // named by `label` in messages.
+  bool in_global_root(uint64_t value) const {
+    for (const auto& r : regions_)
+      if (r.label >= 0 && value >= r.start && value < r.start + r.size) return true;
+    return false;
+  }
+
   Status add_root(uint64_t address, int type, const std::string& label) {
     regions_.push_back({address, plan_.old_types.at(type).size, type, static_cast<int>(root_labels_.size())});
     root_labels_.push_back(label);
@@ -256,7 +262,16 @@ class Traversal {
           if (p.container == type) {
             auto value = memory_.word(address + p.offset);
             if (!value) return make_error("cannot read {} at {:#x} in process {}", p.source, address + p.offset, input_.pid);
-            if (*value) GRAFT_TRY(follow(*value, p.pointee, address + p.offset));
+            if (!*value) continue;
+            if (!p.interior) {
+              GRAFT_TRY(follow(*value, p.pointee, address + p.offset));
+              continue;
+            }
+            // Into a member (container_of): the pointee starts before it,
+            // unless it is a list's head in a global, inside no pointee. The
+            // reference is not rewritten (slot 0): a pointee that moves refuses.
+            if (in_global_root(*value)) continue;
+            GRAFT_TRY(follow(*value - p.into, p.pointee, 0));
           }
         // Undeclared void * members: what they hold is checked once every typed object is found.
         for (size_t k = 0; k < plan_.untyped_members.size(); ++k)

@@ -171,7 +171,10 @@ std::vector<std::pair<uint64_t, uint64_t>> DataPlan::FrameHolder::live(Places wh
 }
 
 std::string DataDirective::text() const {
-  std::string out = kind == Kind::PointsTo ? "GRAFT_POINTS_TO(" : kind == Kind::Opaque ? "GRAFT_OPAQUE(" : "GRAFT_UNION_MEMBER(";
+  std::string out = kind == Kind::PointsTo     ? "GRAFT_POINTS_TO("
+                    : kind == Kind::PointsInto ? "GRAFT_POINTS_INTO("
+                    : kind == Kind::Opaque     ? "GRAFT_OPAQUE("
+                                               : "GRAFT_UNION_MEMBER(";
   for (size_t k = 0; k < args.size(); ++k) out += (k ? ", " : "") + args[k];
   return out + ")";
 }
@@ -385,8 +388,11 @@ class Planner {
         opaque_.insert({container, field.offset});
         continue;
       }
-      if (d.kind == DataDirective::Kind::PointsTo) {
-        if (d.args.size() != 3) return refuse(d, "write GRAFT_POINTS_TO(container, field, pointee) on one line");
+      if (d.kind == DataDirective::Kind::PointsTo || d.kind == DataDirective::Kind::PointsInto) {
+        const bool into = d.kind == DataDirective::Kind::PointsInto;
+        if (d.args.size() != (into ? 4u : 3u))
+          return refuse(d, "write {} on one line",
+                        into ? "GRAFT_POINTS_INTO(container, field, pointee, member)" : "GRAFT_POINTS_TO(container, field, pointee)");
         DeclaredPointer p;
         GRAFT_ASSIGN(p.container, struct_named(d, d.args[0], "container"));
         GRAFT_ASSIGN(Located field, member_at(d, p.container, d.args[1], "field"));
@@ -399,6 +405,15 @@ class Planner {
                         ft.size);
         p.offset = field.offset;
         GRAFT_ASSIGN(p.pointee, struct_named(d, d.args[2], "pointee"));
+        if (into) {
+          GRAFT_ASSIGN(Located member, member_at(d, p.pointee, d.args[3], "member of the pointee"));
+          if (member.type != p.container)
+            return refuse(d, "{}.{} is {}, not {}: the field points to such a member inside a {}",
+                          old_.spell(p.pointee), d.args[3], old_.spell(member.type), old_.spell(p.container),
+                          old_.spell(p.pointee));
+          p.into = member.offset;
+          p.interior = true;
+        }
         p.source = d.text() + " at " + d.where;
         pointers_.push_back(std::move(p));
         continue;

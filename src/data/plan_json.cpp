@@ -77,7 +77,8 @@ std::string encode_data_plan(const DataPlan& plan) {
     roots.push_back({{"identity", r.identity}, {"variable", r.variable}, {"old", r.old_type}, {"new", r.new_type}});
   json pointers = json::array();
   for (const auto& p : plan.declared_pointers)
-    pointers.push_back({{"container", p.container}, {"offset", p.offset}, {"pointee", p.pointee}, {"source", p.source}});
+    pointers.push_back({{"container", p.container}, {"offset", p.offset}, {"pointee", p.pointee}, {"source", p.source},
+                        {"into", p.into}, {"interior", p.interior}});
   json union_members = json::array();
   for (const auto& u : plan.declared_union_members)
     union_members.push_back({{"container", u.container}, {"union_offset", u.union_offset}, {"tag_offset", u.tag_offset},
@@ -151,6 +152,9 @@ Result<DataPlan> decode_data_plan(const std::string& text) {
         DeclaredPointer d{check(plan.old_types, p.at("container").get<int>(), false), p.at("offset").get<uint64_t>(),
                           check(plan.old_types, p.at("pointee").get<int>(), false), p.at("source").get<std::string>()};
         inside(d.container, d.offset, 8);
+        d.into = p.value("into", uint64_t{0});
+        d.interior = p.value("interior", false);
+        if (d.interior) inside(d.pointee, d.into, plan.old_types.at(d.container).size);
         if (plan.old_types.at(d.pointee).kind != TypeKind::Struct) throw std::runtime_error("a declared pointee that is no struct");
         plan.declared_pointers.push_back(std::move(d));
       }

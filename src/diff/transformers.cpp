@@ -132,8 +132,8 @@ Result<std::vector<DataDirective>> read_directives(const fs::path& file) {
   std::ifstream in(file);
   if (!in) return make_error("cannot read transformer file {}", file.string());
   std::vector<DataDirective> out;
-  const std::regex use(R"(\bGRAFT_(POINTS_TO|UNION_MEMBER|OPAQUE)\s*\(([^()]*)\))");
-  const std::regex named(R"(\bGRAFT_(POINTS_TO|UNION_MEMBER|OPAQUE)\b)");
+  const std::regex use(R"(\bGRAFT_(POINTS_TO|POINTS_INTO|UNION_MEMBER|OPAQUE)\s*\(([^()]*)\))");
+  const std::regex named(R"(\bGRAFT_(POINTS_TO|POINTS_INTO|UNION_MEMBER|OPAQUE)\b)");
   std::string line;
   bool in_comment = false;  // inside /* ... */ since an earlier line
   for (int number = 1; std::getline(in, line); ++number) {
@@ -158,9 +158,10 @@ Result<std::vector<DataDirective>> read_directives(const fs::path& file) {
     size_t found = 0;
     for (std::sregex_iterator it(line.begin(), line.end(), use), end; it != end; ++it, ++found) {
       DataDirective d;
-      d.kind = (*it)[1] == "POINTS_TO"  ? DataDirective::Kind::PointsTo
-               : (*it)[1] == "OPAQUE"   ? DataDirective::Kind::Opaque
-                                        : DataDirective::Kind::UnionMember;
+      d.kind = (*it)[1] == "POINTS_TO"     ? DataDirective::Kind::PointsTo
+               : (*it)[1] == "POINTS_INTO" ? DataDirective::Kind::PointsInto
+               : (*it)[1] == "OPAQUE"      ? DataDirective::Kind::Opaque
+                                           : DataDirective::Kind::UnionMember;
       d.where = fmt::format("{}:{}", file.string(), number);
       std::stringstream args((*it)[2].str());
       for (std::string arg; std::getline(args, arg, ',');) {
@@ -174,7 +175,7 @@ Result<std::vector<DataDirective>> read_directives(const fs::path& file) {
       return make_error("{}:{}: write each directive on one line, with plain arguments: "
                         "GRAFT_POINTS_TO(container, field, pointee); or "
                         "GRAFT_UNION_MEMBER(container, union_field, tag_field, tag_value, member); or "
-                        "GRAFT_OPAQUE(container, field);",
+                        "GRAFT_POINTS_INTO(container, field, pointee, member); or GRAFT_OPAQUE(container, field);",
                         file.string(), number);
   }
   return out;

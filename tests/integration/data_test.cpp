@@ -563,6 +563,40 @@ TEST_F(DataChanges, AUnionTagNoDirectiveNamesRefusesTheUpdateAndNothingChanges) 
   expect_as_before(target, before, maps, v1);
 }
 
+// An intrusive list (a struct list_head embedded in each item, the head a
+// global, container_of in the code): typed, the traversal sees only list_head
+// pointers. Declared with GRAFT_POINTS_INTO, every item is found through its
+// link, the head recognised as inside no item, and transformed in place.
+TEST_F(DataChanges, AnIntrusiveListDeclaredWithPointsIntoIsTransformed) {
+  const auto v1 = build_program(dir, "intrusive", "v1");
+  const auto v2 = build_program(dir, "intrusive", "v2");
+  const auto list = (programs_dir() / "intrusive" / "directives" / "list.c").string();
+  const auto patch = dir.path() / "list.graft";
+  auto explain = graft({"diff", v1.string(), v2.string(), "--explain"});
+  ASSERT_EQ(explain.exit_code, 0) << explain.err;
+  EXPECT_NE(explain.out.find("no global reaches struct item"), std::string::npos) << explain.out;
+  auto diff = graft({"diff", v1.string(), v2.string(), "-o", patch.string(), "--transform", list, "--explain"});
+  ASSERT_EQ(diff.exit_code, 0) << diff.err;
+  EXPECT_NE(diff.out.find("GRAFT_POINTS_INTO(list_head, next, item, link)"), std::string::npos) << diff.out;
+
+  Process target({v1.string()});
+  ASSERT_EQ(target.ask("build 12"), "built");
+  const std::string before = target.ask("dump");
+  auto result = graft({"apply", std::to_string(target.pid()), patch.string(), "--json"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(nlohmann::json::parse(result.out)["objects"].get<int>(), 12) << result.out;
+  EXPECT_EQ(target.ask("v"), "2");
+  EXPECT_EQ(target.ask("dump"), before);  // the new code reads every value at its new offset
+  ASSERT_EQ(target.ask("build 2"), "built");
+  EXPECT_NE(target.ask("dump").find(" 11:110 0:0 1:10 back 10 0 110"), std::string::npos);
+
+  // A member that is not the container's type is refused at diff.
+  const auto wrong = (programs_dir() / "intrusive" / "directives" / "wrong.c").string();
+  auto refused = graft({"diff", v1.string(), v2.string(), "-o", (dir.path() / "wrong.graft").string(), "--transform", wrong});
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_NE(refused.err.find("not struct list_head"), std::string::npos) << refused.err;
+}
+
 TEST_F(DataChanges, DirectivesThatDoNotMatchTheOldTypesAreRefusedAtDiff) {
   const auto v1 = build_program(dir, "annot", "v1");
   const auto v2 = build_program(dir, "annot", "v2");
