@@ -195,7 +195,7 @@ struct DataWrite {
 struct RegisterWrite {
   pid_t tid = 0;
   size_t word = 0;  // in user_regs_struct, as MigrationInput::StoppedThread::registers
-  uint64_t value = 0, previous = 0;
+  uint64_t value = 0;
 };
 
 struct MigrationReport {

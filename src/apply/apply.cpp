@@ -160,42 +160,17 @@ Status map_region(TracedProcess& process, const link::Image& image, const std::s
 
 // Writes in order; if one fails, what was written is put back, newest first:
 // the target is left exactly as it was.
+// Puts back the first `count` of `writes`, newest first.
+void undo_writes(TracedProcess& process, const std::vector<DataWrite>& writes, size_t count) {
+  for (size_t k = count; k-- > 0;)
+    if (!writes[k].previous.empty()) (void)process.write(writes[k].address, writes[k].previous);
+}
+
 Status commit_writes(TracedProcess& process, const std::vector<DataWrite>& writes) {
   for (size_t i = 0; i < writes.size(); ++i) {
     if (auto written = process.write(writes[i].address, writes[i].bytes); !written) {
-      for (size_t k = i; k-- > 0;)
-        if (!writes[k].previous.empty()) (void)process.write(writes[k].address, writes[k].previous);
+      undo_writes(process, writes, i);
       return written.error().context("the update was rolled back");
-    }
-  }
-  return ok();
-}
-
-// Then the registers the migration rewrites (threads stopped in a function
-// whose argument points to an object that moved). If one cannot be set,
-// the registers set and every memory write are put back, newest first.
-Status set_register(TracedProcess& process, const RegisterWrite& r, uint64_t value) {
-  Thread* t = process.find(r.tid);
-  if (!t) return make_error("thread {} is gone", r.tid);
-  auto* words = reinterpret_cast<uint64_t*>(&t->regs);
-  words[r.word] = value;
-  return process.set_registers(*t);
-}
-
-// Puts back the registers commit_registers set (a later step failed).
-void restore_registers(TracedProcess& process, const std::vector<RegisterWrite>& registers) {
-  for (size_t k = registers.size(); k-- > 0;) (void)set_register(process, registers[k], registers[k].previous);
-}
-
-Status commit_registers(TracedProcess& process, const std::vector<RegisterWrite>& registers,
-                        const std::vector<DataWrite>& writes) {
-  auto set = [&](const RegisterWrite& r, uint64_t value) { return set_register(process, r, value); };
-  for (size_t i = 0; i < registers.size(); ++i) {
-    if (auto done = set(registers[i], registers[i].value); !done) {
-      for (size_t k = i + 1; k-- > 0;) (void)set(registers[k], registers[k].previous);
-      for (size_t k = writes.size(); k-- > 0;)
-        if (!writes[k].previous.empty()) (void)process.write(writes[k].address, writes[k].previous);
-      return done.error().context("the update was rolled back");
     }
   }
   return ok();
@@ -257,13 +232,14 @@ apply::TransferTarget transfer_target(const Manifest& m, const std::map<std::str
   return {};
 }
 
-// The registers of threads whose frames were rebuilt, once every write is
-// in; if one cannot be set, every thread gets its registers back and every
-// write is undone, newest first.
-Status set_transferred_registers(TracedProcess& process, const std::map<pid_t, user_regs_struct>& transferred,
-                                 const std::vector<DataWrite>& writes) {
+// The registers the commit sets (threads whose frames were rebuilt, and
+// registers the migration rewrites), once every write is in; if one cannot
+// be set, every thread gets its registers back and every write is undone,
+// newest first.
+Status commit_registers(TracedProcess& process, const std::map<pid_t, user_regs_struct>& registers,
+                        const std::vector<DataWrite>& writes) {
   std::vector<std::pair<Thread*, user_regs_struct>> done;
-  for (const auto& [tid, regs] : transferred) {
+  for (const auto& [tid, regs] : registers) {
     Thread* t = process.find(tid);
     Status set = t ? ok() : make_error("thread {} is gone", tid);
     if (t) {
@@ -276,8 +252,7 @@ Status set_transferred_registers(TracedProcess& process, const std::map<pid_t, u
         thread->regs = previous;
         (void)process.set_registers(*thread);
       }
-      for (size_t k = writes.size(); k-- > 0;)
-        if (!writes[k].previous.empty()) (void)process.write(writes[k].address, writes[k].previous);
+      undo_writes(process, writes, writes.size());
       return set.error().context("the update was rolled back");
     }
   }
@@ -536,12 +511,17 @@ Result<ApplyReport> apply_patch(pid_t pid, const Patch& patch, const ApplyOption
         const std::string encoded = registry::encode(record);
         if (encoded.size() > image.header_capacity) return make_error("internal: registry record outgrew its header");
         writes.push_back({image.base, {encoded.begin(), encoded.end()}, {}});
-        GRAFT_TRY(commit_writes(*process, writes));
-        GRAFT_TRY(commit_registers(*process, registers, writes));
-        if (auto moved = set_transferred_registers(*process, transferred, writes); !moved) {
-          restore_registers(*process, registers);  // the migration's register writes too
-          return moved;
+        // One register set per thread: a rebuilt frame's, or the thread's own with the migration's rewrites.
+        std::map<pid_t, user_regs_struct> thread_registers = transferred;
+        for (const auto& r : registers) {
+          const Thread* t = process->find(r.tid);
+          if (!t || transferred.count(r.tid))
+            return make_error("internal: thread {}'s registers cannot be rewritten; nothing was changed", r.tid);
+          auto it = thread_registers.try_emplace(r.tid, t->regs).first;
+          reinterpret_cast<uint64_t*>(&it->second)[r.word] = r.value;
         }
+        GRAFT_TRY(commit_writes(*process, writes));
+        GRAFT_TRY(commit_registers(*process, thread_registers, writes));
         report.frames_transferred = transferred.size();
         return ok();
       });

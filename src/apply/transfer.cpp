@@ -9,9 +9,7 @@ using Kind = TransferValue::Kind;
 
 // user_regs_struct's field for DWARF register `reg` (rax rdx rcx rbx rsi rdi rbp rsp r8-r15).
 unsigned long long* field(user_regs_struct& r, int reg) {
-  unsigned long long* in_dwarf_order[16] = {&r.rax, &r.rdx, &r.rcx, &r.rbx, &r.rsi, &r.rdi, &r.rbp, &r.rsp,
-                                            &r.r8,  &r.r9,  &r.r10, &r.r11, &r.r12, &r.r13, &r.r14, &r.r15};
-  return reg >= 0 && reg < 16 ? in_dwarf_order[reg] : nullptr;
+  return reg >= 0 && reg < 16 ? reinterpret_cast<unsigned long long*>(&r) + user_regs_word(reg) : nullptr;
 }
 
 // The address a RIP-relative `lea disp32(%rip), %reg` of the relocated new

@@ -2,7 +2,6 @@
 // traversal from the typed roots, and compute its transformed bytes.
 #include <sys/mman.h>
 #include <sys/uio.h>
-#include <sys/user.h>
 
 #include <algorithm>
 #include <chrono>
@@ -194,13 +193,16 @@ class Traversal {
 
   // A value of `type` at `address` (a global, a local in a stack slot),
   // named by `label` in messages.
+  // Whether `value` lies in a root (a global or a frame's slot), not in an
+  // object: the roots alone, not every region a moving traversal records.
   bool in_global_root(uint64_t value) const {
-    for (const auto& r : regions_)
-      if (r.label >= 0 && value >= r.start && value < r.start + r.size) return true;
+    for (const auto& [start, size] : root_ranges_)
+      if (value >= start && value < start + size) return true;
     return false;
   }
 
   Status add_root(uint64_t address, int type, const std::string& label) {
+    root_ranges_.emplace_back(address, plan_.old_types.at(type).size);
     regions_.push_back({address, plan_.old_types.at(type).size, type, static_cast<int>(root_labels_.size())});
     root_labels_.push_back(label);
     GRAFT_TRY(scan(address, type, 0));
@@ -394,6 +396,7 @@ class Traversal {
   HugeVector<Reference> references_;
   HugeVector<Region> regions_;
   std::vector<std::string> root_labels_;
+  std::vector<std::pair<uint64_t, uint64_t>> root_ranges_;  // start, size of each root
   std::vector<RegisterRoot> registers_;
   std::vector<UntypedSlot> untyped_;
   size_t dangling_ = 0;
@@ -444,23 +447,13 @@ std::string place(const TypeTable& types, const Traversal& traversal, const Regi
 
 constexpr uint64_t kChunkHeader = 16;  // glibc: prev_size and size words before the memory malloc returns
 constexpr uint64_t kMmappedBit = 2;    // glibc: IS_MMAPPED in the size word
-// Registers by DWARF number (rax rdx rcx rbx rsi rdi rbp rsp r8..r15), each
-// as a word of user_regs_struct (r15 r14 r13
-// r12 rbp rbx r11 r10 r9 r8 rax rcx rdx rsi rdi orig_rax rip cs eflags rsp ...).
-constexpr size_t kUserRegsWord[16] = {10, 12, 11, 5, 13, 14, 4, 19, 9, 8, 7, 6, 3, 2, 1, 0};
-// Call-clobbered registers that return no value (rcx rsi rdi r8-r11): dead
-// once a call has returned, whatever the callee left in them.
+// Call-clobbered registers that return no value (rcx rsi rdi r8-r11, by
+// DWARF number): dead once a call has returned, whatever the callee left in them.
 bool dead_after_a_call(size_t word) {
   for (int dwarf : {2, 4, 5, 8, 9, 10, 11})
-    if (kUserRegsWord[dwarf] == word) return true;
+    if (user_regs_word(dwarf) == word) return true;
   return false;
 }
-static_assert(offsetof(user_regs_struct, rax) == 8 * kUserRegsWord[0] &&
-              offsetof(user_regs_struct, rdi) == 8 * kUserRegsWord[5] &&
-              offsetof(user_regs_struct, rbx) == 8 * kUserRegsWord[3] &&
-              offsetof(user_regs_struct, rsp) == 8 * kUserRegsWord[7] &&
-              offsetof(user_regs_struct, r8) == 8 * kUserRegsWord[8] &&
-              offsetof(user_regs_struct, r15) == 8 * kUserRegsWord[15]);
 
 constexpr uint64_t kPage = 4096;
 
@@ -604,7 +597,7 @@ Result<std::map<uint64_t, uint64_t>> prepare_moves(const DataPlan& plan, const M
   for (const auto& [slot, t] : typed) rewrites[slot] = t->block + kChunkHeader;
   for (const auto& [slot, t] : stack_words) rewrites[slot] = t->block + kChunkHeader;
   for (const auto& [tid, word, t] : register_moves)
-    report.register_writes.push_back({tid, word, t->block + kChunkHeader, t->instance->address});
+    report.register_writes.push_back({tid, word, t->block + kChunkHeader});
   report.references = rewrites.size() + register_moves.size();
   return rewrites;
 }
@@ -782,7 +775,7 @@ Status add_frame_roots(const DataPlan& plan, const MigrationInput& input, Remote
                                 place.kind == LocalPlace::Kind::AtCfaOffset ? std::string("the frame address")
                                                                            : kRegisterNames[place.reg]);
             std::optional<std::pair<pid_t, size_t>> home;
-            if (where->in_register && own_registers) home = std::pair{thread.tid, kUserRegsWord[place.reg]};
+            if (where->in_register && own_registers) home = std::pair{thread.tid, user_regs_word(place.reg)};
             auto found = where->in_register
                              ? traversal.add_root_value(where->value_or_address, local.type,
                                                         label + " in " + kRegisterNames[place.reg], home)

@@ -35,9 +35,9 @@ struct Registers {
 
 inline Registers from_thread(const user_regs_struct& r) {
   Registers out;
-  const uint64_t in_dwarf_order[kRegisters] = {r.rax, r.rdx, r.rcx, r.rbx, r.rsi, r.rdi, r.rbp, r.rsp, r.r8,
-                                               r.r9,  r.r10, r.r11, r.r12, r.r13, r.r14, r.r15, r.rip};
-  for (int i = 0; i < kRegisters; ++i) out.set(i, in_dwarf_order[i]);
+  const auto* words = reinterpret_cast<const uint64_t*>(&r);
+  for (int i = 0; i < kReturnAddress; ++i) out.set(i, words[user_regs_word(i)]);
+  out.set(kReturnAddress, r.rip);
   return out;
 }
 
