@@ -2,7 +2,7 @@
 // branch. Compared side by side with the same loop without it.
 #include <benchmark/benchmark.h>
 
-#include "graft/graft.h"
+#include <graft/graft.h>
 
 static void LoopWithoutUpdatePoint(benchmark::State& state) {
   long sum = 0;

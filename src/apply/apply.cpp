@@ -10,17 +10,17 @@
 #include <cstring>
 #include <map>
 
-#include "graft/apply.h"
-#include "graft/checkpoint.h"
-#include "graft/clock.h"
-#include "graft/data.h"
-#include "graft/dwarf.h"
-#include "graft/elf_file.h"
-#include "graft/target.h"
-#include "link.h"
-#include "registry.h"
-#include "transfer.h"
-#include "user_transform.h"
+#include "apply/apply.h"
+#include "checkpoint/checkpoint.h"
+#include "common/clock.h"
+#include "data/data.h"
+#include "elf/dwarf.h"
+#include "elf/elf_file.h"
+#include "target/process.h"
+#include "apply/link.h"
+#include "apply/registry.h"
+#include "apply/transfer.h"
+#include "apply/user_transform.h"
 
 namespace graft {
 namespace {

@@ -1,4 +1,4 @@
-#include "link.h"
+#include "apply/link.h"
 
 #include <dlfcn.h>
 #include <elf.h>
@@ -9,7 +9,7 @@
 #include <cstring>
 #include <set>
 
-#include "graft/relocation.h"
+#include "patch/relocation.h"
 
 namespace graft::link {
 namespace {

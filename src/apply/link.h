@@ -9,10 +9,10 @@
 #include <string>
 #include <vector>
 
-#include "graft/elf_file.h"
-#include "graft/patch.h"
-#include "graft/target.h"
-#include "registry.h"
+#include "elf/elf_file.h"
+#include "patch/patch.h"
+#include "target/process.h"
+#include "apply/registry.h"
 
 namespace graft::link {
 

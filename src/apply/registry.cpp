@@ -1,9 +1,9 @@
-#include "registry.h"
+#include "apply/registry.h"
 
 #include <cstring>
 #include <nlohmann/json.hpp>
 
-#include "graft/target.h"
+#include "target/process.h"
 
 namespace graft::registry {
 

@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "graft/apply.h"
-#include "graft/patch.h"
+#include "apply/apply.h"
+#include "patch/patch.h"
 
 namespace graft::registry {
 

@@ -1,4 +1,4 @@
-#include "transfer.h"
+#include "apply/transfer.h"
 
 #include <cstring>
 

@@ -1,16 +1,16 @@
 // Frames moved into a function's new body at the commit (on-stack
-// replacement at a transfer point, graft/patch.h FrameTransfer): the stack
+// replacement at a transfer point, patch/patch.h FrameTransfer): the stack
 // writes that rebuild each frame and the registers each thread resumes with.
 #pragma once
 #include <functional>
 #include <map>
 #include <vector>
 
-#include "graft/checkpoint.h"
-#include "graft/data.h"
-#include "graft/patch.h"
-#include "graft/target.h"
-#include "link.h"
+#include "checkpoint/checkpoint.h"
+#include "data/data.h"
+#include "patch/patch.h"
+#include "target/process.h"
+#include "apply/link.h"
 
 namespace graft::apply {
 

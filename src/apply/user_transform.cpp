@@ -1,4 +1,4 @@
-#include "user_transform.h"
+#include "apply/user_transform.h"
 
 #include <signal.h>
 #include <string.h>

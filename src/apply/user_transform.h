@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "graft/data.h"
-#include "graft/target.h"
+#include "data/data.h"
+#include "target/process.h"
 
 namespace graft::apply {
 

@@ -1,6 +1,6 @@
-#include "graft/checkpoint.h"
+#include "checkpoint/checkpoint.h"
 
-#include "graft/unwind.h"
+#include "target/unwind.h"
 
 #include <algorithm>
 #include <cstring>

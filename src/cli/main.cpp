@@ -8,9 +8,9 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
-#include "graft/apply.h"
-#include "graft/diff.h"
-#include "graft/patch.h"
+#include "apply/apply.h"
+#include "diff/diff.h"
+#include "patch/patch.h"
 
 namespace {
 

@@ -1,4 +1,4 @@
-#include "graft/clock.h"
+#include "common/clock.h"
 
 #include <ctime>
 

@@ -1,4 +1,4 @@
-#include "graft/error.h"
+#include "common/error.h"
 
 #include <cstring>
 

@@ -1,4 +1,4 @@
-#include "graft/temp_dir.h"
+#include "common/temp_dir.h"
 
 #include <cerrno>
 #include <cstdlib>

@@ -6,7 +6,7 @@
 #include <cctype>
 #include <set>
 
-#include "graft/data.h"
+#include "data/data.h"
 
 namespace graft {
 namespace {

@@ -12,10 +12,10 @@
 #include <unordered_map>
 #include <unordered_set>
 
-#include "graft/data.h"
-#include "graft/huge_pages.h"
-#include "graft/target.h"
-#include "type_compare.h"
+#include "data/data.h"
+#include "common/huge_pages.h"
+#include "target/process.h"
+#include "data/type_compare.h"
 
 namespace graft {
 namespace {

@@ -5,8 +5,8 @@
 #include <optional>
 #include <set>
 
-#include "graft/data.h"
-#include "type_compare.h"
+#include "data/data.h"
+#include "data/type_compare.h"
 
 namespace graft {
 namespace {

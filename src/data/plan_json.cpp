@@ -2,7 +2,7 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
-#include "graft/data.h"
+#include "data/data.h"
 
 namespace graft {
 namespace {

@@ -5,7 +5,7 @@
 #include <utility>
 #include <vector>
 
-#include "graft/types.h"
+#include "elf/types.h"
 
 namespace graft {
 

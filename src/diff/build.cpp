@@ -1,8 +1,8 @@
-#include "build.h"
+#include "diff/build.h"
 
 #include <elf.h>
 
-#include "graft/dwarf.h"
+#include "elf/dwarf.h"
 
 namespace graft::diff {
 namespace fs = std::filesystem;

@@ -1,10 +1,10 @@
-#include "compare.h"
+#include "diff/compare.h"
 
 #include <elf.h>
 
 #include <cstring>
 
-#include "graft/relocation.h"
+#include "patch/relocation.h"
 
 namespace graft::diff {
 namespace {

@@ -5,7 +5,7 @@
 #include <map>
 #include <string>
 
-#include "build.h"
+#include "diff/build.h"
 
 namespace graft::diff {
 

@@ -1,4 +1,4 @@
-#include "continuation.h"
+#include "diff/continuation.h"
 
 #include <bitset>
 #include <optional>

@@ -16,8 +16,8 @@
 
 #include <functional>
 
-#include "compare.h"
-#include "graft/patch.h"
+#include "diff/compare.h"
+#include "patch/patch.h"
 
 namespace graft::diff {
 

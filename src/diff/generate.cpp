@@ -5,17 +5,17 @@
 #include <ctime>
 #include <set>
 
-#include "build.h"
-#include "compare.h"
-#include "continuation.h"
-#include "transfer.h"
-#include "graft/clock.h"
-#include "graft/diff.h"
-#include "graft/data.h"
-#include "graft/dwarf.h"
-#include "graft/relocation.h"
-#include "graft/types.h"
-#include "transformers.h"
+#include "diff/build.h"
+#include "diff/compare.h"
+#include "diff/continuation.h"
+#include "diff/transfer.h"
+#include "common/clock.h"
+#include "diff/diff.h"
+#include "data/data.h"
+#include "elf/dwarf.h"
+#include "patch/relocation.h"
+#include "elf/types.h"
+#include "diff/transformers.h"
 
 namespace graft {
 namespace {

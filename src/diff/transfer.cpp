@@ -1,13 +1,13 @@
-#include "transfer.h"
+#include "diff/transfer.h"
 
 #include <algorithm>
 #include <map>
 #include <optional>
 #include <set>
 
-#include "compare.h"
-#include "graft/blocking_calls.h"
-#include "continuation.h"
+#include "diff/compare.h"
+#include "common/blocking_calls.h"
+#include "diff/continuation.h"
 
 namespace graft::diff {
 namespace {

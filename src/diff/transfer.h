@@ -18,9 +18,9 @@
 #include <functional>
 #include <string>
 
-#include "build.h"
-#include "graft/patch.h"
-#include "graft/types.h"
+#include "diff/build.h"
+#include "patch/patch.h"
+#include "elf/types.h"
 
 namespace graft::diff {
 

@@ -1,4 +1,4 @@
-#include "transformers.h"
+#include "diff/transformers.h"
 
 #include <elf.h>
 #include <fcntl.h>
@@ -11,7 +11,7 @@
 #include <set>
 #include <sstream>
 
-#include "graft/temp_dir.h"
+#include "common/temp_dir.h"
 
 extern char** environ;
 

@@ -8,9 +8,9 @@
 #include <string>
 #include <vector>
 
-#include "build.h"
-#include "graft/data.h"
-#include "graft/elf_file.h"
+#include "diff/build.h"
+#include "data/data.h"
+#include "elf/elf_file.h"
 
 namespace graft::diff {
 

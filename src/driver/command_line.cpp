@@ -1,4 +1,4 @@
-#include "command_line.h"
+#include "driver/command_line.h"
 
 #include <filesystem>
 

@@ -8,7 +8,7 @@
 #include <string_view>
 #include <vector>
 
-#include "graft/error.h"
+#include "common/error.h"
 
 namespace graft::driver {
 

@@ -1,4 +1,4 @@
-#include "driver.h"
+#include "driver/driver.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -16,11 +16,11 @@
 #include <system_error>
 #include <vector>
 
-#include "command_line.h"
-#include "graft/elf_file.h"
-#include "graft/error.h"
-#include "graft/store.h"
-#include "graft/temp_dir.h"
+#include "driver/command_line.h"
+#include "elf/elf_file.h"
+#include "common/error.h"
+#include "store/store.h"
+#include "common/temp_dir.h"
 
 extern char** environ;
 

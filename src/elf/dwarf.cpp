@@ -1,6 +1,6 @@
-#include "graft/dwarf.h"
+#include "elf/dwarf.h"
 
-#include "dwarf_detail.h"
+#include "elf/dwarf_detail.h"
 
 #include <dwarf.h>
 #include <elfutils/libdw.h>

@@ -8,8 +8,8 @@
 #include <set>
 #include <unordered_map>
 
-#include "dwarf_detail.h"
-#include "graft/types.h"
+#include "elf/dwarf_detail.h"
+#include "elf/types.h"
 
 namespace graft {
 namespace {

@@ -1,4 +1,4 @@
-#include "graft/elf_file.h"
+#include "elf/elf_file.h"
 
 #include <fcntl.h>
 #include <gelf.h>

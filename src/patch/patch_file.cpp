@@ -7,9 +7,9 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "graft/elf_file.h"
-#include "graft/patch.h"
-#include "graft/relocation.h"
+#include "elf/elf_file.h"
+#include "patch/patch.h"
+#include "patch/relocation.h"
 
 namespace graft {
 namespace {

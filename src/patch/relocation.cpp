@@ -1,4 +1,4 @@
-#include "graft/relocation.h"
+#include "patch/relocation.h"
 
 #include <elf.h>
 

@@ -47,7 +47,7 @@
 #include <string_view>
 #include <vector>
 
-#include "graft/blocking_calls.h"
+#include "common/blocking_calls.h"
 
 #include "llvm/Config/llvm-config.h"
 #include "llvm/IR/Attributes.h"

@@ -1,4 +1,4 @@
-#include "graft/store.h"
+#include "store/store.h"
 
 #include <unistd.h>
 

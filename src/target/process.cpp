@@ -15,7 +15,7 @@
 #include <set>
 #include <sstream>
 
-#include "graft/target.h"
+#include "target/process.h"
 
 namespace graft {
 namespace {

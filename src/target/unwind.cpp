@@ -1,4 +1,4 @@
-#include "graft/unwind.h"
+#include "target/unwind.h"
 
 #include <dwarf.h>
 #include <elfutils/libdw.h>

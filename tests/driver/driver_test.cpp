@@ -17,8 +17,8 @@
 #include <string>
 #include <vector>
 
-#include "graft/elf_file.h"
-#include "graft/store.h"
+#include "elf/elf_file.h"
+#include "store/store.h"
 
 namespace {
 namespace fs = std::filesystem;

@@ -8,7 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "../support/harness.h"
-#include "graft/target.h"
+#include "target/process.h"
 
 namespace graft::test {
 namespace {

@@ -6,9 +6,9 @@
 #include <nlohmann/json.hpp>
 
 #include "../support/harness.h"
-#include "graft/elf_file.h"
-#include "graft/target.h"
-#include "graft/unwind.h"
+#include "elf/elf_file.h"
+#include "target/process.h"
+#include "target/unwind.h"
 
 namespace graft::test {
 namespace {

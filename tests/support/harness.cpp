@@ -11,8 +11,8 @@
 #include <cstring>
 #include <stdexcept>
 
-#include "graft/elf_file.h"
-#include "graft/target.h"
+#include "elf/elf_file.h"
+#include "target/process.h"
 
 extern char** environ;
 

@@ -6,7 +6,7 @@
 #include <fstream>
 
 #include "../support/harness.h"
-#include "graft/patch.h"
+#include "patch/patch.h"
 
 namespace graft {
 namespace {

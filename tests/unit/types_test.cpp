@@ -8,8 +8,8 @@
 #include <sstream>
 
 #include "../support/harness.h"
-#include "graft/data.h"
-#include "graft/types.h"
+#include "data/data.h"
+#include "elf/types.h"
 
 namespace graft::test {
 namespace {

@@ -1,12 +1,12 @@
 // What graft reads from DWARF: where a translation unit's source lives,
-// source lines, and inlining (types are in graft/types.h).
+// source lines, and inlining (types are in elf/types.h).
 #pragma once
 #include <filesystem>
 #include <map>
 #include <set>
 #include <string>
 
-#include "graft/elf_file.h"
+#include "elf/elf_file.h"
 
 namespace graft {
 

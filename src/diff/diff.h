@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "graft/patch.h"
+#include "patch/patch.h"
 
 namespace graft {
 

@@ -4,7 +4,7 @@
 #include <filesystem>
 #include <string>
 
-#include "graft/error.h"
+#include "common/error.h"
 
 namespace graft {
 

@@ -18,10 +18,10 @@
 #include <string>
 #include <vector>
 
-#include "graft/error.h"
-#include "graft/huge_pages.h"
-#include "graft/types.h"
-#include "graft/unwind.h"
+#include "common/error.h"
+#include "common/huge_pages.h"
+#include "elf/types.h"
+#include "target/unwind.h"
 
 namespace graft {
 

@@ -9,8 +9,8 @@
 #include <utility>
 #include <vector>
 
-#include "graft/elf_file.h"
-#include "graft/error.h"
+#include "elf/elf_file.h"
+#include "common/error.h"
 
 namespace graft {
 

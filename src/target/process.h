@@ -17,7 +17,7 @@
 #include <string>
 #include <vector>
 
-#include "graft/error.h"
+#include "common/error.h"
 
 namespace graft {
 

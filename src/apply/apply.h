@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "graft/checkpoint.h"
-#include "graft/patch.h"
+#include "checkpoint/checkpoint.h"
+#include "patch/patch.h"
 
 namespace graft {
 
@@ -20,7 +20,7 @@ struct ApplyOptions {
   // How long the user's transformers may run, per batch of objects, before
   // the update is abandoned (a loop, or a lock a stopped thread holds).
   std::chrono::milliseconds transformer_limit{2000};
-  // Prototype (graft/patch.h FrameTransfer): threads just back from a call at
+  // Prototype (patch/patch.h FrameTransfer): threads just back from a call at
   // a transfer point of a changed never-returning function move into its new
   // body at the commit, instead of keeping the update waiting.
   bool transfer_frames = false;

@@ -23,7 +23,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "graft/target.h"
+#include "target/process.h"
 
 namespace graft {
 

@@ -16,8 +16,8 @@
 #include <string>
 #include <vector>
 
-#include "graft/target.h"
-#include "graft/unwind.h"
+#include "target/process.h"
+#include "target/unwind.h"
 
 namespace graft {
 
@@ -27,11 +27,11 @@ struct AffectedRange {
   std::string function;         // for reports
   // Return addresses in this range where a frame waiting for a call does not
   // block: it continues in the new code, at the address mapped to (the
-  // function is continuable, graft/patch.h Continuation).
+  // function is continuable, patch/patch.h Continuation).
   std::map<uint64_t, uint64_t> continues;
   // Return addresses in this range where a thread that just returned from
   // the call (its innermost frame exactly there) does not block: its frame
-  // is rebuilt for the new code at the commit (graft/patch.h FrameTransfer),
+  // is rebuilt for the new code at the commit (patch/patch.h FrameTransfer),
   // mapped to the new return address. A thread waiting in such a call gets
   // its checkpoint there, and waits there like at an entry.
   std::map<uint64_t, uint64_t> transfers;
