@@ -98,7 +98,7 @@ Result<uint64_t> Resolver::resolve(const std::string& name) {
   if (auto c = canonical(name)) return c->function ? c->address : current(name)->address;
   if (auto it = base_imports_.find(name); it != base_imports_.end()) {
     // The binary imports it: its GOT slot holds the address the dynamic linker chose.
-    GRAFT_ASSIGN(auto slot, read_process_memory(pid_, bias_ + it->second, 8));
+    GRAFT_ASSIGN(auto slot, read_process_memory(pid_, LoadBias(bias_).at(LinkAddress(it->second)), 8));
     uint64_t value = 0;
     std::memcpy(&value, slot.data(), 8);
     if (value) return value;
@@ -157,7 +157,7 @@ Result<int64_t> Resolver::thread_pointer_offset(const std::string& name) {
     found.size = it->second.size;
   } else if (auto imported = base_imports_.find(name); imported != base_imports_.end()) {
     // A library's, reached by the running binary through an initial-exec GOT slot.
-    GRAFT_ASSIGN(auto slot, read_process_memory(pid_, bias_ + imported->second, 8));
+    GRAFT_ASSIGN(auto slot, read_process_memory(pid_, LoadBias(bias_).at(LinkAddress(imported->second)), 8));
     std::memcpy(&found.offset, slot.data(), 8);
     if (found.offset >= 0)
       return make_error("the GOT slot of thread-local {} in process {} holds {}, not an offset below the thread "
@@ -175,7 +175,7 @@ Status Resolver::verify_thread_locals(uint64_t fs_base) const {
     return make_error("cannot verify where thread-local variables are in process {}: {}; nothing was written", pid_, why);
   };
   // glibc's tcbhead_t at the thread pointer: {tcb (itself), dtv, self}.
-  auto tcb = read_process_memory(pid_, fs_base, 24);
+  auto tcb = read_process_memory(pid_, RemoteAddress(fs_base), 24);
   if (!tcb) return refuse(fmt::format("cannot read the thread control block at {:#x}", fs_base));
   uint64_t words[3];
   std::memcpy(words, tcb->data(), sizeof words);
@@ -183,7 +183,7 @@ Status Resolver::verify_thread_locals(uint64_t fs_base) const {
     return refuse(fmt::format("no glibc thread control block at the thread pointer {:#x}", fs_base));
   if (executable_tls_) {
     // dtv[1] (module 1, the executable) points to its block in this thread.
-    auto entry = read_process_memory(pid_, words[1] + 16, 8);
+    auto entry = read_process_memory(pid_, RemoteAddress(words[1] + 16), 8);
     uint64_t block = 0;
     if (entry) std::memcpy(&block, entry->data(), 8);
     if (!entry || block != fs_base - executable_tls_->block_offset)

@@ -41,14 +41,14 @@ std::string encode(const Record& r) {
 namespace {
 
 Result<Record> decode(pid_t pid, uint64_t address) {
-  GRAFT_ASSIGN(auto header, read_process_memory(pid, address, kHeaderBytes));
+  GRAFT_ASSIGN(auto header, read_process_memory(pid, RemoteAddress(address), kHeaderBytes));
   if (std::memcmp(header.data(), kMagic, 8) != 0) return make_error("graft region at {:#x} has no registry header", address);
   uint32_t state = 0;
   uint64_t length = 0;
   std::memcpy(&state, header.data() + kStateOffset, 4);
   std::memcpy(&length, header.data() + 16, 8);
   if (length > (64u << 20)) return make_error("graft region at {:#x}: corrupt registry header", address);
-  GRAFT_ASSIGN(auto text, read_process_memory(pid, address + kHeaderBytes, length));
+  GRAFT_ASSIGN(auto text, read_process_memory(pid, RemoteAddress(address + kHeaderBytes), length));
   Record r;
   r.state = static_cast<State>(state);
   try {

@@ -2,27 +2,21 @@
 
 #include <cstring>
 
+#include "target/x86.h"
+
 namespace graft::apply {
 namespace {
 
 using Kind = TransferValue::Kind;
-
-// user_regs_struct's field for DWARF register `reg` (rax rdx rcx rbx rsi rdi rbp rsp r8-r15).
-unsigned long long* field(user_regs_struct& r, int reg) {
-  return reg >= 0 && reg < 16 ? reinterpret_cast<unsigned long long*>(&r) + user_regs_word(reg) : nullptr;
-}
 
 // The address a RIP-relative `lea disp32(%rip), %reg` of the relocated new
 // code computes (REX.W 8d /r with mod 00, r/m 101).
 Result<uint64_t> lea_target(const link::Image& image, uint64_t address) {
   if (address < image.base || address + 7 > image.base + image.bytes.size())
     return make_error("internal: the new code's lea at {:#x} is outside the patch", address);
-  const uint8_t* b = image.bytes.data() + (address - image.base);
-  if ((b[0] & 0xf8) != 0x48 || b[1] != 0x8d || (b[2] & 0xc7) != 0x05)
-    return make_error("internal: the new code at {:#x} is not a RIP-relative lea", address);
-  int32_t disp = 0;
-  std::memcpy(&disp, b + 3, 4);
-  return address + 7 + static_cast<int64_t>(disp);
+  const auto target = x86::rip_relative_lea_target(std::span(image.bytes).subspan(address - image.base, 7), address);
+  if (!target) return make_error("internal: the new code at {:#x} is not a RIP-relative lea", address);
+  return *target;
 }
 
 }  // namespace
@@ -32,7 +26,7 @@ Result<std::vector<DataWrite>> plan_frame_transfers(const TracedProcess& process
                                                     const std::map<pid_t, std::vector<StackFrame>>& frames,
                                                     const std::function<TransferTarget(const FrameTransferTask&)>& target,
                                                     const link::Image& image,
-                                                    std::map<pid_t, user_regs_struct>& registers) {
+                                                    std::map<pid_t, Registers>& registers) {
   std::vector<DataWrite> writes;
   for (const auto& task : tasks) {
     auto fail = [&](std::string why) {
@@ -45,7 +39,7 @@ Result<std::vector<DataWrite>> plan_frame_transfers(const TracedProcess& process
     auto f = frames.find(task.tid);
     if (!t || !thread || f == frames.end() || f->second.empty()) return fail("internal: its transfer is unknown");
     const StackFrame& frame = f->second.front();
-    user_regs_struct regs = thread->regs;
+    const Registers& regs = thread->regs;
     // The thread must be exactly where the check saw it, with the frame the diff described.
     if (regs.rip != task.from || !frame.exact || frame.pc != task.from || frame.cfa != task.cfa)
       return fail("it moved since the check");
@@ -53,18 +47,18 @@ Result<std::vector<DataWrite>> plan_frame_transfers(const TracedProcess& process
       return fail(fmt::format("its frame is {} bytes, the old code's is {}", task.cfa - regs.rsp, t->old_frame));
     const int64_t span = std::max(t->old_frame, t->new_frame);
     const uint64_t low = task.cfa - static_cast<uint64_t>(span);
-    GRAFT_ASSIGN(const auto old_bytes, process.read(low, static_cast<size_t>(span)));
+    GRAFT_ASSIGN(const auto old_bytes, process.read(RemoteAddress(low), static_cast<size_t>(span)));
     std::vector<uint8_t> new_bytes = old_bytes;
-    user_regs_struct next = regs;
+    Registers next = regs;
     // Every value is read from the old frame (old_bytes, regs) before any is written.
     for (const auto& mv : t->moves) {
       std::vector<uint8_t> value(mv.size, 0);
       uint64_t word = 0;
       switch (mv.from.kind) {
         case Kind::Register: {
-          auto* r = field(regs, mv.from.reg);
+          const auto r = dwarf_register(mv.from.reg);
           if (!r) return fail("a move reads an unknown register");
-          word = *r;
+          word = regs[*r];
           break;
         }
         case Kind::Frame: {
@@ -82,11 +76,11 @@ Result<std::vector<DataWrite>> plan_frame_transfers(const TracedProcess& process
       }
       if (mv.from.kind != Kind::Frame) std::memcpy(value.data(), &word, std::min<size_t>(mv.size, 8));
       if (mv.to.kind == Kind::Register) {
-        auto* r = field(next, mv.to.reg);
-        if (!r || mv.to.reg == 7) return fail("a move writes an unknown register");
+        const auto r = dwarf_register(mv.to.reg);
+        if (!r || *r == Reg::rsp) return fail("a move writes an unknown register");
         uint64_t v = 0;
         std::memcpy(&v, value.data(), std::min<size_t>(mv.size, 8));
-        *r = v;
+        next[*r] = v;
       } else {
         const int64_t at = span + mv.to.offset;
         if (mv.to.kind != Kind::Frame || at < span - t->new_frame || at + static_cast<int64_t>(mv.size) > span)
@@ -96,7 +90,7 @@ Result<std::vector<DataWrite>> plan_frame_transfers(const TracedProcess& process
     }
     next.rsp = task.cfa - static_cast<uint64_t>(t->new_frame);
     next.rip = task.to;
-    next.orig_rax = ~0ull;  // not in a system call: nothing to restart
+    next.leave_system_call();  // nothing to restart
     registers[task.tid] = next;
     // Only the bytes that change are written.
     for (size_t i = 0; i < new_bytes.size();) {

@@ -28,6 +28,6 @@ Result<std::vector<DataWrite>> plan_frame_transfers(const TracedProcess& process
                                                     const std::map<pid_t, std::vector<StackFrame>>& frames,
                                                     const std::function<TransferTarget(const FrameTransferTask&)>& target,
                                                     const link::Image& image,
-                                                    std::map<pid_t, user_regs_struct>& registers);
+                                                    std::map<pid_t, Registers>& registers);
 
 }  // namespace graft::apply

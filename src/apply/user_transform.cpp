@@ -1,5 +1,7 @@
 #include "apply/user_transform.h"
 
+#include "target/remote.h"
+
 #include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -16,28 +18,6 @@ constexpr uint64_t kBatchBytes = 4 << 20;     // old and new objects per run, at
 constexpr uint64_t kDoneOffset = 6 * 8;       // graft_transform_batch::done
 
 uint64_t round_up(uint64_t n, uint64_t to) { return (n + to - 1) / to * to; }
-
-// Anonymous memory in the target for one commit, unmapped in every outcome.
-// The stack comes first: a transformer that overflows it runs off the
-// bottom of the mapping and faults, instead of overwriting anything.
-class Scratch {
- public:
-  static Result<std::unique_ptr<Scratch>> map(TracedProcess& process, uint64_t size) {
-    GRAFT_ASSIGN(int64_t at, process.syscall(SYS_mmap, {0, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                                                        static_cast<uint64_t>(-1), 0}));
-    if (at < 0 && at > -4096)
-      return make_error("cannot map {} bytes for the transformers in process {}: {}", size, process.pid(),
-                        std::strerror(static_cast<int>(-at)));
-    return std::unique_ptr<Scratch>(new Scratch(process, static_cast<uint64_t>(at), size));
-  }
-  ~Scratch() { (void)process_.syscall(SYS_munmap, {base_, size_, 0, 0, 0, 0}); }
-  uint64_t base() const { return base_; }
-
- private:
-  Scratch(TracedProcess& process, uint64_t base, uint64_t size) : process_(process), base_(base), size_(size) {}
-  TracedProcess& process_;
-  uint64_t base_, size_;
-};
 
 struct Batch {
   size_t first = 0, count = 0;
@@ -77,14 +57,19 @@ Status run_user_transformers(TracedProcess& process, std::vector<UserTransformJo
   uint64_t data_bytes = 0;
   for (const auto& b : runs)
     data_bytes = std::max(data_bytes, round_up(b.count * jobs[b.first].from.size(), 16) + b.count * jobs[b.first].to_size);
-  GRAFT_ASSIGN(auto scratch, Scratch::map(process, round_up(kStackBytes + kHeaderBytes + data_bytes, 4096)));
-  const uint64_t header = scratch->base() + kStackBytes;
-  const uint64_t from_at = header + kHeaderBytes;
+  // The stack comes first: a transformer that overflows it runs off the
+  // bottom of the mapping and faults, instead of overwriting anything.
+  GRAFT_ASSIGN(auto syscalls, RemoteSyscalls::open(process));
+  GRAFT_ASSIGN(auto scratch, RemoteMapping::anonymous(syscalls, round_up(kStackBytes + kHeaderBytes + data_bytes, 4096),
+                                                      "the transformers"));
+  GRAFT_ASSIGN(auto borrowed, BorrowedThread::take(process));
+  const RemoteAddress header = scratch.start() + kStackBytes;
+  const RemoteAddress from_at = header + kHeaderBytes;
   for (const auto& b : runs) {
     const UserTransformJob& first = jobs[b.first];
     GRAFT_ASSIGN(const uint64_t function, address_of(first.function));
     const uint64_t from_size = first.from.size(), to_size = first.to_size;
-    const uint64_t to_at = from_at + round_up(b.count * from_size, 16);
+    const RemoteAddress to_at = from_at + round_up(b.count * from_size, 16);
     std::vector<uint8_t> from, to;
     from.reserve(b.count * from_size);
     to.reserve(b.count * to_size);
@@ -92,7 +77,7 @@ Status run_user_transformers(TracedProcess& process, std::vector<UserTransformJo
       from.insert(from.end(), jobs[k].from.begin(), jobs[k].from.end());
       to.insert(to.end(), jobs[k].to, jobs[k].to + to_size);
     }
-    const uint64_t fields[7] = {function, from_at, from_size, to_at, to_size, b.count, ~uint64_t{0}};
+    const uint64_t fields[7] = {function, from_at.value(), from_size, to_at.value(), to_size, b.count, ~uint64_t{0}};
     std::vector<uint8_t> head(sizeof fields);
     std::memcpy(head.data(), fields, sizeof fields);
     GRAFT_TRY(process.write(header, head));
@@ -100,15 +85,13 @@ Status run_user_transformers(TracedProcess& process, std::vector<UserTransformJo
     GRAFT_TRY(process.write(to_at, to));
     GRAFT_TRY(process.write(header - 8, std::vector<uint8_t>(8, 0)));  // a return address of 0: returning faults
 
-    Thread* thread = process.injection_thread();
-    if (!thread) return make_error("no stopped thread to run the transformers in process {}", process.pid());
-    user_regs_struct regs = thread->regs;
+    Registers regs = borrowed.own_registers();
     regs.rip = runner;
-    regs.rdi = header;
-    regs.rsp = header - 8;  // as after a call: rsp + 8 is 16-byte aligned
+    regs.rdi = header.value();
+    regs.rsp = (header - 8).value();  // as after a call: rsp + 8 is 16-byte aligned
     regs.rax = 0;
     regs.eflags &= ~uint64_t{0x500};  // direction and trap flags clear, as the ABI expects
-    GRAFT_ASSIGN(const BorrowedRun run, process.run_borrowed(*thread, regs, limit));
+    GRAFT_ASSIGN(const BorrowedRun run, borrowed.run(regs, limit));
     GRAFT_ASSIGN(const auto done_bytes, process.read(header + kDoneOffset, 8));
     uint64_t done = 0;
     std::memcpy(&done, done_bytes.data(), 8);

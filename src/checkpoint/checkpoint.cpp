@@ -1,6 +1,7 @@
 #include "checkpoint/checkpoint.h"
 
 #include "target/unwind.h"
+#include "target/x86.h"
 
 #include <algorithm>
 #include <cstring>
@@ -12,7 +13,6 @@ namespace graft {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-constexpr uint8_t kInt3 = 0xcc;
 
 // GRAFT_TRACE=1 prints the time of each step of a stop, for tuning.
 void trace(const char* what, Clock::time_point since) {
@@ -26,42 +26,19 @@ uint64_t micros_since(Clock::time_point t) {
   return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t).count());
 }
 
-// The int3s planted in the target; the destructor puts every byte back.
+// The int3s planted for one search (TracedProcess keeps them); every byte
+// is put back when the search ends, whatever its outcome.
 class Breakpoints {
  public:
   explicit Breakpoints(TracedProcess& process) : process_(process) {}
-  ~Breakpoints() { remove_all(); }
-  bool plant(uint64_t address) {
-    if (original_.count(address)) return true;
-    auto byte = process_.read(address, 1);
-    if (!byte) return false;
-    process_.note_breakpoint(address, (*byte)[0]);
-    if (!process_.write(address, std::span(&kInt3, 1))) {
-      process_.forget_breakpoint(address);
-      return false;
-    }
-    original_[address] = (*byte)[0];
-    return true;
-  }
-  void remove(uint64_t address) {
-    auto it = original_.find(address);
-    if (it == original_.end()) return;
-    (void)process_.write(address, std::span(&it->second, 1));
-    process_.forget_breakpoint(address);
-    original_.erase(it);
-  }
-  void remove_all() {
-    while (!original_.empty()) remove(original_.begin()->first);
-  }
-  // The byte an int3 replaced, while it is planted.
-  std::optional<uint8_t> original(uint64_t address) const {
-    auto it = original_.find(address);
-    return it == original_.end() ? std::nullopt : std::optional(it->second);
-  }
+  ~Breakpoints() { process_.remove_all_breakpoints(); }
+  bool plant(uint64_t address) { return process_.plant_breakpoint(RemoteAddress(address)).ok(); }
+  void remove(uint64_t address) { process_.remove_breakpoint(RemoteAddress(address)); }
+  void remove_all() { process_.remove_all_breakpoints(); }
+  std::optional<uint8_t> original(uint64_t address) const { return process_.breakpoint_original(RemoteAddress(address)); }
 
  private:
   TracedProcess& process_;
-  std::map<uint64_t, uint8_t> original_;
 };
 
 // graft_update_pending in the target: raised while the update waits, always
@@ -79,7 +56,7 @@ class PendingFlag {
 
  private:
   bool set(int value) {
-    return address_ && process_.write(address_, std::span(reinterpret_cast<const uint8_t*>(&value), sizeof value)).ok();
+    return address_ && process_.write(RemoteAddress(address_), std::span(reinterpret_cast<const uint8_t*>(&value), sizeof value)).ok();
   }
   TracedProcess& process_;
   uint64_t address_;
@@ -134,7 +111,7 @@ ThreadState analyse(const TracedProcess& process, Unwinder& unwinder, const Thre
     return state;
   };
   if (map == maps.end()) return blocked_by("its stack is not mapped");
-  auto stack = process.read(sp, std::min<uint64_t>(map->end, sp + (uint64_t{8} << 20)) - sp);
+  auto stack = process.read(RemoteAddress(sp), std::min<uint64_t>(map->end, sp + (uint64_t{8} << 20)) - sp);
   if (!stack) return blocked_by("its stack cannot be read");
   const StackMemory memory(process.pid(), sp, *stack);
   state.frames = unwinder.unwind(t.regs, memory);
@@ -247,9 +224,8 @@ std::string describe(const std::vector<Blocker>& blockers) {
 
 // The instruction at an entry, as a parked thread leaving it would execute it.
 uint64_t past_entry(const TracedProcess& process, uint64_t entry, uint8_t first_byte) {
-  auto second = process.read(entry + 1, 1);
-  if (first_byte == 0xeb && second) return entry + 2 + static_cast<int8_t>((*second)[0]);  // jmp rel8
-  return entry + 2;                                                                         // the 2-byte NOP
+  auto second = process.read(RemoteAddress(entry + 1), 1);
+  return x86::after_entry_instruction(entry, first_byte, second ? (*second)[0] : 0);
 }
 
 }  // namespace
@@ -301,8 +277,8 @@ Status at_safe_moment(TracedProcess& process, const std::vector<AffectedRange>& 
   auto on_arrival = [&](Thread& t, bool others_run) {
     if (!t.trapped_at) return;
     ++report.arrivals;
-    const uint64_t at = t.trapped_at;
-    t.trapped_at = 0;
+    const uint64_t at = t.trapped_at.value();
+    t.trapped_at = RemoteAddress();
     if (waiting_places.count(at) || transfer_places.count(at)) {
       parked.emplace(t.tid, Parked{Clock::now(), 0});
       return;

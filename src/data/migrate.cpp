@@ -921,7 +921,7 @@ Result<std::vector<DataWrite>> plan_migration(const DataPlan& plan, const Migrat
       return make_error("cannot read global {} at {:#x} in process {}", m.root->variable, m.from, input.pid);
     rewrite_references(rewrites, m.from, before);
     // Its new storage holds the new initialiser: new fields start from it.
-    GRAFT_ASSIGN(const auto initialiser, read_process_memory(input.pid, m.to, new_size));
+    GRAFT_ASSIGN(const auto initialiser, read_process_memory(input.pid, RemoteAddress(m.to), new_size));
     DataWrite w{m.to, Bytes(initialiser.begin(), initialiser.end()), Bytes(initialiser.begin(), initialiser.end())};
     transform(m.root->old_type, before.data(), m.root->new_type, w.bytes.data());
     writes.push_back(std::move(w));

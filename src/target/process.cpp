@@ -16,6 +16,7 @@
 #include <sstream>
 
 #include "target/process.h"
+#include "target/x86.h"
 
 namespace graft {
 namespace {
@@ -86,7 +87,8 @@ Result<std::vector<MemoryMap>> read_maps(pid_t pid) {
   return maps;
 }
 
-Result<std::vector<uint8_t>> read_process_memory(pid_t pid, uint64_t address, size_t size) {
+Result<std::vector<uint8_t>> read_process_memory(pid_t pid, RemoteAddress at, size_t size) {
+  const uint64_t address = at.value();
   std::vector<uint8_t> out(size);
   size_t done = 0;
   while (done < size) {
@@ -156,6 +158,10 @@ Status TracedProcess::seize(pid_t tid) {
   return ok();
 }
 
+void TracedProcess::adopt(pid_t tid) {
+  if (!find(tid)) threads_.push_back(Thread{tid});
+}
+
 Thread* TracedProcess::find(pid_t tid) {
   for (auto& t : threads_)
     if (t.tid == tid) return &t;
@@ -222,19 +228,23 @@ Thread* TracedProcess::handle_report(pid_t tid, int status, bool* process_exited
     t->pending_signal = sig;  // signal-delivery stop: deliver it when we resume
   }
   t->stopped = true;
-  t->trapped_at = 0;
-  ptrace(PTRACE_GETREGS, tid, nullptr, &t->regs);
+  t->trapped_at = RemoteAddress();
+  if (ptrace(PTRACE_GETREGS, tid, nullptr, static_cast<user_regs_struct*>(&t->regs)) != 0) {
+    // Gone between its stop report and now (killed): its exit report follows.
+    t->stopped = false;
+    return nullptr;
+  }
   if (event == PTRACE_EVENT_STOP && !t->group_stop) restart_interrupted_call(*t);
   if (event == 0 && sig == SIGTRAP) {
-    if (breakpoints_.count(t->regs.rip - 1)) {
+    if (ever_planted_.count(t->regs.pc() - 1)) {
       // One of our int3s: back to the breakpoint's address, as if it had not run.
       t->regs.rip -= 1;
       (void)set_registers(*t);
-      t->trapped_at = t->regs.rip;
+      t->trapped_at = t->regs.pc();
     } else {
       t->pending_signal = SIGTRAP;  // the program's own
     }
-  } else if (!t->group_stop && breakpoints_.count(t->regs.rip - 1) && has_queued_int3_trap(tid)) {
+  } else if (!t->group_stop && ever_planted_.count(t->regs.pc() - 1) && has_queued_int3_trap(tid)) {
     // It executed one of our int3s, but another stop was reported first, and
     // its SIGTRAP waits: left there, it would kill the process once graft
     // detaches. Let it take the signal now (it is the first the kernel
@@ -276,8 +286,8 @@ void TracedProcess::restart_interrupted_call(Thread& t) {
   static const std::set<long> fail_with_eintr = {SYS_epoll_wait, SYS_epoll_pwait, SYS_epoll_pwait2, SYS_semop,
                                                  SYS_semtimedop, SYS_rt_sigtimedwait};
   if (static_cast<int64_t>(t.regs.rax) != -EINTR || !fail_with_eintr.count(static_cast<long>(t.regs.orig_rax))) return;
-  auto code = read(t.regs.rip - 2, 2);
-  if (!code || (*code)[0] != 0x0f || (*code)[1] != 0x05) return;
+  auto code = read(t.regs.pc() - 2, 2);
+  if (!code || !x86::is_syscall(*code)) return;
   t.regs.rax = t.regs.orig_rax;
   t.regs.rip -= 2;
   (void)set_registers(t);
@@ -329,16 +339,43 @@ Result<std::vector<pid_t>> TracedProcess::wait_for_traps(std::chrono::microsecon
 }
 
 Status TracedProcess::set_registers(const Thread& t) {
-  if (ptrace(PTRACE_SETREGS, t.tid, nullptr, &t.regs) != 0) return errno_error("PTRACE_SETREGS", errno);
+  if (ptrace(PTRACE_SETREGS, t.tid, nullptr, static_cast<const user_regs_struct*>(&t.regs)) != 0)
+    return errno_error(fmt::format("PTRACE_SETREGS of thread {}", t.tid), errno);
   return ok();
 }
 
-void TracedProcess::note_breakpoint(uint64_t address, uint8_t original) {
-  breakpoints_.insert(address);
-  planted_[address] = original;
+Status TracedProcess::plant_breakpoint(RemoteAddress address) {
+  if (planted_.count(address)) return ok();
+  GRAFT_ASSIGN(const auto original, read(address, 1));
+  // Known before it is written: a thread may hit it at once.
+  ever_planted_.insert(address);
+  GRAFT_TRY(write(address, std::span(&x86::kInt3, 1)));
+  planted_[address] = original[0];
+  return ok();
 }
 
-void TracedProcess::forget_breakpoint(uint64_t address) { planted_.erase(address); }
+void TracedProcess::remove_breakpoint(RemoteAddress address) {
+  auto it = planted_.find(address);
+  if (it == planted_.end()) return;
+  (void)write(address, std::span(&it->second, 1));
+  planted_.erase(it);
+}
+
+void TracedProcess::remove_all_breakpoints() {
+  while (!planted_.empty()) remove_breakpoint(planted_.begin()->first);
+}
+
+std::optional<uint8_t> TracedProcess::breakpoint_original(RemoteAddress address) const {
+  auto it = planted_.find(address);
+  return it == planted_.end() ? std::nullopt : std::optional(it->second);
+}
+
+Result<Registers> TracedProcess::get_registers(pid_t tid) const {
+  Registers regs;
+  if (ptrace(PTRACE_GETREGS, tid, nullptr, static_cast<user_regs_struct*>(&regs)) != 0)
+    return errno_error(fmt::format("PTRACE_GETREGS of thread {}", tid), errno);
+  return regs;
+}
 
 // A child forked while graft is attached copied the parent's memory, our int3s
 // included: they are taken out of its copy and the child is let go, untraced.
@@ -355,7 +392,7 @@ void TracedProcess::release_child(pid_t child, bool stopped) {
   if (!planted_.empty()) {
     const int fd = open(fmt::format("/proc/{}/mem", child).c_str(), O_RDWR | O_CLOEXEC);
     for (const auto& [address, original] : planted_)
-      if (fd >= 0) (void)!pwrite(fd, &original, 1, static_cast<off_t>(address));
+      if (fd >= 0) (void)!pwrite(fd, &original, 1, static_cast<off_t>(address.value()));
     if (fd >= 0) close(fd);
   }
   ptrace(PTRACE_DETACH, child, nullptr, nullptr);
@@ -377,8 +414,10 @@ Status TracedProcess::resume_all() {
 Status TracedProcess::detach() {
   if (!attached_) return ok();
   // PTRACE_DETACH needs a stopped tracee; stop whatever runs (nothing, when
-  // called right after a commit with every thread stopped), then let go.
+  // called right after a commit with every thread stopped), then let go,
+  // with no int3 of graft's left behind.
   auto stopped = stop_all();
+  remove_all_breakpoints();
   for (auto& t : threads_)
     ptrace(PTRACE_DETACH, t.tid, nullptr, reinterpret_cast<void*>(static_cast<long>(t.pending_signal)));
   threads_.clear();
@@ -386,11 +425,12 @@ Status TracedProcess::detach() {
   return stopped;
 }
 
-Result<std::vector<uint8_t>> TracedProcess::read(uint64_t address, size_t size) const {
+Result<std::vector<uint8_t>> TracedProcess::read(RemoteAddress address, size_t size) const {
   return read_process_memory(pid_, address, size);
 }
 
-Status TracedProcess::write(uint64_t address, std::span<const uint8_t> bytes) const {
+Status TracedProcess::write(RemoteAddress at, std::span<const uint8_t> bytes) const {
+  const uint64_t address = at.value();
   size_t done = 0;
   while (done < bytes.size()) {
     const ssize_t n = pwrite(mem_fd_, bytes.data() + done, bytes.size() - done, static_cast<off_t>(address + done));
@@ -401,141 +441,10 @@ Status TracedProcess::write(uint64_t address, std::span<const uint8_t> bytes) co
   return ok();
 }
 
-Result<uint64_t> TracedProcess::syscall_instruction() {
-  if (syscall_instruction_) return *syscall_instruction_;
-  GRAFT_ASSIGN(auto maps, read_maps(pid_));
-  // Prefer the vDSO, then libc: any executable `syscall` (0f 05) serves.
-  std::stable_sort(maps.begin(), maps.end(), [](const MemoryMap& a, const MemoryMap& b) {
-    return (a.path == "[vdso]") > (b.path == "[vdso]");
-  });
-  for (const auto& m : maps) {
-    if (m.perms.size() < 3 || m.perms[0] != 'r' || m.perms[2] != 'x') continue;
-    auto bytes = read_process_memory(pid_, m.start, std::min<uint64_t>(m.end - m.start, 1 << 20));
-    if (!bytes) continue;
-    for (size_t i = 0; i + 1 < bytes->size(); ++i)
-      if ((*bytes)[i] == 0x0f && (*bytes)[i + 1] == 0x05) {
-        syscall_instruction_ = m.start + i;
-        return *syscall_instruction_;
-      }
-  }
-  return make_error("no system call instruction found in process {}", pid_);
-}
-
 Thread* TracedProcess::injection_thread() {
   for (auto& candidate : threads_)
     if (candidate.stopped && !candidate.group_stop) return &candidate;
   return nullptr;
-}
-
-Result<int64_t> TracedProcess::syscall(long number, std::array<uint64_t, 6> args) {
-  Thread* t = injection_thread();
-  if (!t) return make_error("no stopped thread to run a system call in process {}", pid_);
-  GRAFT_ASSIGN(const uint64_t at, syscall_instruction());
-  const user_regs_struct saved = t->regs;
-  user_regs_struct regs = saved;
-  regs.rax = static_cast<uint64_t>(number);
-  regs.orig_rax = static_cast<uint64_t>(-1);  // no restart logic for an interrupted call underneath
-  regs.rdi = args[0];
-  regs.rsi = args[1];
-  regs.rdx = args[2];
-  regs.r10 = args[3];
-  regs.r8 = args[4];
-  regs.r9 = args[5];
-  regs.rip = at;
-  if (ptrace(PTRACE_SETREGS, t->tid, nullptr, &regs) != 0) return errno_error("PTRACE_SETREGS", errno);
-  int64_t result = 0;
-  for (int attempt = 0;; ++attempt) {
-    if (ptrace(PTRACE_SINGLESTEP, t->tid, nullptr, nullptr) != 0) {
-      ptrace(PTRACE_SETREGS, t->tid, nullptr, &saved);
-      return errno_error("PTRACE_SINGLESTEP", errno);
-    }
-    int status = 0;
-    if (waitpid(t->tid, &status, __WALL) != t->tid || !WIFSTOPPED(status))
-      return make_error("thread {} died while running a system call for graft", t->tid);
-    user_regs_struct after;
-    ptrace(PTRACE_GETREGS, t->tid, nullptr, &after);
-    if (WSTOPSIG(status) == SIGTRAP && (status >> 16) == 0 && after.rip == at + 2) {
-      result = static_cast<int64_t>(after.rax);
-      break;
-    }
-    if ((status >> 16) == 0 && WSTOPSIG(status) != SIGTRAP && !t->pending_signal)
-      t->pending_signal = WSTOPSIG(status);  // arrived meanwhile: delivered on resume
-    if (attempt > 100) {
-      ptrace(PTRACE_SETREGS, t->tid, nullptr, &saved);
-      return make_error("thread {} would not run an injected system call", t->tid);
-    }
-  }
-  if (ptrace(PTRACE_SETREGS, t->tid, nullptr, &saved) != 0) return errno_error("PTRACE_SETREGS (restore)", errno);
-  t->regs = saved;
-  return result;
-}
-
-Result<BorrowedRun> TracedProcess::run_borrowed(Thread& t, const user_regs_struct& regs, std::chrono::milliseconds limit) {
-  if (!t.stopped || t.group_stop) return make_error("internal: thread {} is not stopped by graft", t.tid);
-  const user_regs_struct saved = t.regs;
-  user_regs_struct start = regs;
-  start.orig_rax = static_cast<uint64_t>(-1);  // no restart of a call the thread was in
-  if (ptrace(PTRACE_SETREGS, t.tid, nullptr, &start) != 0) return errno_error("PTRACE_SETREGS", errno);
-  BorrowedRun run;
-  auto finish = [&](BorrowedRun::Outcome outcome) -> Result<BorrowedRun> {
-    user_regs_struct end{};
-    ptrace(PTRACE_GETREGS, t.tid, nullptr, &end);
-    run.outcome = outcome;
-    run.pc = end.rip;
-    if (ptrace(PTRACE_SETREGS, t.tid, nullptr, &saved) != 0) return errno_error("PTRACE_SETREGS (restore)", errno);
-    t.regs = saved;
-    return run;
-  };
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  int deliver = 0;  // 0: the thread runs on without a signal
-  for (;;) {
-    if (ptrace(PTRACE_CONT, t.tid, nullptr, reinterpret_cast<void*>(static_cast<long>(deliver))) != 0) {
-      (void)ptrace(PTRACE_SETREGS, t.tid, nullptr, &saved);
-      return errno_error("PTRACE_CONT", errno);
-    }
-    int status = 0;
-    pid_t got = 0;
-    while ((got = waitpid(t.tid, &status, __WALL | WNOHANG)) == 0) {
-      if (std::chrono::steady_clock::now() > deadline) {
-        // A loop, or a wait on a lock a stopped thread holds: take the thread back.
-        ptrace(PTRACE_INTERRUPT, t.tid, nullptr, nullptr);
-        for (const auto stop_by = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-             (got = waitpid(t.tid, &status, __WALL | WNOHANG)) == 0 && std::chrono::steady_clock::now() < stop_by;)
-          usleep(20);
-        if (got != t.tid) return make_error("thread {} would not stop after running code for graft", t.tid);
-        if (WIFSTOPPED(status) && (status >> 16) == 0 && WSTOPSIG(status) != SIGTRAP && !t.pending_signal)
-          t.pending_signal = WSTOPSIG(status);  // a signal that beat the interrupt
-        return finish(BorrowedRun::TimedOut);
-      }
-      usleep(20);
-    }
-    if (got < 0) return errno_error("waitpid", errno);
-    if (!WIFSTOPPED(status)) return make_error("thread {} ended while running code for graft", t.tid);
-    const int sig = WSTOPSIG(status);
-    const int event = status >> 16;
-    deliver = 0;
-    if (event == 0 && sig == SIGTRAP) return finish(BorrowedRun::Trapped);
-    if (event == 0) {
-      siginfo_t info{};
-      ptrace(PTRACE_GETSIGINFO, t.tid, nullptr, &info);
-      const bool fault = sig == SIGSEGV || sig == SIGBUS || sig == SIGFPE || sig == SIGILL || sig == SIGABRT || sig == SIGSYS;
-      // A fault the code caused (the kernel's), not one sent by kill: the run is over.
-      if (fault && (info.si_code > 0 || sig == SIGABRT)) {
-        run.signal = sig;
-        run.fault_address = reinterpret_cast<uint64_t>(info.si_addr);
-        return finish(BorrowedRun::Faulted);
-      }
-      if (!t.pending_signal) t.pending_signal = sig;  // the program's: delivered when it resumes
-      continue;
-    }
-    unsigned long child = 0;
-    if (event == PTRACE_EVENT_CLONE) ptrace(PTRACE_GETEVENTMSG, t.tid, nullptr, &child);
-    run.signal = sig;
-    auto result = finish(BorrowedRun::Stopped);
-    // The code started a thread: it is the program's now (added last: `t` lives in threads_).
-    if (child && !find(static_cast<pid_t>(child))) threads_.push_back(Thread{static_cast<pid_t>(child)});
-    return result;
-  }
 }
 
 }  // namespace graft

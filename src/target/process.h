@@ -17,7 +17,11 @@
 #include <string>
 #include <vector>
 
+#include <list>
+
 #include "common/error.h"
+#include "target/address.h"
+#include "target/registers.h"
 
 namespace graft {
 
@@ -26,12 +30,13 @@ struct MemoryMap {
   std::string perms;  // "r-xp"
   std::string path;   // file, "[stack]", "/memfd:graft... (deleted)", or ""
   bool contains(uint64_t address) const { return address >= start && address < end; }
+  bool contains(RemoteAddress address) const { return contains(address.value()); }
 };
 
 Result<std::vector<MemoryMap>> read_maps(pid_t pid);
 
 // Reads another process's memory without stopping it (process_vm_readv).
-Result<std::vector<uint8_t>> read_process_memory(pid_t pid, uint64_t address, size_t size);
+Result<std::vector<uint8_t>> read_process_memory(pid_t pid, RemoteAddress address, size_t size);
 
 // Why a process cannot be attached, checked before touching it: it does not
 // exist, is a zombie, is ourselves, or is traced by another process.
@@ -44,20 +49,12 @@ bool uses_shadow_stack(pid_t pid);
 
 struct Thread {
   pid_t tid = 0;
-  user_regs_struct regs{};
+  Registers regs;
   bool stopped = false;
   bool group_stop = false;   // stopped by job control (SIGSTOP): stays stopped after graft
   int pending_signal = 0;    // intercepted while stopping it; delivered again on resume
-  uint64_t trapped_at = 0;   // the breakpoint it stopped at (its rip, already rewound), or 0
+  RemoteAddress trapped_at;  // the breakpoint it stopped at (its rip, already rewound), or null
   std::string name() const;  // from /proc/PID/task/TID/comm
-};
-
-// What became of code graft ran in a borrowed thread (TracedProcess::run_borrowed).
-struct BorrowedRun {
-  enum Outcome { Trapped, Faulted, Stopped, TimedOut } outcome = Trapped;
-  int signal = 0;              // Faulted: SIGSEGV, SIGBUS, SIGFPE, SIGILL, ...
-  uint64_t fault_address = 0;  // Faulted: the address the signal names
-  uint64_t pc = 0;             // where it ended
 };
 
 class TracedProcess {
@@ -79,36 +76,36 @@ class TracedProcess {
   Status resume_one(pid_t tid);
   // Resumes and detaches every thread; the destructor calls it too.
   Status detach();
-  std::vector<Thread>& threads() { return threads_; }
+  std::list<Thread>& threads() { return threads_; }
   Thread* find(pid_t tid);
   void resume(Thread& t);
   Status set_registers(const Thread& t);  // writes t.regs to the stopped thread
+  Result<Registers> get_registers(pid_t tid) const;
 
-  // Breakpoints: an int3 graft plants at `address` must be known here, so that
-  // a thread stopping on it is rewound to the address, whenever that happens
-  // (even after the int3 was removed), instead of being given SIGTRAP.
-  // A child forked meanwhile gets the original bytes back and is let go.
-  void note_breakpoint(uint64_t address, uint8_t original);
-  void forget_breakpoint(uint64_t address);  // the int3 is gone (the address stays known)
+  // Breakpoints: every int3 graft plants is planted and removed here, so that
+  // a thread stopping on one is rewound to its address, whenever that
+  // happens (even after the int3 was removed), instead of being given
+  // SIGTRAP; a child forked meanwhile gets the original bytes back and is
+  // let go; and detaching takes out whatever is still planted.
+  Status plant_breakpoint(RemoteAddress address);  // planting one already there is a no-op
+  void remove_breakpoint(RemoteAddress address);
+  void remove_all_breakpoints();
+  // The byte an int3 replaced, while it is planted.
+  std::optional<uint8_t> breakpoint_original(RemoteAddress address) const;
   // Lets running threads run until one stops at a breakpoint, up to `limit`.
   // Threads stopped by anything else are resumed at once (signals delivered).
   Result<std::vector<pid_t>> wait_for_traps(std::chrono::microseconds limit);
 
-  Result<std::vector<uint8_t>> read(uint64_t address, size_t size) const;
+  Result<std::vector<uint8_t>> read(RemoteAddress address, size_t size) const;
   // Writes through /proc/PID/mem, which may write read-only (private) mappings such as code.
-  Status write(uint64_t address, std::span<const uint8_t> bytes) const;
+  Status write(RemoteAddress address, std::span<const uint8_t> bytes) const;
 
-  // The thread syscall() runs in: the first stopped one not held by job control.
+  // The thread that code graft runs in the target borrows (target/remote.h):
+  // the first stopped one not held by job control.
   Thread* injection_thread();
-  // Runs a system call in a stopped thread and returns its result (negative errno on failure).
-  // The thread's registers are restored exactly, so an interrupted call restarts as before.
-  Result<int64_t> syscall(long number, std::array<uint64_t, 6> args);
-  // Runs code in the stopped thread `t` from `regs` (every other thread stays
-  // stopped) until it executes an int3, faults, stops for anything else or
-  // `limit` passes. Its registers are then restored exactly, and a fault's
-  // signal is discarded: the thread goes on as if nothing had run. Signals
-  // that arrive meanwhile for the program are kept for its resumption.
-  Result<BorrowedRun> run_borrowed(Thread& t, const user_regs_struct& regs, std::chrono::milliseconds limit);
+  // A thread the program started while graft ran code in one of its threads:
+  // traced since (PTRACE_O_TRACECLONE), and the program's from now on.
+  void adopt(pid_t tid);
 
  private:
   explicit TracedProcess(pid_t pid) : pid_(pid) {}
@@ -119,15 +116,13 @@ class TracedProcess {
   void restart_interrupted_call(Thread& t);
   void release_child(pid_t child, bool stopped);
   Result<std::optional<std::pair<pid_t, int>>> next_report();
-  Result<uint64_t> syscall_instruction();
 
   pid_t pid_;
   int mem_fd_ = -1;
   bool attached_ = false;
-  std::vector<Thread> threads_;
-  std::optional<uint64_t> syscall_instruction_;
-  std::set<uint64_t> breakpoints_;        // every address ever planted this session
-  std::map<uint64_t, uint8_t> planted_;   // planted now: address -> original byte
+  std::list<Thread> threads_;  // a list: a Thread* stays valid while threads come and go
+  std::set<RemoteAddress> ever_planted_;         // a trap at one of these is graft's
+  std::map<RemoteAddress, uint8_t> planted_;     // planted now: address -> original byte
   std::set<pid_t> released_children_;
 };
 

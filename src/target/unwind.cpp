@@ -23,7 +23,7 @@ constexpr int kRegisters = 17;
 constexpr int kRbx = 3, kRbp = 6, kRsp = 7, kReturnAddress = 16;
 inline bool callee_saved(int reg) { return reg == kRbx || reg == kRbp || (reg >= 12 && reg <= 15); }
 
-struct Registers {
+struct KnownRegisters {
   std::array<uint64_t, kRegisters> value{};
   uint32_t known = 0;  // bit per register
   bool has(int reg) const { return reg >= 0 && reg < kRegisters && (known >> reg & 1); }
@@ -33,10 +33,9 @@ struct Registers {
   }
 };
 
-inline Registers from_thread(const user_regs_struct& r) {
-  Registers out;
-  const auto* words = reinterpret_cast<const uint64_t*>(&r);
-  for (int i = 0; i < kReturnAddress; ++i) out.set(i, words[user_regs_word(i)]);
+inline KnownRegisters from_thread(const Registers& r) {
+  KnownRegisters out;
+  for (int i = 0; i < kReturnAddress; ++i) out.set(i, r[static_cast<Reg>(i)]);
   out.set(kReturnAddress, r.rip);
   return out;
 }
@@ -85,7 +84,7 @@ using cfi::kRegisters;
 using cfi::kReturnAddress;
 using cfi::kRsp;
 using cfi::Op;
-using cfi::Registers;
+using cfi::KnownRegisters;
 using cfi::CfiEnd;
 using cfi::ElfEnd;
 using cfi::FileDescriptor;
@@ -100,7 +99,7 @@ std::vector<Op> copy_ops(const Dwarf_Op* ops, size_t count) {
 // Evaluates the DWARF expressions that .eh_frame uses (register plus offset,
 // the CFA, dereferences, the arithmetic and comparisons of PLT entries)
 // against a frame's registers and the stack. nullopt: not computable here.
-std::optional<uint64_t> evaluate(const std::vector<Op>& ops, const Registers& regs, std::optional<uint64_t> cfa,
+std::optional<uint64_t> evaluate(const std::vector<Op>& ops, const KnownRegisters& regs, std::optional<uint64_t> cfa,
                                  const StackMemory& memory) {
   uint64_t stack[32];
   size_t depth = 0;
@@ -221,7 +220,7 @@ std::optional<uint64_t> StackMemory::word(uint64_t address) const {
     std::memcpy(&v, bytes_.data() + (address - base_), 8);
     return v;
   }
-  auto bytes = read_process_memory(pid_, address, 8);
+  auto bytes = read_process_memory(pid_, RemoteAddress(address), 8);
   if (!bytes) return std::nullopt;
   uint64_t v;
   std::memcpy(&v, bytes->data(), 8);
@@ -303,13 +302,13 @@ enum class Step { Done, End, Failed };
 
 // One step outwards through the CFI: the caller's registers, and where its
 // return address was read from.
-Step step_by_cfi(const Unwinder::Rules& rules, const Registers& regs, const StackMemory& memory, Registers& caller,
+Step step_by_cfi(const Unwinder::Rules& rules, const KnownRegisters& regs, const StackMemory& memory, KnownRegisters& caller,
                  uint64_t& return_slot, uint64_t& frame_cfa) {
   using Rule = Unwinder::Rules::Rule;
   const auto cfa = evaluate(rules.cfa, regs, std::nullopt, memory);
   if (!cfa) return Step::Failed;
   frame_cfa = *cfa;
-  caller = Registers{};
+  caller = KnownRegisters{};
   for (int reg = 0; reg < kRegisters; ++reg) {
     const Rule& rule = rules.registers[reg];
     switch (rule.kind) {
@@ -343,9 +342,9 @@ Step step_by_cfi(const Unwinder::Rules& rules, const Registers& regs, const Stac
 }
 
 // One step outwards through the frame-pointer chain, as graft-cc builds code.
-bool step_by_frame_pointer(pid_t pid, const StackFrame& frame, const Registers& regs, const StackMemory& stack,
-                           Registers& caller, uint64_t& return_slot) {
-  caller = Registers{};
+bool step_by_frame_pointer(pid_t pid, const StackFrame& frame, const KnownRegisters& regs, const StackMemory& stack,
+                           KnownRegisters& caller, uint64_t& return_slot) {
+  caller = KnownRegisters{};
   for (int reg = 0; reg < kRegisters; ++reg)
     if (callee_saved(reg) && regs.has(reg)) caller.set(reg, regs.value[reg]);
   uint64_t slot = 0;
@@ -353,7 +352,7 @@ bool step_by_frame_pointer(pid_t pid, const StackFrame& frame, const Registers& 
     // Stopped where the frame is not set up yet, or already taken down:
     // the return address is at the stack pointer, or just above the pushed rbp.
     uint8_t code[3] = {};
-    if (auto bytes = read_process_memory(pid, frame.pc, 3)) std::memcpy(code, bytes->data(), 3);
+    if (auto bytes = read_process_memory(pid, RemoteAddress(frame.pc), 3)) std::memcpy(code, bytes->data(), 3);
     const bool before_push = code[0] == 0x55 /* push %rbp */ || code[0] == 0xc3 /* ret */ ||
                              (code[0] == 0x66 && code[1] == 0x90) /* graft-cc's entry */ ||
                              code[0] == 0x90 || (code[0] == 0xff && code[1] == 0x25) /* a graft pad */;
@@ -429,7 +428,7 @@ void Unwinder::open(Module& module, const CodeRange& range) {
   module.opened = true;
   if (module.path == "[vdso]") {
     // The vDSO exists only in memory: a copy of its image serves as the file.
-    auto bytes = read_process_memory(pid_, range.start, range.end - range.start);
+    auto bytes = read_process_memory(pid_, RemoteAddress(range.start), range.end - range.start);
     if (!bytes) return;
     module.image = std::move(bytes).value();
     module.elf.reset(elf_memory(reinterpret_cast<char*>(module.image.data()), module.image.size()));
@@ -466,12 +465,12 @@ const Unwinder::Rules* Unwinder::rules_at(uint64_t pc) {
   return found;
 }
 
-std::vector<StackFrame> Unwinder::unwind(const user_regs_struct& thread_regs, const StackMemory& stack, size_t limit) {
+std::vector<StackFrame> Unwinder::unwind(const Registers& thread_regs, const StackMemory& stack, size_t limit) {
   std::vector<StackFrame> frames;
   frames.reserve(16);
-  Registers regs = from_thread(thread_regs);
+  KnownRegisters regs = from_thread(thread_regs);
   // The registers a frame's code sees, as far as they are known exactly.
-  auto keep_registers = [](StackFrame& frame, const Registers& known, uint32_t mask) {
+  auto keep_registers = [](StackFrame& frame, const KnownRegisters& known, uint32_t mask) {
     for (int reg = 0; reg < 16; ++reg) frame.registers[static_cast<size_t>(reg)] = known.value[reg];
     frame.known_registers = known.known & mask & 0xffffu;
   };
@@ -480,7 +479,7 @@ std::vector<StackFrame> Unwinder::unwind(const user_regs_struct& thread_regs, co
   bool guessed = false;  // a frame was found by its frame pointer: callee-saved registers further out are guesses
   while (frames.size() < limit) {
     StackFrame& frame = frames.back();
-    Registers caller;
+    KnownRegisters caller;
     uint64_t return_slot = 0, cfa = 0;
     StackFrame::Found found = StackFrame::Found::Cfi;
     // A return address is the instruction after the call: the call itself is what the rules describe.

@@ -92,7 +92,7 @@ class Unwinder {
   // The frames of a stopped thread, innermost first, at most `limit`. Ends
   // where the CFI says the stack ends (the thread's first frame), or where
   // neither CFI nor a frame pointer leads to a frame further out.
-  std::vector<StackFrame> unwind(const user_regs_struct& regs, const StackMemory& stack, size_t limit = 256);
+  std::vector<StackFrame> unwind(const Registers& regs, const StackMemory& stack, size_t limit = 256);
 
   struct Module;  // one ELF file (or the vDSO) mapped in the process, with its CFI
   struct Rules;   // the CFA and register rules at one pc, decoded from the CFI

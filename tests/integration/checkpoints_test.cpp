@@ -95,16 +95,13 @@ TEST_F(Checkpoints, ThreadInsideASignalHandler) {
 // breakpoint, never past it; then graft leaves, and the target lives.
 TEST_F(Checkpoints, ABreakpointHitAsTheStopArrivesIsRewound) {
   Process target({v1.string(), "rate", "2", "0", "0", "spin"});
-  const uint64_t entry = live_address(target.pid(), v1, "changed_timed");
+  const RemoteAddress entry(live_address(target.pid(), v1, "changed_timed"));
   {
     auto attached = TracedProcess::attach(target.pid());
     ASSERT_TRUE(attached) << attached.error().message;
     TracedProcess& process = **attached;
     ASSERT_TRUE(process.stop_all());
-    const uint8_t original = process.read(entry, 1).value()[0];
-    const uint8_t int3 = 0xcc;
-    process.note_breakpoint(entry, original);
-    ASSERT_TRUE(process.write(entry, std::span(&int3, 1)));
+    ASSERT_TRUE(process.plant_breakpoint(entry));
     // Until the threads have trapped 2000 times (the race came within about
     // 1000 stops before it was handled), or 8 s on a loaded machine.
     size_t trapped = 0, cycles = 0;
@@ -113,13 +110,12 @@ TEST_F(Checkpoints, ABreakpointHitAsTheStopArrivesIsRewound) {
       ASSERT_TRUE(process.resume_all());
       ASSERT_TRUE(process.stop_all());
       for (const auto& t : process.threads()) {
-        ASSERT_NE(t.regs.rip, entry + 1) << "thread " << t.tid << " left past graft's int3 after " << cycles << " stops";
+        ASSERT_NE(t.regs.pc(), entry + 1) << "thread " << t.tid << " left past graft's int3 after " << cycles << " stops";
         trapped += t.trapped_at == entry;
       }
     }
     EXPECT_GE(trapped, 100u) << "the threads hardly ran into the breakpoint in " << cycles << " stops";
-    ASSERT_TRUE(process.write(entry, std::span(&original, 1)));
-    process.forget_breakpoint(entry);
+    process.remove_breakpoint(entry);
     ASSERT_TRUE(process.detach());
   }
   // The workers run on: their call count moves (asked until it does, for a loaded machine).

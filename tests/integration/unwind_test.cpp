@@ -77,7 +77,7 @@ std::vector<std::vector<NamedFrame>> unwind_all(pid_t pid, const std::filesystem
     const uint64_t sp = t.regs.rsp & ~uint64_t{7};
     auto map = std::find_if(maps.begin(), maps.end(), [&](const MemoryMap& m) { return m.contains(sp); });
     if (map == maps.end()) throw std::runtime_error("a stack is not mapped");
-    auto stack = process.value()->read(sp, map->end - sp);
+    auto stack = process.value()->read(RemoteAddress(sp), map->end - sp);
     if (!stack) throw std::runtime_error(stack.error().message);
     std::vector<NamedFrame> named;
     for (const auto& f : unwinder.unwind(t.regs, StackMemory(pid, sp, *stack)))

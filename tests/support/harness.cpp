@@ -225,7 +225,7 @@ uint64_t live_address(pid_t pid, const fs::path& binary, const std::string& symb
 }
 
 int read_int(pid_t pid, const fs::path& binary, const std::string& variable) {
-  auto bytes = read_process_memory(pid, live_address(pid, binary, variable), sizeof(int));
+  auto bytes = read_process_memory(pid, RemoteAddress(live_address(pid, binary, variable)), sizeof(int));
   if (!bytes) throw std::runtime_error(bytes.error().message);
   int value = 0;
   std::memcpy(&value, bytes->data(), sizeof value);
@@ -237,13 +237,13 @@ bool text_matches_binary(pid_t pid, const fs::path& binary) {
   if (!elf) throw std::runtime_error(elf.error().message);
   const ElfSection* text = elf.value()->section(".text");
   if (!text) throw std::runtime_error("no .text in " + binary.string());
-  auto live = read_process_memory(pid, load_bias(pid, *elf.value(), binary) + text->addr, text->size);
+  auto live = read_process_memory(pid, RemoteAddress(load_bias(pid, *elf.value(), binary) + text->addr), text->size);
   if (!live) throw std::runtime_error(live.error().message);
   return std::equal(text->data.begin(), text->data.end(), live->begin(), live->end());
 }
 
 std::vector<uint8_t> entry_bytes(pid_t pid, const fs::path& binary, const std::string& function) {
-  auto bytes = read_process_memory(pid, live_address(pid, binary, function) - 14, 16);
+  auto bytes = read_process_memory(pid, RemoteAddress(live_address(pid, binary, function) - 14), 16);
   if (!bytes) throw std::runtime_error(bytes.error().message);
   return bytes.value();
 }

@@ -1,0 +1,42 @@
+// The commit of an update as one ordered log: memory writes (each with the
+// bytes it replaces) in the order they must land, then the registers of the
+// threads whose frames or pointers moved. Committed all or nothing: if one
+// step fails, every step already taken is undone, newest first.
+#pragma once
+#include <sys/types.h>
+
+#include <map>
+#include <vector>
+
+#include "data/data.h"
+#include "target/process.h"
+
+namespace graft {
+
+class WriteLog {
+ public:
+  // Appended in commit order. A write with no `previous` (the registry
+  // record, in memory of the update's own) is not undone.
+  void add(DataWrite write) { writes_.push_back(std::move(write)); }
+  void append(std::vector<DataWrite> writes);
+  // Registers a thread resumes with, set once every memory write is in; a
+  // thread's second set replaces its first.
+  void set_registers(pid_t tid, const Registers& registers) { registers_[tid] = registers; }
+  // The registers the log will give `tid`, or its current ones.
+  Registers registers_of(const Thread& thread) const;
+  bool sets_registers_of(pid_t tid) const { return registers_.count(tid) > 0; }
+
+  const std::vector<DataWrite>& writes() const { return writes_; }
+  size_t threads_moved() const { return registers_.size(); }
+
+  // Every thread must be stopped. On failure, the target is as before and
+  // the error says the update was rolled back.
+  Status commit(TracedProcess& process) const;
+
+ private:
+  void undo_writes(const TracedProcess& process, size_t count) const;
+  std::vector<DataWrite> writes_;
+  std::map<pid_t, Registers> registers_;
+};
+
+}  // namespace graft

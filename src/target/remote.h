@@ -1,0 +1,169 @@
+// Running things inside a stopped target process: injected system calls,
+// scratch memory, descriptors and mappings it holds for graft, and code run
+// in a borrowed thread. Every object here undoes its effect on the target
+// when it goes out of scope, on every exit (rr's AutoRemoteSyscalls and
+// AutoRestoreMem, CRIU compel's infect/cure, in one room). Only a mapping
+// that an update commits is kept, by saying so (RemoteMapping::keep).
+//
+// All of them need the TracedProcess to outlive them, and a thread of it
+// stopped by graft (TracedProcess::injection_thread) while they act.
+#pragma once
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "target/process.h"
+
+namespace graft {
+
+// System calls run in one stopped thread of the target. The thread's
+// registers are taken when the scope opens and are put back after every
+// call and when it closes, so an interrupted system call of the thread's
+// own restarts as before.
+class RemoteSyscalls {
+ public:
+  static Result<RemoteSyscalls> open(TracedProcess& process);
+  ~RemoteSyscalls();
+  RemoteSyscalls(RemoteSyscalls&& other) noexcept;
+  RemoteSyscalls(const RemoteSyscalls&) = delete;
+  RemoteSyscalls& operator=(const RemoteSyscalls&) = delete;
+  RemoteSyscalls& operator=(RemoteSyscalls&&) = delete;
+
+  // The raw result: a negative errno on failure.
+  Result<int64_t> call(long number, std::array<uint64_t, 6> args);
+  // `what` names the call in the error ("mmap 4096 bytes for the transformers").
+  Result<uint64_t> checked(const std::string& what, long number, std::array<uint64_t, 6> args);
+  TracedProcess& process() const { return *process_; }
+  const Thread& thread() const { return *thread_; }
+
+ private:
+  RemoteSyscalls(TracedProcess& process, Thread& thread, RemoteAddress instruction)
+      : process_(&process), thread_(&thread), instruction_(instruction), saved_(thread.regs) {}
+  Status restore();
+  TracedProcess* process_;
+  Thread* thread_;
+  RemoteAddress instruction_;  // an executable `syscall` in the target
+  Registers saved_;
+  bool dirty_ = false;         // the thread's registers are not its own
+};
+
+// Bytes written into the target's memory for the length of a scope (a
+// path a system call reads, a header for injected code), put back as they
+// were when it closes.
+class RemoteScratch {
+ public:
+  // Below the stack pointer of `thread` (past the red zone), where the
+  // thread's own code writes nothing while it is stopped.
+  static Result<RemoteScratch> below_stack(TracedProcess& process, const Thread& thread, std::span<const uint8_t> bytes);
+  ~RemoteScratch();
+  RemoteScratch(RemoteScratch&& other) noexcept;
+  RemoteScratch(const RemoteScratch&) = delete;
+  RemoteScratch& operator=(const RemoteScratch&) = delete;
+  RemoteScratch& operator=(RemoteScratch&&) = delete;
+  RemoteAddress address() const { return address_; }
+
+ private:
+  RemoteScratch(TracedProcess& process, RemoteAddress address, std::vector<uint8_t> previous)
+      : process_(&process), address_(address), previous_(std::move(previous)) {}
+  TracedProcess* process_;
+  RemoteAddress address_;
+  std::vector<uint8_t> previous_;
+};
+
+// A file descriptor open in the target for graft, closed when the scope closes.
+class RemoteFd {
+ public:
+  RemoteFd(RemoteSyscalls& syscalls, int fd) : syscalls_(&syscalls), fd_(fd) {}
+  ~RemoteFd();
+  RemoteFd(RemoteFd&& other) noexcept : syscalls_(other.syscalls_), fd_(other.fd_) { other.fd_ = -1; }
+  RemoteFd(const RemoteFd&) = delete;
+  RemoteFd& operator=(const RemoteFd&) = delete;
+  RemoteFd& operator=(RemoteFd&&) = delete;
+  int number() const { return fd_; }
+
+ private:
+  RemoteSyscalls* syscalls_;
+  int fd_;
+};
+
+// Memory mapped in the target by graft: unmapped when the scope closes,
+// unless the update that needs it committed (keep). Unmapping needs a
+// stopped thread: if none is, one is stopped for it and let go again.
+class RemoteMapping {
+ public:
+  RemoteMapping() = default;
+  RemoteMapping(TracedProcess& process, RemoteAddress start, uint64_t size)
+      : process_(&process), start_(start), size_(size) {}
+  // Fresh zeroed read-write memory anywhere in the target.
+  static Result<RemoteMapping> anonymous(RemoteSyscalls& syscalls, uint64_t size, const std::string& purpose);
+  ~RemoteMapping();
+  RemoteMapping(RemoteMapping&& other) noexcept;
+  RemoteMapping& operator=(RemoteMapping&& other) noexcept;
+  RemoteMapping(const RemoteMapping&) = delete;
+  RemoteMapping& operator=(const RemoteMapping&) = delete;
+
+  RemoteAddress start() const { return start_; }
+  uint64_t size() const { return size_; }
+  bool empty() const { return size_ == 0; }
+  void keep() { process_ = nullptr; }  // committed: the target owns it now
+  void extend_to(uint64_t size) { size_ = std::max(size_, size); }  // more was mapped right after it
+  // Unmaps it now (the destructor's work), reporting what went wrong.
+  Status unmap();
+
+ private:
+  TracedProcess* process_ = nullptr;
+  RemoteAddress start_;
+  uint64_t size_ = 0;
+};
+
+// Where code run in a borrowed thread ended.
+struct BorrowedRun {
+  enum Outcome { Trapped, Faulted, Stopped, TimedOut } outcome = Trapped;
+  int signal = 0;              // Faulted: SIGSEGV, SIGBUS, SIGFPE, SIGILL, ...
+  RemoteAddress fault_address; // Faulted: the address the signal names
+  RemoteAddress pc;            // where it ended
+};
+
+// A stopped thread lent to graft to run code of the patch (the user's
+// transformers) while every other thread stays stopped. Its registers are
+// put back after each run and when the scope closes, and a fault's signal is
+// discarded: the thread goes on as if nothing had run. Signals that arrive
+// meanwhile for the program are kept for its resumption.
+class BorrowedThread {
+ public:
+  static Result<BorrowedThread> take(TracedProcess& process);
+  ~BorrowedThread();
+  BorrowedThread(BorrowedThread&& other) noexcept;
+  BorrowedThread(const BorrowedThread&) = delete;
+  BorrowedThread& operator=(const BorrowedThread&) = delete;
+  BorrowedThread& operator=(BorrowedThread&&) = delete;
+
+  const Registers& own_registers() const { return saved_; }
+  // Runs from `start` until the code executes an int3, faults, stops for
+  // anything else or `limit` passes.
+  Result<BorrowedRun> run(const Registers& start, std::chrono::milliseconds limit);
+
+ private:
+  BorrowedThread(TracedProcess& process, Thread& thread) : process_(&process), thread_(&thread), saved_(thread.regs) {}
+  Status restore();
+  TracedProcess* process_;
+  Thread* thread_;
+  Registers saved_;
+  bool dirty_ = false;
+};
+
+// The patch's image put into the target: a memfd named `name`, created in
+// the target (so the mapping shows as the patch in /proc/PID/maps), filled
+// from here, and mapped segment by segment at `base`.
+struct RemoteSegment {
+  uint64_t offset = 0, size = 0;  // within the image
+  int prot = 0;
+};
+Result<RemoteMapping> map_image(RemoteSyscalls& syscalls, RemoteAddress base, std::span<const uint8_t> image,
+                                const std::vector<RemoteSegment>& segments, const std::string& name);
+
+}  // namespace graft

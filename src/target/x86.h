@@ -1,0 +1,60 @@
+// Every x86-64 instruction graft writes into a target or recognises there,
+// in one place: breakpoints, the injected system call, the entry redirect
+// that graft-cc's patchable entries receive, and the few decodings the
+// updater does by hand (anything more goes through Zydis).
+#pragma once
+#include <array>
+#include <cstdint>
+#include <cstring>
+#include <optional>
+#include <span>
+
+namespace graft::x86 {
+
+inline constexpr uint8_t kInt3 = 0xcc;
+inline constexpr std::array<uint8_t, 2> kSyscall = {0x0f, 0x05};
+
+inline bool is_syscall(std::span<const uint8_t> code) {
+  return code.size() >= 2 && code[0] == kSyscall[0] && code[1] == kSyscall[1];
+}
+
+// A patchable entry (graft-cc: -fpatchable-function-entry=16,14): 14 bytes of
+// padding before the symbol and a 2-byte NOP at it. Redirected, the padding
+// holds `jmp *0(%rip); .quad target` and the entry `jmp .-14`: one 2-byte
+// write switches it.
+inline constexpr uint64_t kEntryPad = 14;
+inline constexpr uint64_t kEntryBytes = 16;  // the padding and the entry's 2 bytes
+using EntryBytes = std::array<uint8_t, kEntryBytes>;
+inline constexpr EntryBytes kUnpatchedEntry = {0x90, 0x90, 0x90, 0x90, 0x90, 0x90, 0x90, 0x90,
+                                               0x90, 0x90, 0x90, 0x90, 0x90, 0x90, 0x66, 0x90};
+
+inline EntryBytes redirected_entry(uint64_t target) {
+  EntryBytes b = {0xff, 0x25, 0, 0, 0, 0};
+  std::memcpy(b.data() + 6, &target, 8);
+  b[14] = 0xeb;
+  b[15] = static_cast<uint8_t>(-16);
+  return b;
+}
+
+inline bool is_redirected_entry(std::span<const uint8_t> b) {
+  return b.size() == kEntryBytes && b[0] == 0xff && b[1] == 0x25 && b[2] == 0 && b[3] == 0 && b[4] == 0 &&
+         b[5] == 0 && b[14] == 0xeb && b[15] == static_cast<uint8_t>(-16);
+}
+
+// Where a thread at an entry goes once its 2-byte instruction has run: a
+// `jmp rel8` (a redirected entry) or the NOP.
+inline uint64_t after_entry_instruction(uint64_t entry, uint8_t first, uint8_t second) {
+  if (first == 0xeb) return entry + 2 + static_cast<int8_t>(second);
+  return entry + 2;
+}
+
+// The address a RIP-relative `lea disp32(%rip), %reg` at `address` computes
+// (REX.W 8d /r with mod 00, r/m 101), or nothing if the bytes are not one.
+inline std::optional<uint64_t> rip_relative_lea_target(std::span<const uint8_t> b, uint64_t address) {
+  if (b.size() < 7 || (b[0] & 0xf8) != 0x48 || b[1] != 0x8d || (b[2] & 0xc7) != 0x05) return std::nullopt;
+  int32_t disp = 0;
+  std::memcpy(&disp, b.data() + 3, 4);
+  return address + 7 + static_cast<int64_t>(disp);
+}
+
+}  // namespace graft::x86
