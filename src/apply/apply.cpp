@@ -146,6 +146,7 @@ class ApplyUpdate {
   void add_replaced_ranges();
   void add_frame_holder_ranges();
   Status lay_out();
+  Status place_rebuilds(const std::vector<std::pair<const FunctionChange*, const FrameTransfer*>>& rebuilds);
   // plan: the commit's log, with every thread stopped at `moment`.
   Result<WriteLog> plan(const CheckpointReport& moment);
   Status plan_entries(WriteLog& log);
@@ -236,6 +237,16 @@ void ApplyUpdate::add_replaced_ranges() {
     for (size_t i = 1; i < versions.size(); ++i)
       ranges_.push_back({versions[i].address, versions[i].address + versions[i].size, 0, f.identity, {}, {}});
     newest_[f.identity] = {ranges_.size() - 1, versions.back().address};
+    // A frame an earlier patch left waiting inside a call, to be rebuilt for
+    // that patch's body when the call returns, must return before this one
+    // replaces the function again.
+    for (const auto& r : applied_)
+      for (const auto& e : r.entries)
+        if (e.identity == f.identity)
+          for (const auto& [from, to] : e.continues)
+            if (!std::any_of(versions.begin(), versions.end(),
+                             [&](const registry::Definition& d) { return to >= d.address && to < d.address + d.size; }))
+              ranges_.push_back({to - 1, to, 0, f.identity + " (waiting in a call to move into its new body)", {}, {}});
   }
 }
 
@@ -284,11 +295,33 @@ void ApplyUpdate::add_frame_holder_ranges() {
   frame_roots_ = std::move(frame_roots);
 }
 
+// The frame rebuilds of transfer points, in the order they are placed after
+// the patch's text: a thread blocked inside the call at one of them at the
+// commit returns into its rebuild (apply/transfer.h frame_rebuild_code).
+std::vector<std::pair<const FunctionChange*, const FrameTransfer*>> rebuilds_to_place(const Manifest& m,
+                                                                                     bool enabled) {
+  std::vector<std::pair<const FunctionChange*, const FrameTransfer*>> out;
+  if (!enabled) return out;
+  for (const auto& f : m.functions)
+    if (f.replaces)
+      for (const auto& t : f.continuation.transfers) out.emplace_back(&f, &t);
+  return out;
+}
+
+uint64_t round_up_16(uint64_t n) { return (n + 15) / 16 * 16; }
+
 // Lays out and links the region; the header is sized for the record it will hold.
 Status ApplyUpdate::lay_out() {
   const bool shadow_stack = uses_shadow_stack(pid_);
+  // Return addresses cannot be rewritten under a shadow stack: such frames wait.
+  const auto rebuilds = rebuilds_to_place(m_, options_.transfer_frames && !shadow_stack);
+  uint64_t rebuild_bytes = 0;
+  for (const auto& [f, t] : rebuilds) {
+    GRAFT_ASSIGN(const auto code, apply::frame_rebuild_code(*t, 0, [](int64_t) -> Result<uint64_t> { return 0; }));
+    rebuild_bytes += round_up_16(code.size());
+  }
   for (uint64_t header = registry::encode(record_).size() + 4096 + 96 * (patch_.symbols.size() + record_.entries.size());;) {
-    image_ = link::plan(patch_, header);
+    image_ = link::plan(patch_, header, rebuild_bytes);
     GRAFT_ASSIGN(image_.base, link::choose_address(maps_, binary_.start, binary_.end, image_.bytes.size(),
                                                    link::needs_low_address(patch_)));
     GRAFT_TRY(link::relocate(patch_, image_, *resolver_));
@@ -320,6 +353,7 @@ Status ApplyUpdate::lay_out() {
         for (const auto& t : f.continuation.transfers)
           ranges_[range].transfers.emplace(from + t.old_return, record_.defines.at(e.identity).address + t.new_return);
     }
+    GRAFT_TRY(place_rebuilds(rebuilds));
     const std::string encoded = registry::encode(record_);
     if (encoded.size() <= image_.header_capacity) {
       std::memcpy(image_.bytes.data(), encoded.data(), encoded.size());
@@ -327,6 +361,27 @@ Status ApplyUpdate::lay_out() {
     }
     header = encoded.size() + 4096;
   }
+}
+
+// Each frame rebuild, generated for its addresses, placed after the text; a
+// frame waiting inside the call at its transfer point continues there (the
+// revert maps it back, as it does continued frames).
+Status ApplyUpdate::place_rebuilds(const std::vector<std::pair<const FunctionChange*, const FrameTransfer*>>& rebuilds) {
+  uint64_t at = image_.generated_code;
+  for (const auto& [f, t] : rebuilds) {
+    const uint64_t new_entry = record_.defines.at(f->identity).address;
+    GRAFT_ASSIGN(const auto code, apply::frame_rebuild_code(*t, new_entry + t->new_return, [&](int64_t offset) {
+                   return apply::new_code_lea_target(image_, new_entry + static_cast<uint64_t>(offset));
+                 }));
+    std::memcpy(image_.bytes.data() + (at - image_.base), code.data(), code.size());
+    const auto [range, from] = newest_.at(f->identity);
+    auto e = std::find_if(record_.entries.begin(), record_.entries.end(),
+                          [&](const registry::Entry& x) { return x.identity == f->identity; });
+    e->continues.emplace_back(from + t->old_return, at);
+    ranges_[range].continues.emplace(e->continues.back());
+    at += round_up_16(code.size());
+  }
+  return ok();
 }
 
 Status ApplyUpdate::map() {

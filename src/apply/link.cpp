@@ -1,5 +1,7 @@
 #include "apply/link.h"
 
+#include "target/x86.h"
+
 #include <dlfcn.h>
 #include <elf.h>
 #include <gelf.h>
@@ -227,7 +229,7 @@ Result<uint64_t> Resolver::resolve_indirect(const Library& lib, const std::strin
   return lib.bias + lib.elf->load_address() + offset;  // dli_fbase is where the first segment is mapped
 }
 
-Image plan(const Patch& patch, uint64_t header_bytes) {
+Image plan(const Patch& patch, uint64_t header_bytes, uint64_t generated_code_bytes) {
   Image image;
   image.header_capacity = round_up(header_bytes, kPage);
   image.indirections = indirections(patch);
@@ -247,7 +249,9 @@ Image plan(const Patch& patch, uint64_t header_bytes) {
     at = round_up(std::max(at, start + 1), kPage);
     image.segments.push_back({start, at - start, prot});
   };
-  segment({PieceKind::Text}, ind.stub.size() * kStubBytes, PROT_READ | PROT_EXEC);
+  // After the text: call stubs, then code generated at apply time (16-byte aligned).
+  segment({PieceKind::Text}, ind.stub.size() * kStubBytes + (generated_code_bytes ? 16 + generated_code_bytes : 0),
+          PROT_READ | PROT_EXEC);
   segment({PieceKind::ReadOnly}, ind.got.size() * 8, PROT_READ);
   segment({PieceKind::Data, PieceKind::Bss}, 0, PROT_READ | PROT_WRITE);
   image.bytes.assign(at, 0);
@@ -316,6 +320,7 @@ Status relocate(const Patch& patch, Image& image, Resolver& resolver) {
   }
   const uint64_t stub_base = round_up(std::max(text_used, text.offset), 16);
   const uint64_t got_base = round_up(std::max(rodata_used, rodata.offset), 16);
+  image.generated_code = image.base + round_up(stub_base + ind.stub.size() * kStubBytes, 16);
 
   // A thread-local variable's "address" is its offset from the thread pointer.
   std::set<uint32_t> thread_local_symbols;
@@ -343,9 +348,8 @@ Status relocate(const Patch& patch, Image& image, Resolver& resolver) {
   for (const auto& [symbol, offset] : ind.stub) {
     GRAFT_ASSIGN(uint64_t target, symbol_address(symbol));
     const uint64_t at = stub_base + offset;
-    const uint8_t jump[6] = {0xff, 0x25, 0, 0, 0, 0};  // jmp *0(%rip)
-    std::memcpy(image.bytes.data() + at, jump, 6);
-    put<uint64_t>(image.bytes, at + 6, target);
+    const auto jump = x86::absolute_jump(target);
+    std::memcpy(image.bytes.data() + at, jump.data(), jump.size());
   }
   for (const auto& [symbol, offset] : ind.got) {
     GRAFT_ASSIGN(uint64_t target, symbol_address(symbol));

@@ -92,10 +92,12 @@ struct Image {
   Indirections indirections;           // sized by plan(), filled by relocate()
   uint64_t text_start = 0, text_end = 0;
   uint64_t header_capacity = 0;
+  uint64_t generated_code = 0;         // where code generated at apply time goes (relocate() sets it)
 };
 
-// Sizes every part of the region (the header reserved for `header_bytes`).
-Image plan(const Patch& patch, uint64_t header_bytes);
+// Sizes every part of the region (the header reserved for `header_bytes`,
+// room after the text for `generated_code_bytes` of code made at apply time).
+Image plan(const Patch& patch, uint64_t header_bytes, uint64_t generated_code_bytes = 0);
 // Picks a free address for the region within reach (+-2 GiB) of the binary.
 Result<uint64_t> choose_address(const std::vector<MemoryMap>& maps, uint64_t binary_start, uint64_t binary_end,
                                 uint64_t size, bool low_4g);

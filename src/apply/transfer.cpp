@@ -9,17 +9,17 @@ namespace {
 
 using Kind = TransferValue::Kind;
 
+}  // namespace
+
 // The address a RIP-relative `lea disp32(%rip), %reg` of the relocated new
 // code computes (REX.W 8d /r with mod 00, r/m 101).
-Result<uint64_t> lea_target(const link::Image& image, uint64_t address) {
+Result<uint64_t> new_code_lea_target(const link::Image& image, uint64_t address) {
   if (address < image.base || address + 7 > image.base + image.bytes.size())
     return make_error("internal: the new code's lea at {:#x} is outside the patch", address);
   const auto target = x86::rip_relative_lea_target(std::span(image.bytes).subspan(address - image.base, 7), address);
   if (!target) return make_error("internal: the new code at {:#x} is not a RIP-relative lea", address);
   return *target;
 }
-
-}  // namespace
 
 Result<std::vector<DataWrite>> plan_frame_transfers(const TracedProcess& process,
                                                     const std::vector<FrameTransferTask>& tasks,
@@ -70,7 +70,7 @@ Result<std::vector<DataWrite>> plan_frame_transfers(const TracedProcess& process
         case Kind::FrameAddress: word = task.cfa + static_cast<uint64_t>(mv.from.offset); break;
         case Kind::Constant: word = static_cast<uint64_t>(mv.from.offset); break;
         case Kind::CodeAddress: {
-          GRAFT_ASSIGN(word, lea_target(image, to.new_entry + static_cast<uint64_t>(mv.from.offset)));
+          GRAFT_ASSIGN(word, new_code_lea_target(image, to.new_entry + static_cast<uint64_t>(mv.from.offset)));
           break;
         }
       }
@@ -105,6 +105,86 @@ Result<std::vector<DataWrite>> plan_frame_transfers(const TracedProcess& process
     }
   }
   return writes;
+}
+
+Result<std::vector<uint8_t>> frame_rebuild_code(const FrameTransfer& t, uint64_t new_return,
+                                                const std::function<Result<uint64_t>(int64_t)>& code_address) {
+  auto fail = [&](const std::string& why) {
+    return make_error("internal: the frame rebuild at {} cannot be generated: {}", t.at, why);
+  };
+  // At entry, rsp is the old frame's at the return: CFA - old_frame. The
+  // thread first moves rsp below everything it touches (a signal arriving
+  // meanwhile then lands below), and works from there (offsets from that
+  // rsp): the old registers, the new ones, a temporary word, and a copy of
+  // the old frame, read before anything is written (as plan_frame_transfers).
+  const int64_t span = std::max(t.old_frame, t.new_frame);
+  if (t.old_frame <= 0 || t.new_frame <= 0 || span % 8 || span > (1 << 20)) return fail("its frames are not plausible");
+  constexpr int32_t kOldRegisters = 0, kNewRegisters = 8 * kGeneralRegisters, kTemporary = 16 * kGeneralRegisters;
+  constexpr int32_t kSnapshot = kTemporary + 16;
+  const int64_t scratch = (kSnapshot + span + 15) / 16 * 16;
+  constexpr int64_t kGap = 256;  // between the lowest frame byte and the scratch area
+  const int64_t lowered = (span - t.old_frame) + kGap + scratch;  // entry rsp - working rsp
+  const int32_t cfa = static_cast<int32_t>(lowered + t.old_frame);  // the CFA, from the working rsp
+  const int32_t snapshot_cfa = static_cast<int32_t>(kSnapshot + span);  // the CFA's place in the copy
+  auto reg_slot = [](int32_t base, Reg r) { return base + 8 * dwarf_number(r); };
+
+  x86::Assembler a;
+  a.lea(Reg::rsp, static_cast<int32_t>(-lowered));
+  for (int i = 0; i < kGeneralRegisters; ++i)
+    if (static_cast<Reg>(i) != Reg::rsp) a.store(static_cast<Reg>(i), reg_slot(kOldRegisters, static_cast<Reg>(i)));
+  a.lea(Reg::rax, static_cast<int32_t>(lowered));  // the old rsp
+  a.store(Reg::rax, reg_slot(kOldRegisters, Reg::rsp));
+  a.copy(cfa - static_cast<int32_t>(span), kSnapshot, static_cast<uint64_t>(span));
+  a.copy(kOldRegisters, kNewRegisters, 8 * kGeneralRegisters);  // registers no move sets stay as they were
+  for (const auto& mv : t.moves) {
+    int32_t from = 0;
+    switch (mv.from.kind) {
+      case Kind::Register: {
+        const auto r = dwarf_register(mv.from.reg);
+        if (!r || mv.size > 8) return fail("a move reads an unknown register");
+        from = reg_slot(kOldRegisters, *r);
+        break;
+      }
+      case Kind::Frame:
+        if (span + mv.from.offset < 0 || mv.from.offset + static_cast<int64_t>(mv.size) > 0)
+          return fail("a move reads outside its frame");
+        from = snapshot_cfa + static_cast<int32_t>(mv.from.offset);
+        break;
+      case Kind::FrameAddress:
+        a.lea(Reg::rax, cfa + static_cast<int32_t>(mv.from.offset));
+        a.store(Reg::rax, kTemporary);
+        from = kTemporary;
+        break;
+      case Kind::Constant:
+      case Kind::CodeAddress: {
+        uint64_t value = static_cast<uint64_t>(mv.from.offset);
+        if (mv.from.kind == Kind::CodeAddress) {
+          GRAFT_ASSIGN(value, code_address(mv.from.offset));
+        }
+        a.move_immediate_rax(value);
+        a.store(Reg::rax, kTemporary);
+        from = kTemporary;
+        break;
+      }
+    }
+    if (mv.from.kind != Kind::Frame && mv.size > 8) return fail("a move of a value is wider than a register");
+    if (mv.to.kind == Kind::Register) {
+      const auto r = dwarf_register(mv.to.reg);
+      if (!r || *r == Reg::rsp) return fail("a move writes an unknown register");
+      a.move_immediate_rax(0);  // a narrower value is zero-extended
+      a.store(Reg::rax, reg_slot(kNewRegisters, *r));
+      a.copy(from, reg_slot(kNewRegisters, *r), std::min<uint64_t>(mv.size, 8));
+    } else {
+      if (mv.to.kind != Kind::Frame || mv.to.offset < -t.new_frame || mv.to.offset + static_cast<int64_t>(mv.size) > 0)
+        return fail("a move writes outside its new frame");
+      a.copy(from, cfa + static_cast<int32_t>(mv.to.offset), mv.size);
+    }
+  }
+  for (int i = 0; i < kGeneralRegisters; ++i)
+    if (static_cast<Reg>(i) != Reg::rsp) a.load(static_cast<Reg>(i), reg_slot(kNewRegisters, static_cast<Reg>(i)));
+  a.lea(Reg::rsp, cfa - static_cast<int32_t>(t.new_frame));
+  a.jump_to(new_return);
+  return a.code();
 }
 
 }  // namespace graft::apply

@@ -30,4 +30,18 @@ Result<std::vector<DataWrite>> plan_frame_transfers(const TracedProcess& process
                                                     const link::Image& image,
                                                     std::map<pid_t, Registers>& registers);
 
+// Code, run in the target, that rebuilds the frame of a thread returning
+// from the call at transfer point `t` and continues in the new body at
+// `new_return`: the same moves as plan_frame_transfers, done by the thread
+// itself when the call returns. A thread blocked inside that call at the
+// commit gets its return slot pointed at this code, so an idle thread never
+// holds the update. `code_address(offset)`: what the new code's RIP-relative
+// lea at its entry + offset computes (CodeAddress moves). The code's length
+// depends only on `t`, so it can be sized before anything is placed.
+Result<std::vector<uint8_t>> frame_rebuild_code(const FrameTransfer& t, uint64_t new_return,
+                                                const std::function<Result<uint64_t>(int64_t)>& code_address);
+
+// Where lea at `address` of the relocated new code points (a CodeAddress move).
+Result<uint64_t> new_code_lea_target(const link::Image& image, uint64_t address);
+
 }  // namespace graft::apply

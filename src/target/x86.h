@@ -8,6 +8,9 @@
 #include <cstring>
 #include <optional>
 #include <span>
+#include <vector>
+
+#include "target/registers.h"
 
 namespace graft::x86 {
 
@@ -28,9 +31,18 @@ using EntryBytes = std::array<uint8_t, kEntryBytes>;
 inline constexpr EntryBytes kUnpatchedEntry = {0x90, 0x90, 0x90, 0x90, 0x90, 0x90, 0x90, 0x90,
                                                0x90, 0x90, 0x90, 0x90, 0x90, 0x90, 0x66, 0x90};
 
-inline EntryBytes redirected_entry(uint64_t target) {
-  EntryBytes b = {0xff, 0x25, 0, 0, 0, 0};
+// `jmp *0(%rip); .quad target`: a jump anywhere that needs no register.
+inline constexpr uint64_t kAbsoluteJumpBytes = 14;
+inline std::array<uint8_t, kAbsoluteJumpBytes> absolute_jump(uint64_t target) {
+  std::array<uint8_t, kAbsoluteJumpBytes> b = {0xff, 0x25, 0, 0, 0, 0};
   std::memcpy(b.data() + 6, &target, 8);
+  return b;
+}
+
+inline EntryBytes redirected_entry(uint64_t target) {
+  EntryBytes b{};
+  const auto jump = absolute_jump(target);
+  std::memcpy(b.data(), jump.data(), jump.size());
   b[14] = 0xeb;
   b[15] = static_cast<uint8_t>(-16);
   return b;
@@ -56,5 +68,28 @@ inline std::optional<uint64_t> rip_relative_lea_target(std::span<const uint8_t> 
   std::memcpy(&disp, b.data() + 3, 4);
   return address + 7 + static_cast<int64_t>(disp);
 }
+
+// Emits the few instruction forms graft's generated code needs (the frame
+// rebuilds of transfer points): 64-bit and 8-bit moves between registers and
+// rsp-relative memory, rsp-relative lea, an immediate into rax, and an
+// absolute jump. Every form has a fixed length, so a sequence's size does
+// not depend on the values in it.
+class Assembler {
+ public:
+  void store(Reg from, int32_t rsp_offset);  // mov %from, off(%rsp)
+  void load(Reg to, int32_t rsp_offset);     // mov off(%rsp), %to
+  void store_al(int32_t rsp_offset);         // mov %al, off(%rsp)
+  void load_al(int32_t rsp_offset);          // mov off(%rsp), %al
+  void lea(Reg to, int32_t rsp_offset);      // lea off(%rsp), %to
+  void move_immediate_rax(uint64_t value);   // movabs $value, %rax
+  void jump_to(uint64_t target);             // jmp *0(%rip); .quad target
+  // Copies `size` bytes between rsp-relative places through rax.
+  void copy(int32_t from, int32_t to, uint64_t size);
+  const std::vector<uint8_t>& code() const { return code_; }
+
+ private:
+  void rsp_operand(uint8_t opcode, int reg, int32_t offset, bool wide);
+  std::vector<uint8_t> code_;
+};
 
 }  // namespace graft::x86

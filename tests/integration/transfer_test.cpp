@@ -52,21 +52,65 @@ TEST_F(Transfer, DiffSaysWhyACallIsNoTransferPoint) {
   EXPECT_EQ(loop.find("  transferable at"), std::string::npos) << loop;
 }
 
-// Workers that never come back from read() keep the update waiting: it is
-// refused at the deadline, the target untouched. Without --transfer-frames
-// (a prototype) busy workers keep it waiting too.
-TEST_F(Transfer, IdleWorkersKeepTheUpdateWaitingAndTheRefusalLeavesNoTrace) {
+// Idle workers blocked inside read() do not hold the update: it commits at
+// once, each worker's return slot leading into code of the patch that
+// rebuilds its frame for the new body when read() returns. They move then,
+// carrying their locals over, with no EINTR and no lost request.
+TEST_F(Transfer, IdleWorkersDoNotHoldTheUpdateAndMoveWhenTheirCallReturns) {
   const auto v1 = build_program(dir, "loopbody", "v1");
   std::string explain;
   const auto patch = diff(v1, build_program(dir, "loopbody", "v2"), &explain);
   Process target({v1.string()});
   ASSERT_EQ(target.ask("wake"), "woken");
-  auto result = graft({"apply", std::to_string(target.pid()), patch.string(), "--timeout", "300", "--json",
-                   "--transfer-frames"});
+  ASSERT_EQ(target.ask("report"), "11 11 11");
+  auto result = graft({"apply", std::to_string(target.pid()), patch.string(), "--timeout", "2000", "--json",
+                       "--transfer-frames"});
+  ASSERT_EQ(result.exit_code, 0) << result.out << result.err;
+  const auto json = nlohmann::json::parse(result.out);
+  EXPECT_EQ(json.value("frames_continued", 0), 3) << result.out;  // the three idle workers
+  EXPECT_EQ(json.value("frames_transferred", 0), 0) << result.out;
+  EXPECT_EQ(target.ask("v"), "2");
+  EXPECT_EQ(target.ask("report"), "11 11 11");  // still waiting in the old body's read()
+  ASSERT_EQ(target.ask("wake"), "woken");
+  EXPECT_EQ(target.ask("report"), "22 22 22");  // moved: count carried over, the new body counts
+  ASSERT_EQ(target.ask("wake"), "woken");
+  EXPECT_EQ(target.ask("report"), "32 32 32");
+}
+
+// A revert before the idle workers came back maps their return slots back:
+// they go on in the old body.
+TEST_F(Transfer, RevertBeforeIdleWorkersMovedKeepsThemInTheOldBody) {
+  const auto v1 = build_program(dir, "loopbody", "v1");
+  std::string explain;
+  const auto patch = diff(v1, build_program(dir, "loopbody", "v2"), &explain);
+  Process target({v1.string()});
+  ASSERT_EQ(target.ask("wake"), "woken");
+  auto applied = graft({"apply", std::to_string(target.pid()), patch.string(), "--timeout", "2000", "--json",
+                        "--transfer-frames"});
+  ASSERT_EQ(applied.exit_code, 0) << applied.out << applied.err;
+  auto reverted = graft({"revert", std::to_string(target.pid()), "--timeout", "2000", "--json"});
+  ASSERT_EQ(reverted.exit_code, 0) << reverted.out << reverted.err;
+  EXPECT_EQ(nlohmann::json::parse(reverted.out).value("frames_continued", 0), 3) << reverted.out;
+  EXPECT_TRUE(text_matches_binary(target.pid(), v1));
+  EXPECT_EQ(target.ask("v"), "1");
+  ASSERT_EQ(target.ask("wake"), "woken");
+  EXPECT_EQ(target.ask("report"), "21 21 21");
+}
+
+// Without transfer points (--transfer-frames), workers blocked in read() of
+// the changed loop keep the update waiting, idle or busy: it is refused at the
+// deadline, the target untouched.
+TEST_F(Transfer, WithoutTransferPointsWorkersKeepTheUpdateWaitingAndTheRefusalLeavesNoTrace) {
+  const auto v1 = build_program(dir, "loopbody", "v1");
+  std::string explain;
+  const auto patch = diff(v1, build_program(dir, "loopbody", "v2"), &explain);
+  Process target({v1.string()});
+  ASSERT_EQ(target.ask("wake"), "woken");
+  auto result = graft({"apply", std::to_string(target.pid()), patch.string(), "--timeout", "300", "--json"});
   EXPECT_EQ(result.exit_code, 1) << result.out;
   const auto json = nlohmann::json::parse(result.out);
   EXPECT_EQ(json["blocking"].size(), 3u) << result.out;
-  EXPECT_TRUE(text_matches_binary(target.pid(), v1));  // no int3 left at the transfer point
+  EXPECT_TRUE(text_matches_binary(target.pid(), v1));
   EXPECT_EQ(target.ask("v"), "1");
   ASSERT_EQ(target.ask("wake"), "woken");
   EXPECT_EQ(target.ask("report"), "21 21 21");
@@ -109,8 +153,10 @@ TEST_F(Transfer, WorkersMoveIntoTheNewBodyOfTheirLoopKeepingTheirLocals) {
   }
   apply.join();
   ASSERT_EQ(applied.exit_code, 0) << applied.err;
+  // Each worker moved: just back from read() (its frame rebuilt by graft at
+  // the commit) or blocked in it (rebuilt by the patch's code when it returns).
   const auto report = nlohmann::json::parse(applied.out);
-  EXPECT_EQ(report.value("frames_transferred", 0), 3) << report.dump();
+  EXPECT_EQ(report.value("frames_transferred", 0) + report.value("frames_continued", 0), 3) << report.dump();
   EXPECT_EQ(target.ask("v"), "2");
   // Every worker carried its count over and counts on in the new body.
   const long count = 3 + wakes;
