@@ -191,7 +191,7 @@ int main(int argc, char** argv) {
 
   std::string old_binary, new_binary, output, file, checkpoints = "dynamic", transform_file, transform_header;
   std::vector<std::string> transform_includes;
-  bool explain = false, json = false, transfer_frames = false;
+  bool explain = false, json = false, transfer_frames = true;
   int pid = 0, timeout_ms = 5000, transformer_timeout_ms = 2000;
 
   auto* diff = app.add_subcommand("diff", "Generate a patch from two binaries built with graft-cc");
@@ -246,9 +246,11 @@ int main(int argc, char** argv) {
                     "Milliseconds the patch's user transformers may run per batch of objects before the update is "
                     "abandoned (a loop, or a lock a stopped thread holds)")
       ->default_val(2000)->check(CLI::Range(1, 600000))->type_name("MS");
-  apply->add_flag("--transfer-frames", transfer_frames,
-                  "Prototype: move threads of a changed never-returning loop into its new body as they come back "
-                  "from a call at a transfer point (graft diff --explain lists them)");
+  apply->add_flag("--transfer-frames,!--no-transfer-frames", transfer_frames,
+                  "Move the threads of a changed never-returning loop into its new body at its transfer points "
+                  "(graft diff --explain lists them): a thread just back from the waiting call there moves at the "
+                  "commit, one blocked inside it (idle) when the call returns. On by default; "
+                  "--no-transfer-frames makes such threads keep the update waiting instead");
   apply->add_flag("--json", json, "Print patch_id, threads, functions, pause_us, total_ms as JSON");
 
   auto* status = app.add_subcommand("status", "List the patches applied to a process, oldest first");

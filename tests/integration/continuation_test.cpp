@@ -107,7 +107,9 @@ TEST_F(Continuation, ALoopWhoseCodeIsNotEquivalentKeepsTheUpdateWaiting) {
   const auto patch = diff(v1, build_program(dir, "loop", "v3"), "body");
   Process target({v1.string()});
   ASSERT_EQ(poke_all(target), "reads=3 sum=45");
-  auto result = graft({"apply", std::to_string(target.pid()), patch.string(), "--timeout", "500", "--json"});
+  // Continuation alone (transfer points, which would move the idle workers, off).
+  auto result = graft({"apply", std::to_string(target.pid()), patch.string(), "--timeout", "500", "--json",
+                       "--no-transfer-frames"});
   EXPECT_EQ(result.exit_code, 1);
   const auto json = nlohmann::json::parse(result.out);
   ASSERT_EQ(json["blocking"].size(), 3u) << result.out;  // the three workers, by thread id

@@ -97,7 +97,7 @@ TEST_F(Transfer, RevertBeforeIdleWorkersMovedKeepsThemInTheOldBody) {
   EXPECT_EQ(target.ask("report"), "21 21 21");
 }
 
-// Without transfer points (--transfer-frames), workers blocked in read() of
+// Without transfer points (--no-transfer-frames), workers blocked in read() of
 // the changed loop keep the update waiting, idle or busy: it is refused at the
 // deadline, the target untouched.
 TEST_F(Transfer, WithoutTransferPointsWorkersKeepTheUpdateWaitingAndTheRefusalLeavesNoTrace) {
@@ -106,7 +106,8 @@ TEST_F(Transfer, WithoutTransferPointsWorkersKeepTheUpdateWaitingAndTheRefusalLe
   const auto patch = diff(v1, build_program(dir, "loopbody", "v2"), &explain);
   Process target({v1.string()});
   ASSERT_EQ(target.ask("wake"), "woken");
-  auto result = graft({"apply", std::to_string(target.pid()), patch.string(), "--timeout", "300", "--json"});
+  auto result = graft({"apply", std::to_string(target.pid()), patch.string(), "--timeout", "300", "--json",
+                       "--no-transfer-frames"});
   EXPECT_EQ(result.exit_code, 1) << result.out;
   const auto json = nlohmann::json::parse(result.out);
   EXPECT_EQ(json["blocking"].size(), 3u) << result.out;
@@ -118,7 +119,8 @@ TEST_F(Transfer, WithoutTransferPointsWorkersKeepTheUpdateWaitingAndTheRefusalLe
   std::atomic<bool> done{false};
   CommandResult refused;
   std::thread apply([&] {
-    refused = graft({"apply", std::to_string(target.pid()), patch.string(), "--timeout", "300", "--json"});
+    refused = graft({"apply", std::to_string(target.pid()), patch.string(), "--timeout", "300", "--json",
+                     "--no-transfer-frames"});
     done = true;
   });
   for (int wakes = 0; !done && wakes < 100000; ++wakes) ASSERT_EQ(target.ask("wake"), "woken");

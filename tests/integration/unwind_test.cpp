@@ -209,7 +209,9 @@ TEST_F(Unwind, UpdateWaitsForAThreadInsideACalleeOfQsort) {
 TEST_F(Unwind, RefusalNamesTheChainThroughASignalFrame) {
   Process target({v1.string(), "signal"});
   ASSERT_EQ(target.ask("hold"), "holding");
-  auto refused = graft({"apply", std::to_string(target.pid()), patch.string(), "--json", "--timeout", "300"});
+  // Without transfer points: idle_loop's frame would otherwise wait to move at pause().
+  auto refused = graft({"apply", std::to_string(target.pid()), patch.string(), "--json", "--timeout", "300",
+                        "--no-transfer-frames"});
   ASSERT_EQ(refused.exit_code, 1) << refused.err;
   const auto json = nlohmann::json::parse(refused.out);
   ASSERT_EQ(json["blocking"].size(), 1u) << json.dump();

@@ -12,11 +12,17 @@ atomic_long forks, bad_children, progress;
 
 long changed(long x) { return x + 1 + (x == -5); }
 
+atomic_long rounds_seen;
+
 void stuck(void) {
+  // New, and live across the waits: no value of the old frame gives it, so
+  // no thread can move into this body (no transfer point).
+  long rounds = 0;
   for (;;) {
     atomic_fetch_add(&progress, changed(0));
     usleep(100);  // two calls: not equivalent for continuation
     usleep(101);
+    atomic_store(&rounds_seen, ++rounds);
   }
 }
 
