@@ -13,7 +13,7 @@
 #include "apply/apply.h"
 #include "checkpoint/checkpoint.h"
 #include "common/clock.h"
-#include "data/data.h"
+#include "migrate/migrate.h"
 #include "elf/dwarf.h"
 #include "elf/elf_file.h"
 #include "target/process.h"

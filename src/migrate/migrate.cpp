@@ -12,10 +12,11 @@
 #include <unordered_map>
 #include <unordered_set>
 
-#include "data/data.h"
+#include "migrate/migrate.h"
+
 #include "common/huge_pages.h"
-#include "target/process.h"
 #include "data/type_compare.h"
+#include "target/process.h"
 
 namespace graft {
 namespace {
