@@ -13,6 +13,7 @@
 #include "apply/apply.h"
 #include "checkpoint/checkpoint.h"
 #include "common/clock.h"
+#include "migrate/frame_holders.h"
 #include "migrate/migrate.h"
 #include "elf/dwarf.h"
 #include "elf/elf_file.h"
@@ -329,37 +330,19 @@ Result<ApplyReport> apply_patch(pid_t pid, const Patch& patch, const ApplyOption
   // (frame_holder_entry); elsewhere no thread may be at the commit.
   std::map<std::string, uint64_t> frame_roots;  // identity -> the entry of the code its frames run in
   if (data_plan)
-    for (const auto& holder : data_plan->frame_holders) {
-      const auto& id = holder.identity;
-      using Places = DataPlan::FrameHolder::Places;
-      // A replaced function's frames at the commit are those that continue
-      // in the new code, at calls over which every such local is at a known
-      // place (the diff checked): those locals are roots, read in the newest
-      // version's code, which has the old build's layout of locals.
-      if (auto replaced = newest.find(id); replaced != newest.end()) {
-        frame_roots[id] = replaced->second.second;
-        continue;
-      }
-      const auto versions = resolver.versions(id);
-      if (versions.empty()) continue;
-      // Only the running binary's own code has the old build's layout of locals.
-      if (versions.size() == 1) frame_roots[id] = versions[0].address;
-      // The running binary's own code: only where such a local is live and
-      // its place unknown. A return address is one past its call, so each
-      // range reaches one byte further.
-      for (const auto& [start, end] : holder.live(versions.size() == 1 ? Places::Unknown : Places::All))
-        ranges.push_back({versions[0].address + start, versions[0].address + end + 1, 0,
-                          id + " (its frame may point to changed data)", {}, {}});
-      // A local only in a register a call clobbers: a frame waiting for a
-      // call holds nothing there, a thread executing there may.
-      if (versions.size() == 1)
-        for (const auto& [start, end] : holder.live(Places::CallClobbered))
-          ranges.push_back({versions[0].address + start, versions[0].address + end, 0,
-                            id + " (it may hold changed data in a register)", {}, {}, true});
-      for (size_t i = 1; i < versions.size(); ++i)  // earlier patches' copies: all of them
-        ranges.push_back({versions[i].address, versions[i].address + versions[i].size, 0,
-                          id + " (its frame may point to changed data)", {}, {}});
-    }
+    frame_roots = plan_frame_holders(
+        *data_plan,
+        [&](const std::string& id) {
+          std::vector<CodeVersion> code;
+          for (const auto& v : resolver.versions(id)) code.push_back({v.address, v.size});
+          return code;
+        },
+        [&](const std::string& id) -> std::optional<uint64_t> {
+          const auto replaced = newest.find(id);
+          if (replaced == newest.end()) return std::nullopt;
+          return replaced->second.second;
+        },
+        ranges);
 
   const bool shadow_stack = uses_shadow_stack(pid);
   // Lay out and link the region; the header is sized for the record it will hold.
