@@ -88,9 +88,27 @@ extern "C" {
                  "GRAFT_UNION_MEMBER: " #container "." #union_field "." #member " must exist, and " \
                  #container "." #tag_field " be an integer compared with a constant")
 
+/* Internal to graft, not for programs: the batch of objects graft apply
+ * hands the transformer runner (graft_transform_run) that graft diff
+ * compiles into a patch. The runner reads it (compiled with
+ * GRAFT_TRANSFORMER), graft apply writes it (GRAFT_INTERNAL): both from this
+ * one declaration. */
+#if defined(GRAFT_TRANSFORMER) || defined(GRAFT_INTERNAL)
+struct graft_transform_batch {
+  void (*transform)(const void *from, void *to);
+  const char *from;
+  unsigned long from_size;
+  char *to;
+  unsigned long to_size;
+  unsigned long count;
+  volatile unsigned long done; /* objects finished; count once the batch is done */
+};
+#endif
+
 /* graft diff compiles transformer files with GRAFT_TRANSFORMER defined: they
- * must not carry a copy of the update-point definitions below. */
-#ifndef GRAFT_TRANSFORMER
+ * must not carry a copy of the update-point definitions below, and neither
+ * may graft itself (GRAFT_INTERNAL). */
+#if !defined(GRAFT_TRANSFORMER) && !defined(GRAFT_INTERNAL)
 /* Set by the updater while an update waits; never written by the program. */
 __attribute__((weak)) volatile int graft_update_pending;
 

@@ -22,9 +22,10 @@
 #include "apply/user_transform.h"
 #include "checkpoint/checkpoint.h"
 #include "common/clock.h"
-#include "data/data.h"
 #include "elf/dwarf.h"
 #include "elf/elf_file.h"
+#include "migrate/frame_holders.h"
+#include "migrate/migrate.h"
 #include "target/process.h"
 #include "target/remote.h"
 #include "target/x86.h"
@@ -109,9 +110,7 @@ Result<BinaryRange> binary_range(pid_t pid, const std::vector<MemoryMap>& maps) 
 }
 
 MigrationInput::StoppedThread stopped_thread(const Thread& t) {
-  std::vector<uint64_t> words(sizeof(user_regs_struct) / 8);
-  std::memcpy(words.data(), static_cast<const user_regs_struct*>(&t.regs), sizeof(user_regs_struct));
-  return {t.tid, t.regs.rsp, t.regs.in_system_call(), false, std::move(words), {}};
+  return {t.tid, t.regs.rsp, t.regs.in_system_call(), false, t.regs, {}};
 }
 
 double elapsed_ms(Clock::time_point since) {
@@ -250,49 +249,24 @@ void ApplyUpdate::add_replaced_ranges() {
   }
 }
 
+// Functions whose frames may point to changed data. Where DWARF says where
+// such a local is, the frame is a root of the traversal at the commit
+// (frame_holder_entry); elsewhere no thread may be at the commit.
 void ApplyUpdate::add_frame_holder_ranges() {
-  auto& ranges = ranges_;
-  auto& newest = newest_;
-  auto& resolver = *resolver_;
-  auto& data_plan = data_plan_;
-  // Functions whose frames may point to changed data. Where DWARF says where
-  // such a local is, the frame is a root of the traversal at the commit
-  // (frame_holder_entry); elsewhere no thread may be at the commit.
-  std::map<std::string, uint64_t> frame_roots;  // identity -> the entry of the code its frames run in
-  if (data_plan)
-    for (const auto& holder : data_plan->frame_holders) {
-      const auto& id = holder.identity;
-      using Places = DataPlan::FrameHolder::Places;
-      // A replaced function's frames at the commit are those that continue
-      // in the new code, at calls over which every such local is at a known
-      // place (the diff checked): those locals are roots, read in the newest
-      // version's code, which has the old build's layout of locals.
-      if (auto replaced = newest.find(id); replaced != newest.end()) {
-        frame_roots[id] = replaced->second.second;
-        continue;
-      }
-      const auto versions = resolver.versions(id);
-      if (versions.empty()) continue;
-      // Only the running binary's own code has the old build's layout of locals.
-      if (versions.size() == 1) frame_roots[id] = versions[0].address;
-      // The running binary's own code: only where such a local is live and
-      // its place unknown. A return address is one past its call, so each
-      // range reaches one byte further.
-      for (const auto& [start, end] : holder.live(versions.size() == 1 ? Places::Unknown : Places::All))
-        ranges.push_back({versions[0].address + start, versions[0].address + end + 1, 0,
-                          id + " (its frame may point to changed data)", {}, {}});
-      // A local only in a register a call clobbers: a frame waiting for a
-      // call holds nothing there, a thread executing there may.
-      if (versions.size() == 1)
-        for (const auto& [start, end] : holder.live(Places::CallClobbered))
-          ranges.push_back({versions[0].address + start, versions[0].address + end, 0,
-                            id + " (it may hold changed data in a register)", {}, {}, true});
-      for (size_t i = 1; i < versions.size(); ++i)  // earlier patches' copies: all of them
-        ranges.push_back({versions[i].address, versions[i].address + versions[i].size, 0,
-                          id + " (its frame may point to changed data)", {}, {}});
-    }
-
-  frame_roots_ = std::move(frame_roots);
+  if (!data_plan_) return;
+  frame_roots_ = plan_frame_holders(
+      *data_plan_,
+      [&](const std::string& id) {
+        std::vector<CodeVersion> code;
+        for (const auto& v : resolver_->versions(id)) code.push_back({v.address, v.size});
+        return code;
+      },
+      [&](const std::string& id) -> std::optional<uint64_t> {
+        const auto replaced = newest_.find(id);
+        if (replaced == newest_.end()) return std::nullopt;
+        return replaced->second.second;
+      },
+      ranges_);
 }
 
 // The frame rebuilds of transfer points, in the order they are placed after
@@ -512,7 +486,7 @@ Status ApplyUpdate::plan_data(const CheckpointReport& moment, WriteLog& log) {
     const Thread* t = process.find(r.tid);
     if (!t) return make_error("internal: thread {}'s registers cannot be rewritten; nothing was changed", r.tid);
     Registers regs = log.registers_of(*t);
-    std::memcpy(reinterpret_cast<uint8_t*>(static_cast<user_regs_struct*>(&regs)) + 8 * r.word, &r.value, 8);
+    regs[r.reg] = r.value;
     log.set_registers(r.tid, regs);
   }
   return ok();

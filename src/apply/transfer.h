@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "checkpoint/checkpoint.h"
-#include "data/data.h"
+#include "migrate/migrate.h"
 #include "patch/patch.h"
 #include "target/process.h"
 #include "apply/link.h"

@@ -7,15 +7,43 @@
 #include <sys/mman.h>
 #include <sys/syscall.h>
 
+#include <cstddef>
 #include <cstring>
+
+// graft.h's internal section: struct graft_transform_batch, as the patch's runner reads it.
+#define GRAFT_INTERNAL 1
+#include <graft/graft.h>
 
 namespace graft::apply {
 namespace {
 
 constexpr uint64_t kStackBytes = 256 << 10;   // the runner's and the transformers' stack
-constexpr uint64_t kHeaderBytes = 4096;       // struct graft_transform_batch (see the runner)
+constexpr uint64_t kHeaderBytes = 4096;       // struct graft_transform_batch, with room to spare
 constexpr uint64_t kBatchBytes = 4 << 20;     // old and new objects per run, at most
-constexpr uint64_t kDoneOffset = 6 * 8;       // graft_transform_batch::done
+constexpr uint64_t kDoneOffset = offsetof(graft_transform_batch, done);
+static_assert(sizeof(graft_transform_batch) <= kHeaderBytes);
+
+// A graft_transform_batch as the target reads it: target addresses and
+// counts, each member a 64-bit word at its offset in graft.h's declaration.
+struct BatchWords {
+  uint64_t transform, from, from_size, to, to_size, count, done;
+};
+std::vector<uint8_t> encode_batch(const BatchWords& words) {
+  std::vector<uint8_t> bytes(sizeof(graft_transform_batch));
+  const auto put = [&](size_t offset, uint64_t word) { std::memcpy(bytes.data() + offset, &word, sizeof word); };
+#define GRAFT_PUT_WORD(member)                                                                    \
+  static_assert(sizeof(graft_transform_batch::member) == sizeof(uint64_t), #member " is a word"); \
+  put(offsetof(graft_transform_batch, member), words.member)
+  GRAFT_PUT_WORD(transform);
+  GRAFT_PUT_WORD(from);
+  GRAFT_PUT_WORD(from_size);
+  GRAFT_PUT_WORD(to);
+  GRAFT_PUT_WORD(to_size);
+  GRAFT_PUT_WORD(count);
+  GRAFT_PUT_WORD(done);
+#undef GRAFT_PUT_WORD
+  return bytes;
+}
 
 uint64_t round_up(uint64_t n, uint64_t to) { return (n + to - 1) / to * to; }
 
@@ -77,9 +105,9 @@ Status run_user_transformers(TracedProcess& process, std::vector<UserTransformJo
       from.insert(from.end(), jobs[k].from.begin(), jobs[k].from.end());
       to.insert(to.end(), jobs[k].to, jobs[k].to + to_size);
     }
-    const uint64_t fields[7] = {function, from_at.value(), from_size, to_at.value(), to_size, b.count, ~uint64_t{0}};
-    std::vector<uint8_t> head(sizeof fields);
-    std::memcpy(head.data(), fields, sizeof fields);
+    const std::vector<uint8_t> head = encode_batch({.transform = function, .from = from_at.value(), .from_size = from_size,
+                                                    .to = to_at.value(), .to_size = to_size, .count = b.count,
+                                                    .done = ~uint64_t{0}});
     GRAFT_TRY(process.write(header, head));
     GRAFT_TRY(process.write(from_at, from));
     GRAFT_TRY(process.write(to_at, to));

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "data/data.h"
+#include "migrate/migrate.h"
 #include "target/process.h"
 
 namespace graft::apply {

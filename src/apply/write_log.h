@@ -8,7 +8,7 @@
 #include <map>
 #include <vector>
 
-#include "data/data.h"
+#include "migrate/migrate.h"
 #include "target/process.h"
 
 namespace graft {

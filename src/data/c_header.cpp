@@ -6,7 +6,7 @@
 #include <cctype>
 #include <set>
 
-#include "data/data.h"
+#include "data/plan.h"
 
 namespace graft {
 namespace {

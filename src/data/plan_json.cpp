@@ -2,7 +2,7 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
-#include "data/data.h"
+#include "data/plan.h"
 
 namespace graft {
 namespace {

@@ -5,7 +5,7 @@
 #include <map>
 #include <memory>
 
-#include "data/data.h"
+#include "data/plan.h"
 #include "data/type_compare.h"
 
 namespace graft {

@@ -11,7 +11,7 @@
 #include "diff/transfer.h"
 #include "common/clock.h"
 #include "diff/diff.h"
-#include "data/data.h"
+#include "data/plan.h"
 #include "elf/dwarf.h"
 #include "patch/relocation.h"
 #include "elf/types.h"

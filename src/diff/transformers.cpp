@@ -26,17 +26,8 @@ const std::set<std::string> kAlwaysAvailable = {"memcpy", "memmove", "memset", "
 
 // The loop the updater runs in the target: one batch of objects per ptrace
 // round trip, ending on a trap; `done` says how far it got if one faults.
+// struct graft_transform_batch is <graft/graft.h>'s, which the runner's file includes.
 constexpr const char* kRunner = R"(
-struct graft_transform_batch {
-  void (*transform)(const void *from, void *to);
-  const char *from;
-  unsigned long from_size;
-  char *to;
-  unsigned long to_size;
-  unsigned long count;
-  volatile unsigned long done;
-};
-
 __attribute__((used, noinline, noreturn)) void graft_transform_run(struct graft_transform_batch *batch) {
   for (unsigned long i = 0; i < batch->count; i++) {
     batch->done = i;

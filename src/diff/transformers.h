@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "diff/build.h"
-#include "data/data.h"
+#include "data/plan.h"
 #include "elf/elf_file.h"
 
 namespace graft::diff {

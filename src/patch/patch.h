@@ -128,7 +128,7 @@ struct Patch {
   Manifest manifest;
   std::vector<PatchPiece> pieces;
   std::vector<PatchSymbol> symbols;
-  // What the commit does to live data whose types change (data/data.h,
+  // What the commit does to live data whose types change (data/plan.h,
   // JSON); empty when the patch changes code only.
   std::string data_plan;
 };

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "target/process.h"
+#include "target/registers.h"
 
 namespace graft {
 
@@ -42,19 +43,6 @@ class StackMemory {
   uint64_t base_;
   std::span<const uint8_t> bytes_;
 };
-
-// The word of user_regs_struct (as ptrace gives it) that holds x86-64 DWARF
-// register `number` (0-15: rax rdx rcx rbx rsi rdi rbp rsp r8..r15).
-constexpr size_t user_regs_word(int number) {
-  constexpr size_t words[16] = {
-      offsetof(user_regs_struct, rax) / 8, offsetof(user_regs_struct, rdx) / 8, offsetof(user_regs_struct, rcx) / 8,
-      offsetof(user_regs_struct, rbx) / 8, offsetof(user_regs_struct, rsi) / 8, offsetof(user_regs_struct, rdi) / 8,
-      offsetof(user_regs_struct, rbp) / 8, offsetof(user_regs_struct, rsp) / 8, offsetof(user_regs_struct, r8) / 8,
-      offsetof(user_regs_struct, r9) / 8,  offsetof(user_regs_struct, r10) / 8, offsetof(user_regs_struct, r11) / 8,
-      offsetof(user_regs_struct, r12) / 8, offsetof(user_regs_struct, r13) / 8, offsetof(user_regs_struct, r14) / 8,
-      offsetof(user_regs_struct, r15) / 8};
-  return words[number];
-}
 
 struct StackFrame {
   enum class Found { Registers, Cfi, FramePointer };

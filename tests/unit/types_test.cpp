@@ -8,7 +8,7 @@
 #include <sstream>
 
 #include "../support/harness.h"
-#include "data/data.h"
+#include "data/plan.h"
 #include "elf/types.h"
 
 namespace graft::test {

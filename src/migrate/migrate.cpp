@@ -12,10 +12,12 @@
 #include <unordered_map>
 #include <unordered_set>
 
-#include "data/data.h"
+#include "migrate/migrate.h"
+
 #include "common/huge_pages.h"
-#include "target/process.h"
 #include "data/type_compare.h"
+#include "target/process.h"
+#include "target/x86.h"
 
 namespace graft {
 namespace {
@@ -211,15 +213,15 @@ class Traversal {
 
   // A pointer of `type` held in a register (a local of a stopped frame):
   // followed like one in memory. Only a register of the thread's own frame
-  // (`home`: its thread and word in user_regs_struct) can be rewritten.
+  // (`home`: its thread and the register) can be rewritten.
   struct RegisterRoot {
     uint64_t value = 0;
     int pointee = -1;
     std::string label;
-    std::optional<std::pair<pid_t, size_t>> home;
+    std::optional<std::pair<pid_t, Reg>> home;
   };
   Status add_root_value(uint64_t value, int type, const std::string& label,
-                        std::optional<std::pair<pid_t, size_t>> home = std::nullopt) {
+                        std::optional<std::pair<pid_t, Reg>> home = std::nullopt) {
     const Type& t = plan_.old_types.at(type);
     if (t.kind != TypeKind::Pointer || !value || !leads_[type]) return ok();
     registers_.push_back({value, t.target, label, home});
@@ -447,13 +449,6 @@ std::string place(const TypeTable& types, const Traversal& traversal, const Regi
 
 constexpr uint64_t kChunkHeader = 16;  // glibc: prev_size and size words before the memory malloc returns
 constexpr uint64_t kMmappedBit = 2;    // glibc: IS_MMAPPED in the size word
-// Call-clobbered registers that return no value (rcx rsi rdi r8-r11, by
-// DWARF number): dead once a call has returned, whatever the callee left in them.
-bool dead_after_a_call(size_t word) {
-  for (int dwarf : {2, 4, 5, 8, 9, 10, 11})
-    if (user_regs_word(dwarf) == word) return true;
-  return false;
-}
 
 constexpr uint64_t kPage = 4096;
 
@@ -528,13 +523,15 @@ Result<std::map<uint64_t, uint64_t>> prepare_moves(const DataPlan& plan, const M
   // of the thread's own frame is in it (a thread waiting at a replaced
   // function's entry, its argument in rdi); any other holding refuses.
   std::vector<std::pair<uint64_t, Target*>> stack_words;
-  std::vector<std::tuple<pid_t, size_t, Target*>> register_moves;
+  std::vector<std::tuple<pid_t, Reg, Target*>> register_moves;
   for (const auto& thread : input.threads) {
     Thread named;
     named.tid = thread.tid;
-    for (size_t word = 0; word < thread.registers.size(); ++word) {
-      if (thread.just_returned && dead_after_a_call(word)) continue;
-      const uint64_t value = thread.registers[word];
+    for (int number = 0; number < kGeneralRegisters; ++number) {
+      const Reg reg = static_cast<Reg>(number);
+      // A call has just returned: what the callee left in the other call-clobbered registers is dead.
+      if (thread.just_returned && call_clobbered_argument(reg)) continue;
+      const uint64_t value = thread.registers[reg];
       Target* t = moving_at(value);
       if (!t) continue;
       std::string local;  // a frame root's local DWARF puts in a register, if it is one
@@ -542,11 +539,11 @@ Result<std::map<uint64_t, uint64_t>> prepare_moves(const DataPlan& plan, const M
       for (const auto& root : traversal.register_roots()) {
         if (root.value != value) continue;
         if (local.empty()) local = " (" + root.label + ")";
-        rewritable |= root.home == std::pair{thread.tid, word} && value == t->instance->address &&
+        rewritable |= root.home == std::pair{thread.tid, reg} && value == t->instance->address &&
                       root.pointee == t->instance->old_type;
       }
       if (rewritable) {
-        register_moves.emplace_back(thread.tid, word, t);
+        register_moves.emplace_back(thread.tid, reg, t);
         continue;
       }
       return make_error("thread {} ({}) holds in a register{} {}: graft rewrites a register only where DWARF says a "
@@ -596,8 +593,8 @@ Result<std::map<uint64_t, uint64_t>> prepare_moves(const DataPlan& plan, const M
   std::map<uint64_t, uint64_t> rewrites;
   for (const auto& [slot, t] : typed) rewrites[slot] = t->block + kChunkHeader;
   for (const auto& [slot, t] : stack_words) rewrites[slot] = t->block + kChunkHeader;
-  for (const auto& [tid, word, t] : register_moves)
-    report.register_writes.push_back({tid, word, t->block + kChunkHeader});
+  for (const auto& [tid, reg, t] : register_moves)
+    report.register_writes.push_back({tid, reg, t->block + kChunkHeader});
   report.references = rewrites.size() + register_moves.size();
   return rewrites;
 }
@@ -691,8 +688,6 @@ std::optional<LocalValue> locate(const LocalPlace& place, const StackFrame& fram
   return std::nullopt;
 }
 
-constexpr const char* kRegisterNames[16] = {"rax", "rdx", "rcx", "rbx", "rsi", "rdi", "rbp", "rsp",
-                                            "r8",  "r9",  "r10", "r11", "r12", "r13", "r14", "r15"};
 
 // A void * member no directive covers may hold a changed struct the typed
 // traversal cannot see, which would keep its old layout under the new code.
@@ -757,7 +752,7 @@ Status add_frame_roots(const DataPlan& plan, const MigrationInput& input, Remote
         uint64_t at = pc - entry;
         if (frame.exact && at == 0) {
           uint8_t nop[2] = {};
-          if (memory.read(entry, nop, 2) && nop[0] == 0x66 && nop[1] == 0x90) at = 2;
+          if (memory.read(entry, nop, 2) && std::equal(nop, nop + 2, x86::kUnpatchedEntry.end() - 2)) at = 2;
         }
         for (const auto& local : holder->locals)
           for (const auto& range : local.live) {
@@ -773,12 +768,12 @@ Status add_frame_roots(const DataPlan& plan, const MigrationInput& input, Remote
                                 "frame (a register the unwinder could not recover, or a frame being set up or taken "
                                 "down); nothing was changed: try again", label,
                                 place.kind == LocalPlace::Kind::AtCfaOffset ? std::string("the frame address")
-                                                                           : kRegisterNames[place.reg]);
-            std::optional<std::pair<pid_t, size_t>> home;
-            if (where->in_register && own_registers) home = std::pair{thread.tid, user_regs_word(place.reg)};
+                                                                           : register_name(static_cast<Reg>(place.reg)));
+            std::optional<std::pair<pid_t, Reg>> home;
+            if (where->in_register && own_registers) home = std::pair{thread.tid, static_cast<Reg>(place.reg)};
             auto found = where->in_register
                              ? traversal.add_root_value(where->value_or_address, local.type,
-                                                        label + " in " + kRegisterNames[place.reg], home)
+                                                        label + " in " + register_name(static_cast<Reg>(place.reg)), home)
                              : traversal.add_root(where->value_or_address, local.type, label);
             if (!found) return found.error().context(label);
           }
