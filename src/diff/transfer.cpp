@@ -68,7 +68,6 @@ class Transfer {
     // liveness (every call reads every argument register) says.
     const uint16_t live_regs = live_.registers[rb] & static_cast<uint16_t>(~(kCallerSaved & ~1u));
     const std::set<int64_t>& live_slots = live_.slots[rb];
-    if (live_.unknown_read[rb]) return make_error("the new code may read its stack at a place graft does not follow");
     auto old_locals = locals_at(old_, old_code_, t.old_return, ra);
     auto new_locals = locals_at(new_, new_code_, t.new_return, rb);
     uint16_t given = 1u << kRsp;
