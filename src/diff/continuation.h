@@ -6,17 +6,21 @@
 // layout (every rsp/rbp-based displacement, every stack adjustment). They may
 // differ only in fields covered by a relocation (a global that moved, a
 // callee), in displacements off other registers (struct offsets) and in
-// immediates (sizes, constants). A forward taint analysis over the code then
-// finds, for each call, whether a value computed from such a difference (an
-// address of a field at its old offset, a size, a pointer to a moved global)
-// may be held across the call, in a callee-saved register, an argument
-// register or the frame: only calls where none is are places to continue.
+// immediates (sizes, constants). A forward analysis over the old code then
+// finds where a value computed from such a difference (an address of a field
+// at its old offset, a size, a pointer to a moved global) may be held when
+// each call is made (registers, frame slots); a backward liveness over the
+// code from the call's return address says what the code after the call may
+// read there. A call is a place to continue when no such value is passed to
+// it or live across it.
 #pragma once
 #include <Zydis/Zydis.h>
 
 #include <functional>
+#include <optional>
 
 #include "diff/compare.h"
+#include "elf/types.h"
 #include "patch/patch.h"
 
 namespace graft::diff {
@@ -41,9 +45,30 @@ ZydisRegister whole(ZydisRegister r);
 // relocation's.
 using SameAddress = std::function<bool(const Target& old_target, const Target& new_target, uint32_t type)>;
 
+// A local DWARF places in the frame's memory (for the extent of an object
+// whose address the code takes).
+struct FrameObject {
+  LocalPlace place;
+  uint64_t size = 0;
+};
+
+// Whether a frame waiting for one call may return into the new code, and if
+// not, why (for --explain).
+struct CallVerdict {
+  uint64_t call = 0;   // the call instruction, from the entry
+  uint64_t back = 0;   // its return address, from the entry
+  std::string callee;  // its target's name, "" for an indirect call
+  bool continues = false;
+  std::string why;                   // why not
+  std::optional<uint64_t> blocking;  // the instruction that computed the value that blocks, from the entry
+};
+
 // The verdict for one replaced function (`returns`: old -> new offsets from
-// the entry, which are equal: the boundaries are).
+// the entry, which are equal: the boundaries are). `objects`: the old frame's
+// locals in memory (DWARF); `calls`, if given, gets every call's verdict.
 Continuation compare_for_continuation(const Build& old_build, const Definition& old_def, const Build& new_build,
-                                      const Definition& new_def, const SameAddress& same_address);
+                                      const Definition& new_def, const SameAddress& same_address,
+                                      const std::vector<FrameObject>& objects = {},
+                                      std::vector<CallVerdict>* calls = nullptr);
 
 }  // namespace graft::diff

@@ -7,6 +7,7 @@
 
 #include "diff/build.h"
 #include "diff/compare.h"
+#include "common/blocking_calls.h"
 #include "diff/continuation.h"
 #include "diff/transfer.h"
 #include "common/clock.h"
@@ -227,39 +228,96 @@ class Generator {
       if (is_constant_data(new_.section(def->section))) return compare_.same_section(a.section, b.section);
       return true;                                     // state kept in place
     };
-    Continuation c = diff::compare_for_continuation(old_, old_def, new_, new_def, same_address);
+    std::vector<diff::CallVerdict> verdicts;
+    Continuation c = diff::compare_for_continuation(old_, old_def, new_, new_def, same_address, frame_objects(id), &verdicts);
     if (!c.continuable) transfers(id, old_def, new_def, c);
     auto held = holders_.find(id);
-    if (!c.continuable || held == holders_.end()) return c;
-    const size_t calls = c.returns.size();
-    std::erase_if(c.returns, [&](const auto& r) {
+    if (c.continuable && held != holders_.end()) {
+      const size_t calls = c.returns.size();
       // A return address is one past its call: live over the call means live at r - 1.
-      return std::any_of(held->second.begin(), held->second.end(),
-                         [&](const auto& live) { return live.first < r.first && r.first <= live.second + 1; });
-    });
-    if (c.returns.size() == calls) return c;
-    const std::string why = fmt::format("{} of its {} calls that could continue hold a local that may point to changed "
-                                        "data where DWARF does not say (graft could not find and transform its object)",
-                                        calls - c.returns.size(), calls);
-    c.reason = c.reason.empty() ? why : c.reason + "; " + why;
-    if (c.returns.empty()) c.continuable = false;
+      auto holds = [&](uint64_t back) {
+        return std::any_of(held->second.begin(), held->second.end(),
+                           [&](const auto& live) { return live.first < back && back <= live.second + 1; });
+      };
+      std::erase_if(c.returns, [&](const auto& r) { return holds(r.first); });
+      for (auto& v : verdicts)
+        if (v.continues && holds(v.back)) {
+          v.continues = false;
+          v.why = "a local that may point to changed data is kept where DWARF does not say (graft could not find and "
+                  "transform its object)";
+        }
+      if (c.returns.size() != calls) {
+        const std::string why = fmt::format("{} of its {} calls that could continue hold a local that may point to "
+                                            "changed data where DWARF does not say (graft could not find and "
+                                            "transform its object)", calls - c.returns.size(), calls);
+        c.reason = c.reason.empty() ? why : c.reason + "; " + why;
+        if (c.returns.empty()) c.continuable = false;
+      }
+    }
+    explain_calls(id, verdicts, c);
     return c;
+  }
+
+  // The linked symbols of both builds, read once.
+  const std::pair<std::map<std::string, const ElfSymbol*>, std::map<std::string, const ElfSymbol*>>& linked() {
+    if (linked_.first.empty()) linked_ = {old_.linked_symbols(), new_.linked_symbols()};
+    return linked_;
+  }
+
+  static const FrameTypes* frame_at(const TypeTable& table, uint64_t address) {
+    for (const auto& f : table.frames)
+      if (f.address == address) return &f;
+    return nullptr;
+  }
+
+  // The old frame's locals DWARF places in memory: the extent of an object
+  // whose address the code takes.
+  std::vector<diff::FrameObject> frame_objects(const std::string& id) {
+    std::vector<diff::FrameObject> out;
+    auto symbol = linked().first.find(id);
+    if (symbol == linked().first.end()) return out;
+    const FrameTypes* frame = frame_at(old_types_, symbol->second->value);
+    if (!frame) return out;
+    for (const auto& local : frame->locals) {
+      const uint64_t size = local.type >= 0 ? old_types_.at(local.type).size : 0;
+      if (!size) continue;
+      auto add = [&](const LocalPlace& place) {
+        if (place.kind == LocalPlace::Kind::AtCfaOffset || place.kind == LocalPlace::Kind::AtRegisterOffset)
+          out.push_back({place, size});
+      };
+      add(local.scope_slot);
+      for (const auto& range : local.live) add(range.place);
+    }
+    return out;
+  }
+
+  // For --explain: every call where a thread may wait, and every call where a
+  // frame may not continue, with its source line and why.
+  void explain_calls(const std::string& id, const std::vector<diff::CallVerdict>& verdicts, Continuation& c) {
+    auto symbol = linked().second.find(id);
+    const uint64_t entry = symbol == linked().second.end() ? 0 : symbol->second->value;
+    const auto binary = new_.binary().path();
+    auto line = [&](uint64_t offset) {
+      const std::string where = entry ? source_line(binary, entry + offset) : "";
+      return where.empty() ? fmt::format("+{:#x}", offset) : fmt::format("{} (+{:#x})", where, offset);
+    };
+    for (const auto& v : verdicts) {
+      if (v.continues && !is_blocking_call(v.callee)) continue;
+      const std::string call = fmt::format("the call to {} at {}", v.callee.empty() ? "an address" : v.callee, line(v.call));
+      if (v.continues) c.calls.push_back(call + " continues");
+      else c.calls.push_back(fmt::format("{} does not continue: {}{}", call, v.why,
+                                         v.blocking ? "; blocked by " + line(*v.blocking) : ""));
+    }
   }
 
   // Where a thread may move from the old body into the new one (transfer.h).
   void transfers(const std::string& id, const Definition& old_def, const Definition& new_def, Continuation& c) {
-    if (linked_.first.empty()) linked_ = {old_.linked_symbols(), new_.linked_symbols()};
-    auto a = linked_.first.find(id);
-    auto b = linked_.second.find(id);
-    if (a == linked_.first.end() || b == linked_.second.end()) {
+    auto a = linked().first.find(id);
+    auto b = linked().second.find(id);
+    if (a == linked().first.end() || b == linked().second.end()) {
       c.not_transferable.push_back("the linked binaries do not name it: no thread can move into the new code");
       return;
     }
-    auto frame_at = [](const TypeTable& table, uint64_t address) -> const FrameTypes* {
-      for (const auto& f : table.frames)
-        if (f.address == address) return &f;
-      return nullptr;
-    };
     const diff::TransferSide old_side{old_, old_def, a->second->value, frame_at(old_types_, a->second->value), old_types_};
     const diff::TransferSide new_side{new_, new_def, b->second->value, frame_at(new_types_, b->second->value), new_types_};
     const auto binary = new_.binary().path();
@@ -552,6 +610,7 @@ std::string explain_patch(const Patch& patch) {
       out += fmt::format("           transferable at {}: a thread just back from it moves into the new code "
                          "(+{:#x} -> +{:#x}, {} values moved)\n", t.at, t.old_return, t.new_return, t.moves.size());
     for (const auto& why : c.not_transferable) out += fmt::format("           not transferable at {}\n", why);
+    for (const auto& call : c.calls) out += fmt::format("           {}\n", call);
   }
   for (const auto& d : m.added_data) out += fmt::format("  {:<8} {:<40} new global, set to its initial value\n", "add", d);
   for (const auto& r : m.removed_functions)

@@ -90,6 +90,10 @@ struct Continuation {
   // --explain, why each other call is not such a place.
   std::vector<FrameTransfer> transfers;
   std::vector<std::string> not_transferable;
+  // For --explain: each call where a thread may wait (a blocking call) and
+  // each call where a frame may not continue, with the verdict and why
+  // ("the call to fgets at main.c:77 continues").
+  std::vector<std::string> calls;
 };
 
 // Why a function is in the patch, for `graft diff --explain`.

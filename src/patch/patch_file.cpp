@@ -49,6 +49,7 @@ nlohmann::json transfers_to_json(const Continuation& c) {
 
 void transfers_from_json(const nlohmann::json& c, Continuation& out) {
   out.not_transferable = c.value("not_transferable", std::vector<std::string>{});
+  out.calls = c.value("calls", std::vector<std::string>{});
   if (!c.contains("transfers")) return;
   for (const auto& t : c.at("transfers")) {
     FrameTransfer ft{t.at("old_return").get<uint64_t>(), t.at("new_return").get<uint64_t>(),
@@ -67,7 +68,8 @@ nlohmann::json manifest_to_json(const Manifest& m) {
                                            {"reason", f.continuation.reason},
                                            {"returns", f.continuation.returns},
                                            {"transfers", transfers_to_json(f.continuation)},
-                                           {"not_transferable", f.continuation.not_transferable}}}});
+                                           {"not_transferable", f.continuation.not_transferable},
+                                           {"calls", f.continuation.calls}}}});
   nlohmann::json base = nlohmann::json::object();
   for (const auto& [name, s] : m.base_symbols) base[name] = {s.address, s.size, s.function};
   return {{"format_version", m.format_version}, {"patch_id", m.patch_id},
@@ -96,7 +98,7 @@ Manifest manifest_from_json(const nlohmann::json& j) {
     m.functions.push_back({f.at("identity").get<std::string>(), f.at("reason").get<std::string>(),
                            f.at("symbol").get<uint32_t>(), f.at("replaces").get<bool>(),
                            {c.at("continuable").get<bool>(), c.at("reason").get<std::string>(),
-                            c.at("returns").get<std::vector<std::pair<uint64_t, uint64_t>>>(), {}, {}}});
+                            c.at("returns").get<std::vector<std::pair<uint64_t, uint64_t>>>(), {}, {}, {}}});
     transfers_from_json(c, m.functions.back().continuation);
   }
   m.added_data = j.at("added_data").get<std::vector<std::string>>();

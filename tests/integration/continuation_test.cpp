@@ -9,8 +9,10 @@
 #include <fmt/format.h>
 
 #include <nlohmann/json.hpp>
+#include <atomic>
 #include <cstdio>
 #include <set>
+#include <thread>
 
 #include "../support/harness.h"
 
@@ -149,6 +151,98 @@ TEST_F(Continuation, StackedPatchesMoveFramesForwardAndRevertMovesThemBack) {
   EXPECT_EQ(poke_all(target), "reads=15 sum=345");  // the binary's own code
   EXPECT_TRUE(text_matches_binary(target.pid(), v1));
   EXPECT_EQ(threads_of(target.pid()), threads);
+}
+
+// A release whose only change to `main` is its version string (tests/programs/
+// release): its start-up keeps the old version in a frame slot and its error
+// paths keep the GOT-loaded stderr in one, but nothing after the waiting
+// fgets() reads them before writing them again, so main continues there
+// (before the rule looked at what is live across each call, the whole of main
+// was refused: "at +0x1d a value ... is kept in its frame").
+TEST_F(Continuation, MainWhoseReleaseChangesOnlyItsVersionContinuesAtItsWaitingCalls) {
+  const auto v1 = build_program(dir, "release", "v1");
+  std::string explain;
+  const auto patch = diff(v1, build_program(dir, "release", "v2"), "release", &explain);
+  const auto main_at = explain.find("replace  main ");
+  ASSERT_NE(main_at, std::string::npos) << explain;
+  const std::string main_part = explain.substr(main_at);
+  EXPECT_NE(main_part.find("continuable: a thread may stay inside it"), std::string::npos) << explain;
+  for (const char* waiting : {"the call to fgets at main.c:77", "the call to read at main.c:81", "the call to usleep at main.c:88"}) {
+    EXPECT_NE(main_part.find(waiting), std::string::npos) << waiting << "\n" << explain;
+    for (size_t at = main_part.find(waiting); at != std::string::npos; at = main_part.find(waiting, at + 1)) {
+      const std::string line = main_part.substr(at, main_part.find('\n', at) - at);
+      EXPECT_NE(line.find(" continues"), std::string::npos) << line;
+    }
+  }
+  // Calls given the old version string do not continue, each with its line.
+  EXPECT_NE(main_part.find("the call to fprintf at main.c:97"), std::string::npos) << explain;
+  EXPECT_NE(main_part.find("does not continue: it passes in rsi a value computed at"), std::string::npos) << explain;
+
+  Process target({v1.string(), "3"});
+  ASSERT_EQ(target.ask("version"), "release 1.0");
+  ASSERT_EQ(target.ask("poke"), "poked 3");
+  const auto threads = threads_of(target.pid());
+  ASSERT_EQ(threads.size(), 5u);  // main, the ticker, three workers
+
+  // Under activity: main serves pokes (write/read with the workers) while the
+  // update is applied; the ticker counts throughout.
+  std::atomic<bool> stop{false}, failed{false};
+  std::atomic<int> pokes{0};
+  std::string bad_answer;  // read only once the client has ended
+  std::thread client([&] {
+    try {
+      while (!stop) {
+        const std::string answer = target.ask("poke", std::chrono::milliseconds(10000));
+        if (answer != "poked 3") throw std::runtime_error("answer: " + answer);
+        ++pokes;
+      }
+    } catch (const std::exception& e) {
+      bad_answer = e.what();
+      failed = true;
+    }
+  });
+  while (pokes < 20 && !failed) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  const auto report = apply(target.pid(), patch);
+  const int before = pokes;
+  while (pokes < before + 20 && !failed) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  stop = true;
+  client.join();
+  EXPECT_EQ(bad_answer, "");
+  EXPECT_EQ(report.value("ok", false), true) << report.dump();
+  EXPECT_EQ(report.value("frames_continued", 0), 1) << report.dump();  // main, waiting in fgets, write or read
+
+  // The new code answers, with every thread still there and every count kept.
+  EXPECT_EQ(target.ask("version"), "release 2.0");
+  EXPECT_EQ(target.ask("bogus"), "error");
+  EXPECT_EQ(target.ask("served"), fmt::format("served {} ticking 1", 3 * (pokes.load() + 1)));
+  EXPECT_EQ(threads_of(target.pid()), threads);
+}
+
+// v3 changes the banner main picks before its loop and keeps in a frame slot
+// that the code after fgets() reads: that call may not continue, and says
+// which line computed the value. The update waits for main and is refused at
+// the deadline, the target untouched.
+TEST_F(Continuation, AValueOfTheOldCodeLiveAcrossTheWaitingCallKeepsItRefused) {
+  const auto v1 = build_program(dir, "release", "v1");
+  std::string explain;
+  const auto patch = diff(v1, build_program(dir, "release", "v3"), "banner", &explain);
+  const auto fgets_at = explain.find("the call to fgets at main.c:77");
+  ASSERT_NE(fgets_at, std::string::npos) << explain;
+  const std::string line = explain.substr(fgets_at, explain.find('\n', fgets_at) - fgets_at);
+  EXPECT_NE(line.find("does not continue: its frame keeps at CFA"), std::string::npos) << line;
+  EXPECT_NE(line.find("and the code after the call reads it; blocked by main.c:58"), std::string::npos) << line;
+
+  Process target({v1.string(), "2"});
+  ASSERT_EQ(target.ask("banner"), "hello");
+  auto result = graft({"apply", std::to_string(target.pid()), patch.string(), "--timeout", "500", "--json"});
+  EXPECT_EQ(result.exit_code, 1) << result.out << result.err;
+  const auto json = nlohmann::json::parse(result.out.empty() ? "{}" : result.out);
+  ASSERT_EQ(json["blocking"].size(), 1u) << result.out;
+  EXPECT_EQ(json["blocking"][0]["tid"].get<int>(), target.pid());
+  EXPECT_EQ(json["blocking"][0]["frames"].back()["function"], "main") << result.out;
+  EXPECT_TRUE(text_matches_binary(target.pid(), v1));
+  EXPECT_EQ(target.ask("banner"), "hello");
+  EXPECT_EQ(target.ask("poke"), "poked 2");
 }
 
 }  // namespace

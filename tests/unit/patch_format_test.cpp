@@ -25,7 +25,7 @@ Patch sample() {
   p.symbols.push_back({"compute", 0, 14, 18, true});
   p.symbols.push_back({"printf", -1, 0, 0, false});
   p.symbols.push_back({"counter", 1, 0, 4, false});
-  p.manifest.functions.push_back({"compute", "its machine code changed", 0, true, {true, "", {{9, 9}}, {}, {}}});
+  p.manifest.functions.push_back({"compute", "its machine code changed", 0, true, {true, "", {{9, 9}}, {}, {}, {}}});
   p.manifest.checksum = patch_checksum(p);
   return p;
 }

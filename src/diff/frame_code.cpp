@@ -1,0 +1,276 @@
+#include "diff/frame_code.h"
+
+#include <algorithm>
+
+#include "diff/compare.h"
+
+namespace graft::diff {
+
+std::optional<size_t> Code::index_of(uint64_t offset) const {
+  for (size_t k = 0; k < ins.size(); ++k)
+    if (at(k) == offset) return k;
+  return std::nullopt;
+}
+
+std::optional<int64_t> Code::frame_offset(size_t k, const ZydisDecodedOperand& o) const {
+  if (o.type != ZYDIS_OPERAND_TYPE_MEMORY || o.mem.index != ZYDIS_REGISTER_NONE) return std::nullopt;
+  const int base = dwarf_number(o.mem.base);
+  if (base == kRbp && frame_pointer) return -16 + o.mem.disp.value;
+  if (base == kRsp && depth[k]) return -*depth[k] + o.mem.disp.value;
+  return std::nullopt;
+}
+
+bool Code::frame_based(const ZydisDecodedOperand& o) const {
+  if (o.type != ZYDIS_OPERAND_TYPE_MEMORY) return false;
+  const int base = dwarf_number(o.mem.base), index = dwarf_number(o.mem.index);
+  return base == kRsp || (base == kRbp && frame_pointer) || index == kRsp || (index == kRbp && frame_pointer);
+}
+
+// DWARF's number of a general register (rax rdx rcx rbx rsi rdi rbp rsp r8-r15), or -1.
+int dwarf_number(ZydisRegister r) {
+  switch (whole(r)) {
+    case ZYDIS_REGISTER_RAX: return 0;
+    case ZYDIS_REGISTER_RDX: return 1;
+    case ZYDIS_REGISTER_RCX: return 2;
+    case ZYDIS_REGISTER_RBX: return 3;
+    case ZYDIS_REGISTER_RSI: return 4;
+    case ZYDIS_REGISTER_RDI: return 5;
+    case ZYDIS_REGISTER_RBP: return 6;
+    case ZYDIS_REGISTER_RSP: return 7;
+    default: break;
+  }
+  const ZydisRegister w = whole(r);
+  if (w >= ZYDIS_REGISTER_R8 && w <= ZYDIS_REGISTER_R15) return 8 + (w - ZYDIS_REGISTER_R8);
+  return -1;
+}
+
+bool is_callee_saved(int reg) { return std::find(std::begin(kCalleeSaved), std::end(kCalleeSaved), reg) != std::end(kCalleeSaved); }
+
+Result<Code> read_code(const Build& build, const Definition& def) {
+  const ElfSymbol& symbol = build.symbol(def.section.object, def.symbol);
+  Code code;
+  code.entry = symbol.value;
+  GRAFT_ASSIGN(code.ins, decode(build.section(def.section), symbol.value, symbol.size));
+  const size_t n = code.ins.size();
+  const auto& relocations = build.relocations(def.section);
+  auto relocated = [&](const Instruction& i) {
+    return std::any_of(relocations.begin(), relocations.end(),
+                       [&](const ElfRelocation& r) { return r.offset >= i.offset && r.offset < i.offset + i.ins.length; });
+  };
+  code.successors.resize(n);
+  code.anywhere.assign(n, false);
+  code.leaves.assign(n, false);
+  code.callees.assign(n, "");
+  code.targets.assign(n, "");
+  for (size_t k = 0; k < n; ++k) {
+    const Instruction& i = code.ins[k];
+    for (const auto& r : relocations)
+      if (r.offset >= i.offset && r.offset < i.offset + i.ins.length)
+        if (auto t = resolve_target(build, def.section, r))
+          code.targets[k] = fmt::format("{}:{}:{}:{}:{}", static_cast<int>(t->kind), t->name, t->section.object,
+                                        t->section.section, t->offset);
+    auto target = [&]() -> std::optional<size_t> {
+      for (uint8_t o = 0; o < i.ins.operand_count_visible; ++o)
+        if (i.ops[o].type == ZYDIS_OPERAND_TYPE_IMMEDIATE && i.ops[o].imm.is_relative && !relocated(i))
+          return code.index_of(i.offset + i.ins.length + static_cast<uint64_t>(i.ops[o].imm.value.s) - code.entry);
+      return std::nullopt;
+    };
+    const bool indirect = i.ins.operand_count_visible > 0 && i.ops[0].type != ZYDIS_OPERAND_TYPE_IMMEDIATE;
+    switch (i.ins.meta.category) {
+      case ZYDIS_CATEGORY_RET: break;
+      case ZYDIS_CATEGORY_UNCOND_BR:
+        if (indirect) code.anywhere[k] = true;
+        else if (auto t = target()) code.successors[k].push_back(*t);
+        else code.leaves[k] = true;
+        break;
+      case ZYDIS_CATEGORY_COND_BR:
+        if (auto t = target()) code.successors[k].push_back(*t);
+        else code.leaves[k] = true;
+        if (k + 1 < n) code.successors[k].push_back(k + 1);
+        break;
+      case ZYDIS_CATEGORY_CALL:
+        if (k + 1 < n) code.successors[k].push_back(k + 1);
+        for (const auto& r : relocations)
+          if (!indirect && r.offset == i.offset + i.ins.raw.imm[0].offset)
+            if (auto t = resolve_target(build, def.section, r); t && t->kind != Target::Anonymous) code.callees[k] = t->name;
+        break;
+      default:
+        if (i.ins.mnemonic == ZYDIS_MNEMONIC_UD2 || i.ins.mnemonic == ZYDIS_MNEMONIC_HLT) break;
+        if (k + 1 < n) code.successors[k].push_back(k + 1);
+    }
+  }
+  // The prologue: the entry's NOP, pushes and `mov %rsp,%rbp`.
+  int64_t depth = 8;
+  bool rbp_set_at_prologue = false;
+  for (size_t k = 0; k < n; ++k) {
+    const Instruction& i = code.ins[k];
+    if (i.ins.mnemonic == ZYDIS_MNEMONIC_NOP || (i.ins.mnemonic == ZYDIS_MNEMONIC_XCHG && k == 0)) continue;
+    if (i.ins.mnemonic == ZYDIS_MNEMONIC_PUSH && i.ops[0].type == ZYDIS_OPERAND_TYPE_REGISTER) {
+      depth += 8;
+      const int reg = dwarf_number(i.ops[0].reg.value);
+      if (is_callee_saved(reg) && !code.saves.count(reg)) code.saves[reg] = -depth;
+      continue;
+    }
+    if (i.ins.mnemonic == ZYDIS_MNEMONIC_MOV && i.ops[0].type == ZYDIS_OPERAND_TYPE_REGISTER &&
+        i.ops[1].type == ZYDIS_OPERAND_TYPE_REGISTER && dwarf_number(i.ops[0].reg.value) == kRbp &&
+        dwarf_number(i.ops[1].reg.value) == kRsp && depth == 16 && code.saves.count(kRbp)) {
+      rbp_set_at_prologue = true;
+      continue;
+    }
+    break;
+  }
+  // rbp stays the frame pointer if nothing else writes it but the epilogue.
+  code.frame_pointer = rbp_set_at_prologue;
+  bool first_mov = true;
+  for (const auto& i : code.ins) {
+    if (i.ins.mnemonic == ZYDIS_MNEMONIC_POP || i.ins.mnemonic == ZYDIS_MNEMONIC_LEAVE) continue;
+    for (uint8_t o = 0; o < i.ins.operand_count; ++o)
+      if (i.ops[o].type == ZYDIS_OPERAND_TYPE_REGISTER && dwarf_number(i.ops[o].reg.value) == kRbp &&
+          (i.ops[o].actions & ZYDIS_OPERAND_ACTION_MASK_WRITE)) {
+        if (i.ins.mnemonic == ZYDIS_MNEMONIC_MOV && first_mov && rbp_set_at_prologue) first_mov = false;
+        else code.frame_pointer = false;
+      }
+  }
+  // The stack depth before each instruction, along the control flow. Where
+  // it cannot be followed (rsp set otherwise, paths that disagree) it is
+  // unknown from there on; the first such place is the code's problem. An
+  // indirect jump gives no depth to its targets: they stay unknown unless
+  // another path reaches them.
+  code.depth.assign(n, std::nullopt);
+  auto note = [&](std::string why) {
+    if (code.problem.empty()) code.problem = std::move(why);
+  };
+  std::vector<size_t> work, unknown_from;
+  if (n) {
+    code.depth[0] = 8;
+    work.push_back(0);
+  }
+  while (!work.empty()) {
+    const size_t k = work.back();
+    work.pop_back();
+    const Instruction& i = code.ins[k];
+    std::optional<int64_t> d = *code.depth[k];
+    const bool writes_rsp = std::any_of(i.ops, i.ops + i.ins.operand_count_visible, [](const ZydisDecodedOperand& o) {
+      return o.type == ZYDIS_OPERAND_TYPE_REGISTER && dwarf_number(o.reg.value) == kRsp &&
+             (o.actions & ZYDIS_OPERAND_ACTION_MASK_WRITE);
+    });
+    if (i.ins.mnemonic == ZYDIS_MNEMONIC_PUSH) *d += 8;
+    else if (i.ins.mnemonic == ZYDIS_MNEMONIC_POP) *d -= 8;
+    else if (i.ins.mnemonic == ZYDIS_MNEMONIC_LEAVE && code.frame_pointer) d = 8;
+    else if (writes_rsp) {
+      const auto& src = i.ops[1];
+      if ((i.ins.mnemonic == ZYDIS_MNEMONIC_SUB || i.ins.mnemonic == ZYDIS_MNEMONIC_ADD) &&
+          src.type == ZYDIS_OPERAND_TYPE_IMMEDIATE)
+        *d += i.ins.mnemonic == ZYDIS_MNEMONIC_SUB ? src.imm.value.s : -src.imm.value.s;
+      else if (i.ins.mnemonic == ZYDIS_MNEMONIC_LEA && dwarf_number(src.mem.base) == kRbp && code.frame_pointer &&
+               src.mem.index == ZYDIS_REGISTER_NONE)
+        d = 16 - src.mem.disp.value;
+      else if (i.ins.mnemonic == ZYDIS_MNEMONIC_MOV && src.type == ZYDIS_OPERAND_TYPE_REGISTER &&
+               dwarf_number(src.reg.value) == kRbp && code.frame_pointer)
+        d = 16;
+      else {
+        note(fmt::format("at +{:#x} the stack pointer is set in a way graft does not follow", code.at(k)));
+        d.reset();
+      }
+    }
+    if (code.anywhere[k]) note(fmt::format("at +{:#x} an indirect jump (graft follows no jump table here)", code.at(k)));
+    for (size_t j : code.successors[k]) {
+      if (!d) {
+        unknown_from.push_back(j);
+      } else if (!code.depth[j]) {
+        code.depth[j] = d;
+        work.push_back(j);
+      } else if (*code.depth[j] != *d) {
+        note(fmt::format("the stack depth at +{:#x} differs between paths", code.at(j)));
+        unknown_from.push_back(j);
+      }
+    }
+  }
+  // Everything after a place of unknown depth has an unknown depth.
+  std::vector<bool> unknown(n, false);
+  while (!unknown_from.empty()) {
+    const size_t k = unknown_from.back();
+    unknown_from.pop_back();
+    if (unknown[k]) continue;
+    unknown[k] = true;
+    code.depth[k].reset();
+    for (size_t j : code.successors[k]) unknown_from.push_back(j);
+    if (code.anywhere[k])
+      for (size_t j = 0; j < n; ++j) unknown_from.push_back(j);
+  }
+  return code;
+}
+
+Liveness liveness(const Code& code) {
+  const size_t n = code.ins.size();
+  Liveness live{std::vector<uint16_t>(n, 0), std::vector<std::set<int64_t>>(n), std::vector<bool>(n, false)};
+  for (bool changed = true; changed;) {
+    changed = false;
+    for (size_t k = n; k-- > 0;) {
+      const Instruction& i = code.ins[k];
+      uint16_t regs = 0;
+      std::set<int64_t> slots;
+      bool unknown_read = false;
+      auto take = [&](size_t j) {
+        regs |= live.registers[j];
+        slots.insert(live.slots[j].begin(), live.slots[j].end());
+        unknown_read = unknown_read || live.unknown_read[j];
+      };
+      if (code.anywhere[k])
+        for (size_t j = 0; j < n; ++j) take(j);
+      for (size_t j : code.successors[k]) take(j);
+      if (code.leaves[k]) regs = 0xffff;
+      // Kills, then uses.
+      uint16_t gen = 0;
+      const bool zeroing = (i.ins.mnemonic == ZYDIS_MNEMONIC_XOR || i.ins.mnemonic == ZYDIS_MNEMONIC_SUB) &&
+                           i.ins.operand_count_visible == 2 && i.ops[0].type == ZYDIS_OPERAND_TYPE_REGISTER &&
+                           i.ops[1].type == ZYDIS_OPERAND_TYPE_REGISTER && i.ops[0].reg.value == i.ops[1].reg.value;
+      for (uint8_t o = 0; o < i.ins.operand_count; ++o) {
+        const ZydisDecodedOperand& op = i.ops[o];
+        if (op.type == ZYDIS_OPERAND_TYPE_REGISTER) {
+          const int reg = dwarf_number(op.reg.value);
+          if (reg < 0) continue;
+          const auto cls = ZydisRegisterGetClass(op.reg.value);
+          const bool full = cls == ZYDIS_REGCLASS_GPR64 || cls == ZYDIS_REGCLASS_GPR32;
+          if (full && (op.actions == ZYDIS_OPERAND_ACTION_WRITE || (zeroing && o == 0)))
+            regs &= static_cast<uint16_t>(~(1u << reg));
+          if ((op.actions & ZYDIS_OPERAND_ACTION_MASK_READ) && !zeroing) gen |= static_cast<uint16_t>(1u << reg);
+        } else if (op.type == ZYDIS_OPERAND_TYPE_MEMORY) {
+          for (auto r : {op.mem.base, op.mem.index})
+            if (int reg = dwarf_number(r); reg >= 0) gen |= static_cast<uint16_t>(1u << reg);
+          // An address, a push's or a call's store below rsp (the callee's
+          // frame, not this one's slots).
+          if (i.ins.mnemonic == ZYDIS_MNEMONIC_LEA || i.ins.mnemonic == ZYDIS_MNEMONIC_PUSH ||
+              i.ins.meta.category == ZYDIS_CATEGORY_CALL)
+            continue;
+          auto offset = code.frame_offset(k, op);
+          if (i.ins.mnemonic == ZYDIS_MNEMONIC_POP && code.depth[k]) offset = -*code.depth[k];
+          if (!offset) {
+            if (code.frame_based(op) && (op.actions & ZYDIS_OPERAND_ACTION_MASK_READ)) unknown_read = true;
+            continue;
+          }
+          const int64_t size = std::max<int64_t>(op.size / 8, 1);
+          if (op.actions == ZYDIS_OPERAND_ACTION_WRITE && size == 8 && *offset % 8 == 0) slots.erase(slot_of(*offset));
+          if (op.actions & ZYDIS_OPERAND_ACTION_MASK_READ)
+            for (int64_t s = slot_of(*offset); s <= slot_of(*offset + size - 1); ++s) slots.insert(s);
+        }
+      }
+      if (i.ins.meta.category == ZYDIS_CATEGORY_CALL) {
+        regs &= static_cast<uint16_t>(~kCallerSaved);
+        gen |= kArgumentRegisters;
+      }
+      if (i.ins.meta.category == ZYDIS_CATEGORY_RET) gen |= kReturnReads;
+      regs |= gen;
+      regs &= static_cast<uint16_t>(~(1u << kRsp));
+      if (regs != live.registers[k] || slots != live.slots[k] || unknown_read != live.unknown_read[k]) {
+        live.registers[k] = regs;
+        live.slots[k] = std::move(slots);
+        live.unknown_read[k] = unknown_read;
+        changed = true;
+      }
+    }
+  }
+  return live;
+}
+
+}  // namespace graft::diff

@@ -1,0 +1,71 @@
+// One version of a function's machine code as a frame sees it: decoded
+// instructions (Zydis), control flow, the stack depth before each
+// instruction, the prologue's saves and whether rbp is the frame pointer;
+// and a backward liveness over it (registers and 8-byte frame slots). Shared
+// by continuation (what is live across a waiting call) and frame transfers.
+#pragma once
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "diff/build.h"
+#include "diff/continuation.h"
+
+namespace graft::diff {
+
+constexpr int kRax = 0, kRbp = 6, kRsp = 7;
+inline constexpr int kCalleeSaved[] = {3, 6, 12, 13, 14, 15};  // rbx rbp r12-r15
+constexpr uint16_t kCallerSaved = 0x0f37;                      // rax rdx rcx rsi rdi r8-r11
+constexpr uint16_t kArgumentRegisters = 0x0337;                // rax (al: vector arguments) rdx rcx rsi rdi r8 r9
+// rax, rbx rbp r12-r15 (rdx, the upper half of a 16-byte result, is set just before a ret that uses it)
+constexpr uint16_t kReturnReads = 0xf049;
+inline constexpr const char* kRegisterNames[] = {"rax", "rdx", "rcx", "rbx", "rsi", "rdi", "rbp", "rsp",
+                                                 "r8",  "r9",  "r10", "r11", "r12", "r13", "r14", "r15"};
+
+// DWARF's number of a general register (rax rdx rcx rbx rsi rdi rbp rsp r8-r15), or -1.
+int dwarf_number(ZydisRegister r);
+bool is_callee_saved(int reg);
+
+// The 8-byte slot (CFA-relative, slot * 8 .. slot * 8 + 8) holding a byte at `offset` from the CFA.
+inline int64_t slot_of(int64_t offset) { return offset >= 0 ? offset / 8 : -((-offset + 7) / 8); }
+
+struct Code {
+  std::vector<Instruction> ins;
+  uint64_t entry = 0;  // section offset of the entry
+  std::vector<std::vector<size_t>> successors;
+  std::vector<bool> anywhere;  // an indirect jump: every instruction may follow
+  std::vector<bool> leaves;    // a jump out of the function (a tail call)
+  // CFA - rsp before each instruction; unknown where paths disagree or rsp is set in a way not followed.
+  std::vector<std::optional<int64_t>> depth;
+  std::map<int, int64_t> saves;  // callee-saved register -> its slot, CFA-relative
+  bool frame_pointer = false;    // rbp = CFA - 16 after the prologue
+  std::string problem;           // the frame cannot be followed everywhere (a frame transfer refuses)
+  std::vector<std::string> callees;  // per instruction: a direct call's target, else ""
+  std::vector<std::string> targets;  // per instruction: what its relocated field refers to, else ""
+
+  uint64_t at(size_t k) const { return ins[k].offset - entry; }
+  std::optional<size_t> index_of(uint64_t offset) const;
+  // The CFA-relative address a frame-based memory operand or lea refers to.
+  std::optional<int64_t> frame_offset(size_t k, const ZydisDecodedOperand& o) const;
+  // Whether a memory operand is based on (or indexed by) the stack or frame pointer.
+  bool frame_based(const ZydisDecodedOperand& o) const;
+};
+
+Result<Code> read_code(const Build& build, const Definition& def);
+
+// Backward liveness: registers (a bit per DWARF number) and 8-byte frame
+// slots (CFA-relative) the code may read before writing them, before each
+// instruction; `unknown_read`: it may read its frame at a place not known
+// (an indexed or unfollowed stack address) from there on.
+struct Liveness {
+  std::vector<uint16_t> registers;
+  std::vector<std::set<int64_t>> slots;
+  std::vector<bool> unknown_read;
+};
+
+Liveness liveness(const Code& code);
+
+}  // namespace graft::diff
