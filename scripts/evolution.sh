@@ -22,7 +22,12 @@
 # 1 if requests failed, values were lost, a server died or behaved as the
 # wrong version; 2 on bad usage.
 #
-# --short: kvstore only, shorter load (for make test).
+# --short: kvstore only, shorter load (for make test): each step's load runs
+# until the server has served 5000 requests before the update and 5000 after
+# it (2 s at most), instead of 2 s.
+#
+# The versions are built by scripts/example_build.sh, once per content, in
+# BUILD_DIR/test-cache/examples (shared with the example tests).
 set -u -o pipefail
 
 usage() { echo "usage: $0 BUILD_DIR [--short]" >&2; exit 2; }
@@ -38,7 +43,7 @@ done
 [ -n "$build_arg" ] || usage
 
 if [ $short = 1 ]; then
-    SERVERS=(kvstore); LOAD_MS=2000; APPLY_TIMEOUT_MS=1000; KV_KEYS=100; HTTP_KEYS=20
+    SERVERS=(kvstore); LOAD_MS=2000; APPLY_TIMEOUT_MS=1000; KV_KEYS=100; HTTP_KEYS=20; LOAD_REQUESTS=5000
 else
     SERVERS=(kvstore httpd); LOAD_MS=3000; APPLY_TIMEOUT_MS=1500; KV_KEYS=200; HTTP_KEYS=40
 fi
@@ -347,6 +352,20 @@ ht_behaves() {
     [ ${#bad[@]} -eq 0 ]
 }
 
+# load_for MS R0: the load runs on, MS after t0; with --short, only until the
+# server has served LOAD_REQUESTS requests since it had served R0 (at most MS
+# after t0 even so).
+load_for() {
+    while [ $(( $(now_ms) - t0 )) -lt "$1" ]; do
+        if [ $short = 1 ]; then
+            local n
+            n=$(${pre}_requests)
+            [ -n "$n" ] && [ -n "$2" ] && [ "$n" -ge $(( $2 + LOAD_REQUESTS )) ] && return
+        fi
+        sleep 0.05
+    done
+}
+
 # ------------------------------------------------------------ one server --
 
 # row SERVER STEP RESULT PAUSE REQUESTS ERRORS LOST KINDS [DETAIL]
@@ -360,17 +379,18 @@ run_server() {      # run_server NAME (kvstore or httpd)
     case $srv in kvstore) pre=kv ;; httpd) pre=ht ;; esac
     echo
     log "== $srv: building v1..v6 with graft-cc"
+    local vdir=()    # vdir[N]: where vN is built (once per content, shared with the example tests)
+    mkdir -p "$work/store" "$work/$srv"
     for v in 1 2 3 4 5 6; do
-        mkdir -p "$work/$srv/v$v"
-        cp "$root/examples/$srv/v$v/Makefile" "$root/examples/$srv/v$v"/*.[ch] "$work/$srv/v$v/" &&
-        make -C "$work/$srv/v$v" CC="$graft_cc" >"$work/$srv/build-v$v.log" 2>&1 || {
+        vdir[$v]=$("$root/scripts/example_build.sh" "$srv" "v$v" "$build" 2>"$work/$srv/build-v$v.log") || {
             problems+=("$srv v$v does not build with graft-cc: $(tail -3 "$work/$srv/build-v$v.log")")
             broken=1; steps_total=$((steps_total + 5)); return
         }
+        ln -sfn "${vdir[$v]}/../store"/* "$work/store/"    # its build record, for graft diff
     done
     bin=$srv
     : >"$work/values.want"; : >"$work/get.txt"
-    if ! ${pre}_start "$work/$srv/v1/$bin"; then
+    if ! ${pre}_start "${vdir[1]}/$bin"; then
         problems+=("$srv v1 did not start: $(cat "$work/server.err")")
         broken=1; steps_total=$((steps_total + 5)); stop_server; return
     fi
@@ -389,7 +409,7 @@ run_server() {      # run_server NAME (kvstore or httpd)
         ${pre}_write "$s" || { problems+=("$srv $step: writing the data failed"); broken=1; }
 
         # The patch, from the version running now.
-        if timeout 120 "$graft" diff "$work/$srv/v$running/$bin" "$work/$srv/v$target/$bin" \
+        if timeout 120 "$graft" diff "${vdir[$running]}/$bin" "${vdir[$target]}/$bin" \
                -o "$work/step$s.graft" --explain >"$work/diff$s.txt" 2>"$work/diff$s.err"; then
             patch=$work/step$s.graft
         else
@@ -404,7 +424,7 @@ run_server() {      # run_server NAME (kvstore or httpd)
         t0=$(now_ms)
         if [ $srv = kvstore ]; then kv_load & else ht_load & fi
         loadpid=$!
-        while [ $(( $(now_ms) - t0 )) -lt $((LOAD_MS / 3)) ]; do sleep 0.05; done
+        load_for $((LOAD_MS / 3)) "$r0"
         if [ -n "$patch" ]; then
             c=$(${pre}_requests)
             timeout 60 "$graft" apply "$pid" "$patch" --json --timeout "$APPLY_TIMEOUT_MS" \
@@ -421,7 +441,7 @@ run_server() {      # run_server NAME (kvstore or httpd)
                 detail+="apply: $(sed 's/^graft: error: //' "$work/apply$s.err" | head -3 | tr '\n' ' ' | sed 's/ *$//')"
             fi
         fi
-        while [ $(( $(now_ms) - t0 )) -lt "$LOAD_MS" ]; do sleep 0.05; done
+        load_for "$LOAD_MS" "$(${pre}_requests)"
         touch "$work/load.stop"
         c=$(( $(now_ms) + 60000 ))
         while kill -0 "$loadpid" 2>/dev/null && [ "$(now_ms)" -lt $c ]; do sleep 0.05; done

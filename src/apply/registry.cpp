@@ -38,17 +38,21 @@ std::string encode(const Record& r) {
   return out + text;
 }
 
-namespace {
-
-Result<Record> decode(pid_t pid, uint64_t address) {
-  GRAFT_ASSIGN(auto header, read_process_memory(pid, RemoteAddress(address), kHeaderBytes));
-  if (std::memcmp(header.data(), kMagic, 8) != 0) return make_error("graft region at {:#x} has no registry header", address);
-  uint32_t state = 0;
+Result<uint64_t> json_length(std::span<const uint8_t> header, uint64_t address) {
+  if (header.size() < kHeaderBytes || std::memcmp(header.data(), kMagic, 8) != 0)
+    return make_error("graft region at {:#x} has no registry header", address);
   uint64_t length = 0;
-  std::memcpy(&state, header.data() + kStateOffset, 4);
   std::memcpy(&length, header.data() + 16, 8);
   if (length > (64u << 20)) return make_error("graft region at {:#x}: corrupt registry header", address);
-  GRAFT_ASSIGN(auto text, read_process_memory(pid, RemoteAddress(address + kHeaderBytes), length));
+  return length;
+}
+
+Result<Record> decode(std::span<const uint8_t> bytes, uint64_t address) {
+  GRAFT_ASSIGN(const uint64_t length, json_length(bytes, address));
+  if (bytes.size() < kHeaderBytes + length) return make_error("graft region at {:#x}: corrupt registry header", address);
+  const auto text = bytes.subspan(kHeaderBytes, length);
+  uint32_t state = 0;
+  std::memcpy(&state, bytes.data() + kStateOffset, 4);
   Record r;
   r.state = static_cast<State>(state);
   try {
@@ -81,6 +85,16 @@ Result<Record> decode(pid_t pid, uint64_t address) {
     return make_error("graft region at {:#x}: corrupt registry ({})", address, e.what());
   }
   return r;
+}
+
+namespace {
+
+Result<Record> decode(pid_t pid, uint64_t address) {
+  GRAFT_ASSIGN(auto bytes, read_process_memory(pid, RemoteAddress(address), kHeaderBytes));
+  GRAFT_ASSIGN(const uint64_t length, json_length(bytes, address));
+  GRAFT_ASSIGN(auto text, read_process_memory(pid, RemoteAddress(address + kHeaderBytes), length));
+  bytes.insert(bytes.end(), text.begin(), text.end());
+  return registry::decode(std::span<const uint8_t>(bytes), address);
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <sys/types.h>
 
 #include <map>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -50,6 +51,10 @@ struct Record {
 };
 
 std::string encode(const Record& record);   // header + JSON
+// What encode wrote, read back; `address` (where it lies in the target)
+// names it in errors. The header alone says how many bytes of JSON follow it.
+Result<uint64_t> json_length(std::span<const uint8_t> header, uint64_t address);
+Result<Record> decode(std::span<const uint8_t> bytes, uint64_t address);
 Result<std::vector<Record>> read_all(pid_t pid);  // applied records, oldest first
 std::string memfd_name(int sequence, const std::string& patch_id);
 

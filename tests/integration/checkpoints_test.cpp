@@ -3,7 +3,9 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <fstream>
+#include <future>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -32,6 +34,17 @@ class Checkpoints : public ::testing::Test {
     return nlohmann::json::parse(result.out);
   }
 
+  // The update that waited lands (within 60 s) once the threads move on; it
+  // took more than one check, and threads reached its checkpoints.
+  static void expect_landed_through_checkpoints(std::future<CommandResult>& applying) {
+    ASSERT_EQ(applying.wait_for(std::chrono::seconds(60)), std::future_status::ready);
+    const auto applied = applying.get();
+    ASSERT_EQ(applied.exit_code, 0) << applied.err;
+    const auto report = nlohmann::json::parse(applied.out);
+    EXPECT_GE(report["arrivals"].get<int>(), 1) << report.dump();
+    EXPECT_GE(report["attempts"].get<int>(), 2) << report.dump();
+  }
+
   static TempDir* dir;
   static std::filesystem::path v1, v2, patch;
 };
@@ -54,32 +67,76 @@ TEST_F(Checkpoints, DeadlockTrapLands) {
   EXPECT_EQ(target.ask("v"), "2 1");
 }
 
+// Four workers call changed() back to back. They first wait inside it for
+// the lock the main thread holds, so graft must wait, with its checkpoints
+// planted and the update-point flag raised; released, they enter and leave
+// changed() at a high rate, and pass update points (graft.h), until the
+// update lands.
 TEST_F(Checkpoints, ThreadsEnteringAndLeavingAtHighRate) {
+  using namespace std::chrono_literals;
   Process target({v1.string(), "churn", "4"});
-  auto report = apply(target, "10000");
-  EXPECT_EQ(report["ok"], true);
+  ASSERT_EQ(target.ask("hold"), "holding");
+  auto applying = apply_in_background(target.pid(), patch, 30000);
+  EXPECT_TRUE(checkpoint_planted(target.pid(), v1, "changed", applying))
+      << "graft did not wait for the workers inside changed()";
+  EXPECT_EQ(read_int(target.pid(), v1, "graft_update_pending"), 1);  // sends the workers to their update points
+  EXPECT_EQ(target.ask("release"), "released");
+  expect_landed_through_checkpoints(applying);
   EXPECT_EQ(target.ask("v"), "2 1");
-  // The workers pass update points (graft.h): the flag that sent them there is down again.
+  // The flag that sent the workers to their update points is down again.
   EXPECT_EQ(read_int(target.pid(), v1, "graft_update_pending"), 0);
   ASSERT_EQ(graft({"revert", std::to_string(target.pid())}).exit_code, 0);
   EXPECT_EQ(target.ask("v"), "1 1");
   EXPECT_TRUE(text_matches_binary(target.pid(), v1));
 }
 
+// Short-lived threads call changed() and exit, back to back, while a
+// parked thread inside changed_park() keeps the update waiting: threads
+// begin and end while graft holds the process (it traces each from its
+// start) and has its checkpoints planted. Unparked, the update lands.
 TEST_F(Checkpoints, ThreadsCreatedAndExitingDuringTheUpdate) {
+  using namespace std::chrono_literals;
   Process target({v1.string(), "spawn", "4"});
-  auto report = apply(target, "10000");
-  EXPECT_EQ(report["ok"], true);
+  ASSERT_EQ(target.ask("t"), "traced 0 0");
+  ASSERT_EQ(target.ask("park"), "parked");
+  auto applying = apply_in_background(target.pid(), patch, 30000);
+  EXPECT_TRUE(checkpoint_planted(target.pid(), v1, "changed", applying))
+      << "graft did not wait for the parked thread";
+  long began = 0, ended = 0;
+  for (const auto until = std::chrono::steady_clock::now() + 20s; std::chrono::steady_clock::now() < until;) {
+    const std::string traced = target.ask("t");
+    ASSERT_EQ(std::sscanf(traced.c_str(), "traced %ld %ld", &began, &ended), 2) << traced;
+    if ((began > 0 && ended > 0) || applying.wait_for(5ms) == std::future_status::ready) break;
+  }
+  EXPECT_GT(began, 0) << "no thread began during the update";
+  EXPECT_GT(ended, 0) << "no thread ended during the update";
+  EXPECT_EQ(applying.wait_for(0s), std::future_status::timeout);
+  EXPECT_EQ(target.ask("unpark"), "unparked");
+  ASSERT_EQ(applying.wait_for(60s), std::future_status::ready);
+  const auto applied = applying.get();
+  ASSERT_EQ(applied.exit_code, 0) << applied.err;
+  EXPECT_EQ(nlohmann::json::parse(applied.out)["ok"], true);
   EXPECT_EQ(target.ask("v"), "2 1");
   ASSERT_EQ(graft({"revert", std::to_string(target.pid())}).exit_code, 0);
   EXPECT_EQ(target.ask("v"), "1 1");
   EXPECT_TRUE(text_matches_binary(target.pid(), v1));
 }
 
+// A thread runs changed() in its SIGUSR1 handler, and waits inside it for
+// the lock the main thread holds: graft finds it there, through the signal
+// frame, and waits with its checkpoints planted; released, the thread
+// returns into the handler, reaches the checkpoint, and the update lands.
 TEST_F(Checkpoints, ThreadInsideASignalHandler) {
+  using namespace std::chrono_literals;
   Process target({v1.string(), "signal", "1"});
-  auto report = apply(target, "10000");
-  EXPECT_EQ(report["ok"], true);
+  ASSERT_EQ(target.ask("hold"), "holding");
+  auto applying = apply_in_background(target.pid(), patch, 30000);
+  EXPECT_TRUE(checkpoint_planted(target.pid(), v1, "changed", applying))
+      << "graft did not wait for the thread inside changed()";
+  EXPECT_EQ(applying.wait_for(0s), std::future_status::timeout);
+  EXPECT_EQ(target.ask("v"), "1 1");
+  EXPECT_EQ(target.ask("release"), "released");
+  expect_landed_through_checkpoints(applying);
   EXPECT_EQ(target.ask("v"), "2 1");
   ASSERT_EQ(graft({"revert", std::to_string(target.pid())}).exit_code, 0);
   EXPECT_EQ(target.ask("v"), "1 1");
@@ -103,9 +160,10 @@ TEST_F(Checkpoints, ABreakpointHitAsTheStopArrivesIsRewound) {
     ASSERT_TRUE(process.stop_all());
     ASSERT_TRUE(process.plant_breakpoint(entry));
     // Until the threads have trapped 2000 times (the race came within about
-    // 1000 stops before it was handled), or 8 s on a loaded machine.
+    // 1000 stops before it was handled), or 30 s on a loaded machine (other
+    // tests' busy threads may leave these two little time to run).
     size_t trapped = 0, cycles = 0;
-    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(8);
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
     for (; trapped < 2000 && std::chrono::steady_clock::now() < until; ++cycles) {
       ASSERT_TRUE(process.resume_all());
       ASSERT_TRUE(process.stop_all());
@@ -200,14 +258,30 @@ namespace {
 // never leaves the changed code), the target forks children that run the
 // changed function: their copies of memory must not hold graft's int3s.
 TEST(HardCases, ForkedChildrenAreNotCorrupted) {
+  using namespace std::chrono_literals;
   TempDir dir;
   const auto [v1, v2, patch] = build_update(dir, "forker");
   Process target({v1.string()});
-  EXPECT_EQ(target.ask("status"), "forks=1 bad=0");
-  auto result = graft({"apply", std::to_string(target.pid()), patch.string(), "--timeout", "1000"});
+  auto forks = [&] {
+    long n = -1, bad = -1;
+    const std::string status = target.ask("status");
+    EXPECT_EQ(std::sscanf(status.c_str(), "forks=%ld bad=%ld", &n, &bad), 2) << status;
+    EXPECT_EQ(bad, 0) << status;
+    return n;
+  };
+  ASSERT_GT(forks(), 0);
+  auto applying = apply_in_background(target.pid(), patch, 2000);
+  // The checkpoint at changed()'s entry is planted; children forked from now on copy it.
+  ASSERT_TRUE(checkpoint_planted(target.pid(), v1, "changed", applying)) << "graft planted no checkpoint at changed()";
+  const long before = forks();
+  long during = before;
+  while (during == before && applying.wait_for(1ms) == std::future_status::timeout) during = forks();
+  EXPECT_GT(during, before) << "no child was forked while the checkpoints were planted";
+  ASSERT_EQ(applying.wait_for(60s), std::future_status::ready);
+  const auto result = applying.get();
   EXPECT_EQ(result.exit_code, 1);
   EXPECT_NE(result.err.find("stuck"), std::string::npos) << result.err;
-  EXPECT_EQ(target.ask("status"), "forks=1 bad=0");
+  EXPECT_GT(forks(), during);
   EXPECT_TRUE(text_matches_binary(target.pid(), v1));
 }
 

@@ -35,11 +35,9 @@ class Continuation : public ::testing::Test {
 
   std::filesystem::path diff(const std::filesystem::path& from, const std::filesystem::path& to, const std::string& name,
                              std::string* explain = nullptr) {
-    const auto patch = dir.path() / (name + ".graft");
-    auto result = graft({"diff", from.string(), to.string(), "-o", patch.string(), "--explain"});
-    EXPECT_EQ(result.exit_code, 0) << result.err;
-    if (explain) *explain = result.out;
-    return patch;
+    const auto made = graft::test::diff(dir, from, to, name + ".graft", {"--explain"});
+    if (explain) *explain = made.out;
+    return made.patch;
   }
 
   static nlohmann::json apply(pid_t pid, const std::filesystem::path& patch) {

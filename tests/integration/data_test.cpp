@@ -21,8 +21,7 @@ class DataChanges : public ::testing::Test {
 
 TEST_F(DataChanges, DiffExplainsEveryFieldChange) {
   const auto [v1, v2, patch] = build_update(dir, "data");
-  auto result = graft({"diff", v1.string(), v2.string(), "-o", (dir.path() / "again.graft").string(), "--explain"});
-  ASSERT_EQ(result.exit_code, 0) << result.err;
+  const auto result = diff(dir, v1, v2, "again.graft", {"--explain"});
   for (const char* expected :
        {"struct node", "size 48 -> 56 bytes", "weight: added at offset 8 (long), set to zero",
         "count: moves from offset 8 to 32, retyped int -> long long: converted", "junk: removed, its value is dropped",
@@ -69,8 +68,7 @@ TEST_F(DataChanges, LiveObjectsOfEveryShapeAreTransformedAndKeepTheirValues) {
 TEST_F(DataChanges, ObjectsWithoutRoomToGrowMoveAndKeepTheirValues) {
   const auto v2 = build_program(dir, "data", "v2");
   const auto v3 = build_program(dir, "data", "v3");
-  const auto patch = dir.path() / "grow.graft";
-  ASSERT_EQ(graft({"diff", v2.string(), v3.string(), "-o", patch.string()}).exit_code, 0);
+  const auto patch = diff(dir, v2, v3, "grow.graft").patch;
   Process target({v2.string()});
   ASSERT_EQ(target.ask("build 10"), "built");
   const std::string before = target.ask("dump");
@@ -295,10 +293,7 @@ std::string transformer(const std::string& name) {
 // The patch from data v1 to v2 with the user's transformers in `file`.
 std::filesystem::path diff_with(const TempDir& dir, const std::filesystem::path& v1, const std::filesystem::path& v2,
                                 const std::string& file) {
-  const auto patch = dir.path() / (std::filesystem::path(file).stem().string() + ".graft");
-  auto result = graft({"diff", v1.string(), v2.string(), "-o", patch.string(), "--transform", file});
-  if (result.exit_code != 0) throw std::runtime_error("graft diff --transform " + file + ": " + result.err);
-  return patch;
+  return diff(dir, v1, v2, std::filesystem::path(file).stem().string() + ".graft", {"--transform", file}).patch;
 }
 
 // Data v1 and v2, and the patch between them with the transformers of tests/programs/data/transformers/<name>.c.
@@ -462,10 +457,7 @@ struct Annotated {
 };
 Annotated annotated_update(const TempDir& dir, const std::string& name) {
   Annotated update{build_program(dir, "annot", "v1"), build_program(dir, "annot", "v2"), {}};
-  update.patch = dir.path() / (name + ".graft");
-  auto result = graft({"diff", update.v1.string(), update.v2.string(), "-o", update.patch.string(), "--transform",
-                       directives(name)});
-  if (result.exit_code != 0) throw std::runtime_error("graft diff --transform " + name + ": " + result.err);
+  update.patch = diff(dir, update.v1, update.v2, name + ".graft", {"--transform", directives(name)}).patch;
   return update;
 }
 

@@ -70,8 +70,7 @@ TEST_F(Refusals, ThreadThatNeverLeavesAChangedFunction) {
 TEST_F(Refusals, CorruptTruncatedAndForeignPatchFiles) {
   const auto v1 = build_program(dir, "basic", "v1");
   const auto v2 = build_program(dir, "basic", "v2");
-  const auto good = dir.path() / "good.graft";
-  ASSERT_EQ(graft({"diff", v1.string(), v2.string(), "-o", good.string()}).exit_code, 0);
+  const auto good = diff(dir, v1, v2, "good.graft").patch;
   std::ifstream in(good, std::ios::binary);
   std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
 
@@ -106,8 +105,7 @@ TEST_F(Refusals, PatchForAnotherBinary) {
   const auto basic1 = build_program(dir, "basic", "v1");
   const auto basic2 = build_program(dir, "basic", "v2");
   const auto spin = build_program(dir, "spin", "v1");
-  const auto patch = dir.path() / "basic.graft";
-  ASSERT_EQ(graft({"diff", basic1.string(), basic2.string(), "-o", patch.string()}).exit_code, 0);
+  const auto patch = diff(dir, basic1, basic2, "basic.graft").patch;
   Process target({spin.string()});
   auto result = graft({"apply", std::to_string(target.pid()), patch.string()});
   EXPECT_EQ(result.exit_code, 1);

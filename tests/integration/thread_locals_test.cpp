@@ -20,11 +20,9 @@ TEST(ThreadLocals, UnchangedThreadLocalsKeepEachThreadsValueInNewCode) {
   TempDir dir;
   const auto v1 = build_program(dir, "tls", "v1", {kCommon});
   const auto v2 = build_program(dir, "tls", "v2", {kCommon});
-  const auto patch = dir.path() / "tls.graft";
-  auto diff = graft({"diff", v1.string(), v2.string(), "-o", patch.string(), "--explain"});
-  ASSERT_EQ(diff.exit_code, 0) << diff.err;
-  EXPECT_NE(diff.out.find("thread-local shared_ticks"), std::string::npos) << diff.out;
-  EXPECT_NE(diff.out.find("thread-local tls.c::local_ticks"), std::string::npos) << diff.out;
+  const auto [patch, explain] = diff(dir, v1, v2, "tls.graft", {"--explain"});
+  EXPECT_NE(explain.find("thread-local shared_ticks"), std::string::npos) << explain;
+  EXPECT_NE(explain.find("thread-local tls.c::local_ticks"), std::string::npos) << explain;
 
   Process target({v1.string(), std::to_string(kWorkers)});
   // Worker k steps k + 1 times, the main thread twice: each thread's counters differ.
@@ -67,10 +65,8 @@ TEST(ThreadLocals, SharedLibraryThreadLocalThroughTheRunningBinarysGotEntry) {
                                           "-Wl,-rpath," + dir.path().string()};
   const auto v1 = build_program(dir, "tls", "v1", flags);
   const auto v2 = build_program(dir, "tls", "v2", flags);
-  const auto patch = dir.path() / "tls.graft";
-  auto diff = graft({"diff", v1.string(), v2.string(), "-o", patch.string(), "--explain"});
-  ASSERT_EQ(diff.exit_code, 0) << diff.err;
-  EXPECT_NE(diff.out.find("thread-local library_ticks of a shared library"), std::string::npos) << diff.out;
+  const auto [patch, explain] = diff(dir, v1, v2, "tls.graft", {"--explain"});
+  EXPECT_NE(explain.find("thread-local library_ticks of a shared library"), std::string::npos) << explain;
 
   // v1 adds 1 to the library's counter per step, v2 adds 5: library * 100000 + local * 1000 + shared.
   Process target({v1.string(), "2"});

@@ -20,11 +20,9 @@ class Transfer : public ::testing::Test {
   TempDir dir;
 
   std::filesystem::path diff(const std::filesystem::path& from, const std::filesystem::path& to, std::string* explain) {
-    const auto patch = dir.path() / "body.graft";
-    auto result = graft({"diff", from.string(), to.string(), "-o", patch.string(), "--explain"});
-    EXPECT_EQ(result.exit_code, 0) << result.err;
-    *explain = result.out;
-    return patch;
+    const auto made = graft::test::diff(dir, from, to, "body.graft", {"--explain"});
+    *explain = made.out;
+    return made.patch;
   }
 
   // What --explain says about the loop, from its line on ("" if nothing).

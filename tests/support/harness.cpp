@@ -4,10 +4,17 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/file.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cstdlib>
+#include <fmt/format.h>
+#include <fstream>
+#include <functional>
+#include <iterator>
 #include <cstring>
 #include <stdexcept>
 
@@ -104,12 +111,109 @@ CommandResult graft(const std::vector<std::string>& args) {
   return run(argv);
 }
 
-fs::path build_program(const TempDir& dir, const std::string& name, const std::string& version,
-                       const std::vector<std::string>& flags) {
+namespace {
+
+// FNV-1a, 64 bits: a content key for the cache (not a defence against anyone).
+class Hasher {
+ public:
+  Hasher& add(std::string_view bytes) {
+    for (const char c : bytes) h_ = (h_ ^ static_cast<uint8_t>(c)) * 0x100000001b3ull;
+    // Each part's length too, so that ("ab", "c") and ("a", "bc") differ.
+    const uint64_t size = bytes.size();
+    for (int i = 0; i < 8; ++i) h_ = (h_ ^ ((size >> (8 * i)) & 0xff)) * 0x100000001b3ull;
+    return *this;
+  }
+  Hasher& add_file(const fs::path& file) {
+    std::ifstream in(file, std::ios::binary);
+    if (!in) throw std::runtime_error("cannot read " + file.string());
+    return add(std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()));
+  }
+  // Every regular file below `root` (sorted, by relative name and content) for which `take` holds.
+  Hasher& add_tree(const fs::path& root, const std::function<bool(const fs::path&)>& take) {
+    std::vector<fs::path> files;
+    for (const auto& entry : fs::recursive_directory_iterator(root))
+      if (entry.is_regular_file() && take(entry.path().lexically_relative(root))) files.push_back(entry.path());
+    std::sort(files.begin(), files.end());
+    for (const auto& f : files) add(f.lexically_relative(root).string()).add_file(f);
+    return *this;
+  }
+  std::string hex() const { return fmt::format("{:016x}", h_); }
+
+ private:
+  uint64_t h_ = 0xcbf29ce484222325ull;
+};
+
+// An exclusive flock(2) on `file`, held for the object's life (and dropped by
+// the kernel if the process dies).
+class FileLock {
+ public:
+  explicit FileLock(const fs::path& file) : fd_(open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644)) {
+    if (fd_ < 0) throw std::runtime_error("cannot open " + file.string() + ": " + std::strerror(errno));
+    while (flock(fd_, LOCK_EX) != 0)
+      if (errno != EINTR) throw std::runtime_error("cannot lock " + file.string() + ": " + std::strerror(errno));
+  }
+  ~FileLock() { close(fd_); }
+  FileLock(const FileLock&) = delete;
+  FileLock& operator=(const FileLock&) = delete;
+
+ private:
+  int fd_;
+};
+
+// What the cached builds depend on besides their sources: graft-cc, graft-c++,
+// the plugin, graft.h as graft-cc finds it, and clang.
+std::string tools_hash() {
+  static const std::string hash = [] {
+    Hasher h;
+    const fs::path prefix = bin_dir().parent_path();
+    for (const fs::path& f : {bin_dir() / "graft-cc", bin_dir() / "graft-c++", prefix / "lib" / "graft-pass.so",
+                              prefix / "include" / "graft" / "graft.h"})
+      h.add(f.string()).add_file(f);
+    std::error_code ec;
+    const fs::path clang = fs::canonical("/usr/bin/clang-14", ec);
+    if (!ec) h.add(clang.string()).add(std::to_string(fs::file_size(clang, ec)));
+    return h.hex();
+  }();
+  return hash;
+}
+
+const std::string& graft_hash() {
+  static const std::string hash = Hasher().add_file(bin_dir() / "graft").hex();
+  return hash;
+}
+
+// The cache entry `key` (a directory under cache_dir()), made by `make` the
+// first time. Test processes run concurrently: one makes an entry while the
+// others wait on its lock; an entry is complete once its "done" file exists
+// (written last, by a rename), and one a killed maker left half-made is made
+// again from scratch. Builds stay where they were made: the store records and
+// the binaries' debug information name their paths.
+fs::path cached(const std::string& key, const std::function<void(const fs::path&)>& make) {
+  const fs::path entry = cache_dir() / key;
+  if (fs::exists(entry / "done")) return entry;
+  FileLock lock(entry.string() + ".lock");
+  if (fs::exists(entry / "done")) return entry;
+  fs::remove_all(entry);
+  fs::create_directories(entry);
+  make(entry);
+  std::ofstream(entry / "done.tmp") << key << "\n";
+  fs::rename(entry / "done.tmp", entry / "done");
+  return entry;
+}
+
+bool inside(const fs::path& path, const fs::path& dir) {
+  const std::string p = path.lexically_normal().string(), d = dir.lexically_normal().string() + "/";
+  return p.rfind(d, 0) == 0;
+}
+
+// Copies the sources of tests/programs/<name>/<version> into <out>/<name>-<version>
+// (each version its own source tree, as two release tarballs are) and
+// compiles them there with graft-cc, recording the build in `store`.
+fs::path compile(const fs::path& out_dir, const std::string& name, const std::string& version,
+                 const std::vector<std::string>& flags, const fs::path& store) {
   const fs::path source = programs_dir() / name / version;
-  const fs::path out = dir.path() / (name + "-" + version);
+  const fs::path out = out_dir / (name + "-" + version);
   fs::create_directories(out);
-  // Copy the sources so each version is its own source tree, as two release tarballs are.
   for (const auto& entry : fs::directory_iterator(source)) fs::copy_file(entry.path(), out / entry.path().filename());
   std::vector<std::string> sources;
   bool cxx = false;
@@ -118,7 +222,9 @@ fs::path build_program(const TempDir& dir, const std::string& name, const std::s
     if (ext == ".c" || ext == ".cpp") sources.push_back(entry.path().string());
     cxx |= ext == ".cpp";
   }
-  std::vector<std::string> argv = {(bin_dir() / (cxx ? "graft-c++" : "graft-cc")).string(), "-O2", "-pthread"};
+  std::sort(sources.begin(), sources.end());
+  std::vector<std::string> argv = {"/usr/bin/env", "GRAFT_STORE=" + store.string(),
+                                   (bin_dir() / (cxx ? "graft-c++" : "graft-cc")).string(), "-O2", "-pthread"};
   argv.insert(argv.end(), flags.begin(), flags.end());
   argv.insert(argv.end(), sources.begin(), sources.end());
   argv.push_back("-o");
@@ -128,12 +234,88 @@ fs::path build_program(const TempDir& dir, const std::string& name, const std::s
   return out / "prog";
 }
 
+fs::path store_of(const TempDir& dir) { return dir.path() / "store"; }
+
+}  // namespace
+
+fs::path cache_dir() {
+  static const fs::path dir = [] {
+    const fs::path root = GRAFT_TEST_CACHE_DIR;
+    const fs::path mine = root / tools_hash();
+    if (fs::exists(mine)) return mine;
+    fs::create_directories(root);
+    FileLock lock(root / "tools.lock");
+    // The tools changed: what was built with the old ones goes.
+    for (const auto& entry : fs::directory_iterator(root))
+      if (entry.is_directory() && entry.path() != mine) fs::remove_all(entry.path());
+    fs::create_directories(mine);
+    return mine;
+  }();
+  return dir;
+}
+
+fs::path build_own_program(const TempDir& dir, const std::string& name, const std::string& version,
+                           const std::vector<std::string>& flags) {
+  return compile(dir.path(), name, version, flags, store_of(dir));
+}
+
+fs::path build_program(const TempDir& dir, const std::string& name, const std::string& version,
+                       const std::vector<std::string>& flags) {
+  for (const auto& f : flags)
+    if (f.find(dir.path().string()) != std::string::npos) return build_own_program(dir, name, version, flags);
+  // The version's sources and whatever else the program keeps beside its versions (shared headers).
+  const fs::path program = programs_dir() / name;
+  Hasher key;
+  key.add(name).add(version);
+  for (const auto& f : flags) key.add(f);
+  key.add_tree(program, [&](const fs::path& relative) {
+    const std::string top = relative.begin()->string();
+    const bool a_version = top.size() > 1 && top[0] == 'v' && std::all_of(top.begin() + 1, top.end(), ::isdigit);
+    return !a_version || top == version;
+  });
+  const fs::path entry = cached("prog-" + name + "-" + version + "-" + key.hex(), [&](const fs::path& out) {
+    compile(out, name, version, flags, out / "store");
+  });
+  // Its build record, for graft diff in this test.
+  fs::create_directories(store_of(dir));
+  for (const auto& record : fs::directory_iterator(entry / "store")) {
+    const fs::path link = store_of(dir) / record.path().filename();
+    std::error_code exists;
+    fs::create_directory_symlink(record.path(), link, exists);
+  }
+  return entry / (name + "-" + version) / "prog";
+}
+
+Diff diff(const TempDir& dir, const fs::path& from, const fs::path& to, const std::string& name,
+          const std::vector<std::string>& args) {
+  auto make = [&](const fs::path& patch) {
+    std::vector<std::string> argv = {"diff", from.string(), to.string(), "-o", patch.string()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    auto result = graft(argv);
+    if (result.exit_code != 0) throw std::runtime_error("graft diff " + from.string() + " " + to.string() + ": " + result.err);
+    return result.out;
+  };
+  if (!inside(from, cache_dir()) || !inside(to, cache_dir())) {
+    const fs::path patch = dir.path() / name;
+    return {patch, make(patch)};
+  }
+  Hasher key;
+  key.add(from.string()).add(to.string()).add(graft_hash());
+  for (const auto& a : args) {
+    key.add(a);
+    std::error_code ec;
+    if (fs::is_regular_file(a, ec)) key.add_file(a);
+  }
+  const fs::path entry = cached("patch-" + key.hex(), [&](const fs::path& out) {
+    std::ofstream(out / "stdout") << make(out / "patch.graft");
+  });
+  std::ifstream in(entry / "stdout");
+  return {entry / "patch.graft", std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>())};
+}
+
 Update build_update(const TempDir& dir, const std::string& name, const std::vector<std::string>& flags) {
-  Update update{build_program(dir, name, "v1", flags), build_program(dir, name, "v2", flags),
-                dir.path() / (name + ".graft")};
-  auto diff = graft({"diff", update.v1.string(), update.v2.string(), "-o", update.patch.string()});
-  if (diff.exit_code != 0) throw std::runtime_error("graft diff failed for " + name + ": " + diff.err);
-  return update;
+  const fs::path v1 = build_program(dir, name, "v1", flags), v2 = build_program(dir, name, "v2", flags);
+  return {v1, v2, diff(dir, v1, v2, name + ".graft").patch};
 }
 
 Process::Process(const std::vector<std::string>& argv) {
@@ -240,6 +422,21 @@ bool text_matches_binary(pid_t pid, const fs::path& binary) {
   auto live = read_process_memory(pid, RemoteAddress(load_bias(pid, *elf.value(), binary) + text->addr), text->size);
   if (!live) throw std::runtime_error(live.error().message);
   return std::equal(text->data.begin(), text->data.end(), live->begin(), live->end());
+}
+
+std::future<CommandResult> apply_in_background(pid_t pid, const fs::path& patch, int timeout_ms) {
+  return std::async(std::launch::async, [=] {
+    return graft({"apply", std::to_string(pid), patch.string(), "--json", "--timeout", std::to_string(timeout_ms)});
+  });
+}
+
+bool checkpoint_planted(pid_t pid, const fs::path& binary, const std::string& function,
+                        const std::future<CommandResult>& apply) {
+  for (const auto until = Clock::now() + std::chrono::seconds(20); Clock::now() < until;) {
+    if (entry_bytes(pid, binary, function)[14] == 0xcc) return true;
+    if (apply.wait_for(std::chrono::milliseconds(2)) == std::future_status::ready) return false;
+  }
+  return false;
 }
 
 std::vector<uint8_t> entry_bytes(pid_t pid, const fs::path& binary, const std::string& function) {

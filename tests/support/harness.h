@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <future>
 #include <string>
 #include <vector>
 
@@ -35,11 +36,38 @@ struct CommandResult {
 CommandResult run(const std::vector<std::string>& argv, std::chrono::seconds limit = std::chrono::seconds(120));
 CommandResult graft(const std::vector<std::string>& args);
 
-// Compiles tests/programs/<name>/<version>/*.c (graft-cc) or *.cpp (graft-c++) into <out>/<name>-<version>/prog.
+// Compiles tests/programs/<name>/<version>/*.c (graft-cc) or *.cpp (graft-c++)
+// into <name>-<version>/prog, once per content: the build is kept in the
+// suite's cache (build/test-cache, see cache_dir()), keyed by a hash of the
+// program's sources, the flags and graft-cc with its plugin, and shared by
+// every test process; its build record is linked into dir's store, so `graft
+// diff` finds it. Flags that name dir (a library built there) build into dir.
+// The returned binary is shared: a test that changes it, or its store
+// record, takes build_own_program.
 std::filesystem::path build_program(const TempDir& dir, const std::string& name, const std::string& version,
                                     const std::vector<std::string>& flags = {});
 
-// Versions v1 and v2 of a test program, and the patch between them.
+// The same build, into dir (its own copy and its own store record).
+std::filesystem::path build_own_program(const TempDir& dir, const std::string& name, const std::string& version,
+                                        const std::vector<std::string>& flags = {});
+
+// build/test-cache: cached builds and patches, one directory per version of
+// the graft tools (an older one is removed when the tools change).
+std::filesystem::path cache_dir();
+
+// `graft diff OLD NEW -o PATCH ARGS...`: the patch and what graft printed on
+// stdout (--explain). When both binaries are cached builds, the patch is
+// made once and cached too (keyed by them, ARGS, the contents of the files
+// ARGS name, and graft); else it is written to dir/<name>. Throws if graft
+// diff fails.
+struct Diff {
+  std::filesystem::path patch;
+  std::string out;
+};
+Diff diff(const TempDir& dir, const std::filesystem::path& from, const std::filesystem::path& to, const std::string& name,
+          const std::vector<std::string>& args = {});
+
+// Versions v1 and v2 of a test program, and the patch between them (all cached).
 struct Update {
   std::filesystem::path v1, v2, patch;
 };
@@ -71,6 +99,15 @@ uint64_t live_address(pid_t pid, const std::filesystem::path& binary, const std:
 
 // The int value of a global variable in a live process.
 int read_int(pid_t pid, const std::filesystem::path& binary, const std::string& variable);
+
+// graft apply PID PATCH --json --timeout MS, run in the background.
+std::future<CommandResult> apply_in_background(pid_t pid, const std::filesystem::path& patch, int timeout_ms);
+
+// Waits until graft, running `apply`, has planted its checkpoint at the
+// entry of `function` (an int3 over the entry's first byte: the update
+// waits): true; false if `apply` finished first, or after 20 s.
+bool checkpoint_planted(pid_t pid, const std::filesystem::path& binary, const std::string& function,
+                        const std::future<CommandResult>& apply);
 
 // Whether the process's code is byte for byte the binary's .text (no
 // breakpoint, no jump left behind).

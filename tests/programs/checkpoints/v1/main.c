@@ -8,6 +8,13 @@
 //            and exit, without pause
 //   signal 1 a thread that waits in pause() runs changed() in its SIGUSR1
 //            handler, which another thread triggers without pause
+//   any mode: the line "hold" takes the lock in the main thread and answers
+//            "holding" once a thread has entered changed() after that (it
+//            waits inside for the lock); "release" lets it go; "park"
+//            starts a thread that stays inside changed_park() until
+//            "unpark", keeping an update waiting; "t" prints
+//            "traced BEGAN ENDED": short-lived threads of spawn mode that
+//            began, and that ended, while a tracer (graft) held them
 //   rate N GAP_US INSIDE_US [spin|sleep]
 //            N threads call changed_timed() in a loop: INSIDE_US inside it
 //            (spinning, or blocked in nanosleep with "sleep"; 0: only an
@@ -15,6 +22,7 @@
 //            random length in [GAP/2, 3 GAP/2], timer slack 1 ns; 0: back to
 //            back), from a random phase. For the checkpoint benchmarks (bench/run.sh
 //            BUILD rate|threads); the line "c" on stdin prints "calls TOTAL".
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -32,6 +40,9 @@ atomic_long counter;
 atomic_long spins;
 atomic_int started;
 atomic_long calls;
+atomic_long entries;       // calls of changed() begun
+atomic_long born_traced;   // short-lived threads that began while traced
+atomic_long ended_traced;  // short-lived threads that ended while traced
 static long gap_us, inside_us;
 static int inside_sleeps;
 
@@ -52,6 +63,7 @@ static void sleep_for_us(long us) { sleep_for_ns(us * 1000L); }
 
 // The function the next version changes; workers block on the lock inside it.
 long changed(int step) {
+  atomic_fetch_add(&entries, 1);
   pthread_mutex_lock(&lock);
   long value = atomic_fetch_add(&counter, step) + step;
   pthread_mutex_unlock(&lock);
@@ -66,6 +78,20 @@ long changed_timed(int step) {
     else busy_for_us(inside_us);
   }
   return atomic_fetch_add(&counter, step) + step;
+}
+
+// Where the thread of "park" waits until "unpark".
+atomic_int parked, park_entered;
+long changed_park(void) {
+  atomic_store(&park_entered, 1);
+  while (atomic_load(&parked)) usleep(100);
+  return 1;
+}
+
+static void* parker(void* arg) {
+  (void)arg;
+  changed_park();
+  return NULL;
 }
 
 int version(void) { return 1; }
@@ -108,9 +134,23 @@ static void* rate_worker(void* arg) {
   return NULL;
 }
 
+// Whether a tracer holds the calling thread (/proc/thread-self/status TracerPid).
+static int traced(void) {
+  char status[4096];
+  int fd = open("/proc/thread-self/status", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  ssize_t n = read(fd, status, sizeof status - 1);
+  close(fd);
+  status[n > 0 ? n : 0] = 0;
+  const char* tracer = strstr(status, "TracerPid:");
+  return tracer && atol(tracer + strlen("TracerPid:")) != 0;
+}
+
 static void* short_lived(void* arg) {
   (void)arg;
+  if (traced()) atomic_fetch_add(&born_traced, 1);
   changed(1);
+  if (traced()) atomic_fetch_add(&ended_traced, 1);
   return NULL;
 }
 
@@ -160,6 +200,35 @@ static void* spinner(void* arg) {
 }
 
 void report(const char* line) {
+  if (strcmp(line, "hold\n") == 0) {
+    pthread_mutex_lock(&lock);
+    const long before = atomic_load(&entries);
+    while (atomic_load(&entries) == before) usleep(100);
+    printf("holding\n");
+    return;
+  }
+  if (strcmp(line, "release\n") == 0) {
+    pthread_mutex_unlock(&lock);
+    printf("released\n");
+    return;
+  }
+  if (strcmp(line, "park\n") == 0) {
+    pthread_t t;
+    atomic_store(&parked, 1);
+    pthread_create(&t, NULL, parker, NULL);
+    while (!atomic_load(&park_entered)) usleep(100);
+    printf("parked\n");
+    return;
+  }
+  if (strcmp(line, "unpark\n") == 0) {
+    atomic_store(&parked, 0);
+    printf("unparked\n");
+    return;
+  }
+  if (line[0] == 't') {
+    printf("traced %ld %ld\n", atomic_load(&born_traced), atomic_load(&ended_traced));
+    return;
+  }
   if (line[0] == 'c') {
     printf("calls %ld\n", atomic_load(&calls));
     return;

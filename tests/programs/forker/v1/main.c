@@ -39,7 +39,7 @@ static void* forking_thread(void* arg) {
   return NULL;
 }
 
-void report(void) { printf("forks=%d bad=%ld\n", atomic_load(&forks) > 0, (long)atomic_load(&bad_children)); }
+void report(void) { printf("forks=%ld bad=%ld\n", (long)atomic_load(&forks), (long)atomic_load(&bad_children)); }
 
 int main(void) {
   pthread_t t;
