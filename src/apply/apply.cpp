@@ -237,15 +237,17 @@ void ApplyUpdate::add_replaced_ranges() {
       ranges_.push_back({versions[i].address, versions[i].address + versions[i].size, 0, f.identity, {}, {}});
     newest_[f.identity] = {ranges_.size() - 1, versions.back().address};
     // A frame an earlier patch left waiting inside a call, to be rebuilt for
-    // that patch's body when the call returns, must return before this one
-    // replaces the function again.
+    // that patch's body when the call returns (or a thread running that
+    // rebuild), must be gone before this one replaces the function again.
+    // The rebuilds lie at the end of that patch's text.
     for (const auto& r : applied_)
       for (const auto& e : r.entries)
         if (e.identity == f.identity)
           for (const auto& [from, to] : e.continues)
             if (!std::any_of(versions.begin(), versions.end(),
                              [&](const registry::Definition& d) { return to >= d.address && to < d.address + d.size; }))
-              ranges_.push_back({to - 1, to, 0, f.identity + " (waiting in a call to move into its new body)", {}, {}});
+              ranges_.push_back({to - 1, std::max(to, r.text_end), 0,
+                                 f.identity + " (a frame on its way into an earlier patch's body)", {}, {}});
   }
 }
 

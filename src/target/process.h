@@ -48,6 +48,8 @@ Status check_attachable(pid_t pid);
 bool uses_shadow_stack(pid_t pid);
 
 struct Thread {
+  Thread() = default;
+  explicit Thread(pid_t id) : tid(id) {}
   pid_t tid = 0;
   Registers regs;
   bool stopped = false;

@@ -1,4 +1,5 @@
 #include "target/unwind.h"
+#include "target/x86.h"
 
 #include <dwarf.h>
 #include <elfutils/libdw.h>
@@ -353,12 +354,9 @@ bool step_by_frame_pointer(pid_t pid, const StackFrame& frame, const KnownRegist
     // the return address is at the stack pointer, or just above the pushed rbp.
     uint8_t code[3] = {};
     if (auto bytes = read_process_memory(pid, RemoteAddress(frame.pc), 3)) std::memcpy(code, bytes->data(), 3);
-    const bool before_push = code[0] == 0x55 /* push %rbp */ || code[0] == 0xc3 /* ret */ ||
-                             (code[0] == 0x66 && code[1] == 0x90) /* graft-cc's entry */ ||
-                             code[0] == 0x90 || (code[0] == 0xff && code[1] == 0x25) /* a graft pad */;
-    if (before_push) {
+    if (x86::frame_not_set_up(code)) {
       slot = frame.sp;
-    } else if (code[0] == 0x48 && code[1] == 0x89 && code[2] == 0xe5) {  // mov %rsp,%rbp
+    } else if (x86::is_frame_pointer_setup(code)) {
       auto saved = stack.word(frame.sp);
       if (!saved) return false;
       caller.set(kRbp, *saved);

@@ -69,6 +69,19 @@ inline std::optional<uint64_t> rip_relative_lea_target(std::span<const uint8_t> 
   return address + 7 + static_cast<int64_t>(disp);
 }
 
+// Whether a function's frame is not set up yet (or already taken down) at
+// code starting with these bytes: its return address is then at rsp, as
+// the frame-pointer unwinder needs to know.
+inline bool frame_not_set_up(std::span<const uint8_t> c) {
+  return c.size() >= 2 && (c[0] == 0x55 /* push %rbp */ || c[0] == 0xc3 /* ret */ ||
+                           (c[0] == kUnpatchedEntry[14] && c[1] == kUnpatchedEntry[15]) /* graft-cc's entry */ ||
+                           c[0] == 0x90 || (c[0] == 0xff && c[1] == 0x25) /* a graft pad */);
+}
+// `mov %rsp,%rbp`: rbp is pushed, not yet the frame pointer.
+inline bool is_frame_pointer_setup(std::span<const uint8_t> c) {
+  return c.size() >= 3 && c[0] == 0x48 && c[1] == 0x89 && c[2] == 0xe5;
+}
+
 // Emits the few instruction forms graft's generated code needs (the frame
 // rebuilds of transfer points): 64-bit and 8-bit moves between registers and
 // rsp-relative memory, rsp-relative lea, an immediate into rax, and an
