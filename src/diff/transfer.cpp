@@ -28,9 +28,17 @@ std::map<std::string, Placed> locals_at(const TransferSide& side, const Code& co
   if (!side.frame) return out;
   const uint64_t pc = side.address + offset;
   for (const auto& local : side.frame->locals) {
-    LocalPlace place = local.scope_slot;
+    // Its place there: a location list's entry for pc, else the slot its
+    // scope names, only inside that scope (an inlined callee's local is no
+    // local of the code around it).
+    LocalPlace place;
+    bool in_scope = false;
     for (const auto& r : local.live)
-      if (r.start <= pc && pc < r.end && r.place.known()) place = r.place;
+      if (r.start <= pc && pc < r.end) {
+        in_scope = true;
+        if (r.place.known()) place = r.place;
+      }
+    if (!place.known() && in_scope) place = local.scope_slot;
     if (!place.known()) continue;
     TransferValue v;
     if (place.kind == LocalPlace::Kind::InRegister && place.reg != kRsp) v = {Kind::Register, place.reg, 0};
