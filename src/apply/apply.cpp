@@ -569,10 +569,22 @@ Status RevertUpdate::check() {
     return make_error("patch {} transformed {} live objects to new layouts, and graft does not generate the inverse "
                       "transformers: make a patch from the new version back to the old one (graft diff NEW OLD) and "
                       "apply that instead", top_.patch_id, top_.objects_transformed);
-  ranges_ = {{top_.text_start, top_.text_end, 0, "patch " + top_.patch_id, {}, {}}};
-  // Frames waiting for a call in a continuable function go back the way they came.
+  // The patch's functions, each by name (a thread in one is reported in
+  // it), then the rest of its text (call stubs, frame rebuilds).
+  for (const auto& [identity, d] : top_.defines)
+    if (d.function && d.address >= top_.text_start && d.address < top_.text_end)
+      ranges_.push_back({d.address, d.address + d.size, 0, identity + " (patch " + top_.patch_id + ")", {}, {}});
+  ranges_.push_back({top_.text_start, top_.text_end, 0, "patch " + top_.patch_id, {}, {}});
+  // Frames waiting for a call in a continuable function, or bound for a
+  // frame rebuild, go back the way they came: each in the range a return
+  // to it is found in (the first that holds it, as the check looks).
   for (const auto& e : top_.entries)
-    for (const auto& [from, to] : e.continues) ranges_[0].continues.emplace(to, from);
+    for (const auto& [from, to] : e.continues)
+      for (auto& r : ranges_)
+        if (to > r.start && to <= r.end) {
+          r.continues.emplace(to, from);
+          break;
+        }
   // Each redirected entry and its pad are rewritten too; a thread about to
   // take the jump there may wait (it runs the old code after the commit).
   for (const auto& e : top_.entries)
@@ -585,8 +597,13 @@ Status RevertUpdate::check() {
 Status RevertUpdate::commit(Refusal* refusal) {
   GRAFT_ASSIGN(transaction_, Transaction::begin(pid_));
   CheckpointReport checkpoints;
+  CheckpointOptions checkpoint = checkpoint_options(options_, pid_, records_.front().bias);
+  checkpoint.hint = fmt::format(
+      "a thread that runs the code of patch {} or waits for a call it made (one that moved into a new body at a "
+      "transfer point cannot be moved back) keeps the revert waiting: revert once it has left, or make a patch "
+      "from the new version back to the old one (graft diff NEW OLD) and apply that", top_.patch_id);
   Status status = transaction_->commit_at_safe_moment(
-      ranges_, checkpoint_options(options_, pid_, records_.front().bias),
+      ranges_, checkpoint,
       [&](const CheckpointReport& moment) { return plan(moment); }, checkpoints);
   report_.threads = transaction_->process().threads().size();
   record_wait(checkpoints, report_, refusal);

@@ -85,7 +85,7 @@ const AffectedRange* find_range(const std::vector<AffectedRange>& ranges, uint64
   return nullptr;
 }
 
-constexpr const char* kHint =
+constexpr const char* kDefaultHint =
     "a function that never returns cannot be replaced yet unless its new code is continuable, or its threads "
     "come back from a call at a transfer point (graft diff --explain says where)";
 
@@ -204,7 +204,7 @@ void locate(std::vector<Blocker>& blockers, const CheckpointOptions& options) {
 }
 
 // One line: each blocking thread with its chain of affected frames.
-std::string describe(const std::vector<Blocker>& blockers) {
+std::string describe(const std::vector<Blocker>& blockers, const std::string& hint) {
   constexpr size_t kThreads = 3, kFrames = 6;
   std::string out = blockers.size() == 1 ? "" : fmt::format("{} threads are blocked: ", blockers.size());
   for (size_t i = 0; i < blockers.size() && i < kThreads; ++i) {
@@ -219,7 +219,7 @@ std::string describe(const std::vector<Blocker>& blockers) {
     if (b.frames.size() > kFrames) out += fmt::format(", and {} frames more", b.frames.size() - kFrames);
   }
   if (blockers.size() > kThreads) out += fmt::format("; and {} more", blockers.size() - kThreads);
-  return out + fmt::format(" ({})", kHint);
+  return out + fmt::format(" ({})", hint);
 }
 
 // The instruction at an entry, as a parked thread leaving it would execute it.
@@ -337,8 +337,8 @@ Status at_safe_moment(TracedProcess& process, const std::vector<AffectedRange>& 
       report.pause_us = std::max(report.pause_us, micros_since(stopped_at));
       locate(blockers, options);
       report.blocking = blockers;
-      report.hint = kHint;
-      return make_error("no safe moment within {} ms: {}", options.timeout.count(), describe(blockers));
+      report.hint = options.hint.empty() ? kDefaultHint : options.hint;
+      return make_error("no safe moment within {} ms: {}", options.timeout.count(), describe(blockers, report.hint));
     }
     if (options.dynamic_checkpoints) {
       for (uint64_t c : checkpoints)

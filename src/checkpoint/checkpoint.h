@@ -69,6 +69,9 @@ struct CheckpointOptions {
   std::chrono::microseconds hold_limit{2000};
   bool dynamic_checkpoints = true;             // plant breakpoints (else only poll)
   bool detach_after_commit = false;            // let go of the process from the commit's stop
+  // What to do when no safe moment comes, for the refusal ("" : the advice
+  // for an update that waits on functions that never return).
+  std::string hint;
 };
 
 // A frame of a blocking thread that is in an affected range.

@@ -6,6 +6,7 @@
 // back from it, while requests keep arriving.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -163,6 +164,29 @@ TEST_F(Transfer, WorkersMoveIntoTheNewBodyOfTheirLoopKeepingTheirLocals) {
   ASSERT_EQ(target.ask("wake"), "woken");
   const std::string expected = std::to_string((count + 1) * 10 + 2);
   EXPECT_EQ(target.ask("report"), expected + " " + expected + " " + expected);
+}
+
+// Once the workers run the new body (moved at a transfer point), a revert
+// cannot move them back: it is refused in one line naming the function they
+// are in and what to do, and the program runs on in the new body.
+TEST_F(Transfer, RevertAfterWorkersMovedIsRefusedNamingTheirFunction) {
+  const auto v1 = build_program(dir, "loopbody", "v1");
+  std::string explain;
+  const auto patch = diff(v1, build_program(dir, "loopbody", "v2"), &explain);
+  Process target({v1.string()});
+  ASSERT_EQ(target.ask("wake"), "woken");
+  auto applied = graft({"apply", std::to_string(target.pid()), patch.string(), "--timeout", "2000", "--json"});
+  ASSERT_EQ(applied.exit_code, 0) << applied.out << applied.err;
+  ASSERT_EQ(target.ask("wake"), "woken");
+  ASSERT_EQ(target.ask("report"), "22 22 22");  // every worker in the new body
+  auto reverted = graft({"revert", std::to_string(target.pid()), "--timeout", "300"});
+  EXPECT_EQ(reverted.exit_code, 1);
+  EXPECT_EQ(std::count(reverted.err.begin(), reverted.err.end(), '\n'), 1) << reverted.err;  // one line
+  EXPECT_NE(reverted.err.find("is in main.c::worker_loop (patch "), std::string::npos) << reverted.err;
+  EXPECT_NE(reverted.err.find("cannot be moved back"), std::string::npos) << reverted.err;
+  EXPECT_EQ(target.ask("v"), "2");
+  ASSERT_EQ(target.ask("wake"), "woken");
+  EXPECT_EQ(target.ask("report"), "32 32 32");
 }
 
 }  // namespace
