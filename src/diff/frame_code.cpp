@@ -61,6 +61,7 @@ Result<Code> read_code(const Build& build, const Definition& def) {
   code.anywhere.assign(n, false);
   code.leaves.assign(n, false);
   code.callees.assign(n, "");
+  code.tail_callees.assign(n, "");
   code.targets.assign(n, "");
   for (size_t k = 0; k < n; ++k) {
     const Instruction& i = code.ins[k];
@@ -81,7 +82,13 @@ Result<Code> read_code(const Build& build, const Definition& def) {
       case ZYDIS_CATEGORY_UNCOND_BR:
         if (indirect) code.anywhere[k] = true;
         else if (auto t = target()) code.successors[k].push_back(*t);
-        else code.leaves[k] = true;
+        else {
+          code.leaves[k] = true;
+          for (const auto& r : relocations)
+            if (r.offset == i.offset + i.ins.raw.imm[0].offset)
+              if (auto t = resolve_target(build, def.section, r); t && t->kind != Target::Anonymous)
+                code.tail_callees[k] = t->name;
+        }
         break;
       case ZYDIS_CATEGORY_COND_BR:
         if (auto t = target()) code.successors[k].push_back(*t);

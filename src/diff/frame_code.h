@@ -44,6 +44,7 @@ struct Code {
   bool frame_pointer = false;    // rbp = CFA - 16 after the prologue
   std::string problem;           // the frame cannot be followed everywhere (a frame transfer refuses)
   std::vector<std::string> callees;  // per instruction: a direct call's target, else ""
+  std::vector<std::string> tail_callees;  // per instruction: a direct jump out's target (a tail call), else ""
   std::vector<std::string> targets;  // per instruction: what its relocated field refers to, else ""
 
   uint64_t at(size_t k) const { return ins[k].offset - entry; }

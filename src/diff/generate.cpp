@@ -9,6 +9,7 @@
 #include "diff/compare.h"
 #include "common/blocking_calls.h"
 #include "diff/continuation.h"
+#include "diff/frame_code.h"
 #include "diff/transfer.h"
 #include "common/clock.h"
 #include "diff/diff.h"
@@ -310,6 +311,25 @@ class Generator {
     }
   }
 
+  // Whether a thread may wait for long inside a call to `callee` of the old
+  // build: a waiting library call (blocking_calls.h), or a function of the
+  // program that calls one, directly or not (a loop around `httpd_poll()`,
+  // which waits in select()). Each function is decoded once; a cycle counts
+  // as not waiting until shown otherwise.
+  bool waits(const std::string& callee) {
+    if (is_blocking_call(callee)) return true;
+    if (auto known = waits_.find(callee); known != waits_.end()) return known->second;
+    waits_[callee] = false;
+    const Definition* d = old_.find(callee);
+    if (!d || !d->function) return false;
+    auto code = diff::read_code(old_, *d);
+    if (!code) return false;
+    for (const auto* names : {&code->callees, &code->tail_callees})
+      for (const auto& next : *names)
+        if (!next.empty() && next != callee && waits(next)) return waits_[callee] = true;
+    return false;
+  }
+
   // Where a thread may move from the old body into the new one (transfer.h).
   void transfers(const std::string& id, const Definition& old_def, const Definition& new_def, Continuation& c) {
     auto a = linked().first.find(id);
@@ -321,7 +341,8 @@ class Generator {
     const diff::TransferSide old_side{old_, old_def, a->second->value, frame_at(old_types_, a->second->value), old_types_};
     const diff::TransferSide new_side{new_, new_def, b->second->value, frame_at(new_types_, b->second->value), new_types_};
     const auto binary = new_.binary().path();
-    diff::find_transfers(old_side, new_side, [&](uint64_t address) { return source_line(binary, address); }, c);
+    diff::find_transfers(old_side, new_side, [&](uint64_t address) { return source_line(binary, address); },
+                         [&](const std::string& callee) { return waits(callee); }, c);
     // A moved local that may point to changed data would need the traversal
     // to follow it in the rebuilt frame: not done yet.
     if (holders_.count(id) && !c.transfers.empty()) {
@@ -559,6 +580,7 @@ class Generator {
   std::set<std::string> kept_state_, added_data_, replaced_constants_, retyped_, moved_data_, thread_locals_;
   std::set<std::string> library_thread_locals_;  // external thread-locals the new code reaches (GOTTPOFF)
   std::map<std::string, std::vector<std::pair<uint64_t, uint64_t>>> holders_;
+  std::map<std::string, bool> waits_;  // waits(): callee -> whether a thread may wait in it
   TypeTable old_types_, new_types_;  // both builds' DWARF types and frames
   std::pair<std::map<std::string, const ElfSymbol*>, std::map<std::string, const ElfSymbol*>> linked_;  // DataPlan::frame_holders
 };

@@ -6,7 +6,6 @@
 #include <set>
 
 #include "diff/compare.h"
-#include "common/blocking_calls.h"
 #include "diff/continuation.h"
 #include "diff/frame_code.h"
 
@@ -264,7 +263,8 @@ class Transfer {
 }  // namespace
 
 void find_transfers(const TransferSide& old_side, const TransferSide& new_side,
-                    const std::function<std::string(uint64_t)>& where, Continuation& c) {
+                    const std::function<std::string(uint64_t)>& where,
+                    const std::function<bool(const std::string&)>& waits, Continuation& c) {
   auto old_code = read_code(old_side.build, old_side.definition);
   auto new_code = read_code(new_side.build, new_side.definition);
   if (!old_code || !new_code) {
@@ -288,7 +288,7 @@ void find_transfers(const TransferSide& old_side, const TransferSide& new_side,
   for (const auto& [callee, pair] : calls) {
     const auto& [in_old, in_new] = pair;
     // Only where a thread waits: where it is found between iterations.
-    if (in_old.empty() || in_new.empty() || !is_blocking_call(callee)) continue;
+    if (in_old.empty() || in_new.empty() || !waits(callee)) continue;
     if (in_old.size() != in_new.size()) {
       c.not_transferable.push_back(fmt::format("the calls to {}: {} in the old code, {} in the new (graft pairs them "
                                                "by order)", callee, in_old.size(), in_new.size()));

@@ -33,8 +33,12 @@ struct TransferSide {
 };
 
 // Fills c.transfers and c.not_transferable. `where`: "file:line" of an
-// address of the new binary.
+// address of the new binary. `waits(callee)`: whether a thread may wait for
+// long in a call to it (a waiting library call, or a function of the
+// program that makes one): the calls where threads are found between
+// iterations, the only candidates.
 void find_transfers(const TransferSide& old_side, const TransferSide& new_side,
-                    const std::function<std::string(uint64_t)>& where, Continuation& c);
+                    const std::function<std::string(uint64_t)>& where,
+                    const std::function<bool(const std::string&)>& waits, Continuation& c);
 
 }  // namespace graft::diff

@@ -189,5 +189,24 @@ TEST_F(Transfer, RevertAfterWorkersMovedIsRefusedNamingTheirFunction) {
   EXPECT_EQ(target.ask("report"), "32 32 32");
 }
 
+// The loop waits in a function of the program that waits in read() (a poll
+// wrapper, as real servers have): the call to it is a transfer point, and
+// idle workers blocked under it move when it returns.
+TEST_F(Transfer, ACallToAFunctionThatWaitsIsATransferPoint) {
+  const auto v1 = build_program(dir, "loopwrap", "v1");
+  std::string explain;
+  const auto patch = diff(v1, build_program(dir, "loopwrap", "v2"), &explain);
+  EXPECT_NE(explain.find("transferable at the call to main.c::wait_for_request at main.c:"), std::string::npos)
+      << explain;
+  Process target({v1.string()});
+  ASSERT_EQ(target.ask("wake"), "woken");
+  auto applied = graft({"apply", std::to_string(target.pid()), patch.string(), "--timeout", "2000", "--json"});
+  ASSERT_EQ(applied.exit_code, 0) << applied.out << applied.err;
+  EXPECT_EQ(nlohmann::json::parse(applied.out).value("frames_continued", 0), 3) << applied.out;
+  EXPECT_EQ(target.ask("v"), "2");
+  ASSERT_EQ(target.ask("wake"), "woken");
+  EXPECT_EQ(target.ask("report"), "22 22 22");
+}
+
 }  // namespace
 }  // namespace graft::test
