@@ -64,25 +64,70 @@ ok "ready line: $ready"
 
 # -------------------------------------------------------------- helpers --
 
-cli() { timeout 10 redis-cli -p "$port" "$@"; }
-
-# expect DESC WANT ARGS...: the output of one redis-cli command is exactly WANT.
-expect() {
-    local desc=$1 want=$2 got
-    shift 2
-    got=$(cli "$@" 2>&1) || fail "$desc: redis-cli $* failed: $got"
-    [ "$got" == "$want" ] || fail "$desc: redis-cli $*: expected [${want//$'\n'/ | }], got [${got//$'\n'/ | }]"
-    ok "$desc"
+cli() {
+    if [ ${#queue_cmd[@]} -gt 0 ]; then   # a queued command would run after this one
+        echo "FAIL [$label]: test.sh: flush before: redis-cli $*" >&2
+        kill -TERM $$
+        exit 1
+    fi
+    timeout 10 redis-cli -p "$port" "$@"
 }
+
+# expect and expect_err queue their command; the queue goes to the server in
+# order, over one redis-cli connection, before anything else talks to it
+# (flush, called by cli), and each reply is checked as if it had been the
+# only command of its own redis-cli run. A PING with a marker after each
+# command tells the replies apart.
+queue_desc=() queue_want=() queue_kind=() queue_cmd=()
+# quote ARGS...: one line for redis-cli's reader, every argument double-quoted
+quote() {
+    local a line=
+    for a in "$@"; do a=${a//\\/\\\\}; line+=" \"${a//\"/\\\"}\""; done
+    printf '%s\n' "${line# }"
+}
+queue() {                       # queue KIND DESC WANT ARGS...
+    queue_kind+=("$1") queue_desc+=("$2") queue_want+=("$3")
+    shift 3
+    queue_cmd+=("$(quote "$@")")
+}
+flush() {
+    local n=${#queue_cmd[@]} i out got rc
+    [ "$n" -gt 0 ] || return 0
+    for i in "${!queue_cmd[@]}"; do
+        printf '%s\nPING "--reply %d--"\n' "${queue_cmd[i]}" "$i"
+    done >"$work/queue"
+    out=$(timeout 30 redis-cli -p "$port" <"$work/queue" 2>&1)
+    rc=$?
+    for i in "${!queue_cmd[@]}"; do
+        if [[ $out == *"--reply $i--"* ]]; then
+            got=${out%%--reply $i--*}
+            out=${out#*--reply $i--}
+            out=${out#$'\n'}
+        else
+            got=$out out=
+        fi
+        while [[ $got == *$'\n' ]]; do got=${got%$'\n'}; done
+        local desc=${queue_desc[i]} want=${queue_want[i]} cmd=${queue_cmd[i]}
+        case ${queue_kind[i]} in
+            any) continue ;;
+            err) [[ $got == "$want"* ]] ||
+                     { queue_cmd=(); fail "$desc: redis-cli $cmd: expected error [$want...], got [$got]"; } ;;
+            *)   [ "$got" == "$want" ] ||
+                     { queue_cmd=(); fail "$desc: redis-cli $cmd: expected [${want//$'\n'/ | }], got [${got//$'\n'/ | }] (redis-cli exit status $rc)"; } ;;
+        esac
+        ok "$desc"
+    done
+    queue_desc=() queue_want=() queue_kind=() queue_cmd=()
+}
+
+# send ARGS...: a command whose reply is not checked.
+send() { queue any "" "" "$@"; }
+
+# expect DESC WANT ARGS...: the reply of the command is exactly WANT.
+expect() { queue exact "$@"; }
 
 # expect_err DESC PREFIX ARGS...: the command gets an error reply starting with PREFIX.
-expect_err() {
-    local desc=$1 want=$2 got
-    shift 2
-    got=$(cli "$@" 2>&1)
-    [[ $got == "$want"* ]] || fail "$desc: redis-cli $*: expected error [$want...], got [$got]"
-    ok "$desc"
-}
+expect_err() { queue err "$@"; }
 
 info_field() {
     cli info | tr -d '\r' | sed -n "s/^$1://p"
@@ -118,6 +163,7 @@ expect "SET" "OK" set k1 "some value"
 expect "GET round-trip" "some value" get k1
 expect "GET missing is nil" "" get nosuchkey
 printf 'line one\r\nline two\n\0binary\377' >"$work/value"
+flush
 cli -x set bin <"$work/value" >/dev/null || fail "SET -x"
 [ "$(cli get bin | head -c -1 | od -An -tx1)" == "$(od -An -tx1 <"$work/value")" ] ||
     fail "binary value with CR, LF, NUL does not round-trip"
@@ -161,14 +207,15 @@ expect "LPOP count" $'y\na' lpop l 2
 expect "RPOP last" "b" rpop l
 expect "empty list is removed" "0" exists l
 expect "LPOP missing" "" lpop l
-cli rpush wl x >/dev/null
+send rpush wl x
 expect_err "GET on a list" "WRONGTYPE" get wl
 expect_err "LPUSH on a string" "WRONGTYPE" lpush k1 x
 expect "SET replaces a list" "OK" set wl now-a-string
 expect "GET after SET on list" "now-a-string" get wl
 
 # The v1 -> v2 fix: LRANGE with a negative start index.
-cli rpush neg a b c >/dev/null
+send rpush neg a b c
+flush
 got=$(cli lrange neg -2 -1)
 if [ "$n" -eq 1 ]; then
     [ "$got" == $'a\nb\nc' ] || fail "v1 LRANGE neg -2 -1: expected the v1 bug [a b c], got [${got//$'\n'/ }]"
@@ -189,16 +236,19 @@ expect "CONFIG GET appendonly" $'appendonly\nno' config get appendonly
 expect "COMMAND DOCS" "" command docs
 expect "COMMAND" "" command
 expect "SELECT 0" "OK" select 0
+flush
 got=$(printf 'CLIENT SETNAME myname\nCLIENT GETNAME\n' | cli)
 [ "$got" == $'OK\nmyname' ] || fail "CLIENT SETNAME/GETNAME: [$got]"
 ok "CLIENT SETNAME/GETNAME"
 expect "CLIENT GETNAME on a new connection" "" client getname
+flush
 [[ $(info_field kvstore_version) == "v$n" ]] || fail "INFO kvstore_version is not v$n"
 ok "INFO kvstore_version:v$n"
 [ "$(info_field tcp_port)" == "$port" ] || fail "INFO tcp_port"
 ok "INFO tcp_port"
 
 # Inline commands, pipelining and requests split across reads.
+flush
 tcp_open
 tcp_send 'PING\r\n'
 tcp_expect "inline PING" "+PONG"
@@ -240,6 +290,7 @@ if [ "$n" -ge 3 ]; then
     expect "APPEND" "6" append ap def
     expect "GET after APPEND" "abcdef" get ap
     expect_err "APPEND on a list" "WRONGTYPE" append neg x
+    flush
     [ "$(info_field append_calls)" == 3 ] || fail "INFO append_calls: [$(info_field append_calls)]"
     ok "INFO append_calls:3"
 else
@@ -249,8 +300,9 @@ fi
 # ---------------------------------------------------- v4: key expiry --
 
 if [ "$n" -ge 4 ]; then
-    cli set e1 v >/dev/null
+    send set e1 v
     expect "EXPIRE" "1" expire e1 100
+    flush
     got=$(cli ttl e1)
     [ "$got" -ge 99 ] && [ "$got" -le 100 ] || fail "TTL after EXPIRE 100: $got"
     ok "TTL $got"
@@ -262,12 +314,13 @@ if [ "$n" -ge 4 ]; then
     expect "TTL missing key" "-2" ttl nosuchkey
     expect "EXPIRE missing key" "0" expire nosuchkey 10
     expect "SET clears the TTL: EXPIRE" "1" expire e1 100
-    cli set e1 w >/dev/null
+    send set e1 w
     expect "SET clears the TTL" "-1" ttl e1
     expect "EXPIRE on a list" "1" expire neg 100
     expect "LRANGE keeps working with a TTL" $'b\nc' lrange neg -2 -1
-    cli set e2 v >/dev/null
+    send set e2 v
     expect "PEXPIRE" "1" pexpire e2 150
+    flush
     gone=
     for _ in $(seq 60); do          # up to 3 s
         [ "$(cli exists e2)" == 0 ] && { gone=1; break; }
@@ -281,9 +334,10 @@ if [ "$n" -ge 4 ]; then
 
     # Lazy expiry only (v4, v5) vs the background sweeper (v6).
     expect "FLUSHALL before sweep test" "OK" flushall
-    cli set keep v >/dev/null
-    cli set lazy v >/dev/null
+    send set keep v
+    send set lazy v
     expect "PEXPIRE 50" "1" pexpire lazy 50
+    flush
     if [ "$n" -lt 6 ]; then
         sleep 0.4
         expect "expired but untouched key still counted (no sweeper)" "2" dbsize
@@ -298,6 +352,7 @@ if [ "$n" -ge 4 ]; then
         [ -n "$swept" ] || fail "sweeper did not remove an untouched expired key within 3 s"
         ok "background sweeper removed the untouched expired key"
         expect "key without TTL survives the sweeper" "v" get keep
+        flush
         got=$(info_field expired_keys)
         [ "${got:-0}" -ge 1 ] || fail "INFO expired_keys: [$got]"
         ok "INFO expired_keys:$got"
@@ -309,13 +364,15 @@ fi
 # ------------------------------------- v5: statistics, per-client counter --
 
 if [ "$n" -ge 5 ]; then
-    cli set hit v >/dev/null
+    send set hit v
+    flush
     h0=$(info_field keyspace_hits)
     m0=$(info_field keyspace_misses)
     [ -n "$h0" ] && [ -n "$m0" ] || fail "INFO lacks keyspace_hits/keyspace_misses"
-    cli get hit >/dev/null
-    cli get hit >/dev/null
-    cli get nosuchkey >/dev/null
+    send get hit
+    send get hit
+    send get nosuchkey
+    flush
     h1=$(info_field keyspace_hits)
     m1=$(info_field keyspace_misses)
     [ "$h1" -eq $((h0 + 2)) ] && [ "$m1" -eq $((m0 + 1)) ] ||
@@ -333,6 +390,8 @@ else
 fi
 
 # ----------------------------------------------------------- threads --
+
+flush
 
 names=$(cat /proc/"$pid"/task/*/comm 2>/dev/null | sort | tr '\n' ' ')
 [ "$(grep -o 'kv-worker-' <<<"$names" | wc -l)" -eq 4 ] || fail "expected 4 kv-worker threads: $names"
@@ -355,6 +414,7 @@ names_expected=(PING_INLINE PING_MBULK SET GET INCR LPUSH RPUSH LPOP RPOP
 bench() {
     local desc=$1 e0 e1 t
     shift
+    flush
     e0=$(info_field total_error_replies)
     timeout 60 redis-benchmark -p "$port" -t "$tests" -n 2000 -c 8 -q "$@" \
         >"$work/bench.out" 2>"$work/bench.err" ||
@@ -375,16 +435,19 @@ bench() {
 expect "FLUSHALL before benchmarks" "OK" flushall
 bench "redis-benchmark -n 2000 -c 8"
 expect "no INCR lost under 8 clients" "2000" get "counter:__rand_int__"
+flush
 [ "$(cli lrange mylist 0 -1 | wc -l)" -eq 2000 ] || fail "mylist should hold 2000 elements"
 ok "list length after push/pop benchmarks"
 bench "redis-benchmark -n 2000 -c 8 -P 16" -P 16
 expect "no INCR lost with pipelining" "4000" get "counter:__rand_int__"
+flush
 [ "$(cli lrange mylist 0 -1 | wc -l)" -eq 4000 ] || fail "mylist should hold 4000 elements"
 ok "list length after pipelined benchmarks"
 expect "DBSIZE after benchmarks" "3" dbsize
 
 # Replies far above the 1 MB output soft limit: 50 pipelined LRANGEs of
 # 4000 elements (~2.5 MB), and clients that hang up with output pending.
+flush
 timeout 60 redis-benchmark -p "$port" -n 200 -c 2 -P 50 -q lrange mylist 0 -1 \
     >"$work/bench.out" 2>"$work/bench.err" || fail "pipelined big LRANGE: redis-benchmark failed"
 tr '\r' '\n' <"$work/bench.out" | grep -q 'requests per second' || fail "pipelined big LRANGE: no result"
@@ -400,6 +463,7 @@ done
 alive
 expect "server still serving after clients hung up with output pending" "PONG" ping
 
+flush
 for _ in $(seq 40); do              # closes may still be in flight: up to 2 s
     clients=$(info_field connected_clients)
     [ "$clients" -le 1 ] && break

@@ -7,6 +7,8 @@
 #include <fstream>
 #include <future>
 #include <gtest/gtest.h>
+
+#include <thread>
 #include <nlohmann/json.hpp>
 
 #include "../support/harness.h"
@@ -79,7 +81,13 @@ TEST_F(Checkpoints, ThreadsEnteringAndLeavingAtHighRate) {
   auto applying = apply_in_background(target.pid(), patch, 30000);
   EXPECT_TRUE(checkpoint_planted(target.pid(), v1, "changed", applying))
       << "graft did not wait for the workers inside changed()";
-  EXPECT_EQ(read_int(target.pid(), v1, "graft_update_pending"), 1);  // sends the workers to their update points
+  // graft raises the flag that sends the workers to their update points
+  // right after planting its checkpoints: waited for, not read once.
+  int pending = 0;
+  for (const auto until = std::chrono::steady_clock::now() + 10s;
+       (pending = read_int(target.pid(), v1, "graft_update_pending")) != 1 && std::chrono::steady_clock::now() < until;)
+    std::this_thread::sleep_for(1ms);
+  EXPECT_EQ(pending, 1) << "graft did not raise graft_update_pending";
   EXPECT_EQ(target.ask("release"), "released");
   expect_landed_through_checkpoints(applying);
   EXPECT_EQ(target.ask("v"), "2 1");

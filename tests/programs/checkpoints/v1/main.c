@@ -9,8 +9,8 @@
 //   signal 1 a thread that waits in pause() runs changed() in its SIGUSR1
 //            handler, which another thread triggers without pause
 //   any mode: the line "hold" takes the lock in the main thread and answers
-//            "holding" once a thread has entered changed() after that (it
-//            waits inside for the lock); "release" lets it go; "park"
+//            "holding" once a thread is inside changed(), waiting for the
+//            lock (it may have got there first); "release" lets it go; "park"
 //            starts a thread that stays inside changed_park() until
 //            "unpark", keeping an update waiting; "t" prints
 //            "traced BEGAN ENDED": short-lived threads of spawn mode that
@@ -40,7 +40,7 @@ atomic_long counter;
 atomic_long spins;
 atomic_int started;
 atomic_long calls;
-atomic_long entries;       // calls of changed() begun
+atomic_long inside;        // threads in changed() now
 atomic_long born_traced;   // short-lived threads that began while traced
 atomic_long ended_traced;  // short-lived threads that ended while traced
 static long gap_us, inside_us;
@@ -63,10 +63,11 @@ static void sleep_for_us(long us) { sleep_for_ns(us * 1000L); }
 
 // The function the next version changes; workers block on the lock inside it.
 long changed(int step) {
-  atomic_fetch_add(&entries, 1);
+  atomic_fetch_add(&inside, 1);
   pthread_mutex_lock(&lock);
   long value = atomic_fetch_add(&counter, step) + step;
   pthread_mutex_unlock(&lock);
+  atomic_fetch_sub(&inside, 1);
   return value;
 }
 
@@ -201,9 +202,10 @@ static void* spinner(void* arg) {
 
 void report(const char* line) {
   if (strcmp(line, "hold\n") == 0) {
+    // Once a thread waits inside changed() for the lock (it may have been
+    // waiting there before the lock was taken).
     pthread_mutex_lock(&lock);
-    const long before = atomic_load(&entries);
-    while (atomic_load(&entries) == before) usleep(100);
+    while (atomic_load(&inside) == 0) usleep(100);
     printf("holding\n");
     return;
   }
