@@ -319,7 +319,7 @@ Result<RemoteMapping> map_image(RemoteSyscalls& syscalls, RemoteAddress base, st
     GRAFT_ASSIGN(const int64_t r, syscalls.call(SYS_mmap, {at.value(), seg.size, static_cast<uint64_t>(seg.prot),
                                                            MAP_PRIVATE | MAP_FIXED_NOREPLACE, fd_number, seg.offset}));
     if (r != static_cast<int64_t>(at.value())) {
-      if (r > 0) RemoteMapping(process, RemoteAddress(static_cast<uint64_t>(r)), seg.size);  // unmapped at once
+      if (r > 0) (void)RemoteMapping(process, RemoteAddress(static_cast<uint64_t>(r)), seg.size).unmap();  // placed elsewhere
       return make_error("cannot map the patch at {:#x} in process {}: {}", at, process.pid(),
                         r < 0 ? std::strerror(static_cast<int>(-r)) : "placed elsewhere");
     }
