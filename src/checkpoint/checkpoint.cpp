@@ -86,8 +86,9 @@ const AffectedRange* find_range(const std::vector<AffectedRange>& ranges, uint64
 }
 
 constexpr const char* kDefaultHint =
-    "a function that never returns cannot be replaced yet unless its new code is continuable, or its threads "
-    "come back from a call at a transfer point (graft diff --explain says where)";
+    "a function that never returns takes its threads only at a waiting call where its new code continues or at a "
+    "transfer point (graft diff --explain says where); threads elsewhere in replaced code must leave it, and under "
+    "load a longer --timeout gives busy ones more chances";
 
 // Decides whether one stopped thread is at a safe point, and where it would be.
 // Two analyses, and the thread is blocked if either finds an affected frame:
