@@ -46,6 +46,26 @@ void keep_for_program(Thread& t, int status) {
 
 }  // namespace
 
+// --- SavedRegisters ---
+
+SavedRegisters::SavedRegisters(SavedRegisters&& other) noexcept
+    : process_(other.process_), thread_(other.thread_), saved_(other.saved_), dirty_(other.dirty_) {
+  other.dirty_ = false;
+}
+
+Status SavedRegisters::set(const Registers& regs) {
+  dirty_ = true;
+  return set_thread_registers(thread_->tid, regs);
+}
+
+Status SavedRegisters::restore() {
+  if (!dirty_) return ok();
+  GRAFT_TRY(set_thread_registers(thread_->tid, saved_));
+  thread_->regs = saved_;
+  dirty_ = false;
+  return ok();
+}
+
 // --- RemoteSyscalls ---
 
 Result<RemoteSyscalls> RemoteSyscalls::open(TracedProcess& process) {
@@ -57,26 +77,10 @@ Result<RemoteSyscalls> RemoteSyscalls::open(TracedProcess& process) {
   return RemoteSyscalls(process, *t, instruction);
 }
 
-RemoteSyscalls::RemoteSyscalls(RemoteSyscalls&& other) noexcept
-    : process_(other.process_), thread_(other.thread_), instruction_(other.instruction_), saved_(other.saved_),
-      dirty_(other.dirty_) {
-  other.dirty_ = false;
-  other.thread_ = nullptr;
-}
-
-RemoteSyscalls::~RemoteSyscalls() { (void)restore(); }
-
-Status RemoteSyscalls::restore() {
-  if (!dirty_ || !thread_) return ok();
-  GRAFT_TRY(set_thread_registers(thread_->tid, saved_));
-  thread_->regs = saved_;
-  dirty_ = false;
-  return ok();
-}
-
 Result<int64_t> RemoteSyscalls::call(long number, std::array<uint64_t, 6> args) {
-  if (!thread_ || !thread_->stopped) return make_error("internal: no stopped thread for a system call");
-  Registers regs = saved_;
+  Thread& t = registers_.thread();
+  if (!t.stopped) return make_error("internal: no stopped thread for a system call");
+  Registers regs = registers_.own();
   regs.rax = static_cast<uint64_t>(number);
   regs.leave_system_call();  // no restart logic for an interrupted call underneath
   regs.rdi = args[0];
@@ -86,28 +90,27 @@ Result<int64_t> RemoteSyscalls::call(long number, std::array<uint64_t, 6> args) 
   regs.r8 = args[4];
   regs.r9 = args[5];
   regs.rip = instruction_.value();
-  dirty_ = true;
-  GRAFT_TRY(set_thread_registers(thread_->tid, regs));
+  GRAFT_TRY(registers_.set(regs));
   for (int attempt = 0;; ++attempt) {
-    if (ptrace(PTRACE_SINGLESTEP, thread_->tid, nullptr, nullptr) != 0) {
+    if (ptrace(PTRACE_SINGLESTEP, t.tid, nullptr, nullptr) != 0) {
       const int err = errno;
-      (void)restore();
-      return errno_error(fmt::format("PTRACE_SINGLESTEP of thread {}", thread_->tid), err);
+      (void)registers_.restore();
+      return errno_error(fmt::format("PTRACE_SINGLESTEP of thread {}", t.tid), err);
     }
     int status = 0;
-    if (waitpid(thread_->tid, &status, __WALL) != thread_->tid || !WIFSTOPPED(status)) {
-      dirty_ = false;  // nothing left to restore
-      return make_error("thread {} died while running a system call for graft", thread_->tid);
+    if (waitpid(t.tid, &status, __WALL) != t.tid || !WIFSTOPPED(status)) {
+      registers_.forget();
+      return make_error("thread {} died while running a system call for graft", t.tid);
     }
-    GRAFT_ASSIGN(const Registers after, process_->get_registers(thread_->tid));
+    GRAFT_ASSIGN(const Registers after, registers_.process().get_registers(t.tid));
     if (WSTOPSIG(status) == SIGTRAP && (status >> 16) == 0 && after.pc() == instruction_ + 2) {
-      GRAFT_TRY(restore());
+      GRAFT_TRY(registers_.restore());
       return static_cast<int64_t>(after.rax);
     }
-    keep_for_program(*thread_, status);
+    keep_for_program(t, status);
     if (attempt > 100) {
-      (void)restore();
-      return make_error("thread {} would not run an injected system call", thread_->tid);
+      (void)registers_.restore();
+      return make_error("thread {} would not run an injected system call", t.tid);
     }
   }
 }
@@ -115,7 +118,7 @@ Result<int64_t> RemoteSyscalls::call(long number, std::array<uint64_t, 6> args) 
 Result<uint64_t> RemoteSyscalls::checked(const std::string& what, long number, std::array<uint64_t, 6> args) {
   GRAFT_ASSIGN(const int64_t r, call(number, args));
   if (r < 0 && r > -4096)
-    return make_error("cannot {} in process {}: {}", what, process_->pid(), std::strerror(static_cast<int>(-r)));
+    return make_error("cannot {} in process {}: {}", what, process().pid(), std::strerror(static_cast<int>(-r)));
   return static_cast<uint64_t>(r);
 }
 
@@ -202,35 +205,19 @@ Result<BorrowedThread> BorrowedThread::take(TracedProcess& process) {
   return BorrowedThread(process, *t);
 }
 
-BorrowedThread::BorrowedThread(BorrowedThread&& other) noexcept
-    : process_(other.process_), thread_(other.thread_), saved_(other.saved_), dirty_(other.dirty_) {
-  other.dirty_ = false;
-  other.thread_ = nullptr;
-}
-
-BorrowedThread::~BorrowedThread() { (void)restore(); }
-
-Status BorrowedThread::restore() {
-  if (!dirty_ || !thread_) return ok();
-  GRAFT_TRY(set_thread_registers(thread_->tid, saved_));
-  thread_->regs = saved_;
-  dirty_ = false;
-  return ok();
-}
-
 Result<BorrowedRun> BorrowedThread::run(const Registers& start_regs, std::chrono::milliseconds limit) {
-  Thread& t = *thread_;
+  Thread& t = registers_.thread();
+  TracedProcess& process = registers_.process();
   if (!t.stopped || t.group_stop) return make_error("internal: thread {} is not stopped by graft", t.tid);
   Registers start = start_regs;
   start.leave_system_call();  // no restart of a call the thread was in
-  dirty_ = true;
-  GRAFT_TRY(set_thread_registers(t.tid, start));
+  GRAFT_TRY(registers_.set(start));
   BorrowedRun run;
   auto finish = [&](BorrowedRun::Outcome outcome) -> Result<BorrowedRun> {
-    GRAFT_ASSIGN(const Registers end, process_->get_registers(t.tid));
+    GRAFT_ASSIGN(const Registers end, process.get_registers(t.tid));
     run.outcome = outcome;
     run.pc = end.pc();
-    GRAFT_TRY(restore());
+    GRAFT_TRY(registers_.restore());
     return run;
   };
   const auto deadline = std::chrono::steady_clock::now() + limit;
@@ -238,7 +225,7 @@ Result<BorrowedRun> BorrowedThread::run(const Registers& start_regs, std::chrono
   for (;;) {
     if (ptrace(PTRACE_CONT, t.tid, nullptr, reinterpret_cast<void*>(static_cast<long>(deliver))) != 0) {
       const int err = errno;
-      (void)restore();
+      (void)registers_.restore();
       return errno_error("PTRACE_CONT", err);
     }
     int status = 0;
@@ -251,7 +238,7 @@ Result<BorrowedRun> BorrowedThread::run(const Registers& start_regs, std::chrono
              (got = waitpid(t.tid, &status, __WALL | WNOHANG)) == 0 && std::chrono::steady_clock::now() < stop_by;)
           usleep(20);
         if (got != t.tid) {
-          dirty_ = false;  // running: its registers cannot be put back
+          registers_.forget();  // running: its registers cannot be put back
           t.stopped = false;
           return make_error("thread {} would not stop after running code for graft", t.tid);
         }
@@ -262,7 +249,7 @@ Result<BorrowedRun> BorrowedThread::run(const Registers& start_regs, std::chrono
     }
     if (got < 0) return errno_error("waitpid", errno);
     if (!WIFSTOPPED(status)) {
-      dirty_ = false;
+      registers_.forget();
       return make_error("thread {} ended while running code for graft", t.tid);
     }
     const int sig = WSTOPSIG(status);
@@ -286,7 +273,7 @@ Result<BorrowedRun> BorrowedThread::run(const Registers& start_regs, std::chrono
     if (event == PTRACE_EVENT_CLONE) ptrace(PTRACE_GETEVENTMSG, t.tid, nullptr, &child);
     run.signal = sig;
     auto result = finish(BorrowedRun::Stopped);
-    if (child) process_->adopt(static_cast<pid_t>(child));  // the code started a thread: the program's now
+    if (child) process.adopt(static_cast<pid_t>(child));  // the code started a thread: the program's now
     return result;
   }
 }

@@ -20,6 +20,33 @@
 
 namespace graft {
 
+// A stopped thread's own registers, taken when graft borrows the thread and
+// put back when the scope closes (or at restore()) if graft set others.
+class SavedRegisters {
+ public:
+  SavedRegisters(TracedProcess& process, Thread& thread) : process_(&process), thread_(&thread), saved_(thread.regs) {}
+  ~SavedRegisters() { (void)restore(); }
+  SavedRegisters(SavedRegisters&& other) noexcept;
+  SavedRegisters(const SavedRegisters&) = delete;
+  SavedRegisters& operator=(const SavedRegisters&) = delete;
+  SavedRegisters& operator=(SavedRegisters&&) = delete;
+
+  // Gives the thread `regs`; they are its own again at restore().
+  Status set(const Registers& regs);
+  Status restore();
+  // The thread ended or runs on: there is nothing to put back.
+  void forget() { dirty_ = false; }
+  const Registers& own() const { return saved_; }
+  Thread& thread() const { return *thread_; }
+  TracedProcess& process() const { return *process_; }
+
+ private:
+  TracedProcess* process_;
+  Thread* thread_;
+  Registers saved_;
+  bool dirty_ = false;  // the thread's registers are not its own
+};
+
 // System calls run in one stopped thread of the target. The thread's
 // registers are taken when the scope opens and are put back after every
 // call and when it closes, so an interrupted system call of the thread's
@@ -27,8 +54,7 @@ namespace graft {
 class RemoteSyscalls {
  public:
   static Result<RemoteSyscalls> open(TracedProcess& process);
-  ~RemoteSyscalls();
-  RemoteSyscalls(RemoteSyscalls&& other) noexcept;
+  RemoteSyscalls(RemoteSyscalls&& other) noexcept = default;
   RemoteSyscalls(const RemoteSyscalls&) = delete;
   RemoteSyscalls& operator=(const RemoteSyscalls&) = delete;
   RemoteSyscalls& operator=(RemoteSyscalls&&) = delete;
@@ -37,18 +63,14 @@ class RemoteSyscalls {
   Result<int64_t> call(long number, std::array<uint64_t, 6> args);
   // `what` names the call in the error ("mmap 4096 bytes for the transformers").
   Result<uint64_t> checked(const std::string& what, long number, std::array<uint64_t, 6> args);
-  TracedProcess& process() const { return *process_; }
-  const Thread& thread() const { return *thread_; }
+  TracedProcess& process() const { return registers_.process(); }
+  const Thread& thread() const { return registers_.thread(); }
 
  private:
   RemoteSyscalls(TracedProcess& process, Thread& thread, RemoteAddress instruction)
-      : process_(&process), thread_(&thread), instruction_(instruction), saved_(thread.regs) {}
-  Status restore();
-  TracedProcess* process_;
-  Thread* thread_;
+      : registers_(process, thread), instruction_(instruction) {}
+  SavedRegisters registers_;
   RemoteAddress instruction_;  // an executable `syscall` in the target
-  Registers saved_;
-  bool dirty_ = false;         // the thread's registers are not its own
 };
 
 // Bytes written into the target's memory for the length of a scope (a
@@ -136,24 +158,19 @@ struct BorrowedRun {
 class BorrowedThread {
  public:
   static Result<BorrowedThread> take(TracedProcess& process);
-  ~BorrowedThread();
-  BorrowedThread(BorrowedThread&& other) noexcept;
+  BorrowedThread(BorrowedThread&& other) noexcept = default;
   BorrowedThread(const BorrowedThread&) = delete;
   BorrowedThread& operator=(const BorrowedThread&) = delete;
   BorrowedThread& operator=(BorrowedThread&&) = delete;
 
-  const Registers& own_registers() const { return saved_; }
+  const Registers& own_registers() const { return registers_.own(); }
   // Runs from `start` until the code executes an int3, faults, stops for
   // anything else or `limit` passes.
   Result<BorrowedRun> run(const Registers& start, std::chrono::milliseconds limit);
 
  private:
-  BorrowedThread(TracedProcess& process, Thread& thread) : process_(&process), thread_(&thread), saved_(thread.regs) {}
-  Status restore();
-  TracedProcess* process_;
-  Thread* thread_;
-  Registers saved_;
-  bool dirty_ = false;
+  BorrowedThread(TracedProcess& process, Thread& thread) : registers_(process, thread) {}
+  SavedRegisters registers_;
 };
 
 // The patch's image put into the target: a memfd named `name`, created in
