@@ -54,8 +54,9 @@ void add_entry_writes(WriteLog& log, uint64_t entry, const std::string& bytes_he
                       bool pad_first) {
   const auto bytes = unhex(bytes_hex), previous = unhex(previous_hex);
   const size_t pad = x86::kEntryPad;
-  DataWrite pad_write{entry - pad, {bytes.begin(), bytes.begin() + pad}, {previous.begin(), previous.begin() + pad}};
-  DataWrite jump_write{entry, {bytes.begin() + pad, bytes.end()}, {previous.begin() + pad, previous.end()}};
+  DataWrite pad_write{RemoteAddress(entry - pad), {bytes.begin(), bytes.begin() + pad},
+                      {previous.begin(), previous.begin() + pad}};
+  DataWrite jump_write{RemoteAddress(entry), {bytes.begin() + pad, bytes.end()}, {previous.begin() + pad, previous.end()}};
   if (pad_first) {
     log.add(std::move(pad_write));
     log.add(std::move(jump_write));
@@ -415,7 +416,7 @@ Result<WriteLog> ApplyUpdate::plan(const CheckpointReport& moment) {
   record_.state = registry::Applied;
   const std::string encoded = registry::encode(record_);
   if (encoded.size() > image_.header_capacity) return make_error("internal: registry record outgrew its header");
-  log.add({image_.base, {encoded.begin(), encoded.end()}, {}});
+  log.add({RemoteAddress(image_.base), {encoded.begin(), encoded.end()}, {}});
   return log;
 }
 

@@ -49,7 +49,7 @@ Result<std::vector<DataWrite>> frame_writes(const TracedProcess& process, const 
     if (value != r.from)
       return make_error("internal: thread {}'s return address into {} at {:#x} changed under the stop; nothing was changed",
                         r.tid, r.function, r.slot);
-    DataWrite w{r.slot, Bytes(8), Bytes(current.begin(), current.end())};
+    DataWrite w{RemoteAddress(r.slot), Bytes(8), Bytes(current.begin(), current.end())};
     std::memcpy(w.bytes.data(), &r.to, 8);
     writes.push_back(std::move(w));
   }

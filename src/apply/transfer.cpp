@@ -100,7 +100,8 @@ Result<std::vector<DataWrite>> plan_frame_transfers(const TracedProcess& process
       }
       size_t j = i;
       while (j < new_bytes.size() && new_bytes[j] != old_bytes[j]) ++j;
-      writes.push_back({low + i, {new_bytes.begin() + i, new_bytes.begin() + j}, {old_bytes.begin() + i, old_bytes.begin() + j}});
+      writes.push_back({RemoteAddress(low + i), {new_bytes.begin() + i, new_bytes.begin() + j},
+                        {old_bytes.begin() + i, old_bytes.begin() + j}});
       i = j;
     }
   }

@@ -14,12 +14,12 @@ Registers WriteLog::registers_of(const Thread& thread) const {
 
 void WriteLog::undo_writes(const TracedProcess& process, size_t count) const {
   for (size_t k = count; k-- > 0;)
-    if (!writes_[k].previous.empty()) (void)process.write(RemoteAddress(writes_[k].address), writes_[k].previous);
+    if (!writes_[k].previous.empty()) (void)process.write(writes_[k].address, writes_[k].previous);
 }
 
 Status WriteLog::commit(TracedProcess& process) const {
   for (size_t i = 0; i < writes_.size(); ++i)
-    if (auto written = process.write(RemoteAddress(writes_[i].address), writes_[i].bytes); !written) {
+    if (auto written = process.write(writes_[i].address, writes_[i].bytes); !written) {
       undo_writes(process, i);
       return written.error().context("the update was rolled back");
     }

@@ -917,7 +917,7 @@ Result<std::vector<DataWrite>> plan_migration(const DataPlan& plan, const Migrat
     rewrite_references(rewrites, m.from, before);
     // Its new storage holds the new initialiser: new fields start from it.
     GRAFT_ASSIGN(const auto initialiser, read_process_memory(input.pid, RemoteAddress(m.to), new_size));
-    DataWrite w{m.to, Bytes(initialiser.begin(), initialiser.end()), Bytes(initialiser.begin(), initialiser.end())};
+    DataWrite w{RemoteAddress(m.to), Bytes(initialiser.begin(), initialiser.end()), Bytes(initialiser.begin(), initialiser.end())};
     transform(m.root->old_type, before.data(), m.root->new_type, w.bytes.data());
     writes.push_back(std::move(w));
     ++report.objects;
@@ -946,7 +946,7 @@ Result<std::vector<DataWrite>> plan_migration(const DataPlan& plan, const Migrat
     if (t.moves) {
       // The chunk header, then the object, in fresh (zeroed) memory; the old
       // block stays allocated and untouched.
-      DataWrite w{t.block, Bytes(kChunkHeader + t.new_bytes), {}};
+      DataWrite w{RemoteAddress(t.block), Bytes(kChunkHeader + t.new_bytes), {}};
       w.previous = w.bytes;
       const uint64_t size_word = t.block_size | kMmappedBit;
       std::memcpy(w.bytes.data() + 8, &size_word, 8);
@@ -954,7 +954,7 @@ Result<std::vector<DataWrite>> plan_migration(const DataPlan& plan, const Migrat
       into = writes.size() - 1;
       offset = kChunkHeader;
     } else {
-      const uint64_t end = run ? writes[*run].address + writes[*run].bytes.size() : 0;
+      const uint64_t end = run ? (writes[*run].address + writes[*run].bytes.size()).value() : 0;
       bool joined = false;
       if (run && i.address >= end && i.address - end <= kRunGap && writes[*run].bytes.size() < kRunBytes) {
         gap.resize(i.address - end);
@@ -967,7 +967,7 @@ Result<std::vector<DataWrite>> plan_migration(const DataPlan& plan, const Migrat
         }
       }
       if (!joined) {
-        writes.push_back({i.address, {}, {}});
+        writes.push_back({RemoteAddress(i.address), {}, {}});
         run = writes.size() - 1;
       }
       into = *run;
@@ -994,7 +994,7 @@ Result<std::vector<DataWrite>> plan_migration(const DataPlan& plan, const Migrat
   for (const auto& [slot, to] : rewrites) {
     auto from = memory.word(slot);
     if (!from) return make_error("cannot read the pointer at {:#x} in process {}", slot, input.pid);
-    DataWrite w{slot, Bytes(8), Bytes(8)};
+    DataWrite w{RemoteAddress(slot), Bytes(8), Bytes(8)};
     std::memcpy(w.bytes.data(), &to, 8);
     std::memcpy(w.previous.data(), &*from, 8);
     writes.push_back(std::move(w));
@@ -1002,18 +1002,25 @@ Result<std::vector<DataWrite>> plan_migration(const DataPlan& plan, const Migrat
 
   if (!transformed.empty()) GRAFT_TRY(run_user_transformers(plan, input, transform, transformed, writes));
 
-  // Neighbouring objects (malloc puts them a header apart) become one write,
-  // the bytes between them written back unchanged: a million objects cost a
-  // few hundred writes, not a million.
+  merge_neighbouring_writes(writes, [&](RemoteAddress at, std::span<uint8_t> out) {
+    return memory.read(at.value(), out.data(), out.size());
+  });
+  report.bytes_read = memory.bytes_read();
+  report.traverse_us = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started).count());
+  return writes;
+}
+
+void merge_neighbouring_writes(std::vector<DataWrite>& writes,
+                               const std::function<bool(RemoteAddress, std::span<uint8_t>)>& read_gap) {
   std::sort(writes.begin(), writes.end(), [](const DataWrite& a, const DataWrite& b) { return a.address < b.address; });
   std::vector<DataWrite> merged;
   for (auto& w : writes) {
     if (!merged.empty()) {
       DataWrite& last = merged.back();
-      const uint64_t end = last.address + last.bytes.size();
-      if (w.address >= end && w.address - end <= 64 && last.bytes.size() < (1u << 20)) {
+      const RemoteAddress end = last.address + last.bytes.size();
+      if (w.address >= end && w.address - end <= kMergeGap && last.bytes.size() < kMergeLimit) {
         std::vector<uint8_t> gap(w.address - end);
-        if (memory.read(end, gap.data(), gap.size())) {
+        if (read_gap(end, gap)) {
           last.bytes.insert(last.bytes.end(), gap.begin(), gap.end());
           last.previous.insert(last.previous.end(), gap.begin(), gap.end());
           last.bytes.insert(last.bytes.end(), w.bytes.begin(), w.bytes.end());
@@ -1025,9 +1032,6 @@ Result<std::vector<DataWrite>> plan_migration(const DataPlan& plan, const Migrat
     merged.push_back(std::move(w));
   }
   writes = std::move(merged);
-  report.bytes_read = memory.bytes_read();
-  report.traverse_us = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started).count());
-  return writes;
 }
 
 }  // namespace graft

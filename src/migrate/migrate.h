@@ -8,12 +8,14 @@
 
 #include <cstdint>
 #include <functional>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "common/error.h"
 #include "common/huge_pages.h"
 #include "data/plan.h"
+#include "target/address.h"
 #include "target/registers.h"
 #include "target/unwind.h"
 
@@ -21,7 +23,7 @@ namespace graft {
 
 // One write of the migration, with what it replaces.
 struct DataWrite {
-  uint64_t address = 0;
+  RemoteAddress address;
   Bytes bytes, previous;  // a run of neighbouring objects reaches 16 MiB: huge pages
 };
 
@@ -33,6 +35,16 @@ struct RegisterWrite {
   Reg reg = Reg::rax;
   uint64_t value = 0;
 };
+
+// Neighbouring writes (malloc puts objects a header apart) become one, the
+// bytes between them (read by `read_gap`, written back unchanged) joined in:
+// a million objects cost a few hundred writes, not a million. Writes at most
+// kMergeGap bytes apart merge while the run is under kMergeLimit; a gap that
+// cannot be read keeps them apart. The result is sorted by address.
+inline constexpr uint64_t kMergeGap = 64;
+inline constexpr uint64_t kMergeLimit = 1u << 20;
+void merge_neighbouring_writes(std::vector<DataWrite>& writes,
+                               const std::function<bool(RemoteAddress, std::span<uint8_t>)>& read_gap);
 
 struct MigrationReport {
   size_t objects = 0;        // live instances transformed
