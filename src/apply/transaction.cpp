@@ -43,14 +43,15 @@ Status Transaction::finish() {
 Result<std::vector<DataWrite>> frame_writes(const TracedProcess& process, const std::vector<FrameRemap>& remaps) {
   std::vector<DataWrite> writes;
   for (const auto& r : remaps) {
-    GRAFT_ASSIGN(auto current, process.read(RemoteAddress(r.slot), 8));
+    GRAFT_ASSIGN(auto current, process.read(r.slot, 8));
     uint64_t value = 0;
     std::memcpy(&value, current.data(), 8);
-    if (value != r.from)
+    if (value != r.from.value())
       return make_error("internal: thread {}'s return address into {} at {:#x} changed under the stop; nothing was changed",
                         r.tid, r.function, r.slot);
-    DataWrite w{RemoteAddress(r.slot), Bytes(8), Bytes(current.begin(), current.end())};
-    std::memcpy(w.bytes.data(), &r.to, 8);
+    DataWrite w{r.slot, Bytes(8), Bytes(current.begin(), current.end())};
+    const uint64_t to = r.to.value();
+    std::memcpy(w.bytes.data(), &to, 8);
     writes.push_back(std::move(w));
   }
   return writes;

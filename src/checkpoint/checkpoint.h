@@ -50,8 +50,8 @@ struct FrameTransferTask {
 // stopped, its return slot is rewritten from `from` to `to`.
 struct FrameRemap {
   pid_t tid = 0;
-  uint64_t slot = 0;  // the stack word holding the return address
-  uint64_t from = 0, to = 0;
+  RemoteAddress slot;  // the stack word holding the return address
+  RemoteAddress from, to;
   std::string function;
 };
 
