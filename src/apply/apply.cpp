@@ -6,8 +6,7 @@
 //   revert_latest: RevertUpdate, the same phases with the patch's own record.
 #include "apply/apply.h"
 
-#include <sys/mman.h>
-#include <sys/syscall.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -114,13 +113,6 @@ MigrationInput::StoppedThread stopped_thread(const Thread& t) {
   return {t.tid, t.regs.rsp, t.regs.in_system_call(), false, t.regs, {}};
 }
 
-double elapsed_ms(Clock::time_point since) {
-  return std::chrono::duration<double, std::milli>(Clock::now() - since).count();
-}
-
-uint64_t micros_since(Clock::time_point since) {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - since).count());
-}
 
 // One `graft apply`: its state, phase by phase.
 class ApplyUpdate {
@@ -536,7 +528,7 @@ apply::TransferTarget ApplyUpdate::transfer_target(const FrameTransferTask& task
 Result<ApplyReport> ApplyUpdate::finish() {
   GRAFT_TRY(transaction_->finish());
   report_.functions = record_.entries.size();
-  report_.total_ms = elapsed_ms(started_);
+  report_.total_ms = millis_since(started_);
   return report_;
 }
 
@@ -634,7 +626,7 @@ Result<RevertReport> RevertUpdate::finish() {
   GRAFT_TRY(RemoteMapping(transaction_->process(), RemoteAddress(top_.region_start), top_.region_end - top_.region_start)
                 .unmap());
   GRAFT_TRY(transaction_->finish());
-  report_.total_ms = elapsed_ms(started_);
+  report_.total_ms = millis_since(started_);
   return report_;
 }
 

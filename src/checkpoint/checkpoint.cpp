@@ -1,5 +1,7 @@
 #include "checkpoint/checkpoint.h"
 
+#include "common/clock.h"
+
 #include "target/unwind.h"
 #include "target/x86.h"
 
@@ -20,10 +22,6 @@ void trace(const char* what, Clock::time_point since) {
   if (enabled)
     std::fprintf(stderr, "graft: trace: %-10s %6lld us\n", what,
                  static_cast<long long>(std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - since).count()));
-}
-
-uint64_t micros_since(Clock::time_point t) {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t).count());
 }
 
 // The int3s planted for one search (TracedProcess keeps them); every byte
