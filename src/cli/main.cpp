@@ -190,7 +190,7 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "graft 0.1.0");
 
   std::string old_binary, new_binary, output, file, checkpoints = "dynamic", transform_file, transform_header;
-  std::vector<std::string> transform_includes;
+  std::vector<std::string> transform_includes, static_values;
   bool explain = false, json = false, transfer_frames = true;
   int pid = 0, timeout_ms = 5000, transformer_timeout_ms = 2000;
 
@@ -221,6 +221,14 @@ int main(int argc, char** argv) {
                    "Write OUT.h: the old layout of every changed struct as struct graft_old_<tag>, byte for byte, "
                    "with the signature of each transformer you may write")
       ->type_name("OUT.h");
+  diff->add_option("--accept-static-value", static_values,
+                   "NAME: a new global (or GLOBAL.MEMBER, a new member of a struct global) that the new version sets "
+                   "at start-up (main before its loop, a constructor, code only they call, code behind a once-flag) "
+                   "keeps its static value after the update, and you say that value is right (repeatable). Without "
+                   "it, graft diff refuses such state: start-up ran long ago in the old version and will not run "
+                   "again. The other way out gives it a value at update time: GRAFT_INIT or GRAFT_RERUN in a "
+                   "--transform file")
+      ->type_name("NAME");
   diff->callback([&] {
     if (output.empty() && !explain && transform_header.empty())
       throw CLI::ValidationError("diff", "give -o PATCH to write the patch, --explain to only report, or "
@@ -277,7 +285,7 @@ int main(int argc, char** argv) {
     return app.exit(e);
   }
   if (diff->parsed()) {
-    graft::DiffRequest request{old_binary, new_binary, transform_file, {}};
+    graft::DiffRequest request{old_binary, new_binary, transform_file, {}, static_values};
     for (const auto& d : transform_includes) request.transform_includes.emplace_back(d);
     return run_diff(request, output, explain, transform_header);
   }

@@ -17,6 +17,9 @@ struct DiffRequest {
   // its #includes are found besides the new build's source root.
   std::filesystem::path transform_file;
   std::vector<std::filesystem::path> transform_includes;
+  // New globals (or new members, "global.member") set by start-up code whose
+  // static value the user says is right after a live update.
+  std::vector<std::string> static_values;
 };
 
 // The patch, or a refusal that says what cannot be patched yet and why.

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "diff/compare.h"
+#include "patch/relocation.h"
 
 namespace graft::diff {
 
@@ -206,6 +207,76 @@ Result<Code> read_code(const Build& build, const Definition& def) {
       for (size_t j = 0; j < n; ++j) unknown_from.push_back(j);
   }
   return code;
+}
+
+std::vector<size_t> jump_table_cases(const Build& build, const Definition& def, const Code& code, size_t k) {
+  const ElfSymbol& symbol = build.symbol(def.section.object, def.symbol);
+  const std::string* self = build.owner_identity(def.section);
+  const auto& relocations = build.relocations(def.section);
+  // The table a rip-relative or absolute operand of instruction j names: its section and offset.
+  auto table_of = [&](size_t j) -> std::optional<std::pair<SectionRef, uint64_t>> {
+    const Instruction& i = code.ins[j];
+    for (const auto& r : relocations) {
+      if (r.offset < i.offset || r.offset >= i.offset + i.ins.length) continue;
+      auto t = resolve_target(build, def.section, r);
+      if (!t || t->kind != Target::Anonymous || !is_constant_data(build.section(t->section))) return std::nullopt;
+      int64_t at = t->offset;
+      if (relocation_is_pc_relative(r.type)) at += static_cast<int64_t>(i.offset + i.ins.length - r.offset);
+      if (at < 0) return std::nullopt;
+      return std::make_pair(t->section, static_cast<uint64_t>(at));
+    }
+    return std::nullopt;
+  };
+  // The entries from `start`: consecutive relocations into this function.
+  auto entries = [&](SectionRef table, uint64_t start, bool relative, std::vector<size_t>& out) {
+    std::map<uint64_t, const ElfRelocation*> by_offset;
+    for (const auto& r : build.relocations(table)) by_offset[r.offset] = &r;
+    const uint64_t stride = relative ? 4 : 8;
+    for (uint64_t at = start;; at += stride) {
+      auto it = by_offset.find(at);
+      if (it == by_offset.end()) break;
+      auto t = resolve_target(build, table, *it->second);
+      if (!t || t->kind != Target::Named || !self || t->name != *self) break;
+      const int64_t target = relative ? t->offset - static_cast<int64_t>(at - start) : t->offset;
+      if (target < 0 || static_cast<uint64_t>(target) >= symbol.size) break;
+      auto index = code.index_of(static_cast<uint64_t>(target));
+      if (!index) return false;  // into the middle of an instruction: not a table of this jump
+      out.push_back(*index);
+    }
+    return true;
+  };
+  std::vector<size_t> out;
+  const Instruction& jump = code.ins[k];
+  if (jump.ops[0].type == ZYDIS_OPERAND_TYPE_MEMORY) {
+    if (auto table = table_of(k); table && entries(table->first, table->second, false, out)) return out;
+    return {};
+  }
+  if (jump.ops[0].type != ZYDIS_OPERAND_TYPE_REGISTER) return {};
+  // movslq (base,index,4), r; add base, r; jmp *r -- just before the jump.
+  const ZydisRegister target = whole(jump.ops[0].reg.value);
+  std::optional<ZydisRegister> base;
+  for (size_t back = 1; back <= 6 && back <= k && !base; ++back) {
+    const Instruction& i = code.ins[k - back];
+    if (i.ins.mnemonic == ZYDIS_MNEMONIC_MOVSXD && i.ops[1].type == ZYDIS_OPERAND_TYPE_MEMORY &&
+        i.ops[1].mem.scale == 4 && whole(i.ops[0].reg.value) == target)
+      base = whole(i.ops[1].mem.base);
+  }
+  if (!base) return {};
+  // Every rip-relative lea into that base register in the function: its tables, together.
+  std::set<std::pair<SectionRef, uint64_t>> tables;
+  for (size_t j = 0; j < code.ins.size(); ++j) {
+    const Instruction& i = code.ins[j];
+    if (i.ins.mnemonic != ZYDIS_MNEMONIC_LEA || whole(i.ops[0].reg.value) != *base) continue;
+    if (i.ops[1].mem.base != ZYDIS_REGISTER_RIP) continue;
+    auto table = table_of(j);
+    if (!table) return {};
+    tables.insert(*table);
+  }
+  for (const auto& [section, start] : tables)
+    if (!entries(section, start, true, out)) return {};
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
 }
 
 Liveness liveness(const Code& code) {

@@ -57,6 +57,14 @@ struct Code {
 
 Result<Code> read_code(const Build& build, const Definition& def);
 
+// The cases of the jump table the indirect jump at instruction `k` goes
+// through (instruction indexes), when its table is found: a jump through a
+// table the jump names (absolute entries), or through a register computed
+// from a rip-relative table (`lea base, table; movslq (base,index,4), r; add
+// base, r; jmp *r`: entries relative to the table), whose entries the
+// object's relocations give. Empty when not found.
+std::vector<size_t> jump_table_cases(const Build& build, const Definition& def, const Code& code, size_t k);
+
 // Backward liveness: registers (a bit per DWARF number) and 8-byte frame
 // slots (CFA-relative) the code may read before writing them, before each
 // instruction; `unknown_read`: it may read its frame at a place not known

@@ -10,6 +10,7 @@
 #include "common/blocking_calls.h"
 #include "diff/continuation.h"
 #include "diff/frame_code.h"
+#include "diff/startup.h"
 #include "diff/transfer.h"
 #include "common/clock.h"
 #include "diff/diff.h"
@@ -65,6 +66,7 @@ class Generator {
     if (!plan_.empty()) patch_.data_plan = encode_data_plan(plan_);
     for (const auto& id : retyped_) GRAFT_TRY(named(id));  // its new storage, even if no new code names it
     for (size_t i = 0; i < queue_.size(); ++i) GRAFT_TRY(link_piece(queue_[i]));
+    GRAFT_TRY(check_startup_state());
     GRAFT_TRY(record_base_symbols());
     Manifest& m = patch_.manifest;
     m.base_build_id = old_.build_id();
@@ -538,6 +540,80 @@ class Generator {
     return external(id);
   }
 
+  // New state that the new version sets in code the running process has run
+  // already and will not run again (start-up code, code behind a once-flag:
+  // diff/startup.h) keeps its static value after the update. Each such
+  // global or new member is refused, unless update-time code in the
+  // --transform file names it or the user says its static value is right.
+  Status check_startup_state() {
+    std::vector<diff::StartupWatch> watch;
+    for (const auto& id : added_data_) watch.push_back({id, {}});
+    for (const auto& root : plan_.roots) {
+      if (root.new_type < 0) continue;
+      const Type& before = plan_.old_types.at(root.old_type);
+      const Type& after = plan_.new_types.at(root.new_type);
+      if (after.kind != TypeKind::Struct || before.kind != TypeKind::Struct) continue;
+      diff::StartupWatch w{root.identity, {}};
+      for (const auto& m : after.members) {
+        const bool old = std::any_of(before.members.begin(), before.members.end(),
+                                     [&](const Member& o) { return o.name == m.name; });
+        if (old || m.name.empty()) continue;
+        const uint64_t size = m.bit_size ? (m.bit_offset + m.bit_size + 7) / 8 : plan_.new_types.at(m.type).size;
+        w.members.push_back({m.name, m.offset, m.offset + std::max<uint64_t>(size, 1)});
+      }
+      if (!w.members.empty()) watch.push_back(std::move(w));
+    }
+    if (watch.empty()) return ok();
+    std::set<std::string> old_globals;
+    for (const auto& [id, def] : old_.definitions())
+      if (!def.function) old_globals.insert(id);
+    diff::StartupAnalysis analysis(new_, std::move(old_globals));
+    const auto binary = new_.binary().path();
+    auto line_of = [&](const std::string& function, uint64_t offset) {
+      auto symbol = linked().second.find(function);
+      return symbol == linked().second.end() ? std::string() : source_line(binary, symbol->second->value + offset);
+    };
+    auto named = [](const std::string& id, const std::vector<std::string>& names) {
+      return std::any_of(names.begin(), names.end(),
+                         [&](const std::string& n) { return id == n || id.ends_with("::" + n); });
+    };
+    std::vector<std::string> refused;
+    std::string first;
+    for (const auto& w : analysis.find(watch)) {
+      const std::string what = w.member.empty() ? w.global : w.global + "." + w.member;
+      const std::string where = line_of(w.function, w.offset);
+      const std::string set_by = fmt::format("{} ({}{})", w.function, where.empty() ? "" : where + ", ", w.how);
+      if (named(w.global, request_.static_values) || (!w.member.empty() && named(what, request_.static_values))) {
+        patch_.manifest.notes.push_back(fmt::format("start-up state: {} is set by {}; it keeps its static value "
+                                                    "(--accept-static-value)", what, set_by));
+        continue;
+      }
+      if (!update_time_roots_.empty() && analysis.named_from(update_time_roots_, w.global)) {
+        patch_.manifest.notes.push_back(fmt::format("start-up state: {} is set by {}; update-time code in {} gives it "
+                                                    "its value", what, set_by,
+                                                    request_.transform_file.filename().string()));
+        continue;
+      }
+      refused.push_back(what);
+      if (first.empty()) first = fmt::format("{} {} is set by {}, which the running process will not run again", 
+                                             w.member.empty() ? "new global" : "new member", what, set_by);
+    }
+    if (refused.empty()) return ok();
+    const std::string shown = refused.front();
+    const std::string name = shown.substr(shown.rfind(':') == std::string::npos ? 0 : shown.rfind(':') + 1);
+    std::string type = "type";
+    if (auto symbol = linked().second.find(shown); symbol != linked().second.end())
+      for (const auto& v : new_types_.variables)
+        if (v.address == symbol->second->value && v.type >= 0) type = new_types_.spell(v.type);
+    return make_error("{}: after the update it would keep its static value; give it its value at update time in a "
+                      "--transform file (GRAFT_INIT({}, {}, value) {{ ... }}, or GRAFT_RERUN(function) of a setup "
+                      "function), or pass --accept-static-value {} if the static value is right{}; nothing was written",
+                      first, name, type, name,
+                      refused.size() > 1 ? fmt::format(" ({} more: {})", refused.size() - 1,
+                                                       fmt::join(refused.begin() + 1, refused.end(), ", "))
+                                         : "");
+  }
+
   // Where every identity of the running binary lives, found from its symbol table.
   Status record_base_symbols() {
     const ElfFile& bin = old_.binary();
@@ -578,6 +654,7 @@ class Generator {
   std::vector<SectionRef> queue_;
   std::map<std::string, uint32_t> symbol_of_;
   std::set<std::string> kept_state_, added_data_, replaced_constants_, retyped_, moved_data_, thread_locals_;
+  std::vector<std::string> update_time_roots_;  // functions the patch runs at update time (--transform file)
   std::set<std::string> library_thread_locals_;  // external thread-locals the new code reaches (GOTTPOFF)
   std::map<std::string, std::vector<std::pair<uint64_t, uint64_t>>> holders_;
   std::map<std::string, bool> waits_;  // waits(): callee -> whether a thread may wait in it

@@ -1,0 +1,563 @@
+#include "diff/startup.h"
+
+#include <elf.h>
+
+#include <algorithm>
+#include <deque>
+#include <functional>
+
+#include "common/blocking_calls.h"
+#include "diff/compare.h"
+#include "diff/frame_code.h"
+#include "patch/relocation.h"
+
+namespace graft::diff {
+namespace {
+
+// How often a function (or one call site) runs in the life of the process,
+// from least to most: the most repeating call site decides.
+enum class Run : uint8_t { Never, Shutdown, Startup, Live, Again };
+
+// Where an instruction of a living function is: before its service point
+// (start-up), in it (runs again), after it (shutdown).
+enum class Phase : uint8_t { Before, Serving, After };
+
+// Library functions that read through every pointer passed to them (passing
+// a global's address to anything else may write it).
+const std::set<std::string> kReadOnlyCalls = {
+    "printf", "fprintf", "dprintf", "vprintf", "vfprintf", "puts", "fputs", "fputc", "putc", "fwrite", "write",
+    "send", "sendto", "sendmsg", "writev", "strlen", "strnlen", "strcmp", "strncmp", "strcasecmp", "strncasecmp",
+    "strchr", "strrchr", "strstr", "strcasestr", "strspn", "strcspn", "strpbrk", "memchr", "memrchr", "memcmp",
+    "strdup", "strndup", "atoi", "atol", "atoll", "atof", "open", "open64", "openat", "fopen", "fopen64", "access",
+    "unlink", "mkdir", "rmdir", "chdir", "chroot", "getenv", "setenv", "syslog", "openlog", "perror", "warn",
+    "warnx", "err", "errx", "free", "puts", "exit", "_exit", "abort", "__assert_fail", "inet_addr", "inet_ntoa",
+    "getpwnam", "getgrnam", "opendir", "fnmatch", "regexec", "gethostbyname", "execv", "execvp", "execve"};
+
+// Library calls that run a function once per process (its routine's argument register).
+struct OnceCall {
+  const char* name;
+  int routine_register;  // DWARF number
+};
+constexpr OnceCall kOnceCalls[] = {{"pthread_once", 4 /* rsi */}};
+constexpr int kThreadStartRegister = 1;  // rdx: pthread_create's start routine
+
+constexpr int kArgumentRegs[] = {5, 4, 1, 2, 8, 9};  // rdi rsi rdx rcx r8 r9
+
+bool is_got_load(uint32_t type) {
+  return type == R_X86_64_GOTPCREL || type == R_X86_64_GOTPCRELX || type == R_X86_64_REX_GOTPCRELX;
+}
+
+int written_register(const Instruction& i) {
+  if (i.ins.operand_count_visible == 0) return -1;
+  const auto& o = i.ops[0];
+  if (o.type == ZYDIS_OPERAND_TYPE_REGISTER && (o.actions & ZYDIS_OPERAND_ACTION_MASK_WRITE)) return dwarf_number(o.reg.value);
+  return -1;
+}
+
+}  // namespace
+
+// What one function of the build is, as the analysis needs it.
+struct StartupAnalysis::Facts {
+  std::string identity;
+  Code code;
+  std::vector<std::vector<size_t>> next;  // successors, jump tables followed
+  std::vector<bool> cyclic;               // on a cycle of the function's control flow
+  std::vector<int> component;             // strongly connected component
+  // Per instruction: the named thing its relocated field refers to, and the
+  // address it yields relative to that thing (for a GOT load: the thing's
+  // address, which the instruction loads).
+  struct Reference {
+    std::string name;
+    bool function = false;
+    int64_t offset = 0;
+    bool got = false;
+  };
+  std::vector<std::optional<Reference>> refs;
+  std::vector<Phase> phase;
+  std::vector<bool> live_call;  // a call at the service point to a function that serves
+  bool waits = false, serves = false;
+  Run run = Run::Never;
+  std::string why;  // how it comes to run as it does ("called from main before its service loop")
+};
+
+StartupAnalysis::StartupAnalysis(const Build& build, std::set<std::string> old_globals)
+    : build_(build), old_globals_(std::move(old_globals)) {}
+StartupAnalysis::~StartupAnalysis() = default;
+
+namespace {
+
+// Strongly connected components of an instruction graph (iterative Tarjan).
+void components(const std::vector<std::vector<size_t>>& next, std::vector<int>& component, std::vector<bool>& cyclic) {
+  const size_t n = next.size();
+  component.assign(n, -1);
+  cyclic.assign(n, false);
+  std::vector<int> index(n, -1), low(n, 0);
+  std::vector<bool> on_stack(n, false);
+  std::vector<size_t> stack;
+  int counter = 0, count = 0;
+  for (size_t root = 0; root < n; ++root) {
+    if (index[root] >= 0) continue;
+    std::vector<std::pair<size_t, size_t>> work{{root, 0}};
+    index[root] = low[root] = counter++;
+    stack.push_back(root);
+    on_stack[root] = true;
+    while (!work.empty()) {
+      auto& [v, edge] = work.back();
+      if (edge < next[v].size()) {
+        const size_t w = next[v][edge++];
+        if (index[w] < 0) {
+          index[w] = low[w] = counter++;
+          stack.push_back(w);
+          on_stack[w] = true;
+          work.push_back({w, 0});
+        } else if (on_stack[w]) {
+          low[v] = std::min(low[v], index[w]);
+        }
+        continue;
+      }
+      if (low[v] == index[v]) {
+        size_t size = 0;
+        size_t w;
+        do {
+          w = stack.back();
+          stack.pop_back();
+          on_stack[w] = false;
+          component[w] = count;
+          ++size;
+        } while (w != v);
+        if (size > 1)
+          for (size_t k = 0; k < n; ++k)
+            if (component[k] == count) cyclic[k] = true;
+        ++count;
+      }
+      const size_t done = v;
+      work.pop_back();
+      if (!work.empty()) low[work.back().first] = std::min(low[work.back().first], low[done]);
+    }
+  }
+  for (size_t v = 0; v < n; ++v)
+    if (std::find(next[v].begin(), next[v].end(), v) != next[v].end()) cyclic[v] = true;
+}
+
+std::vector<bool> reachable_from(const std::vector<std::vector<size_t>>& next, const std::vector<size_t>& starts) {
+  std::vector<bool> seen(next.size(), false);
+  std::deque<size_t> queue(starts.begin(), starts.end());
+  while (!queue.empty()) {
+    const size_t v = queue.front();
+    queue.pop_front();
+    for (size_t w : next[v])
+      if (!seen[w]) {
+        seen[w] = true;
+        queue.push_back(w);
+      }
+  }
+  return seen;
+}
+
+}  // namespace
+
+const StartupAnalysis::Facts* StartupAnalysis::facts(const std::string& identity) {
+  if (auto it = facts_.find(identity); it != facts_.end()) return it->second.get();
+  auto& slot = facts_[identity];
+  const Definition* def = build_.find(identity);
+  if (!def || !def->function) return nullptr;
+  auto code = read_code(build_, *def);
+  if (!code) return nullptr;
+  auto f = std::make_unique<Facts>();
+  f->identity = identity;
+  f->code = std::move(*code);
+  const Code& c = f->code;
+  const size_t n = c.ins.size();
+  f->refs.resize(n);
+  const ElfSymbol& symbol = build_.symbol(def->section.object, def->symbol);
+  for (const auto& r : build_.relocations(def->section)) {
+    if (r.offset < symbol.value || r.offset >= symbol.value + symbol.size) continue;
+    auto k = std::upper_bound(c.ins.begin(), c.ins.end(), r.offset,
+                              [](uint64_t at, const Instruction& i) { return at < i.offset; });
+    if (k == c.ins.begin()) continue;
+    const Instruction& i = *(k - 1);
+    auto t = resolve_target(build_, def->section, r);
+    if (!t || t->kind != Target::Named) continue;
+    const Definition* target = build_.find(t->name);
+    Facts::Reference ref{t->name, target && target->function, t->offset, is_got_load(r.type)};
+    if (ref.got) ref.offset = 0;
+    else if (relocation_is_pc_relative(r.type)) ref.offset += static_cast<int64_t>(i.offset + i.ins.length - r.offset);
+    f->refs[static_cast<size_t>(k - 1 - c.ins.begin())] = ref;
+  }
+  // Successors, with the cases of a jump table where the table can be found
+  // (a jump through a register loaded from a rip-relative table whose entries
+  // the object's relocations give); otherwise anywhere.
+  f->next = c.successors;
+  for (size_t k = 0; k < n; ++k) {
+    if (!c.anywhere[k]) continue;
+    std::vector<size_t> cases = jump_table_cases(build_, *def, c, k);
+    if (cases.empty())
+      for (size_t j = 0; j < n; ++j) cases.push_back(j);
+    f->next[k] = std::move(cases);
+  }
+  components(f->next, f->component, f->cyclic);
+  slot = std::move(f);
+  return slot.get();
+}
+
+// Which functions run how often, and where each living function's service point is.
+void StartupAnalysis::classify() {
+  if (classified_) return;
+  classified_ = true;
+  std::vector<Facts*> all;
+  for (const auto& [id, def] : build_.definitions())
+    if (def.function && build_.objects()[def.section.object].tu.find("graft-transform:") != 0)
+      if (facts(id)) all.push_back(facts_.at(id).get());
+  auto callee_of = [&](const Facts& f, size_t k) -> const std::string& {
+    return !f.code.callees[k].empty() ? f.code.callees[k] : f.code.tail_callees[k];
+  };
+  auto get = [&](const std::string& id) -> Facts* {
+    auto it = facts_.find(id);
+    return it == facts_.end() ? nullptr : it->second.get();
+  };
+  // Which functions wait (call a waiting library function, directly or not)
+  // and which serve (have a loop that waits, or call one that serves).
+  for (bool changed = true; changed;) {
+    changed = false;
+    for (Facts* f : all) {
+      bool waits = f->waits, serves = f->serves;
+      for (size_t k = 0; k < f->code.ins.size(); ++k) {
+        const std::string& callee = callee_of(*f, k);
+        if (callee.empty()) continue;
+        const Facts* g = get(callee);
+        const bool waiting = is_blocking_call(callee) || (g && g->waits);
+        waits |= waiting;
+        serves |= (waiting && f->cyclic[k]) || (g && g->serves);
+      }
+      if (waits != f->waits || serves != f->serves) {
+        f->waits = waits;
+        f->serves = serves;
+        changed = true;
+      }
+    }
+  }
+  // Each function's service point: its last loops that wait or calls that
+  // serve (rank 2), else its last waiting calls or loops that never end or
+  // pass an update point (rank 1).
+  for (Facts* f : all) {
+    const size_t n = f->code.ins.size();
+    f->phase.assign(n, Phase::Before);
+    f->live_call.assign(n, false);
+    std::vector<int> rank(n, 0);
+    for (size_t k = 0; k < n; ++k) {
+      const std::string& callee = callee_of(*f, k);
+      const Facts* g = callee.empty() ? nullptr : get(callee);
+      const bool waiting = !callee.empty() && (is_blocking_call(callee) || (g && g->waits));
+      if (f->cyclic[k] && (waiting || callee == "graft_update_point_reached")) rank[k] = 2;
+      else if (g && g->serves) rank[k] = 2;
+      else if (waiting) rank[k] = 1;
+    }
+    // A loop with no way out is where the function lives too.
+    for (size_t k = 0; k < n; ++k) {
+      if (!f->cyclic[k] || rank[k]) continue;
+      bool exits = false;
+      for (size_t j = 0; j < n && !exits; ++j)
+        if (f->component[j] == f->component[k])
+          for (size_t w : f->next[j]) exits |= f->component[w] != f->component[k];
+      for (size_t j = 0; j < n; ++j)
+        if (f->component[j] == f->component[k] && f->code.leaves[j]) exits = true;
+      if (!exits) rank[k] = 1;
+    }
+    const int top = *std::max_element(rank.begin(), rank.end(), [](int a, int b) { return a < b; });
+    if (n == 0 || top == 0) continue;  // no service point: all of it runs as the function does
+    // A node of the top rank is its component (a loop) or the call itself.
+    std::vector<size_t> nodes;
+    for (size_t k = 0; k < n; ++k)
+      if (rank[k] == top) nodes.push_back(k);
+    std::vector<bool> last_node(n, false);
+    for (size_t k : nodes) {
+      // Last: no other node of the top rank (outside its own loop) is reachable from it.
+      const auto seen = reachable_from(f->next, {k});
+      bool later = false;
+      for (size_t j : nodes)
+        if (seen[j] && f->component[j] != f->component[k] && j != k) later = true;
+      if (!later) last_node[k] = true;
+    }
+    std::vector<size_t> serving;
+    for (size_t k = 0; k < n; ++k) {
+      bool in = last_node[k];
+      for (size_t j : nodes)
+        if (last_node[j] && f->cyclic[j] && f->component[j] == f->component[k]) in = true;
+      if (in) serving.push_back(k);
+    }
+    const auto after = reachable_from(f->next, serving);
+    for (size_t k = 0; k < n; ++k) f->phase[k] = after[k] ? Phase::After : Phase::Before;
+    for (size_t k : serving) {
+      f->phase[k] = Phase::Serving;
+      const Facts* g = callee_of(*f, k).empty() ? nullptr : get(callee_of(*f, k));
+      if (g && g->serves && !f->cyclic[k]) f->live_call[k] = true;
+    }
+    // What a serving loop reaches before it comes round again is in it too.
+    for (size_t k = 0; k < n; ++k)
+      if (f->phase[k] == Phase::After) {
+        const auto back = reachable_from(f->next, {k});
+        for (size_t s : serving)
+          if (back[s] && f->cyclic[s]) {
+            f->phase[k] = Phase::Serving;
+            break;
+          }
+      }
+  }
+  // How often each function runs: from main, constructors and functions whose
+  // address is taken, through call sites, the most repeating site deciding.
+  std::deque<Facts*> queue;
+  auto raise = [&](Facts* g, Run run, std::string why) {
+    if (!g || run <= g->run) return;
+    g->run = run;
+    g->why = std::move(why);
+    queue.push_back(g);
+  };
+  auto site_run = [&](const Facts& f, size_t k) {
+    switch (f.run) {
+      case Run::Live:
+        if (f.live_call[k]) return Run::Live;
+        return f.phase[k] == Phase::Before ? Run::Startup : f.phase[k] == Phase::Serving ? Run::Again : Run::Shutdown;
+      default: return f.run;
+    }
+  };
+  auto describe_site = [&](const Facts& f, size_t k) {
+    if (f.run == Run::Live && f.phase[k] == Phase::Before)
+      return fmt::format("called from {} before its service loop", f.identity);
+    return fmt::format("called from {}, {}", f.identity, f.why);
+  };
+  raise(get("main"), Run::Live, "the program's main");
+  // Constructors and anything else whose address the data holds.
+  for (int o = 0; o < static_cast<int>(build_.objects().size()); ++o) {
+    const auto& elf = *build_.objects()[o].elf;
+    for (const auto& s : elf.sections()) {
+      if (s.type != SHT_RELA || !(elf.sections()[s.info].flags & SHF_ALLOC)) continue;
+      const ElfSection& target_section = elf.sections()[s.info];
+      // Code, and what the toolchain keeps about it (unwind tables, patchable entries), hold no callbacks.
+      if ((target_section.flags & SHF_EXECINSTR) || target_section.name.starts_with(".eh_frame") ||
+          target_section.name.starts_with(".gcc_except_table") ||
+          target_section.name.starts_with("__patchable_function_entries") ||
+          target_section.name.starts_with(".debug") || target_section.name.starts_with(".llvm"))
+        continue;
+      const bool constructor = target_section.name.starts_with(".init_array") ||
+                               target_section.name.starts_with(".ctors") ||
+                               target_section.name.starts_with(".preinit_array");
+      for (const auto& r : elf.relocations(s.info)) {
+        // A function pointer is an absolute address of its entry; a relative
+        // one into the middle of a function is a jump table's case.
+        if (r.type != R_X86_64_64 && r.type != R_X86_64_32 && r.type != R_X86_64_32S) continue;
+        auto t = resolve_target(build_, SectionRef{o, s.info}, r);
+        if (!t || t->kind != Target::Named || t->offset != 0) continue;
+        Facts* g = get(t->name);
+        if (!g) continue;
+        if (constructor) raise(g, Run::Startup, "a constructor");
+        else raise(g, Run::Again, fmt::format("its address is in the program's data ({}: a callback)", target_section.name));
+      }
+    }
+  }
+  // Functions whose address the code takes: a thread's start routine runs as
+  // the pthread_create that starts it, a pthread_once routine once, any other
+  // as a callback (again).
+  auto taken = [&](const Facts& f, size_t k) -> std::pair<std::string, int> {  // the call it goes to, and in which register
+    const int reg = written_register(f.code.ins[k]);
+    for (size_t j = k + 1, steps = 0; j < f.code.ins.size() && steps < 16; ++j, ++steps) {
+      if (!f.code.callees[j].empty()) return {f.code.callees[j], reg};
+      if (f.next[j - 1].size() != 1) break;
+    }
+    return {"", reg};
+  };
+  while (true) {
+    for (Facts* f : all) {
+      if (f->run == Run::Never) continue;
+      for (size_t k = 0; k < f->code.ins.size(); ++k) {
+        const Run site = site_run(*f, k);
+        if (const std::string& callee = callee_of(*f, k); !callee.empty()) {
+          if (Facts* g = get(callee)) raise(g, site, describe_site(*f, k));
+          continue;
+        }
+        const auto& ref = f->refs[k];
+        if (!ref || !ref->function) continue;
+        Facts* g = get(ref->name);
+        if (!g) continue;
+        const auto [call, reg] = taken(*f, k);
+        if (call == "pthread_create" && reg == kThreadStartRegister)
+          raise(g, site == Run::Startup ? Run::Live : site == Run::Live ? Run::Live : site,
+                fmt::format("a thread started by {}", f->identity));
+        else if (std::any_of(std::begin(kOnceCalls), std::end(kOnceCalls),
+                             [&](const OnceCall& o) { return call == o.name && reg == o.routine_register; }))
+          raise(g, Run::Startup, fmt::format("run once through {} in {}", call, f->identity));
+        else
+          raise(g, Run::Again, fmt::format("its address is taken in {} (a callback)", f->identity));
+      }
+    }
+    if (queue.empty()) break;
+    queue.clear();
+  }
+}
+
+namespace {
+
+// A write of watched state: where it lands relative to the global (nullopt: anywhere in it).
+struct Write {
+  size_t at = 0;
+  std::optional<int64_t> offset;
+  uint64_t size = 0;
+};
+
+}  // namespace
+
+std::vector<StartupWrite> StartupAnalysis::find(const std::vector<StartupWatch>& watch) {
+  classify();
+  std::vector<StartupWrite> out;
+  std::map<std::string, const StartupWatch*> by_global;
+  for (const auto& w : watch) by_global[w.global] = &w;
+  for (auto& [id, f] : facts_) {
+    if (!f || f->run == Run::Never || f->run == Run::Shutdown) continue;
+    // Code that runs again sets state only once when a once-flag of the old
+    // version guards it: it tests a global and sets it to a constant.
+    std::string once_flag;
+    if (f->run == Run::Again || f->run == Run::Live) {
+      std::set<std::string> tested, set_constant;
+      for (size_t k = 0; k < f->code.ins.size(); ++k) {
+        const auto& ref = f->refs[k];
+        if (!ref || ref->function || ref->got || !old_globals_.count(ref->name)) continue;
+        const Instruction& i = f->code.ins[k];
+        if (i.ins.mnemonic == ZYDIS_MNEMONIC_CMP || i.ins.mnemonic == ZYDIS_MNEMONIC_TEST ||
+            ((i.ins.mnemonic == ZYDIS_MNEMONIC_MOVZX || i.ins.mnemonic == ZYDIS_MNEMONIC_MOV) && written_register(i) >= 0))
+          tested.insert(ref->name);
+        if (i.ins.mnemonic == ZYDIS_MNEMONIC_MOV && i.ins.operand_count_visible == 2 &&
+            i.ops[0].type == ZYDIS_OPERAND_TYPE_MEMORY && i.ops[1].type == ZYDIS_OPERAND_TYPE_IMMEDIATE &&
+            i.ops[1].imm.value.u != 0)
+          set_constant.insert(ref->name);
+        if (!f->code.callees[k].empty() && f->code.callees[k] == "__cxa_guard_release") set_constant.insert("");
+      }
+      for (const auto& flag : set_constant)
+        if (tested.count(flag)) once_flag = flag;
+    }
+    auto phase_of = [&](size_t k) -> std::optional<std::string> {
+      switch (f->run) {
+        case Run::Startup: return f->why;
+        case Run::Live:
+          if (f->phase[k] == Phase::Before)
+            return f->identity == "main" ? std::string("main before its service loop")
+                                         : fmt::format("{} before its service loop ({})", f->identity, f->why);
+          [[fallthrough]];
+        default:
+          if (!once_flag.empty() && f->phase[k] != Phase::After)
+            return fmt::format("behind the once-flag {}, already set in the running process", once_flag);
+          return std::nullopt;
+      }
+    };
+    // Writes: direct stores, stores through a register holding the address,
+    // the address passed to a call that may write through it or kept somewhere.
+    std::vector<std::pair<std::string, Write>> writes;
+    const size_t n = f->code.ins.size();
+    for (size_t k = 0; k < n; ++k) {
+      const auto& ref = f->refs[k];
+      if (!ref || ref->function || !by_global.count(ref->name)) continue;
+      const Instruction& i = f->code.ins[k];
+      bool stored = false;
+      for (uint8_t o = 0; o < i.ins.operand_count_visible; ++o)
+        if (i.ops[o].type == ZYDIS_OPERAND_TYPE_MEMORY && i.ops[o].mem.base == ZYDIS_REGISTER_RIP &&
+            (i.ops[o].actions & ZYDIS_OPERAND_ACTION_MASK_WRITE) && !ref->got) {
+          writes.push_back({ref->name, {k, ref->offset, i.ops[o].size / 8u}});
+          stored = true;
+        }
+      if (stored) continue;
+      const bool address = ref->got || i.ins.mnemonic == ZYDIS_MNEMONIC_LEA;
+      const int reg = written_register(i);
+      if (!address || reg < 0) continue;
+      // Follow the address forward along the code, a few dozen instructions.
+      std::map<int, int64_t> holds{{reg, ref->offset}};
+      std::set<size_t> visited;
+      std::vector<std::pair<size_t, std::map<int, int64_t>>> paths;
+      for (size_t s : f->next[k]) paths.push_back({s, holds});
+      while (!paths.empty() && visited.size() < 64) {
+        auto [j, regs] = std::move(paths.back());
+        paths.pop_back();
+        if (regs.empty() || !visited.insert(j).second) continue;
+        const Instruction& x = f->code.ins[j];
+        bool escape = false;
+        for (uint8_t o = 0; o < x.ins.operand_count_visible; ++o) {
+          const auto& op = x.ops[o];
+          if (op.type == ZYDIS_OPERAND_TYPE_MEMORY && (op.actions & ZYDIS_OPERAND_ACTION_MASK_WRITE)) {
+            const int base = dwarf_number(op.mem.base), index = dwarf_number(op.mem.index);
+            if (regs.count(base))
+              writes.push_back({ref->name, {j, index < 0 ? std::optional<int64_t>(regs[base] + op.mem.disp.value)
+                                                         : std::nullopt, op.size / 8u}});
+            // The address itself stored somewhere: it may be written through later.
+            for (uint8_t p = 0; p < x.ins.operand_count_visible; ++p)
+              if (p != o && x.ops[p].type == ZYDIS_OPERAND_TYPE_REGISTER && regs.count(dwarf_number(x.ops[p].reg.value)))
+                escape = true;
+          }
+        }
+        if (escape) writes.push_back({ref->name, {j, std::nullopt, 0}});
+        if (x.ins.meta.category == ZYDIS_CATEGORY_CALL) {
+          const std::string& callee = f->code.callees[j];
+          bool passed = false;
+          for (int a : kArgumentRegs) passed |= regs.count(a) > 0;
+          if (passed && !kReadOnlyCalls.count(callee)) writes.push_back({ref->name, {j, std::nullopt, 0}});
+          for (int r = 0; r < 16; ++r)
+            if (kCallerSaved & (1u << r)) regs.erase(r);
+        } else if (x.ins.mnemonic == ZYDIS_MNEMONIC_MOV && x.ins.operand_count_visible == 2 &&
+                   x.ops[0].type == ZYDIS_OPERAND_TYPE_REGISTER && x.ops[1].type == ZYDIS_OPERAND_TYPE_REGISTER &&
+                   regs.count(dwarf_number(x.ops[1].reg.value))) {
+          regs[dwarf_number(x.ops[0].reg.value)] = regs[dwarf_number(x.ops[1].reg.value)];
+        } else if (x.ins.mnemonic == ZYDIS_MNEMONIC_LEA && x.ops[1].mem.index == ZYDIS_REGISTER_NONE &&
+                   regs.count(dwarf_number(x.ops[1].mem.base))) {
+          regs[dwarf_number(x.ops[0].reg.value)] = regs[dwarf_number(x.ops[1].mem.base)] + x.ops[1].mem.disp.value;
+        } else if (x.ins.mnemonic == ZYDIS_MNEMONIC_ADD && x.ops[0].type == ZYDIS_OPERAND_TYPE_REGISTER &&
+                   x.ops[1].type == ZYDIS_OPERAND_TYPE_IMMEDIATE && regs.count(dwarf_number(x.ops[0].reg.value))) {
+          regs[dwarf_number(x.ops[0].reg.value)] += x.ops[1].imm.value.s;
+        } else if (const int w = written_register(x); w >= 0) {
+          regs.erase(w);
+        }
+        if (f->code.leaves[j] || x.ins.meta.category == ZYDIS_CATEGORY_RET) continue;
+        for (size_t s : f->next[j]) paths.push_back({s, regs});
+      }
+    }
+    for (const auto& [global, w] : writes) {
+      auto how = phase_of(w.at);
+      if (!how || global == once_flag) continue;
+      const StartupWatch& watched = *by_global.at(global);
+      const uint64_t at = f->code.at(w.at);
+      if (watched.members.empty()) {
+        out.push_back({global, "", f->identity, at, *how});
+        continue;
+      }
+      for (const auto& m : watched.members) {
+        const bool overlaps = !w.offset || (*w.offset < static_cast<int64_t>(m.end) &&
+                                            *w.offset + static_cast<int64_t>(std::max<uint64_t>(w.size, 1)) >
+                                                static_cast<int64_t>(m.begin));
+        if (overlaps) out.push_back({global, m.name, f->identity, at, *how});
+      }
+    }
+  }
+  // One per global and member: the first write found, in a stable order.
+  std::sort(out.begin(), out.end(), [](const StartupWrite& a, const StartupWrite& b) {
+    return std::tie(a.global, a.member, a.function, a.offset) < std::tie(b.global, b.member, b.function, b.offset);
+  });
+  out.erase(std::unique(out.begin(), out.end(),
+                        [](const StartupWrite& a, const StartupWrite& b) { return a.global == b.global && a.member == b.member; }),
+            out.end());
+  return out;
+}
+
+bool StartupAnalysis::named_from(const std::vector<std::string>& roots, const std::string& global) {
+  std::set<std::string> seen;
+  std::vector<std::string> work = roots;
+  while (!work.empty()) {
+    const std::string id = work.back();
+    work.pop_back();
+    if (!seen.insert(id).second) continue;
+    const Facts* f = facts(id);
+    if (!f) continue;
+    for (size_t k = 0; k < f->code.ins.size(); ++k) {
+      if (!f->code.callees[k].empty()) work.push_back(f->code.callees[k]);
+      if (!f->code.tail_callees[k].empty()) work.push_back(f->code.tail_callees[k]);
+      if (f->refs[k] && f->refs[k]->name == global) return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace graft::diff
