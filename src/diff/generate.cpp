@@ -547,6 +547,7 @@ class Generator {
   // --transform file names it or the user says its static value is right.
   Status check_startup_state() {
     std::vector<diff::StartupWatch> watch;
+    std::map<std::string, std::string> struct_of;  // a grown struct global -> its struct ("struct config")
     for (const auto& id : added_data_) watch.push_back({id, {}});
     for (const auto& root : plan_.roots) {
       if (root.new_type < 0) continue;
@@ -554,6 +555,7 @@ class Generator {
       const Type& after = plan_.new_types.at(root.new_type);
       if (after.kind != TypeKind::Struct || before.kind != TypeKind::Struct) continue;
       diff::StartupWatch w{root.identity, {}};
+      struct_of[root.identity] = after.name;
       for (const auto& m : after.members) {
         const bool old = std::any_of(before.members.begin(), before.members.end(),
                                      [&](const Member& o) { return o.name == m.name; });
@@ -588,7 +590,12 @@ class Generator {
                                                     "(--accept-static-value)", what, set_by));
         continue;
       }
-      if (!update_time_roots_.empty() && analysis.named_from(update_time_roots_, w.global)) {
+      if (!w.member.empty() && plan_.user_transformers.count(struct_of[w.global])) {
+        patch_.manifest.notes.push_back(fmt::format("start-up state: {} is set by {}; the user's transformer for {} "
+                                                    "gives it its value", what, set_by, struct_of[w.global]));
+        continue;
+      }
+      if (w.member.empty() && !update_time_roots_.empty() && analysis.named_from(update_time_roots_, w.global)) {
         patch_.manifest.notes.push_back(fmt::format("start-up state: {} is set by {}; update-time code in {} gives it "
                                                     "its value", what, set_by,
                                                     request_.transform_file.filename().string()));
@@ -599,16 +606,28 @@ class Generator {
                                              w.member.empty() ? "new global" : "new member", what, set_by);
     }
     if (refused.empty()) return ok();
+    // The way out for the first one: update-time code for a global, a
+    // transformer for a member (its struct's new storage is filled at the commit).
     const std::string shown = refused.front();
+    const size_t dot = shown.find('.', shown.rfind(':') == std::string::npos ? 0 : shown.rfind(':'));
+    const std::string global = shown.substr(0, dot);
     const std::string name = shown.substr(shown.rfind(':') == std::string::npos ? 0 : shown.rfind(':') + 1);
-    std::string type = "type";
-    if (auto symbol = linked().second.find(shown); symbol != linked().second.end())
-      for (const auto& v : new_types_.variables)
-        if (v.address == symbol->second->value && v.type >= 0) type = new_types_.spell(v.type);
-    return make_error("{}: after the update it would keep its static value; give it its value at update time in a "
-                      "--transform file (GRAFT_INIT({}, {}, value) {{ ... }}, or GRAFT_RERUN(function) of a setup "
-                      "function), or pass --accept-static-value {} if the static value is right{}; nothing was written",
-                      first, name, type, name,
+    std::string fix;
+    if (dot != std::string::npos) {
+      const std::string tag = transformable_tag(struct_of[global]);
+      fix = fmt::format("give it its value in a transformer in a --transform file (GRAFT_TRANSFORM({}, from, to) {{ "
+                        "to->{} = ...; }})", tag, shown.substr(dot + 1));
+    } else {
+      std::string type = "type";
+      if (auto symbol = linked().second.find(global); symbol != linked().second.end())
+        for (const auto& v : new_types_.variables)
+          if (v.address == symbol->second->value && v.type >= 0) type = new_types_.spell(v.type);
+      fix = fmt::format("give it its value at update time in a --transform file (GRAFT_INIT({}, {}, value) {{ ... }}, "
+                        "or GRAFT_RERUN(function) of a setup function)", name, type);
+    }
+    return make_error("{}: after the update it would keep its static value; {}, or pass --accept-static-value {} if the "
+                      "static value is right{}; nothing was written",
+                      first, fix, name,
                       refused.size() > 1 ? fmt::format(" ({} more: {})", refused.size() - 1,
                                                        fmt::join(refused.begin() + 1, refused.end(), ", "))
                                          : "");

@@ -54,6 +54,66 @@ int written_register(const Instruction& i) {
   return -1;
 }
 
+
+// What the code does with an address held in a register: stores through it
+// (where, relative to what the address points to: nullopt if indexed),
+// keeps it in memory, or passes it to a call (in argument register `reg`).
+struct AddressUse {
+  enum Kind { Store, Kept, Passed } kind;
+  size_t at = 0;
+  std::optional<int64_t> offset;
+  uint64_t size = 0;
+  int reg = -1;
+};
+
+// Follows an address put into register `reg` by instruction `k` forward along
+// the code (a few dozen instructions, every path), through register copies,
+// lea and add of constants, until the registers holding it are overwritten.
+void follow_address(const Code& code, const std::vector<std::vector<size_t>>& next, size_t k, int reg, int64_t offset,
+                    const std::function<void(const AddressUse&)>& visit) {
+  std::set<size_t> visited;
+  std::vector<std::pair<size_t, std::map<int, int64_t>>> paths;
+  for (size_t s : next[k]) paths.push_back({s, {{reg, offset}}});
+  while (!paths.empty() && visited.size() < 64) {
+    auto [j, regs] = std::move(paths.back());
+    paths.pop_back();
+    if (regs.empty() || !visited.insert(j).second) continue;
+    const Instruction& x = code.ins[j];
+    auto held = [&](ZydisRegister r) { return regs.count(dwarf_number(r)) > 0; };
+    for (uint8_t o = 0; o < x.ins.operand_count_visible; ++o) {
+      const auto& op = x.ops[o];
+      if (op.type != ZYDIS_OPERAND_TYPE_MEMORY || !(op.actions & ZYDIS_OPERAND_ACTION_MASK_WRITE)) continue;
+      if (held(op.mem.base))
+        visit({AddressUse::Store, j,
+               op.mem.index == ZYDIS_REGISTER_NONE ? std::optional<int64_t>(regs[dwarf_number(op.mem.base)] + op.mem.disp.value)
+                                                   : std::nullopt,
+               op.size / 8u});
+      for (uint8_t p = 0; p < x.ins.operand_count_visible; ++p)
+        if (p != o && x.ops[p].type == ZYDIS_OPERAND_TYPE_REGISTER && held(x.ops[p].reg.value))
+          visit({AddressUse::Kept, j, std::nullopt, 0});
+    }
+    if (x.ins.meta.category == ZYDIS_CATEGORY_CALL) {
+      for (int a : kArgumentRegs)
+        if (regs.count(a)) visit({AddressUse::Passed, j, regs[a], 0, a});
+      for (int r = 0; r < 16; ++r)
+        if (kCallerSaved & (1u << r)) regs.erase(r);
+    } else if (x.ins.mnemonic == ZYDIS_MNEMONIC_MOV && x.ins.operand_count_visible == 2 &&
+               x.ops[0].type == ZYDIS_OPERAND_TYPE_REGISTER && x.ops[1].type == ZYDIS_OPERAND_TYPE_REGISTER &&
+               held(x.ops[1].reg.value)) {
+      regs[dwarf_number(x.ops[0].reg.value)] = regs[dwarf_number(x.ops[1].reg.value)];
+    } else if (x.ins.mnemonic == ZYDIS_MNEMONIC_LEA && x.ops[1].mem.index == ZYDIS_REGISTER_NONE &&
+               held(x.ops[1].mem.base)) {
+      regs[dwarf_number(x.ops[0].reg.value)] = regs[dwarf_number(x.ops[1].mem.base)] + x.ops[1].mem.disp.value;
+    } else if (x.ins.mnemonic == ZYDIS_MNEMONIC_ADD && x.ops[0].type == ZYDIS_OPERAND_TYPE_REGISTER &&
+               x.ops[1].type == ZYDIS_OPERAND_TYPE_IMMEDIATE && held(x.ops[0].reg.value)) {
+      regs[dwarf_number(x.ops[0].reg.value)] += x.ops[1].imm.value.s;
+    } else if (const int w = written_register(x); w >= 0) {
+      regs.erase(w);
+    }
+    if (code.leaves[j] || x.ins.meta.category == ZYDIS_CATEGORY_RET) continue;
+    for (size_t s : next[j]) paths.push_back({s, regs});
+  }
+}
 }  // namespace
 
 // What one function of the build is, as the analysis needs it.
@@ -357,13 +417,13 @@ void StartupAnalysis::classify() {
   // Functions whose address the code takes: a thread's start routine runs as
   // the pthread_create that starts it, a pthread_once routine once, any other
   // as a callback (again).
-  auto taken = [&](const Facts& f, size_t k) -> std::pair<std::string, int> {  // the call it goes to, and in which register
-    const int reg = written_register(f.code.ins[k]);
-    for (size_t j = k + 1, steps = 0; j < f.code.ins.size() && steps < 16; ++j, ++steps) {
-      if (!f.code.callees[j].empty()) return {f.code.callees[j], reg};
-      if (f.next[j - 1].size() != 1) break;
-    }
-    return {"", reg};
+  auto taken = [&](const Facts& f, size_t k) {  // the calls it is passed to, and in which register
+    std::vector<std::pair<std::string, int>> calls;
+    if (const int reg = written_register(f.code.ins[k]); reg >= 0)
+      follow_address(f.code, f.next, k, reg, 0, [&](const AddressUse& use) {
+        if (use.kind == AddressUse::Passed) calls.push_back({f.code.callees[use.at], use.reg});
+      });
+    return calls;
   };
   while (true) {
     for (Facts* f : all) {
@@ -378,13 +438,16 @@ void StartupAnalysis::classify() {
         if (!ref || !ref->function) continue;
         Facts* g = get(ref->name);
         if (!g) continue;
-        const auto [call, reg] = taken(*f, k);
-        if (call == "pthread_create" && reg == kThreadStartRegister)
-          raise(g, site == Run::Startup ? Run::Live : site == Run::Live ? Run::Live : site,
-                fmt::format("a thread started by {}", f->identity));
-        else if (std::any_of(std::begin(kOnceCalls), std::end(kOnceCalls),
-                             [&](const OnceCall& o) { return call == o.name && reg == o.routine_register; }))
-          raise(g, Run::Startup, fmt::format("run once through {} in {}", call, f->identity));
+        const auto calls = taken(*f, k);
+        auto passed = [&](const char* name, int reg) {
+          return std::any_of(calls.begin(), calls.end(), [&](const auto& c) { return c.first == name && c.second == reg; });
+        };
+        if (calls.size() == 1 && passed("pthread_create", kThreadStartRegister))
+          raise(g, site == Run::Startup ? Run::Live : site, fmt::format("a thread started by {}", f->identity));
+        else if (calls.size() == 1 && std::any_of(std::begin(kOnceCalls), std::end(kOnceCalls), [&](const OnceCall& o) {
+                   return passed(o.name, o.routine_register);
+                 }))
+          raise(g, Run::Startup, fmt::format("run once through {} in {}", calls[0].first, f->identity));
         else
           raise(g, Run::Again, fmt::format("its address is taken in {} (a callback)", f->identity));
       }
@@ -466,54 +529,15 @@ std::vector<StartupWrite> StartupAnalysis::find(const std::vector<StartupWatch>&
       const bool address = ref->got || i.ins.mnemonic == ZYDIS_MNEMONIC_LEA;
       const int reg = written_register(i);
       if (!address || reg < 0) continue;
-      // Follow the address forward along the code, a few dozen instructions.
-      std::map<int, int64_t> holds{{reg, ref->offset}};
-      std::set<size_t> visited;
-      std::vector<std::pair<size_t, std::map<int, int64_t>>> paths;
-      for (size_t s : f->next[k]) paths.push_back({s, holds});
-      while (!paths.empty() && visited.size() < 64) {
-        auto [j, regs] = std::move(paths.back());
-        paths.pop_back();
-        if (regs.empty() || !visited.insert(j).second) continue;
-        const Instruction& x = f->code.ins[j];
-        bool escape = false;
-        for (uint8_t o = 0; o < x.ins.operand_count_visible; ++o) {
-          const auto& op = x.ops[o];
-          if (op.type == ZYDIS_OPERAND_TYPE_MEMORY && (op.actions & ZYDIS_OPERAND_ACTION_MASK_WRITE)) {
-            const int base = dwarf_number(op.mem.base), index = dwarf_number(op.mem.index);
-            if (regs.count(base))
-              writes.push_back({ref->name, {j, index < 0 ? std::optional<int64_t>(regs[base] + op.mem.disp.value)
-                                                         : std::nullopt, op.size / 8u}});
-            // The address itself stored somewhere: it may be written through later.
-            for (uint8_t p = 0; p < x.ins.operand_count_visible; ++p)
-              if (p != o && x.ops[p].type == ZYDIS_OPERAND_TYPE_REGISTER && regs.count(dwarf_number(x.ops[p].reg.value)))
-                escape = true;
-          }
+      follow_address(f->code, f->next, k, reg, ref->offset, [&](const AddressUse& use) {
+        switch (use.kind) {
+          case AddressUse::Store: writes.push_back({ref->name, {use.at, use.offset, use.size}}); break;
+          case AddressUse::Kept: writes.push_back({ref->name, {use.at, std::nullopt, 0}}); break;
+          case AddressUse::Passed:
+            if (!kReadOnlyCalls.count(f->code.callees[use.at])) writes.push_back({ref->name, {use.at, std::nullopt, 0}});
+            break;
         }
-        if (escape) writes.push_back({ref->name, {j, std::nullopt, 0}});
-        if (x.ins.meta.category == ZYDIS_CATEGORY_CALL) {
-          const std::string& callee = f->code.callees[j];
-          bool passed = false;
-          for (int a : kArgumentRegs) passed |= regs.count(a) > 0;
-          if (passed && !kReadOnlyCalls.count(callee)) writes.push_back({ref->name, {j, std::nullopt, 0}});
-          for (int r = 0; r < 16; ++r)
-            if (kCallerSaved & (1u << r)) regs.erase(r);
-        } else if (x.ins.mnemonic == ZYDIS_MNEMONIC_MOV && x.ins.operand_count_visible == 2 &&
-                   x.ops[0].type == ZYDIS_OPERAND_TYPE_REGISTER && x.ops[1].type == ZYDIS_OPERAND_TYPE_REGISTER &&
-                   regs.count(dwarf_number(x.ops[1].reg.value))) {
-          regs[dwarf_number(x.ops[0].reg.value)] = regs[dwarf_number(x.ops[1].reg.value)];
-        } else if (x.ins.mnemonic == ZYDIS_MNEMONIC_LEA && x.ops[1].mem.index == ZYDIS_REGISTER_NONE &&
-                   regs.count(dwarf_number(x.ops[1].mem.base))) {
-          regs[dwarf_number(x.ops[0].reg.value)] = regs[dwarf_number(x.ops[1].mem.base)] + x.ops[1].mem.disp.value;
-        } else if (x.ins.mnemonic == ZYDIS_MNEMONIC_ADD && x.ops[0].type == ZYDIS_OPERAND_TYPE_REGISTER &&
-                   x.ops[1].type == ZYDIS_OPERAND_TYPE_IMMEDIATE && regs.count(dwarf_number(x.ops[0].reg.value))) {
-          regs[dwarf_number(x.ops[0].reg.value)] += x.ops[1].imm.value.s;
-        } else if (const int w = written_register(x); w >= 0) {
-          regs.erase(w);
-        }
-        if (f->code.leaves[j] || x.ins.meta.category == ZYDIS_CATEGORY_RET) continue;
-        for (size_t s : f->next[j]) paths.push_back({s, regs});
-      }
+      });
     }
     for (const auto& [global, w] : writes) {
       auto how = phase_of(w.at);

@@ -1,0 +1,81 @@
+// Start-up state: graft diff refuses new state that the new version sets in
+// code the running process will not run again, says where and how to get
+// past it, and accepts state set by code that runs again (which then works
+// live).
+#include <gtest/gtest.h>
+
+#include "../support/harness.h"
+
+namespace graft::test {
+namespace {
+
+bool one_line(const std::string& text) { return !text.empty() && text.find('\n') == text.size() - 1; }
+
+// Every way graft knows: a new member set by a setup function main calls
+// before its loop, a new global set by main itself, one set by a thread
+// before its loop, one behind a once-flag the old version already set, one
+// set by a constructor, one by a pthread_once routine.
+const std::vector<std::string> kStartupState = {"cfg.verbose", "greeting",   "worker_slots",
+                                                "lazy_size",   "ctor_value", "once_value"};
+
+TEST(StartupState, EachNewValueSetAtStartUpIsRefusedInOneLine) {
+  TempDir dir;
+  const auto v1 = build_program(dir, "startup", "v1");
+  const auto v2 = build_program(dir, "startup", "v2");
+  const auto patch = dir.path() / "p.graft";
+  auto result = graft({"diff", v1.string(), v2.string(), "-o", patch.string()});
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_TRUE(one_line(result.err)) << result.err;
+  EXPECT_FALSE(std::filesystem::exists(patch));
+  // The first names what sets it, where, and why that does not run again, and both ways out.
+  EXPECT_NE(result.err.find("new member main.c::cfg.verbose is set by main.c::setup (main.c:"), std::string::npos)
+      << result.err;
+  EXPECT_NE(result.err.find("called from main before its service loop), which the running process will not run again"),
+            std::string::npos) << result.err;
+  EXPECT_NE(result.err.find("GRAFT_TRANSFORM(config, from, to) { to->verbose = ...; }"), std::string::npos) << result.err;
+  EXPECT_NE(result.err.find("--accept-static-value cfg.verbose"), std::string::npos) << result.err;
+  for (const auto& name : kStartupState) EXPECT_NE(result.err.find(name), std::string::npos) << name << ": " << result.err;
+
+  // Said right, each is listed with how it is set.
+  std::vector<std::string> args = {"diff", v1.string(), v2.string(), "--explain"};
+  for (const auto& name : kStartupState) args.insert(args.end(), {"--accept-static-value", name});
+  result = graft(args);
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  for (const auto& how : {"main.c::greeting is set by main (main.c:", "main before its service loop",
+                          "main.c::ctor_value is set by main.c::early (main.c:", "a constructor",
+                          "main.c::lazy_size is set by main.c::lazy_init (main.c:",
+                          "behind the once-flag main.c::lazy_done, already set in the running process",
+                          "main.c::once_value is set by main.c::init_once (main.c:", "run once through pthread_once",
+                          "main.c::worker_slots is set by main.c::worker (main.c:",
+                          "main.c::worker before its service loop (a thread started by main)",
+                          "it keeps its static value (--accept-static-value)"})
+    EXPECT_NE(result.out.find(how), std::string::npos) << how << "\n" << result.out;
+
+  // Some of them said right is still a refusal, naming the rest.
+  result = graft({"diff", v1.string(), v2.string(), "--explain", "--accept-static-value", "cfg.verbose"});
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_NE(result.err.find("new global main.c::ctor_value"), std::string::npos) << result.err;
+  EXPECT_NE(result.err.find("GRAFT_INIT(ctor_value, int, value)"), std::string::npos) << result.err;
+}
+
+// A counter the worker's loop keeps and a table it allocates on first use
+// (its own NULL is the flag): the new code sets both after the update.
+TEST(StartupState, StateSetByCodeThatRunsAgainIsAcceptedAndWorksLive) {
+  TempDir dir;
+  const auto v1 = build_program(dir, "startup", "v1");
+  const auto v3 = build_program(dir, "startup", "v3");
+  const auto d = diff(dir, v1, v3, "p13.graft", {"--explain"});
+  EXPECT_EQ(d.out.find("start-up state"), std::string::npos) << d.out;
+  Process target({v1.string()});
+  EXPECT_EQ(target.ask("v"), "1 8080");
+  EXPECT_EQ(target.ask("wake"), "woken");
+  auto applied = graft({"apply", std::to_string(target.pid()), d.patch.string()});
+  ASSERT_EQ(applied.exit_code, 0) << applied.err;
+  EXPECT_EQ(target.ask("v"), "3 8080 0 -1");
+  EXPECT_EQ(target.ask("wake"), "woken");
+  EXPECT_EQ(target.ask("wake"), "woken");
+  EXPECT_EQ(target.ask("v"), "3 8080 2 2");
+}
+
+}  // namespace
+}  // namespace graft::test

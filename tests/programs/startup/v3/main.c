@@ -1,0 +1,76 @@
+// startup v3: new state set only by code that runs again (see v1/main.c):
+// a counter the worker's loop keeps, and a table its loop allocates on first
+// use (its own NULL is the flag, so the new code sets it after the update
+// too). graft diff accepts it; the update applies live.
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct config {
+  int port;
+  int workers;
+};
+
+static struct config cfg;
+static int requests[2], answers[2];
+static int lazy_done;
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+static long served;
+static int* table;
+
+static void setup(int argc, char** argv) {
+  cfg.port = argc > 1 ? atoi(argv[1]) : 8080;
+  cfg.workers = 1;
+}
+
+static void init_once(void) {}
+
+__attribute__((noinline)) static void lazy_init(void) {
+  if (!lazy_done) lazy_done = 1;
+}
+
+__attribute__((noinline)) static void count(void) {
+  if (!table) table = calloc(16, sizeof *table);
+  table[0]++;
+  served++;
+}
+
+static void* worker(void* arg) {
+  (void)arg;
+  char c;
+  for (;;) {
+    if (read(requests[0], &c, 1) != 1) return NULL;
+    lazy_init();
+    pthread_once(&once, init_once);
+    count();
+    if (write(answers[1], &c, 1) != 1) return NULL;
+  }
+}
+
+__attribute__((noinline)) static int version(void) { return 3; }
+
+__attribute__((noinline)) static int seen(void) { return table ? table[0] : -1; }
+
+__attribute__((noinline)) static void report(void) { printf("%d %d %ld %d\n", version(), cfg.port, served, seen()); }
+
+int main(int argc, char** argv) {
+  setup(argc, argv);
+  pthread_t t;
+  if (pipe(requests) != 0 || pipe(answers) != 0 || pthread_create(&t, NULL, worker, NULL) != 0) return 1;
+  printf("ready %d\n", getpid());
+  fflush(stdout);
+  char line[64];
+  while (fgets(line, sizeof line, stdin)) {
+    char c = 1;
+    if (strncmp(line, "wake", 4) == 0) {
+      if (write(requests[1], &c, 1) != 1 || read(answers[0], &c, 1) != 1) return 1;
+      printf("woken\n");
+    } else {
+      report();
+    }
+    fflush(stdout);
+  }
+  return 0;
+}
