@@ -5,10 +5,11 @@
 #   scripts/evolution.sh BUILD_DIR [--short]      (make evolution)
 #
 # For each server (examples/kvstore with redis-benchmark and redis-cli,
-# examples/httpd with wrk and curl): builds v1..v6 with BUILD_DIR/bin/graft-cc
+# examples/httpd with wrk and curl): builds v1..v7 with BUILD_DIR/bin/graft-cc
 # into a temporary directory (own graft store), starts v1, and for each step
-# vN -> vN+1: writes data, starts the load, runs `graft diff RUNNING vN+1` and,
-# if it gives a patch, `graft apply` in the middle of the load. Each diff is
+# vN -> vN+1: writes data, starts the load, runs `graft diff RUNNING vN+1`
+# (with --transform vN+1/graft-update.c when the step has update-time code)
+# and, if it gives a patch, `graft apply` in the middle of the load. Each diff is
 # from the version actually running: after a refusal the server still runs
 # the old version, so the later steps are diffed from it. After each step it
 # checks that the client saw no error and no dropped connection, that a
@@ -48,6 +49,7 @@ else
     SERVERS=(kvstore httpd); LOAD_MS=3000; APPLY_TIMEOUT_MS=1500; KV_KEYS=200; HTTP_KEYS=40
 fi
 CLIENTS=16
+VERSIONS=7      # v1..v7 of each server
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 log() { echo "evolution: $*"; }
@@ -128,7 +130,7 @@ kv_requests() { kv_info total_commands_processed; }
 kv_errors() { kv_info total_error_replies; }
 
 kv_start() {        # kv_start BIN
-    "$1" --port 0 --threads 4 >"$work/server.out" 2>"$work/server.err" &
+    KVSTORE_INSTANCE=evo "$1" --port 0 --threads 4 >"$work/server.out" 2>"$work/server.err" &
     pid=$!
     local ready=
     for _ in $(seq 200); do                             # up to 10 s
@@ -215,6 +217,9 @@ kv_behaves() {
     else
         [[ $(thread_names) != *kv-sweeper* ]] || bad+=("kv-sweeper thread before v6")
     fi
+    got=$(kv_info instance)
+    if [ "$r" -ge 7 ]; then [ "$got" == evo ] || bad+=("INFO instance [$got], not evo (set at start-up)");
+    else [ -z "$got" ] || bad+=("INFO instance before v7: $got"); fi
     behaviour_msg=$(IFS=';'; echo "${bad[*]}")
     [ ${#bad[@]} -eq 0 ]
 }
@@ -230,7 +235,7 @@ ht_start() {
     mkdir -p "$work/www"
     printf '<!doctype html>\n<title>evolution</title>\n<p>index</p>\n' >"$work/www/index.html"
     printf '.a{b:c}\n' >"$work/www/app.min.css"
-    "$1" --root "$work/www" --port 0 --threads 4 >"$work/server.out" 2>"$work/server.err" &
+    HTTPD_EXTRA_HEADER="X-Graft-Extra: on" "$1" --root "$work/www" --port 0 --threads 4 >"$work/server.out" 2>"$work/server.err" &
     pid=$!
     local ready=
     for _ in $(seq 200); do
@@ -348,6 +353,10 @@ ht_behaves() {
     else
         [ "$(nthreads)" -eq 5 ] || bad+=("$(nthreads) threads, expected 5")
     fi
+    ht_curl -o /dev/null -D "$work/head" "$base/app.min.css"
+    got=$(tr -d '\r' <"$work/head" | sed -n 's/^X-Graft-Extra: //Ip')
+    if [ "$r" -ge 7 ]; then [ "$got" == on ] || bad+=("X-Graft-Extra [$got], not on (set at start-up)");
+    else [ -z "$got" ] || bad+=("X-Graft-Extra before v7: $got"); fi
     behaviour_msg=$(IFS=';'; echo "${bad[*]}")
     [ ${#bad[@]} -eq 0 ]
 }
@@ -378,13 +387,13 @@ run_server() {      # run_server NAME (kvstore or httpd)
     local srv=$1 pre bin v running=1 target s
     case $srv in kvstore) pre=kv ;; httpd) pre=ht ;; esac
     echo
-    log "== $srv: building v1..v6 with graft-cc"
+    log "== $srv: building v1..v$VERSIONS with graft-cc"
     local vdir=()    # vdir[N]: where vN is built (once per content, shared with the example tests)
     mkdir -p "$work/store" "$work/$srv"
-    for v in 1 2 3 4 5 6; do
+    for v in $(seq "$VERSIONS"); do
         vdir[$v]=$("$root/scripts/example_build.sh" "$srv" "v$v" "$build" 2>"$work/$srv/build-v$v.log") || {
             problems+=("$srv v$v does not build with graft-cc: $(tail -3 "$work/$srv/build-v$v.log")")
-            broken=1; steps_total=$((steps_total + 5)); return
+            broken=1; steps_total=$((steps_total + VERSIONS - 1)); return
         }
         ln -sfn "${vdir[$v]}/../store"/* "$work/store/"    # its build record, for graft diff
     done
@@ -392,12 +401,12 @@ run_server() {      # run_server NAME (kvstore or httpd)
     : >"$work/values.want"; : >"$work/get.txt"
     if ! ${pre}_start "${vdir[1]}/$bin"; then
         problems+=("$srv v1 did not start: $(cat "$work/server.err")")
-        broken=1; steps_total=$((steps_total + 5)); stop_server; return
+        broken=1; steps_total=$((steps_total + VERSIONS - 1)); stop_server; return
     fi
     log "$srv v1 running: pid $pid, port $port"
     ${pre}_behaves 1 || { problems+=("$srv v1 does not behave as v1: $behaviour_msg"); broken=1; }
 
-    for s in 1 2 3 4 5; do
+    for s in $(seq $((VERSIONS - 1))); do
         target=$((s + 1))
         steps_total=$((steps_total + 1))
         local step="v$s->v$target" kind result='' pause=- detail='' reqs errs lost e0 r0 t0 c
@@ -408,8 +417,11 @@ run_server() {      # run_server NAME (kvstore or httpd)
         fi
         ${pre}_write "$s" || { problems+=("$srv $step: writing the data failed"); broken=1; }
 
-        # The patch, from the version running now.
-        if timeout 120 "$graft" diff "${vdir[$running]}/$bin" "${vdir[$target]}/$bin" \
+        # The patch, from the version running now, with the step's update-time code if it has some.
+        local update=()
+        [ -f "$root/examples/$srv/v$target/graft-update.c" ] &&
+            update=(--transform "$root/examples/$srv/v$target/graft-update.c")
+        if timeout 120 "$graft" diff "${vdir[$running]}/$bin" "${vdir[$target]}/$bin" "${update[@]}" \
                -o "$work/step$s.graft" --explain >"$work/diff$s.txt" 2>"$work/diff$s.err"; then
             patch=$work/step$s.graft
         else

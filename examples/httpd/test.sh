@@ -75,7 +75,7 @@ head -c 100000 /dev/urandom >"$TMP/upload.bin"
 printf 'TOP SECRET\n' >"$TMP/secret.txt"
 
 # ---- start ----------------------------------------------------------------
-HTTPD_IDLE_TIMEOUT=1 "$BIN" --root "$WWW" --port "$PORT" >"$TMP/stdout" 2>"$TMP/stderr" &
+HTTPD_IDLE_TIMEOUT=1 HTTPD_EXTRA_HEADER="X-Graft-Extra: on" "$BIN" --root "$WWW" --port "$PORT" >"$TMP/stdout" 2>"$TMP/stderr" &
 PID=$!
 READY=
 for _ in $(seq 100); do          # up to 10 s
@@ -283,6 +283,14 @@ if [ "$N" -ge 5 ]; then
     expect_has "stats keepalive_reuses (v5)" "$TMP/body" '"keepalive_reuses":'
 else
     expect "X-Conn-Requests (before v5)" "$(cat "$TMP/nreq")" ""
+fi
+
+# v7: the extra header from HTTPD_EXTRA_HEADER (above) on every response
+req "$BASE/notes.txt"
+if [ "$N" -ge 7 ]; then
+    expect "X-Graft-Extra (v7)" "$(header X-Graft-Extra)" "on"
+else
+    expect "X-Graft-Extra (before v7)" "$(header X-Graft-Extra)" ""
 fi
 
 # ---- load ------------------------------------------------------------------------

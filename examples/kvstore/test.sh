@@ -40,7 +40,7 @@ trap 'exit 130' INT TERM
 
 # ---------------------------------------------------------------- start --
 
-"$bin" --port "$port_arg" --threads 4 >"$work/stdout" 2>"$work/stderr" &
+KVSTORE_INSTANCE=evo "$bin" --port "$port_arg" --threads 4 >"$work/stdout" 2>"$work/stderr" &
 pid=$!
 
 ready=
@@ -246,6 +246,13 @@ flush
 ok "INFO kvstore_version:v$n"
 [ "$(info_field tcp_port)" == "$port" ] || fail "INFO tcp_port"
 ok "INFO tcp_port"
+if [ "$n" -ge 7 ]; then
+    [ "$(info_field instance)" == "evo" ] || fail "INFO instance is not evo (KVSTORE_INSTANCE, v7)"
+    ok "INFO instance:evo (v7)"
+else
+    [ -z "$(info_field instance)" ] || fail "INFO instance before v7"
+    ok "no INFO instance before v7"
+fi
 
 # Inline commands, pipelining and requests split across reads.
 flush

@@ -417,13 +417,28 @@ void StartupAnalysis::classify() {
   // Functions whose address the code takes: a thread's start routine runs as
   // the pthread_create that starts it, a pthread_once routine once, any other
   // as a callback (again).
-  auto taken = [&](const Facts& f, size_t k) {  // the calls it is passed to, and in which register
-    std::vector<std::pair<std::string, int>> calls;
+  struct PassedTo {
+    std::string callee;
+    int reg = -1;
+    size_t at = 0;
+  };
+  auto taken = [&](const Facts& f, size_t k) {  // the calls an address is passed to, and in which register
+    std::vector<PassedTo> calls;
     if (const int reg = written_register(f.code.ins[k]); reg >= 0)
       follow_address(f.code, f.next, k, reg, 0, [&](const AddressUse& use) {
-        if (use.kind == AddressUse::Passed) calls.push_back({f.code.callees[use.at], use.reg});
+        if (use.kind == AddressUse::Passed) calls.push_back({f.code.callees[use.at], use.reg, use.at});
       });
     return calls;
+  };
+  // The once-control a call (at `at`) is given in its first argument: a global, or "".
+  auto control_of = [&](const Facts& f, size_t at) {
+    for (size_t k = 0; k < f.code.ins.size(); ++k) {
+      const auto& ref = f.refs[k];
+      if (!ref || ref->function) continue;
+      for (const auto& c : taken(f, k))
+        if (c.at == at && c.reg == kArgumentRegs[0]) return ref->name;
+    }
+    return std::string();
   };
   while (true) {
     for (Facts* f : all) {
@@ -440,14 +455,20 @@ void StartupAnalysis::classify() {
         if (!g) continue;
         const auto calls = taken(*f, k);
         auto passed = [&](const char* name, int reg) {
-          return std::any_of(calls.begin(), calls.end(), [&](const auto& c) { return c.first == name && c.second == reg; });
+          return calls.size() == 1 && calls[0].callee == name && calls[0].reg == reg;
         };
-        if (calls.size() == 1 && passed("pthread_create", kThreadStartRegister))
+        if (passed("pthread_create", kThreadStartRegister)) {
           raise(g, site == Run::Startup ? Run::Live : site, fmt::format("a thread started by {}", f->identity));
-        else if (calls.size() == 1 && std::any_of(std::begin(kOnceCalls), std::end(kOnceCalls), [&](const OnceCall& o) {
-                   return passed(o.name, o.routine_register);
-                 }))
-          raise(g, Run::Startup, fmt::format("run once through {} in {}", calls[0].first, f->identity));
+          continue;
+        }
+        // A once-routine runs no more if its control is the old version's
+        // (already done); with a new control, the new code runs it.
+        const bool once = std::any_of(std::begin(kOnceCalls), std::end(kOnceCalls),
+                                      [&](const OnceCall& o) { return passed(o.name, o.routine_register); });
+        const std::string control = once ? control_of(*f, calls[0].at) : "";
+        if (once && old_globals_.count(control))
+          raise(g, Run::Startup, fmt::format("run once through {} in {}, whose control {} is already done in the "
+                                             "running process", calls[0].callee, f->identity, control));
         else
           raise(g, Run::Again, fmt::format("its address is taken in {} (a callback)", f->identity));
       }
@@ -491,7 +512,9 @@ std::vector<StartupWrite> StartupAnalysis::find(const std::vector<StartupWatch>&
             i.ops[0].type == ZYDIS_OPERAND_TYPE_MEMORY && i.ops[1].type == ZYDIS_OPERAND_TYPE_IMMEDIATE &&
             i.ops[1].imm.value.u != 0)
           set_constant.insert(ref->name);
-        if (!f->code.callees[k].empty() && f->code.callees[k] == "__cxa_guard_release") set_constant.insert("");
+        // A C++ static local's guard variable (_ZGV...) of the old version: its initialisation is done.
+        const std::string plain = ref->name.substr(ref->name.rfind(':') == std::string::npos ? 0 : ref->name.rfind(':') + 1);
+        if (plain.starts_with("_ZGV")) tested.insert(ref->name), set_constant.insert(ref->name);
       }
       for (const auto& flag : set_constant)
         if (tested.count(flag)) once_flag = flag;

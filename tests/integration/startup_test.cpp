@@ -45,7 +45,7 @@ TEST(StartupState, EachNewValueSetAtStartUpIsRefusedInOneLine) {
                           "main.c::ctor_value is set by main.c::early (main.c:", "a constructor",
                           "main.c::lazy_size is set by main.c::lazy_init (main.c:",
                           "behind the once-flag main.c::lazy_done, already set in the running process",
-                          "main.c::once_value is set by main.c::init_once (main.c:", "run once through pthread_once",
+                          "main.c::once_value is set by main.c::init_once (main.c:", "run once through pthread_once in main.c::worker, whose control main.c::once is already done",
                           "main.c::worker_slots is set by main.c::worker (main.c:",
                           "main.c::worker before its service loop (a thread started by main)",
                           "it keeps its static value (--accept-static-value)"})

@@ -1,0 +1,3 @@
+#include "kvstore.h"
+
+const char kv_version[] = "v7";
