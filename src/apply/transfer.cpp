@@ -16,9 +16,16 @@ using Kind = TransferValue::Kind;
 Result<uint64_t> new_code_lea_target(const link::Image& image, uint64_t address) {
   if (address < image.base || address + 7 > image.base + image.bytes.size())
     return make_error("internal: the new code's lea at {:#x} is outside the patch", address);
-  const auto target = x86::rip_relative_lea_target(std::span(image.bytes).subspan(address - image.base, 7), address);
-  if (!target) return make_error("internal: the new code at {:#x} is not a RIP-relative lea", address);
-  return *target;
+  const auto bytes = std::span(image.bytes).subspan(address - image.base, 7);
+  if (const auto target = x86::rip_relative_lea_target(bytes, address)) return *target;
+  // A load of a symbol's address from the patch's own GOT: the slot, as linked.
+  const auto slot = x86::rip_relative_load_source(bytes, address);
+  if (!slot) return make_error("internal: the new code at {:#x} is neither a RIP-relative lea nor a GOT load", address);
+  if (*slot < image.base || *slot + 8 > image.base + image.bytes.size())
+    return make_error("internal: the new code's GOT load at {:#x} reads outside the patch", address);
+  uint64_t value = 0;
+  std::memcpy(&value, image.bytes.data() + (*slot - image.base), 8);
+  return value;
 }
 
 Result<std::vector<DataWrite>> plan_frame_transfers(const TracedProcess& process,

@@ -1,5 +1,7 @@
 #include "diff/frame_code.h"
 
+#include <elf.h>
+
 #include <algorithm>
 
 #include "diff/compare.h"
@@ -64,13 +66,17 @@ Result<Code> read_code(const Build& build, const Definition& def) {
   code.callees.assign(n, "");
   code.tail_callees.assign(n, "");
   code.targets.assign(n, "");
+  code.got_loads.assign(n, false);
   for (size_t k = 0; k < n; ++k) {
     const Instruction& i = code.ins[k];
     for (const auto& r : relocations)
       if (r.offset >= i.offset && r.offset < i.offset + i.ins.length)
-        if (auto t = resolve_target(build, def.section, r))
+        if (auto t = resolve_target(build, def.section, r)) {
           code.targets[k] = fmt::format("{}:{}:{}:{}:{}", static_cast<int>(t->kind), t->name, t->section.object,
                                         t->section.section, t->offset);
+          code.got_loads[k] = r.type == R_X86_64_GOTPCREL || r.type == R_X86_64_GOTPCRELX ||
+                              r.type == R_X86_64_REX_GOTPCRELX;
+        }
     auto target = [&]() -> std::optional<size_t> {
       for (uint8_t o = 0; o < i.ins.operand_count_visible; ++o)
         if (i.ops[o].type == ZYDIS_OPERAND_TYPE_IMMEDIATE && i.ops[o].imm.is_relative && !relocated(i))

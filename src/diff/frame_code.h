@@ -46,6 +46,7 @@ struct Code {
   std::vector<std::string> callees;  // per instruction: a direct call's target, else ""
   std::vector<std::string> tail_callees;  // per instruction: a direct jump out's target (a tail call), else ""
   std::vector<std::string> targets;  // per instruction: what its relocated field refers to, else ""
+  std::vector<bool> got_loads;       // per instruction: it loads a symbol's address from the GOT (GOTPCREL)
 
   uint64_t at(size_t k) const { return ins[k].offset - entry; }
   std::optional<size_t> index_of(uint64_t offset) const;

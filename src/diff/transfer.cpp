@@ -139,16 +139,67 @@ class Transfer {
     }
     if (new_code_.frame_pointer && !(given >> kRbp & 1))
       GRAFT_TRY(give({Kind::FrameAddress, -1, -16}, {Kind::Register, kRbp, 0}, 8, "the frame pointer"));
+    // A stack place whose contents need not move: the storage of a local of
+    // the new code whose scope does not hold the return address (a block
+    // after the loop, or the loop body's own: its lifetime starts again, its
+    // value indeterminate until set) and of no local whose scope does.
+    const uint64_t new_pc = new_.address + t.new_return;
+    auto out_of_scope = [&](int64_t offset) {
+      if (!new_.frame) return false;
+      bool found = false;
+      for (const auto& local : new_.frame->locals) {
+        std::optional<int64_t> at;
+        const LocalPlace& p = local.scope_slot;
+        if (p.kind == LocalPlace::Kind::AtCfaOffset) at = p.offset;
+        else if (p.kind == LocalPlace::Kind::AtRegisterOffset && p.reg == kRbp && new_code_.frame_pointer) at = -16 + p.offset;
+        const bool in_scope = std::any_of(local.live.begin(), local.live.end(),
+                                          [&](const LiveRange& r) { return r.start <= new_pc && new_pc < r.end; });
+        if (!at) {
+          // A local placed by a location list: in scope, it may be anywhere.
+          if (in_scope && std::any_of(local.live.begin(), local.live.end(), [&](const LiveRange& r) {
+                return r.start <= new_pc && new_pc < r.end && r.place.known() &&
+                       r.place.kind != LocalPlace::Kind::InRegister;
+              }))
+            return false;
+          continue;
+        }
+        const int64_t size = local.type >= 0 ? static_cast<int64_t>(new_.types.at(local.type).size) : 0;
+        if (offset < *at || offset >= *at + std::max<int64_t>(size, 1)) continue;
+        if (in_scope) return false;
+        found = true;
+      }
+      return found;
+    };
+    // A local in scope whose address the code holds or takes is moved whole,
+    // needed there or not: it may be read through that address later.
+    auto move_whole = [&](int64_t offset) -> bool {
+      for (const auto& [name, placed] : new_locals) {
+        if (!placed.local || placed.value.kind != Kind::Frame) continue;
+        if (offset < placed.value.offset || offset >= placed.value.offset + static_cast<int64_t>(std::max<uint64_t>(placed.size, 1)))
+          continue;
+        auto counterpart = old_locals.find(name);
+        if (counterpart == old_locals.end() || !counterpart->second.local ||
+            counterpart->second.value.kind != Kind::Frame ||
+            old_.types.layout(counterpart->second.local->type) != new_.types.layout(placed.local->type))
+          return false;
+        return give(counterpart->second.value, placed.value, placed.size, "local " + name + " (its address is held)")
+            .ok();
+      }
+      return false;
+    };
+    auto placeable = [&](int64_t offset) {
+      return inside(covered, offset) || out_of_scope(offset) || move_whole(offset);
+    };
     // Values the new code computed before its loop.
     for (int reg = 0; reg < 16; ++reg) {
       if (!(live_regs >> reg & 1) || (given >> reg & 1)) continue;
       GRAFT_ASSIGN(TransferValue v, computed_before(reg, rb));
-      if (v.kind == Kind::FrameAddress && !inside(covered, v.offset))
+      if (v.kind == Kind::FrameAddress && !placeable(v.offset))
         return make_error("{} holds the address of a stack slot that holds no local it moves", kRegisterNames[reg]);
       GRAFT_TRY(give(v, {Kind::Register, reg, 0}, 8, fmt::format("{} as the new code sets it", kRegisterNames[reg])));
     }
     for (int64_t slot : live_slots)
-      if (slot != -1 && !slot_covered(slot))  // CFA-8: the return address, the caller's and unchanged
+      if (slot != -1 && !slot_covered(slot) && !out_of_scope(slot * 8))  // CFA-8: the return address, the caller's and unchanged
         return make_error("the new code reads its stack at CFA{:+d}, where no local it moves is", slot * 8);
     // Addresses of stack slots the new code takes after the call must be of locals it moves.
     for (size_t k : reachable(rb)) {
@@ -156,7 +207,7 @@ class Transfer {
       if (i.ins.mnemonic != ZYDIS_MNEMONIC_LEA) continue;
       if (!new_code_.frame_based(i.ops[1])) continue;
       auto offset = new_code_.frame_offset(k, i.ops[1]);
-      if (!offset || !inside(covered, *offset))
+      if (!offset || !placeable(*offset))
         return make_error("at +{:#x} it takes the address of a stack slot that holds no local it moves", new_code_.at(k));
     }
     return t;
@@ -231,8 +282,13 @@ class Transfer {
       const auto& src = i.ops[1];
       std::optional<TransferValue> v;
       std::string symbol;
-      if (i.ins.mnemonic == ZYDIS_MNEMONIC_LEA && src.mem.index == ZYDIS_REGISTER_NONE &&
-          whole(src.mem.base) == ZYDIS_REGISTER_RIP && !new_code_.targets[k].empty()) {
+      const bool rip_relative = src.type == ZYDIS_OPERAND_TYPE_MEMORY && src.mem.index == ZYDIS_REGISTER_NONE &&
+                                whole(src.mem.base) == ZYDIS_REGISTER_RIP && !new_code_.targets[k].empty();
+      // A symbol's address: a RIP-relative lea, or a load from its GOT slot
+      // (constant once linked: `mov stdin@GOTPCREL(%rip), %r14` before a loop of fgets).
+      if (rip_relative && (i.ins.mnemonic == ZYDIS_MNEMONIC_LEA ||
+                           (i.ins.mnemonic == ZYDIS_MNEMONIC_MOV && new_code_.got_loads[k] &&
+                            ZydisRegisterGetClass(i.ops[0].reg.value) == ZYDIS_REGCLASS_GPR64))) {
         v = TransferValue{Kind::CodeAddress, -1, static_cast<int64_t>(new_code_.at(k))};
         symbol = new_code_.targets[k];
       } else if (i.ins.mnemonic == ZYDIS_MNEMONIC_LEA) {

@@ -62,7 +62,7 @@ struct TransferValue {
     Frame,         // memory at the frame's CFA + offset
     FrameAddress,  // the value CFA + offset
     Constant,      // the value `offset`
-    CodeAddress,   // the address the new code's RIP-relative lea at entry + offset computes
+    CodeAddress,   // the address the new code's RIP-relative lea at entry + offset computes, or its GOT load reads
   };
   Kind kind = Kind::Register;
   int reg = -1;

@@ -69,6 +69,15 @@ inline std::optional<uint64_t> rip_relative_lea_target(std::span<const uint8_t> 
   return address + 7 + static_cast<int64_t>(disp);
 }
 
+// The GOT slot a RIP-relative `mov disp32(%rip), %reg` (REX.W 8b /r with
+// mod 00, r/m 101) at `address` loads from, or nothing if the bytes are not one.
+inline std::optional<uint64_t> rip_relative_load_source(std::span<const uint8_t> b, uint64_t address) {
+  if (b.size() < 7 || (b[0] & 0xf8) != 0x48 || b[1] != 0x8b || (b[2] & 0xc7) != 0x05) return std::nullopt;
+  int32_t disp = 0;
+  std::memcpy(&disp, b.data() + 3, 4);
+  return address + 7 + static_cast<int64_t>(disp);
+}
+
 // Whether a function's frame is not set up yet (or already taken down) at
 // code starting with these bytes: its return address is then at rsp, as
 // the frame-pointer unwinder needs to know.
