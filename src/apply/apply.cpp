@@ -113,6 +113,68 @@ MigrationInput::StoppedThread stopped_thread(const Thread& t) {
   return {t.tid, t.regs.rsp, t.regs.in_system_call(), false, t.regs, {}};
 }
 
+// Every copy of a function in the process, as the resolver knows them (plan_frame_holders).
+CodeVersionsOf code_versions(const link::Resolver& resolver) {
+  return [&resolver](const std::string& id) {
+    std::vector<CodeVersion> code;
+    for (const auto& v : resolver.versions(id)) code.push_back({v.address, v.size});
+    return code;
+  };
+}
+
+// Where a global lives now (MigrationInput::old_address).
+std::function<Result<uint64_t>(const std::string&)> current_address(const link::Resolver& resolver, pid_t pid) {
+  return [&resolver, pid](const std::string& id) -> Result<uint64_t> {
+    if (auto d = resolver.current(id)) return d->address;
+    return make_error("cannot find global {} in process {}", id, pid);
+  };
+}
+
+// The entry of the code whose frames are roots, per frame holder (MigrationInput::frame_holder_entry).
+std::function<uint64_t(const std::string&)> root_entries(const std::map<std::string, uint64_t>& roots) {
+  return [&roots](const std::string& id) -> uint64_t {
+    auto it = roots.find(id);
+    return it == roots.end() ? 0 : it->second;
+  };
+}
+
+// The live data of `plan` found and transformed with every thread stopped at
+// `moment`, into `log`: apply's plan forwards, revert's inverse. `input`
+// says where globals live and which frames are roots; the stopped threads,
+// the new storage for objects that move (held by the transaction, kept if it
+// commits) and the register rewrites are the same for both.
+Result<MigrationReport> migrate_into(Transaction& transaction, const DataPlan& plan, const CheckpointReport& moment,
+                                     MigrationInput& input, WriteLog& log, uint64_t& storage) {
+  TracedProcess& process = transaction.process();
+  for (const auto& t : process.threads()) {
+    input.threads.push_back(stopped_thread(t));
+    input.threads.back().just_returned = moment.just_returned.count(t.tid) > 0;
+    if (auto f = moment.frames.find(t.tid); f != moment.frames.end()) input.threads.back().frames = f->second;
+  }
+  // New storage for objects that outgrow their allocation: anonymous memory
+  // mapped by a system call in a stopped thread, never the target's malloc
+  // (another thread may be stopped holding its lock); unmapped if the update fails.
+  input.map_storage = [&](uint64_t bytes) -> Result<uint64_t> {
+    GRAFT_ASSIGN(auto syscalls, RemoteSyscalls::open(process));
+    GRAFT_ASSIGN(auto mapping, RemoteMapping::anonymous(syscalls, bytes, "objects that move"));
+    storage = mapping.start().value();
+    transaction.hold(std::move(mapping));
+    return storage;
+  };
+  MigrationReport migration;
+  GRAFT_ASSIGN(auto writes, plan_migration(plan, input, migration));
+  log.append(std::move(writes));
+  // A moving object's address in a thread's own frame, rewritten in its register.
+  for (const auto& r : migration.register_writes) {
+    const Thread* t = process.find(r.tid);
+    if (!t) return make_error("internal: thread {}'s registers cannot be rewritten; nothing was changed", r.tid);
+    Registers regs = log.registers_of(*t);
+    regs[r.reg] = r.value;
+    log.set_registers(r.tid, regs);
+  }
+  return migration;
+}
+
 
 // One `graft apply`: its state, phase by phase.
 class ApplyUpdate {
@@ -183,9 +245,16 @@ Status ApplyUpdate::check() {
   if (m_.base_build_id != current)
     return make_error("patch {} is for build {}, but process {} runs build {}{}: diff against the running version",
                       m_.patch_id, m_.base_build_id, pid_, current, applied_.empty() ? "" : " (as patched)");
+  record_.data.recorded = true;
   if (!patch_.data_plan.empty()) {
     GRAFT_ASSIGN(data_plan_, decode_data_plan(patch_.data_plan));
     report_.types_changed = data_plan_->changes.size();
+    // What a revert will need: the plan back, or why there is none.
+    if (data_plan_->inverse) record_.data.inverse = encode_data_plan(*data_plan_->inverse);
+    record_.data.irreversible = data_plan_->irreversible;
+    if (!data_plan_->inverse && record_.data.irreversible.empty())
+      record_.data.irreversible = "it changes data, and the graft that made it planned no way back";
+    for (const auto& [type, function] : data_plan_->user_transformers) record_.data.user_transformers.push_back(type);
   }
   return ok();
 }
@@ -251,11 +320,7 @@ void ApplyUpdate::add_frame_holder_ranges() {
   if (!data_plan_) return;
   frame_roots_ = plan_frame_holders(
       *data_plan_,
-      [&](const std::string& id) {
-        std::vector<CodeVersion> code;
-        for (const auto& v : resolver_->versions(id)) code.push_back({v.address, v.size});
-        return code;
-      },
+      code_versions(*resolver_),
       [&](const std::string& id) -> std::optional<uint64_t> {
         const auto replaced = newest_.find(id);
         if (replaced == newest_.end()) return std::nullopt;
@@ -302,6 +367,13 @@ Status ApplyUpdate::lay_out() {
     for (const auto& s : patch_.symbols)
       if (s.piece >= 0 && !s.name.starts_with("piece:"))
         record_.defines[s.name] = {image_.piece_address[s.piece] + s.offset, s.size, s.function};
+    // Globals of the running program the patch gives storage of its own: retyped (writable) or read-only copies.
+    record_.data.storage.clear();
+    const auto retyped = data_plan_ ? data_plan_->retyped_globals() : std::vector<std::string>{};
+    for (const auto& [name, d] : record_.defines)
+      if (auto before = d.function ? std::nullopt : resolver_->current(name))
+        record_.data.storage.push_back(
+            {name, before->address, d.address, std::find(retyped.begin(), retyped.end(), name) != retyped.end()});
     for (auto& e : record_.entries) {
       e.old_bytes.assign(2 * x86::kEntryBytes, '0');
       e.new_bytes = hex(x86::redirected_entry(record_.defines.at(e.identity).address));
@@ -431,33 +503,12 @@ Status ApplyUpdate::plan_data(const CheckpointReport& moment, WriteLog& log) {
   TracedProcess& process = transaction_->process();
   MigrationInput input;
   input.pid = pid_;
-  input.old_address = [&](const std::string& id) -> Result<uint64_t> {
-    if (auto d = resolver_->current(id)) return d->address;
-    return make_error("cannot find global {} in process {}", id, pid_);
-  };
+  input.old_address = current_address(*resolver_, pid_);
   input.new_address = [&](const std::string& id) -> Result<uint64_t> {
     if (auto it = record_.defines.find(id); it != record_.defines.end()) return it->second.address;
     return make_error("internal: the patch defines no {}", id);
   };
-  for (const auto& t : process.threads()) {
-    input.threads.push_back(stopped_thread(t));
-    input.threads.back().just_returned = moment.just_returned.count(t.tid) > 0;
-    if (auto f = moment.frames.find(t.tid); f != moment.frames.end()) input.threads.back().frames = f->second;
-  }
-  input.frame_holder_entry = [&](const std::string& id) -> uint64_t {
-    auto it = frame_roots_.find(id);
-    return it == frame_roots_.end() ? 0 : it->second;
-  };
-  // New storage for objects that outgrow their allocation: anonymous memory
-  // mapped by a system call in a stopped thread, never the target's malloc
-  // (another thread may be stopped holding its lock); unmapped if the update fails.
-  input.map_storage = [&](uint64_t bytes) -> Result<uint64_t> {
-    GRAFT_ASSIGN(auto syscalls, RemoteSyscalls::open(process));
-    GRAFT_ASSIGN(auto storage, RemoteMapping::anonymous(syscalls, bytes, "objects that move"));
-    report_.storage = storage.start().value();
-    transaction_->hold(std::move(storage));
-    return report_.storage;
-  };
+  input.frame_holder_entry = root_entries(frame_roots_);
   apply::UserTransformReport user;
   if (!data_plan_->user_transformers.empty())
     input.run_user_transformers = [&](std::vector<UserTransformJob>& jobs) -> Status {
@@ -466,24 +517,18 @@ Status ApplyUpdate::plan_data(const CheckpointReport& moment, WriteLog& log) {
       if (!ran) return ran.error().context(data_plan_->user_transformer_file);
       return ran;
     };
-  MigrationReport migration;
-  GRAFT_ASSIGN(auto writes, plan_migration(*data_plan_, input, migration));
-  log.append(std::move(writes));
+  GRAFT_ASSIGN(const MigrationReport migration,
+               migrate_into(*transaction_, *data_plan_, moment, input, log, report_.storage));
   report_.objects = migration.objects;
   report_.objects_moved = migration.moved;
   report_.storage_bytes = migration.storage_bytes;
   report_.migrate_us = migration.traverse_us;
   record_.objects_transformed = migration.objects;
+  record_.data.transformed = migration.by_type;
+  record_.data.moved = migration.moved;
+  record_.data.references = migration.references;
   report_.user_transformed = user.objects;
   report_.user_batches = user.batches;
-  // A moving object's address in a thread's own frame, rewritten in its register.
-  for (const auto& r : migration.register_writes) {
-    const Thread* t = process.find(r.tid);
-    if (!t) return make_error("internal: thread {}'s registers cannot be rewritten; nothing was changed", r.tid);
-    Registers regs = log.registers_of(*t);
-    regs[r.reg] = r.value;
-    log.set_registers(r.tid, regs);
-  }
   return ok();
 }
 
@@ -541,7 +586,9 @@ class RevertUpdate {
   Result<RevertReport> finish();    // unmap the patch's region, detach
 
  private:
+  Status check_data();  // prepare: how the patch's data goes back, or why it cannot
   Result<WriteLog> plan(const CheckpointReport& moment);
+  Status plan_data(const CheckpointReport& moment, WriteLog& log);
 
   const Clock::time_point started_ = Clock::now();
   pid_t pid_;
@@ -549,6 +596,11 @@ class RevertUpdate {
   std::vector<registry::Record> records_;
   registry::Record top_;
   std::vector<AffectedRange> ranges_;
+  // The data back in the old layouts: the patch's inverse plan, where its
+  // globals live now, and which frames are its roots.
+  std::optional<DataPlan> inverse_;
+  std::unique_ptr<link::Resolver> resolver_;
+  std::map<std::string, uint64_t> frame_roots_;
   std::unique_ptr<Transaction> transaction_;
   RevertReport report_;
 };
@@ -558,10 +610,6 @@ Status RevertUpdate::check() {
   GRAFT_ASSIGN(records_, registry::read_all(pid_));
   if (records_.empty()) return make_error("no graft patch is applied to process {}", pid_);
   top_ = records_.back();
-  if (top_.objects_transformed)
-    return make_error("patch {} transformed {} live objects to new layouts, and graft does not generate the inverse "
-                      "transformers: make a patch from the new version back to the old one (graft diff NEW OLD) and "
-                      "apply that instead", top_.patch_id, top_.objects_transformed);
   // The patch's functions, each by name (a thread in one is reported in
   // it), then the rest of its text (call stubs, frame rebuilds).
   for (const auto& [identity, d] : top_.defines)
@@ -582,8 +630,53 @@ Status RevertUpdate::check() {
   // take the jump there may wait (it runs the old code after the commit).
   for (const auto& e : top_.entries)
     ranges_.push_back({e.address - x86::kEntryPad, e.address + 2, e.address, e.identity, {}, {}});
+  GRAFT_TRY(check_data());
   report_.patch_id = top_.patch_id;
   report_.sequence = top_.sequence;
+  return ok();
+}
+
+// A patch's data goes back by its inverse plan (the diff's comparison with
+// the builds swapped): every live object of a changed struct is found from
+// the globals and frames and transformed back, each retyped global's value
+// written back into the storage it had (which nothing touched since), its
+// fields by name. What the forward change lost cannot come back: refused.
+// A read-only table given a new copy needs nothing (the old code reads the
+// old one, unchanged).
+Status RevertUpdate::check_data() {
+  const std::string instead = "make a patch from the new version back to the old one (graft diff NEW OLD) and apply that";
+  if (!top_.data.recorded) {  // a record from a graft that kept no way back
+    if (top_.objects_transformed)
+      return make_error("patch {} cannot be reverted: it transformed {} live objects to new layouts, and the graft "
+                        "that applied it kept no way back; {}", top_.patch_id, top_.objects_transformed, instead);
+    return ok();
+  }
+  if (!top_.data.irreversible.empty())
+    return make_error("patch {} cannot be reverted: {}; {}", top_.patch_id, top_.data.irreversible, instead);
+  if (top_.data.inverse.empty()) return ok();
+  auto decoded = decode_data_plan(top_.data.inverse);
+  if (!decoded) return decoded.error().context(fmt::format("patch {}'s registry record", top_.patch_id));
+  inverse_ = std::move(decoded.value());
+  const registry::Record& root = records_.front();
+  GRAFT_ASSIGN(auto maps, read_maps(pid_));
+  resolver_ = std::make_unique<link::Resolver>(pid_, root.bias, root.base_symbols, root.base_imports, records_,
+                                               std::move(maps));
+  // Frames that may point to changed data: the new build's functions (the
+  // inverse plan's holders). In the patch's own copy, a frame is a root where
+  // DWARF places its locals, and does not continue back into the old code
+  // (the diff proved continuation for the old build's locals only): a thread
+  // must leave it. Elsewhere (unchanged code), as at apply.
+  frame_roots_ = plan_frame_holders(
+      *inverse_,
+      code_versions(*resolver_),
+      [&](const std::string& id) -> std::optional<uint64_t> {
+        auto d = top_.defines.find(id);
+        if (d == top_.defines.end() || !d->second.function) return std::nullopt;
+        for (auto& r : ranges_)
+          if (r.start == d->second.address) r.continues.clear();
+        return d->second.address;
+      },
+      ranges_);
   return ok();
 }
 
@@ -612,6 +705,7 @@ Result<WriteLog> RevertUpdate::plan(const CheckpointReport& moment) {
                         e.identity, top_.patch_id);
   }
   WriteLog log;
+  GRAFT_TRY(plan_data(moment, log));
   GRAFT_ASSIGN(auto frames, frame_writes(process, moment.remaps));
   report_.frames_continued = frames.size();
   log.append(std::move(frames));
@@ -619,6 +713,39 @@ Result<WriteLog> RevertUpdate::plan(const CheckpointReport& moment) {
   for (auto it = top_.entries.rbegin(); it != top_.entries.rend(); ++it)
     add_entry_writes(log, it->address, it->old_bytes, it->new_bytes, false);
   return log;
+}
+
+// The live data back in the old layouts (check_data), first in the log.
+Status RevertUpdate::plan_data(const CheckpointReport& moment, WriteLog& log) {
+  if (!inverse_) return ok();
+  MigrationInput input;
+  input.pid = pid_;
+  input.old_address = current_address(*resolver_, pid_);
+  // A retyped global goes back into the storage it had before the patch.
+  input.new_address = [&](const std::string& id) -> Result<uint64_t> {
+    for (const auto& g : top_.data.storage)
+      if (g.identity == id && g.writable) return g.from;
+    return make_error("patch {}'s registry record says nothing of the storage global {} had before; nothing was "
+                      "changed", top_.patch_id, id);
+  };
+  input.frame_holder_entry = root_entries(frame_roots_);
+  uint64_t storage = 0;
+  auto migrated = migrate_into(*transaction_, *inverse_, moment, input, log, storage);
+  if (!migrated) return migrated.error().context(fmt::format("patch {} cannot be reverted", top_.patch_id));
+  const MigrationReport& migration = migrated.value();
+  report_.objects = migration.objects;
+  report_.objects_moved = migration.moved;
+  // What goes back must not lead into the patch's region, which the revert unmaps.
+  for (const auto& w : log.writes())
+    for (uint64_t k = (8 - w.address.value() % 8) % 8; k + 8 <= w.bytes.size(); k += 8) {
+      uint64_t word = 0;
+      std::memcpy(&word, w.bytes.data() + k, 8);
+      if (word >= top_.region_start && word < top_.region_end)
+        return make_error("patch {} cannot be reverted: the data at {:#x} would hold {:#x}, an address in the patch "
+                          "(its code or data), which the revert unmaps; nothing was changed", top_.patch_id,
+                          w.address.value() + k, word);
+    }
+  return ok();
 }
 
 Result<RevertReport> RevertUpdate::finish() {

@@ -89,6 +89,8 @@ struct RevertReport {
   size_t arrivals = 0;
   double total_ms = 0;
   size_t frames_continued = 0;  // frames in the patch's code moved back into the code it replaced
+  size_t objects = 0;           // live objects (and globals) transformed back to the old layouts
+  size_t objects_moved = 0;     // of them, moved to new storage (they outgrew their allocation)
 };
 
 // Undoes the latest patch applied to the process.

@@ -22,6 +22,14 @@ std::string encode(const Record& r) {
                       {"result_build_id", r.result_build_id}, {"applied_at", r.applied_at},
                       {"region", {r.region_start, r.region_end}}, {"text", {r.text_start, r.text_end}},
                       {"entries", entries}, {"defines", defines}, {"objects_transformed", r.objects_transformed}};
+  if (r.data.recorded) {
+    nlohmann::json storage = nlohmann::json::array();
+    for (const auto& g : r.data.storage) storage.push_back({g.identity, g.from, g.to, g.writable});
+    j["data"] = {{"transformed", r.data.transformed}, {"moved", r.data.moved}, {"references", r.data.references},
+                 {"storage", storage}, {"user_transformers", r.data.user_transformers},
+                 {"irreversible", r.data.irreversible},
+                 {"inverse", r.data.inverse.empty() ? nlohmann::json() : nlohmann::json::parse(r.data.inverse)}};
+  }
   if (r.has_root) {
     nlohmann::json base = nlohmann::json::object();
     for (const auto& [name, s] : r.base_symbols) base[name] = {s.address, s.size, s.function};
@@ -73,6 +81,19 @@ Result<Record> decode(std::span<const uint8_t> bytes, uint64_t address) {
     for (const auto& [name, d] : j.at("defines").items())
       r.defines[name] = {d.at(0).get<uint64_t>(), d.at(1).get<uint64_t>(), d.at(2).get<bool>()};
     r.objects_transformed = j.value("objects_transformed", size_t{0});
+    if (j.contains("data")) {
+      const auto& d = j.at("data");
+      r.data.recorded = true;
+      r.data.transformed = d.at("transformed").get<std::map<std::string, size_t>>();
+      r.data.moved = d.at("moved").get<size_t>();
+      r.data.references = d.at("references").get<size_t>();
+      for (const auto& g : d.at("storage"))
+        r.data.storage.push_back({g.at(0).get<std::string>(), g.at(1).get<uint64_t>(), g.at(2).get<uint64_t>(),
+                                  g.at(3).get<bool>()});
+      r.data.user_transformers = d.at("user_transformers").get<std::vector<std::string>>();
+      r.data.irreversible = d.at("irreversible").get<std::string>();
+      if (!d.at("inverse").is_null()) r.data.inverse = d.at("inverse").dump();
+    }
     if (j.contains("root")) {
       const auto& root = j.at("root");
       r.has_root = true;

@@ -35,6 +35,28 @@ struct Definition {
   bool function = false;
 };
 
+// What a commit did to live data, kept so that a revert can decide what
+// undoing it takes. Absent from records written before graft kept it
+// (`recorded` false): then only `Record::objects_transformed` is known.
+struct DataWork {
+  bool recorded = false;
+  std::map<std::string, size_t> transformed;  // objects outside globals transformed, per struct ("struct node")
+  size_t moved = 0;       // of them, moved to new storage (they outgrew their allocation)
+  size_t references = 0;  // typed pointers (and registers) rewritten to moved objects
+  // A global of the running program the patch gave storage of its own: a
+  // retyped one (writable; filled from the old value at the commit) or a
+  // changed read-only one (a new copy). Its old storage is left as it was.
+  struct Storage {
+    std::string identity;
+    uint64_t from = 0, to = 0;  // the storage it had, the patch's
+    bool writable = false;
+  };
+  std::vector<Storage> storage;
+  std::vector<std::string> user_transformers;  // structs a user's transformer rewrote
+  std::string inverse;       // the data plan back to the old layouts (JSON, data/plan.h), "" if none is needed
+  std::string irreversible;  // why the data cannot go back, one line; "" if it can
+};
+
 struct Record {
   int sequence = 0;
   std::string patch_id, base_build_id, result_build_id, applied_at;
@@ -47,7 +69,8 @@ struct Record {
   std::map<std::string, Manifest::BaseSymbol> base_symbols;
   std::map<std::string, uint64_t> base_imports;
   State state = Staged;
-  size_t objects_transformed = 0;  // live data rewritten at commit: a revert cannot undo it
+  size_t objects_transformed = 0;  // live data rewritten at commit (every record has it)
+  DataWork data;
 };
 
 std::string encode(const Record& record);   // header + JSON

@@ -163,7 +163,8 @@ int run_revert(int pid, int timeout_ms, bool json, const std::string& checkpoint
     print_json({{"ok", true}, {"patch_id", report->patch_id}, {"sequence", report->sequence}, {"threads", report->threads},
                 {"pause_us", report->pause_us}, {"hold_us", report->hold_us}, {"arrivals", report->arrivals},
                 {"attempts", report->attempts}, {"total_ms", report->total_ms},
-                {"frames_continued", report->frames_continued}});
+                {"frames_continued", report->frames_continued}, {"objects", report->objects},
+                {"objects_moved", report->objects_moved}});
   else
     std::cout << fmt::format("reverted patch #{} {} in process {}: paused {} us, {:.2f} ms in all\n", report->sequence,
                              report->patch_id, pid, report->pause_us, report->total_ms);
@@ -265,7 +266,8 @@ int main(int argc, char** argv) {
   status->add_option("PID", pid, "The process")->required()->check(CLI::PositiveNumber);
   status->add_flag("--json", json, "Machine-readable output");
 
-  auto* revert = app.add_subcommand("revert", "Undo the latest patch applied to a process");
+  auto* revert = app.add_subcommand(
+      "revert", "Undo the latest patch applied to a process: its code, and its data back to the old layouts unless the patch lost values (a field removed or narrowed, a user transformer)");
   revert->add_option("PID", pid, "The process")->required()->check(CLI::PositiveNumber);
   revert->add_option("--timeout", timeout_ms, "Milliseconds to wait for a moment when no thread runs the patch's code")
       ->default_val(5000)->check(CLI::Range(1, 3600000));

@@ -669,3 +669,128 @@ Result<DataPlan> plan_data_changes(const TypeTable& old_types, const TypeTable& 
 }
 
 }  // namespace graft
+
+namespace graft {
+namespace {
+
+bool is_integer(TypeKind k) {
+  return k == TypeKind::Signed || k == TypeKind::Unsigned || k == TypeKind::Bool || k == TypeKind::Enum;
+}
+
+// Why some value of old field `a` would not survive the default's conversion
+// to new field `b` ("" if every value does): what a revert could not bring back.
+class LossFinder {
+ public:
+  LossFinder(const TypeTable& o, const TypeTable& n) : old_(o), new_(n), compare_(o, n) {}
+
+  std::string field(const Field& a, const Field& b) const {
+    if (!a.bit_size && !b.bit_size && !compare_.differs(a.type, b.type)) return "";
+    const Type& x = old_.at(a.type);
+    const Type& y = new_.at(b.type);
+    const std::string from = old_.spell(a.type) + (a.bit_size ? fmt::format(":{}", a.bit_size) : "");
+    const std::string to = new_.spell(b.type) + (b.bit_size ? fmt::format(":{}", b.bit_size) : "");
+    if (x.kind == TypeKind::Pointer && y.kind == TypeKind::Pointer) return "";
+    if (x.kind == TypeKind::Struct && y.kind == TypeKind::Struct)
+      return x.name.empty() ? structure(a.type, b.type) : "";  // a named struct answers for itself
+    if (x.kind == TypeKind::Array && y.kind == TypeKind::Array) {
+      if (y.count < x.count) return fmt::format("shrinks from {} to {} elements", x.count, y.count);
+      return field({"", 0, 0, 0, x.target}, {"", 0, 0, 0, y.target});
+    }
+    if (x.kind == TypeKind::Enum && y.kind == TypeKind::Enum) return enumerators(a.type, b.type);
+    if (x.kind == TypeKind::Float && y.kind == TypeKind::Float)
+      return y.size >= x.size ? "" : fmt::format("is narrowed ({} -> {})", from, to);
+    const auto width = [](const Type& t, uint32_t bits) { return bits ? bits : static_cast<uint32_t>(t.size * 8); };
+    const uint32_t wa = width(x, a.bit_size), wb = width(y, b.bit_size);
+    const bool sa = signed_type(old_, x), sb = signed_type(new_, y);
+    bool keeps = false;
+    if (is_integer(x.kind) && y.kind == TypeKind::Float)
+      keeps = wa <= (y.size == 4 ? 24u : 53u);
+    else if (is_integer(x.kind) && is_integer(y.kind))
+      keeps = x.kind == TypeKind::Bool || (y.kind != TypeKind::Bool && (sa ? sb && wb >= wa : sb ? wb > wa : wb >= wa));
+    return keeps ? "" : fmt::format("is narrowed ({} -> {})", from, to);
+  }
+
+  // A struct's fields: one removed, or one whose values may not survive.
+  std::string structure(int i, int j) const {
+    const auto before = fields_of(old_, i);
+    const auto after = fields_of(new_, j);
+    for (const auto& o : before) {
+      if (o.name.empty()) continue;
+      auto it = std::find_if(after.begin(), after.end(), [&](const Field& f) { return f.name == o.name; });
+      if (it == after.end()) return "removes " + o.name;
+      if (std::string why = field(o, *it); !why.empty()) return o.name + " " + why;
+    }
+    return "";
+  }
+
+  std::string enumerators(int i, int j) const {
+    for (const auto& [name, value] : old_.at(i).enumerators) {
+      const auto& others = new_.at(j).enumerators;
+      if (std::none_of(others.begin(), others.end(), [&](const auto& e) { return e.first == name; }))
+        return "removes the enumerator " + name;
+    }
+    return "";
+  }
+
+ private:
+  static bool signed_type(const TypeTable& t, const Type& type) {
+    if (type.kind == TypeKind::Signed) return true;
+    if (type.kind != TypeKind::Enum) return false;
+    if (type.target >= 0) return t.at(type.target).kind == TypeKind::Signed;
+    return std::any_of(type.enumerators.begin(), type.enumerators.end(), [](const auto& e) { return e.second < 0; });
+  }
+
+  const TypeTable& old_;
+  const TypeTable& new_;
+  TypeComparison compare_;
+};
+
+}  // namespace
+
+std::string why_irreversible(const DataPlan& forward) {
+  for (const auto& [type, function] : forward.user_transformers)
+    return fmt::format("the user's transformer for {} ({} in {}) ran, and graft cannot invert the user's code", type,
+                       function, forward.user_transformer_file);
+  for (const auto& p : forward.declared_pointers)
+    return fmt::format("it relies on {}, which speaks of the old layouts only", p.source);
+  for (const auto& u : forward.declared_union_members)
+    return fmt::format("it relies on {}, which speaks of the old layouts only", u.source);
+  // A global's old storage keeps its old value (the patch gave it new
+  // storage), so only the changed types say what a revert cannot bring back.
+  const LossFinder losses(forward.old_types, forward.new_types);
+  for (const auto& c : forward.changes) {
+    const TypeKind kind = forward.old_types.at(c.old_type).kind;
+    const std::string why = kind == TypeKind::Enum ? losses.enumerators(c.old_type, c.new_type)
+                            : kind == TypeKind::Struct ? losses.structure(c.old_type, c.new_type)
+                                                       : std::string("changes");
+    if (why.empty()) continue;
+    if (why.starts_with("removes the enumerator"))
+      return fmt::format("it {} of {}: a value holding it could not be brought back", why, c.name);
+    if (why.starts_with("removes "))
+      return fmt::format("it removes {}.{}, whose values are gone from the live objects", c.name, why.substr(8));
+    return fmt::format("{}.{}: values it held may not have survived", c.name, why);
+  }
+  return "";
+}
+
+void plan_inverse(DataPlan& forward, const TypeTable& old_types, const TypeTable& new_types,
+                  const std::function<std::string(const Variable&, bool)>& identity_of,
+                  const std::function<std::string(uint64_t)>& new_function_at) {
+  forward.inverse.reset();
+  forward.irreversible.clear();
+  if (forward.empty()) return;
+  if (std::string why = why_irreversible(forward); !why.empty()) {
+    forward.irreversible = std::move(why);
+    return;
+  }
+  auto back_identity = [&](const Variable& v, bool to_old_build) { return identity_of(v, !to_old_build); };
+  auto inverse = plan_data_changes(new_types, old_types, back_identity, new_function_at);
+  if (!inverse) {
+    forward.irreversible = "graft cannot plan the way back (" + inverse.error().message + ")";
+    return;
+  }
+  inverse->exact = true;
+  forward.inverse = std::make_shared<const DataPlan>(std::move(inverse.value()));
+}
+
+}  // namespace graft

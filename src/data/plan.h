@@ -12,6 +12,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -126,6 +127,15 @@ struct DataPlan {
   // that can reach one, and refuses if one points to a heap block it did not
   // reach that could hold a changed struct.
   std::vector<UntypedMember> untyped_members;
+  // The way back, for `graft revert` (made at diff time from the same two
+  // builds, swapped: plan_inverse): the plan from the new layouts to the old
+  // ones, or, when the forward change loses values (a field removed or
+  // narrowed, a user's transformer, a directive), why there is none.
+  std::shared_ptr<const DataPlan> inverse;
+  std::string irreversible;  // one line: "it removes struct node.junk, whose values ..."
+  // Every conversion must keep its value (an inverse narrows what the patch
+  // widened): a value that does not fit refuses the migration, naming the field and the object.
+  bool exact = false;
   bool empty() const { return changes.empty() && roots.empty(); }
   // Globals that get new storage (their type changed): every function that refers to one is patched.
   std::vector<std::string> retyped_globals() const;
@@ -141,6 +151,22 @@ Result<DataPlan> plan_data_changes(const TypeTable& old_types, const TypeTable& 
                                    const std::function<std::string(const Variable&, bool new_build)>& identity_of,
                                    const std::function<std::string(uint64_t address)>& function_at,
                                    const std::vector<DataDirective>& directives = {});
+
+// Why the change from `forward.old_types` to `forward.new_types` cannot be
+// undone by generated transformers ("" if it can): a field removed or
+// narrowed (its old values are gone), an enumerator removed, a user's
+// transformer (graft cannot invert the user's code), a directive (it speaks
+// of the old types only). A widened field can be narrowed back, checked per value.
+std::string why_irreversible(const DataPlan& forward);
+
+// Sets `forward.inverse` (the plan from the new build back to the old one,
+// the same comparison with the builds swapped, checked at every conversion)
+// or `forward.irreversible`. The arguments are plan_data_changes's for the
+// swapped builds: `identity_of(variable, new_build)` where new_build is the
+// build the inverse goes to (the old one), `function_at` over the new build.
+void plan_inverse(DataPlan& forward, const TypeTable& old_types, const TypeTable& new_types,
+                  const std::function<std::string(const Variable&, bool new_build)>& identity_of,
+                  const std::function<std::string(uint64_t address)>& new_function_at);
 
 std::string encode_data_plan(const DataPlan& plan);  // JSON
 Result<DataPlan> decode_data_plan(const std::string& text);
@@ -163,6 +189,14 @@ class Transformer {
   Transformer(const TypeTable& from_types, const TypeTable& to_types);
   ~Transformer();
   void operator()(int from, const uint8_t* from_bytes, int to, uint8_t* to_bytes);
+  // Exact mode: a number that does not survive its conversion (it does not
+  // fit the new type) is noted; the first since the last call of lost() is
+  // returned, with the field's path in the value ("count", "inner.level").
+  struct Loss {
+    std::string field, value, type;  // "count", "5000000000", "int"
+  };
+  void set_exact(bool exact);
+  std::optional<Loss> lost();
   // The structs inside a value of `from` (itself included) whose old type
   // `wanted` picks, paired with their new places as the default pairs fields.
   struct Nested {

@@ -87,12 +87,16 @@ std::string encode_data_plan(const DataPlan& plan) {
                              {"member", u.member}, {"source", u.source}});
   json untyped = json::array();
   for (const auto& u : plan.untyped_members) untyped.push_back({{"container", u.container}, {"offset", u.offset}, {"name", u.name}});
-  return json{{"old_types", table_to_json(plan.old_types)}, {"new_types", table_to_json(plan.new_types)},
-              {"changes", changes}, {"roots", roots}, {"notes", plan.notes}, {"frame_holders", holders},
-              {"user_transformers", plan.user_transformers}, {"user_transformer_file", plan.user_transformer_file},
-              {"user_transformer_runner", plan.user_transformer_runner}, {"declared_pointers", pointers},
-              {"declared_union_members", union_members}, {"untyped_members", untyped}}
-      .dump();
+  json out{{"old_types", table_to_json(plan.old_types)}, {"new_types", table_to_json(plan.new_types)},
+           {"changes", changes}, {"roots", roots}, {"notes", plan.notes}, {"frame_holders", holders},
+           {"user_transformers", plan.user_transformers}, {"user_transformer_file", plan.user_transformer_file},
+           {"user_transformer_runner", plan.user_transformer_runner}, {"declared_pointers", pointers},
+           {"declared_union_members", union_members}, {"untyped_members", untyped}};
+  // The way back (absent from patches made before graft planned one).
+  if (plan.inverse) out["inverse"] = json::parse(encode_data_plan(*plan.inverse));
+  if (!plan.irreversible.empty()) out["irreversible"] = plan.irreversible;
+  if (plan.exact) out["exact"] = true;
+  return out.dump();
 }
 
 Result<DataPlan> decode_data_plan(const std::string& text) {
@@ -183,6 +187,14 @@ Result<DataPlan> decode_data_plan(const std::string& text) {
         inside(m.container, m.offset, 8);
         plan.untyped_members.push_back(std::move(m));
       }
+    plan.irreversible = j.value("irreversible", std::string());
+    plan.exact = j.value("exact", false);
+    if (j.contains("inverse")) {
+      auto inverse = decode_data_plan(j.at("inverse").dump());
+      if (!inverse) throw std::runtime_error("its inverse: " + inverse.error().message);
+      if (!inverse->exact) throw std::runtime_error("an inverse whose conversions are not checked");
+      plan.inverse = std::make_shared<const DataPlan>(std::move(inverse.value()));
+    }
     return plan;
   } catch (const std::exception& e) {
     return make_error("the patch's data plan is damaged ({})", e.what());

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <map>
 #include <memory>
+#include <utility>
 
 #include "data/plan.h"
 #include "data/type_compare.h"
@@ -146,13 +147,18 @@ class Transformer::Impl {
     } else if (x.kind == TypeKind::Pointer && y.kind == TypeKind::Pointer) {
       copy(8);
     } else if (x.kind == TypeKind::Struct && y.kind == TypeKind::Struct) {
-      for (const auto& [o, f] : matched(a.type, b.type))
-        compile({o.name, a.offset + o.offset, o.bit_size, o.bit_offset, o.type},
-                {f.name, b.offset + f.offset, f.bit_size, f.bit_offset, f.type}, out);
+      // Names become paths inside the value ("inner.level"), for messages.
+      for (const auto& [o, f] : matched(a.type, b.type)) {
+        const std::string path = a.name.empty() ? o.name : a.name + "." + o.name;
+        compile({path, a.offset + o.offset, o.bit_size, o.bit_offset, o.type},
+                {path, b.offset + f.offset, f.bit_size, f.bit_offset, f.type}, out);
+      }
     } else if (x.kind == TypeKind::Array && y.kind == TypeKind::Array) {
       const uint64_t xs = from_.at(x.target).size, ys = to_.at(y.target).size;
-      for (uint64_t k = 0; k < std::min(x.count, y.count); ++k)
-        compile({"", a.offset + k * xs, 0, 0, x.target}, {"", b.offset + k * ys, 0, 0, y.target}, out);
+      for (uint64_t k = 0; k < std::min(x.count, y.count); ++k) {
+        const std::string path = fmt::format("{}[{}]", a.name, k);
+        compile({path, a.offset + k * xs, 0, 0, x.target}, {path, b.offset + k * ys, 0, 0, y.target}, out);
+      }
     } else {
       conversions_.emplace_back(a, b);
       out.push_back({0, 0, 0, static_cast<int>(conversions_.size() - 1)});
@@ -167,19 +173,50 @@ class Transformer::Impl {
     if (x.kind == TypeKind::Enum && y.kind == TypeKind::Enum) {
       Number n = load_number(from_, x, src, a);
       const int64_t v = n.kind == Number::Integer ? n.i : static_cast<int64_t>(n.u);
+      bool named = false;
       for (const auto& [name, value] : x.enumerators)
         if (value == v)
           for (const auto& [other, other_value] : y.enumerators)
             if (other == name) {
               n.kind = Number::Integer;
               n.i = other_value;
+              named = true;
             }
       store_number(to_, y, dst, b, n);
+      if (exact_ && !named) check(a, load_number(from_, x, src, a), b, dst);
     } else if (is_number(x) && is_number(y)) {
-      store_number(to_, y, dst, b, load_number(from_, x, src, a));
+      const Number n = load_number(from_, x, src, a);
+      store_number(to_, y, dst, b, n);
+      if (exact_) check(a, n, b, dst);
     }
     // Anything else was refused when the patch was made; the default stays.
   }
+
+  // Exact mode: whether the number stored in `dst` is the value it came from.
+  void check(const Field& a, const Number& n, const Field& b, const uint8_t* dst) {
+    const Number back = load_number(to_, to_.at(b.type), dst, b);
+    if (same_value(n, back) || loss_) return;
+    const std::string type = to_.spell(b.type) + (b.bit_size ? fmt::format(":{}", b.bit_size) : "");
+    loss_ = Loss{a.name, n.kind == Number::Floating ? fmt::format("{}", n.f)
+                         : n.kind == Number::Integer ? std::to_string(n.i) : std::to_string(n.u), type};
+  }
+  static bool same_value(const Number& a, const Number& b) {
+    auto as_double = [](const Number& n) {
+      return n.kind == Number::Floating ? n.f : n.kind == Number::Integer ? static_cast<double>(n.i)
+                                                                          : static_cast<double>(n.u);
+    };
+    if (a.kind == Number::Floating || b.kind == Number::Floating) {
+      const double x = as_double(a), y = as_double(b);
+      return x == y || (x != x && y != y);
+    }
+    if (a.kind == b.kind) return a.kind == Number::Integer ? a.i == b.i : a.u == b.u;
+    const Number& i = a.kind == Number::Integer ? a : b;
+    const Number& u = a.kind == Number::Integer ? b : a;
+    return i.i >= 0 && static_cast<uint64_t>(i.i) == u.u;
+  }
+
+  void set_exact(bool exact) { exact_ = exact; }
+  std::optional<Loss> lost() { return std::exchange(loss_, std::nullopt); }
 
   // Walks a value as compile() does, collecting the structs `wanted` picks.
   void nested(const Field& a, const Field& b, int depth, const std::function<bool(int)>& wanted,
@@ -224,6 +261,8 @@ class Transformer::Impl {
   std::map<std::pair<int, int>, std::vector<Step>> programs_;  // whole(), per pair of types
   std::pair<const std::pair<int, int>, std::vector<Step>>* last_ = nullptr;
   std::vector<std::pair<Field, Field>> conversions_;  // the fields of compiled conversion steps
+  bool exact_ = false;
+  std::optional<Loss> loss_;
 };
 
 Transformer::Transformer(const TypeTable& from, const TypeTable& to) : impl_(std::make_unique<Impl>(from, to)) {}
@@ -232,6 +271,9 @@ Transformer::~Transformer() = default;
 void Transformer::operator()(int from, const uint8_t* from_bytes, int to, uint8_t* to_bytes) {
   impl_->whole(from, from_bytes, to, to_bytes);
 }
+
+void Transformer::set_exact(bool exact) { impl_->set_exact(exact); }
+std::optional<Transformer::Loss> Transformer::lost() { return impl_->lost(); }
 
 std::vector<Transformer::Nested> Transformer::nested(int from, int to, const std::function<bool(int)>& wanted) {
   std::vector<Nested> out;

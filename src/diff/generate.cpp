@@ -63,7 +63,10 @@ class Generator {
     GRAFT_TRY(plan_data());
     GRAFT_TRY(collect_functions());
     if (!request_.transform_file.empty()) GRAFT_TRY(add_user_transformers());
-    if (!plan_.empty()) patch_.data_plan = encode_data_plan(plan_);
+    if (!plan_.empty()) {
+      plan_way_back();
+      patch_.data_plan = encode_data_plan(plan_);
+    }
     for (const auto& id : retyped_) GRAFT_TRY(named(id));  // its new storage, even if no new code names it
     for (size_t i = 0; i < queue_.size(); ++i) GRAFT_TRY(link_piece(queue_[i]));
     GRAFT_TRY(check_startup_state());
@@ -89,20 +92,13 @@ class Generator {
     GRAFT_ASSIGN(new_types_, read_type_table(new_.binary()));
     const TypeTable& before = old_types_;
     const TypeTable& after = new_types_;
-    const auto old_by_address = identities_by_address(old_);
-    const auto new_by_address = identities_by_address(new_);
+    const auto old_by_address = identities_by_address(old_, STT_OBJECT);
+    const auto new_by_address = identities_by_address(new_, STT_OBJECT);
     auto identity_of = [&](const Variable& v, bool new_build) {
-      const auto& map = new_build ? new_by_address : old_by_address;
-      auto it = map.find(v.address);
-      return it == map.end() ? std::string() : it->second;
+      return identity_at(new_build ? new_by_address : old_by_address, v.address);
     };
-    std::map<uint64_t, std::string> functions;
-    for (const auto& [id, symbol] : old_.linked_symbols())
-      if (symbol->type == STT_FUNC) functions.emplace(symbol->value, id);
-    auto function_at = [&](uint64_t address) {
-      auto it = functions.find(address);
-      return it == functions.end() ? std::string() : it->second;
-    };
+    const auto functions = identities_by_address(old_, STT_FUNC);
+    auto function_at = [&](uint64_t address) { return identity_at(functions, address); };
     std::vector<DataDirective> directives;
     if (!request_.transform_file.empty()) {
       GRAFT_ASSIGN(directives, diff::read_directives(request_.transform_file));
@@ -146,11 +142,28 @@ class Generator {
   }
 
   // Identity of each named object of a build, by its link-time address in the binary.
-  static std::map<uint64_t, std::string> identities_by_address(const Build& build) {
+  // The identities of a build's objects (STT_OBJECT) or functions (STT_FUNC) by address.
+  static std::map<uint64_t, std::string> identities_by_address(const Build& build, int type) {
     std::map<uint64_t, std::string> out;
     for (const auto& [id, symbol] : build.linked_symbols())
-      if (symbol->type == STT_OBJECT) out.emplace(symbol->value, id);
+      if (symbol->type == type) out.emplace(symbol->value, id);
     return out;
+  }
+  static std::string identity_at(const std::map<uint64_t, std::string>& identities, uint64_t address) {
+    auto it = identities.find(address);
+    return it == identities.end() ? std::string() : it->second;
+  }
+
+  // How a revert undoes the data changes (the same comparison with the
+  // builds swapped), or why it cannot: once the user's transformers are known.
+  void plan_way_back() {
+    const auto old_by_address = identities_by_address(old_, STT_OBJECT);
+    const auto new_by_address = identities_by_address(new_, STT_OBJECT);
+    const auto functions = identities_by_address(new_, STT_FUNC);
+    plan_inverse(
+        plan_, old_types_, new_types_,
+        [&](const Variable& v, bool new_build) { return identity_at(new_build ? new_by_address : old_by_address, v.address); },
+        [&](uint64_t address) { return identity_at(functions, address); });
   }
 
   // Whether a piece of the new build refers to a global that moves to new storage.
@@ -765,6 +778,10 @@ std::string explain_patch(const Patch& patch) {
     out += fmt::format("  declared {}: while the tag is {}, {} ({}) is the live member\n", u.source,
                        u.tag_value, u.member, plan->old_types.spell(u.member_type));
   for (const auto& n : plan->notes) out += "  note     " + n + "\n";
+  if (plan->inverse)
+    out += "  revert   the data goes back by the inverse plan (fields by name; a narrowed value is checked to fit)\n";
+  else if (!plan->irreversible.empty())
+    out += "  revert   refused: " + plan->irreversible + "\n";
   {
     std::string list, roots, clobbered;
     for (const auto& f : plan->frame_holders) {

@@ -814,6 +814,15 @@ Result<std::vector<DataWrite>> plan_migration(const DataPlan& plan, const Migrat
   RemoteMemory memory(input.pid, std::move(maps));
   std::vector<DataWrite> writes;
   Transformer transform(plan.old_types, plan.new_types);
+  transform.set_exact(plan.exact);
+  // An exact plan (a revert's) refuses a value its conversion would not keep.
+  auto kept = [&](const std::string& what, const std::string& where) -> Status {
+    auto loss = transform.lost();
+    if (!loss) return ok();
+    const std::string path = loss->field.empty() || loss->field[0] == '[' ? loss->field : "." + loss->field;
+    return make_error("{}{}{} holds {}, which does not fit {} (its type in the version the data goes back to); "
+                      "nothing was changed", what, path, where, loss->value, loss->type);
+  };
 
   // Globals with new storage: their old storage must not be pointed to (it is left behind).
   struct Moved {
@@ -919,6 +928,7 @@ Result<std::vector<DataWrite>> plan_migration(const DataPlan& plan, const Migrat
     GRAFT_ASSIGN(const auto initialiser, read_process_memory(input.pid, RemoteAddress(m.to), new_size));
     DataWrite w{RemoteAddress(m.to), Bytes(initialiser.begin(), initialiser.end()), Bytes(initialiser.begin(), initialiser.end())};
     transform(m.root->old_type, before.data(), m.root->new_type, w.bytes.data());
+    GRAFT_TRY(kept("global " + m.root->variable, ""));
     writes.push_back(std::move(w));
     ++report.objects;
     if (!plan.user_transformers.empty())
@@ -983,9 +993,13 @@ Result<std::vector<DataWrite>> plan_migration(const DataPlan& plan, const Migrat
     }
     rewrite_references(rewrites, i.address, std::span(before).first(t.old_bytes));
     uint8_t* out = writes[into].bytes.data() + offset;
-    for (uint64_t k = 0; k < i.count; ++k)
+    const std::string& type_name = plan.old_types.at(i.old_type).name;
+    for (uint64_t k = 0; k < i.count; ++k) {
       transform(i.old_type, before.data() + k * old_size, i.new_type, out + k * new_size);
+      GRAFT_TRY(kept(type_name, fmt::format(" of the object at {:#x}", i.address + k * old_size)));
+    }
     report.objects += i.count;
+    report.by_type[type_name] += i.count;
     if (!plan.user_transformers.empty())
       transformed.push_back({into, i.address, i.old_type, i.new_type, i.count, before, offset});
   }

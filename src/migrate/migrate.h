@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <span>
 #include <string>
 #include <vector>
@@ -48,6 +49,7 @@ void merge_neighbouring_writes(std::vector<DataWrite>& writes,
 
 struct MigrationReport {
   size_t objects = 0;        // live instances transformed
+  std::map<std::string, size_t> by_type;  // of them, outside globals: per struct ("struct node" -> 40)
   size_t moved = 0;          // of them, moved to new storage (they outgrew their allocation)
   size_t references = 0;     // typed pointers to moved objects, rewritten
   uint64_t storage_bytes = 0;  // new storage mapped in the target for the moved objects
