@@ -86,12 +86,13 @@ int run_info(const std::string& file, bool json) {
 }
 
 int run_apply(int pid, const std::string& file, int timeout_ms, bool json, const std::string& checkpoints,
-              int transformer_timeout_ms, bool transfer_frames) {
+              int transformer_timeout_ms, int update_code_timeout_ms, bool transfer_frames) {
   auto patch = graft::read_patch(file);
   if (!patch) return fail(patch.error(), json);
   graft::ApplyOptions options;
   options.timeout = std::chrono::milliseconds(timeout_ms);
   options.transformer_limit = std::chrono::milliseconds(transformer_timeout_ms);
+  options.update_code_limit = std::chrono::milliseconds(update_code_timeout_ms);
   options.dynamic_checkpoints = checkpoints == "dynamic";
   options.transfer_frames = transfer_frames;
   graft::Refusal refusal;
@@ -108,7 +109,9 @@ int run_apply(int pid, const std::string& file, int timeout_ms, bool json, const
                 {"storage_bytes", report->storage_bytes}, {"migrate_us", report->migrate_us},
                 {"frames_continued", report->frames_continued}, {"frames_transferred", report->frames_transferred},
                 {"user_transformed", report->user_transformed},
-                {"user_batches", report->user_batches}});
+                {"user_batches", report->user_batches}, {"update_calls", report->update_calls},
+                {"update_thread", report->update_thread}, {"update_thread_idle", report->update_thread_idle},
+                {"update_us", report->update_us}});
   } else {
     std::cout << fmt::format("applied patch {} to process {} as #{}: {} functions, {} threads, paused {} us, {:.2f} ms in all\n",
                              report->patch_id, pid, report->sequence, report->functions, report->threads,
@@ -118,6 +121,10 @@ int run_apply(int pid, const std::string& file, int timeout_ms, bool json, const
                                report->types_changed, report->objects, report->migrate_us,
                                report->user_transformed ? fmt::format(", {} of them by your transformers", report->user_transformed)
                                                         : std::string());
+    if (report->update_calls)
+      std::cout << fmt::format("update-time code: {} function{} run in thread {}{} in {} us, the other threads running\n",
+                               report->update_calls, report->update_calls == 1 ? "" : "s", report->update_thread,
+                               report->update_thread_idle ? " (idle in a system call)" : "", report->update_us);
     if (report->frames_continued)
       std::cout << fmt::format("{} frames waiting for a call continue in the new code\n", report->frames_continued);
     if (report->frames_transferred)
@@ -192,7 +199,7 @@ int main(int argc, char** argv) {
   std::string old_binary, new_binary, output, file, checkpoints = "dynamic", transform_file, transform_header;
   std::vector<std::string> transform_includes;
   bool explain = false, json = false, transfer_frames = true;
-  int pid = 0, timeout_ms = 5000, transformer_timeout_ms = 2000;
+  int pid = 0, timeout_ms = 5000, transformer_timeout_ms = 2000, update_code_timeout_ms = 2000;
 
   auto* diff = app.add_subcommand("diff", "Generate a patch from two binaries built with graft-cc");
   diff->add_option("OLD", old_binary, "The running version (its objects are found in the graft store by build-id)")->required()->check(CLI::ExistingFile);
@@ -246,6 +253,11 @@ int main(int argc, char** argv) {
                     "Milliseconds the patch's user transformers may run per batch of objects before the update is "
                     "abandoned (a loop, or a lock a stopped thread holds)")
       ->default_val(2000)->check(CLI::Range(1, 600000))->type_name("MS");
+  apply->add_option("--update-code-timeout", update_code_timeout_ms,
+                    "Milliseconds each function of the patch's update-time code (GRAFT_INIT, GRAFT_RERUN, "
+                    "GRAFT_ON_UPDATE of graft diff --transform) may run, in a borrowed thread before the commit, "
+                    "before the update is abandoned with nothing changed")
+      ->default_val(2000)->check(CLI::Range(1, 600000))->type_name("MS");
   apply->add_flag("--transfer-frames,!--no-transfer-frames", transfer_frames,
                   "Move the threads of a changed never-returning loop into its new body at its transfer points "
                   "(graft diff --explain lists them): a thread just back from the waiting call there moves at the "
@@ -282,7 +294,8 @@ int main(int argc, char** argv) {
     return run_diff(request, output, explain, transform_header);
   }
   if (info->parsed()) return run_info(file, json);
-  if (apply->parsed()) return run_apply(pid, file, timeout_ms, json, checkpoints, transformer_timeout_ms, transfer_frames);
+  if (apply->parsed()) return run_apply(pid, file, timeout_ms, json, checkpoints, transformer_timeout_ms, update_code_timeout_ms,
+                                      transfer_frames);
   if (status->parsed()) return run_status(pid, json);
   if (revert->parsed()) return run_revert(pid, timeout_ms, json, checkpoints);
   return 2;
