@@ -218,7 +218,13 @@ int main(int argc, char** argv) {
                    "say: GRAFT_POINTS_TO(slot, value, item); (member value of struct slot, a void * or integer, holds "
                    "NULL or the start of a struct item: followed, transformed and rewritten like a typed pointer) and "
                    "GRAFT_UNION_MEMBER(msg, body, kind, MSG_ITEM, item); (while msg.kind == MSG_ITEM, body.item is "
-                   "the union's live member); a file of directives alone is fine")
+                   "the union's live member); a file of directives alone is fine. Update-time code, run in the target "
+                   "after the patch is mapped and before the commit, in a borrowed idle thread while the others run "
+                   "(it may allocate and call the program's functions): GRAFT_INIT(custom_hdrs, char *, value) "
+                   "{ *value = strdup(\"\"); return 0; } gives a global the new version adds its value, "
+                   "GRAFT_RERUN(setup_table); calls the new version's function (no parameters) once, "
+                   "GRAFT_ON_UPDATE() { ...; return 0; } runs once; a nonzero return, a fault or apply's "
+                   "--update-code-timeout abandons the update")
       ->check(CLI::ExistingFile)->type_name("FILE.c");
   diff->add_option("-I,--transform-include", transform_includes,
                    "A directory to search for the headers FILE.c includes (repeatable); the new binary's source "
