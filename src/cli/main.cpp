@@ -63,6 +63,13 @@ int run_diff(const graft::DiffRequest& request, const std::string& output, bool 
   return 0;
 }
 
+// What graft apply runs in the target before the commit, in its order.
+nlohmann::json update_code_json(const graft::UpdateCode& u) {
+  nlohmann::json inits = nlohmann::json::array();
+  for (const auto& i : u.inits) inits.push_back({{"global", i.global}, {"function", i.function}});
+  return {{"inits", inits}, {"reruns", u.reruns}, {"on_update", u.on_update}};
+}
+
 int run_info(const std::string& file, bool json) {
   auto patch = graft::read_patch(file);
   if (!patch) return fail(patch.error());
@@ -72,7 +79,8 @@ int run_info(const std::string& file, bool json) {
     for (const auto& f : m.functions) functions.push_back({{"identity", f.identity}, {"replaces", f.replaces}, {"reason", f.reason}});
     print_json({{"patch_id", m.patch_id}, {"format_version", m.format_version}, {"base_build_id", m.base_build_id},
                 {"result_build_id", m.result_build_id}, {"created", m.created}, {"functions", functions},
-                {"added_data", m.added_data}, {"removed_functions", m.removed_functions}, {"pieces", patch->pieces.size()}});
+                {"added_data", m.added_data}, {"removed_functions", m.removed_functions}, {"pieces", patch->pieces.size()},
+                {"update_code", update_code_json(m.update_code)}});
     return 0;
   }
   uint64_t bytes = 0;

@@ -123,13 +123,25 @@ TEST_F(UpdateCode, InitsRerunsAndOnUpdateGiveTheStateStartUpSetsItsValue) {
   EXPECT_EQ(target.ask("wake"), "woken");
   EXPECT_EQ(target.ask("connect"), "connected");
   EXPECT_TRUE(eventually([&] { return target.ask("jobs") == "read 1 ok accept 1 ok"; })) << target.ask("jobs");
+  // graft info says what the patch runs.
+  auto info = graft({"info", patch_with("good").string(), "--json"});
+  ASSERT_EQ(info.exit_code, 0) << info.err;
+  const auto code = nlohmann::json::parse(info.out)["update_code"];
+  EXPECT_EQ(code["inits"][0]["global"], "main.c::custom_hdrs") << info.out;
+  EXPECT_EQ(code["reruns"][0], "main.c::setup_table") << info.out;
+  EXPECT_EQ(code["on_update"], "graft_on_update") << info.out;
 }
 
 TEST_F(UpdateCode, ABlockedAcceptInTheBorrowedThreadSeesNoEintr) {
+  const auto patch = patch_with("good");
   Process target({v1.string(), settings.string()});
-  ASSERT_EQ(target.ask("spin 2000"), "spinning");  // the main thread busy: the code runs in an idle worker
+  // The main thread busy while the file exists: the code runs in an idle worker.
+  const auto busy = dir.path() / "busy";
+  std::ofstream(busy) << "";
+  ASSERT_EQ(target.ask("spin " + busy.string()), "spinning");
   ASSERT_TRUE(eventually([&] { return blocked_in(target.pid(), target.pid()) == "running"; }));
-  auto result = graft({"apply", std::to_string(target.pid()), patch_with("good").string(), "--json"});
+  auto result = graft({"apply", std::to_string(target.pid()), patch.string(), "--json"});
+  std::filesystem::remove(busy);
   ASSERT_EQ(result.exit_code, 0) << result.err;
   const auto report = nlohmann::json::parse(result.out);
   const pid_t borrowed = report["update_thread"].get<pid_t>();

@@ -19,7 +19,7 @@ static struct sockaddr_un address;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static int jobs, accepted;
 static char read_outcome[32] = "waiting", accept_outcome[32] = "waiting";
-static long spin_ms;
+static char spin_path[200];  // the main thread spins while this file exists
 
 static void* reader(void* arg) {
   (void)arg;
@@ -78,7 +78,8 @@ static void handle(const char* line) {
     printf("read %d %s accept %d %s\n", jobs, read_outcome, accepted, accept_outcome);
     pthread_mutex_unlock(&lock);
   } else if (strncmp(line, "spin ", 5) == 0) {
-    spin_ms = strtol(line + 5, NULL, 10);
+    snprintf(spin_path, sizeof spin_path, "%s", line + 5);
+    spin_path[strcspn(spin_path, "\n")] = 0;
     printf("spinning\n");
   } else {
     printf("%s\n", describe());
@@ -86,13 +87,19 @@ static void handle(const char* line) {
   fflush(stdout);
 }
 
-// The main thread busy (not in a system call) for a while, outside the code an update replaces.
+// The main thread busy (not in a system call, but to look at the file
+// every millisecond) while the file `spin PATH` named exists, 30 s at most,
+// outside the code an update replaces.
 static void spin_if_asked(void) {
   struct timespec t0, t1;
   clock_gettime(CLOCK_MONOTONIC, &t0);
-  for (volatile unsigned long i = 0; spin_ms > 0; i++) {
+  long checked = -1;
+  while (spin_path[0]) {
     clock_gettime(CLOCK_MONOTONIC, &t1);
-    if ((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000 >= spin_ms) spin_ms = 0;
+    const long ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+    if (ms == checked) continue;
+    checked = ms;
+    if (ms >= 30000 || access(spin_path, F_OK) != 0) spin_path[0] = 0;
   }
 }
 
