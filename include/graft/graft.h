@@ -52,6 +52,40 @@
  *
  * Each expands to a static assertion checked against the new headers; graft
  * diff checks it against the old types. A file may hold only directives.
+ *
+ * Update-time code, in the same file: state the new version sets up at
+ * start-up (which ran long ago, in the old version) gets its value during
+ * the update. It runs inside the target after the patch is mapped and before
+ * graft waits for the safe moment, in one thread of the program borrowed
+ * for it (one idle in a system call if there is one, on a stack of graft's)
+ * while the other threads run on: it may call malloc, strdup, open files
+ * and the program's non-static functions. Until the commit the program runs
+ * the old version: a function the patch replaces is still the old one when
+ * called from here (a function the new version adds runs its new code).
+ *
+ *   GRAFT_INIT(custom_hdrs, char *, value) {
+ *     *value = strdup("");
+ *     return *value ? 0 : 1;
+ *   }
+ *     defines int graft_init__custom_hdrs(char **value): `value` points to
+ *     the storage of the new global custom_hdrs in the patch (static or not:
+ *     a static of the program is found by its name; a name two files use is
+ *     refused). The global must be one the new version adds, and `type` as
+ *     large as the new build says it is. Nothing reads it before the commit.
+ *   GRAFT_RERUN(setup_table);
+ *     one line: calls the new version's setup_table (static or not; it must
+ *     take no parameters) once, to re-run start-up code on purpose.
+ *   GRAFT_ON_UPDATE() { register_handlers(); return 0; }
+ *     free code run once per update (at most one per file).
+ *
+ * They run in this order: every GRAFT_INIT in file order, then every
+ * GRAFT_RERUN in file order, then GRAFT_ON_UPDATE. A nonzero return, a fault
+ * or apply's --update-code-timeout abandons the update with nothing changed
+ * (the patch is unmapped); what the code allocated or opened meanwhile, and
+ * what a rerun or GRAFT_ON_UPDATE wrote to the program's existing state,
+ * stays: memory is leaked, not freed. A GRAFT_INIT whose global is set at
+ * start-up in the new version is what a patch adding it needs (or a
+ * GRAFT_RERUN of the function that sets it).
  */
 #ifndef GRAFT_GRAFT_H
 #define GRAFT_GRAFT_H
@@ -64,6 +98,21 @@ extern "C" {
   void graft_transform__##type(const struct graft_old_##type *from, struct type *to);      \
   __attribute__((used)) void graft_transform__##type(const struct graft_old_##type *from, \
                                                      struct type *to)
+
+/* The size of the type, kept in the object for graft diff to compare with
+ * the new global's (a static assertion cannot know it). */
+#define GRAFT_INIT(name, type, value)                                                  \
+  __attribute__((used)) static const unsigned long graft_init_size__##name =          \
+      sizeof(__typeof__(type));                                                       \
+  int graft_init__##name(__typeof__(type) *value);                                    \
+  __attribute__((used, noinline)) int graft_init__##name(__typeof__(type) *value)
+
+#define GRAFT_ON_UPDATE()                       \
+  int graft_on_update(void);                    \
+  __attribute__((used, noinline)) int graft_on_update(void)
+
+#define GRAFT_RERUN(function) \
+  _Static_assert(sizeof(#function) > 1, "GRAFT_RERUN: name a function of the new version")
 
 #define GRAFT_POINTS_TO(container, field, pointee)                                          \
   _Static_assert(sizeof(((struct container *)0)->field) == sizeof(void *) &&                \
@@ -103,6 +152,19 @@ struct graft_transform_batch {
   unsigned long count;
   volatile unsigned long done; /* objects finished; count once the batch is done */
 };
+
+/* One call of update-time code (GRAFT_INIT, GRAFT_RERUN, GRAFT_ON_UPDATE),
+ * made by the patch's graft_update_run, which ends on a trap. */
+struct graft_update_call {
+  void *function;      /* int (*)(void *) for an init, void (*)(void) for a rerun, int (*)(void) */
+  void *argument;      /* an init's global, else unused */
+  unsigned long kind;  /* GRAFT_UPDATE_CALL_* */
+  volatile long result;
+  volatile unsigned long done; /* 1 once the function returned */
+};
+#define GRAFT_UPDATE_CALL_INIT 0
+#define GRAFT_UPDATE_CALL_RERUN 1
+#define GRAFT_UPDATE_CALL_ON_UPDATE 2
 #endif
 
 /* graft diff compiles transformer files with GRAFT_TRANSFORMER defined: they

@@ -1,7 +1,7 @@
 // graft apply / status / revert: an update of a live process, as a
 // transaction (apply/transaction.h) whose phases are named below:
 //
-//   apply_patch:  ApplyUpdate::check -> link -> map (prepare)
+//   apply_patch:  ApplyUpdate::check -> link -> map -> run_update_code (prepare)
 //                 -> commit (wait, plan, commit) -> finish
 //   revert_latest: RevertUpdate, the same phases with the patch's own record.
 #include "apply/apply.h"
@@ -18,6 +18,7 @@
 #include "apply/registry.h"
 #include "apply/transaction.h"
 #include "apply/transfer.h"
+#include "apply/update_code.h"
 #include "apply/user_transform.h"
 #include "checkpoint/checkpoint.h"
 #include "common/clock.h"
@@ -191,6 +192,9 @@ class ApplyUpdate {
   Status link();
   // prepare, 3: attached, and the region mapped (one thread stopped for it).
   Status map();
+  // prepare, 4: the patch's update-time code run in one borrowed thread
+  // while the others run (it gives new globals their values).
+  Status run_update_code();
   // wait, plan and commit.
   Status commit(Refusal* refusal);
   // finish: the region stays, graft detaches.
@@ -449,6 +453,25 @@ Status ApplyUpdate::map() {
   (void)process.resume_one(injector);
   report_.prepare_us = micros_since(prepare_started);
   return mapped;
+}
+
+Status ApplyUpdate::run_update_code() {
+  const UpdateCode& code = m_.update_code;
+  if (code.empty()) return ok();
+  // The patch's own definitions (its new globals, the new version of a
+  // function it replaces), else the running version's.
+  auto address_of = [&](const std::string& id) -> Result<uint64_t> {
+    if (auto it = record_.defines.find(id); it != record_.defines.end()) return it->second.address;
+    if (auto d = resolver_->canonical(id)) return d->address;
+    return make_error("cannot find {} in process {} for the update-time code", id, pid_);
+  };
+  apply::UpdateCodeReport ran;
+  Status status = apply::run_update_code(transaction_->process(), code, address_of, options_.update_code_limit, ran);
+  report_.update_calls = ran.calls;
+  report_.update_thread = ran.thread;
+  report_.update_thread_idle = ran.idle;
+  report_.update_us = ran.run_us;
+  return status;
 }
 
 Status ApplyUpdate::commit(Refusal* refusal) {
@@ -764,6 +787,7 @@ Result<ApplyReport> apply_patch(pid_t pid, const Patch& patch, const ApplyOption
   GRAFT_TRY(update.check());
   GRAFT_TRY(update.link());
   GRAFT_TRY(update.map());
+  GRAFT_TRY(update.run_update_code());
   GRAFT_TRY(update.commit(refusal));
   return update.finish();
 }

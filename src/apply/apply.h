@@ -20,6 +20,9 @@ struct ApplyOptions {
   // How long the user's transformers may run, per batch of objects, before
   // the update is abandoned (a loop, or a lock a stopped thread holds).
   std::chrono::milliseconds transformer_limit{2000};
+  // How long each function of the patch's update-time code (GRAFT_INIT,
+  // GRAFT_RERUN, GRAFT_ON_UPDATE) may run before the update is abandoned.
+  std::chrono::milliseconds update_code_limit{2000};
   // Prototype (patch/patch.h FrameTransfer): threads just back from a call at
   // a transfer point of a changed never-returning function move into its new
   // body at the commit, instead of keeping the update waiting.
@@ -48,6 +51,10 @@ struct ApplyReport {
   size_t frames_transferred = 0;  // threads just back from a call whose frame was rebuilt in the new body
   size_t user_transformed = 0;  // data: objects the user's transformers rewrote in the target
   size_t user_batches = 0;      // data: runs of the user's transformers (one ptrace round trip each)
+  size_t update_calls = 0;      // functions of the update-time code run before the commit
+  pid_t update_thread = 0;      // the thread they ran in (0: none ran)
+  bool update_thread_idle = false;  // it was blocked in a waiting system call
+  uint64_t update_us = 0;       // that thread stopped and borrowed; the others ran on
 };
 
 // When no safe moment came before the timeout: the threads that kept it, each

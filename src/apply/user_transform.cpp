@@ -70,11 +70,6 @@ std::vector<Batch> batches(const std::vector<UserTransformJob>& jobs) {
   return out;
 }
 
-std::string signal_name(int sig) {
-  const char* abbrev = sigabbrev_np(sig);
-  return abbrev ? std::string("SIG") + abbrev : fmt::format("signal {}", sig);
-}
-
 }  // namespace
 
 Status run_user_transformers(TracedProcess& process, std::vector<UserTransformJob>& jobs, uint64_t runner,
@@ -111,15 +106,7 @@ Status run_user_transformers(TracedProcess& process, std::vector<UserTransformJo
     GRAFT_TRY(process.write(header, head));
     GRAFT_TRY(process.write(from_at, from));
     GRAFT_TRY(process.write(to_at, to));
-    GRAFT_TRY(process.write(header - 8, std::vector<uint8_t>(8, 0)));  // a return address of 0: returning faults
-
-    Registers regs = borrowed.own_registers();
-    regs.rip = runner;
-    regs.rdi = header.value();
-    regs.rsp = (header - 8).value();  // as after a call: rsp + 8 is 16-byte aligned
-    regs.rax = 0;
-    regs.eflags &= ~uint64_t{0x500};  // direction and trap flags clear, as the ABI expects
-    GRAFT_ASSIGN(const BorrowedRun run, borrowed.run(regs, limit));
+    GRAFT_ASSIGN(const BorrowedRun run, borrowed.call(RemoteAddress(runner), header.value(), header, limit));
     GRAFT_ASSIGN(const auto done_bytes, process.read(header + kDoneOffset, 8));
     uint64_t done = 0;
     std::memcpy(&done, done_bytes.data(), 8);

@@ -63,6 +63,13 @@ int run_diff(const graft::DiffRequest& request, const std::string& output, bool 
   return 0;
 }
 
+// What graft apply runs in the target before the commit, in its order.
+nlohmann::json update_code_json(const graft::UpdateCode& u) {
+  nlohmann::json inits = nlohmann::json::array();
+  for (const auto& i : u.inits) inits.push_back({{"global", i.global}, {"function", i.function}});
+  return {{"inits", inits}, {"reruns", u.reruns}, {"on_update", u.on_update}};
+}
+
 int run_info(const std::string& file, bool json) {
   auto patch = graft::read_patch(file);
   if (!patch) return fail(patch.error());
@@ -72,7 +79,8 @@ int run_info(const std::string& file, bool json) {
     for (const auto& f : m.functions) functions.push_back({{"identity", f.identity}, {"replaces", f.replaces}, {"reason", f.reason}});
     print_json({{"patch_id", m.patch_id}, {"format_version", m.format_version}, {"base_build_id", m.base_build_id},
                 {"result_build_id", m.result_build_id}, {"created", m.created}, {"functions", functions},
-                {"added_data", m.added_data}, {"removed_functions", m.removed_functions}, {"pieces", patch->pieces.size()}});
+                {"added_data", m.added_data}, {"removed_functions", m.removed_functions}, {"pieces", patch->pieces.size()},
+                {"update_code", update_code_json(m.update_code)}});
     return 0;
   }
   uint64_t bytes = 0;
@@ -86,12 +94,13 @@ int run_info(const std::string& file, bool json) {
 }
 
 int run_apply(int pid, const std::string& file, int timeout_ms, bool json, const std::string& checkpoints,
-              int transformer_timeout_ms, bool transfer_frames) {
+              int transformer_timeout_ms, int update_code_timeout_ms, bool transfer_frames) {
   auto patch = graft::read_patch(file);
   if (!patch) return fail(patch.error(), json);
   graft::ApplyOptions options;
   options.timeout = std::chrono::milliseconds(timeout_ms);
   options.transformer_limit = std::chrono::milliseconds(transformer_timeout_ms);
+  options.update_code_limit = std::chrono::milliseconds(update_code_timeout_ms);
   options.dynamic_checkpoints = checkpoints == "dynamic";
   options.transfer_frames = transfer_frames;
   graft::Refusal refusal;
@@ -108,7 +117,9 @@ int run_apply(int pid, const std::string& file, int timeout_ms, bool json, const
                 {"storage_bytes", report->storage_bytes}, {"migrate_us", report->migrate_us},
                 {"frames_continued", report->frames_continued}, {"frames_transferred", report->frames_transferred},
                 {"user_transformed", report->user_transformed},
-                {"user_batches", report->user_batches}});
+                {"user_batches", report->user_batches}, {"update_calls", report->update_calls},
+                {"update_thread", report->update_thread}, {"update_thread_idle", report->update_thread_idle},
+                {"update_us", report->update_us}});
   } else {
     std::cout << fmt::format("applied patch {} to process {} as #{}: {} functions, {} threads, paused {} us, {:.2f} ms in all\n",
                              report->patch_id, pid, report->sequence, report->functions, report->threads,
@@ -118,6 +129,10 @@ int run_apply(int pid, const std::string& file, int timeout_ms, bool json, const
                                report->types_changed, report->objects, report->migrate_us,
                                report->user_transformed ? fmt::format(", {} of them by your transformers", report->user_transformed)
                                                         : std::string());
+    if (report->update_calls)
+      std::cout << fmt::format("update-time code: {} function{} run in thread {}{} in {} us, the other threads running\n",
+                               report->update_calls, report->update_calls == 1 ? "" : "s", report->update_thread,
+                               report->update_thread_idle ? " (idle in a system call)" : "", report->update_us);
     if (report->frames_continued)
       std::cout << fmt::format("{} frames waiting for a call continue in the new code\n", report->frames_continued);
     if (report->frames_transferred)
@@ -193,7 +208,7 @@ int main(int argc, char** argv) {
   std::string old_binary, new_binary, output, file, checkpoints = "dynamic", transform_file, transform_header;
   std::vector<std::string> transform_includes, static_values;
   bool explain = false, json = false, transfer_frames = true;
-  int pid = 0, timeout_ms = 5000, transformer_timeout_ms = 2000;
+  int pid = 0, timeout_ms = 5000, transformer_timeout_ms = 2000, update_code_timeout_ms = 2000;
 
   auto* diff = app.add_subcommand("diff", "Generate a patch from two binaries built with graft-cc");
   diff->add_option("OLD", old_binary, "The running version (its objects are found in the graft store by build-id)")->required()->check(CLI::ExistingFile);
@@ -212,7 +227,13 @@ int main(int argc, char** argv) {
                    "say: GRAFT_POINTS_TO(slot, value, item); (member value of struct slot, a void * or integer, holds "
                    "NULL or the start of a struct item: followed, transformed and rewritten like a typed pointer) and "
                    "GRAFT_UNION_MEMBER(msg, body, kind, MSG_ITEM, item); (while msg.kind == MSG_ITEM, body.item is "
-                   "the union's live member); a file of directives alone is fine")
+                   "the union's live member); a file of directives alone is fine. Update-time code, run in the target "
+                   "after the patch is mapped and before the commit, in a borrowed idle thread while the others run "
+                   "(it may allocate and call the program's functions): GRAFT_INIT(custom_hdrs, char *, value) "
+                   "{ *value = strdup(\"\"); return 0; } gives a global the new version adds its value, "
+                   "GRAFT_RERUN(setup_table); calls the new version's function (no parameters) once, "
+                   "GRAFT_ON_UPDATE() { ...; return 0; } runs once; a nonzero return, a fault or apply's "
+                   "--update-code-timeout abandons the update")
       ->check(CLI::ExistingFile)->type_name("FILE.c");
   diff->add_option("-I,--transform-include", transform_includes,
                    "A directory to search for the headers FILE.c includes (repeatable); the new binary's source "
@@ -255,6 +276,11 @@ int main(int argc, char** argv) {
                     "Milliseconds the patch's user transformers may run per batch of objects before the update is "
                     "abandoned (a loop, or a lock a stopped thread holds)")
       ->default_val(2000)->check(CLI::Range(1, 600000))->type_name("MS");
+  apply->add_option("--update-code-timeout", update_code_timeout_ms,
+                    "Milliseconds each function of the patch's update-time code (GRAFT_INIT, GRAFT_RERUN, "
+                    "GRAFT_ON_UPDATE of graft diff --transform) may run, in a borrowed thread before the commit, "
+                    "before the update is abandoned with nothing changed")
+      ->default_val(2000)->check(CLI::Range(1, 600000))->type_name("MS");
   apply->add_flag("--transfer-frames,!--no-transfer-frames", transfer_frames,
                   "Move the threads of a changed never-returning loop into its new body at its transfer points "
                   "(graft diff --explain lists them): a thread just back from the waiting call there moves at the "
@@ -292,7 +318,8 @@ int main(int argc, char** argv) {
     return run_diff(request, output, explain, transform_header);
   }
   if (info->parsed()) return run_info(file, json);
-  if (apply->parsed()) return run_apply(pid, file, timeout_ms, json, checkpoints, transformer_timeout_ms, transfer_frames);
+  if (apply->parsed()) return run_apply(pid, file, timeout_ms, json, checkpoints, transformer_timeout_ms, update_code_timeout_ms,
+                                      transfer_frames);
   if (status->parsed()) return run_status(pid, json);
   if (revert->parsed()) return run_revert(pid, timeout_ms, json, checkpoints);
   return 2;

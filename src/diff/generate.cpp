@@ -119,14 +119,18 @@ class Generator {
     return ok();
   }
 
-  // The user's transformers: compiled, checked, and put into the patch like
-  // added functions, with the loop that runs them in the target.
+  // The user's transformers and update-time code: compiled, checked, and
+  // put into the patch like added functions, with the loops that run them in
+  // the target.
   Status add_user_transformers() {
     GRAFT_ASSIGN(auto compiled, diff::compile_transformers(request_.transform_file, request_.transform_includes, plan_,
-                                                           old_, new_));
-    if (compiled.functions.empty()) return ok();  // directives only: they are in the plan already
+                                                           old_, new_, new_types_));
+    // Directives only: they are in the plan already.
+    if (compiled.functions.empty() && compiled.update_code.empty()) return ok();
     new_.add_object(std::move(compiled.object), "graft-transform:" + request_.transform_file.filename().string());
     const std::string file = request_.transform_file.filename().string();
+    GRAFT_TRY(add_update_code(std::move(compiled.update_code), file));
+    if (compiled.functions.empty()) return ok();
     for (const auto& [type, function] : compiled.functions) {
       GRAFT_ASSIGN(uint32_t symbol, define(function));
       patch_.manifest.functions.push_back({function, "transformer for " + type + ", written by the user (" + file + ")",
@@ -138,6 +142,34 @@ class Generator {
     plan_.user_transformers = std::move(compiled.functions);
     plan_.user_transformer_file = request_.transform_file.string();
     plan_.user_transformer_runner = diff::kTransformerRunner;
+    return ok();
+  }
+
+  // GRAFT_INIT, GRAFT_RERUN and GRAFT_ON_UPDATE: their functions, the globals
+  // the inits fill (defined by the patch even if no new code names them) and
+  // the runner join the patch; apply runs them before the commit.
+  Status add_update_code(UpdateCode code, const std::string& file) {
+    if (code.empty()) return ok();
+    for (const auto& i : code.inits) {
+      GRAFT_TRY(named(i.global));
+      GRAFT_ASSIGN(uint32_t symbol, define(i.function));
+      patch_.manifest.functions.push_back({i.function, "initialises the new global " + i.global +
+                                           " at update time, written by the user (" + file + ")", symbol, false, {}});
+    }
+    // A rerun calls the patch's version (replaced or added), else the running one (unchanged).
+    for (const auto& id : code.reruns)
+      if (!symbol_of_.count(id + "#defined") && !linked().first.count(id))
+        return make_error("{}: GRAFT_RERUN({}): {} did not change, but the running binary's symbol table does not "
+                          "name it (stripped?), so graft cannot find it to call it", file, id, id);
+    if (!code.on_update.empty()) {
+      GRAFT_ASSIGN(uint32_t symbol, define(code.on_update));
+      patch_.manifest.functions.push_back({code.on_update, "runs at update time, written by the user (" + file + ")",
+                                           symbol, false, {}});
+    }
+    GRAFT_ASSIGN(uint32_t runner, define(code.runner));
+    patch_.manifest.functions.push_back({code.runner, "runs the update-time code in the target before the commit",
+                                         runner, false, {}});
+    patch_.manifest.update_code = std::move(code);
     return ok();
   }
 
@@ -747,6 +779,13 @@ std::string explain_patch(const Patch& patch) {
   for (const auto& r : m.removed_functions)
     out += fmt::format("  {:<8} {:<40} not in the new version; the running copy stays for callers\n", "removed", r);
   for (const auto& n : m.notes) out += "  note     " + n + "\n";
+  if (const UpdateCode& u = m.update_code; !u.empty()) {
+    out += fmt::format("update-time code ({}): run in the target before the commit, in this order, in a borrowed "
+                       "thread while the others run\n", u.file);
+    for (const auto& i : u.inits) out += fmt::format("  init     {:<40} by {}\n", i.global, i.function);
+    for (const auto& r : u.reruns) out += fmt::format("  rerun    {:<40} the new version's, once\n", r);
+    if (!u.on_update.empty()) out += fmt::format("  run      {}\n", u.on_update);
+  }
   if (patch.data_plan.empty()) return out;
   auto plan = decode_data_plan(patch.data_plan);
   if (!plan) return out + "data: " + plan.error().message + "\n";

@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <optional>
+#include <cstring>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -37,6 +39,28 @@ __attribute__((used, noinline, noreturn)) void graft_transform_run(struct graft_
   for (;;) __asm__ volatile("int3");
 }
 )";
+
+// The update-time code's runner: one call per ptrace round trip, ending on a
+// trap; `done` says the function returned (else it faulted or was stopped).
+// struct graft_update_call is <graft/graft.h>'s.
+constexpr const char* kUpdateRunnerCode = R"(
+__attribute__((used, noinline, noreturn)) void graft_update_run(struct graft_update_call *call) {
+  if (call->kind == GRAFT_UPDATE_CALL_RERUN) {
+    ((void (*)(void))call->function)();
+    call->result = 0;
+  } else if (call->kind == GRAFT_UPDATE_CALL_INIT) {
+    call->result = ((int (*)(void *))call->function)(call->argument);
+  } else {
+    call->result = ((int (*)(void))call->function)();
+  }
+  call->done = 1;
+  for (;;) __asm__ volatile("int3");
+}
+)";
+
+constexpr const char* kInitPrefix = "graft_init__";
+constexpr const char* kInitSizePrefix = "graft_init_size__";
+constexpr const char* kOnUpdate = "graft_on_update";
 
 std::string clang_path() {
   if (const char* env = std::getenv("GRAFT_CLANG"); env && *env) return env;
@@ -116,19 +140,15 @@ Status check_named_types(const fs::path& file, const DataPlan& plan) {
   return ok();
 }
 
-}  // namespace
-
-Result<std::vector<DataDirective>> read_directives(const fs::path& file) {
+// The file's lines, comments dropped (a directive commented out is not
+// compiled either); line N is at index N - 1.
+Result<std::vector<std::string>> code_lines(const fs::path& file) {
   if (!fs::is_regular_file(file)) return make_error("transformer file {} does not exist", file.string());
   std::ifstream in(file);
   if (!in) return make_error("cannot read transformer file {}", file.string());
-  std::vector<DataDirective> out;
-  const std::regex use(R"(\bGRAFT_(POINTS_TO|POINTS_INTO|UNION_MEMBER|OPAQUE)\s*\(([^()]*)\))");
-  const std::regex named(R"(\bGRAFT_(POINTS_TO|POINTS_INTO|UNION_MEMBER|OPAQUE)\b)");
-  std::string line;
+  std::vector<std::string> out;
   bool in_comment = false;  // inside /* ... */ since an earlier line
-  for (int number = 1; std::getline(in, line); ++number) {
-    // A directive commented out is not compiled either: comments are dropped.
+  for (std::string line; std::getline(in, line);) {
     std::string code;
     for (size_t k = 0; k < line.size();) {
       if (in_comment) {
@@ -145,7 +165,167 @@ Result<std::vector<DataDirective>> read_directives(const fs::path& file) {
         code += line[k++];
       }
     }
-    line = code;
+    out.push_back(std::move(code));
+  }
+  return out;
+}
+
+// A name the file gives GRAFT_INIT or GRAFT_RERUN, with its place.
+struct NamedUse {
+  std::string name;
+  std::string where;  // FILE.c:LINE
+};
+
+// GRAFT_INIT(name, ...) and GRAFT_RERUN(name); (one per line), in file order.
+Status read_update_uses(const fs::path& file, std::vector<NamedUse>& inits, std::vector<NamedUse>& reruns) {
+  GRAFT_ASSIGN(const auto lines, code_lines(file));
+  const std::regex init(R"(\bGRAFT_INIT\s*\(\s*([A-Za-z_][A-Za-z0-9_]*)\s*,)");
+  const std::regex rerun(R"(\bGRAFT_RERUN\s*\(\s*([A-Za-z_][A-Za-z0-9_]*)\s*\)\s*;)");
+  const std::regex named(R"(\bGRAFT_(INIT|RERUN)\b)");
+  for (size_t i = 0; i < lines.size(); ++i) {
+    const std::string& line = lines[i];
+    const std::string where = fmt::format("{}:{}", file.string(), i + 1);
+    size_t found = 0;
+    for (std::sregex_iterator it(line.begin(), line.end(), init), end; it != end; ++it, ++found)
+      inits.push_back({(*it)[1], where});
+    for (std::sregex_iterator it(line.begin(), line.end(), rerun), end; it != end; ++it, ++found)
+      reruns.push_back({(*it)[1], where});
+    const auto mentions = std::distance(std::sregex_iterator(line.begin(), line.end(), named), std::sregex_iterator());
+    if (static_cast<size_t>(mentions) != found)
+      return make_error("{}: write GRAFT_INIT(global, type, value) {{ ... }} and GRAFT_RERUN(function); each with "
+                        "its name on the line where it starts", where);
+  }
+  return ok();
+}
+
+// The identity of the one function (or object) of `build` called `name`,
+// as a global or a static of some file; none or several refuse, naming
+// `use` at `where`.
+Result<std::string> identity_by_name(const Build& build, const std::string& name, bool function,
+                                     const std::string& where, const std::string& use) {
+  std::vector<std::string> found;
+  for (const auto& [id, def] : build.definitions())
+    if (def.function == function && (id == name || id.ends_with("::" + name))) found.push_back(id);
+  const char* what = function ? "function" : "global";
+  if (found.empty())
+    return make_error("{}: {}: the new version has no {} named {}", where, use, what, name);
+  if (found.size() > 1) {
+    std::string list;
+    for (const auto& id : found) list += (list.empty() ? "" : ", ") + id;
+    return make_error("{}: {}: {} is ambiguous, the new version has {} {}s of that name ({}): graft cannot tell which "
+                      "one is meant; give one of them another name",
+                      where, use, name, found.size(), what, list);
+  }
+  return found.front();
+}
+
+// The bytes of a symbol the object defines (a GRAFT_INIT's size).
+std::optional<uint64_t> object_word(const ElfFile& object, const std::string& name) {
+  for (const auto& s : object.symbols()) {
+    if (s.name != name || s.shndx == SHN_UNDEF || s.size != 8) continue;
+    for (const auto& section : object.sections())
+      if (section.index == s.shndx && s.value + 8 <= section.data.size()) {
+        uint64_t word = 0;
+        std::memcpy(&word, section.data.data() + s.value, 8);
+        return word;
+      }
+  }
+  return std::nullopt;
+}
+
+// The size of a global of the new build: its DWARF type's, else its symbol's.
+uint64_t global_size(const Build& build, const TypeTable& types, const std::string& id) {
+  const auto linked = build.linked_symbols();
+  auto symbol = linked.find(id);
+  if (symbol == linked.end()) {
+    const Definition* def = build.find(id);
+    return def ? build.symbol(def->section.object, def->symbol).size : 0;
+  }
+  for (const auto& v : types.variables)
+    if (v.address == symbol->second->value && v.type >= 0) return types.at(v.type).size;
+  return symbol->second->size;
+}
+
+// GRAFT_INIT, GRAFT_RERUN and GRAFT_ON_UPDATE of the compiled file, checked
+// against the new build and resolved to identities.
+Result<UpdateCode> check_update_code(const fs::path& file, const ElfFile& object, const Build& old_build,
+                                     const Build& new_build, const TypeTable& new_types) {
+  std::vector<NamedUse> inits, reruns;
+  GRAFT_TRY(read_update_uses(file, inits, reruns));
+  std::set<std::string> defined;
+  bool on_update = false;
+  for (const auto& s : object.symbols()) {
+    if (s.shndx == SHN_UNDEF || s.type != STT_FUNC || s.bind == STB_LOCAL) continue;
+    if (s.name.starts_with(kInitPrefix)) defined.insert(s.name.substr(std::string(kInitPrefix).size()));
+    if (s.name == kOnUpdate) on_update = true;
+  }
+  UpdateCode out;
+  std::set<std::string> seen;
+  for (const auto& use : inits) {
+    const std::string text = fmt::format("GRAFT_INIT({}, ...)", use.name);
+    if (!seen.insert(use.name).second)
+      return make_error("{}: {} a second time: write one initialiser per global", use.where, text);
+    if (!defined.count(use.name))
+      return make_error("{}: {} has no body: write GRAFT_INIT({}, type, value) {{ ...; return 0; }}", use.where, text,
+                        use.name);
+    GRAFT_ASSIGN(const std::string id, identity_by_name(new_build, use.name, false, use.where, text));
+    const Definition& def = *new_build.find(id);
+    if (old_build.find(id))
+      return make_error("{}: {}: {} is in the running version too, where it has its value: GRAFT_INIT is for "
+                        "globals the new version adds",
+                        use.where, text, id);
+    const ElfSection& section = new_build.section(def.section);
+    if (is_constant_data(section) || (section.flags & SHF_TLS))
+      return make_error("{}: {}: {} is {}: GRAFT_INIT is for writable globals the new version adds", use.where, text,
+                        id, (section.flags & SHF_TLS) ? "thread-local" : "constant");
+    const auto size = object_word(object, kInitSizePrefix + use.name);
+    if (!size) return make_error("internal: {}: {} left no size in the object", use.where, text);
+    const uint64_t expected = global_size(new_build, new_types, id);
+    if (*size != expected)
+      return make_error("{}: {}: the type given is {} bytes, but {} is {} bytes in the new version: give its type",
+                        use.where, text, *size, id, expected);
+    out.inits.push_back({id, kInitPrefix + use.name});
+  }
+  for (const auto& name : defined)
+    if (!seen.count(name))
+      return make_error("{} defines {}{} without GRAFT_INIT({}, type, value): write it with the macro", file.string(),
+                        kInitPrefix, name, name);
+  for (const auto& use : reruns) {
+    const std::string text = fmt::format("GRAFT_RERUN({})", use.name);
+    GRAFT_ASSIGN(const std::string id, identity_by_name(new_build, use.name, true, use.where, text));
+    const auto linked = new_build.linked_symbols();
+    auto symbol = linked.find(id);
+    const FrameTypes* frame = nullptr;
+    if (symbol != linked.end())
+      for (const auto& f : new_types.frames)
+        if (f.address == symbol->second->value) frame = &f;
+    if (!frame)
+      return make_error("{}: {}: the new build's debug information does not describe {} (inlined everywhere?), so "
+                        "graft cannot check that it takes no parameters; write GRAFT_ON_UPDATE() {{ ... }} instead",
+                        use.where, text, id);
+    if (frame->parameters > 0)
+      return make_error("{}: {}: {} takes {} parameter{}, and a rerun passes none: write GRAFT_ON_UPDATE() {{ ... }} "
+                        "to call it with its arguments",
+                        use.where, text, id, frame->parameters, frame->parameters == 1 ? "" : "s");
+    if (std::find(out.reruns.begin(), out.reruns.end(), id) == out.reruns.end()) out.reruns.push_back(id);
+  }
+  if (on_update) out.on_update = kOnUpdate;
+  if (!out.empty()) {
+    out.runner = kUpdateRunner;
+    out.file = file.string();
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<std::vector<DataDirective>> read_directives(const fs::path& file) {
+  GRAFT_ASSIGN(const auto lines, code_lines(file));
+  std::vector<DataDirective> out;
+  const std::regex use(R"(\bGRAFT_(POINTS_TO|POINTS_INTO|UNION_MEMBER|OPAQUE)\s*\(([^()]*)\))");
+  const std::regex named(R"(\bGRAFT_(POINTS_TO|POINTS_INTO|UNION_MEMBER|OPAQUE)\b)");
+  for (int number = 1; number <= static_cast<int>(lines.size()); ++number) {
+    const std::string& line = lines[number - 1];
     size_t found = 0;
     for (std::sregex_iterator it(line.begin(), line.end(), use), end; it != end; ++it, ++found) {
       DataDirective d;
@@ -173,11 +353,9 @@ Result<std::vector<DataDirective>> read_directives(const fs::path& file) {
 }
 
 Result<CompiledTransformers> compile_transformers(const fs::path& file, const std::vector<fs::path>& include_dirs,
-                                                  const DataPlan& plan, const Build& old_build, const Build& new_build) {
+                                                  const DataPlan& plan, const Build& old_build, const Build& new_build,
+                                                  const TypeTable& new_types) {
   GRAFT_ASSIGN(auto directives, read_directives(file));
-  if (plan.changes.empty())
-    return make_error("{}: the two versions change no struct layout, so there is nothing to transform; drop --transform",
-                      file.string());
   GRAFT_TRY(check_named_types(file, plan));
   GRAFT_ASSIGN(TempDir temp, TempDir::create("graft-transform"));
   const fs::path header = temp.path() / "graft_old_types.h";
@@ -188,7 +366,7 @@ Result<CompiledTransformers> compile_transformers(const fs::path& file, const st
     std::ofstream h(header), w(wrapper);
     h << old_types_header(plan, old_build.binary().path().string());
     w << "#include <graft/graft.h>\n#include \"graft_old_types.h\"\n#include \"" << fs::absolute(file).string()
-      << "\"\n" << kRunner;
+      << "\"\n" << kRunner << kUpdateRunnerCode;
     if (!h || !w) return make_error("cannot write the transformer sources in {}", temp.path().string());
   }
   std::vector<std::string> command = {clang_path(), "-c", "-x", "c", "-std=gnu11", "-O2", "-g", "-fPIC",
@@ -208,9 +386,11 @@ Result<CompiledTransformers> compile_transformers(const fs::path& file, const st
 
   CompiledTransformers out;
   GRAFT_ASSIGN(out.object, ElfFile::open(object));
+  // What either version imports is in a loaded library when the patch is applied.
   std::set<std::string> imported;
-  for (const auto& s : old_build.binary().dynamic_symbols())
-    if (s.shndx == SHN_UNDEF && !s.name.empty()) imported.insert(s.name);
+  for (const Build* build : {&old_build, &new_build})
+    for (const auto& s : build->binary().dynamic_symbols())
+      if (s.shndx == SHN_UNDEF && !s.name.empty()) imported.insert(s.name);
   const std::string prefix = user_transformer_name("");
   for (const auto& s : out.object->symbols()) {
     if (s.name.empty() || s.type == STT_FILE || s.type == STT_SECTION || s.bind == STB_LOCAL) continue;
@@ -219,13 +399,21 @@ Result<CompiledTransformers> compile_transformers(const fs::path& file, const st
         return make_error("{} declares the transformer for struct {} but does not define it: write "
                           "GRAFT_TRANSFORM({}, from, to) {{ ... }}",
                           file.string(), s.name.substr(prefix.size()), s.name.substr(prefix.size()));
-      if (!new_build.find(s.name) && !imported.count(s.name) && !kAlwaysAvailable.count(s.name))
+      if (!new_build.find(s.name) && !imported.count(s.name) && !kAlwaysAvailable.count(s.name)) {
+        const auto local = std::find_if(new_build.definitions().begin(), new_build.definitions().end(),
+                                        [&](const auto& d) { return d.first.ends_with("::" + s.name); });
+        if (local != new_build.definitions().end())
+          return make_error("{} uses {}, which is static in the program ({}): this file cannot call it; "
+                            "GRAFT_RERUN({}); calls a static function that takes no parameters",
+                            file.string(), s.name, local->first, s.name);
         return make_error("{} uses {}, which neither the program nor the libraries it imports define: a transformer "
                           "runs inside the program and can call only what is there (and must not allocate or lock)",
                           file.string(), s.name);
+      }
       continue;
     }
-    if (s.name == kTransformerRunner) continue;
+    if (s.name == kTransformerRunner || s.name == kUpdateRunner || s.name == kOnUpdate) continue;
+    if (s.type == STT_FUNC && s.name.starts_with(kInitPrefix)) continue;  // check_update_code
     if (s.type == STT_FUNC && s.name.starts_with(prefix)) {
       const std::string name = "struct " + s.name.substr(prefix.size());
       if (std::none_of(plan.changes.begin(), plan.changes.end(), [&](const TypeChange& c) { return c.name == name; }))
@@ -237,11 +425,19 @@ Result<CompiledTransformers> compile_transformers(const fs::path& file, const st
     return make_error("{} defines the global {}: make it static (only transformers are visible to graft)",
                       file.string(), s.name);
   }
-  if (out.functions.empty() && directives.empty())
+  GRAFT_ASSIGN(out.update_code, check_update_code(file, *out.object, old_build, new_build, new_types));
+  if (out.functions.empty() && directives.empty() && out.update_code.empty()) {
+    if (plan.changes.empty())
+      return make_error("{} defines no update-time code, and the two versions change no struct layout, so there is "
+                        "nothing to transform: write GRAFT_INIT(global, type, value) {{ ... }}, GRAFT_RERUN(function); "
+                        "or GRAFT_ON_UPDATE() {{ ... }}, or drop --transform",
+                        file.string());
     return make_error("{} defines no transformer and declares nothing: write GRAFT_TRANSFORM(type, from, to) {{ ... }} for one of the "
-                      "changed structs ({}), or a directive such as GRAFT_POINTS_TO(container, field, pointee); "
+                      "changed structs ({}), a directive such as GRAFT_POINTS_TO(container, field, pointee), or "
+                      "update-time code (GRAFT_INIT, GRAFT_RERUN, GRAFT_ON_UPDATE); "
                       "`graft diff OLD NEW --explain` prints each signature",
                       file.string(), changed_list(plan));
+  }
   return out;
 }
 

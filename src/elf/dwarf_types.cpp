@@ -54,7 +54,9 @@ class TypeReader {
     return index;
   }
 
-  void frame(uint64_t address, std::vector<FrameLocal> locals) { table_.frames.push_back({address, std::move(locals)}); }
+  void frame(uint64_t address, std::vector<FrameLocal> locals, int parameters) {
+    table_.frames.push_back({address, std::move(locals), parameters});
+  }
 
   void variable(Dwarf_Die* die, const std::string& unit, const std::string& prefix) {
     const char* name = dwarf_diename(die);
@@ -370,6 +372,18 @@ void collect_locals(TypeReader& reader, Dwarf_Die* scope, const LocalPlace& fram
   } while (dwarf_siblingof(&child, &child) == 0);
 }
 
+// A function's own parameters, as DWARF lists them (a variadic `...` counts).
+int count_parameters(Dwarf_Die* function) {
+  Dwarf_Die child;
+  int count = 0;
+  if (dwarf_child(function, &child) != 0) return 0;
+  do {
+    const int tag = dwarf_tag(&child);
+    count += tag == DW_TAG_formal_parameter || tag == DW_TAG_unspecified_parameters;
+  } while (dwarf_siblingof(&child, &child) == 0);
+  return count;
+}
+
 void collect(TypeReader& reader, Dwarf_Die* scope, const std::string& unit, const std::string& prefix) {
   Dwarf_Die child;
   if (dwarf_child(scope, &child) != 0) return;
@@ -385,7 +399,7 @@ void collect(TypeReader& reader, Dwarf_Die* scope, const std::string& unit, cons
       if (dwarf_lowpc(&child, &low) == 0) {
         std::vector<FrameLocal> locals;
         collect_locals(reader, &child, frame_base_of(&child), locals);
-        reader.frame(low, std::move(locals));
+        reader.frame(low, std::move(locals), count_parameters(&child));
       }
       collect(reader, &child, unit, prefix + name + ".");
     } else if (tag == DW_TAG_lexical_block) {

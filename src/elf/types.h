@@ -85,6 +85,7 @@ struct FrameLocal {
 struct FrameTypes {
   uint64_t address = 0;  // link-time entry (DW_AT_low_pc)
   std::vector<FrameLocal> locals;
+  int parameters = 0;    // the function's own parameters (`...` counts as one)
 };
 
 struct TypeTable {

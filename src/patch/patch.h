@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -15,7 +16,7 @@
 
 namespace graft {
 
-inline constexpr int kPatchFormatVersion = 2;  // 2: per-function continuation
+inline constexpr int kPatchFormatVersion = 3;  // 2: per-function continuation; 3: update-time code
 
 enum class PieceKind { Text, ReadOnly, Data, Bss };
 const char* piece_kind_name(PieceKind kind);
@@ -105,6 +106,29 @@ struct FunctionChange {
   Continuation continuation;  // replaced functions only
 };
 
+// Code of the --transform file that graft apply runs in the target after
+// mapping the patch and before waiting for the safe moment (graft.h
+// GRAFT_INIT, GRAFT_RERUN, GRAFT_ON_UPDATE), in this order: the inits, then
+// the reruns, then the on-update function; each in the file's order.
+struct UpdateCode {
+  struct Init {
+    std::string global;    // identity of the new global ("main.c::custom_hdrs"), defined by the patch
+    std::string function;  // "graft_init__custom_hdrs", defined by the patch
+  };
+  std::vector<Init> inits;
+  std::vector<std::string> reruns;  // identities of functions of the new version, taking no parameters
+  std::string on_update;            // "graft_on_update", or ""
+  std::string runner;               // the patch's function that makes one call and traps
+  std::string file;                 // the --transform file, for messages
+  bool empty() const { return inits.empty() && reruns.empty() && on_update.empty(); }
+  // The new globals a GRAFT_INIT gives a value (identities).
+  std::set<std::string> initialised_globals() const {
+    std::set<std::string> out;
+    for (const auto& i : inits) out.insert(i.global);
+    return out;
+  }
+};
+
 struct Manifest {
   int format_version = kPatchFormatVersion;
   std::string patch_id;          // content hash, hex
@@ -117,6 +141,7 @@ struct Manifest {
   std::vector<std::string> added_data;    // new globals, with their initialisers
   std::vector<std::string> removed_functions;
   std::vector<std::string> notes;         // what --explain adds (kept state, refusals avoided)
+  UpdateCode update_code;                 // run in the target before the commit
   // Every function and data identity of the base binary -> link-time address
   // and size, and the GOT slot of every symbol it imports (for stacked patches
   // and for calls into shared libraries).

@@ -3,6 +3,7 @@
 #include <libelf.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -60,6 +61,22 @@ void transfers_from_json(const nlohmann::json& c, Continuation& out) {
   }
 }
 
+nlohmann::json update_code_to_json(const UpdateCode& u) {
+  nlohmann::json inits = nlohmann::json::array();
+  for (const auto& i : u.inits) inits.push_back({i.global, i.function});
+  return {{"inits", inits}, {"reruns", u.reruns}, {"on_update", u.on_update}, {"runner", u.runner}, {"file", u.file}};
+}
+
+UpdateCode update_code_from_json(const nlohmann::json& j) {
+  UpdateCode u;
+  for (const auto& i : j.at("inits")) u.inits.push_back({i.at(0).get<std::string>(), i.at(1).get<std::string>()});
+  u.reruns = j.at("reruns").get<std::vector<std::string>>();
+  u.on_update = j.at("on_update").get<std::string>();
+  u.runner = j.at("runner").get<std::string>();
+  u.file = j.at("file").get<std::string>();
+  return u;
+}
+
 nlohmann::json manifest_to_json(const Manifest& m) {
   nlohmann::json functions = nlohmann::json::array();
   for (const auto& f : m.functions)
@@ -77,7 +94,7 @@ nlohmann::json manifest_to_json(const Manifest& m) {
           {"base_binary", m.base_binary}, {"result_binary", m.result_binary},
           {"created", m.created}, {"functions", functions}, {"added_data", m.added_data},
           {"removed_functions", m.removed_functions}, {"notes", m.notes},
-          {"base_symbols", base}, {"base_imports", m.base_imports}, {"base_pie", m.base_pie},
+          {"update_code", update_code_to_json(m.update_code)}, {"base_symbols", base}, {"base_imports", m.base_imports}, {"base_pie", m.base_pie},
           {"base_load_address", m.base_load_address}, {"checksum", fmt::format("{:016x}", m.checksum)}};
 }
 
@@ -104,6 +121,7 @@ Manifest manifest_from_json(const nlohmann::json& j) {
   m.added_data = j.at("added_data").get<std::vector<std::string>>();
   m.removed_functions = j.at("removed_functions").get<std::vector<std::string>>();
   m.notes = j.at("notes").get<std::vector<std::string>>();
+  m.update_code = update_code_from_json(j.at("update_code"));
   for (const auto& [name, s] : j.at("base_symbols").items())
     m.base_symbols[name] = {s.at(0).get<uint64_t>(), s.at(1).get<uint64_t>(), s.at(2).get<bool>()};
   m.base_imports = j.at("base_imports").get<std::map<std::string, uint64_t>>();
@@ -201,6 +219,15 @@ uint64_t patch_checksum(const Patch& patch) {
     h.value(s.function);
   }
   if (!patch.data_plan.empty()) h.text(patch.data_plan);
+  // What runs in the target at update time, and on which globals.
+  const UpdateCode& u = patch.manifest.update_code;
+  for (const auto& i : u.inits) {
+    h.text(i.global);
+    h.text(i.function);
+  }
+  for (const auto& r : u.reruns) h.text(r);
+  h.text(u.on_update);
+  h.text(u.runner);
   // Where frames continue is applied to live stacks: covered like the code.
   for (const auto& f : patch.manifest.functions) {
     h.text(f.identity);
@@ -391,6 +418,23 @@ Result<Patch> parse_patch(std::vector<uint8_t> image, const std::string& label) 
           return refuse(fmt::format("function {} has a malformed frame transfer at {:#x}", f.identity, t.old_return));
     }
   }
+  // Update-time code: functions the patch defines, on globals it adds.
+  const UpdateCode& u = patch.manifest.update_code;
+  auto defines = [&](const std::string& name, bool function) {
+    return std::any_of(patch.symbols.begin(), patch.symbols.end(),
+                       [&](const PatchSymbol& s) { return s.name == name && s.piece >= 0 && s.function == function; });
+  };
+  if (!u.empty() && !defines(u.runner, true)) return refuse("its update-time code has no runner in the patch");
+  for (const auto& i : u.inits)
+    if (!defines(i.function, true) || !defines(i.global, false) ||
+        std::find(patch.manifest.added_data.begin(), patch.manifest.added_data.end(), i.global) ==
+            patch.manifest.added_data.end())
+      return refuse("update-time code " + i.function + " initialises " + i.global + ", which the patch does not add");
+  if (!u.on_update.empty() && !defines(u.on_update, true))
+    return refuse("update-time code " + u.on_update + " is not defined by the patch");
+  for (const auto& r : u.reruns)
+    if (!defines(r, true) && !(patch.manifest.base_symbols.count(r) && patch.manifest.base_symbols.at(r).function))
+      return refuse("update-time code re-runs " + r + ", which neither the patch nor the base binary defines");
   if (patch_checksum(patch) != patch.manifest.checksum)
     return refuse("checksum mismatch (the file is corrupt or was modified)");
   return patch;

@@ -205,6 +205,17 @@ Result<BorrowedThread> BorrowedThread::take(TracedProcess& process) {
   return BorrowedThread(process, *t);
 }
 
+Result<BorrowedThread> BorrowedThread::take(TracedProcess& process, pid_t tid) {
+  Thread* t = process.find(tid);
+  if (!t || !t->stopped || t->group_stop) return make_error("internal: thread {} is not stopped by graft", tid);
+  return BorrowedThread(process, *t);
+}
+
+std::string signal_name(int sig) {
+  const char* abbrev = sigabbrev_np(sig);
+  return abbrev ? std::string("SIG") + abbrev : fmt::format("signal {}", sig);
+}
+
 Result<BorrowedRun> BorrowedThread::run(const Registers& start_regs, std::chrono::milliseconds limit) {
   Thread& t = registers_.thread();
   TracedProcess& process = registers_.process();
@@ -276,6 +287,18 @@ Result<BorrowedRun> BorrowedThread::run(const Registers& start_regs, std::chrono
     if (child) process.adopt(static_cast<pid_t>(child));  // the code started a thread: the program's now
     return result;
   }
+}
+
+Result<BorrowedRun> BorrowedThread::call(RemoteAddress function, uint64_t argument, RemoteAddress stack_end,
+                                         std::chrono::milliseconds limit) {
+  GRAFT_TRY(registers_.process().write(stack_end - 8, std::vector<uint8_t>(8, 0)));  // the return address
+  Registers regs = registers_.own();
+  regs.rip = function.value();
+  regs.rdi = argument;
+  regs.rsp = (stack_end - 8).value();  // as after a call: rsp + 8 is 16-byte aligned
+  regs.rax = 0;
+  regs.eflags &= ~uint64_t{0x500};  // direction and trap flags clear, as the ABI expects
+  return run(regs, limit);
 }
 
 // --- map_image ---

@@ -150,6 +150,9 @@ struct BorrowedRun {
   RemoteAddress pc;            // where it ended
 };
 
+// "SIGSEGV" (or "signal N"), for the messages of code run in a borrowed thread.
+std::string signal_name(int sig);
+
 // A stopped thread lent to graft to run code of the patch (the user's
 // transformers) while every other thread stays stopped. Its registers are
 // put back after each run and when the scope closes, and a fault's signal is
@@ -158,6 +161,8 @@ struct BorrowedRun {
 class BorrowedThread {
  public:
   static Result<BorrowedThread> take(TracedProcess& process);
+  // `tid`, which graft stopped (the others may run meanwhile).
+  static Result<BorrowedThread> take(TracedProcess& process, pid_t tid);
   BorrowedThread(BorrowedThread&& other) noexcept = default;
   BorrowedThread(const BorrowedThread&) = delete;
   BorrowedThread& operator=(const BorrowedThread&) = delete;
@@ -167,6 +172,11 @@ class BorrowedThread {
   // Runs from `start` until the code executes an int3, faults, stops for
   // anything else or `limit` passes.
   Result<BorrowedRun> run(const Registers& start, std::chrono::milliseconds limit);
+  // Runs `function(argument)` on graft's stack ending at `stack_end`
+  // (16-byte aligned), as if called there with a return address of 0
+  // (returning faults: the function must end on an int3, like a runner).
+  Result<BorrowedRun> call(RemoteAddress function, uint64_t argument, RemoteAddress stack_end,
+                           std::chrono::milliseconds limit);
 
  private:
   BorrowedThread(TracedProcess& process, Thread& thread) : registers_(process, thread) {}

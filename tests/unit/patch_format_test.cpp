@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <set>
 
 #include "../support/harness.h"
 #include "patch/patch.h"
@@ -85,6 +86,54 @@ TEST_F(PatchFormat, ContinuationIsCoveredByTheChecksumAndValidated) {
   r = read_patch(file);
   ASSERT_FALSE(r);
   EXPECT_NE(r.error().message.find("not continuable"), std::string::npos) << r.error().message;
+}
+
+// Update-time code: an init of a global the patch adds, a rerun of a base
+// function, the runner; read back in order, covered by the checksum, checked.
+Patch with_update_code() {
+  Patch p = sample();
+  p.symbols.push_back({"graft_update_run", 0, 0, 8, true});
+  p.symbols.push_back({"graft_init__counter", 0, 8, 6, true});
+  p.manifest.added_data.push_back("counter");
+  p.manifest.update_code = {{{"counter", "graft_init__counter"}}, {"compute"}, "", "graft_update_run", "init.c"};
+  p.manifest.checksum = patch_checksum(p);
+  return p;
+}
+
+TEST_F(PatchFormat, UpdateCodeRoundTripsIsCoveredByTheChecksumAndValidated) {
+  ASSERT_TRUE(write_patch(with_update_code(), file));
+  auto read = read_patch(file);
+  ASSERT_TRUE(read) << read.error().message;
+  const UpdateCode& u = read->manifest.update_code;
+  ASSERT_EQ(u.inits.size(), 1u);
+  EXPECT_EQ(u.inits[0].global, "counter");
+  EXPECT_EQ(u.inits[0].function, "graft_init__counter");
+  EXPECT_EQ(u.reruns, std::vector<std::string>{"compute"});
+  EXPECT_EQ(u.runner, "graft_update_run");
+  EXPECT_EQ(u.file, "init.c");
+  EXPECT_EQ(u.initialised_globals(), std::set<std::string>{"counter"});
+
+  Patch other = with_update_code();
+  other.manifest.update_code.inits[0].global = "compute";
+  EXPECT_NE(patch_checksum(other), with_update_code().manifest.checksum);
+
+  auto refused = [&](Patch p) {
+    p.manifest.checksum = patch_checksum(p);
+    EXPECT_TRUE(write_patch(p, file));
+    auto r = read_patch(file);
+    EXPECT_FALSE(r);
+    return r ? std::string() : r.error().message;
+  };
+  Patch kept = with_update_code();
+  kept.manifest.added_data.clear();  // the global is not one the patch adds
+  EXPECT_NE(refused(kept).find("initialises counter, which the patch does not add"), std::string::npos);
+  Patch unknown = with_update_code();
+  unknown.manifest.update_code.reruns = {"nosuch"};
+  EXPECT_NE(refused(unknown).find("re-runs nosuch, which neither the patch nor the base binary defines"),
+            std::string::npos);
+  Patch no_runner = with_update_code();
+  no_runner.manifest.update_code.runner = "missing";
+  EXPECT_NE(refused(no_runner).find("has no runner"), std::string::npos);
 }
 
 TEST_F(PatchFormat, EveryTruncationIsRefused) {
