@@ -615,6 +615,13 @@ class Generator {
     for (const auto& [id, def] : old_.definitions())
       if (!def.function) old_globals.insert(id);
     diff::StartupAnalysis analysis(new_, std::move(old_globals));
+    // What the patch runs at update time (the --transform file's GRAFT_INIT,
+    // GRAFT_RERUN and GRAFT_ON_UPDATE): a global it names gets its value.
+    const UpdateCode& update = patch_.manifest.update_code;
+    const std::set<std::string> initialised = update.initialised_globals();
+    std::vector<std::string> update_time_roots = update.reruns;
+    for (const auto& i : update.inits) update_time_roots.push_back(i.function);
+    if (!update.on_update.empty()) update_time_roots.push_back(update.on_update);
     const auto binary = new_.binary().path();
     auto line_of = [&](const std::string& function, uint64_t offset) {
       auto symbol = linked().second.find(function);
@@ -640,7 +647,7 @@ class Generator {
                                                     "gives it its value", what, set_by, struct_of[w.global]));
         continue;
       }
-      if (w.member.empty() && !update_time_roots_.empty() && analysis.named_from(update_time_roots_, w.global)) {
+      if (w.member.empty() && (initialised.count(w.global) || analysis.named_from(update_time_roots, w.global))) {
         patch_.manifest.notes.push_back(fmt::format("start-up state: {} is set by {}; update-time code in {} gives it "
                                                     "its value", what, set_by,
                                                     request_.transform_file.filename().string()));
@@ -718,7 +725,6 @@ class Generator {
   std::vector<SectionRef> queue_;
   std::map<std::string, uint32_t> symbol_of_;
   std::set<std::string> kept_state_, added_data_, replaced_constants_, retyped_, moved_data_, thread_locals_;
-  std::vector<std::string> update_time_roots_;  // functions the patch runs at update time (--transform file)
   std::set<std::string> library_thread_locals_;  // external thread-locals the new code reaches (GOTTPOFF)
   std::map<std::string, std::vector<std::pair<uint64_t, uint64_t>>> holders_;
   std::map<std::string, bool> waits_;  // waits(): callee -> whether a thread may wait in it
@@ -775,7 +781,10 @@ std::string explain_patch(const Patch& patch) {
     for (const auto& why : c.not_transferable) out += fmt::format("           not transferable at {}\n", why);
     for (const auto& call : c.calls) out += fmt::format("           {}\n", call);
   }
-  for (const auto& d : m.added_data) out += fmt::format("  {:<8} {:<40} new global, set to its initial value\n", "add", d);
+  const auto initialised = m.update_code.initialised_globals();
+  for (const auto& d : m.added_data)
+    out += fmt::format("  {:<8} {:<40} new global, {}\n", "add", d,
+                       initialised.count(d) ? "given its value at update time (GRAFT_INIT, below)" : "set to its initial value");
   for (const auto& r : m.removed_functions)
     out += fmt::format("  {:<8} {:<40} not in the new version; the running copy stays for callers\n", "removed", r);
   for (const auto& n : m.notes) out += "  note     " + n + "\n";
