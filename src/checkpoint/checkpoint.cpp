@@ -1,5 +1,7 @@
 #include "checkpoint/checkpoint.h"
 
+#include <sys/syscall.h>
+
 #include "common/clock.h"
 
 #include "target/unwind.h"
@@ -222,6 +224,13 @@ std::string describe(const std::vector<Blocker>& blockers, const std::string& hi
   return out + fmt::format(" ({})", hint);
 }
 
+// Whether a stopped thread is blocked in a futex wait (a lock, a condition):
+// interrupted inside the system call, which the kernel restarts.
+bool waits_for_lock(const Registers& regs) {
+  const auto result = static_cast<int64_t>(regs.rax);
+  return regs.orig_rax == SYS_futex && result <= -512 && result >= -516;  // -ERESTARTSYS .. -ERESTART_RESTARTBLOCK
+}
+
 // The instruction at an entry, as a parked thread leaving it would execute it.
 uint64_t past_entry(const TracedProcess& process, uint64_t entry, uint8_t first_byte) {
   auto second = process.read(RemoteAddress(entry + 1), 1);
@@ -249,6 +258,7 @@ Status at_safe_moment(TracedProcess& process, const std::vector<AffectedRange>& 
   };
   std::map<pid_t, Parked> parked;
   auto backoff = std::chrono::microseconds(200);
+  auto hold = options.hold_limit;  // doubles while parked threads must be let go before the others come
   // The last stop and check: a round costs at least this much, so a thread
   // may wait as long (holding it is no worse than the stop), and arrivals are
   // gathered as long before the next stop (the process runs at least half
@@ -351,17 +361,29 @@ Status at_safe_moment(TracedProcess& process, const std::vector<AffectedRange>& 
         if (!waiting_places.count(place) && breakpoints.plant(place)) waiting_places.insert(place);
       if (options.update_pending_flag && !update_pending.raised()) update_pending.raise();
     }
-    // Everyone runs on, but threads at an entry may wait there a little while.
-    const auto hold_limit = std::max<std::chrono::microseconds>(options.hold_limit, round_cost);
+    // Everyone runs on, but threads at an entry may wait there a while: as
+    // long as no blocking thread waits for a lock (one of them may hold it).
+    const auto hold_limit = std::max<std::chrono::microseconds>(hold, round_cost);
+    bool lock_wait = false;
+    for (const auto& b : blockers)
+      if (const Thread* t = process.find(b.tid); t && !parked.count(b.tid) && waits_for_lock(t->regs)) lock_wait = true;
+    bool let_go = false;
     for (auto& t : process.threads()) {
+      // A thread parked at an entry with an affected frame under it (an
+      // entry it reached from replaced code) holds nothing up by waiting
+      // there: it must go on to leave that frame.
+      const bool blocking = std::any_of(blockers.begin(), blockers.end(), [&](const Blocker& b) { return b.tid == t.tid; });
       auto p = parked.find(t.tid);
-      if (p != parked.end() && p->second.held_us < static_cast<uint64_t>(hold_limit.count())) continue;
+      if (p != parked.end() && !blocking && !lock_wait && p->second.held_us < static_cast<uint64_t>(hold_limit.count()))
+        continue;
       if (p != parked.end()) {
         parked.erase(p);
         release(t);
+        let_go |= !blocking;
       }
       process.resume(t);
     }
+    if (let_go && !lock_wait) hold = std::min(hold * 2, std::max(options.max_hold, options.hold_limit));
     const auto resumed_at = Clock::now();
     for (auto& [tid, p] : parked) p.counted_from = resumed_at;
     report.pause_us = std::max(report.pause_us, micros_since(stopped_at));

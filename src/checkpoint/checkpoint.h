@@ -66,7 +66,12 @@ struct CheckpointOptions {
   std::chrono::milliseconds timeout{5000};
   // Longest a thread waits at an entry, counted while the others run; at
   // least as long as one stop and check (holding it costs no more than that).
+  // Each time parked threads must be let go before the others arrived (a
+  // busy pool: they never meet within the limit), the limit doubles, up to
+  // max_hold; a thread blocked on a lock while others are parked lets them
+  // go at once (a parked thread may hold that lock).
   std::chrono::microseconds hold_limit{2000};
+  std::chrono::microseconds max_hold{64000};
   bool dynamic_checkpoints = true;             // plant breakpoints (else only poll)
   bool detach_after_commit = false;            // let go of the process from the commit's stop
   // What to do when no safe moment comes, for the refusal ("" : the advice
