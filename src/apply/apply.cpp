@@ -69,6 +69,7 @@ void add_entry_writes(WriteLog& log, uint64_t entry, const std::string& bytes_he
 CheckpointOptions checkpoint_options(const ApplyOptions& options, pid_t pid, uint64_t bias) {
   CheckpointOptions c;
   c.timeout = options.timeout;
+  c.max_hold = options.max_hold;
   c.dynamic_checkpoints = options.dynamic_checkpoints;
   // Addresses in the running binary have lines in its own DWARF (graft-cc adds -g).
   const std::string exe = fmt::format("/proc/{}/exe", pid);

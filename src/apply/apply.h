@@ -16,6 +16,9 @@ namespace graft {
 
 struct ApplyOptions {
   std::chrono::milliseconds timeout{5000};  // how long to wait for a safe moment
+  // Longest a thread is held at an entry while the others come (the hold
+  // starts at 2 ms and doubles while they do not meet: checkpoint.h).
+  std::chrono::milliseconds max_hold{64};
   bool dynamic_checkpoints = true;          // breakpoints where blocked threads leave (else only poll)
   // How long the user's transformers may run, per batch of objects, before
   // the update is abandoned (a loop, or a lock a stopped thread holds).

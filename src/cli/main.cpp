@@ -94,13 +94,14 @@ int run_info(const std::string& file, bool json) {
 }
 
 int run_apply(int pid, const std::string& file, int timeout_ms, bool json, const std::string& checkpoints,
-              int transformer_timeout_ms, int update_code_timeout_ms, bool transfer_frames) {
+              int transformer_timeout_ms, int update_code_timeout_ms, bool transfer_frames, int max_hold_ms) {
   auto patch = graft::read_patch(file);
   if (!patch) return fail(patch.error(), json);
   graft::ApplyOptions options;
   options.timeout = std::chrono::milliseconds(timeout_ms);
   options.transformer_limit = std::chrono::milliseconds(transformer_timeout_ms);
   options.update_code_limit = std::chrono::milliseconds(update_code_timeout_ms);
+  options.max_hold = std::chrono::milliseconds(max_hold_ms);
   options.dynamic_checkpoints = checkpoints == "dynamic";
   options.transfer_frames = transfer_frames;
   graft::Refusal refusal;
@@ -167,9 +168,10 @@ int run_status(int pid, bool json) {
   return 0;
 }
 
-int run_revert(int pid, int timeout_ms, bool json, const std::string& checkpoints) {
+int run_revert(int pid, int timeout_ms, bool json, const std::string& checkpoints, int max_hold_ms) {
   graft::ApplyOptions options;
   options.timeout = std::chrono::milliseconds(timeout_ms);
+  options.max_hold = std::chrono::milliseconds(max_hold_ms);
   options.dynamic_checkpoints = checkpoints == "dynamic";
   graft::Refusal refusal;
   auto report = graft::revert_latest(pid, options, &refusal);
@@ -208,7 +210,7 @@ int main(int argc, char** argv) {
   std::string old_binary, new_binary, output, file, checkpoints = "dynamic", transform_file, transform_header;
   std::vector<std::string> transform_includes, static_values;
   bool explain = false, json = false, transfer_frames = true;
-  int pid = 0, timeout_ms = 5000, transformer_timeout_ms = 2000, update_code_timeout_ms = 2000;
+  int pid = 0, timeout_ms = 5000, transformer_timeout_ms = 2000, update_code_timeout_ms = 2000, max_hold_ms = 64;
 
   auto* diff = app.add_subcommand("diff", "Generate a patch from two binaries built with graft-cc");
   diff->add_option("OLD", old_binary, "The running version (its objects are found in the graft store by build-id)")->required()->check(CLI::ExistingFile);
@@ -286,6 +288,12 @@ int main(int argc, char** argv) {
                   "(graft diff --explain lists them): a thread just back from the waiting call there moves at the "
                   "commit, one blocked inside it (idle) when the call returns. On by default; "
                   "--no-transfer-frames makes such threads keep the update waiting instead");
+  apply->add_option("--max-hold", max_hold_ms,
+                    "Longest a thread may be held at an entry of replaced code (or a transfer point) while the others come "
+                    "to theirs, in milliseconds: the hold starts at 2 ms and doubles each time the threads do not meet "
+                    "(a busy thread pool), up to this; a thread waiting on a lock lets the held ones go at once. Lower "
+                    "it to bound the latency a held thread adds to its requests")
+      ->default_val(64)->check(CLI::Range(1, 10000))->type_name("MS");
   apply->add_flag("--json", json, "Print patch_id, threads, functions, pause_us, total_ms as JSON");
 
   auto* status = app.add_subcommand("status", "List the patches applied to a process, oldest first");
@@ -297,6 +305,11 @@ int main(int argc, char** argv) {
   revert->add_option("PID", pid, "The process")->required()->check(CLI::PositiveNumber);
   revert->add_option("--timeout", timeout_ms, "Milliseconds to wait for a moment when no thread runs the patch's code")
       ->default_val(5000)->check(CLI::Range(1, 3600000));
+  revert->add_option("--max-hold", max_hold_ms, "Longest a thread may be held at an entry of replaced code (or a transfer point) while the others come "
+                    "to theirs, in milliseconds: the hold starts at 2 ms and doubles each time the threads do not meet "
+                    "(a busy thread pool), up to this; a thread waiting on a lock lets the held ones go at once. Lower "
+                    "it to bound the latency a held thread adds to its requests")
+      ->default_val(64)->check(CLI::Range(1, 10000))->type_name("MS");
   revert->add_option("--checkpoints", checkpoints,
                      "dynamic: plant breakpoints where threads leave the patch's code; poll: only stop and check again")
       ->check(CLI::IsMember({"dynamic", "poll"}))->default_val("dynamic");
@@ -319,8 +332,8 @@ int main(int argc, char** argv) {
   }
   if (info->parsed()) return run_info(file, json);
   if (apply->parsed()) return run_apply(pid, file, timeout_ms, json, checkpoints, transformer_timeout_ms, update_code_timeout_ms,
-                                      transfer_frames);
+                                      transfer_frames, max_hold_ms);
   if (status->parsed()) return run_status(pid, json);
-  if (revert->parsed()) return run_revert(pid, timeout_ms, json, checkpoints);
+  if (revert->parsed()) return run_revert(pid, timeout_ms, json, checkpoints, max_hold_ms);
   return 2;
 }

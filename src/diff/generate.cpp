@@ -591,6 +591,30 @@ class Generator {
   // global or new member is refused, unless update-time code in the
   // --transform file names it or the user says its static value is right.
   Status check_startup_state() {
+    std::set<std::string> old_globals;
+    for (const auto& [id, def] : old_.definitions())
+      if (!def.function) old_globals.insert(id);
+    diff::StartupAnalysis analysis(new_, std::move(old_globals));
+    // A replaced function that runs only at start-up: what it now does
+    // differently never happens in the running process (darkhttpd 1.15's
+    // new MIME types are parsed into the table at start-up). Said, not refused.
+    for (const auto& f : patch_.manifest.functions) {
+      if (!f.replaces) continue;
+      const std::string how = analysis.startup_only(f.identity);
+      if (how.empty()) continue;
+      // GRAFT_RERUN is the way to run it again only for a function without parameters.
+      const FrameTypes* frame = nullptr;
+      if (auto symbol = linked().second.find(f.identity); symbol != linked().second.end())
+        frame = frame_at(new_types_, symbol->second->value);
+      const std::string name = f.identity.substr(f.identity.rfind(':') == std::string::npos ? 0 : f.identity.rfind(':') + 1);
+      patch_.manifest.notes.push_back(fmt::format(
+          "start-up code changed: {} runs only at start-up ({}); what it does differently now does not happen in the "
+          "running process{}", f.identity, how,
+          frame && frame->parameters == 0
+              ? fmt::format(" (GRAFT_RERUN({}) in a --transform file runs it once at update time, if that is safe to "
+                            "repeat)", name)
+              : ""));
+    }
     std::vector<diff::StartupWatch> watch;
     std::map<std::string, std::string> struct_of;  // a grown struct global -> its struct ("struct config")
     for (const auto& id : added_data_) watch.push_back({id, {}});
@@ -611,10 +635,6 @@ class Generator {
       if (!w.members.empty()) watch.push_back(std::move(w));
     }
     if (watch.empty()) return ok();
-    std::set<std::string> old_globals;
-    for (const auto& [id, def] : old_.definitions())
-      if (!def.function) old_globals.insert(id);
-    diff::StartupAnalysis analysis(new_, std::move(old_globals));
     // What the patch runs at update time (the --transform file's GRAFT_INIT,
     // GRAFT_RERUN and GRAFT_ON_UPDATE): a global it names gets its value.
     const UpdateCode& update = patch_.manifest.update_code;

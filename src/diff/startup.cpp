@@ -589,6 +589,12 @@ std::vector<StartupWrite> StartupAnalysis::find(const std::vector<StartupWatch>&
   return out;
 }
 
+std::string StartupAnalysis::startup_only(const std::string& function) {
+  classify();
+  auto it = facts_.find(function);
+  return it != facts_.end() && it->second && it->second->run == Run::Startup ? it->second->why : "";
+}
+
 bool StartupAnalysis::named_from(const std::vector<std::string>& roots, const std::string& global) {
   std::set<std::string> seen;
   std::vector<std::string> work = roots;

@@ -67,6 +67,11 @@ class StartupAnalysis {
   // of the old version.
   std::vector<StartupWrite> find(const std::vector<StartupWatch>& watch);
 
+  // How `function` runs, when only at start-up (or once, behind pthread_once
+  // or as a constructor): "called from main before its service loop"; ""
+  // when it runs again, lives (main, a thread's loop), or never runs.
+  std::string startup_only(const std::string& function);
+
   // Whether code reached from `roots` (functions run at update time), through
   // any call, names `global`: update-time code that does is taken to set it.
   bool named_from(const std::vector<std::string>& roots, const std::string& global);

@@ -48,7 +48,10 @@ TEST(StartupState, EachNewValueSetAtStartUpIsRefusedInOneLine) {
                           "main.c::once_value is set by main.c::init_once (main.c:", "run once through pthread_once in main.c::worker, whose control main.c::once is already done",
                           "main.c::worker_slots is set by main.c::worker (main.c:",
                           "main.c::worker before its service loop (a thread started by main)",
-                          "it keeps its static value (--accept-static-value)"})
+                          "it keeps its static value (--accept-static-value)",
+                          // A changed function that only start-up runs: said, not refused.
+                          "start-up code changed: main.c::setup runs only at start-up (called from main before its "
+                          "service loop); what it does differently now does not happen in the running process"})
     EXPECT_NE(result.out.find(how), std::string::npos) << how << "\n" << result.out;
 
   // Some of them said right is still a refusal, naming the rest.
