@@ -6,6 +6,8 @@
 //   revert_latest: RevertUpdate, the same phases with the patch's own record.
 #include "apply/apply.h"
 
+#include "common/blocking_calls.h"
+
 #include <signal.h>
 #include <unistd.h>
 
@@ -480,7 +482,7 @@ Status ApplyUpdate::commit(Refusal* refusal) {
   CheckpointOptions checkpoint = checkpoint_options(options_, pid_, bias_);
   checkpoint.detach_after_commit = true;
   // Update points (graft.h), if the program has them.
-  if (auto point = resolver_->canonical("graft_update_point_reached"))
+  if (auto point = resolver_->canonical(kUpdatePointCall))
     if (auto flag = resolver_->canonical("graft_update_pending")) {
       checkpoint.update_point = point->address;
       checkpoint.update_pending_flag = flag->address;

@@ -13,6 +13,10 @@ inline constexpr const char* kBlockingCalls[] = {
     "pthread_join", "sem_wait", "nanosleep", "usleep", "sleep", "pause", "sigwait", "sigwaitinfo",
     "sigtimedwait", "msgrcv", "wait", "waitpid", "io_getevents", "futex"};
 
+// Where a thread at an update point (graft.h's graft_update_point()) waits
+// while an update is pending: a place where threads move, like a waiting call.
+inline constexpr const char* kUpdatePointCall = "graft_update_point_reached";
+
 inline bool is_blocking_call(std::string_view callee) {
   for (const char* name : kBlockingCalls)
     if (callee == name) return true;

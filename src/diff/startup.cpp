@@ -308,7 +308,7 @@ void StartupAnalysis::classify() {
       const std::string& callee = callee_of(*f, k);
       const Facts* g = callee.empty() ? nullptr : get(callee);
       const bool waiting = !callee.empty() && (is_blocking_call(callee) || (g && g->waits));
-      if (f->cyclic[k] && (waiting || callee == "graft_update_point_reached")) rank[k] = 2;
+      if (f->cyclic[k] && (waiting || callee == kUpdatePointCall)) rank[k] = 2;
       else if (g && g->serves) rank[k] = 2;
       else if (waiting) rank[k] = 1;
     }

@@ -5,6 +5,7 @@
 #include <optional>
 #include <set>
 
+#include "common/blocking_calls.h"
 #include "diff/compare.h"
 #include "diff/continuation.h"
 #include "diff/frame_code.h"
@@ -343,8 +344,9 @@ void find_transfers(const TransferSide& old_side, const TransferSide& new_side,
     if (!new_code->callees[k].empty()) calls[new_code->callees[k]].second.push_back(k);
   for (const auto& [callee, pair] : calls) {
     const auto& [in_old, in_new] = pair;
-    // Only where a thread waits: where it is found between iterations.
-    if (in_old.empty() || in_new.empty() || !waits(callee)) continue;
+    // Only where a thread waits: where it is found between iterations (a
+    // waiting call, or an update point, where it waits while an update is pending).
+    if (in_old.empty() || in_new.empty() || !(waits(callee) || callee == kUpdatePointCall)) continue;
     if (in_old.size() != in_new.size()) {
       c.not_transferable.push_back(fmt::format("the calls to {}: {} in the old code, {} in the new (graft pairs them "
                                                "by order)", callee, in_old.size(), in_new.size()));
