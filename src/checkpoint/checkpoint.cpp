@@ -127,6 +127,9 @@ ThreadState analyse(const TracedProcess& process, Unwinder& unwinder, const Thre
     if (f.return_slot) return_slots.push_back(f.return_slot);
     const AffectedRange* range = find_range(ranges, f.pc, !f.exact);
     if (!range) continue;
+    // A return address just past a function's last instruction: a call of a
+    // function that never returns (nothing follows it), so never returned into.
+    if (!f.exact && range->entry && f.pc == range->end) continue;
     if (f.exact && f.pc == range->entry) {
       state.at_entry |= k == 0;  // it takes the new jump when it runs on
       continue;

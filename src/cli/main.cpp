@@ -208,7 +208,7 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "graft 0.1.0");
 
   std::string old_binary, new_binary, output, file, checkpoints = "dynamic", transform_file, transform_header;
-  std::vector<std::string> transform_includes, static_values;
+  std::vector<std::string> transform_includes, static_values, stuck_threads_allowed;
   bool explain = false, json = false, transfer_frames = true;
   int pid = 0, timeout_ms = 5000, transformer_timeout_ms = 2000, update_code_timeout_ms = 2000, max_hold_ms = 64;
 
@@ -253,6 +253,13 @@ int main(int argc, char** argv) {
                    "again. The other way out gives it a value at update time: GRAFT_INIT or GRAFT_RERUN in a "
                    "--transform file")
       ->type_name("NAME");
+  diff->add_option("--allow-stuck-threads", stuck_threads_allowed,
+                   "FUNCTION: write the patch although FUNCTION, which never returns while the program serves (main, "
+                   "a thread's loop), is replaced and its threads have no place to move into the new code (not "
+                   "continuable, no transfer point: --explain says why at each call). Without it graft diff refuses "
+                   "such a patch: graft apply would wait for those threads until its timeout. For a process where no "
+                   "thread runs FUNCTION (repeatable)")
+      ->type_name("FUNCTION");
   diff->callback([&] {
     if (output.empty() && !explain && transform_header.empty())
       throw CLI::ValidationError("diff", "give -o PATCH to write the patch, --explain to only report, or "
@@ -326,7 +333,7 @@ int main(int argc, char** argv) {
     return app.exit(e);
   }
   if (diff->parsed()) {
-    graft::DiffRequest request{old_binary, new_binary, transform_file, {}, static_values};
+    graft::DiffRequest request{old_binary, new_binary, transform_file, {}, static_values, stuck_threads_allowed};
     for (const auto& d : transform_includes) request.transform_includes.emplace_back(d);
     return run_diff(request, output, explain, transform_header);
   }

@@ -20,6 +20,9 @@ struct DiffRequest {
   // New globals (or new members, "global.member") set by start-up code whose
   // static value the user says is right after a live update.
   std::vector<std::string> static_values;
+  // Never-returning functions (main, a thread's loop) whose threads have no
+  // place to move into the new code, written into the patch anyway.
+  std::vector<std::string> stuck_threads_allowed;
 };
 
 // The patch, or a refusal that says what cannot be patched yet and why.

@@ -585,6 +585,49 @@ class Generator {
     return external(id);
   }
 
+  // A replaced function that never returns while the program serves (main,
+  // a thread's loop started at start-up) whose threads have no place to go:
+  // not continuable and no transfer point. The patch could never apply to a
+  // running process (graft apply would wait until its timeout): refused,
+  // unless the user says its threads are not there (--allow-stuck-threads).
+  Status check_never_returning(diff::StartupAnalysis& analysis) {
+    for (auto& f : patch_.manifest.functions) {
+      if (!f.replaces) continue;
+      const std::string how = analysis.lives(f.identity);
+      if (how.empty()) continue;
+      Continuation& c = f.continuation;
+      const std::string moves =
+          c.continuable ? fmt::format("its frames continue in the new code at {} call{}", c.returns.size(),
+                                      c.returns.size() == 1 ? "" : "s")
+          : c.transfers.empty()
+              ? "no place"
+              : fmt::format("{} transfer point{}", c.transfers.size(), c.transfers.size() == 1 ? "" : "s");
+      c.calls.insert(c.calls.begin(), fmt::format("never returns ({}): its threads move into the new code at {}", how,
+                                                  moves));
+      if (c.continuable || !c.transfers.empty()) continue;
+      const bool allowed = std::any_of(request_.stuck_threads_allowed.begin(), request_.stuck_threads_allowed.end(),
+                                       [&](const std::string& n) {
+                                         return f.identity == n || f.identity.ends_with("::" + n);
+                                       });
+      const std::string why = c.not_transferable.empty() ? c.reason : c.not_transferable.front();
+      if (allowed) {
+        patch_.manifest.notes.push_back(fmt::format("{} never returns ({}) and its threads have no place to move "
+                                                    "into the new code; written anyway (--allow-stuck-threads): "
+                                                    "graft apply waits for them until its timeout", f.identity, how));
+        continue;
+      }
+      return make_error("{} never returns ({}) and is replaced, but its threads have no place to move into the new "
+                        "code: not continuable ({}) and no transfer point ({}{}); graft apply would wait for them "
+                        "until its timeout. `graft diff --explain` lists each call and why; pass "
+                        "--allow-stuck-threads {} to write the patch anyway (for a process where no thread runs it); "
+                        "nothing was written",
+                        f.identity, how, c.reason, why,
+                        c.not_transferable.size() > 1 ? fmt::format("; {} more", c.not_transferable.size() - 1) : "",
+                        f.identity.substr(f.identity.rfind(':') == std::string::npos ? 0 : f.identity.rfind(':') + 1));
+    }
+    return ok();
+  }
+
   // New state that the new version sets in code the running process has run
   // already and will not run again (start-up code, code behind a once-flag:
   // diff/startup.h) keeps its static value after the update. Each such
@@ -595,6 +638,7 @@ class Generator {
     for (const auto& [id, def] : old_.definitions())
       if (!def.function) old_globals.insert(id);
     diff::StartupAnalysis analysis(new_, std::move(old_globals));
+    GRAFT_TRY(check_never_returning(analysis));
     // A replaced function that runs only at start-up: what it now does
     // differently never happens in the running process (darkhttpd 1.15's
     // new MIME types are parsed into the table at start-up). Said, not refused.

@@ -595,6 +595,22 @@ std::string StartupAnalysis::startup_only(const std::string& function) {
   return it != facts_.end() && it->second && it->second->run == Run::Startup ? it->second->why : "";
 }
 
+std::string StartupAnalysis::lives(const std::string& function) {
+  classify();
+  auto it = facts_.find(function);
+  if (it == facts_.end() || !it->second || it->second->run != Run::Live) return "";
+  const Facts& f = *it->second;
+  // A frame whose only service point is a call as its last instruction (to
+  // a function that never returns) is never returned into: it does not live there.
+  bool serves = false, resumes = false;
+  for (size_t k = 0; k < f.phase.size(); ++k) {
+    if (f.phase[k] != Phase::Serving) continue;
+    serves = true;
+    resumes |= !(f.code.ins[k].ins.meta.category == ZYDIS_CATEGORY_CALL && k + 1 == f.phase.size());
+  }
+  return serves && resumes ? f.why : "";
+}
+
 bool StartupAnalysis::named_from(const std::vector<std::string>& roots, const std::string& global) {
   std::set<std::string> seen;
   std::vector<std::string> work = roots;

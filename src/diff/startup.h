@@ -72,6 +72,11 @@ class StartupAnalysis {
   // when it runs again, lives (main, a thread's loop), or never runs.
   std::string startup_only(const std::string& function);
 
+  // How `function` lives, when it never returns while the program serves
+  // (main, or a thread's start routine started at start-up, with a service
+  // point: "the program's main", "a thread started by main"); "" otherwise.
+  std::string lives(const std::string& function);
+
   // Whether code reached from `roots` (functions run at update time), through
   // any call, names `global`: update-time code that does is taken to set it.
   bool named_from(const std::vector<std::string>& roots, const std::string& global);

@@ -44,10 +44,13 @@ TEST_F(Refusals, ThreadThatNeverLeavesAChangedFunction) {
   EXPECT_EQ(result.exit_code, 1);
   EXPECT_TRUE(one_line(result.err)) << result.err;
   EXPECT_NE(result.err.find("no safe moment within 300 ms"), std::string::npos) << result.err;
-  // The whole chain of affected frames, innermost first, each with its line.
+  // The chain of affected frames, innermost first, each with its line. The
+  // replaced spinner() waits in its last instruction, a call of
+  // spin_forever(), which never returns: that frame is never returned into
+  // and holds nothing up.
   EXPECT_NE(result.err.find("is in spin_forever at main.c:"), std::string::npos) << result.err;
-  EXPECT_NE(result.err.find(", called from main.c::spinner at main.c:"), std::string::npos) << result.err;
-  EXPECT_NE(result.err.find("(on its stack) (a function that never returns"), std::string::npos) << result.err;
+  EXPECT_EQ(result.err.find("spinner"), std::string::npos) << result.err;
+  EXPECT_NE(result.err.find(") (a function that never returns"), std::string::npos) << result.err;
   const auto json = nlohmann::json::parse(result.out);
   EXPECT_EQ(json["ok"], false);
   EXPECT_EQ("graft: error: " + json["error"].get<std::string>() + "\n", result.err);  // the same one line
@@ -56,13 +59,10 @@ TEST_F(Refusals, ThreadThatNeverLeavesAChangedFunction) {
   const auto& thread = json["blocking"][0];
   EXPECT_GT(thread["tid"].get<int>(), target.pid());
   EXPECT_EQ(thread["name"], "prog");
-  ASSERT_EQ(thread["frames"].size(), 2u) << json.dump();
+  ASSERT_EQ(thread["frames"].size(), 1u) << json.dump();
   EXPECT_EQ(thread["frames"][0]["function"], "spin_forever");
   EXPECT_TRUE(thread["frames"][0]["executing"].is_boolean());  // in usleep() mostly, sometimes in the loop itself
   EXPECT_EQ(thread["frames"][0]["where"].get<std::string>().rfind("main.c:", 0), 0u) << json.dump();
-  EXPECT_EQ(thread["frames"][1]["function"], "main.c::spinner");  // a static function's identity
-  EXPECT_EQ(thread["frames"][1]["executing"], false);
-  EXPECT_EQ(thread["frames"][1]["where"].get<std::string>().rfind("main.c:", 0), 0u) << json.dump();
   EXPECT_EQ(target.ask("v"), "1 1");  // still the old version, still running
   expect_untouched(target, v1, {"spin_forever", "spinner", "version"});
 }

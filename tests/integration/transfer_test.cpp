@@ -20,16 +20,18 @@ class Transfer : public ::testing::Test {
  protected:
   TempDir dir;
 
-  std::filesystem::path diff(const std::filesystem::path& from, const std::filesystem::path& to, std::string* explain) {
-    const auto made = graft::test::diff(dir, from, to, "body.graft", {"--explain"});
+  std::filesystem::path diff(const std::filesystem::path& from, const std::filesystem::path& to, std::string* explain,
+                             std::vector<std::string> args = {}) {
+    args.push_back("--explain");
+    const auto made = graft::test::diff(dir, from, to, "body.graft", args);
     *explain = made.out;
     return made.patch;
   }
 
   // What --explain says about the loop, from its line on ("" if nothing).
-  std::string explain_loop(const std::string& to_version) {
+  std::string explain_loop(const std::string& to_version, const std::vector<std::string>& args = {}) {
     std::string explain;
-    diff(build_program(dir, "loopbody", "v1"), build_program(dir, "loopbody", to_version), &explain);
+    diff(build_program(dir, "loopbody", "v1"), build_program(dir, "loopbody", to_version), &explain, args);
     const auto loop = explain.find("main.c::worker_loop");
     return loop == std::string::npos ? "" : explain.substr(loop);
   }
@@ -44,7 +46,20 @@ TEST_F(Transfer, DiffSaysWhereAThreadMayMoveIntoTheNewBody) {
 
 // v3 adds a local that lives across the read: no old local gives its value.
 TEST_F(Transfer, DiffSaysWhyACallIsNoTransferPoint) {
-  const std::string loop = explain_loop("v3");
+  // The loop never returns and has no place left where its threads move: the diff refuses it.
+  const auto v1 = build_program(dir, "loopbody", "v1"), v3 = build_program(dir, "loopbody", "v3");
+  auto refused = graft({"diff", v1.string(), v3.string(), "-o", (dir.path() / "stuck.graft").string()});
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_NE(refused.err.find("main.c::worker_loop never returns (a thread started by main) and is replaced, but its "
+                             "threads have no place to move into the new code: not continuable (its code changes "
+                             "length"), std::string::npos) << refused.err;
+  EXPECT_NE(refused.err.find("--allow-stuck-threads worker_loop"), std::string::npos) << refused.err;
+  EXPECT_EQ(refused.err.find('\n'), refused.err.size() - 1) << refused.err;
+  EXPECT_FALSE(std::filesystem::exists(dir.path() / "stuck.graft"));
+  // Told to, it writes the patch, and --explain says why at each call.
+  const std::string loop = explain_loop("v3", {"--allow-stuck-threads", "worker_loop"});
+  EXPECT_NE(loop.find("never returns (a thread started by main): its threads move into the new code at no place"),
+            std::string::npos) << loop;
   EXPECT_NE(loop.find("not transferable at the call to read at main.c:38: "), std::string::npos) << loop;
   // Only calls that wait are candidates (graft/blocking_calls.h): not write().
   EXPECT_EQ(loop.find("the call to write"), std::string::npos) << loop;

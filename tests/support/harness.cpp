@@ -313,9 +313,10 @@ Diff diff(const TempDir& dir, const fs::path& from, const fs::path& to, const st
   return {entry / "patch.graft", std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>())};
 }
 
-Update build_update(const TempDir& dir, const std::string& name, const std::vector<std::string>& flags) {
+Update build_update(const TempDir& dir, const std::string& name, const std::vector<std::string>& flags,
+                    const std::vector<std::string>& diff_args) {
   const fs::path v1 = build_program(dir, name, "v1", flags), v2 = build_program(dir, name, "v2", flags);
-  return {v1, v2, diff(dir, v1, v2, name + ".graft").patch};
+  return {v1, v2, diff(dir, v1, v2, name + ".graft", diff_args).patch};
 }
 
 Process::Process(const std::vector<std::string>& argv) {

@@ -71,7 +71,9 @@ Diff diff(const TempDir& dir, const std::filesystem::path& from, const std::file
 struct Update {
   std::filesystem::path v1, v2, patch;
 };
-Update build_update(const TempDir& dir, const std::string& name, const std::vector<std::string>& flags = {});
+// `diff_args` go to graft diff (e.g. --allow-stuck-threads for a patch made to be refused at apply).
+Update build_update(const TempDir& dir, const std::string& name, const std::vector<std::string>& flags = {},
+                    const std::vector<std::string>& diff_args = {});
 
 class Process {
  public:
