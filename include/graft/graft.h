@@ -77,6 +77,14 @@
  *     take no parameters) once, to re-run start-up code on purpose.
  *   GRAFT_ON_UPDATE() { register_handlers(); return 0; }
  *     free code run once per update (at most one per file).
+ *   GRAFT_AT_COMMIT() { total_items = count_items(); return 0; }
+ *     code run at the commit (at most one per file), once every thread is
+ *     stopped and the data is transformed, for a value computed from data
+ *     that keeps changing while the program runs. It runs under the
+ *     transformers' rules: the other threads are stopped, possibly holding
+ *     locks, so it must not allocate, lock or block; it writes only what the
+ *     new version adds. A nonzero return, a fault or apply's
+ *     --transformer-timeout rolls the whole commit back: nothing changed.
  *
  * They run in this order: every GRAFT_INIT in file order, then every
  * GRAFT_RERUN in file order, then GRAFT_ON_UPDATE. A nonzero return, a fault
@@ -110,6 +118,10 @@ extern "C" {
 #define GRAFT_ON_UPDATE()                       \
   int graft_on_update(void);                    \
   __attribute__((used, noinline)) int graft_on_update(void)
+
+#define GRAFT_AT_COMMIT()                       \
+  int graft_at_commit(void);                    \
+  __attribute__((used, noinline)) int graft_at_commit(void)
 
 #define GRAFT_RERUN(function) \
   _Static_assert(sizeof(#function) > 1, "GRAFT_RERUN: name a function of the new version")
@@ -165,6 +177,7 @@ struct graft_update_call {
 #define GRAFT_UPDATE_CALL_INIT 0
 #define GRAFT_UPDATE_CALL_RERUN 1
 #define GRAFT_UPDATE_CALL_ON_UPDATE 2
+#define GRAFT_UPDATE_CALL_AT_COMMIT 3
 #endif
 
 /* graft diff compiles transformer files with GRAFT_TRANSFORMER defined: they

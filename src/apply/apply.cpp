@@ -198,6 +198,7 @@ class ApplyUpdate {
   // prepare, 4: the patch's update-time code run in one borrowed thread
   // while the others run (it gives new globals their values).
   Status run_update_code();
+  Result<uint64_t> update_code_address(const std::string& id) const;
   // wait, plan and commit.
   Status commit(Refusal* refusal);
   // finish: the region stays, graft detaches.
@@ -458,16 +459,19 @@ Status ApplyUpdate::map() {
   return mapped;
 }
 
+// The patch's own definitions (its new globals, the new version of a
+// function it replaces), else the running version's: where update-time code
+// and what it names are.
+Result<uint64_t> ApplyUpdate::update_code_address(const std::string& id) const {
+  if (auto it = record_.defines.find(id); it != record_.defines.end()) return it->second.address;
+  if (auto d = resolver_->canonical(id)) return d->address;
+  return make_error("cannot find {} in process {} for the update-time code", id, pid_);
+}
+
 Status ApplyUpdate::run_update_code() {
   const UpdateCode& code = m_.update_code;
   if (code.empty()) return ok();
-  // The patch's own definitions (its new globals, the new version of a
-  // function it replaces), else the running version's.
-  auto address_of = [&](const std::string& id) -> Result<uint64_t> {
-    if (auto it = record_.defines.find(id); it != record_.defines.end()) return it->second.address;
-    if (auto d = resolver_->canonical(id)) return d->address;
-    return make_error("cannot find {} in process {} for the update-time code", id, pid_);
-  };
+  auto address_of = [&](const std::string& id) { return update_code_address(id); };
   apply::UpdateCodeReport ran;
   Status status = apply::run_update_code(transaction_->process(), code, address_of, options_.update_code_limit, ran);
   report_.update_calls = ran.calls;
@@ -489,8 +493,21 @@ Status ApplyUpdate::commit(Refusal* refusal) {
     }
   report_.threads = process.threads().size();
   CheckpointReport checkpoints;
+  // The commit-time code (GRAFT_AT_COMMIT) runs once the log is in, every
+  // thread still stopped; its failure rolls the commit back.
+  std::function<Status()> at_commit;
+  if (!m_.update_code.at_commit.empty())
+    at_commit = [&]() -> Status {
+      apply::UpdateCodeReport ran;
+      Status status = apply::run_at_commit(process, m_.update_code,
+                                           [&](const std::string& id) { return update_code_address(id); },
+                                           options_.transformer_limit, ran);
+      report_.update_calls += ran.calls;
+      report_.at_commit_us = ran.run_us;
+      return status;
+    };
   Status status = transaction_->commit_at_safe_moment(
-      ranges_, checkpoint, [&](const CheckpointReport& moment) { return plan(moment); }, checkpoints);
+      ranges_, checkpoint, [&](const CheckpointReport& moment) { return plan(moment); }, checkpoints, at_commit);
   record_wait(checkpoints, report_, refusal);
   return status;
 }

@@ -27,10 +27,11 @@ Transaction::~Transaction() {
 }
 
 Status Transaction::commit_at_safe_moment(const std::vector<AffectedRange>& ranges, const CheckpointOptions& options,
-                                          const Plan& plan, CheckpointReport& report) {
+                                          const Plan& plan, CheckpointReport& report,
+                                          const std::function<Status()>& then) {
   return at_safe_moment(*process_, ranges, options, report, [&]() -> Status {
     GRAFT_ASSIGN(const WriteLog log, plan(report));
-    return log.commit(*process_);
+    return log.commit(*process_, then);
   });
 }
 

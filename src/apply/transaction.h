@@ -61,8 +61,10 @@ class Transaction {
   // thread is and which frames move).
   using Plan = std::function<Result<WriteLog>(const CheckpointReport& moment)>;
   // wait, plan and commit. `report` says how the wait went, in every outcome.
+  // `then`, if given, runs once the log is in, every thread still stopped;
+  // its failure rolls the log back (WriteLog::commit).
   Status commit_at_safe_moment(const std::vector<AffectedRange>& ranges, const CheckpointOptions& options,
-                               const Plan& plan, CheckpointReport& report);
+                               const Plan& plan, CheckpointReport& report, const std::function<Status()>& then = {});
   // finish: the held mappings are the target's now; every thread resumed, detached.
   Status finish();
 

@@ -124,11 +124,14 @@ Result<ChosenThread> stop_idle_thread(TracedProcess& process) {
   return make_error("no thread of process {} could be stopped to run the update-time code", process.pid());
 }
 
-Status run_update_code(TracedProcess& process, const UpdateCode& code,
-                       const std::function<Result<uint64_t>(const std::string&)>& address_of,
-                       std::chrono::milliseconds limit, UpdateCodeReport& report) {
-  if (code.empty()) return ok();
-  const auto calls = calls_of(code);
+namespace {
+
+// Runs `calls` one after the other in the stopped thread `tid`, through the
+// patch's runner on a stack of graft's; the first that does not return 0
+// (or faults, or runs out of time) ends it with a one-line error.
+Status run_calls(TracedProcess& process, pid_t tid, bool idle, const std::vector<Call>& calls,
+                 const std::function<Result<uint64_t>(const std::string&)>& address_of, const UpdateCode& code,
+                 std::chrono::milliseconds limit, const std::string& after, UpdateCodeReport& report) {
   GRAFT_ASSIGN(const uint64_t runner, address_of(code.runner));
   // Every address first: a name that does not resolve changes nothing.
   std::vector<std::pair<uint64_t, uint64_t>> addresses;
@@ -140,53 +143,76 @@ Status run_update_code(TracedProcess& process, const UpdateCode& code,
     }
     addresses.emplace_back(function, argument);
   }
+  // The stack comes first: code that overflows it runs off the bottom of
+  // the mapping and faults, instead of overwriting anything.
+  GRAFT_ASSIGN(auto syscalls, RemoteSyscalls::open(process));
+  GRAFT_ASSIGN(auto scratch, RemoteMapping::anonymous(syscalls, kStackBytes + kHeaderBytes, "the update-time code"));
+  GRAFT_ASSIGN(auto borrowed, BorrowedThread::take(process, tid));
+  const RemoteAddress header = scratch.start() + kStackBytes;
+  for (size_t i = 0; i < calls.size(); ++i) {
+    const Call& c = calls[i];
+    GRAFT_TRY(process.write(header, encode_call(addresses[i].first, addresses[i].second, c.kind)));
+    GRAFT_ASSIGN(const BorrowedRun run, borrowed.call(RemoteAddress(runner), header.value(), header, limit));
+    GRAFT_ASSIGN(const auto words, process.read(header + offsetof(graft_update_call, result), 16));
+    int64_t result = 0;
+    uint64_t done = 0;
+    std::memcpy(&result, words.data(), 8);
+    std::memcpy(&done, words.data() + 8, 8);
+    const std::string file = code.file.empty() ? "" : code.file + ": ";
+    const std::string in = fmt::format("thread {}{}", tid, idle ? "" : ", which was not idle in a system call");
+    switch (run.outcome) {
+      case BorrowedRun::Trapped:
+        if (done != 1)
+          return make_error("{}the update-time code {} ended on a trap of its own (pc {:#x}): {}", file, c.what, run.pc,
+                            after);
+        if (result != 0 && c.kind != GRAFT_UPDATE_CALL_RERUN)
+          return make_error("{}the update-time code {} returned {}: {}", file, c.what, static_cast<int>(result), after);
+        break;
+      case BorrowedRun::Faulted:
+        return make_error("{}the update-time code {} faulted with {} (address {:#x}, pc {:#x}) in {}: {}", file, c.what,
+                          signal_name(run.signal), run.fault_address, run.pc, in, after);
+      case BorrowedRun::TimedOut:
+        return make_error("{}the update-time code {} did not finish within {} ms (a loop, or a lock? it ran in {}): {}",
+                          file, c.what, limit.count(), in, after);
+      case BorrowedRun::Stopped:
+        return make_error("{}the update-time code {} stopped unexpectedly ({}): {}", file, c.what,
+                          signal_name(run.signal), after);
+    }
+    ++report.calls;
+  }
+  return ok();
+}
+
+}  // namespace
+
+Status run_update_code(TracedProcess& process, const UpdateCode& code,
+                       const std::function<Result<uint64_t>(const std::string&)>& address_of,
+                       std::chrono::milliseconds limit, UpdateCodeReport& report) {
+  const auto calls = calls_of(code);
+  if (calls.empty()) return ok();
   const auto started = std::chrono::steady_clock::now();
   GRAFT_ASSIGN(const ChosenThread chosen, stop_idle_thread(process));
   report.thread = chosen.tid;
   report.idle = chosen.idle;
-  Status ran = [&]() -> Status {
-    // The stack comes first: code that overflows it runs off the bottom of
-    // the mapping and faults, instead of overwriting anything.
-    GRAFT_ASSIGN(auto syscalls, RemoteSyscalls::open(process));
-    GRAFT_ASSIGN(auto scratch, RemoteMapping::anonymous(syscalls, kStackBytes + kHeaderBytes, "the update-time code"));
-    GRAFT_ASSIGN(auto borrowed, BorrowedThread::take(process, chosen.tid));
-    const RemoteAddress header = scratch.start() + kStackBytes;
-    for (size_t i = 0; i < calls.size(); ++i) {
-      const Call& c = calls[i];
-      GRAFT_TRY(process.write(header, encode_call(addresses[i].first, addresses[i].second, c.kind)));
-      GRAFT_ASSIGN(const BorrowedRun run, borrowed.call(RemoteAddress(runner), header.value(), header, limit));
-      GRAFT_ASSIGN(const auto words, process.read(header + offsetof(graft_update_call, result), 16));
-      int64_t result = 0;
-      uint64_t done = 0;
-      std::memcpy(&result, words.data(), 8);
-      std::memcpy(&done, words.data() + 8, 8);
-      const std::string file = code.file.empty() ? "" : code.file + ": ";
-      const std::string after = "the update was abandoned and nothing was changed; the program runs on the old version";
-      const std::string in = fmt::format("thread {}{}", chosen.tid, chosen.idle ? "" : ", which was not idle in a system call");
-      switch (run.outcome) {
-        case BorrowedRun::Trapped:
-          if (done != 1)
-            return make_error("{}the update-time code {} ended on a trap of its own (pc {:#x}): {}", file, c.what,
-                              run.pc, after);
-          if (result != 0 && c.kind != GRAFT_UPDATE_CALL_RERUN)
-            return make_error("{}the update-time code {} returned {}: {}", file, c.what, static_cast<int>(result), after);
-          break;
-        case BorrowedRun::Faulted:
-          return make_error("{}the update-time code {} faulted with {} (address {:#x}, pc {:#x}) in {}: {}", file, c.what,
-                            signal_name(run.signal), run.fault_address, run.pc, in, after);
-        case BorrowedRun::TimedOut:
-          return make_error("{}the update-time code {} did not finish within {} ms (a loop, or a lock? it ran in {}): {}",
-                            file, c.what, limit.count(), in, after);
-        case BorrowedRun::Stopped:
-          return make_error("{}the update-time code {} stopped unexpectedly ({}): {}", file, c.what,
-                            signal_name(run.signal), after);
-      }
-      ++report.calls;
-    }
-    return ok();
-  }();
+  Status ran = run_calls(process, chosen.tid, chosen.idle, calls, address_of, code, limit,
+                         "the update was abandoned and nothing was changed; the program runs on the old version", report);
   (void)process.resume_one(chosen.tid);
   report.run_us = micros_since(started);
+  return ran;
+}
+
+Status run_at_commit(TracedProcess& process, const UpdateCode& code,
+                     const std::function<Result<uint64_t>(const std::string&)>& address_of,
+                     std::chrono::milliseconds limit, UpdateCodeReport& report) {
+  if (code.at_commit.empty()) return ok();
+  if (process.threads().empty()) return make_error("internal: no thread to run the commit-time code in");
+  const auto started = std::chrono::steady_clock::now();
+  const std::vector<Call> calls = {
+      {fmt::format("GRAFT_AT_COMMIT ({})", code.at_commit), code.at_commit, "", GRAFT_UPDATE_CALL_AT_COMMIT}};
+  Status ran = run_calls(process, process.threads().front().tid, false, calls, address_of, code, limit,
+                         "the commit was rolled back and nothing was changed; the program runs on the old version",
+                         report);
+  report.run_us += micros_since(started);
   return ran;
 }
 

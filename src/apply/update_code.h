@@ -45,4 +45,13 @@ Status run_update_code(TracedProcess& process, const UpdateCode& code,
                        const std::function<Result<uint64_t>(const std::string&)>& address_of,
                        std::chrono::milliseconds limit, UpdateCodeReport& report);
 
+// The commit-time code (graft.h GRAFT_AT_COMMIT), if the patch has some:
+// run with every thread stopped, once the commit's writes are in, in the
+// first thread (its registers put back after). An error (nonzero return,
+// fault, time limit) is one line naming the function; the caller rolls the
+// commit back.
+Status run_at_commit(TracedProcess& process, const UpdateCode& code,
+                     const std::function<Result<uint64_t>(const std::string&)>& address_of,
+                     std::chrono::milliseconds limit, UpdateCodeReport& report);
+
 }  // namespace graft::apply

@@ -5,6 +5,7 @@
 #pragma once
 #include <sys/types.h>
 
+#include <functional>
 #include <map>
 #include <vector>
 
@@ -29,9 +30,10 @@ class WriteLog {
   const std::vector<DataWrite>& writes() const { return writes_; }
   size_t threads_moved() const { return registers_.size(); }
 
-  // Every thread must be stopped. On failure, the target is as before and
-  // the error says the update was rolled back.
-  Status commit(TracedProcess& process) const;
+  // Every thread must be stopped. `then`, if given, runs once every write
+  // and register set is in (the commit-time code). On any failure, the
+  // target is as before and the error says the update was rolled back.
+  Status commit(TracedProcess& process, const std::function<Status()>& then = {}) const;
 
  private:
   void undo_writes(const TracedProcess& process, size_t count) const;

@@ -67,7 +67,7 @@ int run_diff(const graft::DiffRequest& request, const std::string& output, bool 
 nlohmann::json update_code_json(const graft::UpdateCode& u) {
   nlohmann::json inits = nlohmann::json::array();
   for (const auto& i : u.inits) inits.push_back({{"global", i.global}, {"function", i.function}});
-  return {{"inits", inits}, {"reruns", u.reruns}, {"on_update", u.on_update}};
+  return {{"inits", inits}, {"reruns", u.reruns}, {"on_update", u.on_update}, {"at_commit", u.at_commit}};
 }
 
 int run_info(const std::string& file, bool json) {
@@ -120,7 +120,7 @@ int run_apply(int pid, const std::string& file, int timeout_ms, bool json, const
                 {"user_transformed", report->user_transformed},
                 {"user_batches", report->user_batches}, {"update_calls", report->update_calls},
                 {"update_thread", report->update_thread}, {"update_thread_idle", report->update_thread_idle},
-                {"update_us", report->update_us}});
+                {"update_us", report->update_us}, {"at_commit_us", report->at_commit_us}});
   } else {
     std::cout << fmt::format("applied patch {} to process {} as #{}: {} functions, {} threads, paused {} us, {:.2f} ms in all\n",
                              report->patch_id, pid, report->sequence, report->functions, report->threads,
@@ -134,6 +134,8 @@ int run_apply(int pid, const std::string& file, int timeout_ms, bool json, const
       std::cout << fmt::format("update-time code: {} function{} run in thread {}{} in {} us, the other threads running\n",
                                report->update_calls, report->update_calls == 1 ? "" : "s", report->update_thread,
                                report->update_thread_idle ? " (idle in a system call)" : "", report->update_us);
+    if (report->at_commit_us)
+      std::cout << fmt::format("commit-time code: run in {} us inside the pause\n", report->at_commit_us);
     if (report->frames_continued)
       std::cout << fmt::format("{} frames waiting for a call continue in the new code\n", report->frames_continued);
     if (report->frames_transferred)

@@ -166,6 +166,11 @@ class Generator {
       patch_.manifest.functions.push_back({code.on_update, "runs at update time, written by the user (" + file + ")",
                                            symbol, false, {}});
     }
+    if (!code.at_commit.empty()) {
+      GRAFT_ASSIGN(uint32_t symbol, define(code.at_commit));
+      patch_.manifest.functions.push_back({code.at_commit, "runs at the commit, every thread stopped, written by the "
+                                           "user (" + file + ")", symbol, false, {}});
+    }
     GRAFT_ASSIGN(uint32_t runner, define(code.runner));
     patch_.manifest.functions.push_back({code.runner, "runs the update-time code in the target before the commit",
                                          runner, false, {}});
@@ -686,6 +691,7 @@ class Generator {
     std::vector<std::string> update_time_roots = update.reruns;
     for (const auto& i : update.inits) update_time_roots.push_back(i.function);
     if (!update.on_update.empty()) update_time_roots.push_back(update.on_update);
+    if (!update.at_commit.empty()) update_time_roots.push_back(update.at_commit);
     const auto binary = new_.binary().path();
     auto line_of = [&](const std::string& function, uint64_t offset) {
       auto symbol = linked().second.find(function);
@@ -858,6 +864,9 @@ std::string explain_patch(const Patch& patch) {
     for (const auto& i : u.inits) out += fmt::format("  init     {:<40} by {}\n", i.global, i.function);
     for (const auto& r : u.reruns) out += fmt::format("  rerun    {:<40} the new version's, once\n", r);
     if (!u.on_update.empty()) out += fmt::format("  run      {}\n", u.on_update);
+    if (!u.at_commit.empty())
+      out += fmt::format("  commit   {:<40} at the commit, every thread stopped, after the data is transformed; "
+                         "nonzero rolls the commit back\n", u.at_commit);
   }
   if (patch.data_plan.empty()) return out;
   auto plan = decode_data_plan(patch.data_plan);

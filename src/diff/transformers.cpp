@@ -61,6 +61,7 @@ __attribute__((used, noinline, noreturn)) void graft_update_run(struct graft_upd
 constexpr const char* kInitPrefix = "graft_init__";
 constexpr const char* kInitSizePrefix = "graft_init_size__";
 constexpr const char* kOnUpdate = "graft_on_update";
+constexpr const char* kAtCommit = "graft_at_commit";
 
 std::string clang_path() {
   if (const char* env = std::getenv("GRAFT_CLANG"); env && *env) return env;
@@ -253,11 +254,12 @@ Result<UpdateCode> check_update_code(const fs::path& file, const ElfFile& object
   std::vector<NamedUse> inits, reruns;
   GRAFT_TRY(read_update_uses(file, inits, reruns));
   std::set<std::string> defined;
-  bool on_update = false;
+  bool on_update = false, at_commit = false;
   for (const auto& s : object.symbols()) {
     if (s.shndx == SHN_UNDEF || s.type != STT_FUNC || s.bind == STB_LOCAL) continue;
     if (s.name.starts_with(kInitPrefix)) defined.insert(s.name.substr(std::string(kInitPrefix).size()));
     if (s.name == kOnUpdate) on_update = true;
+    if (s.name == kAtCommit) at_commit = true;
   }
   UpdateCode out;
   std::set<std::string> seen;
@@ -310,6 +312,7 @@ Result<UpdateCode> check_update_code(const fs::path& file, const ElfFile& object
     if (std::find(out.reruns.begin(), out.reruns.end(), id) == out.reruns.end()) out.reruns.push_back(id);
   }
   if (on_update) out.on_update = kOnUpdate;
+  if (at_commit) out.at_commit = kAtCommit;
   if (!out.empty()) {
     out.runner = kUpdateRunner;
     out.file = file.string();
@@ -412,7 +415,7 @@ Result<CompiledTransformers> compile_transformers(const fs::path& file, const st
       }
       continue;
     }
-    if (s.name == kTransformerRunner || s.name == kUpdateRunner || s.name == kOnUpdate) continue;
+    if (s.name == kTransformerRunner || s.name == kUpdateRunner || s.name == kOnUpdate || s.name == kAtCommit) continue;
     if (s.type == STT_FUNC && s.name.starts_with(kInitPrefix)) continue;  // check_update_code
     if (s.type == STT_FUNC && s.name.starts_with(prefix)) {
       const std::string name = "struct " + s.name.substr(prefix.size());

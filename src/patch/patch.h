@@ -118,9 +118,10 @@ struct UpdateCode {
   std::vector<Init> inits;
   std::vector<std::string> reruns;  // identities of functions of the new version, taking no parameters
   std::string on_update;            // "graft_on_update", or ""
+  std::string at_commit;            // "graft_at_commit", or "": run at the commit, every thread stopped
   std::string runner;               // the patch's function that makes one call and traps
   std::string file;                 // the --transform file, for messages
-  bool empty() const { return inits.empty() && reruns.empty() && on_update.empty(); }
+  bool empty() const { return inits.empty() && reruns.empty() && on_update.empty() && at_commit.empty(); }
   // The new globals a GRAFT_INIT gives a value (identities).
   std::set<std::string> initialised_globals() const {
     std::set<std::string> out;

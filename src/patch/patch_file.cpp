@@ -64,7 +64,7 @@ void transfers_from_json(const nlohmann::json& c, Continuation& out) {
 nlohmann::json update_code_to_json(const UpdateCode& u) {
   nlohmann::json inits = nlohmann::json::array();
   for (const auto& i : u.inits) inits.push_back({i.global, i.function});
-  return {{"inits", inits}, {"reruns", u.reruns}, {"on_update", u.on_update}, {"runner", u.runner}, {"file", u.file}};
+  return {{"inits", inits}, {"reruns", u.reruns}, {"on_update", u.on_update}, {"at_commit", u.at_commit}, {"runner", u.runner}, {"file", u.file}};
 }
 
 UpdateCode update_code_from_json(const nlohmann::json& j) {
@@ -72,6 +72,7 @@ UpdateCode update_code_from_json(const nlohmann::json& j) {
   for (const auto& i : j.at("inits")) u.inits.push_back({i.at(0).get<std::string>(), i.at(1).get<std::string>()});
   u.reruns = j.at("reruns").get<std::vector<std::string>>();
   u.on_update = j.at("on_update").get<std::string>();
+  u.at_commit = j.value("at_commit", std::string());
   u.runner = j.at("runner").get<std::string>();
   u.file = j.at("file").get<std::string>();
   return u;
@@ -227,6 +228,7 @@ uint64_t patch_checksum(const Patch& patch) {
   }
   for (const auto& r : u.reruns) h.text(r);
   h.text(u.on_update);
+  h.text(u.at_commit);
   h.text(u.runner);
   // Where frames continue is applied to live stacks: covered like the code.
   for (const auto& f : patch.manifest.functions) {
@@ -432,6 +434,8 @@ Result<Patch> parse_patch(std::vector<uint8_t> image, const std::string& label) 
       return refuse("update-time code " + i.function + " initialises " + i.global + ", which the patch does not add");
   if (!u.on_update.empty() && !defines(u.on_update, true))
     return refuse("update-time code " + u.on_update + " is not defined by the patch");
+  if (!u.at_commit.empty() && !defines(u.at_commit, true))
+    return refuse("commit-time code " + u.at_commit + " is not defined by the patch");
   for (const auto& r : u.reruns)
     if (!defines(r, true) && !(patch.manifest.base_symbols.count(r) && patch.manifest.base_symbols.at(r).function))
       return refuse("update-time code re-runs " + r + ", which neither the patch nor the base binary defines");

@@ -54,7 +54,7 @@ class UpdateCode : public ::testing::Test {
   // are right (graft diff refuses start-up state otherwise; loop.c gives none).
   std::filesystem::path patch_with(const std::string& name) {
     std::vector<std::string> args = {"--transform", update_file(name)};
-    if (name != "good")
+    if (name != "good" && name != "commit" && name != "commit_fails")
       for (const char* rest : {"custom_hdrs", "last_event", "squares", "table_ready", "ticks"})
         args.insert(args.end(), {"--accept-static-value", rest});
     return diff(dir, v1, v2, name + ".graft", args).patch;
@@ -176,6 +176,42 @@ TEST_F(UpdateCode, AFaultingInitAbandonsTheUpdate) {
   Process target({v1.string(), settings.string()});
   auto result = graft({"apply", std::to_string(target.pid()), patch_with("fault").string()});
   expect_abandoned(target, result, "fault.c: the update-time code GRAFT_INIT(custom_hdrs) (graft_init__custom_hdrs) faulted with SIGSEGV (address 0x0, pc 0x");
+}
+
+// GRAFT_AT_COMMIT runs at the commit, every thread stopped, after the
+// update-time code and the commit's writes: it sees what GRAFT_ON_UPDATE logged.
+TEST_F(UpdateCode, CommitTimeCodeRunsOnceTheCommitIsIn) {
+  auto explain = graft({"diff", v1.string(), v2.string(), "--explain", "--transform", update_file("commit")});
+  ASSERT_EQ(explain.exit_code, 0) << explain.err;
+  EXPECT_NE(explain.out.find("commit   graft_at_commit"), std::string::npos) << explain.out;
+  Process target({v1.string(), settings.string()});
+  auto result = graft({"apply", std::to_string(target.pid()), patch_with("commit").string(), "--json"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  const auto report = nlohmann::json::parse(result.out);
+  EXPECT_EQ(report["update_calls"], 4) << result.out;
+  EXPECT_GT(report["at_commit_us"].get<uint64_t>(), 0u) << result.out;
+  EXPECT_EQ(target.ask("describe"), std::string(kUpdated) + "+c");
+  EXPECT_EQ(target.ask("wake"), "woken");
+}
+
+// A nonzero return at the commit rolls it back: the entries, the data, the
+// registry; the process runs v1 exactly as before, and a good patch applies.
+TEST_F(UpdateCode, CommitTimeCodeThatFailsRollsTheCommitBack) {
+  Process target({v1.string(), settings.string()});
+  auto result = graft({"apply", std::to_string(target.pid()), patch_with("commit_fails").string()});
+  EXPECT_EQ(result.exit_code, 1) << result.out;
+  EXPECT_NE(result.err.find("commit_fails.c: the update-time code GRAFT_AT_COMMIT (graft_at_commit) returned 7: the "
+                            "commit was rolled back and nothing was changed"),
+            std::string::npos) << result.err;
+  EXPECT_EQ(std::count(result.err.begin(), result.err.end(), '\n'), 1) << result.err;
+  EXPECT_EQ(target.ask("describe"), "v1");
+  EXPECT_TRUE(text_matches_binary(target.pid(), v1));
+  EXPECT_EQ(read_text("/proc/" + std::to_string(target.pid()) + "/maps").find("graft"), std::string::npos)
+      << "the patch is still mapped";
+  EXPECT_NE(graft({"status", std::to_string(target.pid())}).out.find("no graft patches"), std::string::npos);
+  auto applied = graft({"apply", std::to_string(target.pid()), patch_with("good").string()});
+  ASSERT_EQ(applied.exit_code, 0) << applied.err;
+  EXPECT_EQ(target.ask("describe"), kUpdated);
 }
 
 TEST_F(UpdateCode, UpdateCodeThatNeverFinishesIsStoppedByTheTimeLimit) {

@@ -95,7 +95,7 @@ Patch with_update_code() {
   p.symbols.push_back({"graft_update_run", 0, 0, 8, true});
   p.symbols.push_back({"graft_init__counter", 0, 8, 6, true});
   p.manifest.added_data.push_back("counter");
-  p.manifest.update_code = {{{"counter", "graft_init__counter"}}, {"compute"}, "", "graft_update_run", "init.c"};
+  p.manifest.update_code = {{{"counter", "graft_init__counter"}}, {"compute"}, "", "", "graft_update_run", "init.c"};
   p.manifest.checksum = patch_checksum(p);
   return p;
 }
