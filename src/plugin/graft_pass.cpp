@@ -29,7 +29,19 @@
 //
 // In every policy, writable static variables keep their identity and layout
 // (see keep_state), and the module gets the flag "graft.policy" (a string), so
-// the policy can be read back from bitcode. Nothing else is changed.
+// the policy can be read back from bitcode.
+//
+// Under strict and balanced, an update point is a place where graft can move
+// a thread into a new version of its function (a transfer point): at each
+// call to graft_update_point_reached (once graft_update_point is inlined),
+// every user variable whose value is live across the call goes through an
+// empty inline-asm barrier (`asm volatile("" : "+r"(v))`, no instruction)
+// right before it, a new llvm.dbg.value names the barrier's result, and the
+// code after the call uses that result (see UpdatePointPass). The compiler
+// then knows nothing about the values after the call, so it cannot keep a
+// value derived from them across it (an induction variable rounds+1 that
+// no DWARF location names): what is live at the call's return is what DWARF
+// says. It is on the update-pending path only. Nothing else is changed.
 //
 // The plugin is compiled against the headers of one LLVM major and resolves
 // LLVM's symbols from the clang that loads it (it links nothing). Loaded into
@@ -49,6 +61,7 @@
 
 #include "common/blocking_calls.h"
 
+#include "llvm/ADT/SmallPtrSet.h"
 #include "llvm/Config/llvm-config.h"
 #include "llvm/IR/Attributes.h"
 #include "llvm/IR/Constants.h"
@@ -56,6 +69,9 @@
 #include "llvm/IR/IRBuilder.h"
 #include "llvm/IR/InlineAsm.h"
 #include "llvm/IR/CFG.h"
+#include "llvm/IR/DebugInfoMetadata.h"
+#include "llvm/IR/Dominators.h"
+#include "llvm/IR/IntrinsicInst.h"
 #include "llvm/IR/Instructions.h"
 #include "llvm/IR/Metadata.h"
 #include "llvm/IR/Module.h"
@@ -64,6 +80,7 @@
 #include "llvm/Passes/PassBuilder.h"
 #include "llvm/Passes/PassPlugin.h"
 #include "llvm/Transforms/Utils/ModuleUtils.h"
+#include "llvm/Transforms/Utils/SSAUpdater.h"
 
 namespace {
 
@@ -243,6 +260,196 @@ class GraftPolicyPass : public llvm::PassInfoMixin<GraftPolicyPass> {
   Policy policy_;
 };
 
+// Update points as transfer points (see the top of this file). Runs at every
+// peephole extension point of a function's simplification, the first of
+// which follows inlining (graft_update_point is always_inline) and precedes
+// the loop passes (indvars, LICM; loop strength reduction runs later, in
+// code generation). It may run again on the same function: a value that
+// already is a barrier's result is skipped, so a function inlined into
+// another gets barriers for the caller's variables only.
+class UpdatePointPass : public llvm::PassInfoMixin<UpdatePointPass> {
+ public:
+  llvm::PreservedAnalyses run(llvm::Function& function, llvm::FunctionAnalysisManager& analyses) {
+    if (function.hasFnAttribute(llvm::Attribute::OptimizeNone)) return llvm::PreservedAnalyses::all();
+    std::vector<llvm::CallInst*> points;
+    for (llvm::BasicBlock& block : function)
+      for (llvm::Instruction& instruction : block)
+        if (auto* call = llvm::dyn_cast<llvm::CallInst>(&instruction))
+          if (call->getCalledFunction() && call->getCalledFunction()->getName() == graft::kUpdatePointCall &&
+              call->getDebugLoc())
+            points.push_back(call);
+    if (points.empty()) return llvm::PreservedAnalyses::all();
+    auto& tree = analyses.getResult<llvm::DominatorTreeAnalysis>(function);
+    bool changed = false;
+    for (llvm::CallInst* call : points) changed |= make_placeable(*call, tree);
+    if (!changed) return llvm::PreservedAnalyses::all();
+    llvm::PreservedAnalyses kept;
+    kept.preserveSet<llvm::CFGAnalyses>();  // new instructions and phis only: the blocks and edges stay
+    return kept;
+  }
+
+  static bool isRequired() { return true; }
+
+ private:
+  static constexpr const char* kBarrier = "graft.update_point_barrier";
+
+  // One frame of a call's inline chain: (subprogram, the location it is inlined at).
+  using Frame = std::pair<const llvm::DISubprogram*, const llvm::DILocation*>;
+
+  // The frames the call at `location` is in, innermost first, each with the
+  // innermost lexical scope the call is in there.
+  static std::vector<std::pair<Frame, const llvm::DIScope*>> frames_of(const llvm::DILocation* location) {
+    std::vector<std::pair<Frame, const llvm::DIScope*>> out;
+    for (; location; location = location->getInlinedAt())
+      out.push_back({{location->getScope()->getSubprogram(), location->getInlinedAt()}, location->getScope()});
+    return out;
+  }
+
+  // The user variables in scope at the call (of its function and of every
+  // function it is inlined into), each with the value it holds there: the
+  // llvm.dbg.value for it nearest before the call, in its block or in a
+  // block that dominates it.
+  static std::vector<std::pair<llvm::DbgValueInst*, llvm::Value*>> variables_at(llvm::CallInst& call,
+                                                                                llvm::DominatorTree& tree) {
+    const auto frames = frames_of(call.getDebugLoc().get());
+    auto in_scope = [&](const llvm::DbgValueInst& value) {
+      const llvm::DILocalVariable* variable = value.getVariable();
+      const llvm::DILocation* location = value.getDebugLoc().get();
+      if (!variable || !location) return false;
+      const Frame frame{variable->getScope()->getSubprogram(), location->getInlinedAt()};
+      for (const auto& [f, scope] : frames) {
+        if (f != frame) continue;
+        for (const llvm::DIScope* s = scope; s; s = llvm::isa<llvm::DILexicalBlockBase>(s)
+                                                      ? llvm::cast<llvm::DILexicalBlockBase>(s)->getScope()
+                                                      : nullptr)
+          if (s == variable->getScope()) return true;
+        return false;
+      }
+      return false;
+    };
+    std::vector<std::pair<llvm::DbgValueInst*, llvm::Value*>> out;
+    std::set<std::pair<const llvm::DILocalVariable*, const llvm::DILocation*>> seen;
+    llvm::BasicBlock* block = call.getParent();
+    llvm::Instruction* from = &call;
+    while (block) {
+      for (auto it = from->getReverseIterator(); it != block->rend(); ++it) {
+        auto* value = llvm::dyn_cast<llvm::DbgValueInst>(&*it);
+        if (!value || !in_scope(*value)) continue;
+        if (!seen.insert({value->getVariable(), value->getDebugLoc()->getInlinedAt()}).second) continue;
+        if (value->hasArgList() || value->getNumVariableLocationOps() != 1) continue;
+        out.push_back({value, value->getVariableLocationOp(0)});
+      }
+      llvm::DomTreeNode* node = tree.getNode(block);
+      block = node && node->getIDom() ? node->getIDom()->getBlock() : nullptr;
+      if (block) from = block->getTerminator();
+    }
+    return out;
+  }
+
+  // Whether `value`, which dominates the call, may be used after it: a use
+  // reachable from the call without passing the value's definition again.
+  static bool live_after(llvm::Value& value, llvm::CallInst& call) {
+    llvm::BasicBlock* point = call.getParent();
+    llvm::BasicBlock* def = nullptr;
+    if (auto* instruction = llvm::dyn_cast<llvm::Instruction>(&value)) def = instruction->getParent();
+    // Blocks reachable from the end of the call's block, not going on past the definition's.
+    llvm::SmallPtrSet<llvm::BasicBlock*, 16> reached;
+    std::vector<llvm::BasicBlock*> work(llvm::succ_begin(point), llvm::succ_end(point));
+    while (!work.empty()) {
+      llvm::BasicBlock* block = work.back();
+      work.pop_back();
+      if (!reached.insert(block).second || block == def) continue;
+      for (llvm::BasicBlock* next : llvm::successors(block)) work.push_back(next);
+    }
+    for (llvm::Use& use : value.uses()) {
+      auto* user = llvm::dyn_cast<llvm::Instruction>(use.getUser());
+      if (!user) continue;
+      if (auto* phi = llvm::dyn_cast<llvm::PHINode>(user)) {
+        llvm::BasicBlock* from = phi->getIncomingBlock(use);
+        if (from == point || reached.count(from)) return true;
+        continue;
+      }
+      llvm::BasicBlock* block = user->getParent();
+      if (block == point && call.comesBefore(user)) return true;
+      if (block != def && reached.count(block)) return true;
+    }
+    return false;
+  }
+
+  // The barrier's constraint for a value of `type`, or null: none is made
+  // (an i1, a _Bool the compiler narrowed, an aggregate, a vector).
+  static const char* constraint_for(llvm::Type* type) {
+    if (type->isPointerTy()) return "=r,0";
+    if (type->isIntegerTy()) {
+      const unsigned bits = type->getIntegerBitWidth();
+      return bits == 8 || bits == 16 || bits == 32 || bits == 64 ? "=r,0" : nullptr;
+    }
+    if (type->isFloatTy() || type->isDoubleTy()) return "=x,0";
+    return nullptr;
+  }
+
+  static bool is_barrier(const llvm::Value& value) {
+    auto* call = llvm::dyn_cast<llvm::CallInst>(&value);
+    return call && call->getMetadata(kBarrier) != nullptr;
+  }
+
+  // Barriers for the variables live across one update point's call.
+  static bool make_placeable(llvm::CallInst& call, llvm::DominatorTree& tree) {
+    // Each value once, with the variables it holds.
+    std::vector<llvm::Value*> values;
+    std::map<llvm::Value*, std::vector<llvm::DbgValueInst*>> holders;
+    for (auto [dbg, value] : variables_at(call, tree)) {
+      if (!llvm::isa<llvm::Instruction>(value) && !llvm::isa<llvm::Argument>(value)) continue;  // constants, undef
+      if (is_barrier(*value) || !constraint_for(value->getType())) continue;
+      if (auto* instruction = llvm::dyn_cast<llvm::Instruction>(value); instruction && !tree.dominates(instruction, &call))
+        continue;
+      if (!live_after(*value, call)) continue;
+      if (holders[value].empty()) values.push_back(value);
+      holders[value].push_back(dbg);
+    }
+    if (values.empty()) return false;
+    llvm::LLVMContext& context = call.getContext();
+    llvm::BasicBlock* point = call.getParent();
+    llvm::IRBuilder<> before(&call);
+    for (llvm::Value* value : values) {
+      llvm::Type* type = value->getType();
+      auto* asm_type = llvm::FunctionType::get(type, {type}, false);
+      llvm::CallInst* barrier = before.CreateCall(
+          llvm::InlineAsm::get(asm_type, "", constraint_for(type), /*hasSideEffects=*/true), {value});
+      barrier->setMetadata(kBarrier, llvm::MDNode::get(context, {}));
+      barrier->setDebugLoc(call.getDebugLoc());
+      // The variables are in the barrier's result from here on.
+      for (llvm::DbgValueInst* dbg : holders[value]) {
+        auto* copy = llvm::cast<llvm::DbgValueInst>(dbg->clone());
+        copy->replaceVariableLocationOp(value, barrier);
+        copy->insertBefore(&call);
+      }
+      // What the code after the call reads is the barrier's result (phis where
+      // it meets the paths that did not pass the update point).
+      llvm::BasicBlock* def = llvm::isa<llvm::Instruction>(value) ? llvm::cast<llvm::Instruction>(value)->getParent()
+                                                                  : &point->getParent()->getEntryBlock();
+      llvm::SSAUpdater ssa;
+      ssa.Initialize(type, value->getName());
+      if (def != point) ssa.AddAvailableValue(def, value);
+      ssa.AddAvailableValue(point, barrier);
+      std::vector<llvm::Use*> uses;
+      for (llvm::Use& use : value->uses()) uses.push_back(&use);
+      for (llvm::Use* use : uses) {
+        auto* user = llvm::dyn_cast<llvm::Instruction>(use->getUser());
+        if (!user || user == barrier) continue;
+        if (llvm::isa<llvm::PHINode>(user)) {
+          ssa.RewriteUse(*use);
+        } else if (user->getParent() == point && barrier->comesBefore(user)) {
+          use->set(barrier);
+        } else if (user->getParent() != def) {
+          ssa.RewriteUse(*use);  // in the call's block before the barrier: the value coming in
+        }
+      }
+    }
+    return true;
+  }
+};
+
 // The LLVM major of the process that loaded us, or 0 when it cannot be told.
 unsigned host_llvm_major() {
   // LLVM 16 and later export LLVMGetVersion (C API); LLVM 14 does not.
@@ -273,6 +480,10 @@ unsigned host_llvm_major() {
 void register_callbacks(llvm::PassBuilder& builder) {
   builder.registerPipelineStartEPCallback([](llvm::ModulePassManager& manager, llvm::OptimizationLevel) {
     manager.addPass(GraftPolicyPass(policy_from_environment()));
+  });
+  builder.registerPeepholeEPCallback([](llvm::FunctionPassManager& manager, llvm::OptimizationLevel level) {
+    if (level != llvm::OptimizationLevel::O0 && policy_from_environment() != Policy::Fast)
+      manager.addPass(UpdatePointPass());
   });
 }
 

@@ -8,6 +8,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <cstdio>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -34,6 +36,15 @@ class Transfer : public ::testing::Test {
     diff(build_program(dir, "loopbody", "v1"), build_program(dir, "loopbody", to_version), &explain, args);
     const auto loop = explain.find("main.c::worker_loop");
     return loop == std::string::npos ? "" : explain.substr(loop);
+  }
+  // A revert while a thread runs the new body (moved at a transfer point) is
+  // refused in one line naming the function it is in, and changes nothing.
+  static void expect_revert_refused(pid_t pid, const std::string& function) {
+    auto reverted = graft({"revert", std::to_string(pid), "--timeout", "300"});
+    EXPECT_EQ(reverted.exit_code, 1);
+    EXPECT_EQ(std::count(reverted.err.begin(), reverted.err.end(), '\n'), 1) << reverted.err;  // one line
+    EXPECT_NE(reverted.err.find("is in " + function + " (patch "), std::string::npos) << reverted.err;
+    EXPECT_NE(reverted.err.find("cannot be moved back"), std::string::npos) << reverted.err;
   }
 };
 
@@ -194,11 +205,7 @@ TEST_F(Transfer, RevertAfterWorkersMovedIsRefusedNamingTheirFunction) {
   ASSERT_EQ(applied.exit_code, 0) << applied.out << applied.err;
   ASSERT_EQ(target.ask("wake"), "woken");
   ASSERT_EQ(target.ask("report"), "22 22 22");  // every worker in the new body
-  auto reverted = graft({"revert", std::to_string(target.pid()), "--timeout", "300"});
-  EXPECT_EQ(reverted.exit_code, 1);
-  EXPECT_EQ(std::count(reverted.err.begin(), reverted.err.end(), '\n'), 1) << reverted.err;  // one line
-  EXPECT_NE(reverted.err.find("is in main.c::worker_loop (patch "), std::string::npos) << reverted.err;
-  EXPECT_NE(reverted.err.find("cannot be moved back"), std::string::npos) << reverted.err;
+  expect_revert_refused(target.pid(), "main.c::worker_loop");
   EXPECT_EQ(target.ask("v"), "2");
   ASSERT_EQ(target.ask("wake"), "woken");
   EXPECT_EQ(target.ask("report"), "32 32 32");
@@ -221,6 +228,82 @@ TEST_F(Transfer, ACallToAFunctionThatWaitsIsATransferPoint) {
   EXPECT_EQ(target.ask("v"), "2");
   ASSERT_EQ(target.ask("wake"), "woken");
   EXPECT_EQ(target.ask("report"), "22 22 22");
+}
+
+// An update point is a transfer point too: updatepoint's worker never waits
+// in a call (it computes and yields), so its thread can only move at
+// graft_update_point(), where graft parks it while the update is pending.
+// At -O2 clang keeps acc as rounds * ADD for the loop; under the default
+// policy, with no flag, graft-cc's plugin makes every variable live across
+// graft_update_point_reached placeable there (without it, the diff refuses:
+// "rbx is live there but holds no local DWARF places").
+class UpdatePointTransfer : public Transfer {
+ protected:
+  struct Report {
+    long acc = 0, rounds = 0, first = 0;  // first: the first round the new body counted (0 before)
+  };
+  static Report parse(const std::string& line) {
+    Report r;
+    EXPECT_EQ(std::sscanf(line.c_str(), "%ld %ld %ld", &r.acc, &r.rounds, &r.first), 3) << line;
+    return r;
+  }
+  // A report once the worker has done a few rounds in the new body.
+  static Report after_update(Process& target) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    for (;;) {
+      Report r = parse(target.ask("report"));
+      if ((r.first > 0 && r.rounds > r.first + 10) || std::chrono::steady_clock::now() > deadline) return r;
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  }
+  std::filesystem::path patch(std::filesystem::path* v1) {
+    *v1 = build_program(dir, "updatepoint", "v1");
+    std::string explain;
+    const auto made = diff(*v1, build_program(dir, "updatepoint", "v2"), &explain);
+    const auto worker = explain.find("main.c::worker");
+    EXPECT_NE(worker, std::string::npos) << explain;
+    EXPECT_NE(explain.find("transferable at the call to graft_update_point_reached at graft.h:", worker),
+              std::string::npos) << explain;
+    EXPECT_EQ(explain.find("not transferable"), std::string::npos) << explain;
+    return made;
+  }
+};
+
+TEST_F(UpdatePointTransfer, ABusyThreadMovesIntoTheNewBodyKeepingItsLocals) {
+  std::filesystem::path v1;
+  const auto update = patch(&v1);
+  Process target({v1.string()});
+  const Report before = parse(target.ask("wait 2000"));
+  ASSERT_EQ(before.acc, before.rounds);  // v1 adds 1 a round
+  auto applied = graft({"apply", std::to_string(target.pid()), update.string(), "--timeout", "10000", "--json"});
+  ASSERT_EQ(applied.exit_code, 0) << applied.out << applied.err;
+  const auto report = nlohmann::json::parse(applied.out);
+  EXPECT_EQ(report.value("frames_transferred", 0) + report.value("frames_continued", 0), 1) << report.dump();
+  EXPECT_EQ(target.ask("v"), "2");
+  // The worker moved after round first - 1 (no earlier than the report
+  // above), carrying acc and rounds over: acc is first - 1 from v1's rounds,
+  // then 3 for each round of the new body (reset, it would be 3 * that only).
+  const Report r = after_update(target);
+  ASSERT_GT(r.first, 0) << "the new body never ran";
+  EXPECT_GE(r.first - 1, before.rounds);
+  EXPECT_GT(r.rounds, r.first + 10);
+  EXPECT_EQ(r.acc, (r.first - 1) + 3 * (r.rounds - (r.first - 1))) << r.acc << " " << r.rounds << " " << r.first;
+}
+
+// There is no reverse transfer: a revert while the worker runs the new body
+// is refused in one line naming its function, and it runs on in the new body.
+TEST_F(UpdatePointTransfer, RevertAfterABusyThreadMovedIsRefused) {
+  std::filesystem::path v1;
+  const auto update = patch(&v1);
+  Process target({v1.string()});
+  parse(target.ask("wait 100"));
+  auto applied = graft({"apply", std::to_string(target.pid()), update.string(), "--timeout", "10000", "--json"});
+  ASSERT_EQ(applied.exit_code, 0) << applied.out << applied.err;
+  ASSERT_GT(after_update(target).first, 0);
+  expect_revert_refused(target.pid(), "main.c::worker");
+  EXPECT_EQ(target.ask("v"), "2");
+  const Report r = after_update(target);
+  EXPECT_EQ(r.acc, (r.first - 1) + 3 * (r.rounds - (r.first - 1)));
 }
 
 }  // namespace

@@ -1,24 +1,36 @@
 // Test target for update points as transfer points: a worker that never
 // waits in a call (it computes, and only yields) passes graft_update_point()
-// at the top of its loop, the only place its thread can move into a new
-// loop body. One command per line on stdin:
-//   report   the worker's accumulator (it adds ADD each round) and rounds
+// at the top of its loop, the only place its thread can move into a new loop
+// body. At -O2 clang keeps values derived from its locals for the loop (acc
+// as rounds * ADD), which no DWARF location names without graft-cc's
+// barriers. One command per line on stdin:
+//   report   the worker's accumulator (it adds ADD each round), its rounds,
+//            and the first round the new body counted (0 in v1), read
+//            together
+//   wait N   waits until the worker did N rounds, then reports
 //   v        the version
-// (v2: the accumulator grows by 3 each round.)
+// (v2: the accumulator grows by 3 each round, and publish notes the first round.)
 #include <graft/graft.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #define ADD 3
 
-static long reported_acc, reported_rounds;
+static long seq;  // odd while publish writes
+static long reported_acc, reported_rounds, first_round;
 
 __attribute__((noinline)) static void publish(long acc, long rounds) {
+  const long s = __atomic_load_n(&seq, __ATOMIC_RELAXED);
+  __atomic_store_n(&seq, s + 1, __ATOMIC_RELAXED);
+  __atomic_thread_fence(__ATOMIC_RELEASE);
+  if (__atomic_load_n(&first_round, __ATOMIC_RELAXED) == 0) __atomic_store_n(&first_round, rounds, __ATOMIC_RELAXED);
   __atomic_store_n(&reported_acc, acc, __ATOMIC_RELAXED);
   __atomic_store_n(&reported_rounds, rounds, __ATOMIC_RELAXED);
+  __atomic_store_n(&seq, s + 2, __ATOMIC_RELEASE);
 }
 
 // Never returns; never waits in a call: its thread moves only at the update point.
@@ -35,6 +47,19 @@ static void* worker(void* arg) {
   return NULL;
 }
 
+// What publish wrote last, whole.
+static void snapshot(long* acc, long* rounds, long* first) {
+  for (;;) {
+    const long s = __atomic_load_n(&seq, __ATOMIC_ACQUIRE);
+    *acc = __atomic_load_n(&reported_acc, __ATOMIC_RELAXED);
+    *rounds = __atomic_load_n(&reported_rounds, __ATOMIC_RELAXED);
+    *first = __atomic_load_n(&first_round, __ATOMIC_RELAXED);
+    __atomic_thread_fence(__ATOMIC_ACQUIRE);
+    if (!(s & 1) && __atomic_load_n(&seq, __ATOMIC_RELAXED) == s) return;
+    sched_yield();
+  }
+}
+
 __attribute__((noinline)) static int version(void) { return 2; }
 
 int main(void) {
@@ -44,11 +69,15 @@ int main(void) {
   fflush(stdout);
   char line[64];
   while (fgets(line, sizeof line, stdin)) {
-    if (strncmp(line, "report", 6) == 0)
-      printf("%ld %ld\n", __atomic_load_n(&reported_acc, __ATOMIC_RELAXED),
-             __atomic_load_n(&reported_rounds, __ATOMIC_RELAXED));
-    else
+    long acc, rounds, first;
+    if (strncmp(line, "wait ", 5) == 0)
+      while (snapshot(&acc, &rounds, &first), rounds < atol(line + 5)) usleep(1000);
+    if (strncmp(line, "wait ", 5) == 0 || strncmp(line, "report", 6) == 0) {
+      snapshot(&acc, &rounds, &first);
+      printf("%ld %ld %ld\n", acc, rounds, first);
+    } else {
       printf("%d\n", version());
+    }
     fflush(stdout);
   }
   return 0;
