@@ -287,17 +287,21 @@ std::vector<size_t> jump_table_cases(const Build& build, const Definition& def, 
 
 Liveness liveness(const Code& code) {
   const size_t n = code.ins.size();
-  Liveness live{std::vector<uint16_t>(n, 0), std::vector<std::set<int64_t>>(n), std::vector<bool>(n, false)};
+  Liveness live{std::vector<uint16_t>(n, 0), std::vector<std::set<int64_t>>(n), std::vector<std::set<int64_t>>(n),
+                std::vector<bool>(n, false)};
+  // Frame memory is followed byte by byte (a 4-byte store kills those 4
+  // bytes, not the 8-byte slot around them), and reported by 8-byte slot too.
+  auto& bytes = live.bytes;
   for (bool changed = true; changed;) {
     changed = false;
     for (size_t k = n; k-- > 0;) {
       const Instruction& i = code.ins[k];
       uint16_t regs = 0;
-      std::set<int64_t> slots;
+      std::set<int64_t> live_bytes;
       bool unknown_read = false;
       auto take = [&](size_t j) {
         regs |= live.registers[j];
-        slots.insert(live.slots[j].begin(), live.slots[j].end());
+        live_bytes.insert(bytes[j].begin(), bytes[j].end());
         unknown_read = unknown_read || live.unknown_read[j];
       };
       if (code.anywhere[k])
@@ -334,9 +338,10 @@ Liveness liveness(const Code& code) {
             continue;
           }
           const int64_t size = std::max<int64_t>(op.size / 8, 1);
-          if (op.actions == ZYDIS_OPERAND_ACTION_WRITE && size == 8 && *offset % 8 == 0) slots.erase(slot_of(*offset));
+          if (op.actions == ZYDIS_OPERAND_ACTION_WRITE)
+            for (int64_t b = *offset; b < *offset + size; ++b) live_bytes.erase(b);
           if (op.actions & ZYDIS_OPERAND_ACTION_MASK_READ)
-            for (int64_t s = slot_of(*offset); s <= slot_of(*offset + size - 1); ++s) slots.insert(s);
+            for (int64_t b = *offset; b < *offset + size; ++b) live_bytes.insert(b);
         }
       }
       if (i.ins.meta.category == ZYDIS_CATEGORY_CALL) {
@@ -346,14 +351,16 @@ Liveness liveness(const Code& code) {
       if (i.ins.meta.category == ZYDIS_CATEGORY_RET) gen |= kReturnReads;
       regs |= gen;
       regs &= static_cast<uint16_t>(~(1u << kRsp));
-      if (regs != live.registers[k] || slots != live.slots[k] || unknown_read != live.unknown_read[k]) {
+      if (regs != live.registers[k] || live_bytes != bytes[k] || unknown_read != live.unknown_read[k]) {
         live.registers[k] = regs;
-        live.slots[k] = std::move(slots);
+        bytes[k] = std::move(live_bytes);
         live.unknown_read[k] = unknown_read;
         changed = true;
       }
     }
   }
+  for (size_t k = 0; k < n; ++k)
+    for (int64_t b : bytes[k]) live.slots[k].insert(slot_of(b));
   return live;
 }
 

@@ -73,6 +73,7 @@ std::vector<size_t> jump_table_cases(const Build& build, const Definition& def, 
 struct Liveness {
   std::vector<uint16_t> registers;
   std::vector<std::set<int64_t>> slots;
+  std::vector<std::set<int64_t>> bytes;  // the same, byte by byte (CFA-relative offsets)
   std::vector<bool> unknown_read;
 };
 

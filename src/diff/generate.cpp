@@ -845,9 +845,13 @@ std::string explain_patch(const Patch& patch) {
                          c.reason.empty() ? "" : "; " + c.reason);
     else
       out += fmt::format("           not continuable: {}\n", c.reason);
-    for (const auto& t : c.transfers)
+    for (const auto& t : c.transfers) {
       out += fmt::format("           transferable at {}: a thread just back from it moves into the new code "
                          "(+{:#x} -> +{:#x}, {} values moved)\n", t.at, t.old_return, t.new_return, t.moves.size());
+      std::vector<std::string> moved;
+      for (const auto& mv : t.moves) moved.push_back(mv.what);
+      out += fmt::format("             moved: {}\n", fmt::join(moved, ", "));
+    }
     for (const auto& why : c.not_transferable) out += fmt::format("           not transferable at {}\n", why);
     for (const auto& call : c.calls) out += fmt::format("           {}\n", call);
   }

@@ -1,6 +1,7 @@
 #include "diff/transfer.h"
 
 #include <algorithm>
+#include <iterator>
 #include <map>
 #include <optional>
 #include <set>
@@ -55,6 +56,44 @@ std::map<std::string, Placed> locals_at(const TransferSide& side, const Code& co
   return out;
 }
 
+// The one stack place a local's memory locations all name, when the code
+// takes its address (`lea` of it: the local lives in memory, which is
+// current at every call, whatever registers DWARF names in between): the
+// local's storage, valid at a call's return even where its location list
+// has a gap (clang drops `c` of `read(fd, &c, 1)` right after the call).
+std::optional<int64_t> storage_of(const FrameLocal& local, const Code& code) {
+  std::optional<int64_t> at;
+  for (const auto& r : local.live) {
+    const LocalPlace& p = r.place;
+    std::optional<int64_t> here;
+    if (p.kind == LocalPlace::Kind::AtCfaOffset) here = p.offset;
+    else if (p.kind == LocalPlace::Kind::AtRegisterOffset && p.reg == kRbp && code.frame_pointer) here = -16 + p.offset;
+    else if (p.known()) return std::nullopt;  // in a register somewhere: memory is not all of it
+    if (!here) continue;
+    if (at && *at != *here) return std::nullopt;
+    at = here;
+  }
+  if (!at) return std::nullopt;
+  for (size_t k = 0; k < code.ins.size(); ++k)
+    if (code.ins[k].ins.mnemonic == ZYDIS_MNEMONIC_LEA && code.frame_offset(k, code.ins[k].ops[1]) == at) return at;
+  return std::nullopt;
+}
+
+// Whether a type holds a pointer anywhere (members and elements, to any depth).
+bool holds_pointer(const TypeTable& types, int index, int depth = 0) {
+  if (index < 0 || depth > 32) return false;
+  const Type& t = types.at(index);
+  switch (t.kind) {
+    case TypeKind::Pointer: return true;
+    case TypeKind::Array: return holds_pointer(types, t.target, depth + 1);
+    case TypeKind::Struct:
+    case TypeKind::Union:
+      return std::any_of(t.members.begin(), t.members.end(),
+                         [&](const Member& m) { return holds_pointer(types, m.type, depth + 1); });
+    default: return false;
+  }
+}
+
 class Transfer {
  public:
   Transfer(const TransferSide& o, const Code& oc, const TransferSide& n, const Code& nc, const Liveness& live)
@@ -80,9 +119,6 @@ class Transfer {
     auto new_locals = locals_at(new_, new_code_, t.new_return, rb);
     uint16_t given = 1u << kRsp;
     std::vector<std::pair<int64_t, int64_t>> covered;  // CFA-relative byte ranges the moves fill
-    auto slot_covered = [&](int64_t slot) {
-      return std::any_of(covered.begin(), covered.end(), [&](const auto& c) { return c.first <= slot * 8 && slot * 8 + 8 <= c.second; });
-    };
     auto give = [&](const TransferValue& from, const TransferValue& to, uint64_t size, std::string what) -> Status {
       auto same = [](const TransferValue& x, const TransferValue& y) {
         return x.kind == y.kind && x.reg == y.reg && x.offset == y.offset;
@@ -94,6 +130,8 @@ class Transfer {
         if (given >> to.reg & 1) return make_error("two values go to {}", kRegisterNames[to.reg]);
         given |= static_cast<uint16_t>(1u << to.reg);
       } else {
+        for (const auto& mv : t.moves)  // the same bytes from the same place, given again
+          if (same(mv.to, to) && same(mv.from, from) && mv.size == size) return ok();
         covered.emplace_back(to.offset, to.offset + static_cast<int64_t>(size));
       }
       t.moves.push_back({from, to, size, std::move(what)});
@@ -125,6 +163,16 @@ class Transfer {
         if (needed) return make_error("local {} is in a register in one version and larger than one", name);
         continue;
       }
+      // A C++ object that may point into itself (a short std::string's
+      // characters are inside it) is carried over only in place: copied
+      // elsewhere it would point into the old frame. (C structs are copied,
+      // as every local with a counterpart is, needed or not: reads through
+      // an index, like events[i] after epoll_wait, are not in the liveness.)
+      if (from.value.kind == Kind::Frame && to.kind == Kind::Frame && from.value.offset != to.offset &&
+          may_point_into_itself(placed.local->type))
+        return make_error("local {} ({}) would move from CFA{:+d} to CFA{:+d}: a C++ object holding pointers may "
+                          "point into itself, and is carried over only in place",
+                          name, new_.types.spell(placed.local->type), from.value.offset, to.offset);
       GRAFT_TRY(give(from.value, to, to.kind == Kind::Register && from.value.kind == Kind::Register ? 8 : placed.size,
                      "local " + name));
     }
@@ -181,15 +229,36 @@ class Transfer {
         auto counterpart = old_locals.find(name);
         if (counterpart == old_locals.end() || !counterpart->second.local ||
             counterpart->second.value.kind != Kind::Frame ||
-            old_.types.layout(counterpart->second.local->type) != new_.types.layout(placed.local->type))
+            old_.types.layout(counterpart->second.local->type) != new_.types.layout(placed.local->type) ||
+            (counterpart->second.value.offset != placed.value.offset && may_point_into_itself(placed.local->type)))
           return false;
         return give(counterpart->second.value, placed.value, placed.size, "local " + name + " (its address is held)")
             .ok();
       }
       return false;
     };
+    // A slot the new code reads that DWARF names no local for at the return:
+    // the storage of a local in memory in both versions (same name and
+    // layout) is copied whole.
+    auto cover_by_storage = [&](int64_t slot) {
+      if (!new_.frame || !old_.frame) return false;
+      for (const auto& local : new_.frame->locals) {
+        const auto to = storage_of(local, new_code_);
+        const int64_t size = local.type >= 0 ? static_cast<int64_t>(new_.types.at(local.type).size) : 0;
+        if (!to || size <= 0 || slot * 8 + 8 <= *to || slot * 8 >= *to + size) continue;
+        for (const auto& before : old_.frame->locals) {
+          if (before.name != local.name || old_.types.layout(before.type) != new_.types.layout(local.type)) continue;
+          const auto from = storage_of(before, old_code_);
+          if (!from || (*from != *to && may_point_into_itself(local.type))) continue;
+          return give({Kind::Frame, -1, *from}, {Kind::Frame, -1, *to}, static_cast<uint64_t>(size),
+                      "local " + local.name + " (its storage: its address is taken)").ok();
+        }
+      }
+      return false;
+    };
     auto placeable = [&](int64_t offset) {
-      return inside(covered, offset) || out_of_scope(offset) || move_whole(offset);
+      return inside(covered, offset) || out_of_scope(offset) || move_whole(offset) ||
+             (cover_by_storage(slot_of(offset)) && inside(covered, offset));
     };
     // Values the new code computed before its loop.
     for (int reg = 0; reg < 16; ++reg) {
@@ -199,15 +268,21 @@ class Transfer {
         return make_error("{} holds the address of a stack slot that holds no local it moves", kRegisterNames[reg]);
       GRAFT_TRY(give(v, {Kind::Register, reg, 0}, 8, fmt::format("{} as the new code sets it", kRegisterNames[reg])));
     }
-    for (int64_t slot : live_slots)
-      if (slot != -1 && !slot_covered(slot) && !out_of_scope(slot * 8))  // CFA-8: the return address, the caller's and unchanged
-        return make_error("the new code reads its stack at CFA{:+d}, where no local it moves is", slot * 8);
-    // Addresses of stack slots the new code takes after the call must be of locals it moves.
+    // Every byte the new code may read before writing it is given (CFA-8..-1:
+    // the return address, the caller's and unchanged).
+    for (int64_t b : live_.bytes[rb])
+      if (b < -8 && !inside(covered, b) && !out_of_scope(b) && !(cover_by_storage(slot_of(b)) && inside(covered, b)))
+        return make_error("the new code reads its stack at CFA{:+d}, where no local it moves is", slot_of(b) * 8);
+    // Addresses of stack slots the new code takes after the call must be of
+    // locals it moves, or of a place every path from the return writes first
+    // (a temporary: `movl %eax,-0x30(%rbp); lea -0x30(%rbp),%rsi` for push_back(int&&)).
+    const auto written = written_since(rb);
     for (size_t k : reachable(rb)) {
       const Instruction& i = new_code_.ins[k];
       if (i.ins.mnemonic != ZYDIS_MNEMONIC_LEA) continue;
       if (!new_code_.frame_based(i.ops[1])) continue;
       auto offset = new_code_.frame_offset(k, i.ops[1]);
+      if (offset && written[k] && written[k]->count(*offset)) continue;
       if (!offset || !placeable(*offset))
         return make_error("at +{:#x} it takes the address of a stack slot that holds no local it moves", new_code_.at(k));
     }
@@ -215,8 +290,58 @@ class Transfer {
   }
 
  private:
+  // A C++ object (of a C++ function, or of a class whose name C does not
+  // spell: templates, namespaces) holding pointers.
+  bool may_point_into_itself(int type) const {
+    const std::string spelled = new_.types.spell(type);
+    const bool cxx = new_.build.symbol(new_.definition.section.object, new_.definition.symbol).name.starts_with("_Z") ||
+                     spelled.find('<') != std::string::npos ||
+                     spelled.find("::") != std::string::npos;
+    return cxx && holds_pointer(new_.types, type);
+  }
+
   static bool inside(const std::vector<std::pair<int64_t, int64_t>>& covered, int64_t at) {
     return std::any_of(covered.begin(), covered.end(), [&](const auto& c) { return c.first <= at && at < c.second; });
+  }
+
+  // Before each instruction reachable from `from`: the frame bytes every
+  // path from `from` has written (a forward must-analysis; nullopt: not reached).
+  std::vector<std::optional<std::set<int64_t>>> written_since(size_t from) const {
+    const size_t n = new_code_.ins.size();
+    std::vector<std::optional<std::set<int64_t>>> in(n);
+    in[from] = std::set<int64_t>();
+    std::vector<size_t> work{from};
+    while (!work.empty()) {
+      const size_t k = work.back();
+      work.pop_back();
+      std::set<int64_t> out = *in[k];
+      const Instruction& i = new_code_.ins[k];
+      for (uint8_t o = 0; o < i.ins.operand_count; ++o) {
+        const auto& op = i.ops[o];
+        if (op.type != ZYDIS_OPERAND_TYPE_MEMORY || i.ins.mnemonic == ZYDIS_MNEMONIC_LEA ||
+            !(op.actions & ZYDIS_OPERAND_ACTION_MASK_WRITE))
+          continue;
+        if (auto offset = new_code_.frame_offset(k, op))
+          for (int64_t b = *offset; b < *offset + std::max<int64_t>(op.size / 8, 1); ++b) out.insert(b);
+      }
+      auto flow = [&](size_t j) {
+        if (!in[j]) {
+          in[j] = out;
+          work.push_back(j);
+          return;
+        }
+        std::set<int64_t> both;
+        std::set_intersection(in[j]->begin(), in[j]->end(), out.begin(), out.end(), std::inserter(both, both.end()));
+        if (both.size() != in[j]->size()) {
+          in[j] = std::move(both);
+          work.push_back(j);
+        }
+      };
+      if (new_code_.anywhere[k])
+        for (size_t j = 0; j < n; ++j) flow(j);
+      for (size_t j : new_code_.successors[k]) flow(j);
+    }
+    return in;
   }
 
   std::vector<size_t> reachable(size_t from) const {

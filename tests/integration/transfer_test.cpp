@@ -81,6 +81,34 @@ TEST_F(Transfer, DiffSaysWhyACallIsNoTransferPoint) {
 // once, each worker's return slot leading into code of the patch that
 // rebuilds its frame for the new body when read() returns. They move then,
 // carrying their locals over, with no EINTR and no lost request.
+// C++: Server::run() never returns and keeps RAII locals across its read():
+// a short std::string (its characters inside the object), a std::vector, a
+// std::unique_ptr and the byte read() fills. v2 changes the loop's body;
+// each worker moves into it when read() returns, its objects carried over
+// in place (an object holding pointers is never copied elsewhere).
+TEST_F(Transfer, CxxMemberLoopCarriesItsRaiiLocalsOverInPlace) {
+  const std::vector<std::string> flags = {"-fno-exceptions"};
+  const auto v1 = build_program(dir, "cxxloop", "v1", flags), v2 = build_program(dir, "cxxloop", "v2", flags);
+  std::string explain;
+  const auto patch = diff(v1, v2, &explain);
+  EXPECT_NE(explain.find("transferable at the call to read at server.cpp:"), std::string::npos) << explain;
+  Process target({v1.string()});
+  ASSERT_EQ(target.ask("wake"), "woken");
+  ASSERT_EQ(target.ask("wake"), "woken");
+  ASSERT_EQ(target.ask("report"), "w0:2:2 w1:2:2");
+  auto result = graft({"apply", std::to_string(target.pid()), patch.string(), "--json"});
+  ASSERT_EQ(result.exit_code, 0) << result.out << result.err;
+  // Both move: idle in read() (almost always), or just back from it.
+  const auto report = nlohmann::json::parse(result.out);
+  EXPECT_EQ(report.value("frames_continued", 0) + report.value("frames_transferred", 0), 2) << result.out;
+  EXPECT_EQ(target.ask("v"), "2");
+  ASSERT_EQ(target.ask("wake"), "woken");
+  // The name, the count and the vector carried over; the new body counts by 10.
+  EXPECT_EQ(target.ask("report"), "w0:12:3 w1:12:3");
+  ASSERT_EQ(target.ask("wake"), "woken");
+  EXPECT_EQ(target.ask("report"), "w0:22:4 w1:22:4");
+}
+
 TEST_F(Transfer, IdleWorkersDoNotHoldTheUpdateAndMoveWhenTheirCallReturns) {
   const auto v1 = build_program(dir, "loopbody", "v1");
   std::string explain;
