@@ -74,11 +74,6 @@ struct Call {
   uint64_t kind = GRAFT_UPDATE_CALL_INIT;
 };
 
-std::string plain_name(const std::string& identity) {
-  const size_t at = identity.rfind("::");
-  return at == std::string::npos ? identity : identity.substr(at + 2);
-}
-
 // Inits, then reruns, then the on-update function (graft.h's order).
 std::vector<Call> calls_of(const UpdateCode& code) {
   std::vector<Call> out;

@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <ctime>
+#include <optional>
 #include <set>
 
 #include "diff/build.h"
@@ -410,10 +411,10 @@ class Generator {
     if (!inlined) return;  // only the explanation is poorer
     std::map<std::string, std::string> changed;  // symbol name -> identity
     for (const auto& f : patch_.manifest.functions)
-      changed[f.identity.substr(f.identity.rfind("::") == std::string::npos ? 0 : f.identity.rfind("::") + 2)] = f.identity;
+      changed[plain_name(f.identity)] = f.identity;
     for (auto& f : patch_.manifest.functions) {
       if (!f.replaces) continue;
-      const std::string name = f.identity.substr(f.identity.rfind("::") == std::string::npos ? 0 : f.identity.rfind("::") + 2);
+      const std::string name = plain_name(f.identity);
       auto it = inlined->find(name);
       if (it == inlined->end()) continue;
       std::string through, all;
@@ -611,9 +612,7 @@ class Generator {
                                                   moves));
       if (c.continuable || !c.transfers.empty()) continue;
       const bool allowed = std::any_of(request_.stuck_threads_allowed.begin(), request_.stuck_threads_allowed.end(),
-                                       [&](const std::string& n) {
-                                         return f.identity == n || f.identity.ends_with("::" + n);
-                                       });
+                                       [&](const std::string& n) { return identity_named(f.identity, n); });
       const std::string why = c.not_transferable.empty() ? c.reason : c.not_transferable.front();
       if (allowed) {
         patch_.manifest.notes.push_back(fmt::format("{} never returns ({}) and its threads have no place to move "
@@ -628,7 +627,7 @@ class Generator {
                         "nothing was written",
                         f.identity, how, c.reason, why,
                         c.not_transferable.size() > 1 ? fmt::format("; {} more", c.not_transferable.size() - 1) : "",
-                        f.identity.substr(f.identity.rfind(':') == std::string::npos ? 0 : f.identity.rfind(':') + 1));
+                        plain_name(f.identity));
     }
     return ok();
   }
@@ -655,13 +654,12 @@ class Generator {
       const FrameTypes* frame = nullptr;
       if (auto symbol = linked().second.find(f.identity); symbol != linked().second.end())
         frame = frame_at(new_types_, symbol->second->value);
-      const std::string name = f.identity.substr(f.identity.rfind(':') == std::string::npos ? 0 : f.identity.rfind(':') + 1);
       patch_.manifest.notes.push_back(fmt::format(
           "start-up code changed: {} runs only at start-up ({}); what it does differently now does not happen in the "
           "running process{}", f.identity, how,
           frame && frame->parameters == 0
               ? fmt::format(" (GRAFT_RERUN({}) in a --transform file runs it once at update time, if that is safe to "
-                            "repeat)", name)
+                            "repeat)", plain_name(f.identity))
               : ""));
     }
     std::vector<diff::StartupWatch> watch;
@@ -698,11 +696,11 @@ class Generator {
       return symbol == linked().second.end() ? std::string() : source_line(binary, symbol->second->value + offset);
     };
     auto named = [](const std::string& id, const std::vector<std::string>& names) {
-      return std::any_of(names.begin(), names.end(),
-                         [&](const std::string& n) { return id == n || id.ends_with("::" + n); });
+      return std::any_of(names.begin(), names.end(), [&](const std::string& n) { return identity_named(id, n); });
     };
     std::vector<std::string> refused;
     std::string first;
+    std::optional<diff::StartupWrite> first_write;
     for (const auto& w : analysis.find(watch)) {
       const std::string what = w.member.empty() ? w.global : w.global + "." + w.member;
       const std::string where = line_of(w.function, w.offset);
@@ -724,21 +722,22 @@ class Generator {
         continue;
       }
       refused.push_back(what);
-      if (first.empty()) first = fmt::format("{} {} is set by {}, which the running process will not run again", 
-                                             w.member.empty() ? "new global" : "new member", what, set_by);
+      if (first_write) continue;
+      first_write = w;
+      first = fmt::format("{} {} is set by {}, which the running process will not run again",
+                          w.member.empty() ? "new global" : "new member", what, set_by);
     }
     if (refused.empty()) return ok();
     // The way out for the first one: update-time code for a global, a
     // transformer for a member (its struct's new storage is filled at the commit).
-    const std::string shown = refused.front();
-    const size_t dot = shown.find('.', shown.rfind(':') == std::string::npos ? 0 : shown.rfind(':'));
-    const std::string global = shown.substr(0, dot);
-    const std::string name = shown.substr(shown.rfind(':') == std::string::npos ? 0 : shown.rfind(':') + 1);
+    const std::string& global = first_write->global;
+    const std::string& member = first_write->member;
+    const std::string name = plain_name(global) + (member.empty() ? "" : "." + member);
     std::string fix;
-    if (dot != std::string::npos) {
+    if (!member.empty()) {
       const std::string tag = transformable_tag(struct_of[global]);
       fix = fmt::format("give it its value in a transformer in a --transform file (GRAFT_TRANSFORM({}, from, to) {{ "
-                        "to->{} = ...; }})", tag, shown.substr(dot + 1));
+                        "to->{} = ...; }})", tag, member);
     } else {
       std::string type = "type";
       if (auto symbol = linked().second.find(global); symbol != linked().second.end())

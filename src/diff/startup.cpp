@@ -513,8 +513,7 @@ std::vector<StartupWrite> StartupAnalysis::find(const std::vector<StartupWatch>&
             i.ops[1].imm.value.u != 0)
           set_constant.insert(ref->name);
         // A C++ static local's guard variable (_ZGV...) of the old version: its initialisation is done.
-        const std::string plain = ref->name.substr(ref->name.rfind(':') == std::string::npos ? 0 : ref->name.rfind(':') + 1);
-        if (plain.starts_with("_ZGV")) tested.insert(ref->name), set_constant.insert(ref->name);
+        if (plain_name(ref->name).starts_with("_ZGV")) tested.insert(ref->name), set_constant.insert(ref->name);
       }
       for (const auto& flag : set_constant)
         if (tested.count(flag)) once_flag = flag;

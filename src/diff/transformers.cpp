@@ -206,7 +206,7 @@ Result<std::string> identity_by_name(const Build& build, const std::string& name
                                      const std::string& where, const std::string& use) {
   std::vector<std::string> found;
   for (const auto& [id, def] : build.definitions())
-    if (def.function == function && (id == name || id.ends_with("::" + name))) found.push_back(id);
+    if (def.function == function && identity_named(id, name)) found.push_back(id);
   const char* what = function ? "function" : "global";
   if (found.empty())
     return make_error("{}: {}: the new version has no {} named {}", where, use, what, name);

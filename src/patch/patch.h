@@ -16,6 +16,17 @@
 
 namespace graft {
 
+// The name an identity has in its source: "main.c::helper" -> "helper".
+inline std::string plain_name(const std::string& identity) {
+  const size_t at = identity.rfind("::");
+  return at == std::string::npos ? identity : identity.substr(at + 2);
+}
+// Whether a user's `name` means `identity`: the identity itself, or a static
+// of that name in any file.
+inline bool identity_named(const std::string& identity, const std::string& name) {
+  return identity == name || identity.ends_with("::" + name);
+}
+
 inline constexpr int kPatchFormatVersion = 3;  // 2: per-function continuation; 3: update-time code
 
 enum class PieceKind { Text, ReadOnly, Data, Bss };
