@@ -318,19 +318,13 @@ class Generator {
     return linked_;
   }
 
-  static const FrameTypes* frame_at(const TypeTable& table, uint64_t address) {
-    for (const auto& f : table.frames)
-      if (f.address == address) return &f;
-    return nullptr;
-  }
-
   // The old frame's locals DWARF places in memory: the extent of an object
   // whose address the code takes.
   std::vector<diff::FrameObject> frame_objects(const std::string& id) {
     std::vector<diff::FrameObject> out;
     auto symbol = linked().first.find(id);
     if (symbol == linked().first.end()) return out;
-    const FrameTypes* frame = frame_at(old_types_, symbol->second->value);
+    const FrameTypes* frame = old_types_.frame_at(symbol->second->value);
     if (!frame) return out;
     for (const auto& local : frame->locals) {
       const uint64_t size = local.type >= 0 ? old_types_.at(local.type).size : 0;
@@ -391,8 +385,8 @@ class Generator {
       c.not_transferable.push_back("the linked binaries do not name it: no thread can move into the new code");
       return;
     }
-    const diff::TransferSide old_side{old_, old_def, a->second->value, frame_at(old_types_, a->second->value), old_types_};
-    const diff::TransferSide new_side{new_, new_def, b->second->value, frame_at(new_types_, b->second->value), new_types_};
+    const diff::TransferSide old_side{old_, old_def, a->second->value, old_types_.frame_at(a->second->value), old_types_};
+    const diff::TransferSide new_side{new_, new_def, b->second->value, new_types_.frame_at(b->second->value), new_types_};
     const auto binary = new_.binary().path();
     diff::find_transfers(old_side, new_side, [&](uint64_t address) { return source_line(binary, address); },
                          [&](const std::string& callee) { return waits(callee); }, c);
@@ -653,7 +647,7 @@ class Generator {
       // GRAFT_RERUN is the way to run it again only for a function without parameters.
       const FrameTypes* frame = nullptr;
       if (auto symbol = linked().second.find(f.identity); symbol != linked().second.end())
-        frame = frame_at(new_types_, symbol->second->value);
+        frame = new_types_.frame_at(symbol->second->value);
       patch_.manifest.notes.push_back(fmt::format(
           "start-up code changed: {} runs only at start-up ({}); what it does differently now does not happen in the "
           "running process{}", f.identity, how,
@@ -741,8 +735,7 @@ class Generator {
     } else {
       std::string type = "type";
       if (auto symbol = linked().second.find(global); symbol != linked().second.end())
-        for (const auto& v : new_types_.variables)
-          if (v.address == symbol->second->value && v.type >= 0) type = new_types_.spell(v.type);
+        if (const Variable* v = new_types_.variable_at(symbol->second->value)) type = new_types_.spell(v->type);
       fix = fmt::format("give it its value at update time in a --transform file (GRAFT_INIT({}, {}, value) {{ ... }}, "
                         "or GRAFT_RERUN(function) of a setup function)", name, type);
     }

@@ -242,8 +242,7 @@ uint64_t global_size(const Build& build, const TypeTable& types, const std::stri
     const Definition* def = build.find(id);
     return def ? build.symbol(def->section.object, def->symbol).size : 0;
   }
-  for (const auto& v : types.variables)
-    if (v.address == symbol->second->value && v.type >= 0) return types.at(v.type).size;
+  if (const Variable* v = types.variable_at(symbol->second->value)) return types.at(v->type).size;
   return symbol->second->size;
 }
 
@@ -297,10 +296,7 @@ Result<UpdateCode> check_update_code(const fs::path& file, const ElfFile& object
     GRAFT_ASSIGN(const std::string id, identity_by_name(new_build, use.name, true, use.where, text));
     const auto linked = new_build.linked_symbols();
     auto symbol = linked.find(id);
-    const FrameTypes* frame = nullptr;
-    if (symbol != linked.end())
-      for (const auto& f : new_types.frames)
-        if (f.address == symbol->second->value) frame = &f;
+    const FrameTypes* frame = symbol != linked.end() ? new_types.frame_at(symbol->second->value) : nullptr;
     if (!frame)
       return make_error("{}: {}: the new build's debug information does not describe {} (inlined everywhere?), so "
                         "graft cannot check that it takes no parameters; write GRAFT_ON_UPDATE() {{ ... }} instead",

@@ -433,6 +433,18 @@ int TypeTable::find(const std::string& name) const {
   return it == named.end() ? -1 : it->second;
 }
 
+const FrameTypes* TypeTable::frame_at(uint64_t address) const {
+  for (const auto& f : frames)
+    if (f.address == address) return &f;
+  return nullptr;
+}
+
+const Variable* TypeTable::variable_at(uint64_t address) const {
+  for (const auto& v : variables)
+    if (v.address == address && v.type >= 0) return &v;
+  return nullptr;
+}
+
 std::string TypeTable::spell(int index) const {
   if (index < 0) return "void";
   const Type& t = at(index);

@@ -98,6 +98,10 @@ struct TypeTable {
   const Type& at(int index) const { return types.at(static_cast<size_t>(index)); }
   // The index of a named aggregate or enum, or -1.
   int find(const std::string& name) const;
+  // The frame of the function whose entry (link-time) is `address`, or nullptr.
+  const FrameTypes* frame_at(uint64_t address) const;
+  // The typed variable in static storage at `address` (link-time), or nullptr.
+  const Variable* variable_at(uint64_t address) const;
   // A readable spelling: "struct conn *", "int[4]", "unsigned long".
   std::string spell(int index) const;
   // The layout as a string: equal exactly when two types lay out data the same
