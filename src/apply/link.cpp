@@ -23,7 +23,7 @@ bool fits_int32(int64_t v) { return v >= INT32_MIN && v <= INT32_MAX; }
 
 bool uses_stub(uint32_t type) { return type == R_X86_64_PLT32; }  // calls and tail calls
 bool uses_got(uint32_t type) {
-  return type == R_X86_64_GOTPCREL || type == R_X86_64_GOTPCRELX || type == R_X86_64_REX_GOTPCRELX ||
+  return relocation_is_got_load(type) ||
          type == R_X86_64_GOTTPOFF;  // its slot holds the thread-pointer offset, not an address
 }
 

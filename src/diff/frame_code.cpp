@@ -1,7 +1,5 @@
 #include "diff/frame_code.h"
 
-#include <elf.h>
-
 #include <algorithm>
 
 #include "diff/compare.h"
@@ -55,31 +53,39 @@ Result<Code> read_code(const Build& build, const Definition& def) {
   code.entry = symbol.value;
   GRAFT_ASSIGN(code.ins, decode(build.section(def.section), symbol.value, symbol.size));
   const size_t n = code.ins.size();
-  const auto& relocations = build.relocations(def.section);
-  auto relocated = [&](const Instruction& i) {
-    return std::any_of(relocations.begin(), relocations.end(),
-                       [&](const ElfRelocation& r) { return r.offset >= i.offset && r.offset < i.offset + i.ins.length; });
-  };
   code.successors.resize(n);
   code.anywhere.assign(n, false);
   code.leaves.assign(n, false);
   code.callees.assign(n, "");
   code.tail_callees.assign(n, "");
-  code.targets.assign(n, "");
-  code.got_loads.assign(n, false);
+  code.refs.assign(n, std::nullopt);
+  code.relocated.assign(n, false);
+  // Each relocation to the instruction it lies in (the last one of an instruction counts).
+  for (const auto& r : build.relocations(def.section)) {
+    auto at = std::upper_bound(code.ins.begin(), code.ins.end(), r.offset,
+                               [](uint64_t offset, const Instruction& i) { return offset < i.offset; });
+    if (at == code.ins.begin()) continue;
+    const Instruction& i = *(at - 1);
+    if (r.offset >= i.offset + i.ins.length) continue;
+    const size_t k = static_cast<size_t>(at - 1 - code.ins.begin());
+    code.relocated[k] = true;
+    if (auto t = resolve_target(build, def.section, r)) {
+      const int64_t correction = relocation_is_pc_relative(r.type) ? static_cast<int64_t>(i.offset + i.ins.length - r.offset) : 0;
+      code.refs[k] = Code::Reference{*t, r.offset, t->offset + correction, relocation_is_got_load(r.type)};
+    }
+  }
+  // A direct call's or jump's target, from the relocation of its immediate.
+  auto named_target = [&](size_t k) -> std::string {
+    const Instruction& i = code.ins[k];
+    const auto& ref = code.refs[k];
+    return ref && ref->field == i.offset + i.ins.raw.imm[0].offset && ref->target.kind != Target::Anonymous
+               ? ref->target.name : "";
+  };
   for (size_t k = 0; k < n; ++k) {
     const Instruction& i = code.ins[k];
-    for (const auto& r : relocations)
-      if (r.offset >= i.offset && r.offset < i.offset + i.ins.length)
-        if (auto t = resolve_target(build, def.section, r)) {
-          code.targets[k] = fmt::format("{}:{}:{}:{}:{}", static_cast<int>(t->kind), t->name, t->section.object,
-                                        t->section.section, t->offset);
-          code.got_loads[k] = r.type == R_X86_64_GOTPCREL || r.type == R_X86_64_GOTPCRELX ||
-                              r.type == R_X86_64_REX_GOTPCRELX;
-        }
     auto target = [&]() -> std::optional<size_t> {
       for (uint8_t o = 0; o < i.ins.operand_count_visible; ++o)
-        if (i.ops[o].type == ZYDIS_OPERAND_TYPE_IMMEDIATE && i.ops[o].imm.is_relative && !relocated(i))
+        if (i.ops[o].type == ZYDIS_OPERAND_TYPE_IMMEDIATE && i.ops[o].imm.is_relative && !code.relocated[k])
           return code.index_of(i.offset + i.ins.length + static_cast<uint64_t>(i.ops[o].imm.value.s) - code.entry);
       return std::nullopt;
     };
@@ -91,10 +97,7 @@ Result<Code> read_code(const Build& build, const Definition& def) {
         else if (auto t = target()) code.successors[k].push_back(*t);
         else {
           code.leaves[k] = true;
-          for (const auto& r : relocations)
-            if (r.offset == i.offset + i.ins.raw.imm[0].offset)
-              if (auto t = resolve_target(build, def.section, r); t && t->kind != Target::Anonymous)
-                code.tail_callees[k] = t->name;
+          code.tail_callees[k] = named_target(k);
         }
         break;
       case ZYDIS_CATEGORY_COND_BR:
@@ -104,9 +107,7 @@ Result<Code> read_code(const Build& build, const Definition& def) {
         break;
       case ZYDIS_CATEGORY_CALL:
         if (k + 1 < n) code.successors[k].push_back(k + 1);
-        for (const auto& r : relocations)
-          if (!indirect && r.offset == i.offset + i.ins.raw.imm[0].offset)
-            if (auto t = resolve_target(build, def.section, r); t && t->kind != Target::Anonymous) code.callees[k] = t->name;
+        if (!indirect) code.callees[k] = named_target(k);
         break;
       default:
         if (i.ins.mnemonic == ZYDIS_MNEMONIC_UD2 || i.ins.mnemonic == ZYDIS_MNEMONIC_HLT) break;
@@ -218,20 +219,13 @@ Result<Code> read_code(const Build& build, const Definition& def) {
 std::vector<size_t> jump_table_cases(const Build& build, const Definition& def, const Code& code, size_t k) {
   const ElfSymbol& symbol = build.symbol(def.section.object, def.symbol);
   const std::string* self = build.owner_identity(def.section);
-  const auto& relocations = build.relocations(def.section);
   // The table a rip-relative or absolute operand of instruction j names: its section and offset.
   auto table_of = [&](size_t j) -> std::optional<std::pair<SectionRef, uint64_t>> {
-    const Instruction& i = code.ins[j];
-    for (const auto& r : relocations) {
-      if (r.offset < i.offset || r.offset >= i.offset + i.ins.length) continue;
-      auto t = resolve_target(build, def.section, r);
-      if (!t || t->kind != Target::Anonymous || !is_constant_data(build.section(t->section))) return std::nullopt;
-      int64_t at = t->offset;
-      if (relocation_is_pc_relative(r.type)) at += static_cast<int64_t>(i.offset + i.ins.length - r.offset);
-      if (at < 0) return std::nullopt;
-      return std::make_pair(t->section, static_cast<uint64_t>(at));
-    }
-    return std::nullopt;
+    const auto& ref = code.refs[j];
+    if (!ref || ref->target.kind != Target::Anonymous || !is_constant_data(build.section(ref->target.section)) ||
+        ref->at < 0)
+      return std::nullopt;
+    return std::make_pair(ref->target.section, static_cast<uint64_t>(ref->at));
   };
   // The entries from `start`: consecutive relocations into this function.
   auto entries = [&](SectionRef table, uint64_t start, bool relative, std::vector<size_t>& out) {

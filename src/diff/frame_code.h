@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "diff/build.h"
+#include "diff/compare.h"
 #include "diff/continuation.h"
 
 namespace graft::diff {
@@ -45,8 +46,15 @@ struct Code {
   std::string problem;           // the frame cannot be followed everywhere (a frame transfer refuses)
   std::vector<std::string> callees;  // per instruction: a direct call's target, else ""
   std::vector<std::string> tail_callees;  // per instruction: a direct jump out's target (a tail call), else ""
-  std::vector<std::string> targets;  // per instruction: what its relocated field refers to, else ""
-  std::vector<bool> got_loads;       // per instruction: it loads a symbol's address from the GOT (GOTPCREL)
+  // Per instruction: what its relocated field refers to, if it has one.
+  struct Reference {
+    Target target;
+    uint64_t field = 0;  // the field's offset in the section
+    int64_t at = 0;      // the address the instruction names, from the target (a pc-relative field's correction applied)
+    bool got = false;    // the field is the target's GOT slot: the instruction loads the target's address
+  };
+  std::vector<std::optional<Reference>> refs;
+  std::vector<bool> relocated;  // per instruction: a relocation lies in it (resolved or not)
 
   uint64_t at(size_t k) const { return ins[k].offset - entry; }
   std::optional<size_t> index_of(uint64_t offset) const;

@@ -43,10 +43,6 @@ constexpr int kThreadStartRegister = 1;  // rdx: pthread_create's start routine
 
 constexpr int kArgumentRegs[] = {5, 4, 1, 2, 8, 9};  // rdi rsi rdx rcx r8 r9
 
-bool is_got_load(uint32_t type) {
-  return type == R_X86_64_GOTPCREL || type == R_X86_64_GOTPCRELX || type == R_X86_64_REX_GOTPCRELX;
-}
-
 int written_register(const Instruction& i) {
   if (i.ins.operand_count_visible == 0) return -1;
   const auto& o = i.ops[0];
@@ -229,20 +225,11 @@ const StartupAnalysis::Facts* StartupAnalysis::facts(const std::string& identity
   const Code& c = f->code;
   const size_t n = c.ins.size();
   f->refs.resize(n);
-  const ElfSymbol& symbol = build_.symbol(def->section.object, def->symbol);
-  for (const auto& r : build_.relocations(def->section)) {
-    if (r.offset < symbol.value || r.offset >= symbol.value + symbol.size) continue;
-    auto k = std::upper_bound(c.ins.begin(), c.ins.end(), r.offset,
-                              [](uint64_t at, const Instruction& i) { return at < i.offset; });
-    if (k == c.ins.begin()) continue;
-    const Instruction& i = *(k - 1);
-    auto t = resolve_target(build_, def->section, r);
-    if (!t || t->kind != Target::Named) continue;
-    const Definition* target = build_.find(t->name);
-    Facts::Reference ref{t->name, target && target->function, t->offset, is_got_load(r.type)};
-    if (ref.got) ref.offset = 0;
-    else if (relocation_is_pc_relative(r.type)) ref.offset += static_cast<int64_t>(i.offset + i.ins.length - r.offset);
-    f->refs[static_cast<size_t>(k - 1 - c.ins.begin())] = ref;
+  for (size_t k = 0; k < n; ++k) {
+    const auto& r = c.refs[k];
+    if (!r || r->target.kind != Target::Named) continue;
+    const Definition* target = build_.find(r->target.name);
+    f->refs[k] = Facts::Reference{r->target.name, target && target->function, r->got ? 0 : r->at, r->got};
   }
   // Successors, with the cases of a jump table where the table can be found
   // (a jump through a register loaded from a rip-relative table whose entries

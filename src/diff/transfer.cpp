@@ -401,22 +401,28 @@ class Transfer {
                         kRegisterNames[reg]);
     };
     std::optional<TransferValue> value;
-    std::string target;  // the symbol of a RIP-relative value
+    const Code::Reference* target = nullptr;  // the symbol of a RIP-relative value
+    // One symbol and one address in it: one value.
+    auto same_address = [](const Code::Reference* a, const Code::Reference* b) {
+      return a && b && a->target.kind == b->target.kind && a->target.name == b->target.name &&
+             a->target.section == b->target.section && a->at == b->at;
+    };
     for (size_t k : reaching[at]) {
       if (k == kUndefined) return refuse();
       const Instruction& i = new_code_.ins[k];
       const auto& src = i.ops[1];
       std::optional<TransferValue> v;
-      std::string symbol;
+      const Code::Reference* symbol = nullptr;
+      const auto& ref = new_code_.refs[k];
       const bool rip_relative = src.type == ZYDIS_OPERAND_TYPE_MEMORY && src.mem.index == ZYDIS_REGISTER_NONE &&
-                                whole(src.mem.base) == ZYDIS_REGISTER_RIP && !new_code_.targets[k].empty();
+                                whole(src.mem.base) == ZYDIS_REGISTER_RIP && ref;
       // A symbol's address: a RIP-relative lea, or a load from its GOT slot
       // (constant once linked: `mov stdin@GOTPCREL(%rip), %r14` before a loop of fgets).
       if (rip_relative && (i.ins.mnemonic == ZYDIS_MNEMONIC_LEA ||
-                           (i.ins.mnemonic == ZYDIS_MNEMONIC_MOV && new_code_.got_loads[k] &&
+                           (i.ins.mnemonic == ZYDIS_MNEMONIC_MOV && ref->got &&
                             ZydisRegisterGetClass(i.ops[0].reg.value) == ZYDIS_REGCLASS_GPR64))) {
         v = TransferValue{Kind::CodeAddress, -1, static_cast<int64_t>(new_code_.at(k))};
-        symbol = new_code_.targets[k];
+        symbol = &*ref;
       } else if (i.ins.mnemonic == ZYDIS_MNEMONIC_LEA) {
         if (auto offset = new_code_.frame_offset(k, src)) v = TransferValue{Kind::FrameAddress, -1, *offset};
       } else if (i.ins.mnemonic == ZYDIS_MNEMONIC_MOV && src.type == ZYDIS_OPERAND_TYPE_IMMEDIATE &&
@@ -425,7 +431,7 @@ class Transfer {
       }
       if (!v) return refuse();
       const bool same = value && (v->kind == Kind::CodeAddress
-                                      ? value->kind == Kind::CodeAddress && symbol == target
+                                      ? value->kind == Kind::CodeAddress && same_address(symbol, target)
                                       : v->kind == value->kind && v->offset == value->offset);
       if (value && !same) return refuse();
       value = v;

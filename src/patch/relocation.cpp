@@ -24,6 +24,10 @@ std::optional<unsigned> relocation_width(uint32_t type) {
   }
 }
 
+bool relocation_is_got_load(uint32_t type) {
+  return type == R_X86_64_GOTPCREL || type == R_X86_64_GOTPCRELX || type == R_X86_64_REX_GOTPCRELX;
+}
+
 bool relocation_is_pc_relative(uint32_t type) {
   switch (type) {
     case R_X86_64_PC32:
