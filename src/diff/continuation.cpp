@@ -561,7 +561,7 @@ class Analysis {
           }
           bool known = false;
           for (const auto& object : objects)
-            if (auto start = cfa_offset(object.place); start && *start <= *at && *at < *start + static_cast<int64_t>(object.size)) {
+            if (auto start = frame_->place_offset(object.place); start && *start <= *at && *at < *start + static_cast<int64_t>(object.size)) {
               out.emplace_back(*start, *start + static_cast<int64_t>(object.size));
               known = true;
             }
@@ -578,14 +578,6 @@ class Analysis {
       }
     }
     return out;
-  }
-
-  // Where a local DWARF places in memory is, from the CFA.
-  std::optional<int64_t> cfa_offset(const LocalPlace& place) const {
-    if (place.kind == LocalPlace::Kind::AtCfaOffset) return place.offset;
-    if (place.kind == LocalPlace::Kind::AtRegisterOffset && place.reg == kRbp && frame_->frame_pointer)
-      return -16 + place.offset;
-    return std::nullopt;
   }
 
   std::string from(size_t origin) const { return fmt::format("computed at +{:#x}", at(origin)); }

@@ -21,6 +21,14 @@ std::optional<int64_t> Code::frame_offset(size_t k, const ZydisDecodedOperand& o
   return std::nullopt;
 }
 
+std::optional<int64_t> Code::place_offset(const LocalPlace& place, std::optional<size_t> k) const {
+  if (place.kind == LocalPlace::Kind::AtCfaOffset) return place.offset;
+  if (place.kind != LocalPlace::Kind::AtRegisterOffset) return std::nullopt;
+  if (place.reg == kRbp && frame_pointer) return -16 + place.offset;
+  if (place.reg == kRsp && k && depth[*k]) return -*depth[*k] + place.offset;
+  return std::nullopt;
+}
+
 bool Code::frame_based(const ZydisDecodedOperand& o) const {
   if (o.type != ZYDIS_OPERAND_TYPE_MEMORY) return false;
   const int base = dwarf_number(o.mem.base), index = dwarf_number(o.mem.index);

@@ -60,6 +60,10 @@ struct Code {
   std::optional<size_t> index_of(uint64_t offset) const;
   // The CFA-relative address a frame-based memory operand or lea refers to.
   std::optional<int64_t> frame_offset(size_t k, const ZydisDecodedOperand& o) const;
+  // The CFA-relative address of a local DWARF places in memory: at a CFA
+  // offset, off rbp where rbp is the frame pointer, or off rsp where the
+  // depth before instruction `k` is known (only when `k` is given).
+  std::optional<int64_t> place_offset(const LocalPlace& place, std::optional<size_t> k = std::nullopt) const;
   // Whether a memory operand is based on (or indexed by) the stack or frame pointer.
   bool frame_based(const ZydisDecodedOperand& o) const;
 };

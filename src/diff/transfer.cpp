@@ -43,11 +43,7 @@ std::map<std::string, Placed> locals_at(const TransferSide& side, const Code& co
     if (!place.known()) continue;
     TransferValue v;
     if (place.kind == LocalPlace::Kind::InRegister && place.reg != kRsp) v = {Kind::Register, place.reg, 0};
-    else if (place.kind == LocalPlace::Kind::AtCfaOffset) v = {Kind::Frame, -1, place.offset};
-    else if (place.kind == LocalPlace::Kind::AtRegisterOffset && place.reg == kRbp && code.frame_pointer)
-      v = {Kind::Frame, -1, -16 + place.offset};
-    else if (place.kind == LocalPlace::Kind::AtRegisterOffset && place.reg == kRsp && code.depth[k])
-      v = {Kind::Frame, -1, -*code.depth[k] + place.offset};
+    else if (auto offset = code.place_offset(place, k)) v = {Kind::Frame, -1, *offset};
     else continue;
     const uint64_t size = local.type >= 0 ? side.types.at(local.type).size : 0;
     auto [it, added] = out.try_emplace(local.name, Placed{&local, v, size});
@@ -64,11 +60,8 @@ std::map<std::string, Placed> locals_at(const TransferSide& side, const Code& co
 std::optional<int64_t> storage_of(const FrameLocal& local, const Code& code) {
   std::optional<int64_t> at;
   for (const auto& r : local.live) {
-    const LocalPlace& p = r.place;
-    std::optional<int64_t> here;
-    if (p.kind == LocalPlace::Kind::AtCfaOffset) here = p.offset;
-    else if (p.kind == LocalPlace::Kind::AtRegisterOffset && p.reg == kRbp && code.frame_pointer) here = -16 + p.offset;
-    else if (p.known()) return std::nullopt;  // in a register somewhere: memory is not all of it
+    const std::optional<int64_t> here = code.place_offset(r.place);
+    if (!here && r.place.known()) return std::nullopt;  // in a register somewhere: memory is not all of it
     if (!here) continue;
     if (at && *at != *here) return std::nullopt;
     at = here;
@@ -197,10 +190,7 @@ class Transfer {
       if (!new_.frame) return false;
       bool found = false;
       for (const auto& local : new_.frame->locals) {
-        std::optional<int64_t> at;
-        const LocalPlace& p = local.scope_slot;
-        if (p.kind == LocalPlace::Kind::AtCfaOffset) at = p.offset;
-        else if (p.kind == LocalPlace::Kind::AtRegisterOffset && p.reg == kRbp && new_code_.frame_pointer) at = -16 + p.offset;
+        const std::optional<int64_t> at = new_code_.place_offset(local.scope_slot);
         const bool in_scope = std::any_of(local.live.begin(), local.live.end(),
                                           [&](const LiveRange& r) { return r.start <= new_pc && new_pc < r.end; });
         if (!at) {
