@@ -587,15 +587,11 @@ Status ApplyUpdate::plan_frames(const CheckpointReport& moment, WriteLog& log) {
   GRAFT_ASSIGN(auto rebuilt, apply::plan_frame_transfers(
                                  process, moment.transfers, moment.frames,
                                  [&](const FrameTransferTask& task) { return transfer_target(task); }, image_,
-                                 transferred));
+                                 log, transferred));
   log.append(std::move(rebuilt));
-  for (const auto& [tid, regs] : transferred) {
-    // A rebuilt frame's registers are the thread's whole state: they cannot
-    // also take the migration's rewrites (transfers refuse frames holding changed data).
-    if (log.sets_registers_of(tid))
-      return make_error("internal: thread {}'s registers cannot be rewritten; nothing was changed", tid);
-    log.set_registers(tid, regs);
-  }
+  // A rebuilt frame's registers are the thread's whole state, computed from
+  // the registers the migration left it (its rewrites of pointers in them).
+  for (const auto& [tid, regs] : transferred) log.set_registers(tid, regs);
   report_.frames_transferred = transferred.size();
   return ok();
 }

@@ -32,7 +32,7 @@ Result<std::vector<DataWrite>> plan_frame_transfers(const TracedProcess& process
                                                     const std::vector<FrameTransferTask>& tasks,
                                                     const std::map<pid_t, std::vector<StackFrame>>& frames,
                                                     const std::function<TransferTarget(const FrameTransferTask&)>& target,
-                                                    const link::Image& image,
+                                                    const link::Image& image, const WriteLog& pending,
                                                     std::map<pid_t, Registers>& registers) {
   std::vector<DataWrite> writes;
   for (const auto& task : tasks) {
@@ -46,7 +46,7 @@ Result<std::vector<DataWrite>> plan_frame_transfers(const TracedProcess& process
     auto f = frames.find(task.tid);
     if (!t || !thread || f == frames.end() || f->second.empty()) return fail("internal: its transfer is unknown");
     const StackFrame& frame = f->second.front();
-    const Registers& regs = thread->regs;
+    const Registers regs = pending.registers_of(*thread);
     // The thread must be exactly where the check saw it, with the frame the diff described.
     if (regs.rip != task.from || !frame.exact || frame.pc != task.from || frame.cfa != task.cfa)
       return fail("it moved since the check");
@@ -54,7 +54,13 @@ Result<std::vector<DataWrite>> plan_frame_transfers(const TracedProcess& process
       return fail(fmt::format("its frame is {} bytes, the old code's is {}", task.cfa - regs.rsp, t->old_frame));
     const int64_t span = std::max(t->old_frame, t->new_frame);
     const uint64_t low = task.cfa - static_cast<uint64_t>(span);
-    GRAFT_ASSIGN(const auto old_bytes, process.read(RemoteAddress(low), static_cast<size_t>(span)));
+    GRAFT_ASSIGN(auto old_bytes, process.read(RemoteAddress(low), static_cast<size_t>(span)));
+    // As the commit's earlier writes leave it (pointers to moved objects rewritten).
+    for (const auto& w : pending.writes()) {
+      const uint64_t at = w.address.value(), end = at + w.bytes.size();
+      for (uint64_t a = std::max(at, low); a < std::min(end, low + static_cast<uint64_t>(span)); ++a)
+        old_bytes[a - low] = w.bytes[a - at];
+    }
     std::vector<uint8_t> new_bytes = old_bytes;
     Registers next = regs;
     // Every value is read from the old frame (old_bytes, regs) before any is written.

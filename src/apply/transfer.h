@@ -11,6 +11,7 @@
 #include "patch/patch.h"
 #include "target/process.h"
 #include "apply/link.h"
+#include "apply/write_log.h"
 
 namespace graft::apply {
 
@@ -23,11 +24,14 @@ struct TransferTarget {
 // (with the bytes they replace) join the commit's, `registers` the threads'
 // new registers, set once every write is in. `target`: the transfer for a
 // task. Nothing is written here.
+// The old frame is read as `pending` (the commit's writes planned so far:
+// the migration's rewrites of pointers in it) will leave it, and the
+// thread's registers as it will set them.
 Result<std::vector<DataWrite>> plan_frame_transfers(const TracedProcess& process,
                                                     const std::vector<FrameTransferTask>& tasks,
                                                     const std::map<pid_t, std::vector<StackFrame>>& frames,
                                                     const std::function<TransferTarget(const FrameTransferTask&)>& target,
-                                                    const link::Image& image,
+                                                    const link::Image& image, const WriteLog& pending,
                                                     std::map<pid_t, Registers>& registers);
 
 // Code, run in the target, that rebuilds the frame of a thread returning

@@ -390,13 +390,11 @@ class Generator {
     const auto binary = new_.binary().path();
     diff::find_transfers(old_side, new_side, [&](uint64_t address) { return source_line(binary, address); },
                          [&](const std::string& callee) { return waits(callee); }, c);
-    // A moved local that may point to changed data would need the traversal
-    // to follow it in the rebuilt frame: not done yet.
-    if (holders_.count(id) && !c.transfers.empty()) {
-      c.transfers.clear();
-      c.not_transferable.push_back("any call: a local of its frame may point to changed data (the traversal does "
-                                   "not follow rebuilt frames yet)");
-    }
+    // A frame that may point to changed data moves too: at the commit its
+    // old frame is a root of the traversal (migrate/frame_holders.h), so its
+    // pointers are rewritten in place before they are copied (by graft at the
+    // commit, reading through the commit's writes; or by the frame's rebuild
+    // when its call returns).
   }
 
   // A function whose code changed because it inlines a changed function says so.

@@ -520,8 +520,10 @@ Result<std::map<uint64_t, uint64_t>> prepare_moves(const DataPlan& plan, const M
   // to the start of a moving object is rewritten like a typed pointer: live,
   // it must follow the object; dead, it is harmless. One into the middle of
   // it refuses. A register is rewritten only where DWARF says a typed local
-  // of the thread's own frame is in it (a thread waiting at a replaced
-  // function's entry, its argument in rdi); any other holding refuses.
+  // of one of the thread's frames is in it: its own frame's (a thread waiting
+  // at a replaced function's entry, its argument in rdi), or a caller's in a
+  // callee-saved register no frame inside has saved yet; any other holding
+  // refuses.
   std::vector<std::pair<uint64_t, Target*>> stack_words;
   std::vector<std::tuple<pid_t, Reg, Target*>> register_moves;
   for (const auto& thread : input.threads) {
@@ -547,7 +549,7 @@ Result<std::map<uint64_t, uint64_t>> prepare_moves(const DataPlan& plan, const M
         continue;
       }
       return make_error("thread {} ({}) holds in a register{} {}: graft rewrites a register only where DWARF says a "
-                        "typed pointer to it is, in the thread's innermost frame; nothing was changed",
+                        "typed pointer to it is, in one of the thread's frames; nothing was changed",
                         thread.tid, named.name(), local, what(value, t));
     }
     const MemoryMap* stack = memory.mapping(thread.stack_pointer);
@@ -770,7 +772,10 @@ Status add_frame_roots(const DataPlan& plan, const MigrationInput& input, Remote
                                 place.kind == LocalPlace::Kind::AtCfaOffset ? std::string("the frame address")
                                                                            : register_name(static_cast<Reg>(place.reg)));
             std::optional<std::pair<pid_t, Reg>> home;
-            if (where->in_register && own_registers) home = std::pair{thread.tid, static_cast<Reg>(place.reg)};
+            // Still in the thread's register (its own frame's, or a caller's
+            // callee-saved one no frame inside saved yet): rewritable there.
+            if (where->in_register && (frame.registers_in_thread >> place.reg & 1))
+              home = std::pair{thread.tid, static_cast<Reg>(place.reg)};
             auto found = where->in_register
                              ? traversal.add_root_value(where->value_or_address, local.type,
                                                         label + " in " + register_name(static_cast<Reg>(place.reg)), home)

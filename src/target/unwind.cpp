@@ -26,11 +26,18 @@ inline bool callee_saved(int reg) { return reg == kRbx || reg == kRbp || (reg >=
 
 struct KnownRegisters {
   std::array<uint64_t, kRegisters> value{};
-  uint32_t known = 0;  // bit per register
+  uint32_t known = 0;      // bit per register
+  uint32_t in_thread = 0;  // bit per register: the value is still in the thread's register of that number
   bool has(int reg) const { return reg >= 0 && reg < kRegisters && (known >> reg & 1); }
   void set(int reg, uint64_t v) {
     value[reg] = v;
     known |= 1u << reg;
+    in_thread &= ~(1u << reg);
+  }
+  // The callee left `reg` as it found it: where the value lives stays the same.
+  void keep(int reg, const KnownRegisters& callee) {
+    set(reg, callee.value[reg]);
+    in_thread |= callee.in_thread & (1u << reg);
   }
 };
 
@@ -38,6 +45,7 @@ inline KnownRegisters from_thread(const Registers& r) {
   KnownRegisters out;
   for (int i = 0; i < kReturnAddress; ++i) out.set(i, r[static_cast<Reg>(i)]);
   out.set(kReturnAddress, r.rip);
+  out.in_thread = (1u << kReturnAddress) - 1;
   return out;
 }
 
@@ -315,10 +323,10 @@ Step step_by_cfi(const Unwinder::Rules& rules, const KnownRegisters& regs, const
     switch (rule.kind) {
       case Rule::Undefined:
         // A callee-saved register no rule mentions is unchanged (psABI).
-        if (callee_saved(reg) && regs.has(reg)) caller.set(reg, regs.value[reg]);
+        if (callee_saved(reg) && regs.has(reg)) caller.keep(reg, regs);
         break;
       case Rule::SameValue:
-        if (regs.has(reg)) caller.set(reg, regs.value[reg]);
+        if (regs.has(reg)) caller.keep(reg, regs);
         break;
       case Rule::InRegister:
         if (regs.has(rule.reg)) caller.set(reg, regs.value[rule.reg]);
@@ -347,7 +355,7 @@ bool step_by_frame_pointer(pid_t pid, const StackFrame& frame, const KnownRegist
                            KnownRegisters& caller, uint64_t& return_slot) {
   caller = KnownRegisters{};
   for (int reg = 0; reg < kRegisters; ++reg)
-    if (callee_saved(reg) && regs.has(reg)) caller.set(reg, regs.value[reg]);
+    if (callee_saved(reg) && regs.has(reg)) caller.keep(reg, regs);
   uint64_t slot = 0;
   if (frame.exact) {
     // Stopped where the frame is not set up yet, or already taken down:
@@ -471,6 +479,7 @@ std::vector<StackFrame> Unwinder::unwind(const Registers& thread_regs, const Sta
   auto keep_registers = [](StackFrame& frame, const KnownRegisters& known, uint32_t mask) {
     for (int reg = 0; reg < 16; ++reg) frame.registers[static_cast<size_t>(reg)] = known.value[reg];
     frame.known_registers = known.known & mask & 0xffffu;
+    frame.registers_in_thread = known.in_thread & frame.known_registers;
   };
   frames.push_back(StackFrame{thread_regs.rip, thread_regs.rsp, 0, true, false, StackFrame::Found::Registers});
   keep_registers(frames.back(), regs, ~0u);

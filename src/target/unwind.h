@@ -59,6 +59,10 @@ struct StackFrame {
   // signal interrupted), the callee-saved ones the CFI recovers in callers.
   std::array<uint64_t, 16> registers{};
   uint32_t known_registers = 0;  // bit per register
+  // Bit per register: the frame's value of it is still in the thread's
+  // register of that number (no frame inside it saved and reused it), so
+  // rewriting the thread's register rewrites the frame's.
+  uint32_t registers_in_thread = 0;
   std::optional<uint64_t> reg(int number) const {
     if (number < 0 || number >= 16 || !(known_registers >> number & 1)) return std::nullopt;
     return registers[static_cast<size_t>(number)];

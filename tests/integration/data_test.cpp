@@ -251,22 +251,21 @@ TEST_F(DataChanges, AnArgumentRegisterOfAThreadAtAReplacedEntryFollowsTheObjectT
   EXPECT_EQ(target.ask("touched"), "stale 0");
 }
 
-TEST_F(DataChanges, AnObjectThatMustMoveHeldInAFramesRegisterRefusesNamingTheLocal) {
+// A caller's local in a callee-saved register that no frame inside it has
+// saved yet is still in the thread's register: the unwinder says so
+// (StackFrame::registers_in_thread), and the commit rewrites that register
+// (httpd v4 -> v5: a worker at conn_read's entry, conn_event's connection in rbx).
+TEST_F(DataChanges, AnObjectThatMustMoveHeldInACallersRegisterFollowsIt) {
   const auto [v1, v2, patch] = build_update(dir, "move");
   Process target({v1.string()});
   ASSERT_EQ(target.ask("build 10"), "built");
   ASSERT_EQ(target.ask("grasp"), "held");  // a struct item * local in a callee-saved register, blocked in read()
-  const std::string before = target.ask("dump");
-  const std::string maps = maps_of(target.pid());
   auto result = graft({"apply", std::to_string(target.pid()), patch.string(), "--timeout", "5000"});
-  EXPECT_EQ(result.exit_code, 1);
-  for (const char* expected : {"holds in a register (thread ", "grasp_thread) local mine in r", "the address of the struct item at",
-                               "graft rewrites a register only where DWARF says a typed pointer to it is, in the "
-                               "thread's innermost frame",
-                               "nothing was changed"})
-    EXPECT_NE(result.err.find(expected), std::string::npos) << expected << "\n" << result.err;
-  expect_as_before(target, before, maps, v1);
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(target.ask("v"), "2");
+  // The thread's register now names the moved item, as the list does.
   EXPECT_EQ(target.ask("release"), "the first item");
+  EXPECT_EQ(target.ask("usable"), "4080");
 }
 
 TEST_F(DataChanges, AnAddressInsideAnObjectThatMustMoveOnAThreadStackRefusesAndNothingChanges) {

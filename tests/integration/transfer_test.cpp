@@ -109,6 +109,33 @@ TEST_F(Transfer, CxxMemberLoopCarriesItsRaiiLocalsOverInPlace) {
   EXPECT_EQ(target.ask("report"), "w0:22:4 w1:22:4");
 }
 
+// A loop whose frame points to changed data: each worker holds `it`, a
+// pointer to its struct item, across read(). v2 changes struct item's layout
+// (transformed in place) and the loop's body uses the new field: the items
+// are found (from the global and the frames), transformed, and each worker
+// moves into the new body with `it` still pointing at its item.
+TEST_F(Transfer, AFrameHoldingChangedDataMovesWithIt) {
+  const auto v1 = build_program(dir, "holder", "v1"), v2 = build_program(dir, "holder", "v2");
+  std::string explain;
+  const auto patch = diff(v1, v2, &explain);
+  EXPECT_NE(explain.find("transferable at the call to read at main.c:"), std::string::npos) << explain;
+  EXPECT_NE(explain.find("local it"), std::string::npos) << explain;
+  Process target({v1.string()});
+  ASSERT_EQ(target.ask("wake"), "woken");
+  ASSERT_EQ(target.ask("wake"), "woken");
+  ASSERT_EQ(target.ask("report"), "2 2");
+  auto result = graft({"apply", std::to_string(target.pid()), patch.string(), "--json"});
+  ASSERT_EQ(result.exit_code, 0) << result.out << result.err;
+  const auto report = nlohmann::json::parse(result.out);
+  EXPECT_EQ(report.value("objects", 0), 2) << result.out;  // both items, in place
+  EXPECT_EQ(report.value("frames_continued", 0) + report.value("frames_transferred", 0), 2) << result.out;
+  EXPECT_EQ(target.ask("v"), "2");
+  ASSERT_EQ(target.ask("wake"), "woken");
+  EXPECT_EQ(target.ask("report"), "3/6 3/6");  // the count carried over, moved within the item; the new field used
+  ASSERT_EQ(target.ask("wake"), "woken");
+  EXPECT_EQ(target.ask("report"), "4/8 4/8");
+}
+
 TEST_F(Transfer, IdleWorkersDoNotHoldTheUpdateAndMoveWhenTheirCallReturns) {
   const auto v1 = build_program(dir, "loopbody", "v1");
   std::string explain;
