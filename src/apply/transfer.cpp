@@ -28,6 +28,17 @@ Result<uint64_t> new_code_lea_target(const link::Image& image, uint64_t address)
   return value;
 }
 
+namespace {
+// An integer of `size` bytes (the low bytes of `word`) as a 64-bit value.
+uint64_t extend(uint64_t word, uint64_t size, bool sign) {
+  if (size >= 8) return word;
+  const unsigned bits = static_cast<unsigned>(size * 8);
+  const uint64_t low = word & ((uint64_t{1} << bits) - 1);
+  if (!sign || !(low >> (bits - 1) & 1)) return low;
+  return low | ~((uint64_t{1} << bits) - 1);
+}
+}  // namespace
+
 Result<std::vector<DataWrite>> plan_frame_transfers(const TracedProcess& process,
                                                     const std::vector<FrameTransferTask>& tasks,
                                                     const std::map<pid_t, std::vector<StackFrame>>& frames,
@@ -75,6 +86,7 @@ Result<std::vector<DataWrite>> plan_frame_transfers(const TracedProcess& process
           break;
         }
         case Kind::Frame: {
+          if (mv.from_size) break;  // read as the integer it is, below
           const int64_t at = span + mv.from.offset;
           if (at < 0 || at + static_cast<int64_t>(mv.size) > span) return fail("a move reads outside its frame");
           std::memcpy(value.data(), old_bytes.data() + at, mv.size);
@@ -87,7 +99,16 @@ Result<std::vector<DataWrite>> plan_frame_transfers(const TracedProcess& process
           break;
         }
       }
-      if (mv.from.kind != Kind::Frame) std::memcpy(value.data(), &word, std::min<size_t>(mv.size, 8));
+      if (mv.from_size) {  // an integer whose type changed, converted as C does
+        if (mv.from.kind == Kind::Frame) {
+          const int64_t at = span + mv.from.offset;
+          if (at < 0 || at + static_cast<int64_t>(mv.from_size) > span) return fail("a move reads outside its frame");
+          word = 0;
+          std::memcpy(&word, old_bytes.data() + at, mv.from_size);
+        }
+        word = extend(word, mv.from_size, mv.sign_extend);
+      }
+      if (mv.from.kind != Kind::Frame || mv.from_size) std::memcpy(value.data(), &word, std::min<size_t>(mv.size, 8));
       if (mv.to.kind == Kind::Register) {
         const auto r = dwarf_register(mv.to.reg);
         if (!r || *r == Reg::rsp) return fail("a move writes an unknown register");
@@ -160,7 +181,7 @@ Result<std::vector<uint8_t>> frame_rebuild_code(const FrameTransfer& t, uint64_t
         break;
       }
       case Kind::Frame:
-        if (span + mv.from.offset < 0 || mv.from.offset + static_cast<int64_t>(mv.size) > 0)
+        if (span + mv.from.offset < 0 || mv.from.offset + static_cast<int64_t>(mv.from_size ? mv.from_size : mv.size) > 0)
           return fail("a move reads outside its frame");
         from = snapshot_cfa + static_cast<int32_t>(mv.from.offset);
         break;
@@ -182,6 +203,12 @@ Result<std::vector<uint8_t>> frame_rebuild_code(const FrameTransfer& t, uint64_t
       }
     }
     if (mv.from.kind != Kind::Frame && mv.size > 8) return fail("a move of a value is wider than a register");
+    if (mv.from_size) {  // an integer whose type changed: extended (or truncated) as C converts it
+      if (mv.from_size > 8 || mv.size > 8) return fail("a conversion is wider than a register");
+      a.load_extended_rax(from, mv.from_size, mv.sign_extend);
+      a.store(Reg::rax, kTemporary);
+      from = kTemporary;
+    }
     if (mv.to.kind == Kind::Register) {
       const auto r = dwarf_register(mv.to.reg);
       if (!r || *r == Reg::rsp) return fail("a move writes an unknown register");

@@ -91,4 +91,10 @@ struct Liveness {
 
 Liveness liveness(const Code& code);
 
+// The strongly connected components of an instruction graph (`next`: the
+// successors of each instruction): `component` numbers them, `cyclic` marks
+// the instructions on a cycle (a loop).
+void strongly_connected(const std::vector<std::vector<size_t>>& next, std::vector<int>& component,
+                        std::vector<bool>& cyclic);
+
 }  // namespace graft::diff

@@ -839,7 +839,8 @@ std::string explain_patch(const Patch& patch) {
       out += fmt::format("           transferable at {}: a thread just back from it moves into the new code "
                          "(+{:#x} -> +{:#x}, {} values moved)\n", t.at, t.old_return, t.new_return, t.moves.size());
       std::vector<std::string> moved;
-      for (const auto& mv : t.moves) moved.push_back(mv.what);
+      for (const auto& mv : t.moves)  // a struct's new bytes are several moves: named once
+        if (std::find(moved.begin(), moved.end(), mv.what) == moved.end()) moved.push_back(mv.what);
       out += fmt::format("             moved: {}\n", fmt::join(moved, ", "));
     }
     for (const auto& why : c.not_transferable) out += fmt::format("           not transferable at {}\n", why);

@@ -142,59 +142,6 @@ StartupAnalysis::~StartupAnalysis() = default;
 
 namespace {
 
-// Strongly connected components of an instruction graph (iterative Tarjan).
-void components(const std::vector<std::vector<size_t>>& next, std::vector<int>& component, std::vector<bool>& cyclic) {
-  const size_t n = next.size();
-  component.assign(n, -1);
-  cyclic.assign(n, false);
-  std::vector<int> index(n, -1), low(n, 0);
-  std::vector<bool> on_stack(n, false);
-  std::vector<size_t> stack;
-  int counter = 0, count = 0;
-  for (size_t root = 0; root < n; ++root) {
-    if (index[root] >= 0) continue;
-    std::vector<std::pair<size_t, size_t>> work{{root, 0}};
-    index[root] = low[root] = counter++;
-    stack.push_back(root);
-    on_stack[root] = true;
-    while (!work.empty()) {
-      auto& [v, edge] = work.back();
-      if (edge < next[v].size()) {
-        const size_t w = next[v][edge++];
-        if (index[w] < 0) {
-          index[w] = low[w] = counter++;
-          stack.push_back(w);
-          on_stack[w] = true;
-          work.push_back({w, 0});
-        } else if (on_stack[w]) {
-          low[v] = std::min(low[v], index[w]);
-        }
-        continue;
-      }
-      if (low[v] == index[v]) {
-        size_t size = 0;
-        size_t w;
-        do {
-          w = stack.back();
-          stack.pop_back();
-          on_stack[w] = false;
-          component[w] = count;
-          ++size;
-        } while (w != v);
-        if (size > 1)
-          for (size_t k = 0; k < n; ++k)
-            if (component[k] == count) cyclic[k] = true;
-        ++count;
-      }
-      const size_t done = v;
-      work.pop_back();
-      if (!work.empty()) low[work.back().first] = std::min(low[work.back().first], low[done]);
-    }
-  }
-  for (size_t v = 0; v < n; ++v)
-    if (std::find(next[v].begin(), next[v].end(), v) != next[v].end()) cyclic[v] = true;
-}
-
 std::vector<bool> reachable_from(const std::vector<std::vector<size_t>>& next, const std::vector<size_t>& starts) {
   std::vector<bool> seen(next.size(), false);
   std::deque<size_t> queue(starts.begin(), starts.end());
@@ -242,7 +189,7 @@ const StartupAnalysis::Facts* StartupAnalysis::facts(const std::string& identity
       for (size_t j = 0; j < n; ++j) cases.push_back(j);
     f->next[k] = std::move(cases);
   }
-  components(f->next, f->component, f->cyclic);
+  strongly_connected(f->next, f->component, f->cyclic);
   slot = std::move(f);
   return slot.get();
 }

@@ -1,6 +1,7 @@
 #include "diff/transfer.h"
 
 #include <algorithm>
+#include <functional>
 #include <iterator>
 #include <map>
 #include <optional>
@@ -87,10 +88,99 @@ bool holds_pointer(const TypeTable& types, int index, int depth = 0) {
   }
 }
 
+constexpr size_t kUndefined = ~size_t{0};  // no definition (the caller's value) or a call's clobber
+
+// Definitions reaching each instruction of `code`, forward to a fixed point.
+// `defines(k)`: 0 if instruction k leaves the value alone, 1 if it defines
+// it (k is the definition), 2 if it makes it unknown (kUndefined, as the
+// function's entry does).
+std::vector<std::set<size_t>> reaching_definitions(const Code& code, const std::function<int(size_t)>& defines) {
+  const size_t n = code.ins.size();
+  std::vector<std::set<size_t>> reaching(n);
+  std::vector<bool> seen(n, false);
+  std::vector<size_t> work;
+  auto reach = [&](size_t j, const std::set<size_t>& defs) {
+    const size_t before = reaching[j].size();
+    reaching[j].insert(defs.begin(), defs.end());
+    if (!seen[j] || reaching[j].size() != before) {
+      seen[j] = true;
+      work.push_back(j);
+    }
+  };
+  if (n) reach(0, {kUndefined});
+  while (!work.empty()) {
+    const size_t k = work.back();
+    work.pop_back();
+    const int d = defines(k);
+    const std::set<size_t> out = d == 0 ? reaching[k] : std::set<size_t>{d == 1 ? k : kUndefined};
+    if (code.anywhere[k])
+      for (size_t j = 0; j < n; ++j) reach(j, out);
+    for (size_t j : code.successors[k]) reach(j, out);
+  }
+  return reaching;
+}
+
+// Reaching definitions of register `reg` (a call clobbers a caller-saved one).
+std::vector<std::set<size_t>> register_definitions(const Code& code, int reg) {
+  return reaching_definitions(code, [&](size_t k) {
+    const Instruction& i = code.ins[k];
+    if (i.ins.meta.category == ZYDIS_CATEGORY_CALL) return (kCallerSaved >> reg & 1) ? 2 : 0;
+    for (uint8_t o = 0; o < i.ins.operand_count; ++o)
+      if (i.ops[o].type == ZYDIS_OPERAND_TYPE_REGISTER && dwarf_number(i.ops[o].reg.value) == reg &&
+          (i.ops[o].actions & ZYDIS_OPERAND_ACTION_MASK_WRITE))
+        return 1;
+    return 0;
+  });
+}
+
+// One version of the function: its code and its loops.
+struct Loops {
+  std::vector<int> component;  // strongly connected components of the code
+  std::vector<bool> cyclic;
+  explicit Loops(const Code& code) { strongly_connected(code.successors, component, cyclic); }
+  bool same_loop(size_t a, size_t b) const { return cyclic[b] && component[a] == component[b]; }
+};
+
+// The local that register `reg` holds at instruction `at` where DWARF does
+// not say so (clang drops a loop variable's location across the back
+// edge): the one local DWARF places in `reg` somewhere in the loop `at` is
+// in, when every definition of `reg` from inside the loop that reaches `at`
+// is an assignment to it (DWARF places it in `reg` right after), and with
+// `every_definition`, every other one too. nullptr if there is not exactly one.
+const FrameLocal* carried_in(const TransferSide& side, const Code& code, const Loops& loops, int reg, size_t at,
+                             bool every_definition) {
+  if (!side.frame || !loops.cyclic[at]) return nullptr;
+  const size_t n = code.ins.size();
+  auto in_reg = [&](const FrameLocal& l, size_t k) {
+    const uint64_t pc = side.address + code.at(k);
+    return std::any_of(l.live.begin(), l.live.end(), [&](const LiveRange& r) {
+      return r.start <= pc && pc < r.end && r.place.kind == LocalPlace::Kind::InRegister && r.place.reg == reg;
+    });
+  };
+  const FrameLocal* found = nullptr;
+  for (const auto& local : side.frame->locals) {
+    bool in_loop = false;
+    for (size_t k = 0; k < n && !in_loop; ++k) in_loop = loops.same_loop(k, at) && in_reg(local, k);
+    if (!in_loop) continue;
+    if (found) return nullptr;
+    found = &local;
+  }
+  if (!found) return nullptr;
+  const auto definitions = register_definitions(code, reg);
+  for (size_t k : definitions[at]) {
+    if (k == kUndefined) {
+      if (every_definition) return nullptr;
+      continue;
+    }
+    if ((every_definition || loops.same_loop(k, at)) && (k + 1 >= n || !in_reg(*found, k + 1))) return nullptr;
+  }
+  return found;
+}
+
 class Transfer {
  public:
   Transfer(const TransferSide& o, const Code& oc, const TransferSide& n, const Code& nc, const Liveness& live)
-      : old_(o), old_code_(oc), new_(n), new_code_(nc), live_(live) {}
+      : old_(o), old_code_(oc), new_(n), new_code_(nc), live_(live), old_loops_(oc), new_loops_(nc) {}
 
   // The transfer from the return of old call a to new call b, or why not.
   Result<FrameTransfer> at(size_t a, size_t b) {
@@ -112,7 +202,8 @@ class Transfer {
     auto new_locals = locals_at(new_, new_code_, t.new_return, rb);
     uint16_t given = 1u << kRsp;
     std::vector<std::pair<int64_t, int64_t>> covered;  // CFA-relative byte ranges the moves fill
-    auto give = [&](const TransferValue& from, const TransferValue& to, uint64_t size, std::string what) -> Status {
+    auto give = [&](const TransferValue& from, const TransferValue& to, uint64_t size, std::string what,
+                    uint64_t from_size = 0, bool sign_extend = false) -> Status {
       auto same = [](const TransferValue& x, const TransferValue& y) {
         return x.kind == y.kind && x.reg == y.reg && x.offset == y.offset;
       };
@@ -127,7 +218,7 @@ class Transfer {
           if (same(mv.to, to) && same(mv.from, from) && mv.size == size) return ok();
         covered.emplace_back(to.offset, to.offset + static_cast<int64_t>(size));
       }
-      t.moves.push_back({from, to, size, std::move(what)});
+      t.moves.push_back({from, to, size, std::move(what), from_size, sign_extend});
       return ok();
     };
     // Locals: from the old local of the same name and type.
@@ -144,12 +235,23 @@ class Transfer {
         continue;
       }
       if (counterpart == old_locals.end()) {
-        if (needed) return make_error("local {} is new, or the old code does not say where it is there", name);
+        if (!needed) continue;
+        const bool in_old = old_.frame && std::any_of(old_.frame->locals.begin(), old_.frame->locals.end(),
+                                                      [&](const FrameLocal& l) { return l.name == name; });
+        if (in_old) return make_error("local {}: the old code does not say where it is there", name);
+        // New: it starts as the new code starts it before the loop.
+        GRAFT_ASSIGN(const TransferValue initial, initial_value(name, placed, rb));
+        GRAFT_TRY(give(initial, to, to.kind == Kind::Register ? 8 : placed.size,
+                       fmt::format("local {} (new: {})", name, initial.offset)));
         continue;
       }
       const Placed& from = counterpart->second;
       if (old_.types.layout(from.local->type) != new_.types.layout(placed.local->type)) {
-        if (needed) return make_error("local {} changes type", name);
+        if (!needed) continue;
+        // Converted as data is: integers as C converts them, structs member by member.
+        std::vector<TransferMove> converted;
+        GRAFT_TRY(convert(from.local->type, from.value, placed.local->type, to, "local " + name, converted));
+        for (auto& mv : converted) GRAFT_TRY(give(mv.from, mv.to, mv.size, mv.what, mv.from_size, mv.sign_extend));
         continue;
       }
       if ((to.kind == Kind::Register || from.value.kind == Kind::Register) && placed.size > 8) {
@@ -253,6 +355,41 @@ class Transfer {
     // Values the new code computed before its loop.
     for (int reg = 0; reg < 16; ++reg) {
       if (!(live_regs >> reg & 1) || (given >> reg & 1)) continue;
+      // A new local the loop carries in the register where DWARF loses it
+      // (clang drops a loop variable's location across the back edge).
+      if (const FrameLocal* carried = carried_in(new_, new_code_, new_loops_, reg, rb, false)) {
+        const bool in_old = old_.frame && std::any_of(old_.frame->locals.begin(), old_.frame->locals.end(),
+                                                      [&](const FrameLocal& l) { return l.name == carried->name; });
+        if (in_old) {
+          // The old code carries it the same way: in the register every
+          // definition reaching the old return assigns it in.
+          std::optional<int> old_reg;
+          for (int r = 0; r < 16 && !old_reg; ++r)
+            if (const FrameLocal* l = r == kRsp ? nullptr : carried_in(old_, old_code_, old_loops_, r, ra, true);
+                l && l->name == carried->name)
+              old_reg = r;
+          const auto counterpart = old_locals.find(carried->name);
+          if (!old_reg && counterpart != old_locals.end() && counterpart->second.local &&
+              counterpart->second.value.kind == Kind::Register)
+            old_reg = counterpart->second.value.reg;  // DWARF places it in the old code
+          if (!old_reg)
+            return make_error("{} holds local {} there, where DWARF does not say so, and the old code does not say "
+                              "where it keeps it (a value the compiler keeps for the loop)",
+                              kRegisterNames[reg], carried->name);
+          const FrameLocal* before = nullptr;
+          for (const auto& l : old_.frame->locals)
+            if (l.name == carried->name) before = &l;
+          std::vector<TransferMove> converted;
+          GRAFT_TRY(convert(before->type, {Kind::Register, *old_reg, 0}, carried->type, {Kind::Register, reg, 0},
+                            "local " + carried->name, converted));
+          for (auto& mv : converted) GRAFT_TRY(give(mv.from, mv.to, mv.size, mv.what, mv.from_size, mv.sign_extend));
+          continue;
+        }
+        const Placed placed{carried, {Kind::Register, reg, 0}, 8};
+        GRAFT_ASSIGN(const TransferValue initial, initial_value(carried->name, placed, rb));
+        GRAFT_TRY(give(initial, placed.value, 8, fmt::format("local {} (new: {})", carried->name, initial.offset)));
+        continue;
+      }
       GRAFT_ASSIGN(TransferValue v, computed_before(reg, rb));
       if (v.kind == Kind::FrameAddress && !placeable(v.offset))
         return make_error("{} holds the address of a stack slot that holds no local it moves", kRegisterNames[reg]);
@@ -292,6 +429,64 @@ class Transfer {
 
   static bool inside(const std::vector<std::pair<int64_t, int64_t>>& covered, int64_t at) {
     return std::any_of(covered.begin(), covered.end(), [&](const auto& c) { return c.first <= at && at < c.second; });
+  }
+
+  static bool integer(const Type& t) {
+    return t.kind == TypeKind::Signed || t.kind == TypeKind::Unsigned || t.kind == TypeKind::Bool ||
+           t.kind == TypeKind::Enum;
+  }
+
+  // The moves that carry a value of old type `a` at `from` over as new type
+  // `b` at `to`, by the default rules of data transformation (src/data): an
+  // integer converted as C converts it; a struct in memory member by member
+  // (by name), its new members and padding zero. Anything else refuses.
+  Status convert(int a, const TransferValue& from, int b, const TransferValue& to, const std::string& what,
+                 std::vector<TransferMove>& out, int depth = 0) const {
+    const Type& ta = old_.types.at(a);
+    const Type& tb = new_.types.at(b);
+    const std::string change = fmt::format("{} changes type from {} to {}", what, old_.types.spell(a), new_.types.spell(b));
+    if (old_.types.layout(a) == new_.types.layout(b)) {
+      if (from.kind == Kind::Register && to.kind == Kind::Register) out.push_back({from, to, 8, what});
+      else if ((from.kind == Kind::Register || to.kind == Kind::Register) && tb.size > 8)
+        return make_error("{}: a part is in a register in one version and larger than one", change);
+      else out.push_back({from, to, tb.size, what});
+      return ok();
+    }
+    if (integer(ta) && integer(tb)) {
+      // C converts to _Bool by comparing with zero, not by truncating.
+      if (tb.kind == TypeKind::Bool && ta.kind != TypeKind::Bool)
+        return make_error("{}, which graft does not convert (to _Bool)", change);
+      const std::set<uint64_t> sizes{1, 2, 4, 8};
+      if (!sizes.count(ta.size) || !sizes.count(tb.size)) return make_error("{}, an integer of an unusual size", change);
+      bool sign = ta.kind == TypeKind::Signed;
+      if (ta.kind == TypeKind::Enum) sign = std::any_of(ta.enumerators.begin(), ta.enumerators.end(),
+                                                        [](const auto& e) { return e.second < 0; });
+      if (ta.kind == TypeKind::Enum || tb.kind == TypeKind::Enum)
+        if (ta.enumerators != tb.enumerators)
+          return make_error("{}: its enumerators changed, which a frame transfer does not renumber", change);
+      out.push_back({from, to, to.kind == Kind::Register ? 8 : tb.size, what + " (converted)", ta.size, sign});
+      return ok();
+    }
+    if (ta.kind != TypeKind::Struct || tb.kind != TypeKind::Struct || ta.name != tb.name || depth > 16)
+      return make_error("{}, which a frame transfer converts only between integers or structs of one name", change);
+    if (from.kind != Kind::Frame || to.kind != Kind::Frame)
+      return make_error("{}: a struct in a register is not converted", change);
+    if (may_point_into_itself(b))
+      return make_error("{}: a C++ object holding pointers may point into itself and is not converted", change);
+    // New members and padding: zero, as data's default transformer leaves them.
+    for (uint64_t done = 0; done < tb.size; done += 8)
+      out.push_back({{Kind::Constant, -1, 0}, {Kind::Frame, -1, to.offset + static_cast<int64_t>(done)},
+                     std::min<uint64_t>(8, tb.size - done), what + " (new bytes: zero)"});
+    for (const auto& mb : tb.members) {
+      auto ma = std::find_if(ta.members.begin(), ta.members.end(), [&](const Member& m) { return m.name == mb.name; });
+      if (ma == ta.members.end() || mb.name.empty()) continue;  // new: zero
+      const std::string part = what + "." + mb.name;
+      if (ma->bit_size || mb.bit_size)
+        return make_error("{}: its bit-field {} is not converted by a frame transfer", change, mb.name);
+      GRAFT_TRY(convert(ma->type, {Kind::Frame, -1, from.offset + static_cast<int64_t>(ma->offset)}, mb.type,
+                        {Kind::Frame, -1, to.offset + static_cast<int64_t>(mb.offset)}, part, out, depth + 1));
+    }
+    return ok();
   }
 
   // Before each instruction reachable from `from`: the frame bytes every
@@ -348,44 +543,109 @@ class Transfer {
     return out;
   }
 
+  // The whole 64-bit value instruction k gives register `reg`, if a
+  // constant: `mov $imm, %r64`, `mov $imm, %r32` (zero-extended), `xor %r, %r`.
+  std::optional<int64_t> constant_set(size_t k, int reg) const {
+    const Instruction& i = new_code_.ins[k];
+    const auto& dst = i.ops[0];
+    if (dst.type != ZYDIS_OPERAND_TYPE_REGISTER || dwarf_number(dst.reg.value) != reg) return std::nullopt;
+    const auto cls = ZydisRegisterGetClass(dst.reg.value);
+    if (cls != ZYDIS_REGCLASS_GPR64 && cls != ZYDIS_REGCLASS_GPR32) return std::nullopt;
+    const auto& src = i.ops[1];
+    if (i.ins.mnemonic == ZYDIS_MNEMONIC_MOV && src.type == ZYDIS_OPERAND_TYPE_IMMEDIATE)
+      return cls == ZYDIS_REGCLASS_GPR64 ? src.imm.value.s
+                                         : static_cast<int64_t>(static_cast<uint32_t>(src.imm.value.u));
+    if (i.ins.mnemonic == ZYDIS_MNEMONIC_XOR && src.type == ZYDIS_OPERAND_TYPE_REGISTER &&
+        src.reg.value == dst.reg.value)
+      return 0;
+    return std::nullopt;
+  }
+
+  // The value a new local of the new code has when its loop starts: the
+  // one constant every definition reaching the return gives it, or else
+  // every definition from before the loop the return is in (the value the
+  // loop begins with: a thread moving in starts it afresh). Ginseng's rule
+  // for new locals; anything not constant refuses.
+  Result<TransferValue> initial_value(const std::string& name, const Placed& placed, size_t at) const {
+    const TransferValue& place = placed.value;
+    std::vector<std::set<size_t>> defs;
+    std::function<std::optional<int64_t>(size_t)> value_at;
+    if (place.kind == Kind::Register) {
+      defs = register_definitions(new_code_, place.reg);
+      value_at = [&, reg = place.reg](size_t k) { return constant_set(k, reg); };
+    } else {
+      const int64_t lo = place.offset, hi = place.offset + static_cast<int64_t>(std::max<uint64_t>(placed.size, 1));
+      if (placed.size > 8) return make_error("local {} is new and larger than a register (graft gives a new local only "
+                                             "a constant initial value)", name);
+      for (size_t k = 0; k < new_code_.ins.size(); ++k)
+        if (new_code_.ins[k].ins.mnemonic == ZYDIS_MNEMONIC_LEA)
+          if (auto o = new_code_.frame_offset(k, new_code_.ins[k].ops[1]); o && *o < hi && *o + 8 > lo)
+            return make_error("local {} is new and the code takes its address (graft gives a new local only a "
+                              "constant initial value)", name);
+      auto store_to = [&](size_t k) -> const ZydisDecodedOperand* {
+        const Instruction& i = new_code_.ins[k];
+        for (uint8_t o = 0; o < i.ins.operand_count; ++o) {
+          const auto& op = i.ops[o];
+          if (op.type != ZYDIS_OPERAND_TYPE_MEMORY || !(op.actions & ZYDIS_OPERAND_ACTION_MASK_WRITE)) continue;
+          if (auto at = new_code_.frame_offset(k, op); at && *at < hi && *at + std::max<int64_t>(op.size / 8, 1) > lo)
+            return &op;
+        }
+        return nullptr;
+      };
+      defs = reaching_definitions(new_code_, [&](size_t k) { return store_to(k) ? 1 : 0; });
+      value_at = [&, lo, hi](size_t k) -> std::optional<int64_t> {
+        const Instruction& i = new_code_.ins[k];
+        const ZydisDecodedOperand* op = store_to(k);
+        if (i.ins.mnemonic != ZYDIS_MNEMONIC_MOV || op != &i.ops[0] || new_code_.frame_offset(k, *op) != lo ||
+            op->size / 8 != hi - lo)
+          return std::nullopt;
+        const auto& src = i.ops[1];
+        if (src.type == ZYDIS_OPERAND_TYPE_IMMEDIATE) return src.imm.value.s;
+        if (src.type != ZYDIS_OPERAND_TYPE_REGISTER) return std::nullopt;
+        // A register set to one constant on every path to the store.
+        const int reg = dwarf_number(src.reg.value);
+        std::optional<int64_t> v;
+        const auto definitions = register_definitions(new_code_, reg);
+        for (size_t d : definitions[k]) {
+          const auto c = d == kUndefined ? std::nullopt : constant_set(d, reg);
+          if (!c || (v && *v != *c)) return std::nullopt;
+          v = c;
+        }
+        return v;
+      };
+    }
+    auto one_constant = [&](bool before_loop) -> Result<std::optional<int64_t>> {
+      std::optional<int64_t> v;
+      for (size_t k : defs[at]) {
+        if (before_loop && k != kUndefined && new_loops_.same_loop(k, at)) continue;
+        if (k == kUndefined) {
+          if (!before_loop) return std::optional<int64_t>{};
+          return make_error("local {} is new and the new code does not set it before its loop", name);
+        }
+        const auto c = value_at(k);
+        if (!c || (v && *v != *c)) {
+          if (!before_loop) return std::optional<int64_t>{};
+          return make_error("local {} is new and the new code sets it to {} before its loop, at +{:#x} (graft gives "
+                            "a new local only a constant initial value)", name, c ? "more than one value" : "a value "
+                            "it computes", new_code_.at(k));
+        }
+        v = c;
+      }
+      if (!v && before_loop) return make_error("local {} is new and the new code does not set it before its loop", name);
+      return v;
+    };
+    GRAFT_ASSIGN(auto everywhere, one_constant(false));
+    if (!everywhere) {
+      GRAFT_ASSIGN(everywhere, one_constant(true));
+    }
+    return TransferValue{Kind::Constant, -1, *everywhere};
+  }
+
   // A register whose every definition reaching `at` (the return address)
   // gives a value graft can compute, the same for all: a stack address, a
   // constant, or a RIP-relative address (one symbol, so one value).
   Result<TransferValue> computed_before(int reg, size_t at) const {
-    const size_t n = new_code_.ins.size();
-    constexpr size_t kUndefined = ~size_t{0};  // no definition (the caller's value) or a call's clobber
-    auto writes = [&](size_t k) {
-      const Instruction& i = new_code_.ins[k];
-      if (i.ins.meta.category == ZYDIS_CATEGORY_CALL) return (kCallerSaved >> reg & 1) != 0;
-      for (uint8_t o = 0; o < i.ins.operand_count; ++o)
-        if (i.ops[o].type == ZYDIS_OPERAND_TYPE_REGISTER && dwarf_number(i.ops[o].reg.value) == reg &&
-            (i.ops[o].actions & ZYDIS_OPERAND_ACTION_MASK_WRITE))
-          return true;
-      return false;
-    };
-    // Reaching definitions of `reg`, forward to a fixed point.
-    std::vector<std::set<size_t>> reaching(n);
-    std::vector<bool> seen(n, false);
-    std::vector<size_t> work;
-    auto reach = [&](size_t j, const std::set<size_t>& defs) {
-      const size_t before = reaching[j].size();
-      reaching[j].insert(defs.begin(), defs.end());
-      if (!seen[j] || reaching[j].size() != before) {
-        seen[j] = true;
-        work.push_back(j);
-      }
-    };
-    if (n) reach(0, {kUndefined});
-    while (!work.empty()) {
-      const size_t k = work.back();
-      work.pop_back();
-      const std::set<size_t> out = writes(k) ? std::set<size_t>{new_code_.ins[k].ins.meta.category == ZYDIS_CATEGORY_CALL
-                                                                    ? kUndefined : k}
-                                             : reaching[k];
-      if (new_code_.anywhere[k])
-        for (size_t j = 0; j < n; ++j) reach(j, out);
-      for (size_t j : new_code_.successors[k]) reach(j, out);
-    }
+    const auto reaching = register_definitions(new_code_, reg);
     auto refuse = [&] {
       return make_error("{} is live there but holds no local DWARF places (a value the compiler keeps for the loop)",
                         kRegisterNames[reg]);
@@ -415,9 +675,8 @@ class Transfer {
         symbol = &*ref;
       } else if (i.ins.mnemonic == ZYDIS_MNEMONIC_LEA) {
         if (auto offset = new_code_.frame_offset(k, src)) v = TransferValue{Kind::FrameAddress, -1, *offset};
-      } else if (i.ins.mnemonic == ZYDIS_MNEMONIC_MOV && src.type == ZYDIS_OPERAND_TYPE_IMMEDIATE &&
-                 ZydisRegisterGetClass(i.ops[0].reg.value) == ZYDIS_REGCLASS_GPR64) {
-        v = TransferValue{Kind::Constant, -1, src.imm.value.s};
+      } else if (auto c = constant_set(k, reg)) {
+        v = TransferValue{Kind::Constant, -1, *c};
       }
       if (!v) return refuse();
       const bool same = value && (v->kind == Kind::CodeAddress
@@ -436,6 +695,7 @@ class Transfer {
   const TransferSide& new_;
   const Code& new_code_;
   const Liveness& live_;
+  const Loops old_loops_, new_loops_;
 };
 
 }  // namespace

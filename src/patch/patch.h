@@ -27,7 +27,7 @@ inline bool identity_named(const std::string& identity, const std::string& name)
   return identity == name || identity.ends_with("::" + name);
 }
 
-inline constexpr int kPatchFormatVersion = 3;  // 2: per-function continuation; 3: update-time code
+inline constexpr int kPatchFormatVersion = 4;  // 2: per-function continuation; 3: update-time code; 4: transfers convert integers
 
 enum class PieceKind { Text, ReadOnly, Data, Bss };
 const char* piece_kind_name(PieceKind kind);
@@ -85,6 +85,11 @@ struct TransferMove {
   TransferValue to;    // in the new frame: Register or Frame
   uint64_t size = 8;   // bytes (Frame to Frame: the whole object)
   std::string what;    // the variable, or why the value is needed
+  // An integer whose type changed: `from` has `from_size` bytes (1, 2, 4,
+  // 8), extended as C converts it (sign-extended if the old type is signed)
+  // or truncated to `size`. 0: the same bytes, copied.
+  uint64_t from_size = 0;
+  bool sign_extend = false;
 };
 struct FrameTransfer {
   uint64_t old_return = 0, new_return = 0;  // offsets from the entry

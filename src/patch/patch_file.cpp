@@ -41,7 +41,11 @@ nlohmann::json transfers_to_json(const Continuation& c) {
   nlohmann::json out = nlohmann::json::array();
   for (const auto& t : c.transfers) {
     nlohmann::json moves = nlohmann::json::array();
-    for (const auto& mv : t.moves) moves.push_back({value_to_json(mv.from), value_to_json(mv.to), mv.size, mv.what});
+    for (const auto& mv : t.moves) {
+      nlohmann::json move = {value_to_json(mv.from), value_to_json(mv.to), mv.size, mv.what};
+      if (mv.from_size) move.push_back({mv.from_size, mv.sign_extend});
+      moves.push_back(std::move(move));
+    }
     out.push_back({{"old_return", t.old_return}, {"new_return", t.new_return}, {"old_frame", t.old_frame},
                    {"new_frame", t.new_frame}, {"at", t.at}, {"moves", moves}});
   }
@@ -55,8 +59,15 @@ void transfers_from_json(const nlohmann::json& c, Continuation& out) {
   for (const auto& t : c.at("transfers")) {
     FrameTransfer ft{t.at("old_return").get<uint64_t>(), t.at("new_return").get<uint64_t>(),
                      t.at("old_frame").get<int64_t>(), t.at("new_frame").get<int64_t>(), t.at("at").get<std::string>(), {}};
-    for (const auto& mv : t.at("moves"))
-      ft.moves.push_back({value_from_json(mv.at(0)), value_from_json(mv.at(1)), mv.at(2).get<uint64_t>(), mv.at(3).get<std::string>()});
+    for (const auto& mv : t.at("moves")) {
+      TransferMove move{value_from_json(mv.at(0)), value_from_json(mv.at(1)), mv.at(2).get<uint64_t>(),
+                        mv.at(3).get<std::string>()};
+      if (mv.size() > 4) {
+        move.from_size = mv.at(4).at(0).get<uint64_t>();
+        move.sign_extend = mv.at(4).at(1).get<bool>();
+      }
+      ft.moves.push_back(std::move(move));
+    }
     out.transfers.push_back(std::move(ft));
   }
 }
@@ -243,12 +254,16 @@ uint64_t patch_checksum(const Patch& patch) {
       h.value(t.new_return);
       h.value(t.old_frame);
       h.value(t.new_frame);
-      for (const auto& mv : t.moves)
+      for (const auto& mv : t.moves) {
         for (const auto& v : {mv.from, mv.to}) {
           h.value(static_cast<int>(v.kind));
           h.value(v.reg);
           h.value(v.offset);
         }
+        h.value(mv.size);
+        h.value(mv.from_size);
+        h.value(mv.sign_extend);
+      }
     }
   }
   return h.hash;
@@ -416,7 +431,9 @@ Result<Patch> parse_patch(std::vector<uint8_t> image, const std::string& label) 
             (mv.to.kind == TransferValue::Kind::Register && (mv.to.reg < 0 || mv.to.reg > 15 || mv.to.reg == 7)) ||
             (mv.from.kind == TransferValue::Kind::Register && (mv.from.reg < 0 || mv.from.reg > 15)) ||
             (mv.to.kind == TransferValue::Kind::Frame && (mv.to.offset >= 0 || mv.to.offset < -t.new_frame)) ||
-            mv.size == 0 || mv.size > 4096)
+            mv.size == 0 || mv.size > 4096 ||
+            (mv.from_size && (mv.size > 8 || (mv.from_size != 1 && mv.from_size != 2 && mv.from_size != 4 &&
+                                               mv.from_size != 8))))
           return refuse(fmt::format("function {} has a malformed frame transfer at {:#x}", f.identity, t.old_return));
     }
   }

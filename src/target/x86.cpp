@@ -11,10 +11,11 @@ int hardware_number(Reg r) {
 
 }  // namespace
 
-// [REX] opcode ModRM(mod 10, reg, r/m 100) SIB(rsp) disp32: `off(%rsp)`.
-void Assembler::rsp_operand(uint8_t opcode, int reg, int32_t offset, bool wide) {
+// [REX] [0F] opcode ModRM(mod 10, reg, r/m 100) SIB(rsp) disp32: `off(%rsp)`.
+void Assembler::rsp_operand(uint8_t opcode, int reg, int32_t offset, bool wide, bool escape) {
   const uint8_t rex = static_cast<uint8_t>(0x40 | (wide ? 8 : 0) | (reg >= 8 ? 4 : 0));
   if (rex != 0x40) code_.push_back(rex);
+  if (escape) code_.push_back(0x0f);
   code_.push_back(opcode);
   code_.push_back(static_cast<uint8_t>(0x80 | (reg & 7) << 3 | 4));
   code_.push_back(0x24);
@@ -31,6 +32,15 @@ void Assembler::move_immediate_rax(uint64_t value) {
   code_.push_back(0x48);
   code_.push_back(0xb8);
   for (int i = 0; i < 8; ++i) code_.push_back(static_cast<uint8_t>(value >> (8 * i)));
+}
+
+void Assembler::load_extended_rax(int32_t off, uint64_t size, bool sign) {
+  switch (size) {
+    case 1: rsp_operand(sign ? 0xbe : 0xb6, 0, off, true, true); break;  // movsbq / movzbq
+    case 2: rsp_operand(sign ? 0xbf : 0xb7, 0, off, true, true); break;  // movswq / movzwq
+    case 4: rsp_operand(sign ? 0x63 : 0x8b, 0, off, sign); break;        // movslq / movl (zero-extends)
+    default: load(Reg::rax, off); break;
+  }
 }
 
 void Assembler::jump_to(uint64_t target) {

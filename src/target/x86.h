@@ -104,13 +104,16 @@ class Assembler {
   void load_al(int32_t rsp_offset);          // mov off(%rsp), %al
   void lea(Reg to, int32_t rsp_offset);      // lea off(%rsp), %to
   void move_immediate_rax(uint64_t value);   // movabs $value, %rax
+  // An integer of `size` bytes (1, 2, 4, 8) at off(%rsp) into the whole of
+  // rax, sign- or zero-extended (movsx/movzx/movslq/mov).
+  void load_extended_rax(int32_t rsp_offset, uint64_t size, bool sign);
   void jump_to(uint64_t target);             // jmp *0(%rip); .quad target
   // Copies `size` bytes between rsp-relative places through rax.
   void copy(int32_t from, int32_t to, uint64_t size);
   const std::vector<uint8_t>& code() const { return code_; }
 
  private:
-  void rsp_operand(uint8_t opcode, int reg, int32_t offset, bool wide);
+  void rsp_operand(uint8_t opcode, int reg, int32_t offset, bool wide, bool escape = false);
   std::vector<uint8_t> code_;
 };
 

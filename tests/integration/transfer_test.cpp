@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstdio>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <thread>
 
 #include "../support/harness.h"
@@ -36,6 +37,19 @@ class Transfer : public ::testing::Test {
     diff(build_program(dir, "loopbody", "v1"), build_program(dir, "loopbody", to_version), &explain, args);
     const auto loop = explain.find("main.c::worker_loop");
     return loop == std::string::npos ? "" : explain.substr(loop);
+  }
+  // graft `args` while the workers are woken again and again (requests keep
+  // them coming back from read()); `wakes`: how many wakes that took.
+  static CommandResult apply_while_waking(Process& target, const std::vector<std::string>& args, long& wakes) {
+    std::atomic<bool> done{false};
+    CommandResult result;
+    std::thread apply([&] {
+      result = graft(args);
+      done = true;
+    });
+    for (wakes = 0; !done && wakes < 100000; ++wakes) EXPECT_EQ(target.ask("wake"), "woken");
+    apply.join();
+    return result;
   }
   // A revert while a thread runs the new body (moved at a transfer point) is
   // refused in one line naming the function it is in, and changes nothing.
@@ -71,7 +85,8 @@ TEST_F(Transfer, DiffSaysWhyACallIsNoTransferPoint) {
   const std::string loop = explain_loop("v3", {"--allow-stuck-threads", "worker_loop"});
   EXPECT_NE(loop.find("never returns (a thread started by main): its threads move into the new code at no place"),
             std::string::npos) << loop;
-  EXPECT_NE(loop.find("not transferable at the call to read at main.c:38: "), std::string::npos) << loop;
+  EXPECT_NE(loop.find("not transferable at the call to read at main.c:39: local bytes is new and the new code sets "
+                      "it to a value it computes before its loop"), std::string::npos) << loop;
   // Only calls that wait are candidates (graft/blocking_calls.h): not write().
   EXPECT_EQ(loop.find("the call to write"), std::string::npos) << loop;
   EXPECT_EQ(loop.find("  transferable at"), std::string::npos) << loop;
@@ -196,15 +211,10 @@ TEST_F(Transfer, WithoutTransferPointsWorkersKeepTheUpdateWaitingAndTheRefusalLe
   ASSERT_EQ(target.ask("wake"), "woken");
   EXPECT_EQ(target.ask("report"), "21 21 21");
 
-  std::atomic<bool> done{false};
-  CommandResult refused;
-  std::thread apply([&] {
-    refused = graft({"apply", std::to_string(target.pid()), patch.string(), "--timeout", "300", "--json",
-                     "--no-transfer-frames"});
-    done = true;
-  });
-  for (int wakes = 0; !done && wakes < 100000; ++wakes) ASSERT_EQ(target.ask("wake"), "woken");
-  apply.join();
+  long wakes = 0;
+  const CommandResult refused = apply_while_waking(
+      target, {"apply", std::to_string(target.pid()), patch.string(), "--timeout", "300", "--json", "--no-transfer-frames"},
+      wakes);
   EXPECT_EQ(refused.exit_code, 1) << refused.out;
   EXPECT_TRUE(text_matches_binary(target.pid(), v1));
   EXPECT_EQ(target.ask("v"), "1");
@@ -220,20 +230,11 @@ TEST_F(Transfer, WorkersMoveIntoTheNewBodyOfTheirLoopKeepingTheirLocals) {
   for (int i = 0; i < 3; ++i) ASSERT_EQ(target.ask("wake"), "woken");
   ASSERT_EQ(target.ask("report"), "31 31 31");
 
-  std::atomic<bool> done{false};
-  CommandResult applied;
-  std::thread apply([&] {
-    applied = graft({"apply", std::to_string(target.pid()), patch.string(), "--json", "--timeout", "10000",
-                     "--transfer-frames"});
-    done = true;
-  });
   // Requests keep the workers coming back from read(), where they move.
-  int wakes = 0;
-  while (!done && wakes < 100000) {
-    ASSERT_EQ(target.ask("wake"), "woken");
-    ++wakes;
-  }
-  apply.join();
+  long wakes = 0;
+  const CommandResult applied = apply_while_waking(
+      target, {"apply", std::to_string(target.pid()), patch.string(), "--json", "--timeout", "10000", "--transfer-frames"},
+      wakes);
   ASSERT_EQ(applied.exit_code, 0) << applied.err;
   // Each worker moved: just back from read() (its frame rebuilt by graft at
   // the commit) or blocked in it (rebuilt by the patch's code when it returns).
@@ -264,6 +265,77 @@ TEST_F(Transfer, RevertAfterWorkersMovedIsRefusedNamingTheirFunction) {
   EXPECT_EQ(target.ask("v"), "2");
   ASSERT_EQ(target.ask("wake"), "woken");
   EXPECT_EQ(target.ask("report"), "32 32 32");
+}
+
+// loopnew v2 changes the locals a worker carries across its read(): `balance`
+// goes from int to long (negative: sign-extended), the struct `tally` gets a
+// long count and a new member `generation`, and a new local `served` counts
+// the wakes served in v2. Each worker reports count/balance/served/generation.
+class LoopLocals : public Transfer {
+ protected:
+  // Every worker's report is what it would be had it run v1 for `count - served`
+  // wakes and v2 (starting `served` and `generation` at 0) for the rest.
+  static void expect_reports(const std::string& report, long count, bool all_moved) {
+    std::istringstream in(report);
+    std::string one;
+    for (int worker = 0; worker < 3; ++worker) {
+      ASSERT_TRUE(in >> one) << report;
+      long c = 0, b = 0, s = 0, g = 0;
+      int v = 0;
+      ASSERT_EQ(std::sscanf(one.c_str(), "%ld/%ld/%ld/%ld/%d", &c, &b, &s, &g, &v), 5) << report;
+      EXPECT_EQ(v, 2) << report;
+      EXPECT_EQ(c, count) << report;
+      EXPECT_EQ(b, -100L * (worker + 1) - count) << report;  // a zero-extended int would be about 4e9
+      EXPECT_GE(s, all_moved ? 1 : 0) << report;
+      EXPECT_LE(s, count) << report;
+      EXPECT_EQ(g, 10 * s) << report;  // the new member started at zero
+    }
+  }
+};
+
+TEST_F(LoopLocals, DiffSaysHowEachLocalIsCarriedOver) {
+  std::string explain;
+  diff(build_program(dir, "loopnew", "v1"), build_program(dir, "loopnew", "v2"), &explain);
+  for (const char* expected : {"transferable at the call to read at main.c:43", "local served (new: 0)",
+                               "local balance (converted)", "local state.count (converted)", "local state.c",
+                               "local state (new bytes: zero)"})
+    EXPECT_NE(explain.find(expected), std::string::npos) << expected << "\n" << explain;
+}
+
+// Idle workers move when read() returns, through the patch's frame rebuild code.
+TEST_F(LoopLocals, IdleWorkersCarryConvertedAndNewLocalsIntoTheNewBody) {
+  const auto v1 = build_program(dir, "loopnew", "v1");
+  std::string explain;
+  const auto patch = diff(v1, build_program(dir, "loopnew", "v2"), &explain);
+  Process target({v1.string()});
+  for (int i = 0; i < 2; ++i) ASSERT_EQ(target.ask("wake"), "woken");
+  ASSERT_EQ(target.ask("report"), "2/-102/-/-/1 2/-202/-/-/1 2/-302/-/-/1");
+  auto applied = graft({"apply", std::to_string(target.pid()), patch.string(), "--timeout", "3000", "--json"});
+  ASSERT_EQ(applied.exit_code, 0) << applied.out << applied.err;
+  EXPECT_EQ(nlohmann::json::parse(applied.out).value("frames_continued", 0), 3) << applied.out;
+  EXPECT_EQ(target.ask("v"), "2");
+  ASSERT_EQ(target.ask("wake"), "woken");
+  EXPECT_EQ(target.ask("report"), "3/-103/1/10/2 3/-203/1/10/2 3/-303/1/10/2");
+  ASSERT_EQ(target.ask("wake"), "woken");
+  EXPECT_EQ(target.ask("report"), "4/-104/2/20/2 4/-204/2/20/2 4/-304/2/20/2");
+}
+
+// Busy workers move just back from read(), rebuilt by graft at the commit
+// (plan_frame_transfers), or blocked in it: the same values either way.
+TEST_F(LoopLocals, BusyWorkersCarryConvertedAndNewLocalsIntoTheNewBody) {
+  const auto v1 = build_program(dir, "loopnew", "v1");
+  std::string explain;
+  const auto patch = diff(v1, build_program(dir, "loopnew", "v2"), &explain);
+  Process target({v1.string()});
+  ASSERT_EQ(target.ask("wake"), "woken");
+  long wakes = 0;
+  const CommandResult applied = apply_while_waking(
+      target, {"apply", std::to_string(target.pid()), patch.string(), "--json", "--timeout", "10000"}, wakes);
+  ASSERT_EQ(applied.exit_code, 0) << applied.err;
+  const auto report = nlohmann::json::parse(applied.out);
+  EXPECT_EQ(report.value("frames_transferred", 0) + report.value("frames_continued", 0), 3) << report.dump();
+  ASSERT_EQ(target.ask("wake"), "woken");
+  expect_reports(target.ask("report"), 1 + wakes + 1, true);
 }
 
 // The loop waits in a function of the program that waits in read() (a poll

@@ -8,8 +8,9 @@
 //   v        prints the version
 // v2 changes the body: a call at the top of each iteration, a new local
 // computed after the read, and another version number in what it reports.
-// v3 is v2 plus a local that lives across the read: no old local gives
-// its value, so no thread can move into the new body there.
+// v3 is v2 plus a local that lives across the read, new, and set before the
+// loop to a value the code computes: graft gives a new local only a
+// constant initial value, so no thread can move into the new body there.
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -32,7 +33,7 @@ static void* worker_loop(void* arg) {
   // The worker's state lives in its frame: read() gets its address, so
   // DWARF knows its stack slot at every call.
   struct { long count; char c; } state = {0, 0};
-  long bytes = 0;  // new in v3, live across the read
+  long bytes = (long)arg * 1000;  // new in v3, live across the read, computed
   for (;;) {
     count_iteration();
     ssize_t n = read(fd, &state.c, 1);
