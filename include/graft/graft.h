@@ -195,6 +195,20 @@ __attribute__((weak, noinline, used)) void graft_update_point_reached(void) {
 static inline __attribute__((always_inline)) void graft_update_point(void) {
   if (__builtin_expect(graft_update_pending, 0)) graft_update_point_reached();
 }
+
+/* An update point with a name (a string literal): graft diff pairs a
+ * function's update points in the old and the new code by name first, and
+ * only the unnamed ones by order, so a point keeps its place when others are
+ * added, removed or moved. The name goes into the section
+ * .graft.update_points, which is not loaded (no cost at run time). */
+#define GRAFT_UPDATE_POINT(name)                                                          \
+  do {                                                                                    \
+    if (__builtin_expect(graft_update_pending, 0)) {                                      \
+      __asm__ volatile(".pushsection .graft.update_points,\"\",@progbits\n\t.quad 1f\n\t" \
+                       ".asciz \"" name "\"\n\t.popsection\n1:");                         \
+      graft_update_point_reached();                                                       \
+    }                                                                                     \
+  } while (0)
 #endif /* GRAFT_TRANSFORMER */
 
 #ifdef __cplusplus

@@ -16,6 +16,8 @@ inline constexpr const char* kBlockingCalls[] = {
 // Where a thread at an update point (graft.h's graft_update_point()) waits
 // while an update is pending: a place where threads move, like a waiting call.
 inline constexpr const char* kUpdatePointCall = "graft_update_point_reached";
+// Where GRAFT_UPDATE_POINT("name") records its name (graft.h): not loaded.
+inline constexpr const char* kUpdatePointSection = ".graft.update_points";
 
 inline bool is_blocking_call(std::string_view callee) {
   for (const char* name : kBlockingCalls)

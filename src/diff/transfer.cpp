@@ -1,11 +1,13 @@
 #include "diff/transfer.h"
 
 #include <algorithm>
+#include <cstring>
 #include <functional>
 #include <iterator>
 #include <map>
 #include <optional>
 #include <set>
+#include <tuple>
 
 #include "common/blocking_calls.h"
 #include "diff/compare.h"
@@ -700,6 +702,35 @@ class Transfer {
 
 }  // namespace
 
+namespace {
+// The name of each update point among `calls` (instruction indexes of calls
+// to graft_update_point_reached), "" if unnamed. GRAFT_UPDATE_POINT("name")
+// records (address, name) in the binary's non-loaded .graft.update_points
+// section just before its call: the name is the first such call's at or
+// after that address.
+std::vector<std::string> point_names(const TransferSide& side, const Code& code, const std::vector<size_t>& calls) {
+  std::vector<std::string> names(calls.size());
+  const ElfSection* section = side.build.binary().section(kUpdatePointSection);
+  if (!section || calls.empty()) return names;
+  const auto data = section->data;
+  const uint64_t last = side.address + code.at(calls.back());
+  for (size_t at = 0; at + 8 < data.size();) {
+    uint64_t address = 0;
+    std::memcpy(&address, data.data() + at, 8);
+    const auto* text = reinterpret_cast<const char*>(data.data() + at + 8);
+    const size_t length = strnlen(text, data.size() - at - 8);
+    at += 8 + length + 1;
+    if (address < side.address || address > last) continue;
+    for (size_t i = 0; i < calls.size(); ++i)
+      if (side.address + code.at(calls[i]) >= address) {
+        if (names[i].empty()) names[i] = std::string(text, length);
+        break;
+      }
+  }
+  return names;
+}
+}  // namespace
+
 void find_transfers(const TransferSide& old_side, const TransferSide& new_side,
                     const std::function<std::string(uint64_t)>& where,
                     const std::function<bool(const std::string&)>& waits, Continuation& c) {
@@ -728,15 +759,32 @@ void find_transfers(const TransferSide& old_side, const TransferSide& new_side,
     // Only where a thread waits: where it is found between iterations (a
     // waiting call, or an update point, where it waits while an update is pending).
     if (in_old.empty() || in_new.empty() || !(waits(callee) || callee == kUpdatePointCall)) continue;
-    if (in_old.size() != in_new.size()) {
-      c.not_transferable.push_back(fmt::format("the calls to {}: {} in the old code, {} in the new (graft pairs them "
-                                               "by order)", callee, in_old.size(), in_new.size()));
-      continue;
+    // Update points pair by name first (GRAFT_UPDATE_POINT("name")), then
+    // by order; other calls by order.
+    std::map<std::string, std::pair<std::vector<size_t>, std::vector<size_t>>> by_name;
+    const auto old_names = callee == kUpdatePointCall ? point_names(old_side, *old_code, in_old) : std::vector<std::string>(in_old.size());
+    const auto new_names = callee == kUpdatePointCall ? point_names(new_side, *new_code, in_new) : std::vector<std::string>(in_new.size());
+    for (size_t i = 0; i < in_old.size(); ++i) by_name[old_names[i]].first.push_back(in_old[i]);
+    for (size_t i = 0; i < in_new.size(); ++i) by_name[new_names[i]].second.push_back(in_new[i]);
+    std::vector<std::tuple<size_t, size_t, std::string>> matched;
+    for (const auto& [name, calls_named] : by_name) {
+      const auto& [o, n] = calls_named;
+      if (o.size() != n.size()) {
+        if (!o.empty() && !n.empty())
+          c.not_transferable.push_back(fmt::format("the calls to {}{}: {} in the old code, {} in the new (graft pairs "
+                                                   "them by order{})", callee, name.empty() ? "" : " named " + name,
+                                                   o.size(), n.size(), callee == kUpdatePointCall ?
+                                                   "; name them with GRAFT_UPDATE_POINT(\"name\") to pair them by name" : ""));
+        continue;
+      }
+      for (size_t i = 0; i < o.size(); ++i) matched.emplace_back(o[i], n[i], name);
     }
-    for (size_t i = 0; i < in_old.size(); ++i) {
-      const std::string line = where(new_side.address + new_code->at(in_new[i]));
-      const std::string at = fmt::format("the call to {}{}", callee, line.empty() ? "" : " at " + line);
-      auto t = transfer.at(in_old[i], in_new[i]);
+    std::sort(matched.begin(), matched.end());
+    for (const auto& [from, to, name] : matched) {
+      const std::string line = where(new_side.address + new_code->at(to));
+      const std::string at = fmt::format("the call to {}{}{}", callee, name.empty() ? "" : " (update point " + name + ")",
+                                         line.empty() ? "" : " at " + line);
+      auto t = transfer.at(from, to);
       if (!t) {
         c.not_transferable.push_back(fmt::format("{}: {}", at, t.error().message));
         continue;

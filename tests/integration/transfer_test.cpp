@@ -383,38 +383,63 @@ class UpdatePointTransfer : public Transfer {
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
   }
-  std::filesystem::path patch(std::filesystem::path* v1) {
-    *v1 = build_program(dir, "updatepoint", "v1");
+  std::filesystem::path patch(std::filesystem::path* v1, const std::string& program = "updatepoint",
+                              std::string* explained = nullptr) {
+    *v1 = build_program(dir, program, "v1");
     std::string explain;
-    const auto made = diff(*v1, build_program(dir, "updatepoint", "v2"), &explain);
+    const auto made = diff(*v1, build_program(dir, program, "v2"), &explain);
     const auto worker = explain.find("main.c::worker");
     EXPECT_NE(worker, std::string::npos) << explain;
-    EXPECT_NE(explain.find("transferable at the call to graft_update_point_reached at graft.h:", worker),
+    EXPECT_NE(explain.find("transferable at the call to graft_update_point_reached ", worker),
               std::string::npos) << explain;
     EXPECT_EQ(explain.find("not transferable"), std::string::npos) << explain;
+    if (explained) *explained = explain.substr(worker == std::string::npos ? 0 : worker);
     return made;
+  }
+  // A busy worker moves at an update point: acc carries v1's rounds over,
+  // then grows by 3 a round in the new body.
+  void expect_busy_worker_moves(const std::filesystem::path& v1, const std::filesystem::path& update) {
+    Process target({v1.string()});
+    const Report before = parse(target.ask("wait 2000"));
+    ASSERT_EQ(before.acc, before.rounds);  // v1 adds 1 a round
+    auto applied = graft({"apply", std::to_string(target.pid()), update.string(), "--timeout", "10000", "--json"});
+    ASSERT_EQ(applied.exit_code, 0) << applied.out << applied.err;
+    const auto report = nlohmann::json::parse(applied.out);
+    EXPECT_EQ(report.value("frames_transferred", 0) + report.value("frames_continued", 0), 1) << report.dump();
+    EXPECT_EQ(target.ask("v"), "2");
+    // The worker moved after round first - 1 (no earlier than the report
+    // above), carrying acc and rounds over: acc is first - 1 from v1's rounds,
+    // then 3 for each round of the new body (reset, it would be 3 * that only).
+    const Report r = after_update(target);
+    ASSERT_GT(r.first, 0) << "the new body never ran";
+    EXPECT_GE(r.first - 1, before.rounds);
+    EXPECT_GT(r.rounds, r.first + 10);
+    EXPECT_EQ(r.acc, (r.first - 1) + 3 * (r.rounds - (r.first - 1))) << r.acc << " " << r.rounds << " " << r.first;
   }
 };
 
 TEST_F(UpdatePointTransfer, ABusyThreadMovesIntoTheNewBodyKeepingItsLocals) {
   std::filesystem::path v1;
   const auto update = patch(&v1);
-  Process target({v1.string()});
-  const Report before = parse(target.ask("wait 2000"));
-  ASSERT_EQ(before.acc, before.rounds);  // v1 adds 1 a round
-  auto applied = graft({"apply", std::to_string(target.pid()), update.string(), "--timeout", "10000", "--json"});
-  ASSERT_EQ(applied.exit_code, 0) << applied.out << applied.err;
-  const auto report = nlohmann::json::parse(applied.out);
-  EXPECT_EQ(report.value("frames_transferred", 0) + report.value("frames_continued", 0), 1) << report.dump();
-  EXPECT_EQ(target.ask("v"), "2");
-  // The worker moved after round first - 1 (no earlier than the report
-  // above), carrying acc and rounds over: acc is first - 1 from v1's rounds,
-  // then 3 for each round of the new body (reset, it would be 3 * that only).
-  const Report r = after_update(target);
-  ASSERT_GT(r.first, 0) << "the new body never ran";
-  EXPECT_GE(r.first - 1, before.rounds);
-  EXPECT_GT(r.rounds, r.first + 10);
-  EXPECT_EQ(r.acc, (r.first - 1) + 3 * (r.rounds - (r.first - 1))) << r.acc << " " << r.rounds << " " << r.first;
+  expect_busy_worker_moves(v1, update);
+}
+
+// GRAFT_UPDATE_POINT("name"): v2 adds a named point between v1's two;
+// paired by name, "top" and "published" keep their places (by order, two
+// against three would not pair), and the new one has no old counterpart.
+TEST_F(UpdatePointTransfer, NamedUpdatePointsPairByName) {
+  std::filesystem::path v1;
+  std::string explain;
+  const auto update = patch(&v1, "namedpoints", &explain);
+  auto count = [&](const std::string& what) {
+    size_t n = 0;
+    for (size_t at = explain.find(what); at != std::string::npos; at = explain.find(what, at + 1)) ++n;
+    return n;
+  };
+  EXPECT_EQ(count("  transferable at the call to graft_update_point_reached (update point "), 2u) << explain;
+  EXPECT_NE(explain.find("(update point top) at main.c:"), std::string::npos) << explain;
+  EXPECT_NE(explain.find("(update point published) at main.c:"), std::string::npos) << explain;
+  expect_busy_worker_moves(v1, update);
 }
 
 // There is no reverse transfer: a revert while the worker runs the new body
