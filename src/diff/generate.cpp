@@ -654,6 +654,23 @@ class Generator {
                             "repeat)", plain_name(f.identity))
               : ""));
     }
+    const auto binary = new_.binary().path();
+    auto line_of = [&](const std::string& function, uint64_t offset) {
+      auto symbol = linked().second.find(function);
+      return symbol == linked().second.end() ? std::string() : source_line(binary, symbol->second->value + offset);
+    };
+    // Changed read-only data that start-up code read (a version string
+    // formatted into a header at start-up): what it computed keeps the old
+    // value. Said, not refused: the running state is kept by design.
+    std::vector<diff::StartupWatch> read_at_startup;
+    for (const auto& id : replaced_constants_) read_at_startup.push_back({id, {}, true});
+    for (const auto& u : analysis.find(read_at_startup)) {
+      const std::string where = line_of(u.function, u.offset);
+      patch_.manifest.notes.push_back(fmt::format(
+          "start-up code read the changed read-only {}: {} ({}{}) ran with the old value, and what it computed from "
+          "it keeps that (GRAFT_ON_UPDATE in a --transform file can compute it again at update time)",
+          u.global, u.function, where.empty() ? "" : where + ", ", u.how));
+    }
     std::vector<diff::StartupWatch> watch;
     std::map<std::string, std::string> struct_of;  // a grown struct global -> its struct ("struct config")
     for (const auto& id : added_data_) watch.push_back({id, {}});
@@ -682,11 +699,6 @@ class Generator {
     for (const auto& i : update.inits) update_time_roots.push_back(i.function);
     if (!update.on_update.empty()) update_time_roots.push_back(update.on_update);
     if (!update.at_commit.empty()) update_time_roots.push_back(update.at_commit);
-    const auto binary = new_.binary().path();
-    auto line_of = [&](const std::string& function, uint64_t offset) {
-      auto symbol = linked().second.find(function);
-      return symbol == linked().second.end() ? std::string() : source_line(binary, symbol->second->value + offset);
-    };
     auto named = [](const std::string& id, const std::vector<std::string>& names) {
       return std::any_of(names.begin(), names.end(), [&](const std::string& n) { return identity_named(id, n); });
     };

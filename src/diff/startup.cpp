@@ -477,7 +477,9 @@ std::vector<StartupWrite> StartupAnalysis::find(const std::vector<StartupWatch>&
       bool stored = false;
       for (uint8_t o = 0; o < i.ins.operand_count_visible; ++o)
         if (i.ops[o].type == ZYDIS_OPERAND_TYPE_MEMORY && i.ops[o].mem.base == ZYDIS_REGISTER_RIP &&
-            (i.ops[o].actions & ZYDIS_OPERAND_ACTION_MASK_WRITE) && !ref->got) {
+            ((i.ops[o].actions & ZYDIS_OPERAND_ACTION_MASK_WRITE) ||
+             (by_global.at(ref->name)->any_use && i.ins.mnemonic != ZYDIS_MNEMONIC_LEA)) &&
+            !ref->got) {
           writes.push_back({ref->name, {k, ref->offset, i.ops[o].size / 8u}});
           stored = true;
         }

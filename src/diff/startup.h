@@ -45,6 +45,7 @@ struct StartupWatch {
     uint64_t begin = 0, end = 0;
   };
   std::vector<Member> members;  // empty: the whole global
+  bool any_use = false;  // every reference counts, not only writes (changed read-only data start-up code reads)
 };
 
 // One write of watched state by code the running process will not run again.

@@ -51,7 +51,10 @@ TEST(StartupState, EachNewValueSetAtStartUpIsRefusedInOneLine) {
                           "it keeps its static value (--accept-static-value)",
                           // A changed function that only start-up runs: said, not refused.
                           "start-up code changed: main.c::setup runs only at start-up (called from main before its "
-                          "service loop); what it does differently now does not happen in the running process"})
+                          "service loop); what it does differently now does not happen in the running process",
+                          // Changed read-only data start-up code read: said, not refused.
+                          "start-up code read the changed read-only main.c::product: main (main.c:",
+                          "main before its service loop) ran with the old value"})
     EXPECT_NE(result.out.find(how), std::string::npos) << how << "\n" << result.out;
 
   // Some of them said right is still a refusal, naming the rest.

@@ -49,7 +49,14 @@ __attribute__((noinline)) static int version(void) { return 1; }
 
 __attribute__((noinline)) static void report(void) { printf("%d %d\n", version(), cfg.port); }
 
+// A product string formatted into a banner at start-up (a version string
+// in a server header): a release changes it, and graft says the banner
+// keeps the old one.
+static const char product[] = "startup/1";
+static char banner[64];
+
 int main(int argc, char** argv) {
+  snprintf(banner, sizeof banner, "Server: %s", product);
   setup(argc, argv);
   pthread_t t;
   if (pipe(requests) != 0 || pipe(answers) != 0 || pthread_create(&t, NULL, worker, NULL) != 0) return 1;

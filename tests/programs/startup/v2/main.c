@@ -57,7 +57,14 @@ static void* worker(void* arg) {
 
 __attribute__((noinline)) static int version(void) { return 2; }
 
+// A product string formatted into a banner at start-up (a version string
+// in a server header): a release changes it, and graft says the banner
+// keeps the old one.
+static const char product[] = "startup/2";
+static char banner[64];
+
 int main(int argc, char** argv) {
+  snprintf(banner, sizeof banner, "Server: %s", product);
   setup(argc, argv);
   greeting = strdup("hello");
   pthread_t t;
