@@ -589,11 +589,27 @@ class Planner {
           continue;
         }
         const Type& mt = old_.at(m.type);
-        if (t.kind == TypeKind::Struct && mt.kind == TypeKind::Union && leads_[m.type])
+        if (t.kind == TypeKind::Struct && mt.kind == TypeKind::Union && leads_[m.type]) {
+          // A tag is an integer or enum member beside the union; with none
+          // (a union chosen by function pointers, libevent's struct event),
+          // only GRAFT_OPAQUE can be written.
+          const bool tag_possible = std::any_of(t.members.begin(), t.members.end(), [&](const Member& o) {
+            const TypeKind k = old_.at(o.type).kind;
+            return &o != &m && (k == TypeKind::Signed || k == TypeKind::Unsigned || k == TypeKind::Enum);
+          });
+          const std::string tag = transformable_tag(t.name);
+          const std::string opaque = fmt::format("GRAFT_OPAQUE({}, {}) if it never holds the changed data", tag, m.name);
+          if (!tag_possible)
+            return make_error("{}.{} is a union holding data of a changed type, and {} has no integer or enum member "
+                              "that could say which member is live: graft cannot tell; declare in the --transform "
+                              "file {}; nothing was written",
+                              t.name, m.name, t.name, opaque);
           return make_error("{}.{} is a union holding data of a changed type: graft cannot tell which member is "
                             "live; declare it in the --transform file, one line per tag value: "
-                            "GRAFT_UNION_MEMBER({}, {}, TAG_FIELD, TAG_VALUE, MEMBER); nothing was written",
-                            t.name, m.name, transformable_tag(t.name), m.name);
+                            "GRAFT_UNION_MEMBER({}, {}, TAG_FIELD, TAG_VALUE, MEMBER), or, if no member says which "
+                            "is live, {}; nothing was written",
+                            t.name, m.name, tag, m.name, opaque);
+        }
         stack.push_back(m.type);
       }
       for (const auto& p : pointers_)

@@ -496,6 +496,21 @@ TEST_F(DataChanges, DeclaredVoidPointersIntegersAndUnionsAreFollowedTransformedA
   EXPECT_EQ(target.ask("dump"), fresh_answer(v2, {"build 3", "dump"}));
 }
 
+// A union with no integer or enum member beside it (its live member chosen
+// by function pointers): no tag can be declared, so the refusal offers only
+// GRAFT_OPAQUE on the member that leads to it.
+TEST_F(DataChanges, AUnionNoMemberCanTagIsRefusedOfferingGraftOpaque) {
+  const auto v1 = build_program(dir, "tagless", "v1");
+  const auto v2 = build_program(dir, "tagless", "v2");
+  auto result = graft({"diff", v1.string(), v2.string(), "-o", (dir.path() / "p.graft").string()});
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_EQ(result.err.find('\n'), result.err.size() - 1) << result.err;  // one line
+  EXPECT_NE(result.err.find("struct io.u is a union holding data of a changed type, and struct io has no integer or "
+                            "enum member that could say which member is live"), std::string::npos) << result.err;
+  EXPECT_NE(result.err.find("GRAFT_OPAQUE(io, u) if it never holds the changed data"), std::string::npos) << result.err;
+  EXPECT_EQ(result.err.find("GRAFT_UNION_MEMBER"), std::string::npos) << result.err;
+}
+
 TEST_F(DataChanges, WithoutDirectivesAUnionOrAVoidPointerToUnreachedDataRefusesNamingTheDirectiveToWrite) {
   const auto v1 = build_program(dir, "annot", "v1");
   const auto v2 = build_program(dir, "annot", "v2");
@@ -504,7 +519,8 @@ TEST_F(DataChanges, WithoutDirectivesAUnionOrAVoidPointerToUnreachedDataRefusesN
   EXPECT_EQ(result.exit_code, 1);
   EXPECT_NE(result.err.find("struct cell.u is a union holding data of a changed type: graft cannot tell which member "
                             "is live; declare it in the --transform file, one line per tag value: "
-                            "GRAFT_UNION_MEMBER(cell, u, TAG_FIELD, TAG_VALUE, MEMBER);"),
+                            "GRAFT_UNION_MEMBER(cell, u, TAG_FIELD, TAG_VALUE, MEMBER), or, if no member says "
+                            "which is live, GRAFT_OPAQUE(cell, u) if it never holds the changed data;"),
             std::string::npos) << result.err;
   EXPECT_FALSE(std::filesystem::exists(refused));
 
