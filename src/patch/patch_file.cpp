@@ -363,6 +363,21 @@ std::optional<int> claimed_format_version(const std::vector<uint8_t>& image) {
   return j["format_version"].get<int>();
 }
 
+// Every number of a manifest is an integer; a fraction would be converted
+// to one with undefined behaviour when out of range. (A walk with its own
+// stack: the nesting is the file's to choose.)
+bool holds_a_fraction(const nlohmann::json& root) {
+  std::vector<const nlohmann::json*> pending = {&root};
+  while (!pending.empty()) {
+    const nlohmann::json* j = pending.back();
+    pending.pop_back();
+    if (j->is_number_float()) return true;
+    if (j->is_structured())
+      for (const auto& child : *j) pending.push_back(&child);
+  }
+  return false;
+}
+
 // Checks the seal at the end of `image` and cuts it off, leaving the ELF
 // image; the digest and signer go into `patch`.
 Status unseal(std::vector<uint8_t>& image, const std::string& label, Patch& patch) {
@@ -437,6 +452,7 @@ Result<Patch> parse_sealed_patch(std::vector<uint8_t> image, const std::string& 
   if (!manifest_section) return refuse("it has no .graft.manifest section");
   try {
     auto j = nlohmann::json::parse(manifest_section->data.begin(), manifest_section->data.end());
+    if (holds_a_fraction(j)) return refuse("bad manifest (a number that is not an integer)");
     patch.manifest = manifest_from_json(j);
   } catch (const std::exception& e) {
     return refuse(fmt::format("bad manifest ({})", e.what()));

@@ -1,5 +1,6 @@
-// libFuzzer target for the patch parser (graft::parse_patch): every input
-// must be refused in one line or parsed, never crash, leak or hang.
+// libFuzzer target for the patch parser (graft::parse_patch, then the data
+// plan's decode_data_plan): every input must be refused in one line or
+// parsed, never crash, leak or hang.
 //
 // An input is tried twice: as the whole file (the seal refuses nearly every
 // mutation), and, with its seal (if any) cut off, sealed anew, so that the
@@ -11,20 +12,27 @@
 #include <cstdlib>
 #include <vector>
 
+#include "data/plan.h"
 #include "patch/patch.h"
 
 namespace {
 
-void expect_one_line(const graft::Result<graft::Patch>& parsed) {
-  if (parsed) {
-    (void)graft::patch_content_id(parsed.value());  // what a parsed patch is used for first
-    return;
-  }
-  const std::string& message = parsed.error().message;
+void expect_one_line(const graft::Error& error) {
+  const std::string& message = error.message;
   if (message.empty() || message.find('\n') != std::string::npos) {
     std::fprintf(stderr, "a refusal is not one line: [%s]\n", message.c_str());
     std::abort();
   }
+}
+
+// What graft apply does first with a patch that parsed: its id, and its
+// data plan (.graft.data), decoded.
+void expect_one_line(const graft::Result<graft::Patch>& parsed) {
+  if (!parsed) return expect_one_line(parsed.error());
+  (void)graft::patch_content_id(parsed.value());
+  if (parsed.value().data_plan.empty()) return;
+  auto plan = graft::decode_data_plan(parsed.value().data_plan);
+  if (!plan) expect_one_line(plan.error());
 }
 
 }  // namespace

@@ -237,5 +237,20 @@ TEST_F(PatchFormat, OlderFormatsAreRefusedWithWhatToDo) {
   EXPECT_NE(r.error().message.find("re-run graft diff"), std::string::npos) << r.error().message;
 }
 
+// Numbers in a manifest are integers: a fraction (1e300 would overflow the
+// integer it becomes) is refused, not converted.
+TEST_F(PatchFormat, AFractionInTheManifestIsRefused) {
+  ASSERT_TRUE(write_patch(sample(), file));
+  auto image = bytes();
+  image.resize(image.size() - kPatchSealBytes);
+  const std::string address = "4416";  // compute's base address, 0x1140
+  auto at = std::search(image.begin(), image.end(), address.begin(), address.end());
+  ASSERT_NE(at, image.end());
+  at[1] = 'e';  // 4e16: the same length, a floating-point number
+  auto r = parse_patch(seal_patch_image(image), "fraction");
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("a number that is not an integer"), std::string::npos) << r.error().message;
+}
+
 }  // namespace
 }  // namespace graft
