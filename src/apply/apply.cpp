@@ -28,6 +28,7 @@
 #include "elf/elf_file.h"
 #include "migrate/frame_holders.h"
 #include "migrate/migrate.h"
+#include "patch/base_check.h"
 #include "target/process.h"
 #include "target/remote.h"
 #include "target/x86.h"
@@ -245,14 +246,20 @@ class ApplyUpdate {
 
 Status ApplyUpdate::check() {
   GRAFT_TRY(check_attachable(pid_));
-  GRAFT_ASSIGN(const std::string running, read_build_id(fmt::format("/proc/{}/exe", pid_)));
   GRAFT_ASSIGN(applied_, registry::read_all(pid_));
-  const std::string current = applied_.empty() ? running : applied_.back().result_build_id;
   for (const auto& r : applied_)
     if (r.patch_id == m_.patch_id) return make_error("patch {} is already applied to process {}", m_.patch_id, pid_);
-  if (m_.base_build_id != current)
-    return make_error("patch {} is for build {}, but process {} runs build {}{}: diff against the running version",
-                      m_.patch_id, m_.base_build_id, pid_, current, applied_.empty() ? "" : " (as patched)");
+  if (applied_.empty()) {
+    // The running binary itself: its build-id, and every symbol and import
+    // slot the patch will link against, before anything is written.
+    GRAFT_ASSIGN(const auto binary, ElfFile::open(fmt::format("/proc/{}/exe", pid_)));
+    GRAFT_TRY(check_patch_base(m_, *binary, fmt::format("patch {}", m_.patch_id)));
+  } else if (m_.base_build_id != applied_.back().result_build_id) {
+    return make_error("patch {} was built for build-id {}, process {} runs {} (as patched by #{}, patch {}): run graft "
+                      "diff against the version it runs now, or revert first",
+                      m_.patch_id, m_.base_build_id, pid_, applied_.back().result_build_id, applied_.back().sequence,
+                      applied_.back().patch_id);
+  }
   record_.data.recorded = true;
   if (!patch_.data_plan.empty()) {
     GRAFT_ASSIGN(data_plan_, decode_data_plan(patch_.data_plan));

@@ -1,6 +1,7 @@
 // graft: the command-line front end. Every subcommand is a thin layer over a
 // library; errors come back as one line on stderr and a non-zero exit.
 #include <malloc.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <climits>
@@ -9,6 +10,8 @@
 #include <nlohmann/json.hpp>
 
 #include "apply/apply.h"
+#include "common/clock.h"
+#include "crypto/trust.h"
 #include "diff/diff.h"
 #include "patch/patch.h"
 
@@ -42,7 +45,15 @@ int fail(const graft::Error& error, bool json = false, const graft::Refusal& ref
   return 1;
 }
 
-int run_diff(const graft::DiffRequest& request, const std::string& output, bool explain, const std::string& header) {
+int run_diff(const graft::DiffRequest& request, const std::string& output, bool explain, const std::string& header,
+             const std::string& signing_key) {
+  // The key is read first: a bad one is refused before minutes of work.
+  std::optional<graft::crypto::SecretKey> key;
+  if (!signing_key.empty()) {
+    auto loaded = graft::crypto::load_secret_key(signing_key);
+    if (!loaded) return fail(loaded.error());
+    key = *loaded;
+  }
   if (!header.empty()) {
     auto text = graft::transformer_header(request);
     if (!text) return fail(text.error());
@@ -56,9 +67,10 @@ int run_diff(const graft::DiffRequest& request, const std::string& output, bool 
   if (!patch) return fail(patch.error());
   if (explain) std::cout << graft::explain_patch(*patch);
   if (!output.empty()) {
-    if (auto written = graft::write_patch(*patch, output); !written) return fail(written.error());
-    std::fprintf(stderr, "graft: wrote %s: %zu functions, patch %s\n", output.c_str(), patch->manifest.functions.size(),
-                 patch->manifest.patch_id.c_str());
+    if (auto written = graft::write_patch(*patch, output, key ? &*key : nullptr); !written) return fail(written.error());
+    std::fprintf(stderr, "graft: wrote %s: %zu functions, patch %s%s\n", output.c_str(), patch->manifest.functions.size(),
+                 patch->manifest.patch_id.c_str(),
+                 key ? (", signed by " + graft::crypto::key_fingerprint(graft::crypto::public_key_of(*key))).c_str() : "");
   }
   return 0;
 }
@@ -70,6 +82,33 @@ nlohmann::json update_code_json(const graft::UpdateCode& u) {
   return {{"inits", inits}, {"reruns", u.reruns}, {"on_update", u.on_update}, {"at_commit", u.at_commit}};
 }
 
+std::string signer(const graft::Patch& patch) {
+  return patch.signer ? graft::crypto::key_fingerprint(*patch.signer) : "";
+}
+
+int run_keygen(const std::string& out) {
+  std::string dir = out;
+  if (dir.empty()) {
+    const char* config = std::getenv("XDG_CONFIG_HOME");
+    const char* home = std::getenv("HOME");
+    if (config && *config) dir = std::string(config) + "/graft";
+    else if (home && *home) dir = std::string(home) + "/.config/graft";
+    else return fail(graft::make_error("neither HOME nor XDG_CONFIG_HOME is set: give --out DIR"));
+  }
+  char host[256] = "localhost";
+  gethostname(host, sizeof host - 1);
+  const char* user = std::getenv("USER");
+  auto files = graft::crypto::generate_key_pair(dir, fmt::format("{}@{} {}", user ? user : "graft", host,
+                                                                 graft::utc_timestamp()));
+  if (!files) return fail(files.error());
+  std::cout << fmt::format("wrote {} (the secret key: keep it private) and {} ({})\n"
+                           "sign patches with: graft diff OLD NEW -o fix.graft --sign {}\n"
+                           "trust them where they are applied: copy {} into {} (owned by root, mode 644)\n",
+                           files->secret.string(), files->public_key.string(), graft::crypto::key_fingerprint(files->key),
+                           files->secret.string(), files->public_key.string(), graft::crypto::kDefaultTrustedKeys);
+  return 0;
+}
+
 int run_info(const std::string& file, bool json) {
   auto patch = graft::read_patch(file);
   if (!patch) return fail(patch.error());
@@ -77,7 +116,8 @@ int run_info(const std::string& file, bool json) {
   if (json) {
     nlohmann::json functions = nlohmann::json::array();
     for (const auto& f : m.functions) functions.push_back({{"identity", f.identity}, {"replaces", f.replaces}, {"reason", f.reason}});
-    print_json({{"patch_id", m.patch_id}, {"format_version", m.format_version}, {"base_build_id", m.base_build_id},
+    print_json({{"patch_id", m.patch_id}, {"format_version", m.format_version},
+                {"digest", graft::crypto::to_hex(patch->digest)}, {"signed_by", signer(*patch)}, {"base_build_id", m.base_build_id},
                 {"result_build_id", m.result_build_id}, {"created", m.created}, {"functions", functions},
                 {"added_data", m.added_data}, {"removed_functions", m.removed_functions}, {"pieces", patch->pieces.size()},
                 {"update_code", update_code_json(m.update_code)}});
@@ -85,18 +125,31 @@ int run_info(const std::string& file, bool json) {
   }
   uint64_t bytes = 0;
   for (const auto& p : patch->pieces) bytes += p.size;
-  std::cout << fmt::format("patch      {}\nformat     {}\nbase       {}  ({})\nresult     {}  ({})\ncreated    {}\n"
+  std::cout << fmt::format("patch      {}\nformat     {}\ndigest     blake2b-256:{}\nsigned by  {}\n"
+                           "base       {}  ({})\nresult     {}  ({})\ncreated    {}\n"
                            "contents   {} pieces, {} bytes, {} symbols\n",
-                           m.patch_id, m.format_version, m.base_build_id, m.base_binary, m.result_build_id,
-                           m.result_binary, m.created, patch->pieces.size(), bytes, patch->symbols.size());
+                           m.patch_id, m.format_version, graft::crypto::to_hex(patch->digest),
+                           patch->signer ? signer(*patch) : "(unsigned)", m.base_build_id, m.base_binary,
+                           m.result_build_id, m.result_binary, m.created, patch->pieces.size(), bytes,
+                           patch->symbols.size());
   std::cout << graft::explain_patch(*patch).substr(graft::explain_patch(*patch).find('\n') + 1);
   return 0;
 }
 
+struct SignatureOptions {
+  bool require = false;
+  std::string policy_file, trusted_keys;
+};
+
 int run_apply(int pid, const std::string& file, int timeout_ms, bool json, const std::string& checkpoints,
-              int transformer_timeout_ms, int update_code_timeout_ms, bool transfer_frames, int max_hold_ms) {
+              int transformer_timeout_ms, int update_code_timeout_ms, bool transfer_frames, int max_hold_ms,
+              const SignatureOptions& signature) {
   auto patch = graft::read_patch(file);
   if (!patch) return fail(patch.error(), json);
+  auto policy = graft::crypto::load_signature_policy(signature.policy_file, signature.trusted_keys, signature.require);
+  if (!policy) return fail(policy.error(), json);
+  if (auto allowed = graft::crypto::check_signature_policy(*policy, patch->signer, file); !allowed)
+    return fail(allowed.error(), json);
   graft::ApplyOptions options;
   options.timeout = std::chrono::milliseconds(timeout_ms);
   options.transformer_limit = std::chrono::milliseconds(transformer_timeout_ms);
@@ -204,12 +257,15 @@ int main(int argc, char** argv) {
       "  CC=graft-cc make                        build v1 (and later v2) with the graft compiler driver\n"
       "  graft diff v1/server v2/server -o fix.graft --explain\n"
       "  graft apply PID fix.graft               live, all threads, all or nothing\n"
-      "  graft status PID    graft revert PID    graft info fix.graft\n",
+      "  graft status PID    graft revert PID    graft info fix.graft\n"
+      "  graft keygen        then diff --sign KEY, and apply --require-signature (or /etc/graft/apply.conf)\n",
       "graft"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "graft 0.1.0");
 
   std::string old_binary, new_binary, output, file, checkpoints = "dynamic", transform_file, transform_header;
+  std::string signing_key, key_dir;
+  SignatureOptions signature;
   std::vector<std::string> transform_includes, static_values, stuck_threads_allowed;
   bool explain = false, json = false, transfer_frames = true;
   int pid = 0, timeout_ms = 5000, transformer_timeout_ms = 2000, update_code_timeout_ms = 2000, max_hold_ms = 64;
@@ -262,6 +318,12 @@ int main(int argc, char** argv) {
                    "such a patch: graft apply would wait for those threads until its timeout. For a process where no "
                    "thread runs FUNCTION (repeatable)")
       ->type_name("FUNCTION");
+  diff->add_option("--sign", signing_key,
+                   "KEY: sign the patch with this secret key (graft-signing.key, made by graft keygen). The "
+                   "signature covers the BLAKE2b digest of every byte of the patch file; graft apply checks it "
+                   "whenever it is there, and with --require-signature (or require-signature = yes in "
+                   "/etc/graft/apply.conf) accepts only patches signed by a key in the trusted-keys directory")
+      ->check(CLI::ExistingFile)->type_name("KEY");
   diff->callback([&] {
     if (output.empty() && !explain && transform_header.empty())
       throw CLI::ValidationError("diff", "give -o PATCH to write the patch, --explain to only report, or "
@@ -270,7 +332,15 @@ int main(int argc, char** argv) {
       throw CLI::ValidationError("diff", "--transform-include is for --transform FILE.c");
   });
 
-  auto* info = app.add_subcommand("info", "Validate a patch file and describe it");
+  auto* keygen = app.add_subcommand(
+      "keygen",
+      "Make an Ed25519 key pair for signing patches: graft-signing.key (secret, mode 600: give it to graft diff "
+      "--sign) and graft-signing.pub (copy it into the trusted-keys directory, /etc/graft/trusted-keys by default, "
+      "of each machine that applies your patches). An existing key is never replaced");
+  keygen->add_option("--out", key_dir, "Write the two files here (default: $XDG_CONFIG_HOME/graft, else ~/.config/graft)")
+      ->type_name("DIR");
+
+  auto* info = app.add_subcommand("info", "Validate a patch file (its digest and signature) and describe it");
   info->add_option("PATCH", file, "The .graft file")->required();
   info->add_flag("--json", json, "Machine-readable output");
 
@@ -303,6 +373,21 @@ int main(int argc, char** argv) {
                     "(a busy thread pool), up to this; a thread waiting on a lock lets the held ones go at once. Lower "
                     "it to bound the latency a held thread adds to its requests")
       ->default_val(64)->check(CLI::Range(1, 10000))->type_name("MS");
+  apply->add_flag("--require-signature", signature.require,
+                  "Refuse a patch unless it is signed (graft diff --sign) by a key in the trusted-keys directory. An "
+                  "administrator requires this for every apply with the line \"require-signature = yes\" in the "
+                  "apply policy, /etc/graft/apply.conf. The directory, its .pub files and the policy file must belong "
+                  "to root or to you and be writable by no one else, or they are refused (as ssh refuses a loose "
+                  "authorized_keys)");
+  apply->add_option("--trusted-keys", signature.trusted_keys,
+                    "The trusted-keys directory: each *.pub file in it (graft keygen's graft-signing.pub) is a key "
+                    "whose signatures are accepted. Default: $GRAFT_TRUSTED_KEYS, else the policy's \"trusted-keys = "
+                    "DIR\", else /etc/graft/trusted-keys")
+      ->type_name("DIR");
+  apply->add_option("--policy", signature.policy_file,
+                    "The apply policy file instead of $GRAFT_APPLY_POLICY or /etc/graft/apply.conf (lines "
+                    "\"require-signature = yes|no\" and \"trusted-keys = DIR\"; # comments)")
+      ->type_name("FILE");
   apply->add_flag("--json", json, "Print patch_id, threads, functions, pause_us, total_ms as JSON");
 
   auto* status = app.add_subcommand("status", "List the patches applied to a process, oldest first");
@@ -337,11 +422,12 @@ int main(int argc, char** argv) {
   if (diff->parsed()) {
     graft::DiffRequest request{old_binary, new_binary, transform_file, {}, static_values, stuck_threads_allowed};
     for (const auto& d : transform_includes) request.transform_includes.emplace_back(d);
-    return run_diff(request, output, explain, transform_header);
+    return run_diff(request, output, explain, transform_header, signing_key);
   }
+  if (keygen->parsed()) return run_keygen(key_dir);
   if (info->parsed()) return run_info(file, json);
   if (apply->parsed()) return run_apply(pid, file, timeout_ms, json, checkpoints, transformer_timeout_ms, update_code_timeout_ms,
-                                      transfer_frames, max_hold_ms);
+                                      transfer_frames, max_hold_ms, signature);
   if (status->parsed()) return run_status(pid, json);
   if (revert->parsed()) return run_revert(pid, timeout_ms, json, checkpoints, max_hold_ms);
   return 2;

@@ -41,6 +41,9 @@ Result<std::unique_ptr<Build>> Build::load(const fs::path& binary) {
   auto id = build->binary_->build_id();
   if (!id) return make_error("{}: has no build-id: build it with graft-cc", binary.string());
   GRAFT_ASSIGN(build->record_, load_build(*id));
+  // The objects' code goes into patches root applies: they must be what
+  // graft-cc linked into this very executable.
+  GRAFT_TRY(verify_build(build->record_, binary));
   std::vector<fs::path> sources;
   for (const auto& path : build->record_.objects) {
     ObjectInfo info;

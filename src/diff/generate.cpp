@@ -17,6 +17,7 @@
 #include "diff/diff.h"
 #include "data/plan.h"
 #include "elf/dwarf.h"
+#include "patch/base_check.h"
 #include "patch/relocation.h"
 #include "elf/types.h"
 #include "diff/transformers.h"
@@ -80,9 +81,7 @@ class Generator {
     m.created = utc_timestamp();
     m.base_pie = old_.binary().type() == ET_DYN;
     m.base_load_address = old_.binary().load_address();
-    m.checksum = patch_checksum(patch_);
-    m.patch_id = fmt::format("{:016x}", std::hash<std::string>{}(m.base_build_id + m.result_build_id +
-                                                                   std::to_string(m.checksum)));
+    m.patch_id = patch_content_id(patch_);
     return std::move(patch_);
   }
 
@@ -766,18 +765,7 @@ class Generator {
       if (f.replaces && !base.count(f.identity))
         return make_error("cannot find {} in the symbol table of {} (stripped binary?)", f.identity,
                           bin.path().string());
-    for (const auto& r : bin.dynamic_relocations()) {
-      if (r.symbol == 0 || r.symbol >= bin.dynamic_symbols().size()) continue;
-      // A TPOFF64 slot holds a library thread-local's offset from the thread
-      // pointer (initial-exec), written by the dynamic linker at start-up; it
-      // is only ever read for a thread-local access (link.cpp), as the diff
-      // refuses any other relocation to a thread-local.
-      if (r.type != R_X86_64_GLOB_DAT && r.type != R_X86_64_JUMP_SLOT && r.type != R_X86_64_64 &&
-          r.type != R_X86_64_TPOFF64)
-        continue;
-      const auto& name = bin.dynamic_symbols()[r.symbol].name;
-      if (!name.empty()) patch_.manifest.base_imports.emplace(name, r.offset);
-    }
+    patch_.manifest.base_imports = imported_slots(bin);
     for (const auto& name : library_thread_locals_)
       if (!patch_.manifest.base_imports.count(name))
         return make_error("the new code uses {}, a shared library's thread-local variable, which the running binary "

@@ -97,16 +97,28 @@ Environment:
   GRAFT_PASS_PLUGIN  the plugin (default: ../lib/graft-pass.so or
                      ../lib/graft/graft-pass.so next to this program)
   GRAFT_STORE        the build store (default $XDG_CACHE_HOME/graft/store,
-                     else ~/.cache/graft/store; now {store})
+                     else ~/.cache/graft/store; never a shared directory in
+                     /tmp: with none of the three set, nothing is recorded;
+                     now {store})
 
 Store layout: <store>/<build-id>/build.json (output, compiler, policy, link
-command, objects) and <store>/<build-id>/objects/NNNN-<name>.o, in link order.
+command, objects, and the BLAKE2b digest of the executable and of each
+object as linked) and <store>/<build-id>/objects/NNNN-<name>.o, in link
+order. graft diff refuses a store or record that anyone but its owner (root
+or the user running it) may write, as ssh refuses a loose authorized_keys,
+and an object or executable whose digest differs from the recorded one.
 
 Limits: objects inside static archives (.a) and response files (@file) on the
 link line are not recorded; only plain .o inputs and sources are. Shared
 libraries (-shared) and relocatable links (-r) are compiled with the graft
 flags but not recorded.
 )";
+
+// Where the store is now, or why there is none, for --graft-help.
+std::string store_description() {
+  auto root = store_root();
+  return root ? root->string() : "none: set GRAFT_STORE or HOME";
+}
 
 std::string program_name(const char* argv0) {
   std::string_view name = argv0 ? argv0 : "graft-cc";
@@ -307,7 +319,7 @@ int run(int argc, char** argv) {
     std::fputs(fmt::format(kHelp, fmt::arg("name", ctx.name), fmt::arg("lang", cxx ? "++" : ""),
                            fmt::arg("clang", ctx.clang), fmt::arg("default_policy", kDefaultPolicy),
                            fmt::arg("default_clang", GRAFT_CLANG_PATH), fmt::arg("default_clangxx", GRAFT_CLANGXX_PATH),
-                           fmt::arg("llvm_major", GRAFT_LLVM_MAJOR), fmt::arg("store", store_root().string()))
+                           fmt::arg("llvm_major", GRAFT_LLVM_MAJOR), fmt::arg("store", store_description()))
                    .c_str(),
                stdout);
     return 0;

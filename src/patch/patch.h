@@ -8,11 +8,13 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
 
 #include "common/error.h"
+#include "crypto/signing.h"
 
 namespace graft {
 
@@ -27,7 +29,10 @@ inline bool identity_named(const std::string& identity, const std::string& name)
   return identity == name || identity.ends_with("::" + name);
 }
 
-inline constexpr int kPatchFormatVersion = 4;  // 2: per-function continuation; 3: update-time code; 4: transfers convert integers
+// 2: per-function continuation; 3: update-time code; 4: the seal (a BLAKE2b
+// digest of every byte, an optional Ed25519 signature) replaces the checksum,
+// and frame transfers convert integers (TransferMove::from_size).
+inline constexpr int kPatchFormatVersion = 4;
 
 enum class PieceKind { Text, ReadOnly, Data, Bss };
 const char* piece_kind_name(PieceKind kind);
@@ -167,7 +172,6 @@ struct Manifest {
   std::map<std::string, uint64_t> base_imports;  // name -> link-time address of its GOT slot
   bool base_pie = true;
   uint64_t base_load_address = 0;  // lowest PT_LOAD p_vaddr, page-aligned
-  uint64_t checksum = 0;           // over the pieces, relocations and symbols
 };
 
 struct Patch {
@@ -177,11 +181,29 @@ struct Patch {
   // What the commit does to live data whose types change (data/plan.h,
   // JSON); empty when the patch changes code only.
   std::string data_plan;
+  // Filled by read_patch from the file's seal (below): the digest of every
+  // byte before it, and who signed that digest, if anyone did.
+  crypto::Digest digest{};
+  std::optional<crypto::PublicKey> signer;
 };
 
-uint64_t patch_checksum(const Patch& patch);
+// A patch file is an ELF relocatable object followed by its seal, the last
+// kPatchSealBytes of the file:
+//   "GRAFTSL" 0x04 | image size (8, LE) | BLAKE2b-256 of the image (32) |
+//   signer's Ed25519 public key (32) | signature of the digest (64)
+// Unsigned, the key and signature are zero. Every byte of the file is thus
+// covered: the image by the digest, the seal by its own checks.
+inline constexpr size_t kPatchSealBytes = 144;
 
-Status write_patch(const Patch& patch, const std::filesystem::path& path);
+// The image followed by its seal (signed with `sign_with`, if given).
+std::vector<uint8_t> seal_patch_image(std::vector<uint8_t> image, const crypto::SecretKey* sign_with = nullptr);
+
+// A stable name for a patch's contents (manifest, pieces, symbols, data
+// plan; not its creation time): 16 hex digits of their BLAKE2b.
+std::string patch_content_id(const Patch& patch);
+
+// Writes the image and its seal; with `sign_with`, the seal carries its signature.
+Status write_patch(const Patch& patch, const std::filesystem::path& path, const crypto::SecretKey* sign_with = nullptr);
 // Reads and strictly validates a patch; nothing is trusted before this returns.
 Result<Patch> read_patch(const std::filesystem::path& path);
 Result<Patch> parse_patch(std::vector<uint8_t> image, const std::string& label);

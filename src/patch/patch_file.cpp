@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -18,16 +19,29 @@ namespace {
 constexpr const char* kManifestSection = ".graft.manifest";
 constexpr const char* kDataPlanSection = ".graft.data";  // JSON, only in patches that change data
 
-struct Fnv64 {
-  uint64_t hash = 0xcbf29ce484222325ull;
-  void bytes(const void* data, size_t n) {
+constexpr std::array<uint8_t, 8> kSealMagic = {'G', 'R', 'A', 'F', 'T', 'S', 'L', 0x04};
+constexpr std::string_view kOlderFormatHint = "re-run graft diff with this graft to make the patch again";
+
+// Appends values to a byte string, for the content id.
+struct ByteSink {
+  std::vector<uint8_t> bytes;
+  void raw(const void* data, size_t n) {
     auto* p = static_cast<const uint8_t*>(data);
-    for (size_t i = 0; i < n; ++i) hash = (hash ^ p[i]) * 0x100000001b3ull;
+    bytes.insert(bytes.end(), p, p + n);
   }
   template <typename T>
-  void value(T v) { bytes(&v, sizeof v); }
-  void text(const std::string& s) { value(s.size()); bytes(s.data(), s.size()); }
+  void value(T v) { raw(&v, sizeof v); }
+  void text(const std::string& s) { value(s.size()); raw(s.data(), s.size()); }
 };
+
+void put_le64(uint8_t* at, uint64_t v) {
+  for (int i = 0; i < 8; ++i) at[i] = static_cast<uint8_t>(v >> (8 * i));
+}
+uint64_t get_le64(const uint8_t* at) {
+  uint64_t v = 0;
+  for (int i = 7; i >= 0; --i) v = (v << 8) | at[i];
+  return v;
+}
 
 nlohmann::json value_to_json(const TransferValue& v) { return {static_cast<int>(v.kind), v.reg, v.offset}; }
 TransferValue value_from_json(const nlohmann::json& j) {
@@ -107,15 +121,18 @@ nlohmann::json manifest_to_json(const Manifest& m) {
           {"created", m.created}, {"functions", functions}, {"added_data", m.added_data},
           {"removed_functions", m.removed_functions}, {"notes", m.notes},
           {"update_code", update_code_to_json(m.update_code)}, {"base_symbols", base}, {"base_imports", m.base_imports}, {"base_pie", m.base_pie},
-          {"base_load_address", m.base_load_address}, {"checksum", fmt::format("{:016x}", m.checksum)}};
+          {"base_load_address", m.base_load_address}};
 }
 
 Manifest manifest_from_json(const nlohmann::json& j) {
   Manifest m;
   m.format_version = j.at("format_version").get<int>();
+  if (m.format_version < kPatchFormatVersion)
+    throw std::runtime_error(fmt::format("patch format version {} is older than this graft reads ({}): {}",
+                                         m.format_version, kPatchFormatVersion, kOlderFormatHint));
   if (m.format_version != kPatchFormatVersion)
-    throw std::runtime_error(fmt::format("patch format version {} is not supported (this graft reads version {})",
-                                         m.format_version, kPatchFormatVersion));
+    throw std::runtime_error(fmt::format("patch format version {} is not supported (this graft reads version {}): "
+                                         "use the graft that made it", m.format_version, kPatchFormatVersion));
   m.patch_id = j.at("patch_id").get<std::string>();
   m.base_build_id = j.at("base_build_id").get<std::string>();
   m.result_build_id = j.at("result_build_id").get<std::string>();
@@ -139,7 +156,6 @@ Manifest manifest_from_json(const nlohmann::json& j) {
   m.base_imports = j.at("base_imports").get<std::map<std::string, uint64_t>>();
   m.base_pie = j.at("base_pie").get<bool>();
   m.base_load_address = j.at("base_load_address").get<uint64_t>();
-  m.checksum = std::stoull(j.at("checksum").get<std::string>(), nullptr, 16);
   return m;
 }
 
@@ -208,72 +224,59 @@ const char* piece_kind_name(PieceKind kind) {
   return "?";
 }
 
-uint64_t patch_checksum(const Patch& patch) {
-  Fnv64 h;
+std::string patch_content_id(const Patch& patch) {
+  Manifest m = patch.manifest;
+  m.patch_id.clear();
+  m.created.clear();
+  ByteSink sink;
+  sink.text(manifest_to_json(m).dump());
   for (const auto& p : patch.pieces) {
-    h.text(p.name);
-    h.value(static_cast<int>(p.kind));
-    h.value(p.align);
-    h.value(p.size);
-    h.bytes(p.bytes.data(), p.bytes.size());
+    sink.text(p.name);
+    sink.value(static_cast<int>(p.kind));
+    sink.value(p.align);
+    sink.value(p.size);
+    sink.value(p.bytes.size());
+    sink.raw(p.bytes.data(), p.bytes.size());
     for (const auto& r : p.relocations) {
-      h.value(r.offset);
-      h.value(r.type);
-      h.value(r.symbol);
-      h.value(r.addend);
+      sink.value(r.offset);
+      sink.value(r.type);
+      sink.value(r.symbol);
+      sink.value(r.addend);
     }
   }
   for (const auto& s : patch.symbols) {
-    h.text(s.name);
-    h.value(s.piece);
-    h.value(s.offset);
-    h.value(s.size);
-    h.value(s.function);
+    sink.text(s.name);
+    sink.value(s.piece);
+    sink.value(s.offset);
+    sink.value(s.size);
+    sink.value(s.function);
   }
-  if (!patch.data_plan.empty()) h.text(patch.data_plan);
-  // What runs in the target at update time, and on which globals.
-  const UpdateCode& u = patch.manifest.update_code;
-  for (const auto& i : u.inits) {
-    h.text(i.global);
-    h.text(i.function);
-  }
-  for (const auto& r : u.reruns) h.text(r);
-  h.text(u.on_update);
-  h.text(u.at_commit);
-  h.text(u.runner);
-  // Where frames continue is applied to live stacks: covered like the code.
-  for (const auto& f : patch.manifest.functions) {
-    h.text(f.identity);
-    h.value(f.continuation.continuable);
-    for (const auto& [from, to] : f.continuation.returns) {
-      h.value(from);
-      h.value(to);
-    }
-    for (const auto& t : f.continuation.transfers) {  // frames rebuilt in the new code
-      h.value(t.old_return);
-      h.value(t.new_return);
-      h.value(t.old_frame);
-      h.value(t.new_frame);
-      for (const auto& mv : t.moves) {
-        for (const auto& v : {mv.from, mv.to}) {
-          h.value(static_cast<int>(v.kind));
-          h.value(v.reg);
-          h.value(v.offset);
-        }
-        h.value(mv.size);
-        h.value(mv.from_size);
-        h.value(mv.sign_extend);
-      }
-    }
-  }
-  return h.hash;
+  sink.text(patch.data_plan);
+  const crypto::Digest d = crypto::digest_of(sink.bytes);
+  return crypto::to_hex(std::span<const uint8_t>(d.data(), 8));
 }
 
-Status write_patch(const Patch& patch, const std::filesystem::path& path) {
+std::vector<uint8_t> seal_patch_image(std::vector<uint8_t> image, const crypto::SecretKey* sign_with) {
+  std::array<uint8_t, kPatchSealBytes> seal{};
+  std::copy(kSealMagic.begin(), kSealMagic.end(), seal.begin());
+  put_le64(seal.data() + 8, image.size());
+  const crypto::Digest digest = crypto::digest_of(image);
+  std::copy(digest.begin(), digest.end(), seal.begin() + 16);
+  if (sign_with) {
+    const crypto::PublicKey key = crypto::public_key_of(*sign_with);
+    const crypto::Signature signature = crypto::sign_digest(*sign_with, digest);
+    std::copy(key.begin(), key.end(), seal.begin() + 48);
+    std::copy(signature.begin(), signature.end(), seal.begin() + 80);
+  }
+  image.insert(image.end(), seal.begin(), seal.end());
+  return image;
+}
+
+Status write_patch(const Patch& patch, const std::filesystem::path& path, const crypto::SecretKey* sign_with) {
   elf_version(EV_CURRENT);
   const std::string temp = path.string() + ".tmp";
   ElfWriter w;
-  w.fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  w.fd = ::open(temp.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);  // read back for the seal
   if (w.fd < 0) return errno_error(temp, errno);
   w.elf = elf_begin(w.fd, ELF_C_WRITE, nullptr);
   if (!w.elf) return make_error("{}: {}", temp, elf_errmsg(-1));
@@ -339,6 +342,15 @@ Status write_patch(const Patch& patch, const std::filesystem::path& path) {
   if (elf_update(w.elf, ELF_C_WRITE) < 0) return make_error("{}: cannot write ELF ({})", temp, elf_errmsg(-1));
   elf_end(w.elf);
   w.elf = nullptr;
+  // The seal: the digest of the image as written, signed if asked.
+  const off_t image_size = ::lseek(w.fd, 0, SEEK_END);
+  if (image_size < 0) return errno_error(temp, errno);
+  std::vector<uint8_t> image(static_cast<size_t>(image_size));
+  if (::pread(w.fd, image.data(), image.size(), 0) != image_size) return errno_error(temp, errno);
+  const std::vector<uint8_t> sealed = seal_patch_image(std::move(image), sign_with);
+  const size_t seal_size = sealed.size() - static_cast<size_t>(image_size);
+  if (::pwrite(w.fd, sealed.data() + image_size, seal_size, image_size) != static_cast<ssize_t>(seal_size))
+    return errno_error(temp, errno);
   if (fsync(w.fd) != 0) return errno_error(temp, errno);
   close(w.fd);
   w.fd = -1;
@@ -348,21 +360,110 @@ Status write_patch(const Patch& patch, const std::filesystem::path& path) {
   return ok();
 }
 
-Result<Patch> parse_patch(std::vector<uint8_t> image, const std::string& label) {
+namespace {
+
+// The format version an unsealed file's manifest claims, if it has one: to
+// tell a patch of an older graft from a damaged file.
+std::optional<int> claimed_format_version(const std::vector<uint8_t>& image) {
+  auto parsed = ElfFile::from_memory(image, "patch");
+  if (!parsed) return std::nullopt;
+  const ElfSection* manifest = parsed.value()->section(kManifestSection);
+  if (!manifest) return std::nullopt;
+  const auto j = nlohmann::json::parse(manifest->data.begin(), manifest->data.end(), nullptr, false);
+  if (!j.is_object() || !j.contains("format_version") || !j["format_version"].is_number_integer()) return std::nullopt;
+  return j["format_version"].get<int>();
+}
+
+// Every number of a manifest is an integer; a fraction would be converted
+// to one with undefined behaviour when out of range. (A walk with its own
+// stack: the nesting is the file's to choose.)
+bool holds_a_fraction(const nlohmann::json& root) {
+  std::vector<const nlohmann::json*> pending = {&root};
+  while (!pending.empty()) {
+    const nlohmann::json* j = pending.back();
+    pending.pop_back();
+    if (j->is_number_float()) return true;
+    if (j->is_structured())
+      for (const auto& child : *j) pending.push_back(&child);
+  }
+  return false;
+}
+
+// Checks the seal at the end of `image` and cuts it off, leaving the ELF
+// image; the digest and signer go into `patch`.
+Status unseal(std::vector<uint8_t>& image, const std::string& label, Patch& patch) {
+  const uint8_t* seal = image.data() + image.size() - kPatchSealBytes;
+  if (!std::equal(kSealMagic.begin(), kSealMagic.end(), seal)) {
+    if (auto version = claimed_format_version(image); version && *version < kPatchFormatVersion)
+      return make_error("{}: patch format version {} is older than this graft reads ({}), which seals every byte: {}",
+                        label, *version, kPatchFormatVersion, kOlderFormatHint);
+    return make_error("{}: not a valid graft patch: it has no seal at its end (truncated, or not a patch made by "
+                      "graft diff)", label);
+  }
+  const size_t image_size = image.size() - kPatchSealBytes;
+  if (get_le64(seal + 8) != image_size)
+    return make_error("{}: not a valid graft patch: its seal is for {} bytes, the file has {} before it (truncated "
+                      "or extended)", label, get_le64(seal + 8), image_size);
+  std::copy(seal + 16, seal + 48, patch.digest.begin());
+  const crypto::Digest actual = crypto::digest_of(std::span<const uint8_t>(image.data(), image_size));
+  if (actual != patch.digest)
+    return make_error("{}: not a valid graft patch: its digest does not match its contents (the file is corrupt or "
+                      "was modified after graft diff wrote it)", label);
+  crypto::PublicKey key{};
+  crypto::Signature signature{};
+  std::copy(seal + 48, seal + 80, key.begin());
+  std::copy(seal + 80, seal + 144, signature.begin());
+  const bool key_zero = std::all_of(key.begin(), key.end(), [](uint8_t b) { return b == 0; });
+  const bool signature_zero = std::all_of(signature.begin(), signature.end(), [](uint8_t b) { return b == 0; });
+  if (!key_zero || !signature_zero) {
+    // A signature is checked whenever there is one: trust (whose key) is the apply policy's.
+    if (key_zero || !crypto::verify_digest(key, patch.digest, signature))
+      return make_error("{}: not a valid graft patch: its signature does not verify (the file is corrupt or was "
+                        "modified after it was signed)", label);
+    patch.signer = key;
+  }
+  image.resize(image_size);
+  return ok();
+}
+
+}  // namespace
+
+namespace {
+
+// A refusal names what the file holds (section and symbol names, the
+// manifest's strings): any bytes at all. Shown as one printable line of
+// bounded length, whatever they are.
+Error printable_refusal(const Error& error) {
+  constexpr size_t kLongest = 600;
+  std::string out;
+  for (const unsigned char c : error.message) {
+    if (out.size() >= kLongest) {
+      out += "...";
+      break;
+    }
+    if (c < 0x20 || c == 0x7f) out += fmt::format("\\x{:02x}", c);
+    else out += static_cast<char>(c);
+  }
+  return Error{out};
+}
+
+Result<Patch> parse_sealed_patch(std::vector<uint8_t> image, const std::string& label) {
   auto refuse = [&](const std::string& why) {
     return make_error("{}: not a valid graft patch: {}", label, why);
   };
-  if (image.size() < 64 || image[0] != 0x7f || image[1] != 'E' || image[2] != 'L' || image[3] != 'F')
+  if (image.size() < 64 + kPatchSealBytes || image[0] != 0x7f || image[1] != 'E' || image[2] != 'L' || image[3] != 'F')
     return refuse("no ELF header (truncated, or not a patch made by graft diff)");
+  Patch patch;
+  GRAFT_TRY(unseal(image, label, patch));
   auto parsed = ElfFile::from_memory(std::move(image), label);
   if (!parsed) return refuse(parsed.error().message);
   const ElfFile& elf = *parsed.value();
   if (elf.type() != ET_REL) return refuse("not an ELF relocatable object");
   const ElfSection* manifest_section = elf.section(kManifestSection);
   if (!manifest_section) return refuse("it has no .graft.manifest section");
-  Patch patch;
   try {
     auto j = nlohmann::json::parse(manifest_section->data.begin(), manifest_section->data.end());
+    if (holds_a_fraction(j)) return refuse("bad manifest (a number that is not an integer)");
     patch.manifest = manifest_from_json(j);
   } catch (const std::exception& e) {
     return refuse(fmt::format("bad manifest ({})", e.what()));
@@ -394,7 +495,9 @@ Result<Patch> parse_patch(std::vector<uint8_t> image, const std::string& label) 
       auto it = piece_of_section.find(s.shndx);
       if (it == piece_of_section.end()) return refuse("symbol " + s.name + " is defined outside the patch's pieces");
       ps.piece = it->second;
-      if (ps.offset + ps.size > patch.pieces[ps.piece].size) return refuse("symbol " + s.name + " lies outside its piece");
+      const uint64_t piece_size = patch.pieces[ps.piece].size;  // (no sum that could wrap around)
+      if (ps.offset > piece_size || ps.size > piece_size - ps.offset)
+        return refuse("symbol " + s.name + " lies outside its piece");
     }
     if (ps.name.empty()) return refuse("a symbol has no name");
     patch.symbols.push_back(std::move(ps));
@@ -405,7 +508,8 @@ Result<Patch> parse_patch(std::vector<uint8_t> image, const std::string& label) 
       auto width = relocation_width(r.type);
       if (!width) return refuse(fmt::format("unsupported relocation type {} in {}", r.type, p.name));
       if (r.symbol == 0 || r.symbol > patch.symbols.size()) return refuse("relocation with a bad symbol in " + p.name);
-      if (p.kind == PieceKind::Bss || r.offset + *width > p.size) return refuse("relocation outside " + p.name);
+      if (p.kind == PieceKind::Bss || *width > p.size || r.offset > p.size - *width)
+        return refuse("relocation outside " + p.name);
       p.relocations.push_back({r.offset, r.type, static_cast<uint32_t>(r.symbol - 1), r.addend});
     }
   }
@@ -456,9 +560,15 @@ Result<Patch> parse_patch(std::vector<uint8_t> image, const std::string& label) 
   for (const auto& r : u.reruns)
     if (!defines(r, true) && !(patch.manifest.base_symbols.count(r) && patch.manifest.base_symbols.at(r).function))
       return refuse("update-time code re-runs " + r + ", which neither the patch nor the base binary defines");
-  if (patch_checksum(patch) != patch.manifest.checksum)
-    return refuse("checksum mismatch (the file is corrupt or was modified)");
   return patch;
+}
+
+}  // namespace
+
+Result<Patch> parse_patch(std::vector<uint8_t> image, const std::string& label) {
+  auto parsed = parse_sealed_patch(std::move(image), label);
+  if (!parsed) return printable_refusal(parsed.error());
+  return parsed;
 }
 
 Result<Patch> read_patch(const std::filesystem::path& path) {

@@ -397,3 +397,70 @@ TEST_F(Driver, InformationAndPreprocessingPassThrough) {
 }
 
 }  // namespace
+
+// The store is trusted only when it is trustworthy: never a shared store in
+// /tmp, a store or record writable by anyone but its owner refused, the
+// objects and the executable checked against the digests graft-cc recorded
+// when it linked them.
+TEST_F(Driver, StoreIsTrustedOnlyWhenTrustworthy) {
+  write_text(dir_ / "main.c", "int add(int, int);\nint main(void) { return add(2, 3) == 5 ? 0 : 1; }\n");
+  write_text(dir_ / "add.c", "int add(int a, int b) { return a + b; }\n");
+  Output out = sh(cc() + " -O1 -c add.c && " + cc() + " -O1 main.c add.o -o prog && ./prog");
+  ASSERT_EQ(out.status, 0) << out.text;
+  auto id = graft::read_build_id(dir_ / "prog");
+  ASSERT_TRUE(id.ok()) << id.error().message;
+  auto record = graft::load_build(*id);
+  ASSERT_TRUE(record.ok()) << record.error().message;
+  ASSERT_EQ(record->object_digests.size(), 2u);
+  EXPECT_EQ(record->output_digest.size(), 64u);
+  EXPECT_TRUE(graft::verify_build(*record, dir_ / "prog").ok());
+  auto refusal = [](const graft::Status& s) { return s.ok() ? std::string("(accepted)") : s.error().message; };
+  auto load_refusal = [&] {
+    auto r = graft::load_build(*id);
+    return r.ok() ? std::string("(accepted)") : r.error().message;
+  };
+
+  // With neither HOME nor XDG_CACHE_HOME: nothing recorded, nothing read, and said so.
+  const std::string homeless = "env -u HOME -u XDG_CACHE_HOME -u GRAFT_STORE ";
+  Output cc_out = sh(homeless + cc() + " -O1 main.c add.o -o prog2 && ./prog2");
+  EXPECT_EQ(cc_out.status, 0) << cc_out.text;
+  EXPECT_NE(cc_out.text.find("set GRAFT_STORE or HOME"), std::string::npos) << cc_out.text;
+  EXPECT_EQ(count_lines(cc_out.text), 1u) << cc_out.text;
+  const std::string graft_bin = quote((fs::path(GRAFT_TEST_CC).parent_path() / "graft").string());
+  Output diff_out = sh(homeless + graft_bin + " diff prog prog -o p.graft");
+  EXPECT_EQ(diff_out.status, 1) << diff_out.text;
+  EXPECT_NE(diff_out.text.find("keeps no shared store in /tmp: set GRAFT_STORE or HOME"), std::string::npos)
+      << diff_out.text;
+
+  // Writable by others, or owned by someone else: refused in one line, like a loose authorized_keys.
+  const fs::path record_dir = store_ / *id;
+  for (const fs::path& path : {store_, record_dir, record_dir / "objects", record_dir / "build.json"}) {
+    SCOPED_TRACE(path.string());
+    const auto before = fs::status(path).permissions();
+    fs::permissions(path, before | fs::perms::others_write);
+    const std::string message = load_refusal();
+    EXPECT_NE(message.find("is writable by anyone"), std::string::npos) << message;
+    EXPECT_NE(message.find("chmod go-w"), std::string::npos) << message;
+    EXPECT_EQ(count_lines(message), 1u) << message;
+    fs::permissions(path, before);
+  }
+  ASSERT_EQ(chown((record_dir / "build.json").c_str(), 12345, static_cast<gid_t>(-1)), 0);
+  EXPECT_NE(load_refusal().find("is owned by uid 12345, not by root or by you"), std::string::npos) << load_refusal();
+  ASSERT_EQ(chown((record_dir / "build.json").c_str(), geteuid(), static_cast<gid_t>(-1)), 0);
+  EXPECT_EQ(load_refusal(), "(accepted)");
+
+  // An executable changed after linking (stripped: the same build-id).
+  ASSERT_EQ(sh("strip -o prog.stripped prog").status, 0);
+  const std::string changed = refusal(graft::verify_build(*record, dir_ / "prog.stripped"));
+  EXPECT_NE(changed.find("is not the executable graft-cc linked as build-id"), std::string::npos) << changed;
+  // An object changed after linking: the store's hard link shares the build directory's file.
+  { std::ofstream(dir_ / "add.o", std::ios::app) << "injected"; }
+  const std::string object = refusal(graft::verify_build(*record, dir_ / "prog"));
+  EXPECT_NE(object.find("0001-add.o changed since graft-cc linked build-id"), std::string::npos) << object;
+
+  // A record without digests (an older graft-cc) is refused with what to do.
+  std::string json = read_text(record_dir / "build.json");
+  json.replace(json.find("\"object_digests\""), std::string("\"object_digests\"").size(), "\"old_digests\"");
+  write_text(record_dir / "build.json", json);
+  EXPECT_NE(load_refusal().find("link the program again with this graft-cc"), std::string::npos) << load_refusal();
+}

@@ -1,12 +1,15 @@
 // What graft refuses, and that a refusal leaves the target exactly as it was.
 #include <sys/ptrace.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <fstream>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include "../support/harness.h"
+#include "patch/patch.h"
 
 namespace graft::test {
 namespace {
@@ -110,7 +113,8 @@ TEST_F(Refusals, PatchForAnotherBinary) {
   auto result = graft({"apply", std::to_string(target.pid()), patch.string()});
   EXPECT_EQ(result.exit_code, 1);
   EXPECT_TRUE(one_line(result.err)) << result.err;
-  EXPECT_NE(result.err.find("is for build"), std::string::npos) << result.err;
+  EXPECT_NE(result.err.find("was built for build-id"), std::string::npos) << result.err;
+  EXPECT_NE(result.err.find("run graft diff against the binary this process runs"), std::string::npos) << result.err;
   EXPECT_EQ(target.ask("v"), "1 1");
   expect_untouched(target, spin, {"spin_forever", "version"});
 }
@@ -163,6 +167,164 @@ TEST_F(Refusals, BinariesGraftCannotDiff) {
   auto usage = graft({"apply"});
   EXPECT_EQ(usage.exit_code, 2);
   EXPECT_NE(usage.err.find("--help"), std::string::npos) << usage.err;
+}
+
+std::string read_all(const std::filesystem::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+// A patch is what it claims: one byte changed anywhere in the file (sampled
+// across it, the seal included) or one digit of a global's address in the
+// manifest, and graft refuses it at load in one line; the target runs on.
+TEST_F(Refusals, EveryChangedByteOfAPatchIsRefusedAtLoad) {
+  const auto [v1, v2, patch] = build_update(dir, "basic");
+  const std::string good = read_all(patch);
+  Process target({v1.string(), "2"});
+  const auto flipped = dir.path() / "flipped.graft";
+  auto refused_at_load = [&](const std::string& content, const std::string& what) {
+    std::ofstream(flipped, std::ios::binary | std::ios::trunc) << content;
+    auto result = graft({"apply", std::to_string(target.pid()), flipped.string()});
+    EXPECT_EQ(result.exit_code, 1) << what;
+    EXPECT_TRUE(one_line(result.err)) << what << ": " << result.err;
+    EXPECT_NE(result.err.find("not a valid graft patch"), std::string::npos) << what << ": " << result.err;
+  };
+  std::vector<size_t> offsets;
+  for (size_t at = 0; at < good.size(); at += good.size() / 48) offsets.push_back(at);
+  for (size_t back = 1; back <= kPatchSealBytes; back += 9) offsets.push_back(good.size() - back);
+  for (size_t at : offsets) {
+    std::string copy = good;
+    copy[at] = static_cast<char>(copy[at] ^ 0x10);
+    refused_at_load(copy, "byte " + std::to_string(at));
+  }
+  // One digit of the address of the global total_calls.
+  const size_t entry = good.find("\"total_calls\": [");
+  ASSERT_NE(entry, std::string::npos);
+  const size_t digit = good.find_first_of("0123456789", entry + 15);
+  std::string moved = good;
+  moved[digit] = moved[digit] == '9' ? '0' : static_cast<char>(moved[digit] + 1);
+  refused_at_load(moved, "a digit of total_calls' address");
+  EXPECT_EQ(target.ask("compute 5"), "12");
+  expect_untouched(target, v1, {"compute"});
+}
+
+// A patch sealed anew after its manifest was altered, or made for another
+// build, is refused at apply before anything is written: the addresses it
+// names are checked against the binary the process runs.
+TEST_F(Refusals, BaseSymbolsAreCheckedAgainstTheRunningBinary) {
+  const auto [v1, v2, patch] = build_update(dir, "basic");
+  auto read = read_patch(patch);
+  ASSERT_TRUE(read) << read.error().message;
+  Process target({v1.string(), "2"});
+  auto refusal = [&](Patch altered, const std::string& name) {
+    const auto file = dir.path() / name;
+    EXPECT_TRUE(write_patch(altered, file));
+    auto result = graft({"apply", std::to_string(target.pid()), file.string()});
+    EXPECT_EQ(result.exit_code, 1) << name;
+    EXPECT_TRUE(one_line(result.err)) << result.err;
+    return result.err;
+  };
+  Patch global = *read;
+  global.manifest.base_symbols.at("total_calls").address += 0x10;
+  std::string err = refusal(global, "global.graft");
+  EXPECT_NE(err.find("names total_calls at"), std::string::npos) << err;
+  EXPECT_NE(err.find("run graft diff against the binary this process runs"), std::string::npos) << err;
+  Patch import = *read;
+  ASSERT_FALSE(import.manifest.base_imports.empty());
+  import.manifest.base_imports.begin()->second += 8;
+  err = refusal(import, "import.graft");
+  EXPECT_NE(err.find("names the import"), std::string::npos) << err;
+  Patch other_build = *read;
+  other_build.manifest.base_build_id = std::string(40, 'e');
+  err = refusal(other_build, "other.graft");
+  EXPECT_NE(err.find("was built for build-id eeee"), std::string::npos) << err;
+  EXPECT_EQ(err.find("not a graft entry"), std::string::npos) << err;
+  EXPECT_EQ(target.ask("compute 5"), "12");
+  expect_untouched(target, v1, {"compute"});
+}
+
+// Signatures: graft keygen, graft diff --sign, and an apply policy that
+// refuses, in one line each, an unsigned patch, one signed by an untrusted
+// key, and a trusted-keys directory, key file or policy file others may
+// write; then a signed patch applies.
+TEST_F(Refusals, SignaturePolicy) {
+  const auto [v1, v2, unsigned_patch] = build_update(dir, "basic");
+  const auto keys = dir.path() / "keys", stranger = dir.path() / "stranger", trusted = dir.path() / "trusted";
+  auto keygen = graft({"keygen", "--out", keys.string()});
+  ASSERT_EQ(keygen.exit_code, 0) << keygen.err;
+  EXPECT_NE(keygen.out.find("--sign " + (keys / "graft-signing.key").string()), std::string::npos) << keygen.out;
+  EXPECT_EQ(std::filesystem::status(keys / "graft-signing.key").permissions() & std::filesystem::perms::all,
+            std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  ASSERT_EQ(graft({"keygen", "--out", stranger.string()}).exit_code, 0);
+  auto again = graft({"keygen", "--out", keys.string()});
+  EXPECT_EQ(again.exit_code, 1);
+  EXPECT_NE(again.err.find("never replaces a key"), std::string::npos) << again.err;
+
+  const auto signed_patch = dir.path() / "signed.graft", strange_patch = dir.path() / "strange.graft";
+  auto sign = [&](const std::filesystem::path& key, const std::filesystem::path& out) {
+    return graft({"diff", v1.string(), v2.string(), "-o", out.string(), "--sign", key.string()});
+  };
+  auto signed_diff = sign(keys / "graft-signing.key", signed_patch);
+  ASSERT_EQ(signed_diff.exit_code, 0) << signed_diff.err;
+  EXPECT_NE(signed_diff.err.find("signed by ed25519:"), std::string::npos) << signed_diff.err;
+  ASSERT_EQ(sign(stranger / "graft-signing.key", strange_patch).exit_code, 0);
+  auto info = graft({"info", signed_patch.string()});
+  EXPECT_NE(info.out.find("signed by  ed25519:"), std::string::npos) << info.out;
+
+  // A secret key others may read is not used.
+  std::filesystem::permissions(stranger / "graft-signing.key", std::filesystem::perms::others_read,
+                               std::filesystem::perm_options::add);
+  auto loose_secret = sign(stranger / "graft-signing.key", dir.path() / "x.graft");
+  EXPECT_EQ(loose_secret.exit_code, 1);
+  EXPECT_TRUE(one_line(loose_secret.err)) << loose_secret.err;
+  EXPECT_NE(loose_secret.err.find("a secret key must be private"), std::string::npos) << loose_secret.err;
+
+  std::filesystem::create_directories(trusted);
+  std::filesystem::copy_file(keys / "graft-signing.pub", trusted / "alice.pub");
+  const auto policy = dir.path() / "apply.conf";
+  std::ofstream(policy) << "# signed patches only\nrequire-signature = yes\ntrusted-keys = " << trusted.string() << "\n";
+
+  Process target({v1.string(), "2"});
+  auto apply = [&](const std::vector<std::string>& args) {
+    std::vector<std::string> argv = {"apply", std::to_string(target.pid())};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return graft(argv);
+  };
+  auto refused = [&](const std::vector<std::string>& args, const std::string& message) {
+    auto result = apply(args);
+    EXPECT_EQ(result.exit_code, 1) << message;
+    EXPECT_TRUE(one_line(result.err)) << result.err;
+    EXPECT_NE(result.err.find(message), std::string::npos) << result.err;
+  };
+  const std::vector<std::string> require = {"--require-signature", "--trusted-keys", trusted.string()};
+  auto with = [](std::vector<std::string> args, const std::filesystem::path& patch) {
+    args.push_back(patch.string());
+    return args;
+  };
+  refused(with(require, unsigned_patch), "is not signed, and --require-signature requires a signature");
+  refused(with(require, strange_patch), "which is not a trusted key");
+  refused({"--policy", policy.string(), unsigned_patch.string()}, "requires a signature");
+  refused({"--policy", policy.string(), strange_patch.string()}, "which is not a trusted key");
+  // Loose: the directory, a key file, the policy file; a key someone else owns.
+  auto loose = [&](const std::filesystem::path& path, const std::vector<std::string>& args) {
+    const auto before = std::filesystem::status(path).permissions();
+    std::filesystem::permissions(path, before | std::filesystem::perms::others_write);
+    refused(args, "is writable by anyone");
+    std::filesystem::permissions(path, before);
+  };
+  loose(trusted, with(require, signed_patch));
+  loose(trusted / "alice.pub", with(require, signed_patch));
+  loose(policy, {"--policy", policy.string(), signed_patch.string()});
+  ASSERT_EQ(chown((trusted / "alice.pub").c_str(), 12345, static_cast<gid_t>(-1)), 0);
+  refused(with(require, signed_patch), "is owned by uid 12345, not by root or by you");
+  ASSERT_EQ(chown((trusted / "alice.pub").c_str(), geteuid(), static_cast<gid_t>(-1)), 0);
+  EXPECT_EQ(target.ask("compute 5"), "12");
+  expect_untouched(target, v1, {"compute"});
+
+  // Signed by a trusted key, under the policy: applied.
+  auto applied = apply({"--policy", policy.string(), signed_patch.string()});
+  EXPECT_EQ(applied.exit_code, 0) << applied.err;
+  EXPECT_EQ(target.ask("compute 5"), "18");
 }
 
 }  // namespace

@@ -27,7 +27,6 @@ Patch sample() {
   p.symbols.push_back({"printf", -1, 0, 0, false});
   p.symbols.push_back({"counter", 1, 0, 4, false});
   p.manifest.functions.push_back({"compute", "its machine code changed", 0, true, {true, "", {{9, 9}}, {}, {}, {}}});
-  p.manifest.checksum = patch_checksum(p);
   return p;
 }
 
@@ -65,15 +64,14 @@ TEST_F(PatchFormat, RoundTrip) {
   EXPECT_EQ(c.returns[0], std::make_pair(uint64_t{9}, uint64_t{9}));
 }
 
-TEST_F(PatchFormat, ContinuationIsCoveredByTheChecksumAndValidated) {
+TEST_F(PatchFormat, ContinuationIsInTheContentIdAndValidated) {
   // Where frames continue is applied to live stacks: a changed map is a changed patch.
   Patch moved = sample();
   moved.manifest.functions[0].continuation.returns[0].second = 7;
-  EXPECT_NE(patch_checksum(moved), sample().manifest.checksum);
+  EXPECT_NE(patch_content_id(moved), patch_content_id(sample()));
 
   Patch outside = sample();
   outside.manifest.functions[0].continuation.returns[0] = {9, 19};  // past the 18-byte function
-  outside.manifest.checksum = patch_checksum(outside);
   ASSERT_TRUE(write_patch(outside, file));
   auto r = read_patch(file);
   ASSERT_FALSE(r);
@@ -81,7 +79,6 @@ TEST_F(PatchFormat, ContinuationIsCoveredByTheChecksumAndValidated) {
 
   Patch not_continuable = sample();
   not_continuable.manifest.functions[0].continuation.continuable = false;
-  not_continuable.manifest.checksum = patch_checksum(not_continuable);
   ASSERT_TRUE(write_patch(not_continuable, file));
   r = read_patch(file);
   ASSERT_FALSE(r);
@@ -89,18 +86,17 @@ TEST_F(PatchFormat, ContinuationIsCoveredByTheChecksumAndValidated) {
 }
 
 // Update-time code: an init of a global the patch adds, a rerun of a base
-// function, the runner; read back in order, covered by the checksum, checked.
+// function, the runner; read back in order, part of the content id, checked.
 Patch with_update_code() {
   Patch p = sample();
   p.symbols.push_back({"graft_update_run", 0, 0, 8, true});
   p.symbols.push_back({"graft_init__counter", 0, 8, 6, true});
   p.manifest.added_data.push_back("counter");
   p.manifest.update_code = {{{"counter", "graft_init__counter"}}, {"compute"}, "", "", "graft_update_run", "init.c"};
-  p.manifest.checksum = patch_checksum(p);
   return p;
 }
 
-TEST_F(PatchFormat, UpdateCodeRoundTripsIsCoveredByTheChecksumAndValidated) {
+TEST_F(PatchFormat, UpdateCodeRoundTripsIsInTheContentIdAndValidated) {
   ASSERT_TRUE(write_patch(with_update_code(), file));
   auto read = read_patch(file);
   ASSERT_TRUE(read) << read.error().message;
@@ -115,10 +111,9 @@ TEST_F(PatchFormat, UpdateCodeRoundTripsIsCoveredByTheChecksumAndValidated) {
 
   Patch other = with_update_code();
   other.manifest.update_code.inits[0].global = "compute";
-  EXPECT_NE(patch_checksum(other), with_update_code().manifest.checksum);
+  EXPECT_NE(patch_content_id(other), patch_content_id(with_update_code()));
 
   auto refused = [&](Patch p) {
-    p.manifest.checksum = patch_checksum(p);
     EXPECT_TRUE(write_patch(p, file));
     auto r = read_patch(file);
     EXPECT_FALSE(r);
@@ -158,14 +153,13 @@ TEST_F(PatchFormat, EveryFlippedCodeByteIsRefused) {
     copy[static_cast<size_t>(at - whole.begin()) + i] ^= 1;
     auto r = parse_patch(copy, "flipped");
     ASSERT_FALSE(r);
-    EXPECT_NE(r.error().message.find("checksum"), std::string::npos) << r.error().message;
+    EXPECT_NE(r.error().message.find("its digest does not match its contents"), std::string::npos) << r.error().message;
   }
 }
 
 TEST_F(PatchFormat, StructuralErrorsAreNamed) {
   Patch bad_offset = sample();
   bad_offset.pieces[0].relocations[0].offset = 30;  // a 4-byte field past the 32-byte piece
-  bad_offset.manifest.checksum = patch_checksum(bad_offset);
   ASSERT_TRUE(write_patch(bad_offset, file));
   auto r = read_patch(file);
   ASSERT_FALSE(r);
@@ -173,7 +167,6 @@ TEST_F(PatchFormat, StructuralErrorsAreNamed) {
 
   Patch tls = sample();
   tls.pieces[0].relocations[0].type = R_X86_64_TLSGD;  // general-dynamic: not patched
-  tls.manifest.checksum = patch_checksum(tls);
   ASSERT_TRUE(write_patch(tls, file));
   r = read_patch(file);
   ASSERT_FALSE(r);
@@ -185,6 +178,78 @@ TEST_F(PatchFormat, StructuralErrorsAreNamed) {
   r = read_patch(file);
   ASSERT_FALSE(r);
   EXPECT_NE(r.error().message.find("version 99 is not supported"), std::string::npos) << r.error().message;
+}
+
+// The seal covers every byte: a change anywhere in the file, the seal
+// included, is refused before anything of the patch is read.
+TEST_F(PatchFormat, EveryFlippedByteIsRefused) {
+  ASSERT_TRUE(write_patch(sample(), file));
+  const auto whole = bytes();
+  ASSERT_TRUE(parse_patch(whole, "whole"));
+  for (size_t at = 0; at < whole.size(); ++at) {
+    auto copy = whole;
+    copy[at] ^= 0x01;
+    auto r = parse_patch(copy, "flipped");
+    ASSERT_FALSE(r) << "flipping byte " << at << " of " << whole.size() << " was accepted";
+    EXPECT_EQ(r.error().message.find('\n'), std::string::npos) << r.error().message;
+  }
+}
+
+TEST_F(PatchFormat, SignedPatchesCarryTheirSignerAndEverySignatureByteCounts) {
+  test::TempDir keys;
+  auto pair = crypto::generate_key_pair(keys.path(), "test");
+  ASSERT_TRUE(pair) << pair.error().message;
+  auto secret = crypto::load_secret_key(pair->secret);
+  ASSERT_TRUE(secret) << secret.error().message;
+  ASSERT_TRUE(write_patch(sample(), file, &*secret));
+  auto read = read_patch(file);
+  ASSERT_TRUE(read) << read.error().message;
+  ASSERT_TRUE(read->signer);
+  EXPECT_EQ(*read->signer, pair->key);
+  const auto whole = bytes();
+  for (size_t at = whole.size() - 96; at < whole.size(); ++at) {  // the key and the signature
+    auto copy = whole;
+    copy[at] ^= 0x80;
+    auto r = parse_patch(copy, "flipped");
+    ASSERT_FALSE(r) << at;
+    EXPECT_NE(r.error().message.find("signature does not verify"), std::string::npos) << r.error().message;
+  }
+  ASSERT_TRUE(write_patch(sample(), file));
+  auto unsigned_read = read_patch(file);
+  ASSERT_TRUE(unsigned_read);
+  EXPECT_FALSE(unsigned_read->signer);
+  // A second keygen into the same place never replaces the key.
+  auto again = crypto::generate_key_pair(keys.path(), "test");
+  ASSERT_FALSE(again);
+  EXPECT_NE(again.error().message.find("already exists"), std::string::npos) << again.error().message;
+}
+
+TEST_F(PatchFormat, OlderFormatsAreRefusedWithWhatToDo) {
+  Patch old = sample();
+  old.manifest.format_version = 3;
+  ASSERT_TRUE(write_patch(old, file));
+  auto image = bytes();
+  image.resize(image.size() - kPatchSealBytes);  // format 3 had no seal
+  auto r = parse_patch(image, "old.graft");
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("patch format version 3 is older than this graft reads (4)"), std::string::npos)
+      << r.error().message;
+  EXPECT_NE(r.error().message.find("re-run graft diff"), std::string::npos) << r.error().message;
+}
+
+// Numbers in a manifest are integers: a fraction (1e300 would overflow the
+// integer it becomes) is refused, not converted.
+TEST_F(PatchFormat, AFractionInTheManifestIsRefused) {
+  ASSERT_TRUE(write_patch(sample(), file));
+  auto image = bytes();
+  image.resize(image.size() - kPatchSealBytes);
+  const std::string address = "4416";  // compute's base address, 0x1140
+  auto at = std::search(image.begin(), image.end(), address.begin(), address.end());
+  ASSERT_NE(at, image.end());
+  at[1] = 'e';  // 4e16: the same length, a floating-point number
+  auto r = parse_patch(seal_patch_image(image), "fraction");
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("a number that is not an integer"), std::string::npos) << r.error().message;
 }
 
 }  // namespace
