@@ -10,6 +10,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -227,23 +228,36 @@ Status ProcessIdentity::still_same() const {
   return ok();
 }
 
+namespace {
+
+// Whether the task's /proc stat says it is a zombie, dead, or on its way out (PF_EXITING).
+bool task_exiting(const std::filesystem::path& stat_path) {
+  std::ifstream in(stat_path);
+  std::string stat;
+  if (!std::getline(in, stat)) return true;
+  std::istringstream fields(stat.substr(stat.rfind(')') + 1));  // after the name, which may hold anything
+  std::string state;
+  int64_t ppid = 0, group = 0, session = 0, tty = 0, terminal_group = 0;
+  uint64_t flags = 0;
+  fields >> state >> ppid >> group >> session >> tty >> terminal_group >> flags;
+  constexpr uint64_t kExiting = 0x4;  // PF_EXITING
+  return state == "Z" || state == "X" || (flags & kExiting);
+}
+
+}  // namespace
+
 bool process_exited(pid_t pid) {
   const UniqueFd pidfd = pidfd_of(pid);
   if (!pidfd.valid()) return errno == ESRCH;
   pollfd ready{pidfd.get(), POLLIN, 0};
   if (poll(&ready, 1, 0) == 1) return true;
   // A killed process is not reported by its pidfd while graft, its tracer,
-  // has not reaped its threads; its main thread says it is on the way out.
-  std::ifstream in(fmt::format("/proc/{}/stat", pid));
-  std::string stat;
-  if (!std::getline(in, stat)) return true;
-  std::istringstream fields(stat.substr(stat.rfind(')') + 1));  // after the name, which may hold anything
-  std::string state;
-  uint64_t ppid = 0, group = 0, session = 0, tty = 0, flags = 0;
-  int64_t terminal_group = 0;
-  fields >> state >> ppid >> group >> session >> tty >> terminal_group >> flags;
-  constexpr uint64_t kExiting = 0x4;  // PF_EXITING
-  return state == "Z" || state == "X" || (flags & kExiting);
+  // has not reaped its threads: then every thread is exiting or a zombie
+  // (a main thread that ended alone is a zombie too, its process alive).
+  std::error_code error;
+  for (const auto& task : std::filesystem::directory_iterator(fmt::format("/proc/{}/task", pid), error))
+    if (!task_exiting(task.path() / "stat")) return false;
+  return true;
 }
 
 }  // namespace graft

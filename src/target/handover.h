@@ -76,8 +76,8 @@ class ProcessIdentity {
   FileId executable_;
 };
 
-// Whether the process has ended or is ending (killed): gone, a zombie, or
-// its main thread exiting.
+// Whether the process has ended or is ending (killed): gone, reported by its
+// pidfd, or every thread of it a zombie or exiting.
 bool process_exited(pid_t pid);
 
 }  // namespace graft
