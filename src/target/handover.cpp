@@ -41,6 +41,10 @@ Error replaced(pid_t pid, const std::string& what) {
                     "gave it (a hostile program?); nothing was changed", what, pid);
 }
 
+Error failed(pid_t pid, const std::string& what, const char* call, int err) {
+  return make_error("cannot hand {} to process {}: {}: {}; nothing was changed", what, pid, call, std::strerror(err));
+}
+
 UniqueFd pidfd_of(pid_t pid) { return UniqueFd(static_cast<int>(syscall(SYS_pidfd_open, pid, 0))); }
 
 // graft's own copy of the target's descriptor `number`: what it is now,
@@ -49,7 +53,7 @@ Result<UniqueFd> copy_of(const UniqueFd& pidfd, pid_t pid, int number, const std
   UniqueFd copy(static_cast<int>(syscall(SYS_pidfd_getfd, pidfd.get(), number, 0)));
   if (!copy.valid()) {
     if (errno == EBADF) return replaced(pid, what);
-    return errno_error(fmt::format("cannot hand {} to process {}: pidfd_getfd", what, pid), errno);
+    return failed(pid, what, "pidfd_getfd", errno);
   }
   return copy;
 }
@@ -80,8 +84,11 @@ Status send_descriptor(int socket, int fd, pid_t pid, const std::string& what) {
   header->cmsg_type = SCM_RIGHTS;
   header->cmsg_len = CMSG_LEN(sizeof(int));
   std::memcpy(CMSG_DATA(header), &fd, sizeof fd);
-  if (sendmsg(socket, &message, MSG_DONTWAIT | MSG_NOSIGNAL) != 1)
-    return errno_error(fmt::format("cannot hand {} to process {}: sendmsg", what, pid), errno);
+  if (sendmsg(socket, &message, MSG_DONTWAIT | MSG_NOSIGNAL) != 1) {
+    // The other end closed: by a thread of the target's.
+    if (errno == EPIPE || errno == ECONNRESET) return replaced(pid, what);
+    return failed(pid, what, "sendmsg", errno);
+  }
   return ok();
 }
 
@@ -115,7 +122,7 @@ Result<RemoteFd> hand_over(RemoteSyscalls& syscalls, int local, const std::strin
   GRAFT_ASSIGN(const FileId wanted, file_id(local));
   // Traced by graft, the process cannot exit and give its PID to another unseen.
   const UniqueFd pidfd = pidfd_of(pid);
-  if (!pidfd.valid()) return errno_error(fmt::format("cannot open a pidfd for process {}", pid), errno);
+  if (!pidfd.valid()) return failed(pid, what, "pidfd_open", errno);
 
   HandoverScratch layout{};
   GRAFT_ASSIGN(auto scratch, RemoteScratch::below_stack(process, syscalls.thread(), bytes_of(layout)));
