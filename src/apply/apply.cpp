@@ -29,6 +29,7 @@
 #include "migrate/frame_holders.h"
 #include "migrate/migrate.h"
 #include "patch/base_check.h"
+#include "target/handover.h"
 #include "target/process.h"
 #include "target/remote.h"
 #include "target/x86.h"
@@ -96,17 +97,13 @@ struct BinaryRange {
   uint64_t start = 0, end = 0;
 };
 
+// The executable's mappings are found by the file they map, not by the
+// name the maps print (a name the program may give another file).
 Result<BinaryRange> binary_range(pid_t pid, const std::vector<MemoryMap>& maps) {
-  char buf[4096];
-  const ssize_t n = readlink(fmt::format("/proc/{}/exe", pid).c_str(), buf, sizeof buf - 1);
-  if (n <= 0) return make_error("cannot read /proc/{}/exe", pid);
-  std::string exe(buf, static_cast<size_t>(n));
-  if (exe.ends_with(" (deleted)")) exe.resize(exe.size() - 10);
+  GRAFT_ASSIGN(const FileId exe, executable_id(pid));
   std::optional<BinaryRange> range;
   for (const auto& m : maps) {
-    std::string path = m.path;
-    if (path.ends_with(" (deleted)")) path.resize(path.size() - 10);
-    if (path != exe) continue;
+    if (m.device != exe.device || m.inode != exe.inode) continue;
     if (!range && m.offset == 0) range = BinaryRange{m.start, m.end};
     if (range) range->end = std::max(range->end, m.end);
   }
@@ -219,6 +216,7 @@ class ApplyUpdate {
 
   const Clock::time_point started_ = Clock::now();
   pid_t pid_;
+  std::optional<ProcessIdentity> identity_;  // the process check() read: still it once attached
   const Patch& patch_;
   const Manifest& m_;
   const ApplyOptions& options_;
@@ -246,6 +244,7 @@ class ApplyUpdate {
 
 Status ApplyUpdate::check() {
   GRAFT_TRY(check_attachable(pid_));
+  GRAFT_ASSIGN(identity_, ProcessIdentity::take(pid_));
   GRAFT_ASSIGN(applied_, registry::read_all(pid_));
   for (const auto& r : applied_)
     if (r.patch_id == m_.patch_id) return make_error("patch {} is already applied to process {}", m_.patch_id, pid_);
@@ -442,6 +441,7 @@ Status ApplyUpdate::place_rebuilds(const std::vector<std::pair<const FunctionCha
 
 Status ApplyUpdate::map() {
   GRAFT_ASSIGN(transaction_, Transaction::begin(pid_));
+  GRAFT_TRY(identity_->still_same());
   TracedProcess& process = transaction_->process();
   report_.patch_id = m_.patch_id;
   report_.sequence = record_.sequence;
@@ -638,6 +638,7 @@ class RevertUpdate {
 
   const Clock::time_point started_ = Clock::now();
   pid_t pid_;
+  std::optional<ProcessIdentity> identity_;  // the process check() read: still it once attached
   const ApplyOptions& options_;
   std::vector<registry::Record> records_;
   registry::Record top_;
@@ -653,6 +654,7 @@ class RevertUpdate {
 
 Status RevertUpdate::check() {
   GRAFT_TRY(check_attachable(pid_));
+  GRAFT_ASSIGN(identity_, ProcessIdentity::take(pid_));
   GRAFT_ASSIGN(records_, registry::read_all(pid_));
   if (records_.empty()) return make_error("no graft patch is applied to process {}", pid_);
   top_ = records_.back();
@@ -728,6 +730,7 @@ Status RevertUpdate::check_data() {
 
 Status RevertUpdate::commit(Refusal* refusal) {
   GRAFT_ASSIGN(transaction_, Transaction::begin(pid_));
+  GRAFT_TRY(identity_->still_same());
   CheckpointReport checkpoints;
   CheckpointOptions checkpoint = checkpoint_options(options_, pid_, records_.front().bias);
   checkpoint.hint = fmt::format(
@@ -805,21 +808,34 @@ Result<RevertReport> RevertUpdate::finish() {
 
 }  // namespace
 
+// A process killed (or crashed) under graft fails whatever graft did next,
+// with that call's error (a write's "Input/output error"): said as it is.
+template <typename T>
+Result<T> unless_exited(pid_t pid, Result<T> result) {
+  if (!result && process_exited(pid))
+    return make_error("process {} exited during the update (killed or crashed); there is nothing left to update", pid);
+  return result;
+}
+
 Result<ApplyReport> apply_patch(pid_t pid, const Patch& patch, const ApplyOptions& options, Refusal* refusal) {
   ApplyUpdate update(pid, patch, options);
   GRAFT_TRY(update.check());
-  GRAFT_TRY(update.link());
-  GRAFT_TRY(update.map());
-  GRAFT_TRY(update.run_update_code());
-  GRAFT_TRY(update.commit(refusal));
-  return update.finish();
+  return unless_exited(pid, [&]() -> Result<ApplyReport> {
+    GRAFT_TRY(update.link());
+    GRAFT_TRY(update.map());
+    GRAFT_TRY(update.run_update_code());
+    GRAFT_TRY(update.commit(refusal));
+    return update.finish();
+  }());
 }
 
 Result<RevertReport> revert_latest(pid_t pid, const ApplyOptions& options, Refusal* refusal) {
   RevertUpdate update(pid, options);
   GRAFT_TRY(update.check());
-  GRAFT_TRY(update.commit(refusal));
-  return update.finish();
+  return unless_exited(pid, [&]() -> Result<RevertReport> {
+    GRAFT_TRY(update.commit(refusal));
+    return update.finish();
+  }());
 }
 
 Result<std::vector<AppliedPatch>> list_applied(pid_t pid) {

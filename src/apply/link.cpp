@@ -12,6 +12,7 @@
 #include <set>
 
 #include "patch/relocation.h"
+#include "target/handover.h"
 
 namespace graft::link {
 namespace {
@@ -79,9 +80,10 @@ void Resolver::load_libraries() {
   for (const auto& m : maps_) {
     if (m.offset != 0 || m.path.empty() || m.path[0] != '/' || m.path.starts_with("/memfd:")) continue;
     if (!seen.insert(m.path).second) continue;
-    // map_files reaches the mapped file even if it was replaced on disk.
-    const std::string file = fmt::format("/proc/{}/map_files/{:x}-{:x}", pid_, m.start, m.end);
-    auto elf = ElfFile::open(file);
+    // The very file mapped, even if it was replaced on disk (target/handover.h).
+    auto file = open_mapped_file(pid_, m);
+    if (!file) continue;
+    auto elf = ElfFile::open(fmt::format("/proc/self/fd/{}", file->get()));
     if (!elf || elf.value()->dynamic_symbols().empty()) continue;
     const uint64_t bias = m.start - elf.value()->load_address();
     libraries_.push_back({std::move(elf).value(), bias});

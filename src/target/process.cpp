@@ -2,6 +2,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/ptrace.h>
+#include <sys/sysmacros.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
@@ -60,6 +61,16 @@ bool has_queued_int3_trap(pid_t tid) {
 
 }  // namespace
 
+Error permission_denied(pid_t pid, const std::string& doing) {
+  const std::string scope = [] {
+    std::ifstream in("/proc/sys/kernel/yama/ptrace_scope");
+    std::string value;
+    return std::getline(in, value) ? ", now " + value : std::string();
+  }();
+  return make_error("permission denied {} process {}: run graft as root or as the process's user, and check "
+                    "kernel.yama.ptrace_scope (0 lets a user trace its own processes{})", doing, pid, scope);
+}
+
 std::string Thread::name() const {
   std::ifstream in("/proc/" + std::to_string(tid) + "/comm");
   std::string name;
@@ -69,7 +80,10 @@ std::string Thread::name() const {
 
 Result<std::vector<MemoryMap>> read_maps(pid_t pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/maps");
-  if (!in) return make_error("cannot read /proc/{}/maps: no such process", pid);
+  if (!in) {
+    if (errno == EACCES || errno == EPERM) return permission_denied(pid, "reading the memory map of");
+    return make_error("cannot read the memory map of process {}: no such process", pid);
+  }
   std::vector<MemoryMap> maps;
   std::string line;
   while (std::getline(in, line)) {
@@ -80,6 +94,9 @@ Result<std::vector<MemoryMap>> read_maps(pid_t pid) {
     const auto dash = range.find('-');
     m.start = std::stoull(range.substr(0, dash), nullptr, 16);
     m.end = std::stoull(range.substr(dash + 1), nullptr, 16);
+    const auto colon = dev.find(':');
+    m.device = makedev(std::stoul(dev.substr(0, colon), nullptr, 16), std::stoul(dev.substr(colon + 1), nullptr, 16));
+    m.inode = std::stoull(inode);
     std::getline(fields, m.path);
     m.path.erase(0, m.path.find_first_not_of(' '));
     maps.push_back(std::move(m));
@@ -125,8 +142,6 @@ bool uses_shadow_stack(pid_t pid) {
 Result<std::unique_ptr<TracedProcess>> TracedProcess::attach(pid_t pid) {
   GRAFT_TRY(check_attachable(pid));
   std::unique_ptr<TracedProcess> process(new TracedProcess(pid));
-  process->mem_fd_ = open(("/proc/" + std::to_string(pid) + "/mem").c_str(), O_RDWR | O_CLOEXEC);
-  if (process->mem_fd_ < 0) return errno_error(fmt::format("cannot open the memory of process {}", pid), errno);
   process->attached_ = true;
   // Threads may start while we attach: list until no new one appears.
   for (bool grew = true; grew;) {
@@ -138,20 +153,33 @@ Result<std::unique_ptr<TracedProcess>> TracedProcess::attach(pid_t pid) {
     }
   }
   if (process->threads_.empty()) return make_error("process {} has no threads left", pid);
+  // Opened once the process is ours: its PID cannot name another process while graft traces it.
+  process->mem_fd_ = open(("/proc/" + std::to_string(pid) + "/mem").c_str(), O_RDWR | O_CLOEXEC);
+  if (process->mem_fd_ < 0) {
+    if (errno == EACCES || errno == EPERM) return permission_denied(pid, "opening the memory of");
+    return errno_error(fmt::format("cannot open the memory of process {}", pid), errno);
+  }
   return process;
 }
 
 Status TracedProcess::seize(pid_t tid) {
   if (ptrace(PTRACE_SEIZE, tid, nullptr, PTRACE_O_TRACECLONE | PTRACE_O_TRACEFORK) != 0) {
-    if (errno == ESRCH) return ok();  // the thread exited meanwhile
-    // Cloned by a thread we had already seized: attached by PTRACE_O_TRACECLONE.
-    if (errno == EPERM && status_field(tid, "TracerPid") == std::to_string(getpid())) {
-      threads_.push_back(Thread{tid});
-      return ok();
+    const int err = errno;
+    if (err == ESRCH) return ok();  // the thread exited meanwhile
+    if (err == EPERM) {
+      const std::string tracer = status_field(tid, "TracerPid");
+      // Cloned by a thread we had already seized: attached by PTRACE_O_TRACECLONE.
+      if (tracer == std::to_string(getpid())) {
+        threads_.push_back(Thread{tid});
+        return ok();
+      }
+      // Another tracer got there first (a second graft, a debugger): not a matter of privileges.
+      if (!tracer.empty() && tracer != "0")
+        return make_error("process {} is being traced by PID {} (another graft or a debugger) that attached "
+                          "first: wait until it is done, or detach it, and try again; nothing was changed",
+                          pid_, tracer);
+      return permission_denied(pid_, "attaching to");
     }
-    if (errno == EPERM)
-      return make_error("permission denied attaching to process {} (run as root, or as its owner with "
-                        "kernel.yama.ptrace_scope=0); is it traced by a debugger?", pid_);
     return errno_error(fmt::format("cannot attach to thread {} of process {}", tid, pid_), errno);
   }
   threads_.push_back(Thread{tid});

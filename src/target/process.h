@@ -28,7 +28,8 @@ namespace graft {
 struct MemoryMap {
   uint64_t start = 0, end = 0, offset = 0;
   std::string perms;  // "r-xp"
-  std::string path;   // file, "[stack]", "/memfd:graft... (deleted)", or ""
+  std::string path;   // file, "[stack]", "/memfd:graft... (deleted)", or "": the target's to choose, never trusted
+  uint64_t device = 0, inode = 0;  // the mapped file as the kernel knows it (st_dev, st_ino), 0 if anonymous
   bool contains(uint64_t address) const { return address >= start && address < end; }
   bool contains(RemoteAddress address) const { return contains(address.value()); }
 };
@@ -37,6 +38,10 @@ Result<std::vector<MemoryMap>> read_maps(pid_t pid);
 
 // Reads another process's memory without stopping it (process_vm_readv).
 Result<std::vector<uint8_t>> read_process_memory(pid_t pid, RemoteAddress address, size_t size);
+
+// What graft says when the kernel refuses it process `pid` while `doing`
+// ("attaching to"): permission denied, and what to do.
+Error permission_denied(pid_t pid, const std::string& doing);
 
 // Why a process cannot be attached, checked before touching it: it does not
 // exist, is a zombie, is ourselves, or is traced by another process.

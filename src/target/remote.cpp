@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "target/handover.h"
 #include "target/x86.h"
 
 namespace graft {
@@ -241,7 +242,14 @@ Result<BorrowedRun> BorrowedThread::run(const Registers& start_regs, std::chrono
     }
     int status = 0;
     pid_t got = 0;
-    while ((got = waitpid(t.tid, &status, __WALL | WNOHANG)) == 0) {
+    for (unsigned polls = 1; (got = waitpid(t.tid, &status, __WALL | WNOHANG)) == 0; ++polls) {
+      // Killed meanwhile (the code itself may kill it): the thread reports
+      // nothing until graft reaps the others, so it is not waited for.
+      if (polls % 256 == 0 && process_exited(process.pid())) {
+        registers_.forget();
+        t.stopped = false;
+        return make_error("process {} exited while thread {} ran code for graft", process.pid(), t.tid);
+      }
       if (std::chrono::steady_clock::now() > deadline) {
         // A loop, or a wait on a lock a stopped thread holds: take the thread back.
         ptrace(PTRACE_INTERRUPT, t.tid, nullptr, nullptr);
@@ -306,23 +314,11 @@ Result<BorrowedRun> BorrowedThread::call(RemoteAddress function, uint64_t argume
 Result<RemoteMapping> map_image(RemoteSyscalls& syscalls, RemoteAddress base, std::span<const uint8_t> image,
                                 const std::vector<RemoteSegment>& segments, const std::string& name) {
   TracedProcess& process = syscalls.process();
-  std::vector<uint8_t> text(name.begin(), name.end());
-  text.push_back(0);
-  GRAFT_ASSIGN(auto name_in_target, RemoteScratch::below_stack(process, syscalls.thread(), text));
-  GRAFT_ASSIGN(const uint64_t fd_number, syscalls.checked("create the patch's memfd", SYS_memfd_create,
-                                                          {name_in_target.address().value(), MFD_CLOEXEC, 0, 0, 0, 0}));
-  RemoteFd fd(syscalls, static_cast<int>(fd_number));
-  const std::string path = fmt::format("/proc/{}/fd/{}", process.pid(), fd.number());
-  const int local = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
-  if (local < 0) return errno_error("cannot open " + path, errno);
-  bool written = ftruncate(local, static_cast<off_t>(image.size())) == 0;
-  for (size_t done = 0; written && done < image.size();) {
-    const ssize_t n = pwrite(local, image.data() + done, image.size() - done, static_cast<off_t>(done));
-    if (n <= 0) written = false;
-    else done += static_cast<size_t>(n);
-  }
-  close(local);
-  if (!written) return make_error("cannot fill the patch's memory in process {}", process.pid());
+  // graft's own sealed file, handed over: nothing of the target's is opened (target/handover.h).
+  GRAFT_ASSIGN(const UniqueFd memfd, sealed_memfd(name, image));
+  GRAFT_ASSIGN(const FileId file, file_id(memfd.get()));
+  GRAFT_ASSIGN(const RemoteFd fd, hand_over(syscalls, memfd.get(), "the patch's memory"));
+  const uint64_t fd_number = static_cast<uint64_t>(fd.number());
   RemoteMapping mapped(process, base, 0);  // grows with each segment; unmapped if a later one fails
   for (const auto& seg : segments) {
     const RemoteAddress at = base + seg.offset;
@@ -330,11 +326,16 @@ Result<RemoteMapping> map_image(RemoteSyscalls& syscalls, RemoteAddress base, st
                                                            MAP_PRIVATE | MAP_FIXED_NOREPLACE, fd_number, seg.offset}));
     if (r != static_cast<int64_t>(at.value())) {
       if (r > 0) (void)RemoteMapping(process, RemoteAddress(static_cast<uint64_t>(r)), seg.size).unmap();  // placed elsewhere
-      return make_error("cannot map the patch at {:#x} in process {}: {}", at, process.pid(),
-                        r < 0 ? std::strerror(static_cast<int>(-r)) : "placed elsewhere");
+      return make_error("cannot map the patch at {:#x} in process {}: {}; nothing was changed", at, process.pid(),
+                        r == -EBADF ? "a thread of the process closed graft's descriptor"
+                        : r < 0     ? std::strerror(static_cast<int>(-r))
+                                    : "placed elsewhere");
     }
     mapped.extend_to(seg.offset + seg.size);
   }
+  // The number may have named another file by the time mmap ran.
+  for (const auto& seg : segments)
+    GRAFT_TRY(check_mapped_from(process.pid(), (base + seg.offset).value(), seg.size, seg.offset, file, "the patch"));
   return mapped;
 }
 

@@ -183,9 +183,10 @@ class BorrowedThread {
   SavedRegisters registers_;
 };
 
-// The patch's image put into the target: a memfd named `name`, created in
-// the target (so the mapping shows as the patch in /proc/PID/maps), filled
-// from here, and mapped segment by segment at `base`.
+// The patch's image put into the target: a memfd named `name` (so the
+// mapping shows as the patch in /proc/PID/maps), made and sealed by graft,
+// handed to the target (target/handover.h), mapped segment by segment at
+// `base`, and checked to be mapped from that file.
 struct RemoteSegment {
   uint64_t offset = 0, size = 0;  // within the image
   int prot = 0;

@@ -1,5 +1,7 @@
 #include "target/unwind.h"
 #include "target/x86.h"
+#include "common/unique_fd.h"
+#include "target/handover.h"
 
 #include <dwarf.h>
 #include <elfutils/libdw.h>
@@ -65,23 +67,6 @@ struct FrameFree {
   void operator()(Dwarf_Frame* frame) const { std::free(frame); }
 };
 
-class FileDescriptor {
- public:
-  FileDescriptor() = default;
-  explicit FileDescriptor(int fd) : fd_(fd) {}
-  ~FileDescriptor() {
-    if (fd_ >= 0) close(fd_);
-  }
-  FileDescriptor(FileDescriptor&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  FileDescriptor& operator=(FileDescriptor&& other) noexcept {
-    std::swap(fd_, other.fd_);
-    return *this;
-  }
-  int get() const { return fd_; }
-
- private:
-  int fd_ = -1;
-};
 
 }  // namespace cfi
 
@@ -96,7 +81,6 @@ using cfi::Op;
 using cfi::KnownRegisters;
 using cfi::CfiEnd;
 using cfi::ElfEnd;
-using cfi::FileDescriptor;
 using cfi::FrameFree;
 
 std::vector<Op> copy_ops(const Dwarf_Op* ops, size_t count) {
@@ -238,9 +222,10 @@ std::optional<uint64_t> StackMemory::word(uint64_t address) const {
 
 struct Unwinder::Module {
   std::string path;          // as in /proc/PID/maps
+  uint64_t device = 0, inode = 0;  // the file the kernel says is mapped: what is opened must be it
   uint64_t bias = 0;         // where it is loaded minus its link-time address
   bool opened = false;       // opening was tried (it may have no CFI)
-  FileDescriptor file;
+  UniqueFd file;
   std::vector<uint8_t> image;               // the vDSO's bytes, copied from the process (libelf reads them in place)
   std::unique_ptr<Elf, ElfEnd> elf;         // declared before the CFI: destroyed after it
   std::unique_ptr<Dwarf_CFI, CfiEnd> cfi;   // its .eh_frame, nullptr if none
@@ -404,10 +389,12 @@ void Unwinder::set_maps(const std::vector<MemoryMap>& maps) {
     CodeRange range{m.start, m.end, m.offset, nullptr};
     // Files and the vDSO have ELF headers; patch regions (memfd) and anonymous code do not.
     if (m.path == "[vdso]" || (m.path.starts_with("/") && !m.path.starts_with("/memfd:"))) {
-      auto& module = modules_[fmt::format("{}@{:x}", m.path, m.start - m.offset)];
+      auto& module = modules_[fmt::format("{}@{:x}#{:x}:{}", m.path, m.start - m.offset, m.device, m.inode)];
       if (!module) {
         module = std::make_unique<Module>();
         module->path = m.path;
+        module->device = m.device;
+        module->inode = m.inode;
       }
       range.module = module.get();
     }
@@ -439,13 +426,12 @@ void Unwinder::open(Module& module, const CodeRange& range) {
     module.image = std::move(bytes).value();
     module.elf.reset(elf_memory(reinterpret_cast<char*>(module.image.data()), module.image.size()));
   } else {
-    // A file replaced or deleted since it was mapped is still there through map_files.
-    const bool deleted = module.path.ends_with(" (deleted)");
-    module.file = FileDescriptor(deleted ? -1 : ::open(module.path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (module.file.get() < 0)
-      module.file = FileDescriptor(
-          ::open(fmt::format("/proc/{}/map_files/{:x}-{:x}", pid_, range.start, range.end).c_str(), O_RDONLY | O_CLOEXEC));
-    if (module.file.get() < 0) return;
+    // The very file mapped (a file replaced or deleted since is still there through map_files), never what
+    // a hostile program put at its path since.
+    MemoryMap mapping{range.start, range.end, range.offset, "", module.path, module.device, module.inode};
+    auto file = open_mapped_file(pid_, mapping);
+    if (!file) return;
+    module.file = std::move(file).value();
     module.elf.reset(elf_begin(module.file.get(), ELF_C_READ_MMAP, nullptr));
   }
   if (!module.elf || elf_kind(module.elf.get()) != ELF_K_ELF) return;
