@@ -1,0 +1,66 @@
+// Walls real projects hit before any hard problem (issue 13): units that
+// compile to nothing, stripped links, anonymous typedef'd structs, block
+// statics of one name, frames at line 0. Each on a small program.
+#include <elfutils/libdw.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <gtest/gtest.h>
+
+#include "../support/harness.h"
+#include "elf/dwarf.h"
+
+namespace graft::test {
+namespace {
+
+class Walls : public ::testing::Test {
+ protected:
+  TempDir dir;
+};
+
+// The link-time addresses the binary's line table gives line 0 (instructions
+// the compiler made, or merged from several lines).
+std::vector<uint64_t> line_zero_addresses(const std::filesystem::path& binary) {
+  std::vector<uint64_t> out;
+  const int fd = open(binary.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return out;
+  Dwarf* dwarf = dwarf_begin(fd, DWARF_C_READ);
+  Dwarf_Off offset = 0, next = 0;
+  size_t header_size = 0;
+  while (dwarf && dwarf_nextcu(dwarf, offset, &next, &header_size, nullptr, nullptr, nullptr) == 0) {
+    Dwarf_Die cu;
+    Dwarf_Lines* lines = nullptr;
+    size_t count = 0;
+    if (dwarf_offdie(dwarf, offset + header_size, &cu) && dwarf_getsrclines(&cu, &lines, &count) == 0)
+      for (size_t i = 0; i < count; ++i) {
+        Dwarf_Line* line = dwarf_onesrcline(lines, i);
+        Dwarf_Addr address = 0;
+        int number = -1;
+        bool end = false;
+        if (dwarf_lineaddr(line, &address) == 0 && dwarf_lineno(line, &number) == 0 &&
+            dwarf_lineendsequence(line, &end) == 0 && number == 0 && !end)
+          out.push_back(address);
+      }
+    offset = next;
+  }
+  if (dwarf) dwarf_end(dwarf);
+  close(fd);
+  return out;
+}
+
+// (e) A frame at an instruction of line 0 is reported at the nearest line
+// before it that is not 0.
+TEST_F(Walls, AnInstructionOfLineZeroIsReportedAtTheLineBefore) {
+  const auto binary = build_program(dir, "linezero", "v1");
+  const auto addresses = line_zero_addresses(binary);
+  ASSERT_FALSE(addresses.empty()) << "clang gave no instruction of " << binary << " line 0";
+  for (uint64_t address : addresses) {
+    const std::string where = source_line(binary, address);
+    EXPECT_TRUE(where.starts_with("main.c:")) << std::hex << address << ": " << where;
+    EXPECT_FALSE(where.ends_with(":0")) << std::hex << address << ": " << where;
+  }
+}
+
+}  // namespace
+}  // namespace graft::test
