@@ -2,6 +2,8 @@
 
 #include <elf.h>
 
+#include <algorithm>
+
 #include "elf/dwarf.h"
 
 namespace graft::diff {
@@ -33,6 +35,12 @@ fs::path common_root(const std::vector<fs::path>& sources) {
   return root;
 }
 
+// No code and no data: no allocated section with a byte in it.
+bool holds_nothing(const ElfFile& object) {
+  return std::none_of(object.sections().begin(), object.sections().end(),
+                      [](const ElfSection& s) { return (s.flags & SHF_ALLOC) && s.size > 0; });
+}
+
 }  // namespace
 
 Result<std::unique_ptr<Build>> Build::load(const fs::path& binary) {
@@ -46,6 +54,9 @@ Result<std::unique_ptr<Build>> Build::load(const fs::path& binary) {
     ObjectInfo info;
     GRAFT_ASSIGN(info.elf, ElfFile::open(path));
     auto source = object_source(path);
+    // A unit that compiles to nothing (all under #ifdef _WIN32) has no
+    // DWARF unit, and nothing to patch either.
+    if (!source && holds_nothing(*info.elf)) continue;
     if (!source) return source.error().context("reading the build record of " + binary.string());
     sources.push_back(source->path);
     for (const auto& s : info.elf->symbols()) {

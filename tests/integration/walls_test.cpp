@@ -62,5 +62,19 @@ TEST_F(Walls, AnInstructionOfLineZeroIsReportedAtTheLineBefore) {
   }
 }
 
+// (a) A unit that compiles to nothing (all under #ifdef _WIN32) has no DWARF
+// unit: it holds nothing to patch, and the rest of the binary updates.
+TEST_F(Walls, AUnitThatCompilesToNothingIsSkipped) {
+  const auto v1 = build_program(dir, "emptytu", "v1"), v2 = build_program(dir, "emptytu", "v2");
+  const auto patch = dir.path() / "emptytu.graft";
+  auto made = graft({"diff", v1.string(), v2.string(), "-o", patch.string()});
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+  Process target({v1.string()});
+  EXPECT_EQ(target.ask("?"), "1");
+  auto applied = graft({"apply", std::to_string(target.pid()), patch.string()});
+  ASSERT_EQ(applied.exit_code, 0) << applied.err;
+  EXPECT_EQ(target.ask("?"), "2");
+}
+
 }  // namespace
 }  // namespace graft::test
