@@ -49,6 +49,11 @@ Result<std::unique_ptr<Build>> Build::load(const fs::path& binary) {
   auto id = build->binary_->build_id();
   if (!id) return make_error("{}: has no build-id: build it with graft-cc", binary.string());
   GRAFT_ASSIGN(build->record_, load_build(*id));
+  if (!build->binary_->section(".debug_info"))
+    return make_error("was stripped of its debug information after graft-cc built it, and graft diff reads it: "
+                      "give graft diff the unstripped binary, and ship a stripped copy instead "
+                      "(objcopy --strip-debug {} {}.stripped)",
+                      binary.string(), binary.string());
   std::vector<fs::path> sources;
   for (const auto& path : build->record_.objects) {
     ObjectInfo info;

@@ -102,6 +102,10 @@ Environment:
 Store layout: <store>/<build-id>/build.json (output, compiler, policy, link
 command, objects) and <store>/<build-id>/objects/NNNN-<name>.o, in link order.
 
+Stripping link options (-s, -Wl,-s, -Wl,-S, -Wl,--strip-all, -Wl,--strip-debug)
+are dropped with a warning: graft diff needs the debug information. Ship a
+stripped copy (objcopy --strip-debug) and keep the unstripped binary.
+
 Limits: objects inside static archives (.a) and response files (@file) on the
 link line are not recorded; only plain .o inputs and sources are. Shared
 libraries (-shared) and relocatable links (-r) are compiled with the graft
@@ -316,7 +320,11 @@ int run(int argc, char** argv) {
   // The plugin reads the policy from the environment of its clang.
   setenv("GRAFT_POLICY", ctx.policy.c_str(), 1);
 
+  // graft diff reads the binary's DWARF: a stripping link would leave it none.
+  const std::vector<std::string> stripping = take_strip_options(args);
   const CommandLine cl = parse_command_line(std::move(args));
+  if (!stripping.empty() && cl.mode == Mode::Link)
+    print_error(ctx.name, "warning: " + strip_warning(stripping, cl.output.value_or("a.out")));
   if (cl.mode == Mode::PassThrough) exec_clang(ctx, cl.args);
 
   std::string plugin;

@@ -14,6 +14,8 @@
 namespace graft::test {
 namespace {
 
+bool one_line(const std::string& text) { return !text.empty() && text.find('\n') == text.size() - 1; }
+
 class Walls : public ::testing::Test {
  protected:
   TempDir dir;
@@ -74,6 +76,25 @@ TEST_F(Walls, AUnitThatCompilesToNothingIsSkipped) {
   auto applied = graft({"apply", std::to_string(target.pid()), patch.string()});
   ASSERT_EQ(applied.exit_code, 0) << applied.err;
   EXPECT_EQ(target.ask("?"), "2");
+}
+
+// (b) graft-cc keeps the DWARF a stripping link flag would drop, and says so;
+// a binary stripped after the build is named as such by graft diff.
+TEST_F(Walls, StrippingLinkFlagsAreDroppedAndAStrippedBinaryIsNamed) {
+  const auto v1 = build_own_program(dir, "emptytu", "v1", {"-Wl,-s"});
+  const auto v2 = build_own_program(dir, "emptytu", "v2", {"-s"});
+  auto made = graft({"diff", v1.string(), v2.string(), "-o", (dir.path() / "kept.graft").string()});
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+  // Shipped stripped: the copy has no DWARF, the store still has the build.
+  const auto shipped = dir.path() / "shipped";
+  ASSERT_EQ(run({"objcopy", "--strip-debug", v2.string(), shipped.string()}).exit_code, 0);
+  made = graft({"diff", v1.string(), shipped.string(), "-o", (dir.path() / "stripped.graft").string()});
+  EXPECT_EQ(made.exit_code, 1);
+  EXPECT_TRUE(one_line(made.err)) << made.err;
+  EXPECT_NE(made.err.find("was stripped of its debug information after graft-cc built it"), std::string::npos)
+      << made.err;
+  EXPECT_NE(made.err.find("objcopy --strip-debug"), std::string::npos) << made.err;
+  EXPECT_EQ(made.err.find("build with graft-cc"), std::string::npos) << made.err;
 }
 
 }  // namespace
