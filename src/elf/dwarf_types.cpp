@@ -39,6 +39,11 @@ class TypeReader {
     Dwarf_Die inner;
     switch (dwarf_tag(die)) {
       case DW_TAG_typedef:
+        // typedef struct { ... } THREAD;: the struct has no name but this one.
+        if (type_of(die, &inner) && dwarf_diename(&inner) == nullptr && is_aggregate(&inner) &&
+            !by_offset_.count(dwarf_dieoffset(&inner)))
+          return aggregate(&inner, nullptr, depth + 1, dwarf_diename(die));
+        return type_of(die, &inner) ? read(&inner, depth + 1) : void_type();
       case DW_TAG_const_type:
       case DW_TAG_volatile_type:
       case DW_TAG_atomic_type:
@@ -176,10 +181,19 @@ class TypeReader {
     }
   }
 
-  int aggregate(Dwarf_Die* die, const char* name, int depth) {
+  static bool is_aggregate(Dwarf_Die* die) {
+    const int tag = dwarf_tag(die);
+    return tag == DW_TAG_structure_type || tag == DW_TAG_class_type || tag == DW_TAG_union_type;
+  }
+
+  // An anonymous aggregate that a typedef names is known by the typedef's
+  // name ("THREAD", without "struct ": that is how C code spells it).
+  int aggregate(Dwarf_Die* die, const char* name, int depth, const char* typedef_name = nullptr) {
     const bool is_union = dwarf_tag(die) == DW_TAG_union_type;
     const TypeKind kind = is_union ? TypeKind::Union : TypeKind::Struct;
-    const std::string full = name ? std::string(is_union ? "union " : "struct ") + name : "";
+    const std::string full = name             ? std::string(is_union ? "union " : "struct ") + name
+                             : typedef_name ? std::string(typedef_name)
+                                            : "";
     const bool declaration = attr_unsigned(die, DW_AT_declaration).value_or(0) != 0;
     // Named aggregates are one type per name: a declaration in one unit is the
     // definition from another (opaque pointers are common in C).

@@ -97,5 +97,32 @@ TEST_F(Walls, StrippingLinkFlagsAreDroppedAndAStrippedBinaryIsNamed) {
   EXPECT_EQ(made.err.find("build with graft-cc"), std::string::npos) << made.err;
 }
 
+// (c) An anonymous struct known by its typedef name is named by it: in
+// directives, and in what graft prints.
+TEST_F(Walls, AnAnonymousStructIsNamedByItsTypedef) {
+  const auto v1 = build_program(dir, "anontypedef", "v1"), v2 = build_program(dir, "anontypedef", "v2");
+  const auto directives = programs_dir() / "anontypedef" / "directives";
+  auto explain = graft({"diff", v1.string(), v2.string(), "--explain", "--transform", (directives / "opaque.c").string()});
+  ASSERT_EQ(explain.exit_code, 0) << explain.err;
+  EXPECT_NE(explain.out.find("THREAD"), std::string::npos) << explain.out;
+  EXPECT_EQ(explain.out.find("{...}"), std::string::npos) << explain.out;
+  auto refused = graft({"diff", v1.string(), v2.string(), "-o", (dir.path() / "refused.graft").string(),
+                        "--transform", (directives / "misspelt.c").string()});
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_TRUE(one_line(refused.err)) << refused.err;
+  EXPECT_NE(refused.err.find("THREAD has no member context"), std::string::npos) << refused.err;
+  EXPECT_EQ(refused.err.find("{...}"), std::string::npos) << refused.err;
+
+  const auto patch = dir.path() / "threads.graft";
+  auto made = graft({"diff", v1.string(), v2.string(), "-o", patch.string(), "--transform",
+                     (directives / "opaque.c").string()});
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+  Process target({v1.string()});
+  EXPECT_EQ(target.ask("next"), "1 0");
+  auto applied = graft({"apply", std::to_string(target.pid()), patch.string()});
+  ASSERT_EQ(applied.exit_code, 0) << applied.err;
+  EXPECT_EQ(target.ask("next"), "2 1");  // the ids kept, the new member zero
+}
+
 }  // namespace
 }  // namespace graft::test
