@@ -124,5 +124,27 @@ TEST_F(Walls, AnAnonymousStructIsNamedByItsTypedef) {
   EXPECT_EQ(target.ask("next"), "2 1");  // the ids kept, the new member zero
 }
 
+// (d) Two block-scope statics of one name in one function are two variables,
+// named the same way in two builds of the same source: nothing changed in
+// their file, and they keep their values.
+TEST_F(Walls, BlockStaticsOfOneNameAreDistinct) {
+  const auto v1 = build_program(dir, "blockstatics", "v1"), v2 = build_program(dir, "blockstatics", "v2");
+  auto explain = graft({"diff", v1.string(), v2.string(), "--explain"});
+  ASSERT_EQ(explain.exit_code, 0) << explain.err;
+  EXPECT_EQ(explain.out.find("laddr"), std::string::npos) << explain.out;
+  const auto patch = dir.path() / "statics.graft";
+  auto made = graft({"diff", v1.string(), v2.string(), "-o", patch.string()});
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+  Process target({v1.string()});
+  EXPECT_EQ(target.ask("note 5"), "5");
+  EXPECT_EQ(target.ask("note -1"), "-1");
+  EXPECT_EQ(target.ask("?"), "1");
+  auto applied = graft({"apply", std::to_string(target.pid()), patch.string()});
+  ASSERT_EQ(applied.exit_code, 0) << applied.err;
+  EXPECT_EQ(target.ask("?"), "2");
+  EXPECT_EQ(target.ask("note 7"), "12");
+  EXPECT_EQ(target.ask("note -1"), "-2");
+}
+
 }  // namespace
 }  // namespace graft::test
