@@ -112,6 +112,13 @@ TEST_F(Walls, AnAnonymousStructIsNamedByItsTypedef) {
   EXPECT_TRUE(one_line(refused.err)) << refused.err;
   EXPECT_NE(refused.err.find("THREAD has no member context"), std::string::npos) << refused.err;
   EXPECT_EQ(refused.err.find("{...}"), std::string::npos) << refused.err;
+  // A transformer names a struct by its tag, which THREAD does not have.
+  refused = graft({"diff", v1.string(), v2.string(), "-o", (dir.path() / "refused.graft").string(), "--transform",
+                   (directives / "transform.c").string()});
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_TRUE(one_line(refused.err)) << refused.err;
+  EXPECT_NE(refused.err.find("a transformer for THREAD, a struct without a tag that only a typedef names"),
+            std::string::npos) << refused.err;
 
   const auto patch = dir.path() / "threads.graft";
   auto made = graft({"diff", v1.string(), v2.string(), "-o", patch.string(), "--transform",
