@@ -363,11 +363,15 @@ class Planner {
       start = dot + 1;
     }
   }
-  // A struct of the old version, named by its tag.
+  // A struct of the old version, named by its tag, or by its typedef name
+  // if it has no tag (typedef struct { ... } THREAD;).
   Result<int> struct_named(const DataDirective& d, const std::string& tag, const char* role) const {
-    const int i = old_.find("struct " + tag);
+    int i = old_.find("struct " + tag);
+    if (i < 0) i = old_.find(tag);
     if (i < 0 || old_.at(i).kind != TypeKind::Struct || old_.at(i).incomplete)
-      return refuse(d, "the old version defines no struct {} (the {}); write the tag of a struct it defines", tag, role);
+      return refuse(d, "the old version defines no struct {} (the {}); write the tag of a struct it defines (or the "
+                    "typedef name of one without a tag)",
+                    tag, role);
     return i;
   }
   template <typename... Args>

@@ -2,6 +2,8 @@
 
 #include <elf.h>
 
+#include <algorithm>
+
 #include "elf/dwarf.h"
 
 namespace graft::diff {
@@ -33,6 +35,12 @@ fs::path common_root(const std::vector<fs::path>& sources) {
   return root;
 }
 
+// No code and no data: no allocated section with a byte in it.
+bool holds_nothing(const ElfFile& object) {
+  return std::none_of(object.sections().begin(), object.sections().end(),
+                      [](const ElfSection& s) { return (s.flags & SHF_ALLOC) && s.size > 0; });
+}
+
 }  // namespace
 
 Result<std::unique_ptr<Build>> Build::load(const fs::path& binary) {
@@ -41,6 +49,11 @@ Result<std::unique_ptr<Build>> Build::load(const fs::path& binary) {
   auto id = build->binary_->build_id();
   if (!id) return make_error("{}: has no build-id: build it with graft-cc", binary.string());
   GRAFT_ASSIGN(build->record_, load_build(*id));
+  if (!build->binary_->section(".debug_info"))
+    return make_error("was stripped of its debug information after graft-cc built it, and graft diff reads it: "
+                      "give graft diff the unstripped binary, and ship a stripped copy instead "
+                      "(objcopy --strip-debug {} {}.stripped)",
+                      binary.string(), binary.string());
   // The objects' code goes into patches root applies: they must be what
   // graft-cc linked into this very executable.
   GRAFT_TRY(verify_build(build->record_, binary));
@@ -49,6 +62,9 @@ Result<std::unique_ptr<Build>> Build::load(const fs::path& binary) {
     ObjectInfo info;
     GRAFT_ASSIGN(info.elf, ElfFile::open(path));
     auto source = object_source(path);
+    // A unit that compiles to nothing (all under #ifdef _WIN32) has no
+    // DWARF unit, and nothing to patch either.
+    if (!source && holds_nothing(*info.elf)) continue;
     if (!source) return source.error().context("reading the build record of " + binary.string());
     sources.push_back(source->path);
     for (const auto& s : info.elf->symbols()) {

@@ -131,6 +131,11 @@ Status check_named_types(const fs::path& file, const DataPlan& plan) {
         return c.name == name && plan.old_types.at(c.old_type).kind == TypeKind::Struct;
       });
       if (changed) continue;
+      if (plan.old_types.find(tag) >= 0)
+        return make_error("{}:{}: a transformer for {}, a struct without a tag that only a typedef names: a "
+                          "transformer needs its tag (typedef struct {} {{ ... }} {};), or keep the generated one, "
+                          "which copies the members by name",
+                          file.string(), number, tag, tag, tag);
       return make_error("{}:{}: a transformer for struct {}, which {}: transformers are for the structs whose layout "
                         "changed ({}); remove it",
                         file.string(), number, tag,

@@ -134,6 +134,53 @@ Result<DriverOptions> take_driver_options(std::vector<std::string>& args, const 
   return options;
 }
 
+std::vector<std::string> take_strip_options(std::vector<std::string>& args) {
+  auto strips = [](std::string_view value) {
+    return value == "-s" || value == "-S" || value == "--strip-all" || value == "--strip-debug";
+  };
+  std::vector<std::string> dropped, rest;
+  rest.reserve(args.size());
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& arg = args[i];
+    if (arg == "-s") {
+      dropped.push_back(arg);
+    } else if (arg == "-Xlinker" && i + 1 < args.size() && strips(args[i + 1])) {
+      dropped.push_back(arg + " " + args[++i]);
+    } else if (starts_with(arg, "-Wl,")) {
+      std::string kept = "-Wl";
+      std::string_view list = std::string_view(arg).substr(4);
+      bool any = false;
+      for (size_t start = 0; start <= list.size();) {
+        const size_t comma = std::min(list.find(',', start), list.size());
+        const std::string_view value = list.substr(start, comma - start);
+        if (strips(value)) {
+          dropped.push_back("-Wl," + std::string(value));
+        } else {
+          kept += "," + std::string(value);
+          any = true;
+        }
+        start = comma + 1;
+      }
+      if (any) rest.push_back(kept);
+    } else {
+      // The value of an option that takes one is never an option of its own.
+      const size_t last = std::min(args.size() - 1, i + size_t(separate_values(arg)));
+      for (; i < last; ++i) rest.push_back(args[i]);
+      rest.push_back(args[i]);
+    }
+  }
+  args = std::move(rest);
+  return dropped;
+}
+
+std::string strip_warning(const std::vector<std::string>& dropped, const std::string& output) {
+  std::string options;
+  for (const auto& d : dropped) options += (options.empty() ? "" : " ") + d;
+  return fmt::format("ignoring {}: graft diff needs the debug information it strips; to ship a stripped binary, "
+                     "strip a copy (objcopy --strip-debug {} {}.stripped) and keep {} for graft diff",
+                     options, output, output, output);
+}
+
 bool CommandLine::has_compilable_source() const {
   return std::any_of(inputs.begin(), inputs.end(), [](const Input& i) { return i.kind == InputKind::Source; });
 }

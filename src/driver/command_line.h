@@ -36,6 +36,15 @@ struct DriverOptions {
 // (nullptr when unset); the option wins over it. The error is one line.
 Result<DriverOptions> take_driver_options(std::vector<std::string>& args, const char* env_policy);
 
+// Link options that strip the debug information graft diff reads: -s, and
+// -s, -S, --strip-all, --strip-debug given to the linker (-Wl,... or
+// -Xlinker ...). Removed from `args` (from a -Wl, list only the stripping
+// ones) and returned as the user wrote them, for the driver's warning.
+std::vector<std::string> take_strip_options(std::vector<std::string>& args);
+
+// The one-line warning for the stripping options graft-cc dropped.
+std::string strip_warning(const std::vector<std::string>& dropped, const std::string& output);
+
 enum class Mode {
   PassThrough,  // no object code: --version, -v, -print-*, -dump*, -###, -E, -M, -MM, -fsyntax-only, ...
   Compile,      // -c, -S: compile to object code (or assembly) only

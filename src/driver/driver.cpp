@@ -108,6 +108,10 @@ order. graft diff refuses a store or record that anyone but its owner (root
 or the user running it) may write, as ssh refuses a loose authorized_keys,
 and an object or executable whose digest differs from the recorded one.
 
+Stripping link options (-s, -Wl,-s, -Wl,-S, -Wl,--strip-all, -Wl,--strip-debug)
+are dropped with a warning: graft diff needs the debug information. Ship a
+stripped copy (objcopy --strip-debug) and keep the unstripped binary.
+
 Limits: objects inside static archives (.a) and response files (@file) on the
 link line are not recorded; only plain .o inputs and sources are. Shared
 libraries (-shared) and relocatable links (-r) are compiled with the graft
@@ -328,7 +332,11 @@ int run(int argc, char** argv) {
   // The plugin reads the policy from the environment of its clang.
   setenv("GRAFT_POLICY", ctx.policy.c_str(), 1);
 
+  // graft diff reads the binary's DWARF: a stripping link would leave it none.
+  const std::vector<std::string> stripping = take_strip_options(args);
   const CommandLine cl = parse_command_line(std::move(args));
+  if (!stripping.empty() && cl.mode == Mode::Link)
+    print_error(ctx.name, "warning: " + strip_warning(stripping, cl.output.value_or("a.out")));
   if (cl.mode == Mode::PassThrough) exec_clang(ctx, cl.args);
 
   std::string plugin;

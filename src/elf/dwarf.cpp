@@ -107,6 +107,31 @@ void collect_inlined(Dwarf_Die* scope, std::set<std::string>& out) {
   } while (dwarf_siblingof(&child, &child) == 0);
 }
 
+// The row of the unit's line table for `address`, or, where that row says
+// line 0 (an instruction the compiler made, or merged from several lines),
+// the nearest row before it in its sequence that names a line.
+Dwarf_Line* line_before(Dwarf_Die* cu, uint64_t address) {
+  Dwarf_Lines* lines = nullptr;
+  size_t count = 0;
+  if (dwarf_getsrclines(cu, &lines, &count) != 0) return nullptr;
+  Dwarf_Line* found = nullptr;  // the last row at or before address with a line, in this sequence
+  for (size_t i = 0; i < count; ++i) {
+    Dwarf_Line* line = dwarf_onesrcline(lines, i);
+    Dwarf_Addr at = 0;
+    int number = 0;
+    bool end = false;
+    if (!line || dwarf_lineaddr(line, &at) != 0) continue;
+    if (dwarf_lineendsequence(line, &end) == 0 && end) {
+      if (at > address && found) return found;  // the sequence that holds address ends
+      found = nullptr;
+      continue;
+    }
+    if (at > address) continue;  // rows are sorted within a sequence, not across sequences
+    if (dwarf_lineno(line, &number) == 0 && number != 0) found = line;
+  }
+  return found;
+}
+
 }  // namespace
 
 Result<std::map<std::string, std::set<std::string>>> read_inlined_calls(const ElfFile& binary) {
@@ -145,7 +170,7 @@ std::string source_line(const fs::path& binary, uint64_t address) {
   while (dwarf_nextcu(handle.dwarf, offset, &next, &header_size, nullptr, nullptr, nullptr) == 0) {
     Dwarf_Die cu;
     if (dwarf_offdie(handle.dwarf, offset + header_size, &cu) && dwarf_haspc(&cu, address) > 0) {
-      Dwarf_Line* line = dwarf_getsrc_die(&cu, address);
+      Dwarf_Line* line = line_before(&cu, address);
       int number = 0;
       const char* file = line ? dwarf_linesrc(line, nullptr, nullptr) : nullptr;
       if (file && dwarf_lineno(line, &number) == 0) return fmt::format("{}:{}", fs::path(file).filename().string(), number);

@@ -1,10 +1,12 @@
 // The type table of a binary, read from its DWARF.
 #include <dwarf.h>
+#include <elf.h>
 #include <elfutils/libdw.h>
 #include <libelf.h>
 
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <set>
 #include <unordered_map>
 
@@ -31,7 +33,10 @@ uint64_t member_offset(Dwarf_Die* member) {
 
 class TypeReader {
  public:
-  explicit TypeReader(TypeTable& table) : table_(table) {}
+  explicit TypeReader(TypeTable& table, const ElfFile& binary) : table_(table) {
+    for (const auto& symbol : binary.symbols())
+      if (symbol.bind == STB_LOCAL && symbol.type == STT_OBJECT) local_objects_.emplace(symbol.value, symbol.name);
+  }
 
   // The index of the type a DIE denotes, typedefs and qualifiers resolved.
   int read(Dwarf_Die* die, int depth = 0) {
@@ -39,6 +44,11 @@ class TypeReader {
     Dwarf_Die inner;
     switch (dwarf_tag(die)) {
       case DW_TAG_typedef:
+        // typedef struct { ... } THREAD;: the struct has no name but this one.
+        if (type_of(die, &inner) && dwarf_diename(&inner) == nullptr && is_aggregate(&inner) &&
+            !by_offset_.count(dwarf_dieoffset(&inner)))
+          return aggregate(&inner, nullptr, depth + 1, dwarf_diename(die));
+        return type_of(die, &inner) ? read(&inner, depth + 1) : void_type();
       case DW_TAG_const_type:
       case DW_TAG_volatile_type:
       case DW_TAG_atomic_type:
@@ -65,7 +75,7 @@ class TypeReader {
     Dwarf_Attribute attr;
     const bool external = dwarf_attr_integrate(die, DW_AT_external, &attr) != nullptr;
     Variable v;
-    v.key = external ? std::string(name) : unit + "::" + prefix + name;
+    v.key = external ? std::string(name) : unit + "::" + static_name(prefix + name, location->address);
     v.address = location->address;
     v.thread_local_storage = location->thread_local_storage;
     Dwarf_Die type;
@@ -78,6 +88,18 @@ class TypeReader {
   }
 
  private:
+  // A function's static is `function.name` in DWARF's terms, but two of one
+  // name in two blocks of the function are two symbols, `function.name` and
+  // `function.name.1` (clang numbers them in source order): the symbol at
+  // the variable's address is its name, the same in two builds of the source.
+  std::string static_name(const std::string& dotted, uint64_t address) const {
+    if (dotted.find('.') == std::string::npos) return dotted;  // at file scope
+    auto [first, last] = local_objects_.equal_range(address);
+    for (auto it = first; it != last; ++it)
+      if (it->second == dotted || it->second.starts_with(dotted + ".")) return it->second;
+    return dotted;
+  }
+
   int add(Type t) {
     table_.types.push_back(std::move(t));
     return static_cast<int>(table_.types.size()) - 1;
@@ -176,10 +198,19 @@ class TypeReader {
     }
   }
 
-  int aggregate(Dwarf_Die* die, const char* name, int depth) {
+  static bool is_aggregate(Dwarf_Die* die) {
+    const int tag = dwarf_tag(die);
+    return tag == DW_TAG_structure_type || tag == DW_TAG_class_type || tag == DW_TAG_union_type;
+  }
+
+  // An anonymous aggregate that a typedef names is known by the typedef's
+  // name ("THREAD", without "struct ": that is how C code spells it).
+  int aggregate(Dwarf_Die* die, const char* name, int depth, const char* typedef_name = nullptr) {
     const bool is_union = dwarf_tag(die) == DW_TAG_union_type;
     const TypeKind kind = is_union ? TypeKind::Union : TypeKind::Struct;
-    const std::string full = name ? std::string(is_union ? "union " : "struct ") + name : "";
+    const std::string full = name             ? std::string(is_union ? "union " : "struct ") + name
+                             : typedef_name ? std::string(typedef_name)
+                                            : "";
     const bool declaration = attr_unsigned(die, DW_AT_declaration).value_or(0) != 0;
     // Named aggregates are one type per name: a declaration in one unit is the
     // definition from another (opaque pointers are common in C).
@@ -277,6 +308,7 @@ class TypeReader {
   TypeTable& table_;
   std::unordered_map<Dwarf_Off, int> by_offset_;
   std::set<Dwarf_Off> checked_;
+  std::multimap<uint64_t, std::string> local_objects_;  // the binary's static objects by address
   int void_ = -1;
 };
 
@@ -504,7 +536,7 @@ Result<TypeTable> read_type_table(const ElfFile& binary) {
   handle.dwarf = dwarf_begin_elf(static_cast<Elf*>(binary.elf_handle()), DWARF_C_READ, nullptr);
   if (!handle.dwarf) return make_error("{}: no DWARF debug information (build with graft-cc)", binary.path().string());
   TypeTable table;
-  TypeReader reader(table);
+  TypeReader reader(table, binary);
   Dwarf_Off offset = 0, next = 0;
   size_t header_size = 0;
   while (dwarf_nextcu(handle.dwarf, offset, &next, &header_size, nullptr, nullptr, nullptr) == 0) {

@@ -108,6 +108,22 @@ TEST(CommandLine, NoticesBuildIdAndResponseFiles) {
   EXPECT_TRUE(rsp.inputs.empty());
 }
 
+TEST(CommandLine, StrippingLinkOptionsAreTakenOut) {
+  std::vector<std::string> args = {"-O2", "-s", "a.o", "-Wl,-O1,--strip-all,-z,now", "-Wl,-S", "-Xlinker",
+                                   "--strip-debug", "-Xlinker", "-Map", "-o", "prog", "-S"};
+  const auto dropped = take_strip_options(args);
+  EXPECT_EQ(dropped, (std::vector<std::string>{"-s", "-Wl,--strip-all", "-Wl,-S", "-Xlinker --strip-debug"}));
+  // -S alone is clang's "assembly only", not the linker's.
+  EXPECT_EQ(args, (std::vector<std::string>{"-O2", "a.o", "-Wl,-O1,-z,now", "-Xlinker", "-Map", "-o", "prog", "-S"}));
+  std::vector<std::string> plain = {"-c", "a.c", "-o", "-s"};
+  EXPECT_TRUE(take_strip_options(plain).empty());  // an option's value is not an option
+  EXPECT_EQ(plain.size(), 4u);
+  const std::string warning = strip_warning(dropped, "prog");
+  EXPECT_EQ(warning.find('\n'), std::string::npos);
+  EXPECT_NE(warning.find("ignoring -s -Wl,--strip-all"), std::string::npos) << warning;
+  EXPECT_NE(warning.find("objcopy --strip-debug prog prog.stripped"), std::string::npos) << warning;
+}
+
 TEST(CommandLine, DirectArgumentsAddGraftFlagsOnlyWhereTheyApply) {
   const std::string plugin = "/p/graft-pass.so";
   auto compile = direct_arguments(parse({"-O0", "-c", "a.c"}), plugin);

@@ -180,6 +180,22 @@ TEST_F(Driver, CompileAndLinkInOneCommandRecordsTheBuild) {
   }
 }
 
+// A stripping link would leave graft diff no DWARF: graft-cc keeps it and
+// says why, in one line.
+TEST_F(Driver, StrippingLinkKeepsTheDebugInformation) {
+  write_text(dir_ / "main.c", "int main(void) { return 0; }\n");
+  for (const std::string flags : {"-s", "-Wl,-s", "-Wl,--strip-all", "-Wl,-S", "-Wl,--strip-debug"}) {
+    Output out = sh(cc() + " -O2 " + flags + " main.c -o prog 2>warning && ./prog && cat warning");
+    ASSERT_EQ(out.status, 0) << flags << ": " << out.text;
+    EXPECT_EQ(count_lines(out.text), 1u) << flags << ": " << out.text;
+    EXPECT_NE(out.text.find("warning: ignoring " + flags + ": graft diff needs the debug information"),
+              std::string::npos) << out.text;
+    auto elf = graft::ElfFile::open(dir_ / "prog");
+    ASSERT_TRUE(elf.ok()) << elf.error().message;
+    EXPECT_NE((*elf)->section(".debug_info"), nullptr) << flags;
+  }
+}
+
 // (c) Separate compilations, then a link of the objects: all recorded, in
 // link order, identical to the objects that were linked.
 TEST_F(Driver, LinkOfObjectsRecordsThemInLinkOrder) {
