@@ -94,6 +94,7 @@ Result<Guardian> Guardian::start(const Journal& journal, pid_t target) {
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);
     prctl(PR_SET_NAME, "graft-guardian");
+    disable_kill_points();
     const int null = open("/dev/null", O_RDWR);
     if (null >= 0) {
       dup2(null, STDIN_FILENO);

@@ -14,5 +14,8 @@ void kill_point(const char* phase);
 // The guardian of the current session (0: none), named in the hook's line so
 // that a test can wait for it to finish.
 void set_kill_point_guardian(pid_t guardian);
+// No point kills from now on: for the guardian, a fork of graft that must
+// survive the point that killed graft.
+void disable_kill_points();
 
 }  // namespace graft
