@@ -138,13 +138,20 @@ Result<RecoveryReport> recover(pid_t pid, const JournalState* journal) {
     GRAFT_TRY(RemoteMapping(*process, RemoteAddress(l.start), l.end - l.start).unmap());
     report.done.push_back(fmt::format("unmapped {:#x}-{:#x} ({}), left by {}", l.start, l.end, l.name, l.why));
   }
+  // graft's holds may have stopped the process, or begun to (a group stop in
+  // progress, SIGSTOPs pending): SIGCONT, before the detach, ends all of it
+  // (the kernel flushes pending stop signals and cancels the group stop),
+  // else the threads would go back to the stop once let go, each in its own
+  // time. Then, until every thread is seen running, again.
   const bool continue_after = journal && journal->held;
+  if (continue_after) {
+    report.continued = any_thread_stopped(pid);
+    kill(pid, SIGCONT);
+  }
   GRAFT_TRY(process->detach());
   process.reset();
   if (continue_after) {
-    // Let go, the threads go back to the group stop one by one: continued
-    // until every one is seen running (SIGCONT flushes the pending SIGSTOPs).
-    for (int clean = 0, round = 0; clean < 3 && round < 500; ++round) {
+    for (int clean = 0, round = 0; clean < 5 && round < 1000; ++round) {
       if (any_thread_stopped(pid)) {
         kill(pid, SIGCONT);
         clean = 0;
@@ -152,7 +159,7 @@ Result<RecoveryReport> recover(pid_t pid, const JournalState* journal) {
       } else {
         ++clean;
       }
-      usleep(1000);
+      usleep(2000);
     }
     if (report.continued) report.done.push_back("continued the process, which graft's holds had stopped");
   }
