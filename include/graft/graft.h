@@ -165,7 +165,7 @@ struct graft_transform_batch {
 };
 
 /* One call of update-time code (GRAFT_INIT, GRAFT_RERUN, GRAFT_ON_UPDATE),
- * made by the patch's graft_update_run, which ends on a trap. */
+ * made by the patch's graft_update_run, which ends on pause(2). */
 struct graft_update_call {
   void *function;      /* int (*)(void *) for an init, void (*)(void) for a rerun, int (*)(void) */
   void *argument;      /* an init's global, else unused */

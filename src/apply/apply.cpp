@@ -7,6 +7,7 @@
 #include "apply/apply.h"
 
 #include "common/blocking_calls.h"
+#include "common/kill_point.h"
 
 #include <signal.h>
 #include <unistd.h>
@@ -731,6 +732,9 @@ Status RevertUpdate::check_data() {
 Status RevertUpdate::commit(Refusal* refusal) {
   GRAFT_ASSIGN(transaction_, Transaction::begin(pid_));
   GRAFT_TRY(identity_->still_same());
+  // Once the commit is in, the region goes, even if graft does not live to unmap it.
+  transaction_->process().journal().unmap_after_commit(RemoteAddress(top_.region_start),
+                                                        top_.region_end - top_.region_start);
   CheckpointReport checkpoints;
   CheckpointOptions checkpoint = checkpoint_options(options_, pid_, records_.front().bias);
   checkpoint.hint = fmt::format(
@@ -754,6 +758,15 @@ Result<WriteLog> RevertUpdate::plan(const CheckpointReport& moment) {
                         e.identity, top_.patch_id);
   }
   WriteLog log;
+  // The record says "reverting" in the same commit as the code and data go
+  // back: a graft killed before the unmap leaves a region no one takes for
+  // an applied patch (registry.h), and a rolled-back commit says "applied".
+  {
+    const uint32_t applied = registry::Applied, reverting = registry::Reverting;
+    const auto* from = reinterpret_cast<const uint8_t*>(&applied);
+    const auto* to = reinterpret_cast<const uint8_t*>(&reverting);
+    log.add({RemoteAddress(top_.region_start + registry::kStateOffset), Bytes(to, to + 4), Bytes(from, from + 4)});
+  }
   GRAFT_TRY(plan_data(moment, log));
   GRAFT_ASSIGN(auto frames, frame_writes(process, moment.remaps));
   report_.frames_continued = frames.size();
@@ -798,6 +811,7 @@ Status RevertUpdate::plan_data(const CheckpointReport& moment, WriteLog& log) {
 }
 
 Result<RevertReport> RevertUpdate::finish() {
+  kill_point("reverted");
   // No thread is in the patch and none can enter it now: one thread unmaps it while the rest run.
   GRAFT_TRY(RemoteMapping(transaction_->process(), RemoteAddress(top_.region_start), top_.region_end - top_.region_start)
                 .unmap());

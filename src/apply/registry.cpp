@@ -132,4 +132,25 @@ Result<std::vector<Record>> read_all(pid_t pid) {
   return records;
 }
 
+Result<std::vector<Leftover>> leftovers(pid_t pid) {
+  GRAFT_ASSIGN(auto maps, read_maps(pid));
+  std::vector<Leftover> out;
+  for (const auto& m : maps) {
+    if (!m.path.starts_with("/memfd:graft:")) continue;
+    if (m.offset != 0) {  // a later segment of the region before it
+      if (!out.empty() && out.back().name == m.path) out.back().end = std::max(out.back().end, m.end);
+      continue;
+    }
+    auto r = decode(pid, m.start);
+    std::string why;
+    if (!r) why = "its registry record cannot be read";
+    else if (r->state == Staged) why = "an apply that did not commit";
+    else if (r->state == Reverting) why = "a revert that committed but did not unmap it";
+    else if (r->state != Applied) why = fmt::format("its registry record is in state {}", static_cast<uint32_t>(r->state));
+    if (why.empty()) continue;
+    out.push_back({m.start, m.end, m.path, why});
+  }
+  return out;
+}
+
 }  // namespace graft::registry

@@ -16,7 +16,12 @@ namespace graft::registry {
 
 inline constexpr char kMagic[8] = {'G', 'R', 'A', 'F', 'T', 'R', 'E', 'G'};
 inline constexpr uint32_t kVersion = 1;
-enum State : uint32_t { Staged = 1, Applied = 2 };
+// Staged: mapped by an apply that has not committed (yet, or ever: a killed
+// one); Applied: committed; Reverting: a revert committed (the code and data
+// are back as before the patch) and the region is about to be unmapped.
+// Only Applied records are patches in the process; the others are leftovers
+// of a graft that died, which `graft recover` unmaps.
+enum State : uint32_t { Staged = 1, Applied = 2, Reverting = 3 };
 inline constexpr uint64_t kStateOffset = 12;  // u32 after magic and version
 inline constexpr uint64_t kHeaderBytes = 24;  // magic, version, state, json length (u64)
 
@@ -79,6 +84,15 @@ std::string encode(const Record& record);   // header + JSON
 Result<uint64_t> json_length(std::span<const uint8_t> header, uint64_t address);
 Result<Record> decode(std::span<const uint8_t> bytes, uint64_t address);
 Result<std::vector<Record>> read_all(pid_t pid);  // applied records, oldest first
+
+// A region of graft's in the process that holds no applied patch: what a
+// killed apply or revert left (its record Staged or Reverting, or unreadable).
+struct Leftover {
+  uint64_t start = 0, end = 0;  // every mapping of the region's memfd
+  std::string name;             // the memfd's name
+  std::string why;              // "an apply that did not commit", ...
+};
+Result<std::vector<Leftover>> leftovers(pid_t pid);
 std::string memfd_name(int sequence, const std::string& patch_id);
 
 }  // namespace graft::registry

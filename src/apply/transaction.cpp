@@ -2,6 +2,8 @@
 
 #include <cstring>
 
+#include "common/kill_point.h"
+
 namespace graft {
 
 SignalShield::SignalShield() {
@@ -14,16 +16,24 @@ SignalShield::SignalShield() {
 SignalShield::~SignalShield() { pthread_sigmask(SIG_SETMASK, &saved_, nullptr); }
 
 Result<std::unique_ptr<Transaction>> Transaction::begin(pid_t pid) {
+  GRAFT_TRY(check_attachable(pid));
   std::unique_ptr<Transaction> t(new Transaction());
+  GRAFT_ASSIGN(t->journal_, Journal::create(pid));
+  GRAFT_ASSIGN(auto guardian, Guardian::start(t->journal_, pid));
+  t->guardian_.emplace(std::move(guardian));
   GRAFT_ASSIGN(t->process_, TracedProcess::attach(pid));
+  t->process_->set_journal(t->journal_);
+  kill_point("attach");
   return t;
 }
 
 Transaction::~Transaction() {
   // Unmapping runs system calls in the target: every thread stopped first,
   // so that none is running in (or about to enter) what goes away.
-  if (!mappings_.empty()) (void)process_->stop_all();
+  if (!mappings_.empty() && process_) (void)process_->stop_all();
   mappings_.clear();
+  process_.reset();  // detached: nothing of graft's is left in the target
+  journal_.finished();
 }
 
 Status Transaction::commit_at_safe_moment(const std::vector<AffectedRange>& ranges, const CheckpointOptions& options,
@@ -38,6 +48,7 @@ Status Transaction::commit_at_safe_moment(const std::vector<AffectedRange>& rang
 Status Transaction::finish() {
   for (auto& m : mappings_) m.keep();
   mappings_.clear();
+  kill_point("finish");
   return process_->detach();
 }
 

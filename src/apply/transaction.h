@@ -21,8 +21,10 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <vector>
 
+#include "apply/guardian.h"
 #include "apply/write_log.h"
 #include "checkpoint/checkpoint.h"
 #include "target/process.h"
@@ -45,7 +47,8 @@ class SignalShield {
 
 class Transaction {
  public:
-  // prepare: attaches to every thread of `pid`; nothing is stopped yet.
+  // prepare: starts the update's guardian (apply/guardian.h), then attaches
+  // to every thread of `pid`; nothing is stopped yet.
   static Result<std::unique_ptr<Transaction>> begin(pid_t pid);
   ~Transaction();  // unfinished: every effect undone, then detached
   Transaction(const Transaction&) = delete;
@@ -71,6 +74,8 @@ class Transaction {
  private:
   Transaction() = default;
   SignalShield shield_;                     // destroyed last
+  Journal journal_;                         // what the guardian undoes if graft dies
+  std::optional<Guardian> guardian_;        // goes once the journal says the update ended
   std::unique_ptr<TracedProcess> process_;  // detaches when destroyed
   std::vector<RemoteMapping> mappings_;     // destroyed first: unmapped unless kept
 };

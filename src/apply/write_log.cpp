@@ -1,5 +1,7 @@
 #include "apply/write_log.h"
 
+#include "common/kill_point.h"
+
 namespace graft {
 
 void WriteLog::append(std::vector<DataWrite> writes) {
@@ -17,12 +19,35 @@ void WriteLog::undo_writes(const TracedProcess& process, size_t count) const {
     if (!writes_[k].previous.empty()) (void)process.write(writes_[k].address, writes_[k].previous);
 }
 
+// Killed-graft safety: every thread is held from the first write on (a
+// graft killed here leaves the process stopped, not running on half the
+// writes), and the journal has the undo data before the first write, so
+// that the guardian rolls a commit graft did not finish back.
 Status WriteLog::commit(TracedProcess& process, const std::function<Status()>& then) const {
-  for (size_t i = 0; i < writes_.size(); ++i)
+  process.hold_all();
+  {
+    std::vector<UndoWrite> undo;
+    for (const auto& w : writes_)
+      if (!w.previous.empty()) undo.push_back({w.address, std::vector<uint8_t>(w.previous.begin(), w.previous.end())});
+    std::map<pid_t, Registers> before;
+    for (const auto& [tid, regs] : registers_)
+      if (const Thread* t = process.find(tid)) before[tid] = t->regs;
+    process.journal().commit_begins(undo, before);
+  }
+  Status done = commit_held(process, then);
+  process.journal().commit_ends(done.ok());
+  if (done) kill_point("committed");
+  return done;
+}
+
+Status WriteLog::commit_held(TracedProcess& process, const std::function<Status()>& then) const {
+  for (size_t i = 0; i < writes_.size(); ++i) {
     if (auto written = process.write(writes_[i].address, writes_[i].bytes); !written) {
       undo_writes(process, i);
       return written.error().context("the update was rolled back");
     }
+    kill_point("commit");
+  }
   std::vector<std::pair<Thread*, Registers>> set;  // each thread's registers before, for the undo
   auto roll_back = [&] {
     for (auto& [thread, previous] : set) {
@@ -44,6 +69,7 @@ Status WriteLog::commit(TracedProcess& process, const std::function<Status()>& t
       return done.error().context("the update was rolled back");
     }
   }
+  kill_point("registers");
   if (then)
     if (Status after = then(); !after) {
       roll_back();

@@ -36,6 +36,7 @@ class WriteLog {
   Status commit(TracedProcess& process, const std::function<Status()>& then = {}) const;
 
  private:
+  Status commit_held(TracedProcess& process, const std::function<Status()>& then) const;
   void undo_writes(const TracedProcess& process, size_t count) const;
   std::vector<DataWrite> writes_;
   std::map<pid_t, Registers> registers_;

@@ -1,9 +1,12 @@
 #include "checkpoint/checkpoint.h"
 
+#include "common/kill_point.h"
+
 #include <sys/syscall.h>
 
 #include "common/clock.h"
 
+#include "target/trap_handler.h"
 #include "target/unwind.h"
 #include "target/x86.h"
 
@@ -28,17 +31,38 @@ void trace(const char* what, Clock::time_point since) {
 
 // The int3s planted for one search (TracedProcess keeps them); every byte
 // is put back when the search ends, whatever its outcome.
+// Killed-graft safety: while any int3 is planted, graft's SIGTRAP handler
+// (target/trap_handler.h) is in the target and knows every one, so that a
+// thread reaching one after graft died heals it instead of dying. An int3
+// the handler's table has no room for is not planted (that thread is
+// polled instead). Planting needs every thread stopped (the handler is
+// installed with the first), and so does removing them all.
 class Breakpoints {
  public:
   explicit Breakpoints(TracedProcess& process) : process_(process) {}
-  ~Breakpoints() { process_.remove_all_breakpoints(); }
-  bool plant(uint64_t address) { return process_.plant_breakpoint(RemoteAddress(address)).ok(); }
+  ~Breakpoints() { remove_all(); }
+  bool plant(uint64_t address) {
+    const RemoteAddress at(address);
+    if (process_.breakpoint_original(at)) return true;
+    if (!handler_) {
+      auto installed = TrapHandler::install(process_);
+      if (!installed) return false;
+      handler_.emplace(std::move(installed.value()));
+    }
+    auto original = process_.read(at, 1);
+    return original && handler_->add(at, (*original)[0]) && process_.plant_breakpoint(at).ok();
+  }
   void remove(uint64_t address) { process_.remove_breakpoint(RemoteAddress(address)); }
-  void remove_all() { process_.remove_all_breakpoints(); }
+  void remove_all() {
+    process_.remove_all_breakpoints();
+    if (handler_) (void)handler_->remove();
+    handler_.reset();
+  }
   std::optional<uint8_t> original(uint64_t address) const { return process_.breakpoint_original(RemoteAddress(address)); }
 
  private:
   TracedProcess& process_;
+  std::optional<TrapHandler> handler_;
 };
 
 // graft_update_pending in the target: raised while the update waits, always
@@ -48,9 +72,15 @@ class PendingFlag {
   PendingFlag(TracedProcess& process, uint64_t address) : process_(process), address_(address) {}
   ~PendingFlag() { lower(); }
   bool raised() const { return raised_; }
-  void raise() { raised_ = set(1); }
+  void raise() {
+    if (!address_) return;
+    const int lowered = 0;
+    process_.journal().flag_raised(RemoteAddress(address_),
+                                   std::span(reinterpret_cast<const uint8_t*>(&lowered), sizeof lowered));
+    raised_ = set(1);
+  }
   void lower() {
-    if (raised_) set(0);
+    if (raised_ && set(0)) process_.journal().flag_lowered();
     raised_ = false;
   }
 
@@ -294,6 +324,7 @@ Status at_safe_moment(TracedProcess& process, const std::vector<AffectedRange>& 
     t.trapped_at = RemoteAddress();
     if (waiting_places.count(at) || transfer_places.count(at)) {
       parked.emplace(t.tid, Parked{Clock::now(), 0});
+      kill_point("parked");
       return;
     }
     breakpoints.remove(at);
@@ -363,6 +394,7 @@ Status at_safe_moment(TracedProcess& process, const std::vector<AffectedRange>& 
       for (uint64_t place : places)
         if (!waiting_places.count(place) && breakpoints.plant(place)) waiting_places.insert(place);
       if (options.update_pending_flag && !update_pending.raised()) update_pending.raise();
+      kill_point("planted");
     }
     // Everyone runs on, but threads at an entry may wait there a while: as
     // long as no blocking thread waits for a lock (one of them may hold it).
@@ -396,6 +428,7 @@ Status at_safe_moment(TracedProcess& process, const std::vector<AffectedRange>& 
     };
     const auto wait = std::min(backoff, left());
     GRAFT_ASSIGN(auto arrived, process.wait_for_traps(parked.empty() ? wait : std::min(wait, hold_limit)));
+    kill_point("wait");
     if (arrived.empty()) {
       backoff = std::min(backoff * 2, std::chrono::microseconds(20000));
       continue;

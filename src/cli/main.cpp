@@ -1,6 +1,7 @@
 // graft: the command-line front end. Every subcommand is a thin layer over a
 // library; errors come back as one line on stderr and a non-zero exit.
 #include <malloc.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -10,6 +11,8 @@
 #include <nlohmann/json.hpp>
 
 #include "apply/apply.h"
+#include "apply/recover.h"
+#include "apply/registry.h"
 #include "common/clock.h"
 #include "crypto/trust.h"
 #include "diff/diff.h"
@@ -203,23 +206,41 @@ int run_apply(int pid, const std::string& file, int timeout_ms, bool json, const
 int run_status(int pid, bool json) {
   auto applied = graft::list_applied(pid);
   if (!applied) return fail(applied.error());
+  auto leftovers = graft::registry::leftovers(pid);
+  if (!leftovers) return fail(leftovers.error());
   if (json) {
     nlohmann::json list = nlohmann::json::array();
     for (const auto& a : *applied)
       list.push_back({{"sequence", a.sequence}, {"patch_id", a.patch_id}, {"base_build_id", a.base_build_id},
                       {"result_build_id", a.result_build_id}, {"applied_at", a.applied_at}, {"functions", a.functions},
                       {"region", {fmt::format("{:#x}", a.region_start), fmt::format("{:#x}", a.region_end)}}});
-    print_json({{"pid", pid}, {"patches", list}});
+    nlohmann::json left = nlohmann::json::array();
+    for (const auto& l : *leftovers)
+      left.push_back({{"name", l.name}, {"why", l.why},
+                      {"region", {fmt::format("{:#x}", l.start), fmt::format("{:#x}", l.end)}}});
+    print_json({{"pid", pid}, {"patches", list}, {"unrecorded_regions", left}});
     return 0;
   }
-  if (applied->empty()) {
+  if (applied->empty())
     std::cout << fmt::format("process {}: no graft patches applied\n", pid);
-    return 0;
-  }
-  std::cout << fmt::format("process {}: {} patch{} applied (oldest first)\n", pid, applied->size(), applied->size() == 1 ? "" : "es");
+  else
+    std::cout << fmt::format("process {}: {} patch{} applied (oldest first)\n", pid, applied->size(),
+                             applied->size() == 1 ? "" : "es");
   for (const auto& a : *applied)
     std::cout << fmt::format("  #{}  {}  {}  {} -> {}  {} functions\n", a.sequence, a.patch_id, a.applied_at,
                              a.base_build_id.substr(0, 12), a.result_build_id.substr(0, 12), a.functions.size());
+  for (const auto& l : *leftovers)
+    std::cout << fmt::format("  unrecorded region {:#x}-{:#x} ({}), left by {}: graft recover {} unmaps it\n", l.start,
+                             l.end, l.name, l.why, pid);
+  return 0;
+}
+
+int run_recover(int pid) {
+  if (kill(pid, 0) != 0 && errno == ESRCH) return fail(graft::make_error("no process with PID {}", pid));
+  auto report = graft::recover(pid, nullptr);
+  if (!report) return fail(report.error());
+  if (report->done.empty()) std::cout << fmt::format("process {}: nothing of graft's to clean up\n", pid);
+  for (const auto& line : report->done) std::cout << fmt::format("process {}: {}\n", pid, line);
   return 0;
 }
 
@@ -257,7 +278,7 @@ int main(int argc, char** argv) {
       "  CC=graft-cc make                        build v1 (and later v2) with the graft compiler driver\n"
       "  graft diff v1/server v2/server -o fix.graft --explain\n"
       "  graft apply PID fix.graft               live, all threads, all or nothing\n"
-      "  graft status PID    graft revert PID    graft info fix.graft\n"
+      "  graft status PID    graft revert PID    graft info fix.graft    graft recover PID\n"
       "  graft keygen        then diff --sign KEY, and apply --require-signature (or /etc/graft/apply.conf)\n",
       "graft"};
   app.require_subcommand(1);
@@ -409,6 +430,11 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"dynamic", "poll"}))->default_val("dynamic");
   revert->add_flag("--json", json, "Machine-readable output");
 
+  auto* recover = app.add_subcommand(
+      "recover", "Clean up what a graft killed in the middle of an apply or a revert left in a process (a region of "
+                 "graft's that no applied patch names); the guardian of each update does it by itself");
+  recover->add_option("PID", pid, "The process")->required()->check(CLI::PositiveNumber);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -430,5 +456,6 @@ int main(int argc, char** argv) {
                                       transfer_frames, max_hold_ms, signature);
   if (status->parsed()) return run_status(pid, json);
   if (revert->parsed()) return run_revert(pid, timeout_ms, json, checkpoints, max_hold_ms);
+  if (recover->parsed()) return run_recover(pid);
   return 2;
 }

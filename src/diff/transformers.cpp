@@ -27,7 +27,10 @@ const std::set<std::string> kAlwaysAvailable = {"memcpy", "memmove", "memset", "
                                                 "strcmp", "strncmp"};
 
 // The loop the updater runs in the target: one batch of objects per ptrace
-// round trip, ending on a trap; `done` says how far it got if one faults.
+// round trip, ending on pause(2) (x86-64 number 34), which graft sees at its
+// entry stop and skips; `done` says how far it got if one faults. Not int3:
+// should graft die while it runs, the thread waits in pause for graft's
+// guardian (apply/guardian.h) instead of ending the process with SIGTRAP.
 // struct graft_transform_batch is <graft/graft.h>'s, which the runner's file includes.
 constexpr const char* kRunner = R"(
 __attribute__((used, noinline, noreturn)) void graft_transform_run(struct graft_transform_batch *batch) {
@@ -36,12 +39,13 @@ __attribute__((used, noinline, noreturn)) void graft_transform_run(struct graft_
     batch->transform(batch->from + i * batch->from_size, batch->to + i * batch->to_size);
   }
   batch->done = batch->count;
-  for (;;) __asm__ volatile("int3");
+  for (;;) __asm__ volatile("syscall" : : "a"(34L) : "rcx", "r11", "memory");
 }
 )";
 
-// The update-time code's runner: one call per ptrace round trip, ending on a
-// trap; `done` says the function returned (else it faulted or was stopped).
+// The update-time code's runner: one call per ptrace round trip, ending on
+// pause(2) like the transformers' runner; `done` says the function returned
+// (else it faulted or was stopped).
 // struct graft_update_call is <graft/graft.h>'s.
 constexpr const char* kUpdateRunnerCode = R"(
 __attribute__((used, noinline, noreturn)) void graft_update_run(struct graft_update_call *call) {
@@ -54,7 +58,7 @@ __attribute__((used, noinline, noreturn)) void graft_update_run(struct graft_upd
     call->result = ((int (*)(void))call->function)();
   }
   call->done = 1;
-  for (;;) __asm__ volatile("int3");
+  for (;;) __asm__ volatile("syscall" : : "a"(34L) : "rcx", "r11", "memory");
 }
 )";
 

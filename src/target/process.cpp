@@ -141,6 +141,29 @@ bool uses_shadow_stack(pid_t pid) {
 
 Result<std::unique_ptr<TracedProcess>> TracedProcess::attach(pid_t pid) {
   GRAFT_TRY(check_attachable(pid));
+  return seize_all(pid);
+}
+
+Result<std::unique_ptr<TracedProcess>> TracedProcess::attach_after_graft(pid_t pid, const std::set<RemoteAddress>& planted,
+                                                                        std::chrono::milliseconds patience) {
+  if (pid <= 0 || (kill(pid, 0) != 0 && errno == ESRCH)) return make_error("no process with PID {}", pid);
+  // The dead graft's tracing ends a moment after its last descriptor closed.
+  const auto deadline = std::chrono::steady_clock::now() + patience;
+  for (;;) {
+    const std::string tracer = status_field(pid, "TracerPid");
+    if (tracer.empty()) return make_error("no process with PID {}", pid);
+    if (tracer == "0") break;
+    if (std::chrono::steady_clock::now() > deadline)
+      return make_error("process {} is still traced by PID {}: is graft still running on it?", pid, tracer);
+    usleep(200);
+  }
+  GRAFT_ASSIGN(auto process, seize_all(pid));
+  process->ever_planted_ = planted;
+  process->after_graft_ = true;
+  return process;
+}
+
+Result<std::unique_ptr<TracedProcess>> TracedProcess::seize_all(pid_t pid) {
   std::unique_ptr<TracedProcess> process(new TracedProcess(pid));
   process->attached_ = true;
   // Threads may start while we attach: list until no new one appears.
@@ -163,7 +186,9 @@ Result<std::unique_ptr<TracedProcess>> TracedProcess::attach(pid_t pid) {
 }
 
 Status TracedProcess::seize(pid_t tid) {
-  if (ptrace(PTRACE_SEIZE, tid, nullptr, PTRACE_O_TRACECLONE | PTRACE_O_TRACEFORK) != 0) {
+  // TRACESYSGOOD: the system-call stops of injected calls (target/remote.h)
+  // are told from traps; a thread at one when graft dies just goes on.
+  if (ptrace(PTRACE_SEIZE, tid, nullptr, PTRACE_O_TRACECLONE | PTRACE_O_TRACEFORK | PTRACE_O_TRACESYSGOOD) != 0) {
     const int err = errno;
     if (err == ESRCH) return ok();  // the thread exited meanwhile
     if (err == EPERM) {
@@ -180,7 +205,7 @@ Status TracedProcess::seize(pid_t tid) {
                           pid_, tracer);
       return permission_denied(pid_, "attaching to");
     }
-    return errno_error(fmt::format("cannot attach to thread {} of process {}", tid, pid_), errno);
+    return errno_error(fmt::format("cannot attach to thread {} of process {}", tid, pid_), err);
   }
   threads_.push_back(Thread{tid});
   return ok();
@@ -252,6 +277,10 @@ Thread* TracedProcess::handle_report(pid_t tid, int status, bool* process_exited
     release_child(static_cast<pid_t>(child), false);
   } else if (event == PTRACE_EVENT_STOP) {
     t->group_stop = is_job_control_stop(sig);
+  } else if (event == 0 && sig == SIGSTOP && (t->held || after_graft_)) {
+    // graft's own hold, taken back (release_hold), or a dead graft's, taken
+    // by its guardian attaching before the thread stopped on it: not the program's.
+    t->held = false;
   } else if (event == 0 && sig != SIGTRAP) {
     t->pending_signal = sig;  // signal-delivery stop: deliver it when we resume
   }
@@ -265,7 +294,10 @@ Thread* TracedProcess::handle_report(pid_t tid, int status, bool* process_exited
   if (event == PTRACE_EVENT_STOP && !t->group_stop) restart_interrupted_call(*t);
   if (event == 0 && sig == SIGTRAP) {
     if (ever_planted_.count(t->regs.pc() - 1)) {
-      // One of our int3s: back to the breakpoint's address, as if it had not run.
+      // One of our int3s: back to the breakpoint's address, as if it had not
+      // run. Held while it waits there: the trap's SIGTRAP is in hand, and
+      // would end the process if graft died before letting it go.
+      hold(*t);
       t->regs.rip -= 1;
       (void)set_registers(*t);
       t->trapped_at = t->regs.pc();
@@ -377,6 +409,7 @@ Status TracedProcess::plant_breakpoint(RemoteAddress address) {
   GRAFT_ASSIGN(const auto original, read(address, 1));
   // Known before it is written: a thread may hit it at once.
   ever_planted_.insert(address);
+  journal_->planted(address, original[0]);
   GRAFT_TRY(write(address, std::span(&x86::kInt3, 1)));
   planted_[address] = original[0];
   return ok();
@@ -385,7 +418,7 @@ Status TracedProcess::plant_breakpoint(RemoteAddress address) {
 void TracedProcess::remove_breakpoint(RemoteAddress address) {
   auto it = planted_.find(address);
   if (it == planted_.end()) return;
-  (void)write(address, std::span(&it->second, 1));
+  if (write(address, std::span(&it->second, 1))) journal_->removed(address);
   planted_.erase(it);
 }
 
@@ -426,7 +459,36 @@ void TracedProcess::release_child(pid_t child, bool stopped) {
   ptrace(PTRACE_DETACH, child, nullptr, nullptr);
 }
 
+void TracedProcess::hold(Thread& t) {
+  // After graft died, the guardian holds nothing: the process is group-stopped or not, as graft left it.
+  if (!t.stopped || t.group_stop || t.held || after_graft_) return;
+  if (syscall(SYS_tgkill, pid_, t.tid, SIGSTOP) != 0) return;
+  if (!held_any_) journal_->held();
+  held_any_ = true;
+  t.held = true;
+}
+
+void TracedProcess::hold_all() {
+  for (auto& t : threads_) hold(t);
+}
+
+Status TracedProcess::release_hold(Thread& t) {
+  for (int round = 0; t.held && t.stopped; ++round) {
+    // It takes its signals on the way out of the stop; graft's SIGSTOP is
+    // discarded (handle_report), another signal is kept for the program.
+    if (round > 64 || ptrace(PTRACE_CONT, t.tid, nullptr, nullptr) != 0) {
+      t.held = false;
+      return make_error("thread {} did not take graft's SIGSTOP back", t.tid);
+    }
+    t.stopped = false;
+    GRAFT_TRY(wait_for_stops(t.tid));
+  }
+  return ok();
+}
+
 void TracedProcess::resume(Thread& t) {
+  if (!t.stopped) return;
+  (void)release_hold(t);
   if (!t.stopped) return;
   if (t.group_stop) ptrace(PTRACE_LISTEN, t.tid, nullptr, nullptr);
   else ptrace(PTRACE_CONT, t.tid, nullptr, reinterpret_cast<void*>(static_cast<long>(t.pending_signal)));
@@ -446,6 +508,7 @@ Status TracedProcess::detach() {
   // with no int3 of graft's left behind.
   auto stopped = stop_all();
   remove_all_breakpoints();
+  for (auto& t : threads_) (void)release_hold(t);
   for (auto& t : threads_)
     ptrace(PTRACE_DETACH, t.tid, nullptr, reinterpret_cast<void*>(static_cast<long>(t.pending_signal)));
   threads_.clear();
@@ -471,8 +534,23 @@ Status TracedProcess::write(RemoteAddress at, std::span<const uint8_t> bytes) co
 
 Thread* TracedProcess::injection_thread() {
   for (auto& candidate : threads_)
-    if (candidate.stopped && !candidate.group_stop) return &candidate;
+    if (candidate.stopped && (!candidate.group_stop || after_graft_)) return &candidate;
   return nullptr;
+}
+
+Status TracedProcess::discard_queued_trap(Thread& t) {
+  __ptrace_peeksiginfo_args args{0, 0, 16};
+  siginfo_t queued[16];
+  const long n = ptrace(PTRACE_PEEKSIGINFO, t.tid, &args, queued);
+  bool trap = false;
+  for (long i = 0; i < n; ++i) trap |= queued[i].si_signo == SIGTRAP;
+  if (!trap || !t.stopped) return ok();
+  // Synchronous signals are taken first: the SIGTRAP's delivery stop comes next.
+  if (ptrace(PTRACE_CONT, t.tid, nullptr, nullptr) != 0) return errno_error("PTRACE_CONT", errno);
+  t.stopped = false;
+  GRAFT_TRY(wait_for_stops(t.tid));
+  if (t.pending_signal == SIGTRAP) t.pending_signal = 0;
+  return ok();
 }
 
 }  // namespace graft

@@ -21,6 +21,7 @@
 
 #include "common/error.h"
 #include "target/address.h"
+#include "target/journal.h"
 #include "target/registers.h"
 
 namespace graft {
@@ -61,6 +62,9 @@ struct Thread {
   bool group_stop = false;   // stopped by job control (SIGSTOP): stays stopped after graft
   int pending_signal = 0;    // intercepted while stopping it; delivered again on resume
   RemoteAddress trapped_at;  // the breakpoint it stopped at (its rip, already rewound), or null
+  // A SIGSTOP of graft's is queued to it (TracedProcess::hold): should graft
+  // die, the thread group-stops before it runs another instruction.
+  bool held = false;
   std::string name() const;  // from /proc/PID/task/TID/comm
 };
 
@@ -68,6 +72,12 @@ class TracedProcess {
  public:
   // Seizes every thread (and threads created later). Nothing is stopped yet.
   static Result<std::unique_ptr<TracedProcess>> attach(pid_t pid);
+  // For cleaning up after a graft that died (apply/recover.h): a process
+  // stopped by job control (graft's holds) is attached too, once the dead
+  // graft's tracing has ended (up to `patience`); `planted` are the int3s it
+  // left, so that a thread trapped on one is rewound like under graft.
+  static Result<std::unique_ptr<TracedProcess>> attach_after_graft(pid_t pid, const std::set<RemoteAddress>& planted,
+                                                                   std::chrono::milliseconds patience);
   ~TracedProcess();
   TracedProcess(const TracedProcess&) = delete;
   TracedProcess& operator=(const TracedProcess&) = delete;
@@ -83,6 +93,24 @@ class TracedProcess {
   Status resume_one(pid_t tid);
   // Resumes and detaches every thread; the destructor calls it too.
   Status detach();
+
+  // Holds: a thread-directed SIGSTOP queued to a stopped thread. While graft
+  // lives it discards it when the thread next runs (a resume costs one more
+  // stop); if graft dies, the kernel lets its threads go, and a held one
+  // takes the SIGSTOP before it returns to its code, stopping the whole
+  // process until the guardian has put things right (apply/guardian.h).
+  // Holds are for moments when the target is not as the program left it:
+  // a thread with graft's registers, half a commit.
+  void hold(Thread& t);
+  void hold_all();
+  // Takes back the hold of `t` (stopped and held): it stops once more, on
+  // its SIGSTOP, which is discarded; it stays stopped. Its registers must be
+  // such that it may run its own code from there, should graft die now.
+  Status release_hold(Thread& t);
+  // Where the records of what graft does to the target go (a journal no one
+  // reads unless set). The journal must outlive this object.
+  void set_journal(Journal& journal) { journal_ = &journal; }
+  Journal& journal() const { return *journal_; }
   std::list<Thread>& threads() { return threads_; }
   Thread* find(pid_t tid);
   void resume(Thread& t);
@@ -108,8 +136,13 @@ class TracedProcess {
   Status write(RemoteAddress address, std::span<const uint8_t> bytes) const;
 
   // The thread that code graft runs in the target borrows (target/remote.h):
-  // the first stopped one not held by job control.
+  // the first stopped one not held by job control (after graft died, when
+  // every thread may be group-stopped by its holds, any stopped one).
   Thread* injection_thread();
+  // A SIGTRAP of graft's queued to a thread (an int3 it planted, which a
+  // thread hit as graft died) is taken and discarded, the thread rewound to
+  // the int3's address; the thread stays stopped.
+  Status discard_queued_trap(Thread& t);
   // A thread the program started while graft ran code in one of its threads:
   // traced since (PTRACE_O_TRACECLONE), and the program's from now on.
   void adopt(pid_t tid);
@@ -123,6 +156,7 @@ class TracedProcess {
   void restart_interrupted_call(Thread& t);
   void release_child(pid_t child, bool stopped);
   Result<std::optional<std::pair<pid_t, int>>> next_report();
+  static Result<std::unique_ptr<TracedProcess>> seize_all(pid_t pid);
 
   pid_t pid_;
   int mem_fd_ = -1;
@@ -131,6 +165,10 @@ class TracedProcess {
   std::set<RemoteAddress> ever_planted_;         // a trap at one of these is graft's
   std::map<RemoteAddress, uint8_t> planted_;     // planted now: address -> original byte
   std::set<pid_t> released_children_;
+  Journal* journal_ = &no_journal_;
+  bool held_any_ = false;
+  bool after_graft_ = false;  // attach_after_graft: group-stopped threads are driven too
+  static inline Journal no_journal_;
 };
 
 }  // namespace graft

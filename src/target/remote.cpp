@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "common/kill_point.h"
 #include "target/handover.h"
 #include "target/x86.h"
 
@@ -69,51 +70,132 @@ Status SavedRegisters::restore() {
 
 // --- RemoteSyscalls ---
 
+namespace {
+
+constexpr int kSyscallStop = SIGTRAP | 0x80;  // PTRACE_O_TRACESYSGOOD
+
+// The registers of a thread stopped in a system call of its own, set to make
+// that call again from its `syscall` instruction, as the kernel does when it
+// restarts one; nullopt if it is in none (or one that completed).
+std::optional<Registers> own_call_again(const TracedProcess& process, const Registers& own) {
+  if (!own.in_system_call()) return std::nullopt;
+  Registers again = own;
+  const auto result = static_cast<int64_t>(own.rax);
+  if (result == -512 || result == -513 || result == -514) {  // -ERESTARTSYS, -ERESTARTNOINTR, -ERESTARTNOHAND
+    again.rax = own.orig_rax;
+    again.rip -= 2;
+  } else if (result == -516) {  // -ERESTART_RESTARTBLOCK
+    again.rax = SYS_restart_syscall;
+    again.rip -= 2;
+  } else if (own.rax != own.orig_rax) {  // else TracedProcess::restart_interrupted_call set it so already
+    return std::nullopt;
+  }
+  again.leave_system_call();
+  auto code = process.read(again.pc(), 2);
+  if (!code || !x86::is_syscall(*code)) return std::nullopt;
+  return again;
+}
+
+// Runs a stopped thread to its next system-call stop of the kind `op`
+// (PTRACE_SYSCALL_INFO_ENTRY or _EXIT), keeping the signals it meets on the
+// way for the program and adopting a thread it starts.
+Status run_to_syscall_stop(TracedProcess& process, Thread& t, uint8_t op) {
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    if (ptrace(PTRACE_SYSCALL, t.tid, nullptr, nullptr) != 0)
+      return errno_error(fmt::format("PTRACE_SYSCALL of thread {}", t.tid), errno);
+    int status = 0;
+    if (waitpid(t.tid, &status, __WALL) != t.tid || !WIFSTOPPED(status))
+      return make_error("thread {} died while running a system call for graft", t.tid);
+    if (WSTOPSIG(status) == kSyscallStop) {
+      __ptrace_syscall_info info{};
+      if (ptrace(PTRACE_GET_SYSCALL_INFO, t.tid, sizeof info, &info) > 0 && info.op == op) return ok();
+      continue;
+    }
+    if ((status >> 16) == PTRACE_EVENT_CLONE) {
+      unsigned long child = 0;
+      ptrace(PTRACE_GETEVENTMSG, t.tid, nullptr, &child);
+      process.adopt(static_cast<pid_t>(child));
+      continue;
+    }
+    keep_for_program(t, status);  // a signal on its way out of the stop: the program's, later
+  }
+  return make_error("thread {} would not come to a system-call stop for graft", t.tid);
+}
+
+// A thread stopped inside a system call that has not returned (an event
+// stop in clone, fork or exec: rax still -ENOSYS) finishes it first: its
+// result would overwrite the registers graft gives it.
+Status finish_call_in_progress(TracedProcess& process, Thread& t) {
+  if (!t.regs.in_system_call() || static_cast<int64_t>(t.regs.rax) != -ENOSYS) return ok();
+  GRAFT_TRY(run_to_syscall_stop(process, t, PTRACE_SYSCALL_INFO_EXIT));
+  GRAFT_ASSIGN(t.regs, process.get_registers(t.tid));
+  return ok();
+}
+
+}  // namespace
+
 Result<RemoteSyscalls> RemoteSyscalls::open(TracedProcess& process) {
   Thread* t = process.injection_thread();
   if (!t)
     return make_error("every thread of process {} is stopped by a signal (SIGSTOP?) or running: continue it first",
                       process.pid());
+  GRAFT_TRY(finish_call_in_progress(process, *t));
+  if (auto again = own_call_again(process, t->regs)) return RemoteSyscalls(process, *t, again->pc(), true);
   GRAFT_ASSIGN(const RemoteAddress instruction, find_syscall_instruction(process.pid()));
-  return RemoteSyscalls(process, *t, instruction);
+  return RemoteSyscalls(process, *t, instruction, false);
+}
+
+Result<Registers> RemoteSyscalls::to_syscall_stop(uint8_t op) {
+  Thread& t = registers_.thread();
+  if (Status reached = run_to_syscall_stop(registers_.process(), t, op); !reached) {
+    if (!t.stopped || kill(t.tid, 0) != 0) registers_.forget();
+    return reached.error();
+  }
+  return registers_.process().get_registers(t.tid);
 }
 
 Result<int64_t> RemoteSyscalls::call(long number, std::array<uint64_t, 6> args) {
   Thread& t = registers_.thread();
+  TracedProcess& process = registers_.process();
   if (!t.stopped) return make_error("internal: no stopped thread for a system call");
-  Registers regs = registers_.own();
-  regs.rax = static_cast<uint64_t>(number);
-  regs.leave_system_call();  // no restart logic for an interrupted call underneath
-  regs.rdi = args[0];
-  regs.rsi = args[1];
-  regs.rdx = args[2];
-  regs.r10 = args[3];
-  regs.r8 = args[4];
-  regs.r9 = args[5];
-  regs.rip = instruction_.value();
-  GRAFT_TRY(registers_.set(regs));
-  for (int attempt = 0;; ++attempt) {
-    if (ptrace(PTRACE_SINGLESTEP, t.tid, nullptr, nullptr) != 0) {
-      const int err = errno;
-      (void)registers_.restore();
-      return errno_error(fmt::format("PTRACE_SINGLESTEP of thread {}", t.tid), err);
-    }
-    int status = 0;
-    if (waitpid(t.tid, &status, __WALL) != t.tid || !WIFSTOPPED(status)) {
-      registers_.forget();
-      return make_error("thread {} died while running a system call for graft", t.tid);
-    }
-    GRAFT_ASSIGN(const Registers after, registers_.process().get_registers(t.tid));
-    if (WSTOPSIG(status) == SIGTRAP && (status >> 16) == 0 && after.pc() == instruction_ + 2) {
-      GRAFT_TRY(registers_.restore());
-      return static_cast<int64_t>(after.rax);
-    }
-    keep_for_program(t, status);
-    if (attempt > 100) {
-      (void)registers_.restore();
-      return make_error("thread {} would not run an injected system call", t.tid);
-    }
+  // The thread may run its own code from where it is (its registers are its
+  // own): the hold of the last call is taken back there.
+  if (t.held) {
+    GRAFT_TRY(registers_.restore());
+    GRAFT_TRY(process.release_hold(t));
   }
+  Registers go = registers_.own();
+  if (own_call_) {
+    go = *own_call_again(process, registers_.own());
+  } else {
+    go.rip = instruction_.value();
+    go.rax = static_cast<uint64_t>(number);
+    go.leave_system_call();  // no restart logic for an interrupted call underneath
+  }
+  process.journal().borrowed({t.tid, registers_.own(), instruction_.value(), number, 0, 0});
+  kill_point("syscall");
+  auto done = [&]() -> Result<int64_t> {
+    GRAFT_TRY(registers_.set(go));
+    GRAFT_ASSIGN(Registers entry, to_syscall_stop(PTRACE_SYSCALL_INFO_ENTRY));
+    process.hold(t);  // graft's call from here on: held
+    kill_point("syscall-entry");
+    entry.orig_rax = static_cast<uint64_t>(number);
+    entry.rdi = args[0];
+    entry.rsi = args[1];
+    entry.rdx = args[2];
+    entry.r10 = args[3];
+    entry.r8 = args[4];
+    entry.r9 = args[5];
+    GRAFT_TRY(registers_.set(entry));
+    GRAFT_ASSIGN(const Registers exit, to_syscall_stop(PTRACE_SYSCALL_INFO_EXIT));
+    kill_point("syscall-exit");
+    return static_cast<int64_t>(exit.rax);
+  }();
+  // Its own registers again, at the exit stop (the kernel's restart of its
+  // own call follows from them), or wherever it failed.
+  if (Status restored = registers_.restore(); !restored && done) return restored.error();
+  process.journal().returned(t.tid);
+  return done;
 }
 
 Result<uint64_t> RemoteSyscalls::checked(const std::string& what, long number, std::array<uint64_t, 6> args) {
@@ -155,6 +237,7 @@ Result<RemoteMapping> RemoteMapping::anonymous(RemoteSyscalls& syscalls, uint64_
   GRAFT_ASSIGN(const uint64_t at, syscalls.checked(fmt::format("map {} bytes for {}", size, purpose), SYS_mmap,
                                                    {0, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
                                                     ~uint64_t{0}, 0}));
+  syscalls.process().journal().mapped(RemoteAddress(at), size);
   return RemoteMapping(syscalls.process(), RemoteAddress(at), size);
 }
 
@@ -176,11 +259,7 @@ RemoteMapping& RemoteMapping::operator=(RemoteMapping&& other) noexcept {
 
 RemoteMapping::~RemoteMapping() { (void)unmap(); }
 
-Status RemoteMapping::unmap() {
-  if (!process_ || !size_) return ok();
-  TracedProcess& process = *process_;
-  process_ = nullptr;
-  // A stopped thread to run munmap in; if all run, one is stopped for it.
+Status with_syscalls(TracedProcess& process, const std::function<Status(RemoteSyscalls&)>& work) {
   pid_t stopped_here = 0;
   if (!process.injection_thread()) {
     if (process.threads().empty()) return make_error("process {} has no threads left", process.pid());
@@ -189,13 +268,22 @@ Status RemoteMapping::unmap() {
   }
   Status done = [&]() -> Status {
     GRAFT_ASSIGN(auto syscalls, RemoteSyscalls::open(process));
-    GRAFT_ASSIGN(const uint64_t r, syscalls.checked(fmt::format("unmap {:#x}", start_), SYS_munmap,
-                                                    {start_.value(), size_, 0, 0, 0, 0}));
-    (void)r;
-    return ok();
+    return work(syscalls);
   }();
   if (stopped_here) (void)process.resume_one(stopped_here);
   return done;
+}
+
+Status RemoteMapping::unmap() {
+  if (!process_ || !size_) return ok();
+  TracedProcess& process = *process_;
+  process_ = nullptr;
+  return with_syscalls(process, [&](RemoteSyscalls& syscalls) -> Status {
+    GRAFT_TRY(syscalls.checked(fmt::format("unmap {:#x}", start_), SYS_munmap, {start_.value(), size_, 0, 0, 0, 0}));
+    process.journal().unmapped(start_);
+    kill_point("unmapped");
+    return ok();
+  });
 }
 
 // --- BorrowedThread ---
@@ -217,28 +305,42 @@ std::string signal_name(int sig) {
   return abbrev ? std::string("SIG") + abbrev : fmt::format("signal {}", sig);
 }
 
+// Killed-graft safety: the code runs from graft's resume (PTRACE_SYSCALL, so
+// that the runners' closing `pause` is seen at its entry) to a stop, and the
+// thread is held from that stop until its registers are its own again. The
+// journal names the thread and graft's stack for it: a guardian finding it
+// on that stack after graft died puts its own registers back.
 Result<BorrowedRun> BorrowedThread::run(const Registers& start_regs, std::chrono::milliseconds limit) {
   Thread& t = registers_.thread();
   TracedProcess& process = registers_.process();
   if (!t.stopped || t.group_stop) return make_error("internal: thread {} is not stopped by graft", t.tid);
+  // The hold of the last run is taken back while its registers are its own.
+  GRAFT_TRY(registers_.restore());
+  GRAFT_TRY(process.release_hold(t));
   Registers start = start_regs;
   start.leave_system_call();  // no restart of a call the thread was in
+  process.journal().borrowed({t.tid, registers_.own(), 0, -1, stack_start_, stack_end_});
   GRAFT_TRY(registers_.set(start));
   BorrowedRun run;
   auto finish = [&](BorrowedRun::Outcome outcome) -> Result<BorrowedRun> {
+    process.hold(t);
     GRAFT_ASSIGN(const Registers end, process.get_registers(t.tid));
     run.outcome = outcome;
     run.pc = end.pc();
+    if (outcome == BorrowedRun::Trapped && static_cast<long>(end.orig_rax) == SYS_pause)
+      GRAFT_TRY(skip_closing_call());
     GRAFT_TRY(registers_.restore());
+    process.journal().returned(t.tid);
     return run;
   };
   const auto deadline = std::chrono::steady_clock::now() + limit;
   int deliver = 0;  // 0: the thread runs on without a signal
+  kill_point("borrowed");
   for (;;) {
-    if (ptrace(PTRACE_CONT, t.tid, nullptr, reinterpret_cast<void*>(static_cast<long>(deliver))) != 0) {
+    if (ptrace(PTRACE_SYSCALL, t.tid, nullptr, reinterpret_cast<void*>(static_cast<long>(deliver))) != 0) {
       const int err = errno;
       (void)registers_.restore();
-      return errno_error("PTRACE_CONT", err);
+      return errno_error("PTRACE_SYSCALL", err);
     }
     int status = 0;
     pid_t got = 0;
@@ -274,7 +376,15 @@ Result<BorrowedRun> BorrowedThread::run(const Registers& start_regs, std::chrono
     const int sig = WSTOPSIG(status);
     const int event = status >> 16;
     deliver = 0;
-    if (event == 0 && sig == SIGTRAP) return finish(BorrowedRun::Trapped);
+    if (sig == (SIGTRAP | 0x80)) {
+      // A system call of the code: its entry and exit stops. The runners end
+      // on `pause`, which the code itself never calls.
+      GRAFT_ASSIGN(const Registers at, process.get_registers(t.tid));
+      if (static_cast<long>(at.orig_rax) == SYS_pause && static_cast<int64_t>(at.rax) == -ENOSYS)
+        return finish(BorrowedRun::Trapped);
+      continue;
+    }
+    if (event == 0 && sig == SIGTRAP) return finish(BorrowedRun::Trapped);  // a runner of an older graft: int3
     if (event == 0) {
       siginfo_t info{};
       ptrace(PTRACE_GETSIGINFO, t.tid, nullptr, &info);
@@ -297,8 +407,33 @@ Result<BorrowedRun> BorrowedThread::run(const Registers& start_regs, std::chrono
   }
 }
 
+Status BorrowedThread::skip_closing_call() {
+  Thread& t = registers_.thread();
+  TracedProcess& process = registers_.process();
+  GRAFT_ASSIGN(Registers at, process.get_registers(t.tid));
+  at.leave_system_call();  // no call is made; the exit stop follows
+  GRAFT_TRY(registers_.set(at));
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    if (ptrace(PTRACE_SYSCALL, t.tid, nullptr, nullptr) != 0) return errno_error("PTRACE_SYSCALL", errno);
+    int status = 0;
+    if (waitpid(t.tid, &status, __WALL) != t.tid || !WIFSTOPPED(status)) {
+      registers_.forget();
+      return make_error("thread {} ended while running code for graft", t.tid);
+    }
+    if (WSTOPSIG(status) == (SIGTRAP | 0x80)) return ok();
+    keep_for_program(t, status);
+  }
+  return make_error("thread {} would not leave the code graft ran in it", t.tid);
+}
+
 Result<BorrowedRun> BorrowedThread::call(RemoteAddress function, uint64_t argument, RemoteAddress stack_end,
                                          std::chrono::milliseconds limit) {
+  if (auto maps = read_maps(registers_.process().pid()))
+    for (const auto& m : *maps)
+      if (m.contains(stack_end - 8)) {
+        stack_start_ = m.start;
+        stack_end_ = m.end;
+      }
   GRAFT_TRY(registers_.process().write(stack_end - 8, std::vector<uint8_t>(8, 0)));  // the return address
   Registers regs = registers_.own();
   regs.rip = function.value();
@@ -332,6 +467,8 @@ Result<RemoteMapping> map_image(RemoteSyscalls& syscalls, RemoteAddress base, st
                                     : "placed elsewhere");
     }
     mapped.extend_to(seg.offset + seg.size);
+    process.journal().mapped(base, mapped.size());
+    kill_point("mapped");
   }
   // The number may have named another file by the time mmap ran.
   for (const auto& seg : segments)

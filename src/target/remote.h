@@ -12,6 +12,7 @@
 #include <array>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <string>
 #include <vector>
@@ -51,6 +52,17 @@ class SavedRegisters {
 // registers are taken when the scope opens and are put back after every
 // call and when it closes, so an interrupted system call of the thread's
 // own restarts as before.
+//
+// Killed-graft safety: a call runs from a system-call stop (PTRACE_SYSCALL),
+// never from a trap, and a thread waiting in a system call of its own runs
+// graft's in place of that one: it is sent back to its own `syscall`
+// instruction (as the kernel restarts a call), and graft swaps the number
+// and arguments at the call's entry stop. From the entry stop until its
+// registers are its own again the thread is held (TracedProcess::hold);
+// before that, should graft die, it just makes its own call again. A thread
+// not in a system call runs graft's at another `syscall` instruction (the
+// vDSO's): there, from graft's resume to the entry stop (one instruction),
+// graft's death would leave it with graft's registers.
 class RemoteSyscalls {
  public:
   static Result<RemoteSyscalls> open(TracedProcess& process);
@@ -67,11 +79,20 @@ class RemoteSyscalls {
   const Thread& thread() const { return registers_.thread(); }
 
  private:
-  RemoteSyscalls(TracedProcess& process, Thread& thread, RemoteAddress instruction)
-      : registers_(process, thread), instruction_(instruction) {}
+  RemoteSyscalls(TracedProcess& process, Thread& thread, RemoteAddress instruction, bool own_call)
+      : registers_(process, thread), instruction_(instruction), own_call_(own_call) {}
+  // Runs the thread to its next system-call stop of the kind `op`: the entry
+  // stop of the call it makes from its registers, or the exit stop of the
+  // one it entered (PTRACE_SYSCALL_INFO_ENTRY, _EXIT).
+  Result<Registers> to_syscall_stop(uint8_t op);
   SavedRegisters registers_;
-  RemoteAddress instruction_;  // an executable `syscall` in the target
+  RemoteAddress instruction_;  // an executable `syscall` in the target: the thread's own, or the vDSO's
+  bool own_call_;              // the thread waits in a system call made at instruction_
 };
+
+// Runs `work` with system calls in a stopped thread: if none is, the first
+// thread is stopped for it and let go again.
+Status with_syscalls(TracedProcess& process, const std::function<Status(RemoteSyscalls&)>& work);
 
 // Bytes written into the target's memory for the length of a scope (a
 // path a system call reads, a header for injected code), put back as they
@@ -180,7 +201,11 @@ class BorrowedThread {
 
  private:
   BorrowedThread(TracedProcess& process, Thread& thread) : registers_(process, thread) {}
+  // The code ended on the runners' closing `pause` (include/graft/graft.h):
+  // the call is skipped, and the thread taken to its exit stop.
+  Status skip_closing_call();
   SavedRegisters registers_;
+  uint64_t stack_start_ = 0, stack_end_ = 0;  // graft's stack for the code (call), for the journal
 };
 
 // The patch's image put into the target: a memfd named `name` (so the

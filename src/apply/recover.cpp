@@ -1,0 +1,169 @@
+#include "apply/recover.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+
+#include "apply/registry.h"
+#include "target/process.h"
+#include "target/remote.h"
+#include "target/trap_handler.h"
+#include "target/x86.h"
+
+namespace graft {
+namespace {
+
+// Whether a thread the journal says graft was running something in is still
+// in graft's hands: at the end of graft's system call (with its number), or
+// on graft's stack. Else it went back to its own code before graft died.
+bool still_borrowed(const BorrowedThreadRecord& r, const Registers& now) {
+  if (r.syscall_at && now.rip == r.syscall_at + 2 && static_cast<long>(now.orig_rax) == r.syscall_number) return true;
+  return r.stack_end && now.rsp >= r.stack_start && now.rsp < r.stack_end;
+}
+
+bool is_empty(const JournalState& j) {
+  return j.planted.empty() && j.borrowed.empty() && !j.flag && j.mapped.empty() && !j.commit_begun && !j.trap_handler &&
+         !(j.commit_done && !j.unmap_after_commit.empty()) && !j.held;
+}
+
+// Any thread of the process stopped by job control, or about to be (a SIGSTOP pending).
+bool any_thread_stopped(pid_t pid) {
+  constexpr uint64_t kSigstopBit = uint64_t{1} << (SIGSTOP - 1);
+  const std::string dir = fmt::format("/proc/{}/task", pid);
+  std::error_code ec;
+  for (const auto& task : std::filesystem::directory_iterator(dir, ec)) {
+    std::ifstream in(task.path() / "status");
+    for (std::string line; std::getline(in, line);) {
+      if (line.starts_with("State:") && line.find('T') != std::string::npos) return true;
+      if ((line.starts_with("SigPnd:") || line.starts_with("ShdPnd:")) &&
+          (std::stoull(line.substr(7), nullptr, 16) & kSigstopBit))
+        return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+Result<RecoveryReport> recover(pid_t pid, const JournalState* journal) {
+  RecoveryReport report;
+  GRAFT_ASSIGN(auto leftovers, registry::leftovers(pid));
+  GRAFT_ASSIGN(const auto maps_before, read_maps(pid));
+  const bool handler_left = std::any_of(maps_before.begin(), maps_before.end(),
+                                        [](const MemoryMap& m) { return m.path == kTrapHandlerName; });
+  if ((!journal || is_empty(*journal)) && leftovers.empty() && !handler_left) return report;
+  std::set<RemoteAddress> planted;
+  if (journal)
+    for (uint64_t address : journal->ever_planted) planted.insert(RemoteAddress(address));
+  GRAFT_ASSIGN(auto process, TracedProcess::attach_after_graft(pid, planted, std::chrono::seconds(10)));
+  GRAFT_TRY(process->stop_all());
+  if (journal) {
+    // A thread that hit one of graft's int3s as graft died has its SIGTRAP queued.
+    for (auto& t : process->threads()) {
+      GRAFT_TRY(process->discard_queued_trap(t));
+      // One taken on the way into the stop: graft's too (its int3s, its runners' old int3).
+      if (t.pending_signal == SIGTRAP) t.pending_signal = 0;
+    }
+    for (const auto& [tid, record] : journal->borrowed) {
+      Thread* t = process->find(tid);
+      if (!t || !still_borrowed(record, t->regs)) continue;
+      t->regs = record.own;
+      GRAFT_TRY(process->set_registers(*t));
+      report.done.push_back(fmt::format("thread {} has its own registers back (graft was running {} in it)", tid,
+                                        record.syscall_at ? "a system call" : "code"));
+    }
+    if (journal->commit_begun) {
+      for (auto it = journal->undo.rbegin(); it != journal->undo.rend(); ++it)
+        GRAFT_TRY(process->write(it->address, it->previous));
+      for (const auto& [tid, regs] : journal->registers_before)
+        if (Thread* t = process->find(tid); t && !journal->borrowed.count(tid)) {
+          t->regs = regs;
+          GRAFT_TRY(process->set_registers(*t));
+        }
+      report.done.push_back(fmt::format("rolled back the commit graft had begun ({} writes, {} threads' registers)",
+                                        journal->undo.size(), journal->registers_before.size()));
+    }
+    std::optional<uint64_t> handler_kept;
+    if (journal->trap_handler) {
+      const auto [page, size] = *journal->trap_handler;
+      auto healed = TrapHandler::remove_left(*process, RemoteAddress(page), size);
+      if (!healed) {
+        handler_kept = page;
+        report.done.push_back(healed.error().message);
+      } else {
+        report.done.push_back(fmt::format("took graft's SIGTRAP handler out ({} int3s healed)", *healed));
+      }
+    }
+    size_t removed = 0;
+    for (const auto& [address, original] : journal->planted) {
+      auto now = process->read(RemoteAddress(address), 1);
+      if (!now || (*now)[0] != x86::kInt3) continue;
+      GRAFT_TRY(process->write(RemoteAddress(address), std::span(&original, 1)));
+      ++removed;
+    }
+    if (removed) report.done.push_back(fmt::format("removed {} breakpoints", removed));
+    if (journal->flag) {
+      GRAFT_TRY(process->write(RemoteAddress(journal->flag->first), journal->flag->second));
+      report.done.push_back("lowered the update-pending flag");
+    }
+    for (const auto& [start, size] : journal->mapped) {
+      if (handler_kept == start || (journal->trap_handler && journal->trap_handler->first == start)) continue;
+      GRAFT_TRY(RemoteMapping(*process, RemoteAddress(start), size).unmap());
+      report.done.push_back(fmt::format("unmapped {:#x}-{:#x}, mapped for an update that did not commit", start,
+                                        start + size));
+    }
+    if (journal->commit_done)
+      for (const auto& [start, size] : journal->unmap_after_commit) {
+        GRAFT_TRY(RemoteMapping(*process, RemoteAddress(start), size).unmap());
+        report.done.push_back(fmt::format("unmapped {:#x}-{:#x}, the region of a patch whose revert committed", start,
+                                          start + size));
+      }
+  }
+  // What the process itself shows: graft's SIGTRAP handler (with the int3s
+  // it knows), graft's regions no applied record names.
+  GRAFT_ASSIGN(auto maps, read_maps(pid));
+  for (const auto& m : maps)
+    if (m.path == kTrapHandlerName && (!journal || !journal->trap_handler)) {
+      auto healed = TrapHandler::remove_left(*process, RemoteAddress(m.start), m.end - m.start);
+      if (!healed) return healed.error();
+      report.done.push_back(fmt::format("took graft's SIGTRAP handler out ({} int3s healed)", *healed));
+    }
+  GRAFT_ASSIGN(leftovers, registry::leftovers(pid));
+  for (const auto& l : leftovers) {
+    GRAFT_TRY(RemoteMapping(*process, RemoteAddress(l.start), l.end - l.start).unmap());
+    report.done.push_back(fmt::format("unmapped {:#x}-{:#x} ({}), left by {}", l.start, l.end, l.name, l.why));
+  }
+  // graft's holds may have stopped the process, or begun to (a group stop in
+  // progress, SIGSTOPs pending): SIGCONT, before the detach, ends all of it
+  // (the kernel flushes pending stop signals and cancels the group stop),
+  // else the threads would go back to the stop once let go, each in its own
+  // time. Then, until every thread is seen running, again.
+  const bool continue_after = journal && journal->held;
+  if (continue_after) {
+    report.continued = any_thread_stopped(pid);
+    kill(pid, SIGCONT);
+  }
+  GRAFT_TRY(process->detach());
+  process.reset();
+  if (continue_after) {
+    for (int clean = 0, round = 0; clean < 5 && round < 1000; ++round) {
+      if (any_thread_stopped(pid)) {
+        kill(pid, SIGCONT);
+        clean = 0;
+        report.continued = true;
+      } else {
+        ++clean;
+      }
+      usleep(2000);
+    }
+    if (report.continued) report.done.push_back("continued the process, which graft's holds had stopped");
+  }
+  return report;
+}
+
+}  // namespace graft
