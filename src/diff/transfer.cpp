@@ -223,6 +223,15 @@ class Transfer {
       t.moves.push_back({from, to, size, std::move(what), from_size, sign_extend});
       return ok();
     };
+    // A value whose type changed, converted as data is: integers as C
+    // converts them, structs member by member.
+    auto give_converted = [&](int from_type, const TransferValue& from, int to_type, const TransferValue& to,
+                              const std::string& what) -> Status {
+      std::vector<TransferMove> converted;
+      GRAFT_TRY(convert(from_type, from, to_type, to, what, converted));
+      for (auto& mv : converted) GRAFT_TRY(give(mv.from, mv.to, mv.size, mv.what, mv.from_size, mv.sign_extend));
+      return ok();
+    };
     // Locals: from the old local of the same name and type.
     for (const auto& [name, placed] : new_locals) {
       const TransferValue& to = placed.value;
@@ -238,9 +247,7 @@ class Transfer {
       }
       if (counterpart == old_locals.end()) {
         if (!needed) continue;
-        const bool in_old = old_.frame && std::any_of(old_.frame->locals.begin(), old_.frame->locals.end(),
-                                                      [&](const FrameLocal& l) { return l.name == name; });
-        if (in_old) return make_error("local {}: the old code does not say where it is there", name);
+        if (old_local(name)) return make_error("local {}: the old code does not say where it is there", name);
         // New: it starts as the new code starts it before the loop.
         GRAFT_ASSIGN(const TransferValue initial, initial_value(name, placed, rb));
         GRAFT_TRY(give(initial, to, to.kind == Kind::Register ? 8 : placed.size,
@@ -250,10 +257,7 @@ class Transfer {
       const Placed& from = counterpart->second;
       if (old_.types.layout(from.local->type) != new_.types.layout(placed.local->type)) {
         if (!needed) continue;
-        // Converted as data is: integers as C converts them, structs member by member.
-        std::vector<TransferMove> converted;
-        GRAFT_TRY(convert(from.local->type, from.value, placed.local->type, to, "local " + name, converted));
-        for (auto& mv : converted) GRAFT_TRY(give(mv.from, mv.to, mv.size, mv.what, mv.from_size, mv.sign_extend));
+        GRAFT_TRY(give_converted(from.local->type, from.value, placed.local->type, to, "local " + name));
         continue;
       }
       if ((to.kind == Kind::Register || from.value.kind == Kind::Register) && placed.size > 8) {
@@ -360,9 +364,7 @@ class Transfer {
       // A new local the loop carries in the register where DWARF loses it
       // (clang drops a loop variable's location across the back edge).
       if (const FrameLocal* carried = carried_in(new_, new_code_, new_loops_, reg, rb, false)) {
-        const bool in_old = old_.frame && std::any_of(old_.frame->locals.begin(), old_.frame->locals.end(),
-                                                      [&](const FrameLocal& l) { return l.name == carried->name; });
-        if (in_old) {
+        if (const FrameLocal* before = old_local(carried->name)) {
           // The old code carries it the same way: in the register every
           // definition reaching the old return assigns it in.
           std::optional<int> old_reg;
@@ -378,13 +380,8 @@ class Transfer {
             return make_error("{} holds local {} there, where DWARF does not say so, and the old code does not say "
                               "where it keeps it (a value the compiler keeps for the loop)",
                               kRegisterNames[reg], carried->name);
-          const FrameLocal* before = nullptr;
-          for (const auto& l : old_.frame->locals)
-            if (l.name == carried->name) before = &l;
-          std::vector<TransferMove> converted;
-          GRAFT_TRY(convert(before->type, {Kind::Register, *old_reg, 0}, carried->type, {Kind::Register, reg, 0},
-                            "local " + carried->name, converted));
-          for (auto& mv : converted) GRAFT_TRY(give(mv.from, mv.to, mv.size, mv.what, mv.from_size, mv.sign_extend));
+          GRAFT_TRY(give_converted(before->type, {Kind::Register, *old_reg, 0}, carried->type,
+                                   {Kind::Register, reg, 0}, "local " + carried->name));
           continue;
         }
         const Placed placed{carried, {Kind::Register, reg, 0}, 8};
@@ -431,6 +428,15 @@ class Transfer {
 
   static bool inside(const std::vector<std::pair<int64_t, int64_t>>& covered, int64_t at) {
     return std::any_of(covered.begin(), covered.end(), [&](const auto& c) { return c.first <= at && at < c.second; });
+  }
+
+  // The old function's local of that name (the last DWARF lists), if any.
+  const FrameLocal* old_local(const std::string& name) const {
+    const FrameLocal* found = nullptr;
+    if (old_.frame)
+      for (const auto& l : old_.frame->locals)
+        if (l.name == name) found = &l;
+    return found;
   }
 
   static bool integer(const Type& t) {
