@@ -696,7 +696,8 @@ std::optional<LocalValue> locate(const LocalPlace& place, const StackFrame& fram
 // traversal cannot see, which would keep its old layout under the new code.
 // One that holds the start of a heap block the traversal did not find, big
 // enough for a changed struct, refuses, naming the member and the directive
-// that settles it.
+// that settles it: every such member at once (one example slot each), so
+// that one edit of the --transform file settles them all.
 Status check_untyped_members(const DataPlan& plan, const MigrationInput& input, Traversal& traversal,
                              RemoteMemory& memory) {
   const auto& slots = traversal.untyped_slots();
@@ -706,7 +707,10 @@ Status check_untyped_members(const DataPlan& plan, const MigrationInput& input, 
   std::vector<uint64_t> found;
   for (const auto& i : traversal.instances()) found.push_back(i.address);
   std::sort(found.begin(), found.end());
+  std::vector<std::pair<std::string, std::string>> suspects;  // what the member holds, the directives that settle it
+  std::set<size_t> named;                                      // members already in `suspects`
   for (const auto& s : slots) {
+    if (named.count(s.member)) continue;
     if (std::binary_search(found.begin(), found.end(), s.value) || (s.value & 15) != 0) continue;
     const MemoryMap* m = memory.mapping(s.value);
     if (!m || s.value - m->start < 16) continue;
@@ -718,17 +722,24 @@ Status check_untyped_members(const DataPlan& plan, const MigrationInput& input, 
     if (chunk < 32 || chunk % 16 || s.value - 16 + chunk > m->end) continue;
     const uint64_t usable = chunk - (mmapped ? 16 : 8);
     if (usable < smallest) continue;
+    named.insert(s.member);
     const UntypedMember& u = plan.untyped_members[s.member];
     const std::string container = u.name.substr(0, u.name.rfind('.'));
+    const std::string tag = container.substr(container.rfind(' ') + 1);
     const std::string field = u.name.substr(u.name.rfind('.') + 1);
-    return make_error("{} at {:#x} in process {} holds {:#x}, a heap block of {} bytes that no typed pointer reached: "
-                      "it may be a changed struct graft cannot see; declare what it holds in the --transform file, "
-                      "GRAFT_POINTS_TO({}, {}, STRUCT); or, if it never holds a changed struct, "
-                      "GRAFT_OPAQUE({}, {}); nothing was changed",
-                      u.name, s.slot, input.pid, s.value, usable, container.substr(container.rfind(' ') + 1), field,
-                      container.substr(container.rfind(' ') + 1), field);
+    suspects.push_back({fmt::format("{} at {:#x} in process {} holds {:#x}, a heap block of {} bytes that no typed "
+                                    "pointer reached", u.name, s.slot, input.pid, s.value, usable),
+                        fmt::format("GRAFT_POINTS_TO({}, {}, STRUCT); or, if it never holds a changed struct, "
+                                    "GRAFT_OPAQUE({}, {})", tag, field, tag, field)});
   }
-  return ok();
+  if (suspects.empty()) return ok();
+  if (suspects.size() == 1)
+    return make_error("{}: it may be a changed struct graft cannot see; declare what it holds in the --transform file, "
+                      "{}; nothing was changed", suspects[0].first, suspects[0].second);
+  std::string all;
+  for (const auto& [what, directives] : suspects) all += fmt::format("{}{}: {}", all.empty() ? "" : "; ", what, directives);
+  return make_error("{} void * members hold heap blocks that may be changed structs graft cannot see; declare what "
+                    "each holds in the --transform file: {}; nothing was changed", suspects.size(), all);
 }
 
 // Every stopped thread's frames in a frame holder, at a pc where DWARF says
