@@ -511,6 +511,20 @@ TEST_F(DataChanges, AUnionNoMemberCanTagIsRefusedOfferingGraftOpaque) {
                             "enum member that could say which member is live"), std::string::npos) << result.err;
   EXPECT_NE(result.err.find("GRAFT_OPAQUE(io, u) if it never holds the changed data"), std::string::npos) << result.err;
   EXPECT_EQ(result.err.find("GRAFT_UNION_MEMBER"), std::string::npos) << result.err;
+  // The directive it offers is one graft diff takes (here the claim is the
+  // user's; this program's union does hold the changed struct, so only the
+  // diff is made).
+  const auto directives = dir.path() / "tagless.c";
+  std::ofstream(directives) << "#include <graft/graft.h>\nGRAFT_OPAQUE(io, u);\n";
+  result = graft({"diff", v1.string(), v2.string(), "-o", (dir.path() / "p.graft").string(), "--transform",
+                  directives.string()});
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  // A member that is neither a pointer nor a union is refused in one line.
+  std::ofstream(directives) << "#include <graft/graft.h>\nGRAFT_OPAQUE(item, key);\n";
+  result = graft({"diff", v1.string(), v2.string(), "-o", (dir.path() / "p.graft").string(), "--transform",
+                  directives.string()});
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_NE(result.err.find("struct item.key is int, neither a pointer nor a union"), std::string::npos) << result.err;
 }
 
 TEST_F(DataChanges, WithoutDirectivesAUnionOrAVoidPointerToUnreachedDataRefusesNamingTheDirectiveToWrite) {
