@@ -55,14 +55,6 @@ constexpr std::array kSeparateOptions = std::to_array<SeparateOption>({
     {"--serialize-diagnostics", 1}, {"--stdlib", 1}, {"--sysroot", 1}, {"--undefine-macro", 1},
 });
 
-int separate_values(std::string_view arg) {
-  for (const auto& option : kSeparateOptions)
-    if (option.name == arg) return option.values;
-  // -Xarch_<arch> <arg> and -Xopenmp-target=<triple> <arg>: joined and separate.
-  if (starts_with(arg, "-Xarch_") || starts_with(arg, "-Xopenmp-target=")) return 1;
-  return 0;
-}
-
 // Options that carry no value but decide the mode.
 bool is_information_option(std::string_view arg) {
   return arg == "--version" || arg == "-version" || arg == "-###" || arg == "--help" || arg == "-help" ||
@@ -98,6 +90,14 @@ void append(std::vector<std::string>& to, const std::vector<std::string>& from) 
 }
 
 }  // namespace
+
+int separate_values(std::string_view arg) {
+  for (const auto& option : kSeparateOptions)
+    if (option.name == arg) return option.values;
+  // -Xarch_<arch> <arg> and -Xopenmp-target=<triple> <arg>: joined and separate.
+  if (starts_with(arg, "-Xarch_") || starts_with(arg, "-Xopenmp-target=")) return 1;
+  return 0;
+}
 
 Result<DriverOptions> take_driver_options(std::vector<std::string>& args, const char* env_policy) {
   DriverOptions options;

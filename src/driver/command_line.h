@@ -25,6 +25,10 @@ inline constexpr const char* kBuildIdFlag = "-Wl,--build-id=sha1";
 inline constexpr const char* kDefaultPolicy = "balanced";
 inline bool is_policy(const std::string& p) { return p == "strict" || p == "balanced" || p == "fast"; }
 
+// How many arguments after `arg` are its values (clang options with a
+// separate value: -o FILE, -L DIR, -Xlinker ARG, ...); 0 for any other.
+int separate_values(std::string_view arg);
+
 // --graft-* options, consumed by the driver and never passed to clang.
 struct DriverOptions {
   std::string policy = kDefaultPolicy;  // "strict", "balanced" or "fast"
@@ -56,6 +60,7 @@ enum class InputKind {
   Assembly,  // .s/.S or -x assembler*: compiled to an object, but the graft flags do not apply
   Object,    // .o: recorded in link order
   Other,     // archives, shared libraries, linker scripts, ...: passed to the linker as given
+             // (the archive members the link takes are recorded: driver/archive_members.h)
 };
 
 struct Input {
