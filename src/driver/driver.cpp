@@ -56,6 +56,11 @@ Every compilation to object code (-c, -S, or a compile-and-link command) gets:
   -fno-omit-frame-pointer           threads can be unwound quickly and reliably
                                     to check that no frame is in patched code
   -fpass-plugin=graft-pass.so       applies the policy (below) inside clang
+With -Werror, the warnings clang 14 gives on code gcc 12 accepts (by
+default or with -Wall) stay warnings (-Wno-error=...):
+{clang_only}
+(-Werror=<name> keeps one an error). A project that builds with gcc -Werror
+builds with {name}; clang's other warnings are errors as you asked.
 Your optimisation level is left as you gave it (-O0 stays -O0). Nothing is
 added to -E, -M/-MM, -fsyntax-only, --version, -v, -print-*, -dump*, -###,
 or to assembly-only compilations.
@@ -136,6 +141,21 @@ not recorded.
 std::string store_description() {
   auto root = store_root();
   return root ? root->string() : "none: set GRAFT_STORE or HOME";
+}
+
+// "  a, b, c," lines of at most 78 columns, for --graft-help.
+template <typename Names>
+std::string wrapped(const Names& names) {
+  std::string out, line = " ";
+  for (std::string_view name : names) {
+    if (line.size() + name.size() + 3 > 78) {
+      out += line + "\n";
+      line = " ";
+    }
+    line += fmt::format(" {},", name);
+  }
+  line.pop_back();
+  return out + line;
 }
 
 std::string program_name(const char* argv0) {
@@ -390,7 +410,8 @@ int run(int argc, char** argv) {
     std::fputs(fmt::format(kHelp, fmt::arg("name", ctx.name), fmt::arg("lang", cxx ? "++" : ""),
                            fmt::arg("clang", ctx.clang), fmt::arg("default_policy", kDefaultPolicy),
                            fmt::arg("default_clang", GRAFT_CLANG_PATH), fmt::arg("default_clangxx", GRAFT_CLANGXX_PATH),
-                           fmt::arg("llvm_major", GRAFT_LLVM_MAJOR), fmt::arg("store", store_description()))
+                           fmt::arg("llvm_major", GRAFT_LLVM_MAJOR),
+                           fmt::arg("clang_only", wrapped(kClangOnlyWarnings)), fmt::arg("store", store_description()))
                    .c_str(),
                stdout);
     return 0;

@@ -258,6 +258,19 @@ TEST(LinkMap, LibrariesDirectoriesAndTheUsersMap) {
   EXPECT_FALSE(may_link_archives(parse({"main.o", "util.o"})));
 }
 
+TEST(CommandLine, ClangOnlyWarningsStayWarningsUnderWerror) {
+  EXPECT_TRUE(clang_only_warning_flags(parse({"-c", "a.c", "-Wall"})).empty());
+  const auto flags = clang_only_warning_flags(parse({"-c", "a.c", "-Werror", "-Werror=self-assign"}));
+  EXPECT_TRUE(contains(flags, "-Wno-error=enum-conversion"));
+  EXPECT_TRUE(contains(flags, "-Wno-error=unknown-warning-option"));
+  EXPECT_FALSE(contains(flags, "-Wno-error=self-assign"));  // asked for by name
+  const auto compile = direct_arguments(parse({"-Werror", "-c", "a.c"}), "/p/graft-pass.so");
+  EXPECT_TRUE(contains(compile, "-Wno-error=enum-conversion"));
+  const CommandLine link = parse({"-Werror", "a.c", "-o", "prog"});
+  EXPECT_TRUE(contains(source_compile_arguments(link, link.inputs[0], "/t/a.o", "/p/graft-pass.so"),
+                       "-Wno-error=enum-conversion"));
+}
+
 TEST(CommandLine, ShellQuote) {
   EXPECT_EQ(shell_quote({"clang", "-DX=\"a b\"", "it's", "-o", "out"}), "clang '-DX=\"a b\"' 'it'\\''s' -o out");
 }

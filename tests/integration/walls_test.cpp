@@ -185,5 +185,20 @@ TEST_F(Walls, AFlexibleArrayMemberIsScannedAsItsElements) {
   EXPECT_TRUE(text_matches_binary(other.pid(), v1));
 }
 
+// (g) A project that builds with gcc -Werror builds with graft-cc: the
+// warnings clang gives where gcc does not stay warnings (an implicit enum
+// conversion, gcc's own -Wlogical-op unknown to clang); one the user makes
+// an error by name stays an error.
+TEST_F(Walls, ClangOnlyWarningsAreNotErrorsUnderWerror) {
+  const auto binary = build_own_program(dir, "enumconv", "v1", {"-Wall", "-Werror", "-Wlogical-op"});
+  Process target({binary.string()});
+  EXPECT_EQ(target.ask("green"), "1");
+  const auto source = programs_dir() / "enumconv" / "v1" / "main.c";
+  auto strict = run({(bin_dir() / "graft-cc").string(), "-Werror", "-Werror=enum-conversion", "-c", source.string(),
+                     "-o", (dir.path() / "strict.o").string()});
+  EXPECT_NE(strict.exit_code, 0);
+  EXPECT_NE(strict.err.find("-Wenum-conversion"), std::string::npos) << strict.err;
+}
+
 }  // namespace
 }  // namespace graft::test
