@@ -8,6 +8,7 @@
 #include <cstring>
 #include <map>
 #include <memory>
+#include <optional>
 #include <span>
 #include <unordered_map>
 #include <unordered_set>
@@ -347,15 +348,49 @@ class Traversal {
       return ok();
     }
     Instance instance{p, type, changed(type), 1, 0, slot, m->path.empty() || m->path == "[heap]"};
+    const std::optional<FlexibleArray> flexible = flexible_array(type);
+    uint64_t tail = 0;  // elements of a flexible array member the allocation has room for
     if (instance.heap && t.size)
       if (auto usable = allocation(p, *m)) {
         instance.capacity = *usable;
-        instance.count = std::max<uint64_t>(1, *usable / t.size);
+        // A struct ending in a flexible array member is allocated with room
+        // for its elements: the header once, the rest elements of the array.
+        if (flexible) tail = *usable > flexible->offset ? (*usable - flexible->offset) / flexible->element_size : 0;
+        else instance.count = std::max<uint64_t>(1, *usable / t.size);
       }
+    if (flexible && (instance.new_type >= 0 || changed(flexible->element) >= 0))
+      return make_error("{} points to a {} at {:#x}, which ends in the flexible array member {}[] of {}, and the patch "
+                        "changes {}: graft cannot transform a struct with a flexible array member or the array's "
+                        "elements yet; nothing was changed",
+                        pointer_at(slot), t.name, p, flexible->name, plan_.old_types.spell(flexible->element),
+                        instance.new_type >= 0 ? t.name : plan_.old_types.spell(flexible->element));
     if (instance.new_type >= 0) instances_.push_back(instance);
     if (for_moves_) regions_.push_back({p, instance.count * t.size, type});
     for (uint64_t k = 0; k < instance.count; ++k) work_.push_back({p + k * t.size, type});
+    if (tail) {
+      if (for_moves_) regions_.push_back({p + flexible->offset, tail * flexible->element_size, flexible->element});
+      for (uint64_t k = 0; k < tail; ++k) work_.push_back({p + flexible->offset + k * flexible->element_size, flexible->element});
+    }
     return ok();
+  }
+
+  // A struct's last member when it is a flexible array (`struct resp r[];`,
+  // DWARF: an array of no count) of elements with a size.
+  struct FlexibleArray {
+    std::string name;
+    uint64_t offset = 0;
+    int element = -1;
+    uint64_t element_size = 0;
+  };
+  std::optional<FlexibleArray> flexible_array(int type) const {
+    const Type& t = plan_.old_types.at(type);
+    if (t.kind != TypeKind::Struct || t.members.empty()) return std::nullopt;
+    const Member& last = t.members.back();
+    const Type& array = plan_.old_types.at(last.type);
+    if (array.kind != TypeKind::Array || array.count != 0 || array.target < 0) return std::nullopt;
+    const uint64_t element_size = plan_.old_types.at(array.target).size;
+    if (!element_size) return std::nullopt;
+    return FlexibleArray{last.name, last.offset, array.target, element_size};
   }
 
   Status drain() {
