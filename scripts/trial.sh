@@ -117,9 +117,9 @@ while [ $# -gt 0 ]; do
     shift 2
 done
 
-for req in old new build binary run ready load serving; do
-    var=${req}_cmd; [ "$req" == old ] || [ "$req" == new ] || [ "$req" == binary ] && var=$req
-    [ -n "${!var}" ] || die "--$req is missing (see --help)"
+for given in "old=$old" "new=$new" "build=$build_cmd" "binary=$binary" "run=$run_cmd" "ready=$ready_cmd" \
+             "load=$load_cmd" "serving=$serving_cmd"; do
+    [ -n "${given#*=}" ] || die "--${given%%=*} is missing (see --help)"
 done
 for n in apply_after revert_after load_wait ready_timeout; do
     [[ ${!n} =~ ^[0-9]+$ ]] || die "--${n//_/-} must be a whole number of seconds, not '${!n}'"
@@ -140,7 +140,7 @@ graft=$graft_build/bin/graft
 for tool in graft graft-cc graft-c++; do
     [ -x "$graft_build/bin/$tool" ] || die "$graft_build/bin/$tool is missing (build graft first, or give --graft DIR)"
 done
-for tool in curl timeout setsid python3; do command -v "$tool" >/dev/null || die "$tool not found"; done
+for tool in timeout setsid python3; do command -v "$tool" >/dev/null || die "$tool not found"; done
 name=${name:-"$(basename "$old") -> $(basename "$new")"}
 work=${work:-./trial-$(printf '%s' "$name" | tr -c 'A-Za-z0-9._-' '_')}
 mkdir -p "$work" || die "cannot create the work directory $work"
@@ -233,6 +233,9 @@ rm -f "$work/patch.graft"
 if [ $? -ne 0 ] || [ ! -s "$work/patch.graft" ]; then
     patch="refused by graft diff"
     refusal=$(first_line "$work/diff.err")
+    # A tree built before under another store (another --work): make had nothing to do, so this store lacks its record.
+    [[ $refusal != *"no graft build record"* ]] ||
+        refusal+=" -- the tree was built before with another GRAFT_STORE: give that trial's --work, or clean the tree"
     finish
 fi
 replaced=$(grep -c '^  replace ' "$work/explain.txt")
