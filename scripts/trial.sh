@@ -14,9 +14,10 @@ usage: scripts/trial.sh --old DIR --new DIR --build CMD --binary PATH --run CMD
 
 Builds OLD and NEW with graft-cc, diffs them (graft diff --explain), starts
 the old binary, starts the load, applies the patch while the load runs,
-checks that the server kept serving and that the new code is live, reverts,
-checks again, stops everything it started (by PID, also on ^C and on
-failure) and prints one table row:
+checks that the server kept serving and that the new code is live, reverts
+(when graft refuses the revert: makes the patch from NEW back to OLD and
+applies that, the way out graft names), checks again, stops everything it
+started (by PID, also on ^C and on failure) and prints one table row:
 
   | pair | build | patch | apply pause | failed during load | revert |
 
@@ -67,14 +68,15 @@ Options:
   --no-build         use the binaries already built (the store in --work must
                      hold their build records)
   --graft DIR        graft's build directory with bin/graft, bin/graft-cc
-                     (default: build/ beside this script)
-  --work DIR         logs, the patch and the build store (GRAFT_STORE)
-                     (default: ./trial-NAME)
+                     (default: build/ of the checkout this script is in)
+  --work DIR         logs, the patch, the build store (GRAFT_STORE) and a
+                     www/index.html for static servers (default: ./trial-NAME)
 
-Every command runs in bash with PORT, UPSTREAM_PORT, BIN (the binary running), TRIAL_DIR
-and SERVER_PID in its environment, in the work directory.
-Exit status: 0 if the patch applied and reverted and every check passed,
-1 otherwise (the row says what), 2 for bad input.
+Every command runs in bash in the work directory, with PORT, UPSTREAM_PORT,
+BIN (the binary running), TRIAL_DIR and SERVER_PID in its environment.
+Exit status: 0 if the patch applied and reverted and every check passed;
+1 otherwise, a refusal included (the row and the line under it say what);
+2 for bad input.
 
 Example (darkhttpd 1.15 -> 1.16, under wrk):
   scripts/trial.sh --old darkhttpd-v1.15 --new darkhttpd-v1.16 \
