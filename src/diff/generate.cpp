@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <ctime>
+#include <memory>
 #include <optional>
 #include <set>
 
@@ -283,7 +284,6 @@ class Generator {
     };
     std::vector<diff::CallVerdict> verdicts;
     Continuation c = diff::compare_for_continuation(old_, old_def, new_, new_def, same_address, frame_objects(id), &verdicts);
-    if (!c.continuable) transfers(id, old_def, new_def, c);
     auto held = holders_.find(id);
     if (c.continuable && held != holders_.end()) {
       const size_t calls = c.returns.size();
@@ -307,6 +307,16 @@ class Generator {
         if (c.returns.empty()) c.continuable = false;
       }
     }
+    // Where a frame does not continue, its thread may still move into the
+    // new body just back from a waiting call (main, continuable at its
+    // start-up calls, but not at its service call: mosquitto's VERSION kept
+    // in a register across its main loop). Sought only where it can matter.
+    std::set<uint64_t> continuing;
+    for (const auto& r : c.returns) continuing.insert(r.first);
+    const bool stuck_wait = std::any_of(verdicts.begin(), verdicts.end(), [&](const diff::CallVerdict& v) {
+      return !v.continues && !v.callee.empty() && (waits(v.callee) || v.callee == kUpdatePointCall);
+    });
+    if (!c.continuable || stuck_wait) transfers(id, old_def, new_def, c, continuing);
     explain_calls(id, verdicts, c);
     return c;
   }
@@ -377,7 +387,8 @@ class Generator {
   }
 
   // Where a thread may move from the old body into the new one (transfer.h).
-  void transfers(const std::string& id, const Definition& old_def, const Definition& new_def, Continuation& c) {
+  void transfers(const std::string& id, const Definition& old_def, const Definition& new_def, Continuation& c,
+                 const std::set<uint64_t>& continuing) {
     auto a = linked().first.find(id);
     auto b = linked().second.find(id);
     if (a == linked().first.end() || b == linked().second.end()) {
@@ -388,7 +399,7 @@ class Generator {
     const diff::TransferSide new_side{new_, new_def, b->second->value, new_types_.frame_at(b->second->value), new_types_};
     const auto binary = new_.binary().path();
     diff::find_transfers(old_side, new_side, [&](uint64_t address) { return source_line(binary, address); },
-                         [&](const std::string& callee) { return waits(callee); }, c);
+                         [&](const std::string& callee) { return waits(callee); }, continuing, c);
     // A frame that may point to changed data moves too: at the commit its
     // old frame is a root of the traversal (migrate/frame_holders.h), so its
     // pointers are rewritten in place before they are copied (by graft at the
@@ -584,39 +595,62 @@ class Generator {
 
   // A replaced function that never returns while the program serves (main,
   // a thread's loop started at start-up) whose threads have no place to go:
-  // not continuable and no transfer point. The patch could never apply to a
-  // running process (graft apply would wait until its timeout): refused,
-  // unless the user says its threads are not there (--allow-stuck-threads).
+  // at a call of its service point where they wait, the frame neither
+  // continues in the new code nor is a transfer point (main continuable at
+  // its start-up calls says nothing of the call it lives in). The patch could
+  // never apply to a running process (graft apply would wait until its
+  // timeout): refused, unless the user says its threads are not there
+  // (--allow-stuck-threads).
   Status check_never_returning(diff::StartupAnalysis& analysis) {
+    std::unique_ptr<diff::StartupAnalysis> old_analysis;  // made only if a replaced function lives
     for (auto& f : patch_.manifest.functions) {
       if (!f.replaces) continue;
       const std::string how = analysis.lives(f.identity);
       if (how.empty()) continue;
       Continuation& c = f.continuation;
-      const std::string moves =
-          c.continuable ? fmt::format("its frames continue in the new code at {} call{}", c.returns.size(),
-                                      c.returns.size() == 1 ? "" : "s")
-          : c.transfers.empty()
-              ? "no place"
-              : fmt::format("{} transfer point{}", c.transfers.size(), c.transfers.size() == 1 ? "" : "s");
-      c.calls.insert(c.calls.begin(), fmt::format("never returns ({}): its threads move into the new code at {}", how,
-                                                  moves));
-      if (c.continuable || !c.transfers.empty()) continue;
+      auto has_place = [&](uint64_t back) {  // a return address of the old code
+        return std::any_of(c.returns.begin(), c.returns.end(), [&](const auto& r) { return r.first == back; }) ||
+               std::any_of(c.transfers.begin(), c.transfers.end(), [&](const auto& t) { return t.old_return == back; });
+      };
+      // Where its threads are: the old code's service calls.
+      if (!old_analysis) old_analysis = std::make_unique<diff::StartupAnalysis>(old_, std::set<std::string>{});
+      const auto service = old_analysis->service_returns(f.identity);
+      const size_t stuck = std::count_if(service.begin(), service.end(), [&](uint64_t b) { return !has_place(b); });
+      std::vector<std::string> places;
+      if (c.continuable)
+        places.push_back(fmt::format("{} call{} where its frames continue", c.returns.size(),
+                                     c.returns.size() == 1 ? "" : "s"));
+      if (!c.transfers.empty())
+        places.push_back(fmt::format("{} transfer point{}", c.transfers.size(), c.transfers.size() == 1 ? "" : "s"));
+      c.calls.insert(c.calls.begin(), fmt::format("never returns ({}): its threads move into the new code at {}{}", how,
+                                                  places.empty() ? "no place" : fmt::format("{}", fmt::join(places, " and ")),
+                                                  stuck ? fmt::format(", none of them at {} of the {} calls it serves at",
+                                                                      stuck, service.size())
+                                                        : ""));
+      const bool placed = service.empty() ? c.continuable || !c.transfers.empty() : stuck == 0;
+      if (placed) continue;
       const bool allowed = std::any_of(request_.stuck_threads_allowed.begin(), request_.stuck_threads_allowed.end(),
                                        [&](const std::string& n) { return identity_named(f.identity, n); });
-      const std::string why = c.not_transferable.empty() ? c.reason : c.not_transferable.front();
       if (allowed) {
         patch_.manifest.notes.push_back(fmt::format("{} never returns ({}) and its threads have no place to move "
                                                     "into the new code; written anyway (--allow-stuck-threads): "
                                                     "graft apply waits for them until its timeout", f.identity, how));
         continue;
       }
+      // Why its service calls are no place: their own verdicts (--explain's lines).
+      std::string continuity = fmt::format("not continuable ({})", c.reason);
+      if (c.continuable) {
+        auto line = std::find_if(c.calls.begin(), c.calls.end(),
+                                 [](const std::string& l) { return l.find(" does not continue: ") != std::string::npos; });
+        continuity = fmt::format("its frames do not continue at the call{} it serves at{}", stuck == 1 ? "" : "s",
+                                 line == c.calls.end() ? "" : " (" + *line + ")");
+      }
+      const std::string why = c.not_transferable.empty() ? "no call of it qualifies" : c.not_transferable.front();
       return make_error("{} never returns ({}) and is replaced, but its threads have no place to move into the new "
-                        "code: not continuable ({}) and no transfer point ({}{}); graft apply would wait for them "
-                        "until its timeout. `graft diff --explain` lists each call and why; pass "
-                        "--allow-stuck-threads {} to write the patch anyway (for a process where no thread runs it); "
-                        "nothing was written",
-                        f.identity, how, c.reason, why,
+                        "code: {} and no transfer point ({}{}); graft apply would wait for them until its timeout. "
+                        "`graft diff --explain` lists each call and why; pass --allow-stuck-threads {} to write the "
+                        "patch anyway (for a process where no thread runs it); nothing was written",
+                        f.identity, how, continuity, why,
                         c.not_transferable.size() > 1 ? fmt::format("; {} more", c.not_transferable.size() - 1) : "",
                         plain_name(f.identity));
     }

@@ -548,6 +548,21 @@ std::string StartupAnalysis::lives(const std::string& function) {
   return serves && resumes ? f.why : "";
 }
 
+std::vector<uint64_t> StartupAnalysis::service_returns(const std::string& function) {
+  std::vector<uint64_t> out;
+  if (lives(function).empty()) return out;
+  const Facts& f = *facts_.at(function);
+  for (size_t k = 0; k < f.phase.size(); ++k) {
+    const std::string& callee = f.code.callees[k];
+    if (f.phase[k] != Phase::Serving || callee.empty()) continue;
+    auto g = facts_.find(callee);
+    const bool waiting = is_blocking_call(callee) || callee == kUpdatePointCall ||
+                         (g != facts_.end() && g->second && (g->second->waits || g->second->serves));
+    if (waiting) out.push_back(f.code.at(k) + f.code.ins[k].ins.length);
+  }
+  return out;
+}
+
 bool StartupAnalysis::named_from(const std::vector<std::string>& roots, const std::string& global) {
   std::set<std::string> seen;
   std::vector<std::string> work = roots;

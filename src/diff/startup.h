@@ -78,6 +78,12 @@ class StartupAnalysis {
   // point: "the program's main", "a thread started by main"); "" otherwise.
   std::string lives(const std::string& function);
 
+  // Where the threads of a living function wait while the program serves:
+  // the return addresses (offsets from its entry) of the calls at its service
+  // point that wait (a waiting call, a call to a function that serves, an
+  // update point). Empty for a function that does not live.
+  std::vector<uint64_t> service_returns(const std::string& function);
+
   // Whether code reached from `roots` (functions run at update time), through
   // any call, names `global`: update-time code that does is taken to set it.
   bool named_from(const std::vector<std::string>& roots, const std::string& global);

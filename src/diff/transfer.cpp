@@ -739,7 +739,8 @@ std::vector<std::string> point_names(const TransferSide& side, const Code& code,
 
 void find_transfers(const TransferSide& old_side, const TransferSide& new_side,
                     const std::function<std::string(uint64_t)>& where,
-                    const std::function<bool(const std::string&)>& waits, Continuation& c) {
+                    const std::function<bool(const std::string&)>& waits, const std::set<uint64_t>& continuing,
+                    Continuation& c) {
   auto old_code = read_code(old_side.build, old_side.definition);
   auto new_code = read_code(new_side.build, new_side.definition);
   if (!old_code || !new_code) {
@@ -789,6 +790,7 @@ void find_transfers(const TransferSide& old_side, const TransferSide& new_side,
     const uint64_t new_code_size =
         new_code->ins.empty() ? 0 : new_code->at(new_code->ins.size() - 1) + new_code->ins.back().ins.length;
     for (const auto& [from, to, name] : matched) {
+      if (continuing.count(old_code->at(from) + old_code->ins[from].ins.length)) continue;
       const std::string line = where(new_side.address + new_code->at(to));
       const std::string at = fmt::format("the call to {}{}{}", callee, name.empty() ? "" : " (update point " + name + ")",
                                          line.empty() ? "" : " at " + line);

@@ -16,6 +16,7 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <set>
 #include <string>
 
 #include "diff/build.h"
@@ -36,9 +37,11 @@ struct TransferSide {
 // address of the new binary. `waits(callee)`: whether a thread may wait for
 // long in a call to it (a waiting library call, or a function of the
 // program that makes one): the calls where threads are found between
-// iterations, the only candidates.
+// iterations, the only candidates. `continuing`: return addresses (old
+// offsets) where a frame continues in the new code already, not candidates.
 void find_transfers(const TransferSide& old_side, const TransferSide& new_side,
                     const std::function<std::string(uint64_t)>& where,
-                    const std::function<bool(const std::string&)>& waits, Continuation& c);
+                    const std::function<bool(const std::string&)>& waits, const std::set<uint64_t>& continuing,
+                    Continuation& c);
 
 }  // namespace graft::diff

@@ -114,8 +114,9 @@ struct Continuation {
   std::string reason;  // why not (the first differing instruction, with its offset), or what limits it
   // Return addresses where a frame may continue: offsets from the entry, old code -> new code.
   std::vector<std::pair<uint64_t, uint64_t>> returns;
-  // Not continuable: where a thread may move into the new body, and, for
-  // --explain, why each other call is not such a place.
+  // Where a thread just back from a waiting call at which its frame does not
+  // continue may move into the new body (never where it continues), and, for
+  // --explain, why each other such call is not such a place.
   std::vector<FrameTransfer> transfers;
   std::vector<std::string> not_transferable;
   // For --explain: each call where a thread may wait (a blocking call) and

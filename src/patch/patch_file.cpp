@@ -523,12 +523,15 @@ Result<Patch> parse_sealed_patch(std::vector<uint8_t> image, const std::string& 
     for (const auto& [from, to] : c.returns)
       if (from == 0 || to == 0 || to > patch.symbols[f.symbol].size)
         return refuse(fmt::format("function {} continues at offset {:#x} -> {:#x}, outside its code", f.identity, from, to));
-    if (!c.transfers.empty() && (!f.replaces || c.continuable))
-      return refuse("function " + f.identity + " has frame transfers but is continuable or not replaced");
-    for (const auto& t : c.transfers)
+    if (!c.transfers.empty() && !f.replaces) return refuse("function " + f.identity + " has frame transfers but is not replaced");
+    for (const auto& t : c.transfers) {
+      // A frame there continues, or moves: never both.
+      if (std::any_of(c.returns.begin(), c.returns.end(), [&](const auto& r) { return r.first == t.old_return; }))
+        return refuse(fmt::format("function {} both continues and transfers at {:#x}", f.identity, t.old_return));
       if (const std::string wrong = malformed_transfer(t, patch.symbols[f.symbol].size); !wrong.empty())
         return refuse(fmt::format("function {} has a malformed frame transfer at {:#x}: {}", f.identity, t.old_return,
                                   wrong));
+    }
   }
   // Update-time code: functions the patch defines, on globals it adds.
   const UpdateCode& u = patch.manifest.update_code;

@@ -359,6 +359,27 @@ TEST_F(Transfer, ACallToAFunctionThatWaitsIsATransferPoint) {
   EXPECT_EQ(target.ask("report"), "22 22 22");
 }
 
+// main continues at its start-up calls, but not at the call it serves in
+// (mosquitto's main keeps its VERSION string's address in a register across
+// its main loop, and every release changes VERSION): the call is a transfer
+// point all the same. The update lands while main's thread waits in serve(),
+// and main's new code runs when serve() returns: it says the new version.
+TEST_F(Transfer, MainContinuableAtItsStartUpCallsMovesAtTheCallItServesIn) {
+  const auto v1 = build_program(dir, "mainversion", "v1");
+  std::string explain;
+  const auto patch = diff(v1, build_program(dir, "mainversion", "v2"), &explain);
+  EXPECT_NE(explain.find("transferable at the call to serve at main.c:"), std::string::npos) << explain;
+  EXPECT_NE(explain.find("never returns (the program's main): its threads move into the new code at 2 calls where its "
+                         "frames continue and 1 transfer point"), std::string::npos) << explain;
+  Process target({v1.string()});
+  ASSERT_EQ(target.ask("ping"), "pong");
+  auto applied = graft({"apply", std::to_string(target.pid()), patch.string(), "--timeout", "5000", "--json"});
+  ASSERT_EQ(applied.exit_code, 0) << applied.out << applied.err;
+  EXPECT_EQ(nlohmann::json::parse(applied.out).value("frames_continued", 0), 1) << applied.out;
+  EXPECT_EQ(target.ask("ping"), "pong");
+  EXPECT_EQ(target.ask("quit"), "bye 1.1");
+}
+
 // An update point is a transfer point too: updatepoint's worker never waits
 // in a call (it computes and yields), so its thread can only move at
 // graft_update_point(), where graft parks it while the update is pending.
