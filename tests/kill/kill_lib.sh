@@ -122,6 +122,25 @@ wait_guardian() {
     return 1
 }
 
+# text_check PID BINARY: tests/kill/text_check.py, through the server
+# text_check_serve started (one Python start for a whole storm) if it runs.
+text_check_pid=
+text_check_serve() {
+    coproc TEXT_CHECK { exec python3 "$root/tests/kill/text_check.py" --serve; }
+    text_check_pid=$TEXT_CHECK_PID
+}
+text_check() {
+    [ -n "$text_check_pid" ] && kill -0 "$text_check_pid" 2>/dev/null ||
+        { python3 "$root/tests/kill/text_check.py" "$1" "$2"; return; }
+    local line
+    echo "$1 $2" >&"${TEXT_CHECK[1]}"
+    while IFS= read -r -t 120 line <&"${TEXT_CHECK[0]}"; do
+        [[ $line == done\ * ]] && { [ "$line" == "done 0" ]; return; }
+        echo "$line"
+    done
+    echo "text: the text check server did not answer"; return 1
+}
+
 # healthy PID BINARY: alive, untraced, no thread stopped, no int3 or other byte of graft's left in its code
 # but the entries of applied patches, no region of graft's that no applied patch names. Prints what is wrong.
 healthy() {
@@ -134,7 +153,7 @@ healthy() {
         state=$(awk '{print $3}' "$t/stat" 2>/dev/null)
         [[ $state == [Tt] ]] && { echo "thread ${t##*/} stopped ($state)"; bad=1; }
     done
-    python3 "$root/tests/kill/text_check.py" "$pid" "$binary" || bad=1
+    text_check "$pid" "$binary" || bad=1
     if "$graft" status "$pid" | grep -q 'unrecorded region'; then echo "an unrecorded region is left"; bad=1; fi
     grep -q 'graft-trap-handler' /proc/$pid/maps && { echo "graft's SIGTRAP handler is left"; bad=1; }
     return $bad
@@ -150,6 +169,28 @@ kill_setup() {
     cp_v1=$(prog_build checkpoints v1) && cp_v2=$(prog_build checkpoints v2) || { echo "graft-cc failed"; return 1; }
     pcp=$work/checkpoints.graft
     "$graft" diff "$cp_v1" "$cp_v2" -o "$pcp" >/dev/null || { echo "graft diff failed"; return 1; }
+}
+
+# run_killed POINT ARGS...: `graft ARGS --timeout 3000` (output in $work/graft.out
+# and .err) killed at the named POINT, or from outside (kill -9) after:MICROSECONDS;
+# sets the caller's rc (graft's status) and killed (yes if graft died of it).
+run_killed() {
+    local point=$1; shift
+    killed=no
+    if [[ $point == after:* ]]; then
+        "$graft" "$@" --timeout 3000 >"$work/graft.out" 2>"$work/graft.err" &
+        local gpid=$!
+        sleep "$(printf '%d.%06d' $((${point#after:} / 1000000)) $((${point#after:} % 1000000)))"
+        kill -9 $gpid 2>/dev/null && killed=yes
+        wait $gpid 2>/dev/null
+        rc=$?
+        [ $rc == 137 ] || killed=no  # it had finished before the kill
+    else
+        # In a subshell, which reports graft's death as a status (no "Killed" from bash).
+        rc=$( (GRAFT_TEST_KILL_AT=$point "$graft" "$@" --timeout 3000 >"$work/graft.out" 2>"$work/graft.err"
+               echo $?) 2>/dev/null)
+        grep -q 'GRAFT_TEST_KILL_AT: killed at' "$work/graft.err" && killed=yes
+    fi
 }
 
 # trial KIND PHASE | trial KIND after:MICROSECONDS: one update of KIND killed
@@ -181,20 +222,7 @@ trial() {
     fi
     [ -n "$kv_pid" ] && load_start
     local args=("$op" "$pid"); [ $op == apply ] && args+=("$patch")
-    if [[ $phase == after:* ]]; then
-        "$graft" "${args[@]}" --timeout 3000 >"$work/graft.out" 2>"$work/graft.err" &
-        local gpid=$!
-        sleep "$(printf '%d.%06d' $((${phase#after:} / 1000000)) $((${phase#after:} % 1000000)))"
-        kill -9 $gpid 2>/dev/null && killed=yes
-        wait $gpid 2>/dev/null
-        rc=$?
-        [ $rc == 137 ] || killed=no  # it had finished before the kill
-    else
-        # In a subshell, which reports graft's death as a status (no "Killed" from bash).
-        rc=$( (GRAFT_TEST_KILL_AT=$phase "$graft" "${args[@]}" --timeout 3000 >"$work/graft.out" 2>"$work/graft.err"
-               echo $?) 2>/dev/null)
-        grep -q 'GRAFT_TEST_KILL_AT: killed at' "$work/graft.err" && killed=yes
-    fi
+    run_killed "$phase" "${args[@]}"
     [ $killed == yes ] && { wait_guardian "$work/graft.err" || problems+=("guardian did not finish"); }
     load_stop
     local why applied=no
