@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <optional>
@@ -48,6 +49,51 @@ bool any_thread_stopped(pid_t pid) {
   return false;
 }
 
+// An apply killed in its commit with its guardian (no journal left) may
+// have redirected some entries into its region, which is then unmapped:
+// each entry of the region's Staged record that is not what it was before
+// (the newest applied patch's redirect, else graft-cc's unpatched entry) is
+// put back, the jump first, so that no call reaches the region.
+Result<size_t> put_back_entries(TracedProcess& process, const registry::Record& staged,
+                                const std::vector<registry::Record>& applied) {
+  size_t put_back = 0;
+  for (const auto& e : staged.entries) {
+    std::vector<uint8_t> before(x86::kUnpatchedEntry.begin(), x86::kUnpatchedEntry.end());
+    for (const auto& r : applied)  // oldest first: the newest that redirects it wins
+      for (const auto& a : r.entries)
+        if (a.address == e.address) before = registry::unhex(a.new_bytes);
+    const RemoteAddress pad(e.address - x86::kEntryPad);
+    GRAFT_ASSIGN(const auto now, process.read(pad, x86::kEntryBytes));
+    if (before.size() != x86::kEntryBytes || now == before) continue;
+    const auto jump = std::span(before).subspan(x86::kEntryPad);
+    GRAFT_TRY(process.write(RemoteAddress(e.address), jump));
+    GRAFT_TRY(process.write(pad, std::span(before).first(x86::kEntryPad)));
+    ++put_back;
+  }
+  return put_back;
+}
+
+// A thread that runs in [start, end), or whose stack holds an address in it
+// (a frame the commit rebuilt to return there): the region must stay. The
+// stack is read from the thread's stack pointer to the end of its mapping.
+std::optional<pid_t> thread_using(TracedProcess& process, const std::vector<MemoryMap>& maps, uint64_t start,
+                                  uint64_t end) {
+  for (const auto& t : process.threads()) {
+    if (t.regs.rip >= start && t.regs.rip < end) return t.tid;
+    const uint64_t sp = t.regs.rsp;
+    auto stack = std::find_if(maps.begin(), maps.end(), [&](const MemoryMap& m) { return m.contains(sp); });
+    if (stack == maps.end()) continue;
+    auto words = process.read(RemoteAddress(sp), stack->end - sp);
+    if (!words) continue;
+    for (size_t i = 0; i + 8 <= words->size(); i += 8) {
+      uint64_t word = 0;
+      std::memcpy(&word, words->data() + i, 8);
+      if (word >= start && word < end) return t.tid;
+    }
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 Result<RecoveryReport> recover(pid_t pid, const JournalState* journal) {
@@ -56,7 +102,11 @@ Result<RecoveryReport> recover(pid_t pid, const JournalState* journal) {
   GRAFT_ASSIGN(const auto maps_before, read_maps(pid));
   const bool handler_left = std::any_of(maps_before.begin(), maps_before.end(),
                                         [](const MemoryMap& m) { return m.path == kTrapHandlerName; });
-  if ((!journal || is_empty(*journal)) && leftovers.empty() && !handler_left) return report;
+  // Without a journal (graft and its guardian both killed), a process
+  // stopped by graft's holds shows nothing but the stop: `graft recover`
+  // continues it.
+  const bool stopped_without_journal = !journal && any_thread_stopped(pid);
+  if ((!journal || is_empty(*journal)) && leftovers.empty() && !handler_left && !stopped_without_journal) return report;
   std::set<RemoteAddress> planted;
   if (journal)
     for (uint64_t address : journal->ever_planted) planted.insert(RemoteAddress(address));
@@ -134,7 +184,19 @@ Result<RecoveryReport> recover(pid_t pid, const JournalState* journal) {
       report.done.push_back(fmt::format("took graft's SIGTRAP handler out ({} int3s healed)", *healed));
     }
   GRAFT_ASSIGN(leftovers, registry::leftovers(pid));
+  GRAFT_ASSIGN(const auto applied, registry::read_all(pid));
   for (const auto& l : leftovers) {
+    if (l.record && l.record->state == registry::Staged) {
+      GRAFT_ASSIGN(const size_t put_back, put_back_entries(*process, *l.record, applied));
+      if (put_back)
+        report.done.push_back(fmt::format("put back {} function entries that an apply killed in its commit had "
+                                          "redirected into {:#x}-{:#x}", put_back, l.start, l.end));
+    }
+    if (auto tid = thread_using(*process, maps, l.start, l.end)) {
+      report.done.push_back(fmt::format("kept {:#x}-{:#x} ({}, left by {}) mapped: thread {} runs in it or returns "
+                                        "into it", l.start, l.end, l.name, l.why, *tid));
+      continue;
+    }
     GRAFT_TRY(RemoteMapping(*process, RemoteAddress(l.start), l.end - l.start).unmap());
     report.done.push_back(fmt::format("unmapped {:#x}-{:#x} ({}), left by {}", l.start, l.end, l.name, l.why));
   }
@@ -143,7 +205,7 @@ Result<RecoveryReport> recover(pid_t pid, const JournalState* journal) {
   // (the kernel flushes pending stop signals and cancels the group stop),
   // else the threads would go back to the stop once let go, each in its own
   // time. Then, until every thread is seen running, again.
-  const bool continue_after = journal && journal->held;
+  const bool continue_after = (journal && journal->held) || stopped_without_journal;
   if (continue_after) {
     report.continued = any_thread_stopped(pid);
     kill(pid, SIGCONT);
