@@ -121,7 +121,7 @@ keep_evidence() {
     mkdir -p "$dir"
     cp "$work"/graft.{out,err} "$dir/" 2>/dev/null
     cp "$work"/server.{out,err} "$work/load.err" "$work/cp.out" "$dir/" 2>/dev/null
-    "$graft" status "$pid" >"$dir/status" 2>&1
+    "$graft" status "$pid" >"$dir/graft-status" 2>&1
     cp "/proc/$pid/maps" "/proc/$pid/status" "$dir/" 2>/dev/null
     for t in /proc/$pid/task/*; do
         echo "${t##*/} $(awk '{print $3}' "$t/stat" 2>/dev/null) $(cat "$t/wchan" 2>/dev/null)"

@@ -27,6 +27,8 @@ kv_patch() {
 kv_pid= kv_port= kv_version=
 kv_start() {  # kv_start VERSION: a fresh server
     kv_version=$1
+    # Gone before the server starts: the shell may read the file before the server's redirection empties it.
+    rm -f "$work/server.out"
     KVSTORE_INSTANCE=kill "${vdir[$1]}/kvstore" --port 0 --threads 4 >"$work/server.out" 2>"$work/server.err" &
     kv_pid=$!
     local ready=
@@ -74,7 +76,7 @@ prog_build() {
 # changed_timed(), so that an update waits on int3s they keep reaching.
 cp_pid= cp_in=
 cp_start() {
-    rm -f "$work/cp.in"; mkfifo "$work/cp.in"
+    rm -f "$work/cp.in" "$work/cp.out"; mkfifo "$work/cp.in"  # cp.out: as in kv_start
     "$1" rate 4 20 300 spin <"$work/cp.in" >"$work/cp.out" 2>&1 &
     cp_pid=$!
     exec {cp_in}>"$work/cp.in"  # its stdin stays open while it runs
