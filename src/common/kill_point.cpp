@@ -1,5 +1,6 @@
 #include "common/kill_point.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -40,9 +41,9 @@ PointAt& kill_at() {
   static PointAt k("GRAFT_TEST_KILL_AT");
   return k;
 }
-PointAt& signal_at() {
-  static PointAt s("GRAFT_TEST_SIGNAL_AT");
-  return s;
+PointAt& trigger_at() {
+  static PointAt t("GRAFT_TEST_TRIGGER_AT");
+  return t;
 }
 
 pid_t guardian_pid = 0, target_pid = 0;
@@ -55,19 +56,18 @@ void set_kill_point_target(pid_t target) { target_pid = target; }
 
 void disable_kill_points() {
   kill_at().phase.clear();
-  signal_at().phase.clear();
+  trigger_at().phase.clear();
 }
 
 void kill_point(const char* phase) {
-  if (PointAt& s = signal_at(); s.reached(phase) && target_pid > 0) {
-    const char* number = std::getenv("GRAFT_TEST_SIGNAL");
-    const int sig = number ? std::atoi(number) : SIGUSR1;
-    const std::string line = fmt::format("graft: GRAFT_TEST_SIGNAL_AT: signal {} sent to process {} at {}:{}\n", sig,
-                                         target_pid, phase, s.nth);
+  if (PointAt& t = trigger_at(); t.reached(phase)) {
+    const char* path = std::getenv("GRAFT_TEST_TRIGGER");
+    const std::string line = fmt::format("graft: GRAFT_TEST_TRIGGER_AT: {} created at {}:{}\n", path ? path : "(none)",
+                                         phase, t.nth);
     (void)!write(STDERR_FILENO, line.data(), line.size());
-    kill(target_pid, sig);
+    if (path) close(open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
     for (const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-         !any_task_exiting(target_pid) && std::chrono::steady_clock::now() < until;)
+         target_pid > 0 && !any_task_exiting(target_pid) && std::chrono::steady_clock::now() < until;)
       std::this_thread::sleep_for(std::chrono::microseconds(200));
   }
   PointAt& k = kill_at();

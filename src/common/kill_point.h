@@ -5,10 +5,11 @@
 // `kill -9` from outside would, after one line on stderr naming the point and
 // its guardian. With GRAFT_TEST_KILL_GUARDIAN=1 too, it kills its guardian
 // first (nothing is left to undo the update: what `graft recover` is for).
-// GRAFT_TEST_SIGNAL_AT=<phase>[:<n>] instead sends the target the signal
-// GRAFT_TEST_SIGNAL (a number) there, and waits (up to 5 s) until a thread
-// of the target is exiting: a target that exits or execs from another
-// thread at that instant. Without the variables a point costs one branch.
+// GRAFT_TEST_TRIGGER_AT=<phase>[:<n>] instead creates the file
+// GRAFT_TEST_TRIGGER there and waits (up to 5 s) until a thread of the
+// target is exiting: a target that watches for the file (tests/programs/
+// leaver) exits or execs from another thread at that instant. Without the
+// variables a point costs one branch.
 // The points and their names are listed in docs/RELIABILITY.md ("Killed
 // updater").
 #pragma once
@@ -20,7 +21,7 @@ void kill_point(const char* phase);
 // The guardian of the current session (0: none), named in the hook's line so
 // that a test can wait for it to finish.
 void set_kill_point_guardian(pid_t guardian);
-// The process being updated, for GRAFT_TEST_SIGNAL_AT.
+// The process being updated, for GRAFT_TEST_TRIGGER_AT.
 void set_kill_point_target(pid_t target);
 // No point kills from now on: for the guardian, a fork of graft that must
 // survive the point that killed graft.
