@@ -8,6 +8,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <optional>
 
 #include "apply/registry.h"
@@ -49,25 +50,31 @@ bool any_thread_stopped(pid_t pid) {
   return false;
 }
 
-// An apply killed in its commit with its guardian (no journal left) may
-// have redirected some entries into its region, which is then unmapped:
-// each entry of the region's Staged record that is not what it was before
-// (the newest applied patch's redirect, else graft-cc's unpatched entry) is
-// put back, the jump first, so that no call reaches the region.
-Result<size_t> put_back_entries(TracedProcess& process, const registry::Record& staged,
-                                const std::vector<registry::Record>& applied) {
+// What the entry of each function an applied patch redirects holds: the
+// newest such patch's redirect (`applied` is oldest first).
+std::map<uint64_t, std::vector<uint8_t>> applied_entries(const std::vector<registry::Record>& applied) {
+  std::map<uint64_t, std::vector<uint8_t>> entries;
+  for (const auto& r : applied)
+    for (const auto& e : r.entries) entries[e.address] = registry::unhex(e.new_bytes);
+  return entries;
+}
+
+// A commit killed with its guardian (no journal left) may have switched some
+// entries and not others: an apply's redirected into a region that is then
+// unmapped, a revert's put back while its patch stays applied. Each entry at
+// `addresses` that does not hold what the applied patches say (`expected`,
+// else graft-cc's unpatched entry) is given it, the jump first.
+Result<size_t> put_back_entries(TracedProcess& process, const std::vector<uint64_t>& addresses,
+                                const std::map<uint64_t, std::vector<uint8_t>>& expected) {
   size_t put_back = 0;
-  for (const auto& e : staged.entries) {
-    std::vector<uint8_t> before(x86::kUnpatchedEntry.begin(), x86::kUnpatchedEntry.end());
-    for (const auto& r : applied)  // oldest first: the newest that redirects it wins
-      for (const auto& a : r.entries)
-        if (a.address == e.address) before = registry::unhex(a.new_bytes);
-    const RemoteAddress pad(e.address - x86::kEntryPad);
+  for (const uint64_t address : addresses) {
+    std::vector<uint8_t> want(x86::kUnpatchedEntry.begin(), x86::kUnpatchedEntry.end());
+    if (auto it = expected.find(address); it != expected.end()) want = it->second;
+    const RemoteAddress pad(address - x86::kEntryPad);
     GRAFT_ASSIGN(const auto now, process.read(pad, x86::kEntryBytes));
-    if (before.size() != x86::kEntryBytes || now == before) continue;
-    const auto jump = std::span(before).subspan(x86::kEntryPad);
-    GRAFT_TRY(process.write(RemoteAddress(e.address), jump));
-    GRAFT_TRY(process.write(pad, std::span(before).first(x86::kEntryPad)));
+    if (want.size() != x86::kEntryBytes || now == want) continue;
+    GRAFT_TRY(process.write(RemoteAddress(address), std::span(want).subspan(x86::kEntryPad)));
+    GRAFT_TRY(process.write(pad, std::span(want).first(x86::kEntryPad)));
     ++put_back;
   }
   return put_back;
@@ -101,7 +108,7 @@ Result<RecoveryReport> recover(pid_t pid, const JournalState* journal) {
   GRAFT_ASSIGN(auto leftovers, registry::leftovers(pid));
   GRAFT_ASSIGN(const auto maps_before, read_maps(pid));
   const bool handler_left = std::any_of(maps_before.begin(), maps_before.end(),
-                                        [](const MemoryMap& m) { return m.path == kTrapHandlerName; });
+                                        [&](const MemoryMap& m) { return is_trap_handler(pid, m); });
   // Without a journal (graft and its guardian both killed), a process
   // stopped by graft's holds shows nothing but the stop: `graft recover`
   // continues it.
@@ -178,19 +185,41 @@ Result<RecoveryReport> recover(pid_t pid, const JournalState* journal) {
   // it knows), graft's regions no applied record names.
   GRAFT_ASSIGN(auto maps, read_maps(pid));
   for (const auto& m : maps)
-    if (m.path == kTrapHandlerName && (!journal || !journal->trap_handler)) {
+    if ((!journal || !journal->trap_handler) && is_trap_handler(pid, m)) {
       auto healed = TrapHandler::remove_left(*process, RemoteAddress(m.start), m.end - m.start);
       if (!healed) return healed.error();
       report.done.push_back(fmt::format("took graft's SIGTRAP handler out ({} int3s healed)", *healed));
     }
   GRAFT_ASSIGN(leftovers, registry::leftovers(pid));
   GRAFT_ASSIGN(const auto applied, registry::read_all(pid));
+  const auto expected = applied_entries(applied);
+  std::vector<uint64_t> addresses;
+  for (const auto& [address, bytes] : expected) addresses.push_back(address);
+  GRAFT_ASSIGN(const size_t redirected, put_back_entries(*process, addresses, expected));
+  if (redirected)
+    report.done.push_back(fmt::format("redirected {} function entries again that a revert killed in its commit had "
+                                      "put back (its patch stays applied)", redirected));
   for (const auto& l : leftovers) {
     if (l.record && l.record->state == registry::Staged) {
-      GRAFT_ASSIGN(const size_t put_back, put_back_entries(*process, *l.record, applied));
+      addresses.clear();
+      for (const auto& e : l.record->entries) addresses.push_back(e.address);
+      GRAFT_ASSIGN(const size_t put_back, put_back_entries(*process, addresses, expected));
       if (put_back)
         report.done.push_back(fmt::format("put back {} function entries that an apply killed in its commit had "
                                           "redirected into {:#x}-{:#x}", put_back, l.start, l.end));
+    } else if (l.record && l.record->state == registry::Reverting) {
+      // Its record turns Reverting first in the revert's commit: the rest
+      // (its entries put back) may not have followed. Finished here.
+      std::map<uint64_t, std::vector<uint8_t>> before = expected;
+      addresses.clear();
+      for (const auto& e : l.record->entries) {
+        if (!before.count(e.address)) before[e.address] = registry::unhex(e.old_bytes);
+        addresses.push_back(e.address);
+      }
+      GRAFT_ASSIGN(const size_t put_back, put_back_entries(*process, addresses, before));
+      if (put_back)
+        report.done.push_back(fmt::format("finished a revert killed in its commit: put back {} function entries that "
+                                          "still led into {:#x}-{:#x}", put_back, l.start, l.end));
     }
     if (auto tid = thread_using(*process, maps, l.start, l.end)) {
       report.done.push_back(fmt::format("kept {:#x}-{:#x} ({}, left by {}) mapped: thread {} runs in it or returns "
@@ -207,7 +236,7 @@ Result<RecoveryReport> recover(pid_t pid, const JournalState* journal) {
   // time. Then, until every thread is seen running, again.
   const bool continue_after = (journal && journal->held) || stopped_without_journal;
   if (continue_after) {
-    report.continued = any_thread_stopped(pid);
+    report.continued = any_thread_stopped(pid) || stopped_without_journal;  // seen before the attach
     kill(pid, SIGCONT);
   }
   GRAFT_TRY(process->detach());
