@@ -85,7 +85,7 @@ fi
 
 # ---- one target across a burst of trials ----
 declare -A tally_by   # "KIND OP POINT killed|not-killed all|none|dead" -> trials
-kills=0 kills_named=0 kills_outside=0 restarts=0 proofs=0
+kills=0 kills_named=0 kills_outside=0 restarts=0 proofs=0 harness=0
 storm_start=$SECONDS
 target= pid= binary= patch= from= to= n= applied=no errors_before=0 previous=
 
@@ -133,7 +133,8 @@ write_tally() {
     local elapsed=$((SECONDS - storm_start)) rate
     rate=$(awk -v k=$kills -v s=$elapsed 'BEGIN { printf "%.1f", (s > 0 ? k * 60 / s : 0) }')
     { echo "kill storm: $trials trials, $kills kills ($kills_named at a named point, $kills_outside from outside)," \
-           "$harmed harmed, $restarts target starts, $proofs end-of-burst updates"
+           "$harmed harmed, $restarts target starts, $proofs end-of-burst updates, $harness harness failures" \
+           "(a fresh target that did not start: no trial)"
       echo "seed $seed, burst $burst, started $started_at, $elapsed s, $rate kills a minute"
       echo "machine: $(nproc) cores, $(uname -sr), load $(cut -d' ' -f1-3 /proc/loadavg)"
       echo "trials by kind, operation, point, killed or not, outcome:"
@@ -207,12 +208,19 @@ kinds=(code data init int3)
 end=$((SECONDS + seconds))
 while [ $SECONDS -lt $end ]; do
     kind=${kinds[RANDOM % ${#kinds[@]}]}
-    target_start "$kind" || { echo "HARMED: a fresh $kind target did not start"; harmed=$((harmed + 1)); target_stop; continue; }
+    target_start "$kind" || { echo "HARNESS: a fresh $kind target did not start"; harness=$((harness + 1)); target_stop; continue; }
     for ((i = 0; i < burst && SECONDS < end; i++)); do
-        if ! storm_trial; then target_stop; target_start "$kind" || break; continue; fi
+        if ! storm_trial; then
+            target_stop
+            target_start "$kind" || { echo "HARNESS: a fresh $kind target did not start"; harness=$((harness + 1)); target_stop; break; }
+            continue
+        fi
         write_tally
         # A data patch cannot be reverted: a fresh server and keys.
-        if [ "$kind" == data ] && [ $applied == yes ]; then target_stop; target_start data || break; fi
+        if [ "$kind" == data ] && [ $applied == yes ]; then
+            target_stop
+            target_start data || { echo "HARNESS: a fresh data target did not start"; harness=$((harness + 1)); target_stop; break; }
+        fi
     done
     [ -n "$target" ] && burst_end
     target_stop
