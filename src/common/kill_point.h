@@ -1,5 +1,5 @@
 // Test hooks for the killed-updater tests (tests/kill/kill_test.sh,
-// bench/kill_storm.sh, tests/integration/recover_test.cpp): with
+// bench/kill_storm.sh, tests/kill/recover_test.sh, hostile_test): with
 // GRAFT_TEST_KILL_AT=<phase>[:<n>] in its environment, graft kills itself
 // with SIGKILL the n-th time (1 if not given) it passes the named point, as
 // `kill -9` from outside would, after one line on stderr naming the point and
