@@ -6,8 +6,9 @@
 # process shows. Points: mapped:1 and commit:3 of kvstore v1 -> v2 under
 # redis-benchmark load (a region no record names; at commit:3 the first
 # function's entry already redirected into it, and every thread held by
-# graft, so the process is stopped), planted:1 of tests/programs/checkpoints
-# (int3s planted with graft's SIGTRAP handler, threads reaching them).
+# graft, so the process is stopped), planted:1 of tests/programs/leaver
+# (a thread never leaves a changed function: int3s always planted with
+# graft's SIGTRAP handler).
 # And a revert killed at commit:2 with its guardian (record Reverting, one
 # entry put back): recover finishes it. After recover: alive, untraced, no thread stopped, no int3 or region of
 # graft's left, the code the binary's, every key as written, none of the
@@ -21,15 +22,13 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 build=$(cd "$1" && pwd)
 work=$(mktemp -d "${TMPDIR:-/tmp}/graft-recover.XXXXXX")
 source "$root/tests/kill/kill_lib.sh"
-trap 'load_stop; kv_stop; cp_stop; rm -rf "$work"' EXIT
+lv_pid=
+trap 'load_stop; kv_stop; [ -n "$lv_pid" ] && kill -9 "$lv_pid" 2>/dev/null; rm -rf "$work"' EXIT
 failed=0
 fail() { echo "FAIL: $*"; failed=1; }
 
 kv_build v1 v2 || exit 1
 p12=$(kv_patch v1 v2) || { echo "graft diff failed"; exit 1; }
-cp_v1=$(prog_build checkpoints v1) && cp_v2=$(prog_build checkpoints v2) || { echo "graft-cc failed"; exit 1; }
-pcp=$work/checkpoints.graft
-"$graft" diff "$cp_v1" "$cp_v2" -o "$pcp" >/dev/null || { echo "graft diff failed"; exit 1; }
 
 # untraced PID: the dead graft's tracing has ended (the kernel lets go of its tracees as it exits).
 untraced() {
@@ -110,15 +109,21 @@ version=$(kv INFO | tr -d '\r' | sed -n 's/^kvstore_version://p')
 kv_stop
 echo "ok     the revert killed with its guardian at commit:2, recovered"
 
-# 4. The checkpoints program (threads always reaching the int3s), killed with its guardian at planted:1.
-cp_start "$cp_v1"
-both_killed planted:1 "$cp_pid" "$cp_v1" "checkpoints planted:1" apply "$cp_pid" "$pcp"
-"$graft" status "$cp_pid" | grep -q 'no graft patches applied' || fail "checkpoints planted:1: applied after recover"
-[ "$(ls /proc/$cp_pid/task | wc -l)" == 5 ] || fail "checkpoints: $(ls /proc/$cp_pid/task | wc -l) threads, not 5"
-"$graft" apply "$cp_pid" "$pcp" --timeout 10000 >/dev/null 2>"$work/again.err" ||
-    fail "checkpoints: apply after recover failed: $(head -1 "$work/again.err")"
-cp_stop
-echo "ok     checkpoints killed with its guardian at planted:1, recovered"
+# 4. tests/programs/leaver with a thread that never leaves a changed function: the update
+# always waits, so its int3s and SIGTRAP handler are always planted; killed with its guardian at planted:1.
+lv_v1=$(prog_build leaver v1) && lv_v2=$(prog_build leaver v2) || { echo "graft-cc failed"; exit 1; }
+plv=$work/leaver.graft
+"$graft" diff "$lv_v1" "$lv_v2" -o "$plv" --allow-stuck-threads stuck >/dev/null 2>&1 || { echo "graft diff failed"; exit 1; }
+rm -f "$work/lv.in" "$work/lv.out"; mkfifo "$work/lv.in"
+"$lv_v1" "$work/never" exit stuck <"$work/lv.in" >"$work/lv.out" 2>&1 &
+lv_pid=$!
+exec {lv_in}>"$work/lv.in"
+for _ in $(seq 1500); do grep -q '^ready' "$work/lv.out" 2>/dev/null && break; sleep 0.02; done
+both_killed planted:1 "$lv_pid" "$lv_v1" "leaver planted:1" apply "$lv_pid" "$plv"
+"$graft" status "$lv_pid" | grep -q 'no graft patches applied' || fail "leaver planted:1: applied after recover"
+[ "$(ls /proc/$lv_pid/task | wc -l)" == 3 ] || fail "leaver: $(ls /proc/$lv_pid/task | wc -l) threads, not 3"
+kill -9 "$lv_pid"; exec {lv_in}>&-; wait "$lv_pid" 2>/dev/null
+echo "ok     leaver killed with its guardian at planted:1, recovered"
 
 [ $failed == 0 ] && echo "recover test: passed"
 [ $failed == 0 ]
