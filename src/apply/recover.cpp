@@ -119,6 +119,7 @@ Result<RecoveryReport> recover(pid_t pid, const JournalState* journal) {
     for (uint64_t address : journal->ever_planted) planted.insert(RemoteAddress(address));
   GRAFT_ASSIGN(auto process, TracedProcess::attach_after_graft(pid, planted, std::chrono::seconds(10)));
   GRAFT_TRY(process->stop_all());
+  uint64_t kept_handler = 0, kept_handler_size = 0;  // graft's SIGTRAP handler a thread was inside (0: none)
   if (journal) {
     // A thread that hit one of graft's int3s as graft died has its SIGTRAP queued.
     for (auto& t : process->threads()) {
@@ -145,12 +146,12 @@ Result<RecoveryReport> recover(pid_t pid, const JournalState* journal) {
       report.done.push_back(fmt::format("rolled back the commit graft had begun ({} writes, {} threads' registers)",
                                         journal->undo.size(), journal->registers_before.size()));
     }
-    std::optional<uint64_t> handler_kept;
     if (journal->trap_handler) {
       const auto [page, size] = *journal->trap_handler;
       auto healed = TrapHandler::remove_left(*process, RemoteAddress(page), size);
       if (!healed) {
-        handler_kept = page;
+        kept_handler = page;
+        kept_handler_size = size;
         report.done.push_back(healed.error().message);
       } else {
         report.done.push_back(fmt::format("took graft's SIGTRAP handler out ({} int3s healed)", *healed));
@@ -169,7 +170,7 @@ Result<RecoveryReport> recover(pid_t pid, const JournalState* journal) {
       report.done.push_back("lowered the update-pending flag");
     }
     for (const auto& [start, size] : journal->mapped) {
-      if (handler_kept == start || (journal->trap_handler && journal->trap_handler->first == start)) continue;
+      if (journal->trap_handler && journal->trap_handler->first == start) continue;
       GRAFT_TRY(RemoteMapping(*process, RemoteAddress(start), size).unmap());
       report.done.push_back(fmt::format("unmapped {:#x}-{:#x}, mapped for an update that did not commit", start,
                                         start + size));
@@ -253,6 +254,21 @@ Result<RecoveryReport> recover(pid_t pid, const JournalState* journal) {
       usleep(2000);
     }
     if (report.continued) report.done.push_back("continued the process, which graft's holds had stopped");
+  }
+  // A thread that was inside graft's SIGTRAP handler kept it (a thread
+  // parked on graft's int3 when graft died takes its SIGTRAP there, and
+  // graft's holds may keep it stopped inside until the SIGCONT above). With
+  // every int3 healed and SIGTRAP's action put back, it leaves the handler
+  // once it runs (it returns from the signal): the handler is taken out then.
+  for (int round = 0; kept_handler && round < 20; ++round) {
+    usleep(5000);
+    auto again = TracedProcess::attach_after_graft(pid, planted, std::chrono::seconds(10));
+    if (!again) break;
+    if ((*again)->stop_all() && TrapHandler::remove_left(**again, RemoteAddress(kept_handler), kept_handler_size)) {
+      report.done.push_back("took graft's SIGTRAP handler out once the thread inside it had left it");
+      kept_handler = 0;
+    }
+    (void)(*again)->detach();
   }
   return report;
 }
