@@ -5,7 +5,7 @@ set -euo pipefail
 build=(cmake ninja-build clang-14 llvm-14-dev libclang-rt-14-dev libelf-dev libdw-dev
        libzydis-dev libcli11-dev nlohmann-json3-dev libfmt-dev libspdlog-dev
        libgtest-dev libbenchmark-dev zlib1g-dev libsodium-dev)
-clients=(redis-tools wrk curl)
+clients=(redis-tools wrk curl python3)   # python3: scripts/trial.sh (tests/trial)
 case "${1:-build}" in
   build) want=("${build[@]}") ;;
   test|demo) want=("${build[@]}" "${clients[@]}") ;;

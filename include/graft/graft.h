@@ -52,6 +52,11 @@
  *     layout changes. Every void * member of a struct that no line covers is
  *     checked at the commit: one holding a heap block the traversal did not
  *     reach, of a size a changed struct could have, refuses the update.
+ *   GRAFT_OPAQUE(_rio, io);
+ *     the union member `io` of struct _rio never holds (or points to) a
+ *     struct whose layout changes: graft does not look inside it. This is
+ *     the way past a union whose live member no tag says (one chosen by
+ *     function pointers), which GRAFT_UNION_MEMBER cannot describe.
  *
  * Each expands to a static assertion checked against the new headers; graft
  * diff checks it against the old types. A file may hold only directives.

@@ -177,7 +177,8 @@ ThreadState analyse(const TracedProcess& process, Unwinder& unwinder, const Thre
           {t.tid, RemoteAddress(f.return_slot), RemoteAddress(f.pc), RemoteAddress(c->second), range->function});
       continue;
     }
-    affected.push_back({k, BlockingFrame{range->function, "", f.exact, f.exact ? f.pc : f.pc - 1}});
+    affected.push_back({k, BlockingFrame{range->function, "", f.exact, f.exact ? f.pc : f.pc - 1,
+                                         range->may_point_to_changed_data}});
   }
   // The safety net: a word that could be a return address into the ranges
   // and is no frame's (a frame the unwinder missed, or a stale value). It
@@ -197,7 +198,8 @@ ThreadState analyse(const TracedProcess& process, Unwinder& unwinder, const Thre
         break;
       }
     if (affected.empty() || owner > affected.back().first)
-      affected.push_back({owner, BlockingFrame{range->function, "", false, words[i] - 1}});
+      affected.push_back({owner, BlockingFrame{range->function, "", false, words[i] - 1,
+                                               range->may_point_to_changed_data}});
   }
   if (affected.empty()) return state;
   state.safe = false;
@@ -224,6 +226,24 @@ ThreadState analyse(const TracedProcess& process, Unwinder& unwinder, const Thre
     if (in_code != maps.end() && !find_range(ranges, target, true)) state.checkpoint = target;
   }
   return state;
+}
+
+constexpr const char* kHolderHint =
+    "a frame that may point to changed data keeps its thread only where DWARF does not say where that pointer is "
+    "(graft diff --explain lists those places under \"wait\"); the thread is taken whenever a stop finds it "
+    "elsewhere, so under load a longer --timeout gives it more chances, and a GRAFT_UPDATE_POINT in its loop, "
+    "where it holds no such pointer, gives it a place to wait";
+
+// What to do about the blockers: `hint` for changed code, the frame holders'
+// own advice when that is what keeps a thread (both when both do).
+std::string advice(const std::vector<Blocker>& blockers, const std::string& hint) {
+  bool holders = false, code = false;
+  for (const auto& b : blockers) {
+    code |= !b.problem.empty();
+    for (const auto& f : b.frames) (f.may_point_to_changed_data ? holders : code) = true;
+  }
+  if (!holders) return hint;
+  return code ? hint + "; " + kHolderHint : kHolderHint;
 }
 
 // Source lines of every blocking frame, each address looked up once.
@@ -297,6 +317,15 @@ Status at_safe_moment(TracedProcess& process, const std::vector<AffectedRange>& 
   // gathered as long before the next stop (the process runs at least half
   // of the time while the update waits, whatever the number of threads).
   std::chrono::microseconds round_cost(0);
+  // Whether the last check came from threads reaching checkpoints. Those
+  // checks see the threads at the same few places every time: a thread that
+  // is blocked there (say, arriving at a replaced function's entry from a
+  // frame that may point to changed data) would be seen blocked forever,
+  // while a stop at any other moment could find it safe. So after such a
+  // check the next one is made at a moment no thread chooses, as polling
+  // would: dynamic checkpoints never do worse than stopping and checking.
+  bool last_check_by_arrival = false;
+  constexpr auto kLongestBackoff = std::chrono::microseconds(20000);
 
   auto release = [&](Thread& t) {
     // A transfer point's instruction is any: its int3 goes (other threads
@@ -381,7 +410,7 @@ Status at_safe_moment(TracedProcess& process, const std::vector<AffectedRange>& 
       report.pause_us = std::max(report.pause_us, micros_since(stopped_at));
       locate(blockers, options);
       report.blocking = blockers;
-      report.hint = options.hint.empty() ? kDefaultHint : options.hint;
+      report.hint = advice(blockers, options.hint.empty() ? kDefaultHint : options.hint);
       return make_error("no safe moment within {} ms: {}", options.timeout.count(), describe(blockers, report.hint));
     }
     if (options.dynamic_checkpoints) {
@@ -427,12 +456,29 @@ Status at_safe_moment(TracedProcess& process, const std::vector<AffectedRange>& 
                       std::chrono::duration_cast<std::chrono::microseconds>(deadline - Clock::now()));
     };
     const auto wait = std::min(backoff, left());
+    if (last_check_by_arrival) {
+      // A check at a moment of no thread's choosing: arrivals are served as
+      // they come (a thread at an entry waits there, one at a return
+      // checkpoint runs on) but do not end the wait, which is no longer than
+      // a thread may be held.
+      last_check_by_arrival = false;
+      const auto until = Clock::now() + std::min(wait, hold_limit);
+      for (auto now = Clock::now(); now < until; now = Clock::now()) {
+        GRAFT_ASSIGN(auto arrived, process.wait_for_traps(std::chrono::duration_cast<std::chrono::microseconds>(until - now)));
+        kill_point("wait");
+        for (pid_t tid : arrived)
+          if (Thread* t = process.find(tid)) on_arrival(*t, true);
+      }
+      backoff = std::min(backoff * 2, kLongestBackoff);  // spaced out as polling's checks are
+      continue;
+    }
     GRAFT_ASSIGN(auto arrived, process.wait_for_traps(parked.empty() ? wait : std::min(wait, hold_limit)));
     kill_point("wait");
     if (arrived.empty()) {
-      backoff = std::min(backoff * 2, std::chrono::microseconds(20000));
+      backoff = std::min(backoff * 2, kLongestBackoff);
       continue;
     }
+    last_check_by_arrival = true;
     // Gather the arrivals that follow before stopping everything again.
     const auto gather_until = Clock::now() + std::min({round_cost, hold_limit, left()});
     for (;;) {

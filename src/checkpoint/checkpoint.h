@@ -36,6 +36,9 @@ struct AffectedRange {
   // its checkpoint there, and waits there like at an entry.
   std::map<uint64_t, uint64_t> transfers;
   bool executing_only = false;  // only a thread executing in it is kept, not a frame waiting for a call
+  // Kept because a frame there may point to changed data at a place DWARF
+  // does not give (migrate/frame_holders.h), not because its code changed.
+  bool may_point_to_changed_data = false;
 };
 
 // A thread whose frame moves into a function's new body at the commit.
@@ -85,6 +88,7 @@ struct BlockingFrame {
   std::string where;       // "file:line" in the sources, "" if unknown (filled in for the refusal)
   bool executing = false;  // the thread runs it (else it is on the stack, to be returned into)
   uint64_t address = 0;    // the pc, or the return address - 1 (inside the call)
+  bool may_point_to_changed_data = false;  // AffectedRange::may_point_to_changed_data
 };
 
 // A thread that kept the update from happening.

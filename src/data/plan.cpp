@@ -387,8 +387,12 @@ class Planner {
         if (d.args.size() != 2) return refuse(d, "write GRAFT_OPAQUE(container, field) on one line");
         GRAFT_ASSIGN(const int container, struct_named(d, d.args[0], "container"));
         GRAFT_ASSIGN(Located field, member_at(d, container, d.args[1], "field"));
-        if (old_.at(field.type).kind != TypeKind::Pointer)
-          return refuse(d, "{}.{} is {}, not a pointer", old_.spell(container), d.args[1], old_.spell(field.type));
+        // A pointer graft does not follow, or a union it does not look into
+        // (one whose live member no tag says, as its refusal suggests).
+        const TypeKind kind = old_.at(field.type).kind;
+        if (kind != TypeKind::Pointer && kind != TypeKind::Union)
+          return refuse(d, "{}.{} is {}, neither a pointer nor a union", old_.spell(container), d.args[1],
+                        old_.spell(field.type));
         opaque_.insert({container, field.offset});
         continue;
       }
@@ -593,6 +597,7 @@ class Planner {
           continue;
         }
         const Type& mt = old_.at(m.type);
+        if (mt.kind == TypeKind::Union && opaque_.count({i, m.offset})) continue;  // GRAFT_OPAQUE: the user's word
         if (t.kind == TypeKind::Struct && mt.kind == TypeKind::Union && leads_[m.type]) {
           // A tag is an integer or enum member beside the union; with none
           // (a union chosen by function pointers, libevent's struct event),

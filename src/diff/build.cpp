@@ -139,6 +139,19 @@ std::map<std::string, const ElfSymbol*> Build::linked_symbols() const {
   return out;
 }
 
+Status check_foreign_members(const Build& old_build, const Build& new_build) {
+  std::map<std::string, std::string> old_digests;
+  for (const ForeignMember& m : old_build.foreign_members()) old_digests.emplace(m.name, m.digest);
+  for (const ForeignMember& m : new_build.foreign_members()) {
+    const auto old = old_digests.find(m.name);
+    if (old != old_digests.end() && old->second == m.digest) continue;
+    return make_error("{} {} in the new build, and graft-cc did not compile it, so its code cannot be compared or "
+                      "patched: build the archive from objects compiled with graft-cc (CC=graft-cc) for both versions",
+                      m.name, old == old_digests.end() ? "is new" : "changed");
+  }
+  return ok();
+}
+
 const Definition* Build::owner(SectionRef ref) const {
   const std::string* id = owner_identity(ref);
   return id ? find(*id) : nullptr;

@@ -36,6 +36,8 @@ class Build {
 
   const ElfFile& binary() const { return *binary_; }
   const std::string& build_id() const { return record_.build_id; }
+  // Archive members linked in that graft-cc did not compile (not in objects()).
+  const std::vector<ForeignMember>& foreign_members() const { return record_.foreign_members; }
   const std::vector<ObjectInfo>& objects() const { return objects_; }
   const ElfSection& section(SectionRef ref) const { return objects_[ref.object].elf->sections()[ref.section]; }
   const ElfSymbol& symbol(int object, size_t index) const { return objects_[object].elf->symbols()[index]; }
@@ -69,6 +71,11 @@ class Build {
   std::map<SectionRef, std::string> owners_;
   std::filesystem::path source_root_;
 };
+
+// A change graft cannot see is refused, never missed: an archive member that
+// graft-cc did not compile (so it has no object in the store) must be the same
+// in both builds. One line naming the member and what to do.
+Status check_foreign_members(const Build& old_build, const Build& new_build);
 
 // Data that is constant once the program runs: read-only sections, and
 // .data.rel.ro (written only by the dynamic linker's relocation, then RELRO).

@@ -804,6 +804,7 @@ Result<std::pair<std::unique_ptr<Build>, std::unique_ptr<Build>>> load_builds(co
   if (old_build.value()->build_id() == new_build.value()->build_id())
     return make_error("{} and {} are the same build (build-id {}): there is nothing to patch",
                       request.old_binary.string(), request.new_binary.string(), old_build.value()->build_id());
+  GRAFT_TRY(check_foreign_members(*old_build.value(), *new_build.value()));
   return std::make_pair(std::move(old_build.value()), std::move(new_build.value()));
 }
 

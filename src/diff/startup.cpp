@@ -431,10 +431,12 @@ std::vector<StartupWrite> StartupAnalysis::find(const std::vector<StartupWatch>&
   for (auto& [id, f] : facts_) {
     if (!f || f->run == Run::Never || f->run == Run::Shutdown) continue;
     // Code that runs again sets state only once when a once-flag of the old
-    // version guards it: it tests a global and sets it to a constant.
+    // version guards it: it tests a global and sets it to a constant, and
+    // never to anything else (redis's activeExpireCycle sets its
+    // timelimit_exit to 1 and back to 0: a flag, but not a once-flag).
     std::string once_flag;
     if (f->run == Run::Again || f->run == Run::Live) {
-      std::set<std::string> tested, set_constant;
+      std::set<std::string> tested, set_constant, set_otherwise;
       for (size_t k = 0; k < f->code.ins.size(); ++k) {
         const auto& ref = f->refs[k];
         if (!ref || ref->function || ref->got || !old_globals_.count(ref->name)) continue;
@@ -443,14 +445,14 @@ std::vector<StartupWrite> StartupAnalysis::find(const std::vector<StartupWatch>&
             ((i.ins.mnemonic == ZYDIS_MNEMONIC_MOVZX || i.ins.mnemonic == ZYDIS_MNEMONIC_MOV) && written_register(i) >= 0))
           tested.insert(ref->name);
         if (i.ins.mnemonic == ZYDIS_MNEMONIC_MOV && i.ins.operand_count_visible == 2 &&
-            i.ops[0].type == ZYDIS_OPERAND_TYPE_MEMORY && i.ops[1].type == ZYDIS_OPERAND_TYPE_IMMEDIATE &&
-            i.ops[1].imm.value.u != 0)
-          set_constant.insert(ref->name);
+            i.ops[0].type == ZYDIS_OPERAND_TYPE_MEMORY)
+          (i.ops[1].type == ZYDIS_OPERAND_TYPE_IMMEDIATE && i.ops[1].imm.value.u != 0 ? set_constant : set_otherwise)
+              .insert(ref->name);
         // A C++ static local's guard variable (_ZGV...) of the old version: its initialisation is done.
         if (plain_name(ref->name).starts_with("_ZGV")) tested.insert(ref->name), set_constant.insert(ref->name);
       }
       for (const auto& flag : set_constant)
-        if (tested.count(flag)) once_flag = flag;
+        if (tested.count(flag) && !set_otherwise.count(flag)) once_flag = flag;
     }
     auto phase_of = [&](size_t k) -> std::optional<std::string> {
       switch (f->run) {

@@ -786,6 +786,8 @@ void find_transfers(const TransferSide& old_side, const TransferSide& new_side,
       for (size_t i = 0; i < o.size(); ++i) matched.emplace_back(o[i], n[i], name);
     }
     std::sort(matched.begin(), matched.end());
+    const uint64_t new_code_size =
+        new_code->ins.empty() ? 0 : new_code->at(new_code->ins.size() - 1) + new_code->ins.back().ins.length;
     for (const auto& [from, to, name] : matched) {
       const std::string line = where(new_side.address + new_code->at(to));
       const std::string at = fmt::format("the call to {}{}{}", callee, name.empty() ? "" : " (update point " + name + ")",
@@ -793,6 +795,10 @@ void find_transfers(const TransferSide& old_side, const TransferSide& new_side,
       auto t = transfer.at(from, to);
       if (!t) {
         c.not_transferable.push_back(fmt::format("{}: {}", at, t.error().message));
+        continue;
+      }
+      if (const std::string wrong = malformed_transfer(*t, new_code_size); !wrong.empty()) {
+        c.not_transferable.push_back(fmt::format("{}: the frame rebuild would need {}", at, wrong));
         continue;
       }
       t->at = at;

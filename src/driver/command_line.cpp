@@ -55,14 +55,6 @@ constexpr std::array kSeparateOptions = std::to_array<SeparateOption>({
     {"--serialize-diagnostics", 1}, {"--stdlib", 1}, {"--sysroot", 1}, {"--undefine-macro", 1},
 });
 
-int separate_values(std::string_view arg) {
-  for (const auto& option : kSeparateOptions)
-    if (option.name == arg) return option.values;
-  // -Xarch_<arch> <arg> and -Xopenmp-target=<triple> <arg>: joined and separate.
-  if (starts_with(arg, "-Xarch_") || starts_with(arg, "-Xopenmp-target=")) return 1;
-  return 0;
-}
-
 // Options that carry no value but decide the mode.
 bool is_information_option(std::string_view arg) {
   return arg == "--version" || arg == "-version" || arg == "-###" || arg == "--help" || arg == "-help" ||
@@ -98,6 +90,14 @@ void append(std::vector<std::string>& to, const std::vector<std::string>& from) 
 }
 
 }  // namespace
+
+int separate_values(std::string_view arg) {
+  for (const auto& option : kSeparateOptions)
+    if (option.name == arg) return option.values;
+  // -Xarch_<arch> <arg> and -Xopenmp-target=<triple> <arg>: joined and separate.
+  if (starts_with(arg, "-Xarch_") || starts_with(arg, "-Xopenmp-target=")) return 1;
+  return 0;
+}
 
 Result<DriverOptions> take_driver_options(std::vector<std::string>& args, const char* env_policy) {
   DriverOptions options;
@@ -301,12 +301,24 @@ std::vector<std::string> graft_compile_flags(const std::string& plugin) {
   return flags;
 }
 
+std::vector<std::string> clang_only_warning_flags(const CommandLine& cl) {
+  if (std::find(cl.args.begin(), cl.args.end(), "-Werror") == cl.args.end()) return {};
+  std::vector<std::string> out;
+  for (const char* warning : kClangOnlyWarnings)
+    if (std::find(cl.args.begin(), cl.args.end(), std::string("-Werror=") + warning) == cl.args.end())
+      out.push_back(std::string("-Wno-error=") + warning);
+  return out;
+}
+
 std::vector<std::string> direct_arguments(const CommandLine& cl, const std::string& plugin) {
   std::vector<std::string> out = cl.args;
   if (cl.mode == Mode::PassThrough) return out;
   // Assembly alone: none of the graft flags apply (clang would warn that they
   // are unused, and -g breaks assembly that has its own .file/.loc).
-  if (cl.has_compilable_source()) append(out, graft_compile_flags(plugin));
+  if (cl.has_compilable_source()) {
+    append(out, graft_compile_flags(plugin));
+    append(out, clang_only_warning_flags(cl));
+  }
   if (cl.mode == Mode::Link && cl.executable && !cl.has_build_id) out.push_back(kBuildIdFlag);
   return out;
 }
@@ -344,7 +356,10 @@ std::vector<std::string> source_compile_arguments(const CommandLine& cl, const I
   }
   // The link flags the user gave are unused here; say nothing about them.
   out.push_back("-Qunused-arguments");
-  if (input.kind == InputKind::Source) append(out, graft_compile_flags(plugin));
+  if (input.kind == InputKind::Source) {
+    append(out, graft_compile_flags(plugin));
+    append(out, clang_only_warning_flags(cl));
+  }
   out.push_back("-c");
   if (!input.language.empty()) {
     out.push_back("-x");

@@ -25,6 +25,10 @@ inline constexpr const char* kBuildIdFlag = "-Wl,--build-id=sha1";
 inline constexpr const char* kDefaultPolicy = "balanced";
 inline bool is_policy(const std::string& p) { return p == "strict" || p == "balanced" || p == "fast"; }
 
+// How many arguments after `arg` are its values (clang options with a
+// separate value: -o FILE, -L DIR, -Xlinker ARG, ...); 0 for any other.
+int separate_values(std::string_view arg);
+
 // --graft-* options, consumed by the driver and never passed to clang.
 struct DriverOptions {
   std::string policy = kDefaultPolicy;  // "strict", "balanced" or "fast"
@@ -56,6 +60,7 @@ enum class InputKind {
   Assembly,  // .s/.S or -x assembler*: compiled to an object, but the graft flags do not apply
   Object,    // .o: recorded in link order
   Other,     // archives, shared libraries, linker scripts, ...: passed to the linker as given
+             // (the archive members the link takes are recorded: driver/archive_members.h)
 };
 
 struct Input {
@@ -96,6 +101,32 @@ CommandLine parse_command_line(std::vector<std::string> args);
 
 // The flags added to a compilation: kGraftFlags and -fpass-plugin=<plugin>.
 std::vector<std::string> graft_compile_flags(const std::string& plugin);
+
+// Warnings clang 14 gives on code gcc 12 accepts by default or with -Wall
+// (gcc has some only in -Wextra, others not at all): under the user's -Werror they
+// stay warnings, so that a project whose Makefile says -Werror for gcc
+// builds with graft-cc. unknown-warning-option: gcc's own -W options
+// (-Wlogical-op, -Wduplicated-cond, ...) that clang does not know.
+inline constexpr const char* kClangOnlyWarnings[] = {
+    "enum-conversion",
+    "unknown-warning-option",
+    "implicit-const-int-float-conversion",
+    "implicit-int-float-conversion",
+    "constant-conversion",
+    "tautological-constant-out-of-range-compare",
+    "null-pointer-arithmetic",
+    "null-pointer-subtraction",
+    "string-plus-int",
+    "compound-token-split-by-macro",
+    "self-assign",
+    "unused-private-field",
+    "gnu-variable-sized-type-not-at-end",
+    "sometimes-uninitialized",
+};
+
+// -Wno-error=<w> for each of kClangOnlyWarnings when the command has
+// -Werror, except those the user made errors by name (-Werror=<w>).
+std::vector<std::string> clang_only_warning_flags(const CommandLine& cl);
 
 // The argument list for clang (without argv[0]) when the driver exec()s clang
 // in place of itself: the user's arguments plus the graft flags if the

@@ -11,12 +11,17 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <algorithm>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <system_error>
 #include <vector>
 
+#include "driver/archive_members.h"
 #include "driver/command_line.h"
+#include "driver/link_map.h"
 #include "elf/elf_file.h"
 #include "common/error.h"
 #include "store/store.h"
@@ -51,6 +56,11 @@ Every compilation to object code (-c, -S, or a compile-and-link command) gets:
   -fno-omit-frame-pointer           threads can be unwound quickly and reliably
                                     to check that no frame is in patched code
   -fpass-plugin=graft-pass.so       applies the policy (below) inside clang
+With -Werror, the warnings clang 14 gives on code gcc 12 accepts (by
+default or with -Wall) stay warnings (-Wno-error=...):
+{clang_only}
+(-Werror=<name> keeps one an error). A project that builds with gcc -Werror
+builds with {name}; clang's other warnings are errors as you asked.
 Your optimisation level is left as you gave it (-O0 stays -O0). Nothing is
 added to -E, -M/-MM, -fsyntax-only, --version, -v, -print-*, -dump*, -###,
 or to assembly-only compilations.
@@ -112,16 +122,40 @@ Stripping link options (-s, -Wl,-s, -Wl,-S, -Wl,--strip-all, -Wl,--strip-debug)
 are dropped with a warning: graft diff needs the debug information. Ship a
 stripped copy (objcopy --strip-debug) and keep the unstripped binary.
 
-Limits: objects inside static archives (.a) and response files (@file) on the
-link line are not recorded; only plain .o inputs and sources are. Shared
-libraries (-shared) and relocatable links (-r) are compiled with the graft
-flags but not recorded.
+Static archives (libfoo.a as an input, or -L DIR -lfoo; thin archives,
+--whole-archive): the members the linker took from them, as its map says
+(graft-cc adds -Wl,-Map=FILE, or reads yours), are recorded like any object,
+copied out of the archive as linked, so that the archive may be rebuilt for
+the next version. A member {name} did not compile (no DWARF, or no patchable
+entries) is named in one warning per archive and recorded by digest only:
+graft diff cannot patch its code, and refuses a build in which it changed.
+Archives the compiler links by itself (libgcc.a, libc_nonshared.a) are not.
+
+Limits: response files (@file) on the link line are not looked into; only
+the objects and archives they would name are missed. Shared libraries
+(-shared) and relocatable links (-r) are compiled with the graft flags but
+not recorded.
 )";
 
 // Where the store is now, or why there is none, for --graft-help.
 std::string store_description() {
   auto root = store_root();
   return root ? root->string() : "none: set GRAFT_STORE or HOME";
+}
+
+// "  a, b, c," lines of at most 78 columns, for --graft-help.
+template <typename Names>
+std::string wrapped(const Names& names) {
+  std::string out, line = " ";
+  for (std::string_view name : names) {
+    if (line.size() + name.size() + 3 > 78) {
+      out += line + "\n";
+      line = " ";
+    }
+    line += fmt::format(" {},", name);
+  }
+  line.pop_back();
+  return out + line;
 }
 
 std::string program_name(const char* argv0) {
@@ -245,7 +279,7 @@ int spawn_clang(const Context& ctx, const std::vector<std::string>& args) {
 bool succeeded(int status) { return status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0; }
 
 Status record_build(const Context& ctx, const std::string& output, const std::vector<std::string>& link_command,
-                    const std::vector<std::string>& objects) {
+                    const std::vector<std::string>& objects, const std::vector<LinkedMember>& members) {
   GRAFT_ASSIGN(std::string build_id, read_build_id(output));
   BuildRecord record;
   record.build_id = std::move(build_id);
@@ -256,29 +290,67 @@ Status record_build(const Context& ctx, const std::string& output, const std::ve
   std::vector<fs::path> paths;
   paths.reserve(objects.size());
   for (const std::string& object : objects) paths.push_back(fs::absolute(object).lexically_normal());
-  return save_build(std::move(record), paths);
+  std::vector<std::pair<std::string, fs::path>> foreign;
+  for (const LinkedMember& member : members)
+    if (!member.compiled_by_graft) foreign.emplace_back(member.label(), member.object);
+  return save_build(std::move(record), paths, foreign);
+}
+
+// The objects of the link in link order: the inputs' (sources compiled to
+// `source_objects`) and the members graft-cc compiled of the archives the
+// linker took them from, each archive where the command line names it.
+std::vector<std::string> objects_in_link_order(const CommandLine& cl, const std::vector<std::string>& source_objects,
+                                               const std::vector<LinkedMember>& members) {
+  const std::vector<std::string> inputs = linked_objects(cl, source_objects);
+  std::vector<std::pair<size_t, std::string>> placed;
+  size_t next = 0;
+  for (const Input& input : cl.inputs)
+    if (input.kind != InputKind::Other) placed.emplace_back(input.arg, inputs.at(next++));
+  for (const LinkedMember& member : members)
+    if (member.compiled_by_graft) placed.emplace_back(member.arg, member.object.string());
+  std::stable_sort(placed.begin(), placed.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::vector<std::string> out;
+  for (auto& [arg, object] : placed) out.push_back(std::move(object));
+  return out;
+}
+
+// The archive members the link took (none if it named no archive), and a
+// warning for each archive whose members graft-cc did not compile.
+Result<std::vector<LinkedMember>> members_taken(const Context& ctx, const CommandLine& cl, const fs::path& map,
+                                                const fs::path& extract_dir, const std::string& output) {
+  if (map.empty()) return std::vector<LinkedMember>{};
+  std::ifstream in(map);
+  if (!in) return errno_error(fmt::format("the linker's map {}", map.string()), errno);
+  const std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  GRAFT_ASSIGN(std::vector<LinkedMember> members, linked_archive_members(cl, text, extract_dir));
+  for (const std::string& warning : foreign_member_warnings(members, output)) print_error(ctx.name, "warning: " + warning);
+  return members;
 }
 
 // A link that is recorded: compile the sources to temporary objects, link as
-// a child, record, clean up.
+// a child (asking the linker for its map when it may take archive members),
+// record, clean up.
 int link_and_record(const Context& ctx, const CommandLine& cl, const std::string& plugin, const std::string& output) {
   std::optional<TempDir> temp;
   std::vector<std::string> source_objects;
-  if (cl.has_sources()) {
+  const bool archives = may_link_archives(cl);
+  if (cl.has_sources() || archives) {
     auto dir = TempDir::create("graft-cc");
     if (!dir) {
       print_error(ctx.name, dir.error().message);
       return 1;
     }
     temp.emplace(std::move(dir.value()));
+  }
+  if (cl.has_sources()) {
     size_t n = 0;
     for (const Input& input : cl.inputs) {
       if (input.kind != InputKind::Source && input.kind != InputKind::Assembly) continue;
       // One directory per source keeps the object's name (the store names it
       // NNNN-<name>.o) even when two sources share a file name.
-      const fs::path subdir = temp->path() / std::to_string(n++);
+      const fs::path subdir = temp->path() / "sources" / std::to_string(n++);
       std::error_code ec;
-      fs::create_directory(subdir, ec);
+      fs::create_directories(subdir, ec);
       std::string stem = input.path == "-" ? "stdin" : fs::path(input.path).stem().string();
       const std::string object = (subdir / (stem + ".o")).string();
       const int status = spawn_clang(ctx, source_compile_arguments(cl, input, object, plugin));
@@ -289,10 +361,25 @@ int link_and_record(const Context& ctx, const CommandLine& cl, const std::string
       source_objects.push_back(object);
     }
   }
-  const std::vector<std::string> link_args = link_arguments(cl, source_objects);
+  std::vector<std::string> link_args = link_arguments(cl, source_objects);
+  // Which members the linker takes from an archive only it knows: its map
+  // says (the user's map, if asked for: a second -Map would replace it).
+  fs::path map;
+  if (archives) {
+    if (const auto user_map = user_map_file(cl)) {
+      map = *user_map;
+    } else {
+      map = temp->path() / "link.map";
+      link_args.push_back("-Wl,-Map=" + map.string());
+    }
+  }
   const int status = spawn_clang(ctx, link_args);
   if (succeeded(status)) {
-    const Status recorded = record_build(ctx, output, with_program(ctx.clang, link_args), linked_objects(cl, source_objects));
+    auto members = members_taken(ctx, cl, map, archives ? temp->path() / "members" : fs::path(), output);
+    const Status recorded =
+        members ? record_build(ctx, output, with_program(ctx.clang, link_args),
+                               objects_in_link_order(cl, source_objects, *members), *members)
+                : Status(members.error());
     if (!recorded)
       std::fprintf(stderr, "%s: warning: %s not recorded in the graft store: %s\n", ctx.name.c_str(), output.c_str(),
                    recorded.error().message.c_str());
@@ -323,7 +410,8 @@ int run(int argc, char** argv) {
     std::fputs(fmt::format(kHelp, fmt::arg("name", ctx.name), fmt::arg("lang", cxx ? "++" : ""),
                            fmt::arg("clang", ctx.clang), fmt::arg("default_policy", kDefaultPolicy),
                            fmt::arg("default_clang", GRAFT_CLANG_PATH), fmt::arg("default_clangxx", GRAFT_CLANGXX_PATH),
-                           fmt::arg("llvm_major", GRAFT_LLVM_MAJOR), fmt::arg("store", store_description()))
+                           fmt::arg("llvm_major", GRAFT_LLVM_MAJOR),
+                           fmt::arg("clang_only", wrapped(kClangOnlyWarnings)), fmt::arg("store", store_description()))
                    .c_str(),
                stdout);
     return 0;

@@ -26,16 +26,16 @@ std::map<std::string, uint64_t> plan_frame_holders(const DataPlan& plan, const C
     // range reaches one byte further.
     for (const auto& [start, end] : holder.live(versions.size() == 1 ? Places::Unknown : Places::All))
       ranges.push_back({versions[0].address + start, versions[0].address + end + 1, 0,
-                        id + " (its frame may point to changed data)", {}, {}});
+                        id + " (its frame may point to changed data)", {}, {}, false, true});
     // A local only in a register a call clobbers: a frame waiting for a
     // call holds nothing there, a thread executing there may.
     if (versions.size() == 1)
       for (const auto& [start, end] : holder.live(Places::CallClobbered))
         ranges.push_back({versions[0].address + start, versions[0].address + end, 0,
-                          id + " (it may hold changed data in a register)", {}, {}, true});
+                          id + " (it may hold changed data in a register)", {}, {}, true, true});
     for (size_t i = 1; i < versions.size(); ++i)  // earlier patches' copies: all of them
       ranges.push_back({versions[i].address, versions[i].address + versions[i].size, 0,
-                        id + " (its frame may point to changed data)", {}, {}});
+                        id + " (its frame may point to changed data)", {}, {}, false, true});
   }
   return frame_roots;
 }

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <map>
 #include <memory>
+#include <optional>
 #include <span>
 #include <unordered_map>
 #include <unordered_set>
@@ -347,15 +348,49 @@ class Traversal {
       return ok();
     }
     Instance instance{p, type, changed(type), 1, 0, slot, m->path.empty() || m->path == "[heap]"};
+    const std::optional<FlexibleArray> flexible = flexible_array(type);
+    uint64_t tail = 0;  // elements of a flexible array member the allocation has room for
     if (instance.heap && t.size)
       if (auto usable = allocation(p, *m)) {
         instance.capacity = *usable;
-        instance.count = std::max<uint64_t>(1, *usable / t.size);
+        // A struct ending in a flexible array member is allocated with room
+        // for its elements: the header once, the rest elements of the array.
+        if (flexible) tail = *usable > flexible->offset ? (*usable - flexible->offset) / flexible->element_size : 0;
+        else instance.count = std::max<uint64_t>(1, *usable / t.size);
       }
+    if (flexible && (instance.new_type >= 0 || changed(flexible->element) >= 0))
+      return make_error("{} points to a {} at {:#x}, which ends in the flexible array member {}[] of {}, and the patch "
+                        "changes {}: graft cannot transform a struct with a flexible array member or the array's "
+                        "elements yet; nothing was changed",
+                        pointer_at(slot), t.name, p, flexible->name, plan_.old_types.spell(flexible->element),
+                        instance.new_type >= 0 ? t.name : plan_.old_types.spell(flexible->element));
     if (instance.new_type >= 0) instances_.push_back(instance);
     if (for_moves_) regions_.push_back({p, instance.count * t.size, type});
     for (uint64_t k = 0; k < instance.count; ++k) work_.push_back({p + k * t.size, type});
+    if (tail) {
+      if (for_moves_) regions_.push_back({p + flexible->offset, tail * flexible->element_size, flexible->element});
+      for (uint64_t k = 0; k < tail; ++k) work_.push_back({p + flexible->offset + k * flexible->element_size, flexible->element});
+    }
     return ok();
+  }
+
+  // A struct's last member when it is a flexible array (`struct resp r[];`,
+  // DWARF: an array of no count) of elements with a size.
+  struct FlexibleArray {
+    std::string name;
+    uint64_t offset = 0;
+    int element = -1;
+    uint64_t element_size = 0;
+  };
+  std::optional<FlexibleArray> flexible_array(int type) const {
+    const Type& t = plan_.old_types.at(type);
+    if (t.kind != TypeKind::Struct || t.members.empty()) return std::nullopt;
+    const Member& last = t.members.back();
+    const Type& array = plan_.old_types.at(last.type);
+    if (array.kind != TypeKind::Array || array.count != 0 || array.target < 0) return std::nullopt;
+    const uint64_t element_size = plan_.old_types.at(array.target).size;
+    if (!element_size) return std::nullopt;
+    return FlexibleArray{last.name, last.offset, array.target, element_size};
   }
 
   Status drain() {
@@ -696,7 +731,8 @@ std::optional<LocalValue> locate(const LocalPlace& place, const StackFrame& fram
 // traversal cannot see, which would keep its old layout under the new code.
 // One that holds the start of a heap block the traversal did not find, big
 // enough for a changed struct, refuses, naming the member and the directive
-// that settles it.
+// that settles it: every such member at once (one example slot each), so
+// that one edit of the --transform file settles them all.
 Status check_untyped_members(const DataPlan& plan, const MigrationInput& input, Traversal& traversal,
                              RemoteMemory& memory) {
   const auto& slots = traversal.untyped_slots();
@@ -706,7 +742,10 @@ Status check_untyped_members(const DataPlan& plan, const MigrationInput& input, 
   std::vector<uint64_t> found;
   for (const auto& i : traversal.instances()) found.push_back(i.address);
   std::sort(found.begin(), found.end());
+  std::vector<std::pair<std::string, std::string>> suspects;  // what the member holds, the directives that settle it
+  std::set<size_t> named;                                      // members already in `suspects`
   for (const auto& s : slots) {
+    if (named.count(s.member)) continue;
     if (std::binary_search(found.begin(), found.end(), s.value) || (s.value & 15) != 0) continue;
     const MemoryMap* m = memory.mapping(s.value);
     if (!m || s.value - m->start < 16) continue;
@@ -718,17 +757,24 @@ Status check_untyped_members(const DataPlan& plan, const MigrationInput& input, 
     if (chunk < 32 || chunk % 16 || s.value - 16 + chunk > m->end) continue;
     const uint64_t usable = chunk - (mmapped ? 16 : 8);
     if (usable < smallest) continue;
+    named.insert(s.member);
     const UntypedMember& u = plan.untyped_members[s.member];
     const std::string container = u.name.substr(0, u.name.rfind('.'));
+    const std::string tag = container.substr(container.rfind(' ') + 1);
     const std::string field = u.name.substr(u.name.rfind('.') + 1);
-    return make_error("{} at {:#x} in process {} holds {:#x}, a heap block of {} bytes that no typed pointer reached: "
-                      "it may be a changed struct graft cannot see; declare what it holds in the --transform file, "
-                      "GRAFT_POINTS_TO({}, {}, STRUCT); or, if it never holds a changed struct, "
-                      "GRAFT_OPAQUE({}, {}); nothing was changed",
-                      u.name, s.slot, input.pid, s.value, usable, container.substr(container.rfind(' ') + 1), field,
-                      container.substr(container.rfind(' ') + 1), field);
+    suspects.push_back({fmt::format("{} at {:#x} in process {} holds {:#x}, a heap block of {} bytes that no typed "
+                                    "pointer reached", u.name, s.slot, input.pid, s.value, usable),
+                        fmt::format("GRAFT_POINTS_TO({}, {}, STRUCT); or, if it never holds a changed struct, "
+                                    "GRAFT_OPAQUE({}, {})", tag, field, tag, field)});
   }
-  return ok();
+  if (suspects.empty()) return ok();
+  if (suspects.size() == 1)
+    return make_error("{}: it may be a changed struct graft cannot see; declare what it holds in the --transform file, "
+                      "{}; nothing was changed", suspects[0].first, suspects[0].second);
+  std::string all;
+  for (const auto& [what, directives] : suspects) all += fmt::format("{}{}: {}", all.empty() ? "" : "; ", what, directives);
+  return make_error("{} void * members hold heap blocks that may be changed structs graft cannot see; declare what "
+                    "each holds in the --transform file: {}; nothing was changed", suspects.size(), all);
 }
 
 // Every stopped thread's frames in a frame holder, at a pc where DWARF says

@@ -103,6 +103,12 @@ struct FrameTransfer {
   std::vector<TransferMove> moves;          // every read happens before any write
 };
 
+// What the patch reader accepts for a frame transfer of a function whose new
+// code is `code_size` bytes: "" if it is well formed, else what is wrong.
+// The diff keeps only such transfers (a move it cannot encode, such as a
+// value in a vector register, makes that call no transfer point).
+std::string malformed_transfer(const FrameTransfer& t, uint64_t code_size);
+
 struct Continuation {
   bool continuable = false;
   std::string reason;  // why not (the first differing instruction, with its offset), or what limits it

@@ -525,21 +525,10 @@ Result<Patch> parse_sealed_patch(std::vector<uint8_t> image, const std::string& 
         return refuse(fmt::format("function {} continues at offset {:#x} -> {:#x}, outside its code", f.identity, from, to));
     if (!c.transfers.empty() && (!f.replaces || c.continuable))
       return refuse("function " + f.identity + " has frame transfers but is continuable or not replaced");
-    for (const auto& t : c.transfers) {
-      if (t.old_return == 0 || t.new_return == 0 || t.new_return >= patch.symbols[f.symbol].size || t.old_frame < 8 ||
-          t.new_frame < 8)
-        return refuse(fmt::format("function {} has a frame transfer {:#x} -> {:#x} outside its code", f.identity,
-                                  t.old_return, t.new_return));
-      for (const auto& mv : t.moves)
-        if ((mv.to.kind != TransferValue::Kind::Register && mv.to.kind != TransferValue::Kind::Frame) ||
-            (mv.to.kind == TransferValue::Kind::Register && (mv.to.reg < 0 || mv.to.reg > 15 || mv.to.reg == 7)) ||
-            (mv.from.kind == TransferValue::Kind::Register && (mv.from.reg < 0 || mv.from.reg > 15)) ||
-            (mv.to.kind == TransferValue::Kind::Frame && (mv.to.offset >= 0 || mv.to.offset < -t.new_frame)) ||
-            mv.size == 0 || mv.size > 4096 ||
-            (mv.from_size && (mv.size > 8 || (mv.from_size != 1 && mv.from_size != 2 && mv.from_size != 4 &&
-                                               mv.from_size != 8))))
-          return refuse(fmt::format("function {} has a malformed frame transfer at {:#x}", f.identity, t.old_return));
-    }
+    for (const auto& t : c.transfers)
+      if (const std::string wrong = malformed_transfer(t, patch.symbols[f.symbol].size); !wrong.empty())
+        return refuse(fmt::format("function {} has a malformed frame transfer at {:#x}: {}", f.identity, t.old_return,
+                                  wrong));
   }
   // Update-time code: functions the patch defines, on globals it adds.
   const UpdateCode& u = patch.manifest.update_code;
@@ -564,6 +553,24 @@ Result<Patch> parse_sealed_patch(std::vector<uint8_t> image, const std::string& 
 }
 
 }  // namespace
+
+std::string malformed_transfer(const FrameTransfer& t, uint64_t code_size) {
+  if (t.old_return == 0 || t.new_return == 0 || t.new_return >= code_size || t.old_frame < 8 || t.new_frame < 8)
+    return fmt::format("{:#x} -> {:#x} is outside its code", t.old_return, t.new_return);
+  for (const auto& mv : t.moves) {
+    const bool to_ok = (mv.to.kind == TransferValue::Kind::Register && mv.to.reg >= 0 && mv.to.reg <= 15 &&
+                        mv.to.reg != 7) ||
+                       (mv.to.kind == TransferValue::Kind::Frame && mv.to.offset < 0 && mv.to.offset >= -t.new_frame);
+    if (!to_ok) return "a move to a place that is neither a general register nor the new frame";
+    if (mv.from.kind == TransferValue::Kind::Register && (mv.from.reg < 0 || mv.from.reg > 15))
+      return "a move from a register that is not a general one";
+    if (mv.size == 0 || mv.size > 4096) return fmt::format("a move of {} bytes", mv.size);
+    if (mv.from_size &&
+        (mv.size > 8 || (mv.from_size != 1 && mv.from_size != 2 && mv.from_size != 4 && mv.from_size != 8)))
+      return fmt::format("a conversion from {} to {} bytes", mv.from_size, mv.size);
+  }
+  return "";
+}
 
 Result<Patch> parse_patch(std::vector<uint8_t> image, const std::string& label) {
   auto parsed = parse_sealed_patch(std::move(image), label);

@@ -48,7 +48,8 @@ Result<fs::path> store_dir(const std::string& build_id) {
   return root / build_id;
 }
 
-Status save_build(BuildRecord record, const std::vector<fs::path>& objects) {
+Status save_build(BuildRecord record, const std::vector<fs::path>& objects,
+                  const std::vector<std::pair<std::string, fs::path>>& foreign) {
   GRAFT_ASSIGN(const fs::path dir, store_dir(record.build_id));
   const fs::path staging = dir.string() + ".tmp." + std::to_string(getpid());
   std::error_code ec;
@@ -72,11 +73,20 @@ Status save_build(BuildRecord record, const std::vector<fs::path>& objects) {
     GRAFT_ASSIGN(std::string digest, digest_hex(target));
     record.object_digests.push_back(std::move(digest));
   }
+  record.foreign_members.clear();
+  for (const auto& [name, object] : foreign) {
+    GRAFT_ASSIGN(std::string digest, digest_hex(object));
+    record.foreign_members.push_back({name, std::move(digest)});
+  }
   nlohmann::json j = {{"build_id", record.build_id}, {"output", record.output},
                       {"output_digest", record.output_digest}, {"compiler", record.compiler},
                       {"policy", record.policy}, {"link_args", record.link_args},
                       {"objects", nlohmann::json::array()}, {"object_digests", record.object_digests}};
   for (const auto& o : record.objects) j["objects"].push_back(o.string());
+  if (!record.foreign_members.empty()) {
+    j["foreign_members"] = nlohmann::json::array();
+    for (const auto& f : record.foreign_members) j["foreign_members"].push_back({{"name", f.name}, {"digest", f.digest}});
+  }
   {
     std::ofstream out(staging / "build.json");
     out << j.dump(2) << "\n";
@@ -119,6 +129,9 @@ Result<BuildRecord> load_build(const std::string& build_id) {
                         "again with this graft-cc", file.string());
     r.output_digest = j.at("output_digest").get<std::string>();
     r.object_digests = j.at("object_digests").get<std::vector<std::string>>();
+    if (j.contains("foreign_members"))
+      for (const auto& f : j.at("foreign_members"))
+        r.foreign_members.push_back({f.at("name").get<std::string>(), f.at("digest").get<std::string>()});
     if (r.build_id != build_id || r.object_digests.size() != r.objects.size())
       return make_error("{}: corrupt build record (its build-id or its digests do not match what it lists)", file.string());
     return r;

@@ -5,7 +5,8 @@
 //                 with neither HOME nor XDG_CACHE_HOME set there is no store:
 //                 never a shared one in /tmp)
 //     <build-id>/build.json        the BuildRecord below
-//     <build-id>/objects/NNNN-<name>.o   the linked objects, in link order
+//     <build-id>/objects/NNNN-<name>.o   the linked objects, in link order (archive
+//                                        members too, taken out as linked)
 //
 // A store is code graft diff puts into patches that root applies: it is
 // trusted only when no one but its owner (root or the user running graft)
@@ -15,11 +16,20 @@
 #pragma once
 #include <filesystem>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/error.h"
 
 namespace graft {
+
+// An archive member linked into the executable that graft-cc did not
+// compile: its code cannot be patched, so it is not kept, but its digest is,
+// so that graft diff refuses a change to it instead of missing it.
+struct ForeignMember {
+  std::string name;    // "libfoo.a(c.o)": the archive's file name and the member's
+  std::string digest;  // BLAKE2b-256 (hex) of the member as linked
+};
 
 struct BuildRecord {
   std::string build_id;                // lowercase hex of NT_GNU_BUILD_ID
@@ -30,6 +40,7 @@ struct BuildRecord {
   std::vector<std::string> link_args;  // the link command as run
   std::vector<std::filesystem::path> objects;  // absolute paths inside the store, link order
   std::vector<std::string> object_digests;     // BLAKE2b-256 (hex) of each object as linked
+  std::vector<ForeignMember> foreign_members;  // archive members not compiled by graft-cc
 };
 
 // An error when GRAFT_STORE, XDG_CACHE_HOME and HOME are all unset.
@@ -37,9 +48,11 @@ Result<std::filesystem::path> store_root();
 Result<std::filesystem::path> store_dir(const std::string& build_id);
 
 // Imports `objects` (hard links, or copies across file systems), records
-// their digests and the digest of `record.output`, and writes build.json.
+// their digests, the digest of `record.output` and of each `foreign` member
+// (name, its object file), and writes build.json.
 // What it creates is writable by its owner only, whatever the umask.
-Status save_build(BuildRecord record, const std::vector<std::filesystem::path>& objects);
+Status save_build(BuildRecord record, const std::vector<std::filesystem::path>& objects,
+                  const std::vector<std::pair<std::string, std::filesystem::path>>& foreign = {});
 
 // Reads the record of a build; a clear error if graft-cc did not link it, or
 // if the store or the record may be written by anyone but its owner.

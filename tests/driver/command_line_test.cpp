@@ -1,5 +1,6 @@
 // Unit tests of graft-cc's reading of compiler command lines (no compiler run).
 #include "command_line.h"
+#include "link_map.h"
 
 #include <gtest/gtest.h>
 
@@ -202,6 +203,72 @@ TEST(CommandLine, ProbesAreNotRecorded) {
   EXPECT_TRUE(worth_recording(link, "/src/pkg/server"));
   EXPECT_TRUE(worth_recording(link, "/src/pkg/a.out"));
   EXPECT_TRUE(worth_recording(link, "/src/conftest-tool/prog"));
+}
+
+// The linker's map names the archive members it took: GNU ld and gold in a
+// list of their own (a long name pushes the reason to the next line; GNU ld
+// names a thin archive's member by its path), lld as each section's input.
+TEST(LinkMap, MembersFromGnuLdGoldAndLld) {
+  const std::string gnu_ld =
+      "Archive member included to satisfy reference by file (symbol)\n\n"
+      "lib/libfoo.a(a.o)             main.o (foo)\n"
+      "./libfoo.a(a_member_with_a_very_long_name.o)\n"
+      "                              main.o (bar)\n"
+      "lib/b.o                       main.o (baz)\n"
+      "lib/libfoo.a(c.o)             (--whole-archive)\n\n"
+      "Merging program properties\n\n"
+      "Removed property 0xc0000002 to merge /lib/x86_64-linux-gnu/Scrt1.o (not found) and x.o (0x3)\n";
+  EXPECT_EQ(archive_members_in_map(gnu_ld),
+            (std::vector<MapMember>{{"lib/libfoo.a", "a.o"}, {"./libfoo.a", "a_member_with_a_very_long_name.o"},
+                                    {"", "lib/b.o"}, {"lib/libfoo.a", "c.o"}}));
+  const std::string gold =
+      "Archive member included because of file (symbol)\n\n"
+      "lib/libthin.a(lib/a.o)        main.o (foo)\n\n"
+      "Discarded input sections\n\n .note.GNU-stack\n";
+  EXPECT_EQ(archive_members_in_map(gold), (std::vector<MapMember>{{"lib/libthin.a", "lib/a.o"}}));
+  const std::string lld =
+      "             VMA              LMA     Size Align Out     In      Symbol\n"
+      "             620              620       20     1         lib/libfoo.a(a.o):(.eh_frame+0x18)\n"
+      "            1780             1780       17    16         main.o:(.text)\n"
+      "            1790             1790        b    16         lib/libfoo.a(a.o):(.text)\n"
+      "            17a0             17a0        b    16         lib/libfoo.a(b.o):(.text)\n"
+      "            17a0             17a0        0     1                 bar\n";
+  EXPECT_EQ(archive_members_in_map(lld), (std::vector<MapMember>{{"lib/libfoo.a", "a.o"}, {"lib/libfoo.a", "b.o"}}));
+  EXPECT_TRUE(archive_members_in_map("").empty());
+}
+
+TEST(LinkMap, LibrariesDirectoriesAndTheUsersMap) {
+  const CommandLine cl = parse({"main.o", "-L", "lib", "-Lother", "-lfoo", "-l", "bar", "-l:libbaz.a", "libq.a",
+                                "-Wl,--gc-sections,-Map,out.map"});
+  const auto libraries = library_options(cl);
+  ASSERT_EQ(libraries.size(), 3u);
+  EXPECT_EQ(libraries[0].name, "foo");
+  EXPECT_EQ(libraries[0].arg, 4u);
+  EXPECT_EQ(libraries[1].name, "bar");
+  EXPECT_EQ(libraries[2].name, ":libbaz.a");
+  EXPECT_EQ(archive_file_name("foo"), "libfoo.a");
+  EXPECT_EQ(archive_file_name(":libbaz.a"), "libbaz.a");
+  EXPECT_EQ(library_directories(cl), (std::vector<std::string>{"lib", "other"}));
+  EXPECT_EQ(user_map_file(cl), "out.map");
+  EXPECT_EQ(user_map_file(parse({"main.o", "-Xlinker", "-Map=x.map"})), "x.map");
+  EXPECT_EQ(user_map_file(parse({"main.o", "-Wl,-Map=y.map"})), "y.map");
+  EXPECT_FALSE(user_map_file(parse({"main.o", "-lfoo"})));
+  EXPECT_TRUE(may_link_archives(cl));
+  EXPECT_TRUE(may_link_archives(parse({"main.o", "libq.a"})));
+  EXPECT_FALSE(may_link_archives(parse({"main.o", "util.o"})));
+}
+
+TEST(CommandLine, ClangOnlyWarningsStayWarningsUnderWerror) {
+  EXPECT_TRUE(clang_only_warning_flags(parse({"-c", "a.c", "-Wall"})).empty());
+  const auto flags = clang_only_warning_flags(parse({"-c", "a.c", "-Werror", "-Werror=self-assign"}));
+  EXPECT_TRUE(contains(flags, "-Wno-error=enum-conversion"));
+  EXPECT_TRUE(contains(flags, "-Wno-error=unknown-warning-option"));
+  EXPECT_FALSE(contains(flags, "-Wno-error=self-assign"));  // asked for by name
+  const auto compile = direct_arguments(parse({"-Werror", "-c", "a.c"}), "/p/graft-pass.so");
+  EXPECT_TRUE(contains(compile, "-Wno-error=enum-conversion"));
+  const CommandLine link = parse({"-Werror", "a.c", "-o", "prog"});
+  EXPECT_TRUE(contains(source_compile_arguments(link, link.inputs[0], "/t/a.o", "/p/graft-pass.so"),
+                       "-Wno-error=enum-conversion"));
 }
 
 TEST(CommandLine, ShellQuote) {

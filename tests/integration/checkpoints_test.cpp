@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <future>
@@ -209,6 +210,59 @@ namespace {
 // Threads blocked in read, accept, epoll_wait, a futex and nanosleep, and the
 // main thread in read() where graft injects its system calls: after an
 // update and a revert, every call ends as it would have without graft.
+// Frames that may point to changed data (tests/programs/busyholder): a loop
+// that never returns and, under load, keeps reaching a replaced function's
+// entry from a frame where DWARF does not say where its pointer to a changed
+// struct is. The update must land whenever a stop at some moment would find
+// the loop elsewhere (housekeeping, read()), as polling does.
+class FramesHoldingChangedData : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir = new TempDir();
+    const Update update = build_update(*dir, "busyholder");
+    v1 = update.v1;
+    patch = update.patch;
+  }
+  static void TearDownTestSuite() { delete dir; }
+  static TempDir* dir;
+  static std::filesystem::path v1, patch;
+};
+TempDir* FramesHoldingChangedData::dir = nullptr;
+std::filesystem::path FramesHoldingChangedData::v1, FramesHoldingChangedData::patch;
+
+TEST_F(FramesHoldingChangedData, TheUpdateLandsUnderLoadWithDynamicCheckpoints) {
+  Process target({v1.string()});
+  ASSERT_EQ(target.ask("compact"), "compacting");  // keeps the first checks from landing
+  auto result = graft({"apply", std::to_string(target.pid()), patch.string(), "--json", "--timeout", "30000"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  const auto report = nlohmann::json::parse(result.out);
+  EXPECT_EQ(report.value("objects_moved", 0), 4) << result.out;  // every conn grew out of its block
+  EXPECT_EQ(target.ask("v"), "2");
+  EXPECT_EQ(target.ask("report"), "serving all-hit");  // the loop goes on, through the moved conns
+}
+
+// A thread that stays where its frame may point to changed data: refused in
+// one line that names the frame and says why it keeps the update, nothing
+// changed; once it leaves, the update lands.
+TEST_F(FramesHoldingChangedData, ARefusalSaysTheFrameMayPointToChangedData) {
+  Process target({v1.string()});
+  ASSERT_EQ(target.ask("stall"), "stalled");
+  auto refused = graft({"apply", std::to_string(target.pid()), patch.string(), "--timeout", "500"});
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_EQ(std::count(refused.err.begin(), refused.err.end(), '\n'), 1) << refused.err;
+  EXPECT_NE(refused.err.find("is in stall (its frame may point to changed data) at main.c:"), std::string::npos)
+      << refused.err;
+  EXPECT_NE(refused.err.find("DWARF does not say where that pointer is"), std::string::npos) << refused.err;
+  EXPECT_EQ(refused.err.find("never returns"), std::string::npos) << refused.err;  // not the reason here
+  EXPECT_EQ(target.ask("v"), "1");
+  EXPECT_EQ(target.ask("report"), "serving all-hit");
+  ASSERT_EQ(target.ask("unstall"), "unstalled");
+  auto applied = graft({"apply", std::to_string(target.pid()), patch.string(), "--timeout", "30000"});
+  ASSERT_EQ(applied.exit_code, 0) << applied.err;
+  EXPECT_EQ(target.ask("v"), "2");
+  EXPECT_EQ(target.ask("report"), "serving all-hit");
+}
+
 TEST(HardCases, BlockedSystemCallsSeeNoEintr) {
   TempDir dir;
   const auto [v1, v2, patch] = build_update(dir, "syscalls");

@@ -84,4 +84,18 @@ TEST(StartupState, StateSetByCodeThatRunsAgainIsAcceptedAndWorksLive) {
 }
 
 }  // namespace
+// A flag the code sets and clears every call (redis's activeExpireCycle and
+// its timelimit_exit) is no once-flag: a new member set by that code is set
+// again at the next call, and graft diff has nothing to refuse. (It said
+// "behind the once-flag main.c::limit_hit, already set in the running
+// process" and refused.)
+TEST(StartupState, AFlagClearedAgainIsNotAOnceFlag) {
+  TempDir dir;
+  const auto v1 = build_program(dir, "resetflag", "v1"), v2 = build_program(dir, "resetflag", "v2");
+  auto result = graft({"diff", v1.string(), v2.string(), "-o", (dir.path() / "p.graft").string(), "--explain"});
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(result.out.find("once-flag"), std::string::npos) << result.out;
+  EXPECT_EQ(result.err.find("once-flag"), std::string::npos) << result.err;
+}
+
 }  // namespace graft::test

@@ -153,5 +153,52 @@ TEST_F(Walls, BlockStaticsOfOneNameAreDistinct) {
   EXPECT_EQ(target.ask("note -1"), "-2");
 }
 
+// (f) A struct ending in a flexible array member, allocated with room for
+// its elements: the header is scanned once and the rest of the allocation
+// as elements of the array, so the items they point to are found and
+// transformed (they were read as more headers, and missed). A change to the
+// array's element type is refused in one line, the target as it was.
+TEST_F(Walls, AFlexibleArrayMemberIsScannedAsItsElements) {
+  const auto [v1, v2, patch] = build_update(dir, "flexarray");
+  Process target({v1.string()});
+  ASSERT_EQ(target.ask("make 5"), "made");
+  ASSERT_EQ(target.ask("make 3"), "made");
+  ASSERT_EQ(target.ask("sum"), "130");  // 10 * (0+1+2+3+4) + 10 * (0+1+2)
+  EXPECT_EQ(target.ask("extra"), "-1");
+  auto applied = graft({"apply", std::to_string(target.pid()), patch.string()});
+  ASSERT_EQ(applied.exit_code, 0) << applied.err;
+  EXPECT_EQ(target.ask("sum"), "130");  // every item found: its value moved behind the new member
+  EXPECT_EQ(target.ask("extra"), "0");
+  ASSERT_EQ(target.ask("make 2"), "made");
+  EXPECT_EQ(target.ask("sum"), "140");
+
+  const auto v3 = build_program(dir, "flexarray", "v3");
+  const auto refused_patch = diff(dir, v1, v3, "flexarray-v3.graft");
+  Process other({v1.string()});
+  ASSERT_EQ(other.ask("make 4"), "made");
+  auto refused = graft({"apply", std::to_string(other.pid()), refused_patch.patch.string()});
+  EXPECT_NE(refused.exit_code, 0);
+  EXPECT_TRUE(one_line(refused.err)) << refused.err;
+  EXPECT_NE(refused.err.find("flexible array member r[]"), std::string::npos) << refused.err;
+  EXPECT_NE(refused.err.find("nothing was changed"), std::string::npos) << refused.err;
+  EXPECT_EQ(other.ask("sum"), "60");
+  EXPECT_TRUE(text_matches_binary(other.pid(), v1));
+}
+
+// (g) A project that builds with gcc -Werror builds with graft-cc: the
+// warnings clang gives where gcc does not stay warnings (an implicit enum
+// conversion, gcc's own -Wlogical-op unknown to clang); one the user makes
+// an error by name stays an error.
+TEST_F(Walls, ClangOnlyWarningsAreNotErrorsUnderWerror) {
+  const auto binary = build_own_program(dir, "enumconv", "v1", {"-Wall", "-Werror", "-Wlogical-op"});
+  Process target({binary.string()});
+  EXPECT_EQ(target.ask("green"), "1");
+  const auto source = programs_dir() / "enumconv" / "v1" / "main.c";
+  auto strict = run({(bin_dir() / "graft-cc").string(), "-Werror", "-Werror=enum-conversion", "-c", source.string(),
+                     "-o", (dir.path() / "strict.o").string()});
+  EXPECT_NE(strict.exit_code, 0);
+  EXPECT_NE(strict.err.find("-Wenum-conversion"), std::string::npos) << strict.err;
+}
+
 }  // namespace
 }  // namespace graft::test

@@ -253,4 +253,26 @@ TEST_F(PatchFormat, AFractionInTheManifestIsRefused) {
 }
 
 }  // namespace
+// The diff keeps only transfers the reader accepts: one predicate for both.
+TEST(FrameTransfers, WhatTheReaderRefusesIsNamed) {
+  FrameTransfer t;
+  t.old_return = 0x10;
+  t.new_return = 0x20;
+  t.old_frame = t.new_frame = 32;
+  TransferMove move;
+  move.from.kind = TransferValue::Kind::Register;
+  move.from.reg = 3;
+  move.to.kind = TransferValue::Kind::Frame;
+  move.to.offset = -16;
+  move.size = 8;
+  t.moves.push_back(move);
+  EXPECT_EQ(malformed_transfer(t, 0x40), "");
+  EXPECT_NE(malformed_transfer(t, 0x20), "");  // the new return past the code
+  t.moves[0].from.reg = 17;                      // a vector register (DWARF 17: xmm0)
+  EXPECT_EQ(malformed_transfer(t, 0x40), "a move from a register that is not a general one");
+  t.moves[0].from.reg = 3;
+  t.moves[0].size = 0;
+  EXPECT_EQ(malformed_transfer(t, 0x40), "a move of 0 bytes");
+}
+
 }  // namespace graft
