@@ -817,19 +817,27 @@ Result<RevertReport> RevertUpdate::finish() {
 // A process that ended under graft (it exited, was killed or crashed), or
 // that another program replaced (an execve by one of its threads), fails
 // whatever graft did next, with that call's error (a write's "Input/output
-// error"): said as it is. An execve under way (every other thread ended,
-// the execing one waiting for graft to let go of them) counts as done.
+// error"): said as it is. Threads end one by one, and a loaded machine may
+// take a while to end them all: a process with some threads on their way out
+// is watched until it is clearly one or the other. An exit ends every thread;
+// an execve ends all but the one that calls it, which waits in the call for
+// graft to reap the others (or is already another program).
 template <typename T>
 Result<T> unless_gone(pid_t pid, const Result<FileId>& executable, Result<T> result) {
   if (result) return result;
-  if (process_exited(pid))
-    return make_error("process {} exited during the update (it ended, was killed or crashed); there is nothing left to "
-                      "update", pid);
-  const auto now = executable_id(pid);
-  if ((executable && now && now.value() != executable.value()) || (any_task_exiting(pid) && !every_task_exiting(pid)))
-    return make_error("process {} started another program (execve) during the update; nothing of the update is in it",
-                      pid);
-  return result;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  for (;;) {
+    if (process_exited(pid))
+      return make_error("process {} exited during the update (it ended, was killed or crashed); there is nothing left "
+                        "to update", pid);
+    const auto now = executable_id(pid);
+    if ((executable && now && now.value() != executable.value()) || task_in_execve(pid))
+      return make_error("process {} started another program (execve) during the update; nothing of the update is in "
+                        "it", pid);
+    // No thread leaving (or one thread that ended alone): the error is graft's own.
+    if (!any_task_exiting(pid) || std::chrono::steady_clock::now() > deadline) return result;
+    usleep(1000);
+  }
 }
 
 Result<ApplyReport> apply_patch(pid_t pid, const Patch& patch, const ApplyOptions& options, Refusal* refusal) {

@@ -1,5 +1,7 @@
 #include "common/task_state.h"
 
+#include <sys/syscall.h>
+
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
@@ -41,5 +43,19 @@ bool task_exiting(pid_t pid, pid_t tid) { return stat_says_exiting(fmt::format("
 bool any_task_exiting(pid_t pid) { return tasks_exiting(pid, false); }
 
 bool every_task_exiting(pid_t pid) { return tasks_exiting(pid, true); }
+
+bool task_in_execve(pid_t pid) {
+  std::error_code error;
+  std::filesystem::directory_iterator tasks(fmt::format("/proc/{}/task", pid), error);
+  if (error) return false;
+  for (const auto& task : tasks) {
+    if (stat_says_exiting(task.path() / "stat")) continue;
+    // "NR args... sp pc" while it is blocked in a call, "running" otherwise.
+    std::ifstream in(task.path() / "syscall");
+    long number = -1;
+    if (in >> number && (number == SYS_execve || number == SYS_execveat)) return true;
+  }
+  return false;
+}
 
 }  // namespace graft

@@ -15,4 +15,9 @@ bool any_task_exiting(pid_t pid);
 // Whether every thread of `pid` is (or the process is gone).
 bool every_task_exiting(pid_t pid);
 
+// Whether a thread of `pid` that is not on its way out waits in execve or
+// execveat: another program is taking the process over, and waits for its
+// other threads to end (for their tracer to reap them).
+bool task_in_execve(pid_t pid);
+
 }  // namespace graft

@@ -232,6 +232,10 @@ trial() {
     load_stop
     local why applied=no
     why=$(healthy "$pid" "$binary") || problems+=("$why")
+    if [[ $why == *"target died"* ]]; then  # how: the evidence a rare death needs (reaped here, not in the subshell)
+        local status=0; wait "$pid" 2>/dev/null; status=$?
+        problems+=("its exit status $status$([ $status -gt 128 ] && echo " (SIG$(kill -l $((status - 128))))")")
+    fi
     "$graft" status "$pid" 2>/dev/null | grep -qE '^process [0-9]+: [0-9]+ patch' && applied=yes
     if [[ $kind == int3* ]] && kill -0 "$pid" 2>/dev/null; then
         [ "$(ls /proc/$pid/task | wc -l)" == 5 ] || problems+=("$(ls /proc/$pid/task | wc -l) threads instead of 5")
