@@ -8,6 +8,7 @@
 
 #include "common/blocking_calls.h"
 #include "common/kill_point.h"
+#include "common/task_state.h"
 
 #include <signal.h>
 #include <unistd.h>
@@ -40,17 +41,8 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-std::string hex(std::span<const uint8_t> bytes) {
-  std::string out;
-  for (uint8_t b : bytes) out += fmt::format("{:02x}", b);
-  return out;
-}
-
-std::vector<uint8_t> unhex(const std::string& text) {
-  std::vector<uint8_t> out;
-  for (size_t i = 0; i + 1 < text.size(); i += 2) out.push_back(static_cast<uint8_t>(std::stoul(text.substr(i, 2), nullptr, 16)));
-  return out;
-}
+using registry::hex;
+using registry::unhex;
 
 // The two writes that switch a patchable entry from `previous` to `bytes`
 // (x86::EntryBytes each, hex): for apply the pad first (unreachable until
@@ -822,19 +814,37 @@ Result<RevertReport> RevertUpdate::finish() {
 
 }  // namespace
 
-// A process killed (or crashed) under graft fails whatever graft did next,
-// with that call's error (a write's "Input/output error"): said as it is.
+// A process that ended under graft (it exited, was killed or crashed), or
+// that another program replaced (an execve by one of its threads), fails
+// whatever graft did next, with that call's error (a write's "Input/output
+// error"): said as it is. Threads end one by one, and a loaded machine may
+// take a while to end them all: a process with some threads on their way out
+// is watched until it is clearly one or the other. An exit ends every thread;
+// an execve ends all but the one that calls it, which waits in the call for
+// graft to reap the others (or is already another program).
 template <typename T>
-Result<T> unless_exited(pid_t pid, Result<T> result) {
-  if (!result && process_exited(pid))
-    return make_error("process {} exited during the update (killed or crashed); there is nothing left to update", pid);
-  return result;
+Result<T> unless_gone(pid_t pid, const Result<FileId>& executable, Result<T> result) {
+  if (result) return result;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  for (;;) {
+    if (process_exited(pid))
+      return make_error("process {} exited during the update (it ended, was killed or crashed); there is nothing left "
+                        "to update", pid);
+    const auto now = executable_id(pid);
+    if ((executable && now && now.value() != executable.value()) || task_in_execve(pid))
+      return make_error("process {} started another program (execve) during the update; nothing of the update is in "
+                        "it", pid);
+    // No thread leaving (or one thread that ended alone): the error is graft's own.
+    if (!any_task_exiting(pid) || std::chrono::steady_clock::now() > deadline) return result;
+    usleep(1000);
+  }
 }
 
 Result<ApplyReport> apply_patch(pid_t pid, const Patch& patch, const ApplyOptions& options, Refusal* refusal) {
   ApplyUpdate update(pid, patch, options);
   GRAFT_TRY(update.check());
-  return unless_exited(pid, [&]() -> Result<ApplyReport> {
+  const auto executable = executable_id(pid);
+  return unless_gone(pid, executable, [&]() -> Result<ApplyReport> {
     GRAFT_TRY(update.link());
     GRAFT_TRY(update.map());
     GRAFT_TRY(update.run_update_code());
@@ -846,7 +856,8 @@ Result<ApplyReport> apply_patch(pid_t pid, const Patch& patch, const ApplyOption
 Result<RevertReport> revert_latest(pid_t pid, const ApplyOptions& options, Refusal* refusal) {
   RevertUpdate update(pid, options);
   GRAFT_TRY(update.check());
-  return unless_exited(pid, [&]() -> Result<RevertReport> {
+  const auto executable = executable_id(pid);
+  return unless_gone(pid, executable, [&]() -> Result<RevertReport> {
     GRAFT_TRY(update.commit(refusal));
     return update.finish();
   }());

@@ -122,6 +122,7 @@ Result<Guardian> Guardian::start(const Journal& journal, pid_t target) {
     return make_error("the update's guardian did not start");
   }
   set_kill_point_guardian(guardian);
+  set_kill_point_target(target);
   return Guardian(guardian, done[1]);
 }
 
@@ -129,6 +130,7 @@ Guardian::~Guardian() {
   if (done_fd_ < 0) return;  // moved from
   close(done_fd_);
   set_kill_point_guardian(0);
+  set_kill_point_target(0);
 }
 
 }  // namespace graft

@@ -5,8 +5,10 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <optional>
 
 #include "apply/registry.h"
@@ -48,6 +50,57 @@ bool any_thread_stopped(pid_t pid) {
   return false;
 }
 
+// What the entry of each function an applied patch redirects holds: the
+// newest such patch's redirect (`applied` is oldest first).
+std::map<uint64_t, std::vector<uint8_t>> applied_entries(const std::vector<registry::Record>& applied) {
+  std::map<uint64_t, std::vector<uint8_t>> entries;
+  for (const auto& r : applied)
+    for (const auto& e : r.entries) entries[e.address] = registry::unhex(e.new_bytes);
+  return entries;
+}
+
+// A commit killed with its guardian (no journal left) may have switched some
+// entries and not others: an apply's redirected into a region that is then
+// unmapped, a revert's put back while its patch stays applied. Each entry at
+// `addresses` that does not hold what the applied patches say (`expected`,
+// else graft-cc's unpatched entry) is given it, the jump first.
+Result<size_t> put_back_entries(TracedProcess& process, const std::vector<uint64_t>& addresses,
+                                const std::map<uint64_t, std::vector<uint8_t>>& expected) {
+  size_t put_back = 0;
+  for (const uint64_t address : addresses) {
+    std::vector<uint8_t> want(x86::kUnpatchedEntry.begin(), x86::kUnpatchedEntry.end());
+    if (auto it = expected.find(address); it != expected.end()) want = it->second;
+    const RemoteAddress pad(address - x86::kEntryPad);
+    GRAFT_ASSIGN(const auto now, process.read(pad, x86::kEntryBytes));
+    if (want.size() != x86::kEntryBytes || now == want) continue;
+    GRAFT_TRY(process.write(RemoteAddress(address), std::span(want).subspan(x86::kEntryPad)));
+    GRAFT_TRY(process.write(pad, std::span(want).first(x86::kEntryPad)));
+    ++put_back;
+  }
+  return put_back;
+}
+
+// A thread that runs in [start, end), or whose stack holds an address in it
+// (a frame the commit rebuilt to return there): the region must stay. The
+// stack is read from the thread's stack pointer to the end of its mapping.
+std::optional<pid_t> thread_using(TracedProcess& process, const std::vector<MemoryMap>& maps, uint64_t start,
+                                  uint64_t end) {
+  for (const auto& t : process.threads()) {
+    if (t.regs.rip >= start && t.regs.rip < end) return t.tid;
+    const uint64_t sp = t.regs.rsp;
+    auto stack = std::find_if(maps.begin(), maps.end(), [&](const MemoryMap& m) { return m.contains(sp); });
+    if (stack == maps.end()) continue;
+    auto words = process.read(RemoteAddress(sp), stack->end - sp);
+    if (!words) continue;
+    for (size_t i = 0; i + 8 <= words->size(); i += 8) {
+      uint64_t word = 0;
+      std::memcpy(&word, words->data() + i, 8);
+      if (word >= start && word < end) return t.tid;
+    }
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 Result<RecoveryReport> recover(pid_t pid, const JournalState* journal) {
@@ -55,13 +108,18 @@ Result<RecoveryReport> recover(pid_t pid, const JournalState* journal) {
   GRAFT_ASSIGN(auto leftovers, registry::leftovers(pid));
   GRAFT_ASSIGN(const auto maps_before, read_maps(pid));
   const bool handler_left = std::any_of(maps_before.begin(), maps_before.end(),
-                                        [](const MemoryMap& m) { return m.path == kTrapHandlerName; });
-  if ((!journal || is_empty(*journal)) && leftovers.empty() && !handler_left) return report;
+                                        [&](const MemoryMap& m) { return is_trap_handler(pid, m); });
+  // Without a journal (graft and its guardian both killed), a process
+  // stopped by graft's holds shows nothing but the stop: `graft recover`
+  // continues it.
+  const bool stopped_without_journal = !journal && any_thread_stopped(pid);
+  if ((!journal || is_empty(*journal)) && leftovers.empty() && !handler_left && !stopped_without_journal) return report;
   std::set<RemoteAddress> planted;
   if (journal)
     for (uint64_t address : journal->ever_planted) planted.insert(RemoteAddress(address));
   GRAFT_ASSIGN(auto process, TracedProcess::attach_after_graft(pid, planted, std::chrono::seconds(10)));
   GRAFT_TRY(process->stop_all());
+  uint64_t kept_handler = 0, kept_handler_size = 0;  // graft's SIGTRAP handler a thread was inside (0: none)
   if (journal) {
     // A thread that hit one of graft's int3s as graft died has its SIGTRAP queued.
     for (auto& t : process->threads()) {
@@ -88,12 +146,12 @@ Result<RecoveryReport> recover(pid_t pid, const JournalState* journal) {
       report.done.push_back(fmt::format("rolled back the commit graft had begun ({} writes, {} threads' registers)",
                                         journal->undo.size(), journal->registers_before.size()));
     }
-    std::optional<uint64_t> handler_kept;
     if (journal->trap_handler) {
       const auto [page, size] = *journal->trap_handler;
       auto healed = TrapHandler::remove_left(*process, RemoteAddress(page), size);
       if (!healed) {
-        handler_kept = page;
+        kept_handler = page;
+        kept_handler_size = size;
         report.done.push_back(healed.error().message);
       } else {
         report.done.push_back(fmt::format("took graft's SIGTRAP handler out ({} int3s healed)", *healed));
@@ -112,7 +170,7 @@ Result<RecoveryReport> recover(pid_t pid, const JournalState* journal) {
       report.done.push_back("lowered the update-pending flag");
     }
     for (const auto& [start, size] : journal->mapped) {
-      if (handler_kept == start || (journal->trap_handler && journal->trap_handler->first == start)) continue;
+      if (journal->trap_handler && journal->trap_handler->first == start) continue;
       GRAFT_TRY(RemoteMapping(*process, RemoteAddress(start), size).unmap());
       report.done.push_back(fmt::format("unmapped {:#x}-{:#x}, mapped for an update that did not commit", start,
                                         start + size));
@@ -128,13 +186,47 @@ Result<RecoveryReport> recover(pid_t pid, const JournalState* journal) {
   // it knows), graft's regions no applied record names.
   GRAFT_ASSIGN(auto maps, read_maps(pid));
   for (const auto& m : maps)
-    if (m.path == kTrapHandlerName && (!journal || !journal->trap_handler)) {
+    if ((!journal || !journal->trap_handler) && is_trap_handler(pid, m)) {
       auto healed = TrapHandler::remove_left(*process, RemoteAddress(m.start), m.end - m.start);
       if (!healed) return healed.error();
       report.done.push_back(fmt::format("took graft's SIGTRAP handler out ({} int3s healed)", *healed));
     }
   GRAFT_ASSIGN(leftovers, registry::leftovers(pid));
+  GRAFT_ASSIGN(const auto applied, registry::read_all(pid));
+  const auto expected = applied_entries(applied);
+  std::vector<uint64_t> addresses;
+  for (const auto& [address, bytes] : expected) addresses.push_back(address);
+  GRAFT_ASSIGN(const size_t redirected, put_back_entries(*process, addresses, expected));
+  if (redirected)
+    report.done.push_back(fmt::format("redirected {} function entries again that a revert killed in its commit had "
+                                      "put back (its patch stays applied)", redirected));
   for (const auto& l : leftovers) {
+    if (l.record && l.record->state == registry::Staged) {
+      addresses.clear();
+      for (const auto& e : l.record->entries) addresses.push_back(e.address);
+      GRAFT_ASSIGN(const size_t put_back, put_back_entries(*process, addresses, expected));
+      if (put_back)
+        report.done.push_back(fmt::format("put back {} function entries that an apply killed in its commit had "
+                                          "redirected into {:#x}-{:#x}", put_back, l.start, l.end));
+    } else if (l.record && l.record->state == registry::Reverting) {
+      // Its record turns Reverting first in the revert's commit: the rest
+      // (its entries put back) may not have followed. Finished here.
+      std::map<uint64_t, std::vector<uint8_t>> before = expected;
+      addresses.clear();
+      for (const auto& e : l.record->entries) {
+        if (!before.count(e.address)) before[e.address] = registry::unhex(e.old_bytes);
+        addresses.push_back(e.address);
+      }
+      GRAFT_ASSIGN(const size_t put_back, put_back_entries(*process, addresses, before));
+      if (put_back)
+        report.done.push_back(fmt::format("finished a revert killed in its commit: put back {} function entries that "
+                                          "still led into {:#x}-{:#x}", put_back, l.start, l.end));
+    }
+    if (auto tid = thread_using(*process, maps, l.start, l.end)) {
+      report.done.push_back(fmt::format("kept {:#x}-{:#x} ({}, left by {}) mapped: thread {} runs in it or returns "
+                                        "into it", l.start, l.end, l.name, l.why, *tid));
+      continue;
+    }
     GRAFT_TRY(RemoteMapping(*process, RemoteAddress(l.start), l.end - l.start).unmap());
     report.done.push_back(fmt::format("unmapped {:#x}-{:#x} ({}), left by {}", l.start, l.end, l.name, l.why));
   }
@@ -143,9 +235,9 @@ Result<RecoveryReport> recover(pid_t pid, const JournalState* journal) {
   // (the kernel flushes pending stop signals and cancels the group stop),
   // else the threads would go back to the stop once let go, each in its own
   // time. Then, until every thread is seen running, again.
-  const bool continue_after = journal && journal->held;
+  const bool continue_after = (journal && journal->held) || stopped_without_journal;
   if (continue_after) {
-    report.continued = any_thread_stopped(pid);
+    report.continued = any_thread_stopped(pid) || stopped_without_journal;  // seen before the attach
     kill(pid, SIGCONT);
   }
   GRAFT_TRY(process->detach());
@@ -162,6 +254,21 @@ Result<RecoveryReport> recover(pid_t pid, const JournalState* journal) {
       usleep(2000);
     }
     if (report.continued) report.done.push_back("continued the process, which graft's holds had stopped");
+  }
+  // A thread that was inside graft's SIGTRAP handler kept it (a thread
+  // parked on graft's int3 when graft died takes its SIGTRAP there, and
+  // graft's holds may keep it stopped inside until the SIGCONT above). With
+  // every int3 healed and SIGTRAP's action put back, it leaves the handler
+  // once it runs (it returns from the signal): the handler is taken out then.
+  for (int round = 0; kept_handler && round < 20; ++round) {
+    usleep(5000);
+    auto again = TracedProcess::attach_after_graft(pid, planted, std::chrono::seconds(10));
+    if (!again) break;
+    if ((*again)->stop_all() && TrapHandler::remove_left(**again, RemoteAddress(kept_handler), kept_handler_size)) {
+      report.done.push_back("took graft's SIGTRAP handler out once the thread inside it had left it");
+      kept_handler = 0;
+    }
+    (void)(*again)->detach();
   }
   return report;
 }

@@ -148,8 +148,20 @@ Result<std::vector<Leftover>> leftovers(pid_t pid) {
     else if (r->state == Reverting) why = "a revert that committed but did not unmap it";
     else if (r->state != Applied) why = fmt::format("its registry record is in state {}", static_cast<uint32_t>(r->state));
     if (why.empty()) continue;
-    out.push_back({m.start, m.end, m.path, why});
+    out.push_back({m.start, m.end, m.path, why, r ? std::optional(std::move(*r)) : std::nullopt});
   }
+  return out;
+}
+
+std::string hex(std::span<const uint8_t> bytes) {
+  std::string out;
+  for (uint8_t b : bytes) out += fmt::format("{:02x}", b);
+  return out;
+}
+
+std::vector<uint8_t> unhex(const std::string& text) {
+  std::vector<uint8_t> out;
+  for (size_t i = 0; i + 1 < text.size(); i += 2) out.push_back(static_cast<uint8_t>(std::stoul(text.substr(i, 2), nullptr, 16)));
   return out;
 }
 

@@ -5,6 +5,7 @@
 #include <sys/types.h>
 
 #include <map>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -91,8 +92,13 @@ struct Leftover {
   uint64_t start = 0, end = 0;  // every mapping of the region's memfd
   std::string name;             // the memfd's name
   std::string why;              // "an apply that did not commit", ...
+  std::optional<Record> record; // its record, if it can be read
 };
 Result<std::vector<Leftover>> leftovers(pid_t pid);
 std::string memfd_name(int sequence, const std::string& patch_id);
+
+// An entry's bytes as records keep them (hex), and back.
+std::string hex(std::span<const uint8_t> bytes);
+std::vector<uint8_t> unhex(const std::string& text);
 
 }  // namespace graft::registry

@@ -17,6 +17,7 @@
 #include "crypto/trust.h"
 #include "diff/diff.h"
 #include "patch/patch.h"
+#include "target/trap_handler.h"
 
 namespace {
 
@@ -208,6 +209,11 @@ int run_status(int pid, bool json) {
   if (!applied) return fail(applied.error());
   auto leftovers = graft::registry::leftovers(pid);
   if (!leftovers) return fail(leftovers.error());
+  auto maps = graft::read_maps(pid);
+  if (!maps) return fail(maps.error());
+  std::vector<uint64_t> handlers;  // graft's SIGTRAP handler, left by a graft that died
+  for (const auto& m : *maps)
+    if (graft::is_trap_handler(pid, m)) handlers.push_back(m.start);
   if (json) {
     nlohmann::json list = nlohmann::json::array();
     for (const auto& a : *applied)
@@ -218,7 +224,9 @@ int run_status(int pid, bool json) {
     for (const auto& l : *leftovers)
       left.push_back({{"name", l.name}, {"why", l.why},
                       {"region", {fmt::format("{:#x}", l.start), fmt::format("{:#x}", l.end)}}});
-    print_json({{"pid", pid}, {"patches", list}, {"unrecorded_regions", left}});
+    nlohmann::json handler_pages = nlohmann::json::array();
+    for (uint64_t h : handlers) handler_pages.push_back(fmt::format("{:#x}", h));
+    print_json({{"pid", pid}, {"patches", list}, {"unrecorded_regions", left}, {"trap_handlers_left", handler_pages}});
     return 0;
   }
   if (applied->empty())
@@ -232,6 +240,8 @@ int run_status(int pid, bool json) {
   for (const auto& l : *leftovers)
     std::cout << fmt::format("  unrecorded region {:#x}-{:#x} ({}), left by {}: graft recover {} unmaps it\n", l.start,
                              l.end, l.name, l.why, pid);
+  for (uint64_t h : handlers)
+    std::cout << fmt::format("  graft's SIGTRAP handler left at {:#x}: graft recover {} takes it out\n", h, pid);
   return 0;
 }
 

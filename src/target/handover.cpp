@@ -10,9 +10,8 @@
 
 #include <cerrno>
 #include <cstring>
-#include <filesystem>
-#include <fstream>
-#include <sstream>
+
+#include "common/task_state.h"
 
 namespace graft {
 namespace {
@@ -235,24 +234,6 @@ Status ProcessIdentity::still_same() const {
   return ok();
 }
 
-namespace {
-
-// Whether the task's /proc stat says it is a zombie, dead, or on its way out (PF_EXITING).
-bool task_exiting(const std::filesystem::path& stat_path) {
-  std::ifstream in(stat_path);
-  std::string stat;
-  if (!std::getline(in, stat)) return true;
-  std::istringstream fields(stat.substr(stat.rfind(')') + 1));  // after the name, which may hold anything
-  std::string state;
-  int64_t ppid = 0, group = 0, session = 0, tty = 0, terminal_group = 0;
-  uint64_t flags = 0;
-  fields >> state >> ppid >> group >> session >> tty >> terminal_group >> flags;
-  constexpr uint64_t kExiting = 0x4;  // PF_EXITING
-  return state == "Z" || state == "X" || (flags & kExiting);
-}
-
-}  // namespace
-
 bool process_exited(pid_t pid) {
   const UniqueFd pidfd = pidfd_of(pid);
   if (!pidfd.valid()) return errno == ESRCH;
@@ -261,10 +242,7 @@ bool process_exited(pid_t pid) {
   // A killed process is not reported by its pidfd while graft, its tracer,
   // has not reaped its threads: then every thread is exiting or a zombie
   // (a main thread that ended alone is a zombie too, its process alive).
-  std::error_code error;
-  for (const auto& task : std::filesystem::directory_iterator(fmt::format("/proc/{}/task", pid), error))
-    if (!task_exiting(task.path() / "stat")) return false;
-  return true;
+  return every_task_exiting(pid);
 }
 
 }  // namespace graft

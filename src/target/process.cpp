@@ -188,7 +188,8 @@ Result<std::unique_ptr<TracedProcess>> TracedProcess::seize_all(pid_t pid) {
 Status TracedProcess::seize(pid_t tid) {
   // TRACESYSGOOD: the system-call stops of injected calls (target/remote.h)
   // are told from traps; a thread at one when graft dies just goes on.
-  if (ptrace(PTRACE_SEIZE, tid, nullptr, PTRACE_O_TRACECLONE | PTRACE_O_TRACEFORK | PTRACE_O_TRACESYSGOOD) != 0) {
+  constexpr long kOptions = PTRACE_O_TRACECLONE | PTRACE_O_TRACEFORK | PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACEEXEC;
+  if (ptrace(PTRACE_SEIZE, tid, nullptr, kOptions) != 0) {
     const int err = errno;
     if (err == ESRCH) return ok();  // the thread exited meanwhile
     if (err == EPERM) {
@@ -275,6 +276,8 @@ Thread* TracedProcess::handle_report(pid_t tid, int status, bool* process_exited
     unsigned long child = 0;
     ptrace(PTRACE_GETEVENTMSG, tid, nullptr, &child);
     release_child(static_cast<pid_t>(child), false);
+  } else if (event == PTRACE_EVENT_EXEC) {
+    exec_seen_ = true;  // the thread (with the main thread's ID now) stops here, at the new program's start
   } else if (event == PTRACE_EVENT_STOP) {
     t->group_stop = is_job_control_stop(sig);
   } else if (event == 0 && sig == SIGSTOP && (t->held || after_graft_)) {
@@ -362,6 +365,7 @@ Status TracedProcess::wait_for_stops(pid_t only) {
   };
   unsigned idle_polls = 0;
   while (!all_stopped()) {
+    if (exec_seen_) return exec_error();  // threads of the old program never report again
     GRAFT_ASSIGN(auto report, next_report());
     if (!report) {
       if (std::chrono::steady_clock::now() > deadline)
@@ -375,8 +379,13 @@ Status TracedProcess::wait_for_stops(pid_t only) {
     bool exited = false;
     handle_report(report->first, report->second, &exited);
     if (exited) return make_error("process {} exited during the update", pid_);
+    if (exec_seen_) return exec_error();
   }
   return ok();
+}
+
+Error TracedProcess::exec_error() const {
+  return make_error("process {} started another program (execve) during the update", pid_);
 }
 
 Result<std::vector<pid_t>> TracedProcess::wait_for_traps(std::chrono::microseconds limit) {
@@ -391,6 +400,7 @@ Result<std::vector<pid_t>> TracedProcess::wait_for_traps(std::chrono::microsecon
     bool exited = false;
     Thread* t = handle_report(report->first, report->second, &exited);
     if (exited) return make_error("process {} exited during the update", pid_);
+    if (exec_seen_) return exec_error();
     if (!t) continue;
     if (t->trapped_at) trapped.push_back(t->tid);
     else if (!t->group_stop) resume(*t);  // a signal or a stale stop: it runs on, nothing is held
@@ -473,6 +483,9 @@ void TracedProcess::hold_all() {
 }
 
 Status TracedProcess::release_hold(Thread& t) {
+  // After an execve the thread with this ID is the new program's, and the
+  // SIGSTOP went with the thread graft held.
+  if (exec_seen_) t.held = false;
   for (int round = 0; t.held && t.stopped; ++round) {
     // It takes its signals on the way out of the stop; graft's SIGSTOP is
     // discarded (handle_report), another signal is kept for the program.

@@ -147,6 +147,14 @@ class TracedProcess {
   // traced since (PTRACE_O_TRACECLONE), and the program's from now on.
   void adopt(pid_t tid);
 
+  // A thread of the process called execve (PTRACE_O_TRACEEXEC): the process
+  // is another program, which has nothing of graft's and must get nothing:
+  // no system call, no register, no wait for it goes on (each says so with
+  // exec_error()), and the detach lets it run as it is.
+  bool exec_seen() const { return exec_seen_; }
+  void saw_exec() { exec_seen_ = true; }
+  Error exec_error() const;
+
  private:
   explicit TracedProcess(pid_t pid) : pid_(pid) {}
   Status seize(pid_t tid);
@@ -167,7 +175,8 @@ class TracedProcess {
   std::set<pid_t> released_children_;
   Journal* journal_ = &no_journal_;
   bool held_any_ = false;
-  bool after_graft_ = false;  // attach_after_graft: group-stopped threads are driven too
+  bool after_graft_ = false;
+  bool exec_seen_ = false;  // attach_after_graft: group-stopped threads are driven too
   static inline Journal no_journal_;
 };
 

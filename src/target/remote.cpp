@@ -9,9 +9,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 
 #include "common/kill_point.h"
+#include "common/task_state.h"
 #include "target/handover.h"
 #include "target/x86.h"
 
@@ -56,11 +58,13 @@ SavedRegisters::SavedRegisters(SavedRegisters&& other) noexcept
 }
 
 Status SavedRegisters::set(const Registers& regs) {
+  if (process_->exec_seen()) return process_->exec_error();
   dirty_ = true;
   return set_thread_registers(thread_->tid, regs);
 }
 
 Status SavedRegisters::restore() {
+  if (process_->exec_seen()) dirty_ = false;  // another program now: nothing of the old one's to put back
   if (!dirty_) return ok();
   GRAFT_TRY(set_thread_registers(thread_->tid, saved_));
   thread_->regs = saved_;
@@ -96,6 +100,36 @@ std::optional<Registers> own_call_again(const TracedProcess& process, const Regi
   return again;
 }
 
+// How long a thread graft resumed for one of its system calls may take to
+// report: the calls graft makes return at once.
+constexpr auto kSyscallReportLimit = std::chrono::seconds(10);
+
+// The next report of `t`, which graft has just resumed. Never a blocking
+// wait: a process that exits, or execs from another thread, while graft
+// runs something in one of its threads ends `t`, and the kernel holds back
+// the report of a main thread until graft has reaped the others (an exec
+// waits for that too): graft would wait forever. So: polled, and given up
+// as soon as `t` is on its way out, or after `limit`.
+Result<int> wait_for_report(const TracedProcess& process, const Thread& t, std::chrono::milliseconds limit) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  for (unsigned polls = 1;; ++polls) {
+    int status = 0;
+    const pid_t got = waitpid(t.tid, &status, __WALL | WNOHANG);
+    if (got == t.tid) return status;
+    if (got < 0 && errno != EINTR) return make_error("thread {} of process {} is gone", t.tid, process.pid());
+    if (polls % 32 == 0) {
+      if (process_exited(process.pid())) return make_error("process {} exited during the update", process.pid());
+      if (task_exiting(process.pid(), t.tid))
+        return make_error("thread {} of process {} was ended by another thread (an execve?) during the update", t.tid,
+                          process.pid());
+      if (std::chrono::steady_clock::now() > deadline)
+        return make_error("thread {} of process {} did not come back from a system call graft ran in it in {} s", t.tid,
+                          process.pid(), std::chrono::duration_cast<std::chrono::seconds>(limit).count());
+    }
+    if (polls > 8) usleep(20);  // most calls are back after a few polls
+  }
+}
+
 // Runs a stopped thread to its next system-call stop of the kind `op`
 // (PTRACE_SYSCALL_INFO_ENTRY or _EXIT), keeping the signals it meets on the
 // way for the program and adopting a thread it starts.
@@ -103,9 +137,17 @@ Status run_to_syscall_stop(TracedProcess& process, Thread& t, uint8_t op) {
   for (int attempt = 0; attempt < 100; ++attempt) {
     if (ptrace(PTRACE_SYSCALL, t.tid, nullptr, nullptr) != 0)
       return errno_error(fmt::format("PTRACE_SYSCALL of thread {}", t.tid), errno);
-    int status = 0;
-    if (waitpid(t.tid, &status, __WALL) != t.tid || !WIFSTOPPED(status))
-      return make_error("thread {} died while running a system call for graft", t.tid);
+    auto reported = wait_for_report(process, t, kSyscallReportLimit);
+    if (!reported) {
+      t.stopped = false;  // resumed, and not back
+      return reported.error();
+    }
+    const int status = *reported;
+    if (!WIFSTOPPED(status)) return make_error("thread {} died while running a system call for graft", t.tid);
+    if ((status >> 16) == PTRACE_EVENT_EXEC) {  // another thread's execve took this thread's ID
+      process.saw_exec();
+      return process.exec_error();
+    }
     if (WSTOPSIG(status) == kSyscallStop) {
       __ptrace_syscall_info info{};
       if (ptrace(PTRACE_GET_SYSCALL_INFO, t.tid, sizeof info, &info) > 0 && info.op == op) return ok();
@@ -157,6 +199,7 @@ Result<Registers> RemoteSyscalls::to_syscall_stop(uint8_t op) {
 Result<int64_t> RemoteSyscalls::call(long number, std::array<uint64_t, 6> args) {
   Thread& t = registers_.thread();
   TracedProcess& process = registers_.process();
+  if (process.exec_seen()) return process.exec_error();
   if (!t.stopped) return make_error("internal: no stopped thread for a system call");
   // The thread may run its own code from where it is (its registers are its
   // own): the hold of the last call is taken back there.
@@ -398,6 +441,11 @@ Result<BorrowedRun> BorrowedThread::run(const Registers& start_regs, std::chrono
       if (!t.pending_signal) t.pending_signal = sig;  // the program's: delivered when it resumes
       continue;
     }
+    if (event == PTRACE_EVENT_EXEC) {  // another thread's execve took this thread's ID: not ours any more
+      registers_.forget();
+      process.saw_exec();
+      return process.exec_error();
+    }
     unsigned long child = 0;
     if (event == PTRACE_EVENT_CLONE) ptrace(PTRACE_GETEVENTMSG, t.tid, nullptr, &child);
     run.signal = sig;
@@ -415,13 +463,18 @@ Status BorrowedThread::skip_closing_call() {
   GRAFT_TRY(registers_.set(at));
   for (int attempt = 0; attempt < 100; ++attempt) {
     if (ptrace(PTRACE_SYSCALL, t.tid, nullptr, nullptr) != 0) return errno_error("PTRACE_SYSCALL", errno);
-    int status = 0;
-    if (waitpid(t.tid, &status, __WALL) != t.tid || !WIFSTOPPED(status)) {
+    auto status = wait_for_report(process, t, kSyscallReportLimit);
+    if (!status || !WIFSTOPPED(*status)) {
       registers_.forget();
-      return make_error("thread {} ended while running code for graft", t.tid);
+      return status ? make_error("thread {} ended while running code for graft", t.tid) : status.error();
     }
-    if (WSTOPSIG(status) == (SIGTRAP | 0x80)) return ok();
-    keep_for_program(t, status);
+    if ((*status >> 16) == PTRACE_EVENT_EXEC) {
+      registers_.forget();
+      process.saw_exec();
+      return process.exec_error();
+    }
+    if (WSTOPSIG(*status) == (SIGTRAP | 0x80)) return ok();
+    keep_for_program(t, *status);
   }
   return make_error("thread {} would not leave the code graft ran in it", t.tid);
 }

@@ -5,6 +5,7 @@
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 
+#include <algorithm>
 #include <cstring>
 #include <functional>
 #include <vector>
@@ -39,6 +40,15 @@ Status restore_action(TracedProcess& process, RemoteSyscalls& syscalls, RemoteAd
 }
 
 }  // namespace
+
+bool is_trap_handler(pid_t pid, const MemoryMap& m) {
+  if (m.path == kTrapHandlerName) return true;
+  if (!m.path.empty() || m.inode != 0 || m.end - m.start != kPage || m.perms.find('x') == std::string::npos) return false;
+  // The handler and its restorer come first; the actions and the table after them change.
+  const size_t code = offset(kOldAction);
+  auto bytes = read_process_memory(pid, RemoteAddress(m.start), code);
+  return bytes && std::equal(bytes->begin(), bytes->end(), graft_trap_handler_start);
+}
 
 Result<TrapHandler> TrapHandler::install(TracedProcess& process) {
   RemoteAddress page;

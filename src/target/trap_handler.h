@@ -17,6 +17,13 @@ namespace graft {
 
 inline constexpr char kTrapHandlerName[] = "[anon:graft-trap-handler]";
 
+// Whether the mapping `m` of process `pid` is graft's SIGTRAP handler page:
+// by its name where the kernel names anonymous memory, else (kernels
+// without CONFIG_ANON_VMA_NAME, which leave it nameless) by what it holds:
+// one anonymous executable page that begins with the handler's code. What
+// `graft recover` and `graft status` find with no journal to say where it is.
+bool is_trap_handler(pid_t pid, const MemoryMap& m);
+
 class TrapHandler {
  public:
   // Needs a stopped thread (target/remote.h RemoteSyscalls).

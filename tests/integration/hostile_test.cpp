@@ -8,6 +8,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <gtest/gtest.h>
 
 #include "../support/harness.h"
@@ -162,6 +163,79 @@ TEST_F(Hostile, ATargetKilledMidCommitIsSaidToHaveExited) {
   EXPECT_EQ(result.err.find("rolled back"), std::string::npos) << result.err;
   EXPECT_EQ(result.err.find("Input/output error"), std::string::npos) << result.err;
   EXPECT_FALSE(target.alive());
+}
+
+
+// tests/programs/leaver: a watcher thread exits the process or execs
+// /bin/sleep once its trigger file exists; graft's test hook
+// GRAFT_TEST_TRIGGER_AT creates the file at a named point of the update
+// (and waits until a thread of the target is on its way out).
+class TargetLeaves : public Hostile {
+ protected:
+  fs::path trigger() const { return dir.path() / "trigger"; }
+  CommandResult apply_triggered(pid_t pid, const fs::path& patch, const std::string& point) {
+    setenv("GRAFT_TEST_TRIGGER_AT", point.c_str(), 1);
+    setenv("GRAFT_TEST_TRIGGER", trigger().c_str(), 1);
+    auto result = run({(bin_dir() / "graft").string(), "apply", std::to_string(pid), patch.string(), "--timeout", "5000"},
+                      std::chrono::seconds(60));
+    unsetenv("GRAFT_TEST_TRIGGER_AT");
+    unsetenv("GRAFT_TEST_TRIGGER");
+    fs::remove(trigger());
+    return result;
+  }
+  // graft's error, without the hook's own line.
+  static std::string error_lines(const std::string& err) {
+    std::string out;
+    std::istringstream lines(err);
+    for (std::string line; std::getline(lines, line);)
+      if (line.find("GRAFT_TEST_TRIGGER_AT") == std::string::npos) out += line + "\n";
+    return out;
+  }
+};
+
+// A thread of the target exits the process (exit_group) while graft runs a
+// system call in its main thread, held at the call's entry stop: the main
+// thread's end is not reported until graft reaps the others, and a blocking
+// wait on it never returned. graft says the process exited, in one line.
+TEST_F(TargetLeaves, AnExitFromAnotherThreadWhileGraftInjectsIsSaidToBeAnExit) {
+  const auto [v1, v2, patch] = build_update(dir, "leaver", {}, {"--allow-stuck-threads", "stuck"});
+  Process target({v1.string(), trigger().string(), "exit"});
+  const auto result = apply_triggered(target.pid(), patch, "syscall-entry:2");
+  EXPECT_EQ(result.exit_code, 1) << result.err;
+  const std::string error = error_lines(result.err);
+  EXPECT_TRUE(one_line(error)) << result.err;
+  EXPECT_NE(error.find("process " + std::to_string(target.pid()) + " exited during the update"), std::string::npos)
+      << result.err;
+  EXPECT_FALSE(target.alive());
+}
+
+// A thread of the target calls execve while graft works on it: while graft
+// injects the patch's mapping (one thread stopped, the others running), at
+// an injected call's entry stop, and while the update waits at its
+// checkpoints (every thread running, int3s planted). graft says so in one
+// line, and the new program has nothing of graft's: untraced, no region,
+// no SIGTRAP handler, running.
+TEST_F(TargetLeaves, AnExecveFromAnotherThreadIsReportedAndLeavesNothing) {
+  const auto [v1, v2, patch] = build_update(dir, "leaver", {}, {"--allow-stuck-threads", "stuck"});
+  for (const std::string point : {"mapped:1", "syscall-entry:2", "wait:1"}) {
+    SCOPED_TRACE(point);
+    Process target({v1.string(), trigger().string(), "exec", "stuck"});
+    const auto result = apply_triggered(target.pid(), patch, point);
+    EXPECT_EQ(result.exit_code, 1) << result.err;
+    const std::string error = error_lines(result.err);
+    EXPECT_TRUE(one_line(error)) << result.err;
+    EXPECT_NE(error.find("process " + std::to_string(target.pid()) + " started another program (execve)"),
+              std::string::npos) << result.err;
+    ASSERT_TRUE(target.alive());
+    const std::string proc = "/proc/" + std::to_string(target.pid());
+    EXPECT_EQ(fs::read_symlink(proc + "/exe").filename(), "sleep");
+    const std::string status = read_text(proc + "/status");
+    EXPECT_NE(status.find("TracerPid:\t0\n"), std::string::npos) << status;
+    EXPECT_EQ(status.find("State:\tt"), std::string::npos) << status;
+    EXPECT_EQ(status.find("State:\tT"), std::string::npos) << status;
+    const std::string maps = read_text(proc + "/maps");
+    EXPECT_EQ(maps.find("graft"), std::string::npos) << maps;
+  }
 }
 
 }  // namespace

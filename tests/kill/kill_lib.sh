@@ -27,10 +27,12 @@ kv_patch() {
 kv_pid= kv_port= kv_version=
 kv_start() {  # kv_start VERSION: a fresh server
     kv_version=$1
+    # Gone before the server starts: the shell may read the file before the server's redirection empties it.
+    rm -f "$work/server.out"
     KVSTORE_INSTANCE=kill "${vdir[$1]}/kvstore" --port 0 --threads 4 >"$work/server.out" 2>"$work/server.err" &
     kv_pid=$!
     local ready=
-    for _ in $(seq 200); do
+    for _ in $(seq 1500); do  # 30 s: a loaded machine (load 20 on 2 cores) took more than 4
         ready=$(grep -m1 ' ready on port ' "$work/server.out" 2>/dev/null) && break
         sleep 0.02
     done
@@ -74,7 +76,7 @@ prog_build() {
 # changed_timed(), so that an update waits on int3s they keep reaching.
 cp_pid= cp_in=
 cp_start() {
-    rm -f "$work/cp.in"; mkfifo "$work/cp.in"
+    rm -f "$work/cp.in" "$work/cp.out"; mkfifo "$work/cp.in"  # cp.out: as in kv_start
     "$1" rate 4 20 300 spin <"$work/cp.in" >"$work/cp.out" 2>&1 &
     cp_pid=$!
     exec {cp_in}>"$work/cp.in"  # its stdin stays open while it runs
@@ -122,6 +124,25 @@ wait_guardian() {
     return 1
 }
 
+# text_check PID BINARY: tests/kill/text_check.py, through the server
+# text_check_serve started (one Python start for a whole storm) if it runs.
+text_check_pid=
+text_check_serve() {
+    coproc TEXT_CHECK { exec python3 "$root/tests/kill/text_check.py" --serve; }
+    text_check_pid=$TEXT_CHECK_PID
+}
+text_check() {
+    [ -n "$text_check_pid" ] && kill -0 "$text_check_pid" 2>/dev/null ||
+        { python3 "$root/tests/kill/text_check.py" "$1" "$2"; return; }
+    local line
+    echo "$1 $2" >&"${TEXT_CHECK[1]}"
+    while IFS= read -r -t 120 line <&"${TEXT_CHECK[0]}"; do
+        [[ $line == done\ * ]] && { [ "$line" == "done 0" ]; return; }
+        echo "$line"
+    done
+    echo "text: the text check server did not answer"; return 1
+}
+
 # healthy PID BINARY: alive, untraced, no thread stopped, no int3 or other byte of graft's left in its code
 # but the entries of applied patches, no region of graft's that no applied patch names. Prints what is wrong.
 healthy() {
@@ -134,9 +155,12 @@ healthy() {
         state=$(awk '{print $3}' "$t/stat" 2>/dev/null)
         [[ $state == [Tt] ]] && { echo "thread ${t##*/} stopped ($state)"; bad=1; }
     done
-    python3 "$root/tests/kill/text_check.py" "$pid" "$binary" || bad=1
-    if "$graft" status "$pid" | grep -q 'unrecorded region'; then echo "an unrecorded region is left"; bad=1; fi
-    grep -q 'graft-trap-handler' /proc/$pid/maps && { echo "graft's SIGTRAP handler is left"; bad=1; }
+    text_check "$pid" "$binary" || bad=1
+    local status
+    status=$("$graft" status "$pid")
+    grep -q 'unrecorded region' <<<"$status" && { echo "an unrecorded region is left"; bad=1; }
+    # By its name, or by its code where the kernel leaves anonymous memory nameless.
+    grep -q "graft's SIGTRAP handler left" <<<"$status" && { echo "graft's SIGTRAP handler is left"; bad=1; }
     return $bad
 }
 
@@ -150,6 +174,28 @@ kill_setup() {
     cp_v1=$(prog_build checkpoints v1) && cp_v2=$(prog_build checkpoints v2) || { echo "graft-cc failed"; return 1; }
     pcp=$work/checkpoints.graft
     "$graft" diff "$cp_v1" "$cp_v2" -o "$pcp" >/dev/null || { echo "graft diff failed"; return 1; }
+}
+
+# run_killed POINT ARGS...: `graft ARGS --timeout 3000` (output in $work/graft.out
+# and .err) killed at the named POINT, or from outside (kill -9) after:MICROSECONDS;
+# sets the caller's rc (graft's status) and killed (yes if graft died of it).
+run_killed() {
+    local point=$1; shift
+    killed=no
+    if [[ $point == after:* ]]; then
+        "$graft" "$@" --timeout 3000 >"$work/graft.out" 2>"$work/graft.err" &
+        local gpid=$!
+        sleep "$(printf '%d.%06d' $((${point#after:} / 1000000)) $((${point#after:} % 1000000)))"
+        kill -9 $gpid 2>/dev/null && killed=yes
+        wait $gpid 2>/dev/null
+        rc=$?
+        [ $rc == 137 ] || killed=no  # it had finished before the kill
+    else
+        # In a subshell, which reports graft's death as a status (no "Killed" from bash).
+        rc=$( (GRAFT_TEST_KILL_AT=$point "$graft" "$@" --timeout 3000 >"$work/graft.out" 2>"$work/graft.err"
+               echo $?) 2>/dev/null)
+        grep -q 'GRAFT_TEST_KILL_AT: killed at' "$work/graft.err" && killed=yes
+    fi
 }
 
 # trial KIND PHASE | trial KIND after:MICROSECONDS: one update of KIND killed
@@ -181,24 +227,15 @@ trial() {
     fi
     [ -n "$kv_pid" ] && load_start
     local args=("$op" "$pid"); [ $op == apply ] && args+=("$patch")
-    if [[ $phase == after:* ]]; then
-        "$graft" "${args[@]}" --timeout 3000 >"$work/graft.out" 2>"$work/graft.err" &
-        local gpid=$!
-        sleep "$(printf '%d.%06d' $((${phase#after:} / 1000000)) $((${phase#after:} % 1000000)))"
-        kill -9 $gpid 2>/dev/null && killed=yes
-        wait $gpid 2>/dev/null
-        rc=$?
-        [ $rc == 137 ] || killed=no  # it had finished before the kill
-    else
-        # In a subshell, which reports graft's death as a status (no "Killed" from bash).
-        rc=$( (GRAFT_TEST_KILL_AT=$phase "$graft" "${args[@]}" --timeout 3000 >"$work/graft.out" 2>"$work/graft.err"
-               echo $?) 2>/dev/null)
-        grep -q 'GRAFT_TEST_KILL_AT: killed at' "$work/graft.err" && killed=yes
-    fi
+    run_killed "$phase" "${args[@]}"
     [ $killed == yes ] && { wait_guardian "$work/graft.err" || problems+=("guardian did not finish"); }
     load_stop
     local why applied=no
     why=$(healthy "$pid" "$binary") || problems+=("$why")
+    if [[ $why == *"target died"* ]]; then  # how: the evidence a rare death needs (reaped here, not in the subshell)
+        local status=0; wait "$pid" 2>/dev/null; status=$?
+        problems+=("its exit status $status$([ $status -gt 128 ] && echo " (SIG$(kill -l $((status - 128))))")")
+    fi
     "$graft" status "$pid" 2>/dev/null | grep -qE '^process [0-9]+: [0-9]+ patch' && applied=yes
     if [[ $kind == int3* ]] && kill -0 "$pid" 2>/dev/null; then
         [ "$(ls /proc/$pid/task | wc -l)" == 5 ] || problems+=("$(ls /proc/$pid/task | wc -l) threads instead of 5")

@@ -31,6 +31,7 @@ source "$root/tests/kill/kill_lib.sh"
 trap 'load_stop; kv_stop; rm -rf "$work"' EXIT
 
 kill_setup || exit 1
+text_check_serve
 
 declare -A phases=(
   [code]="attach syscall:1 syscall-entry:1 syscall-exit:1 syscall-exit:3 mapped:1 planted:1 wait:1 parked:1 commit:1 commit:3 registers committed finish"
