@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <ctime>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <set>
@@ -364,6 +365,7 @@ class Generator {
       if (v.continues) c.calls.push_back(call + " continues");
       else c.calls.push_back(fmt::format("{} does not continue: {}{}", call, v.why,
                                          v.blocking ? "; blocked by " + line(*v.blocking) : ""));
+      if (!v.continues) not_continuing_[id][v.back] = c.calls.back();
     }
   }
 
@@ -640,10 +642,12 @@ class Generator {
       // Why its service calls are no place: their own verdicts (--explain's lines).
       std::string continuity = fmt::format("not continuable ({})", c.reason);
       if (c.continuable) {
-        auto line = std::find_if(c.calls.begin(), c.calls.end(),
-                                 [](const std::string& l) { return l.find(" does not continue: ") != std::string::npos; });
-        continuity = fmt::format("its frames do not continue at the call{} it serves at{}", stuck == 1 ? "" : "s",
-                                 line == c.calls.end() ? "" : " (" + *line + ")");
+        std::string line;  // the first service call's own verdict
+        for (uint64_t back : service)
+          if (auto known = not_continuing_[f.identity].find(back); line.empty() && !has_place(back) &&
+                                                                   known != not_continuing_[f.identity].end())
+            line = " (" + known->second + ")";
+        continuity = fmt::format("its frames do not continue at the call{} it serves at{}", stuck == 1 ? "" : "s", line);
       }
       const std::string why = c.not_transferable.empty() ? "no call of it qualifies" : c.not_transferable.front();
       return make_error("{} never returns ({}) and is replaced, but its threads have no place to move into the new "
@@ -714,13 +718,24 @@ class Generator {
       if (after.kind != TypeKind::Struct || before.kind != TypeKind::Struct) continue;
       diff::StartupWatch w{root.identity, {}};
       struct_of[root.identity] = after.name;
-      for (const auto& m : after.members) {
-        const bool old = std::any_of(before.members.begin(), before.members.end(),
-                                     [&](const Member& o) { return o.name == m.name; });
-        if (old || m.name.empty()) continue;
-        const uint64_t size = m.bit_size ? (m.bit_offset + m.bit_size + 7) / 8 : plan_.new_types.at(m.type).size;
-        w.members.push_back({m.name, m.offset, m.offset + std::max<uint64_t>(size, 1)});
-      }
+      // New members, those of a struct member included (beanstalkd's srv.conns.setpos: a Heap inside the Server).
+      std::function<void(const Type&, const Type&, uint64_t, const std::string&, int)> add_new =
+          [&](const Type& was, const Type& is, uint64_t base, const std::string& prefix, int depth) {
+            for (const auto& m : is.members) {
+              if (m.name.empty()) continue;
+              auto o = std::find_if(was.members.begin(), was.members.end(),
+                                    [&](const Member& x) { return x.name == m.name; });
+              const Type& type = plan_.new_types.at(m.type);
+              if (o == was.members.end()) {
+                const uint64_t size = m.bit_size ? (m.bit_offset + m.bit_size + 7) / 8 : type.size;
+                w.members.push_back({prefix + m.name, base + m.offset, base + m.offset + std::max<uint64_t>(size, 1)});
+              } else if (const Type& old_type = plan_.old_types.at(o->type);
+                         depth < 4 && type.kind == TypeKind::Struct && old_type.kind == TypeKind::Struct) {
+                add_new(old_type, type, base + m.offset, prefix + m.name + ".", depth + 1);
+              }
+            }
+          };
+      add_new(before, after, 0, "", 0);
       if (!w.members.empty()) watch.push_back(std::move(w));
     }
     if (watch.empty()) return ok();
@@ -822,6 +837,8 @@ class Generator {
   std::set<std::string> library_thread_locals_;  // external thread-locals the new code reaches (GOTTPOFF)
   std::map<std::string, std::vector<std::pair<uint64_t, uint64_t>>> holders_;
   std::map<std::string, bool> waits_;  // waits(): callee -> whether a thread may wait in it
+  // Per replaced function, its calls where a frame does not continue: return offset -> --explain's line.
+  std::map<std::string, std::map<uint64_t, std::string>> not_continuing_;
   TypeTable old_types_, new_types_;  // both builds' DWARF types and frames
   std::pair<std::map<std::string, const ElfSymbol*>, std::map<std::string, const ElfSymbol*>> linked_;  // DataPlan::frame_holders
 };

@@ -62,14 +62,16 @@ struct AddressUse {
   int reg = -1;
 };
 
-// Follows an address put into register `reg` by instruction `k` forward along
-// the code (a few dozen instructions, every path), through register copies,
-// lea and add of constants, until the registers holding it are overwritten.
-void follow_address(const Code& code, const std::vector<std::vector<size_t>>& next, size_t k, int reg, int64_t offset,
-                    const std::function<void(const AddressUse&)>& visit) {
+// Follows an address held in register `reg` before each of the instructions
+// `starts` forward along the code (a few dozen instructions, every path),
+// through register copies, lea and add of constants, until the registers
+// holding it are overwritten.
+void follow_address_from(const Code& code, const std::vector<std::vector<size_t>>& next,
+                         const std::vector<size_t>& starts, int reg, int64_t offset,
+                         const std::function<void(const AddressUse&)>& visit) {
   std::set<size_t> visited;
   std::vector<std::pair<size_t, std::map<int, int64_t>>> paths;
-  for (size_t s : next[k]) paths.push_back({s, {{reg, offset}}});
+  for (size_t s : starts) paths.push_back({s, {{reg, offset}}});
   while (!paths.empty() && visited.size() < 64) {
     auto [j, regs] = std::move(paths.back());
     paths.pop_back();
@@ -109,6 +111,12 @@ void follow_address(const Code& code, const std::vector<std::vector<size_t>>& ne
     if (code.leaves[j] || x.ins.meta.category == ZYDIS_CATEGORY_RET) continue;
     for (size_t s : next[j]) paths.push_back({s, regs});
   }
+}
+
+// The same for an address put into `reg` by instruction `k`.
+void follow_address(const Code& code, const std::vector<std::vector<size_t>>& next, size_t k, int reg, int64_t offset,
+                    const std::function<void(const AddressUse&)>& visit) {
+  follow_address_from(code, next, next[k], reg, offset, visit);
 }
 }  // namespace
 
@@ -428,6 +436,21 @@ std::vector<StartupWrite> StartupAnalysis::find(const std::vector<StartupWatch>&
   std::vector<StartupWrite> out;
   std::map<std::string, const StartupWatch*> by_global;
   for (const auto& w : watch) by_global[w.global] = &w;
+  // A write of `global` by `writer` (its members it overlaps), made `how`.
+  auto record = [&](const std::string& global, const Facts& writer, const Write& w, const std::string& how) {
+    const StartupWatch& watched = *by_global.at(global);
+    const uint64_t at = writer.code.at(w.at);
+    if (watched.members.empty()) {
+      out.push_back({global, "", writer.identity, at, how});
+      return;
+    }
+    for (const auto& m : watched.members) {
+      const bool overlaps = !w.offset || (*w.offset < static_cast<int64_t>(m.end) &&
+                                          *w.offset + static_cast<int64_t>(std::max<uint64_t>(w.size, 1)) >
+                                              static_cast<int64_t>(m.begin));
+      if (overlaps) out.push_back({global, m.name, writer.identity, at, how});
+    }
+  };
   for (auto& [id, f] : facts_) {
     if (!f || f->run == Run::Never || f->run == Run::Shutdown) continue;
     // Code that runs again sets state only once when a once-flag of the old
@@ -471,6 +494,13 @@ std::vector<StartupWrite> StartupAnalysis::find(const std::vector<StartupWatch>&
     // Writes: direct stores, stores through a register holding the address,
     // the address passed to a call that may write through it or kept somewhere.
     std::vector<std::pair<std::string, Write>> writes;
+    struct CalleeWrite {
+      std::string global;
+      const Facts* function;
+      Write write;
+      std::string how;
+    };
+    std::vector<CalleeWrite> callee_writes;
     const size_t n = f->code.ins.size();
     for (size_t k = 0; k < n; ++k) {
       const auto& ref = f->refs[k];
@@ -495,25 +525,29 @@ std::vector<StartupWrite> StartupAnalysis::find(const std::vector<StartupWatch>&
           case AddressUse::Kept: writes.push_back({ref->name, {use.at, std::nullopt, 0}}); break;
           case AddressUse::Passed:
             if (!kReadOnlyCalls.count(f->code.callees[use.at])) writes.push_back({ref->name, {use.at, std::nullopt, 0}});
+            // Passed to the function the caller serves in (main's srvserve(&srv)): that
+            // function's own start-up, before its loop, may set it through its parameter
+            // (beanstalkd's `s->conns.setpos = conn_setpos`).
+            if (f->live_call[use.at] && use.offset)
+              if (const Facts* g = facts(f->code.callees[use.at]); g && g->run == Run::Live && !g->code.ins.empty())
+                follow_address_from(g->code, g->next, {0}, use.reg, *use.offset, [&](const AddressUse& inner) {
+                  if (g->phase[inner.at] != Phase::Before) return;
+                  const std::string how = fmt::format("{} before its service loop, through the address {} passes it",
+                                                      g->identity, f->identity);
+                  if (inner.kind == AddressUse::Store)
+                    callee_writes.push_back({ref->name, g, {inner.at, inner.offset, inner.size}, how});
+                  else if (inner.kind != AddressUse::Passed || !kReadOnlyCalls.count(g->code.callees[inner.at]))
+                    callee_writes.push_back({ref->name, g, {inner.at, std::nullopt, 0}, how});
+                });
             break;
         }
       });
     }
+    for (const auto& w : callee_writes) record(w.global, *w.function, w.write, w.how);
     for (const auto& [global, w] : writes) {
       auto how = phase_of(w.at);
       if (!how || global == once_flag) continue;
-      const StartupWatch& watched = *by_global.at(global);
-      const uint64_t at = f->code.at(w.at);
-      if (watched.members.empty()) {
-        out.push_back({global, "", f->identity, at, *how});
-        continue;
-      }
-      for (const auto& m : watched.members) {
-        const bool overlaps = !w.offset || (*w.offset < static_cast<int64_t>(m.end) &&
-                                            *w.offset + static_cast<int64_t>(std::max<uint64_t>(w.size, 1)) >
-                                                static_cast<int64_t>(m.begin));
-        if (overlaps) out.push_back({global, m.name, f->identity, at, *how});
-      }
+      record(global, *f, w, *how);
     }
   }
   // One per global and member: the first write found, in a stable order.

@@ -19,7 +19,11 @@
 //    global of the old version and sets it to a constant) or a C++ static
 //    guard of the old version does not run again either.
 // Writes are stores to the global (rip-relative), through a register holding
-// its address, or its address passed to a function that may write through it.
+// its address, or its address passed to a function that may write through it;
+// passed to the function a living function serves in (main's srvserve(&srv)),
+// that function's own start-up, before its loop, is searched through its
+// parameter. A new member counts wherever it is in the global's struct, in a
+// struct member of it too (srv.conns.setpos).
 // What this cannot see (an address kept in another global or in the heap,
 // code reached only through a function pointer set at start-up) is listed in
 // README "Limits".

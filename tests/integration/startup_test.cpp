@@ -98,4 +98,25 @@ TEST(StartupState, AFlagClearedAgainIsNotAOnceFlag) {
   EXPECT_EQ(result.err.find("once-flag"), std::string::npos) << result.err;
 }
 
+// The service function's own start-up, before its loop, through the address
+// main passes it (beanstalkd 1.12's srvserve(&srv) sets the new
+// srv.conns.setpos so): the running process is in that loop already and
+// never sets it. The member is new in a struct inside the global (srv.conns
+// is a Heap), which graft did not watch either. graft diff accepted this
+// patch without a word, and the new code called a null function pointer.
+TEST(StartupState, ANewMemberTheServiceFunctionSetsBeforeItsLoopIsRefused) {
+  TempDir dir;
+  const auto v1 = build_program(dir, "servesetup", "v1"), v2 = build_program(dir, "servesetup", "v2");
+  const auto patch = dir.path() / "p.graft";
+  auto result = graft({"diff", v1.string(), v2.string(), "-o", patch.string()});
+  EXPECT_EQ(result.exit_code, 1) << result.out;
+  EXPECT_TRUE(one_line(result.err)) << result.err;
+  EXPECT_FALSE(std::filesystem::exists(patch));
+  EXPECT_NE(result.err.find("new member main.c::srv.c.answer is set by serve (main.c:"), std::string::npos)
+      << result.err;
+  EXPECT_NE(result.err.find("serve before its service loop, through the address main passes it"),
+            std::string::npos) << result.err;
+  EXPECT_NE(result.err.find("--accept-static-value srv.c.answer"), std::string::npos) << result.err;
+}
+
 }  // namespace graft::test
