@@ -89,6 +89,9 @@ class Recorder {
             file = unit->getDirectory().str() + "/" + file;
           lines_.insert("unit\t" + file);
         }
+    for (llvm::GlobalVariable& global : module_.globals())
+      if (global.hasInitializer() && !global.getName().startswith("llvm."))
+        record_initializer(global.getInitializer(), global);
     for (llvm::Function& function : module_) {
       if (!function.isDeclaration() && function.hasAddressTaken() && !function.hasLocalLinkage())
         lines_.insert("called\t" + function.getName().str());
@@ -154,12 +157,13 @@ class Recorder {
   }
 
   // What a value may be (ORIGIN fields, see the format), each one line's tail.
-  void origins(llvm::Value* value, const llvm::Function& where, std::set<std::string>& out,
+  // `where`: the function the value is in, for the reasons.
+  void origins(llvm::Value* value, const std::string& where, std::set<std::string>& out,
                std::set<const llvm::Value*>& seen, int depth = 0) const {
     if (depth > 32 || !seen.insert(value).second) return;
     llvm::Value* v = value->stripPointerCasts();
     if (v != value && !seen.insert(v).second) return;
-    const std::string in = " in " + where.getName().str();
+    const std::string in = " in " + where;
     if (llvm::isa<llvm::ConstantPointerNull>(v) || llvm::isa<llvm::UndefValue>(v)) return;
     if (llvm::isa<llvm::ConstantInt>(v)) return;  // a number, never the address of a heap block
     if (auto* op = llvm::dyn_cast<llvm::Operator>(v);
@@ -183,7 +187,7 @@ class Recorder {
         // Every caller is in this unit.
         for (const llvm::User* user : function->users())
           if (auto* call = llvm::dyn_cast<llvm::CallBase>(user); call && k < call->arg_size())
-            origins(call->getArgOperand(k), *call->getFunction(), out, seen, depth + 1);
+            origins(call->getArgOperand(k), call->getFunction()->getName().str(), out, seen, depth + 1);
         return;
       }
       if (function->hasLocalLinkage()) {
@@ -274,8 +278,37 @@ class Recorder {
     if (!untyped_word(ref->type)) return;
     std::set<std::string> found;
     std::set<const llvm::Value*> seen;
-    origins(store.getValueOperand(), function, found, seen);
+    origins(store.getValueOperand(), function.getName().str(), found, seen);
     for (const auto& origin : found) lines_.insert("store\t" + head + "\t" + origin);
+  }
+
+  // A static initializer stores too, with no instruction (static struct
+  // fevent ev = {.client_data = &conn}): its untyped members' constants,
+  // each named as stored by "<initializer of ev>".
+  void record_initializer(llvm::Constant* value, const llvm::GlobalVariable& global, int depth = 0) {
+    if (depth > 16 || llvm::isa<llvm::ConstantAggregateZero>(value)) return;
+    if (auto* array = llvm::dyn_cast<llvm::ConstantArray>(value)) {
+      for (unsigned k = 0; k < array->getNumOperands(); ++k) record_initializer(array->getOperand(k), global, depth + 1);
+      return;
+    }
+    auto* aggregate = llvm::dyn_cast<llvm::ConstantStruct>(value);
+    if (!aggregate) return;
+    auto* type = aggregate->getType();
+    const std::string name = aggregate_name(type);
+    const llvm::StructLayout* layout = layout_.getStructLayout(type);
+    for (unsigned k = 0; k < aggregate->getNumOperands(); ++k) {
+      auto* element = aggregate->getOperand(k);
+      if (!untyped_word(element->getType()) || name.empty() || is_union(type)) {
+        record_initializer(element, global, depth + 1);
+        continue;
+      }
+      std::set<std::string> found;
+      std::set<const llvm::Value*> seen;
+      origins(element, "the initializer of " + global.getName().str(), found, seen);
+      for (const auto& origin : found)
+        lines_.insert("store\t" + name + "\t" + std::to_string(layout->getElementOffset(k)) + "\tthe initializer of " +
+                      global.getName().str() + "\t" + origin);
+    }
   }
 
   // Every untyped member inside a struct held by value (nested structs and
@@ -337,7 +370,7 @@ class Recorder {
       if (!untyped_word(call.getArgOperand(k)->getType())) continue;
       std::set<std::string> found;
       std::set<const llvm::Value*> seen;
-      origins(call.getArgOperand(k), function, found, seen);
+      origins(call.getArgOperand(k), function.getName().str(), found, seen);
       for (const auto& origin : found) lines_.insert("arg\t" + name + "\t" + std::to_string(k) + "\t" + origin);
     }
   }
