@@ -25,7 +25,13 @@
  * a time limit aborts the update and nothing is changed.
  *
  * In the same file, one line each, declare what graft cannot see in the
- * types (the traversal that finds live objects follows typed pointers only):
+ * types (the traversal that finds live objects follows typed pointers only).
+ * A program built with graft-cc rarely needs them for void * and integer
+ * members: graft-cc records what the program stores into each (in a
+ * section that is not loaded), and graft diff follows, dismisses, or asks
+ * for exactly these lines, all at once, where the records cannot tell (a
+ * value of unknown origin, several structs, code not built with graft-cc).
+ * A line written here always wins over the records.
  *
  * A struct is named by its tag, or by its typedef name if it has none
  * (typedef struct { ... } THREAD;).

@@ -1,6 +1,7 @@
 // Diff time: which types and globals change layout, how each field maps,
 // and which globals are the roots of the live data to transform.
 #include <algorithm>
+#include <filesystem>
 #include <map>
 #include <optional>
 #include <set>
@@ -211,8 +212,10 @@ LocalPlace place_for_frames(const LocalPlace& place, bool pointer) {
 class Planner {
  public:
   Planner(const TypeTable& o, const TypeTable& n, const std::function<std::string(const Variable&, bool)>& identity_of,
-          const std::function<std::string(uint64_t)>& function_at, const std::vector<DataDirective>& directives)
-      : old_(o), new_(n), compare_(o, n), identity_of_(identity_of), function_at_(function_at), directives_(directives) {}
+          const std::function<std::string(uint64_t)>& function_at, const std::vector<DataDirective>& directives,
+          const MemberFacts* facts)
+      : old_(o), new_(n), compare_(o, n), identity_of_(identity_of), function_at_(function_at), directives_(directives),
+        facts_(facts) {}
 
   Result<DataPlan> run() {
     for (const auto& [name, i] : old_.named) {
@@ -500,11 +503,33 @@ class Planner {
   }
 
   // Every `void *` member of a struct that no directive covers: where a
-  // changed struct may hide from the typed traversal.
-  void find_untyped_members() {
-    if (changes_.empty()) return;
+  // changed struct may hide from the typed traversal. With graft-cc's
+  // records of the old build, each such member (and each 8-byte integer
+  // member, which may hold an address too) is settled by what the program
+  // stores there: only one struct's address, followed like a typed pointer;
+  // nothing but NULL (or a number), or only structs that lead to no change,
+  // dismissed; a library's struct (FILE's _lock), never asked about: checked
+  // at the commit. What the records cannot settle (a value of unknown
+  // origin, several structs one of which leads to a change, a store by code
+  // not built with graft-cc) is refused, every member at once, each with the
+  // directive that settles it. Without records: checked at the commit.
+  Status find_untyped_members() {
+    if (changes_.empty()) return ok();
     std::set<std::pair<int, uint64_t>> declared(opaque_.begin(), opaque_.end());
     for (const auto& p : pointers_) declared.insert({p.container, p.offset});
+    // A function a unit not built with graft-cc names in its DWARF (its own, or one its call sites call).
+    auto foreign_caller = [&](const std::string& function) {
+      for (const auto& [unit, functions] : old_.unit_functions)
+        if (!facts_->recorded(unit) && functions.count(function)) return true;
+      return false;
+    };
+    struct Unsettled {
+      int container = -1;
+      std::string field;
+      std::set<int> types;
+      MemberHolds holds;
+    };
+    std::vector<Unsettled> unsettled;
     for (int i = 0; i < static_cast<int>(old_.types.size()); ++i) {
       const Type& t = old_.at(i);
       if (t.kind != TypeKind::Struct || t.incomplete) continue;
@@ -512,10 +537,87 @@ class Planner {
         const Type& mt = old_.at(m.type);
         const bool void_pointer =
             mt.kind == TypeKind::Pointer && (mt.target < 0 || old_.at(mt.target).kind == TypeKind::Void);
-        if (!void_pointer || m.bit_size || declared.count({i, m.offset})) continue;
-        untyped_.push_back({i, m.offset, fmt::format("{}.{}", old_.spell(i), m.name.empty() ? "?" : m.name)});
+        const bool address_integer = (mt.kind == TypeKind::Signed || mt.kind == TypeKind::Unsigned) && mt.size == 8;
+        if ((!void_pointer && !address_integer) || m.bit_size || declared.count({i, m.offset})) continue;
+        // A library's struct (glibc's FILE): the library's own code stores
+        // into it, and may store what the program hands it (libevent's
+        // event_assign keeps its void * argument in struct event): no record
+        // can tell, and asking would be noise, so it is checked at the
+        // commit, as without records.
+        if (!facts_ || t.name.empty() || m.name.empty() || old_.system_types.count(i)) {
+          if (void_pointer)
+            untyped_.push_back({i, m.offset, fmt::format("{}.{}", old_.spell(i), m.name.empty() ? "?" : m.name)});
+          continue;
+        }
+        MemberHolds holds = facts_->holds(t.name, m.offset, foreign_caller);
+        if (auto units = old_.defined_in.find(i); units != old_.defined_in.end()) {
+          for (const auto& unit : units->second)
+            if (!facts_->recorded(unit))
+              holds.unknown.insert(fmt::format("{} uses {} and was not built with graft-cc",
+                                               std::filesystem::path(unit).filename().string(), old_.spell(i)));
+        }
+        std::set<int> types;
+        for (const auto& name : holds.types) {
+          int k = old_.find(name);
+          if (k < 0 && name.starts_with("struct ")) k = old_.find(name.substr(7));  // a typedef's anonymous struct
+          if (k < 0 || old_.at(k).incomplete) holds.unknown.insert(name + ", which the old build does not define");
+          else types.insert(k);
+        }
+        if (address_integer && types.empty()) continue;  // a number
+        if (holds.unknown.empty() && types.empty()) continue;  // never anything but NULL
+        if (holds.unknown.empty() && types.size() == 1) {
+          DeclaredPointer p;
+          p.container = i;
+          p.offset = m.offset;
+          p.pointee = *types.begin();
+          p.recorded = true;
+          std::string where;
+          for (const auto& f : holds.functions) where += (where.empty() ? "" : ", ") + f;
+          p.source = fmt::format("{}.{}, recorded by graft-cc to hold only {} * (stored in {})", old_.spell(i), m.name,
+                                 old_.spell(p.pointee), where);
+          pointers_.push_back(std::move(p));
+          continue;
+        }
+        unsettled.push_back({i, m.name, std::move(types), std::move(holds)});
       }
     }
+    if (unsettled.empty()) return ok();
+    const auto leads = compare_.reaches_change(declared_edges(), {});
+    std::vector<std::string> asked;
+    for (const auto& u : unsettled) {
+      if (u.holds.unknown.empty() &&
+          std::none_of(u.types.begin(), u.types.end(), [&](int k) { return leads[static_cast<size_t>(k)]; }))
+        continue;  // several structs, none of which leads to a change
+      std::string what;
+      if (!u.types.empty()) {
+        what = "holds ";
+        for (int k : u.types) what += (what.size() > 6 ? " or " : "") + old_.spell(k);
+        what += u.holds.unknown.empty() ? ", graft cannot tell which per object" : "";
+      }
+      size_t shown = 0;
+      for (const auto& why : u.holds.unknown) {
+        if (shown == 2) {
+          what += fmt::format(" and {} more", u.holds.unknown.size() - 2);
+          break;
+        }
+        what += (what.empty() ? "" : shown ? ", " : "; ") + why;
+        ++shown;
+      }
+      const std::string name = directive_name(old_.at(u.container).name);
+      asked.push_back(fmt::format("{}.{} ({}): GRAFT_POINTS_TO({}, {}, STRUCT); or, if it never holds a changed struct, "
+                                  "GRAFT_OPAQUE({}, {});",
+                                  old_.spell(u.container), u.field, what, name, u.field, name, u.field));
+    }
+    if (asked.empty()) return ok();
+    std::string all;
+    for (const auto& a : asked) all += " " + a;
+    return make_error("graft-cc's records do not tell what {} untyped member{} hold{}, and a struct changes: declare "
+                      "each in the --transform file:{} nothing was written",
+                      asked.size(), asked.size() == 1 ? "" : "s", asked.size() == 1 ? "s" : "", all);
+  }
+  // How a directive names a struct: its tag, or the typedef name of one without.
+  static std::string directive_name(const std::string& name) {
+    return name.starts_with("struct ") ? name.substr(7) : name;
   }
   std::vector<int> untyped_containers() const {
     std::vector<int> out;
@@ -526,7 +628,7 @@ class Planner {
   Status find_roots() {
     std::map<std::string, const Variable*> after;
     for (const auto& v : new_.variables) after.emplace(v.key, &v);
-    find_untyped_members();
+    GRAFT_TRY(find_untyped_members());
     leads_ = compare_.reaches_change(declared_edges(), untyped_containers());
     for (const auto& v : old_.variables) {
       if (v.constant || v.type < 0) continue;
@@ -682,6 +784,7 @@ class Planner {
   std::vector<DeclaredUnionMember> union_members_;
   std::set<std::pair<int, uint64_t>> opaque_;  // GRAFT_OPAQUE: container, offset
   std::vector<UntypedMember> untyped_;
+  const MemberFacts* facts_;
 };
 
 }  // namespace
@@ -689,8 +792,8 @@ class Planner {
 Result<DataPlan> plan_data_changes(const TypeTable& old_types, const TypeTable& new_types,
                                    const std::function<std::string(const Variable&, bool)>& identity_of,
                                    const std::function<std::string(uint64_t)>& function_at,
-                                   const std::vector<DataDirective>& directives) {
-  return Planner(old_types, new_types, identity_of, function_at, directives).run();
+                                   const std::vector<DataDirective>& directives, const MemberFacts* facts) {
+  return Planner(old_types, new_types, identity_of, function_at, directives, facts).run();
 }
 
 }  // namespace graft
@@ -777,7 +880,7 @@ std::string why_irreversible(const DataPlan& forward) {
     return fmt::format("the user's transformer for {} ({} in {}) ran, and graft cannot invert the user's code", type,
                        function, forward.user_transformer_file);
   for (const auto& p : forward.declared_pointers)
-    return fmt::format("it relies on {}, which speaks of the old layouts only", p.source);
+    if (!p.recorded) return fmt::format("it relies on {}, which speaks of the old layouts only", p.source);
   for (const auto& u : forward.declared_union_members)
     return fmt::format("it relies on {}, which speaks of the old layouts only", u.source);
   // A global's old storage keeps its old value (the patch gave it new
@@ -800,7 +903,7 @@ std::string why_irreversible(const DataPlan& forward) {
 
 void plan_inverse(DataPlan& forward, const TypeTable& old_types, const TypeTable& new_types,
                   const std::function<std::string(const Variable&, bool)>& identity_of,
-                  const std::function<std::string(uint64_t)>& new_function_at) {
+                  const std::function<std::string(uint64_t)>& new_function_at, const MemberFacts* new_facts) {
   forward.inverse.reset();
   forward.irreversible.clear();
   if (forward.empty()) return;
@@ -809,7 +912,7 @@ void plan_inverse(DataPlan& forward, const TypeTable& old_types, const TypeTable
     return;
   }
   auto back_identity = [&](const Variable& v, bool to_old_build) { return identity_of(v, !to_old_build); };
-  auto inverse = plan_data_changes(new_types, old_types, back_identity, new_function_at);
+  auto inverse = plan_data_changes(new_types, old_types, back_identity, new_function_at, {}, new_facts);
   if (!inverse) {
     forward.irreversible = "graft cannot plan the way back (" + inverse.error().message + ")";
     return;

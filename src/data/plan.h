@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "common/error.h"
+#include "data/member_facts.h"
 #include "elf/types.h"
 
 namespace graft {
@@ -60,6 +61,10 @@ struct DeclaredPointer {
   // any pointee (a list's head): the pointee starts this many bytes before.
   uint64_t into = 0;
   bool interior = false;
+  // Not written by the user: graft-cc recorded that every store into the
+  // member is of a `pointee` (data/member_facts.h). It speaks of one build
+  // only, so a revert uses the other build's records, not this.
+  bool recorded = false;
 };
 
 // A union member the user declared live while a tag of its container has a value.
@@ -147,10 +152,17 @@ struct DataPlan {
 // `directives` (checked against the old types: a wrong one refuses, naming
 // its place) add the edges the traversal follows besides typed pointers.
 // Refuses, naming the type and the place, what it cannot transform safely.
+// `facts` (the old build's, if graft-cc recorded them) settle the untyped
+// members no directive covers: one whose every store is of one struct is
+// followed like a typed pointer, one that never holds a changed struct is
+// dismissed, and what they cannot settle is refused, every member at once,
+// with the directive that fits. Without them, untyped members are checked at
+// the commit (DataPlan::untyped_members).
 Result<DataPlan> plan_data_changes(const TypeTable& old_types, const TypeTable& new_types,
                                    const std::function<std::string(const Variable&, bool new_build)>& identity_of,
                                    const std::function<std::string(uint64_t address)>& function_at,
-                                   const std::vector<DataDirective>& directives = {});
+                                   const std::vector<DataDirective>& directives = {},
+                                   const MemberFacts* facts = nullptr);
 
 // Why the change from `forward.old_types` to `forward.new_types` cannot be
 // undone by generated transformers ("" if it can): a field removed or
@@ -164,9 +176,11 @@ std::string why_irreversible(const DataPlan& forward);
 // or `forward.irreversible`. The arguments are plan_data_changes's for the
 // swapped builds: `identity_of(variable, new_build)` where new_build is the
 // build the inverse goes to (the old one), `function_at` over the new build.
+// `new_facts`: the new build's records (what the way back starts from).
 void plan_inverse(DataPlan& forward, const TypeTable& old_types, const TypeTable& new_types,
                   const std::function<std::string(const Variable&, bool new_build)>& identity_of,
-                  const std::function<std::string(uint64_t address)>& new_function_at);
+                  const std::function<std::string(uint64_t address)>& new_function_at,
+                  const MemberFacts* new_facts = nullptr);
 
 std::string encode_data_plan(const DataPlan& plan);  // JSON
 Result<DataPlan> decode_data_plan(const std::string& text);

@@ -105,7 +105,11 @@ class Generator {
     if (!request_.transform_file.empty()) {
       GRAFT_ASSIGN(directives, diff::read_directives(request_.transform_file));
     }
-    GRAFT_ASSIGN(plan_, plan_data_changes(before, after, identity_of, function_at, directives));
+    // What graft-cc recorded of the untyped members (none in an older build: checked at the commit then).
+    old_facts_ = MemberFacts::read(old_.binary());
+    new_facts_ = MemberFacts::read(new_.binary());
+    GRAFT_ASSIGN(plan_, plan_data_changes(before, after, identity_of, function_at, directives,
+                                          old_facts_ ? &*old_facts_ : nullptr));
     for (const auto& id : plan_.retyped_globals()) retyped_.insert(id);
     for (const auto& h : plan_.frame_holders) holders_[h.identity] = h.live(DataPlan::FrameHolder::Places::Unknown);
     // A global whose size changed but whose type graft could not see (no DWARF for it).
@@ -202,7 +206,7 @@ class Generator {
     plan_inverse(
         plan_, old_types_, new_types_,
         [&](const Variable& v, bool new_build) { return identity_at(new_build ? new_by_address : old_by_address, v.address); },
-        [&](uint64_t address) { return identity_at(functions, address); });
+        [&](uint64_t address) { return identity_at(functions, address); }, new_facts_ ? &*new_facts_ : nullptr);
   }
 
   // Whether a piece of the new build refers to a global that moves to new storage.
@@ -840,6 +844,7 @@ class Generator {
   // Per replaced function, its calls where a frame does not continue: return offset -> --explain's line.
   std::map<std::string, std::map<uint64_t, std::string>> not_continuing_;
   TypeTable old_types_, new_types_;  // both builds' DWARF types and frames
+  std::optional<MemberFacts> old_facts_, new_facts_;  // graft-cc's records of the untyped members
   std::pair<std::map<std::string, const ElfSymbol*>, std::map<std::string, const ElfSymbol*>> linked_;  // DataPlan::frame_holders
 };
 
@@ -941,7 +946,8 @@ std::string explain_patch(const Patch& patch) {
                : fmt::format("  root     {:<40} live objects are found from it ({})\n", r.identity,
                              plan->old_types.spell(r.old_type));
   for (const auto& p : plan->declared_pointers)
-    out += fmt::format("  declared {}: followed like a {} *\n", p.source, plan->old_types.spell(p.pointee));
+    out += p.recorded ? fmt::format("  recorded {}: followed like it\n", p.source)
+                      : fmt::format("  declared {}: followed like a {} *\n", p.source, plan->old_types.spell(p.pointee));
   for (const auto& u : plan->declared_union_members)
     out += fmt::format("  declared {}: while the tag is {}, {} ({}) is the live member\n", u.source,
                        u.tag_value, u.member, plan->old_types.spell(u.member_type));

@@ -115,6 +115,11 @@ Result<DriverOptions> take_driver_options(std::vector<std::string>& args, const 
         return make_error("invalid --graft-policy '{}' (expected strict, balanced or fast)", policy);
     } else if (arg == "--graft-policy") {
       return make_error("--graft-policy needs a value: --graft-policy=strict, balanced or fast");
+    } else if (starts_with(arg, "--graft-member-facts=")) {
+      const std::string value = arg.substr(std::string_view("--graft-member-facts=").size());
+      if (value != "on" && value != "off")
+        return make_error("invalid --graft-member-facts '{}' (expected on or off)", value);
+      options.member_facts = value == "on";
     } else if (arg == "--graft-verbose") {
       options.verbose = true;
     } else if (arg == "--graft-help") {

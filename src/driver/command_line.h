@@ -34,6 +34,7 @@ struct DriverOptions {
   std::string policy = kDefaultPolicy;  // "strict", "balanced" or "fast"
   bool verbose = false;
   bool help = false;
+  bool member_facts = true;  // --graft-member-facts=off: the plugin records nothing (common/member_facts_format.h)
 };
 
 // Removes the --graft-* options from `args`. `env_policy` is $GRAFT_POLICY

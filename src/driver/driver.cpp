@@ -24,6 +24,7 @@
 #include "driver/link_map.h"
 #include "elf/elf_file.h"
 #include "common/error.h"
+#include "common/member_facts_format.h"
 #include "store/store.h"
 #include "common/temp_dir.h"
 
@@ -95,6 +96,11 @@ Options (consumed by {name}, never passed to clang):
       fast    clang optimises as usual; graft diff finds every caller a change
               affects, so patches are larger, and a change inlined into a
               function that never returns cannot be applied.
+  --graft-member-facts=on|off record (default) what each unit stores into the
+                              void * and address-holding integer members of its
+                              structs, in a section of the object that is not
+                              loaded (no cost at run time): graft diff follows,
+                              dismisses or asks about those members from it
   --graft-verbose             print the clang commands run, to stderr
   --graft-help                this text
 
@@ -419,6 +425,7 @@ int run(int argc, char** argv) {
 
   // The plugin reads the policy from the environment of its clang.
   setenv("GRAFT_POLICY", ctx.policy.c_str(), 1);
+  if (!options->member_facts) setenv(kMemberFactsVariable, "off", 1);
 
   // graft diff reads the binary's DWARF: a stripping link would leave it none.
   const std::vector<std::string> stripping = take_strip_options(args);

@@ -8,6 +8,7 @@
 #include <functional>
 #include <map>
 #include <set>
+#include <string_view>
 #include <unordered_map>
 
 #include "elf/dwarf_detail.h"
@@ -217,6 +218,7 @@ class TypeReader {
     if (!full.empty()) {
       if (auto it = table_.named.find(full); it != table_.named.end()) {
         Type& known = table_.types[it->second];
+        if (!declaration) defined_here(it->second, die);
         if (declaration || !known.incomplete) {
           if (!declaration && !known.incomplete) check_same(it->second, die, depth);
           return it->second;
@@ -230,8 +232,27 @@ class TypeReader {
     const int index = add({kind, full, 0, -1, 0, declaration, {}, {}});
     by_offset_[dwarf_dieoffset(die)] = index;
     if (!full.empty()) table_.named[full] = index;
-    if (!declaration) fill(index, die, depth);
+    if (!declaration) {
+      defined_here(index, die);
+      fill(index, die, depth);
+    }
     return index;
+  }
+
+ public:
+  // The unit being read, for defined_in.
+  void enter_unit(const std::string& unit) {
+    unit_ = unit;
+    table_.units.insert(unit);
+  }
+  void function_named(const char* name) { table_.unit_functions[unit_].insert(name); }
+
+ private:
+  // A definition of aggregate `index` in the unit being read (and whether in a system header).
+  void defined_here(int index, Dwarf_Die* die) {
+    table_.defined_in[index].insert(unit_);
+    const char* file = dwarf_decl_file(die);
+    if (file && std::string_view(file).starts_with("/usr/")) table_.system_types.insert(index);
   }
 
   void fill(int index, Dwarf_Die* die, int depth) {
@@ -308,6 +329,7 @@ class TypeReader {
   TypeTable& table_;
   std::unordered_map<Dwarf_Off, int> by_offset_;
   std::set<Dwarf_Off> checked_;
+  std::string unit_;
   std::multimap<uint64_t, std::string> local_objects_;  // the binary's static objects by address
   int void_ = -1;
 };
@@ -427,6 +449,7 @@ void collect(TypeReader& reader, Dwarf_Die* scope, const std::string& unit, cons
     } else if ((tag == DW_TAG_structure_type || tag == DW_TAG_union_type || tag == DW_TAG_class_type) && name) {
       reader.read(&child);  // every named aggregate, used by a global or not (heap-only types)
     } else if (tag == DW_TAG_subprogram && name) {
+      reader.function_named(name);
       Dwarf_Addr low = 0;
       if (dwarf_lowpc(&child, &low) == 0) {
         std::vector<FrameLocal> locals;
@@ -543,6 +566,11 @@ Result<TypeTable> read_type_table(const ElfFile& binary) {
     Dwarf_Die cu;
     if (dwarf_offdie(handle.dwarf, offset + header_size, &cu)) {
       const char* name = dwarf_diename(&cu);
+      Dwarf_Attribute attribute;
+      const char* directory = dwarf_formstring(dwarf_attr(&cu, DW_AT_comp_dir, &attribute));
+      std::string unit = name ? name : "?";
+      if (directory && !unit.starts_with("/")) unit = std::string(directory) + "/" + unit;
+      reader.enter_unit(unit);
       collect(reader, &cu, name ? std::filesystem::path(name).filename().string() : "?", "");
     }
     offset = next;

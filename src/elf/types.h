@@ -5,6 +5,7 @@
 #pragma once
 #include <cstdint>
 #include <map>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -94,6 +95,15 @@ struct TypeTable {
   std::vector<FrameTypes> frames;
   std::map<std::string, int> named;        // "struct conn" -> index of its definition
   std::vector<std::string> ambiguous;      // names with different layouts in different units
+  // For graft-cc's member facts (not serialised): the units (DWARF's
+  // DW_AT_name, made absolute with DW_AT_comp_dir) that define each named
+  // aggregate, every unit with DWARF, and the aggregates defined in a
+  // system header (/usr/include): a library's types, which library code writes.
+  std::map<int, std::set<std::string>> defined_in;
+  std::set<std::string> units;
+  std::set<int> system_types;
+  // The functions each unit's DWARF names (defined, or declared for its call sites).
+  std::map<std::string, std::set<std::string>> unit_functions;
 
   const Type& at(int index) const { return types.at(static_cast<size_t>(index)); }
   // The index of a named aggregate or enum, or -1.

@@ -43,6 +43,11 @@
 // no DWARF location names): what is live at the call's return is what DWARF
 // says. It is on the update-pending path only. Nothing else is changed.
 //
+// In every policy, first of all (unless GRAFT_MEMBER_FACTS=off), the unit
+// records what it stores into the void * and address-holding integer
+// members of its structs, in a section that is not loaded (member_facts.h):
+// graft diff reads it to know what those members hold.
+//
 // The plugin is compiled against the headers of one LLVM major and resolves
 // LLVM's symbols from the clang that loads it (it links nothing). Loaded into
 // another major it would run against a different ABI, so it checks the host
@@ -60,6 +65,7 @@
 #include <vector>
 
 #include "common/blocking_calls.h"
+#include "plugin/member_facts.h"
 
 #include "llvm/ADT/SmallPtrSet.h"
 #include "llvm/Config/llvm-config.h"
@@ -479,6 +485,8 @@ unsigned host_llvm_major() {
 
 void register_callbacks(llvm::PassBuilder& builder) {
   builder.registerPipelineStartEPCallback([](llvm::ModulePassManager& manager, llvm::OptimizationLevel) {
+    // First: the casts that say what a void * holds are still there.
+    if (graft::member_facts_enabled()) manager.addPass(graft::MemberFactsPass());
     manager.addPass(GraftPolicyPass(policy_from_environment()));
   });
   builder.registerPeepholeEPCallback([](llvm::FunctionPassManager& manager, llvm::OptimizationLevel level) {

@@ -35,10 +35,21 @@ TEST(DriverOptions, PolicyDefaultsToBalancedAndComesFromEnvironment) {
   EXPECT_EQ(take_driver_options(with_option, "fast")->policy, "strict");  // the option wins
 }
 
+TEST(DriverOptions, MemberFactsAreRecordedUnlessTurnedOff) {
+  std::vector<std::string> args = {"-c", "a.c"};
+  EXPECT_TRUE(take_driver_options(args, nullptr)->member_facts);
+  args = {"--graft-member-facts=off", "-c", "a.c"};
+  auto options = take_driver_options(args, nullptr);
+  ASSERT_TRUE(options.ok()) << options.error().message;
+  EXPECT_FALSE(options->member_facts);
+  EXPECT_EQ(args, (std::vector<std::string>{"-c", "a.c"}));
+}
+
 TEST(DriverOptions, RejectsBadValuesAndUnknownOptions) {
   for (std::vector<std::string> args : {std::vector<std::string>{"--graft-policy=bogus"},
                                         std::vector<std::string>{"--graft-policy"},
-                                        std::vector<std::string>{"--graft-frobnicate"}}) {
+                                        std::vector<std::string>{"--graft-frobnicate"},
+                                        std::vector<std::string>{"--graft-member-facts=maybe"}}) {
     auto options = take_driver_options(args, nullptr);
     ASSERT_FALSE(options.ok()) << args[0];
     EXPECT_EQ(options.error().message.find('\n'), std::string::npos);

@@ -1,0 +1,40 @@
+// What graft-cc's plugin records about the values a program stores into its
+// untyped members (void *, an integer holding an address), and graft diff
+// reads back from the binary. Header-only, no dependencies (the plugin
+// includes it).
+//
+// Each object built by graft-cc carries, in the section below (not loaded:
+// no cost at run time; the linker concatenates the objects' pieces), one
+// record per line, fields separated by tabs:
+//
+//   unit    FILE                        this unit was built with the records (DWARF's
+//                                       DW_AT_name, made absolute with DW_AT_comp_dir)
+//   store   CONTAINER OFFSET FUNCTION ORIGIN...
+//                                       FUNCTION stores into the member at OFFSET of
+//                                       CONTAINER ("struct conn", "THREAD") a value of ORIGIN
+//   arg     CALLEE K ORIGIN...          a call passes a value of ORIGIN as CALLEE's parameter K
+//   called  FUNCTION                    FUNCTION's address is taken: it may be called through a
+//                                       pointer, with arguments no record shows
+//   union   CONTAINER OFFSET FUNCTION TYPE
+//                                       FUNCTION writes the union member at OFFSET of
+//                                       CONTAINER as TYPE (LLVM's spelling): for the record
+//
+// where ORIGIN is one of
+//
+//   type    STRUCT                      the address of a STRUCT (the pointer's type said so)
+//   param   FUNCTION K                  what FUNCTION's parameter K receives ("arg" records)
+//   member  CONTAINER OFFSET            a value loaded from that untyped member ("store" records)
+//   unknown WHY                         graft cannot tell ("returned by read_config", "address
+//                                       arithmetic in parse", "copied in by memcpy in load")
+//
+// A NULL or zero stored is not recorded.
+#pragma once
+
+namespace graft {
+
+inline constexpr const char* kMemberFactsSection = ".graft.member_facts";
+// The environment variable that turns the recording off (GRAFT_MEMBER_FACTS=off),
+// for a build compared with an older one, or for measuring what it costs.
+inline constexpr const char* kMemberFactsVariable = "GRAFT_MEMBER_FACTS";
+
+}  // namespace graft

@@ -1,0 +1,102 @@
+// Diff time: graft-cc's member facts, read and joined (see member_facts.h).
+#include "data/member_facts.h"
+
+#include "common/member_facts_format.h"
+
+namespace graft {
+namespace {
+
+std::vector<std::string> split(std::string_view line) {
+  std::vector<std::string> out;
+  for (size_t start = 0;;) {
+    const size_t tab = line.find('\t', start);
+    out.emplace_back(line.substr(start, tab == std::string_view::npos ? std::string_view::npos : tab - start));
+    if (tab == std::string_view::npos) return out;
+    start = tab + 1;
+  }
+}
+
+std::optional<uint64_t> number(const std::string& text) {
+  if (text.empty() || text.find_first_not_of("0123456789") != std::string::npos) return std::nullopt;
+  return std::stoull(text);
+}
+
+}  // namespace
+
+std::optional<MemberFacts> MemberFacts::read(const ElfFile& binary) {
+  const ElfSection* section = binary.section(kMemberFactsSection);
+  if (!section || section->data.empty()) return std::nullopt;
+  return parse(std::string_view(reinterpret_cast<const char*>(section->data.data()), section->data.size()));
+}
+
+MemberFacts MemberFacts::parse(std::string_view text) {
+  MemberFacts facts;
+  // A line that does not parse (a newer graft-cc's record) is skipped.
+  for (size_t start = 0; start < text.size();) {
+    size_t end = text.find('\n', start);
+    if (end == std::string_view::npos) end = text.size();
+    const auto fields = split(text.substr(start, end - start));
+    start = end + 1;
+    const std::string& kind = fields[0];
+    if (kind == "unit" && fields.size() == 2) {
+      facts.units_.insert(fields[1]);
+    } else if (kind == "called" && fields.size() == 2) {
+      facts.called_.insert(fields[1]);
+    } else if (kind == "store" && fields.size() >= 6) {
+      if (auto offset = number(fields[2]))
+        facts.stores_[{fields[1], *offset}].push_back({fields[3], {fields.begin() + 4, fields.end()}});
+    } else if (kind == "arg" && fields.size() >= 5) {
+      facts.args_[{fields[1], fields[2]}].emplace_back(fields.begin() + 3, fields.end());
+    }
+  }
+  return facts;
+}
+
+void MemberFacts::add(const std::vector<std::string>& origin, const std::string& function, const ForeignCaller& foreign_caller,
+                      MemberHolds& out, std::set<Key>& visiting, int depth) const {
+  const std::string& kind = origin[0];
+  if (kind == "type" && origin.size() == 2) {
+    out.types.insert(origin[1]);
+  } else if (kind == "member" && origin.size() == 3) {
+    if (auto offset = number(origin[2])) collect({origin[1], *offset}, foreign_caller, out, visiting, depth + 1);
+    else out.unknown.insert("a value of " + origin[1] + " in " + function);
+  } else if (kind == "param" && origin.size() == 3) {
+    const std::string& callee = origin[1];
+    if (called_.count(callee)) {
+      out.unknown.insert("a parameter of " + callee + ", which is called through a pointer");
+    } else if (depth > 4) {
+      out.unknown.insert("a parameter of " + callee + " passed on too many times");
+    } else {
+      if (foreign_caller(callee)) out.unknown.insert("a parameter of " + callee + ", which code not built with graft-cc may call");
+      if (auto it = args_.find({callee, origin[2]}); it != args_.end())
+        for (const auto& passed : it->second) add(passed, callee, foreign_caller, out, visiting, depth + 1);
+    }
+  } else if (kind == "unknown" && origin.size() == 2) {
+    out.unknown.insert(origin[1]);
+  } else {
+    out.unknown.insert("a record graft does not know in " + function);
+  }
+}
+
+void MemberFacts::collect(const Key& key, const ForeignCaller& foreign_caller, MemberHolds& out, std::set<Key>& visiting,
+                          int depth) const {
+  if (!visiting.insert(key).second) return;  // a member copied from itself adds nothing
+  auto it = stores_.find(key);
+  if (it == stores_.end()) return;
+  for (const auto& store : it->second) {
+    out.stored = true;
+    out.functions.insert(store.function);
+    add(store.origin, store.function, foreign_caller, out, visiting, depth);
+  }
+}
+
+MemberHolds MemberFacts::holds(const std::string& container, uint64_t offset, const ForeignCaller& foreign_caller) const {
+  MemberHolds out;
+  std::set<Key> visiting;
+  // The plugin names an anonymous struct a typedef names as clang does (%struct.THREAD).
+  const bool tagged = container.starts_with("struct ") || container.starts_with("union ");
+  collect({tagged ? container : "struct " + container, offset}, foreign_caller, out, visiting, 0);
+  return out;
+}
+
+}  // namespace graft

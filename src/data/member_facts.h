@@ -1,0 +1,65 @@
+// Diff time: what graft-cc's plugin recorded about the values a build
+// stores into the untyped members of its structs (void *, an integer
+// holding an address), read back from the binary's non-loaded section
+// (common/member_facts_format.h), with the records joined: a value passed
+// to a generic function (list_add(list, item)) is what that function's
+// parameter holds when it stores it (node->value = value); a value copied
+// from another untyped member holds what that member holds.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "elf/elf_file.h"
+
+namespace graft {
+
+// What one member may hold, as far as the records tell.
+struct MemberHolds {
+  bool stored = false;                 // some record stores into it (besides NULL)
+  std::set<std::string> types;         // "struct job", "struct THREAD" (a typedef'd anonymous struct)
+  std::set<std::string> unknown;       // why graft cannot tell, each "returned by malloc in main"
+  std::set<std::string> functions;     // where the stores are
+};
+
+class MemberFacts {
+ public:
+  // The records of `binary`, or nothing when it has none (built before
+  // graft-cc recorded them, or with GRAFT_MEMBER_FACTS=off).
+  static std::optional<MemberFacts> read(const ElfFile& binary);
+  static MemberFacts parse(std::string_view text);
+
+  // What the member at `offset` of `container` (DWARF's spelling: "struct
+  // conn", or "THREAD" for an anonymous struct a typedef names) may hold.
+  // `foreign_caller(F)`: whether code not built with the records may call
+  // F (a function whose parameter a member receives).
+  using ForeignCaller = std::function<bool(const std::string& function)>;
+  MemberHolds holds(const std::string& container, uint64_t offset, const ForeignCaller& foreign_caller) const;
+
+  // Whether a unit (DWARF's DW_AT_name, made absolute with DW_AT_comp_dir) was built with the records.
+  bool recorded(const std::string& unit) const { return units_.count(unit) != 0; }
+
+ private:
+  using Key = std::pair<std::string, uint64_t>;  // container, offset
+  struct Store {
+    std::string function;
+    std::vector<std::string> origin;  // "type" STRUCT | "param" F K | "member" C OFFSET | "unknown" WHY
+  };
+  void add(const std::vector<std::string>& origin, const std::string& function, const ForeignCaller& foreign_caller,
+           MemberHolds& out, std::set<Key>& visiting, int depth) const;
+  void collect(const Key& key, const ForeignCaller& foreign_caller, MemberHolds& out, std::set<Key>& visiting,
+               int depth) const;
+
+  std::set<std::string> units_;
+  std::map<Key, std::vector<Store>> stores_;
+  std::map<std::pair<std::string, std::string>, std::vector<std::vector<std::string>>> args_;  // (callee, K) -> origins
+  std::set<std::string> called_;  // functions called through a pointer
+};
+
+}  // namespace graft

@@ -1,0 +1,436 @@
+// The member facts: see member_facts.h and common/member_facts_format.h.
+//
+// At the start of the pipeline the IR is clang's own (LLVM 14, typed
+// pointers): `p->value = item` is
+//   %1 = load %struct.item*, %struct.item** %item.addr
+//   %2 = bitcast %struct.item* %1 to i8*
+//   store i8* %2, i8** (getelementptr %struct.slot, %struct.slot* %p, i32 0, i32 1)
+// so the stored value's type before its casts says what the member holds,
+// and the getelementptr says which member. Locals are still in allocas: a
+// value loaded from a local is any value stored into it (flow-insensitive,
+// for a local whose address does not escape).
+#include "plugin/member_facts.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "common/member_facts_format.h"
+#include "llvm/IR/Constants.h"
+#include "llvm/IR/DataLayout.h"
+#include "llvm/IR/DebugInfoMetadata.h"
+#include "llvm/IR/DerivedTypes.h"
+#include "llvm/IR/Function.h"
+#include "llvm/IR/InstIterator.h"
+#include "llvm/IR/Instructions.h"
+#include "llvm/IR/IntrinsicInst.h"
+#include "llvm/IR/Module.h"
+#include "llvm/IR/Operator.h"
+#include "llvm/Support/raw_ostream.h"
+
+namespace graft {
+namespace {
+
+constexpr const char* kDoneFlag = "graft.member_facts";
+
+// Library calls that write raw bytes into the memory a pointer argument
+// names: a struct passed to one gets members no store shows.
+constexpr const char* kByteWriters[] = {"read", "pread", "pread64", "recv", "recvfrom", "fread", "memcpy", "memmove"};
+
+// "struct item" for %struct.item, %struct.item.12 (a name LLVM made unique),
+// %class.item; "union u" for %union.u; "" for an anonymous one (%struct.anon).
+// An anonymous struct a typedef names is %struct.THREAD: "struct THREAD",
+// which graft diff also finds as the typedef name THREAD.
+std::string aggregate_name(llvm::Type* type) {
+  auto* s = llvm::dyn_cast_or_null<llvm::StructType>(type);
+  if (!s || !s->hasName()) return "";
+  llvm::StringRef name = s->getName();
+  std::string kind;
+  if (name.consume_front("struct.") || name.consume_front("class.")) kind = "struct ";
+  else if (name.consume_front("union.")) kind = "union ";
+  else return "";
+  name = name.take_until([](char c) { return c == '.'; });  // a C tag has no dot
+  if (name.empty() || name == "anon") return "";
+  return kind + name.str();
+}
+
+bool is_union(llvm::Type* type) {
+  auto* s = llvm::dyn_cast_or_null<llvm::StructType>(type);
+  return s && s->hasName() && s->getName().startswith("union.");
+}
+
+bool untyped_word(llvm::Type* type) {
+  if (type->isIntegerTy(64)) return true;
+  // i8*: void * (and char *, which DWARF tells apart: graft diff asks DWARF which members are void *).
+  return type->isPointerTy() && !type->isOpaquePointerTy() && type->getPointerElementType()->isIntegerTy(8);
+}
+
+struct MemberRef {
+  llvm::StructType* container = nullptr;
+  uint64_t offset = 0;
+  llvm::Type* type = nullptr;  // the member's
+  bool in_union = false;       // reached through a union member of the container
+};
+
+class Recorder {
+ public:
+  explicit Recorder(llvm::Module& module) : module_(module), layout_(module.getDataLayout()) {}
+
+  std::set<std::string> run() {
+    if (auto* units = module_.getNamedMetadata("llvm.dbg.cu"))
+      for (llvm::MDNode* node : units->operands())
+        if (auto* unit = llvm::dyn_cast<llvm::DICompileUnit>(node)) {
+          std::string file = unit->getFilename().str();
+          if (!file.empty() && file[0] != '/' && !unit->getDirectory().empty())
+            file = unit->getDirectory().str() + "/" + file;
+          lines_.insert("unit\t" + file);
+        }
+    for (llvm::GlobalVariable& global : module_.globals())
+      if (global.hasInitializer() && !global.getName().startswith("llvm."))
+        record_initializer(global.getInitializer(), global);
+    for (llvm::Function& function : module_) {
+      if (!function.isDeclaration() && function.hasAddressTaken() && !function.hasLocalLinkage())
+        lines_.insert("called\t" + function.getName().str());
+      if (function.isDeclaration() && !function.isIntrinsic() && function.hasAddressTaken())
+        lines_.insert("called\t" + function.getName().str());
+      if (function.isDeclaration()) continue;
+      for (llvm::Instruction& instruction : llvm::instructions(function)) {
+        if (auto* store = llvm::dyn_cast<llvm::StoreInst>(&instruction)) record_store(*store, function);
+        else if (auto* call = llvm::dyn_cast<llvm::CallBase>(&instruction)) record_call(*call, function);
+        else if (auto* gep = llvm::dyn_cast<llvm::GetElementPtrInst>(&instruction)) record_escape(*gep, function);
+      }
+    }
+    return lines_;
+  }
+
+ private:
+  // The untyped member a pointer names: a getelementptr whose last index
+  // steps into a struct (the innermost struct is the container). Through a
+  // union: the member of the union, at the union's offset.
+  std::optional<MemberRef> member_of(llvm::Value* pointer) const {
+    llvm::Value* stripped = pointer;
+    bool cast = false;
+    if (auto* bitcast = llvm::dyn_cast<llvm::BitCastOperator>(pointer)) {
+      stripped = bitcast->getOperand(0);
+      cast = true;
+    }
+    auto* gep = llvm::dyn_cast<llvm::GEPOperator>(stripped);
+    if (!gep || gep->getNumIndices() < 2) return std::nullopt;
+    llvm::Type* current = gep->getSourceElementType();
+    MemberRef ref;
+    bool last_is_member = false;
+    for (auto index = gep->idx_begin() + 1; index != gep->idx_end(); ++index) {
+      if (auto* s = llvm::dyn_cast<llvm::StructType>(current)) {
+        auto* k = llvm::dyn_cast<llvm::ConstantInt>(index->get());
+        if (!k) return std::nullopt;
+        const unsigned element = static_cast<unsigned>(k->getZExtValue());
+        ref.container = s;
+        ref.offset = layout_.getStructLayout(s)->getElementOffset(element);
+        current = s->getElementType(element);
+        last_is_member = true;
+      } else if (auto* array = llvm::dyn_cast<llvm::ArrayType>(current)) {
+        current = array->getElementType();
+        last_is_member = false;
+      } else {
+        return std::nullopt;
+      }
+    }
+    if (!last_is_member || !ref.container) return std::nullopt;
+    if (cast) {
+      // A union is a struct of its largest member: the one written is the cast's type.
+      if (!is_union(current)) return std::nullopt;
+      ref.in_union = true;
+      ref.type = pointer->getType()->isOpaquePointerTy() ? nullptr : pointer->getType()->getPointerElementType();
+      return ref;
+    }
+    ref.type = current;
+    return ref;
+  }
+
+  std::string container_name(const MemberRef& ref) const {
+    // The union itself when a union member is written (its own members are at offset 0).
+    return aggregate_name(ref.container);
+  }
+
+  // What a value may be (ORIGIN fields, see the format), each one line's tail.
+  // `where`: the function the value is in, for the reasons.
+  void origins(llvm::Value* value, const std::string& where, std::set<std::string>& out,
+               std::set<const llvm::Value*>& seen, int depth = 0) const {
+    if (depth > 32 || !seen.insert(value).second) return;
+    llvm::Value* v = value->stripPointerCasts();
+    if (v != value && !seen.insert(v).second) return;
+    const std::string in = " in " + where;
+    if (llvm::isa<llvm::ConstantPointerNull>(v) || llvm::isa<llvm::UndefValue>(v)) return;
+    if (llvm::isa<llvm::ConstantInt>(v)) return;  // a number, never the address of a heap block
+    if (auto* op = llvm::dyn_cast<llvm::Operator>(v);
+        op && (op->getOpcode() == llvm::Instruction::PtrToInt || op->getOpcode() == llvm::Instruction::IntToPtr)) {
+      origins(op->getOperand(0), where, out, seen, depth + 1);
+      return;
+    }
+    llvm::Type* type = v->getType();
+    if (type->isPointerTy() && !type->isOpaquePointerTy()) {
+      llvm::Type* pointee = type->getPointerElementType();
+      if (pointee->isStructTy()) {
+        const std::string name = aggregate_name(pointee);
+        out.insert(name.empty() ? "unknown\tthe address of an anonymous struct" + in : "type\t" + name);
+        return;
+      }
+    }
+    if (auto* argument = llvm::dyn_cast<llvm::Argument>(v)) {
+      const llvm::Function* function = argument->getParent();
+      const unsigned k = argument->getArgNo();
+      if (function->hasLocalLinkage() && !function->hasAddressTaken()) {
+        // Every caller is in this unit.
+        for (const llvm::User* user : function->users())
+          if (auto* call = llvm::dyn_cast<llvm::CallBase>(user); call && k < call->arg_size())
+            origins(call->getArgOperand(k), call->getFunction()->getName().str(), out, seen, depth + 1);
+        return;
+      }
+      if (function->hasLocalLinkage()) {
+        out.insert("unknown\ta parameter of " + function->getName().str() + ", which is called through a pointer");
+        return;
+      }
+      out.insert("param\t" + function->getName().str() + "\t" + std::to_string(k));
+      return;
+    }
+    if (auto* load = llvm::dyn_cast<llvm::LoadInst>(v)) {
+      llvm::Value* from = load->getPointerOperand()->stripPointerCasts();
+      if (auto* local = llvm::dyn_cast<llvm::AllocaInst>(from); local && !escapes(*local)) {
+        for (const llvm::User* user : local->users())
+          if (auto* store = llvm::dyn_cast<llvm::StoreInst>(user); store && store->getPointerOperand() == local)
+            origins(const_cast<llvm::Value*>(store->getValueOperand()), where, out, seen, depth + 1);
+        return;
+      }
+      if (auto ref = member_of(load->getPointerOperand()); ref && !ref->in_union && untyped_word(ref->type)) {
+        const std::string name = container_name(*ref);
+        if (!name.empty()) {
+          out.insert("member\t" + name + "\t" + std::to_string(ref->offset));
+          return;
+        }
+      }
+      out.insert("unknown\ta value read from memory" + in);
+      return;
+    }
+    if (auto* phi = llvm::dyn_cast<llvm::PHINode>(v)) {
+      for (llvm::Value* incoming : phi->incoming_values()) origins(incoming, where, out, seen, depth + 1);
+      return;
+    }
+    if (auto* select = llvm::dyn_cast<llvm::SelectInst>(v)) {
+      origins(select->getTrueValue(), where, out, seen, depth + 1);
+      origins(select->getFalseValue(), where, out, seen, depth + 1);
+      return;
+    }
+    if (auto* call = llvm::dyn_cast<llvm::CallBase>(v)) {
+      const llvm::Function* callee = call->getCalledFunction();
+      out.insert("unknown\treturned by " + (callee ? callee->getName().str() : std::string("a call through a pointer")) +
+                 in);
+      return;
+    }
+    if (llvm::isa<llvm::GEPOperator>(v) || llvm::isa<llvm::BinaryOperator>(v)) {
+      out.insert("unknown\taddress arithmetic" + in);
+      return;
+    }
+    if (llvm::isa<llvm::GlobalValue>(v)) {
+      out.insert("unknown\tthe address of " + v->getName().str() + in);
+      return;
+    }
+    out.insert("unknown\ta value graft-cc cannot follow" + in);
+  }
+
+  // A local whose address goes anywhere but its own loads and stores.
+  static bool lifetime_or_debug(const llvm::User* user) {
+    auto* intrinsic = llvm::dyn_cast<llvm::IntrinsicInst>(user);
+    return intrinsic && (intrinsic->isLifetimeStartOrEnd() || llvm::isa<llvm::DbgInfoIntrinsic>(intrinsic));
+  }
+  static bool escapes(const llvm::AllocaInst& local) {
+    for (const llvm::User* user : local.users()) {
+      if (llvm::isa<llvm::LoadInst>(user)) continue;
+      if (auto* store = llvm::dyn_cast<llvm::StoreInst>(user); store && store->getValueOperand() != &local) continue;
+      if (auto* cast = llvm::dyn_cast<llvm::BitCastInst>(user)) {
+        // lifetime markers and debug intrinsics only
+        for (const llvm::User* u : cast->users())
+          if (!lifetime_or_debug(u)) return true;
+        continue;
+      }
+      if (lifetime_or_debug(user)) continue;
+      return true;
+    }
+    return false;
+  }
+
+  void record_store(llvm::StoreInst& store, const llvm::Function& function) {
+    auto ref = member_of(store.getPointerOperand());
+    if (!ref) return;
+    const std::string container = container_name(*ref);
+    if (container.empty()) return;
+    const std::string head = container + "\t" + std::to_string(ref->offset) + "\t" + function.getName().str();
+    if (ref->in_union) {
+      std::string spelled;
+      llvm::raw_string_ostream stream(spelled);
+      if (ref->type) ref->type->print(stream);
+      lines_.insert("union\t" + head + "\t" + stream.str());
+      return;
+    }
+    if (!untyped_word(ref->type)) return;
+    std::set<std::string> found;
+    std::set<const llvm::Value*> seen;
+    origins(store.getValueOperand(), function.getName().str(), found, seen);
+    for (const auto& origin : found) lines_.insert("store\t" + head + "\t" + origin);
+  }
+
+  // A static initializer stores too, with no instruction (static struct
+  // fevent ev = {.client_data = &conn}): its untyped members' constants,
+  // each named as stored by "<initializer of ev>".
+  void record_initializer(llvm::Constant* value, const llvm::GlobalVariable& global, int depth = 0) {
+    if (depth > 16 || llvm::isa<llvm::ConstantAggregateZero>(value)) return;
+    if (auto* array = llvm::dyn_cast<llvm::ConstantArray>(value)) {
+      for (unsigned k = 0; k < array->getNumOperands(); ++k) record_initializer(array->getOperand(k), global, depth + 1);
+      return;
+    }
+    auto* aggregate = llvm::dyn_cast<llvm::ConstantStruct>(value);
+    if (!aggregate) return;
+    auto* type = aggregate->getType();
+    const std::string name = aggregate_name(type);
+    const llvm::StructLayout* layout = layout_.getStructLayout(type);
+    for (unsigned k = 0; k < aggregate->getNumOperands(); ++k) {
+      auto* element = aggregate->getOperand(k);
+      if (!untyped_word(element->getType()) || name.empty() || is_union(type)) {
+        record_initializer(element, global, depth + 1);
+        continue;
+      }
+      std::set<std::string> found;
+      std::set<const llvm::Value*> seen;
+      origins(element, "the initializer of " + global.getName().str(), found, seen);
+      for (const auto& origin : found)
+        lines_.insert("store\t" + name + "\t" + std::to_string(layout->getElementOffset(k)) + "\tthe initializer of " +
+                      global.getName().str() + "\t" + origin);
+    }
+  }
+
+  // Every untyped member inside a struct held by value (nested structs and
+  // arrays of them included), as one written by raw bytes.
+  void unknown_members(llvm::Type* type, const std::string& why, const llvm::Function& function, int depth = 0) {
+    auto* s = llvm::dyn_cast<llvm::StructType>(type);
+    if (auto* array = llvm::dyn_cast<llvm::ArrayType>(type)) return unknown_members(array->getElementType(), why, function, depth + 1);
+    if (!s || s->isOpaque() || depth > 16) return;
+    const std::string name = aggregate_name(s);
+    const llvm::StructLayout* layout = layout_.getStructLayout(s);
+    for (unsigned k = 0; k < s->getNumElements(); ++k) {
+      llvm::Type* element = s->getElementType(k);
+      if (untyped_word(element) && !name.empty() && !is_union(s))
+        lines_.insert("store\t" + name + "\t" + std::to_string(layout->getElementOffset(k)) + "\t" +
+                      function.getName().str() + "\tunknown\t" + why);
+      unknown_members(element, why, function, depth + 1);
+    }
+  }
+
+  // The struct (or untyped member) a pointer argument of a byte writer names.
+  void written_as_bytes(llvm::Value* pointer, const std::string& why, const llvm::Function& function) {
+    if (auto ref = member_of(pointer); ref && !ref->in_union && untyped_word(ref->type)) {
+      if (const std::string name = container_name(*ref); !name.empty())
+        lines_.insert("store\t" + name + "\t" + std::to_string(ref->offset) + "\t" + function.getName().str() +
+                      "\tunknown\t" + why);
+      return;
+    }
+    llvm::Type* type = pointer->stripPointerCasts()->getType();
+    if (type->isPointerTy() && !type->isOpaquePointerTy()) unknown_members(type->getPointerElementType(), why, function);
+  }
+
+  void record_call(llvm::CallBase& call, const llvm::Function& function) {
+    const std::string in = " in " + function.getName().str();
+    if (auto* copy = llvm::dyn_cast<llvm::MemTransferInst>(&call)) {
+      // A struct copied from one of its own type keeps what the source held.
+      llvm::Type* to = copy->getRawDest()->stripPointerCasts()->getType();
+      llvm::Type* from = copy->getRawSource()->stripPointerCasts()->getType();
+      if (to == from && to->isPointerTy() && !to->isOpaquePointerTy() && to->getPointerElementType()->isStructTy()) return;
+      written_as_bytes(copy->getRawDest(), "copied in by memcpy" + in, function);
+      return;
+    }
+    if (auto* set = llvm::dyn_cast<llvm::MemSetInst>(&call)) {
+      auto* byte = llvm::dyn_cast<llvm::ConstantInt>(set->getValue());
+      if (!byte || !byte->isZero()) written_as_bytes(set->getRawDest(), "filled by memset" + in, function);
+      return;  // zeroed: NULL
+    }
+    const llvm::Function* callee = call.getCalledFunction();
+    if (!callee || callee->isIntrinsic()) return;
+    const std::string name = callee->getName().str();
+    for (const char* writer : kByteWriters)
+      if (name == writer)
+        for (unsigned k = 0; k < call.arg_size(); ++k)
+          if (call.getArgOperand(k)->getType()->isPointerTy())
+            written_as_bytes(call.getArgOperand(k), "written by " + name + in, function);
+    // What each untyped parameter of a function not known to be this unit's
+    // own receives (one of this unit's is followed to its callers directly).
+    if (callee->hasLocalLinkage() && !callee->hasAddressTaken()) return;
+    for (unsigned k = 0; k < call.arg_size(); ++k) {
+      if (!untyped_word(call.getArgOperand(k)->getType())) continue;
+      std::set<std::string> found;
+      std::set<const llvm::Value*> seen;
+      origins(call.getArgOperand(k), function.getName().str(), found, seen);
+      for (const auto& origin : found) lines_.insert("arg\t" + name + "\t" + std::to_string(k) + "\t" + origin);
+    }
+  }
+
+  // An untyped member whose address goes anywhere but a load or a store
+  // through it (void **slot = &p->value): what is stored there is not seen.
+  void record_escape(llvm::GetElementPtrInst& gep, const llvm::Function& function) {
+    auto ref = member_of(&gep);
+    if (!ref || ref->in_union || !untyped_word(ref->type)) return;
+    const std::string name = container_name(*ref);
+    if (name.empty()) return;
+    for (const llvm::User* user : gep.users()) {
+      if (llvm::isa<llvm::LoadInst>(user)) continue;
+      if (auto* store = llvm::dyn_cast<llvm::StoreInst>(user); store && store->getValueOperand() != &gep) continue;
+      if (llvm::isa<llvm::BitCastInst>(user)) continue;  // a union member, or memcpy/memset (seen as calls)
+      lines_.insert("store\t" + name + "\t" + std::to_string(ref->offset) + "\t" + function.getName().str() +
+                    "\tunknown\tits address is taken in " + function.getName().str());
+      return;
+    }
+  }
+
+  llvm::Module& module_;
+  const llvm::DataLayout& layout_;
+  std::set<std::string> lines_;
+};
+
+// The records as assembler directives for the section (not loaded: "" flags).
+std::string section_asm(const std::set<std::string>& lines) {
+  std::string out = std::string(".pushsection ") + kMemberFactsSection + ",\"\",@progbits\n";
+  for (const auto& line : lines) {
+    out += ".ascii \"";
+    for (const char c : line + "\n") {
+      if (c == '"' || c == '\\') out += std::string("\\") + c;
+      else if (c == '\n') out += "\\n";
+      else if (c == '\t') out += "\\t";
+      else if (static_cast<unsigned char>(c) < 32 || static_cast<unsigned char>(c) > 126) {
+        char octal[8];
+        std::snprintf(octal, sizeof octal, "\\%03o", static_cast<unsigned char>(c));
+        out += octal;
+      } else out += c;
+    }
+    out += "\"\n";
+  }
+  return out + ".popsection";
+}
+
+}  // namespace
+
+bool member_facts_enabled() {
+  const char* value = std::getenv(kMemberFactsVariable);
+  return value == nullptr || std::strcmp(value, "off") != 0;
+}
+
+llvm::PreservedAnalyses MemberFactsPass::run(llvm::Module& module, llvm::ModuleAnalysisManager&) {
+  // The pipeline-start callback may run more than once on a module (ThinLTO's pre-link pipeline).
+  if (module.getModuleFlag(kDoneFlag) != nullptr) return llvm::PreservedAnalyses::all();
+  module.addModuleFlag(llvm::Module::Warning, kDoneFlag, 1);
+  const auto lines = Recorder(module).run();
+  if (!lines.empty()) module.appendModuleInlineAsm(section_asm(lines));
+  return llvm::PreservedAnalyses::none();
+}
+
+}  // namespace graft

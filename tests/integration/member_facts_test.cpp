@@ -1,0 +1,161 @@
+// graft-cc's member facts on real processes (issue 15): what a program
+// stores into its void * members, recorded by the compiler, lets graft diff
+// follow a generic container's values with no declaration, and ask at diff
+// time, all at once, about what the records cannot tell.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "../support/harness.h"
+
+namespace graft::test {
+namespace {
+
+namespace fs = std::filesystem;
+
+class MemberFacts : public ::testing::Test {
+ protected:
+  TempDir dir;
+};
+
+bool one_line(const std::string& text) { return !text.empty() && text.find('\n') == text.size() - 1; }
+
+// Whether `condition` holds within `limit`, asked again every 10 ms.
+bool wait_until(const std::function<bool()>& condition, std::chrono::seconds limit) {
+  const auto end = std::chrono::steady_clock::now() + limit;
+  while (!condition()) {
+    if (std::chrono::steady_clock::now() > end) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return true;
+}
+
+// What a fresh process of `binary` answers to `commands`, the last one's reply.
+std::string fresh_answer(const fs::path& binary, const std::vector<std::string>& commands) {
+  Process fresh({binary.string()});
+  std::string reply;
+  for (const auto& c : commands) reply = fresh.ask(c);
+  return reply;
+}
+
+// (a) jobs behind a generic list's void * values (stored by list_add, a
+// function of another file, from its parameter), (b) connections behind an
+// event loop's void * client data: both structs grow, nothing is declared,
+// and the update lands with every value kept, under a worker thread that
+// walks the list. (e) glibc's FILE, reached from a global, is never asked about.
+TEST_F(MemberFacts, AGenericListAndAnEventLoopLandWithNoDeclaration) {
+  const auto v1 = build_program(dir, "facts", "v1"), v2 = build_program(dir, "facts", "v2");
+  auto explain = graft({"diff", v1.string(), v2.string(), "--explain"});
+  ASSERT_EQ(explain.exit_code, 0) << explain.err;
+  for (const char* expected :
+       {"recorded struct lnode.value, recorded by graft-cc to hold only struct job * (stored in list_add)",
+        "recorded struct fevent.client_data, recorded by graft-cc to hold only struct conn * (stored in ev_add)"})
+    EXPECT_NE(explain.out.find(expected), std::string::npos) << expected << "\n" << explain.out;
+  EXPECT_EQ(explain.out.find("no global reaches"), std::string::npos) << explain.out;
+  // glibc's FILE is a root (log_file), its void * members checked at the commit, never asked about.
+  for (const char* absent : {"_IO_FILE._lock", "_IO_FILE._freeres_buf"})
+    EXPECT_EQ(explain.out.find(absent), std::string::npos) << absent << "\n" << explain.out;
+  const auto patch = dir.path() / "facts.graft";
+  auto made = graft({"diff", v1.string(), v2.string(), "-o", patch.string()});
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+
+  const std::vector<std::string> setup = {"add 6", "open 3", "fire"};
+  Process target({v1.string()});
+  for (const auto& command : setup) target.ask(command);
+  ASSERT_EQ(target.ask("walks"), "walking");
+  auto result = graft({"apply", std::to_string(target.pid()), patch.string(), "--json"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(nlohmann::json::parse(result.out)["objects"].get<int>(), 9) << result.out;  // 6 jobs, 3 connections
+  EXPECT_EQ(target.ask("v"), "2");
+  std::vector<std::string> commands = setup;
+  commands.push_back("dump");
+  EXPECT_EQ(target.ask("dump"), fresh_answer(v2, commands));
+  // The worker walks the list in the new layout.
+  target.ask("walks");
+  EXPECT_TRUE(wait_until([&] { return target.ask("walks") == "walking"; }, std::chrono::seconds(20)));
+  ASSERT_EQ(target.ask("add 2"), "added");
+  ASSERT_EQ(target.ask("fire"), "fired");
+  commands.insert(commands.end() - 1, {"add 2", "fire"});
+  EXPECT_EQ(target.ask("dump"), fresh_answer(v2, commands));
+  EXPECT_TRUE(target.alive());
+}
+
+// (c) WORKER, an anonymous struct known by its typedef name, holds its
+// struct task in a void * stored from a thread's start argument, which
+// graft-cc cannot follow: graft diff asks, in one line, naming the typedef
+// and the directive (and no member of glibc's FILE, (e)); the directive
+// written, the update lands.
+TEST_F(MemberFacts, WhatTheRecordsCannotTellIsAskedAtDiffNamingTheTypedef) {
+  const auto v1 = build_program(dir, "factsask", "v1"), v2 = build_program(dir, "factsask", "v2");
+  const auto refused = dir.path() / "refused.graft";
+  auto result = graft({"diff", v1.string(), v2.string(), "-o", refused.string()});
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_TRUE(one_line(result.err)) << result.err;
+  for (const char* expected : {"1 untyped member holds",
+                               "WORKER.ctx (a parameter of run, which is called through a pointer): "
+                               "GRAFT_POINTS_TO(WORKER, ctx, STRUCT); or, if it never holds a changed struct, "
+                               "GRAFT_OPAQUE(WORKER, ctx);",
+                               "nothing was written"})
+    EXPECT_NE(result.err.find(expected), std::string::npos) << expected << "\n" << result.err;
+  for (const char* absent : {"_IO_FILE", "_lock", "_freeres_buf"})
+    EXPECT_EQ(result.err.find(absent), std::string::npos) << absent << "\n" << result.err;
+  EXPECT_FALSE(fs::exists(refused));
+
+  const auto patch = dir.path() / "ask.graft";
+  const auto directives = programs_dir() / "factsask" / "directives" / "points_to.c";
+  auto made = graft({"diff", v1.string(), v2.string(), "-o", patch.string(), "--transform", directives.string()});
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+  Process target({v1.string()});
+  ASSERT_TRUE(wait_until([&] { return target.ask("tasks") == "0:busy 1:busy"; }, std::chrono::seconds(20)));
+  auto applied = graft({"apply", std::to_string(target.pid()), patch.string(), "--json"});
+  ASSERT_EQ(applied.exit_code, 0) << applied.err;
+  EXPECT_EQ(nlohmann::json::parse(applied.out)["objects"].get<int>(), 2) << applied.out;
+  EXPECT_EQ(target.ask("v"), "2");
+  EXPECT_EQ(target.ask("tasks"), "0:busy 1:busy");
+}
+
+// A void * member that holds the address of an object that must move (it
+// outgrows its block): recorded as a struct item *, it is rewritten like
+// one, where without the records the update is refused (data_test.cpp).
+TEST_F(MemberFacts, AnUntypedReferenceToAnObjectThatMovesIsRewritten) {
+  const auto [v1, v2, patch] = build_update(dir, "move");
+  Process target({v1.string()});
+  ASSERT_EQ(target.ask("build 10"), "built");
+  ASSERT_EQ(target.ask("alias"), "aliased");  // table->cookie = items
+  auto result = graft({"apply", std::to_string(target.pid()), patch.string(), "--json"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_GT(nlohmann::json::parse(result.out)["objects_moved"].get<int>(), 0) << result.out;
+  EXPECT_EQ(target.ask("v"), "2");
+  EXPECT_EQ(target.ask("dump"), fresh_answer(v2, {"build 10", "alias", "dump"}));
+  ASSERT_EQ(target.ask("free"), "freed");  // the program frees what moved
+  ASSERT_EQ(target.ask("build 3"), "built");
+  EXPECT_TRUE(target.alive());
+}
+
+// (d) Code not built with graft-cc (plain clang, linked in) stores into
+// struct stash.item: no record shows what, so graft diff asks about it.
+TEST_F(MemberFacts, AStoreByCodeNotBuiltWithGraftCcIsAskedAtDiff) {
+  auto foreign = [&](const std::string& version) {
+    const fs::path object = dir.path() / ("stash-" + version + ".o");
+    auto compiled = run({"clang-14", "-g", "-O2", "-c", (programs_dir() / "facts" / "foreign" / "stash.c").string(),
+                         "-I", (programs_dir() / "facts" / version).string(), "-o", object.string()});
+    EXPECT_EQ(compiled.exit_code, 0) << compiled.err;
+    return object.string();
+  };
+  const auto v1 = build_program(dir, "facts", "v1", {foreign("v1")});
+  const auto v2 = build_program(dir, "facts", "v2", {foreign("v2")});
+  auto result = graft({"diff", v1.string(), v2.string(), "-o", (dir.path() / "refused.graft").string()});
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_TRUE(one_line(result.err)) << result.err;
+  EXPECT_NE(result.err.find("struct stash.item (stash.c uses struct stash and was not built with graft-cc): "
+                            "GRAFT_POINTS_TO(stash, item, STRUCT);"),
+            std::string::npos) << result.err;
+  // What graft-cc's records settle is not asked.
+  EXPECT_EQ(result.err.find("lnode"), std::string::npos) << result.err;
+}
+
+}  // namespace
+}  // namespace graft::test

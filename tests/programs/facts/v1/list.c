@@ -1,0 +1,11 @@
+#include "list.h"
+
+#include <stdlib.h>
+
+void list_add(struct list* l, void* value) {
+  struct lnode* n = malloc(sizeof *n);
+  n->value = value;
+  n->next = l->head;
+  l->head = n;
+  l->len++;
+}

@@ -1,0 +1,50 @@
+// graft-cc's member facts as graft diff joins them (data/member_facts.h):
+// a generic function's parameter, a member copied from another, a function
+// called through a pointer, code not built with graft-cc.
+#include <gtest/gtest.h>
+
+#include "data/member_facts.h"
+
+namespace graft {
+namespace {
+
+bool none(const std::string&) { return false; }
+bool list_add_too(const std::string& function) { return function == "list_add"; }
+
+const char* const kRecords =
+    "unit\t/src/list.c\n"
+    "store\tstruct lnode\t8\tlist_add\tparam\tlist_add\t1\n"
+    "arg\tlist_add\t1\ttype\tstruct job\n"
+    "store\tstruct copy\t0\tkeep\tmember\tstruct lnode\t8\n"
+    "store\tstruct cb\t0\ton_start\tparam\ton_start\t0\n"
+    "called\ton_start\n"
+    "store\tstruct THREAD\t8\tinit\tunknown\treturned by malloc in init\n"
+    "a line a newer graft-cc wrote\n";
+
+TEST(MemberRecords, AGenericFunctionsParameterHoldsWhatItsCallersPass) {
+  const auto facts = MemberFacts::parse(kRecords);
+  EXPECT_TRUE(facts.recorded("/src/list.c"));
+  EXPECT_FALSE(facts.recorded("/src/other.c"));
+  auto holds = facts.holds("struct lnode", 8, none);
+  EXPECT_TRUE(holds.stored);
+  EXPECT_EQ(holds.types, std::set<std::string>{"struct job"});
+  EXPECT_TRUE(holds.unknown.empty());
+  EXPECT_EQ(holds.functions, std::set<std::string>{"list_add"});
+  // Copied from that member: the same.
+  EXPECT_EQ(facts.holds("struct copy", 0, none).types, std::set<std::string>{"struct job"});
+  // Code not built with graft-cc may call list_add too.
+  EXPECT_EQ(facts.holds("struct lnode", 8, list_add_too).unknown.size(), 1u);
+  // No store: nothing.
+  EXPECT_FALSE(facts.holds("struct lnode", 0, none).stored);
+}
+
+TEST(MemberRecords, WhatCannotBeToldSaysWhy) {
+  const auto facts = MemberFacts::parse(kRecords);
+  EXPECT_EQ(facts.holds("struct cb", 0, none).unknown,
+            std::set<std::string>{"a parameter of on_start, which is called through a pointer"});
+  // An anonymous struct a typedef names: DWARF's THREAD is the plugin's struct THREAD.
+  EXPECT_EQ(facts.holds("THREAD", 8, none).unknown, std::set<std::string>{"returned by malloc in init"});
+}
+
+}  // namespace
+}  // namespace graft
