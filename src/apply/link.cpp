@@ -5,6 +5,7 @@
 #include <dlfcn.h>
 #include <elf.h>
 #include <gelf.h>
+#include <link.h>
 #include <sys/mman.h>
 
 #include <algorithm>
@@ -206,16 +207,75 @@ Status Resolver::verify_thread_locals(uint64_t fs_base) const {
   return ok();
 }
 
+namespace {
+
+struct CloseLibrary {
+  void operator()(void* handle) const { dlclose(handle); }
+};
+using LibraryHandle = std::unique_ptr<void, CloseLibrary>;
+
+// The build-id of a module loaded in graft, from its notes in memory
+// (lowercase hex, as ElfFile gives it), or "".
+std::string loaded_build_id(const dl_phdr_info& module) {
+  for (int i = 0; i < module.dlpi_phnum; ++i) {
+    const ElfW(Phdr)& phdr = module.dlpi_phdr[i];
+    if (phdr.p_type != PT_NOTE) continue;
+    const uint64_t align = phdr.p_align == 8 ? 8 : 4;
+    const auto* at = reinterpret_cast<const uint8_t*>(module.dlpi_addr + phdr.p_vaddr);
+    const uint8_t* end = at + phdr.p_memsz;
+    while (at + sizeof(ElfW(Nhdr)) <= end) {
+      ElfW(Nhdr) note;
+      std::memcpy(&note, at, sizeof note);
+      const uint8_t* name = at + sizeof note;
+      const uint8_t* desc = name + round_up(note.n_namesz, align);
+      if (desc + note.n_descsz > end) break;
+      if (note.n_type == NT_GNU_BUILD_ID && note.n_namesz == 4 && std::memcmp(name, "GNU", 4) == 0) {
+        std::string hex;
+        for (uint32_t b = 0; b < note.n_descsz; ++b) hex += fmt::format("{:02x}", desc[b]);
+        return hex;
+      }
+      at = desc + round_up(note.n_descsz, align);
+    }
+  }
+  return "";
+}
+
+// graft's own copy of a library, found by build-id among those graft has
+// loaded (RTLD_NOLOAD: nothing is ever loaded for a target), or null.
+LibraryHandle own_copy_of(const std::string& build_id) {
+  struct Search {
+    const std::string& build_id;
+    std::string path;
+  } search{build_id, {}};
+  dl_iterate_phdr(
+      [](dl_phdr_info* module, size_t, void* data) {
+        auto& s = *static_cast<Search*>(data);
+        if (!module->dlpi_name || module->dlpi_name[0] != '/' || loaded_build_id(*module) != s.build_id) return 0;
+        s.path = module->dlpi_name;
+        return 1;
+      },
+      &search);
+  if (search.path.empty()) return nullptr;
+  return LibraryHandle(dlopen(search.path.c_str(), RTLD_LAZY | RTLD_NOLOAD));
+}
+
+}  // namespace
+
 // An IFUNC picks its implementation by CPU features. graft runs on the same
 // machine, so the target's resolver would choose what graft's own copy of the
 // same library chooses: ask the dynamic linker here (dlsym runs resolvers) and
 // translate the answer into the target by its offset in the same module (the
-// library, or the vDSO, which is one kernel image for every process).
+// library, or the vDSO, which is one kernel image for every process). The
+// name is looked up in that library's own scope, not graft's global one,
+// where a preloaded library (or ASan's interceptors) may define it first.
 Result<uint64_t> Resolver::resolve_indirect(const Library& lib, const std::string& name) {
   auto refuse = [&](const std::string& why) {
     return make_error("the new code uses {}, an indirect function the running binary never imported, and {}", name, why);
   };
-  void* here = dlsym(RTLD_DEFAULT, name.c_str());
+  const auto build_id = lib.elf->build_id();
+  const LibraryHandle own_library = build_id ? own_copy_of(*build_id) : nullptr;
+  if (!own_library) return refuse("graft's own process has not loaded the target's copy of the library defining it");
+  void* here = dlsym(own_library.get(), name.c_str());
   Dl_info info{};
   if (!here || dladdr(here, &info) == 0 || !info.dli_fname) return refuse("graft's own process cannot resolve it");
   const uint64_t offset = reinterpret_cast<uint64_t>(here) - reinterpret_cast<uint64_t>(info.dli_fbase);

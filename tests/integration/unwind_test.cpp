@@ -185,8 +185,12 @@ TEST_F(Unwind, UpdateWaitsForAThreadInsideACalleeOfQsort) {
   auto applying = std::async(std::launch::async, [&] {
     return graft({"apply", std::to_string(target.pid()), patch.string(), "--json", "--timeout", "30000"});
   });
-  // The update waits while the thread is held inside.
-  EXPECT_EQ(applying.wait_for(500ms), std::future_status::timeout);
+  // The update waits while the thread is held inside, with its checkpoints
+  // planted (sort_items's entry among them) before the thread is let go: it
+  // then arrives at one. Waited for, not assumed after a fixed time (a slow
+  // graft, the sanitized one on a busy machine, planted after the release).
+  ASSERT_TRUE(checkpoint_planted(target.pid(), v1, "sort_items", applying))
+      << "graft did not wait for the thread inside sort_items";
   EXPECT_EQ(target.ask("v").substr(0, 2), "1 ");
   EXPECT_EQ(target.ask("release"), "released");
   ASSERT_EQ(applying.wait_for(60s), std::future_status::ready);

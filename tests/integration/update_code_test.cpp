@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <fstream>
 #include <functional>
 #include <map>
@@ -158,6 +159,31 @@ TEST_F(UpdateCode, ABlockedAcceptInTheBorrowedThreadSeesNoEintr) {
   EXPECT_TRUE(eventually([&] { return blocked_in(target.pid(), borrowed) == "43"; })) << blocked_in(target.pid(), borrowed);
   EXPECT_EQ(target.ask("connect"), "connected");
   EXPECT_TRUE(eventually([&] { return target.ask("jobs") == "read 0 waiting accept 1 ok"; })) << target.ask("jobs");
+  EXPECT_EQ(target.ask("describe"), kUpdated);
+}
+
+// The update code calls memset, an indirect function (IFUNC) v1 never
+// imported: graft asks its own copy of the target's libc which
+// implementation it picks. A library preloaded into graft that defines
+// memset first (as ASan's runtime does in graft's sanitized build) is not
+// that copy and must not be taken for it.
+TEST_F(UpdateCode, AnIndirectFunctionComesFromTheTargetsLibraryNotWhatGraftPreloads) {
+  const auto source = dir.path() / "own_memset.c", library = dir.path() / "libown_memset.so";
+  std::ofstream(source) << "#include <stddef.h>\n"
+                           "void *memset(void *to, int c, size_t n) {\n"
+                           "  for (size_t i = 0; i < n; ++i) ((volatile unsigned char *)to)[i] = (unsigned char)c;\n"
+                           "  return to;\n"
+                           "}\n";
+  const auto built = run({"cc", "-O0", "-shared", "-fPIC", "-o", library.string(), source.string()});
+  ASSERT_EQ(built.exit_code, 0) << built.err;
+  const auto patch = patch_with("good");
+  Process target({v1.string(), settings.string()});
+  // ASan (scripts/sanitize.sh) wants its runtime first; here it is second on purpose.
+  const char* asan = std::getenv("ASAN_OPTIONS");
+  auto result = run({"env", "LD_PRELOAD=" + library.string(),
+                     "ASAN_OPTIONS=" + std::string(asan ? asan : "") + ":verify_asan_link_order=0",
+                     (bin_dir() / "graft").string(), "apply", std::to_string(target.pid()), patch.string()});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
   EXPECT_EQ(target.ask("describe"), kUpdated);
 }
 
