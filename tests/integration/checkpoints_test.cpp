@@ -253,7 +253,11 @@ TEST_F(FramesHoldingChangedData, ARefusalSaysTheFrameMayPointToChangedData) {
   EXPECT_NE(refused.err.find("is in stall (its frame may point to changed data) at main.c:"), std::string::npos)
       << refused.err;
   EXPECT_NE(refused.err.find("DWARF does not say where that pointer is"), std::string::npos) << refused.err;
-  EXPECT_EQ(refused.err.find("never returns"), std::string::npos) << refused.err;  // not the reason here
+  // Not the reason for stall; said only when the loop's thread was also caught executing handle (busy, under
+  // load) at the last check, for that thread.
+  if (refused.err.find("threads are blocked") == std::string::npos) {
+    EXPECT_EQ(refused.err.find("never returns"), std::string::npos) << refused.err;
+  }
   EXPECT_EQ(target.ask("v"), "1");
   EXPECT_EQ(target.ask("report"), "serving all-hit");
   ASSERT_EQ(target.ask("unstall"), "unstalled");
