@@ -824,8 +824,31 @@ class Generator {
         return make_error("the new code uses {}, a shared library's thread-local variable, which the running binary "
                           "never reaches through an initial-exec GOT entry: graft has no offset for it; nothing was "
                           "written", name);
-    for (const auto& id : kept_state_) patch_.manifest.notes.push_back("state kept: " + id + " keeps its running value");
+    note_kept_state();
     return ok();
+  }
+
+  // Every global of both versions keeps its running value: those the patch's
+  // code uses, and any whose initial value changed though nothing in the
+  // patch uses it (nginx's writable `Server: nginx/1.30.1` string, which the
+  // unchanged code keeps sending). Said, so that nobody expects the new value.
+  void note_kept_state() {
+    std::set<std::string> changed_initial;
+    for (const auto& [id, def] : new_.definitions()) {
+      const Definition* old_def = old_.find(id);
+      if (def.function || !old_def || old_def->function || retyped_.count(id) || thread_locals_.count(id)) continue;
+      const ElfSection& section = new_.section(def.section);
+      if (is_constant_data(section) || (section.flags & SHF_TLS) || is_constant_data(old_.section(old_def->section)))
+        continue;
+      if (!compare_.same_section(old_def->section, def.section)) changed_initial.insert(id);
+    }
+    for (const auto& id : kept_state_)
+      if (!changed_initial.count(id)) patch_.manifest.notes.push_back("state kept: " + id + " keeps its running value");
+    for (const auto& id : changed_initial)
+      patch_.manifest.notes.push_back(fmt::format(
+          "state kept: {} keeps its running value; its initial value changed in the new version, which the running "
+          "program never gets (GRAFT_ON_UPDATE in a --transform file can set it at update time){}",
+          id, kept_state_.count(id) ? "" : "; no code of the patch uses it"));
   }
 
   const Build& old_;

@@ -119,4 +119,22 @@ TEST(StartupState, ANewMemberTheServiceFunctionSetsBeforeItsLoopIsRefused) {
   EXPECT_NE(result.err.find("--accept-static-value srv.c.answer"), std::string::npos) << result.err;
 }
 
+// A writable global whose initial value changed and that no code of the
+// patch uses (nginx's Server: header) keeps its running value, as every
+// global does: --explain says so, where it said nothing, and the update
+// lands with the old value in place.
+TEST(StartupState, AChangedInitialValueNoPatchedCodeUsesIsSaidToBeKept) {
+  TempDir dir;
+  const auto v1 = build_program(dir, "keptinit", "v1"), v2 = build_program(dir, "keptinit", "v2");
+  const auto d = diff(dir, v1, v2, "p.graft", {"--explain"});
+  EXPECT_NE(d.out.find("state kept: main.c::server_header keeps its running value; its initial value changed in the "
+                       "new version"), std::string::npos) << d.out;
+  EXPECT_NE(d.out.find("no code of the patch uses it"), std::string::npos) << d.out;
+  Process target({v1.string()});
+  auto applied = graft({"apply", std::to_string(target.pid()), d.patch.string()});
+  ASSERT_EQ(applied.exit_code, 0) << applied.err;
+  EXPECT_EQ(target.ask("v"), "2");
+  EXPECT_EQ(target.ask("h"), "Server: keptinit/1");
+}
+
 }  // namespace graft::test
