@@ -835,7 +835,14 @@ class LossFinder {
       keeps = wa <= (y.size == 4 ? 24u : 53u);
     else if (is_integer(x.kind) && is_integer(y.kind))
       keeps = x.kind == TypeKind::Bool || (y.kind != TypeKind::Bool && (sa ? sb && wb >= wa : sb ? wb > wa : wb >= wa));
-    return keeps ? "" : fmt::format("is narrowed ({} -> {})", from, to);
+    if (keeps) return "";
+    // Said as what the update's conversion loses, which the revert cannot bring back.
+    if (is_integer(y.kind) && wb >= wa && sa && !sb)
+      return fmt::format("loses its sign ({} -> {}: a negative value does not survive the update)", from, to);
+    if (is_integer(y.kind) && wb >= wa && !sa && sb)
+      return fmt::format("becomes signed at the same width ({} -> {}: a value above its signed maximum does not "
+                         "survive the update)", from, to);
+    return fmt::format("is narrowed ({} -> {})", from, to);
   }
 
   // A struct's fields: one removed, or one whose values may not survive.

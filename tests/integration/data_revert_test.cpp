@@ -127,6 +127,17 @@ TEST_F(DataRevert, ARemovedFieldRefusesTheRevert) {
                  {"cannot be reverted: it removes struct item.junk", "graft diff NEW OLD"});
 }
 
+// A field that becomes unsigned (int -> unsigned long): a negative value
+// does not survive the update, so the revert is refused, and says so in the
+// update's own terms (it said "is narrowed (int -> unsigned long)").
+TEST_F(DataRevert, AFieldThatLosesItsSignRefusesTheRevertSayingSo) {
+  const auto made = diff(dir, build_program(dir, "revert", "v1"), build_program(dir, "revert", "v4"), "sign.graft",
+                         {"--explain"});
+  EXPECT_NE(made.out.find("revert   refused: struct item.value loses its sign (int -> unsigned long: a negative value "
+                          "does not survive the update)"), std::string::npos) << made.out;
+  EXPECT_EQ(made.out.find("narrowed"), std::string::npos) << made.out;
+}
+
 // (e) A user's transformer ran: graft cannot invert the user's code.
 TEST_F(DataRevert, AUserTransformerRefusesTheRevert) {
   const auto v1 = build_program(dir, "revert", "v1");
