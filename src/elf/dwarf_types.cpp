@@ -252,7 +252,8 @@ class TypeReader {
   void defined_here(int index, Dwarf_Die* die) {
     table_.defined_in[index].insert(unit_);
     const char* file = dwarf_decl_file(die);
-    if (file && std::string_view(file).starts_with("/usr/")) table_.system_types.insert(index);
+    // No file: the compiler's own (__va_list_tag), never the program's data.
+    if (!file || std::string_view(file).starts_with("/usr/")) table_.system_types.insert(index);
   }
 
   void fill(int index, Dwarf_Die* die, int depth) {
