@@ -252,8 +252,10 @@ class TypeReader {
   void defined_here(int index, Dwarf_Die* die) {
     table_.defined_in[index].insert(unit_);
     const char* file = dwarf_decl_file(die);
-    // No file: the compiler's own (__va_list_tag), never the program's data.
-    if (!file || std::string_view(file).starts_with("/usr/")) table_.system_types.insert(index);
+    // No file and a reserved name: the compiler's own (__va_list_tag), never the program's data.
+    const char* name = dwarf_diename(die);
+    const bool compiler_own = !file && name && std::string_view(name).starts_with("__");
+    if (compiler_own || (file && std::string_view(file).starts_with("/usr/"))) table_.system_types.insert(index);
   }
 
   void fill(int index, Dwarf_Die* die, int depth) {
