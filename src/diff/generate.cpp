@@ -633,7 +633,10 @@ class Generator {
                                                   stuck ? fmt::format(", none of them at {} of the {} calls it serves at",
                                                                       stuck, service.size())
                                                         : ""));
-      const bool placed = service.empty() ? c.continuable || !c.transfers.empty() : stuck == 0;
+      // A function that continues somewhere says nothing of its service calls: each must have a place. One
+      // whose body changed keeps the rule it had: a transfer point anywhere (a thread per connection, in
+      // tinyproxy's handle_connection, moves at the calls it makes and leaves when its connection ends).
+      const bool placed = c.continuable && !service.empty() ? stuck == 0 : c.continuable || !c.transfers.empty();
       if (placed) continue;
       const bool allowed = std::any_of(request_.stuck_threads_allowed.begin(), request_.stuck_threads_allowed.end(),
                                        [&](const std::string& n) { return identity_named(f.identity, n); });
