@@ -227,7 +227,7 @@ void StartupAnalysis::classify() {
         const std::string& callee = callee_of(*f, k);
         if (callee.empty()) continue;
         const Facts* g = get(callee);
-        const bool waiting = is_blocking_call(callee) || (g && g->waits);
+        const bool waiting = waits_in(callee);
         waits |= waiting;
         serves |= (waiting && f->cyclic[k]) || (g && g->serves);
       }
@@ -249,7 +249,7 @@ void StartupAnalysis::classify() {
     for (size_t k = 0; k < n; ++k) {
       const std::string& callee = callee_of(*f, k);
       const Facts* g = callee.empty() ? nullptr : get(callee);
-      const bool waiting = !callee.empty() && (is_blocking_call(callee) || (g && g->waits));
+      const bool waiting = waits_in(callee);
       if (f->cyclic[k] && (waiting || callee == kUpdatePointCall)) rank[k] = 2;
       else if (g && g->serves) rank[k] = 2;
       else if (waiting) rank[k] = 1;
@@ -494,13 +494,6 @@ std::vector<StartupWrite> StartupAnalysis::find(const std::vector<StartupWatch>&
     // Writes: direct stores, stores through a register holding the address,
     // the address passed to a call that may write through it or kept somewhere.
     std::vector<std::pair<std::string, Write>> writes;
-    struct CalleeWrite {
-      std::string global;
-      const Facts* function;
-      Write write;
-      std::string how;
-    };
-    std::vector<CalleeWrite> callee_writes;
     const size_t n = f->code.ins.size();
     for (size_t k = 0; k < n; ++k) {
       const auto& ref = f->refs[k];
@@ -535,15 +528,14 @@ std::vector<StartupWrite> StartupAnalysis::find(const std::vector<StartupWatch>&
                   const std::string how = fmt::format("{} before its service loop, through the address {} passes it",
                                                       g->identity, f->identity);
                   if (inner.kind == AddressUse::Store)
-                    callee_writes.push_back({ref->name, g, {inner.at, inner.offset, inner.size}, how});
+                    record(ref->name, *g, {inner.at, inner.offset, inner.size}, how);
                   else if (inner.kind != AddressUse::Passed || !kReadOnlyCalls.count(g->code.callees[inner.at]))
-                    callee_writes.push_back({ref->name, g, {inner.at, std::nullopt, 0}, how});
+                    record(ref->name, *g, {inner.at, std::nullopt, 0}, how);
                 });
             break;
         }
       });
     }
-    for (const auto& w : callee_writes) record(w.global, *w.function, w.write, w.how);
     for (const auto& [global, w] : writes) {
       auto how = phase_of(w.at);
       if (!how || global == once_flag) continue;
@@ -582,6 +574,13 @@ std::string StartupAnalysis::lives(const std::string& function) {
   return serves && resumes ? f.why : "";
 }
 
+bool StartupAnalysis::waits_in(const std::string& callee) const {
+  if (callee.empty()) return false;
+  if (is_blocking_call(callee)) return true;
+  auto g = facts_.find(callee);
+  return g != facts_.end() && g->second && g->second->waits;  // a function that serves waits too
+}
+
 std::vector<uint64_t> StartupAnalysis::service_returns(const std::string& function) {
   std::vector<uint64_t> out;
   if (lives(function).empty()) return out;
@@ -589,10 +588,7 @@ std::vector<uint64_t> StartupAnalysis::service_returns(const std::string& functi
   for (size_t k = 0; k < f.phase.size(); ++k) {
     const std::string& callee = f.code.callees[k];
     if (f.phase[k] != Phase::Serving || callee.empty()) continue;
-    auto g = facts_.find(callee);
-    const bool waiting = is_blocking_call(callee) || callee == kUpdatePointCall ||
-                         (g != facts_.end() && g->second && (g->second->waits || g->second->serves));
-    if (waiting) out.push_back(f.code.at(k) + f.code.ins[k].ins.length);
+    if (waits_in(callee) || callee == kUpdatePointCall) out.push_back(f.code.at(k) + f.code.ins[k].ins.length);
   }
   return out;
 }

@@ -95,6 +95,10 @@ class StartupAnalysis {
  private:
   struct Facts;
   const Facts* facts(const std::string& identity);
+  // Whether a thread may wait for long in a call to `callee`: a waiting
+  // library call, or a function of the build found to wait (so far, while
+  // classify() iterates).
+  bool waits_in(const std::string& callee) const;
   void classify();
 
   const Build& build_;
