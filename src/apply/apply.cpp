@@ -13,6 +13,8 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <elf.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstring>
@@ -123,6 +125,33 @@ std::function<Result<uint64_t>(const std::string&)> current_address(const link::
     if (auto d = resolver.current(id)) return d->address;
     return make_error("cannot find global {} in process {}", id, pid);
   };
+}
+
+// The running binary's static data as loaded (MigrationInput::static_data
+// and name_static): its writable sections (.data.rel.ro too, read-only only
+// after the loader relocated it), less the GOT, .dynamic and the constructor
+// arrays, which the old code and the loader read; words named by the
+// symbol of the object that holds them.
+Status add_static_data(MigrationInput& input, pid_t pid, uint64_t bias) {
+  GRAFT_ASSIGN(const auto binary, ElfFile::open(fmt::format("/proc/{}/exe", pid)));
+  for (const auto& s : binary->sections()) {
+    if ((s.flags & (SHF_ALLOC | SHF_WRITE)) != (SHF_ALLOC | SHF_WRITE) || (s.flags & SHF_TLS) || !s.size) continue;
+    if (s.name == ".got" || s.name == ".got.plt" || s.name == ".dynamic" || s.name == ".init_array" ||
+        s.name == ".fini_array" || s.name == ".preinit_array")
+      continue;
+    input.static_data.emplace_back(s.addr + bias, s.size);
+  }
+  std::map<uint64_t, std::pair<uint64_t, std::string>> objects;  // start -> size, name
+  for (const auto& symbol : binary->symbols())
+    if (symbol.type == STT_OBJECT && symbol.size && symbol.shndx != SHN_UNDEF)
+      objects[symbol.value + bias] = {symbol.size, symbol.name};
+  input.name_static = [objects = std::move(objects)](uint64_t address) {
+    auto it = objects.upper_bound(address);
+    if (it != objects.begin() && address < (--it)->first + it->second.first)
+      return fmt::format("{}+{} ({:#x})", it->second.second, address - it->first, address);
+    return fmt::format("the word at {:#x}", address);
+  };
+  return ok();
 }
 
 // The entry of the code whose frames are roots, per frame holder (MigrationInput::frame_holder_entry).
@@ -552,6 +581,7 @@ Status ApplyUpdate::plan_data(const CheckpointReport& moment, WriteLog& log) {
     return make_error("internal: the patch defines no {}", id);
   };
   input.frame_holder_entry = root_entries(frame_roots_);
+  GRAFT_TRY(add_static_data(input, pid_, bias_));
   apply::UserTransformReport user;
   if (!data_plan_->user_transformers.empty())
     input.run_user_transformers = [&](std::vector<UserTransformJob>& jobs) -> Status {
@@ -783,6 +813,7 @@ Status RevertUpdate::plan_data(const CheckpointReport& moment, WriteLog& log) {
                       "changed", top_.patch_id, id);
   };
   input.frame_holder_entry = root_entries(frame_roots_);
+  GRAFT_TRY(add_static_data(input, pid_, records_.front().bias));
   uint64_t storage = 0;
   auto migrated = migrate_into(*transaction_, *inverse_, moment, input, log, storage);
   if (!migrated) return migrated.error().context(fmt::format("patch {} cannot be reverted", top_.patch_id));

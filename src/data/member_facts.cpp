@@ -40,13 +40,19 @@ MemberFacts MemberFacts::parse(std::string_view text) {
     const std::string& kind = fields[0];
     if (kind == "unit" && fields.size() == 2) {
       facts.units_.insert(fields[1]);
+    } else if (kind == "instances" && fields.size() == 2) {
+      facts.instance_units_.insert(fields[1]);
+    } else if (kind == "made" && fields.size() == 3) {
+      facts.made_[fields[1]].insert(fields[2]);
     } else if (kind == "called" && fields.size() == 2) {
       facts.called_.insert(fields[1]);
     } else if (kind == "store" && fields.size() >= 6) {
       if (auto offset = number(fields[2]))
         facts.stores_[{fields[1], *offset}].push_back({fields[3], {fields.begin() + 4, fields.end()}});
+      if (fields[4] == "type" && fields.size() == 6) facts.kept_untyped_.insert(fields[5]);
     } else if (kind == "arg" && fields.size() >= 5) {
       facts.args_[{fields[1], fields[2]}].emplace_back(fields.begin() + 3, fields.end());
+      if (fields[3] == "type" && fields.size() == 5) facts.kept_untyped_.insert(fields[4]);
     }
   }
   return facts;
@@ -88,6 +94,12 @@ void MemberFacts::collect(const Key& key, const ForeignCaller& foreign_caller, M
     out.functions.insert(store.function);
     add(store.origin, store.function, foreign_caller, out, visiting, depth);
   }
+}
+
+const std::set<std::string>& MemberFacts::made(const std::string& aggregate) const {
+  static const std::set<std::string> kNowhere;
+  auto it = made_.find(aggregate);
+  return it == made_.end() ? kNowhere : it->second;
 }
 
 MemberHolds MemberFacts::holds(const std::string& container, uint64_t offset, const ForeignCaller& foreign_caller) const {

@@ -44,6 +44,16 @@ class MemberFacts {
 
   // Whether a unit (DWARF's DW_AT_name, made absolute with DW_AT_comp_dir) was built with the records.
   bool recorded(const std::string& unit) const { return units_.count(unit) != 0; }
+  // Whether it also recorded where instances of its structs are made
+  // ("made" records: graft-cc after 5 December 2026).
+  bool instances_recorded(const std::string& unit) const { return instance_units_.count(unit) != 0; }
+  // Why an instance of `aggregate` ("struct conn", "union u", "struct THREAD")
+  // may be somewhere other than a global of that type: "a cast to it in
+  // make_conn", "a local in main"; empty if nowhere.
+  const std::set<std::string>& made(const std::string& aggregate) const;
+  // Whether some record stores the address of an `aggregate` into an
+  // untyped member or passes it as an untyped argument (a global's too).
+  bool kept_untyped(const std::string& aggregate) const { return kept_untyped_.count(aggregate) != 0; }
 
  private:
   using Key = std::pair<std::string, uint64_t>;  // container, offset
@@ -57,6 +67,9 @@ class MemberFacts {
                int depth) const;
 
   std::set<std::string> units_;
+  std::set<std::string> instance_units_;
+  std::map<std::string, std::set<std::string>> made_;
+  std::set<std::string> kept_untyped_;
   std::map<Key, std::vector<Store>> stores_;
   std::map<std::pair<std::string, std::string>, std::vector<std::vector<std::string>>> args_;  // (callee, K) -> origins
   std::set<std::string> called_;  // functions called through a pointer

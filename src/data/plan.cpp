@@ -135,10 +135,14 @@ int TypeComparison::changed(int old_index) const {
 
 std::vector<bool> TypeComparison::reaches_change(const std::vector<std::pair<int, int>>& declared,
                                                  const std::vector<int>& seeds) const {
+  std::vector<bool> targets(old_.types.size());
+  for (size_t i = 0; i < targets.size(); ++i) targets[i] = changed(static_cast<int>(i)) >= 0;
+  for (int i : seeds) targets[static_cast<size_t>(i)] = true;
+  return reaches(std::move(targets), declared);
+}
+
+std::vector<bool> TypeComparison::reaches(std::vector<bool> out, const std::vector<std::pair<int, int>>& declared) const {
   const int n = static_cast<int>(old_.types.size());
-  std::vector<bool> out(static_cast<size_t>(n));
-  for (int i = 0; i < n; ++i) out[i] = changed(i) >= 0;
-  for (int i : seeds) out[static_cast<size_t>(i)] = true;
   // A fixed point: structs reach themselves through pointers.
   for (bool grew = true; grew;) {
     grew = false;
@@ -513,8 +517,55 @@ class Planner {
   // origin, several structs one of which leads to a change, a store by code
   // not built with graft-cc) is refused, every member at once, each with the
   // directive that settles it. Without records: checked at the commit.
+  // The changed structs whose instances may be somewhere other than a
+  // global of their type, with why (graft-cc's records of the old build:
+  // made by a cast from another type, such as a malloc result, or as a
+  // local, or in a unit that did not record it). Only those can hide behind
+  // an untyped member: a global is a root, always found. Every changed
+  // struct without records, or without a tag the records can name, is one.
+  std::map<int, std::string> hideable_changes() const {
+    std::map<int, std::string> out;
+    for (int i = 0; i < static_cast<int>(old_.types.size()); ++i) {
+      const Type& t = old_.at(i);
+      if (compare_.changed(i) < 0) continue;
+      if (!facts_ || t.name.empty() || (t.kind != TypeKind::Struct && t.kind != TypeKind::Union)) {
+        out[i] = "graft-cc's records cannot name it";
+        continue;
+      }
+      const bool tagged = t.name.starts_with("struct ") || t.name.starts_with("union ");
+      const std::string key = tagged ? t.name : (t.kind == TypeKind::Union ? "union " : "struct ") + t.name;
+      if (facts_->kept_untyped(key)) {
+        out[i] = "its address is kept in an untyped member or argument";
+        continue;
+      }
+      if (const auto& made = facts_->made(key); !made.empty()) {
+        out[i] = *made.begin() + (made.size() > 1 ? fmt::format(" and {} more", made.size() - 1) : "");
+        continue;
+      }
+      if (auto units = old_.defined_in.find(i); units != old_.defined_in.end())
+        for (const auto& unit : units->second)
+          if (!facts_->instances_recorded(unit)) {
+            out[i] = std::filesystem::path(unit).filename().string() + " was built without graft-cc's instance records";
+            break;
+          }
+    }
+    return out;
+  }
+
   Status find_untyped_members() {
     if (changes_.empty()) return ok();
+    // No changed struct can be anywhere but in its globals: no untyped
+    // member can hide one, and none needs a word from the user.
+    std::map<int, std::string> hideable;
+    if (facts_) {
+      hideable = hideable_changes();
+      if (hideable.empty()) {
+        notes_.push_back("untyped members (void *, an integer that may hold an address) are neither asked about nor "
+                         "checked: graft-cc's records show every changed struct lives only in globals of its type, "
+                         "which graft finds and transforms, so none can hide behind one");
+        return ok();
+      }
+    }
     std::set<std::pair<int, uint64_t>> declared(opaque_.begin(), opaque_.end());
     for (const auto& p : pointers_) declared.insert({p.container, p.offset});
     // A function a unit not built with graft-cc names in its DWARF (its own, or one its call sites call).
@@ -582,7 +633,10 @@ class Planner {
       }
     }
     if (unsettled.empty()) return ok();
-    const auto leads = compare_.reaches_change(declared_edges(), {});
+    // Several structs lead somewhere only if they lead to a change that can hide.
+    std::vector<bool> targets(old_.types.size());
+    for (const auto& [i, why] : hideable) targets[static_cast<size_t>(i)] = true;
+    const auto leads = compare_.reaches(std::move(targets), declared_edges());
     std::vector<std::string> asked;
     for (const auto& u : unsettled) {
       if (u.holds.unknown.empty() &&
@@ -611,9 +665,17 @@ class Planner {
     if (asked.empty()) return ok();
     std::string all;
     for (const auto& a : asked) all += " " + a;
-    return make_error("graft-cc's records do not tell what {} untyped member{} hold{}, and a struct changes: declare "
-                      "each in the --transform file:{} nothing was written",
-                      asked.size(), asked.size() == 1 ? "" : "s", asked.size() == 1 ? "s" : "", all);
+    std::string hiding;
+    for (const auto& [i, why] : hideable) {
+      if (hiding.size() > 400) {
+        hiding += ", ...";
+        break;
+      }
+      hiding += fmt::format("{}{} ({})", hiding.empty() ? "" : ", ", old_.spell(i), why);
+    }
+    return make_error("graft-cc's records do not tell what {} untyped member{} hold{}, and a changed struct may be "
+                      "there ({}): declare each in the --transform file:{} nothing was written",
+                      asked.size(), asked.size() == 1 ? "" : "s", asked.size() == 1 ? "s" : "", hiding, all);
   }
   // How a directive names a struct: its tag, or the typedef name of one without.
   static std::string directive_name(const std::string& name) {

@@ -35,6 +35,8 @@ class TypeComparison {
   // `seeds` lead by themselves (a struct with an undeclared void * member).
   std::vector<bool> reaches_change(const std::vector<std::pair<int, int>>& declared = {},
                                    const std::vector<int>& seeds = {}) const;
+  // The same, towards the old types `targets` only (not every changed struct).
+  std::vector<bool> reaches(std::vector<bool> targets, const std::vector<std::pair<int, int>>& declared) const;
 
  private:
   const TypeTable& old_;

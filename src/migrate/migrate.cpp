@@ -247,6 +247,12 @@ class Traversal {
     size_t member = 0;  // in plan.untyped_members
   };
   const std::vector<UntypedSlot>& untyped_slots() const { return untyped_; }
+  // Typed pointers met into the old storage of a global that gets new storage.
+  struct IntoMoved {
+    uint64_t slot = 0, value = 0;
+    int pointee = -1;
+  };
+  const std::vector<IntoMoved>& into_moved() const { return into_moved_; }
 
   // The new type of a changed struct, or -1 (computed once per type: this runs for every object).
   int changed(int old_type) const { return changed_[static_cast<size_t>(old_type)]; }
@@ -329,6 +335,17 @@ class Traversal {
   }
 
   Status follow(uint64_t p, int type, uint64_t slot) {
+    // Into a global's old storage: in memory, rewritten with every other
+    // word that points there (moved_global_rewrites); in a register, not.
+    for (const auto& f : forbidden_)
+      if (p >= f.start && p < f.start + f.size) {
+        if (slot) {
+          into_moved_.push_back({slot, p, type});
+          return ok();
+        }
+        return make_error("{} points to {}, which the patch moves to new storage: graft cannot rewrite a register "
+                          "that points to a moved global; nothing was changed", pointer_at(slot), f.what);
+      }
     if (for_moves_ && slot && changed(type) >= 0) references_.push_back({slot, p, type});  // slot 0: a register, never rewritten
     if (!visited_.insert(p, type)) return ok();
     const MemoryMap* m = memory_.mapping(p);
@@ -336,10 +353,6 @@ class Traversal {
       ++dangling_;  // not data: a stale or foreign pointer; nothing of ours lives there
       return ok();
     }
-    for (const auto& f : forbidden_)
-      if (p >= f.start && p < f.start + f.size)
-        return make_error("{} points to {}, which the patch moves to new storage: graft cannot "
-                          "rewrite pointers to moved globals yet; nothing was changed", pointer_at(slot), f.what);
     const Type& t = plan_.old_types.at(type);
     if (std::find(stacks_.begin(), stacks_.end(), m) != stacks_.end()) {
       if (changed(type) >= 0)
@@ -437,36 +450,114 @@ class Traversal {
   std::vector<std::pair<uint64_t, uint64_t>> root_ranges_;  // start, size of each root
   std::vector<RegisterRoot> registers_;
   std::vector<UntypedSlot> untyped_;
+  std::vector<IntoMoved> into_moved_;
   size_t dangling_ = 0;
 };
+
+// One step from a value of `type` at `offset` into what holds that byte: a
+// member (its index in the type's members) or an array element; none at a
+// scalar, or in padding.
+struct Step {
+  int member = -1;        // or an element of an array
+  uint64_t element = 0;   // its index
+  int type = -1;          // of the member or element
+  uint64_t offset = 0;    // what is left of `offset` inside it
+};
+std::optional<Step> step_into(const TypeTable& types, int type, uint64_t offset) {
+  const Type& t = types.at(type);
+  if (t.kind == TypeKind::Struct || t.kind == TypeKind::Union) {
+    for (size_t k = 0; k < t.members.size(); ++k) {
+      const Member& m = t.members[k];
+      if (!m.bit_size && offset >= m.offset && offset < m.offset + types.at(m.type).size)
+        return Step{static_cast<int>(k), 0, m.type, offset - m.offset};
+    }
+  } else if (t.kind == TypeKind::Array && t.target >= 0 && types.at(t.target).size) {
+    const uint64_t size = types.at(t.target).size;
+    return Step{-1, offset / size, t.target, offset % size};
+  }
+  return std::nullopt;
+}
 
 // Where `offset` falls in a value of `type`: ".cookie (void *)", "[3].next (struct node *)".
 std::string member_path(const TypeTable& types, int type, uint64_t offset) {
   std::string path;
   for (int depth = 0; depth < 32; ++depth) {
+    auto step = step_into(types, type, offset);
+    if (!step) break;
     const Type& t = types.at(type);
-    const Member* inside = nullptr;
-    if (t.kind == TypeKind::Struct || t.kind == TypeKind::Union) {
-      for (const auto& m : t.members)
-        if (!m.bit_size && offset >= m.offset && offset < m.offset + types.at(m.type).size) {
-          inside = &m;
-          break;
-        }
-      if (!inside) break;
-      path += "." + (inside->name.empty() ? std::string("<anonymous>") : inside->name);
-      offset -= inside->offset;
-      type = inside->type;
-    } else if (t.kind == TypeKind::Array && t.target >= 0 && types.at(t.target).size) {
-      const uint64_t k = offset / types.at(t.target).size;
-      path += fmt::format("[{}]", k);
-      offset -= k * types.at(t.target).size;
-      type = t.target;
+    if (step->member >= 0) {
+      const std::string& name = t.members[static_cast<size_t>(step->member)].name;
+      path += "." + (name.empty() ? std::string("<anonymous>") : name);
     } else {
-      break;
+      path += fmt::format("[{}]", step->element);
     }
+    type = step->type;
+    offset = step->offset;
   }
   if (offset) path += fmt::format(" + {}", offset);
   return fmt::format("{}{}({})", path, path.empty() ? "" : " ", types.spell(type));
+}
+
+// The same place in a value of the new type `to` as `offset` is in a value
+// of the old type `from`: member by member by name (an unnamed one by its
+// rank among the unnamed), array element by index, down to a value whose
+// type did not change. An address that starts several nested values (a
+// struct and its first member) must lead to one place in the new layout,
+// since a word does not say which of them it points to. The error says why
+// there is no such place. A typed pointer says which: `pointee`, its old
+// type (-1 for a word of unknown type).
+Result<uint64_t> same_place(const TypeTable& olds, int from, const TypeTable& news, int to, uint64_t offset,
+                            int pointee) {
+  uint64_t out = 0;
+  std::optional<std::pair<uint64_t, int>> start;  // the outermost value starting at the address: where it went, its type
+  std::string path;
+  for (int depth = 0; depth < 32; ++depth) {
+    if (offset == 0 && pointee >= 0 &&
+        (from == pointee || (!olds.at(from).name.empty() && olds.at(from).name == olds.at(pointee).name)))
+      return out;
+    if (offset == 0) {
+      if (start && start->first != out)
+        return make_error("it is the address of both {} and of its member {}, which are {} bytes apart in the new "
+                          "layout (keeping that member first in the new version settles it)", olds.spell(start->second), path.substr(1), out - start->first);
+      if (!start) start = {out, from};
+    }
+    const Type& a = olds.at(from);
+    const Type& b = news.at(to);
+    auto step = step_into(olds, from, offset);
+    if (!step) {
+      if (a.kind != b.kind || a.size != b.size)
+        return make_error("it points into {}, which is {} in the new version", olds.spell(from), news.spell(to));
+      return out + offset;
+    }
+    if (a.kind != b.kind) return make_error("{} is {} in the new version", olds.spell(from), news.spell(to));
+    if (step->member >= 0) {
+      const Member& m = a.members[static_cast<size_t>(step->member)];
+      const Member* n = nullptr;
+      if (!m.name.empty()) {
+        for (const auto& c : b.members)
+          if (c.name == m.name) n = &c;
+      } else {
+        const auto rank = std::count_if(a.members.begin(), a.members.begin() + step->member,
+                                        [](const Member& x) { return x.name.empty(); });
+        long seen = 0;
+        for (const auto& c : b.members)
+          if (c.name.empty() && seen++ == rank) n = &c;
+      }
+      if (!n || n->bit_size) return make_error("its member {} is not in the new version", m.name.empty() ? "<anonymous>" : m.name);
+      path += "." + (m.name.empty() ? std::string("<anonymous>") : m.name);
+      out += n->offset;
+      to = n->type;
+    } else {
+      if (b.target < 0 || (b.count && step->element >= b.count))
+        return make_error("element {} of {} is not in the new version ({})", step->element, olds.spell(from), news.spell(to));
+      path += fmt::format("[{}]", step->element);
+      out += step->element * news.at(b.target).size;
+      to = b.target;
+    }
+    from = step->type;
+    offset = step->offset;
+  }
+  return make_error("it lies deeper than graft follows");
 }
 
 // What the traversal saw at `slot`, for messages: "global forest.cookie (void *)",
@@ -487,6 +578,12 @@ constexpr uint64_t kChunkHeader = 16;  // glibc: prev_size and size words before
 constexpr uint64_t kMmappedBit = 2;    // glibc: IS_MMAPPED in the size word
 
 constexpr uint64_t kPage = 4096;
+
+// A global whose type changed: its old storage, and the new storage the patch gave it.
+struct MovedGlobal {
+  const DataRoot* root;
+  uint64_t from, to;
+};
 
 // A top-level instance and what becomes of it: transformed in place, or moved
 // to `block` (a page-aligned fake mmapped chunk of `block_size` bytes).
@@ -635,6 +732,56 @@ Result<std::map<uint64_t, uint64_t>> prepare_moves(const DataPlan& plan, const M
     report.register_writes.push_back({tid, reg, t->block + kChunkHeader});
   report.references = rewrites.size() + register_moves.size();
   return rewrites;
+}
+
+// A global with new storage leaves its old storage behind: every pointer
+// into it must follow it, to the same member in the new layout. Searched:
+// every word of the program's static data (tables the linker filled, such
+// as {"port", &cfg.port}, and pointers the program keeps in globals), of the
+// moved globals themselves (a pointer to itself), and the typed pointers the
+// traversal met. Returns slot -> new value; one that has no place in the
+// new layout refuses, naming both.
+Result<std::map<uint64_t, uint64_t>> moved_global_rewrites(const DataPlan& plan, const MigrationInput& input,
+                                                           RemoteMemory& memory, const std::vector<MovedGlobal>& moved,
+                                                           const Traversal& traversal) {
+  std::map<uint64_t, uint64_t> out;
+  if (moved.empty()) return out;
+  // `pointee`: the type a typed pointer says it points to (-1: a word of unknown type).
+  auto rewrite = [&](uint64_t slot, uint64_t value, int pointee) -> Status {
+    for (const auto& m : moved) {
+      const uint64_t size = plan.old_types.at(m.root->old_type).size;
+      if (value < m.from || value >= m.from + size) continue;
+      const uint64_t offset = value - m.from;
+      auto place = same_place(plan.old_types, m.root->old_type, plan.new_types, m.root->new_type, offset, pointee);
+      if (!place)
+        return make_error("{} points to global {}{} at {:#x}, which the patch moves to new storage, and graft cannot "
+                          "tell where it should point now: {}; nothing was changed",
+                          input.name_static ? input.name_static(slot) : fmt::format("the word at {:#x}", slot),
+                          m.root->variable, member_path(plan.old_types, m.root->old_type, offset), value,
+                          place.error().message);
+      out[slot] = m.to + *place;
+      return ok();
+    }
+    return ok();
+  };
+  std::vector<std::pair<uint64_t, uint64_t>> ranges = input.static_data;
+  for (const auto& m : moved) ranges.emplace_back(m.from, plan.old_types.at(m.root->old_type).size);
+  std::vector<uint8_t> bytes;
+  for (const auto& [start, size] : ranges) {
+    const uint64_t first = (start + 7) & ~uint64_t{7};
+    if (first >= start + size) continue;
+    bytes.resize((start + size - first) & ~uint64_t{7});
+    if (bytes.empty()) continue;
+    if (!memory.read(first, bytes.data(), bytes.size()))
+      return make_error("cannot read the program's static data at {:#x} in process {}", first, input.pid);
+    for (size_t off = 0; off < bytes.size(); off += 8) {
+      uint64_t value;
+      std::memcpy(&value, bytes.data() + off, 8);
+      GRAFT_TRY(rewrite(first + off, value, -1));
+    }
+  }
+  for (const auto& p : traversal.into_moved()) GRAFT_TRY(rewrite(p.slot, p.value, p.pointee));
+  return out;
 }
 
 // Puts the new address of every moved object into the references among
@@ -876,12 +1023,8 @@ Result<std::vector<DataWrite>> plan_migration(const DataPlan& plan, const Migrat
                       "nothing was changed", what, path, where, loss->value, loss->type);
   };
 
-  // Globals with new storage: their old storage must not be pointed to (it is left behind).
-  struct Moved {
-    const DataRoot* root;
-    uint64_t from, to;
-  };
-  std::vector<Moved> moved;
+  // Globals with new storage: their old storage is left behind, and what points there follows them.
+  std::vector<MovedGlobal> moved;
   std::vector<Transformed> transformed;
   for (const auto& r : plan.roots) {
     GRAFT_ASSIGN(uint64_t at, input.old_address(r.identity));
@@ -968,6 +1111,9 @@ Result<std::vector<DataWrite>> plan_migration(const DataPlan& plan, const Migrat
     GRAFT_TRY(traverse(recorded));
     GRAFT_ASSIGN(rewrites, prepare_moves(plan, input, recorded, memory, moving, report));
   }
+  GRAFT_ASSIGN(const auto into_moved, moved_global_rewrites(plan, input, memory, moved, traversal));
+  rewrites.insert(into_moved.begin(), into_moved.end());
+  report.references += into_moved.size();
 
   for (const auto& m : moved) {
     const uint64_t old_size = plan.old_types.at(m.root->old_type).size;

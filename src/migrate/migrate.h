@@ -98,6 +98,13 @@ struct MigrationInput {
   // Runs the user's transformers over the jobs, in order (an object nested
   // in another comes before its container), rewriting each job's `to`.
   std::function<Status(std::vector<UserTransformJob>& jobs)> run_user_transformers;
+  // The program's static data as loaded (start, size): its writable
+  // sections, less what only the loader and the old code read (the GOT,
+  // .dynamic, constructor arrays). Searched for pointers into a global that
+  // gets new storage (a table such as {"port", &cfg.port}).
+  std::vector<std::pair<uint64_t, uint64_t>> static_data;
+  // Names a word of it for messages ("options+8 (0x55d0c0a0)"), if set.
+  std::function<std::string(uint64_t address)> name_static;
 };
 
 // Finds and transforms every live instance, with every thread stopped.

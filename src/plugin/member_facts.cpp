@@ -88,10 +88,13 @@ class Recorder {
           if (!file.empty() && file[0] != '/' && !unit->getDirectory().empty())
             file = unit->getDirectory().str() + "/" + file;
           lines_.insert("unit\t" + file);
+          lines_.insert("instances\t" + file);
         }
     for (llvm::GlobalVariable& global : module_.globals())
-      if (global.hasInitializer() && !global.getName().startswith("llvm."))
+      if (global.hasInitializer() && !global.getName().startswith("llvm.")) {
         record_initializer(global.getInitializer(), global);
+        record_made_in(global.getInitializer(), "the initializer of " + global.getName().str());
+      }
     for (llvm::Function& function : module_) {
       if (!function.isDeclaration() && function.hasAddressTaken() && !function.hasLocalLinkage())
         lines_.insert("called\t" + function.getName().str());
@@ -99,6 +102,7 @@ class Recorder {
         lines_.insert("called\t" + function.getName().str());
       if (function.isDeclaration()) continue;
       for (llvm::Instruction& instruction : llvm::instructions(function)) {
+        record_made(instruction, function);
         if (auto* store = llvm::dyn_cast<llvm::StoreInst>(&instruction)) record_store(*store, function);
         else if (auto* call = llvm::dyn_cast<llvm::CallBase>(&instruction)) record_call(*call, function);
         else if (auto* gep = llvm::dyn_cast<llvm::GetElementPtrInst>(&instruction)) record_escape(*gep, function);
@@ -373,6 +377,88 @@ class Recorder {
       origins(call.getArgOperand(k), function.getName().str(), found, seen);
       for (const auto& origin : found) lines_.insert("arg\t" + name + "\t" + std::to_string(k) + "\t" + origin);
     }
+  }
+
+  // Where an instance of a named struct may come from other than a global
+  // of that struct (DWARF says where those are): a pointer to it made by a
+  // cast from another type (a malloc result, container_of, an integer), a
+  // local of the struct, or a pointer to a pointer to it cast to another
+  // type (its pointers written through memory of another type). graft diff
+  // needs none of these for a changed struct to know that every instance of
+  // it is a global, which the traversal always finds.
+  static llvm::Type* struct_behind(llvm::Type* type, int& depth) {
+    depth = 0;
+    while (type->isPointerTy() && !type->isOpaquePointerTy()) {
+      type = type->getPointerElementType();
+      ++depth;
+    }
+    return type->isStructTy() ? type : nullptr;
+  }
+  // The global of debug-information type `tag` (a struct's tag or a typedef name): its own storage.
+  static bool global_of_type(const llvm::GlobalVariable& global, llvm::StringRef tag) {
+    llvm::SmallVector<llvm::DIGlobalVariableExpression*, 1> found;
+    global.getDebugInfo(found);
+    for (auto* expression : found) {
+      const llvm::DIType* type = expression->getVariable()->getType();
+      for (int depth = 0; type && depth < 8; ++depth) {
+        if (!type->getName().empty() && type->getName() == tag) return true;
+        auto* derived = llvm::dyn_cast<llvm::DIDerivedType>(type);
+        if (!derived) break;
+        const unsigned kind = derived->getTag();
+        if (kind != llvm::dwarf::DW_TAG_typedef && kind != llvm::dwarf::DW_TAG_const_type &&
+            kind != llvm::dwarf::DW_TAG_volatile_type)
+          break;
+        type = derived->getBaseType();
+      }
+    }
+    return false;
+  }
+  void note_made(llvm::Type* type, const std::string& why) {
+    const std::string name = aggregate_name(type);
+    if (!name.empty()) lines_.insert("made\t" + name + "\t" + why);
+  }
+  // A cast (instruction or constant) to or from a pointer to a named struct.
+  void record_made_by_cast(llvm::Operator& cast, const std::string& where) {
+    const unsigned opcode = cast.getOpcode();
+    if (opcode != llvm::Instruction::BitCast && opcode != llvm::Instruction::IntToPtr &&
+        opcode != llvm::Instruction::AddrSpaceCast)
+      return;
+    llvm::Type* from_type = cast.getOperand(0)->getType();
+    int to_depth = 0, from_depth = 0;
+    llvm::Type* to = struct_behind(cast.getType(), to_depth);
+    llvm::Type* from = struct_behind(from_type, from_depth);
+    if (to && (to != from || to_depth != from_depth)) {
+      if (to_depth == 1) {
+        // A global declared with the struct's type, as clang spells an initialized one ({ i32, ... }).
+        auto* global = llvm::dyn_cast<llvm::GlobalVariable>(cast.getOperand(0)->stripPointerCasts());
+        const std::string name = aggregate_name(to);
+        llvm::StringRef tag = llvm::StringRef(name).drop_until([](char c) { return c == ' '; }).drop_front();
+        if (!(global && global_of_type(*global, tag)))
+          note_made(to, (opcode == llvm::Instruction::IntToPtr ? "an integer made a pointer to it in " : "a cast to it in ") + where);
+      }
+      // A pointer to pointers to it, made from memory of another type, only reads them.
+    }
+    if (from && from_depth >= 2 && (to != from || to_depth != from_depth))
+      note_made(from, "its pointers written through another type in " + where);
+  }
+  void record_made_in(llvm::Constant* constant, const std::string& where, int depth = 0) {
+    if (depth > 16 || llvm::isa<llvm::GlobalValue>(constant)) return;
+    if (auto* expression = llvm::dyn_cast<llvm::ConstantExpr>(constant))
+      record_made_by_cast(*llvm::cast<llvm::Operator>(expression), where);
+    for (llvm::Value* operand : constant->operands())
+      if (auto* inner = llvm::dyn_cast<llvm::Constant>(operand)) record_made_in(inner, where, depth + 1);
+  }
+  void record_made(llvm::Instruction& instruction, const llvm::Function& function) {
+    const std::string where = function.getName().str();
+    if (auto* local = llvm::dyn_cast<llvm::AllocaInst>(&instruction)) {
+      llvm::Type* type = local->getAllocatedType();
+      while (auto* array = llvm::dyn_cast<llvm::ArrayType>(type)) type = array->getElementType();
+      if (type->isStructTy()) note_made(type, "a local in " + where);
+      return;
+    }
+    if (auto* cast = llvm::dyn_cast<llvm::Operator>(&instruction)) record_made_by_cast(*cast, where);
+    for (llvm::Value* operand : instruction.operands())
+      if (auto* constant = llvm::dyn_cast<llvm::Constant>(operand)) record_made_in(constant, where);
   }
 
   // An untyped member whose address goes anywhere but a load or a store

@@ -1,0 +1,67 @@
+// Test target: a global whose struct grows holds settings that a static
+// table points into (redis's config table: {"port", &server.port}), as do
+// a pointer the program keeps in a global and one in a heap object. The
+// update gives the global new storage; every one of those pointers must
+// follow it to the same member, or "s port 9" would set the old copy.
+// One command per line:
+//   s NAME V  set a setting through the table     p  version and settings, read directly
+//   l         the last setting set, through the pointer kept to it
+//   h         the port, through the heap object's pointer to the settings
+// struct settings is only ever the global cfg (graft-cc's records say so),
+// so the heap object's void * cannot hide one and graft diff asks nothing.
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct settings {
+  int port;
+  long id; // new, between the two: verbose moves
+  int verbose;
+};
+struct settings cfg = {8080, 7, 0};
+
+struct option {
+  const char *name;
+  int *value;
+};
+static struct option options[] = {{"port", &cfg.port}, {"verbose", &cfg.verbose}};
+
+static int *last_set;
+struct holder {
+  struct settings *settings;
+  void *cookie;  // what graft-cc cannot follow (strdup's result): no struct settings can be there
+};
+static struct holder *holder;
+
+__attribute__((noinline)) static int version(void) { return 2; }
+
+__attribute__((noinline)) static void handle(const char *line) {
+  char name[32];
+  int v;
+  if (line[0] == 's' && sscanf(line + 2, "%31s %d", name, &v) == 2) {
+    for (unsigned i = 0; i < sizeof options / sizeof *options; ++i)
+      if (!strcmp(options[i].name, name)) *(last_set = options[i].value) = v;
+    printf("ok\n");
+  } else if (line[0] == 'p') {
+    printf("%d %d %d\n", version(), cfg.port, cfg.verbose);
+  } else if (line[0] == 'l') {
+    printf("%d\n", last_set ? *last_set : -1);
+  } else if (line[0] == 'h') {
+    printf("%d\n", holder->settings->port);
+  } else {
+    printf("?\n");
+  }
+  fflush(stdout);
+}
+
+int main(void) {
+  holder = malloc(sizeof *holder);
+  holder->settings = &cfg;
+  holder->cookie = strdup("cookie");
+  printf("ready %d\n", getpid());
+  fflush(stdout);
+  char line[64];
+  while (fgets(line, sizeof line, stdin)) handle(line);
+  return 0;
+}
