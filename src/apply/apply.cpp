@@ -596,6 +596,8 @@ Status ApplyUpdate::plan_data(const CheckpointReport& moment, WriteLog& log) {
   report_.objects_moved = migration.moved;
   report_.storage_bytes = migration.storage_bytes;
   report_.migrate_us = migration.traverse_us;
+  report_.global_references = migration.global_references;
+  report_.searched_bytes = migration.searched_bytes;
   record_.objects_transformed = migration.objects;
   record_.data.transformed = migration.by_type;
   record_.data.moved = migration.moved;

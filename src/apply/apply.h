@@ -50,6 +50,8 @@ struct ApplyReport {
   uint64_t storage = 0;        // data: where that new storage starts in the target (0: nothing moved)
   uint64_t storage_bytes = 0;  // data: new storage mapped in the target for the moved objects
   uint64_t migrate_us = 0;   // data: finding and transforming them (inside the pause)
+  size_t global_references = 0;  // data: pointers into globals given new storage, made to follow them
+  uint64_t searched_bytes = 0;   // data: memory searched for those pointers (inside the pause)
   size_t frames_continued = 0;  // frames waiting for a call that now return into the new code
   size_t frames_transferred = 0;  // threads just back from a call whose frame was rebuilt in the new body
   size_t user_transformed = 0;  // data: objects the user's transformers rewrote in the target

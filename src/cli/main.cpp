@@ -173,6 +173,7 @@ int run_apply(int pid, const std::string& file, int timeout_ms, bool json, const
                 {"types_changed", report->types_changed}, {"objects", report->objects},
                 {"objects_moved", report->objects_moved}, {"storage", fmt::format("{:#x}", report->storage)},
                 {"storage_bytes", report->storage_bytes}, {"migrate_us", report->migrate_us},
+                {"global_references", report->global_references}, {"searched_bytes", report->searched_bytes},
                 {"frames_continued", report->frames_continued}, {"frames_transferred", report->frames_transferred},
                 {"user_transformed", report->user_transformed},
                 {"user_batches", report->user_batches}, {"update_calls", report->update_calls},
@@ -197,6 +198,9 @@ int run_apply(int pid, const std::string& file, int timeout_ms, bool json, const
       std::cout << fmt::format("{} frames waiting for a call continue in the new code\n", report->frames_continued);
     if (report->frames_transferred)
       std::cout << fmt::format("{} threads moved into the new body of their loop\n", report->frames_transferred);
+    if (report->searched_bytes)
+      std::cout << fmt::format("data: {} pointers into globals given new storage now point there ({} bytes searched)\n",
+                               report->global_references, report->searched_bytes);
     if (report->objects_moved)
       std::cout << fmt::format("data: {} objects outgrew their allocation and moved to {} bytes of new storage at {:#x}\n",
                                report->objects_moved, report->storage_bytes, report->storage);

@@ -78,6 +78,7 @@ class RemoteMemory {
   }
 
   size_t bytes_read() const { return bytes_read_; }
+  const std::vector<MemoryMap>& maps() const { return maps_; }
 
  private:
   static constexpr uint64_t kBlock = HugePageAllocator<uint8_t>::kHuge;
@@ -735,17 +736,24 @@ Result<std::map<uint64_t, uint64_t>> prepare_moves(const DataPlan& plan, const M
 }
 
 // A global with new storage leaves its old storage behind: every pointer
-// into it must follow it, to the same member in the new layout. Searched:
-// every word of the program's static data (tables the linker filled, such
-// as {"port", &cfg.port}, and pointers the program keeps in globals), of the
-// moved globals themselves (a pointer to itself), and the typed pointers the
-// traversal met. Returns slot -> new value; one that has no place in the
-// new layout refuses, naming both.
+// into it must follow it, to the same member in the new layout. Searched
+// as a conservative collector searches: every aligned word of the
+// program's private writable memory (its static data, the heap, anonymous
+// mappings, stacks, libraries' data: a copy of a static table in the heap,
+// such as redis's configs, holds &server.port too) and of its static data
+// made read-only after relocation (.data.rel.ro), but not the new storage;
+// and the typed pointers the traversal met. Returns slot -> new value; one
+// that has no place in the new layout refuses, naming both.
 Result<std::map<uint64_t, uint64_t>> moved_global_rewrites(const DataPlan& plan, const MigrationInput& input,
                                                            RemoteMemory& memory, const std::vector<MovedGlobal>& moved,
-                                                           const Traversal& traversal) {
+                                                           const Traversal& traversal, MigrationReport& report) {
   std::map<uint64_t, uint64_t> out;
   if (moved.empty()) return out;
+  uint64_t low = UINT64_MAX, high = 0;
+  for (const auto& m : moved) {
+    low = std::min(low, m.from);
+    high = std::max(high, m.from + plan.old_types.at(m.root->old_type).size);
+  }
   // `pointee`: the type a typed pointer says it points to (-1: a word of unknown type).
   auto rewrite = [&](uint64_t slot, uint64_t value, int pointee) -> Status {
     for (const auto& m : moved) {
@@ -764,23 +772,47 @@ Result<std::map<uint64_t, uint64_t>> moved_global_rewrites(const DataPlan& plan,
     }
     return ok();
   };
-  std::vector<std::pair<uint64_t, uint64_t>> ranges = input.static_data;
-  for (const auto& m : moved) ranges.emplace_back(m.from, plan.old_types.at(m.root->old_type).size);
+  // The ranges, merged (static data lies in the binary's writable mappings), less the new storage.
+  std::vector<std::pair<uint64_t, uint64_t>> ranges;  // start, end
+  for (const auto& [start, size] : input.static_data) ranges.emplace_back(start, start + size);
+  for (const auto& m : memory.maps())
+    if (m.perms.size() == 4 && m.perms[0] == 'r' && m.perms[1] == 'w' && m.perms[3] == 'p') ranges.emplace_back(m.start, m.end);
+  std::sort(ranges.begin(), ranges.end());
+  std::vector<std::pair<uint64_t, uint64_t>> merged;
+  for (const auto& r : ranges)
+    if (!merged.empty() && r.first <= merged.back().second) merged.back().second = std::max(merged.back().second, r.second);
+    else merged.push_back(r);
+  std::vector<std::pair<uint64_t, uint64_t>> searched;
+  for (auto [start, end] : merged) {
+    for (const auto& m : moved) {
+      const uint64_t to_end = m.to + plan.new_types.at(m.root->new_type).size;
+      if (m.to >= end || to_end <= start) continue;
+      if (m.to > start) searched.emplace_back(start, m.to);
+      start = std::max(start, to_end);
+    }
+    if (start < end) searched.emplace_back(start, end);
+  }
+  // A typed pointer says what it points to, which a word of unknown type may not: those first.
+  for (const auto& p : traversal.into_moved()) GRAFT_TRY(rewrite(p.slot, p.value, p.pointee));
+  // Read in pieces straight from the process (not kept: the heap may be large).
+  constexpr uint64_t kPiece = 8u << 20;
   std::vector<uint8_t> bytes;
-  for (const auto& [start, size] : ranges) {
-    const uint64_t first = (start + 7) & ~uint64_t{7};
-    if (first >= start + size) continue;
-    bytes.resize((start + size - first) & ~uint64_t{7});
-    if (bytes.empty()) continue;
-    if (!memory.read(first, bytes.data(), bytes.size()))
-      return make_error("cannot read the program's static data at {:#x} in process {}", first, input.pid);
-    for (size_t off = 0; off < bytes.size(); off += 8) {
-      uint64_t value;
-      std::memcpy(&value, bytes.data() + off, 8);
-      GRAFT_TRY(rewrite(first + off, value, -1));
+  for (const auto& [start, end] : searched) {
+    for (uint64_t at = (start + 7) & ~uint64_t{7}; at + 8 <= end; at += kPiece) {
+      const uint64_t size = std::min(kPiece, (end - at) & ~uint64_t{7});
+      bytes.resize(size);
+      iovec local{bytes.data(), size};
+      iovec remote{reinterpret_cast<void*>(at), size};
+      const ssize_t n = process_vm_readv(input.pid, &local, 1, &remote, 1, 0);
+      if (n <= 0) break;  // a guard page, or memory the kernel will not give (nothing of the program's)
+      report.searched_bytes += static_cast<uint64_t>(n);
+      for (size_t off = 0; off + 8 <= static_cast<size_t>(n); off += 8) {
+        uint64_t value;
+        std::memcpy(&value, bytes.data() + off, 8);
+        if (value >= low && value < high && !out.count(at + off)) GRAFT_TRY(rewrite(at + off, value, -1));
+      }
     }
   }
-  for (const auto& p : traversal.into_moved()) GRAFT_TRY(rewrite(p.slot, p.value, p.pointee));
   return out;
 }
 
@@ -1111,9 +1143,9 @@ Result<std::vector<DataWrite>> plan_migration(const DataPlan& plan, const Migrat
     GRAFT_TRY(traverse(recorded));
     GRAFT_ASSIGN(rewrites, prepare_moves(plan, input, recorded, memory, moving, report));
   }
-  GRAFT_ASSIGN(const auto into_moved, moved_global_rewrites(plan, input, memory, moved, traversal));
+  GRAFT_ASSIGN(const auto into_moved, moved_global_rewrites(plan, input, memory, moved, traversal, report));
   rewrites.insert(into_moved.begin(), into_moved.end());
-  report.references += into_moved.size();
+  report.global_references = into_moved.size();
 
   for (const auto& m : moved) {
     const uint64_t old_size = plan.old_types.at(m.root->old_type).size;

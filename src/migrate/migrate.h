@@ -52,6 +52,8 @@ struct MigrationReport {
   std::map<std::string, size_t> by_type;  // of them, outside globals: per struct ("struct node" -> 40)
   size_t moved = 0;          // of them, moved to new storage (they outgrew their allocation)
   size_t references = 0;     // typed pointers to moved objects, rewritten
+  uint64_t searched_bytes = 0;  // memory searched for pointers into globals that get new storage
+  size_t global_references = 0;  // pointers into them found, rewritten
   uint64_t storage_bytes = 0;  // new storage mapped in the target for the moved objects
   size_t bytes_read = 0;     // of the target's memory, by the traversal
   uint64_t traverse_us = 0;  // finding and transforming, all threads stopped

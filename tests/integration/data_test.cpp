@@ -219,9 +219,11 @@ TEST_F(DataChanges, AnUntypedReferenceToAnObjectThatMustMoveRefusesAndNothingCha
 // A global whose struct grows gets new storage; what pointed into the old
 // one follows it to the same member: a static table's pointers (redis's
 // {"port", &server.port}), one the program keeps in a global, one in a heap
-// object. graft wrote the new storage and left all three behind: after the
-// update, "s port" set the old copy and "p" never saw it. The revert brings
-// them back.
+// object, and the table's copy in the heap (redis's configs, each copied
+// from the static table). graft wrote the new storage and left them all
+// behind: after the update, "s port" set the old copy and "p" never saw it
+// (redis: CONFIG SET hz 55 answered OK, INFO kept saying hz:42). The revert
+// brings them back.
 TEST_F(DataChanges, PointersIntoAGlobalThatGetsNewStorageFollowItToTheSameMember) {
   const auto v1 = build_program(dir, "globalptr", "v1"), v2 = build_program(dir, "globalptr", "v2");
   // main sets the new cfg.id as it starts (it takes &cfg): its initial value is right.
@@ -241,11 +243,15 @@ TEST_F(DataChanges, PointersIntoAGlobalThatGetsNewStorageFollowItToTheSameMember
   EXPECT_EQ(target.ask("p"), "2 9 5");
   EXPECT_EQ(target.ask("h"), "9");
   EXPECT_EQ(target.ask("l"), "5");
+  ASSERT_EQ(target.ask("c verbose 7"), "ok");  // through the heap copy
+  EXPECT_EQ(target.ask("p"), "2 9 7");
   result = graft({"revert", std::to_string(target.pid())});
   ASSERT_EQ(result.exit_code, 0) << result.err;
   ASSERT_EQ(target.ask("s verbose 6"), "ok");
   EXPECT_EQ(target.ask("p"), "1 9 6");
-  EXPECT_EQ(target.ask("h"), "9");
+  ASSERT_EQ(target.ask("c port 8"), "ok");
+  EXPECT_EQ(target.ask("p"), "1 8 6");
+  EXPECT_EQ(target.ask("h"), "8");
 }
 
 // The new member goes first: the table's &cfg.port is also &cfg, and the

@@ -5,6 +5,7 @@
 // follow it to the same member, or "s port 9" would set the old copy.
 // One command per line:
 //   s NAME V  set a setting through the table     p  version and settings, read directly
+//   c NAME V  set a setting through the heap copy of the table
 //   l         the last setting set, through the pointer kept to it
 //   h         the port, through the heap object's pointer to the settings
 // struct settings is only ever the global cfg (graft-cc's records say so),
@@ -26,6 +27,7 @@ struct option {
 };
 static struct option options[] = {{"port", &cfg.port}, {"verbose", &cfg.verbose}};
 
+static struct option *copies;  // the table copied into the heap, as redis registers each config
 static int *last_set;
 struct holder {
   struct settings *settings;
@@ -42,6 +44,10 @@ __attribute__((noinline)) static void handle(const char *line) {
     for (unsigned i = 0; i < sizeof options / sizeof *options; ++i)
       if (!strcmp(options[i].name, name)) *(last_set = options[i].value) = v;
     printf("ok\n");
+  } else if (line[0] == 'c' && sscanf(line + 2, "%31s %d", name, &v) == 2) {
+    for (unsigned i = 0; i < sizeof options / sizeof *options; ++i)
+      if (!strcmp(copies[i].name, name)) *copies[i].value = v;
+    printf("ok\n");
   } else if (line[0] == 'p') {
     printf("%d %d %d\n", version(), cfg.port, cfg.verbose);
   } else if (line[0] == 'l') {
@@ -55,6 +61,8 @@ __attribute__((noinline)) static void handle(const char *line) {
 }
 
 int main(void) {
+  copies = malloc(sizeof options);
+  memcpy(copies, options, sizeof options);
   holder = malloc(sizeof *holder);
   holder->settings = &cfg;
   holder->cookie = strdup("cookie");
