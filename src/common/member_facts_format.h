@@ -15,14 +15,20 @@
 //   arg     CALLEE K ORIGIN...          a call passes a value of ORIGIN as CALLEE's parameter K
 //   called  FUNCTION                    FUNCTION's address is taken: it may be called through a
 //                                       pointer, with arguments no record shows
-//   instances FILE                      this unit also records where its structs' instances are
-//                                       made (the "made" records below; a unit without this
-//                                       line was built by a graft-cc that did not)
+//   instances FILE [kept]               this unit also records where its structs' instances are
+//                                       made (the "made" records below), and with "kept" where
+//                                       pointers to them are kept (the "kept" records); a unit
+//                                       without it was built by a graft-cc that did not
 //   made    STRUCT WHY                  an instance of STRUCT ("struct conn", "union u") may be
 //                                       somewhere other than a global of that type: "a cast to it
 //                                       in make_conn" (a malloc result, container_of), "an integer
 //                                       made a pointer to it in F", "a local in F", "its pointers
 //                                       written through another type in F"
+//   kept    STRUCT WHY                  a pointer to (or into) a STRUCT is kept in memory: "stored
+//                                       in F" (anywhere but a local whose address goes nowhere),
+//                                       "passed as another type in F" (void *), "made an integer in
+//                                       F", "the initializer of G"; a STRUCT with none is reached
+//                                       only from the frames that hold it
 //   union   CONTAINER OFFSET FUNCTION TYPE
 //                                       FUNCTION writes the union member at OFFSET of
 //                                       CONTAINER as TYPE (LLVM's spelling): for the record

@@ -40,10 +40,13 @@ MemberFacts MemberFacts::parse(std::string_view text) {
     const std::string& kind = fields[0];
     if (kind == "unit" && fields.size() == 2) {
       facts.units_.insert(fields[1]);
-    } else if (kind == "instances" && fields.size() == 2) {
+    } else if (kind == "instances" && fields.size() >= 2) {
       facts.instance_units_.insert(fields[1]);
+      if (fields.size() == 3 && fields[2] == "kept") facts.kept_units_.insert(fields[1]);
     } else if (kind == "made" && fields.size() == 3) {
       facts.made_[fields[1]].insert(fields[2]);
+    } else if (kind == "kept" && fields.size() == 3) {
+      facts.kept_[fields[1]].insert(fields[2]);
     } else if (kind == "called" && fields.size() == 2) {
       facts.called_.insert(fields[1]);
     } else if (kind == "store" && fields.size() >= 6) {
@@ -52,7 +55,8 @@ MemberFacts MemberFacts::parse(std::string_view text) {
       if (fields[4] == "type" && fields.size() == 6) facts.kept_untyped_.insert(fields[5]);
     } else if (kind == "arg" && fields.size() >= 5) {
       facts.args_[{fields[1], fields[2]}].emplace_back(fields.begin() + 3, fields.end());
-      if (fields[3] == "type" && fields.size() == 5) facts.kept_untyped_.insert(fields[4]);
+      // free() keeps nothing it is given.
+      if (fields[3] == "type" && fields.size() == 5 && fields[1] != "free") facts.kept_untyped_.insert(fields[4]);
     }
   }
   return facts;
@@ -96,11 +100,17 @@ void MemberFacts::collect(const Key& key, const ForeignCaller& foreign_caller, M
   }
 }
 
-const std::set<std::string>& MemberFacts::made(const std::string& aggregate) const {
+namespace {
+const std::set<std::string>& reasons(const std::map<std::string, std::set<std::string>>& records,
+                                     const std::string& aggregate) {
   static const std::set<std::string> kNowhere;
-  auto it = made_.find(aggregate);
-  return it == made_.end() ? kNowhere : it->second;
+  auto it = records.find(aggregate);
+  return it == records.end() ? kNowhere : it->second;
 }
+}  // namespace
+
+const std::set<std::string>& MemberFacts::made(const std::string& aggregate) const { return reasons(made_, aggregate); }
+const std::set<std::string>& MemberFacts::kept(const std::string& aggregate) const { return reasons(kept_, aggregate); }
 
 MemberHolds MemberFacts::holds(const std::string& container, uint64_t offset, const ForeignCaller& foreign_caller) const {
   MemberHolds out;

@@ -47,10 +47,16 @@ class MemberFacts {
   // Whether it also recorded where instances of its structs are made
   // ("made" records: graft-cc after 5 December 2026).
   bool instances_recorded(const std::string& unit) const { return instance_units_.count(unit) != 0; }
+  // Whether it also recorded where pointers to its structs are kept ("kept" records).
+  bool kept_recorded(const std::string& unit) const { return kept_units_.count(unit) != 0; }
   // Why an instance of `aggregate` ("struct conn", "union u", "struct THREAD")
   // may be somewhere other than a global of that type: "a cast to it in
   // make_conn", "a local in main"; empty if nowhere.
   const std::set<std::string>& made(const std::string& aggregate) const;
+  // Where a pointer to (or into) an instance of `aggregate` is kept in
+  // memory ("stored in make_request", "passed as another type in run"):
+  // empty if only frames ever hold one.
+  const std::set<std::string>& kept(const std::string& aggregate) const;
   // Whether some record stores the address of an `aggregate` into an
   // untyped member or passes it as an untyped argument (a global's too).
   bool kept_untyped(const std::string& aggregate) const { return kept_untyped_.count(aggregate) != 0; }
@@ -68,8 +74,10 @@ class MemberFacts {
 
   std::set<std::string> units_;
   std::set<std::string> instance_units_;
+  std::set<std::string> kept_units_;
   std::map<std::string, std::set<std::string>> made_;
   std::set<std::string> kept_untyped_;
+  std::map<std::string, std::set<std::string>> kept_;
   std::map<Key, std::vector<Store>> stores_;
   std::map<std::pair<std::string, std::string>, std::vector<std::vector<std::string>>> args_;  // (callee, K) -> origins
   std::set<std::string> called_;  // functions called through a pointer

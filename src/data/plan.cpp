@@ -273,12 +273,34 @@ class Planner {
   // Functions of the old build with a local that may lead to a changed
   // struct, where it is live (offsets from the entry) and where its value is
   // there (types in old_).
+  // A changed struct reached only from frames (frame_only) is reached by a
+  // local that holds it or points to it, not through memory: a frame whose
+  // locals lead to it only through members (main's cycle) holds none.
   std::vector<DataPlan::FrameHolder> frame_holders() const {
+    std::vector<bool> frame_only_type(old_.types.size()), targets(old_.types.size());
+    bool any_frame_only = false;
+    for (size_t i = 0; i < old_.types.size(); ++i) {
+      if (compare_.changed(static_cast<int>(i)) < 0) continue;
+      frame_only_type[i] = frame_only(static_cast<int>(i));
+      any_frame_only |= frame_only_type[i];
+      targets[i] = !frame_only_type[i];
+    }
+    for (int i : untyped_containers()) targets[static_cast<size_t>(i)] = true;
+    const std::vector<bool> leads = any_frame_only ? compare_.reaches(std::move(targets), declared_edges()) : leads_;
+    auto holds_directly = [&](int type) {
+      for (int depth = 0; type >= 0 && depth < 16; ++depth) {
+        if (frame_only_type[static_cast<size_t>(type)]) return true;
+        const Type& t = old_.at(type);
+        if (t.kind != TypeKind::Pointer && t.kind != TypeKind::Array) return false;
+        type = t.target;
+      }
+      return false;
+    };
     std::vector<DataPlan::FrameHolder> out;
     for (const auto& f : old_.frames) {
       DataPlan::FrameHolder holder{function_at_(f.address), {}};
       for (const auto& local : f.locals) {
-        if (local.type < 0 || !leads_[local.type]) continue;
+        if (local.type < 0 || !(leads[local.type] || (any_frame_only && holds_directly(local.type)))) continue;
         DataPlan::FrameHolder::Local held{local.name, local.type, {}};
         const bool pointer = old_.at(local.type).kind == TypeKind::Pointer;
         for (const auto& range : local.live)
@@ -532,8 +554,8 @@ class Planner {
         out[i] = "graft-cc's records cannot name it";
         continue;
       }
-      const bool tagged = t.name.starts_with("struct ") || t.name.starts_with("union ");
-      const std::string key = tagged ? t.name : (t.kind == TypeKind::Union ? "union " : "struct ") + t.name;
+      if (frame_only(i)) continue;  // no pointer to one is kept in memory: nothing can hide one
+      const std::string key = records_name(i);
       if (facts_->kept_untyped(key)) {
         out[i] = "its address is kept in an untyped member or argument";
         continue;
@@ -552,6 +574,27 @@ class Planner {
     return out;
   }
 
+  // How graft-cc's records name an old struct or union: "struct conn", "union u", "struct THREAD".
+  std::string records_name(int i) const {
+    const Type& t = old_.at(i);
+    const bool tagged = t.name.starts_with("struct ") || t.name.starts_with("union ");
+    return tagged ? t.name : (t.kind == TypeKind::Union ? "union " : "struct ") + t.name;
+  }
+  // A changed struct no pointer to which (or into which) is ever kept in
+  // memory, as graft-cc's records of every unit that uses it say: only the
+  // frames that hold one reach it (a request's script engine in nginx, on
+  // the stack or from a pool, held in locals only).
+  bool frame_only(int i) const {
+    const Type& t = old_.at(i);
+    if (!facts_ || t.name.empty() || (t.kind != TypeKind::Struct && t.kind != TypeKind::Union)) return false;
+    const std::string key = records_name(i);
+    if (!facts_->kept(key).empty()) return false;
+    auto units = old_.defined_in.find(i);
+    if (units == old_.defined_in.end()) return false;
+    return std::all_of(units->second.begin(), units->second.end(),
+                       [&](const std::string& unit) { return facts_->kept_recorded(unit); });
+  }
+
   Status find_untyped_members() {
     if (changes_.empty()) return ok();
     // No changed struct can be anywhere but in its globals: no untyped
@@ -562,7 +605,8 @@ class Planner {
       if (hideable.empty()) {
         notes_.push_back("untyped members (void *, an integer that may hold an address) are neither asked about nor "
                          "checked: graft-cc's records show every changed struct lives only in globals of its type, "
-                         "which graft finds and transforms, so none can hide behind one");
+                         "which graft finds and transforms, or only in the frames that hold it, so none can hide "
+                         "behind one");
         return ok();
       }
     }
@@ -791,6 +835,13 @@ class Planner {
     std::vector<std::string> untyped;
     for (const auto& c : changes_) {
       if (reached.count(c.old_type)) continue;
+      if (frame_only(c.old_type)) {
+        notes_.push_back(fmt::format("no global reaches {}, and graft-cc's records show no pointer to one is ever kept "
+                                     "in memory: live instances are only in the frames that hold them (of replaced "
+                                     "functions, which no thread is in at the commit, or read through DWARF), so no "
+                                     "other frame needs waiting for", c.name));
+        continue;
+      }
       if (untyped.empty()) untyped = untyped_members();
       std::string hint;
       if (const std::string tag = transformable_tag(c.name); !tag.empty()) {

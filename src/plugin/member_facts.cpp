@@ -11,6 +11,7 @@
 // for a local whose address does not escape).
 #include "plugin/member_facts.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -88,12 +89,13 @@ class Recorder {
           if (!file.empty() && file[0] != '/' && !unit->getDirectory().empty())
             file = unit->getDirectory().str() + "/" + file;
           lines_.insert("unit\t" + file);
-          lines_.insert("instances\t" + file);
+          lines_.insert("instances\t" + file + "\tkept");
         }
     for (llvm::GlobalVariable& global : module_.globals())
       if (global.hasInitializer() && !global.getName().startswith("llvm.")) {
         record_initializer(global.getInitializer(), global);
         record_made_in(global.getInitializer(), "the initializer of " + global.getName().str());
+        record_kept_in(global.getInitializer(), "the initializer of " + global.getName().str());
       }
     for (llvm::Function& function : module_) {
       if (!function.isDeclaration() && function.hasAddressTaken() && !function.hasLocalLinkage())
@@ -103,6 +105,7 @@ class Recorder {
       if (function.isDeclaration()) continue;
       for (llvm::Instruction& instruction : llvm::instructions(function)) {
         record_made(instruction, function);
+        record_kept(instruction, function);
         if (auto* store = llvm::dyn_cast<llvm::StoreInst>(&instruction)) record_store(*store, function);
         else if (auto* call = llvm::dyn_cast<llvm::CallBase>(&instruction)) record_call(*call, function);
         else if (auto* gep = llvm::dyn_cast<llvm::GetElementPtrInst>(&instruction)) record_escape(*gep, function);
@@ -438,7 +441,7 @@ class Recorder {
       }
       // A pointer to pointers to it, made from memory of another type, only reads them.
     }
-    if (from && from_depth >= 2 && (to != from || to_depth != from_depth))
+    if (from && from_depth >= 2 && (to != from || to_depth != from_depth) && !only_markers(cast))
       note_made(from, "its pointers written through another type in " + where);
   }
   void record_made_in(llvm::Constant* constant, const std::string& where, int depth = 0) {
@@ -459,6 +462,115 @@ class Recorder {
     if (auto* cast = llvm::dyn_cast<llvm::Operator>(&instruction)) record_made_by_cast(*cast, where);
     for (llvm::Value* operand : instruction.operands())
       if (auto* constant = llvm::dyn_cast<llvm::Constant>(operand)) record_made_in(constant, where);
+  }
+
+  // Where a pointer to (or into) an instance of a named struct is kept in
+  // memory: stored, other than into a local whose address goes nowhere,
+  // passed or stored as another type (void *), made an integer, or put in
+  // a static initializer. A changed struct with none of these can be
+  // reached only from the frames that hold it (a request's engine on the
+  // stack, or from a pool, in locals only): graft need not wait for frames
+  // that reach it through memory, since none can.
+  llvm::Type* struct_pointed(llvm::Value* value, int depth = 0) const {
+    if (depth > 8) return nullptr;
+    llvm::Value* v = value->stripPointerCasts();
+    llvm::Type* type = v->getType();
+    if (type->isPointerTy() && !type->isOpaquePointerTy() && type->getPointerElementType()->isStructTy() &&
+        !aggregate_name(type->getPointerElementType()).empty())
+      return type->getPointerElementType();
+    if (auto* gep = llvm::dyn_cast<llvm::GEPOperator>(v)) {  // into one: &e->buf
+      if (gep->getSourceElementType()->isStructTy() && !aggregate_name(gep->getSourceElementType()).empty())
+        return gep->getSourceElementType();
+      return struct_pointed(gep->getPointerOperand(), depth + 1);
+    }
+    return nullptr;
+  }
+  // The named structs a value of `type` holds pointers to, by value (a struct returned or copied whole).
+  void pointers_held(llvm::Type* type, std::set<llvm::Type*>& out, int depth = 0) const {
+    if (depth > 8) return;
+    if (type->isPointerTy() && !type->isOpaquePointerTy()) {
+      if (type->getPointerElementType()->isStructTy()) out.insert(type->getPointerElementType());
+      return;
+    }
+    if (auto* s = llvm::dyn_cast<llvm::StructType>(type))
+      for (llvm::Type* element : s->elements()) pointers_held(element, out, depth + 1);
+    else if (auto* array = llvm::dyn_cast<llvm::ArrayType>(type))
+      pointers_held(array->getElementType(), out, depth + 1);
+  }
+  void note_kept(llvm::Type* type, const std::string& why) {
+    const std::string name = aggregate_name(type);
+    if (!name.empty()) lines_.insert("kept\t" + name + "\t" + why);
+  }
+  void record_kept_in(llvm::Constant* constant, const std::string& where, int depth = 0) {
+    if (depth > 16) return;
+    if (llvm::isa<llvm::GlobalValue>(constant)) {
+      if (llvm::Type* s = struct_pointed(constant)) note_kept(s, where);
+      return;
+    }
+    if (auto* expression = llvm::dyn_cast<llvm::ConstantExpr>(constant))
+      if (llvm::Type* s = struct_pointed(expression)) {
+        note_kept(s, where);
+        return;
+      }
+    for (llvm::Value* operand : constant->operands())
+      if (auto* inner = llvm::dyn_cast<llvm::Constant>(operand)) record_kept_in(inner, where, depth + 1);
+  }
+  // Calls that keep no pointer they are given: the compiler's own, and free().
+  static bool harmless_callee(const llvm::CallBase& call) {
+    if (llvm::isa<llvm::MemIntrinsic>(&call) || lifetime_or_debug(&call)) return true;
+    const llvm::Function* callee = call.getCalledFunction();
+    return callee && callee->isDeclaration() && callee->getName() == "free";
+  }
+  // A cast only lifetime markers and debug intrinsics use.
+  static bool only_markers(const llvm::Operator& cast) {
+    return !cast.user_empty() && std::all_of(cast.user_begin(), cast.user_end(), [](const llvm::User* user) {
+      return lifetime_or_debug(user);
+    });
+  }
+  void record_kept(llvm::Instruction& instruction, const llvm::Function& function) {
+    const std::string in = " in " + function.getName().str();
+    if (auto* store = llvm::dyn_cast<llvm::StoreInst>(&instruction)) {
+      llvm::Value* value = store->getValueOperand();
+      auto* local = llvm::dyn_cast<llvm::AllocaInst>(store->getPointerOperand()->stripPointerCasts());
+      const bool frame = local && !escapes(*local);
+      if (llvm::Type* s = struct_pointed(value)) {
+        // Into a local of its own type, it stays in the frame; cast first (void *p = e), it is lost from sight.
+        if (!frame || value->stripPointerCasts() != value || value->getType() != s->getPointerTo())
+          note_kept(s, (frame ? "kept as another type" : "stored") + in);
+      } else if (!value->getType()->isPointerTy()) {
+        std::set<llvm::Type*> held;
+        pointers_held(value->getType(), held);
+        if (!frame)
+          for (llvm::Type* s : held) note_kept(s, "stored in a struct" + in);
+      }
+      return;
+    }
+    if (auto* exchange = llvm::dyn_cast<llvm::AtomicCmpXchgInst>(&instruction)) {
+      if (llvm::Type* s = struct_pointed(exchange->getNewValOperand())) note_kept(s, "stored atomically" + in);
+      return;
+    }
+    if (auto* rmw = llvm::dyn_cast<llvm::AtomicRMWInst>(&instruction)) {
+      if (llvm::Type* s = struct_pointed(rmw->getValOperand())) note_kept(s, "stored atomically" + in);
+      return;
+    }
+    if (auto* cast = llvm::dyn_cast<llvm::PtrToIntInst>(&instruction)) {
+      if (llvm::Type* s = struct_pointed(cast->getOperand(0))) note_kept(s, "made an integer" + in);
+      return;
+    }
+    if (auto* call = llvm::dyn_cast<llvm::CallBase>(&instruction)) {
+      if (harmless_callee(*call)) return;
+      for (unsigned k = 0; k < call->arg_size(); ++k) {
+        llvm::Value* argument = call->getArgOperand(k);
+        llvm::Type* s = struct_pointed(argument);
+        // Passed as itself, it is in the callee's frame (whose own stores are recorded); as void *, anywhere.
+        if (s && argument->getType() != s->getPointerTo()) note_kept(s, "passed as another type" + in);
+      }
+      return;
+    }
+    if (auto* insert = llvm::dyn_cast<llvm::InsertValueInst>(&instruction)) {
+      if (llvm::Type* s = struct_pointed(insert->getInsertedValueOperand())) note_kept(s, "put in a struct value" + in);
+      return;
+    }
   }
 
   // An untyped member whose address goes anywhere but a load or a store

@@ -137,6 +137,28 @@ TEST_F(DataChanges, AFrameWhosePointerDwarfCannotPlaceKeepsTheUpdateWaiting) {
   EXPECT_EQ(target.ask("dump"), fresh_answer(v1, {"build 3", "grip", "release", "dump"}));
 }
 
+// A changed struct only frames hold (nginx's script engine: on a request
+// handler's stack or from its pool, in locals only), and main, which never
+// returns, holds in registers DWARF gives in pieces a struct that leads to
+// it only through a member nothing sets. graft waited for main's frame
+// until its timeout ("its frame may point to changed data"); graft-cc's
+// records say no pointer to an engine is ever kept in memory, so main's
+// frame cannot reach one, and the update lands at once.
+TEST_F(DataChanges, AStructOnlyFramesHoldMakesNoOtherFrameWait) {
+  const auto v1 = build_program(dir, "frameonly", "v1"), v2 = build_program(dir, "frameonly", "v2");
+  const auto d = diff(dir, v1, v2, "p.graft", {"--explain"});
+  EXPECT_NE(d.out.find("no global reaches struct engine, and graft-cc's records show no pointer to one is ever kept in "
+                       "memory"), std::string::npos) << d.out;
+  EXPECT_EQ(d.out.find("DWARF does not say where that pointer is: main"), std::string::npos) << d.out;
+  Process target({v1.string()});
+  ASSERT_EQ(target.ask("r abc"), "1002559");
+  auto result = graft({"apply", std::to_string(target.pid()), d.patch.string(), "--timeout", "5000"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(target.ask("v"), "2");
+  EXPECT_EQ(target.ask("r abc"), "2002559");
+  EXPECT_EQ(target.ask("c"), "2");
+}
+
 // The program's mappings that overlap [start, start + size).
 std::vector<std::string> mappings_within(pid_t pid, uint64_t start, uint64_t size) {
   std::ifstream maps("/proc/" + std::to_string(pid) + "/maps");
