@@ -35,8 +35,10 @@ args=(--graft "$build" --old "$work/v1" --new "$work/v2" --build 'make -s' --bin
       --check-new 'curl -sf -D - http://127.0.0.1:$PORT/index.html -o /dev/null | grep -q "^Server: graft-httpd/v2"')
 
 # --- a whole trial ---------------------------------------------------------
+# The load lasts long enough for an apply slowed by a busy machine (the
+# suite building its programs beside it took the apply past a 6 s load).
 timeout 240 "$trial" "${args[@]}" --name 'httpd v1 -> v2' --work "$work/run" \
-    --load 'wrk -t2 -c8 -d6s http://127.0.0.1:$PORT/index.html' >"$work/out" 2>"$work/err"
+    --load 'wrk -t2 -c8 -d12s http://127.0.0.1:$PORT/index.html' >"$work/out" 2>"$work/err"
 rc=$?
 cat "$work/out"
 [ $rc -eq 0 ] || fail "trial.sh exited with $rc: $(cat "$work/out" "$work/err")"
