@@ -1,5 +1,6 @@
 // Commit time: find every live instance of a changed type by a precise
 // traversal from the typed roots, and compute its transformed bytes.
+#include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/uio.h>
 
@@ -16,6 +17,7 @@
 #include "migrate/migrate.h"
 
 #include "common/huge_pages.h"
+#include "common/unique_fd.h"
 #include "data/type_compare.h"
 #include "target/process.h"
 #include "target/x86.h"
@@ -735,6 +737,86 @@ Result<std::map<uint64_t, uint64_t>> prepare_moves(const DataPlan& plan, const M
   return rewrites;
 }
 
+using Ranges = std::vector<std::pair<uint64_t, uint64_t>>;  // start, end
+
+// The parts of `ranges` whose pages the process has, present or swapped
+// out (/proc/PID/pagemap, bits 63 and 62), merged; all of `ranges` if the
+// kernel does not say.
+Ranges pages_the_process_has(pid_t pid, const Ranges& ranges) {
+  UniqueFd pagemap(open(fmt::format("/proc/{}/pagemap", pid).c_str(), O_RDONLY | O_CLOEXEC));
+  if (!pagemap.valid()) return ranges;
+  constexpr uint64_t kPresentOrSwapped = uint64_t{3} << 62;
+  Ranges out;
+  std::vector<uint64_t> entries;
+  for (const auto& [start, end] : ranges) {
+    for (uint64_t page = start & ~(kPage - 1); page < end;) {
+      const uint64_t count = std::min<uint64_t>((end - page + kPage - 1) / kPage, 65536);
+      entries.resize(count);
+      const ssize_t n = pread(pagemap.get(), entries.data(), count * 8, static_cast<off_t>(page / kPage * 8));
+      if (n != static_cast<ssize_t>(count * 8)) return ranges;
+      for (uint64_t k = 0; k < count; ++k, page += kPage) {
+        if (!(entries[k] & kPresentOrSwapped)) continue;
+        const uint64_t from = std::max(page, start), to = std::min(page + kPage, end);
+        if (!out.empty() && out.back().second == from) out.back().second = to;
+        else out.emplace_back(from, to);
+      }
+    }
+  }
+  return out;
+}
+
+// Where pointers into a global's storage can be: the process's private
+// writable mappings (the heap, anonymous memory, stacks, libraries' data)
+// and its static data (.data.rel.ro is read-only once relocated), merged,
+// less `skip` (the new storage).
+Ranges searchable_memory(const std::vector<MemoryMap>& maps, const Ranges& static_data, const Ranges& skip) {
+  Ranges ranges = static_data;
+  for (const auto& m : maps)
+    if (m.perms.size() == 4 && m.perms[0] == 'r' && m.perms[1] == 'w' && m.perms[3] == 'p') ranges.emplace_back(m.start, m.end);
+  std::sort(ranges.begin(), ranges.end());
+  Ranges merged;
+  for (const auto& r : ranges)
+    if (!merged.empty() && r.first <= merged.back().second) merged.back().second = std::max(merged.back().second, r.second);
+    else merged.push_back(r);
+  Ranges out;
+  for (auto [start, end] : merged) {
+    for (const auto& [from, to] : skip) {
+      if (from >= end || to <= start) continue;
+      if (from > start) out.emplace_back(start, from);
+      start = std::max(start, to);
+    }
+    if (start < end) out.emplace_back(start, end);
+  }
+  return out;
+}
+
+// Every aligned word of `ranges` whose value lies in [low, high), read in
+// pieces straight from the process (not kept: the heap may be large).
+// Returns the bytes read.
+Result<uint64_t> search_words(pid_t pid, const Ranges& ranges, uint64_t low, uint64_t high,
+                              const std::function<Status(uint64_t slot, uint64_t value)>& found) {
+  constexpr uint64_t kPiece = 8u << 20;
+  std::vector<uint8_t> bytes;
+  uint64_t read = 0;
+  for (const auto& [start, end] : ranges) {
+    for (uint64_t at = (start + 7) & ~uint64_t{7}; at + 8 <= end; at += kPiece) {
+      const uint64_t size = std::min(kPiece, (end - at) & ~uint64_t{7});
+      bytes.resize(size);
+      iovec local{bytes.data(), size};
+      iovec remote{reinterpret_cast<void*>(at), size};
+      const ssize_t n = process_vm_readv(pid, &local, 1, &remote, 1, 0);
+      if (n <= 0) break;  // a guard page, or memory the kernel will not give (nothing of the program's)
+      read += static_cast<uint64_t>(n);
+      for (size_t off = 0; off + 8 <= static_cast<size_t>(n); off += 8) {
+        uint64_t value;
+        std::memcpy(&value, bytes.data() + off, 8);
+        if (value >= low && value < high) GRAFT_TRY(found(at + off, value));
+      }
+    }
+  }
+  return read;
+}
+
 // A global with new storage leaves its old storage behind: every pointer
 // into it must follow it, to the same member in the new layout. Searched
 // as a conservative collector searches: every aligned word of the
@@ -772,47 +854,17 @@ Result<std::map<uint64_t, uint64_t>> moved_global_rewrites(const DataPlan& plan,
     }
     return ok();
   };
-  // The ranges, merged (static data lies in the binary's writable mappings), less the new storage.
-  std::vector<std::pair<uint64_t, uint64_t>> ranges;  // start, end
-  for (const auto& [start, size] : input.static_data) ranges.emplace_back(start, start + size);
-  for (const auto& m : memory.maps())
-    if (m.perms.size() == 4 && m.perms[0] == 'r' && m.perms[1] == 'w' && m.perms[3] == 'p') ranges.emplace_back(m.start, m.end);
-  std::sort(ranges.begin(), ranges.end());
-  std::vector<std::pair<uint64_t, uint64_t>> merged;
-  for (const auto& r : ranges)
-    if (!merged.empty() && r.first <= merged.back().second) merged.back().second = std::max(merged.back().second, r.second);
-    else merged.push_back(r);
-  std::vector<std::pair<uint64_t, uint64_t>> searched;
-  for (auto [start, end] : merged) {
-    for (const auto& m : moved) {
-      const uint64_t to_end = m.to + plan.new_types.at(m.root->new_type).size;
-      if (m.to >= end || to_end <= start) continue;
-      if (m.to > start) searched.emplace_back(start, m.to);
-      start = std::max(start, to_end);
-    }
-    if (start < end) searched.emplace_back(start, end);
-  }
+  Ranges skip;  // the new storage, written whole by the commit
+  for (const auto& m : moved) skip.emplace_back(m.to, m.to + plan.new_types.at(m.root->new_type).size);
+  Ranges static_data;
+  for (const auto& [start, size] : input.static_data) static_data.emplace_back(start, start + size);
+  const Ranges searched = searchable_memory(memory.maps(), static_data, skip);
   // A typed pointer says what it points to, which a word of unknown type may not: those first.
   for (const auto& p : traversal.into_moved()) GRAFT_TRY(rewrite(p.slot, p.value, p.pointee));
-  // Read in pieces straight from the process (not kept: the heap may be large).
-  constexpr uint64_t kPiece = 8u << 20;
-  std::vector<uint8_t> bytes;
-  for (const auto& [start, end] : searched) {
-    for (uint64_t at = (start + 7) & ~uint64_t{7}; at + 8 <= end; at += kPiece) {
-      const uint64_t size = std::min(kPiece, (end - at) & ~uint64_t{7});
-      bytes.resize(size);
-      iovec local{bytes.data(), size};
-      iovec remote{reinterpret_cast<void*>(at), size};
-      const ssize_t n = process_vm_readv(input.pid, &local, 1, &remote, 1, 0);
-      if (n <= 0) break;  // a guard page, or memory the kernel will not give (nothing of the program's)
-      report.searched_bytes += static_cast<uint64_t>(n);
-      for (size_t off = 0; off + 8 <= static_cast<size_t>(n); off += 8) {
-        uint64_t value;
-        std::memcpy(&value, bytes.data() + off, 8);
-        if (value >= low && value < high && !out.count(at + off)) GRAFT_TRY(rewrite(at + off, value, -1));
-      }
-    }
-  }
+  auto found = [&](uint64_t slot, uint64_t value) { return out.count(slot) ? ok() : rewrite(slot, value, -1); };
+  // Every page the process has: one it never touched holds zeros, and reading it would make the kernel map it.
+  GRAFT_ASSIGN(const uint64_t bytes, search_words(input.pid, pages_the_process_has(input.pid, searched), low, high, found));
+  report.searched_bytes += bytes;
   return out;
 }
 
