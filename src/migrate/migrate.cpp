@@ -854,6 +854,25 @@ Result<std::map<uint64_t, uint64_t>> moved_global_rewrites(const DataPlan& plan,
     }
     return ok();
   };
+  // A register cannot be mapped to a member (its type is not known) and
+  // is not rewritten: a thread holding an address inside the old storage
+  // (a read() into a member, in progress) would go on using it.
+  for (const auto& thread : input.threads)
+    for (int number = 0; number < kGeneralRegisters; ++number) {
+      const Reg reg = static_cast<Reg>(number);
+      if (thread.just_returned && call_clobbered_argument(reg)) continue;  // what the callee left there is dead
+      const uint64_t value = thread.registers[reg];
+      for (const auto& m : moved)
+        if (value >= m.from && value < m.from + plan.old_types.at(m.root->old_type).size) {
+          Thread named;
+          named.tid = thread.tid;
+          return make_error("thread {} ({}) holds in {} {:#x}, the address of global {}{}, which the patch moves to "
+                            "new storage: graft does not rewrite a register that points into a moved global, and the "
+                            "thread would go on using the old copy; try again when it is elsewhere; nothing was changed",
+                            thread.tid, named.name(), register_name(reg), value, m.root->variable,
+                            member_path(plan.old_types, m.root->old_type, value - m.from));
+        }
+    }
   Ranges skip;  // the new storage, written whole by the commit
   for (const auto& m : moved) skip.emplace_back(m.to, m.to + plan.new_types.at(m.root->new_type).size);
   Ranges static_data;

@@ -276,6 +276,31 @@ TEST_F(DataChanges, PointersIntoAGlobalThatGetsNewStorageFollowItToTheSameMember
   EXPECT_EQ(target.ask("h"), "8");
 }
 
+// A thread waits in read() into cfg.name, in code no version changes: its
+// register holds the old address, which graft cannot map to a member nor
+// rewrite, and the kernel would write the name into the old copy. Refused,
+// naming the register and the member; once the read is done, the update
+// lands and the name read before it is kept.
+TEST_F(DataChanges, AThreadHoldingAnAddressInsideAMovedGlobalInARegisterRefusesUntilItLetsGo) {
+  const auto v1 = build_program(dir, "globalptr", "v1"), v2 = build_program(dir, "globalptr", "v2");
+  const auto d = diff(dir, v1, v2, "p.graft", {"--accept-static-value", "cfg.id"});
+  Process target({v1.string()});
+  ASSERT_EQ(target.ask("w"), "waiting");
+  const std::string maps = maps_of(target.pid());
+  auto result = graft({"apply", std::to_string(target.pid()), d.patch.string(), "--timeout", "3000"});
+  EXPECT_EQ(result.exit_code, 1);
+  for (const char* expected : {"holds in r", "the address of global cfg.name", "which the patch moves to new storage",
+                               "graft does not rewrite a register that points into a moved global", "nothing was changed"})
+    EXPECT_NE(result.err.find(expected), std::string::npos) << expected << "\n" << result.err;
+  EXPECT_EQ(maps_of(target.pid()), maps);
+  EXPECT_EQ(target.ask("n graft"), "named graft");
+  result = graft({"apply", std::to_string(target.pid()), d.patch.string()});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(target.ask("p"), "2 8080 0");
+  ASSERT_EQ(target.ask("w"), "waiting");  // the new code's thread reads into the new storage
+  EXPECT_EQ(target.ask("n again"), "named again");
+}
+
 // The new member goes first: the table's &cfg.port is also &cfg, and the
 // two go to different places in the new layout. A word of the table does
 // not say which it is, so the update is refused, naming it, and nothing changes.

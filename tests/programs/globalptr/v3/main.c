@@ -8,17 +8,21 @@
 //   c NAME V  set a setting through the heap copy of the table
 //   l         the last setting set, through the pointer kept to it
 //   h         the port, through the heap object's pointer to the settings
+//   w         a thread starts reading a name into cfg.name from a pipe
+//   n NAME    NAME goes down the pipe; the thread ends; cfg.name
 // struct settings is only ever the global cfg (graft-cc's records say so),
 // so the heap object's void * cannot hide one and graft diff asks nothing.
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <unistd.h>
 
 struct settings {
   long id; // new, first: port moves, and &cfg.port is also &cfg
   int port;
   int verbose;
+  char name[16];
 };
 struct settings cfg = {7, 8080, 0};
 
@@ -36,6 +40,17 @@ struct holder {
 };
 static struct holder *holder;
 
+// A thread that reads into the buffer it is given (cfg.name): its frames
+// are in code no version changes, and while it waits in read() it holds
+// the address in a register.
+static int name_pipe[2];
+static pthread_t name_thread;
+static void *read_name(void *buffer) {
+  ssize_t n = read(name_pipe[0], buffer, 15);
+  (void)n;
+  return NULL;
+}
+
 __attribute__((noinline)) static int version(void) { return 3; }
 
 __attribute__((noinline)) static void handle(const char *line) {
@@ -49,6 +64,14 @@ __attribute__((noinline)) static void handle(const char *line) {
     for (unsigned i = 0; i < sizeof options / sizeof *options; ++i)
       if (!strcmp(copies[i].name, name)) *copies[i].value = v;
     printf("ok\n");
+  } else if (line[0] == 'w') {
+    if (pipe(name_pipe) == 0 && pthread_create(&name_thread, NULL, read_name, cfg.name) == 0) printf("waiting\n");
+    else printf("failed\n");
+  } else if (line[0] == 'n') {
+    ssize_t n = write(name_pipe[1], line + 2, strcspn(line + 2, "\n"));
+    (void)n;
+    pthread_join(name_thread, NULL);
+    printf("named %s\n", cfg.name);
   } else if (line[0] == 'p') {
     printf("%d %d %d\n", version(), cfg.port, cfg.verbose);
   } else if (line[0] == 'l') {
