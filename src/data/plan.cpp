@@ -257,7 +257,10 @@ class Planner {
     plan.declared_union_members = union_members_;
     for (auto& u : plan.declared_union_members) old_refs.insert(old_refs.end(), {&u.container, &u.member_type});
     plan.untyped_members = untyped_;
-    for (auto& u : plan.untyped_members) old_refs.push_back(&u.container);
+    for (auto& u : plan.untyped_members) {
+      old_refs.push_back(&u.container);
+      for (auto& k : u.holds) old_refs.push_back(&k);
+    }
     // The new counterparts of every old named aggregate the traversal may meet.
     std::vector<int> counterparts;
     for (const auto& [name, i] : old_.named)
@@ -620,6 +623,7 @@ class Planner {
     };
     struct Unsettled {
       int container = -1;
+      uint64_t offset = 0;
       std::string field;
       std::set<int> types;
       MemberHolds holds;
@@ -641,7 +645,7 @@ class Planner {
         // commit, as without records.
         if (!facts_ || t.name.empty() || m.name.empty() || old_.system_types.count(i)) {
           if (void_pointer)
-            untyped_.push_back({i, m.offset, fmt::format("{}.{}", old_.spell(i), m.name.empty() ? "?" : m.name)});
+            untyped_.push_back({i, m.offset, fmt::format("{}.{}", old_.spell(i), m.name.empty() ? "?" : m.name), {}});
           continue;
         }
         MemberHolds holds = facts_->holds(t.name, m.offset, foreign_caller);
@@ -673,7 +677,7 @@ class Planner {
           pointers_.push_back(std::move(p));
           continue;
         }
-        unsettled.push_back({i, m.name, std::move(types), std::move(holds)});
+        unsettled.push_back({i, m.offset, m.name, std::move(types), std::move(holds)});
       }
     }
     if (unsettled.empty()) return ok();
@@ -686,6 +690,20 @@ class Planner {
       if (u.holds.unknown.empty() &&
           std::none_of(u.types.begin(), u.types.end(), [&](int k) { return leads[static_cast<size_t>(k)]; }))
         continue;  // several structs, none of which leads to a change
+      if (u.holds.unknown.empty()) {
+        // Several structs, known: each value is checked at the commit to be
+        // an object the typed traversal reached as one of them (beanstalkd's
+        // Socket.x, its own Conn or the Server), else the update is refused.
+        UntypedMember member{u.container, u.offset, fmt::format("{}.{}", old_.spell(u.container), u.field),
+                             {u.types.begin(), u.types.end()}};
+        std::string which;
+        for (int k : u.types) which += (which.empty() ? "" : " or ") + old_.spell(k);
+        notes_.push_back(fmt::format("{} holds {}, as graft-cc's records say: checked at the commit, value by value, "
+                                     "to be one the typed pointers reach (one that is not refuses the update)",
+                                     member.name, which));
+        untyped_.push_back(std::move(member));
+        continue;
+      }
       std::string what;
       if (!u.types.empty()) {
         what = "holds ";

@@ -87,6 +87,11 @@ struct UntypedMember {
   int container = -1;   // a struct, in old_types
   uint64_t offset = 0;  // of the member, from the container's start
   std::string name;     // "struct slot.value", for messages
+  // The structs graft-cc's records say it holds, several of them (in
+  // old_types): each value must be one the typed traversal reached as one
+  // of these. Empty: what it holds is not known (a binary without records,
+  // a library's struct), and a value is checked against the heap instead.
+  std::vector<int> holds;
 };
 
 struct DataPlan {

@@ -86,7 +86,8 @@ std::string encode_data_plan(const DataPlan& plan) {
                              {"member_offset", u.member_offset}, {"member_type", u.member_type},
                              {"member", u.member}, {"source", u.source}});
   json untyped = json::array();
-  for (const auto& u : plan.untyped_members) untyped.push_back({{"container", u.container}, {"offset", u.offset}, {"name", u.name}});
+  for (const auto& u : plan.untyped_members)
+    untyped.push_back({{"container", u.container}, {"offset", u.offset}, {"name", u.name}, {"holds", u.holds}});
   json out{{"old_types", table_to_json(plan.old_types)}, {"new_types", table_to_json(plan.new_types)},
            {"changes", changes}, {"roots", roots}, {"notes", plan.notes}, {"frame_holders", holders},
            {"user_transformers", plan.user_transformers}, {"user_transformer_file", plan.user_transformer_file},
@@ -186,8 +187,10 @@ Result<DataPlan> decode_data_plan(const std::string& text) {
     if (j.contains("untyped_members"))
       for (const auto& u : j.at("untyped_members")) {
         UntypedMember m{check(plan.old_types, u.at("container").get<int>(), false), u.at("offset").get<uint64_t>(),
-                        u.at("name").get<std::string>()};
+                        u.at("name").get<std::string>(), {}};
         inside(m.container, m.offset, 8);
+        if (u.contains("holds"))
+          for (const auto& k : u.at("holds")) m.holds.push_back(check(plan.old_types, k.get<int>(), false));
         plan.untyped_members.push_back(std::move(m));
       }
     plan.irreversible = j.value("irreversible", std::string());

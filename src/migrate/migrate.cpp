@@ -146,6 +146,14 @@ struct Region {
 // for the key, goes to a set.
 class VisitedSet {
  public:
+  bool contains(uint64_t address, int type) const {
+    const auto t = static_cast<uint64_t>(type);
+    if (address % 8 || t >= (uint64_t{1} << kTypeBits)) return others_.count({address, type}) != 0;
+    auto it = chunks_.find(t << (64 - kTypeBits) | address >> kChunkShift);
+    if (it == chunks_.end()) return false;
+    const uint64_t bit = (address & ((uint64_t{1} << kChunkShift) - 1)) / 8;
+    return it->second[bit / 64] >> (bit % 64) & 1;
+  }
   // Whether the pair is new (and now visited).
   bool insert(uint64_t address, int type) {
     const auto t = static_cast<uint64_t>(type);
@@ -209,6 +217,7 @@ class Traversal {
   }
 
   Status add_root(uint64_t address, int type, const std::string& label) {
+    visited_.insert(address, type);  // reached, as a pointer to it would be
     root_ranges_.emplace_back(address, plan_.old_types.at(type).size);
     regions_.push_back({address, plan_.old_types.at(type).size, type, static_cast<int>(root_labels_.size())});
     root_labels_.push_back(label);
@@ -250,6 +259,8 @@ class Traversal {
     size_t member = 0;  // in plan.untyped_members
   };
   const std::vector<UntypedSlot>& untyped_slots() const { return untyped_; }
+  // Whether the traversal reached an object of `type` at `address` (a root, or through a pointer).
+  bool reached(uint64_t address, int type) const { return visited_.contains(address, type); }
   // Typed pointers met into the old storage of a global that gets new storage.
   struct IntoMoved {
     uint64_t slot = 0, value = 0;
@@ -289,10 +300,17 @@ class Traversal {
             GRAFT_TRY(follow(*value - p.into, p.pointee, 0));
           }
         // Undeclared void * members: what they hold is checked once every typed object is found.
-        for (size_t k = 0; k < plan_.untyped_members.size(); ++k)
-          if (plan_.untyped_members[k].container == type)
-            if (auto value = memory_.word(address + plan_.untyped_members[k].offset); value && *value)
-              untyped_.push_back({address + plan_.untyped_members[k].offset, *value, k});
+        for (size_t k = 0; k < plan_.untyped_members.size(); ++k) {
+          const UntypedMember& u = plan_.untyped_members[k];
+          if (u.container != type) continue;
+          auto value = memory_.word(address + u.offset);
+          if (!value || !*value) continue;
+          untyped_.push_back({address + u.offset, *value, k});
+          // One of the structs the records name, which the check makes sure of:
+          // a reference to it as each, so that the one it is can move.
+          if (for_moves_)
+            for (int held : u.holds) references_.push_back({address + u.offset, *value, held});
+        }
         return ok();
       case TypeKind::Array: {
         const uint64_t size = plan_.old_types.at(t.target).size;
@@ -994,8 +1012,32 @@ Status check_untyped_members(const DataPlan& plan, const MigrationInput& input, 
   std::sort(found.begin(), found.end());
   std::vector<std::pair<std::string, std::string>> suspects;  // what the member holds, the directives that settle it
   std::set<size_t> named;                                      // members already in `suspects`
+  // The types each struct's name is known by (a struct may have more than one index).
+  std::map<std::string, std::vector<int>> by_name;
+  for (int k = 0; k < static_cast<int>(plan.old_types.types.size()); ++k)
+    if (!plan.old_types.at(k).name.empty()) by_name[plan.old_types.at(k).name].push_back(k);
   for (const auto& s : slots) {
     if (named.count(s.member)) continue;
+    const UntypedMember& held = plan.untyped_members[s.member];
+    if (!held.holds.empty()) {
+      // One of the structs graft-cc's records name, which the traversal must have reached as such.
+      bool reached = std::binary_search(found.begin(), found.end(), s.value);
+      std::string which;
+      for (int k : held.holds) {
+        which += (which.empty() ? "" : " or ") + plan.old_types.spell(k);
+        auto same = by_name.find(plan.old_types.at(k).name);
+        for (int t : same != by_name.end() ? same->second : std::vector<int>{k}) reached |= traversal.reached(s.value, t);
+      }
+      if (reached) continue;
+      named.insert(s.member);
+      const std::string container = held.name.substr(0, held.name.rfind('.'));
+      const std::string tag = container.substr(container.rfind(' ') + 1);
+      const std::string field = held.name.substr(held.name.rfind('.') + 1);
+      suspects.push_back({fmt::format("{} at {:#x} in process {} holds {:#x}, which no typed pointer reached as a {} (it "
+                                      "may be one graft cannot see)", held.name, s.slot, input.pid, s.value, which),
+                          fmt::format("GRAFT_POINTS_TO({}, {}, STRUCT) for the struct it holds there", tag, field)});
+      continue;
+    }
     if (std::binary_search(found.begin(), found.end(), s.value) || (s.value & 15) != 0) continue;
     const MemoryMap* m = memory.mapping(s.value);
     if (!m || s.value - m->start < 16) continue;

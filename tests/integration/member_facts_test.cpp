@@ -118,6 +118,42 @@ TEST_F(MemberFacts, WhatTheRecordsCannotTellIsAskedAtDiffNamingTheTypedef) {
   EXPECT_EQ(target.ask("tasks"), "0:busy 1:busy");
 }
 
+// A void * that holds one of several structs, each object its own (the
+// sock's conn or the server: beanstalkd's Socket.x). graft diff asked for a
+// declaration no single line can give; now each value is checked at the
+// commit to be an object the typed pointers reach as one of those structs.
+TEST_F(MemberFacts, AVoidPointerHoldingOneOfSeveralStructsIsCheckedObjectByObject) {
+  const auto v1 = build_program(dir, "selfptr", "v1"), v2 = build_program(dir, "selfptr", "v2");
+  const auto patch = dir.path() / "p.graft";
+  auto made = graft({"diff", v1.string(), v2.string(), "-o", patch.string(), "--explain"});
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+  for (const char* expected : {"struct sock.x holds struct ", "struct conn", "struct server",
+                               "as graft-cc's records say: checked at the commit, value by value"})
+    EXPECT_NE(made.out.find(expected), std::string::npos) << expected << "\n" << made.out;
+  {
+    Process target({v1.string()});
+    ASSERT_EQ(target.ask("a"), "accepted");
+    ASSERT_EQ(target.ask("a"), "accepted");
+    ASSERT_EQ(target.ask("s"), "11303");
+    auto applied = graft({"apply", std::to_string(target.pid()), patch.string(), "--json"});
+    ASSERT_EQ(applied.exit_code, 0) << applied.err;
+    EXPECT_EQ(nlohmann::json::parse(applied.out)["objects"].get<int>(), 2) << applied.out;
+    EXPECT_EQ(target.ask("v"), "2");
+    EXPECT_EQ(target.ask("s"), "11303");
+  }
+  // A conn that only its sock's x leads to: graft cannot see it as a conn, so it refuses.
+  Process target({v1.string()});
+  ASSERT_EQ(target.ask("a"), "accepted");
+  ASSERT_EQ(target.ask("h"), "pending");
+  auto refused = graft({"apply", std::to_string(target.pid()), patch.string()});
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_TRUE(one_line(refused.err)) << refused.err;
+  for (const char* expected : {"struct sock.x at 0x", "which no typed pointer reached as a struct ", "nothing was changed"})
+    EXPECT_NE(refused.err.find(expected), std::string::npos) << expected << "\n" << refused.err;
+  EXPECT_EQ(target.ask("v"), "1");
+  EXPECT_EQ(target.ask("s"), "11401");
+}
+
 // A void * member that holds the address of an object that must move (it
 // outgrows its block): recorded as a struct item *, it is rewritten like
 // one, where without the records the update is refused (data_test.cpp).
