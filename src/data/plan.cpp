@@ -275,10 +275,10 @@ class Planner {
  private:
   // Functions of the old build with a local that may lead to a changed
   // struct, where it is live (offsets from the entry) and where its value is
-  // there (types in old_).
-  // A changed struct reached only from frames (frame_only) is reached by a
-  // local that holds it or points to it, not through memory: a frame whose
-  // locals lead to it only through members (main's cycle) holds none.
+  // there (types in old_). A changed struct reached only from frames
+  // (frame_only) is reached by a local that holds it or points to it, not
+  // through memory: a frame whose locals lead to it only through members
+  // (main's cycle) holds none.
   std::vector<DataPlan::FrameHolder> frame_holders() const {
     std::vector<bool> frame_only_type(old_.types.size()), targets(old_.types.size());
     bool any_frame_only = false;
@@ -531,17 +531,6 @@ class Planner {
     return out;
   }
 
-  // Every `void *` member of a struct that no directive covers: where a
-  // changed struct may hide from the typed traversal. With graft-cc's
-  // records of the old build, each such member (and each 8-byte integer
-  // member, which may hold an address too) is settled by what the program
-  // stores there: only one struct's address, followed like a typed pointer;
-  // nothing but NULL (or a number), or only structs that lead to no change,
-  // dismissed; a library's struct (FILE's _lock), never asked about: checked
-  // at the commit. What the records cannot settle (a value of unknown
-  // origin, several structs one of which leads to a change, a store by code
-  // not built with graft-cc) is refused, every member at once, each with the
-  // directive that settles it. Without records: checked at the commit.
   // The changed structs whose instances may be somewhere other than a
   // global of their type, with why (graft-cc's records of the old build:
   // made by a cast from another type, such as a malloc result, or as a
@@ -598,6 +587,19 @@ class Planner {
                        [&](const std::string& unit) { return facts_->kept_recorded(unit); });
   }
 
+  // Every `void *` member of a struct that no directive covers: where a
+  // changed struct may hide from the typed traversal. With graft-cc's
+  // records of the old build, each such member (and each 8-byte integer
+  // member, which may hold an address too) is settled by what the program
+  // stores there: only one struct's address, followed like a typed pointer;
+  // nothing but NULL (or a number), or only structs that lead to no change,
+  // dismissed; a library's struct (FILE's _lock), never asked about: checked
+  // at the commit; several known structs one of which leads to a change:
+  // checked at the commit, value by value. What the records cannot settle
+  // (a value of unknown origin, a store by code not built with graft-cc) is
+  // refused, every member at once, each with the directive that settles it,
+  // and only when some changed struct can hide at all (hideable_changes).
+  // Without records: checked at the commit.
   Status find_untyped_members() {
     if (changes_.empty()) return ok();
     // No changed struct can be anywhere but in its globals: no untyped
