@@ -556,12 +556,16 @@ class Planner {
         out[i] = *made.begin() + (made.size() > 1 ? fmt::format(" and {} more", made.size() - 1) : "");
         continue;
       }
-      if (auto units = old_.defined_in.find(i); units != old_.defined_in.end())
-        for (const auto& unit : units->second)
-          if (!facts_->instances_recorded(unit)) {
-            out[i] = std::filesystem::path(unit).filename().string() + " was built without graft-cc's instance records";
-            break;
-          }
+      auto units = old_.defined_in.find(i);
+      if (units == old_.defined_in.end()) {
+        out[i] = "graft cannot tell which units use it";
+        continue;
+      }
+      for (const auto& unit : units->second)
+        if (!facts_->instances_recorded(unit)) {
+          out[i] = std::filesystem::path(unit).filename().string() + " was built without graft-cc's instance records";
+          break;
+        }
     }
     return out;
   }
