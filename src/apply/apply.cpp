@@ -559,8 +559,12 @@ Result<WriteLog> ApplyUpdate::plan(const CheckpointReport& moment) {
 // Every entry is read and checked before any is written: all or nothing.
 Status ApplyUpdate::plan_entries(WriteLog& log) {
   TracedProcess& process = transaction_->process();
-  for (auto& e : record_.entries) {
-    GRAFT_ASSIGN(auto current, process.read(RemoteAddress(e.address - x86::kEntryPad), x86::kEntryBytes));
+  std::vector<RemoteAddress> at;
+  for (const auto& e : record_.entries) at.push_back(RemoteAddress(e.address - x86::kEntryPad));
+  GRAFT_ASSIGN(const auto entries, process.read_each(at, x86::kEntryBytes));
+  for (size_t k = 0; k < record_.entries.size(); ++k) {
+    auto& e = record_.entries[k];
+    const auto& current = entries[k];
     if (!std::equal(current.begin(), current.end(), x86::kUnpatchedEntry.begin()) && !x86::is_redirected_entry(current))
       return make_error("the entry of {} at {:#x} is not a graft entry (was it built with graft-cc?): "
                         "nothing was changed", e.identity, e.address);

@@ -533,6 +533,32 @@ Result<std::vector<uint8_t>> TracedProcess::read(RemoteAddress address, size_t s
   return read_process_memory(pid_, address, size);
 }
 
+Result<std::vector<std::vector<uint8_t>>> TracedProcess::read_each(std::span<const RemoteAddress> addresses,
+                                                                    size_t size) const {
+  constexpr size_t kBatch = 1024;  // IOV_MAX
+  std::vector<std::vector<uint8_t>> out(addresses.size(), std::vector<uint8_t>(size));
+  std::vector<iovec> remote;
+  for (size_t first = 0; first < addresses.size(); first += kBatch) {
+    const size_t count = std::min(kBatch, addresses.size() - first);
+    std::vector<uint8_t> bytes(count * size);
+    remote.clear();
+    for (size_t k = 0; k < count; ++k)
+      remote.push_back({reinterpret_cast<void*>(addresses[first + k].value()), size});
+    iovec local{bytes.data(), bytes.size()};
+    const ssize_t n = process_vm_readv(pid_, &local, 1, remote.data(), count, 0);
+    // Short (an address the kernel would not give): each of the rest alone, for its own error.
+    const size_t whole = n > 0 ? static_cast<size_t>(n) / size : 0;
+    for (size_t k = 0; k < count; ++k) {
+      if (k < whole) {
+        std::copy_n(bytes.begin() + static_cast<long>(k * size), size, out[first + k].begin());
+        continue;
+      }
+      GRAFT_ASSIGN(out[first + k], read(addresses[first + k], size));
+    }
+  }
+  return out;
+}
+
 Status TracedProcess::write(RemoteAddress at, std::span<const uint8_t> bytes) const {
   const uint64_t address = at.value();
   size_t done = 0;

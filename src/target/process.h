@@ -132,6 +132,10 @@ class TracedProcess {
   Result<std::vector<pid_t>> wait_for_traps(std::chrono::microseconds limit);
 
   Result<std::vector<uint8_t>> read(RemoteAddress address, size_t size) const;
+  // `size` bytes at each address, in as few system calls as the kernel
+  // allows (one per 1024 addresses): the entries a commit redirects are
+  // read inside the pause.
+  Result<std::vector<std::vector<uint8_t>>> read_each(std::span<const RemoteAddress> addresses, size_t size) const;
   // Writes through /proc/PID/mem, which may write read-only (private) mappings such as code.
   Status write(RemoteAddress address, std::span<const uint8_t> bytes) const;
 
