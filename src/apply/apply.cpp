@@ -131,27 +131,40 @@ std::function<Result<uint64_t>(const std::string&)> current_address(const link::
 // and name_static): its writable sections (.data.rel.ro too, read-only only
 // after the loader relocated it), less the GOT, .dynamic and the constructor
 // arrays, which the old code and the loader read; words named by the
-// symbol of the object that holds them.
-Status add_static_data(MigrationInput& input, pid_t pid, uint64_t bias) {
+// symbol of the object that holds them. Read before the wait, not inside
+// the pause, and only for a plan that gives a global new storage (the
+// search for pointers into it is its only use).
+struct StaticData {
+  std::vector<std::pair<uint64_t, uint64_t>> ranges;
+  std::function<std::string(uint64_t)> name;
+  void add_to(MigrationInput& input) const {
+    input.static_data = ranges;
+    input.name_static = name;
+  }
+};
+Result<StaticData> read_static_data(const std::optional<DataPlan>& plan, pid_t pid, uint64_t bias) {
+  StaticData out;
+  if (!plan || std::none_of(plan->roots.begin(), plan->roots.end(), [](const DataRoot& r) { return r.new_type >= 0; }))
+    return out;
   GRAFT_ASSIGN(const auto binary, ElfFile::open(fmt::format("/proc/{}/exe", pid)));
   for (const auto& s : binary->sections()) {
     if ((s.flags & (SHF_ALLOC | SHF_WRITE)) != (SHF_ALLOC | SHF_WRITE) || (s.flags & SHF_TLS) || !s.size) continue;
     if (s.name == ".got" || s.name == ".got.plt" || s.name == ".dynamic" || s.name == ".init_array" ||
         s.name == ".fini_array" || s.name == ".preinit_array")
       continue;
-    input.static_data.emplace_back(s.addr + bias, s.size);
+    out.ranges.emplace_back(s.addr + bias, s.size);
   }
   std::map<uint64_t, std::pair<uint64_t, std::string>> objects;  // start -> size, name
   for (const auto& symbol : binary->symbols())
     if (symbol.type == STT_OBJECT && symbol.size && symbol.shndx != SHN_UNDEF)
       objects[symbol.value + bias] = {symbol.size, symbol.name};
-  input.name_static = [objects = std::move(objects)](uint64_t address) {
+  out.name = [objects = std::move(objects)](uint64_t address) {
     auto it = objects.upper_bound(address);
     if (it != objects.begin() && address < (--it)->first + it->second.first)
       return fmt::format("{}+{} ({:#x})", it->second.second, address - it->first, address);
     return fmt::format("the word at {:#x}", address);
   };
-  return ok();
+  return out;
 }
 
 // The entry of the code whose frames are roots, per frame holder (MigrationInput::frame_holder_entry).
@@ -246,6 +259,7 @@ class ApplyUpdate {
 
   std::vector<registry::Record> applied_;  // the patches already applied, oldest first
   std::optional<DataPlan> data_plan_;
+  StaticData static_data_;  // read before the wait, for the commit
   std::vector<MemoryMap> maps_;
   BinaryRange binary_;
   uint64_t bias_ = 0;
@@ -521,6 +535,7 @@ Status ApplyUpdate::commit(Refusal* refusal) {
       checkpoint.update_pending_flag = flag->address;
     }
   report_.threads = process.threads().size();
+  GRAFT_ASSIGN(static_data_, read_static_data(data_plan_, pid_, bias_));
   CheckpointReport checkpoints;
   // The commit-time code (GRAFT_AT_COMMIT) runs once the log is in, every
   // thread still stopped; its failure rolls the commit back.
@@ -585,7 +600,7 @@ Status ApplyUpdate::plan_data(const CheckpointReport& moment, WriteLog& log) {
     return make_error("internal: the patch defines no {}", id);
   };
   input.frame_holder_entry = root_entries(frame_roots_);
-  GRAFT_TRY(add_static_data(input, pid_, bias_));
+  static_data_.add_to(input);
   apply::UserTransformReport user;
   if (!data_plan_->user_transformers.empty())
     input.run_user_transformers = [&](std::vector<UserTransformJob>& jobs) -> Status {
@@ -675,6 +690,7 @@ class RevertUpdate {
   // The data back in the old layouts: the patch's inverse plan, where its
   // globals live now, and which frames are its roots.
   std::optional<DataPlan> inverse_;
+  StaticData static_data_;  // read before the wait, for the commit
   std::unique_ptr<link::Resolver> resolver_;
   std::map<std::string, uint64_t> frame_roots_;
   std::unique_ptr<Transaction> transaction_;
@@ -763,6 +779,7 @@ Status RevertUpdate::commit(Refusal* refusal) {
   // Once the commit is in, the region goes, even if graft does not live to unmap it.
   transaction_->process().journal().unmap_after_commit(RemoteAddress(top_.region_start),
                                                         top_.region_end - top_.region_start);
+  GRAFT_ASSIGN(static_data_, read_static_data(inverse_, pid_, records_.front().bias));
   CheckpointReport checkpoints;
   CheckpointOptions checkpoint = checkpoint_options(options_, pid_, records_.front().bias);
   checkpoint.hint = fmt::format(
@@ -819,7 +836,7 @@ Status RevertUpdate::plan_data(const CheckpointReport& moment, WriteLog& log) {
                       "changed", top_.patch_id, id);
   };
   input.frame_holder_entry = root_entries(frame_roots_);
-  GRAFT_TRY(add_static_data(input, pid_, records_.front().bias));
+  static_data_.add_to(input);
   uint64_t storage = 0;
   auto migrated = migrate_into(*transaction_, *inverse_, moment, input, log, storage);
   if (!migrated) return migrated.error().context(fmt::format("patch {} cannot be reverted", top_.patch_id));

@@ -600,6 +600,13 @@ constexpr uint64_t kMmappedBit = 2;    // glibc: IS_MMAPPED in the size word
 
 constexpr uint64_t kPage = 4096;
 
+// Whether a stopped thread's register may hold a live value: just after a
+// call returned, what the callee left in the call-clobbered argument
+// registers is dead.
+bool may_be_live(const MigrationInput::StoppedThread& thread, Reg reg) {
+  return !(thread.just_returned && call_clobbered_argument(reg));
+}
+
 // A global whose type changed: its old storage, and the new storage the patch gave it.
 struct MovedGlobal {
   const DataRoot* root;
@@ -685,8 +692,7 @@ Result<std::map<uint64_t, uint64_t>> prepare_moves(const DataPlan& plan, const M
     named.tid = thread.tid;
     for (int number = 0; number < kGeneralRegisters; ++number) {
       const Reg reg = static_cast<Reg>(number);
-      // A call has just returned: what the callee left in the other call-clobbered registers is dead.
-      if (thread.just_returned && call_clobbered_argument(reg)) continue;
+      if (!may_be_live(thread, reg)) continue;
       const uint64_t value = thread.registers[reg];
       Target* t = moving_at(value);
       if (!t) continue;
@@ -854,11 +860,16 @@ Result<std::map<uint64_t, uint64_t>> moved_global_rewrites(const DataPlan& plan,
     low = std::min(low, m.from);
     high = std::max(high, m.from + plan.old_types.at(m.root->old_type).size);
   }
+  // The moved global whose old storage holds `value`, if one does.
+  auto holding = [&](uint64_t value) -> const MovedGlobal* {
+    for (const auto& m : moved)
+      if (value >= m.from && value < m.from + plan.old_types.at(m.root->old_type).size) return &m;
+    return nullptr;
+  };
   // `pointee`: the type a typed pointer says it points to (-1: a word of unknown type).
   auto rewrite = [&](uint64_t slot, uint64_t value, int pointee) -> Status {
-    for (const auto& m : moved) {
-      const uint64_t size = plan.old_types.at(m.root->old_type).size;
-      if (value < m.from || value >= m.from + size) continue;
+    if (const MovedGlobal* held = holding(value)) {
+      const MovedGlobal& m = *held;
       const uint64_t offset = value - m.from;
       auto place = same_place(plan.old_types, m.root->old_type, plan.new_types, m.root->new_type, offset, pointee);
       if (!place)
@@ -868,7 +879,6 @@ Result<std::map<uint64_t, uint64_t>> moved_global_rewrites(const DataPlan& plan,
                           m.root->variable, member_path(plan.old_types, m.root->old_type, offset), value,
                           place.error().message);
       out[slot] = m.to + *place;
-      return ok();
     }
     return ok();
   };
@@ -878,18 +888,17 @@ Result<std::map<uint64_t, uint64_t>> moved_global_rewrites(const DataPlan& plan,
   for (const auto& thread : input.threads)
     for (int number = 0; number < kGeneralRegisters; ++number) {
       const Reg reg = static_cast<Reg>(number);
-      if (thread.just_returned && call_clobbered_argument(reg)) continue;  // what the callee left there is dead
+      if (!may_be_live(thread, reg)) continue;
       const uint64_t value = thread.registers[reg];
-      for (const auto& m : moved)
-        if (value >= m.from && value < m.from + plan.old_types.at(m.root->old_type).size) {
-          Thread named;
-          named.tid = thread.tid;
-          return make_error("thread {} ({}) holds in {} {:#x}, the address of global {}{}, which the patch moves to "
-                            "new storage: graft does not rewrite a register that points into a moved global, and the "
-                            "thread would go on using the old copy; try again when it is elsewhere; nothing was changed",
-                            thread.tid, named.name(), register_name(reg), value, m.root->variable,
-                            member_path(plan.old_types, m.root->old_type, value - m.from));
-        }
+      if (const MovedGlobal* m = holding(value)) {
+        Thread named;
+        named.tid = thread.tid;
+        return make_error("thread {} ({}) holds in {} {:#x}, the address of global {}{}, which the patch moves to "
+                          "new storage: graft does not rewrite a register that points into a moved global, and the "
+                          "thread would go on using the old copy; try again when it is elsewhere; nothing was changed",
+                          thread.tid, named.name(), register_name(reg), value, m->root->variable,
+                          member_path(plan.old_types, m->root->old_type, value - m->from));
+      }
     }
   Ranges skip;  // the new storage, written whole by the commit
   for (const auto& m : moved) skip.emplace_back(m.to, m.to + plan.new_types.at(m.root->new_type).size);
@@ -1001,6 +1010,12 @@ std::optional<LocalValue> locate(const LocalPlace& place, const StackFrame& fram
 // enough for a changed struct, refuses, naming the member and the directive
 // that settles it: every such member at once (one example slot each), so
 // that one edit of the --transform file settles them all.
+// How the directives name an untyped member ("struct slot.value"): the container's tag, and the field.
+std::pair<std::string, std::string> directive_names(const UntypedMember& u) {
+  const std::string container = u.name.substr(0, u.name.rfind('.'));
+  return {container.substr(container.rfind(' ') + 1), u.name.substr(u.name.rfind('.') + 1)};
+}
+
 Status check_untyped_members(const DataPlan& plan, const MigrationInput& input, Traversal& traversal,
                              RemoteMemory& memory) {
   const auto& slots = traversal.untyped_slots();
@@ -1030,9 +1045,7 @@ Status check_untyped_members(const DataPlan& plan, const MigrationInput& input, 
       }
       if (reached) continue;
       named.insert(s.member);
-      const std::string container = held.name.substr(0, held.name.rfind('.'));
-      const std::string tag = container.substr(container.rfind(' ') + 1);
-      const std::string field = held.name.substr(held.name.rfind('.') + 1);
+      const auto [tag, field] = directive_names(held);
       suspects.push_back({fmt::format("{} at {:#x} in process {} holds {:#x}, which no typed pointer reached as a {} (it "
                                       "may be one graft cannot see)", held.name, s.slot, input.pid, s.value, which),
                           fmt::format("GRAFT_POINTS_TO({}, {}, STRUCT) for the struct it holds there", tag, field)});
@@ -1050,12 +1063,9 @@ Status check_untyped_members(const DataPlan& plan, const MigrationInput& input, 
     const uint64_t usable = chunk - (mmapped ? 16 : 8);
     if (usable < smallest) continue;
     named.insert(s.member);
-    const UntypedMember& u = plan.untyped_members[s.member];
-    const std::string container = u.name.substr(0, u.name.rfind('.'));
-    const std::string tag = container.substr(container.rfind(' ') + 1);
-    const std::string field = u.name.substr(u.name.rfind('.') + 1);
+    const auto [tag, field] = directive_names(held);
     suspects.push_back({fmt::format("{} at {:#x} in process {} holds {:#x}, a heap block of {} bytes that no typed "
-                                    "pointer reached", u.name, s.slot, input.pid, s.value, usable),
+                                    "pointer reached", held.name, s.slot, input.pid, s.value, usable),
                         fmt::format("GRAFT_POINTS_TO({}, {}, STRUCT); or, if it never holds a changed struct, "
                                     "GRAFT_OPAQUE({}, {})", tag, field, tag, field)});
   }
