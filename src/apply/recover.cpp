@@ -117,8 +117,18 @@ Result<RecoveryReport> recover(pid_t pid, const JournalState* journal) {
   std::set<RemoteAddress> planted;
   if (journal)
     for (uint64_t address : journal->ever_planted) planted.insert(RemoteAddress(address));
+  // graft's holds may have stopped the process, or begun to (a group stop in
+  // progress, SIGSTOPs pending): SIGCONT ends all of it (the kernel flushes
+  // pending stop signals and cancels the group stop). Sent once every thread
+  // is stopped under the guardian's tracing, before the rest: while the
+  // group stop lasts, a thread that hit one of graft's int3s as graft died
+  // cannot take its SIGTRAP, which must go before the program's own SIGTRAP
+  // action is put back.
+  const bool continue_after = (journal && journal->held) || stopped_without_journal;
+  const bool stopped_before = continue_after && (any_thread_stopped(pid) || stopped_without_journal);
   GRAFT_ASSIGN(auto process, TracedProcess::attach_after_graft(pid, planted, std::chrono::seconds(10)));
   GRAFT_TRY(process->stop_all());
+  if (continue_after) kill(pid, SIGCONT);
   uint64_t kept_handler = 0, kept_handler_size = 0;  // graft's SIGTRAP handler a thread was inside (0: none)
   if (journal) {
     // A thread that hit one of graft's int3s as graft died has its SIGTRAP queued.
@@ -230,16 +240,8 @@ Result<RecoveryReport> recover(pid_t pid, const JournalState* journal) {
     GRAFT_TRY(RemoteMapping(*process, RemoteAddress(l.start), l.end - l.start).unmap());
     report.done.push_back(fmt::format("unmapped {:#x}-{:#x} ({}), left by {}", l.start, l.end, l.name, l.why));
   }
-  // graft's holds may have stopped the process, or begun to (a group stop in
-  // progress, SIGSTOPs pending): SIGCONT, before the detach, ends all of it
-  // (the kernel flushes pending stop signals and cancels the group stop),
-  // else the threads would go back to the stop once let go, each in its own
-  // time. Then, until every thread is seen running, again.
-  const bool continue_after = (journal && journal->held) || stopped_without_journal;
-  if (continue_after) {
-    report.continued = any_thread_stopped(pid) || stopped_without_journal;  // seen before the attach
-    kill(pid, SIGCONT);
-  }
+  // Once let go, each thread must be seen running: SIGCONT again until it is.
+  report.continued = stopped_before;
   GRAFT_TRY(process->detach());
   process.reset();
   if (continue_after) {

@@ -50,14 +50,15 @@ bool is_job_control_stop(int sig) { return sig == SIGSTOP || sig == SIGTSTP || s
 // Whether a stopped thread has the SIGTRAP of an executed int3 queued but not
 // yet delivered: the thread trapped just as graft's PTRACE_INTERRUPT arrived,
 // and the kernel reported the interrupt first.
-bool has_queued_int3_trap(pid_t tid) {
+bool has_queued_trap(pid_t tid, bool of_int3) {
   __ptrace_peeksiginfo_args args{0, 0, 16};
   siginfo_t queued[16];
   const long n = ptrace(PTRACE_PEEKSIGINFO, tid, &args, queued);
   for (long i = 0; i < n; ++i)
-    if (queued[i].si_signo == SIGTRAP && queued[i].si_code == SI_KERNEL) return true;
+    if (queued[i].si_signo == SIGTRAP && (!of_int3 || queued[i].si_code == SI_KERNEL)) return true;
   return false;
 }
+bool has_queued_int3_trap(pid_t tid) { return has_queued_trap(tid, true); }
 
 }  // namespace
 
@@ -578,17 +579,45 @@ Thread* TracedProcess::injection_thread() {
 }
 
 Status TracedProcess::discard_queued_trap(Thread& t) {
-  __ptrace_peeksiginfo_args args{0, 0, 16};
-  siginfo_t queued[16];
-  const long n = ptrace(PTRACE_PEEKSIGINFO, t.tid, &args, queued);
-  bool trap = false;
-  for (long i = 0; i < n; ++i) trap |= queued[i].si_signo == SIGTRAP;
-  if (!trap || !t.stopped) return ok();
-  // Synchronous signals are taken first: the SIGTRAP's delivery stop comes next.
-  if (ptrace(PTRACE_CONT, t.tid, nullptr, nullptr) != 0) return errno_error("PTRACE_CONT", errno);
-  t.stopped = false;
-  GRAFT_TRY(wait_for_stops(t.tid));
-  if (t.pending_signal == SIGTRAP) t.pending_signal = 0;
+  // Synchronous signals are taken first, but a stop the thread owes (a
+  // notification, a group stop still in effect) comes before any signal:
+  // a few rounds, until the SIGTRAP has gone.
+  for (int round = 0; t.stopped && has_queued_trap(t.tid); ++round) {
+    if (round == 8) return make_error("thread {} would not take the SIGTRAP of graft's int3 it hit", t.tid);
+    if (ptrace(PTRACE_CONT, t.tid, nullptr, nullptr) != 0) return errno_error("PTRACE_CONT", errno);
+    t.stopped = false;
+    GRAFT_TRY(wait_for_stops(t.tid));
+    if (t.pending_signal == SIGTRAP) t.pending_signal = 0;
+  }
+  return ok();
+}
+
+bool TracedProcess::has_queued_trap(pid_t tid) const { return graft::has_queued_trap(tid, false); }
+
+Status TracedProcess::step_out_of(Thread& t, RemoteAddress start, RemoteAddress end) {
+  constexpr int kMostSteps = 100000, kMostOtherStops = 16;
+  int other_stops = 0;
+  for (int step = 0; t.stopped && t.regs.rip >= start.value() && t.regs.rip < end.value(); ++step) {
+    if (step == kMostSteps) return make_error("thread {} did not leave {:#x}-{:#x}", t.tid, start.value(), end.value());
+    if (ptrace(PTRACE_SINGLESTEP, t.tid, nullptr, nullptr) != 0) return errno_error("PTRACE_SINGLESTEP", errno);
+    t.stopped = false;
+    int status = 0;
+    pid_t got = 0;
+    while ((got = waitpid(t.tid, &status, __WALL)) < 0 && errno == EINTR) {
+    }
+    if (got != t.tid || !WIFSTOPPED(status)) return make_error("thread {} ended while graft stepped it", t.tid);
+    t.stopped = true;
+    // A signal met on the way is the program's, delivered when it is let go;
+    // the step's own trap is not.
+    siginfo_t info{};
+    const int sig = WSTOPSIG(status);
+    const bool step_trap = sig == SIGTRAP && (status >> 16) == 0 &&
+                           ptrace(PTRACE_GETSIGINFO, t.tid, nullptr, &info) == 0 && info.si_code == TRAP_TRACE;
+    if (!step_trap && ++other_stops > kMostOtherStops)  // a group stop in effect, say
+      return make_error("thread {} keeps stopping while graft steps it", t.tid);
+    if ((status >> 16) == 0 && !step_trap && sig != SIGTRAP && !t.pending_signal) t.pending_signal = sig;
+    GRAFT_ASSIGN(t.regs, get_registers(t.tid));
+  }
   return ok();
 }
 

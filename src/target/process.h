@@ -145,8 +145,14 @@ class TracedProcess {
   Thread* injection_thread();
   // A SIGTRAP of graft's queued to a thread (an int3 it planted, which a
   // thread hit as graft died) is taken and discarded, the thread rewound to
-  // the int3's address; the thread stays stopped.
+  // the int3's address; the thread stays stopped. It cannot be taken while
+  // the process is group-stopped: continue it first.
   Status discard_queued_trap(Thread& t);
+  // Whether a SIGTRAP waits in the thread's own queue.
+  bool has_queued_trap(pid_t tid) const;
+  // Runs a stopped thread one instruction at a time until it leaves
+  // [start, end) (a thread inside graft's SIGTRAP handler finishing it).
+  Status step_out_of(Thread& t, RemoteAddress start, RemoteAddress end);
   // A thread the program started while graft ran code in one of its threads:
   // traced since (PTRACE_O_TRACECLONE), and the program's from now on.
   void adopt(pid_t tid);

@@ -108,9 +108,6 @@ Status TrapHandler::remove() {
 }
 
 Result<size_t> TrapHandler::remove_left(TracedProcess& process, RemoteAddress page, uint64_t size) {
-  GRAFT_TRY(with_syscalls(process, [&](RemoteSyscalls& syscalls) -> Status {
-    return restore_action(process, syscalls, page);
-  }));
   GRAFT_ASSIGN(auto count_bytes, process.read(page + offset(kCount), 8));
   uint64_t count = 0;
   std::memcpy(&count, count_bytes.data(), 8);
@@ -126,11 +123,22 @@ Result<size_t> TrapHandler::remove_left(TracedProcess& process, RemoteAddress pa
     GRAFT_TRY(process.write(RemoteAddress(address), std::span(&byte, 1)));
     ++healed;
   }
-  // A thread still in the handler keeps it: `graft recover` unmaps it later.
-  for (const auto& t : process.threads())
+  // A thread inside the handler finishes it (it heals its int3 and returns
+  // to it), and one that took an int3's trap but not yet its SIGTRAP needs
+  // the handler to: until then it keeps the handler, and the program's own
+  // action stays in the handler's hands (it puts it back for any other trap).
+  for (auto& t : process.threads()) {
+    GRAFT_TRY(process.step_out_of(t, page, page + size));
     if (t.regs.rip >= page.value() && t.regs.rip < page.value() + size)
       return make_error("thread {} is still in graft's SIGTRAP handler; run graft recover {} again", t.tid,
                         process.pid());
+    if (process.has_queued_trap(t.tid))
+      return make_error("thread {} has yet to take the SIGTRAP of an int3 of graft's, and graft's SIGTRAP handler "
+                        "stays for it; run graft recover {} again", t.tid, process.pid());
+  }
+  GRAFT_TRY(with_syscalls(process, [&](RemoteSyscalls& syscalls) -> Status {
+    return restore_action(process, syscalls, page);
+  }));
   GRAFT_TRY(RemoteMapping(process, page, size).unmap());
   return healed;
 }

@@ -37,6 +37,7 @@ class TrapHandler {
   // The int3 about to be planted at `address` over `original`; false when
   // the table is full (the caller plants no more).
   bool add(RemoteAddress address, uint8_t original);
+  RemoteAddress page() const { return page_; }
   // The program's action back, the page unmapped (a stopped thread needed).
   Status remove();
 

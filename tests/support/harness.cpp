@@ -381,8 +381,20 @@ std::string Process::read_line(std::chrono::milliseconds limit) {
 
 std::string Process::ask(const std::string& line, std::chrono::milliseconds limit) {
   const std::string text = line + "\n";
-  if (write(to_child_, text.data(), text.size()) != static_cast<ssize_t>(text.size()))
-    throw std::runtime_error("cannot write to the target");
+  // A target that died fails the test; its closed pipe must not end the test with SIGPIPE.
+  sigset_t pipe_signal, before;
+  sigemptyset(&pipe_signal);
+  sigaddset(&pipe_signal, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe_signal, &before);
+  const ssize_t n = write(to_child_, text.data(), text.size());
+  const int err = errno;
+  if (n < 0 && err == EPIPE) {
+    const timespec now{};
+    sigtimedwait(&pipe_signal, nullptr, &now);
+  }
+  pthread_sigmask(SIG_SETMASK, &before, nullptr);
+  if (n != static_cast<ssize_t>(text.size()))
+    throw std::runtime_error(err == EPIPE ? "the target has exited" : "cannot write to the target");
   return read_line(limit);
 }
 
