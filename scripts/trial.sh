@@ -25,7 +25,8 @@ Required:
   --old DIR          the old version's source tree (built in place)
   --new DIR          the new version's source tree (built in place)
   --build CMD        build command, run in each tree by bash with CC=graft-cc,
-                     CXX=graft-c++ (and graft's bin/ first in PATH), under
+                     CXX=graft-c++ (or graft-gcc, graft-g++: --compiler gcc)
+                     (and graft's bin/ first in PATH), under
                      nice -n 5; e.g. 'make -j2' or './configure && make -j2'
   --binary PATH      the built program, relative to each tree (e.g. src/nginx)
   --run CMD          starts the server in the foreground; {bin} is replaced by
@@ -69,6 +70,8 @@ Options:
                      hold their build records)
   --graft DIR        graft's build directory with bin/graft, bin/graft-cc
                      (default: build/ of the checkout this script is in)
+  --compiler gcc     build with graft-gcc and graft-g++ (Debian's gcc 12)
+                     instead of graft-cc and graft-c++ (clang 14, the default)
   --work DIR         logs, the patch, the build store (GRAFT_STORE) and a
                      www/index.html for static servers (default: ./trial-NAME)
 
@@ -91,7 +94,7 @@ EOF
 die() { echo "trial: $*" >&2; exit 2; }
 
 old= new= build_cmd= binary= run_cmd= ready_cmd= load_cmd= serving_cmd=
-name= setup_cmd= upstream_cmd= check_old= check_new= failures_cmd= transform= work= graft_build=
+name= setup_cmd= upstream_cmd= check_old= check_new= failures_cmd= transform= work= graft_build= compiler=clang
 apply_after=2 revert_after=2 load_wait=30 ready_timeout=30 timeout_ms= no_build=0
 diff_args=()
 
@@ -103,7 +106,8 @@ while [ $# -gt 0 ]; do
         -h|--help) usage; exit 0 ;;
         --no-build) no_build=1; shift; continue ;;
         --old|--new|--build|--binary|--run|--ready|--load|--serving|--name|--check-old|--check-new|--failures|\
-        --setup|--upstream|--diff-arg|--transform|--apply-after|--revert-after|--load-wait|--ready-timeout|--timeout|--graft|--work)
+        --setup|--upstream|--diff-arg|--transform|--apply-after|--revert-after|--load-wait|--ready-timeout|--timeout|--graft|--work|\
+        --compiler)
             need_value "$@" ;;
         *) die "unknown option '$opt' (see --help)" ;;
     esac
@@ -114,7 +118,7 @@ while [ $# -gt 0 ]; do
         --failures) failures_cmd=$2 ;; --diff-arg) diff_args+=("$2") ;; --transform) transform=$2 ;;
         --apply-after) apply_after=$2 ;; --revert-after) revert_after=$2 ;; --load-wait) load_wait=$2 ;;
         --ready-timeout) ready_timeout=$2 ;; --timeout) timeout_ms=$2 ;; --graft) graft_build=$2 ;;
-        --work) work=$2 ;;
+        --work) work=$2 ;; --compiler) compiler=$2 ;;
     esac
     shift 2
 done
@@ -139,7 +143,12 @@ fi
 graft_build=${graft_build:-$(dirname "$0")/../build}
 graft_build=$(cd "$graft_build" 2>/dev/null && pwd) || die "no graft build directory $graft_build (give --graft DIR)"
 graft=$graft_build/bin/graft
-for tool in graft graft-cc graft-c++; do
+case $compiler in
+    clang) cc=graft-cc cxx=graft-c++ ;;
+    gcc) cc=graft-gcc cxx=graft-g++ ;;
+    *) die "--compiler is clang or gcc, not '$compiler'" ;;
+esac
+for tool in graft $cc $cxx; do
     [ -x "$graft_build/bin/$tool" ] || die "$graft_build/bin/$tool is missing (build graft first, or give --graft DIR)"
 done
 for tool in timeout setsid python3; do command -v "$tool" >/dev/null || die "$tool not found"; done
@@ -213,7 +222,7 @@ build_tree() {  # build_tree DIR LABEL
     local log=$work/build-$2.log
     if [ $no_build = 0 ]; then
         echo "trial: building $2 ($1): $build_cmd" >&2
-        (cd "$1" && CC=$graft_build/bin/graft-cc CXX=$graft_build/bin/graft-c++ PATH=$graft_build/bin:$PATH \
+        (cd "$1" && CC=$graft_build/bin/$cc CXX=$graft_build/bin/$cxx PATH=$graft_build/bin:$PATH \
             nice -n 5 bash -c "$build_cmd") >"$log" 2>&1 ||
             { build_ok="$2 failed"; problems+=("building $2 failed: $(tail -1 "$log") (see $log)"); finish; }
     fi

@@ -425,7 +425,11 @@ Status ApplyUpdate::lay_out() {
         record_.data.storage.push_back(
             {name, before->address, d.address, std::find(retyped.begin(), retyped.end(), name) != retyped.end()});
     for (auto& e : record_.entries) {
-      e.old_bytes.assign(2 * x86::kEntryBytes, '0');
+      // What the entry holds now, so that the record mapped with the patch
+      // says what to put back should this apply die in its commit (the
+      // commit reads and checks it again).
+      GRAFT_ASSIGN(const auto now, read_process_memory(pid_, RemoteAddress(e.address - x86::kEntryPad), x86::kEntryBytes));
+      e.old_bytes = hex(now);
       e.new_bytes = hex(x86::redirected_entry(record_.defines.at(e.identity).address));
     }
     for (auto& e : record_.entries) {  // where frames waiting for a call continue
@@ -580,8 +584,8 @@ Status ApplyUpdate::plan_entries(WriteLog& log) {
   for (size_t k = 0; k < record_.entries.size(); ++k) {
     auto& e = record_.entries[k];
     const auto& current = entries[k];
-    if (!std::equal(current.begin(), current.end(), x86::kUnpatchedEntry.begin()) && !x86::is_redirected_entry(current))
-      return make_error("the entry of {} at {:#x} is not a graft entry (was it built with graft-cc?): "
+    if (!x86::is_unpatched_entry(current) && !x86::is_redirected_entry(current))
+      return make_error("the entry of {} at {:#x} is not a graft entry (was it built with graft-cc or graft-gcc?): "
                         "nothing was changed", e.identity, e.address);
     e.old_bytes = hex(current);
   }

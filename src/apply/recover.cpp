@@ -63,7 +63,8 @@ std::map<uint64_t, std::vector<uint8_t>> applied_entries(const std::vector<regis
 // entries and not others: an apply's redirected into a region that is then
 // unmapped, a revert's put back while its patch stays applied. Each entry at
 // `addresses` that does not hold what the applied patches say (`expected`,
-// else graft-cc's unpatched entry) is given it, the jump first.
+// else graft-cc's unpatched entry; the callers give every entry's own
+// bytes) is given it, the jump first.
 Result<size_t> put_back_entries(TracedProcess& process, const std::vector<uint64_t>& addresses,
                                 const std::map<uint64_t, std::vector<uint8_t>>& expected) {
   size_t put_back = 0;
@@ -211,26 +212,27 @@ Result<RecoveryReport> recover(pid_t pid, const JournalState* journal) {
     report.done.push_back(fmt::format("redirected {} function entries again that a revert killed in its commit had "
                                       "put back (its patch stays applied)", redirected));
   for (const auto& l : leftovers) {
-    if (l.record && l.record->state == registry::Staged) {
-      addresses.clear();
-      for (const auto& e : l.record->entries) addresses.push_back(e.address);
-      GRAFT_ASSIGN(const size_t put_back, put_back_entries(*process, addresses, expected));
-      if (put_back)
-        report.done.push_back(fmt::format("put back {} function entries that an apply killed in its commit had "
-                                          "redirected into {:#x}-{:#x}", put_back, l.start, l.end));
-    } else if (l.record && l.record->state == registry::Reverting) {
-      // Its record turns Reverting first in the revert's commit: the rest
-      // (its entries put back) may not have followed. Finished here.
+    // A Staged record's apply, or a Reverting one's revert (its record turns
+    // Reverting first in the revert's commit), killed in its commit: each
+    // entry that still leads into the region gets what it held before the
+    // patch (or what a newer applied patch puts there).
+    if (l.record && (l.record->state == registry::Staged || l.record->state == registry::Reverting)) {
       std::map<uint64_t, std::vector<uint8_t>> before = expected;
       addresses.clear();
       for (const auto& e : l.record->entries) {
-        if (!before.count(e.address)) before[e.address] = registry::unhex(e.old_bytes);
+        // (An older graft's Staged record has zeros there: the default entry then.)
+        const auto old_bytes = registry::unhex(e.old_bytes);
+        const bool known = std::any_of(old_bytes.begin(), old_bytes.end(), [](uint8_t b) { return b != 0; });
+        if (!before.count(e.address) && known) before[e.address] = old_bytes;
         addresses.push_back(e.address);
       }
       GRAFT_ASSIGN(const size_t put_back, put_back_entries(*process, addresses, before));
       if (put_back)
-        report.done.push_back(fmt::format("finished a revert killed in its commit: put back {} function entries that "
-                                          "still led into {:#x}-{:#x}", put_back, l.start, l.end));
+        report.done.push_back(l.record->state == registry::Staged
+                                  ? fmt::format("put back {} function entries that an apply killed in its commit had "
+                                                "redirected into {:#x}-{:#x}", put_back, l.start, l.end)
+                                  : fmt::format("finished a revert killed in its commit: put back {} function entries "
+                                                "that still led into {:#x}-{:#x}", put_back, l.start, l.end));
     }
     if (auto tid = thread_using(*process, maps, l.start, l.end)) {
       report.done.push_back(fmt::format("kept {:#x}-{:#x} ({}, left by {}) mapped: thread {} runs in it or returns "

@@ -8,6 +8,7 @@
 #include <optional>
 #include <set>
 
+#include "target/x86.h"
 #include "diff/build.h"
 #include "diff/compare.h"
 #include "common/blocking_calls.h"
@@ -40,9 +41,7 @@ bool has_patchable_entry(const Build& build, const Definition& def) {
   const ElfSection& s = build.section(def.section);
   const ElfSymbol& sym = build.symbol(def.section.object, def.symbol);
   if (sym.value < kPadBytes || sym.value + 2 > s.data.size()) return false;
-  for (uint64_t i = sym.value - kPadBytes; i < sym.value; ++i)
-    if (s.data[i] != 0x90) return false;
-  return s.data[sym.value] == 0x66 && s.data[sym.value + 1] == 0x90;
+  return x86::is_unpatched_entry(std::span(s.data).subspan(sym.value - kPadBytes, x86::kEntryBytes));
 }
 
 PieceKind piece_kind(const ElfSection& s) {

@@ -291,18 +291,31 @@ CommandLine parse_command_line(std::vector<std::string> args) {
   return cl;
 }
 
-std::vector<std::string> graft_compile_flags(const std::string& plugin) {
+std::vector<std::string> gcc_policy_flags(const std::string& policy) {
+  if (policy == "strict") return {"-flive-patching=inline-only-static", "-fno-inline"};
+  if (policy == "balanced") return {"-flive-patching=inline-clone"};
+  return {};
+}
+
+std::vector<std::string> graft_compile_flags(const Toolchain& toolchain) {
   std::vector<std::string> flags(std::begin(kGraftFlags), std::end(kGraftFlags));
-  flags.push_back("-fpass-plugin=" + plugin);
-  // <graft/graft.h> (update points) from the same prefix as the plugin:
-  // <prefix>/lib/graft-pass.so or <prefix>/lib/graft/graft-pass.so -> <prefix>/include.
-  for (std::filesystem::path dir = std::filesystem::path(plugin).parent_path(); !dir.empty() && dir != dir.root_path();
-       dir = dir.parent_path())
-    if (dir.filename() == "lib") {
-      const auto include = dir.parent_path() / "include";
-      if (std::filesystem::exists(include / "graft" / "graft.h")) flags.push_back("-isystem" + include.string());
-      break;
-    }
+  std::string include = toolchain.include;
+  if (toolchain.gcc) {
+    flags.insert(flags.end(), std::begin(kGccFlags), std::end(kGccFlags));
+    append(flags, gcc_policy_flags(toolchain.policy));
+  } else {
+    flags.push_back("-fpass-plugin=" + toolchain.plugin);
+    // <graft/graft.h> (update points) from the same prefix as the plugin:
+    // <prefix>/lib/graft-pass.so or <prefix>/lib/graft/graft-pass.so -> <prefix>/include.
+    for (std::filesystem::path dir = std::filesystem::path(toolchain.plugin).parent_path();
+         include.empty() && !dir.empty() && dir != dir.root_path(); dir = dir.parent_path())
+      if (dir.filename() == "lib") {
+        if (std::filesystem::exists(dir.parent_path() / "include" / "graft" / "graft.h"))
+          include = (dir.parent_path() / "include").string();
+        break;
+      }
+  }
+  if (!include.empty()) flags.push_back("-isystem" + include);
   return flags;
 }
 
@@ -315,21 +328,21 @@ std::vector<std::string> clang_only_warning_flags(const CommandLine& cl) {
   return out;
 }
 
-std::vector<std::string> direct_arguments(const CommandLine& cl, const std::string& plugin) {
+std::vector<std::string> direct_arguments(const CommandLine& cl, const Toolchain& toolchain) {
   std::vector<std::string> out = cl.args;
   if (cl.mode == Mode::PassThrough) return out;
   // Assembly alone: none of the graft flags apply (clang would warn that they
   // are unused, and -g breaks assembly that has its own .file/.loc).
   if (cl.has_compilable_source()) {
-    append(out, graft_compile_flags(plugin));
-    append(out, clang_only_warning_flags(cl));
+    append(out, graft_compile_flags(toolchain));
+    if (!toolchain.gcc) append(out, clang_only_warning_flags(cl));
   }
   if (cl.mode == Mode::Link && cl.executable && !cl.has_build_id) out.push_back(kBuildIdFlag);
   return out;
 }
 
 std::vector<std::string> source_compile_arguments(const CommandLine& cl, const Input& input,
-                                                  const std::string& object, const std::string& plugin) {
+                                                  const std::string& object, const Toolchain& toolchain) {
   std::vector<std::string> out;
   out.reserve(cl.args.size() + 16);
   for (size_t i = 0; i < cl.args.size(); ++i) {
@@ -359,11 +372,12 @@ std::vector<std::string> source_compile_arguments(const CommandLine& cl, const I
       }
     }
   }
-  // The link flags the user gave are unused here; say nothing about them.
-  out.push_back("-Qunused-arguments");
+  // The link flags the user gave are unused here; say nothing about them
+  // (gcc says nothing, and does not know the option).
+  if (!toolchain.gcc) out.push_back("-Qunused-arguments");
   if (input.kind == InputKind::Source) {
-    append(out, graft_compile_flags(plugin));
-    append(out, clang_only_warning_flags(cl));
+    append(out, graft_compile_flags(toolchain));
+    if (!toolchain.gcc) append(out, clang_only_warning_flags(cl));
   }
   out.push_back("-c");
   if (!input.language.empty()) {

@@ -100,8 +100,38 @@ struct CommandLine {
 
 CommandLine parse_command_line(std::vector<std::string> args);
 
-// The flags added to a compilation: kGraftFlags and -fpass-plugin=<plugin>.
-std::vector<std::string> graft_compile_flags(const std::string& plugin);
+// The compiler the driver runs, and what it adds to a compilation for it.
+// graft-cc and graft-c++ run the pinned clang, whose graft pass plugin
+// applies the policy; graft-gcc and graft-g++ run Debian's gcc 12, whose own
+// options carry it (gcc_policy_flags).
+struct Toolchain {
+  bool gcc = false;
+  std::string plugin;   // clang: the graft pass plugin
+  std::string include;  // the directory that holds graft/graft.h, or "" (clang: found from the plugin's)
+  std::string policy = kDefaultPolicy;
+
+  static Toolchain clang(std::string plugin) { return Toolchain{false, std::move(plugin), "", kDefaultPolicy}; }
+  static Toolchain gnu(std::string policy, std::string include) {
+    return Toolchain{true, "", std::move(include), std::move(policy)};
+  }
+};
+
+// What gcc needs besides kGraftFlags, whatever the policy: no identical code
+// folding (two functions at one address: redirecting one would redirect the
+// other) and no hot/cold splitting (a function's cold part a symbol of its
+// own, outside its patchable entry).
+inline constexpr const char* kGccFlags[] = {"-fno-ipa-icf", "-fno-reorder-blocks-and-partition"};
+
+// gcc's options for a policy: strict, no inlining at all and no
+// interprocedural optimisation a patch could break
+// (-flive-patching=inline-only-static); balanced, inlining and cloning
+// only (-flive-patching=inline-clone: graft diff then patches every caller
+// a change reaches); fast, nothing more.
+std::vector<std::string> gcc_policy_flags(const std::string& policy);
+
+// The flags added to a compilation: kGraftFlags, then -fpass-plugin=<plugin>
+// (clang) or kGccFlags and the policy's (gcc), then -isystem <include>.
+std::vector<std::string> graft_compile_flags(const Toolchain& toolchain);
 
 // Warnings clang 14 gives on code gcc 12 accepts by default or with -Wall
 // (gcc has some only in -Wextra, others not at all): under the user's -Werror they
@@ -133,13 +163,13 @@ std::vector<std::string> clang_only_warning_flags(const CommandLine& cl);
 // in place of itself: the user's arguments plus the graft flags if the
 // command compiles C/C++ to object code (or assembly), plus the build-id flag
 // if it links an executable.
-std::vector<std::string> direct_arguments(const CommandLine& cl, const std::string& plugin);
+std::vector<std::string> direct_arguments(const CommandLine& cl, const Toolchain& toolchain);
 
 // For a link command with sources: the command (without argv[0]) that
 // compiles input `input` alone to `object`, with the user's compile flags and
 // the graft flags (none for assembly).
 std::vector<std::string> source_compile_arguments(const CommandLine& cl, const Input& input,
-                                                  const std::string& object, const std::string& plugin);
+                                                  const std::string& object, const Toolchain& toolchain);
 
 // The link command (without argv[0]) with every source replaced by its object
 // (`objects[i]` for the i-th input with has_sources() kind), and the build-id flag.

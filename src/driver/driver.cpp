@@ -143,6 +143,61 @@ the objects and archives they would name are missed. Shared libraries
 not recorded.
 )";
 
+constexpr const char* kGccHelp = R"(usage: {name} [--graft-policy=balanced|strict|fast] [--graft-verbose] <gcc arguments>
+       {name} --graft-help
+
+{name} is a drop-in C{lang} compiler: it runs {clang} with your
+arguments, plus what graft needs to update the program while it runs later.
+It is graft-cc for projects that build, or are supported, only with gcc:
+the same store, the same patches, the same `graft diff` and `graft apply`.
+Use it as CC/CXX (CC=graft-gcc CXX=graft-g++ make, ./configure CC=graft-gcc).
+
+Every compilation to object code (-c, -S, or a compile-and-link command) gets:
+  -g -ffunction-sections -fdata-sections -fno-common -fno-omit-frame-pointer
+                                    as graft-cc (see graft-cc --graft-help)
+  -fpatchable-function-entry=16,14  14 bytes of NOP before each function and 2
+                                    at its entry: a function is redirected by
+                                    one 2-byte write. gcc's entry is two 1-byte
+                                    NOPs: graft apply waits while a thread is
+                                    between them, as it waits for any thread
+                                    inside a function it replaces
+  -fno-ipa-icf                      no identical functions folded into one
+                                    (redirecting one would redirect both)
+  -fno-reorder-blocks-and-partition no function split into a hot and a cold
+                                    part (foo.cold, outside its entry)
+and the policy's options (below). Your optimisation level is left as you gave
+it. Linking an executable adds -Wl,--build-id=sha1 and records the build in
+the graft store, with static archives' members, as graft-cc does.
+
+Options (consumed by {name}, never passed to gcc):
+  --graft-policy=balanced|strict|fast
+                              optimisation vs patchability (default: {default_policy})
+      balanced  -flive-patching=inline-clone: gcc inlines and clones (foo.isra.0,
+              foo.constprop.0) but makes no other interprocedural assumption
+              (register use, purity, modified memory) across functions; graft
+              diff patches every caller a change reaches. Unlike graft-cc's
+              balanced, nothing keeps a change from being inlined into main or
+              a service loop (that needs a compiler plugin): such a change is
+              refused at diff time, as with fast.
+      strict  -flive-patching=inline-only-static -fno-inline: nothing inlined
+              (except always_inline), no interprocedural optimisation. A change
+              stays inside its function; patches are smallest.
+      fast    gcc optimises as usual (but for the two options above); graft
+              diff finds every caller a change affects.
+  --graft-member-facts=on|off accepted for graft-cc's sake; without graft-cc's
+                              plugin nothing is recorded about void * members,
+                              so graft diff asks about those it cannot settle
+                              from the types (graft/graft.h's declarations)
+  --graft-verbose             print the gcc commands run, to stderr
+  --graft-help                this text
+
+Environment:
+  GRAFT_POLICY       default policy when --graft-policy is not given
+  GRAFT_GCC          the gcc run by graft-gcc (default {default_gcc})
+  GRAFT_GXX          the g++ run by graft-g++ (default {default_gxx})
+  GRAFT_STORE        the build store (now {store}; see graft-cc --graft-help)
+)";
+
 // Where the store is now, or why there is none, for --graft-help.
 std::string store_description() {
   auto root = store_root();
@@ -192,6 +247,16 @@ Result<std::string> find_plugin() {
                     candidates[1].string());
 }
 
+// <prefix>/include, holding graft/graft.h, next to this executable
+// (<prefix>/bin/graft-gcc), or "" if there is none.
+std::string include_near_driver() {
+  std::error_code ec;
+  const fs::path self = fs::read_symlink("/proc/self/exe", ec);
+  if (ec) return "";
+  const fs::path include = self.parent_path().parent_path() / "include";
+  return fs::exists(include / "graft" / "graft.h", ec) ? include.string() : "";
+}
+
 std::vector<char*> c_argv(const std::vector<std::string>& command) {
   std::vector<char*> out;
   out.reserve(command.size() + 1);
@@ -209,8 +274,8 @@ std::vector<std::string> with_program(const std::string& clang, const std::vecto
 }
 
 struct Context {
-  std::string name;     // graft-cc or graft-c++
-  std::string clang;    // what we run
+  std::string name;      // graft-cc, graft-c++, graft-gcc or graft-g++
+  std::string compiler;  // what we run
   std::string policy;
   bool verbose = false;
 
@@ -219,20 +284,20 @@ struct Context {
   }
 };
 
-[[noreturn]] void exec_clang(const Context& ctx, const std::vector<std::string>& args) {
-  const std::vector<std::string> command = with_program(ctx.clang, args);
+[[noreturn]] void exec_compiler(const Context& ctx, const std::vector<std::string>& args) {
+  const std::vector<std::string> command = with_program(ctx.compiler, args);
   ctx.show(command);
   std::vector<char*> argv = c_argv(command);
-  execv(ctx.clang.c_str(), argv.data());
-  print_error(ctx.name, errno_error(fmt::format("cannot run {}", ctx.clang), errno).message);
+  execv(ctx.compiler.c_str(), argv.data());
+  print_error(ctx.name, errno_error(fmt::format("cannot run {}", ctx.compiler), errno).message);
   std::exit(127);
 }
 
-// Runs clang as a child and waits. Like system(3), the driver ignores SIGINT
+// Runs the compiler as a child and waits. Like system(3), the driver ignores SIGINT
 // and SIGQUIT meanwhile (the child gets them from the terminal) so that it can
 // clean up after the child. Returns the wait status, or -1 (error printed).
-int spawn_clang(const Context& ctx, const std::vector<std::string>& args) {
-  const std::vector<std::string> command = with_program(ctx.clang, args);
+int spawn_compiler(const Context& ctx, const std::vector<std::string>& args) {
+  const std::vector<std::string> command = with_program(ctx.compiler, args);
   ctx.show(command);
   std::vector<char*> argv = c_argv(command);
 
@@ -251,9 +316,9 @@ int spawn_clang(const Context& ctx, const std::vector<std::string>& args) {
 
   pid_t pid = -1;
   int status = -1;
-  const int err = posix_spawn(&pid, ctx.clang.c_str(), nullptr, &attr, argv.data(), environ);
+  const int err = posix_spawn(&pid, ctx.compiler.c_str(), nullptr, &attr, argv.data(), environ);
   if (err != 0) {
-    print_error(ctx.name, errno_error(fmt::format("cannot run {}", ctx.clang), err).message);
+    print_error(ctx.name, errno_error(fmt::format("cannot run {}", ctx.compiler), err).message);
   } else {
     while (waitpid(pid, &status, 0) < 0) {
       if (errno != EINTR) {
@@ -290,7 +355,7 @@ Status record_build(const Context& ctx, const std::string& output, const std::ve
   BuildRecord record;
   record.build_id = std::move(build_id);
   record.output = output;
-  record.compiler = ctx.clang;
+  record.compiler = ctx.compiler;
   record.policy = ctx.policy;
   record.link_args = link_command;
   std::vector<fs::path> paths;
@@ -336,7 +401,7 @@ Result<std::vector<LinkedMember>> members_taken(const Context& ctx, const Comman
 // A link that is recorded: compile the sources to temporary objects, link as
 // a child (asking the linker for its map when it may take archive members),
 // record, clean up.
-int link_and_record(const Context& ctx, const CommandLine& cl, const std::string& plugin, const std::string& output) {
+int link_and_record(const Context& ctx, const CommandLine& cl, const Toolchain& toolchain, const std::string& output) {
   std::optional<TempDir> temp;
   std::vector<std::string> source_objects;
   const bool archives = may_link_archives(cl);
@@ -359,7 +424,7 @@ int link_and_record(const Context& ctx, const CommandLine& cl, const std::string
       fs::create_directories(subdir, ec);
       std::string stem = input.path == "-" ? "stdin" : fs::path(input.path).stem().string();
       const std::string object = (subdir / (stem + ".o")).string();
-      const int status = spawn_clang(ctx, source_compile_arguments(cl, input, object, plugin));
+      const int status = spawn_compiler(ctx, source_compile_arguments(cl, input, object, toolchain));
       if (!succeeded(status)) {
         temp.reset();
         exit_like(status);
@@ -379,11 +444,11 @@ int link_and_record(const Context& ctx, const CommandLine& cl, const std::string
       link_args.push_back("-Wl,-Map=" + map.string());
     }
   }
-  const int status = spawn_clang(ctx, link_args);
+  const int status = spawn_compiler(ctx, link_args);
   if (succeeded(status)) {
     auto members = members_taken(ctx, cl, map, archives ? temp->path() / "members" : fs::path(), output);
     const Status recorded =
-        members ? record_build(ctx, output, with_program(ctx.clang, link_args),
+        members ? record_build(ctx, output, with_program(ctx.compiler, link_args),
                                objects_in_link_order(cl, source_objects, *members), *members)
                 : Status(members.error());
     if (!recorded)
@@ -400,6 +465,7 @@ int run(int argc, char** argv) {
   Context ctx;
   ctx.name = program_name(argc > 0 ? argv[0] : nullptr);
   const bool cxx = ctx.name.find("++") != std::string::npos;
+  const bool gcc = ctx.name.find("gcc") != std::string::npos || ctx.name.find("g++") != std::string::npos;
 
   std::vector<std::string> args(argv + (argc > 0 ? 1 : 0), argv + argc);
   auto options = take_driver_options(args, std::getenv("GRAFT_POLICY"));
@@ -409,13 +475,17 @@ int run(int argc, char** argv) {
   }
   ctx.policy = options->policy;
   ctx.verbose = options->verbose;
-  const char* clang_env = std::getenv(cxx ? "GRAFT_CLANGXX" : "GRAFT_CLANG");
-  ctx.clang = clang_env && *clang_env ? clang_env : (cxx ? GRAFT_CLANGXX_PATH : GRAFT_CLANG_PATH);
+  const char* variable = gcc ? (cxx ? "GRAFT_GXX" : "GRAFT_GCC") : (cxx ? "GRAFT_CLANGXX" : "GRAFT_CLANG");
+  const char* default_compiler =
+      gcc ? (cxx ? GRAFT_GXX_PATH : GRAFT_GCC_PATH) : (cxx ? GRAFT_CLANGXX_PATH : GRAFT_CLANG_PATH);
+  const char* compiler_env = std::getenv(variable);
+  ctx.compiler = compiler_env && *compiler_env ? compiler_env : default_compiler;
 
   if (options->help) {
-    std::fputs(fmt::format(kHelp, fmt::arg("name", ctx.name), fmt::arg("lang", cxx ? "++" : ""),
-                           fmt::arg("clang", ctx.clang), fmt::arg("default_policy", kDefaultPolicy),
+    std::fputs(fmt::format(fmt::runtime(gcc ? kGccHelp : kHelp), fmt::arg("name", ctx.name), fmt::arg("lang", cxx ? "++" : ""),
+                           fmt::arg("clang", ctx.compiler), fmt::arg("default_policy", kDefaultPolicy),
                            fmt::arg("default_clang", GRAFT_CLANG_PATH), fmt::arg("default_clangxx", GRAFT_CLANGXX_PATH),
+                           fmt::arg("default_gcc", GRAFT_GCC_PATH), fmt::arg("default_gxx", GRAFT_GXX_PATH),
                            fmt::arg("llvm_major", GRAFT_LLVM_MAJOR),
                            fmt::arg("clang_only", wrapped(kClangOnlyWarnings)), fmt::arg("store", store_description()))
                    .c_str(),
@@ -432,24 +502,24 @@ int run(int argc, char** argv) {
   const CommandLine cl = parse_command_line(std::move(args));
   if (!stripping.empty() && cl.mode == Mode::Link)
     print_error(ctx.name, "warning: " + strip_warning(stripping, cl.output.value_or("a.out")));
-  if (cl.mode == Mode::PassThrough) exec_clang(ctx, cl.args);
+  if (cl.mode == Mode::PassThrough) exec_compiler(ctx, cl.args);
 
-  std::string plugin;
-  if (cl.has_compilable_source()) {
+  Toolchain toolchain = gcc ? Toolchain::gnu(ctx.policy, include_near_driver()) : Toolchain::clang("");
+  if (!gcc && cl.has_compilable_source()) {
     auto found = find_plugin();
     if (!found) {
       print_error(ctx.name, found.error().message);
       return 2;
     }
-    plugin = std::move(found.value());
+    toolchain.plugin = std::move(found.value());
   }
-  if (cl.mode == Mode::Compile || !cl.executable) exec_clang(ctx, direct_arguments(cl, plugin));
+  if (cl.mode == Mode::Compile || !cl.executable) exec_compiler(ctx, direct_arguments(cl, toolchain));
 
   // Linking an executable.
   std::error_code ec;
   const std::string output = fs::absolute(cl.output.value_or("a.out"), ec).lexically_normal().string();
-  if (ec || !worth_recording(cl, output)) exec_clang(ctx, direct_arguments(cl, plugin));
-  return link_and_record(ctx, cl, plugin, output);
+  if (ec || !worth_recording(cl, output)) exec_compiler(ctx, direct_arguments(cl, toolchain));
+  return link_and_record(ctx, cl, toolchain, output);
 }
 
 }  // namespace graft::driver

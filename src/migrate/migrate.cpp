@@ -1098,12 +1098,13 @@ Status add_frame_roots(const DataPlan& plan, const MigrationInput& input, Remote
       const bool own_registers = k == 0 && frame.found == StackFrame::Found::Registers;
       for (const auto& [entry, holder] : holders) {
         if (pc < entry) continue;
-        // A thread waiting at the entry sits on graft-cc's 2-byte NOP, which
-        // DWARF's ranges leave out: the arguments are where they are after it.
+        // A thread waiting at the entry sits on its NOPs (graft-cc's one,
+        // graft-gcc's two), which DWARF's ranges may leave out: the
+        // arguments are where they are after them.
         uint64_t at = pc - entry;
-        if (frame.exact && at == 0) {
+        if (frame.exact && at < 2) {
           uint8_t nop[2] = {};
-          if (memory.read(entry, nop, 2) && std::equal(nop, nop + 2, x86::kUnpatchedEntry.end() - 2)) at = 2;
+          if (memory.read(entry, nop, 2) && x86::is_entry_nops(nop)) at = 2;
         }
         for (const auto& local : holder->locals)
           for (const auto& range : local.live) {

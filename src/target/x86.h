@@ -3,6 +3,7 @@
 // that graft-cc's patchable entries receive, and the few decodings the
 // updater does by hand (anything more goes through Zydis).
 #pragma once
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <cstring>
@@ -30,6 +31,18 @@ inline constexpr uint64_t kEntryBytes = 16;  // the padding and the entry's 2 by
 using EntryBytes = std::array<uint8_t, kEntryBytes>;
 inline constexpr EntryBytes kUnpatchedEntry = {0x90, 0x90, 0x90, 0x90, 0x90, 0x90, 0x90, 0x90,
                                                0x90, 0x90, 0x90, 0x90, 0x90, 0x90, 0x66, 0x90};
+
+// The 2 bytes at an unpatched entry: graft-cc's (clang's) one 2-byte NOP,
+// or graft-gcc's (gcc's) two 1-byte NOPs. A thread may stop between gcc's
+// two: the entry is then inside the range a patch waits on (apply.cpp).
+inline bool is_entry_nops(const uint8_t* c) {
+  return (c[0] == kUnpatchedEntry[14] && c[1] == kUnpatchedEntry[15]) || (c[0] == 0x90 && c[1] == 0x90);
+}
+// The pad and entry of a function built with graft-cc or graft-gcc that no patch redirects.
+inline bool is_unpatched_entry(std::span<const uint8_t> b) {
+  return b.size() == kEntryBytes && std::all_of(b.begin(), b.begin() + kEntryPad, [](uint8_t x) { return x == 0x90; }) &&
+         is_entry_nops(b.data() + kEntryPad);
+}
 
 // `jmp *0(%rip); .quad target`: a jump anywhere that needs no register.
 inline constexpr uint64_t kAbsoluteJumpBytes = 14;
@@ -83,7 +96,7 @@ inline std::optional<uint64_t> rip_relative_load_source(std::span<const uint8_t>
 // the frame-pointer unwinder needs to know.
 inline bool frame_not_set_up(std::span<const uint8_t> c) {
   return c.size() >= 2 && (c[0] == 0x55 /* push %rbp */ || c[0] == 0xc3 /* ret */ ||
-                           (c[0] == kUnpatchedEntry[14] && c[1] == kUnpatchedEntry[15]) /* graft-cc's entry */ ||
+                           is_entry_nops(c.data()) /* graft-cc's or graft-gcc's entry */ ||
                            c[0] == 0x90 || (c[0] == 0xff && c[1] == 0x25) /* a graft pad */);
 }
 // `mov %rsp,%rbp`: rbp is pushed, not yet the frame pointer.

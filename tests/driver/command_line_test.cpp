@@ -138,23 +138,23 @@ TEST(CommandLine, StrippingLinkOptionsAreTakenOut) {
 
 TEST(CommandLine, DirectArgumentsAddGraftFlagsOnlyWhereTheyApply) {
   const std::string plugin = "/p/graft-pass.so";
-  auto compile = direct_arguments(parse({"-O0", "-c", "a.c"}), plugin);
+  auto compile = direct_arguments(parse({"-O0", "-c", "a.c"}), Toolchain::clang(plugin));
   for (const char* flag : kGraftFlags) EXPECT_TRUE(contains(compile, flag)) << flag;
   EXPECT_TRUE(contains(compile, "-fpass-plugin=/p/graft-pass.so"));
   EXPECT_TRUE(contains(compile, "-O0"));
   EXPECT_FALSE(contains(compile, kBuildIdFlag));
 
-  auto assembly = direct_arguments(parse({"-c", "a.S"}), plugin);
+  auto assembly = direct_arguments(parse({"-c", "a.S"}), Toolchain::clang(plugin));
   EXPECT_EQ(assembly, (std::vector<std::string>{"-c", "a.S"}));
 
-  auto passthrough = direct_arguments(parse({"-E", "a.c"}), plugin);
+  auto passthrough = direct_arguments(parse({"-E", "a.c"}), Toolchain::clang(plugin));
   EXPECT_EQ(passthrough, (std::vector<std::string>{"-E", "a.c"}));
 
-  auto link = direct_arguments(parse({"a.o", "-o", "conftest"}), plugin);
+  auto link = direct_arguments(parse({"a.o", "-o", "conftest"}), Toolchain::clang(plugin));
   EXPECT_EQ(link, (std::vector<std::string>{"a.o", "-o", "conftest", kBuildIdFlag}));
-  auto own_id = direct_arguments(parse({"a.o", "-Wl,--build-id=uuid"}), plugin);
+  auto own_id = direct_arguments(parse({"a.o", "-Wl,--build-id=uuid"}), Toolchain::clang(plugin));
   EXPECT_FALSE(contains(own_id, kBuildIdFlag));
-  auto shared = direct_arguments(parse({"-shared", "-fPIC", "a.c", "-o", "liba.so"}), plugin);
+  auto shared = direct_arguments(parse({"-shared", "-fPIC", "a.c", "-o", "liba.so"}), Toolchain::clang(plugin));
   EXPECT_TRUE(contains(shared, "-fpatchable-function-entry=16,14"));
   EXPECT_FALSE(contains(shared, kBuildIdFlag));
 }
@@ -165,10 +165,10 @@ TEST(CommandLine, SplitsALinkWithSources) {
                           "-lm", "-Wl,--as-needed", "libz.a", "last.o"});
   ASSERT_EQ(cl.inputs.size(), 5u);  // -lm is not an input: clang places it, not the driver
 
-  auto gen = source_compile_arguments(cl, cl.inputs[1], "/t/0/gen.o", plugin);
+  auto gen = source_compile_arguments(cl, cl.inputs[1], "/t/0/gen.o", Toolchain::clang(plugin));
   EXPECT_EQ(std::vector<std::string>(gen.end() - 6, gen.end()),
             (std::vector<std::string>{"-c", "-x", "c", "gen", "-o", "/t/0/gen.o"}));
-  auto main = source_compile_arguments(cl, cl.inputs[2], "/t/1/main.o", plugin);
+  auto main = source_compile_arguments(cl, cl.inputs[2], "/t/1/main.o", Toolchain::clang(plugin));
   EXPECT_EQ(std::vector<std::string>(main.end() - 4, main.end()),
             (std::vector<std::string>{"-c", "main.c", "-o", "/t/1/main.o"}));
   for (const char* dropped : {"prog", "first.o", "-lm", "-Wl,--as-needed", "libz.a", "last.o"})
@@ -188,14 +188,14 @@ TEST(CommandLine, SplitsALinkWithSources) {
 
 TEST(CommandLine, KeepsTheDependencyFileOfALinkWithSources) {
   CommandLine cl = parse({"-MMD", "-o", "out/prog.bin", "main.c"});
-  auto args = source_compile_arguments(cl, cl.inputs[0], "/t/0/main.o", "/p.so");
+  auto args = source_compile_arguments(cl, cl.inputs[0], "/t/0/main.o", Toolchain::clang("/p.so"));
   auto mf = std::find(args.begin(), args.end(), "-MF");
   ASSERT_NE(mf, args.end());
   EXPECT_EQ(*(mf + 1), "out/prog.d");
   EXPECT_EQ(*(mf + 3), "out/prog.bin");
 
   CommandLine no_output = parse({"-MD", "src/main.c"});
-  args = source_compile_arguments(no_output, no_output.inputs[0], "/t/0/main.o", "/p.so");
+  args = source_compile_arguments(no_output, no_output.inputs[0], "/t/0/main.o", Toolchain::clang("/p.so"));
   mf = std::find(args.begin(), args.end(), "-MF");
   ASSERT_NE(mf, args.end());
   EXPECT_EQ(*(mf + 1), "main.d");
@@ -275,10 +275,10 @@ TEST(CommandLine, ClangOnlyWarningsStayWarningsUnderWerror) {
   EXPECT_TRUE(contains(flags, "-Wno-error=enum-conversion"));
   EXPECT_TRUE(contains(flags, "-Wno-error=unknown-warning-option"));
   EXPECT_FALSE(contains(flags, "-Wno-error=self-assign"));  // asked for by name
-  const auto compile = direct_arguments(parse({"-Werror", "-c", "a.c"}), "/p/graft-pass.so");
+  const auto compile = direct_arguments(parse({"-Werror", "-c", "a.c"}), Toolchain::clang("/p/graft-pass.so"));
   EXPECT_TRUE(contains(compile, "-Wno-error=enum-conversion"));
   const CommandLine link = parse({"-Werror", "a.c", "-o", "prog"});
-  EXPECT_TRUE(contains(source_compile_arguments(link, link.inputs[0], "/t/a.o", "/p/graft-pass.so"),
+  EXPECT_TRUE(contains(source_compile_arguments(link, link.inputs[0], "/t/a.o", Toolchain::clang("/p/graft-pass.so")),
                        "-Wno-error=enum-conversion"));
 }
 

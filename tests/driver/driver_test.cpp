@@ -83,6 +83,7 @@ class Driver : public ::testing::Test {
   }
 
   static std::string cc() { return quote(GRAFT_TEST_CC); }
+  static std::string gcc() { return quote(GRAFT_TEST_GCC); }
   static std::string cxx() { return quote(GRAFT_TEST_CXX); }
 
   std::vector<fs::path> store_entries() const {
@@ -178,6 +179,44 @@ TEST_F(Driver, CompileAndLinkInOneCommandRecordsTheBuild) {
     EXPECT_EQ((*elf)->type(), ET_REL);
     EXPECT_NE((*elf)->section("__patchable_function_entries"), nullptr) << object;
   }
+}
+
+// graft-gcc: gcc 12 with the graft flags and the policy's options, its
+// entries two 1-byte NOPs after the 14 of the pad, and the build recorded
+// as graft-cc records it (under the binary's build-id, gcc the compiler).
+TEST_F(Driver, GccBuildsWithPatchableEntriesAndIsRecorded) {
+  write_text(dir_ / "main.c", "#include <stdio.h>\nint add(int, int);\nint main(void) { printf(\"%d\\n\", add(2, 3)); return 0; }\n");
+  write_text(dir_ / "add.c", "int add(int a, int b) { return a + b; }\n");
+  Output out = sh(gcc() + " --graft-verbose --graft-policy=strict -O2 -Wall -Werror main.c add.c -o prog && ./prog");
+  ASSERT_EQ(out.status, 0) << out.text;
+  EXPECT_NE(out.text.find(std::string("GRAFT_POLICY=strict ") + GRAFT_TEST_GCC_COMPILER + " "), std::string::npos) << out.text;
+  for (const char* flag : {"-fpatchable-function-entry=16,14", "-fno-ipa-icf", "-fno-reorder-blocks-and-partition",
+                           "-flive-patching=inline-only-static", "-fno-inline"})
+    EXPECT_NE(out.text.find(flag), std::string::npos) << flag << "\n" << out.text;
+  EXPECT_EQ(out.text.find("-fpass-plugin"), std::string::npos) << out.text;
+  EXPECT_EQ(out.text.find("-Qunused-arguments"), std::string::npos) << out.text;
+  EXPECT_NE(out.text.find("\n5\n"), std::string::npos) << out.text;
+
+  auto id = graft::read_build_id(dir_ / "prog");
+  ASSERT_TRUE(id.ok()) << id.error().message;
+  auto record = graft::load_build(*id);
+  ASSERT_TRUE(record.ok()) << record.error().message;
+  EXPECT_EQ(record->compiler, GRAFT_TEST_GCC_COMPILER);
+  EXPECT_EQ(record->policy, "strict");
+  ASSERT_EQ(record->objects.size(), 2u);
+  auto elf = graft::ElfFile::open(record->objects[1]);
+  ASSERT_TRUE(elf.ok()) << elf.error().message;
+  const graft::ElfSymbol* add = find_symbol(**elf, "add");
+  ASSERT_NE(add, nullptr);
+  const auto& text = (*elf)->sections().at(add->shndx);
+  EXPECT_EQ(text.name, ".text.add");
+  ASSERT_GE(add->value, 14u);
+  ASSERT_GE(text.data.size(), add->value + 2);
+  for (uint64_t i = add->value - 14; i < add->value + 2; ++i) EXPECT_EQ(text.data[i], 0x90) << "byte " << i;
+
+  Output help = sh(gcc() + " --graft-help");
+  ASSERT_EQ(help.status, 0) << help.text;
+  EXPECT_NE(help.text.find("-flive-patching=inline-clone"), std::string::npos) << help.text;
 }
 
 // A stripping link would leave graft diff no DWARF: graft-cc keeps it and

@@ -294,7 +294,7 @@ void expect_put_right(Process& target, const std::filesystem::path& binary, cons
   EXPECT_FALSE(handler_left) << "graft's SIGTRAP handler page is still mapped\n" << done;
 }
 
-// The state a storm of kills found three times in 1,204 (docs/RELIABILITY.md,
+// The state a storm of kills found twice in 1,204 (docs/RELIABILITY.md,
 // #115, #451, #472): the worker that ran into the int3 stops in the group
 // stop before taking the trap's SIGTRAP (the stop comes first). The SIGTRAP
 // must be taken before the program's own SIGTRAP action is put back: it

@@ -160,18 +160,21 @@ class FileLock {
   int fd_;
 };
 
-// What the cached builds depend on besides their sources: graft-cc, graft-c++,
-// the plugin, graft.h as graft-cc finds it, and clang.
+// What the cached builds depend on besides their sources: the drivers, the
+// plugin, graft.h as they find it, and the compilers.
 std::string tools_hash() {
   static const std::string hash = [] {
     Hasher h;
     const fs::path prefix = bin_dir().parent_path();
-    for (const fs::path& f : {bin_dir() / "graft-cc", bin_dir() / "graft-c++", prefix / "lib" / "graft-pass.so",
+    for (const fs::path& f : {bin_dir() / "graft-cc", bin_dir() / "graft-c++", bin_dir() / "graft-gcc",
+                              bin_dir() / "graft-g++", prefix / "lib" / "graft-pass.so",
                               prefix / "include" / "graft" / "graft.h"})
       h.add(f.string()).add_file(f);
-    std::error_code ec;
-    const fs::path clang = fs::canonical("/usr/bin/clang-14", ec);
-    if (!ec) h.add(clang.string()).add(std::to_string(fs::file_size(clang, ec)));
+    for (const char* compiler : {"/usr/bin/clang-14", "/usr/bin/gcc-12", "/usr/bin/g++-12"}) {
+      std::error_code ec;
+      const fs::path path = fs::canonical(compiler, ec);
+      if (!ec) h.add(path.string()).add(std::to_string(fs::file_size(path, ec)));
+    }
     return h.hex();
   }();
   return hash;
@@ -223,20 +226,27 @@ fs::path compile(const fs::path& out_dir, const std::string& name, const std::st
     cxx |= ext == ".cpp";
   }
   std::sort(sources.begin(), sources.end());
-  std::vector<std::string> argv = {"/usr/bin/env", "GRAFT_STORE=" + store.string(),
-                                   (bin_dir() / (cxx ? "graft-c++" : "graft-cc")).string(), "-O2", "-pthread"};
+  const bool gcc = test_compiler() == "gcc";
+  const std::string driver = gcc ? (cxx ? "graft-g++" : "graft-gcc") : (cxx ? "graft-c++" : "graft-cc");
+  std::vector<std::string> argv = {"/usr/bin/env", "GRAFT_STORE=" + store.string(), (bin_dir() / driver).string(),
+                                   "-O2", "-pthread"};
   argv.insert(argv.end(), flags.begin(), flags.end());
   argv.insert(argv.end(), sources.begin(), sources.end());
   argv.push_back("-o");
   argv.push_back((out / "prog").string());
   auto result = run(argv);
-  if (result.exit_code != 0) throw std::runtime_error("graft-cc failed for " + name + "/" + version + ": " + result.err);
+  if (result.exit_code != 0) throw std::runtime_error(driver + " failed for " + name + "/" + version + ": " + result.err);
   return out / "prog";
 }
 
 fs::path store_of(const TempDir& dir) { return dir.path() / "store"; }
 
 }  // namespace
+
+std::string test_compiler() {
+  const char* env = std::getenv("GRAFT_TEST_COMPILER");
+  return env && std::string(env) == "gcc" ? "gcc" : "clang";
+}
 
 fs::path cache_dir() {
   static const fs::path dir = [] {
@@ -266,7 +276,7 @@ fs::path build_program(const TempDir& dir, const std::string& name, const std::s
   // The version's sources and whatever else the program keeps beside its versions (shared headers).
   const fs::path program = programs_dir() / name;
   Hasher key;
-  key.add(name).add(version);
+  key.add(name).add(version).add(test_compiler());
   for (const auto& f : flags) key.add(f);
   key.add_tree(program, [&](const fs::path& relative) {
     const std::string top = relative.begin()->string();

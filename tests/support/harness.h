@@ -51,6 +51,10 @@ std::filesystem::path build_program(const TempDir& dir, const std::string& name,
 std::filesystem::path build_own_program(const TempDir& dir, const std::string& name, const std::string& version,
                                         const std::vector<std::string>& flags = {});
 
+// Which drivers build the test programs: "gcc" (graft-gcc, graft-g++) when
+// GRAFT_TEST_COMPILER=gcc (ctest's gcc.* runs), else "clang" (graft-cc, graft-c++).
+std::string test_compiler();
+
 // build/test-cache: cached builds and patches, one directory per version of
 // the graft tools (an older one is removed when the tools change).
 std::filesystem::path cache_dir();
