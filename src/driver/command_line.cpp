@@ -293,7 +293,9 @@ CommandLine parse_command_line(std::vector<std::string> args) {
 
 std::vector<std::string> gcc_policy_flags(const std::string& policy) {
   if (policy == "strict") return {"-flive-patching=inline-only-static", "-fno-inline"};
-  if (policy == "balanced") return {"-flive-patching=inline-clone"};
+  // A static function called once (main's and a service loop's helpers, often)
+  // is not inlined: a change to it stays out of the function that never returns.
+  if (policy == "balanced") return {"-flive-patching=inline-clone", "-fno-inline-functions-called-once"};
   return {};
 }
 

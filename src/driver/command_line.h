@@ -126,7 +126,9 @@ inline constexpr const char* kGccFlags[] = {"-fno-ipa-icf", "-fno-reorder-blocks
 // interprocedural optimisation a patch could break
 // (-flive-patching=inline-only-static); balanced, inlining and cloning
 // only (-flive-patching=inline-clone: graft diff then patches every caller
-// a change reaches); fast, nothing more.
+// a change reaches) and no inlining of a static function called once (what
+// main and service loops call once would otherwise change with it); fast,
+// nothing more.
 std::vector<std::string> gcc_policy_flags(const std::string& policy);
 
 // The flags added to a compilation: kGraftFlags, then -fpass-plugin=<plugin>

@@ -175,10 +175,13 @@ Options (consumed by {name}, never passed to gcc):
       balanced  -flive-patching=inline-clone: gcc inlines and clones (foo.isra.0,
               foo.constprop.0) but makes no other interprocedural assumption
               (register use, purity, modified memory) across functions; graft
-              diff patches every caller a change reaches. Unlike graft-cc's
-              balanced, nothing keeps a change from being inlined into main or
-              a service loop (that needs a compiler plugin): such a change is
-              refused at diff time, as with fast.
+              diff patches every caller a change reaches. And
+              -fno-inline-functions-called-once: the static helpers main and
+              service loops call once stay functions of their own. Unlike
+              graft-cc's balanced, nothing keeps other functions from being
+              inlined into main or a service loop (that needs a compiler
+              plugin): a change that reaches one is refused at diff time (as
+              with fast); strict avoids it.
       strict  -flive-patching=inline-only-static -fno-inline: nothing inlined
               (except always_inline), no interprocedural optimisation. A change
               stays inside its function; patches are smallest.

@@ -498,7 +498,10 @@ TEST_F(DataChanges, AFaultingTransformerRollsBackAndTheProgramRunsOnTheOldVersio
   for (auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
        std::stol(target.ask("spins")) == spun && std::chrono::steady_clock::now() < until;) {
   }
-  EXPECT_GT(std::stol(target.ask("spins")), spun);  // the other threads run on
+  // The other threads run on. (Their count is a racy ++ from three threads:
+  // one stopped between its load and its store may set it back, so it moves,
+  // not necessarily up.)
+  EXPECT_NE(std::stol(target.ask("spins")), spun);
   // A good patch still applies afterwards.
   const auto good = diff_with(dir, v1, v2, transformer("compute"));
   auto applied = graft({"apply", std::to_string(target.pid()), good.string()});
