@@ -16,15 +16,8 @@ port=$1 seconds=$2 streams=${3:-4} rate=${4:-500}
 for tool in mosquitto_pub mosquitto_sub python3; do
     command -v $tool >/dev/null || { echo "mqtt_load: $tool not found (apt-get install mosquitto-clients)" >&2; exit 2; }
 done
-dir=$(mktemp -d "${TMPDIR:-/tmp}/mqtt-load.XXXXXX") || exit 2
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-    for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
-    rm -rf "$dir"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+source "$(dirname "$0")/load_lib.sh"
+load_setup mqtt-load
 
 # Subscribers first; each is ready once it has received its stream's probe.
 for s in $(seq "$streams"); do

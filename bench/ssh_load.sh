@@ -14,15 +14,8 @@ set -u -o pipefail
 [ $# -ge 4 ] || { echo "usage: $0 PORT SECONDS CLIENTS KEY [USER]" >&2; exit 2; }
 port=$1 seconds=$2 clients=$3 key=$4 user=${5:-root}
 command -v ssh >/dev/null || { echo "ssh_load: ssh not found (apt-get install openssh-client)" >&2; exit 2; }
-dir=$(mktemp -d "${TMPDIR:-/tmp}/ssh-load.XXXXXX") || exit 2
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-    for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
-    rm -rf "$dir"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+source "$(dirname "$0")/load_lib.sh"
+load_setup ssh-load
 
 end=$((SECONDS + seconds))
 for c in $(seq "$clients"); do
