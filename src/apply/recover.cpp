@@ -126,7 +126,7 @@ Result<RecoveryReport> recover(pid_t pid, const JournalState* journal) {
   // cannot take its SIGTRAP, which must go before the program's own SIGTRAP
   // action is put back.
   const bool continue_after = (journal && journal->held) || stopped_without_journal;
-  const bool stopped_before = continue_after && (any_thread_stopped(pid) || stopped_without_journal);
+  report.continued = continue_after && (any_thread_stopped(pid) || stopped_without_journal);  // seen before the attach
   GRAFT_ASSIGN(auto process, TracedProcess::attach_after_graft(pid, planted, std::chrono::seconds(10)));
   GRAFT_TRY(process->stop_all());
   if (continue_after) kill(pid, SIGCONT);
@@ -243,7 +243,6 @@ Result<RecoveryReport> recover(pid_t pid, const JournalState* journal) {
     report.done.push_back(fmt::format("unmapped {:#x}-{:#x} ({}), left by {}", l.start, l.end, l.name, l.why));
   }
   // Once let go, each thread must be seen running: SIGCONT again until it is.
-  report.continued = stopped_before;
   GRAFT_TRY(process->detach());
   process.reset();
   if (continue_after) {

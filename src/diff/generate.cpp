@@ -35,13 +35,12 @@ using diff::SectionRef;
 using diff::Target;
 using diff::is_constant_data;
 
-constexpr uint64_t kPadBytes = 14;  // -fpatchable-function-entry=16,14: NOPs before the entry
 
 bool has_patchable_entry(const Build& build, const Definition& def) {
   const ElfSection& s = build.section(def.section);
   const ElfSymbol& sym = build.symbol(def.section.object, def.symbol);
-  if (sym.value < kPadBytes || sym.value + 2 > s.data.size()) return false;
-  return x86::is_unpatched_entry(std::span(s.data).subspan(sym.value - kPadBytes, x86::kEntryBytes));
+  if (sym.value < x86::kEntryPad || sym.value + 2 > s.data.size()) return false;
+  return x86::is_unpatched_entry(std::span(s.data).subspan(sym.value - x86::kEntryPad, x86::kEntryBytes));
 }
 
 PieceKind piece_kind(const ElfSection& s) {

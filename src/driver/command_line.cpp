@@ -330,15 +330,22 @@ std::vector<std::string> clang_only_warning_flags(const CommandLine& cl) {
   return out;
 }
 
+namespace {
+// What a compilation of C/C++ source gets: the graft flags, and with clang
+// the -Wno-error list for the user's -Werror.
+std::vector<std::string> source_flags(const CommandLine& cl, const Toolchain& toolchain) {
+  std::vector<std::string> out = graft_compile_flags(toolchain);
+  if (!toolchain.gcc) append(out, clang_only_warning_flags(cl));
+  return out;
+}
+}  // namespace
+
 std::vector<std::string> direct_arguments(const CommandLine& cl, const Toolchain& toolchain) {
   std::vector<std::string> out = cl.args;
   if (cl.mode == Mode::PassThrough) return out;
   // Assembly alone: none of the graft flags apply (clang would warn that they
   // are unused, and -g breaks assembly that has its own .file/.loc).
-  if (cl.has_compilable_source()) {
-    append(out, graft_compile_flags(toolchain));
-    if (!toolchain.gcc) append(out, clang_only_warning_flags(cl));
-  }
+  if (cl.has_compilable_source()) append(out, source_flags(cl, toolchain));
   if (cl.mode == Mode::Link && cl.executable && !cl.has_build_id) out.push_back(kBuildIdFlag);
   return out;
 }
@@ -377,10 +384,7 @@ std::vector<std::string> source_compile_arguments(const CommandLine& cl, const I
   // The link flags the user gave are unused here; say nothing about them
   // (gcc says nothing, and does not know the option).
   if (!toolchain.gcc) out.push_back("-Qunused-arguments");
-  if (input.kind == InputKind::Source) {
-    append(out, graft_compile_flags(toolchain));
-    if (!toolchain.gcc) append(out, clang_only_warning_flags(cl));
-  }
+  if (input.kind == InputKind::Source) append(out, source_flags(cl, toolchain));
   out.push_back("-c");
   if (!input.language.empty()) {
     out.push_back("-x");

@@ -210,8 +210,13 @@ struct DeadGraft {
   uint64_t page = 0;
   JournalState journal;
 };
-#define STEP(ok, what) \
-  if (!(ok)) fail(what)
+// The next report of traced thread `tid` (its wait status).
+int next_report_of(pid_t tid) {
+  int status = 0;
+  while (waitpid(tid, &status, __WALL) < 0 && errno == EINTR) {
+  }
+  return status;
+}
 DeadGraft kill_graft_with_a_worker_trapped(const Process& target, RemoteAddress entry,
                                            const std::function<std::string(pid_t worker)>& then) {
   int report[2];
@@ -220,38 +225,38 @@ DeadGraft kill_graft_with_a_worker_trapped(const Process& target, RemoteAddress 
   if (dying < 0) throw std::runtime_error("fork");
   if (dying == 0) {
     close(report[0]);
-    auto fail = [&](const std::string& why) {
+    auto step = [&](bool ok, const std::string& why) {
+      if (ok) return;
       (void)!write(report[1], why.data(), why.size());
       _exit(1);
     };
     int status = 0;
     auto wait_for = [&](pid_t tid) {
-      while (waitpid(tid, &status, __WALL) < 0 && errno == EINTR) {
-      }
+      status = next_report_of(tid);
       return WIFSTOPPED(status);
     };
     auto attached = TracedProcess::attach(target.pid());
-    STEP(attached && (*attached)->stop_all(), "attach");
+    step(attached && (*attached)->stop_all(), "attach");
     TracedProcess& process = **attached;
     auto original = process.read(entry, 1);
     auto handler = TrapHandler::install(process);
-    STEP(original && handler && handler->add(entry, (*original)[0]) && process.plant_breakpoint(entry), "plant");
+    step(original && handler && handler->add(entry, (*original)[0]) && process.plant_breakpoint(entry), "plant");
     // Every thread but the main one is a worker calling changed_timed.
     const pid_t worker = process.threads().back().tid;
-    STEP(worker != target.pid(), "no worker");
+    step(worker != target.pid(), "no worker");
     ptrace(PTRACE_CONT, worker, nullptr, nullptr);
     Registers regs;
-    STEP(wait_for(worker) && WSTOPSIG(status) == SIGTRAP &&
+    step(wait_for(worker) && WSTOPSIG(status) == SIGTRAP &&
              ptrace(PTRACE_GETREGS, worker, nullptr, static_cast<user_regs_struct*>(&regs)) == 0 &&
              regs.pc() == entry + 1,
          "the worker did not trap on the int3");
     kill(target.pid(), SIGSTOP);
     ptrace(PTRACE_CONT, target.pid(), nullptr, nullptr);
-    STEP(wait_for(target.pid()) && WSTOPSIG(status) == SIGSTOP, "the main thread did not take the SIGSTOP");
+    step(wait_for(target.pid()) && WSTOPSIG(status) == SIGSTOP, "the main thread did not take the SIGSTOP");
     ptrace(PTRACE_CONT, target.pid(), nullptr, reinterpret_cast<void*>(static_cast<long>(SIGSTOP)));
-    STEP(wait_for(target.pid()) && (status >> 16) == PTRACE_EVENT_STOP, "the group stop did not begin");
+    step(wait_for(target.pid()) && (status >> 16) == PTRACE_EVENT_STOP, "the group stop did not begin");
     const std::string failed = then(worker);
-    STEP(failed.empty(), failed);
+    step(failed.empty(), failed);
     const std::string said = fmt::format("{} {} {}", worker, handler->page().value(), (*original)[0]);
     (void)!write(report[1], said.data(), said.size());
     _exit(0);  // as if killed: nothing undone, the tracing ends with the process
@@ -274,7 +279,6 @@ DeadGraft kill_graft_with_a_worker_trapped(const Process& target, RemoteAddress 
   dead.journal.trap_handler = std::pair<uint64_t, uint64_t>(dead.page, 4096);
   return dead;
 }
-#undef STEP
 
 // After recover(): the target alive and running (the workers' call count
 // moves), its code as built, graft's handler page gone.
@@ -288,10 +292,9 @@ void expect_put_right(Process& target, const std::filesystem::path& binary, cons
   while (target.ask("c") == calls && std::chrono::steady_clock::now() < limit) usleep(1000);
   EXPECT_NE(target.ask("c"), calls) << done;
   EXPECT_TRUE(text_matches_binary(target.pid(), binary)) << done;
-  std::ifstream maps(fmt::format("/proc/{}/maps", target.pid()));
-  bool handler_left = false;
-  for (std::string line; std::getline(maps, line);) handler_left |= line.rfind(fmt::format("{:x}-", dead.page), 0) == 0;
-  EXPECT_FALSE(handler_left) << "graft's SIGTRAP handler page is still mapped\n" << done;
+  const auto maps = read_maps(target.pid());
+  ASSERT_TRUE(maps) << maps.error().message;
+  EXPECT_FALSE(std::any_of(maps->begin(), maps->end(), [&](const MemoryMap& m) { return m.start == dead.page; })) << "graft's SIGTRAP handler page is still mapped\n" << done;
 }
 
 // The state a storm of kills found twice in 1,204 (docs/RELIABILITY.md,
@@ -311,9 +314,7 @@ TEST_F(Checkpoints, ATrapLeftQueuedUnderADeadGraftsGroupStopIsTakenBeforeTheProg
     const uint64_t with_trap = mask | (uint64_t{1} << (SIGTRAP - 1));
     ptrace(PTRACE_SETSIGMASK, worker, sizeof with_trap, &with_trap);
     ptrace(PTRACE_CONT, worker, nullptr, reinterpret_cast<void*>(static_cast<long>(SIGTRAP)));
-    int status = 0;
-    while (waitpid(worker, &status, __WALL) < 0 && errno == EINTR) {
-    }
+    const int status = next_report_of(worker);
     ptrace(PTRACE_SETSIGMASK, worker, sizeof mask, &mask);
     return WIFSTOPPED(status) && (status >> 16) == PTRACE_EVENT_STOP ? "" : "the worker did not group-stop";
   });
@@ -331,9 +332,7 @@ TEST_F(Checkpoints, AThreadInsideADeadGraftsTrapHandlerFinishesItAndTheHandlerGo
   const RemoteAddress entry(live_address(target.pid(), v1, "changed_timed"));
   const DeadGraft dead = kill_graft_with_a_worker_trapped(target, entry, [](pid_t worker) -> std::string {
     ptrace(PTRACE_CONT, worker, nullptr, reinterpret_cast<void*>(static_cast<long>(SIGTRAP)));
-    int status = 0;
-    while (waitpid(worker, &status, __WALL) < 0 && errno == EINTR) {
-    }
+    const int status = next_report_of(worker);
     return WIFSTOPPED(status) && (status >> 16) == PTRACE_EVENT_STOP ? "" : "the worker did not group-stop";
   });
   auto recovered = recover(target.pid(), &dead.journal);
