@@ -21,6 +21,7 @@
 #include <map>
 
 #include "apply/link.h"
+#include "apply/module.h"
 #include "apply/registry.h"
 #include "apply/transaction.h"
 #include "apply/transfer.h"
@@ -65,14 +66,16 @@ void add_entry_writes(WriteLog& log, uint64_t entry, const std::string& bytes_he
   }
 }
 
-CheckpointOptions checkpoint_options(const ApplyOptions& options, pid_t pid, uint64_t bias) {
+CheckpointOptions checkpoint_options(const ApplyOptions& options, pid_t pid, const Module& module, uint64_t bias) {
   CheckpointOptions c;
   c.timeout = options.timeout;
   c.max_hold = options.max_hold;
   c.dynamic_checkpoints = options.dynamic_checkpoints;
-  // Addresses in the running binary have lines in its own DWARF (graft-cc adds -g).
-  const std::string exe = fmt::format("/proc/{}/exe", pid);
-  c.source_line = [exe, bias](uint64_t address) { return address >= bias ? source_line(exe, address - bias) : ""; };
+  // Addresses in the patched binary have lines in its own DWARF (graft-cc adds -g).
+  const std::string binary = module.source_path(pid);
+  c.source_line = [binary, bias, start = module.start, end = module.end](uint64_t address) {
+    return address >= start && address < end ? source_line(binary, address - bias) : "";
+  };
   return c;
 }
 
@@ -85,25 +88,6 @@ void record_wait(const CheckpointReport& c, Report& report, Refusal* refusal) {
   report.arrivals = c.arrivals;
   report.attempts = c.attempts;
   if (refusal) *refusal = Refusal{c.blocking, c.hint, c.attempts, c.arrivals, c.pause_us};
-}
-
-// Where the executable is mapped in the process: [start, end).
-struct BinaryRange {
-  uint64_t start = 0, end = 0;
-};
-
-// The executable's mappings are found by the file they map, not by the
-// name the maps print (a name the program may give another file).
-Result<BinaryRange> binary_range(pid_t pid, const std::vector<MemoryMap>& maps) {
-  GRAFT_ASSIGN(const FileId exe, executable_id(pid));
-  std::optional<BinaryRange> range;
-  for (const auto& m : maps) {
-    if (m.device != exe.device || m.inode != exe.inode) continue;
-    if (!range && m.offset == 0) range = BinaryRange{m.start, m.end};
-    if (range) range->end = std::max(range->end, m.end);
-  }
-  if (!range) return make_error("cannot find the executable's mapping in process {}", pid);
-  return *range;
 }
 
 MigrationInput::StoppedThread stopped_thread(const Thread& t) {
@@ -142,11 +126,11 @@ struct StaticData {
     input.name_static = name;
   }
 };
-Result<StaticData> read_static_data(const std::optional<DataPlan>& plan, pid_t pid, uint64_t bias) {
+Result<StaticData> read_static_data(const std::optional<DataPlan>& plan, pid_t pid, const Module& module, uint64_t bias) {
   StaticData out;
   if (!plan || std::none_of(plan->roots.begin(), plan->roots.end(), [](const DataRoot& r) { return r.new_type >= 0; }))
     return out;
-  GRAFT_ASSIGN(const auto binary, ElfFile::open(fmt::format("/proc/{}/exe", pid)));
+  GRAFT_ASSIGN(const auto binary, module.open(pid));
   for (const auto& s : binary->sections()) {
     if ((s.flags & (SHF_ALLOC | SHF_WRITE)) != (SHF_ALLOC | SHF_WRITE) || (s.flags & SHF_TLS) || !s.size) continue;
     if (s.name == ".got" || s.name == ".got.plt" || s.name == ".dynamic" || s.name == ".init_array" ||
@@ -257,11 +241,12 @@ class ApplyUpdate {
   const ApplyOptions& options_;
   ApplyReport report_;
 
-  std::vector<registry::Record> applied_;  // the patches already applied, oldest first
+  std::vector<registry::Record> all_;      // every patch applied to the process, oldest first
+  Module module_;                          // the binary this patch patches: the executable or a library
+  std::vector<registry::Record> applied_;  // the patches already applied to it, oldest first
   std::optional<DataPlan> data_plan_;
   StaticData static_data_;  // read before the wait, for the commit
   std::vector<MemoryMap> maps_;
-  BinaryRange binary_;
   uint64_t bias_ = 0;
   registry::Record record_;  // what this patch becomes in the target's registry
   std::unique_ptr<link::Resolver> resolver_;
@@ -281,19 +266,21 @@ class ApplyUpdate {
 Status ApplyUpdate::check() {
   GRAFT_TRY(check_attachable(pid_));
   GRAFT_ASSIGN(identity_, ProcessIdentity::take(pid_));
-  GRAFT_ASSIGN(applied_, registry::read_all(pid_));
-  for (const auto& r : applied_)
-    if (r.patch_id == m_.patch_id) return make_error("patch {} is already applied to process {}", m_.patch_id, pid_);
+  GRAFT_ASSIGN(all_, registry::read_all(pid_));
+  GRAFT_ASSIGN(maps_, read_maps(pid_));
+  for (const auto& r : all_)
+    if (r.patch_id == m_.patch_id) {
+      if (const auto lost = lost_libraries(pid_, maps_, all_); lost.count(r.library)) return make_error("{}", lost.at(r.library));
+      return make_error("patch {} is already applied to process {}", m_.patch_id, pid_);
+    }
+  GRAFT_ASSIGN(auto target, find_patch_target(pid_, maps_, all_, m_));
+  module_ = std::move(target.module);
+  applied_ = std::move(target.stack);
   if (applied_.empty()) {
     // The running binary itself: its build-id, and every symbol and import
     // slot the patch will link against, before anything is written.
-    GRAFT_ASSIGN(const auto binary, ElfFile::open(fmt::format("/proc/{}/exe", pid_)));
+    GRAFT_ASSIGN(const auto binary, module_.open(pid_));
     GRAFT_TRY(check_patch_base(m_, *binary, fmt::format("patch {}", m_.patch_id)));
-  } else if (m_.base_build_id != applied_.back().result_build_id) {
-    return make_error("patch {} was built for build-id {}, process {} runs {} (as patched by #{}, patch {}): run graft "
-                      "diff against the version it runs now, or revert first",
-                      m_.patch_id, m_.base_build_id, pid_, applied_.back().result_build_id, applied_.back().sequence,
-                      applied_.back().patch_id);
   }
   record_.data.recorded = true;
   if (!patch_.data_plan.empty()) {
@@ -310,25 +297,26 @@ Status ApplyUpdate::check() {
 }
 
 Status ApplyUpdate::link() {
-  GRAFT_ASSIGN(maps_, read_maps(pid_));
   // Where the running binary's symbols are: from the first patch's record, or this patch's manifest.
-  record_.sequence = applied_.empty() ? 1 : applied_.back().sequence + 1;
+  record_.sequence = all_.empty() ? 1 : all_.back().sequence + 1;
+  record_.library = module_.library;
+  if (!module_.is_executable()) record_.library_name = module_.name;
   record_.patch_id = m_.patch_id;
   record_.base_build_id = m_.base_build_id;
   record_.result_build_id = m_.result_build_id;
   record_.applied_at = utc_timestamp();
   const auto& base_symbols = applied_.empty() ? m_.base_symbols : applied_.front().base_symbols;
   const auto& base_imports = applied_.empty() ? m_.base_imports : applied_.front().base_imports;
-  GRAFT_ASSIGN(binary_, binary_range(pid_, maps_));
   // The load bias: from the first patch's record, or the mapping and this patch's base.
-  bias_ = applied_.empty() ? binary_.start - m_.base_load_address : applied_.front().bias;
+  bias_ = applied_.empty() ? module_.start - m_.base_load_address : applied_.front().bias;
   if (applied_.empty()) {
     record_.has_root = true;
     record_.bias = bias_;
     record_.base_symbols = m_.base_symbols;
     record_.base_imports = m_.base_imports;
   }
-  resolver_ = std::make_unique<link::Resolver>(pid_, bias_, base_symbols, base_imports, applied_, maps_);
+  resolver_ = std::make_unique<link::Resolver>(pid_, bias_, module_.is_executable(), base_symbols, base_imports,
+                                               applied_, maps_);
   for (const auto& f : m_.functions)
     if (f.replaces && resolver_->versions(f.identity).empty())
       return make_error("cannot find {} in process {}", f.identity, pid_);
@@ -406,7 +394,7 @@ Status ApplyUpdate::lay_out() {
   }
   for (uint64_t header = registry::encode(record_).size() + 4096 + 96 * (patch_.symbols.size() + record_.entries.size());;) {
     image_ = link::plan(patch_, header, rebuild_bytes);
-    GRAFT_ASSIGN(image_.base, link::choose_address(maps_, binary_.start, binary_.end, image_.bytes.size(),
+    GRAFT_ASSIGN(image_.base, link::choose_address(maps_, module_.start, module_.end, image_.bytes.size(),
                                                    link::needs_low_address(patch_)));
     GRAFT_TRY(link::relocate(patch_, image_, *resolver_));
     record_.region_start = image_.base;
@@ -530,7 +518,7 @@ Status ApplyUpdate::run_update_code() {
 
 Status ApplyUpdate::commit(Refusal* refusal) {
   TracedProcess& process = transaction_->process();
-  CheckpointOptions checkpoint = checkpoint_options(options_, pid_, bias_);
+  CheckpointOptions checkpoint = checkpoint_options(options_, pid_, module_, bias_);
   checkpoint.detach_after_commit = true;
   // Update points (graft.h), if the program has them.
   if (auto point = resolver_->canonical(kUpdatePointCall))
@@ -539,7 +527,7 @@ Status ApplyUpdate::commit(Refusal* refusal) {
       checkpoint.update_pending_flag = flag->address;
     }
   report_.threads = process.threads().size();
-  GRAFT_ASSIGN(static_data_, read_static_data(data_plan_, pid_, bias_));
+  GRAFT_ASSIGN(static_data_, read_static_data(data_plan_, pid_, module_, bias_));
   CheckpointReport checkpoints;
   // The commit-time code (GRAFT_AT_COMMIT) runs once the log is in, every
   // thread still stopped; its failure rolls the commit back.
@@ -688,7 +676,8 @@ class RevertUpdate {
   pid_t pid_;
   std::optional<ProcessIdentity> identity_;  // the process check() read: still it once attached
   const ApplyOptions& options_;
-  std::vector<registry::Record> records_;
+  std::vector<registry::Record> records_;  // the stack of the module the latest patch patches, oldest first
+  Module module_;
   registry::Record top_;
   std::vector<AffectedRange> ranges_;
   // The data back in the old layouts: the patch's inverse plan, where its
@@ -704,9 +693,14 @@ class RevertUpdate {
 Status RevertUpdate::check() {
   GRAFT_TRY(check_attachable(pid_));
   GRAFT_ASSIGN(identity_, ProcessIdentity::take(pid_));
-  GRAFT_ASSIGN(records_, registry::read_all(pid_));
-  if (records_.empty()) return make_error("no graft patch is applied to process {}", pid_);
-  top_ = records_.back();
+  GRAFT_ASSIGN(const auto all, registry::read_all(pid_));
+  if (all.empty()) return make_error("no graft patch is applied to process {}", pid_);
+  top_ = all.back();
+  records_ = stack_of(all, top_.library);
+  {
+    GRAFT_ASSIGN(const auto maps, read_maps(pid_));
+    GRAFT_ASSIGN(module_, module_of_stack(pid_, maps, records_));
+  }
   // The patch's functions, each by name (a thread in one is reported in
   // it), then the rest of its text (call stubs, frame rebuilds).
   for (const auto& [identity, d] : top_.defines)
@@ -756,8 +750,8 @@ Status RevertUpdate::check_data() {
   inverse_ = std::move(decoded.value());
   const registry::Record& root = records_.front();
   GRAFT_ASSIGN(auto maps, read_maps(pid_));
-  resolver_ = std::make_unique<link::Resolver>(pid_, root.bias, root.base_symbols, root.base_imports, records_,
-                                               std::move(maps));
+  resolver_ = std::make_unique<link::Resolver>(pid_, root.bias, module_.is_executable(), root.base_symbols,
+                                               root.base_imports, records_, std::move(maps));
   // Frames that may point to changed data: the new build's functions (the
   // inverse plan's holders). In the patch's own copy, a frame is a root where
   // DWARF places its locals, and does not continue back into the old code
@@ -783,9 +777,9 @@ Status RevertUpdate::commit(Refusal* refusal) {
   // Once the commit is in, the region goes, even if graft does not live to unmap it.
   transaction_->process().journal().unmap_after_commit(RemoteAddress(top_.region_start),
                                                         top_.region_end - top_.region_start);
-  GRAFT_ASSIGN(static_data_, read_static_data(inverse_, pid_, records_.front().bias));
+  GRAFT_ASSIGN(static_data_, read_static_data(inverse_, pid_, module_, records_.front().bias));
   CheckpointReport checkpoints;
-  CheckpointOptions checkpoint = checkpoint_options(options_, pid_, records_.front().bias);
+  CheckpointOptions checkpoint = checkpoint_options(options_, pid_, module_, records_.front().bias);
   checkpoint.hint = fmt::format(
       "a thread that runs the code of patch {} or waits for a call it made (one that moved into a new body at a "
       "transfer point cannot be moved back) keeps the revert waiting: revert once it has left, or make a patch "
@@ -924,9 +918,12 @@ Result<RevertReport> revert_latest(pid_t pid, const ApplyOptions& options, Refus
 Result<std::vector<AppliedPatch>> list_applied(pid_t pid) {
   if (kill(pid, 0) != 0 && errno == ESRCH) return make_error("no process with PID {}", pid);
   GRAFT_ASSIGN(auto records, registry::read_all(pid));
+  GRAFT_ASSIGN(const auto maps, read_maps(pid));
+  auto lost = lost_libraries(pid, maps, records);
   std::vector<AppliedPatch> out;
   for (const auto& r : records) {
-    AppliedPatch a{r.sequence, r.patch_id, r.base_build_id, r.result_build_id, r.applied_at, {}, r.region_start, r.region_end};
+    AppliedPatch a{r.sequence, r.patch_id, r.base_build_id, r.result_build_id, r.applied_at, {}, r.region_start,
+                   r.region_end, r.library_name, lost.count(r.library) ? lost[r.library] : ""};
     for (const auto& e : r.entries) a.functions.push_back(e.identity);
     out.push_back(std::move(a));
   }

@@ -86,6 +86,8 @@ struct AppliedPatch {
   std::string applied_at;
   std::vector<std::string> functions;
   uint64_t region_start = 0, region_end = 0;
+  std::string library;  // the shared library it patches (its file name); empty: the executable
+  std::string lost;     // why it is no longer in effect (its library was unloaded), with what to do; empty: it is
 };
 
 // The patches applied to a process, oldest first, read from the target's own

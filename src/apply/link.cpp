@@ -52,10 +52,10 @@ void put(std::vector<uint8_t>& bytes, uint64_t at, T value) {
 
 }  // namespace
 
-Resolver::Resolver(pid_t pid, uint64_t bias, const std::map<std::string, Manifest::BaseSymbol>& base_symbols,
+Resolver::Resolver(pid_t pid, uint64_t bias, bool executable, const std::map<std::string, Manifest::BaseSymbol>& base_symbols,
                    const std::map<std::string, uint64_t>& base_imports, const std::vector<registry::Record>& applied,
                    std::vector<MemoryMap> maps)
-    : pid_(pid), bias_(bias), base_symbols_(base_symbols), base_imports_(base_imports), applied_(applied),
+    : pid_(pid), bias_(bias), executable_(executable), base_symbols_(base_symbols), base_imports_(base_imports), applied_(applied),
       maps_(std::move(maps)) {}
 
 std::optional<registry::Definition> Resolver::canonical(const std::string& identity) const {
@@ -154,6 +154,9 @@ Result<int64_t> Resolver::thread_pointer_offset(const std::string& name) {
   if (auto it = thread_locals_.find(name); it != thread_locals_.end()) return it->second.offset;
   ThreadLocal found{name, 0, 0};
   if (auto it = base_symbols_.find(name); it != base_symbols_.end()) {
+    if (!executable_)
+      return make_error("the patch uses {}, a thread-local variable of the shared library it patches: graft cannot "
+                        "place a library's own thread-locals yet; keep the change out of code that uses them", name);
     // The executable's own: its symbol value is its offset in the TLS segment.
     GRAFT_ASSIGN(const ExecutableTls tls, executable_tls());
     if (it->second.function || it->second.address + it->second.size > tls.size)

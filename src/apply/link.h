@@ -21,7 +21,9 @@ namespace graft::link {
 // shared libraries it has loaded.
 class Resolver {
  public:
-  Resolver(pid_t pid, uint64_t bias, const std::map<std::string, Manifest::BaseSymbol>& base_symbols,
+  // `executable`: the base is the process's executable (else a shared library,
+  // whose own thread-locals a patch cannot reach yet).
+  Resolver(pid_t pid, uint64_t bias, bool executable, const std::map<std::string, Manifest::BaseSymbol>& base_symbols,
            const std::map<std::string, uint64_t>& base_imports, const std::vector<registry::Record>& applied,
            std::vector<MemoryMap> maps);
   // The canonical definition of an identity: the oldest one, whose entry every
@@ -64,6 +66,7 @@ class Resolver {
 
   pid_t pid_;
   uint64_t bias_;
+  bool executable_;
   const std::map<std::string, Manifest::BaseSymbol>& base_symbols_;
   const std::map<std::string, uint64_t>& base_imports_;
   const std::vector<registry::Record>& applied_;

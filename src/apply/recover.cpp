@@ -11,6 +11,7 @@
 #include <map>
 #include <optional>
 
+#include "apply/module.h"
 #include "apply/registry.h"
 #include "target/process.h"
 #include "target/remote.h"
@@ -114,7 +115,12 @@ Result<RecoveryReport> recover(pid_t pid, const JournalState* journal) {
   // stopped by graft's holds shows nothing but the stop: `graft recover`
   // continues it.
   const bool stopped_without_journal = !journal && any_thread_stopped(pid);
-  if ((!journal || is_empty(*journal)) && leftovers.empty() && !handler_left && !stopped_without_journal) return report;
+  // Patches of a library the process unloaded since: their code is gone
+  // (and a copy loaded again runs unpatched); their regions are dropped.
+  GRAFT_ASSIGN(const auto applied_before, registry::read_all(pid));
+  const auto lost = lost_libraries(pid, maps_before, applied_before);
+  if ((!journal || is_empty(*journal)) && leftovers.empty() && !handler_left && !stopped_without_journal && lost.empty())
+    return report;
   std::set<RemoteAddress> planted;
   if (journal)
     for (uint64_t address : journal->ever_planted) planted.insert(RemoteAddress(address));
@@ -203,7 +209,15 @@ Result<RecoveryReport> recover(pid_t pid, const JournalState* journal) {
       report.done.push_back(fmt::format("took graft's SIGTRAP handler out ({} int3s healed)", *healed));
     }
   GRAFT_ASSIGN(leftovers, registry::leftovers(pid));
-  GRAFT_ASSIGN(const auto applied, registry::read_all(pid));
+  GRAFT_ASSIGN(auto applied, registry::read_all(pid));
+  std::vector<registry::Record> dropped;  // applied to a library since unloaded: never written into
+  for (auto it = applied.begin(); it != applied.end();)
+    if (lost.count(it->library)) {
+      dropped.push_back(std::move(*it));
+      it = applied.erase(it);
+    } else {
+      ++it;
+    }
   const auto expected = applied_entries(applied);
   std::vector<uint64_t> addresses;
   for (const auto& [address, bytes] : expected) addresses.push_back(address);
@@ -216,7 +230,8 @@ Result<RecoveryReport> recover(pid_t pid, const JournalState* journal) {
     // Reverting first in the revert's commit), killed in its commit: each
     // entry that still leads into the region gets what it held before the
     // patch (or what a newer applied patch puts there).
-    if (l.record && (l.record->state == registry::Staged || l.record->state == registry::Reverting)) {
+    if (l.record && (l.record->state == registry::Staged || l.record->state == registry::Reverting) &&
+        !lost.count(l.record->library)) {
       std::map<uint64_t, std::vector<uint8_t>> before = expected;
       addresses.clear();
       for (const auto& e : l.record->entries) {
@@ -241,6 +256,16 @@ Result<RecoveryReport> recover(pid_t pid, const JournalState* journal) {
     }
     GRAFT_TRY(RemoteMapping(*process, RemoteAddress(l.start), l.end - l.start).unmap());
     report.done.push_back(fmt::format("unmapped {:#x}-{:#x} ({}), left by {}", l.start, l.end, l.name, l.why));
+  }
+  for (const auto& r : dropped) {
+    if (auto tid = thread_using(*process, maps, r.region_start, r.region_end)) {
+      report.done.push_back(fmt::format("kept patch #{} ({}) mapped though {} was unloaded: thread {} runs in it or "
+                                        "returns into it", r.sequence, r.patch_id, r.library_name, *tid));
+      continue;
+    }
+    GRAFT_TRY(RemoteMapping(*process, RemoteAddress(r.region_start), r.region_end - r.region_start).unmap());
+    report.done.push_back(fmt::format("dropped patch #{} ({}): {} was unloaded since it was applied; apply again to "
+                                      "patch a copy loaded now", r.sequence, r.patch_id, r.library_name));
   }
   // Once let go, each thread must be seen running: SIGCONT again until it is.
   GRAFT_TRY(process->detach());

@@ -30,6 +30,7 @@ std::string encode(const Record& r) {
                  {"irreversible", r.data.irreversible},
                  {"inverse", r.data.inverse.empty() ? nlohmann::json() : nlohmann::json::parse(r.data.inverse)}};
   }
+  if (!r.library.empty()) j["library"] = {r.library, r.library_name};
   if (r.has_root) {
     nlohmann::json base = nlohmann::json::object();
     for (const auto& [name, s] : r.base_symbols) base[name] = {s.address, s.size, s.function};
@@ -81,6 +82,10 @@ Result<Record> decode(std::span<const uint8_t> bytes, uint64_t address) {
     for (const auto& [name, d] : j.at("defines").items())
       r.defines[name] = {d.at(0).get<uint64_t>(), d.at(1).get<uint64_t>(), d.at(2).get<bool>()};
     r.objects_transformed = j.value("objects_transformed", size_t{0});
+    if (j.contains("library")) {
+      r.library = j.at("library").at(0).get<std::string>();
+      r.library_name = j.at("library").at(1).get<std::string>();
+    }
     if (j.contains("data")) {
       const auto& d = j.at("data");
       r.data.recorded = true;

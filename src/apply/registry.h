@@ -69,6 +69,9 @@ struct Record {
   uint64_t region_start = 0, region_end = 0, text_start = 0, text_end = 0;
   std::vector<Entry> entries;
   std::map<std::string, Definition> defines;  // what this patch defines, placed
+  // The shared library this patch's stack patches (the build-id it was
+  // loaded from, and its file name); both empty: the executable's stack.
+  std::string library, library_name;
   // Only in the first patch of a stack: where the running binary's own symbols are.
   bool has_root = false;
   uint64_t bias = 0;

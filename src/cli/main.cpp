@@ -223,7 +223,9 @@ int run_status(int pid, bool json) {
     for (const auto& a : *applied)
       list.push_back({{"sequence", a.sequence}, {"patch_id", a.patch_id}, {"base_build_id", a.base_build_id},
                       {"result_build_id", a.result_build_id}, {"applied_at", a.applied_at}, {"functions", a.functions},
-                      {"region", {fmt::format("{:#x}", a.region_start), fmt::format("{:#x}", a.region_end)}}});
+                      {"region", {fmt::format("{:#x}", a.region_start), fmt::format("{:#x}", a.region_end)}},
+                      {"library", a.library.empty() ? nlohmann::json() : nlohmann::json(a.library)},
+                      {"lost", a.lost.empty() ? nlohmann::json() : nlohmann::json(a.lost)}});
     nlohmann::json left = nlohmann::json::array();
     for (const auto& l : *leftovers)
       left.push_back({{"name", l.name}, {"why", l.why},
@@ -238,9 +240,12 @@ int run_status(int pid, bool json) {
   else
     std::cout << fmt::format("process {}: {} patch{} applied (oldest first)\n", pid, applied->size(),
                              applied->size() == 1 ? "" : "es");
-  for (const auto& a : *applied)
-    std::cout << fmt::format("  #{}  {}  {}  {} -> {}  {} functions\n", a.sequence, a.patch_id, a.applied_at,
-                             a.base_build_id.substr(0, 12), a.result_build_id.substr(0, 12), a.functions.size());
+  for (const auto& a : *applied) {
+    std::cout << fmt::format("  #{}  {}  {}  {}{} -> {}  {} functions\n", a.sequence, a.patch_id, a.applied_at,
+                             a.library.empty() ? "" : a.library + " ", a.base_build_id.substr(0, 12),
+                             a.result_build_id.substr(0, 12), a.functions.size());
+    if (!a.lost.empty()) std::cout << fmt::format("      not in effect: {}\n", a.lost);
+  }
   for (const auto& l : *leftovers)
     std::cout << fmt::format("  unrecorded region {:#x}-{:#x} ({}), left by {}: graft recover {} unmaps it\n", l.start,
                              l.end, l.name, l.why, pid);

@@ -68,8 +68,10 @@ bool is_linker_only(std::string_view arg) {
          arg == "-Tbss" || arg == "-Tdata" || arg == "-Ttext" || arg == "-rpath" || arg == "-u" || arg == "-e";
 }
 
-bool linker_arg_is_relocatable_or_shared(std::string_view value) {
-  return value == "-r" || value == "--relocatable" || value == "-shared" || value == "--shared" || value == "-Bshareable";
+bool linker_arg_is_relocatable(std::string_view value) { return value == "-r" || value == "--relocatable"; }
+
+bool linker_arg_is_shared(std::string_view value) {
+  return value == "-shared" || value == "--shared" || value == "-Bshareable";
 }
 
 InputKind kind_of(std::string_view path, std::string_view language) {
@@ -198,7 +200,7 @@ CommandLine parse_command_line(std::vector<std::string> args) {
   CommandLine cl;
   cl.args = std::move(args);
   cl.roles.assign(cl.args.size(), Role::Option);
-  bool information = false, preprocess = false, compile = false, shared = false;
+  bool information = false, preprocess = false, compile = false, shared = false, relocatable = false;
   std::string language;  // -x in effect
   const size_t n = cl.args.size();
   for (size_t i = 0; i < n; ++i) {
@@ -227,7 +229,8 @@ CommandLine parse_command_line(std::vector<std::string> args) {
         if (arg == "-Xlinker" && i + 1 < n) {
           const std::string& value = cl.args[i + 1];
           if (value.find("--build-id") != std::string::npos) cl.has_build_id = true;
-          if (linker_arg_is_relocatable_or_shared(value)) shared = true;
+          if (linker_arg_is_shared(value)) shared = true;
+          if (linker_arg_is_relocatable(value)) relocatable = true;
         }
       } else if (arg == "-MF") {
         cl.has_MF = true;
@@ -263,8 +266,10 @@ CommandLine parse_command_line(std::vector<std::string> args) {
       cl.has_MF = true;
     } else if (starts_with(arg, "-MT") || starts_with(arg, "-MQ")) {
       cl.has_MT = true;
-    } else if (arg == "-shared" || arg == "--shared" || arg == "-r" || arg == "-dynamiclib") {
+    } else if (arg == "-shared" || arg == "--shared" || arg == "-dynamiclib") {
       shared = true;
+    } else if (arg == "-r") {
+      relocatable = true;
     } else if (starts_with(arg, "-Wl,")) {
       cl.roles[i] = Role::LinkerOnly;
       std::string_view rest = std::string_view(arg).substr(4);
@@ -272,7 +277,8 @@ CommandLine parse_command_line(std::vector<std::string> args) {
         const size_t comma = rest.find(',');
         const std::string_view value = rest.substr(0, comma);
         if (value.find("--build-id") != std::string_view::npos) cl.has_build_id = true;
-        if (linker_arg_is_relocatable_or_shared(value)) shared = true;
+        if (linker_arg_is_shared(value)) shared = true;
+        if (linker_arg_is_relocatable(value)) relocatable = true;
         if (comma == std::string_view::npos) break;
         rest = rest.substr(comma + 1);
       }
@@ -286,7 +292,8 @@ CommandLine parse_command_line(std::vector<std::string> args) {
     cl.mode = Mode::Compile;
   } else {
     cl.mode = Mode::Link;
-    cl.executable = !shared;
+    cl.executable = !shared && !relocatable;
+    cl.shared_library = shared && !relocatable;
   }
   return cl;
 }
@@ -346,7 +353,7 @@ std::vector<std::string> direct_arguments(const CommandLine& cl, const Toolchain
   // Assembly alone: none of the graft flags apply (clang would warn that they
   // are unused, and -g breaks assembly that has its own .file/.loc).
   if (cl.has_compilable_source()) append(out, source_flags(cl, toolchain));
-  if (cl.mode == Mode::Link && cl.executable && !cl.has_build_id) out.push_back(kBuildIdFlag);
+  if (cl.records_build() && !cl.has_build_id) out.push_back(kBuildIdFlag);
   return out;
 }
 
@@ -410,7 +417,7 @@ std::vector<std::string> link_arguments(const CommandLine& cl, const std::vector
     }
     out.push_back(cl.args[i]);
   }
-  if (cl.executable && !cl.has_build_id) out.push_back(kBuildIdFlag);
+  if (cl.records_build() && !cl.has_build_id) out.push_back(kBuildIdFlag);
   return out;
 }
 

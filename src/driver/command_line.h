@@ -86,6 +86,9 @@ struct CommandLine {
   std::vector<Input> inputs;
   Mode mode = Mode::PassThrough;
   bool executable = false;        // Link mode producing an executable (not -shared, not -r)
+  bool shared_library = false;    // Link mode producing a shared library (-shared), recorded like an executable
+  // A link whose output graft records in the store: an executable or a shared library (not -r).
+  bool records_build() const { return mode == Mode::Link && (executable || shared_library); }
   std::optional<std::string> output;  // -o value
   bool has_build_id = false;      // the user passed --build-id to the linker
   bool dependency_file = false;   // -MD or -MMD

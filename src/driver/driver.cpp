@@ -66,9 +66,11 @@ Your optimisation level is left as you gave it (-O0 stays -O0). Nothing is
 added to -E, -M/-MM, -fsyntax-only, --version, -v, -print-*, -dump*, -###,
 or to assembly-only compilations.
 
-Linking an executable also adds -Wl,--build-id=sha1 (unless you gave a
---build-id) and records the build in the graft store, so that
-`graft diff old/prog new/prog` finds the objects again from the build-id.
+Linking an executable or a shared library (-shared) also adds
+-Wl,--build-id=sha1 (unless you gave a --build-id) and records the build in
+the graft store, so that `graft diff old/prog new/prog` (or
+`graft diff old/libfoo.so new/libfoo.so`) finds the objects again from the
+build-id.
 Sources given on the link command are compiled one by one to temporary
 objects first, so that their objects can be recorded. Probe programs are not
 recorded: autoconf's (conftest, or linked from conftest.*), CMake's and Meson's.
@@ -138,9 +140,8 @@ graft diff cannot patch its code, and refuses a build in which it changed.
 Archives the compiler links by itself (libgcc.a, libc_nonshared.a) are not.
 
 Limits: response files (@file) on the link line are not looked into; only
-the objects and archives they would name are missed. Shared libraries
-(-shared) and relocatable links (-r) are compiled with the graft flags but
-not recorded.
+the objects and archives they would name are missed. Relocatable links (-r)
+are compiled with the graft flags but not recorded.
 )";
 
 constexpr const char* kGccHelp = R"(usage: {name} [--graft-policy=balanced|strict|fast] [--graft-verbose] <gcc arguments>
@@ -166,8 +167,9 @@ Every compilation to object code (-c, -S, or a compile-and-link command) gets:
   -fno-reorder-blocks-and-partition no function split into a hot and a cold
                                     part (foo.cold, outside its entry)
 and the policy's options (below). Your optimisation level is left as you gave
-it. Linking an executable adds -Wl,--build-id=sha1 and records the build in
-the graft store, with static archives' members, as graft-cc does.
+it. Linking an executable or a shared library adds -Wl,--build-id=sha1 and
+records the build in the graft store, with static archives' members, as
+graft-cc does.
 
 Options (consumed by {name}, never passed to gcc):
   --graft-policy=balanced|strict|fast
@@ -516,9 +518,9 @@ int run(int argc, char** argv) {
     }
     toolchain.plugin = std::move(found.value());
   }
-  if (cl.mode == Mode::Compile || !cl.executable) exec_compiler(ctx, direct_arguments(cl, toolchain));
+  if (!cl.records_build()) exec_compiler(ctx, direct_arguments(cl, toolchain));
 
-  // Linking an executable.
+  // Linking an executable or a shared library.
   std::error_code ec;
   const std::string output = fs::absolute(cl.output.value_or("a.out"), ec).lexically_normal().string();
   if (ec || !worth_recording(cl, output)) exec_compiler(ctx, direct_arguments(cl, toolchain));

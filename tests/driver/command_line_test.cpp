@@ -85,6 +85,16 @@ TEST(CommandLine, LinkModes) {
   EXPECT_FALSE(parse({"-Wl,-r", "a.o", "-o", "all.o"}).executable);
   EXPECT_FALSE(parse({"-Xlinker", "-shared", "a.o"}).executable);
   EXPECT_FALSE(parse({"a.o"}).output.has_value());  // a.out
+  // Executables and shared libraries are recorded; relocatable links are not.
+  EXPECT_TRUE(exe.records_build());
+  for (const auto& args : std::vector<std::vector<std::string>>{
+           {"-shared", "a.o", "-o", "liba.so"}, {"-Wl,-shared", "a.o"}, {"-Xlinker", "-shared", "a.o"}}) {
+    EXPECT_TRUE(parse(args).shared_library) << args[0];
+    EXPECT_TRUE(parse(args).records_build()) << args[0];
+  }
+  for (const auto& args : std::vector<std::vector<std::string>>{
+           {"-r", "a.o", "-o", "all.o"}, {"-Wl,-r", "a.o"}, {"-shared", "-r", "a.o"}, {"-c", "a.c"}})
+    EXPECT_FALSE(parse(args).records_build()) << args[0];
 }
 
 TEST(CommandLine, OptionValuesAreNotInputs) {
@@ -156,7 +166,9 @@ TEST(CommandLine, DirectArgumentsAddGraftFlagsOnlyWhereTheyApply) {
   EXPECT_FALSE(contains(own_id, kBuildIdFlag));
   auto shared = direct_arguments(parse({"-shared", "-fPIC", "a.c", "-o", "liba.so"}), Toolchain::clang(plugin));
   EXPECT_TRUE(contains(shared, "-fpatchable-function-entry=16,14"));
-  EXPECT_FALSE(contains(shared, kBuildIdFlag));
+  EXPECT_TRUE(contains(shared, kBuildIdFlag));  // recorded by its build-id, like an executable
+  auto relocatable = direct_arguments(parse({"-r", "a.o", "-o", "all.o"}), Toolchain::clang(plugin));
+  EXPECT_FALSE(contains(relocatable, kBuildIdFlag));
 }
 
 TEST(CommandLine, SplitsALinkWithSources) {

@@ -66,7 +66,7 @@ struct Fixture {
     applied.push_back({});
     applied.back().defines["far_function"] = {kBias + (3ull << 30), 16, true};
   }
-  link::Resolver resolver() { return link::Resolver(getpid(), kBias, base, imports, applied, {}); }
+  link::Resolver resolver() { return link::Resolver(getpid(), kBias, true, base, imports, applied, {}); }
 };
 
 template <typename T>

@@ -1,0 +1,32 @@
+// The module's next release: entries count their reads (a struct that grows).
+#include <stdio.h>
+#include <stdlib.h>
+
+struct entry {
+  int key;
+  int value;
+  long reads;
+  struct entry *next;
+};
+
+static struct entry *table[16];
+int mod_stored;  // exported: reached through the module's GOT
+
+int mod_version(void) { return 2; }
+
+int mod_put(int key, int value) {
+  struct entry *e = malloc(sizeof *e);
+  if (!e) return -1;
+  e->key = key;
+  e->value = value;
+  e->reads = 0;
+  e->next = table[key & 15];
+  table[key & 15] = e;
+  return ++mod_stored;
+}
+
+int mod_get(int key, char *out, int size) {
+  for (struct entry *e = table[key & 15]; e; e = e->next)
+    if (e->key == key) return snprintf(out, size, "v2 %d=%d reads=%ld", key, e->value, ++e->reads);
+  return snprintf(out, size, "v2 %d missing", key);
+}
