@@ -29,6 +29,11 @@ Required:
                      (and graft's bin/ first in PATH), under
                      nice -n 5; e.g. 'make -j2' or './configure && make -j2'
   --binary PATH      the built program, relative to each tree (e.g. src/nginx)
+  --module PATH      a shared library the server loads (a plugin, a dynamic
+                     module), relative to each tree, built with graft-cc
+                     -shared: the patch is made for it instead of the binary
+                     and applied to the server, which must have it loaded;
+                     {module} in commands is the old tree's copy
   --run CMD          starts the server in the foreground; {bin} is replaced by
                      the binary's absolute path, {port} by a free TCP port,
                      {dir} by the trial's work directory. bash execs it, so
@@ -93,7 +98,7 @@ EOF
 
 die() { echo "trial: $*" >&2; exit 2; }
 
-old= new= build_cmd= binary= run_cmd= ready_cmd= load_cmd= serving_cmd=
+old= new= build_cmd= binary= module= run_cmd= ready_cmd= load_cmd= serving_cmd=
 name= setup_cmd= upstream_cmd= check_old= check_new= failures_cmd= transform= work= graft_build= compiler=clang
 apply_after=2 revert_after=2 load_wait=30 ready_timeout=30 timeout_ms= no_build=0
 diff_args=()
@@ -105,14 +110,14 @@ while [ $# -gt 0 ]; do
     case $opt in
         -h|--help) usage; exit 0 ;;
         --no-build) no_build=1; shift; continue ;;
-        --old|--new|--build|--binary|--run|--ready|--load|--serving|--name|--check-old|--check-new|--failures|\
+        --old|--new|--build|--binary|--module|--run|--ready|--load|--serving|--name|--check-old|--check-new|--failures|\
         --setup|--upstream|--diff-arg|--transform|--apply-after|--revert-after|--load-wait|--ready-timeout|--timeout|--graft|--work|\
         --compiler)
             need_value "$@" ;;
         *) die "unknown option '$opt' (see --help)" ;;
     esac
     case $opt in
-        --old) old=$2 ;; --new) new=$2 ;; --build) build_cmd=$2 ;; --binary) binary=$2 ;;
+        --old) old=$2 ;; --new) new=$2 ;; --build) build_cmd=$2 ;; --binary) binary=$2 ;; --module) module=$2 ;;
         --run) run_cmd=$2 ;; --ready) ready_cmd=$2 ;; --load) load_cmd=$2 ;; --serving) serving_cmd=$2 ;;
         --name) name=$2 ;; --upstream) upstream_cmd=$2 ;; --setup) setup_cmd=$2 ;; --check-old) check_old=$2 ;; --check-new) check_new=$2 ;;
         --failures) failures_cmd=$2 ;; --diff-arg) diff_args+=("$2") ;; --transform) transform=$2 ;;
@@ -136,6 +141,8 @@ done
 old=$(cd "$old" && pwd) new=$(cd "$new" && pwd)
 [ "$old" != "$new" ] || die "--old and --new are the same tree; give two trees (two checkouts or unpacked releases)"
 [[ $binary != /* ]] || die "--binary is relative to each tree (e.g. src/server), not '$binary'"
+[[ $module != /* ]] || die "--module is relative to each tree (e.g. plugins/foo/foo.so), not '$module'"
+patched=${module:-$binary}  # what the patch is made for
 if [ -n "$transform" ]; then
     [ -f "$transform" ] || die "--transform $transform is not a file"
     transform=$(cd "$(dirname "$transform")" && pwd)/$(basename "$transform")
@@ -188,6 +195,7 @@ first_line() { grep -v '^\s*$' "$1" 2>/dev/null | grep -m1 -i 'error\|refus' || 
 expand() {
     local c=$1
     c=${c//\{bin\}/$(printf '%q' "$BIN")}
+    c=${c//\{module\}/$(printf '%q' "$MODULE")}
     c=${c//\{port\}/$PORT}
     c=${c//\{upstream_port\}/$UPSTREAM_PORT}
     c=${c//\{dir\}/$(printf '%q' "$work")}
@@ -227,6 +235,7 @@ build_tree() {  # build_tree DIR LABEL
             { build_ok="$2 failed"; problems+=("building $2 failed: $(tail -1 "$log") (see $log)"); finish; }
     fi
     [ -x "$1/$binary" ] || { build_ok="$2: no $binary"; problems+=("$1/$binary was not built"); finish; }
+    [ -z "$module" ] || [ -f "$1/$module" ] || { build_ok="$2: no $module"; problems+=("$1/$module was not built"); finish; }
 }
 t0=$(now_ms)
 build_tree "$old" old
@@ -237,7 +246,7 @@ build_ok="ok ($(( ($(now_ms) - t0) / 1000 )) s)"
 # ------------------------------------------------------------------ diff --
 
 echo "trial: graft diff --explain" >&2
-diff_cmd=("$graft" diff "$old/$binary" "$new/$binary" -o "$work/patch.graft" --explain "${diff_args[@]}")
+diff_cmd=("$graft" diff "$old/$patched" "$new/$patched" -o "$work/patch.graft" --explain "${diff_args[@]}")
 [ -z "$transform" ] || diff_cmd+=(--transform "$transform")
 rm -f "$work/patch.graft"
 "${diff_cmd[@]}" >"$work/explain.txt" 2>"$work/diff.err"
@@ -267,7 +276,8 @@ PORT=$(free_port)
 UPSTREAM_PORT=$(free_port)
 [ "$UPSTREAM_PORT" != "$PORT" ] || UPSTREAM_PORT=$(free_port)
 BIN=$old/$binary
-export PORT UPSTREAM_PORT BIN
+MODULE=${module:+$old/$module}
+export PORT UPSTREAM_PORT BIN MODULE
 mkdir -p "$work/www"
 [ -e "$work/www/index.html" ] || printf '<html><body>graft trial</body></html>\n' >"$work/www/index.html"
 if [ -n "$setup_cmd" ]; then
@@ -357,7 +367,7 @@ if [ $applied = 1 ]; then
         revert="refused"
         [ -n "$refusal" ] || refusal=$(first_line "$work/revert.err")
         echo "trial: revert refused; graft diff NEW OLD and apply that" >&2
-        if "$graft" diff "$new/$binary" "$old/$binary" -o "$work/back.graft" --explain "${diff_args[@]}" \
+        if "$graft" diff "$new/$patched" "$old/$patched" -o "$work/back.graft" --explain "${diff_args[@]}" \
                >"$work/back-explain.txt" 2>"$work/back-diff.err" &&
            "$graft" apply "$server_pid" "$work/back.graft" --json "${tmo[@]}" >"$work/back.json" 2>"$work/back.err"; then
             revert+="; NEW->OLD patch applied ($(json_field pause_us "$work/back.json") us)"

@@ -106,6 +106,7 @@ CodeVersionsOf code_versions(const link::Resolver& resolver) {
 // Where a global lives now (MigrationInput::old_address).
 std::function<Result<uint64_t>(const std::string&)> current_address(const link::Resolver& resolver, pid_t pid) {
   return [&resolver, pid](const std::string& id) -> Result<uint64_t> {
+    if (auto elsewhere = resolver.interposed(id)) return *elsewhere;  // the copy a library's code uses
     if (auto d = resolver.current(id)) return d->address;
     return make_error("cannot find global {} in process {}", id, pid);
   };
@@ -320,6 +321,17 @@ Status ApplyUpdate::link() {
   for (const auto& f : m_.functions)
     if (f.replaces && resolver_->versions(f.identity).empty())
       return make_error("cannot find {} in process {}", f.identity, pid_);
+  // A library's global whose type changes gets new storage the library's
+  // code is linked to; one the dynamic linker bound elsewhere (a copy
+  // relocation into the executable) is used through its GOT slot, which
+  // the patch does not rewrite.
+  if (data_plan_)
+    for (const auto& root : data_plan_->roots)
+      if (auto elsewhere = resolver_->interposed(root.identity); elsewhere && root.new_type >= 0)
+        return make_error("{} of {} changes type, and the library's code uses another copy of it at {:#x} (a copy "
+                          "relocation into the executable, or another binary's definition): graft cannot give it new "
+                          "storage; keep its type, or restart the program; nothing was changed",
+                          root.variable, module_.name, *elsewhere);
   add_replaced_ranges();
   add_frame_holder_ranges();
   return lay_out();

@@ -97,7 +97,26 @@ std::optional<registry::Definition> Resolver::current(const std::string& identit
   return all.back();
 }
 
+std::optional<uint64_t> Resolver::interposed(const std::string& name) const {
+  if (executable_) return std::nullopt;
+  const auto slot_at = base_imports_.find(name);
+  const auto own = base_symbols_.find(name);
+  if (slot_at == base_imports_.end() || own == base_symbols_.end()) return std::nullopt;
+  auto slot = read_process_memory(pid_, LoadBias(bias_).at(LinkAddress(slot_at->second)), 8);
+  if (!slot) return std::nullopt;
+  uint64_t value = 0;
+  std::memcpy(&value, slot->data(), 8);
+  // Bound to the library's own definition: the same. A lazy PLT slot not
+  // bound yet leads to the library's PLT, which binds it as the library's
+  // own calls would: the patch's calls go that way too.
+  if (!value || value == bias_ + own->second.address) return std::nullopt;
+  return value;
+}
+
 Result<uint64_t> Resolver::resolve(const std::string& name) {
+  // A library's symbol the dynamic linker bound elsewhere: what the
+  // library's own code uses, so the patch's code uses it too.
+  if (auto elsewhere = interposed(name)) return *elsewhere;
   // Code is reached through the canonical entry (later patches redirect it);
   // data lives where its newest definition is (a patch may move a global).
   if (auto c = canonical(name)) return c->function ? c->address : current(name)->address;

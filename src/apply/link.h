@@ -34,6 +34,13 @@ class Resolver {
   // The newest definition: where a global's value lives now.
   std::optional<registry::Definition> current(const std::string& identity) const;
   Result<uint64_t> resolve(const std::string& name);
+  // A shared library's own exported symbol that the dynamic linker bound
+  // elsewhere for the library's own code (the executable's definition, or a
+  // copy relocation of a variable into the executable), or not yet (a lazy
+  // PLT slot): where its GOT slot points, which is what the library's code
+  // calls or reads. nullopt when the base is the executable (never
+  // interposed) or the slot points to the library's own definition.
+  std::optional<uint64_t> interposed(const std::string& name) const;
   // Where a thread-local variable the patch uses is, as an offset from the
   // thread pointer (the same in every thread): the executable's own from its
   // PT_TLS segment by glibc's rule, a library's from the initial-exec GOT slot

@@ -84,15 +84,22 @@ Result<std::optional<Module>> module_with_build_id(pid_t pid, const std::vector<
   if (exe_elf->build_id() == build_id) return std::optional<Module>(std::move(executable));
   GRAFT_ASSIGN(const FileId exe, executable_id(pid));
   std::set<std::pair<uint64_t, uint64_t>> seen;
+  std::optional<Module> found;
   for (const MemoryMap* m : library_starts(maps, exe)) {
     if (!seen.insert({m->device, m->inode}).second) continue;
     auto file = open_mapped_file(pid, *m);
     if (!file) continue;  // unmapped since, or not a regular file: not a library
     auto elf = ElfFile::open(fmt::format("/proc/self/fd/{}", file->get()));
     if (!elf || elf.value()->build_id() != build_id) continue;
-    return std::optional<Module>(library_module(maps, *m, build_id));
+    // Two files of one build loaded (copies under two names): patching one
+    // would leave the other's callers on the old code.
+    if (found)
+      return make_error("process {} has two copies of build-id {} loaded ({} at {:#x}, {} at {:#x}): graft patches one "
+                        "copy of a library, and the other would keep running the old code; load one copy only",
+                        pid, build_id, found->first.path, found->start, m->path, m->start);
+    found = library_module(maps, *m, build_id);
   }
-  return std::optional<Module>();
+  return found;
 }
 
 std::vector<registry::Record> stack_of(const std::vector<registry::Record>& all, const std::string& library) {

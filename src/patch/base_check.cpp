@@ -17,6 +17,8 @@ std::map<std::string, uint64_t> imported_slots(const ElfFile& binary) {
     if (r.type != R_X86_64_GLOB_DAT && r.type != R_X86_64_JUMP_SLOT && r.type != R_X86_64_64 &&
         r.type != R_X86_64_TPOFF64)
       continue;
+    // A word holding sym+addend is the symbol's address only without an addend.
+    if (r.type == R_X86_64_64 && r.addend != 0) continue;
     const auto& name = binary.dynamic_symbols()[r.symbol].name;
     if (!name.empty()) slots.emplace(name, r.offset);
   }

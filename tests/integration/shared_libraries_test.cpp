@@ -145,5 +145,85 @@ TEST_F(SharedLibraries, AModuleUnloadedAfterThePatchIsReportedAndRecoverDropsThe
   EXPECT_EQ(target.ask("get 1"), "v2 1=11 reads=1");
 }
 
+// A library the program is linked against, whose exported counter the
+// program reads itself: a copy relocation puts the live counter in the
+// program, and the library's code uses it through its GOT. The patch's code
+// must use that copy too, not the library's own, which nothing reads.
+TEST_F(SharedLibraries, ASymbolTheDynamicLinkerBoundElsewhereIsUsedWhereItWasBound) {
+  const fs::path linked = dir.path() / "linked";
+  must(run({(bin_dir() / "graft-cc").string(), "-O2", "-fno-pic", "-no-pie",
+            (programs_dir() / "shlib" / "v1" / "linked.c").string(), "-o", linked.string(),
+            "-L" + v1.parent_path().string(), "-Wl,-rpath," + v1.parent_path().string(), "-lmod"}),
+       "linking the program against v1/libmod.so");
+  Process target({linked.string()});
+  EXPECT_EQ(target.ask("put 1 10"), "1");
+  EXPECT_EQ(target.ask("stored"), "1");
+  const auto applied = apply(target);
+  ASSERT_EQ(applied.exit_code, 0) << applied.err;
+  EXPECT_EQ(target.ask("version"), "2");
+  EXPECT_EQ(target.ask("put 2 20"), "2");  // the new mod_put counts in the program's copy
+  EXPECT_EQ(target.ask("stored"), "2");
+  EXPECT_EQ(target.ask("get 1"), "v2 1=10 reads=1");
+}
+
+// Two files of one build loaded (a copy under another name): patching one
+// would leave the other's callers on the old code, so neither is patched.
+TEST_F(SharedLibraries, TwoLoadedCopiesOfOneBuildAreRefused) {
+  const fs::path copy = dir.path() / "libmod-copy.so";
+  fs::copy_file(v1, copy);
+  Process target({host.string(), v1.string()});
+  EXPECT_EQ(target.ask("also " + copy.string()), "loaded");
+  const auto refused = apply(target);
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_TRUE(one_line(refused.err)) << refused.err;
+  EXPECT_NE(refused.err.find("two copies of build-id"), std::string::npos) << refused.err;
+  EXPECT_NE(refused.err.find("libmod-copy.so"), std::string::npos) << refused.err;
+  EXPECT_EQ(target.ask("version"), "1");
+  EXPECT_TRUE(text_matches_binary(target.pid(), v1));
+}
+
+// The executable and a library each have their own stack of patches in
+// one process: both apply (numbered in the order they came), status names
+// the library's, and revert takes back the newest first, whichever binary
+// it patched.
+TEST_F(SharedLibraries, TheExecutableAndALibraryArePatchedSideBySide) {
+  const std::string cc = (bin_dir() / "graft-cc").string();
+  const fs::path host2 = dir.path() / "v2" / "host";
+  must(run({cc, "-O2", "-pthread", (programs_dir() / "shlib" / "v2" / "host.c").string(), "-o", host2.string(), "-ldl"}),
+       "linking v2/host");
+  const fs::path host_patch = dir.path() / "host.graft";
+  must(graft({"diff", host.string(), host2.string(), "-o", host_patch.string()}), "graft diff of the host");
+
+  Process target({host.string(), v1.string()});
+  EXPECT_EQ(target.ask("put 3 30"), "1");
+  const auto library_applied = apply(target);
+  ASSERT_EQ(library_applied.exit_code, 0) << library_applied.err;
+  const auto host_applied = graft({"apply", std::to_string(target.pid()), host_patch.string()});
+  ASSERT_EQ(host_applied.exit_code, 0) << host_applied.err;
+  EXPECT_EQ(target.ask("hello"), "host v2");
+  EXPECT_EQ(target.ask("get 3"), "v2 3=30 reads=1");
+  const auto listed = status(target);
+  const auto patches = nlohmann::json::parse(listed.out).at("patches");
+  ASSERT_EQ(patches.size(), 2u) << listed.out;
+  EXPECT_EQ(patches[0].at("sequence"), 1);
+  EXPECT_EQ(patches[0].at("library"), "libmod.so");
+  EXPECT_EQ(patches[1].at("sequence"), 2);
+  EXPECT_TRUE(patches[1].at("library").is_null());
+  // The same library patch again: already applied, whatever the executable's stack holds.
+  const auto twice = apply(target);
+  EXPECT_EQ(twice.exit_code, 1);
+  EXPECT_NE(twice.err.find("is already applied"), std::string::npos) << twice.err;
+
+  const auto first = graft({"revert", std::to_string(target.pid())});
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  EXPECT_EQ(target.ask("hello"), "host v1");
+  EXPECT_EQ(target.ask("get 3"), "v2 3=30 reads=2");
+  const auto second = graft({"revert", std::to_string(target.pid())});
+  ASSERT_EQ(second.exit_code, 0) << second.err;
+  EXPECT_EQ(target.ask("get 3"), "v1 3=30");
+  EXPECT_TRUE(text_matches_binary(target.pid(), v1));
+  EXPECT_TRUE(text_matches_binary(target.pid(), host));
+}
+
 }  // namespace
 }  // namespace graft::test

@@ -39,6 +39,8 @@ static const char *load(const char *path) {
   return "loaded";
 }
 
+static const char *greeting(void) { return "host v1"; }
+
 static const char *unload(void) {
   if (!module) return "not loaded";
   __atomic_store_n(&version, NULL, __ATOMIC_RELEASE);
@@ -66,6 +68,10 @@ int main(int argc, char **argv) {
     line[strcspn(line, "\n")] = 0;
     if (strncmp(line, "load ", 5) == 0) {
       printf("%s\n", load(line + 5));
+    } else if (strcmp(line, "hello") == 0) {
+      printf("%s\n", greeting());
+    } else if (strncmp(line, "also ", 5) == 0) {  // another copy, loaded and never called
+      printf("%s\n", dlopen(line + 5, RTLD_NOW) ? "loaded" : dlerror());
     } else if (strcmp(line, "unload") == 0) {
       printf("%s\n", unload());
     } else if (!module) {
