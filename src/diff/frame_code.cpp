@@ -1,8 +1,13 @@
 #include "diff/frame_code.h"
 
+#include <elf.h>
+
 #include <algorithm>
+#include <map>
+#include <set>
 
 #include "diff/compare.h"
+#include "diff/continuation.h"
 #include "patch/relocation.h"
 
 namespace graft::diff {
@@ -54,6 +59,49 @@ int dwarf_number(ZydisRegister r) {
 }
 
 bool is_callee_saved(int reg) { return std::find(std::begin(kCalleeSaved), std::end(kCalleeSaved), reg) != std::end(kCalleeSaved); }
+
+namespace {
+
+// C library functions that never return to their caller.
+const std::set<std::string> kLibraryNoReturn = {
+    "exit", "_exit", "_Exit", "quick_exit", "abort", "__stack_chk_fail", "__assert_fail", "__assert_perror_fail",
+    "__fortify_fail", "__chk_fail", "err", "errx", "verr", "verrx", "longjmp", "_longjmp", "siglongjmp",
+    "__longjmp_chk", "pthread_exit"};
+
+// Whether a call to `callee` (as Code::callees names it) never comes back:
+// a C library function that never returns, or a function of the build with
+// no return instruction and no jump out of itself (control cannot come back
+// but by longjmp), as compilers find for a `usage()` that ends in exit(1)
+// without being declared noreturn. The instruction after such a call is not
+// its successor: the compiler put the next block there, and a path through
+// the call into it (with the call's arguments still pushed) does not exist.
+bool never_returns(const Build& build, const std::string& callee) {
+  if (kLibraryNoReturn.count(callee)) return true;
+  const Definition* d = build.find(callee);
+  if (!d || !d->function) return false;
+  const ElfSymbol& symbol = build.symbol(d->section.object, d->symbol);
+  auto ins = decode(build.section(d->section), symbol.value, symbol.size);
+  if (!ins || ins->empty()) return false;
+  std::vector<uint64_t> relocated;  // where relocations apply, sorted
+  for (const auto& r : build.relocations(d->section)) relocated.push_back(r.offset);
+  std::sort(relocated.begin(), relocated.end());
+  auto has_relocation = [&](const Instruction& i) {
+    auto it = std::lower_bound(relocated.begin(), relocated.end(), i.offset);
+    return it != relocated.end() && *it < i.offset + i.ins.length;
+  };
+  for (const auto& i : *ins) {
+    const auto category = i.ins.meta.category;
+    if (category == ZYDIS_CATEGORY_RET) return false;
+    if (category != ZYDIS_CATEGORY_UNCOND_BR && category != ZYDIS_CATEGORY_COND_BR) continue;
+    if (i.ins.operand_count_visible == 0 || i.ops[0].type != ZYDIS_OPERAND_TYPE_IMMEDIATE || has_relocation(i))
+      return false;  // indirect, or to another function (a tail call)
+    const uint64_t to = i.offset + i.ins.length + static_cast<uint64_t>(i.ops[0].imm.value.s);
+    if (to < symbol.value || to >= symbol.value + symbol.size) return false;
+  }
+  return true;
+}
+
+}  // namespace
 
 Result<Code> read_code(const Build& build, const Definition& def) {
   const ElfSymbol& symbol = build.symbol(def.section.object, def.symbol);
@@ -114,14 +162,31 @@ Result<Code> read_code(const Build& build, const Definition& def) {
         if (k + 1 < n) code.successors[k].push_back(k + 1);
         break;
       case ZYDIS_CATEGORY_CALL:
-        if (k + 1 < n) code.successors[k].push_back(k + 1);
         if (!indirect) code.callees[k] = named_target(k);
+        if (k + 1 < n && (code.callees[k].empty() || !never_returns(build, code.callees[k])))
+          code.successors[k].push_back(k + 1);
         break;
       default:
         if (i.ins.mnemonic == ZYDIS_MNEMONIC_UD2 || i.ins.mnemonic == ZYDIS_MNEMONIC_HLT) break;
         if (k + 1 < n) code.successors[k].push_back(k + 1);
     }
   }
+  // Switches: each indirect jump through a jump table goes where its table
+  // says. All of them or none: one left going anywhere may enter another's
+  // pattern midway.
+  std::vector<std::pair<size_t, std::vector<size_t>>> tables;
+  bool all_tables = true;
+  for (size_t k = 0; k < n && all_tables; ++k)
+    if (code.anywhere[k]) {
+      auto cases = jump_table_cases(build, def, code, k);
+      if (cases.empty()) all_tables = false;
+      else tables.emplace_back(k, std::move(cases));
+    }
+  if (all_tables)
+    for (auto& [k, targets] : tables) {
+      code.anywhere[k] = false;
+      code.successors[k] = std::move(targets);
+    }
   // The prologue: the entry's NOP, pushes and `mov %rsp,%rbp`.
   int64_t depth = 8;
   bool rbp_set_at_prologue = false;

@@ -380,6 +380,42 @@ TEST_F(Transfer, MainContinuableAtItsStartUpCallsMovesAtTheCallItServesIn) {
   EXPECT_EQ(target.ask("quit"), "bye 1.1");
 }
 
+// A call that never returns ends its path: main's die() calls before its
+// service call (exit() without a noreturn declaration, its stack arguments
+// still pushed) do not lead into the code after them. Before graft knew, it
+// found two stack depths at one place and refused, as it refused OpenSSH's
+// sshd 10.4 -> 10.5.
+TEST_F(Transfer, ACallThatNeverReturnsEndsItsPath) {
+  const auto v1 = build_program(dir, "noreturn", "v1");
+  std::string explain;
+  const auto patch = diff(v1, build_program(dir, "noreturn", "v2"), &explain);
+  EXPECT_EQ(explain.find("stack depth"), std::string::npos) << explain;
+  EXPECT_NE(explain.find("transferable at the call to serve at main.c:"), std::string::npos) << explain;
+  Process target({v1.string()});
+  ASSERT_EQ(target.ask("ping"), "pong");
+  auto applied = graft({"apply", std::to_string(target.pid()), patch.string(), "--timeout", "5000", "--json"});
+  ASSERT_EQ(applied.exit_code, 0) << applied.out << applied.err;
+  EXPECT_EQ(target.ask("ping"), "pong");
+  EXPECT_EQ(target.ask("quit"), "bye 1.1");
+}
+
+// A switch compiled to a jump table before main's service call: the
+// indirect jump goes where the table's entries say (read from their
+// relocations), not anywhere, and main moves into its new code at serve().
+TEST_F(Transfer, AJumpTableGoesWhereItsEntriesSay) {
+  const auto v1 = build_program(dir, "switchmain", "v1");
+  std::string explain;
+  const auto patch = diff(v1, build_program(dir, "switchmain", "v2"), &explain);
+  EXPECT_EQ(explain.find("graft follows no jump table here"), std::string::npos) << explain;
+  EXPECT_NE(explain.find("transferable at the call to serve at main.c:"), std::string::npos) << explain;
+  Process target({v1.string(), "21"});
+  ASSERT_EQ(target.ask("ping"), "pong");
+  auto applied = graft({"apply", std::to_string(target.pid()), patch.string(), "--timeout", "5000", "--json"});
+  ASSERT_EQ(applied.exit_code, 0) << applied.out << applied.err;
+  EXPECT_EQ(target.ask("ping"), "pong");
+  EXPECT_EQ(target.ask("quit"), "bye 1.1 21");  // the limit main computed before the update, kept
+}
+
 // An update point is a transfer point too: updatepoint's worker never waits
 // in a call (it computes and yields), so its thread can only move at
 // graft_update_point(), where graft parks it while the update is pending.
