@@ -321,6 +321,16 @@ Status ApplyUpdate::link() {
   for (const auto& f : m_.functions)
     if (f.replaces && resolver_->versions(f.identity).empty())
       return make_error("cannot find {} in process {}", f.identity, pid_);
+  // A library's function the dynamic linker bound elsewhere (the
+  // executable defines it too): the library's own calls go there, so its
+  // replacement here is not what they run.
+  for (const auto& f : m_.functions)
+    if (f.replaces)
+      if (auto elsewhere = resolver_->interposed(f.identity))
+        report_.notes.push_back(fmt::format(
+            "{} of {} is replaced, but the library's calls to it go to another definition at {:#x} (the "
+            "executable's, which interposes it): patch that binary too for the new code to run", f.identity,
+            module_.name, *elsewhere));
   // A library's global whose type changes gets new storage the library's
   // code is linked to; one the dynamic linker bound elsewhere (a copy
   // relocation into the executable) is used through its GOT slot, which

@@ -61,6 +61,7 @@ struct ApplyReport {
   bool update_thread_idle = false;  // it was blocked in a waiting system call
   uint64_t update_us = 0;       // that thread stopped and borrowed; the others ran on
   uint64_t at_commit_us = 0;    // GRAFT_AT_COMMIT: run inside the pause, every thread stopped
+  std::vector<std::string> notes;  // what the user should know of an update that applied
 };
 
 // When no safe moment came before the timeout: the threads that kept it, each

@@ -178,7 +178,8 @@ int run_apply(int pid, const std::string& file, int timeout_ms, bool json, const
                 {"user_transformed", report->user_transformed},
                 {"user_batches", report->user_batches}, {"update_calls", report->update_calls},
                 {"update_thread", report->update_thread}, {"update_thread_idle", report->update_thread_idle},
-                {"update_us", report->update_us}, {"at_commit_us", report->at_commit_us}});
+                {"update_us", report->update_us}, {"at_commit_us", report->at_commit_us},
+                {"notes", report->notes}});
   } else {
     std::cout << fmt::format("applied patch {} to process {} as #{}: {} functions, {} threads, paused {} us, {:.2f} ms in all\n",
                              report->patch_id, pid, report->sequence, report->functions, report->threads,
@@ -204,6 +205,7 @@ int run_apply(int pid, const std::string& file, int timeout_ms, bool json, const
     if (report->objects_moved)
       std::cout << fmt::format("data: {} objects outgrew their allocation and moved to {} bytes of new storage at {:#x}\n",
                                report->objects_moved, report->storage_bytes, report->storage);
+    for (const auto& note : report->notes) std::cout << "note: " << note << "\n";
   }
   return 0;
 }

@@ -166,6 +166,43 @@ TEST_F(SharedLibraries, ASymbolTheDynamicLinkerBoundElsewhereIsUsedWhereItWasBou
   EXPECT_EQ(target.ask("get 1"), "v2 1=10 reads=1");
 }
 
+// A program that defines a function the library exports and calls itself:
+// the library's calls go to the program's definition, before the patch and
+// after. The patch replaces the library's copy all the same, and apply says
+// that it is not what runs, so that nobody waits for it to.
+// The module is built as gcc builds by default (-fsemantic-interposition;
+// clang calls a function of the same unit directly otherwise), so that its
+// own calls to mod_version go through its PLT.
+TEST_F(SharedLibraries, ALibraryFunctionTheProgramInterposesIsReportedAsNotRunning) {
+  const std::string cc = (bin_dir() / "graft-cc").string();
+  for (const std::string version : {"v1", "v2"}) {
+    fs::create_directories(dir.path() / ("si-" + version));
+    must(run({cc, "-O2", "-fPIC", "-fsemantic-interposition", "-shared",
+              (programs_dir() / "shlib" / version / "mod.c").string(), "-o",
+              (dir.path() / ("si-" + version) / "libmod.so").string()}),
+         "linking si-" + version + "/libmod.so");
+  }
+  const fs::path module = dir.path() / "si-v1" / "libmod.so";
+  const fs::path module_patch = dir.path() / "si.graft";
+  must(graft({"diff", module.string(), (dir.path() / "si-v2" / "libmod.so").string(), "-o", module_patch.string()}),
+       "graft diff");
+  const fs::path interposer = dir.path() / "interposer";
+  must(run({cc, "-O2", "-fno-pic", "-no-pie", "-DINTERPOSE", (programs_dir() / "shlib" / "v1" / "linked.c").string(),
+            "-o", interposer.string(), "-L" + module.parent_path().string(),
+            "-Wl,-rpath," + module.parent_path().string(), "-lmod"}),
+       "linking the interposer against si-v1/libmod.so");
+  Process target({interposer.string()});
+  EXPECT_EQ(target.ask("put 5 50"), "1");
+  EXPECT_EQ(target.ask("get 5"), "v7 5=50");
+  const auto applied = graft({"apply", std::to_string(target.pid()), module_patch.string(), "--json"});
+  ASSERT_EQ(applied.exit_code, 0) << applied.err;
+  const auto notes = nlohmann::json::parse(applied.out).at("notes");
+  ASSERT_EQ(notes.size(), 1u) << applied.out;
+  EXPECT_NE(notes[0].get<std::string>().find("mod_version of libmod.so is replaced, but the library's calls to it go "
+                                             "to another definition"), std::string::npos) << notes[0];
+  EXPECT_EQ(target.ask("get 5"), "v7 5=50 reads=1");  // the new mod_get, calling the program's mod_version
+}
+
 // Two files of one build loaded (a copy under another name): patching one
 // would leave the other's callers on the old code, so neither is patched.
 TEST_F(SharedLibraries, TwoLoadedCopiesOfOneBuildAreRefused) {

@@ -94,9 +94,14 @@ cp_stop() {
 load_pid=
 load_start() {  # back-to-back redis-benchmark runs until load_stop
     rm -f "$work/load.stop" "$work/load.err"
+    # A failure says how it ended (124: the 20 s limit; the machine's load
+    # then), so that a stalled target is told from a client that failed.
     ( while [ ! -e "$work/load.stop" ]; do
+          local began=$SECONDS rc=0
           timeout 20 redis-benchmark -p "$kv_port" -t get,set,incr,lpush,lrange_100 -n 3000 -c 8 -q \
-              >/dev/null 2>>"$work/load.err" || { [ -e "$work/load.stop" ] || echo "redis-benchmark failed" >>"$work/load.err"; }
+              >/dev/null 2>>"$work/load.err" || rc=$?
+          [ $rc == 0 ] || [ -e "$work/load.stop" ] ||
+              echo "redis-benchmark failed (exit $rc after $((SECONDS - began)) s; load $(cut -d' ' -f1-3 /proc/loadavg))" >>"$work/load.err"
       done ) &
     load_pid=$!
 }

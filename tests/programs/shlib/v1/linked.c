@@ -1,12 +1,18 @@
 // A program linked against the module (not dlopen'ed) that reads the
 // module's exported counter itself: built without PIC, it gets the counter
 // by a copy relocation, and the module's own code then uses that copy,
-// through its GOT, not the one in the module's data.
+// through its GOT, not the one in the module's data. Built with
+// -DINTERPOSE, it also defines mod_version, and the dynamic linker binds the
+// module's own calls to mod_version (through its PLT) to this one.
 #include <stdio.h>
 #include <string.h>
 
 extern int mod_stored;
+#ifdef INTERPOSE
+int mod_version(void) { return 7; }
+#else
 int mod_version(void);
+#endif
 int mod_put(int key, int value);
 int mod_get(int key, char *out, int size);
 

@@ -25,6 +25,6 @@ int mod_put(int key, int value) {
 
 int mod_get(int key, char *out, int size) {
   for (struct entry *e = table[key & 15]; e; e = e->next)
-    if (e->key == key) return snprintf(out, size, "v1 %d=%d", key, e->value);
-  return snprintf(out, size, "v1 %d missing", key);
+    if (e->key == key) return snprintf(out, size, "v%d %d=%d", mod_version(), key, e->value);
+  return snprintf(out, size, "v%d %d missing", mod_version(), key);
 }

@@ -27,6 +27,6 @@ int mod_put(int key, int value) {
 
 int mod_get(int key, char *out, int size) {
   for (struct entry *e = table[key & 15]; e; e = e->next)
-    if (e->key == key) return snprintf(out, size, "v2 %d=%d reads=%ld", key, e->value, ++e->reads);
-  return snprintf(out, size, "v2 %d missing", key);
+    if (e->key == key) return snprintf(out, size, "v%d %d=%d reads=%ld", mod_version(), key, e->value, ++e->reads);
+  return snprintf(out, size, "v%d %d missing", mod_version(), key);
 }
