@@ -211,8 +211,12 @@ class Transformer {
   // Exact mode: a number that does not survive its conversion (it does not
   // fit the new type) is noted; the first since the last call of lost() is
   // returned, with the field's path in the value ("count", "inner.level").
+  // Also noted in either mode (`cut`): a string in a char array that
+  // shrinks which would lose its end (no zero byte in what is kept, and
+  // something other than zeros in what is not).
   struct Loss {
     std::string field, value, type;  // "count", "5000000000", "int"
+    bool cut = false;
   };
   void set_exact(bool exact);
   std::optional<Loss> lost();

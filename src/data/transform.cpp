@@ -1,6 +1,7 @@
 // The generated default transformer: a value of an old type, rewritten in
 // the new type's layout. Fields by name, numbers converted as C converts
 // them, enumerators by name, new fields left at their default.
+#include <algorithm>
 #include <cstring>
 #include <map>
 #include <memory>
@@ -115,8 +116,17 @@ class Transformer::Impl {
       last_ = &*it;
     }
     for (const Step& step : last_->second) {
-      if (step.convert < 0) {
+      if (step.convert == kCopy) {
         std::memcpy(dst + step.to, src + step.from, step.size);
+      } else if (step.convert == kCutString) {
+        // A char array that shrinks keeps a string only if the string ends
+        // in what is kept (or nothing but zeros is lost): cut, it would have
+        // no end, and the new code would read past it.
+        const Cut& cut = cuts_[static_cast<size_t>(step.to)];
+        const uint8_t* begin = src + step.from;
+        if (!loss_ && !std::memchr(begin, 0, cut.kept) &&
+            std::any_of(begin + cut.kept, begin + cut.total, [](uint8_t b) { return b != 0; }))
+          loss_ = Loss{cut.path, fmt::format("a string of {} bytes or more", cut.kept + 1), cut.type, true};
       } else {
         const auto& [a, b] = conversions_[static_cast<size_t>(step.convert)];
         convert(a, src, b, dst);
@@ -128,15 +138,19 @@ class Transformer::Impl {
   // the value's start): bytes that need no change as copies (neighbours
   // joined), pointers copied, aggregates field by field, the rest as
   // conversions (convert()).
+  static constexpr int kCopy = -1, kCutString = -2;
   struct Step {
     uint64_t from = 0, to = 0, size = 0;
-    int convert = -1;  // index in conversions_, or -1: a copy
+    // kCopy; kCutString: a check that a char array that shrinks keeps its
+    // string whole (`from` its start, `to` an index in cuts_); else an
+    // index in conversions_
+    int convert = kCopy;
   };
   void compile(const Field& a, const Field& b, std::vector<Step>& out) {
     const Type& x = from_.at(a.type);
     const Type& y = to_.at(b.type);
     auto copy = [&](uint64_t size) {
-      if (!out.empty() && out.back().convert < 0 && out.back().from + out.back().size == a.offset &&
+      if (!out.empty() && out.back().convert == kCopy && out.back().from + out.back().size == a.offset &&
           out.back().to + out.back().size == b.offset)
         out.back().size += size;
       else
@@ -158,6 +172,10 @@ class Transformer::Impl {
       for (uint64_t k = 0; k < std::min(x.count, y.count); ++k) {
         const std::string path = fmt::format("{}[{}]", a.name, k);
         compile({path, a.offset + k * xs, 0, 0, x.target}, {path, b.offset + k * ys, 0, 0, y.target}, out);
+      }
+      if (x.count > y.count && y.count > 0 && xs == 1 && ys == 1) {
+        cuts_.push_back({a.name, to_.spell(b.type), y.count, x.count});
+        out.push_back({a.offset, cuts_.size() - 1, 0, kCutString});
       }
     } else {
       conversions_.emplace_back(a, b);
@@ -258,6 +276,11 @@ class Transformer::Impl {
   const TypeTable& to_;
   TypeComparison compare_;
   std::map<std::pair<int, int>, std::vector<std::pair<Field, Field>>> pairs_;  // matched fields, per pair of types
+  struct Cut {
+    std::string path, type;      // the array in the value ("name", "" for the value itself), its new type
+    uint64_t kept = 0, total = 0;  // its new and old lengths
+  };
+  std::vector<Cut> cuts_;  // per kCutString step
   std::map<std::pair<int, int>, std::vector<Step>> programs_;  // whole(), per pair of types
   std::pair<const std::pair<int, int>, std::vector<Step>>* last_ = nullptr;
   std::vector<std::pair<Field, Field>> conversions_;  // the fields of compiled conversion steps

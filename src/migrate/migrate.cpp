@@ -1175,6 +1175,10 @@ Result<std::vector<DataWrite>> plan_migration(const DataPlan& plan, const Migrat
     auto loss = transform.lost();
     if (!loss) return ok();
     const std::string path = loss->field.empty() || loss->field[0] == '[' ? loss->field : "." + loss->field;
+    if (loss->cut)
+      return make_error("{}{}{} holds {}, which its new type {} cuts: the string would lose its end and be read "
+                        "past it; give it its new value at update time (GRAFT_AT_COMMIT in a --transform file), or "
+                        "keep its size; nothing was changed", what, path, where, loss->value, loss->type);
     return make_error("{}{}{} holds {}, which does not fit {} (its type in the version the data goes back to); "
                       "nothing was changed", what, path, where, loss->value, loss->type);
   };

@@ -276,6 +276,30 @@ TEST_F(DataChanges, PointersIntoAGlobalThatGetsNewStorageFollowItToTheSameMember
   EXPECT_EQ(target.ask("h"), "8");
 }
 
+// A global char array the release makes shorter keeps its running string
+// only if the string fits: the banner, 23 characters, does not fit 12 bytes
+// and the update is refused (cut, the string would have no end: haproxy's
+// version strings were read past their end so); set to a short text, it
+// fits, and the update applies keeping it.
+TEST_F(DataChanges, ACharArrayThatShrinksKeepsItsStringOnlyIfTheStringFits) {
+  const auto v1 = build_program(dir, "shrink", "v1"), v2 = build_program(dir, "shrink", "v2");
+  const auto d = diff(dir, v1, v2, "shrink.graft");
+  Process target({v1.string()});
+  ASSERT_EQ(target.ask("b"), "server 1.0 build 202612");
+  auto refused = graft({"apply", std::to_string(target.pid()), d.patch.string()});
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_TRUE(refused.err.find('\n') == refused.err.size() - 1) << refused.err;
+  EXPECT_NE(refused.err.find("global banner holds a string of 13 bytes or more, which its new type char[12] cuts: "
+                             "the string would lose its end"), std::string::npos) << refused.err;
+  EXPECT_EQ(target.ask("b"), "server 1.0 build 202612");
+  ASSERT_EQ(target.ask("set short"), "ok");
+  auto applied = graft({"apply", std::to_string(target.pid()), d.patch.string()});
+  ASSERT_EQ(applied.exit_code, 0) << applied.err;
+  EXPECT_EQ(target.ask("b"), "short");
+  ASSERT_EQ(target.ask("set eleven char"), "ok");  // the new code keeps to 12 bytes
+  EXPECT_EQ(target.ask("b"), "eleven char");
+}
+
 // A thread waits in read() into cfg.name, in code no version changes: its
 // register holds the old address, which graft cannot map to a member nor
 // rewrite, and the kernel would write the name into the old copy. Refused,
