@@ -12,6 +12,7 @@
 #include <cstring>
 #include <set>
 
+#include "apply/module.h"
 #include "patch/relocation.h"
 #include "target/handover.h"
 
@@ -81,10 +82,7 @@ void Resolver::load_libraries() {
   for (const auto& m : maps_) {
     if (m.offset != 0 || m.path.empty() || m.path[0] != '/' || m.path.starts_with("/memfd:")) continue;
     if (!seen.insert(m.path).second) continue;
-    // The very file mapped, even if it was replaced on disk (target/handover.h).
-    auto file = open_mapped_file(pid_, m);
-    if (!file) continue;
-    auto elf = ElfFile::open(fmt::format("/proc/self/fd/{}", file->get()));
+    auto elf = open_mapped_elf(pid_, m);
     if (!elf || elf.value()->dynamic_symbols().empty()) continue;
     const uint64_t bias = m.start - elf.value()->load_address();
     libraries_.push_back({std::move(elf).value(), bias});
@@ -97,15 +95,21 @@ std::optional<registry::Definition> Resolver::current(const std::string& identit
   return all.back();
 }
 
+Result<uint64_t> Resolver::slot_value(uint64_t slot) const {
+  GRAFT_ASSIGN(const auto bytes, read_process_memory(pid_, LoadBias(bias_).at(LinkAddress(slot)), 8));
+  uint64_t value = 0;
+  std::memcpy(&value, bytes.data(), 8);
+  return value;
+}
+
 std::optional<uint64_t> Resolver::interposed(const std::string& name) const {
   if (executable_) return std::nullopt;
   const auto slot_at = base_imports_.find(name);
   const auto own = base_symbols_.find(name);
   if (slot_at == base_imports_.end() || own == base_symbols_.end()) return std::nullopt;
-  auto slot = read_process_memory(pid_, LoadBias(bias_).at(LinkAddress(slot_at->second)), 8);
+  auto slot = slot_value(slot_at->second);
   if (!slot) return std::nullopt;
-  uint64_t value = 0;
-  std::memcpy(&value, slot->data(), 8);
+  const uint64_t value = *slot;
   // Bound to the library's own definition: the same. A lazy PLT slot not
   // bound yet leads to the library's PLT, which binds it as the library's
   // own calls would: the patch's calls go that way too.
@@ -122,9 +126,7 @@ Result<uint64_t> Resolver::resolve(const std::string& name) {
   if (auto c = canonical(name)) return c->function ? c->address : current(name)->address;
   if (auto it = base_imports_.find(name); it != base_imports_.end()) {
     // The binary imports it: its GOT slot holds the address the dynamic linker chose.
-    GRAFT_ASSIGN(auto slot, read_process_memory(pid_, LoadBias(bias_).at(LinkAddress(it->second)), 8));
-    uint64_t value = 0;
-    std::memcpy(&value, slot.data(), 8);
+    GRAFT_ASSIGN(const uint64_t value, slot_value(it->second));
     if (value) return value;
   }
   if (!libraries_loaded_) load_libraries();
@@ -184,8 +186,8 @@ Result<int64_t> Resolver::thread_pointer_offset(const std::string& name) {
     found.size = it->second.size;
   } else if (auto imported = base_imports_.find(name); imported != base_imports_.end()) {
     // A library's, reached by the running binary through an initial-exec GOT slot.
-    GRAFT_ASSIGN(auto slot, read_process_memory(pid_, LoadBias(bias_).at(LinkAddress(imported->second)), 8));
-    std::memcpy(&found.offset, slot.data(), 8);
+    GRAFT_ASSIGN(const uint64_t value, slot_value(imported->second));
+    found.offset = static_cast<int64_t>(value);
     if (found.offset >= 0)
       return make_error("the GOT slot of thread-local {} in process {} holds {}, not an offset below the thread "
                         "pointer", name, pid_, found.offset);

@@ -69,6 +69,8 @@ class Resolver {
     uint64_t bias = 0;
   };
   void load_libraries();
+  // The 8 bytes at link-time address `slot` of the base binary in the target (a GOT slot).
+  Result<uint64_t> slot_value(uint64_t slot) const;
   Result<uint64_t> resolve_indirect(const Library& lib, const std::string& name);
 
   pid_t pid_;

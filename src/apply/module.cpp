@@ -51,10 +51,14 @@ std::string names_of(const std::vector<registry::Record>& stack) {
 
 }  // namespace
 
+Result<std::unique_ptr<ElfFile>> open_mapped_elf(pid_t pid, const MemoryMap& mapping) {
+  GRAFT_ASSIGN(auto file, open_mapped_file(pid, mapping));
+  return ElfFile::open(fmt::format("/proc/self/fd/{}", file.get()));
+}
+
 Result<std::unique_ptr<ElfFile>> Module::open(pid_t pid) const {
   if (is_executable()) return ElfFile::open(fmt::format("/proc/{}/exe", pid));
-  GRAFT_ASSIGN(auto file, open_mapped_file(pid, first));
-  return ElfFile::open(fmt::format("/proc/self/fd/{}", file.get()));
+  return open_mapped_elf(pid, first);
 }
 
 std::string Module::source_path(pid_t pid) const {
@@ -82,14 +86,12 @@ Result<std::optional<Module>> module_with_build_id(pid_t pid, const std::vector<
   GRAFT_ASSIGN(Module executable, executable_module(pid, maps));
   GRAFT_ASSIGN(const auto exe_elf, executable.open(pid));
   if (exe_elf->build_id() == build_id) return std::optional<Module>(std::move(executable));
-  GRAFT_ASSIGN(const FileId exe, executable_id(pid));
   std::set<std::pair<uint64_t, uint64_t>> seen;
   std::optional<Module> found;
-  for (const MemoryMap* m : library_starts(maps, exe)) {
+  for (const MemoryMap* m : library_starts(maps, FileId{executable.first.device, executable.first.inode})) {
     if (!seen.insert({m->device, m->inode}).second) continue;
-    auto file = open_mapped_file(pid, *m);
-    if (!file) continue;  // unmapped since, or not a regular file: not a library
-    auto elf = ElfFile::open(fmt::format("/proc/self/fd/{}", file->get()));
+    // Unmapped since, or not a regular file: not a library.
+    auto elf = open_mapped_elf(pid, *m);
     if (!elf || elf.value()->build_id() != build_id) continue;
     // Two files of one build loaded (copies under two names): patching one
     // would leave the other's callers on the old code.
@@ -118,10 +120,11 @@ Result<Module> module_of_stack(pid_t pid, const std::vector<MemoryMap>& maps, co
       pid, stack.size() > 1 ? "es" : "", names_of(stack), stack.size() > 1 ? "were" : "was");
   if (!found) return make_error("{}; run graft recover {} to drop {}", lost, pid, stack.size() > 1 ? "them" : "it");
   GRAFT_ASSIGN(const auto elf, found->open(pid));
-  const std::string again = fmt::format("{}, and it is loaded again{} unpatched (dlopen); run graft recover {} to drop "
-                                        "{}, then apply again", lost, "{}", pid, stack.size() > 1 ? "them" : "it");
-  if (found->start - elf->load_address() != root.bias)
-    return make_error(fmt::runtime(again), fmt::format(" at {:#x}", found->start));
+  auto loaded_again = [&](const std::string& where) {
+    return make_error("{}, and it is loaded again{} unpatched (dlopen); run graft recover {} to drop {}, then apply "
+                      "again", lost, where, pid, stack.size() > 1 ? "them" : "it");
+  };
+  if (found->start - elf->load_address() != root.bias) return loaded_again(fmt::format(" at {:#x}", found->start));
   // Loaded again where it was: then none of the entries the stack
   // redirected leads into a patch (a commit killed half-way leaves some).
   std::map<uint64_t, std::string> expected;
@@ -132,7 +135,7 @@ Result<Module> module_of_stack(pid_t pid, const std::vector<MemoryMap>& maps, co
     auto now = read_process_memory(pid, RemoteAddress(address - x86::kEntryPad), x86::kEntryBytes);
     if (now && registry::hex(*now) == bytes) ++redirected;
   }
-  if (!expected.empty() && !redirected) return make_error(fmt::runtime(again), "");
+  if (!expected.empty() && !redirected) return loaded_again("");
   return *found;
 }
 

@@ -33,6 +33,10 @@ struct Module {
   std::string source_path(pid_t pid) const;
 };
 
+// The ELF file a mapping of the target maps, the very file mapped
+// (open_mapped_file: never what a hostile program put at its path since).
+Result<std::unique_ptr<ElfFile>> open_mapped_elf(pid_t pid, const MemoryMap& mapping);
+
 // The process's executable as mapped.
 Result<Module> executable_module(pid_t pid, const std::vector<MemoryMap>& maps);
 

@@ -202,6 +202,12 @@ CommandLine parse_command_line(std::vector<std::string> args) {
   cl.roles.assign(cl.args.size(), Role::Option);
   bool information = false, preprocess = false, compile = false, shared = false, relocatable = false;
   std::string language;  // -x in effect
+  // What one linker argument (of -Xlinker or -Wl,) says about the link.
+  auto linker_arg = [&](std::string_view value) {
+    if (value.find("--build-id") != std::string_view::npos) cl.has_build_id = true;
+    if (linker_arg_is_shared(value)) shared = true;
+    if (linker_arg_is_relocatable(value)) relocatable = true;
+  };
   const size_t n = cl.args.size();
   for (size_t i = 0; i < n; ++i) {
     const std::string& arg = cl.args[i];
@@ -226,12 +232,7 @@ CommandLine parse_command_line(std::vector<std::string> args) {
         if (i + 1 < n) language = cl.args[i + 1] == "none" ? "" : cl.args[i + 1];
       } else if (is_linker_only(arg)) {
         role = Role::LinkerOnly;
-        if (arg == "-Xlinker" && i + 1 < n) {
-          const std::string& value = cl.args[i + 1];
-          if (value.find("--build-id") != std::string::npos) cl.has_build_id = true;
-          if (linker_arg_is_shared(value)) shared = true;
-          if (linker_arg_is_relocatable(value)) relocatable = true;
-        }
+        if (arg == "-Xlinker" && i + 1 < n) linker_arg(cl.args[i + 1]);
       } else if (arg == "-MF") {
         cl.has_MF = true;
       } else if (arg == "-MT" || arg == "-MQ") {
@@ -275,10 +276,7 @@ CommandLine parse_command_line(std::vector<std::string> args) {
       std::string_view rest = std::string_view(arg).substr(4);
       while (!rest.empty()) {
         const size_t comma = rest.find(',');
-        const std::string_view value = rest.substr(0, comma);
-        if (value.find("--build-id") != std::string_view::npos) cl.has_build_id = true;
-        if (linker_arg_is_shared(value)) shared = true;
-        if (linker_arg_is_relocatable(value)) relocatable = true;
+        linker_arg(rest.substr(0, comma));
         if (comma == std::string_view::npos) break;
         rest = rest.substr(comma + 1);
       }
