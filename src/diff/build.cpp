@@ -87,8 +87,13 @@ void Build::index_object(int o) {
     const SectionRef ref{o, s.shndx};
     const std::string id = identity(o, s);
     // The first definition wins, as with the linker (COMDAT, weak).
-    if (definitions_.emplace(id, Definition{ref, s.index, s.type == STT_FUNC}).second) owners_.emplace(ref, id);
+    if (!definitions_.emplace(id, Definition{ref, s.index, s.type == STT_FUNC}).second) continue;
+    owners_.emplace(ref, id);
+    members_[ref].push_back({s.value, s.size, id});
   }
+  for (auto it = members_.lower_bound({o, 0}); it != members_.end() && it->first.object == o; ++it)
+    std::stable_sort(it->second.begin(), it->second.end(),
+                     [](const Member& a, const Member& b) { return a.value < b.value; });
 }
 
 void Build::add_object(std::unique_ptr<ElfFile> elf, std::string tu) {
@@ -114,6 +119,36 @@ const Definition* Build::find(const std::string& identity) const {
 const std::string* Build::owner_identity(SectionRef ref) const {
   auto it = owners_.find(ref);
   return it == owners_.end() ? nullptr : &it->second;
+}
+
+const std::string* Build::owner_identity(SectionRef ref, int64_t address) const {
+  auto it = members_.find(ref);
+  if (it == members_.end()) return nullptr;
+  const std::vector<Member>& members = it->second;
+  const Member* before = nullptr;
+  for (const Member& m : members) {
+    if (static_cast<int64_t>(m.value) > address) break;
+    if (address < static_cast<int64_t>(m.value + std::max<uint64_t>(m.size, 1))) return &m.identity;
+    before = &m;
+  }
+  return before ? &before->identity : &members.front().identity;
+}
+
+bool Build::holds_several(SectionRef ref) const {
+  auto it = members_.find(ref);
+  return it != members_.end() && it->second.size() > 1;
+}
+
+const std::string* Build::ending_at(SectionRef ref, int64_t address) const {
+  auto it = members_.find(ref);
+  if (it == members_.end()) return nullptr;
+  bool begins = false;
+  const std::string* ends = nullptr;
+  for (const Member& m : it->second) {
+    if (m.size && static_cast<int64_t>(m.value + m.size) == address) ends = &m.identity;
+    if (static_cast<int64_t>(m.value) == address) begins = true;
+  }
+  return begins ? ends : nullptr;
 }
 
 std::map<std::string, const ElfSymbol*> Build::linked_symbols() const {

@@ -50,6 +50,16 @@ class Build {
   // The named function or object that owns a section (its symbol), if any.
   const Definition* owner(SectionRef ref) const;
   const std::string* owner_identity(SectionRef ref) const;
+  // The named definition an address of a section (its offset there) falls in:
+  // a section may hold several (statics in one __attribute__((section))), and
+  // each must be reached as itself, not as an offset from another whose place
+  // may differ in the running binary. The one whose bytes hold the address,
+  // else the nearest before it, else the section's first.
+  const std::string* owner_identity(SectionRef ref, int64_t address) const;
+  // The named definition that ends exactly at `address` while another begins
+  // there (`&a[N]` or `&b`? The relocation cannot say), if any.
+  const std::string* ending_at(SectionRef ref, int64_t address) const;
+  bool holds_several(SectionRef ref) const;
   // Each identity's symbol in the linked binary (functions, objects and
   // thread-local variables, whose value is their offset in the TLS segment):
   // globals by name, statics by name within their object's file symbol.
@@ -69,6 +79,11 @@ class Build {
   std::vector<ObjectInfo> objects_;
   std::map<std::string, Definition> definitions_;
   std::map<SectionRef, std::string> owners_;
+  struct Member {
+    uint64_t value = 0, size = 0;
+    std::string identity;
+  };
+  std::map<SectionRef, std::vector<Member>> members_;  // by address
   std::filesystem::path source_root_;
 };
 

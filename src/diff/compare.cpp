@@ -4,6 +4,7 @@
 
 #include <cstring>
 
+#include "diff/continuation.h"
 #include "patch/relocation.h"
 
 namespace graft::diff {
@@ -28,6 +29,36 @@ std::string merged_piece(const ElfSection& s, int64_t at) {
                      std::min<uint64_t>(size, s.data.size() - start));
 }
 
+// What a relocated field names: how far past the field the address lies (a
+// pc-relative field in code counts from the end of its instruction: `lea
+// x(%rip)` and `cmpl $1, x(%rip)` differ; a field in data from itself), and
+// whether the instruction reads or writes there (then it cannot mean the end
+// of the object before: only an address taken or compared can).
+struct FieldUse {
+  int64_t correction = 0;
+  bool accesses = false;
+};
+
+FieldUse field_use(const Build& build, SectionRef from, const ElfRelocation& r) {
+  const ElfSection& code = build.section(from);
+  if (!(code.flags & SHF_EXECINSTR)) return {};
+  const FieldUse plain{relocation_is_pc_relative(r.type) ? 4 : 0, false};  // a field that ends its instruction
+  const std::string* function = build.owner_identity(from, static_cast<int64_t>(r.offset));
+  const Definition* def = function ? build.find(*function) : nullptr;
+  if (!def || def->section != from) return plain;
+  const ElfSymbol& f = build.symbol(def->section.object, def->symbol);
+  auto instructions = decode(code, f.value, f.size);
+  if (!instructions) return plain;
+  for (const Instruction& i : *instructions) {
+    if (r.offset < i.offset || r.offset >= i.offset + i.ins.length) continue;
+    FieldUse use{relocation_is_pc_relative(r.type) ? static_cast<int64_t>(i.offset + i.ins.length - r.offset) : 0, false};
+    for (uint8_t o = 0; o < i.ins.operand_count_visible; ++o)
+      use.accesses |= i.ops[o].type == ZYDIS_OPERAND_TYPE_MEMORY && i.ins.mnemonic != ZYDIS_MNEMONIC_LEA;
+    return use;
+  }
+  return plain;
+}
+
 }  // namespace
 
 Result<Target> resolve_target(const Build& build, SectionRef from, const ElfRelocation& r) {
@@ -35,8 +66,8 @@ Result<Target> resolve_target(const Build& build, SectionRef from, const ElfRelo
   if (s.shndx == SHN_UNDEF) {
     // Defined by another object of the same build: compare it as what it is.
     if (const Definition* def = build.find(s.name))
-      return Target{Target::Named, s.name, def->section, r.addend};
-    return Target{Target::External, s.name, {}, r.addend};
+      return Target{Target::Named, s.name, def->section, r.addend, {}};
+    return Target{Target::External, s.name, {}, r.addend, {}};
   }
   if (s.shndx >= SHN_LORESERVE)
     return make_error("a reference to the special symbol '{}' (section index {:#x}) cannot be patched", s.name, s.shndx);
@@ -44,14 +75,21 @@ Result<Target> resolve_target(const Build& build, SectionRef from, const ElfRelo
   if (is_named(s)) {
     const std::string id = build.identity(from.object, s);
     const Definition* def = build.find(id);
-    return Target{Target::Named, id, def ? def->section : section, r.addend};
+    return Target{Target::Named, id, def ? def->section : section, r.addend, {}};
   }
-  if (const Definition* owner = build.owner(section)) {
+  // Through the section's symbol (a static the assembler names by its place):
+  // the definition at the address named, when the section holds several.
+  const int64_t named = static_cast<int64_t>(s.value) + r.addend;
+  const FieldUse use = build.holds_several(section) ? field_use(build, from, r) : FieldUse{};
+  const int64_t address = named + use.correction;
+  if (const std::string* id = build.owner_identity(section, address)) {
+    const Definition* owner = build.find(*id);
     const ElfSymbol& o = build.symbol(owner->section.object, owner->symbol);
-    return Target{Target::Named, *build.owner_identity(section), section,
-                  static_cast<int64_t>(s.value) + r.addend - static_cast<int64_t>(o.value)};
+    Target t{Target::Named, *id, section, named - static_cast<int64_t>(o.value), {}};
+    if (const std::string* end = use.accesses ? nullptr : build.ending_at(section, address)) t.or_end_of = *end;
+    return t;
   }
-  return Target{Target::Anonymous, {}, section, static_cast<int64_t>(s.value) + r.addend};
+  return Target{Target::Anonymous, {}, section, static_cast<int64_t>(s.value) + r.addend, {}};
 }
 
 bool Comparator::same_section(SectionRef a, SectionRef b, std::string* reason) {

@@ -14,6 +14,9 @@ struct Target {
   std::string name;     // External: symbol name; Named: identity
   SectionRef section;   // Named, Anonymous
   int64_t offset = 0;   // Named: from the symbol, addend included; Anonymous: from the section start
+  // Named through its section: the definition that ends where `name` begins,
+  // which the reference may mean instead (`&a[N]` is also `&b`).
+  std::string or_end_of;
 };
 
 // Where a relocation of section `from` points, in build `build`.

@@ -511,6 +511,7 @@ class Generator {
           symbol = external(target->name);
           break;
         case Target::Named: {
+          if (!target->or_end_of.empty()) GRAFT_TRY(check_boundary(*target, where));
           auto linked = into_included_body(*target, r.type);
           if (!linked) linked = named(target->name);
           GRAFT_ASSIGN(symbol, std::move(*linked));
@@ -528,6 +529,30 @@ class Generator {
       patch_.pieces[piece].relocations.push_back({r.offset, r.type, symbol, target->offset});
     }
     return ok();
+  }
+
+  // A reference through a section's symbol to where one definition ends and
+  // the next begins means either, when the one that ends is an array (its end
+  // is an address C code uses) or of no known type; it is linked to the one
+  // that begins, which is right only if the running binary has the same two
+  // side by side.
+  Status check_boundary(const Target& target, const std::string& where) {
+    const auto& old_linked = linked().first;
+    if (const auto ending = linked().second.find(target.or_end_of); ending != linked().second.end())
+      if (const Variable* v = new_types_.variable_at(ending->second->value);
+          v && v->type >= 0 && new_types_.at(v->type).kind != TypeKind::Array)
+        return ok();
+    const auto begins = old_linked.find(target.name), ends = old_linked.find(target.or_end_of);
+    const Definition* ended = new_.find(target.or_end_of);
+    const bool side_by_side =
+        begins != old_linked.end() && ends != old_linked.end() && ended &&
+        ends->second->size == new_.symbol(ended->section.object, ended->symbol).size &&
+        ends->second->value + ends->second->size == begins->second->value;
+    if (side_by_side) return ok();
+    return make_error("{} refers to the address where {} ends and {} begins (both in section {}), and the running "
+                      "binary does not place them side by side, so graft cannot tell which it means: restart the "
+                      "program for this change; nothing was written",
+                      where, target.or_end_of, target.name, new_.section(target.section).name);
   }
 
   // A reference into the middle of a function this patch carries (a jump

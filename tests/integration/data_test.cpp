@@ -300,6 +300,27 @@ TEST_F(DataChanges, ACharArrayThatShrinksKeepsItsStringOnlyIfTheStringFits) {
   EXPECT_EQ(target.ask("b"), "eleven char");
 }
 
+// Statics that share one section, in another order in the new release: the
+// new code counts each counter where the running program keeps it (the
+// assembler names them by section offset, and the running binary's offsets
+// are the old ones).
+TEST_F(DataChanges, StaticsSharingASectionAreEachReachedWhereTheRunningProgramKeepsThem) {
+  const auto v1 = build_program(dir, "sections", "v1"), v2 = build_program(dir, "sections", "v2");
+  const auto d = diff(dir, v1, v2, "sections.graft");
+  Process target({v1.string()});
+  ASSERT_EQ(target.ask("a"), "a=101 b=200");
+  ASSERT_EQ(target.ask("b"), "a=101 b=201");
+  auto applied = graft({"apply", std::to_string(target.pid()), d.patch.string()});
+  ASSERT_EQ(applied.exit_code, 0) << applied.err;
+  EXPECT_EQ(target.ask("c"), "v2 a=101 b=201 z=7");
+  EXPECT_EQ(target.ask("a"), "v2 a=102 b=201 z=7");
+  EXPECT_EQ(target.ask("b"), "v2 a=102 b=202 z=7");
+  EXPECT_EQ(target.ask("z"), "v2 a=102 b=202 z=8");
+  auto reverted = graft({"revert", std::to_string(target.pid())});
+  ASSERT_EQ(reverted.exit_code, 0) << reverted.err;
+  EXPECT_EQ(target.ask("c"), "a=102 b=202");
+}
+
 // A thread waits in read() into cfg.name, in code no version changes: its
 // register holds the old address, which graft cannot map to a member nor
 // rewrite, and the kernel would write the name into the old copy. Refused,
