@@ -352,6 +352,49 @@ std::vector<size_t> jump_table_cases(const Build& build, const Definition& def, 
   return out;
 }
 
+std::vector<std::set<size_t>> reaching_definitions(const Code& code, const std::function<int(size_t)>& defines,
+                                                   size_t entry) {
+  const size_t n = code.ins.size();
+  std::vector<std::set<size_t>> reaching(n);
+  std::vector<bool> seen(n, false);
+  std::vector<size_t> work;
+  auto reach = [&](size_t j, const std::set<size_t>& defs) {
+    const size_t before = reaching[j].size();
+    reaching[j].insert(defs.begin(), defs.end());
+    if (!seen[j] || reaching[j].size() != before) {
+      seen[j] = true;
+      work.push_back(j);
+    }
+  };
+  if (n) reach(0, {entry});
+  while (!work.empty()) {
+    const size_t k = work.back();
+    work.pop_back();
+    const int d = defines(k);
+    const std::set<size_t> out = d == 0 ? reaching[k] : std::set<size_t>{d == 1 ? k : kUndefined};
+    if (code.anywhere[k])
+      for (size_t j = 0; j < n; ++j) reach(j, out);
+    for (size_t j : code.successors[k]) reach(j, out);
+  }
+  return reaching;
+}
+
+std::vector<std::set<size_t>> register_definitions(const Code& code, int reg, size_t entry, bool call_defines_result) {
+  return reaching_definitions(
+      code,
+      [&](size_t k) {
+        const Instruction& i = code.ins[k];
+        if (i.ins.meta.category == ZYDIS_CATEGORY_CALL)
+          return call_defines_result && reg == kRax ? 1 : (kCallerSaved >> reg & 1) ? 2 : 0;
+        for (uint8_t o = 0; o < i.ins.operand_count; ++o)
+          if (i.ops[o].type == ZYDIS_OPERAND_TYPE_REGISTER && dwarf_number(i.ops[o].reg.value) == reg &&
+              (i.ops[o].actions & ZYDIS_OPERAND_ACTION_MASK_WRITE))
+            return 1;
+        return 0;
+      },
+      entry);
+}
+
 Liveness liveness(const Code& code) {
   const size_t n = code.ins.size();
   Liveness live{std::vector<uint16_t>(n, 0), std::vector<std::set<int64_t>>(n), std::vector<std::set<int64_t>>(n),

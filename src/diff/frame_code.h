@@ -5,6 +5,7 @@
 // by continuation (what is live across a waiting call) and frame transfers.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <set>
@@ -96,5 +97,29 @@ Liveness liveness(const Code& code);
 // the instructions on a cycle (a loop).
 void strongly_connected(const std::vector<std::vector<size_t>>& next, std::vector<int>& component,
                         std::vector<bool>& cyclic);
+
+constexpr size_t kUndefined = ~size_t{0};  // no definition (the caller's value) or a call's clobber
+constexpr size_t kAtEntry = kUndefined - 1;  // the value the function was entered with (see reaching_definitions)
+
+// Definitions reaching each instruction of `code`, forward to a fixed point.
+// `defines(k)`: 0 if instruction k leaves the value alone, 1 if it defines
+// it (k is the definition), 2 if it makes it unknown (kUndefined). The
+// entry gives `entry`: kUndefined, or kAtEntry to tell the value the
+// function was entered with from a call's clobber.
+std::vector<std::set<size_t>> reaching_definitions(const Code& code, const std::function<int(size_t)>& defines,
+                                                   size_t entry = kUndefined);
+
+// Reaching definitions of register `reg` (a call clobbers a caller-saved
+// one; with `call_defines_result`, a call defines rax, its result).
+std::vector<std::set<size_t>> register_definitions(const Code& code, int reg, size_t entry = kUndefined,
+                                                   bool call_defines_result = false);
+
+// One version of the function: its code and its loops.
+struct Loops {
+  std::vector<int> component;  // strongly connected components of the code
+  std::vector<bool> cyclic;
+  explicit Loops(const Code& code) { strongly_connected(code.successors, component, cyclic); }
+  bool same_loop(size_t a, size_t b) const { return cyclic[b] && component[a] == component[b]; }
+};
 
 }  // namespace graft::diff

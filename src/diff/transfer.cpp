@@ -11,6 +11,7 @@
 
 #include "common/blocking_calls.h"
 #include "diff/compare.h"
+#include "diff/computation.h"
 #include "diff/continuation.h"
 #include "diff/frame_code.h"
 
@@ -90,59 +91,6 @@ bool holds_pointer(const TypeTable& types, int index, int depth = 0) {
   }
 }
 
-constexpr size_t kUndefined = ~size_t{0};  // no definition (the caller's value) or a call's clobber
-
-// Definitions reaching each instruction of `code`, forward to a fixed point.
-// `defines(k)`: 0 if instruction k leaves the value alone, 1 if it defines
-// it (k is the definition), 2 if it makes it unknown (kUndefined, as the
-// function's entry does).
-std::vector<std::set<size_t>> reaching_definitions(const Code& code, const std::function<int(size_t)>& defines) {
-  const size_t n = code.ins.size();
-  std::vector<std::set<size_t>> reaching(n);
-  std::vector<bool> seen(n, false);
-  std::vector<size_t> work;
-  auto reach = [&](size_t j, const std::set<size_t>& defs) {
-    const size_t before = reaching[j].size();
-    reaching[j].insert(defs.begin(), defs.end());
-    if (!seen[j] || reaching[j].size() != before) {
-      seen[j] = true;
-      work.push_back(j);
-    }
-  };
-  if (n) reach(0, {kUndefined});
-  while (!work.empty()) {
-    const size_t k = work.back();
-    work.pop_back();
-    const int d = defines(k);
-    const std::set<size_t> out = d == 0 ? reaching[k] : std::set<size_t>{d == 1 ? k : kUndefined};
-    if (code.anywhere[k])
-      for (size_t j = 0; j < n; ++j) reach(j, out);
-    for (size_t j : code.successors[k]) reach(j, out);
-  }
-  return reaching;
-}
-
-// Reaching definitions of register `reg` (a call clobbers a caller-saved one).
-std::vector<std::set<size_t>> register_definitions(const Code& code, int reg) {
-  return reaching_definitions(code, [&](size_t k) {
-    const Instruction& i = code.ins[k];
-    if (i.ins.meta.category == ZYDIS_CATEGORY_CALL) return (kCallerSaved >> reg & 1) ? 2 : 0;
-    for (uint8_t o = 0; o < i.ins.operand_count; ++o)
-      if (i.ops[o].type == ZYDIS_OPERAND_TYPE_REGISTER && dwarf_number(i.ops[o].reg.value) == reg &&
-          (i.ops[o].actions & ZYDIS_OPERAND_ACTION_MASK_WRITE))
-        return 1;
-    return 0;
-  });
-}
-
-// One version of the function: its code and its loops.
-struct Loops {
-  std::vector<int> component;  // strongly connected components of the code
-  std::vector<bool> cyclic;
-  explicit Loops(const Code& code) { strongly_connected(code.successors, component, cyclic); }
-  bool same_loop(size_t a, size_t b) const { return cyclic[b] && component[a] == component[b]; }
-};
-
 // The local that register `reg` holds at instruction `at` where DWARF does
 // not say so (clang drops a loop variable's location across the back
 // edge): the one local DWARF places in `reg` somewhere in the loop `at` is
@@ -182,7 +130,8 @@ const FrameLocal* carried_in(const TransferSide& side, const Code& code, const L
 class Transfer {
  public:
   Transfer(const TransferSide& o, const Code& oc, const TransferSide& n, const Code& nc, const Liveness& live)
-      : old_(o), old_code_(oc), new_(n), new_code_(nc), live_(live), old_loops_(oc), new_loops_(nc) {}
+      : old_(o), old_code_(oc), new_(n), new_code_(nc), live_(live), old_loops_(oc), new_loops_(nc),
+        compare_(o.build, n.build) {}
 
   // The transfer from the return of old call a to new call b, or why not.
   Result<FrameTransfer> at(size_t a, size_t b) {
@@ -389,16 +338,49 @@ class Transfer {
         GRAFT_TRY(give(initial, placed.value, 8, fmt::format("local {} (new: {})", carried->name, initial.offset)));
         continue;
       }
-      GRAFT_ASSIGN(TransferValue v, computed_before(reg, rb));
+      auto computed = computed_before(reg, rb);
+      if (!computed) {
+        // Computed once before the loop from what the old code had too: the old value.
+        auto expression = computations(false).of_register(reg, rb);
+        if (!expression) return make_error("{}{}", computed.error().message, changed_calls(computations(false)));
+        const auto from = held_alike(ra, *expression, 8);
+        if (!from)
+          return make_error("{}; the new code computes it as {}, which the old frame does not hold there",
+                            computed.error().message, *expression);
+        GRAFT_TRY(give(*from, {Kind::Register, reg, 0}, 8,
+                       fmt::format("{} from the old {}, computed alike: {}", kRegisterNames[reg], place_name(*from),
+                                   *expression)));
+        continue;
+      }
+      const TransferValue v = *computed;
       if (v.kind == Kind::FrameAddress && !placeable(v.offset))
         return make_error("{} holds the address of a stack slot that holds no local it moves", kRegisterNames[reg]);
       GRAFT_TRY(give(v, {Kind::Register, reg, 0}, 8, fmt::format("{} as the new code sets it", kRegisterNames[reg])));
     }
     // Every byte the new code may read before writing it is given (CFA-8..-1:
     // the return address, the caller's and unchanged).
+    // A slot the new code stored a value in that it computed once before its
+    // loop from what the old code had too (a spilled call result): the old value.
+    std::string unheld;  // the expression of a slot the old frame does not hold
+    auto cover_alike = [&](int64_t b) {
+      for (const auto& [offset, width] : new_stores())
+        if (offset <= b && b < offset + width)
+          if (auto expression = computations(false).of_slot(offset, width, rb)) {
+            if (const auto from = held_alike(ra, *expression, width))
+              return give(*from, {Kind::Frame, -1, offset}, static_cast<uint64_t>(width),
+                          fmt::format("CFA{:+d} from the old {}, computed alike: {}", offset, place_name(*from),
+                                      *expression))
+                  .ok();
+            unheld = *expression;
+          }
+      return false;
+    };
     for (int64_t b : live_.bytes[rb])
-      if (b < -8 && !inside(covered, b) && !out_of_scope(b) && !(cover_by_storage(slot_of(b)) && inside(covered, b)))
-        return make_error("the new code reads its stack at CFA{:+d}, where no local it moves is", slot_of(b) * 8);
+      if (b < -8 && !inside(covered, b) && !out_of_scope(b) && !(cover_by_storage(slot_of(b)) && inside(covered, b)) &&
+          !(cover_alike(b) && inside(covered, b)))
+        return make_error("the new code reads its stack at CFA{:+d}, where no local it moves is{}", slot_of(b) * 8,
+                          unheld.empty() ? "" : "; the new code computes it as " + unheld +
+                                                    ", which the old frame does not hold there");
     // Addresses of stack slots the new code takes after the call must be of
     // locals it moves, or of a place every path from the return writes first
     // (a temporary: `movl %eax,-0x30(%rbp); lea -0x30(%rbp),%rsi` for push_back(int&&)).
@@ -416,6 +398,100 @@ class Transfer {
   }
 
  private:
+  // The computations of one version's code (built once, on first use).
+  Computations& computations(bool old_version) {
+    std::optional<Computations>& made = old_version ? old_computations_ : new_computations_;
+    if (!made) {
+      const TransferSide& side = old_version ? old_ : new_;
+      const Code& code = old_version ? old_code_ : new_code_;
+      made.emplace(code, [this](const std::string& callee) { return same_callee(callee); }, escaped(side, code));
+    }
+    return *made;
+  }
+
+  // A callee whose code both versions share (a library's, or the program's unchanged).
+  bool same_callee(const std::string& name) {
+    const Definition* a = old_.build.find(name);
+    const Definition* b = new_.build.find(name);
+    if (!a && !b) return true;
+    return a && b && compare_.same_section(a->section, b->section);
+  }
+
+  // The frame bytes whose address the code takes: a local of DWARF's whole,
+  // else 8 bytes; nullopt if one address is not followed.
+  static std::optional<std::vector<std::pair<int64_t, int64_t>>> escaped(const TransferSide& side, const Code& code) {
+    std::vector<std::pair<int64_t, int64_t>> out;
+    for (size_t k = 0; k < code.ins.size(); ++k) {
+      const Instruction& i = code.ins[k];
+      if (i.ins.mnemonic != ZYDIS_MNEMONIC_LEA || !code.frame_based(i.ops[1])) continue;
+      const auto at = code.frame_offset(k, i.ops[1]);
+      if (!at) return std::nullopt;
+      std::pair<int64_t, int64_t> range{*at, *at + 8};
+      if (side.frame)
+        for (const auto& local : side.frame->locals) {
+          const int64_t size = local.type >= 0 ? static_cast<int64_t>(side.types.at(local.type).size) : 0;
+          for (const LocalPlace* place : {&local.scope_slot})
+            if (auto slot = code.place_offset(*place); slot && *slot <= *at && *at < *slot + std::max<int64_t>(size, 1))
+              range = {std::min(range.first, *slot), std::max(range.second, *slot + size)};
+        }
+      out.push_back(range);
+    }
+    return out;
+  }
+
+  // Why a value computed from a call has no counterpart: the patch changes the callee.
+  static std::string changed_calls(const Computations& computations) {
+    if (computations.changed_callees().empty()) return "";
+    std::string names;
+    for (const auto& name : computations.changed_callees()) names += (names.empty() ? "" : ", ") + name;
+    return fmt::format("; the new code computes it from a call to {}, which the patch changes, so the value the "
+                       "old code got is not the one the new code expects",
+                       names);
+  }
+
+  static std::string place_name(const TransferValue& v) {
+    return v.kind == Kind::Register ? kRegisterNames[v.reg] : fmt::format("CFA{:+d}", v.offset);
+  }
+
+  // The new code's stores to its frame of 8 or 4 bytes: (offset, width).
+  const std::set<std::pair<int64_t, int>>& new_stores() {
+    if (!new_stores_) {
+      new_stores_.emplace();
+      for (size_t k = 0; k < new_code_.ins.size(); ++k) {
+        const auto& dst = new_code_.ins[k].ops[0];
+        if (new_code_.ins[k].ins.mnemonic != ZYDIS_MNEMONIC_MOV || (dst.size != 64 && dst.size != 32)) continue;
+        if (auto offset = new_code_.frame_offset(k, dst)) new_stores_->emplace(*offset, dst.size / 8);
+      }
+    }
+    return *new_stores_;
+  }
+
+  // Where the old frame holds, at old instruction `ra`, a value of `width`
+  // bytes computed as `expression`: a register or a slot of that width, or
+  // for the low bytes of a value (lo32(...)), a place holding the value.
+  std::optional<TransferValue> held_alike(size_t ra, const std::string& expression, int width) {
+    auto held = old_values_.find(ra);
+    if (held == old_values_.end()) {
+      std::map<std::string, int> widths;
+      auto values = computations(true).values_at(ra, &widths);
+      held = old_values_.emplace(ra, std::make_pair(std::move(values), std::move(widths))).first;
+    }
+    const auto& [values, widths] = held->second;
+    auto find = [&](const std::string& e, int w) -> std::optional<TransferValue> {
+      auto it = values.find(e);
+      if (it == values.end()) return std::nullopt;
+      const auto wide = widths.find(e);
+      const int has = it->second.kind == Kind::Register ? 8 : wide == widths.end() ? 8 : wide->second;
+      if (has < w) return std::nullopt;
+      return it->second;
+    };
+    if (auto found = find(expression, width)) return found;
+    const std::string low = fmt::format("lo{}(", width * 8);
+    if (width < 8 && expression.starts_with(low) && expression.ends_with(")"))
+      return find(expression.substr(low.size(), expression.size() - low.size() - 1), 8);
+    return std::nullopt;
+  }
+
   // A C++ object (of a C++ function, or of a class whose name C does not
   // spell: templates, namespaces) holding pointers.
   bool may_point_into_itself(int type) const {
@@ -704,6 +780,10 @@ class Transfer {
   const Code& new_code_;
   const Liveness& live_;
   const Loops old_loops_, new_loops_;
+  Comparator compare_;
+  std::optional<Computations> old_computations_, new_computations_;
+  std::optional<std::set<std::pair<int64_t, int>>> new_stores_;
+  std::map<size_t, std::pair<std::map<std::string, TransferValue>, std::map<std::string, int>>> old_values_;
 };
 
 }  // namespace

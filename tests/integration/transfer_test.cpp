@@ -399,6 +399,41 @@ TEST_F(Transfer, ACallThatNeverReturnsEndsItsPath) {
   EXPECT_EQ(target.ask("quit"), "bye 1.1");
 }
 
+// main keeps a bound it computed once before its loop from a call's result
+// (3 * slots(), hoisted into a callee-saved register, clamped by a cmov), and
+// no DWARF local names it. The old code computes it by the same instructions
+// from the same call to the same, unchanged slots(): the old value moves
+// into the new frame (from another register), and the loop keeps counting
+// to the bound it had. Without the move the transfer was refused.
+TEST_F(Transfer, AValueBothVersionsComputeAlikeBeforeTheLoopComesFromTheOldFrame) {
+  const auto v1 = build_program(dir, "hoisted", "v1");
+  std::string explain;
+  const auto patch = diff(v1, build_program(dir, "hoisted", "v2"), &explain);
+  EXPECT_NE(explain.find("computed alike: zx32(cmovnl(cmp32("), std::string::npos) << explain;
+  EXPECT_NE(explain.find("call#1 slots()"), std::string::npos) << explain;
+  EXPECT_EQ(explain.find("not transferable"), std::string::npos) << explain;
+  Process target({v1.string(), "5"});
+  ASSERT_EQ(target.ask("s"), "3444");  // 15 weights: 3 * 1111 + 111
+  auto applied = graft({"apply", std::to_string(target.pid()), patch.string(), "--timeout", "5000", "--json"});
+  ASSERT_EQ(applied.exit_code, 0) << applied.out << applied.err;
+  EXPECT_EQ(target.ask("s"), "v2 3444 1");
+  EXPECT_EQ(target.ask("s"), "v2 3444 2");
+  EXPECT_EQ(target.ask("v"), "2");
+}
+
+// The release also changes slots(): the old bound is not what the new code
+// would compute, so the loop's wait is no transfer point, and the reason names
+// the changed callee.
+TEST_F(Transfer, AValueComputedFromACallThePatchChangesIsNotCarriedOver) {
+  std::string explain;
+  diff(build_program(dir, "hoisted", "v1"), build_program(dir, "hoisted", "v3"), &explain);
+  EXPECT_NE(explain.find("not transferable at the call to fgets at main.c:25: r15 is live there but holds no local "
+                         "DWARF places (a value the compiler keeps for the loop); the new code computes it from a "
+                         "call to slots, which the patch changes"),
+            std::string::npos)
+      << explain;
+}
+
 // A switch compiled to a jump table before main's service call: the
 // indirect jump goes where the table's entries say (read from their
 // relocations), not anywhere, and main moves into its new code at serve().

@@ -1,0 +1,301 @@
+#include "diff/computation.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+namespace graft::diff {
+namespace {
+
+constexpr int kDeepest = 48;           // nested definitions followed, at most
+constexpr size_t kLongest = 1024;      // characters of an expression, at most
+constexpr int kArguments[] = {5, 4, 1, 2, 8, 9};  // rdi rsi rdx rcx r8 r9
+
+std::string hex(int64_t v) { return v < 0 ? fmt::format("-{:#x}", -static_cast<uint64_t>(v)) : fmt::format("{:#x}", v); }
+
+// `inner` when `value` is exactly `wrapper(inner)`.
+std::optional<std::string> unwrapped(const std::string& value, const std::string& wrapper) {
+  if (!value.starts_with(wrapper + "(") || !value.ends_with(")")) return std::nullopt;
+  int open = 0;
+  for (size_t c = wrapper.size(); c + 1 < value.size(); ++c) {
+    open += value[c] == '(' ? 1 : value[c] == ')' ? -1 : 0;
+    if (open == 0) return std::nullopt;  // the wrapper's parenthesis closes before the end
+  }
+  return value.substr(wrapper.size() + 1, value.size() - wrapper.size() - 2);
+}
+
+bool writes_flags(const ZydisDecodedInstruction& i) {
+  return i.cpu_flags && (i.cpu_flags->modified | i.cpu_flags->set_0 | i.cpu_flags->set_1 | i.cpu_flags->undefined);
+}
+
+}  // namespace
+
+Computations::Computations(const Code& code, const std::function<bool(const std::string&)>& same_callee,
+                           std::optional<std::vector<std::pair<int64_t, int64_t>>> escaped)
+    : code_(code), same_callee_(same_callee), loops_(code), escaped_(std::move(escaped)) {}
+
+const std::vector<std::set<size_t>>& Computations::register_reaching(int reg) {
+  auto it = registers_.find(reg);
+  if (it == registers_.end())
+    it = registers_.emplace(reg, register_definitions(code_, reg, kAtEntry, /*call_defines_result=*/true)).first;
+  return it->second;
+}
+
+std::optional<size_t> Computations::single(const std::set<size_t>& reaching) const {
+  if (reaching.size() != 1) return std::nullopt;
+  const size_t d = *reaching.begin();
+  if (d == kUndefined || d == kAtEntry || loops_.cyclic[d]) return std::nullopt;
+  return d;
+}
+
+bool Computations::address_taken(int64_t lo, int64_t hi) const {
+  return !escaped_ || std::any_of(escaped_->begin(), escaped_->end(),
+                                  [&](const auto& r) { return r.first < hi && lo < r.second; });
+}
+
+std::optional<std::string> Computations::of_register(int reg, size_t at) {
+  if (reg < 0 || reg == kRsp) return std::nullopt;
+  if (depth_ == 0) changed_callees_.clear();
+  const auto key = std::make_tuple(0, int64_t{reg}, 0, at);
+  if (auto it = memo_.find(key); it != memo_.end()) return it->second;
+  if (depth_ > kDeepest) return std::nullopt;
+  const std::set<size_t>& reaching = register_reaching(reg)[at];
+  std::optional<std::string> out;
+  if (reaching.size() == 1 && *reaching.begin() == kAtEntry) {
+    out = fmt::format("entry {}", kRegisterNames[reg]);
+  } else if (auto d = single(reaching)) {
+    ++depth_;
+    out = of_definition(reg, *d);
+    --depth_;
+  }
+  if (out && out->size() > kLongest) out.reset();
+  memo_[key] = out;
+  return out;
+}
+
+std::optional<std::string> Computations::of_slot(int64_t offset, int width, size_t at) {
+  if (depth_ == 0) changed_callees_.clear();
+  const auto key = std::make_tuple(1, offset, width, at);
+  if (auto it = memo_.find(key); it != memo_.end()) return it->second;
+  if (depth_ > kDeepest || address_taken(offset, offset + width)) return memo_[key] = std::nullopt;
+  auto reaching = slots_.find({offset, width});
+  if (reaching == slots_.end()) {
+    auto writes = [this, offset, width](size_t k) {
+      const Instruction& i = code_.ins[k];
+      for (uint8_t o = 0; o < i.ins.operand_count; ++o) {
+        const auto& op = i.ops[o];
+        if (op.type != ZYDIS_OPERAND_TYPE_MEMORY || i.ins.mnemonic == ZYDIS_MNEMONIC_LEA ||
+            !(op.actions & ZYDIS_OPERAND_ACTION_MASK_WRITE))
+          continue;
+        auto at = code_.frame_offset(k, op);
+        if (!at) {
+          if (code_.frame_based(op)) return 2;  // somewhere in the frame: unknown
+          continue;
+        }
+        if (*at < offset + width && *at + std::max<int64_t>(op.size / 8, 1) > offset) return 1;
+      }
+      return 0;
+    };
+    reaching = slots_.emplace(std::make_pair(offset, width), reaching_definitions(code_, writes, kAtEntry)).first;
+  }
+  std::optional<std::string> out;
+  if (auto d = single(reaching->second[at])) {
+    const Instruction& i = code_.ins[*d];
+    const auto& dst = i.ops[0];
+    if (i.ins.mnemonic == ZYDIS_MNEMONIC_MOV && dst.type == ZYDIS_OPERAND_TYPE_MEMORY &&
+        code_.frame_offset(*d, dst) == offset && dst.size == width * 8) {
+      ++depth_;
+      out = operand(*d, i.ops[1]);
+      --depth_;
+    }
+  }
+  if (out && out->size() > kLongest) out.reset();
+  memo_[key] = out;
+  return out;
+}
+
+std::optional<std::string> Computations::address(size_t k, const ZydisDecodedOperand& op) {
+  if (op.type != ZYDIS_OPERAND_TYPE_MEMORY || code_.frame_based(op)) return std::nullopt;
+  if (op.mem.segment != ZYDIS_REGISTER_DS && op.mem.segment != ZYDIS_REGISTER_SS && op.mem.segment != ZYDIS_REGISTER_NONE)
+    return std::nullopt;  // fs/gs: a thread's own
+  if (whole(op.mem.base) == ZYDIS_REGISTER_RIP) {
+    const auto& ref = code_.refs[k];
+    if (!ref || ref->target.kind != Target::Named || op.mem.index != ZYDIS_REGISTER_NONE) return std::nullopt;
+    return fmt::format("&{}{}", ref->target.name, ref->at ? "+" + hex(ref->at) : "");
+  }
+  std::string out;
+  if (op.mem.base != ZYDIS_REGISTER_NONE) {
+    auto base = of_register(dwarf_number(op.mem.base), k);
+    if (!base) return std::nullopt;
+    out = *base;
+  }
+  if (op.mem.index != ZYDIS_REGISTER_NONE) {
+    auto index = of_register(dwarf_number(op.mem.index), k);
+    if (!index) return std::nullopt;
+    out += fmt::format("{}{}*{}", out.empty() ? "" : "+", *index, op.mem.scale);
+  }
+  if (op.mem.disp.has_displacement || out.empty()) out += "+" + hex(op.mem.disp.value);
+  return "(" + out + ")";
+}
+
+std::optional<std::string> Computations::operand(size_t k, const ZydisDecodedOperand& op) {
+  switch (op.type) {
+    case ZYDIS_OPERAND_TYPE_IMMEDIATE: return "#" + hex(op.imm.value.s);
+    case ZYDIS_OPERAND_TYPE_REGISTER: {
+      auto value = of_register(dwarf_number(op.reg.value), k);
+      if (!value || op.size == 64) return value;
+      // The low half of a 32-bit result zero-extended is that result.
+      if (op.size == 32)
+        if (auto narrow = unwrapped(*value, "zx32")) return narrow;
+      return fmt::format("lo{}({})", op.size, *value);
+    }
+    case ZYDIS_OPERAND_TYPE_MEMORY: {
+      if (auto at = code_.frame_offset(k, op)) return of_slot(*at, op.size / 8, k);
+      if (code_.frame_based(op)) return std::nullopt;
+      const auto& ref = code_.refs[k];
+      if (whole(op.mem.base) == ZYDIS_REGISTER_RIP && ref && ref->got && ref->target.kind != Target::Anonymous)
+        return "&" + ref->target.name;  // a GOT slot holds the symbol's address
+      auto where = address(k, op);
+      if (!where) return std::nullopt;
+      return fmt::format("load{}{}", op.size, *where);
+    }
+    default: return std::nullopt;
+  }
+}
+
+std::optional<std::string> Computations::flags_before(size_t k) {
+  if (!flags_)
+    flags_ = reaching_definitions(code_, [this](size_t j) {
+      const Instruction& i = code_.ins[j];
+      if (i.ins.meta.category == ZYDIS_CATEGORY_CALL) return 2;
+      return writes_flags(i.ins) ? 1 : 0;
+    });
+  auto d = single((*flags_)[k]);
+  if (!d) return std::nullopt;
+  const Instruction& i = code_.ins[*d];
+  std::string out = fmt::format("{}{}(", ZydisMnemonicGetString(i.ins.mnemonic), i.ops[0].size);
+  for (uint8_t o = 0; o < i.ins.operand_count_visible; ++o) {
+    auto value = operand(*d, i.ops[o]);
+    if (!value) return std::nullopt;
+    out += (o ? "," : "") + *value;
+  }
+  return out + ")";
+}
+
+std::optional<std::string> Computations::call(size_t k) {
+  const std::string& callee = code_.callees[k];
+  if (callee.empty()) return std::nullopt;
+  if (!same_callee_(callee)) {
+    changed_callees_.insert(callee);
+    return std::nullopt;
+  }
+  // By order among the calls to the callee: two calls of one function
+  // with the same arguments (two open()s) give two values.
+  int order = 1;
+  for (size_t j = 0; j < k; ++j) order += code_.callees[j] == callee;
+  std::vector<std::string> arguments;
+  for (int reg : kArguments) {
+    const std::set<size_t>& reaching = register_reaching(reg)[k];
+    if (reaching.count(kUndefined)) {
+      arguments.push_back("_");  // not set since the last call on some path: not an argument
+      continue;
+    }
+    auto value = of_register(reg, k);
+    if (!value) return std::nullopt;
+    arguments.push_back(*value);
+  }
+  while (!arguments.empty() && arguments.back() == "_") arguments.pop_back();
+  std::string out = fmt::format("call#{} {}(", order, callee);
+  for (size_t a = 0; a < arguments.size(); ++a) out += (a ? ", " : "") + arguments[a];
+  return out + ")";
+}
+
+std::optional<std::string> Computations::of_definition(int reg, size_t k) {
+  const Instruction& i = code_.ins[k];
+  if (i.ins.meta.category == ZYDIS_CATEGORY_CALL) return reg == kRax ? call(k) : std::nullopt;
+  const auto& dst = i.ops[0];
+  if (dst.type != ZYDIS_OPERAND_TYPE_REGISTER || dwarf_number(dst.reg.value) != reg ||
+      (dst.size != 64 && dst.size != 32))
+    return std::nullopt;
+  // A 32-bit result zero-extends into the whole register.
+  auto sized = [&](std::string value) { return dst.size == 64 ? value : "zx32(" + value + ")"; };
+  auto before = [&]() { return operand(k, dst); };
+  const ZydisMnemonic m = i.ins.mnemonic;
+  const uint8_t visible = i.ins.operand_count_visible;
+  switch (m) {
+    case ZYDIS_MNEMONIC_MOV: {
+      auto value = operand(k, i.ops[1]);
+      if (!value) return std::nullopt;
+      return sized(*value);
+    }
+    case ZYDIS_MNEMONIC_MOVSXD:
+    case ZYDIS_MNEMONIC_MOVSX:
+    case ZYDIS_MNEMONIC_MOVZX: {
+      auto value = operand(k, i.ops[1]);
+      if (!value) return std::nullopt;
+      return sized(fmt::format("{}{}({})", m == ZYDIS_MNEMONIC_MOVZX ? "zx" : "sx", i.ops[1].size, *value));
+    }
+    case ZYDIS_MNEMONIC_LEA: {
+      auto value = address(k, i.ops[1]);
+      if (!value) return std::nullopt;
+      return sized(*value);
+    }
+    case ZYDIS_MNEMONIC_XOR:
+    case ZYDIS_MNEMONIC_SUB:
+      if (i.ops[1].type == ZYDIS_OPERAND_TYPE_REGISTER && i.ops[1].reg.value == dst.reg.value) return "#0x0";
+      [[fallthrough]];
+    case ZYDIS_MNEMONIC_ADD:
+    case ZYDIS_MNEMONIC_AND:
+    case ZYDIS_MNEMONIC_OR:
+    case ZYDIS_MNEMONIC_SHL:
+    case ZYDIS_MNEMONIC_SHR:
+    case ZYDIS_MNEMONIC_SAR:
+    case ZYDIS_MNEMONIC_IMUL:
+    case ZYDIS_MNEMONIC_NEG:
+    case ZYDIS_MNEMONIC_NOT:
+    case ZYDIS_MNEMONIC_INC:
+    case ZYDIS_MNEMONIC_DEC: {
+      // Two operands (dst op= src), one (dst = op dst), or imul's three (dst = a * b).
+      std::vector<std::optional<std::string>> values;
+      if (visible == 3) values = {operand(k, i.ops[1]), operand(k, i.ops[2])};
+      else if (visible == 2) values = {before(), operand(k, i.ops[1])};
+      else values = {before()};
+      std::string out = fmt::format("{}{}(", ZydisMnemonicGetString(m), dst.size);
+      for (size_t v = 0; v < values.size(); ++v) {
+        if (!values[v]) return std::nullopt;
+        out += (v ? "," : "") + *values[v];
+      }
+      return out + ")";
+    }
+    default: break;
+  }
+  if (i.ins.meta.category == ZYDIS_CATEGORY_CMOV) {
+    auto flags = flags_before(k);
+    auto kept = before();
+    auto moved = operand(k, i.ops[1]);
+    if (!flags || !kept || !moved) return std::nullopt;
+    return sized(fmt::format("{}({}, {}, {})", ZydisMnemonicGetString(m), *flags, *kept, *moved));
+  }
+  return std::nullopt;
+}
+
+std::map<std::string, TransferValue> Computations::values_at(size_t at, std::map<std::string, int>* widths) {
+  std::map<std::string, TransferValue> out;
+  for (int reg = 0; reg < 16; ++reg)
+    if (auto value = of_register(reg, at)) out.try_emplace(*value, TransferValue{TransferValue::Kind::Register, reg, 0});
+  std::set<std::pair<int64_t, int>> stored;
+  for (size_t k = 0; k < code_.ins.size(); ++k) {
+    const Instruction& i = code_.ins[k];
+    if (i.ins.mnemonic != ZYDIS_MNEMONIC_MOV || i.ops[0].type != ZYDIS_OPERAND_TYPE_MEMORY) continue;
+    if (auto offset = code_.frame_offset(k, i.ops[0]); offset && (i.ops[0].size == 64 || i.ops[0].size == 32))
+      stored.emplace(*offset, i.ops[0].size / 8);
+  }
+  for (const auto& [offset, width] : stored)
+    if (auto value = of_slot(offset, width, at)) {
+      if (out.try_emplace(*value, TransferValue{TransferValue::Kind::Frame, -1, offset}).second && widths)
+        (*widths)[*value] = width;
+    }
+  return out;
+}
+
+}  // namespace graft::diff
