@@ -30,9 +30,9 @@ bool writes_flags(const ZydisDecodedInstruction& i) {
 
 }  // namespace
 
-Computations::Computations(const Code& code, const std::function<bool(const std::string&)>& same_callee,
+Computations::Computations(const Build& build, const Code& code, const std::function<bool(const std::string&)>& same_callee,
                            std::optional<std::vector<std::pair<int64_t, int64_t>>> escaped)
-    : code_(code), same_callee_(same_callee), loops_(code), escaped_(std::move(escaped)) {}
+    : build_(build), code_(code), same_callee_(same_callee), loops_(code), escaped_(std::move(escaped)) {}
 
 const std::vector<std::set<size_t>>& Computations::register_reaching(int reg) {
   auto it = registers_.find(reg);
@@ -114,13 +114,21 @@ std::optional<std::string> Computations::of_slot(int64_t offset, int width, size
   return out;
 }
 
-std::optional<std::string> Computations::address(size_t k, const ZydisDecodedOperand& op) {
+bool Computations::movable(const Target& target) const {
+  if (target.kind != Target::Named) return false;
+  const Definition* def = build_.find(target.name);
+  return !def || (!def->function && !is_constant_data(build_.section(def->section)));
+}
+
+std::optional<std::string> Computations::address(size_t k, const ZydisDecodedOperand& op, bool loaded) {
   if (op.type != ZYDIS_OPERAND_TYPE_MEMORY || code_.frame_based(op)) return std::nullopt;
   if (op.mem.segment != ZYDIS_REGISTER_DS && op.mem.segment != ZYDIS_REGISTER_SS && op.mem.segment != ZYDIS_REGISTER_NONE)
     return std::nullopt;  // fs/gs: a thread's own
   if (whole(op.mem.base) == ZYDIS_REGISTER_RIP) {
     const auto& ref = code_.refs[k];
-    if (!ref || ref->target.kind != Target::Named || op.mem.index != ZYDIS_REGISTER_NONE) return std::nullopt;
+    if (!ref || ref->target.kind != Target::Named || op.mem.index != ZYDIS_REGISTER_NONE ||
+        (!loaded && movable(ref->target)))
+      return std::nullopt;
     return fmt::format("&{}{}", ref->target.name, ref->at ? "+" + hex(ref->at) : "");
   }
   std::string out;
@@ -153,9 +161,11 @@ std::optional<std::string> Computations::operand(size_t k, const ZydisDecodedOpe
       if (auto at = code_.frame_offset(k, op)) return of_slot(*at, op.size / 8, k);
       if (code_.frame_based(op)) return std::nullopt;
       const auto& ref = code_.refs[k];
-      if (whole(op.mem.base) == ZYDIS_REGISTER_RIP && ref && ref->got && ref->target.kind != Target::Anonymous)
-        return "&" + ref->target.name;  // a GOT slot holds the symbol's address
-      auto where = address(k, op);
+      if (whole(op.mem.base) == ZYDIS_REGISTER_RIP && ref && ref->got) {  // a GOT slot holds the symbol's address
+        if (ref->target.kind == Target::Anonymous || movable(ref->target)) return std::nullopt;
+        return "&" + ref->target.name;
+      }
+      auto where = address(k, op, true);
       if (!where) return std::nullopt;
       return fmt::format("load{}{}", op.size, *where);
     }
@@ -236,7 +246,7 @@ std::optional<std::string> Computations::of_definition(int reg, size_t k) {
       return sized(fmt::format("{}{}({})", m == ZYDIS_MNEMONIC_MOVZX ? "zx" : "sx", i.ops[1].size, *value));
     }
     case ZYDIS_MNEMONIC_LEA: {
-      auto value = address(k, i.ops[1]);
+      auto value = address(k, i.ops[1], false);
       if (!value) return std::nullopt;
       return sized(*value);
     }

@@ -12,7 +12,9 @@
 // arithmetic, extensions and conditional moves; and the result of a call by
 // callee and order among the calls to it, with its arguments, when the callee
 // itself is unchanged (`same_callee`). Anything else (a value from a loop, a
-// frame address, a path that joins two values) has no expression.
+// frame address, a path that joins two values, the address of the program's
+// writable data other than to load from it: the patch may move that data)
+// has no expression.
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -31,7 +33,7 @@ class Computations {
  public:
   // `escaped`: the CFA-relative byte ranges whose address the code takes
   // (what a callee may write through it), nullopt if one is not known.
-  Computations(const Code& code, const std::function<bool(const std::string&)>& same_callee,
+  Computations(const Build& build, const Code& code, const std::function<bool(const std::string&)>& same_callee,
                std::optional<std::vector<std::pair<int64_t, int64_t>>> escaped);
 
   // The expression of what register `reg` (DWARF number) holds before
@@ -51,7 +53,11 @@ class Computations {
  private:
   std::optional<std::string> of_definition(int reg, size_t k);
   std::optional<std::string> operand(size_t k, const ZydisDecodedOperand& op);
-  std::optional<std::string> address(size_t k, const ZydisDecodedOperand& op);
+  // The address a memory operand names; `loaded`: only to read from it.
+  std::optional<std::string> address(size_t k, const ZydisDecodedOperand& op, bool loaded);
+  // The program's own writable data: its address is no value to carry over,
+  // since the patch may move it (a global whose type changed).
+  bool movable(const Target& target) const;
   std::optional<std::string> flags_before(size_t k);
   std::optional<std::string> call(size_t k);
   // The one definition reaching `at` from `reaching`, outside every loop.
@@ -59,6 +65,7 @@ class Computations {
   const std::vector<std::set<size_t>>& register_reaching(int reg);
   bool address_taken(int64_t lo, int64_t hi) const;
 
+  const Build& build_;
   const Code& code_;
   const std::function<bool(const std::string&)> same_callee_;
   const Loops loops_;

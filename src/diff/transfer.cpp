@@ -404,7 +404,7 @@ class Transfer {
     if (!made) {
       const TransferSide& side = old_version ? old_ : new_;
       const Code& code = old_version ? old_code_ : new_code_;
-      made.emplace(code, [this](const std::string& callee) { return same_callee(callee); }, escaped(side, code));
+      made.emplace(side.build, code, [this](const std::string& callee) { return same_callee(callee); }, escaped(side, code));
     }
     return *made;
   }
