@@ -199,6 +199,23 @@ std::optional<std::string> Computations::call(size_t k) {
     changed_callees_.insert(callee);
     return std::nullopt;
   }
+  // Arguments on the stack (a seventh, a struct by value) are not followed:
+  // a call preceded by a push or a store at rsp (the outgoing arguments'
+  // place; locals of frame-pointer code are off rbp) since the last call has none.
+  for (size_t j = k; j-- > 0 && code_.ins[j].ins.meta.category != ZYDIS_CATEGORY_CALL;) {
+    const Instruction& i = code_.ins[j];
+    if (i.ins.mnemonic == ZYDIS_MNEMONIC_PUSH) {
+      // The prologue's save of a callee-saved register is no argument.
+      const auto save = i.ops[0].type == ZYDIS_OPERAND_TYPE_REGISTER ? code_.saves.find(dwarf_number(i.ops[0].reg.value))
+                                                                     : code_.saves.end();
+      if (save == code_.saves.end() || !code_.depth[j] || save->second != -*code_.depth[j] - 8) return std::nullopt;
+      continue;
+    }
+    for (uint8_t o = 0; o < i.ins.operand_count_visible; ++o)
+      if (i.ops[o].type == ZYDIS_OPERAND_TYPE_MEMORY && (i.ops[o].actions & ZYDIS_OPERAND_ACTION_MASK_WRITE) &&
+          whole(i.ops[o].mem.base) == ZYDIS_REGISTER_RSP)
+        return std::nullopt;
+  }
   // By order among the calls to the callee: two calls of one function
   // with the same arguments (two open()s) give two values.
   int order = 1;
