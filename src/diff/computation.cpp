@@ -31,8 +31,10 @@ bool writes_flags(const ZydisDecodedInstruction& i) {
 }  // namespace
 
 Computations::Computations(const Build& build, const Code& code, const std::function<bool(const std::string&)>& same_callee,
-                           std::optional<std::vector<std::pair<int64_t, int64_t>>> escaped)
-    : build_(build), code_(code), same_callee_(same_callee), loops_(code), escaped_(std::move(escaped)) {}
+                           std::optional<std::vector<std::pair<int64_t, int64_t>>> escaped,
+                           std::function<std::optional<LocalStorage>(int64_t)> local_at)
+    : build_(build), code_(code), same_callee_(same_callee), loops_(code), escaped_(std::move(escaped)),
+      local_at_(std::move(local_at)) {}
 
 const std::vector<std::set<size_t>>& Computations::register_reaching(int reg) {
   auto it = registers_.find(reg);
@@ -48,26 +50,63 @@ std::optional<size_t> Computations::single(const std::set<size_t>& reaching) con
   return d;
 }
 
+bool Computations::repeatable(size_t k) const {
+  const Instruction& i = code_.ins[k];
+  if (i.ins.meta.category == ZYDIS_CATEGORY_CALL) return false;
+  for (uint8_t o = 0; o < i.ins.operand_count_visible; ++o) {
+    const auto& op = i.ops[o];
+    if (op.type == ZYDIS_OPERAND_TYPE_MEMORY && i.ins.mnemonic != ZYDIS_MNEMONIC_LEA &&
+        (op.actions & ZYDIS_OPERAND_ACTION_MASK_READ) && !code_.frame_offset(k, op))
+      return false;
+  }
+  return true;
+}
+
+std::optional<std::string> Computations::agreed(const std::set<size_t>& reaching, const std::string& entry,
+                                                const std::function<std::optional<std::string>(size_t)>& of) {
+  std::optional<std::string> out;
+  for (size_t d : reaching) {
+    std::optional<std::string> value;
+    if (d == kAtEntry) {
+      if (entry.empty()) return std::nullopt;
+      value = entry;
+    } else if (d == kUndefined || (loops_.cyclic[d] && !repeatable(d))) {
+      return std::nullopt;
+    } else {
+      ++depth_;
+      value = of(d);
+      --depth_;
+    }
+    if (!value || (out && *out != *value)) return std::nullopt;
+    out = value;
+  }
+  return out;
+}
+
 bool Computations::address_taken(int64_t lo, int64_t hi) const {
   return !escaped_ || std::any_of(escaped_->begin(), escaped_->end(),
                                   [&](const auto& r) { return r.first < hi && lo < r.second; });
 }
 
+std::optional<LocalStorage> Computations::indexed_local(size_t k, const ZydisDecodedOperand& op) const {
+  if (op.mem.index == ZYDIS_REGISTER_NONE || dwarf_number(op.mem.index) == kRsp) return std::nullopt;
+  const int base = dwarf_number(op.mem.base);
+  std::optional<int64_t> start;
+  if (base == kRbp && code_.frame_pointer) start = -16 + op.mem.disp.value;
+  else if (base == kRsp && code_.depth[k]) start = -*code_.depth[k] + op.mem.disp.value;
+  if (!start) return std::nullopt;
+  return local_at_(*start);
+}
+
 std::optional<std::string> Computations::of_register(int reg, size_t at) {
   if (reg < 0 || reg == kRsp) return std::nullopt;
   if (depth_ == 0) changed_callees_.clear();
-  const auto key = std::make_tuple(0, int64_t{reg}, 0, at);
+  const auto key = std::make_tuple(arguments_ ? 1 : 0, int64_t{reg}, 0, at);
   if (auto it = memo_.find(key); it != memo_.end()) return it->second;
   if (depth_ > kDeepest) return std::nullopt;
-  const std::set<size_t>& reaching = register_reaching(reg)[at];
-  std::optional<std::string> out;
-  if (reaching.size() == 1 && *reaching.begin() == kAtEntry) {
-    out = fmt::format("entry {}", kRegisterNames[reg]);
-  } else if (auto d = single(reaching)) {
-    ++depth_;
-    out = of_definition(reg, *d);
-    --depth_;
-  }
+  memo_[key] = std::nullopt;  // while it is computed: a cycle of definitions has no expression
+  auto out = agreed(register_reaching(reg)[at], fmt::format("entry {}", kRegisterNames[reg]),
+                    [&](size_t d) { return of_definition(reg, d); });
   if (out && out->size() > kLongest) out.reset();
   memo_[key] = out;
   return out;
@@ -75,9 +114,10 @@ std::optional<std::string> Computations::of_register(int reg, size_t at) {
 
 std::optional<std::string> Computations::of_slot(int64_t offset, int width, size_t at) {
   if (depth_ == 0) changed_callees_.clear();
-  const auto key = std::make_tuple(1, offset, width, at);
+  const auto key = std::make_tuple(arguments_ ? 3 : 2, offset, width, at);
   if (auto it = memo_.find(key); it != memo_.end()) return it->second;
   if (depth_ > kDeepest || address_taken(offset, offset + width)) return memo_[key] = std::nullopt;
+  memo_[key] = std::nullopt;  // while it is computed
   auto reaching = slots_.find({offset, width});
   if (reaching == slots_.end()) {
     auto writes = [this, offset, width](size_t k) {
@@ -89,8 +129,11 @@ std::optional<std::string> Computations::of_slot(int64_t offset, int width, size
           continue;
         auto at = code_.frame_offset(k, op);
         if (!at) {
-          if (code_.frame_based(op)) return 2;  // somewhere in the frame: unknown
-          continue;
+          if (!code_.frame_based(op)) continue;
+          // An element of an array local (`a[i] = x`): within the array DWARF places there.
+          const auto element = indexed_local(k, op);
+          if (element && (element->end <= offset || offset + width <= element->start)) continue;
+          return 2;  // somewhere in the frame: unknown
         }
         if (*at < offset + width && *at + std::max<int64_t>(op.size / 8, 1) > offset) return 1;
       }
@@ -98,17 +141,16 @@ std::optional<std::string> Computations::of_slot(int64_t offset, int width, size
     };
     reaching = slots_.emplace(std::make_pair(offset, width), reaching_definitions(code_, writes, kAtEntry)).first;
   }
-  std::optional<std::string> out;
-  if (auto d = single(reaching->second[at])) {
-    const Instruction& i = code_.ins[*d];
+  // Each store that reaches: exactly this place and width (a store's source
+  // register or immediate); what the caller left there has no expression.
+  auto out = agreed(reaching->second[at], "", [&](size_t d) -> std::optional<std::string> {
+    const Instruction& i = code_.ins[d];
     const auto& dst = i.ops[0];
-    if (i.ins.mnemonic == ZYDIS_MNEMONIC_MOV && dst.type == ZYDIS_OPERAND_TYPE_MEMORY &&
-        code_.frame_offset(*d, dst) == offset && dst.size == width * 8) {
-      ++depth_;
-      out = operand(*d, i.ops[1]);
-      --depth_;
-    }
-  }
+    if (i.ins.mnemonic != ZYDIS_MNEMONIC_MOV || dst.type != ZYDIS_OPERAND_TYPE_MEMORY ||
+        code_.frame_offset(d, dst) != offset || dst.size != width * 8)
+      return std::nullopt;
+    return operand(d, i.ops[1]);
+  });
   if (out && out->size() > kLongest) out.reset();
   memo_[key] = out;
   return out;
@@ -121,7 +163,16 @@ bool Computations::movable(const Target& target) const {
 }
 
 std::optional<std::string> Computations::address(size_t k, const ZydisDecodedOperand& op, bool loaded) {
-  if (op.type != ZYDIS_OPERAND_TYPE_MEMORY || code_.frame_based(op)) return std::nullopt;
+  if (op.type != ZYDIS_OPERAND_TYPE_MEMORY) return std::nullopt;
+  if (code_.frame_based(op)) {
+    // A frame address differs between frames: only as a call's argument
+    // (a buffer the callee fills), named by the local DWARF places there.
+    const auto at = code_.frame_offset(k, op);
+    if (loaded || !arguments_ || !at) return std::nullopt;
+    const auto local = local_at_(*at);
+    if (!local) return std::nullopt;
+    return fmt::format("(&local {}+{:#x})", local->name, *at - local->start);
+  }
   if (op.mem.segment != ZYDIS_REGISTER_DS && op.mem.segment != ZYDIS_REGISTER_SS && op.mem.segment != ZYDIS_REGISTER_NONE)
     return std::nullopt;  // fs/gs: a thread's own
   if (whole(op.mem.base) == ZYDIS_REGISTER_RIP) {
@@ -129,7 +180,7 @@ std::optional<std::string> Computations::address(size_t k, const ZydisDecodedOpe
     if (!ref || ref->target.kind != Target::Named || op.mem.index != ZYDIS_REGISTER_NONE ||
         (!loaded && movable(ref->target)))
       return std::nullopt;
-    return fmt::format("&{}{}", ref->target.name, ref->at ? "+" + hex(ref->at) : "");
+    return fmt::format("(&{}{})", ref->target.name, ref->at ? "+" + hex(ref->at) : "");
   }
   std::string out;
   if (op.mem.base != ZYDIS_REGISTER_NONE) {
@@ -227,7 +278,9 @@ std::optional<std::string> Computations::call(size_t k) {
       arguments.push_back("_");  // not set since the last call on some path: not an argument
       continue;
     }
+    ++arguments_;
     auto value = of_register(reg, k);
+    --arguments_;
     if (!value) return std::nullopt;
     arguments.push_back(*value);
   }
@@ -251,6 +304,8 @@ std::optional<std::string> Computations::of_definition(int reg, size_t k) {
   const uint8_t visible = i.ins.operand_count_visible;
   switch (m) {
     case ZYDIS_MNEMONIC_MOV: {
+      if (i.ops[1].type == ZYDIS_OPERAND_TYPE_IMMEDIATE)  // a constant, as the whole register holds it
+        return "#" + hex(dst.size == 64 ? i.ops[1].imm.value.s : static_cast<int64_t>(static_cast<uint32_t>(i.ops[1].imm.value.u)));
       auto value = operand(k, i.ops[1]);
       if (!value) return std::nullopt;
       return sized(*value);

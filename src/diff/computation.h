@@ -8,7 +8,7 @@
 //
 // What an expression may hold, each the same in both versions when equal:
 // constants; the function's arguments and the caller's registers as it was
-// entered; a symbol's address; loads through such addresses; plain integer
+// entered; a symbol's address (a local's, as a call's argument only); loads through such addresses; plain integer
 // arithmetic, extensions and conditional moves; and the result of a call by
 // callee and order among the calls to it, with its arguments, when the callee
 // itself is unchanged (`same_callee`). Anything else (a value from a loop, a
@@ -29,12 +29,22 @@
 
 namespace graft::diff {
 
+// A local of the frame as DWARF places it: its name and CFA-relative bytes.
+struct LocalStorage {
+  std::string name;
+  int64_t start = 0, end = 0;
+};
+
 class Computations {
  public:
   // `escaped`: the CFA-relative byte ranges whose address the code takes
   // (what a callee may write through it), nullopt if one is not known.
+  // `local_at`: the local whose stack place holds a CFA offset: it names a
+  // frame address passed to a call, and bounds an indexed store (an array's
+  // element) to the array.
   Computations(const Build& build, const Code& code, const std::function<bool(const std::string&)>& same_callee,
-               std::optional<std::vector<std::pair<int64_t, int64_t>>> escaped);
+               std::optional<std::vector<std::pair<int64_t, int64_t>>> escaped,
+               std::function<std::optional<LocalStorage>(int64_t)> local_at);
 
   // The expression of what register `reg` (DWARF number) holds before
   // instruction `at`, if it has one.
@@ -62,14 +72,26 @@ class Computations {
   std::optional<std::string> call(size_t k);
   // The one definition reaching `at` from `reaching`, outside every loop.
   std::optional<size_t> single(const std::set<size_t>& reaching) const;
+  // The one expression every definition in `reaching` gives (`entry`: what
+  // the function's entry gives, "" for nothing), when they all agree. One on
+  // a cycle (a loop) must be `repeatable`: no call and no load from outside
+  // the frame (a spill reloaded, a constant set again), so that it gives the
+  // same value every time round.
+  std::optional<std::string> agreed(const std::set<size_t>& reaching, const std::string& entry,
+                                    const std::function<std::optional<std::string>(size_t)>& of);
+  bool repeatable(size_t k) const;
   const std::vector<std::set<size_t>>& register_reaching(int reg);
   bool address_taken(int64_t lo, int64_t hi) const;
+  // The array local an indexed frame operand (`-0x200(%rbp,%rbx,4)`) starts in.
+  std::optional<LocalStorage> indexed_local(size_t k, const ZydisDecodedOperand& op) const;
 
   const Build& build_;
   const Code& code_;
   const std::function<bool(const std::string&)> same_callee_;
   const Loops loops_;
   const std::optional<std::vector<std::pair<int64_t, int64_t>>> escaped_;
+  const std::function<std::optional<LocalStorage>(int64_t)> local_at_;
+  int arguments_ = 0;  // inside a call's arguments: a frame address may be named
   std::map<int, std::vector<std::set<size_t>>> registers_;
   std::map<std::pair<int64_t, int>, std::vector<std::set<size_t>>> slots_;
   std::optional<std::vector<std::set<size_t>>> flags_;

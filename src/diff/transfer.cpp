@@ -404,9 +404,29 @@ class Transfer {
     if (!made) {
       const TransferSide& side = old_version ? old_ : new_;
       const Code& code = old_version ? old_code_ : new_code_;
-      made.emplace(side.build, code, [this](const std::string& callee) { return same_callee(callee); }, escaped(side, code));
+      made.emplace(side.build, code, [this](const std::string& callee) { return same_callee(callee); }, escaped(side, code),
+                   [&side, &code](int64_t offset) { return local_at(side, code, offset); });
     }
     return *made;
+  }
+
+  // The local whose stack place holds CFA + `offset`, if one name does.
+  static std::optional<LocalStorage> local_at(const TransferSide& side, const Code& code, int64_t offset) {
+    if (!side.frame) return std::nullopt;
+    std::optional<LocalStorage> found;
+    for (const auto& local : side.frame->locals) {
+      const int64_t size = local.type >= 0 ? static_cast<int64_t>(side.types.at(local.type).size) : 0;
+      // Its stack place anywhere: for the address of it, where it is at other times does not matter.
+      std::vector<const LocalPlace*> places{&local.scope_slot};
+      for (const auto& r : local.live) places.push_back(&r.place);
+      for (const LocalPlace* place : places) {
+        const std::optional<int64_t> at = code.place_offset(*place);
+        if (!at || offset < *at || offset >= *at + std::max<int64_t>(size, 1)) continue;
+        if (found && (found->name != local.name || found->start != *at)) return std::nullopt;
+        found = LocalStorage{local.name, *at, *at + std::max<int64_t>(size, 1)};
+      }
+    }
+    return found;
   }
 
   // A callee whose code both versions share (a library's, or the program's unchanged).

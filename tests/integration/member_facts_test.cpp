@@ -65,7 +65,8 @@ TEST_F(MemberFacts, AGenericListAndAnEventLoopLandWithNoDeclaration) {
   const std::vector<std::string> setup = {"add 6", "open 3", "fire"};
   Process target({v1.string()});
   for (const auto& command : setup) target.ask(command);
-  ASSERT_EQ(target.ask("walks"), "walking");
+  // The worker has walked the list (it may not have run yet on a busy machine).
+  ASSERT_TRUE(wait_until([&] { return target.ask("walks") == "walking"; }, std::chrono::seconds(20)));
   auto result = graft({"apply", std::to_string(target.pid()), patch.string(), "--json"});
   ASSERT_EQ(result.exit_code, 0) << result.err;
   EXPECT_EQ(nlohmann::json::parse(result.out)["objects"].get<int>(), 9) << result.out;  // 6 jobs, 3 connections

@@ -73,6 +73,8 @@ check_bad "are the same tree" "${args[@]}" --load true --new "$work/v1"
 # --- interrupted in the middle of its load ---------------------------------
 # Job control gives the trial its own process group, as a shell does, and leaves SIGINT to it
 # (a script's background command would otherwise ignore SIGINT, and bash cannot trap it then).
+# The first trial's pids file must not be mistaken for this one's (the trial removes it as it starts).
+rm -f "$work/run/pids"
 set -m
 "$trial" "${args[@]}" --no-build --work "$work/run" --apply-after 60 \
     --load 'wrk -t1 -c4 -d120s http://127.0.0.1:$PORT/index.html' >"$work/int.out" 2>&1 &
@@ -86,7 +88,7 @@ done
 [ "$(grep -Ec '^(server|load|probe) ' "$work/run/pids")" = 3 ] || fail "the trial did not start its load within 60 s"
 kill -INT -- "-$trial_pid"
 for _ in $(seq 300); do kill -0 "$trial_pid" 2>/dev/null || break; sleep 0.1; done
-kill -0 "$trial_pid" 2>/dev/null && fail "the trial did not end within 30 s of SIGINT"
+kill -0 "$trial_pid" 2>/dev/null && fail "the trial did not end within 30 s of SIGINT: $(cat "$work/int.out"; ps -eo pid,pgid,stat,etime,args | awk -v g="$trial_pid" '$2 == g')"
 wait "$trial_pid"
 rc=$?
 trial_pid=
