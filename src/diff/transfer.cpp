@@ -58,14 +58,15 @@ std::map<std::string, Placed> locals_at(const TransferSide& side, const Code& co
 
 // The one stack place a local's memory locations all name, when the code
 // takes its address (`lea` of it: the local lives in memory, which is
-// current at every call, whatever registers DWARF names in between): the
-// local's storage, valid at a call's return even where its location list
-// has a gap (clang drops `c` of `read(fd, &c, 1)` right after the call).
+// current at every call, whatever registers DWARF names in between: a
+// register range is a copy just stored or loaded, as clang's lowered
+// dbg.declare says, `maxsock` of dropbear's listener): the local's storage,
+// valid at a call's return even where its location list has a gap (clang
+// drops `c` of `read(fd, &c, 1)` right after the call).
 std::optional<int64_t> storage_of(const FrameLocal& local, const Code& code) {
   std::optional<int64_t> at;
   for (const auto& r : local.live) {
     const std::optional<int64_t> here = code.place_offset(r.place);
-    if (!here && r.place.known()) return std::nullopt;  // in a register somewhere: memory is not all of it
     if (!here) continue;
     if (at && *at != *here) return std::nullopt;
     at = here;
@@ -251,10 +252,15 @@ class Transfer {
         const bool in_scope = std::any_of(local.live.begin(), local.live.end(),
                                           [&](const LiveRange& r) { return r.start <= new_pc && new_pc < r.end; });
         if (!at) {
-          // A local placed by a location list: in scope, it may be anywhere.
+          // A local placed by a location list, in scope: in memory there, at
+          // the place it names (elsewhere than `offset`), or anywhere.
           if (in_scope && std::any_of(local.live.begin(), local.live.end(), [&](const LiveRange& r) {
-                return r.start <= new_pc && new_pc < r.end && r.place.known() &&
-                       r.place.kind != LocalPlace::Kind::InRegister;
+                if (r.start > new_pc || new_pc >= r.end || !r.place.known() ||
+                    r.place.kind == LocalPlace::Kind::InRegister)
+                  return false;
+                const std::optional<int64_t> there = new_code_.place_offset(r.place);
+                const int64_t size = local.type >= 0 ? static_cast<int64_t>(new_.types.at(local.type).size) : 0;
+                return !there || (offset >= *there && offset < *there + std::max<int64_t>(size, 1));
               }))
             return false;
           continue;
