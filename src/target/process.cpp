@@ -343,18 +343,45 @@ Result<std::optional<std::pair<pid_t, int>>> TracedProcess::next_report() {
 }
 
 // A few system calls fail with EINTR when a ptrace stop interrupts them,
-// although no signal handler ran (signal(7): epoll_wait, semop, ...). Our
-// stop must be invisible: such a call is set to run again, as the kernel does
-// itself for calls that return ERESTART*.
+// although no signal handler ran (signal(7), "Interruption of system calls
+// and library functions by stop signals": epoll_wait, semop, sigtimedwait,
+// and a socket's calls once it has a timeout, SO_RCVTIMEO or SO_SNDTIMEO,
+// whichever of them reads or writes it: tinyproxy dropped a connection for
+// each such stop). Our stop must be invisible: such a call is set to run
+// again, as the kernel does itself for calls that return ERESTART*; its
+// timeout starts again, as with SA_RESTART. Not when a signal waits to be
+// delivered to the thread: its handler may expect the EINTR.
 void TracedProcess::restart_interrupted_call(Thread& t) {
-  static const std::set<long> fail_with_eintr = {SYS_epoll_wait, SYS_epoll_pwait, SYS_epoll_pwait2, SYS_semop,
-                                                 SYS_semtimedop, SYS_rt_sigtimedwait};
+  static const std::set<long> fail_with_eintr = {
+      SYS_epoll_wait, SYS_epoll_pwait, SYS_epoll_pwait2, SYS_semop,    SYS_semtimedop, SYS_rt_sigtimedwait,
+      SYS_accept,     SYS_accept4,     SYS_connect,      SYS_recvfrom, SYS_recvmsg,    SYS_recvmmsg,
+      SYS_sendto,     SYS_sendmsg,     SYS_sendmmsg,     SYS_read,     SYS_readv,      SYS_write,
+      SYS_writev};
   if (static_cast<int64_t>(t.regs.rax) != -EINTR || !fail_with_eintr.count(static_cast<long>(t.regs.orig_rax))) return;
+  if (signal_waiting(t.tid)) return;
   auto code = read(t.regs.pc() - 2, 2);
   if (!code || !x86::is_syscall(*code)) return;
   t.regs.rax = t.regs.orig_rax;
   t.regs.rip -= 2;
   (void)set_registers(t);
+}
+
+// Whether a signal the thread does not block is pending for it or for its
+// process (/proc: SigPnd, ShdPnd, SigBlk). Unknown counts as waiting.
+bool TracedProcess::signal_waiting(pid_t tid) const {
+  std::ifstream status(fmt::format("/proc/{}/task/{}/status", pid_, tid));
+  uint64_t pending = 0, blocked = 0;
+  bool read_any = false;
+  for (std::string line; std::getline(status, line);) {
+    auto field = [&](const char* name) -> std::optional<uint64_t> {
+      if (!line.starts_with(name)) return std::nullopt;
+      return std::strtoull(line.c_str() + std::strlen(name), nullptr, 16);
+    };
+    if (auto v = field("SigPnd:")) pending |= *v, read_any = true;
+    if (auto v = field("ShdPnd:")) pending |= *v;
+    if (auto v = field("SigBlk:")) blocked = *v;
+  }
+  return !read_any || (pending & ~blocked) != 0;
 }
 
 Status TracedProcess::wait_for_stops(pid_t only) {

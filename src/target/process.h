@@ -172,6 +172,7 @@ class TracedProcess {
   Thread* handle_report(pid_t tid, int status, bool* process_exited);
   Thread* take_queued_trap(Thread& t, bool* process_exited);
   void restart_interrupted_call(Thread& t);
+  bool signal_waiting(pid_t tid) const;
   void release_child(pid_t child, bool stopped);
   Result<std::optional<std::pair<pid_t, int>>> next_report();
   static Result<std::unique_ptr<TracedProcess>> seize_all(pid_t pid);

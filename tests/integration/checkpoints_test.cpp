@@ -419,7 +419,17 @@ TEST(HardCases, BlockedSystemCallsSeeNoEintr) {
   TempDir dir;
   const auto [v1, v2, patch] = build_update(dir, "syscalls");
   Process target({v1.string()});
-  EXPECT_EQ(target.ask("status"), "v1 read=waiting accept=waiting epoll=waiting futex=waiting sleep=waiting");
+  EXPECT_EQ(target.ask("status"), "v1 read=waiting accept=waiting epoll=waiting futex=waiting sleep=waiting timed=waiting");
+  // The timed receiver is in recvfrom (its system call number, 45, in /proc), where a stop fails it with EINTR.
+  auto in_timed_recv = [&] {
+    for (const auto& task : std::filesystem::directory_iterator("/proc/" + std::to_string(target.pid()) + "/task")) {
+      std::ifstream in(task.path() / "syscall");
+      std::string number;
+      if (in >> number && number == "45") return true;
+    }
+    return false;
+  };
+  ASSERT_TRUE(wait_until(in_timed_recv, std::chrono::seconds(20)));
   auto applied = graft({"apply", std::to_string(target.pid()), patch.string()});
   ASSERT_EQ(applied.exit_code, 0) << applied.err;
   ASSERT_EQ(graft({"revert", std::to_string(target.pid())}).exit_code, 0);
@@ -432,7 +442,7 @@ TEST(HardCases, BlockedSystemCallsSeeNoEintr) {
     if (status.find("waiting") == std::string::npos) break;
     usleep(10000);
   }
-  EXPECT_EQ(status, "v2 read=ok accept=ok epoll=ok futex=ok sleep=ok");
+  EXPECT_EQ(status, "v2 read=ok accept=ok epoll=ok futex=ok sleep=ok timed=ok");
 }
 
 // A process stopped by SIGSTOP stays stopped: graft refuses (it cannot run

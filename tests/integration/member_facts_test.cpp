@@ -23,16 +23,6 @@ class MemberFacts : public ::testing::Test {
 
 bool one_line(const std::string& text) { return !text.empty() && text.find('\n') == text.size() - 1; }
 
-// Whether `condition` holds within `limit`, asked again every 10 ms.
-bool wait_until(const std::function<bool()>& condition, std::chrono::seconds limit) {
-  const auto end = std::chrono::steady_clock::now() + limit;
-  while (!condition()) {
-    if (std::chrono::steady_clock::now() > end) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return true;
-}
-
 // What a fresh process of `binary` answers to `commands`, the last one's reply.
 std::string fresh_answer(const fs::path& binary, const std::vector<std::string>& commands) {
   Process fresh({binary.string()});

@@ -26,14 +26,6 @@ std::string read_text(const std::filesystem::path& path) {
   return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
 }
 
-// Waits (up to 10 s) for `done`; true if it came.
-bool eventually(const std::function<bool()>& done) {
-  for (const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-       std::chrono::steady_clock::now() < until; std::this_thread::sleep_for(std::chrono::milliseconds(2)))
-    if (done()) return true;
-  return done();
-}
-
 // The system call a thread is blocked in, from /proc ("0" read, "43" accept; "running").
 std::string blocked_in(pid_t pid, pid_t tid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/task/" + std::to_string(tid) + "/syscall");
@@ -76,7 +68,7 @@ class UpdateCode : public ::testing::Test {
     // Its idle threads were never disturbed: each of their calls ends normally.
     EXPECT_EQ(target.ask("wake"), "woken");
     EXPECT_EQ(target.ask("connect"), "connected");
-    EXPECT_TRUE(eventually([&] { return target.ask("jobs") == "read 1 ok accept 1 ok"; })) << target.ask("jobs");
+    EXPECT_TRUE(wait_until([&] { return target.ask("jobs") == "read 1 ok accept 1 ok"; })) << target.ask("jobs");
   }
 
   // What v2 shows once start-up state has its value: the file argv[1]
@@ -107,7 +99,7 @@ TEST_F(UpdateCode, InitsRerunsAndOnUpdateGiveTheStateStartUpSetsItsValue) {
   EXPECT_EQ(target.ask("describe"), "v1");
   // Every thread idle: main in read() on stdin, the acceptor in accept(), the reader in read() on a pipe.
   std::map<pid_t, std::string> before;
-  ASSERT_TRUE(eventually([&] {
+  ASSERT_TRUE(wait_until([&] {
     before.clear();
     for (const auto& task : std::filesystem::directory_iterator("/proc/" + std::to_string(target.pid()) + "/task")) {
       const pid_t tid = std::stoi(task.path().filename().string());
@@ -125,12 +117,12 @@ TEST_F(UpdateCode, InitsRerunsAndOnUpdateGiveTheStateStartUpSetsItsValue) {
   // One of them ran the code, and is back in its call as before (no EINTR: the call would end its loop).
   const pid_t borrowed = report["update_thread"].get<pid_t>();
   ASSERT_TRUE(before.count(borrowed)) << result.out;
-  EXPECT_TRUE(eventually([&] { return blocked_in(target.pid(), borrowed) == before[borrowed]; }));
+  EXPECT_TRUE(wait_until([&] { return blocked_in(target.pid(), borrowed) == before[borrowed]; }));
   EXPECT_EQ(target.ask("describe"), kUpdated);
   EXPECT_EQ(target.ask("describe"), kUpdated);
   EXPECT_EQ(target.ask("wake"), "woken");
   EXPECT_EQ(target.ask("connect"), "connected");
-  EXPECT_TRUE(eventually([&] { return target.ask("jobs") == "read 1 ok accept 1 ok"; })) << target.ask("jobs");
+  EXPECT_TRUE(wait_until([&] { return target.ask("jobs") == "read 1 ok accept 1 ok"; })) << target.ask("jobs");
   // graft info says what the patch runs.
   auto info = graft({"info", patch_with("good").string(), "--json"});
   ASSERT_EQ(info.exit_code, 0) << info.err;
@@ -147,7 +139,7 @@ TEST_F(UpdateCode, ABlockedAcceptInTheBorrowedThreadSeesNoEintr) {
   const auto busy = dir.path() / "busy";
   std::ofstream(busy) << "";
   ASSERT_EQ(target.ask("spin " + busy.string()), "spinning");
-  ASSERT_TRUE(eventually([&] { return blocked_in(target.pid(), target.pid()) == "running"; }));
+  ASSERT_TRUE(wait_until([&] { return blocked_in(target.pid(), target.pid()) == "running"; }));
   auto result = graft({"apply", std::to_string(target.pid()), patch.string(), "--json"});
   std::filesystem::remove(busy);
   ASSERT_EQ(result.exit_code, 0) << result.err;
@@ -156,9 +148,9 @@ TEST_F(UpdateCode, ABlockedAcceptInTheBorrowedThreadSeesNoEintr) {
   EXPECT_NE(borrowed, target.pid()) << result.out;
   EXPECT_TRUE(report["update_thread_idle"].get<bool>()) << result.out;
   // The acceptor (the first idle thread) lent itself, and is back in accept().
-  EXPECT_TRUE(eventually([&] { return blocked_in(target.pid(), borrowed) == "43"; })) << blocked_in(target.pid(), borrowed);
+  EXPECT_TRUE(wait_until([&] { return blocked_in(target.pid(), borrowed) == "43"; })) << blocked_in(target.pid(), borrowed);
   EXPECT_EQ(target.ask("connect"), "connected");
-  EXPECT_TRUE(eventually([&] { return target.ask("jobs") == "read 0 waiting accept 1 ok"; })) << target.ask("jobs");
+  EXPECT_TRUE(wait_until([&] { return target.ask("jobs") == "read 0 waiting accept 1 ok"; })) << target.ask("jobs");
   EXPECT_EQ(target.ask("describe"), kUpdated);
 }
 

@@ -468,4 +468,13 @@ std::vector<uint8_t> entry_bytes(pid_t pid, const fs::path& binary, const std::s
   return bytes.value();
 }
 
+bool wait_until(const std::function<bool()>& condition, std::chrono::seconds limit) {
+  const auto end = std::chrono::steady_clock::now() + limit;
+  while (!condition()) {
+    if (std::chrono::steady_clock::now() > end) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  return true;
+}
+
 }  // namespace graft::test

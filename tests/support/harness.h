@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <future>
 #include <string>
 #include <vector>
@@ -118,5 +119,9 @@ bool checkpoint_planted(pid_t pid, const std::filesystem::path& binary, const st
 // Whether the process's code is byte for byte the binary's .text (no
 // breakpoint, no jump left behind).
 bool text_matches_binary(pid_t pid, const std::filesystem::path& binary);
+
+// Whether `condition` holds within `limit`, asked again every few milliseconds
+// (a condition waited for, never a sleep that hopes).
+bool wait_until(const std::function<bool()>& condition, std::chrono::seconds limit = std::chrono::seconds(20));
 
 }  // namespace graft::test

@@ -1,6 +1,7 @@
 // Test target: threads blocked in system calls while graft updates the
 // process. Each records how its call ended; none may see EINTR or a changed
-// result. The main thread itself blocks in read() on stdin, where graft runs
+// result. One waits in recv() on a socket with a receive timeout, a call
+// Linux fails with EINTR after any stop (signal(7)), as tinyproxy's do. The main thread itself blocks in read() on stdin, where graft runs
 // its injected system calls.
 #define _GNU_SOURCE
 #include <errno.h>
@@ -10,16 +11,17 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
-static int pipe_fds[2], event_fd, listen_fd;
+static int pipe_fds[2], event_fd, listen_fd, timed_fds[2];
 static struct sockaddr_un address;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
 static int signalled;
-static char outcome[5][32];  // read, accept, epoll, futex, sleep
+static char outcome[6][32];  // read, accept, epoll, futex, sleep, timed recv
 
 static void record(int slot, const char* text) {
   pthread_mutex_lock(&lock);
@@ -73,26 +75,36 @@ static void* sleeper(void* arg) {
   return NULL;
 }
 
+static void* timed_receiver(void* arg) {
+  (void)arg;
+  struct timeval timeout = {60, 0};
+  setsockopt(timed_fds[0], SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  char c;
+  ssize_t n = recv(timed_fds[0], &c, 1, 0);
+  record(5, n == 1 && c == 'y' ? "ok" : (n < 0 && errno == EINTR ? "EINTR" : "wrong"));
+  return NULL;
+}
+
 int version(void) { return 2; }
 
 int main(void) {
-  if (pipe(pipe_fds) != 0) return 1;
+  if (pipe(pipe_fds) != 0 || socketpair(AF_UNIX, SOCK_STREAM, 0, timed_fds) != 0) return 1;
   event_fd = eventfd(0, 0);
   listen_fd = socket(AF_UNIX, SOCK_STREAM, 0);
   address.sun_family = AF_UNIX;
   snprintf(address.sun_path, sizeof address.sun_path, "/tmp/graft-syscalls-%d", getpid());
   unlink(address.sun_path);
   if (bind(listen_fd, (struct sockaddr*)&address, sizeof address) != 0 || listen(listen_fd, 1) != 0) return 1;
-  for (int i = 0; i < 5; i++) snprintf(outcome[i], sizeof outcome[i], "waiting");
-  void* (*threads[])(void*) = {reader, acceptor, epoller, waiter, sleeper};
+  for (int i = 0; i < 6; i++) snprintf(outcome[i], sizeof outcome[i], "waiting");
+  void* (*threads[])(void*) = {reader, acceptor, epoller, waiter, sleeper, timed_receiver};
   pthread_t t;
-  for (int i = 0; i < 5; i++) pthread_create(&t, NULL, threads[i], NULL);
+  for (int i = 0; i < 6; i++) pthread_create(&t, NULL, threads[i], NULL);
   printf("ready %d\n", getpid());
   fflush(stdout);
   char line[64];
   while (fgets(line, sizeof line, stdin)) {
     if (strncmp(line, "wake", 4) == 0) {
-      if (write(pipe_fds[1], "x", 1) != 1) return 1;
+      if (write(pipe_fds[1], "x", 1) != 1 || write(timed_fds[1], "y", 1) != 1) return 1;
       int fd = socket(AF_UNIX, SOCK_STREAM, 0);
       if (connect(fd, (struct sockaddr*)&address, sizeof address) != 0) return 1;
       uint64_t one = 1;
@@ -104,8 +116,8 @@ int main(void) {
       printf("woken\n");
     } else {
       pthread_mutex_lock(&lock);
-      printf("v%d read=%s accept=%s epoll=%s futex=%s sleep=%s\n", version(), outcome[0], outcome[1], outcome[2],
-             outcome[3], outcome[4]);
+      printf("v%d read=%s accept=%s epoll=%s futex=%s sleep=%s timed=%s\n", version(), outcome[0], outcome[1],
+             outcome[2], outcome[3], outcome[4], outcome[5]);
       pthread_mutex_unlock(&lock);
     }
     fflush(stdout);
