@@ -647,6 +647,8 @@ Status ApplyUpdate::plan_frames(const CheckpointReport& moment, WriteLog& log) {
   TracedProcess& process = transaction_->process();
   GRAFT_ASSIGN(auto continued, frame_writes(process, moment.remaps));
   report_.frames_continued = continued.size();
+  report_.frames_moving = static_cast<size_t>(
+      std::count_if(moment.remaps.begin(), moment.remaps.end(), [](const FrameRemap& r) { return r.moves; }));
   log.append(std::move(continued));
   std::map<pid_t, Registers> transferred;
   GRAFT_ASSIGN(auto rebuilt, apply::plan_frame_transfers(

@@ -54,6 +54,7 @@ struct ApplyReport {
   uint64_t searched_bytes = 0;   // data: memory searched for those pointers (inside the pause)
   size_t frames_continued = 0;  // frames waiting for a call that now return into the new code
   size_t frames_transferred = 0;  // threads just back from a call whose frame was rebuilt in the new body
+  size_t frames_moving = 0;  // of frames_continued: waiting at a transfer point, rebuilt in the new body on return
   size_t user_transformed = 0;  // data: objects the user's transformers rewrote in the target
   size_t user_batches = 0;      // data: runs of the user's transformers (one ptrace round trip each)
   size_t update_calls = 0;      // functions of the update-time code run before the commit

@@ -173,8 +173,8 @@ ThreadState analyse(const TracedProcess& process, Unwinder& unwinder, const Thre
     // slot is rewritten at the commit. A frame that executes the function
     // (not at a call boundary) still blocks.
     if (auto c = range->continues.find(f.pc); !f.exact && f.return_slot && c != range->continues.end()) {
-      state.remaps.push_back(
-          {t.tid, RemoteAddress(f.return_slot), RemoteAddress(f.pc), RemoteAddress(c->second), range->function});
+      state.remaps.push_back({t.tid, RemoteAddress(f.return_slot), RemoteAddress(f.pc), RemoteAddress(c->second),
+                              range->function, range->transfers.count(f.pc) > 0});
       continue;
     }
     affected.push_back({k, BlockingFrame{range->function, "", f.exact, f.exact ? f.pc : f.pc - 1,

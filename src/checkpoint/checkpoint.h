@@ -56,6 +56,7 @@ struct FrameRemap {
   RemoteAddress slot;  // the stack word holding the return address
   RemoteAddress from, to;
   std::string function;
+  bool moves = false;  // `to` is a transfer point's rebuild: the frame moves into the new body on return
 };
 
 struct CheckpointOptions {

@@ -175,6 +175,7 @@ int run_apply(int pid, const std::string& file, int timeout_ms, bool json, const
                 {"storage_bytes", report->storage_bytes}, {"migrate_us", report->migrate_us},
                 {"global_references", report->global_references}, {"searched_bytes", report->searched_bytes},
                 {"frames_continued", report->frames_continued}, {"frames_transferred", report->frames_transferred},
+                {"frames_moving", report->frames_moving},
                 {"user_transformed", report->user_transformed},
                 {"user_batches", report->user_batches}, {"update_calls", report->update_calls},
                 {"update_thread", report->update_thread}, {"update_thread_idle", report->update_thread_idle},
@@ -196,7 +197,11 @@ int run_apply(int pid, const std::string& file, int timeout_ms, bool json, const
     if (report->at_commit_us)
       std::cout << fmt::format("commit-time code: run in {} us inside the pause\n", report->at_commit_us);
     if (report->frames_continued)
-      std::cout << fmt::format("{} frames waiting for a call continue in the new code\n", report->frames_continued);
+      std::cout << fmt::format("{} frames waiting for a call continue in the new code{}\n", report->frames_continued,
+                               report->frames_moving
+                                   ? fmt::format(" ({} of them move into the new body of their loop when the call "
+                                                 "returns)", report->frames_moving)
+                                   : "");
     if (report->frames_transferred)
       std::cout << fmt::format("{} threads moved into the new body of their loop\n", report->frames_transferred);
     if (report->searched_bytes)

@@ -315,6 +315,7 @@ TEST_F(LoopLocals, IdleWorkersCarryConvertedAndNewLocalsIntoTheNewBody) {
   auto applied = graft({"apply", std::to_string(target.pid()), patch.string(), "--timeout", "3000", "--json"});
   ASSERT_EQ(applied.exit_code, 0) << applied.out << applied.err;
   EXPECT_EQ(nlohmann::json::parse(applied.out).value("frames_continued", 0), 3) << applied.out;
+  EXPECT_EQ(nlohmann::json::parse(applied.out).value("frames_moving", 0), 3) << applied.out;  // at their transfer point
   EXPECT_EQ(target.ask("v"), "2");
   ASSERT_EQ(target.ask("wake"), "woken");
   EXPECT_EQ(target.ask("report"), "3/-103/1/10/2 3/-203/1/10/2 3/-303/1/10/2");
@@ -416,6 +417,7 @@ TEST_F(Transfer, AValueBothVersionsComputeAlikeBeforeTheLoopComesFromTheOldFrame
   ASSERT_EQ(target.ask("s"), "3444");  // 15 weights: 3 * 1111 + 111
   auto applied = graft({"apply", std::to_string(target.pid()), patch.string(), "--timeout", "5000", "--json"});
   ASSERT_EQ(applied.exit_code, 0) << applied.out << applied.err;
+  EXPECT_EQ(nlohmann::json::parse(applied.out).value("frames_moving", 0), 1) << applied.out;  // main, in fgets
   EXPECT_EQ(target.ask("s"), "v2 3444 1");
   EXPECT_EQ(target.ask("s"), "v2 3444 2");
   EXPECT_EQ(target.ask("v"), "2");
