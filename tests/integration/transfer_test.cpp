@@ -423,6 +423,26 @@ TEST_F(Transfer, AValueBothVersionsComputeAlikeBeforeTheLoopComesFromTheOldFrame
   EXPECT_EQ(target.ask("v"), "2");
 }
 
+// dropbear's shape: the count a call returned after filling two locals
+// through their addresses, spilled and reloaded every turn in the old code,
+// and bounds derived from it in stack slots: each is matched, the call named
+// with its locals as arguments, and main's thread answers with the values it
+// had (3 descriptors, 10 to 12) from the new loop.
+TEST_F(Transfer, ValuesSpilledAndReloadedInTheLoopComeFromTheOldFrame) {
+  const auto v1 = build_program(dir, "spilled", "v1");
+  std::string explain;
+  const auto patch = diff(v1, build_program(dir, "spilled", "v2"), &explain);
+  EXPECT_NE(explain.find("computed alike: call#1 fill((&local fds+0x0), (&local maxfd+0x0)"), std::string::npos)
+      << explain;
+  EXPECT_EQ(explain.find("not transferable at the call to fgets"), std::string::npos) << explain;
+  Process target({v1.string()});
+  ASSERT_EQ(target.ask("x"), "v1 267 113 3");
+  auto applied = graft({"apply", std::to_string(target.pid()), patch.string(), "--timeout", "5000", "--json"});
+  ASSERT_EQ(applied.exit_code, 0) << applied.out << applied.err;
+  EXPECT_EQ(nlohmann::json::parse(applied.out).value("frames_moving", 0), 1) << applied.out;
+  EXPECT_EQ(target.ask("x"), "v2 267 113 3 12");
+}
+
 // The release also changes slots(): the old bound is not what the new code
 // would compute, so the loop's wait is no transfer point, and the reason names
 // the changed callee.
