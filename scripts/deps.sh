@@ -2,8 +2,9 @@
 # Installs the Debian packages a make target needs, only those missing.
 # Usage: scripts/deps.sh build|test|demo|bench
 set -euo pipefail
-# gcc-12 and g++-12: what graft-gcc and graft-g++ run (CMake finds them by these names).
-build=(cmake ninja-build clang-14 llvm-14-dev libclang-rt-14-dev gcc-12 g++-12 libelf-dev libdw-dev
+# gcc-12 and g++-12: what graft-gcc and graft-g++ run (CMake finds them by these names);
+# gcc-12-plugin-dev: the headers graft-gcc's policy plugin is built against (src/plugin).
+build=(cmake ninja-build clang-14 llvm-14-dev libclang-rt-14-dev gcc-12 g++-12 gcc-12-plugin-dev libelf-dev libdw-dev
        libzydis-dev libcli11-dev nlohmann-json3-dev libfmt-dev libspdlog-dev
        libgtest-dev libbenchmark-dev zlib1g-dev libsodium-dev)
 clients=(redis-tools wrk curl python3)   # python3: scripts/trial.sh (tests/trial)

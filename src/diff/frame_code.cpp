@@ -187,9 +187,28 @@ Result<Code> read_code(const Build& build, const Definition& def) {
       code.anywhere[k] = false;
       code.successors[k] = std::move(targets);
     }
-  // The prologue: the entry's NOP, pushes and `mov %rsp,%rbp`.
+  // The prologue: the entry's NOP, pushes and `mov %rsp,%rbp`, and between
+  // them what gcc schedules there that neither touches the stack or frame
+  // pointer nor leaves straight-line code (`push %rbp; lea .LC0(%rip),%rdi;
+  // mov %rsp,%rbp; push %r12; lea .LC1(%rip),%r12; push %rbx`).
   int64_t depth = 8;
   bool rbp_set_at_prologue = false;
+  auto scheduled_in = [](const Instruction& i) {
+    switch (i.ins.meta.category) {
+      case ZYDIS_CATEGORY_CALL: case ZYDIS_CATEGORY_COND_BR: case ZYDIS_CATEGORY_UNCOND_BR:
+      case ZYDIS_CATEGORY_RET: case ZYDIS_CATEGORY_PUSH: case ZYDIS_CATEGORY_POP: return false;
+      default: break;
+    }
+    for (uint8_t o = 0; o < i.ins.operand_count; ++o) {
+      const ZydisDecodedOperand& op = i.ops[o];
+      const int reg = op.type == ZYDIS_OPERAND_TYPE_REGISTER ? dwarf_number(op.reg.value) : -1;
+      const bool frame_memory = op.type == ZYDIS_OPERAND_TYPE_MEMORY &&
+                                (dwarf_number(op.mem.base) == kRsp || dwarf_number(op.mem.base) == kRbp ||
+                                 dwarf_number(op.mem.index) == kRsp || dwarf_number(op.mem.index) == kRbp);
+      if (reg == kRsp || reg == kRbp || frame_memory) return false;
+    }
+    return true;
+  };
   for (size_t k = 0; k < n; ++k) {
     const Instruction& i = code.ins[k];
     if (i.ins.mnemonic == ZYDIS_MNEMONIC_NOP || (i.ins.mnemonic == ZYDIS_MNEMONIC_XCHG && k == 0)) continue;
@@ -205,6 +224,7 @@ Result<Code> read_code(const Build& build, const Definition& def) {
       rbp_set_at_prologue = true;
       continue;
     }
+    if (code.saves.count(kRbp) && scheduled_in(i)) continue;
     break;
   }
   // rbp stays the frame pointer if nothing else writes it but the epilogue.

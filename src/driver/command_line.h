@@ -109,7 +109,7 @@ CommandLine parse_command_line(std::vector<std::string> args);
 // options carry it (gcc_policy_flags).
 struct Toolchain {
   bool gcc = false;
-  std::string plugin;   // clang: the graft pass plugin
+  std::string plugin;   // clang: the graft pass plugin; gcc: the policy plugin (balanced), or ""
   std::string include;  // the directory that holds graft/graft.h, or "" (clang: found from the plugin's)
   std::string policy = kDefaultPolicy;
 

@@ -179,11 +179,14 @@ Options (consumed by {name}, never passed to gcc):
               (register use, purity, modified memory) across functions; graft
               diff patches every caller a change reaches. And
               -fno-inline-functions-called-once: the static helpers main and
-              service loops call once stay functions of their own. Unlike
-              graft-cc's balanced, nothing keeps other functions from being
-              inlined into main or a service loop (that needs a compiler
-              plugin): a change that reaches one is refused at diff time (as
-              with fast); strict avoids it.
+              service loops call once stay functions of their own. And
+              -fplugin=graft-gcc-policy.so, as graft-cc's balanced: nothing is
+              inlined into main, into a service loop (a function with a loop
+              that makes a blocking call: epoll_wait, accept, read, ...) or
+              into what calls them, always_inline aside; elsewhere gcc inlines
+              as usual. A change then reaches a function that never returns
+              only if that function itself changed.
+              (-fplugin-arg-graft-gcc-policy-verbose names each one.)
       strict  -flive-patching=inline-only-static -fno-inline: nothing inlined
               (except always_inline), no interprocedural optimisation. A change
               stays inside its function; patches are smallest.
@@ -200,6 +203,9 @@ Environment:
   GRAFT_POLICY       default policy when --graft-policy is not given
   GRAFT_GCC          the gcc run by graft-gcc (default {default_gcc})
   GRAFT_GXX          the g++ run by graft-g++ (default {default_gxx})
+                     (must be gcc 12: the policy plugin refuses any other)
+  GRAFT_GCC_PLUGIN   the policy plugin (default: ../lib/graft-gcc-policy.so or
+                     ../lib/graft/graft-gcc-policy.so next to this program)
   GRAFT_STORE        the build store (now {store}; see graft-cc --graft-help)
 )";
 
@@ -234,22 +240,23 @@ void print_error(const std::string& name, const std::string& message) {
   std::fprintf(stderr, "%s: %s\n", name.c_str(), message.c_str());
 }
 
-// The plugin next to this executable: <prefix>/bin/graft-cc ->
-// <prefix>/lib/graft-pass.so (build tree) or <prefix>/lib/graft/graft-pass.so (installed).
-Result<std::string> find_plugin() {
-  if (const char* env = std::getenv("GRAFT_PASS_PLUGIN"); env && *env) {
-    if (access(env, R_OK) != 0) return errno_error(fmt::format("GRAFT_PASS_PLUGIN={}", env), errno);
+// A plugin next to this executable: <prefix>/bin/graft-cc ->
+// <prefix>/lib/FILE (build tree) or <prefix>/lib/graft/FILE (installed), or
+// the one the environment variable `variable` names. `what` says which.
+Result<std::string> find_plugin(const char* file, const char* variable, const char* what) {
+  if (const char* env = std::getenv(variable); env && *env) {
+    if (access(env, R_OK) != 0) return errno_error(fmt::format("{}={}", variable, env), errno);
     return std::string(env);
   }
   std::error_code ec;
   const fs::path self = fs::read_symlink("/proc/self/exe", ec);
-  if (ec) return make_error("cannot find the graft pass plugin: /proc/self/exe: {} (set GRAFT_PASS_PLUGIN)", ec.message());
+  if (ec) return make_error("cannot find {}: /proc/self/exe: {} (set {})", what, ec.message(), variable);
   const fs::path prefix = self.parent_path().parent_path();
-  const fs::path candidates[] = {prefix / "lib" / "graft-pass.so", prefix / "lib" / "graft" / "graft-pass.so"};
+  const fs::path candidates[] = {prefix / "lib" / file, prefix / "lib" / "graft" / file};
   for (const fs::path& candidate : candidates)
     if (access(candidate.c_str(), R_OK) == 0) return candidate.string();
-  return make_error("cannot find the graft pass plugin ({} or {}; set GRAFT_PASS_PLUGIN)", candidates[0].string(),
-                    candidates[1].string());
+  return make_error("cannot find {} ({} or {}; set {})", what, candidates[0].string(), candidates[1].string(),
+                    variable);
 }
 
 // <prefix>/include, holding graft/graft.h, next to this executable
@@ -510,8 +517,10 @@ int run(int argc, char** argv) {
   if (cl.mode == Mode::PassThrough) exec_compiler(ctx, cl.args);
 
   Toolchain toolchain = gcc ? Toolchain::gnu(ctx.policy, include_near_driver()) : Toolchain::clang("");
-  if (!gcc && cl.has_compilable_source()) {
-    auto found = find_plugin();
+  // clang's pass plugin, or gcc's under the balanced policy (strict and fast need none).
+  if (cl.has_compilable_source() && (!gcc || ctx.policy == "balanced")) {
+    auto found = gcc ? find_plugin("graft-gcc-policy.so", "GRAFT_GCC_PLUGIN", "graft-gcc's policy plugin")
+                     : find_plugin("graft-pass.so", "GRAFT_PASS_PLUGIN", "the graft pass plugin");
     if (!found) {
       print_error(ctx.name, found.error().message);
       return 2;

@@ -219,6 +219,32 @@ TEST_F(Driver, GccBuildsWithPatchableEntriesAndIsRecorded) {
   EXPECT_NE(help.text.find("-flive-patching=inline-clone"), std::string::npos) << help.text;
 }
 
+// graft-gcc's balanced policy: its plugin keeps every call of main, of a
+// service loop (a read() in a loop) and of what calls it a call, a static
+// inline one included, where plain gcc (the fast policy) inlines them all
+// into main; always_inline stays inlined.
+TEST_F(Driver, GccBalancedInlinesNothingIntoMainOrAServiceLoop) {
+  write_text(dir_ / "main.c",
+             "#include <stdio.h>\n#include <unistd.h>\n"
+             "static int helper(int x) { return x * 3 + 1; }\n"
+             "static inline int ihelper(int x) { return x ^ 5; }\n"
+             "static inline __attribute__((always_inline)) int ahelper(int x) { return x + 7; }\n"
+             "static void serve(void) { char b[8]; while (read(0, b, 8) > 0) printf(\"%d\\n\", helper(b[0]) + ihelper(b[1])); }\n"
+             "static void* start(void* a) { serve(); return a; }\n"
+             "int main(int argc, char** argv) { (void)argv; start(0); printf(\"%d %d %d\\n\", helper(argc), ihelper(argc), ahelper(argc)); return 0; }\n");
+  // The relocations of a function's calls: "helper ihelper start" for main's.
+  const std::string calls = " -c main.c -o main.o && for f in main serve; do printf '%s:' $f; "
+                            "objdump -dr main.o | awk \"/<$f>:/,/^\\$/\" | grep -o '\\.text\\.[a-z]*helper' | sort -u | tr '\\n' ' '; echo; done";
+  Output kept = sh(gcc() + " --graft-verbose --graft-policy=balanced -O2" + calls);
+  ASSERT_EQ(kept.status, 0) << kept.text;
+  EXPECT_NE(kept.text.find("-fplugin="), std::string::npos) << kept.text;
+  EXPECT_NE(kept.text.find("main:.text.helper .text.ihelper \n"), std::string::npos) << kept.text;
+  EXPECT_NE(kept.text.find("serve:.text.helper .text.ihelper \n"), std::string::npos) << kept.text;
+  Output inlined = sh(gcc() + " --graft-policy=fast -O2" + calls);
+  ASSERT_EQ(inlined.status, 0) << inlined.text;
+  EXPECT_NE(inlined.text.find("main:\n"), std::string::npos) << inlined.text;
+}
+
 // A stripping link would leave graft diff no DWARF: graft-cc keeps it and
 // says why, in one line.
 TEST_F(Driver, StrippingLinkKeepsTheDebugInformation) {
