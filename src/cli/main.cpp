@@ -361,9 +361,10 @@ int main(int argc, char** argv) {
   diff->add_option("--allow-stuck-threads", stuck_threads_allowed,
                    "FUNCTION: write the patch although FUNCTION, which never returns while the program serves (main, "
                    "a thread's loop), is replaced and its threads have no place to move into the new code (not "
-                   "continuable, no transfer point: --explain says why at each call). Without it graft diff refuses "
-                   "such a patch: graft apply would wait for those threads until its timeout. For a process where no "
-                   "thread runs FUNCTION (repeatable)")
+                   "continuable, no transfer point: --explain says why at each call), or is left as it is but its "
+                   "frame may point to changed data where DWARF does not say, at every call it serves at. Without it "
+                   "graft diff refuses such a patch: graft apply would wait for those threads until its timeout. For a "
+                   "process where no thread runs FUNCTION (repeatable)")
       ->type_name("FUNCTION");
   diff->add_option("--sign", signing_key,
                    "KEY: sign the patch with this secret key (graft-signing.key, made by graft keygen). The "

@@ -143,6 +143,10 @@ struct DataPlan {
   // narrowed, a user's transformer, a directive), why there is none.
   std::shared_ptr<const DataPlan> inverse;
   std::string irreversible;  // one line: "it removes struct node.junk, whose values ..."
+  // Globals with new storage that the --transform file's commit-time code
+  // (GRAFT_AT_COMMIT) names: it gives them their value after the migration,
+  // so a string their new size cuts is no loss there.
+  std::vector<std::string> set_at_commit;
   // Every conversion must keep its value (an inverse narrows what the patch
   // widened): a value that does not fit refuses the migration, naming the field and the object.
   bool exact = false;

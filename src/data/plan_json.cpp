@@ -97,6 +97,7 @@ std::string encode_data_plan(const DataPlan& plan) {
   if (plan.inverse) out["inverse"] = json::parse(encode_data_plan(*plan.inverse));
   if (!plan.irreversible.empty()) out["irreversible"] = plan.irreversible;
   if (plan.exact) out["exact"] = true;
+  if (!plan.set_at_commit.empty()) out["set_at_commit"] = plan.set_at_commit;
   return out.dump();
 }
 
@@ -195,6 +196,7 @@ Result<DataPlan> decode_data_plan(const std::string& text) {
       }
     plan.irreversible = j.value("irreversible", std::string());
     plan.exact = j.value("exact", false);
+    plan.set_at_commit = j.value("set_at_commit", std::vector<std::string>());
     if (j.contains("inverse")) {
       auto inverse = decode_data_plan(j.at("inverse").dump());
       if (!inverse) throw std::runtime_error("its inverse: " + inverse.error().message);

@@ -691,6 +691,53 @@ class Generator {
     return ok();
   }
 
+  // A function that never returns while the program serves (main, a thread's
+  // loop), left as it is, whose frame at every call it serves at may point to
+  // changed data where DWARF does not say where that pointer is: its threads
+  // always have that frame on their stack, so graft apply would wait for them
+  // until its timeout (nginx built with gcc, whose location lists leave main's
+  // pointers unplaced and which has no records of where pointers are kept).
+  // Refused, unless the user says its threads are not there (--allow-stuck-threads).
+  Status check_frames_that_never_leave() {
+    if (plan_.frame_holders.empty()) return ok();
+    diff::StartupAnalysis old_analysis(old_, {});
+    for (const auto& holder : plan_.frame_holders) {
+      if (std::any_of(patch_.manifest.functions.begin(), patch_.manifest.functions.end(),
+                      [&](const auto& f) { return f.identity == holder.identity; }))
+        continue;  // replaced: its frames continue or move by the rules of check_never_returning
+      const std::string how = old_analysis.lives(holder.identity);
+      if (how.empty()) continue;
+      const auto service = old_analysis.service_returns(holder.identity);
+      const auto unknown = holder.live(DataPlan::FrameHolder::Places::Unknown);
+      // A return address is one past its call: a range reaches one byte further (plan_frame_holders).
+      auto unplaced = [&](uint64_t back) {
+        return std::any_of(unknown.begin(), unknown.end(), [&](const auto& r) { return r.first <= back && back <= r.second; });
+      };
+      if (service.empty() || !std::all_of(service.begin(), service.end(), unplaced)) continue;
+      const bool allowed = std::any_of(request_.stuck_threads_allowed.begin(), request_.stuck_threads_allowed.end(),
+                                       [&](const std::string& n) { return identity_named(holder.identity, n); });
+      // The first call's line in the running binary (one byte before its return address).
+      std::string where;
+      if (auto symbol = linked().first.find(holder.identity); symbol != linked().first.end())
+        where = source_line(old_.binary().path(), symbol->second->value + service.front() - 1);
+      if (allowed) {
+        patch_.manifest.notes.push_back(fmt::format("{} never returns ({}) and its frame may point to changed data "
+                                                    "where DWARF does not say, at every call it serves at; written "
+                                                    "anyway (--allow-stuck-threads): graft apply waits for its threads "
+                                                    "until its timeout", holder.identity, how));
+        continue;
+      }
+      return make_error("{} never returns ({}), and at {} it serves at{} its frame may point to changed data where "
+                        "DWARF does not say where the pointer is: its threads always have that frame, so graft apply "
+                        "would wait for them until its timeout. Build with graft-cc (its records show where pointers "
+                        "to each struct are kept, and DWARF places its locals), or pass --allow-stuck-threads {} to "
+                        "write the patch anyway (for a process where no thread runs it); nothing was written",
+                        holder.identity, how, service.size() == 1 ? "the call" : "every call",
+                        where.empty() ? "" : " (" + where + ")", plain_name(holder.identity));
+    }
+    return ok();
+  }
+
   // New state that the new version sets in code the running process has run
   // already and will not run again (start-up code, code behind a once-flag:
   // diff/startup.h) keeps its static value after the update. Each such
@@ -702,6 +749,14 @@ class Generator {
       if (!def.function) old_globals.insert(id);
     diff::StartupAnalysis analysis(new_, std::move(old_globals));
     GRAFT_TRY(check_never_returning(analysis));
+    GRAFT_TRY(check_frames_that_never_leave());
+    // A global with new storage that the commit-time code names gets its value
+    // there, after the migration: a string its new size cuts is no loss.
+    if (const std::string& at_commit = patch_.manifest.update_code.at_commit; !at_commit.empty() && !plan_.empty()) {
+      for (const auto& id : retyped_)
+        if (analysis.named_from({at_commit}, id)) plan_.set_at_commit.push_back(id);
+      if (!plan_.set_at_commit.empty()) patch_.data_plan = encode_data_plan(plan_);
+    }
     // A replaced function that runs only at start-up: what it now does
     // differently never happens in the running process (darkhttpd 1.15's
     // new MIME types are parsed into the table at start-up). Said, not refused.

@@ -310,7 +310,10 @@ std::vector<std::string> graft_compile_flags(const Toolchain& toolchain) {
   if (toolchain.gcc) {
     flags.insert(flags.end(), std::begin(kGccFlags), std::end(kGccFlags));
     append(flags, gcc_policy_flags(toolchain.policy));
-    if (!toolchain.plugin.empty()) flags.push_back("-fplugin=" + toolchain.plugin);
+    if (!toolchain.plugin.empty()) {
+      flags.push_back("-fplugin=" + toolchain.plugin);
+      if (toolchain.verbose) flags.push_back("-fplugin-arg-graft_gcc_policy-verbose");
+    }
   } else {
     flags.push_back("-fpass-plugin=" + toolchain.plugin);
     // <graft/graft.h> (update points) from the same prefix as the plugin:

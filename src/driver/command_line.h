@@ -112,10 +112,11 @@ struct Toolchain {
   std::string plugin;   // clang: the graft pass plugin; gcc: the policy plugin (balanced), or ""
   std::string include;  // the directory that holds graft/graft.h, or "" (clang: found from the plugin's)
   std::string policy = kDefaultPolicy;
+  bool verbose = false;  // gcc: the policy plugin names the functions it keeps (--graft-verbose)
 
-  static Toolchain clang(std::string plugin) { return Toolchain{false, std::move(plugin), "", kDefaultPolicy}; }
+  static Toolchain clang(std::string plugin) { return Toolchain{false, std::move(plugin), "", kDefaultPolicy, false}; }
   static Toolchain gnu(std::string policy, std::string include) {
-    return Toolchain{true, "", std::move(include), std::move(policy)};
+    return Toolchain{true, "", std::move(include), std::move(policy), false};
   }
 };
 

@@ -180,13 +180,13 @@ Options (consumed by {name}, never passed to gcc):
               diff patches every caller a change reaches. And
               -fno-inline-functions-called-once: the static helpers main and
               service loops call once stay functions of their own. And
-              -fplugin=graft-gcc-policy.so, as graft-cc's balanced: nothing is
+              -fplugin=graft_gcc_policy.so, as graft-cc's balanced: nothing is
               inlined into main, into a service loop (a function with a loop
               that makes a blocking call: epoll_wait, accept, read, ...) or
               into what calls them, always_inline aside; elsewhere gcc inlines
               as usual. A change then reaches a function that never returns
               only if that function itself changed.
-              (-fplugin-arg-graft-gcc-policy-verbose names each one.)
+              (With --graft-verbose, the plugin names each one.)
       strict  -flive-patching=inline-only-static -fno-inline: nothing inlined
               (except always_inline), no interprocedural optimisation. A change
               stays inside its function; patches are smallest.
@@ -196,7 +196,8 @@ Options (consumed by {name}, never passed to gcc):
                               plugin nothing is recorded about void * members,
                               so graft diff asks about those it cannot settle
                               from the types (graft/graft.h's declarations)
-  --graft-verbose             print the gcc commands run, to stderr
+  --graft-verbose             print the gcc commands run, and the functions the
+                              balanced policy keeps inlining out of, to stderr
   --graft-help                this text
 
 Environment:
@@ -204,8 +205,8 @@ Environment:
   GRAFT_GCC          the gcc run by graft-gcc (default {default_gcc})
   GRAFT_GXX          the g++ run by graft-g++ (default {default_gxx})
                      (must be gcc 12: the policy plugin refuses any other)
-  GRAFT_GCC_PLUGIN   the policy plugin (default: ../lib/graft-gcc-policy.so or
-                     ../lib/graft/graft-gcc-policy.so next to this program)
+  GRAFT_GCC_PLUGIN   the policy plugin (default: ../lib/graft_gcc_policy.so or
+                     ../lib/graft/graft_gcc_policy.so next to this program)
   GRAFT_STORE        the build store (now {store}; see graft-cc --graft-help)
 )";
 
@@ -519,13 +520,14 @@ int run(int argc, char** argv) {
   Toolchain toolchain = gcc ? Toolchain::gnu(ctx.policy, include_near_driver()) : Toolchain::clang("");
   // clang's pass plugin, or gcc's under the balanced policy (strict and fast need none).
   if (cl.has_compilable_source() && (!gcc || ctx.policy == "balanced")) {
-    auto found = gcc ? find_plugin("graft-gcc-policy.so", "GRAFT_GCC_PLUGIN", "graft-gcc's policy plugin")
+    auto found = gcc ? find_plugin("graft_gcc_policy.so", "GRAFT_GCC_PLUGIN", "graft-gcc's policy plugin")
                      : find_plugin("graft-pass.so", "GRAFT_PASS_PLUGIN", "the graft pass plugin");
     if (!found) {
       print_error(ctx.name, found.error().message);
       return 2;
     }
     toolchain.plugin = std::move(found.value());
+    toolchain.verbose = ctx.verbose;
   }
   if (!cl.records_build()) exec_compiler(ctx, direct_arguments(cl, toolchain));
 

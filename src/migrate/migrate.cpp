@@ -1275,6 +1275,8 @@ Result<std::vector<DataWrite>> plan_migration(const DataPlan& plan, const Migrat
   rewrites.insert(into_moved.begin(), into_moved.end());
   report.global_references = into_moved.size();
 
+  std::vector<std::string> cut;  // globals whose strings the new size cuts, the first's whole message
+  Error first_cut;
   for (const auto& m : moved) {
     const uint64_t old_size = plan.old_types.at(m.root->old_type).size;
     const uint64_t new_size = plan.new_types.at(m.root->new_type).size;
@@ -1286,11 +1288,28 @@ Result<std::vector<DataWrite>> plan_migration(const DataPlan& plan, const Migrat
     GRAFT_ASSIGN(const auto initialiser, read_process_memory(input.pid, RemoteAddress(m.to), new_size));
     DataWrite w{RemoteAddress(m.to), Bytes(initialiser.begin(), initialiser.end()), Bytes(initialiser.begin(), initialiser.end())};
     transform(m.root->old_type, before.data(), m.root->new_type, w.bytes.data());
-    GRAFT_TRY(kept("global " + m.root->variable, ""));
+    const bool set_at_commit = std::find(plan.set_at_commit.begin(), plan.set_at_commit.end(), m.root->identity) !=
+                               plan.set_at_commit.end();
+    if (set_at_commit) {
+      (void)transform.lost();  // the commit-time code writes its value after this
+    } else if (Status fits = kept("global " + m.root->variable, ""); !fits) {
+      if (cut.empty()) first_cut = fits.error();
+      cut.push_back(m.root->variable);
+      continue;
+    }
     writes.push_back(std::move(w));
     ++report.objects;
     if (!plan.user_transformers.empty())
       transformed.push_back({writes.size() - 1, m.from, m.root->old_type, m.root->new_type, 1, std::move(before)});
+  }
+  // Every global that does not fit, in one line: the first's reason, then the others'.
+  if (!cut.empty()) {
+    std::string message = first_cut.message;
+    const std::string tail = "; nothing was changed";
+    if (cut.size() > 1 && message.ends_with(tail))
+      message = fmt::format("{}; the same for global {}{}", message.substr(0, message.size() - tail.size()),
+                            fmt::join(cut.begin() + 1, cut.end(), ", global "), tail);
+    return Error{message};
   }
 
   // Objects transformed in place go into runs as they come (in address

@@ -1,4 +1,4 @@
-// graft-gcc-policy.so: the balanced policy of graft-cc's plugin (graft_pass.cpp)
+// graft_gcc_policy.so: the balanced policy of graft-cc's plugin (graft_pass.cpp)
 // for Debian's gcc 12, which graft-gcc loads (-fplugin) under --graft-policy=
 // balanced. Nothing is inlined into main, into a service loop (a function with
 // a loop that makes a blocking call: epoll_wait, accept, read, ...) or into
@@ -37,8 +37,8 @@ int plugin_is_GPL_compatible;
 
 namespace {
 
-const char* const kName = "graft-gcc-policy";
-bool verbose = false;  // -fplugin-arg-graft-gcc-policy-verbose: name each function kept so
+const char* const kName = "graft_gcc_policy";
+bool verbose = false;  // -fplugin-arg-graft_gcc_policy-verbose (graft-gcc --graft-verbose): name each function kept so
 
 std::set<cgraph_node*>& runs_for_ever() {
   static std::set<cgraph_node*> nodes;

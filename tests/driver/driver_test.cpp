@@ -238,6 +238,8 @@ TEST_F(Driver, GccBalancedInlinesNothingIntoMainOrAServiceLoop) {
   Output kept = sh(gcc() + " --graft-verbose --graft-policy=balanced -O2" + calls);
   ASSERT_EQ(kept.status, 0) << kept.text;
   EXPECT_NE(kept.text.find("-fplugin="), std::string::npos) << kept.text;
+  for (const char* named : {"nothing inlined into main\n", "nothing inlined into serve\n", "nothing inlined into start\n"})
+    EXPECT_NE(kept.text.find(std::string("graft_gcc_policy: ") + named), std::string::npos) << named << kept.text;
   EXPECT_NE(kept.text.find("main:.text.helper .text.ihelper \n"), std::string::npos) << kept.text;
   EXPECT_NE(kept.text.find("serve:.text.helper .text.ihelper \n"), std::string::npos) << kept.text;
   Output inlined = sh(gcc() + " --graft-policy=fast -O2" + calls);

@@ -159,6 +159,32 @@ TEST_F(DataChanges, AStructOnlyFramesHoldMakesNoOtherFrameWait) {
   EXPECT_EQ(target.ask("c"), "2");
 }
 
+// The same pair built with graft-gcc: gcc leaves main's pointers unplaced by
+// its location lists, and no records say where pointers to each struct are
+// kept, so main's frame may point to the changed struct at the call it
+// serves at, always. graft apply would wait until its timeout (nginx built
+// with gcc did); graft diff refuses, naming main and the line, and says the
+// way out.
+TEST_F(DataChanges, AFrameThatNeverLeavesAndMayHoldChangedDataIsRefusedAtDiff) {
+  struct UseGcc {
+    std::string before = std::getenv("GRAFT_TEST_COMPILER") ? std::getenv("GRAFT_TEST_COMPILER") : "";
+    UseGcc() { setenv("GRAFT_TEST_COMPILER", "gcc", 1); }
+    ~UseGcc() { before.empty() ? unsetenv("GRAFT_TEST_COMPILER") : setenv("GRAFT_TEST_COMPILER", before.c_str(), 1); }
+  } gcc;
+  const auto v1 = build_program(dir, "frameonly", "v1"), v2 = build_program(dir, "frameonly", "v2");
+  const auto patch = dir.path() / "p.graft";
+  auto refused = graft({"diff", v1.string(), v2.string(), "-o", patch.string()});
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_EQ(std::count(refused.err.begin(), refused.err.end(), '\n'), 1) << refused.err;
+  for (const char* expected : {"main never returns (the program's main), and at the call it serves at (main.c:",
+                               "its frame may point to changed data where DWARF does not say where the pointer is",
+                               "Build with graft-cc", "--allow-stuck-threads main", "nothing was written"})
+    EXPECT_NE(refused.err.find(expected), std::string::npos) << expected << "\n" << refused.err;
+  EXPECT_FALSE(std::filesystem::exists(patch));
+  auto written = graft({"diff", v1.string(), v2.string(), "-o", patch.string(), "--allow-stuck-threads", "main"});
+  ASSERT_EQ(written.exit_code, 0) << written.err;
+}
+
 // The program's mappings that overlap [start, start + size).
 std::vector<std::string> mappings_within(pid_t pid, uint64_t start, uint64_t size) {
   std::ifstream maps("/proc/" + std::to_string(pid) + "/maps");
@@ -297,6 +323,24 @@ TEST_F(DataChanges, ACharArrayThatShrinksKeepsItsStringOnlyIfTheStringFits) {
   ASSERT_EQ(applied.exit_code, 0) << applied.err;
   EXPECT_EQ(target.ask("b"), "short");
   ASSERT_EQ(target.ask("set eleven char"), "ok");  // the new code keeps to 12 bytes
+  EXPECT_EQ(target.ask("b"), "eleven char");
+}
+
+// The way out the refusal above names: commit-time code that gives the
+// shrunk array its new value. The running string does not fit, and the
+// update lands all the same (the code writes the array after the migration);
+// before, the check refused it before that code could run (haproxy 3.4.0's
+// version strings).
+TEST_F(DataChanges, ACharArrayThatShrinksTakesTheValueCommitTimeCodeGivesIt) {
+  const auto v1 = build_program(dir, "shrink", "v1"), v2 = build_program(dir, "shrink", "v2");
+  const auto code = (programs_dir() / "shrink" / "update" / "banner.c").string();
+  const auto d = diff(dir, v1, v2, "shrink.graft", {"--transform", code});
+  Process target({v1.string()});
+  ASSERT_EQ(target.ask("b"), "server 1.0 build 202612");  // 23 bytes: not kept by char[12]
+  auto applied = graft({"apply", std::to_string(target.pid()), d.patch.string()});
+  ASSERT_EQ(applied.exit_code, 0) << applied.err;
+  EXPECT_EQ(target.ask("b"), "server 2.0");
+  ASSERT_EQ(target.ask("set eleven char"), "ok");
   EXPECT_EQ(target.ask("b"), "eleven char");
 }
 
