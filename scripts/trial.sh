@@ -361,7 +361,8 @@ if [ $applied = 1 ]; then
     server_alive || { revert="server died"; problems+=("the server died during the revert"); finish; }
     if [ $revert_rc -eq 0 ]; then
         revert="ok ($(json_field pause_us "$work/revert.json") us)"
-        [ -z "$check_old" ] || check "$check_old" checks.log || { revert="ok, old code not back"; problems+=("--check-old fails after the revert"); }
+        # graft put the old code back; what --check-old sees may be state the new code left (kept on the way back).
+        [ -z "$check_old" ] || check "$check_old" checks.log || { revert="ok ($(json_field pause_us "$work/revert.json") us), but --check-old fails"; problems+=("--check-old fails after the revert (graft status: $("$graft" status "$server_pid" 2>&1 | head -1); state the new code wrote is kept by the way back)"); }
     else
         # The documented way back when a revert is refused: a patch from the new build to the old one.
         revert="refused"
