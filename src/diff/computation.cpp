@@ -218,7 +218,7 @@ std::optional<std::string> Computations::operand(size_t k, const ZydisDecodedOpe
       }
       auto where = address(k, op, true);
       if (!where) return std::nullopt;
-      return fmt::format("load{}{}", op.size, *where);
+      return fmt::format("load{}{}{}", op.size, *where, after(k));
     }
     default: return std::nullopt;
   }
@@ -287,7 +287,51 @@ std::optional<std::string> Computations::call(size_t k) {
   while (!arguments.empty() && arguments.back() == "_") arguments.pop_back();
   std::string out = fmt::format("call#{} {}(", order, callee);
   for (size_t a = 0; a < arguments.size(); ++a) out += (a ? ", " : "") + arguments[a];
-  return out + ")";
+  return out + ")" + after(k);
+}
+
+std::string Computations::after(size_t k) {
+  if (auto it = after_.find(k); it != after_.end()) return it->second;
+  const size_t n = code_.ins.size();
+  if (predecessors_.empty()) {
+    predecessors_.resize(n);
+    for (size_t j = 0; j < n; ++j)
+      for (size_t next : code_.successors[j]) predecessors_[next].push_back(j);
+  }
+  // What can run before k in one call of the function (an indirect jump: anything).
+  std::vector<bool> before(n, false);
+  const bool anywhere = std::find(code_.anywhere.begin(), code_.anywhere.end(), true) != code_.anywhere.end();
+  if (anywhere) before.assign(n, true);
+  for (std::vector<size_t> work = predecessors_[k]; !anywhere && !work.empty();) {
+    const size_t j = work.back();
+    work.pop_back();
+    if (before[j]) continue;
+    before[j] = true;
+    work.insert(work.end(), predecessors_[j].begin(), predecessors_[j].end());
+  }
+  // Its calls and its writes to memory outside the frame, in address order.
+  std::string effects;
+  size_t count = 0;
+  for (size_t j = 0; j < n; ++j) {
+    if (!before[j]) continue;
+    const Instruction& i = code_.ins[j];
+    if (i.ins.meta.category == ZYDIS_CATEGORY_CALL) {
+      effects += (code_.callees[j].empty() ? std::string("*") : code_.callees[j]) + (loops_.cyclic[j] ? "+;" : ";");
+      ++count;
+      continue;
+    }
+    for (uint8_t o = 0; o < i.ins.operand_count; ++o) {
+      const auto& op = i.ops[o];
+      if (op.type != ZYDIS_OPERAND_TYPE_MEMORY || i.ins.mnemonic == ZYDIS_MNEMONIC_LEA ||
+          !(op.actions & ZYDIS_OPERAND_ACTION_MASK_WRITE) || code_.frame_based(op))
+        continue;
+      const auto& ref = code_.refs[j];
+      effects += "st " + (whole(op.mem.base) == ZYDIS_REGISTER_RIP && ref ? ref->target.name : std::string("*")) +
+                 (loops_.cyclic[j] ? "+;" : ";");
+      ++count;
+    }
+  }
+  return after_[k] = fmt::format("@{}:{:x}", count, std::hash<std::string>{}(effects));
 }
 
 std::optional<std::string> Computations::of_definition(int reg, size_t k) {

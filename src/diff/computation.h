@@ -1,6 +1,6 @@
 // How a value in a frame was computed: the backward slice of a register or
 // stack slot at a point of a function, written as one canonical expression
-// ("sx32(call#1 open(load64(entry rsi+0x0), 0x80000))"). Two versions of a
+// ("sx32(call#1 open(load64(entry rsi)@3:9f.., #0x80000)@4:e1..)"). Two versions of a
 // function that compute a value by equal expressions, once, before any loop,
 // hold the same value: a frame moving from the old code into the new takes
 // the old one where the new code keeps it (a loop bound the compiler hoisted,
@@ -70,6 +70,11 @@ class Computations {
   bool movable(const Target& target) const;
   std::optional<std::string> flags_before(size_t k);
   std::optional<std::string> call(size_t k);
+  // What may run before instruction `k` in one call of the function that a
+  // load or a call there may see: its calls and its writes to memory outside
+  // the frame, in address order, as "@COUNT:HASH". Two versions load or call
+  // alike only after the same (`a = g; init();` is not `init(); a = g;`).
+  std::string after(size_t k);
   // The one definition reaching `at` from `reaching`, outside every loop.
   std::optional<size_t> single(const std::set<size_t>& reaching) const;
   // The one expression every definition in `reaching` gives (`entry`: what
@@ -95,6 +100,8 @@ class Computations {
   std::map<int, std::vector<std::set<size_t>>> registers_;
   std::map<std::pair<int64_t, int>, std::vector<std::set<size_t>>> slots_;
   std::optional<std::vector<std::set<size_t>>> flags_;
+  std::vector<std::vector<size_t>> predecessors_;
+  std::map<size_t, std::string> after_;
   std::map<std::tuple<int, int64_t, int, size_t>, std::optional<std::string>> memo_;
   int depth_ = 0;
   std::set<std::string> changed_callees_;

@@ -423,6 +423,21 @@ TEST_F(Transfer, AValueBothVersionsComputeAlikeBeforeTheLoopComesFromTheOldFrame
   EXPECT_EQ(target.ask("v"), "2");
 }
 
+// The same call with the same arguments, but before the store it reads
+// instead of after it: not the same value, so not carried over (the loop's
+// wait is no transfer point). Without the order of effects in the
+// expression, v4's bound (3 * 5 * argc) would have gone where v5 keeps
+// 3 * 0.
+TEST_F(Transfer, ACallMadeBeforeTheEffectsItDependsOnIsNotTheSameValue) {
+  std::string explain;
+  diff(build_program(dir, "hoisted", "v4"), build_program(dir, "hoisted", "v5"), &explain);
+  EXPECT_NE(explain.find("not transferable at the call to fgets at main.c:22: r15 is live there but holds no local DWARF "
+                         "places (a value the compiler keeps for the loop); the new code computes it as"),
+            std::string::npos)
+      << explain;
+  EXPECT_EQ(explain.find("computed alike"), std::string::npos) << explain;
+}
+
 // dropbear's shape: the count a call returned after filling two locals
 // through their addresses, spilled and reloaded every turn in the old code,
 // and bounds derived from it in stack slots: each is matched, the call named
