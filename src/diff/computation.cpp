@@ -405,18 +405,25 @@ std::optional<std::string> Computations::of_definition(int reg, size_t k) {
   return std::nullopt;
 }
 
+const std::set<std::pair<int64_t, int>>& Computations::stored_slots() {
+  if (!stored_) {
+    stored_.emplace();
+    for (size_t k = 0; k < code_.ins.size(); ++k) {
+      const auto& dst = code_.ins[k].ops[0];
+      if (code_.ins[k].ins.mnemonic != ZYDIS_MNEMONIC_MOV || dst.type != ZYDIS_OPERAND_TYPE_MEMORY ||
+          (dst.size != 64 && dst.size != 32))
+        continue;
+      if (auto offset = code_.frame_offset(k, dst)) stored_->emplace(*offset, dst.size / 8);
+    }
+  }
+  return *stored_;
+}
+
 std::map<std::string, TransferValue> Computations::values_at(size_t at, std::map<std::string, int>* widths) {
   std::map<std::string, TransferValue> out;
   for (int reg = 0; reg < 16; ++reg)
     if (auto value = of_register(reg, at)) out.try_emplace(*value, TransferValue{TransferValue::Kind::Register, reg, 0});
-  std::set<std::pair<int64_t, int>> stored;
-  for (size_t k = 0; k < code_.ins.size(); ++k) {
-    const Instruction& i = code_.ins[k];
-    if (i.ins.mnemonic != ZYDIS_MNEMONIC_MOV || i.ops[0].type != ZYDIS_OPERAND_TYPE_MEMORY) continue;
-    if (auto offset = code_.frame_offset(k, i.ops[0]); offset && (i.ops[0].size == 64 || i.ops[0].size == 32))
-      stored.emplace(*offset, i.ops[0].size / 8);
-  }
-  for (const auto& [offset, width] : stored)
+  for (const auto& [offset, width] : stored_slots())
     if (auto value = of_slot(offset, width, at)) {
       if (out.try_emplace(*value, TransferValue{TransferValue::Kind::Frame, -1, offset}).second && widths)
         (*widths)[*value] = width;

@@ -56,6 +56,9 @@ class Computations {
   // code would compute otherwise), for the refusal.
   const std::set<std::string>& changed_callees() const { return changed_callees_; }
 
+  // The stack slots of 8 or 4 bytes a mov stores to: (CFA offset, width).
+  const std::set<std::pair<int64_t, int>>& stored_slots();
+
   // Every register and stack slot (8 or 4 bytes) holding a value with an
   // expression before instruction `at`, by expression (the first found).
   std::map<std::string, TransferValue> values_at(size_t at, std::map<std::string, int>* widths);
@@ -100,6 +103,7 @@ class Computations {
   std::map<int, std::vector<std::set<size_t>>> registers_;
   std::map<std::pair<int64_t, int>, std::vector<std::set<size_t>>> slots_;
   std::optional<std::vector<std::set<size_t>>> flags_;
+  std::optional<std::set<std::pair<int64_t, int>>> stored_;
   std::vector<std::vector<size_t>> predecessors_;
   std::map<size_t, std::string> after_;
   std::map<std::tuple<int, int64_t, int, size_t>, std::optional<std::string>> memo_;

@@ -622,6 +622,12 @@ class Generator {
     return external(id);
   }
 
+  // Whether the user said a function's threads are not there (--allow-stuck-threads NAME).
+  bool stuck_threads_allowed(const std::string& identity) const {
+    return std::any_of(request_.stuck_threads_allowed.begin(), request_.stuck_threads_allowed.end(),
+                       [&](const std::string& n) { return identity_named(identity, n); });
+  }
+
   // A replaced function that never returns while the program serves (main,
   // a thread's loop started at start-up) whose threads have no place to go:
   // at a call of its service point where they wait, the frame neither
@@ -661,9 +667,7 @@ class Generator {
       // tinyproxy's handle_connection, moves at the calls it makes and leaves when its connection ends).
       const bool placed = c.continuable && !service.empty() ? stuck == 0 : c.continuable || !c.transfers.empty();
       if (placed) continue;
-      const bool allowed = std::any_of(request_.stuck_threads_allowed.begin(), request_.stuck_threads_allowed.end(),
-                                       [&](const std::string& n) { return identity_named(f.identity, n); });
-      if (allowed) {
+      if (stuck_threads_allowed(f.identity)) {
         patch_.manifest.notes.push_back(fmt::format("{} never returns ({}) and its threads have no place to move "
                                                     "into the new code; written anyway (--allow-stuck-threads): "
                                                     "graft apply waits for them until its timeout", f.identity, how));
@@ -714,13 +718,11 @@ class Generator {
         return std::any_of(unknown.begin(), unknown.end(), [&](const auto& r) { return r.first <= back && back <= r.second; });
       };
       if (service.empty() || !std::all_of(service.begin(), service.end(), unplaced)) continue;
-      const bool allowed = std::any_of(request_.stuck_threads_allowed.begin(), request_.stuck_threads_allowed.end(),
-                                       [&](const std::string& n) { return identity_named(holder.identity, n); });
       // The first call's line in the running binary (one byte before its return address).
       std::string where;
       if (auto symbol = linked().first.find(holder.identity); symbol != linked().first.end())
         where = source_line(old_.binary().path(), symbol->second->value + service.front() - 1);
-      if (allowed) {
+      if (stuck_threads_allowed(holder.identity)) {
         patch_.manifest.notes.push_back(fmt::format("{} never returns ({}) and its frame may point to changed data "
                                                     "where DWARF does not say, at every call it serves at; written "
                                                     "anyway (--allow-stuck-threads): graft apply waits for its threads "

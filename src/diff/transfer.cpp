@@ -26,6 +26,11 @@ struct Placed {
   uint64_t size = 0;
 };
 
+// A local's size in bytes (0 if DWARF gives it no type).
+int64_t size_of(const TypeTable& types, const FrameLocal& local) {
+  return local.type >= 0 ? static_cast<int64_t>(types.at(local.type).size) : 0;
+}
+
 // The locals with a place at `offset` (from the entry), by name; a name
 // given twice is ambiguous (nullptr local).
 std::map<std::string, Placed> locals_at(const TransferSide& side, const Code& code, uint64_t offset, size_t k) {
@@ -49,7 +54,7 @@ std::map<std::string, Placed> locals_at(const TransferSide& side, const Code& co
     if (place.kind == LocalPlace::Kind::InRegister && place.reg != kRsp) v = {Kind::Register, place.reg, 0};
     else if (auto offset = code.place_offset(place, k)) v = {Kind::Frame, -1, *offset};
     else continue;
-    const uint64_t size = local.type >= 0 ? side.types.at(local.type).size : 0;
+    const uint64_t size = static_cast<uint64_t>(size_of(side.types, local));
     auto [it, added] = out.try_emplace(local.name, Placed{&local, v, size});
     if (!added) it->second.local = nullptr;
   }
@@ -259,13 +264,13 @@ class Transfer {
                     r.place.kind == LocalPlace::Kind::InRegister)
                   return false;
                 const std::optional<int64_t> there = new_code_.place_offset(r.place);
-                const int64_t size = local.type >= 0 ? static_cast<int64_t>(new_.types.at(local.type).size) : 0;
+                const int64_t size = size_of(new_.types, local);
                 return !there || (offset >= *there && offset < *there + std::max<int64_t>(size, 1));
               }))
             return false;
           continue;
         }
-        const int64_t size = local.type >= 0 ? static_cast<int64_t>(new_.types.at(local.type).size) : 0;
+        const int64_t size = size_of(new_.types, local);
         if (offset < *at || offset >= *at + std::max<int64_t>(size, 1)) continue;
         if (in_scope) return false;
         found = true;
@@ -297,7 +302,7 @@ class Transfer {
       if (!new_.frame || !old_.frame) return false;
       for (const auto& local : new_.frame->locals) {
         const auto to = storage_of(local, new_code_);
-        const int64_t size = local.type >= 0 ? static_cast<int64_t>(new_.types.at(local.type).size) : 0;
+        const int64_t size = size_of(new_.types, local);
         if (!to || size <= 0 || slot * 8 + 8 <= *to || slot * 8 >= *to + size) continue;
         for (const auto& before : old_.frame->locals) {
           if (before.name != local.name || old_.types.layout(before.type) != new_.types.layout(local.type)) continue;
@@ -369,7 +374,7 @@ class Transfer {
     // loop from what the old code had too (a spilled call result): the old value.
     std::string unheld;  // the expression of a slot the old frame does not hold
     auto cover_alike = [&](int64_t b) {
-      for (const auto& [offset, width] : new_stores())
+      for (const auto& [offset, width] : computations(false).stored_slots())
         if (offset <= b && b < offset + width)
           if (auto expression = computations(false).of_slot(offset, width, rb)) {
             if (const auto from = held_alike(ra, *expression, width))
@@ -421,7 +426,7 @@ class Transfer {
     if (!side.frame) return std::nullopt;
     std::optional<LocalStorage> found;
     for (const auto& local : side.frame->locals) {
-      const int64_t size = local.type >= 0 ? static_cast<int64_t>(side.types.at(local.type).size) : 0;
+      const int64_t size = size_of(side.types, local);
       // Its stack place anywhere: for the address of it, where it is at other times does not matter.
       std::vector<const LocalPlace*> places{&local.scope_slot};
       for (const auto& r : local.live) places.push_back(&r.place);
@@ -455,10 +460,9 @@ class Transfer {
       std::pair<int64_t, int64_t> range{*at, *at + 8};
       if (side.frame)
         for (const auto& local : side.frame->locals) {
-          const int64_t size = local.type >= 0 ? static_cast<int64_t>(side.types.at(local.type).size) : 0;
-          for (const LocalPlace* place : {&local.scope_slot})
-            if (auto slot = code.place_offset(*place); slot && *slot <= *at && *at < *slot + std::max<int64_t>(size, 1))
-              range = {std::min(range.first, *slot), std::max(range.second, *slot + size)};
+          const int64_t size = size_of(side.types, local);
+          if (auto slot = code.place_offset(local.scope_slot); slot && *slot <= *at && *at < *slot + std::max<int64_t>(size, 1))
+            range = {std::min(range.first, *slot), std::max(range.second, *slot + size)};
         }
       out.push_back(range);
     }
@@ -477,19 +481,6 @@ class Transfer {
 
   static std::string place_name(const TransferValue& v) {
     return v.kind == Kind::Register ? kRegisterNames[v.reg] : fmt::format("CFA{:+d}", v.offset);
-  }
-
-  // The new code's stores to its frame of 8 or 4 bytes: (offset, width).
-  const std::set<std::pair<int64_t, int>>& new_stores() {
-    if (!new_stores_) {
-      new_stores_.emplace();
-      for (size_t k = 0; k < new_code_.ins.size(); ++k) {
-        const auto& dst = new_code_.ins[k].ops[0];
-        if (new_code_.ins[k].ins.mnemonic != ZYDIS_MNEMONIC_MOV || (dst.size != 64 && dst.size != 32)) continue;
-        if (auto offset = new_code_.frame_offset(k, dst)) new_stores_->emplace(*offset, dst.size / 8);
-      }
-    }
-    return *new_stores_;
   }
 
   // Where the old frame holds, at old instruction `ra`, a value of `width`
@@ -808,7 +799,6 @@ class Transfer {
   const Loops old_loops_, new_loops_;
   Comparator compare_;
   std::optional<Computations> old_computations_, new_computations_;
-  std::optional<std::set<std::pair<int64_t, int>>> new_stores_;
   std::map<size_t, std::pair<std::map<std::string, TransferValue>, std::map<std::string, int>>> old_values_;
 };
 

@@ -369,19 +369,10 @@ void TracedProcess::restart_interrupted_call(Thread& t) {
 // Whether a signal the thread does not block is pending for it or for its
 // process (/proc: SigPnd, ShdPnd, SigBlk). Unknown counts as waiting.
 bool TracedProcess::signal_waiting(pid_t tid) const {
-  std::ifstream status(fmt::format("/proc/{}/task/{}/status", pid_, tid));
-  uint64_t pending = 0, blocked = 0;
-  bool read_any = false;
-  for (std::string line; std::getline(status, line);) {
-    auto field = [&](const char* name) -> std::optional<uint64_t> {
-      if (!line.starts_with(name)) return std::nullopt;
-      return std::strtoull(line.c_str() + std::strlen(name), nullptr, 16);
-    };
-    if (auto v = field("SigPnd:")) pending |= *v, read_any = true;
-    if (auto v = field("ShdPnd:")) pending |= *v;
-    if (auto v = field("SigBlk:")) blocked = *v;
-  }
-  return !read_any || (pending & ~blocked) != 0;
+  const std::string pending = status_field(tid, "SigPnd"), shared = status_field(tid, "ShdPnd"),
+                    blocked = status_field(tid, "SigBlk");
+  if (pending.empty() || shared.empty() || blocked.empty()) return true;
+  return ((std::stoull(pending, nullptr, 16) | std::stoull(shared, nullptr, 16)) & ~std::stoull(blocked, nullptr, 16)) != 0;
 }
 
 Status TracedProcess::wait_for_stops(pid_t only) {
