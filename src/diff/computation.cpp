@@ -30,10 +30,11 @@ bool writes_flags(const ZydisDecodedInstruction& i) {
 
 }  // namespace
 
-Computations::Computations(const Build& build, const Code& code, const std::function<bool(const std::string&)>& same_callee,
+Computations::Computations(const Build& build, const Code& code, const Loops& loops,
+                           const std::function<bool(const std::string&)>& same_callee,
                            std::optional<std::vector<std::pair<int64_t, int64_t>>> escaped,
                            std::function<std::optional<LocalStorage>(int64_t)> local_at)
-    : build_(build), code_(code), same_callee_(same_callee), loops_(code), escaped_(std::move(escaped)),
+    : build_(build), code_(code), same_callee_(same_callee), loops_(loops), escaped_(std::move(escaped)),
       local_at_(std::move(local_at)) {}
 
 const std::vector<std::set<size_t>>& Computations::register_reaching(int reg) {

@@ -42,7 +42,9 @@ class Computations {
   // `local_at`: the local whose stack place holds a CFA offset: it names a
   // frame address passed to a call, and bounds an indexed store (an array's
   // element) to the array.
-  Computations(const Build& build, const Code& code, const std::function<bool(const std::string&)>& same_callee,
+  // `loops`: the code's (the caller has them already).
+  Computations(const Build& build, const Code& code, const Loops& loops,
+               const std::function<bool(const std::string&)>& same_callee,
                std::optional<std::vector<std::pair<int64_t, int64_t>>> escaped,
                std::function<std::optional<LocalStorage>(int64_t)> local_at);
 
@@ -96,7 +98,7 @@ class Computations {
   const Build& build_;
   const Code& code_;
   const std::function<bool(const std::string&)> same_callee_;
-  const Loops loops_;
+  const Loops& loops_;
   const std::optional<std::vector<std::pair<int64_t, int64_t>>> escaped_;
   const std::function<std::optional<LocalStorage>(int64_t)> local_at_;
   int arguments_ = 0;  // inside a call's arguments: a frame address may be named
