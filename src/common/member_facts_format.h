@@ -13,6 +13,15 @@
 //                                       FUNCTION stores into the member at OFFSET of
 //                                       CONTAINER ("struct conn", "THREAD") a value of ORIGIN
 //   arg     CALLEE K ORIGIN...          a call passes a value of ORIGIN as CALLEE's parameter K
+//   within  CALLEE K J STRUCT KIND NAME OFFSET HOW ORIGIN...
+//                                       the same call passes, as CALLEE's parameter J, a STRUCT *
+//                                       ("-" if J is not a pointer to a named struct) that lives at a
+//                                       place: KIND "global" (NAME a global, OFFSET into it) or
+//                                       "member" (NAME a struct, OFFSET of its member), HOW "addr"
+//                                       (the argument is the place's address, &conns) or "load" (read
+//                                       from the place, server.clients); "unknown - 0 -" if graft-cc
+//                                       cannot tell. One line per call, parameter J and origin: what a
+//                                       generic container holds, per container
 //   called  FUNCTION                    FUNCTION's address is taken: it may be called through a
 //                                       pointer, with arguments no record shows
 //   instances FILE [kept]               this unit also records where its structs' instances are

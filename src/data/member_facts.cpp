@@ -53,6 +53,14 @@ MemberFacts MemberFacts::parse(std::string_view text) {
       if (auto offset = number(fields[2]))
         facts.stores_[{fields[1], *offset}].push_back({fields[3], {fields.begin() + 4, fields.end()}});
       if (fields[4] == "type" && fields.size() == 6) facts.kept_untyped_.insert(fields[5]);
+    } else if (kind == "within" && fields.size() >= 11) {
+      Within w;
+      w.pointee = fields[4];
+      if (auto offset = number(fields[7]); offset && (fields[5] == "global" || fields[5] == "member") &&
+                                           (fields[8] == "addr" || fields[8] == "load"))
+        w.place = ContainerPlace{fields[5] == "global", fields[6], *offset, fields[8] == "load"};
+      w.origin.assign(fields.begin() + 9, fields.end());
+      facts.within_[{fields[1], fields[2], fields[3]}].push_back(std::move(w));
     } else if (kind == "arg" && fields.size() >= 5) {
       facts.args_[{fields[1], fields[2]}].emplace_back(fields.begin() + 3, fields.end());
       // free() keeps nothing it is given.
@@ -111,6 +119,61 @@ const std::set<std::string>& reasons(const std::map<std::string, std::set<std::s
 
 const std::set<std::string>& MemberFacts::made(const std::string& aggregate) const { return reasons(made_, aggregate); }
 const std::set<std::string>& MemberFacts::kept(const std::string& aggregate) const { return reasons(kept_, aggregate); }
+
+std::optional<PerContainer> MemberFacts::per_container(const std::string& container, uint64_t offset,
+                                                       const ForeignCaller& foreign_caller) const {
+  const bool tagged = container.starts_with("struct ") || container.starts_with("union ");
+  auto stores = stores_.find({tagged ? container : "struct " + container, offset});
+  if (stores == stores_.end()) return std::nullopt;
+  // Every value stored is a parameter of a function only this build's recorded code calls.
+  std::set<std::pair<std::string, std::string>> parameters;
+  for (const auto& store : stores->second) {
+    if (store.origin.size() != 3 || store.origin[0] != "param") return std::nullopt;
+    const std::string& callee = store.origin[1];
+    if (called_.count(callee) || foreign_caller(callee) || !args_.count({callee, store.origin[2]})) return std::nullopt;
+    parameters.insert({callee, store.origin[2]});
+  }
+  std::optional<PerContainer> out;
+  for (const auto& [callee, k] : parameters) {
+    // The other parameter whose every call names a place and one struct per place.
+    std::optional<PerContainer> found;
+    for (auto it = within_.lower_bound({callee, k, ""}); it != within_.end() && std::get<0>(it->first) == callee &&
+                                                         std::get<1>(it->first) == k && !found;
+         ++it) {
+      PerContainer candidate;
+      bool fits = true;
+      for (const auto& w : it->second) {
+        if (!w.place || w.pointee == "-" || w.origin.size() != 2 || w.origin[0] != "type" ||
+            (!candidate.container.empty() && candidate.container != w.pointee)) {
+          fits = false;
+          break;
+        }
+        candidate.container = w.pointee;
+        auto [held, added] = candidate.holds.emplace(*w.place, w.origin[1]);
+        if (!added && held->second != w.origin[1]) {
+          fits = false;
+          break;
+        }
+      }
+      if (fits && !candidate.holds.empty()) found = std::move(candidate);
+    }
+    if (!found) return std::nullopt;
+    // Every value passed must be a struct's address (the "arg" records count every call).
+    for (const auto& passed : args_.at({callee, k}))
+      if (passed.size() != 2 || passed[0] != "type") return std::nullopt;
+    if (!out) {
+      out = PerContainer{found->container, {}, {}};
+    } else if (out->container != found->container) {
+      return std::nullopt;
+    }
+    for (const auto& [place, type] : found->holds) {
+      auto [held, added] = out->holds.emplace(place, type);
+      if (!added && held->second != type) return std::nullopt;
+    }
+    out->calls.insert(callee);
+  }
+  return out;
+}
 
 MemberHolds MemberFacts::holds(const std::string& container, uint64_t offset, const ForeignCaller& foreign_caller) const {
   MemberHolds out;

@@ -13,6 +13,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -28,6 +29,26 @@ struct MemberHolds {
   std::set<std::string> functions;     // where the stores are
 };
 
+// Where a container lives, as graft-cc names it: a global (by its
+// compiler's name, an offset into it) or a member of a struct.
+struct ContainerPlace {
+  bool global = false;
+  std::string name;     // "conns", or "struct server" for a member
+  uint64_t offset = 0;  // into the global, or of the member
+  bool loaded = false;  // the place holds a pointer to the container (server.clients), not the container (&conns)
+  auto operator<=>(const ContainerPlace&) const = default;
+};
+
+// What a generic container's untyped member holds, per container: every
+// value stored there is a parameter of a function (list_add(list, value))
+// that every call gives one struct per container (list_add(&jobs, j),
+// list_add(&conns, c)). `container` is the parameter's struct ("struct list").
+struct PerContainer {
+  std::string container;
+  std::map<ContainerPlace, std::string> holds;  // place -> "struct conn"
+  std::set<std::string> calls;                 // "list_add", for messages
+};
+
 class MemberFacts {
  public:
   // The records of `binary`, or nothing when it has none (built before
@@ -41,6 +62,13 @@ class MemberFacts {
   // F (a function whose parameter a member receives).
   using ForeignCaller = std::function<bool(const std::string& function)>;
   MemberHolds holds(const std::string& container, uint64_t offset, const ForeignCaller& foreign_caller) const;
+
+  // The member's values per container, when graft-cc's records show each
+  // container holds one struct ("within" records); nothing when they do not
+  // (a value of unknown origin, a call that gives a container graft-cc
+  // cannot place, or two structs in one container).
+  std::optional<PerContainer> per_container(const std::string& container, uint64_t offset,
+                                            const ForeignCaller& foreign_caller) const;
 
   // Whether a unit (DWARF's DW_AT_name, made absolute with DW_AT_comp_dir) was built with the records.
   bool recorded(const std::string& unit) const { return units_.count(unit) != 0; }
@@ -81,6 +109,12 @@ class MemberFacts {
   std::map<Key, std::vector<Store>> stores_;
   std::map<std::pair<std::string, std::string>, std::vector<std::vector<std::string>>> args_;  // (callee, K) -> origins
   std::set<std::string> called_;  // functions called through a pointer
+  struct Within {
+    std::string pointee;  // the container's struct, "-" if not a pointer to one
+    std::optional<ContainerPlace> place;
+    std::vector<std::string> origin;
+  };
+  std::map<std::tuple<std::string, std::string, std::string>, std::vector<Within>> within_;  // (callee, K, J)
 };
 
 }  // namespace graft

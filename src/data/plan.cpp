@@ -260,6 +260,11 @@ class Planner {
     for (auto& u : plan.untyped_members) {
       old_refs.push_back(&u.container);
       for (auto& k : u.holds) old_refs.push_back(&k);
+      for (auto& k : u.family) old_refs.push_back(&k);
+      for (auto& c : u.per_container) {
+        old_refs.push_back(&c.pointee);
+        if (c.global.empty()) old_refs.push_back(&c.container);
+      }
     }
     // The new counterparts of every old named aggregate the traversal may meet.
     std::vector<int> counterparts;
@@ -651,7 +656,7 @@ class Planner {
         // commit, as without records.
         if (!facts_ || t.name.empty() || m.name.empty() || old_.system_types.count(i)) {
           if (void_pointer)
-            untyped_.push_back({i, m.offset, fmt::format("{}.{}", old_.spell(i), m.name.empty() ? "?" : m.name), {}});
+            untyped_.push_back({i, m.offset, fmt::format("{}.{}", old_.spell(i), m.name.empty() ? "?" : m.name), {}, {}, {}});
           continue;
         }
         MemberHolds holds = facts_->holds(t.name, m.offset, foreign_caller);
@@ -701,9 +706,13 @@ class Planner {
         // an object the typed traversal reached as one of them (beanstalkd's
         // Socket.x, its own Conn or the Server), else the update is refused.
         UntypedMember member{u.container, u.offset, fmt::format("{}.{}", old_.spell(u.container), u.field),
-                             {u.types.begin(), u.types.end()}};
+                             {u.types.begin(), u.types.end()}, {}, {}};
         std::string which;
         for (int k : u.types) which += (which.empty() ? "" : " or ") + old_.spell(k);
+        if (per_container(member, foreign_caller)) {
+          untyped_.push_back(std::move(member));
+          continue;
+        }
         notes_.push_back(fmt::format("{} holds {}, as graft-cc's records say: checked at the commit, value by value, "
                                      "to be one the typed pointers reach (one that is not refuses the update)",
                                      member.name, which));
@@ -745,6 +754,129 @@ class Planner {
                       "there ({}): declare each in the --transform file:{} nothing was written",
                       asked.size(), asked.size() == 1 ? "" : "s", asked.size() == 1 ? "s" : "", hiding, all);
   }
+  // Every index of the struct graft-cc's records name ("struct list", or
+  // "struct THREAD" for a typedef's anonymous struct).
+  std::vector<int> indices_of(const std::string& name) const {
+    std::vector<int> out;
+    const std::string bare = name.starts_with("struct ") ? name.substr(7) : name;
+    for (int i = 0; i < static_cast<int>(old_.types.size()); ++i) {
+      const Type& t = old_.at(i);
+      if (t.kind == TypeKind::Struct && !t.incomplete && (t.name == name || t.name == bare)) out.push_back(i);
+    }
+    return out;
+  }
+  // The structs on the typed paths from a `from` to a `to` (by value, through
+  // pointers and arrays): a generic container's own (struct list, struct lnode).
+  std::set<std::string> structs_between(const std::vector<int>& from, int to) const {
+    std::vector<bool> targets(old_.types.size());
+    for (int k : indices_of(old_.at(to).name)) targets[static_cast<size_t>(k)] = true;
+    const auto reaches_to = compare_.reaches(std::move(targets), {});
+    std::set<std::string> out;
+    std::set<int> seen;
+    std::vector<int> stack(from.begin(), from.end());
+    while (!stack.empty()) {
+      const int i = stack.back();
+      stack.pop_back();
+      if (i < 0 || !seen.insert(i).second || !reaches_to[static_cast<size_t>(i)]) continue;
+      const Type& t = old_.at(i);
+      if (t.kind == TypeKind::Struct && !t.name.empty()) out.insert(t.name);
+      if (t.kind == TypeKind::Pointer || t.kind == TypeKind::Array) stack.push_back(t.target);
+      if (t.kind == TypeKind::Struct)
+        for (const auto& m : t.members) stack.push_back(m.type);
+    }
+    return out;
+  }
+  // A member that holds several structs, one per container as graft-cc's
+  // records say (every value a parameter of list_add, every call naming its
+  // list and one struct per list): its places, or false when the records do
+  // not show it (then each value is checked at the commit, as before).
+  bool per_container(UntypedMember& member, const MemberFacts::ForeignCaller& foreign_caller) {
+    auto found = facts_->per_container(records_name(member.container), member.offset, foreign_caller);
+    if (!found) return false;
+    const std::vector<int> containers = indices_of(found->container);
+    if (containers.empty()) return false;
+    const std::set<std::string> family = structs_between(containers, member.container);
+    if (!family.count(old_.at(member.container).name)) return false;
+    for (const auto& name : family)
+      for (int k : indices_of(name)) {
+        // A container whose own structs change would be visited once per place: not per container.
+        if (compare_.changed(k) >= 0) return false;
+        member.family.push_back(k);
+      }
+    std::string where;
+    for (const auto& [place, held] : found->holds) {
+      ContainerHolds c;
+      const std::vector<int> pointee = indices_of(held);
+      if (pointee.empty()) return false;
+      c.pointee = pointee.front();
+      c.offset = place.offset;
+      c.pointer = place.loaded;
+      if (place.global) {
+        c.global = place.name;  // the compiler's name: find_roots makes it a root's identity
+        c.text = global_place_text(place.name, place.offset, place.loaded);
+      } else {
+        // The member must be the container, or a pointer to it, as the call said.
+        const std::vector<int> holders = indices_of(place.name);
+        if (holders.empty()) return false;
+        c.container = holders.front();
+        const Member* m = nullptr;
+        for (const auto& candidate : old_.at(c.container).members)
+          if (candidate.offset == place.offset && !candidate.bit_size) m = &candidate;
+        if (!m) return false;
+        const Type& mt = old_.at(m->type);
+        const int held_type = place.loaded ? (mt.kind == TypeKind::Pointer ? mt.target : -1) : m->type;
+        if (held_type < 0 || old_.at(held_type).name != old_.at(containers.front()).name) return false;
+        c.text = fmt::format("{}.{}", old_.spell(c.container), m->name);
+      }
+      where += fmt::format("{}{} holds {}", where.empty() ? "" : ", ", c.text, old_.spell(c.pointee));
+      member.per_container.push_back(std::move(c));
+    }
+    std::string calls;
+    for (const auto& f : found->calls) calls += (calls.empty() ? "" : ", ") + f;
+    notes_.push_back(fmt::format("{} holds one struct per {}, as graft-cc's records of every call of {} say: {}; "
+                                 "followed as that struct from there, and every value checked at the commit to be one "
+                                 "of these", member.name, old_.spell(containers.front()), calls, where));
+    return true;
+  }
+  // "srv.conns" for the member at `offset` of global `name` (`loaded`: the
+  // member points to the container), "jobs" for the global itself, else "srv+8".
+  std::string global_place_text(const std::string& name, uint64_t offset, bool loaded) const {
+    if (!offset && !loaded) return name;
+    for (const auto& v : old_.variables) {
+      if (v.key != name && !v.key.ends_with("::" + name)) continue;
+      if (v.type < 0 || old_.at(v.type).kind != TypeKind::Struct) break;
+      for (const auto& m : old_.at(v.type).members)
+        if (m.offset == offset && !m.name.empty()) return name + "." + m.name;
+      break;
+    }
+    return offset ? fmt::format("{}+{}", name, offset) : name;
+  }
+  // A global place (the compiler's name) made the identity of the root that holds it.
+  Status resolve_container_places() {
+    for (auto& u : untyped_) {
+      std::vector<ContainerHolds> kept;
+      for (auto& c : u.per_container) {
+        if (c.global.empty()) {
+          kept.push_back(std::move(c));
+          continue;
+        }
+        const DataRoot* found = nullptr;
+        int matches = 0;
+        for (const auto& r : roots_)
+          if (r.identity == c.global || r.variable == c.global || r.identity.ends_with("::" + c.global)) {
+            found = &r;
+            ++matches;
+          }
+        // Not a root (it leads to no change), or two statics of that name: no context there, each value checked.
+        if (matches != 1) continue;
+        c.global = found->identity;
+        kept.push_back(std::move(c));
+      }
+      u.per_container = std::move(kept);
+    }
+    return ok();
+  }
+
   // How a directive names a struct: its tag, or the typedef name of one without.
   static std::string directive_name(const std::string& name) {
     return name.starts_with("struct ") ? name.substr(7) : name;
@@ -798,7 +930,7 @@ class Planner {
       }
       roots_.push_back(std::move(root));
     }
-    return ok();
+    return resolve_container_places();
   }
 
   // A changed type no global reaches can only have instances in frames of
@@ -855,6 +987,9 @@ class Planner {
       }
       for (const auto& p : pointers_)
         if (p.container == i) stack.push_back(p.pointee);
+      for (const auto& u : untyped_)
+        if (u.container == i)
+          for (const auto& c : u.per_container) stack.push_back(c.pointee);
     }
     std::vector<std::string> untyped;
     for (const auto& c : changes_) {

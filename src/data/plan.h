@@ -81,6 +81,18 @@ struct DeclaredUnionMember {
   std::string source;
 };
 
+// Where a generic container lives, and the one struct an untyped member
+// of its nodes holds there (UntypedMember::per_container): the jobs list
+// holds jobs, the connections list connections.
+struct ContainerHolds {
+  std::string global;    // a root's identity: the container is in it, `offset` bytes in
+  int container = -1;    // else a struct (old_types) whose member at `offset` holds it
+  uint64_t offset = 0;
+  bool pointer = false;  // the place holds a pointer to the container (server.clients), not the container (&conns)
+  int pointee = -1;      // what the untyped member holds there (old_types)
+  std::string text;      // "conns", "struct server.clients", for messages
+};
+
 // A `void *` member nothing declares: what it points to is checked at the
 // commit (an unvisited heap block that could hold a changed struct refuses).
 struct UntypedMember {
@@ -92,6 +104,12 @@ struct UntypedMember {
   // of these. Empty: what it holds is not known (a binary without records,
   // a library's struct), and a value is checked against the heap instead.
   std::vector<int> holds;
+  // What it holds per container, as graft-cc's records say (list_add(&jobs,
+  // j), list_add(&conns, c)): reached from one of these places through the
+  // container's own structs (`family`: struct list, struct lnode, each of
+  // its indices in old_types), a value is followed as that place's struct.
+  std::vector<ContainerHolds> per_container;
+  std::vector<int> family;
 };
 
 struct DataPlan {

@@ -86,8 +86,14 @@ std::string encode_data_plan(const DataPlan& plan) {
                              {"member_offset", u.member_offset}, {"member_type", u.member_type},
                              {"member", u.member}, {"source", u.source}});
   json untyped = json::array();
-  for (const auto& u : plan.untyped_members)
-    untyped.push_back({{"container", u.container}, {"offset", u.offset}, {"name", u.name}, {"holds", u.holds}});
+  for (const auto& u : plan.untyped_members) {
+    json places = json::array();
+    for (const auto& c : u.per_container)
+      places.push_back({{"global", c.global}, {"container", c.container}, {"offset", c.offset},
+                        {"pointer", c.pointer}, {"pointee", c.pointee}, {"text", c.text}});
+    untyped.push_back({{"container", u.container}, {"offset", u.offset}, {"name", u.name}, {"holds", u.holds},
+                       {"per_container", places}, {"family", u.family}});
+  }
   json out{{"old_types", table_to_json(plan.old_types)}, {"new_types", table_to_json(plan.new_types)},
            {"changes", changes}, {"roots", roots}, {"notes", plan.notes}, {"frame_holders", holders},
            {"user_transformers", plan.user_transformers}, {"user_transformer_file", plan.user_transformer_file},
@@ -188,10 +194,23 @@ Result<DataPlan> decode_data_plan(const std::string& text) {
     if (j.contains("untyped_members"))
       for (const auto& u : j.at("untyped_members")) {
         UntypedMember m{check(plan.old_types, u.at("container").get<int>(), false), u.at("offset").get<uint64_t>(),
-                        u.at("name").get<std::string>(), {}};
+                        u.at("name").get<std::string>(), {}, {}, {}};
         inside(m.container, m.offset, 8);
         if (u.contains("holds"))
           for (const auto& k : u.at("holds")) m.holds.push_back(check(plan.old_types, k.get<int>(), false));
+        if (u.contains("per_container"))
+          for (const auto& c : u.at("per_container")) {
+            ContainerHolds place{c.at("global").get<std::string>(), c.at("container").get<int>(),
+                                 c.at("offset").get<uint64_t>(), c.at("pointer").get<bool>(),
+                                 check(plan.old_types, c.at("pointee").get<int>(), false), c.at("text").get<std::string>()};
+            if (place.global.empty()) {
+              place.container = check(plan.old_types, place.container, false);
+              inside(place.container, place.offset, 1);
+            }
+            m.per_container.push_back(std::move(place));
+          }
+        if (u.contains("family"))
+          for (const auto& k : u.at("family")) m.family.push_back(check(plan.old_types, k.get<int>(), false));
         plan.untyped_members.push_back(std::move(m));
       }
     plan.irreversible = j.value("irreversible", std::string());

@@ -204,6 +204,8 @@ class Traversal {
     for (size_t i = 0; i < changed_.size(); ++i) changed_[i] = compare_.changed(static_cast<int>(i));
     for (const auto& thread : input.threads)
       if (const MemoryMap* m = memory_.mapping(thread.stack_pointer)) stacks_.push_back(m);
+    find_container_places();
+    index_member_places();
   }
 
   // A value of `type` at `address` (a global, a local in a stack slot),
@@ -216,12 +218,18 @@ class Traversal {
     return false;
   }
 
-  Status add_root(uint64_t address, int type, const std::string& label) {
+  // `identity`: the global's, where a generic container in it holds one
+  // struct (UntypedMember::per_container).
+  Status add_root(uint64_t address, int type, const std::string& label, const std::string& identity = "") {
     visited_.insert(address, type);  // reached, as a pointer to it would be
     root_ranges_.emplace_back(address, plan_.old_types.at(type).size);
     regions_.push_back({address, plan_.old_types.at(type).size, type, static_cast<int>(root_labels_.size())});
     root_labels_.push_back(label);
-    GRAFT_TRY(scan(address, type, 0));
+    if (!identity.empty())
+      for (size_t c = 0; c < contexts_.size(); ++c)
+        if (const ContainerHolds& place = context_place(static_cast<int>(c)); place.global == identity)
+          global_places_[address + place.offset] = static_cast<int>(c);
+    GRAFT_TRY(scan(address, type, 0, -1));
     return drain();
   }
 
@@ -239,7 +247,7 @@ class Traversal {
     const Type& t = plan_.old_types.at(type);
     if (t.kind != TypeKind::Pointer || !value || !leads_[type]) return ok();
     registers_.push_back({value, t.target, label, home});
-    GRAFT_TRY(follow(value, t.target, 0));
+    GRAFT_TRY(follow(value, t.target, 0, -1));
     return drain();
   }
   // The pointers add_root_value followed.
@@ -259,6 +267,14 @@ class Traversal {
     size_t member = 0;  // in plan.untyped_members
   };
   const std::vector<UntypedSlot>& untyped_slots() const { return untyped_; }
+  // Values followed as the struct their container's place holds.
+  struct FollowedByPlace {
+    uint64_t value = 0;
+    int pointee = -1;
+    int context = -1;
+  };
+  const std::vector<FollowedByPlace>& followed_by_place() const { return followed_by_place_; }
+  const ContainerHolds& place_of(int context) const { return context_place(context); }
   // Whether the traversal reached an object of `type` at `address` (a root, or through a pointer).
   bool reached(uint64_t address, int type) const { return visited_.contains(address, type); }
   // Typed pointers met into the old storage of a global that gets new storage.
@@ -272,16 +288,21 @@ class Traversal {
   int changed(int old_type) const { return changed_[static_cast<size_t>(old_type)]; }
 
  private:
-  // The pointers inside a value, followed; aggregates by value are scanned in place.
-  Status scan(uint64_t address, int type, int depth) {
+  // The pointers inside a value, followed; aggregates by value are scanned
+  // in place. `context`: the generic container place the value was reached
+  // from through the container's own structs (contexts_), or -1.
+  Status scan(uint64_t address, int type, int depth, int context) {
     if (!leads_[type] || depth > 64) return ok();
+    if (!global_places_.empty() && context < 0)
+      if (auto place = global_places_.find(address); place != global_places_.end()) context = place->second;
+    if (context >= 0 && !carries(context, type)) context = -1;
     const Type& t = plan_.old_types.at(type);
     switch (t.kind) {
       case TypeKind::Struct:
         for (const auto& m : t.members) {
           if (m.bit_size) continue;
           GRAFT_ASSIGN(bool declared, scan_declared_union(address, type, m.offset, depth));
-          if (!declared) GRAFT_TRY(scan(address + m.offset, m.type, depth + 1));
+          if (!declared) GRAFT_TRY(scan(address + m.offset, m.type, depth + 1, member_context(type, m.offset, context)));
         }
         // Members the user declared to point to a struct (a void *): followed like typed pointers.
         for (const auto& p : plan_.declared_pointers)
@@ -290,14 +311,14 @@ class Traversal {
             if (!value) return make_error("cannot read {} at {:#x} in process {}", p.source, address + p.offset, input_.pid);
             if (!*value) continue;
             if (!p.interior) {
-              GRAFT_TRY(follow(*value, p.pointee, address + p.offset));
+              GRAFT_TRY(follow(*value, p.pointee, address + p.offset, -1));
               continue;
             }
             // Into a member (container_of): the pointee starts before it,
             // unless it is a list's head in a global, inside no pointee. The
             // reference is not rewritten (slot 0): a pointee that moves refuses.
             if (in_global_root(*value)) continue;
-            GRAFT_TRY(follow(*value - p.into, p.pointee, 0));
+            GRAFT_TRY(follow(*value - p.into, p.pointee, 0, -1));
           }
         // Undeclared void * members: what they hold is checked once every typed object is found.
         for (size_t k = 0; k < plan_.untyped_members.size(); ++k) {
@@ -306,6 +327,13 @@ class Traversal {
           auto value = memory_.word(address + u.offset);
           if (!value || !*value) continue;
           untyped_.push_back({address + u.offset, *value, k});
+          // In a container whose place says what it holds: followed as that.
+          if (context >= 0 && contexts_[static_cast<size_t>(context)].first == k) {
+            const int pointee = context_place(context).pointee;
+            followed_by_place_.push_back({*value, pointee, context});
+            GRAFT_TRY(follow(*value, pointee, address + u.offset, -1));
+            continue;
+          }
           // One of the structs the records name, which the check makes sure of:
           // a reference to it as each, so that the one it is can move.
           if (for_moves_)
@@ -314,13 +342,13 @@ class Traversal {
         return ok();
       case TypeKind::Array: {
         const uint64_t size = plan_.old_types.at(t.target).size;
-        for (uint64_t k = 0; k < t.count; ++k) GRAFT_TRY(scan(address + k * size, t.target, depth + 1));
+        for (uint64_t k = 0; k < t.count; ++k) GRAFT_TRY(scan(address + k * size, t.target, depth + 1, context));
         return ok();
       }
       case TypeKind::Pointer: {
         auto value = memory_.word(address);
         if (!value) return make_error("cannot read {} at {:#x} in process {}", plan_.old_types.spell(type), address, input_.pid);
-        if (*value) return follow(*value, t.target, address);
+        if (*value) return follow(*value, t.target, address, context);
         return ok();
       }
       default:
@@ -345,7 +373,7 @@ class Traversal {
         tag = u.tag_signed && shift ? static_cast<int64_t>(raw << shift) >> shift : static_cast<int64_t>(raw);
       }
       if (u.tag_value == tag) {
-        GRAFT_TRY(scan(address + u.member_offset, u.member_type, depth + 1));
+        GRAFT_TRY(scan(address + u.member_offset, u.member_type, depth + 1, -1));
         return true;
       }
     }
@@ -355,7 +383,54 @@ class Traversal {
                       "nothing was changed", plan_.old_types.spell(type), address, tag, first->source);
   }
 
-  Status follow(uint64_t p, int type, uint64_t slot) {
+  void find_container_places() {
+    const auto& types = plan_.old_types.types;
+    carriers_.resize(plan_.untyped_members.size());
+    for (size_t k = 0; k < plan_.untyped_members.size(); ++k) {
+      const UntypedMember& u = plan_.untyped_members[k];
+      if (u.per_container.empty()) continue;
+      // The container's structs, and pointers and arrays of them.
+      std::vector<bool>& carrier = carriers_[k];
+      carrier.assign(types.size(), false);
+      for (int f : u.family) carrier[static_cast<size_t>(f)] = true;
+      for (bool grew = true; grew;) {
+        grew = false;
+        for (size_t i = 0; i < types.size(); ++i)
+          if (!carrier[i] && (types[i].kind == TypeKind::Pointer || types[i].kind == TypeKind::Array) &&
+              types[i].target >= 0 && carrier[static_cast<size_t>(types[i].target)])
+            carrier[i] = grew = true;
+      }
+      for (size_t p = 0; p < u.per_container.size(); ++p) {
+        const int context = static_cast<int>(contexts_.size());
+        contexts_.emplace_back(k, p);
+        const ContainerHolds& place = u.per_container[p];
+        if (place.global.empty())
+          for (size_t i = 0; i < types.size(); ++i)
+            if (types[i].kind == TypeKind::Struct && types[i].name == types[static_cast<size_t>(place.container)].name)
+              member_places_[{static_cast<int>(i), place.offset}] = context;
+      }
+    }
+  }
+  void index_member_places() {
+    with_member_places_.assign(plan_.old_types.types.size(), false);
+    for (const auto& [place, context] : member_places_) with_member_places_[static_cast<size_t>(place.first)] = true;
+  }
+  const ContainerHolds& context_place(int context) const {
+    const auto [k, p] = contexts_[static_cast<size_t>(context)];
+    return plan_.untyped_members[k].per_container[p];
+  }
+  bool carries(int context, int type) const {
+    return carriers_[contexts_[static_cast<size_t>(context)].first][static_cast<size_t>(type)];
+  }
+  // The context of a struct's member: the struct's own within a container,
+  // or the place the member is.
+  int member_context(int type, uint64_t offset, int context) const {
+    if (member_places_.empty() || !with_member_places_[static_cast<size_t>(type)]) return context;
+    auto place = member_places_.find({type, offset});
+    return place == member_places_.end() ? context : place->second;
+  }
+
+  Status follow(uint64_t p, int type, uint64_t slot, int context) {
     // Into a global's old storage: in memory, rewritten with every other
     // word that points there (moved_global_rewrites); in a register, not.
     for (const auto& f : forbidden_)
@@ -368,7 +443,12 @@ class Traversal {
                           "that points to a moved global; nothing was changed", pointer_at(slot), f.what);
       }
     if (for_moves_ && slot && changed(type) >= 0) references_.push_back({slot, p, type});  // slot 0: a register, never rewritten
-    if (!visited_.insert(p, type)) return ok();
+    if (context >= 0 && !carries(context, type)) context = -1;
+    // A container's own struct is visited once per place it is reached from
+    // (none of them changes: plan_data_changes makes sure), so that each
+    // place's values are followed as its struct.
+    const int key = context < 0 ? type : type + static_cast<int>(plan_.old_types.types.size()) * (context + 1);
+    if (!visited_.insert(p, key)) return ok();
     const MemoryMap* m = memory_.mapping(p);
     if (!m || m->perms.size() < 2 || m->perms[0] != 'r' || m->perms[1] != 'w') {
       ++dangling_;  // not data: a stale or foreign pointer; nothing of ours lives there
@@ -400,10 +480,11 @@ class Traversal {
                         instance.new_type >= 0 ? t.name : plan_.old_types.spell(flexible->element));
     if (instance.new_type >= 0) instances_.push_back(instance);
     if (for_moves_) regions_.push_back({p, instance.count * t.size, type});
-    for (uint64_t k = 0; k < instance.count; ++k) work_.push_back({p + k * t.size, type});
+    for (uint64_t k = 0; k < instance.count; ++k) work_.push_back({p + k * t.size, type, context});
     if (tail) {
       if (for_moves_) regions_.push_back({p + flexible->offset, tail * flexible->element_size, flexible->element});
-      for (uint64_t k = 0; k < tail; ++k) work_.push_back({p + flexible->offset + k * flexible->element_size, flexible->element});
+      for (uint64_t k = 0; k < tail; ++k)
+        work_.push_back({p + flexible->offset + k * flexible->element_size, flexible->element, -1});
     }
     return ok();
   }
@@ -429,9 +510,9 @@ class Traversal {
 
   Status drain() {
     while (!work_.empty()) {
-      auto [address, type] = work_.back();
+      auto [address, type, context] = work_.back();
       work_.pop_back();
-      GRAFT_TRY(scan(address, type, 0));
+      GRAFT_TRY(scan(address, type, 0, context));
     }
     return ok();
   }
@@ -463,7 +544,19 @@ class Traversal {
   std::vector<const MemoryMap*> stacks_;
   std::vector<Forbidden> forbidden_;
   VisitedSet visited_;
-  std::vector<std::pair<uint64_t, int>> work_;
+  struct Work {
+    uint64_t address;
+    int type, context;
+  };
+  std::vector<Work> work_;
+  // Generic containers' places (UntypedMember::per_container): each context
+  // is (the member's index in plan.untyped_members, the place's index).
+  std::vector<std::pair<size_t, size_t>> contexts_;
+  std::vector<std::vector<bool>> carriers_;  // per member with places: per type, whether a context goes through it
+  std::map<uint64_t, int> global_places_;    // a place in a global root, by address -> its context
+  std::map<std::pair<int, uint64_t>, int> member_places_;  // (struct, member offset) -> its context
+  std::vector<bool> with_member_places_;                   // per type: some member of it is a place
+  std::vector<FollowedByPlace> followed_by_place_;
   HugeVector<Instance> instances_;
   HugeVector<Reference> references_;
   HugeVector<Region> regions_;
@@ -1018,6 +1111,30 @@ std::pair<std::string, std::string> directive_names(const UntypedMember& u) {
 
 Status check_untyped_members(const DataPlan& plan, const MigrationInput& input, Traversal& traversal,
                              RemoteMemory& memory) {
+  // A value a container's place says is one struct, reached as another of
+  // those its member holds: the records do not hold for this process.
+  for (const auto& f : traversal.followed_by_place()) {
+    const ContainerHolds& place = traversal.place_of(f.context);
+    const UntypedMember* member = nullptr;
+    for (const auto& u : plan.untyped_members)
+      if (!u.per_container.empty() && &place >= u.per_container.data() && &place < u.per_container.data() + u.per_container.size())
+        member = &u;
+    if (!member) continue;
+    for (int other = 0; other < static_cast<int>(plan.old_types.types.size()); ++other) {
+      const std::string& name = plan.old_types.at(other).name;
+      if (name.empty() || name == plan.old_types.at(f.pointee).name || plan.old_types.at(other).kind != TypeKind::Struct ||
+          std::none_of(member->holds.begin(), member->holds.end(),
+                       [&](int k) { return plan.old_types.at(k).name == name; }) ||
+          !traversal.reached(f.value, other))
+        continue;
+      const auto [tag, field] = directive_names(*member);
+      return make_error("{} in {} holds {:#x}, which graft-cc's records of every call say is a {}, but it was also "
+                        "reached as a {}: the records do not hold for process {} (a node linked into a list of another "
+                        "struct, or code graft-cc did not see); declare what {}.{} holds in the --transform file "
+                        "(GRAFT_POINTS_TO, or GRAFT_OPAQUE if it never holds a changed struct); nothing was changed",
+                        member->name, place.text, f.value, plan.old_types.spell(f.pointee), name, input.pid, tag, field);
+    }
+  }
   const auto& slots = traversal.untyped_slots();
   if (slots.empty()) return ok();
   uint64_t smallest = UINT64_MAX;
@@ -1197,7 +1314,7 @@ Result<std::vector<DataWrite>> plan_migration(const DataPlan& plan, const Migrat
       traversal.forbid(m.from, plan.old_types.at(m.root->old_type).size, "global " + m.root->variable);
     for (const auto& r : plan.roots) {
       GRAFT_ASSIGN(uint64_t at, input.old_address(r.identity));
-      if (auto found = traversal.add_root(at, r.old_type, "global " + r.variable); !found)
+      if (auto found = traversal.add_root(at, r.old_type, "global " + r.variable, r.identity); !found)
         return found.error().context("global " + r.variable);
     }
     return add_frame_roots(plan, input, memory, traversal);

@@ -379,7 +379,66 @@ class Recorder {
       std::set<const llvm::Value*> seen;
       origins(call.getArgOperand(k), function.getName().str(), found, seen);
       for (const auto& origin : found) lines_.insert("arg\t" + name + "\t" + std::to_string(k) + "\t" + origin);
+      // With every other argument: the container it may go into (list_add(&conns, c)), so
+      // that graft diff can tell what a generic container holds per container.
+      for (unsigned j = 0; j < call.arg_size(); ++j) {
+        if (j == k) continue;
+        llvm::Value* container = call.getArgOperand(j);
+        llvm::Type* type = container->getType();
+        std::string pointee = type->isPointerTy() && !type->isOpaquePointerTy()
+                                  ? aggregate_name(type->getPointerElementType()) : "";
+        std::string place = pointee.empty() ? "" : place_of(container);
+        if (pointee.empty()) pointee = "-";
+        if (place.empty()) place = "unknown\t-\t0\t-";
+        for (const auto& origin : found)
+          lines_.insert("within\t" + name + "\t" + std::to_string(k) + "\t" + std::to_string(j) + "\t" + pointee +
+                        "\t" + place + "\t" + origin);
+      }
     }
+  }
+
+  // Where a struct a call is given lives, as "KIND NAME OFFSET HOW": KIND
+  // "global" (NAME the global, OFFSET into it) or "member" (NAME the struct,
+  // OFFSET of the member), HOW "addr" (the argument is that place's address,
+  // &conns) or "load" (the argument was read from there, server.clients).
+  // "" when graft-cc cannot tell (a call's result, arithmetic).
+  std::string place_of(llvm::Value* value, int depth = 0) const {
+    if (depth > 8) return "";
+    llvm::Value* v = value->stripPointerCasts();
+    if (auto* load = llvm::dyn_cast<llvm::LoadInst>(v)) {
+      llvm::Value* from = load->getPointerOperand()->stripPointerCasts();
+      if (auto* local = llvm::dyn_cast<llvm::AllocaInst>(from)) {
+        if (escapes(*local)) return "";
+        // A local: every value stored into it must be the same place.
+        std::string agreed;
+        for (const llvm::User* user : local->users())
+          if (auto* store = llvm::dyn_cast<llvm::StoreInst>(user); store && store->getPointerOperand() == local) {
+            std::string place = place_of(const_cast<llvm::Value*>(store->getValueOperand()), depth + 1);
+            if (place.empty() || (!agreed.empty() && place != agreed)) return "";
+            agreed = place;
+          }
+        return agreed;
+      }
+      const std::string at = address_place(from);
+      return at.empty() ? "" : at + "\tload";
+    }
+    const std::string at = address_place(v);
+    return at.empty() ? "" : at + "\taddr";
+  }
+  std::string address_place(llvm::Value* pointer) const {
+    llvm::Value* p = pointer->stripPointerCasts();
+    if (auto* global = llvm::dyn_cast<llvm::GlobalVariable>(p)) return "global\t" + global->getName().str() + "\t0";
+    auto* gep = llvm::dyn_cast<llvm::GEPOperator>(p);
+    if (!gep) return "";
+    if (auto* global = llvm::dyn_cast<llvm::GlobalVariable>(gep->getPointerOperand()->stripPointerCasts())) {
+      llvm::APInt offset(64, 0);
+      if (!gep->accumulateConstantOffset(layout_, offset)) return "";
+      return "global\t" + global->getName().str() + "\t" + std::to_string(offset.getZExtValue());
+    }
+    auto ref = member_of(gep);
+    if (!ref || ref->in_union) return "";
+    const std::string name = container_name(*ref);
+    return name.empty() ? "" : "member\t" + name + "\t" + std::to_string(ref->offset);
   }
 
   // Where an instance of a named struct may come from other than a global

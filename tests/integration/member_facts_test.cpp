@@ -23,12 +23,42 @@ class MemberFacts : public ::testing::Test {
 
 bool one_line(const std::string& text) { return !text.empty() && text.find('\n') == text.size() - 1; }
 
+// Every version of perlist includes its shared source (common/perlist.h).
+std::vector<std::string> perlist_flags() { return {"-I" + (programs_dir() / "perlist" / "common").string()}; }
+
 // What a fresh process of `binary` answers to `commands`, the last one's reply.
 std::string fresh_answer(const fs::path& binary, const std::vector<std::string>& commands) {
   Process fresh({binary.string()});
   std::string reply;
   for (const auto& c : commands) reply = fresh.ask(c);
   return reply;
+}
+
+// Starts `v1`, runs `setup`, waits for its worker thread to walk (it may
+// not have run yet on a busy machine), applies `patch`, and expects it to
+// answer "dump" as a fresh `v2` given the same commands, then, its worker
+// walking again, the same after `after` too. apply's --json summary (empty
+// if it failed).
+nlohmann::json lands_under_the_worker(const fs::path& v1, const fs::path& v2, const fs::path& patch,
+                                      const std::vector<std::string>& setup, const std::vector<std::string>& after) {
+  Process target({v1.string()});
+  for (const auto& command : setup) target.ask(command);
+  EXPECT_TRUE(wait_until([&] { return target.ask("walks") == "walking"; }, std::chrono::seconds(20)));
+  auto result = graft({"apply", std::to_string(target.pid()), patch.string(), "--json"});
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  if (result.exit_code != 0) return nlohmann::json::object();
+  EXPECT_EQ(target.ask("v"), "2");
+  std::vector<std::string> commands = setup;
+  commands.push_back("dump");
+  EXPECT_EQ(target.ask("dump"), fresh_answer(v2, commands));
+  // The worker walks in the new layout; what the new code adds joins the old.
+  target.ask("walks");
+  EXPECT_TRUE(wait_until([&] { return target.ask("walks") == "walking"; }, std::chrono::seconds(20)));
+  for (const auto& command : after) target.ask(command);
+  commands.insert(commands.end() - 1, after.begin(), after.end());
+  EXPECT_EQ(target.ask("dump"), fresh_answer(v2, commands));
+  EXPECT_TRUE(target.alive());
+  return nlohmann::json::parse(result.out);
 }
 
 // (a) jobs behind a generic list's void * values (stored by list_add, a
@@ -52,26 +82,8 @@ TEST_F(MemberFacts, AGenericListAndAnEventLoopLandWithNoDeclaration) {
   auto made = graft({"diff", v1.string(), v2.string(), "-o", patch.string()});
   ASSERT_EQ(made.exit_code, 0) << made.err;
 
-  const std::vector<std::string> setup = {"add 6", "open 3", "fire"};
-  Process target({v1.string()});
-  for (const auto& command : setup) target.ask(command);
-  // The worker has walked the list (it may not have run yet on a busy machine).
-  ASSERT_TRUE(wait_until([&] { return target.ask("walks") == "walking"; }, std::chrono::seconds(20)));
-  auto result = graft({"apply", std::to_string(target.pid()), patch.string(), "--json"});
-  ASSERT_EQ(result.exit_code, 0) << result.err;
-  EXPECT_EQ(nlohmann::json::parse(result.out)["objects"].get<int>(), 9) << result.out;  // 6 jobs, 3 connections
-  EXPECT_EQ(target.ask("v"), "2");
-  std::vector<std::string> commands = setup;
-  commands.push_back("dump");
-  EXPECT_EQ(target.ask("dump"), fresh_answer(v2, commands));
-  // The worker walks the list in the new layout.
-  target.ask("walks");
-  EXPECT_TRUE(wait_until([&] { return target.ask("walks") == "walking"; }, std::chrono::seconds(20)));
-  ASSERT_EQ(target.ask("add 2"), "added");
-  ASSERT_EQ(target.ask("fire"), "fired");
-  commands.insert(commands.end() - 1, {"add 2", "fire"});
-  EXPECT_EQ(target.ask("dump"), fresh_answer(v2, commands));
-  EXPECT_TRUE(target.alive());
+  const auto summary = lands_under_the_worker(v1, v2, patch, {"add 6", "open 3", "fire"}, {"add 2", "fire"});
+  EXPECT_EQ(summary.value("objects", -1), 9) << summary;  // 6 jobs, 3 connections
 }
 
 // (c) WORKER, an anonymous struct known by its typedef name, holds its
@@ -143,6 +155,52 @@ TEST_F(MemberFacts, AVoidPointerHoldingOneOfSeveralStructsIsCheckedObjectByObjec
     EXPECT_NE(refused.err.find(expected), std::string::npos) << expected << "\n" << refused.err;
   EXPECT_EQ(target.ask("v"), "1");
   EXPECT_EQ(target.ask("s"), "11401");
+}
+
+// One generic list holds three structs, each in lists of its own: the jobs
+// (a global list), the connections (the list srv.conns points to) and each
+// connection's notes (the list conn.notes points to). No typed pointer
+// reaches a connection or a note; graft-cc's records of every list_add call
+// say which list holds what, so the value of each node is followed as its
+// list's struct: both grow (and move), nothing is declared, and the update
+// lands under a worker thread that walks the connections.
+TEST_F(MemberFacts, AGenericListHoldingSeveralStructsIsFollowedPerList) {
+  const auto v1 = build_program(dir, "perlist", "v1", perlist_flags());
+  const auto v2 = build_program(dir, "perlist", "v2", perlist_flags());
+  const auto made = diff(dir, v1, v2, "perlist.graft", {"--explain"});
+  for (const char* expected : {"struct lnode.value holds one struct per struct list, as graft-cc's records of every call "
+                               "of list_add say: struct conn.notes holds struct note, jobs holds struct job, srv.conns "
+                               "holds struct conn"})
+    EXPECT_NE(made.out.find(expected), std::string::npos) << expected << "\n" << made.out;
+  EXPECT_EQ(made.out.find("no global reaches"), std::string::npos) << made.out;
+
+  const auto summary = lands_under_the_worker(v1, v2, made.patch, {"add 3", "open 3"}, {"open 2", "add 1"});
+  EXPECT_EQ(summary.value("objects", -1), 9) << summary;  // 3 connections, 6 notes
+  EXPECT_EQ(summary.value("objects_moved", -1), 9) << summary;
+}
+
+// What the records say is not what the process did: a job's node linked
+// into the connections' list too. Followed from the connections' list it
+// would be transformed as a connection; graft sees it reached as both and
+// refuses, and the process runs on unchanged.
+TEST_F(MemberFacts, AValueThatBreaksWhatTheRecordsSayPerListIsRefused) {
+  const auto v1 = build_program(dir, "perlist", "v1", perlist_flags());
+  const auto v2 = build_program(dir, "perlist", "v2", perlist_flags());
+  const auto made = diff(dir, v1, v2, "perlist.graft");
+  Process target({v1.string()});
+  ASSERT_EQ(target.ask("add 2"), "added");
+  ASSERT_EQ(target.ask("open 2"), "opened");
+  ASSERT_EQ(target.ask("share"), "shared");
+  auto refused = graft({"apply", std::to_string(target.pid()), made.patch.string()});
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_TRUE(one_line(refused.err)) << refused.err;
+  // Whichever list the traversal meets first names it.
+  for (const char* expected : {"struct lnode.value in ", "which graft-cc's records of every call say is a struct ",
+                               "but it was also reached as a struct ", "struct job", "struct conn",
+                               "GRAFT_POINTS_TO, or GRAFT_OPAQUE", "nothing was changed"})
+    EXPECT_NE(refused.err.find(expected), std::string::npos) << expected << "\n" << refused.err;
+  EXPECT_EQ(target.ask("v"), "1");
+  EXPECT_TRUE(target.alive());
 }
 
 // A void * member that holds the address of an object that must move (it

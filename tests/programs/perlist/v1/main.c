@@ -1,0 +1,3 @@
+// Shared by every version: ../common/perlist.h.
+#define VERSION 1
+#include "perlist.h"
