@@ -22,6 +22,10 @@
 //                                       from the place, server.clients); "unknown - 0 -" if graft-cc
 //                                       cannot tell. One line per call, parameter J and origin: what a
 //                                       generic container holds, per container
+//   returner FUNCTION                   FUNCTION returns an untyped word (void *, an integer): what
+//                                       it returns is in its "return" records (none: only NULL or
+//                                       numbers)
+//   return  FUNCTION ORIGIN...          FUNCTION returns a value of ORIGIN
 //   called  FUNCTION                    FUNCTION's address is taken: it may be called through a
 //                                       pointer, with arguments no record shows
 //   instances FILE [kept]               this unit also records where its structs' instances are
@@ -47,10 +51,14 @@
 //   type    STRUCT                      the address of a STRUCT (the pointer's type said so)
 //   param   FUNCTION K                  what FUNCTION's parameter K receives ("arg" records)
 //   member  CONTAINER OFFSET            a value loaded from that untyped member ("store" records)
-//   unknown WHY                         graft cannot tell ("returned by read_config", "address
-//                                       arithmetic in parse", "copied in by memcpy in load")
+//   result  FUNCTION WHY                what FUNCTION returns (its "return" records); WHY if it has
+//                                       none (a library's function: "returned by malloc in init")
+//   unknown WHY                         graft cannot tell ("returned by a call through a pointer in
+//                                       run", "address arithmetic in parse", "copied in by memcpy in
+//                                       load")
 //
-// A NULL or zero stored is not recorded.
+// A NULL or zero stored is not recorded, nor what memset writes (a byte
+// repeated, never an address) or a library's handle (dlopen's).
 #pragma once
 
 namespace graft {

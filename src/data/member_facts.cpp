@@ -61,6 +61,11 @@ MemberFacts MemberFacts::parse(std::string_view text) {
         w.place = ContainerPlace{fields[5] == "global", fields[6], *offset, fields[8] == "load"};
       w.origin.assign(fields.begin() + 9, fields.end());
       facts.within_[{fields[1], fields[2], fields[3]}].push_back(std::move(w));
+    } else if (kind == "returner" && fields.size() == 2) {
+      facts.returners_.insert(fields[1]);
+    } else if (kind == "return" && fields.size() >= 4) {
+      facts.returns_[fields[1]].emplace_back(fields.begin() + 2, fields.end());
+      if (fields[2] == "type" && fields.size() == 4) facts.kept_untyped_.insert(fields[3]);
     } else if (kind == "arg" && fields.size() >= 5) {
       facts.args_[{fields[1], fields[2]}].emplace_back(fields.begin() + 3, fields.end());
       // free() keeps nothing it is given.
@@ -88,6 +93,17 @@ void MemberFacts::add(const std::vector<std::string>& origin, const std::string&
       if (foreign_caller(callee)) out.unknown.insert("a parameter of " + callee + ", which code not built with graft-cc may call");
       if (auto it = args_.find({callee, origin[2]}); it != args_.end())
         for (const auto& passed : it->second) add(passed, callee, foreign_caller, out, visiting, depth + 1);
+    }
+  } else if (kind == "result" && origin.size() == 3) {
+    // A function of a unit with records returns what its return records say;
+    // another's result is unknown, and so is that of a function a unit
+    // without records names (it may define another of that name).
+    const std::string& callee = origin[1];
+    if (!returners_.count(callee) || foreign_caller(callee) || depth > 4) {
+      out.unknown.insert(origin[2]);
+    } else if (auto it = returns_.find(callee); it != returns_.end() && returning_.insert(callee).second) {
+      for (const auto& returned : it->second) add(returned, callee, foreign_caller, out, visiting, depth + 1);
+      returning_.erase(callee);
     }
   } else if (kind == "unknown" && origin.size() == 2) {
     out.unknown.insert(origin[1]);

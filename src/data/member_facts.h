@@ -109,6 +109,9 @@ class MemberFacts {
   std::map<Key, std::vector<Store>> stores_;
   std::map<std::pair<std::string, std::string>, std::vector<std::vector<std::string>>> args_;  // (callee, K) -> origins
   std::set<std::string> called_;  // functions called through a pointer
+  std::set<std::string> returners_;  // functions of recorded units that return an untyped word
+  std::map<std::string, std::vector<std::vector<std::string>>> returns_;  // function -> origins returned
+  mutable std::set<std::string> returning_;  // results being joined (a recursive function adds nothing twice)
   struct Within {
     std::string pointee;  // the container's struct, "-" if not a pointer to one
     std::optional<ContainerPlace> place;

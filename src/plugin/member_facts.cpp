@@ -42,6 +42,10 @@ constexpr const char* kDoneFlag = "graft.member_facts";
 // names: a struct passed to one gets members no store shows.
 constexpr const char* kByteWriters[] = {"read", "pread", "pread64", "recv", "recvfrom", "fread", "memcpy", "memmove"};
 
+// Library calls that return a handle of the library's own (a loaded
+// object), never an address the program gave it.
+constexpr const char* kHandleMakers[] = {"dlopen", "dlmopen"};
+
 // "struct item" for %struct.item, %struct.item.12 (a name LLVM made unique),
 // %class.item; "union u" for %union.u; "" for an anonymous one (%struct.anon).
 // An anonymous struct a typedef names is %struct.THREAD: "struct THREAD",
@@ -103,10 +107,13 @@ class Recorder {
       if (function.isDeclaration() && !function.isIntrinsic() && function.hasAddressTaken())
         lines_.insert("called\t" + function.getName().str());
       if (function.isDeclaration()) continue;
+      // A function returning an untyped word: its results are what its return records say.
+      if (untyped_word(function.getReturnType())) lines_.insert("returner\t" + function.getName().str());
       for (llvm::Instruction& instruction : llvm::instructions(function)) {
         record_made(instruction, function);
         record_kept(instruction, function);
         if (auto* store = llvm::dyn_cast<llvm::StoreInst>(&instruction)) record_store(*store, function);
+        else if (auto* ret = llvm::dyn_cast<llvm::ReturnInst>(&instruction)) record_return(*ret, function);
         else if (auto* call = llvm::dyn_cast<llvm::CallBase>(&instruction)) record_call(*call, function);
         else if (auto* gep = llvm::dyn_cast<llvm::GetElementPtrInst>(&instruction)) record_escape(*gep, function);
       }
@@ -233,8 +240,17 @@ class Recorder {
     }
     if (auto* call = llvm::dyn_cast<llvm::CallBase>(v)) {
       const llvm::Function* callee = call->getCalledFunction();
-      out.insert("unknown\treturned by " + (callee ? callee->getName().str() : std::string("a call through a pointer")) +
-                 in);
+      if (!callee) {
+        out.insert("unknown\treturned by a call through a pointer" + in);
+        return;
+      }
+      const std::string name = callee->getName().str();
+      // A library's own handle, never the program's data.
+      for (const char* handle : kHandleMakers)
+        if (callee->isDeclaration() && name == handle) return;
+      // What the callee returns, as its "return" records say (graft diff
+      // joins them; a function with none, a library's, stays unknown).
+      out.insert("result\t" + name + "\treturned by " + name + in);
       return;
     }
     if (llvm::isa<llvm::GEPOperator>(v) || llvm::isa<llvm::BinaryOperator>(v)) {
@@ -287,6 +303,17 @@ class Recorder {
     std::set<const llvm::Value*> seen;
     origins(store.getValueOperand(), function.getName().str(), found, seen);
     for (const auto& origin : found) lines_.insert("store\t" + head + "\t" + origin);
+  }
+
+  // What a function returning an untyped word returns (void *zmalloc(...),
+  // void *list_first(...)): a call's result is joined with these at diff time.
+  void record_return(llvm::ReturnInst& ret, const llvm::Function& function) {
+    llvm::Value* value = ret.getReturnValue();
+    if (!value || !untyped_word(function.getReturnType())) return;
+    std::set<std::string> found;
+    std::set<const llvm::Value*> seen;
+    origins(value, function.getName().str(), found, seen);
+    for (const auto& origin : found) lines_.insert("return\t" + function.getName().str() + "\t" + origin);
   }
 
   // A static initializer stores too, with no instruction (static struct
@@ -357,11 +384,10 @@ class Recorder {
       written_as_bytes(copy->getRawDest(), "copied in by memcpy" + in, function);
       return;
     }
-    if (auto* set = llvm::dyn_cast<llvm::MemSetInst>(&call)) {
-      auto* byte = llvm::dyn_cast<llvm::ConstantInt>(set->getValue());
-      if (!byte || !byte->isZero()) written_as_bytes(set->getRawDest(), "filled by memset" + in, function);
-      return;  // zeroed: NULL
-    }
+    // memset writes one byte eight times into a word: NULL, or at least
+    // 0x0101010101010101, above every user-space address (56 bits with
+    // 5-level paging): never the address of an object.
+    if (llvm::isa<llvm::MemSetInst>(&call)) return;
     const llvm::Function* callee = call.getCalledFunction();
     if (!callee || callee->isIntrinsic()) return;
     const std::string name = callee->getName().str();

@@ -19,6 +19,12 @@ const char* const kRecords =
     "store\tstruct cb\t0\ton_start\tparam\ton_start\t0\n"
     "called\ton_start\n"
     "store\tstruct THREAD\t8\tinit\tunknown\treturned by malloc in init\n"
+    "store\tstruct handler\t0\tbegin\tresult\tlast_node\treturned by last_node in begin\n"
+    "returner\tlast_node\n"
+    "return\tlast_node\ttype\tstruct lnode\n"
+    "store\tstruct handler\t8\tbegin\tresult\tmalloc\treturned by malloc in begin\n"
+    "store\tstruct handler\t16\tbegin\tresult\tnothing\treturned by nothing in begin\n"
+    "returner\tnothing\n"
     "a line a newer graft-cc wrote\n";
 
 TEST(MemberRecords, AGenericFunctionsParameterHoldsWhatItsCallersPass) {
@@ -44,6 +50,22 @@ TEST(MemberRecords, WhatCannotBeToldSaysWhy) {
             std::set<std::string>{"a parameter of on_start, which is called through a pointer"});
   // An anonymous struct a typedef names: DWARF's THREAD is the plugin's struct THREAD.
   EXPECT_EQ(facts.holds("THREAD", 8, none).unknown, std::set<std::string>{"returned by malloc in init"});
+}
+
+// A call's result: what the function returns, when its unit recorded it
+// (a returner); a library's function stays unknown, with why.
+TEST(MemberRecords, ACallsResultHoldsWhatTheFunctionReturns) {
+  const auto facts = MemberFacts::parse(kRecords);
+  auto holds = facts.holds("struct handler", 0, none);
+  EXPECT_EQ(holds.types, std::set<std::string>{"struct lnode"});
+  EXPECT_TRUE(holds.unknown.empty());
+  EXPECT_TRUE(facts.kept_untyped("struct lnode"));
+  EXPECT_EQ(facts.holds("struct handler", 8, none).unknown, std::set<std::string>{"returned by malloc in begin"});
+  // A function that returns only NULL or numbers: nothing.
+  holds = facts.holds("struct handler", 16, none);
+  EXPECT_TRUE(holds.stored);
+  EXPECT_TRUE(holds.types.empty());
+  EXPECT_TRUE(holds.unknown.empty());
 }
 
 }  // namespace

@@ -11,6 +11,8 @@ void list_add(struct list* l, void* value) {
   l->len++;
 }
 
+void* list_first(struct list* l) { return l->head; }
+
 // A varargs helper: va_arg's lowering stores computed addresses into the
 // compiler's own __va_list_tag, which graft never asks about.
 long list_sum(int n, ...) {

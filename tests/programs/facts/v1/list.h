@@ -13,5 +13,7 @@ struct list {
 };
 
 void list_add(struct list* l, void* value);
+// The list's first node, as callers keep it (a handler's user data, as redis's addReplyDeferredLen).
+void* list_first(struct list* l);
 
 #endif

@@ -9,6 +9,7 @@
 //   dump      every job and connection, in the same words in every version
 //   walks     whether the worker has walked the list since the last ask
 //   v         the version
+#include <dlfcn.h>
 #include <graft/graft.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -25,6 +26,24 @@ struct loop loop;
 struct stash stash;
 FILE* log_file;  // glibc's FILE has void * members (_lock, _freeres_buf) the program never writes
 pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+
+// Untyped members the records settle without a word from the user: a
+// function's result (list_first returns a node), a library's handle
+// (dlopen's), and what memset writes (a context poisoned before it is
+// freed, as hiredis's redisFree does).
+struct handler {
+  void* userdata;
+};
+struct plugin {
+  void* handle;
+};
+struct context {
+  void* privdata;
+  int fd;
+};
+struct handler handler;
+struct plugin self_plugin;
+struct context* spare;
 long walked;
 
 // Replaced by code not built with graft-cc (foreign/stash.c) when a test links it in.
@@ -40,6 +59,7 @@ static void on_event(struct loop* l, int fd, void* client_data) {
 }
 
 static void add(int n) {
+  handler.userdata = list_first(&jobs);
   for (int i = 0; i < n; i++) {
     struct job* j = malloc(sizeof *j);
     memset(j, 0, sizeof *j);
@@ -99,6 +119,11 @@ static void* worker(void* arg) {
 
 int main(void) {
   log_file = fopen("/dev/null", "w");
+  self_plugin.handle = dlopen(NULL, RTLD_LAZY);
+  spare = calloc(1, sizeof *spare);
+  struct context* gone = calloc(1, sizeof *gone);
+  memset(gone, 0xff, sizeof *gone);
+  free(gone);
   ev_init(&loop);
   pthread_t thread;
   pthread_create(&thread, NULL, worker, NULL);
