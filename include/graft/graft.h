@@ -154,6 +154,14 @@ extern "C" {
 #define GRAFT_OPAQUE(container, field) \
   _Static_assert(sizeof(#container) > 1 && sizeof(#field) > 1, "GRAFT_OPAQUE")
 
+/* The same for a global that is itself a void * (or an integer holding an
+ * address): void *keep; holds a struct eng, or never a changed struct. A
+ * static is named by its own name. */
+#define GRAFT_GLOBAL_POINTS_TO(global, pointee) \
+  _Static_assert(sizeof(#global) > 1 && sizeof(#pointee) > 1, "GRAFT_GLOBAL_POINTS_TO")
+
+#define GRAFT_GLOBAL_OPAQUE(global) _Static_assert(sizeof(#global) > 1, "GRAFT_GLOBAL_OPAQUE")
+
 #define GRAFT_UNION_MEMBER(container, union_field, tag_field, tag_value, member)                    \
   _Static_assert(sizeof(#container) > 1 && sizeof(#union_field) > 1 && sizeof(#tag_field) > 1 &&   \
                      sizeof(#tag_value) > 1 && sizeof(#member) > 1,                                 \

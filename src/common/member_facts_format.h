@@ -11,7 +11,9 @@
 //                                       DW_AT_name, made absolute with DW_AT_comp_dir)
 //   store   CONTAINER OFFSET FUNCTION ORIGIN...
 //                                       FUNCTION stores into the member at OFFSET of
-//                                       CONTAINER ("struct conn", "THREAD") a value of ORIGIN
+//                                       CONTAINER ("struct conn", "THREAD") a value of ORIGIN;
+//                                       CONTAINER "global NAME", OFFSET 0: into the global NAME,
+//                                       itself an untyped word (void *keep)
 //   arg     CALLEE K ORIGIN...          a call passes a value of ORIGIN as CALLEE's parameter K
 //   within  CALLEE K J STRUCT KIND NAME OFFSET HOW ORIGIN...
 //                                       the same call passes, as CALLEE's parameter J, a STRUCT *

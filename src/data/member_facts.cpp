@@ -195,7 +195,8 @@ MemberHolds MemberFacts::holds(const std::string& container, uint64_t offset, co
   MemberHolds out;
   std::set<Key> visiting;
   // The plugin names an anonymous struct a typedef names as clang does (%struct.THREAD).
-  const bool tagged = container.starts_with("struct ") || container.starts_with("union ");
+  const bool tagged = container.starts_with("struct ") || container.starts_with("union ") ||
+                     container.starts_with("global ");
   collect({tagged ? container : "struct " + container, offset}, foreign_caller, out, visiting, 0);
   return out;
 }

@@ -179,6 +179,8 @@ std::string DataDirective::text() const {
   std::string out = kind == Kind::PointsTo     ? "GRAFT_POINTS_TO("
                     : kind == Kind::PointsInto ? "GRAFT_POINTS_INTO("
                     : kind == Kind::Opaque     ? "GRAFT_OPAQUE("
+                    : kind == Kind::GlobalPointsTo ? "GRAFT_GLOBAL_POINTS_TO("
+                    : kind == Kind::GlobalOpaque   ? "GRAFT_GLOBAL_OPAQUE("
                                                : "GRAFT_UNION_MEMBER(";
   for (size_t k = 0; k < args.size(); ++k) out += (k ? ", " : "") + args[k];
   return out + ")";
@@ -256,6 +258,8 @@ class Planner {
     for (auto& p : plan.declared_pointers) old_refs.insert(old_refs.end(), {&p.container, &p.pointee});
     plan.declared_union_members = union_members_;
     for (auto& u : plan.declared_union_members) old_refs.insert(old_refs.end(), {&u.container, &u.member_type});
+    plan.untyped_globals = untyped_globals_;
+    for (auto& g : plan.untyped_globals) old_refs.push_back(&g.pointee);
     plan.untyped_members = untyped_;
     for (auto& u : plan.untyped_members) {
       old_refs.push_back(&u.container);
@@ -420,6 +424,21 @@ class Planner {
   // (what is in memory) and resolved to offsets and types.
   Status resolve_directives() {
     for (const auto& d : directives_) {
+      if (d.kind == DataDirective::Kind::GlobalPointsTo || d.kind == DataDirective::Kind::GlobalOpaque) {
+        const bool opaque = d.kind == DataDirective::Kind::GlobalOpaque;
+        if (d.args.size() != (opaque ? 1u : 2u))
+          return refuse(d, "write {} on one line",
+                        opaque ? "GRAFT_GLOBAL_OPAQUE(global)" : "GRAFT_GLOBAL_POINTS_TO(global, pointee)");
+        const Variable* global = untyped_global_named(d.args[0]);
+        if (!global)
+          return refuse(d, "the old version has no global {} that is a void * or an 8-byte integer", d.args[0]);
+        int pointee = -1;
+        if (!opaque) {
+          GRAFT_ASSIGN(pointee, struct_named(d, d.args[1], "pointee"));
+        }
+        declared_globals_[global->key] = {pointee, d.text() + " at " + d.where};
+        continue;
+      }
       if (d.kind == DataDirective::Kind::Opaque) {
         if (d.args.size() != 2) return refuse(d, "write GRAFT_OPAQUE(container, field) on one line");
         GRAFT_ASSIGN(const int container, struct_named(d, d.args[0], "container"));
@@ -877,6 +896,106 @@ class Planner {
     return ok();
   }
 
+  // A global that is itself an untyped word: a void * or an 8-byte integer.
+  bool untyped_word(int type) const {
+    const Type& t = old_.at(type);
+    return (t.kind == TypeKind::Pointer && (t.target < 0 || old_.at(t.target).kind == TypeKind::Void)) ||
+           ((t.kind == TypeKind::Signed || t.kind == TypeKind::Unsigned) && t.size == 8);
+  }
+  // The untyped global a directive names: an external one by its name, a static by its own.
+  const Variable* untyped_global_named(const std::string& name) const {
+    const Variable* found = nullptr;
+    for (const auto& v : old_.variables)
+      if (!v.constant && !v.thread_local_storage && v.type >= 0 && untyped_word(v.type) &&
+          (v.key == name || v.key.ends_with("::" + name))) {
+        if (found) return nullptr;  // two statics of that name
+        found = &v;
+      }
+    return found;
+  }
+  // Every global that is itself a void * or an 8-byte integer, when some
+  // struct changes: declared by the user (GRAFT_GLOBAL_POINTS_TO or
+  // GRAFT_GLOBAL_OPAQUE), or settled by graft-cc's records as members are
+  // (only one struct's address: followed like a typed pointer; nothing a
+  // changed struct could be: dismissed); what they cannot settle, when a
+  // changed struct can hide at all, is refused at once, each with the
+  // directive that settles it. Without records, as before: not followed
+  // (check_reachable's note says so).
+  Status find_untyped_globals() {
+    if (changes_.empty()) return ok();
+    std::map<int, std::string> hideable;
+    if (facts_) hideable = hideable_changes();
+    std::string unrecorded;
+    if (facts_)
+      for (const auto& [unit, functions] : old_.unit_functions)
+        if (!facts_->recorded(unit)) unrecorded = std::filesystem::path(unit).filename().string();
+    std::vector<bool> leads;
+    std::vector<std::string> asked;
+    for (const auto& v : old_.variables) {
+      if (v.constant || v.thread_local_storage || v.type < 0 || !untyped_word(v.type)) continue;
+      const std::string identity = identity_of_(v, false);
+      if (identity.empty()) continue;
+      const std::string name = v.key.substr(v.key.rfind("::") == std::string::npos ? 0 : v.key.rfind("::") + 2);
+      if (auto declared = declared_globals_.find(v.key); declared != declared_globals_.end()) {
+        if (declared->second.first >= 0)
+          untyped_globals_.push_back({identity, v.key, declared->second.first, declared->second.second});
+        continue;
+      }
+      if (!facts_ || hideable.empty()) continue;
+      MemberHolds holds = facts_->holds("global " + name, 0, [&](const std::string& function) {
+        for (const auto& [unit, functions] : old_.unit_functions)
+          if (!facts_->recorded(unit) && functions.count(function)) return true;
+        return false;
+      });
+      if (!unrecorded.empty()) holds.unknown.insert(unrecorded + " was not built with graft-cc and may store into it");
+      std::set<int> types;
+      for (const auto& type : holds.types) {
+        const auto found = indices_of(type);
+        if (found.empty()) holds.unknown.insert(type + ", which the old build does not define");
+        else types.insert(found.front());
+      }
+      const bool pointer = old_.at(v.type).kind == TypeKind::Pointer;
+      if (!pointer && types.empty()) continue;             // a number
+      if (holds.unknown.empty() && types.empty()) continue;  // never anything but NULL
+      if (holds.unknown.empty() && types.size() == 1) {
+        std::string where;
+        for (const auto& f : holds.functions) where += (where.empty() ? "" : ", ") + f;
+        untyped_globals_.push_back({identity, v.key, *types.begin(),
+                                    fmt::format("global {}, recorded by graft-cc to hold only {} * (stored in {})",
+                                                v.key, old_.spell(*types.begin()), where)});
+        continue;
+      }
+      if (holds.unknown.empty()) {
+        if (leads.empty()) {
+          std::vector<bool> targets(old_.types.size());
+          for (const auto& [i, why] : hideable) targets[static_cast<size_t>(i)] = true;
+          leads = compare_.reaches(std::move(targets), declared_edges());
+        }
+        if (std::none_of(types.begin(), types.end(), [&](int k) { return leads[static_cast<size_t>(k)]; })) continue;
+      }
+      std::string what;
+      for (int k : types) what += (what.empty() ? "holds " : " or ") + old_.spell(k);
+      size_t shown = 0;
+      for (const auto& why : holds.unknown) {
+        if (shown == 2) {
+          what += fmt::format(" and {} more", holds.unknown.size() - 2);
+          break;
+        }
+        what += (what.empty() ? "" : shown ? ", " : "; ") + why;
+        ++shown;
+      }
+      asked.push_back(fmt::format("global {} ({}): GRAFT_GLOBAL_POINTS_TO({}, STRUCT); or, if it never holds a changed "
+                                  "struct, GRAFT_GLOBAL_OPAQUE({});", v.key, what, name, name));
+    }
+    if (asked.empty()) return ok();
+    std::string all, hiding;
+    for (const auto& a : asked) all += " " + a;
+    for (const auto& [i, why] : hideable) hiding += fmt::format("{}{} ({})", hiding.empty() ? "" : ", ", old_.spell(i), why);
+    return make_error("graft-cc's records do not tell what {} untyped global{} hold{}, and a changed struct may be there "
+                      "({}): declare each in the --transform file:{} nothing was written",
+                      asked.size(), asked.size() == 1 ? "" : "s", asked.size() == 1 ? "s" : "", hiding, all);
+  }
+
   // How a directive names a struct: its tag, or the typedef name of one without.
   static std::string directive_name(const std::string& name) {
     return name.starts_with("struct ") ? name.substr(7) : name;
@@ -930,6 +1049,7 @@ class Planner {
       }
       roots_.push_back(std::move(root));
     }
+    GRAFT_TRY(find_untyped_globals());
     return resolve_container_places();
   }
 
@@ -941,6 +1061,7 @@ class Planner {
     std::set<int> reached;
     std::vector<int> stack;
     for (const auto& r : roots_) stack.push_back(r.old_type);
+    for (const auto& g : untyped_globals_) stack.push_back(g.pointee);
     while (!stack.empty()) {
       const int i = stack.back();
       stack.pop_back();
@@ -1056,6 +1177,8 @@ class Planner {
   std::vector<DeclaredUnionMember> union_members_;
   std::set<std::pair<int, uint64_t>> opaque_;  // GRAFT_OPAQUE: container, offset
   std::vector<UntypedMember> untyped_;
+  std::map<std::string, std::pair<int, std::string>> declared_globals_;  // GRAFT_GLOBAL_*: key -> pointee (-1: opaque), source
+  std::vector<UntypedGlobal> untyped_globals_;
   const MemberFacts* facts_;
 };
 

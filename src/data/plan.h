@@ -42,7 +42,7 @@ struct DataRoot {
 // tag_value, member);` and `GRAFT_OPAQUE(container, field);`, read by graft
 // diff and checked against the old types.
 struct DataDirective {
-  enum class Kind : uint8_t { PointsTo, UnionMember, Opaque, PointsInto };
+  enum class Kind : uint8_t { PointsTo, UnionMember, Opaque, PointsInto, GlobalPointsTo, GlobalOpaque };
   Kind kind = Kind::PointsTo;
   std::vector<std::string> args;  // as written
   std::string where;              // "FILE.c:12", for messages
@@ -112,6 +112,16 @@ struct UntypedMember {
   std::vector<int> family;
 };
 
+// A global that is itself an untyped word (void *keep) and holds NULL or
+// the start of a struct: graft-cc's records say so, or the user
+// (GRAFT_GLOBAL_POINTS_TO). Followed at the commit like a typed pointer.
+struct UntypedGlobal {
+  std::string identity;  // the global's, as symbols have it
+  std::string variable;  // its DWARF key, for messages
+  int pointee = -1;      // a struct, in old_types
+  std::string source;    // "recorded by graft-cc ...", "GRAFT_GLOBAL_POINTS_TO(keep, eng) at t.c:3"
+};
+
 struct DataPlan {
   TypeTable old_types, new_types;  // only what the plan refers to
   std::vector<TypeChange> changes;
@@ -155,6 +165,7 @@ struct DataPlan {
   // that can reach one, and refuses if one points to a heap block it did not
   // reach that could hold a changed struct.
   std::vector<UntypedMember> untyped_members;
+  std::vector<UntypedGlobal> untyped_globals;
   // The way back, for `graft revert` (made at diff time from the same two
   // builds, swapped: plan_inverse): the plan from the new layouts to the old
   // ones, or, when the forward change loses values (a field removed or

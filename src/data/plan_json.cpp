@@ -94,11 +94,15 @@ std::string encode_data_plan(const DataPlan& plan) {
     untyped.push_back({{"container", u.container}, {"offset", u.offset}, {"name", u.name}, {"holds", u.holds},
                        {"per_container", places}, {"family", u.family}});
   }
+  json globals = json::array();
+  for (const auto& g : plan.untyped_globals)
+    globals.push_back({{"identity", g.identity}, {"variable", g.variable}, {"pointee", g.pointee}, {"source", g.source}});
   json out{{"old_types", table_to_json(plan.old_types)}, {"new_types", table_to_json(plan.new_types)},
            {"changes", changes}, {"roots", roots}, {"notes", plan.notes}, {"frame_holders", holders},
            {"user_transformers", plan.user_transformers}, {"user_transformer_file", plan.user_transformer_file},
            {"user_transformer_runner", plan.user_transformer_runner}, {"declared_pointers", pointers},
-           {"declared_union_members", union_members}, {"untyped_members", untyped}};
+           {"declared_union_members", union_members}, {"untyped_members", untyped},
+           {"untyped_globals", globals}};
   // The way back (absent from patches made before graft planned one).
   if (plan.inverse) out["inverse"] = json::parse(encode_data_plan(*plan.inverse));
   if (!plan.irreversible.empty()) out["irreversible"] = plan.irreversible;
@@ -213,6 +217,11 @@ Result<DataPlan> decode_data_plan(const std::string& text) {
           for (const auto& k : u.at("family")) m.family.push_back(check(plan.old_types, k.get<int>(), false));
         plan.untyped_members.push_back(std::move(m));
       }
+    if (j.contains("untyped_globals"))
+      for (const auto& g : j.at("untyped_globals"))
+        plan.untyped_globals.push_back({g.at("identity").get<std::string>(), g.at("variable").get<std::string>(),
+                                        check(plan.old_types, g.at("pointee").get<int>(), false),
+                                        g.at("source").get<std::string>()});
     plan.irreversible = j.value("irreversible", std::string());
     plan.exact = j.value("exact", false);
     plan.set_at_commit = j.value("set_at_commit", std::vector<std::string>());

@@ -1054,6 +1054,10 @@ std::string explain_patch(const Patch& patch) {
   for (const auto& p : plan->declared_pointers)
     out += p.recorded ? fmt::format("  recorded {}: followed like it\n", p.source)
                       : fmt::format("  declared {}: followed like a {} *\n", p.source, plan->old_types.spell(p.pointee));
+  for (const auto& g : plan->untyped_globals)
+    out += g.source.starts_with("global ")
+               ? fmt::format("  recorded {}: followed like it\n", g.source)
+               : fmt::format("  declared {}: followed like a {} *\n", g.source, plan->old_types.spell(g.pointee));
   for (const auto& u : plan->declared_union_members)
     out += fmt::format("  declared {}: while the tag is {}, {} ({}) is the live member\n", u.source,
                        u.tag_value, u.member, plan->old_types.spell(u.member_type));

@@ -330,17 +330,20 @@ Result<UpdateCode> check_update_code(const fs::path& file, const ElfFile& object
 Result<std::vector<DataDirective>> read_directives(const fs::path& file) {
   GRAFT_ASSIGN(const auto lines, code_lines(file));
   std::vector<DataDirective> out;
-  const std::regex use(R"(\bGRAFT_(POINTS_TO|POINTS_INTO|UNION_MEMBER|OPAQUE)\s*\(([^()]*)\))");
-  const std::regex named(R"(\bGRAFT_(POINTS_TO|POINTS_INTO|UNION_MEMBER|OPAQUE)\b)");
+  const std::regex use(
+      R"(\bGRAFT_(POINTS_TO|POINTS_INTO|UNION_MEMBER|OPAQUE|GLOBAL_POINTS_TO|GLOBAL_OPAQUE)\s*\(([^()]*)\))");
+  const std::regex named(R"(\bGRAFT_(POINTS_TO|POINTS_INTO|UNION_MEMBER|OPAQUE|GLOBAL_POINTS_TO|GLOBAL_OPAQUE)\b)");
   for (int number = 1; number <= static_cast<int>(lines.size()); ++number) {
     const std::string& line = lines[number - 1];
     size_t found = 0;
     for (std::sregex_iterator it(line.begin(), line.end(), use), end; it != end; ++it, ++found) {
       DataDirective d;
-      d.kind = (*it)[1] == "POINTS_TO"     ? DataDirective::Kind::PointsTo
-               : (*it)[1] == "POINTS_INTO" ? DataDirective::Kind::PointsInto
-               : (*it)[1] == "OPAQUE"      ? DataDirective::Kind::Opaque
-                                           : DataDirective::Kind::UnionMember;
+      d.kind = (*it)[1] == "POINTS_TO"          ? DataDirective::Kind::PointsTo
+               : (*it)[1] == "POINTS_INTO"      ? DataDirective::Kind::PointsInto
+               : (*it)[1] == "OPAQUE"           ? DataDirective::Kind::Opaque
+               : (*it)[1] == "GLOBAL_POINTS_TO" ? DataDirective::Kind::GlobalPointsTo
+               : (*it)[1] == "GLOBAL_OPAQUE"    ? DataDirective::Kind::GlobalOpaque
+                                                : DataDirective::Kind::UnionMember;
       d.where = fmt::format("{}:{}", file.string(), number);
       std::stringstream args((*it)[2].str());
       for (std::string arg; std::getline(args, arg, ',');) {
@@ -354,7 +357,8 @@ Result<std::vector<DataDirective>> read_directives(const fs::path& file) {
       return make_error("{}:{}: write each directive on one line, with plain arguments: "
                         "GRAFT_POINTS_TO(container, field, pointee); or "
                         "GRAFT_UNION_MEMBER(container, union_field, tag_field, tag_value, member); or "
-                        "GRAFT_POINTS_INTO(container, field, pointee, member); or GRAFT_OPAQUE(container, field);",
+                        "GRAFT_POINTS_INTO(container, field, pointee, member); or GRAFT_OPAQUE(container, field); "
+                        "or GRAFT_GLOBAL_POINTS_TO(global, pointee); or GRAFT_GLOBAL_OPAQUE(global);",
                         file.string(), number);
   }
   return out;

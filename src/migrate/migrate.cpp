@@ -233,6 +233,17 @@ class Traversal {
     return drain();
   }
 
+  // A global that is itself a void * holding a `pointee` (UntypedGlobal):
+  // its word is followed like a typed pointer, and rewritten if it moves.
+  Status add_untyped_global(uint64_t address, int pointee, const std::string& label) {
+    auto value = memory_.word(address);
+    if (!value) return make_error("cannot read {} at {:#x} in process {}", label, address, input_.pid);
+    if (!*value) return ok();
+    root_ranges_.emplace_back(address, 8);
+    GRAFT_TRY(follow(*value, pointee, address, -1));
+    return drain();
+  }
+
   // A pointer of `type` held in a register (a local of a stopped frame):
   // followed like one in memory. Only a register of the thread's own frame
   // (`home`: its thread and the register) can be rewritten.
@@ -1316,6 +1327,11 @@ Result<std::vector<DataWrite>> plan_migration(const DataPlan& plan, const Migrat
       GRAFT_ASSIGN(uint64_t at, input.old_address(r.identity));
       if (auto found = traversal.add_root(at, r.old_type, "global " + r.variable, r.identity); !found)
         return found.error().context("global " + r.variable);
+    }
+    for (const auto& g : plan.untyped_globals) {
+      GRAFT_ASSIGN(uint64_t at, input.old_address(g.identity));
+      if (auto found = traversal.add_untyped_global(at, g.pointee, g.source); !found)
+        return found.error().context("global " + g.variable);
     }
     return add_frame_roots(plan, input, memory, traversal);
   };

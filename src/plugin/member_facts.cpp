@@ -95,12 +95,14 @@ class Recorder {
           lines_.insert("unit\t" + file);
           lines_.insert("instances\t" + file + "\tkept");
         }
-    for (llvm::GlobalVariable& global : module_.globals())
+    for (llvm::GlobalVariable& global : module_.globals()) {
+      record_untyped_global(global);
       if (global.hasInitializer() && !global.getName().startswith("llvm.")) {
         record_initializer(global.getInitializer(), global);
         record_made_in(global.getInitializer(), "the initializer of " + global.getName().str());
         record_kept_in(global.getInitializer(), "the initializer of " + global.getName().str());
       }
+    }
     for (llvm::Function& function : module_) {
       if (!function.isDeclaration() && function.hasAddressTaken() && !function.hasLocalLinkage())
         lines_.insert("called\t" + function.getName().str());
@@ -219,6 +221,10 @@ class Recorder {
             origins(const_cast<llvm::Value*>(store->getValueOperand()), where, out, seen, depth + 1);
         return;
       }
+      if (auto* global = llvm::dyn_cast<llvm::GlobalVariable>(from); global && untyped_global(*global)) {
+        out.insert("member\tglobal " + global->getName().str() + "\t0");
+        return;
+      }
       if (auto ref = member_of(load->getPointerOperand()); ref && !ref->in_union && untyped_word(ref->type)) {
         const std::string name = container_name(*ref);
         if (!name.empty()) {
@@ -285,7 +291,41 @@ class Recorder {
     return false;
   }
 
+  // A global that is itself an untyped word (void *keep): recorded as the
+  // member at offset 0 of "global NAME". Its initializer stores too; its
+  // address going anywhere but a load or a store makes what it holds unknown.
+  static bool untyped_global(const llvm::GlobalVariable& global) {
+    return !global.getName().startswith("llvm.") && !global.isConstant() && untyped_word(global.getValueType());
+  }
+  void record_untyped_global(llvm::GlobalVariable& global) {
+    if (!untyped_global(global)) return;
+    const std::string head = "store\tglobal " + global.getName().str() + "\t0\t";
+    if (global.hasInitializer() && !global.getInitializer()->isNullValue()) {
+      std::set<std::string> found;
+      std::set<const llvm::Value*> seen;
+      const std::string where = "the initializer of " + global.getName().str();
+      origins(global.getInitializer(), where, found, seen);
+      for (const auto& origin : found) lines_.insert(head + where + "\t" + origin);
+    }
+    for (const llvm::User* user : global.users()) {
+      if (llvm::isa<llvm::LoadInst>(user)) continue;
+      if (auto* store = llvm::dyn_cast<llvm::StoreInst>(user); store && store->getValueOperand() != &global) continue;
+      auto* instruction = llvm::dyn_cast<llvm::Instruction>(user);
+      const std::string where = instruction ? instruction->getFunction()->getName().str() : std::string("a constant");
+      lines_.insert(head + where + "\tunknown\tits address is taken in " + where);
+    }
+  }
+
   void record_store(llvm::StoreInst& store, const llvm::Function& function) {
+    if (auto* global = llvm::dyn_cast<llvm::GlobalVariable>(store.getPointerOperand());
+        global && untyped_global(*global)) {
+      std::set<std::string> found;
+      std::set<const llvm::Value*> seen;
+      origins(store.getValueOperand(), function.getName().str(), found, seen);
+      for (const auto& origin : found)
+        lines_.insert("store\tglobal " + global->getName().str() + "\t0\t" + function.getName().str() + "\t" + origin);
+      return;
+    }
     auto ref = member_of(store.getPointerOperand());
     if (!ref) return;
     const std::string container = container_name(*ref);
@@ -650,6 +690,21 @@ class Recorder {
         // Passed as itself, it is in the callee's frame (whose own stores are recorded); as void *, anywhere.
         if (s && argument->getType() != s->getPointerTo()) note_kept(s, "passed as another type" + in);
       }
+      return;
+    }
+    // A pointer to it made another type on its way out of the frame: returned
+    // as void * (the caller keeps it where no record names its struct), or
+    // merged with values of another type.
+    if (auto* ret = llvm::dyn_cast<llvm::ReturnInst>(&instruction)) {
+      llvm::Value* value = ret->getReturnValue();
+      if (llvm::Type* s = value ? struct_pointed(value) : nullptr; s && value->getType() != s->getPointerTo())
+        note_kept(s, "returned as another type" + in);
+      return;
+    }
+    if (llvm::isa<llvm::PHINode>(&instruction) || llvm::isa<llvm::SelectInst>(&instruction)) {
+      for (llvm::Value* operand : instruction.operands())
+        if (llvm::Type* s = struct_pointed(operand); s && instruction.getType() != s->getPointerTo())
+          note_kept(s, "merged with values of another type" + in);
       return;
     }
     if (auto* insert = llvm::dyn_cast<llvm::InsertValueInst>(&instruction)) {

@@ -51,7 +51,7 @@ static struct item* items;
 static struct table* table;
 static struct tnode* tree;
 struct tnode* last_node;  // a second reference to one tree node
-void* held;
+struct item* held;  // typed: an untyped global that may hold an item would be asked about (GRAFT_GLOBAL_POINTS_TO)
 
 static struct tnode* insert(struct tnode* t, int key) {
   if (!t) {

@@ -1,0 +1,52 @@
+// Test target: a changed struct reached only through globals that are
+// themselves void *. `keep` holds what make() returns (a struct eng made
+// another type on its way out): graft-cc's records say it holds a struct
+// eng, and graft follows it. `spare` holds what a call through a pointer
+// returns, which no record can tell: graft diff asks, and
+// GRAFT_GLOBAL_POINTS_TO(spare, eng) settles it. Before graft-cc recorded
+// a pointer returned as void *, struct eng was taken to live in frames
+// only, and the update applied and left it in the old layout. One command
+// per line: r (both engines' ip * 1000 + sp), v (the version).
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+struct eng {
+  long ip;
+#if VERSION >= 2
+  long extra;  // v2
+#endif
+  long sp;
+};
+
+void* keep;
+void* spare;
+
+__attribute__((noinline)) void* make(long ip) {
+  struct eng* e = calloc(1, sizeof *e);
+  e->ip = ip;
+  e->sp = 2 * ip;
+  return e;
+}
+
+void* (*volatile maker)(long) = make;
+
+__attribute__((noinline)) long run(const void* engine) {
+  const struct eng* e = engine;
+  return e->ip * 1000 + e->sp;
+}
+
+int main(void) {
+  keep = make(7);
+  spare = maker(3);
+  printf("ready %d\n", getpid());
+  fflush(stdout);
+  char line[64];
+  while (fgets(line, sizeof line, stdin)) {
+    if (line[0] == 'r') printf("%ld %ld\n", run(keep), run(spare));
+    else if (line[0] == 'v') printf("%d\n", VERSION);
+    else printf("?\n");
+    fflush(stdout);
+  }
+  return 0;
+}

@@ -1,0 +1,3 @@
+// Shared by every version: ../common/voidglobal.h.
+#define VERSION 2
+#include "voidglobal.h"
