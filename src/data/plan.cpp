@@ -573,7 +573,7 @@ class Planner {
       if (frame_only(i)) continue;  // no pointer to one is kept in memory: nothing can hide one
       const std::string key = records_name(i);
       if (facts_->kept_untyped(key)) {
-        out[i] = "its address is kept in an untyped member or argument";
+        out[i] = "its address is kept in an untyped member, argument or return value";
         continue;
       }
       if (const auto& made = facts_->made(key); !made.empty()) {

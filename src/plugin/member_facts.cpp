@@ -561,13 +561,58 @@ class Recorder {
         auto* global = llvm::dyn_cast<llvm::GlobalVariable>(cast.getOperand(0)->stripPointerCasts());
         const std::string name = aggregate_name(to);
         llvm::StringRef tag = llvm::StringRef(name).drop_until([](char c) { return c == ' '; }).drop_front();
-        if (!(global && global_of_type(*global, tag)))
+        if (!(global && global_of_type(*global, tag))) {
           note_made(to, (opcode == llvm::Instruction::IntToPtr ? "an integer made a pointer to it in " : "a cast to it in ") + where);
+          // The address it is made from may have been kept as that other type already.
+          if (auto* instruction = llvm::dyn_cast<llvm::Instruction>(&cast); instruction && kept_before_cast(cast.getOperand(0)))
+            note_kept(to, "kept as another type before a cast to it in " + where);
+        }
       }
       // A pointer to pointers to it, made from memory of another type, only reads them.
     }
     if (from && from_depth >= 2 && (to != from || to_depth != from_depth) && !only_markers(cast))
       note_made(from, "its pointers written through another type in " + where);
+  }
+  // Whether the value a struct is made from by a cast (void *p = malloc(n);
+  // keep = p; struct eng *e = p;) goes anywhere but casts, its own local,
+  // comparisons, free() and byte writes: then the struct's address is kept
+  // where no record names its struct, and the struct is not "frames only".
+  bool kept_before_cast(llvm::Value* from) const {
+    std::vector<llvm::Value*> values = {from};
+    const llvm::AllocaInst* home = nullptr;  // the local it was read from, if any
+    llvm::Value* source = from->stripPointerCasts();
+    if (auto* load = llvm::dyn_cast<llvm::LoadInst>(source))
+      if (auto* local = llvm::dyn_cast<llvm::AllocaInst>(load->getPointerOperand()->stripPointerCasts())) {
+        if (escapes(*local)) return true;
+        home = local;
+        values.clear();
+        for (llvm::User* user : local->users()) {
+          if (auto* other = llvm::dyn_cast<llvm::LoadInst>(user)) values.push_back(other);
+          else if (auto* store = llvm::dyn_cast<llvm::StoreInst>(user); store && store->getPointerOperand() == local)
+            values.push_back(store->getValueOperand());
+        }
+      }
+    for (llvm::Value* value : values)
+      for (llvm::User* user : value->users()) {
+        if (llvm::isa<llvm::ICmpInst>(user) || lifetime_or_debug(user)) continue;
+        if (auto* store = llvm::dyn_cast<llvm::StoreInst>(user)) {
+          if (store->getValueOperand() != value || (home && store->getPointerOperand()->stripPointerCasts() == home))
+            continue;  // a store through it, or into the local the values come from
+          return true;
+        }
+        if (auto* cast = llvm::dyn_cast<llvm::CastInst>(user)) {
+          llvm::Type* type = cast->getType();
+          if (type->isPointerTy() && !type->isOpaquePointerTy() && type->getPointerElementType()->isStructTy()) continue;
+          return true;
+        }
+        if (auto* call = llvm::dyn_cast<llvm::CallBase>(user)) {
+          if (harmless_callee(*call)) continue;
+          return true;
+        }
+        if (llvm::isa<llvm::LoadInst>(user)) continue;  // read through
+        return true;
+      }
+    return false;
   }
   void record_made_in(llvm::Constant* constant, const std::string& where, int depth = 0) {
     if (depth > 16 || llvm::isa<llvm::GlobalValue>(constant)) return;

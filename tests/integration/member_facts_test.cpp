@@ -102,7 +102,7 @@ TEST_F(MemberFacts, WhatTheRecordsCannotTellIsAskedAtDiffNamingTheTypedef) {
   EXPECT_EQ(result.exit_code, 1);
   EXPECT_TRUE(one_line(result.err)) << result.err;
   for (const char* expected : {"1 untyped member holds, and a changed struct may be there (struct task (its address is kept in an untyped "
-                               "member or argument)): declare each",
+                               "member, argument or return value)): declare each",
                                "WORKER.ctx (a parameter of run, which is called through a pointer): "
                                "GRAFT_POINTS_TO(WORKER, ctx, STRUCT); or, if it never holds a changed struct, "
                                "GRAFT_OPAQUE(WORKER, ctx);",
@@ -210,18 +210,20 @@ TEST_F(MemberFacts, AValueThatBreaksWhatTheRecordsSayPerListIsRefused) {
 // A changed struct reached only through globals that are themselves void *
 // (tests/programs/voidglobal): one holds what a function returns as void *,
 // which graft-cc's records now follow; the other what a call through a
-// pointer returns, which graft diff asks about, naming the directive. Before,
-// the struct was taken to live in frames only and the update applied with
-// the engines left in the old layout ("7000" where v2 answers "7014").
+// pointer returns, which graft diff asks about, naming the directive; a
+// third, a struct made from memory first kept as void *, likewise. Before,
+// such structs were taken to live in frames only and the update applied
+// with them left in the old layout ("7000" where v2 answers "7014").
 TEST_F(MemberFacts, AStructKeptOnlyInVoidPointerGlobalsIsFollowedOrAskedAbout) {
   const std::vector<std::string> flags = {"-I" + (programs_dir() / "voidglobal" / "common").string()};
   const auto v1 = build_program(dir, "voidglobal", "v1", flags), v2 = build_program(dir, "voidglobal", "v2", flags);
   auto refused = graft({"diff", v1.string(), v2.string(), "-o", (dir.path() / "refused.graft").string()});
   EXPECT_EQ(refused.exit_code, 1);
   EXPECT_TRUE(one_line(refused.err)) << refused.err;
-  for (const char* expected : {"1 untyped global holds", "global spare (returned by a call through a pointer in main): "
+  for (const char* expected : {"2 untyped globals hold", "global spare (returned by a call through a pointer in main): "
                                "GRAFT_GLOBAL_POINTS_TO(spare, STRUCT); or, if it never holds a changed struct, "
-                               "GRAFT_GLOBAL_OPAQUE(spare);", "nothing was written"})
+                               "GRAFT_GLOBAL_OPAQUE(spare);", "global raw (returned by calloc in configure): "
+                               "GRAFT_GLOBAL_POINTS_TO(raw, STRUCT)", "nothing was written"})
     EXPECT_NE(refused.err.find(expected), std::string::npos) << expected << "\n" << refused.err;
   EXPECT_EQ(refused.err.find("global keep"), std::string::npos) << refused.err;
 
@@ -231,12 +233,12 @@ TEST_F(MemberFacts, AStructKeptOnlyInVoidPointerGlobalsIsFollowedOrAskedAbout) {
                                "declared GRAFT_GLOBAL_POINTS_TO(spare, eng) at "})
     EXPECT_NE(made.out.find(expected), std::string::npos) << expected << "\n" << made.out;
   Process target({v1.string()});
-  ASSERT_EQ(target.ask("r"), "7014 3006");
+  ASSERT_EQ(target.ask("r"), "7014 3006 2040");
   auto applied = graft({"apply", std::to_string(target.pid()), made.patch.string(), "--json"});
   ASSERT_EQ(applied.exit_code, 0) << applied.err;
-  EXPECT_EQ(nlohmann::json::parse(applied.out)["objects"].get<int>(), 2) << applied.out;
+  EXPECT_EQ(nlohmann::json::parse(applied.out)["objects"].get<int>(), 3) << applied.out;
   EXPECT_EQ(target.ask("v"), "2");
-  EXPECT_EQ(target.ask("r"), "7014 3006");
+  EXPECT_EQ(target.ask("r"), "7014 3006 2040");
 }
 
 // A void * member that holds the address of an object that must move (it

@@ -5,8 +5,11 @@
 // returns, which no record can tell: graft diff asks, and
 // GRAFT_GLOBAL_POINTS_TO(spare, eng) settles it. Before graft-cc recorded
 // a pointer returned as void *, struct eng was taken to live in frames
-// only, and the update applied and left it in the old layout. One command
-// per line: r (both engines' ip * 1000 + sp), v (the version).
+// only, and the update applied and left it in the old layout. A struct
+// cfg is made from memory first kept as void * (raw = malloc(...), then
+// cast): the same, and `raw` is asked about too. One command per line: r
+// (both engines' ip * 1000 + sp, and the cfg's level * 1000 + limit), v
+// (the version).
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -19,8 +22,18 @@ struct eng {
   long sp;
 };
 
+struct cfg {
+  int level;
+#if VERSION >= 2
+  int extra;  // v2
+  long more;  // v2
+#endif
+  long limit;
+};
+
 void* keep;
 void* spare;
+void* raw;
 
 __attribute__((noinline)) void* make(long ip) {
   struct eng* e = calloc(1, sizeof *e);
@@ -36,14 +49,28 @@ __attribute__((noinline)) long run(const void* engine) {
   return e->ip * 1000 + e->sp;
 }
 
+__attribute__((noinline)) static void configure(int level) {
+  void* memory = calloc(1, sizeof(struct cfg));
+  raw = memory;
+  struct cfg* c = memory;
+  c->level = level;
+  c->limit = 40;
+}
+
+__attribute__((noinline)) static long limits(void) {
+  const struct cfg* c = raw;
+  return c->level * 1000L + c->limit;
+}
+
 int main(void) {
   keep = make(7);
   spare = maker(3);
+  configure(2);
   printf("ready %d\n", getpid());
   fflush(stdout);
   char line[64];
   while (fgets(line, sizeof line, stdin)) {
-    if (line[0] == 'r') printf("%ld %ld\n", run(keep), run(spare));
+    if (line[0] == 'r') printf("%ld %ld %ld\n", run(keep), run(spare), limits());
     else if (line[0] == 'v') printf("%d\n", VERSION);
     else printf("?\n");
     fflush(stdout);
