@@ -570,8 +570,11 @@ class Recorder {
       }
       // A pointer to pointers to it, made from memory of another type, only reads them.
     }
-    if (from && from_depth >= 2 && (to != from || to_depth != from_depth) && !only_markers(cast))
+    if (from && from_depth >= 2 && (to != from || to_depth != from_depth) && !only_markers(cast)) {
       note_made(from, "its pointers written through another type in " + where);
+      // memcpy(buffer, &e, sizeof e): its address goes where no record names its struct.
+      note_kept(from, "its pointers written through another type in " + where);
+    }
   }
   // Whether the value a struct is made from by a cast (void *p = malloc(n);
   // keep = p; struct eng *e = p;) goes anywhere but casts, its own local,
@@ -691,6 +694,17 @@ class Recorder {
     const llvm::Function* callee = call.getCalledFunction();
     return callee && callee->isDeclaration() && callee->getName() == "free";
   }
+  // The C library's formatting functions: they print what `...` passes, and keep nothing.
+  static bool formatting_callee(const llvm::CallBase& call) {
+    const llvm::Function* callee = call.getCalledFunction();
+    if (!callee || !callee->isDeclaration()) return false;
+    static const char* const kFormatting[] = {"printf", "fprintf", "sprintf", "snprintf", "dprintf", "syslog",
+                                              "__printf_chk", "__fprintf_chk", "__sprintf_chk", "__snprintf_chk",
+                                              "__syslog_chk", "__dprintf_chk"};
+    for (const char* name : kFormatting)
+      if (callee->getName() == name) return true;
+    return false;
+  }
   // A cast only lifetime markers and debug intrinsics use.
   static bool only_markers(const llvm::Operator& cast) {
     return !cast.user_empty() && std::all_of(cast.user_begin(), cast.user_end(), [](const llvm::User* user) {
@@ -729,11 +743,16 @@ class Recorder {
     }
     if (auto* call = llvm::dyn_cast<llvm::CallBase>(&instruction)) {
       if (harmless_callee(*call)) return;
+      const unsigned fixed = call->getFunctionType()->getNumParams();
+      const bool formats = formatting_callee(*call);
       for (unsigned k = 0; k < call->arg_size(); ++k) {
         llvm::Value* argument = call->getArgOperand(k);
         llvm::Type* s = struct_pointed(argument);
         // Passed as itself, it is in the callee's frame (whose own stores are recorded); as void *, anywhere.
         if (s && argument->getType() != s->getPointerTo()) note_kept(s, "passed as another type" + in);
+        // Through `...`, the callee reads it from a va_list, untyped.
+        else if (s && call->getFunctionType()->isVarArg() && k >= fixed && !formats)
+          note_kept(s, "passed through ... " + in);
       }
       return;
     }
