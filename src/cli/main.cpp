@@ -311,6 +311,7 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "graft 0.1.0");
 
   std::string old_binary, new_binary, output, file, checkpoints = "dynamic", transform_file, transform_header;
+  std::string questions_file;
   std::string signing_key, key_dir;
   SignatureOptions signature;
   std::vector<std::string> transform_includes, static_values, stuck_threads_allowed;
@@ -342,6 +343,11 @@ int main(int argc, char** argv) {
                    "GRAFT_ON_UPDATE() { ...; return 0; } runs once; a nonzero return, a fault or apply's "
                    "--update-code-timeout abandons the update")
       ->check(CLI::ExistingFile)->type_name("FILE.c");
+  diff->add_option("--questions", questions_file,
+                   "FILE.c: when graft diff must ask what untyped members or globals hold (graft-cc's records "
+                   "cannot tell), it writes every question there as a --transform file to edit: each member with "
+                   "what the records say, and the two lines that would settle it, commented out")
+      ->type_name("FILE.c");
   diff->add_option("-I,--transform-include", transform_includes,
                    "A directory to search for the headers FILE.c includes (repeatable); the new binary's source "
                    "root is searched after these")
@@ -473,7 +479,8 @@ int main(int argc, char** argv) {
     return app.exit(e);
   }
   if (diff->parsed()) {
-    graft::DiffRequest request{old_binary, new_binary, transform_file, {}, static_values, stuck_threads_allowed};
+    graft::DiffRequest request{old_binary,    new_binary,           transform_file, {},
+                               static_values, stuck_threads_allowed, questions_file};
     for (const auto& d : transform_includes) request.transform_includes.emplace_back(d);
     return run_diff(request, output, explain, transform_header, signing_key);
   }

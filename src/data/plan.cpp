@@ -215,13 +215,16 @@ LocalPlace place_for_frames(const LocalPlace& place, bool pointer) {
   return LocalPlace{};
 }
 
+// How the refusal of untyped members or globals points to the skeleton.
+constexpr const char* kQuestionsHint = "graft diff --questions FILE writes them as a file to edit";
+
 class Planner {
  public:
   Planner(const TypeTable& o, const TypeTable& n, const std::function<std::string(const Variable&, bool)>& identity_of,
           const std::function<std::string(uint64_t)>& function_at, const std::vector<DataDirective>& directives,
-          const MemberFacts* facts)
+          const MemberFacts* facts, DeclarationQuestions* questions)
       : old_(o), new_(n), compare_(o, n), identity_of_(identity_of), function_at_(function_at), directives_(directives),
-        facts_(facts) {}
+        facts_(facts), questions_(questions) {}
 
   Result<DataPlan> run() {
     for (const auto& [name, i] : old_.named) {
@@ -757,21 +760,36 @@ class Planner {
       asked.push_back(fmt::format("{}.{} ({}): GRAFT_POINTS_TO({}, {}, STRUCT); or, if it never holds a changed struct, "
                                   "GRAFT_OPAQUE({}, {});",
                                   old_.spell(u.container), u.field, what, name, u.field, name, u.field));
+      ask(fmt::format("{}.{}", old_.spell(u.container), u.field), u.holds, u.types,
+          {fmt::format("GRAFT_POINTS_TO({}, {}, STRUCT);", name, u.field), fmt::format("GRAFT_OPAQUE({}, {});", name, u.field)});
     }
-    if (asked.empty()) return ok();
-    std::string all;
-    for (const auto& a : asked) all += " " + a;
-    std::string hiding;
-    for (const auto& [i, why] : hideable) {
+    asked_members_ = std::move(asked);
+    return ok();
+  }
+  // What find_untyped_members and find_untyped_globals could not settle,
+  // refused at once, every member and global with the lines that settle it.
+  Status refuse_unsettled() {
+    if (asked_members_.empty() && asked_globals_.empty()) return ok();
+    std::string all, hiding;
+    for (const auto& a : asked_members_) all += " " + a;
+    for (const auto& a : asked_globals_) all += " " + a;
+    for (const auto& [i, why] : hideable_changes()) {
       if (hiding.size() > 400) {
         hiding += ", ...";
         break;
       }
       hiding += fmt::format("{}{} ({})", hiding.empty() ? "" : ", ", old_.spell(i), why);
     }
-    return make_error("graft-cc's records do not tell what {} untyped member{} hold{}, and a changed struct may be "
-                      "there ({}): declare each in the --transform file:{} nothing was written",
-                      asked.size(), asked.size() == 1 ? "" : "s", asked.size() == 1 ? "s" : "", hiding, all);
+    if (questions_) questions_->hiding = hiding;
+    auto count = [](size_t n, const char* what) {
+      return n ? fmt::format("{} untyped {}{}", n, what, n == 1 ? "" : "s") : std::string();
+    };
+    const std::string members = count(asked_members_.size(), "member"), globals = count(asked_globals_.size(), "global");
+    const bool one = asked_members_.size() + asked_globals_.size() == 1;
+    return make_error("graft-cc's records do not tell what {}{}{} hold{}, and a changed struct may be there ({}): "
+                      "declare each in the --transform file ({}):{} nothing was written",
+                      members, members.empty() || globals.empty() ? "" : " and ", globals, one ? "s" : "", hiding,
+                      kQuestionsHint, all);
   }
   // Every index of the struct graft-cc's records name ("struct list", or
   // "struct THREAD" for a typedef's anonymous struct).
@@ -986,14 +1004,20 @@ class Planner {
       }
       asked.push_back(fmt::format("global {} ({}): GRAFT_GLOBAL_POINTS_TO({}, STRUCT); or, if it never holds a changed "
                                   "struct, GRAFT_GLOBAL_OPAQUE({});", v.key, what, name, name));
+      ask("global " + v.key, holds, types,
+          {fmt::format("GRAFT_GLOBAL_POINTS_TO({}, STRUCT);", name), fmt::format("GRAFT_GLOBAL_OPAQUE({});", name)});
     }
-    if (asked.empty()) return ok();
-    std::string all, hiding;
-    for (const auto& a : asked) all += " " + a;
-    for (const auto& [i, why] : hideable) hiding += fmt::format("{}{} ({})", hiding.empty() ? "" : ", ", old_.spell(i), why);
-    return make_error("graft-cc's records do not tell what {} untyped global{} hold{}, and a changed struct may be there "
-                      "({}): declare each in the --transform file:{} nothing was written",
-                      asked.size(), asked.size() == 1 ? "" : "s", asked.size() == 1 ? "s" : "", hiding, all);
+    asked_globals_ = std::move(asked);
+    return ok();
+  }
+
+  // One question for graft diff --questions: what the records say of it, in full.
+  void ask(std::string subject, const MemberHolds& holds, const std::set<int>& types, std::vector<std::string> directives) {
+    if (!questions_) return;
+    std::string why;
+    for (int k : types) why += (why.empty() ? "holds " : " or ") + old_.spell(k);
+    for (const auto& reason : holds.unknown) why += (why.empty() ? "" : "; ") + reason;
+    questions_->asked.push_back({std::move(subject), std::move(why), std::move(directives)});
   }
 
   // How a directive names a struct: its tag, or the typedef name of one without.
@@ -1050,6 +1074,7 @@ class Planner {
       roots_.push_back(std::move(root));
     }
     GRAFT_TRY(find_untyped_globals());
+    GRAFT_TRY(refuse_unsettled());
     return resolve_container_places();
   }
 
@@ -1180,6 +1205,8 @@ class Planner {
   std::map<std::string, std::pair<int, std::string>> declared_globals_;  // GRAFT_GLOBAL_*: key -> pointee (-1: opaque), source
   std::vector<UntypedGlobal> untyped_globals_;
   const MemberFacts* facts_;
+  DeclarationQuestions* questions_ = nullptr;  // filled when graft diff asks (--questions)
+  std::vector<std::string> asked_members_, asked_globals_;  // what the records cannot settle, with the lines that do
 };
 
 }  // namespace
@@ -1187,8 +1214,9 @@ class Planner {
 Result<DataPlan> plan_data_changes(const TypeTable& old_types, const TypeTable& new_types,
                                    const std::function<std::string(const Variable&, bool)>& identity_of,
                                    const std::function<std::string(uint64_t)>& function_at,
-                                   const std::vector<DataDirective>& directives, const MemberFacts* facts) {
-  return Planner(old_types, new_types, identity_of, function_at, directives, facts).run();
+                                   const std::vector<DataDirective>& directives, const MemberFacts* facts,
+                                   DeclarationQuestions* questions) {
+  return Planner(old_types, new_types, identity_of, function_at, directives, facts, questions).run();
 }
 
 }  // namespace graft

@@ -184,6 +184,18 @@ struct DataPlan {
   std::vector<std::string> retyped_globals() const;
 };
 
+// What graft diff asks the user to declare, when graft-cc's records cannot
+// settle an untyped member or global: for a --transform skeleton.
+struct DeclarationQuestion {
+  std::string subject;                  // "struct listNode.value", "global spare"
+  std::string why;                      // "holds struct client or ...; returned by malloc in init"
+  std::vector<std::string> directives;  // the lines that would settle it, one of which to keep
+};
+struct DeclarationQuestions {
+  std::string hiding;  // the changed structs that may hide, with why
+  std::vector<DeclarationQuestion> asked;
+};
+
 // Compares the types of two builds. `identity_of(variable, new_build)` maps a
 // DWARF variable to the identity of its symbol ("" if it has none), and
 // `function_at(address)` a function of the old build to its identity.
@@ -200,7 +212,7 @@ Result<DataPlan> plan_data_changes(const TypeTable& old_types, const TypeTable& 
                                    const std::function<std::string(const Variable&, bool new_build)>& identity_of,
                                    const std::function<std::string(uint64_t address)>& function_at,
                                    const std::vector<DataDirective>& directives = {},
-                                   const MemberFacts* facts = nullptr);
+                                   const MemberFacts* facts = nullptr, DeclarationQuestions* questions = nullptr);
 
 // Why the change from `forward.old_types` to `forward.new_types` cannot be
 // undone by generated transformers ("" if it can): a field removed or

@@ -23,6 +23,9 @@ struct DiffRequest {
   // Never-returning functions (main, a thread's loop) whose threads have no
   // place to move into the new code, written into the patch anyway.
   std::vector<std::string> stuck_threads_allowed;
+  // Where to write, when graft diff must ask what untyped members or globals
+  // hold, every question as a --transform skeleton (graft diff --questions).
+  std::filesystem::path questions_file;
 };
 
 // The patch, or a refusal that says what cannot be patched yet and why.

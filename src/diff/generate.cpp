@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <ctime>
+#include <fstream>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -35,6 +36,29 @@ using diff::SectionRef;
 using diff::Target;
 using diff::is_constant_data;
 
+
+// graft diff --questions: what graft asks about untyped members and
+// globals, as a --transform file that declares nothing until edited (each
+// answer is commented out: keeping none, graft diff asks again).
+Status write_questions(const std::filesystem::path& file, const DeclarationQuestions& questions) {
+  std::string text =
+      "// What graft diff asks: graft-cc's records do not tell what these untyped members and globals hold,\n"
+      "// and a changed struct may be behind them: " + questions.hiding + ".\n"
+      "// For each, uncomment ONE line: the struct it holds (NULL or the start of one; replace STRUCT with\n"
+      "// its tag, or its typedef name if it has none), or that it never holds a changed struct. Each line is\n"
+      "// a claim about the running program: check it against the code that stores there. Then pass this\n"
+      "// file to graft diff --transform (it may also hold your transformers).\n"
+      "#include <graft/graft.h>\n";
+  for (const auto& q : questions.asked) {
+    text += "\n// " + q.subject + ": " + q.why + "\n";
+    for (const auto& d : q.directives) text += "// " + d + "\n";
+  }
+  std::ofstream out(file);
+  out << text;
+  out.close();
+  if (!out) return make_error("cannot write {}; nothing was written", file.string());
+  return ok();
+}
 
 bool has_patchable_entry(const Build& build, const Definition& def) {
   const ElfSection& s = build.section(def.section);
@@ -106,8 +130,16 @@ class Generator {
     // What graft-cc recorded of the untyped members (none in an older build: checked at the commit then).
     old_facts_ = MemberFacts::read(old_.binary());
     new_facts_ = MemberFacts::read(new_.binary());
-    GRAFT_ASSIGN(plan_, plan_data_changes(before, after, identity_of, function_at, directives,
-                                          old_facts_ ? &*old_facts_ : nullptr));
+    DeclarationQuestions questions;
+    auto planned = plan_data_changes(before, after, identity_of, function_at, directives,
+                                     old_facts_ ? &*old_facts_ : nullptr, &questions);
+    if (!planned) {
+      if (request_.questions_file.empty() || questions.asked.empty()) return planned.error();
+      GRAFT_TRY(write_questions(request_.questions_file, questions));
+      return make_error("{}; every question is in {}, to edit and pass as --transform", planned.error().message,
+                        request_.questions_file.string());
+    }
+    plan_ = std::move(*planned);
     for (const auto& id : plan_.retyped_globals()) retyped_.insert(id);
     for (const auto& h : plan_.frame_holders) holders_[h.identity] = h.live(DataPlan::FrameHolder::Places::Unknown);
     // A global whose size changed but whose type graft could not see (no DWARF for it).

@@ -5,7 +5,9 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <fstream>
 #include <functional>
+#include <iterator>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -226,6 +228,23 @@ TEST_F(MemberFacts, AStructKeptOnlyInVoidPointerGlobalsIsFollowedOrAskedAbout) {
                                "GRAFT_GLOBAL_POINTS_TO(raw, STRUCT)", "nothing was written"})
     EXPECT_NE(refused.err.find(expected), std::string::npos) << expected << "\n" << refused.err;
   EXPECT_EQ(refused.err.find("global keep"), std::string::npos) << refused.err;
+  // The same questions as a file to edit: every answer commented out, so
+  // that the file as written declares nothing and graft diff asks again.
+  const auto questions = dir.path() / "questions.c";
+  auto asked = graft({"diff", v1.string(), v2.string(), "-o", (dir.path() / "refused.graft").string(), "--questions",
+                      questions.string()});
+  EXPECT_EQ(asked.exit_code, 1);
+  EXPECT_NE(asked.err.find("every question is in " + questions.string()), std::string::npos) << asked.err;
+  std::ifstream in(questions);
+  const std::string skeleton((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  for (const char* expected : {"#include <graft/graft.h>", "// global spare: returned by a call through a pointer in main\n"
+                               "// GRAFT_GLOBAL_POINTS_TO(spare, STRUCT);\n// GRAFT_GLOBAL_OPAQUE(spare);",
+                               "// global raw: returned by calloc in configure"})
+    EXPECT_NE(skeleton.find(expected), std::string::npos) << expected << "\n" << skeleton;
+  auto again = graft({"diff", v1.string(), v2.string(), "-o", (dir.path() / "refused.graft").string(), "--transform",
+                      questions.string()});
+  EXPECT_EQ(again.exit_code, 1);
+  EXPECT_NE(again.err.find("2 untyped globals hold"), std::string::npos) << again.err;
 
   const auto directives = programs_dir() / "voidglobal" / "directives" / "points_to.c";
   const auto made = diff(dir, v1, v2, "voidglobal.graft", {"--transform", directives.string(), "--explain"});
