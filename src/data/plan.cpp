@@ -688,13 +688,7 @@ class Planner {
               holds.unknown.insert(fmt::format("{} uses {} and was not built with graft-cc",
                                                std::filesystem::path(unit).filename().string(), old_.spell(i)));
         }
-        std::set<int> types;
-        for (const auto& name : holds.types) {
-          int k = old_.find(name);
-          if (k < 0 && name.starts_with("struct ")) k = old_.find(name.substr(7));  // a typedef's anonymous struct
-          if (k < 0 || old_.at(k).incomplete) holds.unknown.insert(name + ", which the old build does not define");
-          else types.insert(k);
-        }
+        std::set<int> types = recorded_types(holds);
         if (address_integer && types.empty()) continue;  // a number
         if (holds.unknown.empty() && types.empty()) continue;  // never anything but NULL
         if (holds.unknown.empty() && types.size() == 1) {
@@ -741,21 +735,7 @@ class Planner {
         untyped_.push_back(std::move(member));
         continue;
       }
-      std::string what;
-      if (!u.types.empty()) {
-        what = "holds ";
-        for (int k : u.types) what += (what.size() > 6 ? " or " : "") + old_.spell(k);
-        what += u.holds.unknown.empty() ? ", graft cannot tell which per object" : "";
-      }
-      size_t shown = 0;
-      for (const auto& why : u.holds.unknown) {
-        if (shown == 2) {
-          what += fmt::format(" and {} more", u.holds.unknown.size() - 2);
-          break;
-        }
-        what += (what.empty() ? "" : shown ? ", " : "; ") + why;
-        ++shown;
-      }
+      const std::string what = what_it_holds(u.types, u.holds);
       const std::string name = directive_name(old_.at(u.container).name);
       asked.push_back(fmt::format("{}.{} ({}): GRAFT_POINTS_TO({}, {}, STRUCT); or, if it never holds a changed struct, "
                                   "GRAFT_OPAQUE({}, {});",
@@ -791,14 +771,15 @@ class Planner {
                       members, members.empty() || globals.empty() ? "" : " and ", globals, one ? "s" : "", hiding,
                       kQuestionsHint, all);
   }
-  // Every index of the struct graft-cc's records name ("struct list", or
-  // "struct THREAD" for a typedef's anonymous struct).
+  // Every index of the struct or union graft-cc's records name ("struct
+  // list", "union u", or "struct THREAD" for a typedef's anonymous struct).
   std::vector<int> indices_of(const std::string& name) const {
     std::vector<int> out;
     const std::string bare = name.starts_with("struct ") ? name.substr(7) : name;
     for (int i = 0; i < static_cast<int>(old_.types.size()); ++i) {
       const Type& t = old_.at(i);
-      if (t.kind == TypeKind::Struct && !t.incomplete && (t.name == name || t.name == bare)) out.push_back(i);
+      const bool aggregate = t.kind == TypeKind::Struct || t.kind == TypeKind::Union;
+      if (aggregate && !t.incomplete && (t.name == name || t.name == bare)) out.push_back(i);
     }
     return out;
   }
@@ -966,12 +947,7 @@ class Planner {
         return false;
       });
       if (!unrecorded.empty()) holds.unknown.insert(unrecorded + " was not built with graft-cc and may store into it");
-      std::set<int> types;
-      for (const auto& type : holds.types) {
-        const auto found = indices_of(type);
-        if (found.empty()) holds.unknown.insert(type + ", which the old build does not define");
-        else types.insert(found.front());
-      }
+      const std::set<int> types = recorded_types(holds);
       const bool pointer = old_.at(v.type).kind == TypeKind::Pointer;
       if (!pointer && types.empty()) continue;             // a number
       if (holds.unknown.empty() && types.empty()) continue;  // never anything but NULL
@@ -991,17 +967,7 @@ class Planner {
         }
         if (std::none_of(types.begin(), types.end(), [&](int k) { return leads[static_cast<size_t>(k)]; })) continue;
       }
-      std::string what;
-      for (int k : types) what += (what.empty() ? "holds " : " or ") + old_.spell(k);
-      size_t shown = 0;
-      for (const auto& why : holds.unknown) {
-        if (shown == 2) {
-          what += fmt::format(" and {} more", holds.unknown.size() - 2);
-          break;
-        }
-        what += (what.empty() ? "" : shown ? ", " : "; ") + why;
-        ++shown;
-      }
+      const std::string what = what_it_holds(types, holds);
       asked.push_back(fmt::format("global {} ({}): GRAFT_GLOBAL_POINTS_TO({}, STRUCT); or, if it never holds a changed "
                                   "struct, GRAFT_GLOBAL_OPAQUE({});", v.key, what, name, name));
       ask("global " + v.key, holds, types,
@@ -1009,6 +975,36 @@ class Planner {
     }
     asked_globals_ = std::move(asked);
     return ok();
+  }
+
+  // The old types of the structs graft-cc's records name (a typedef's
+  // anonymous struct by its typedef name); one the old build does not
+  // define is a reason graft cannot tell.
+  std::set<int> recorded_types(MemberHolds& holds) const {
+    std::set<int> types;
+    for (const auto& name : holds.types) {
+      const auto found = indices_of(name);
+      if (found.empty()) holds.unknown.insert(name + ", which the old build does not define");
+      else types.insert(found.front());
+    }
+    return types;
+  }
+  // What an unsettled member or global holds, for the refusal: its known
+  // structs, and the first two reasons graft cannot tell.
+  std::string what_it_holds(const std::set<int>& types, const MemberHolds& holds) const {
+    std::string what;
+    for (int k : types) what += (what.empty() ? "holds " : " or ") + old_.spell(k);
+    if (!types.empty() && holds.unknown.empty()) what += ", graft cannot tell which per object";
+    size_t shown = 0;
+    for (const auto& why : holds.unknown) {
+      if (shown == 2) {
+        what += fmt::format(" and {} more", holds.unknown.size() - 2);
+        break;
+      }
+      what += (what.empty() ? "" : shown ? ", " : "; ") + why;
+      ++shown;
+    }
+    return what;
   }
 
   // One question for graft diff --questions: what the records say of it, in full.
