@@ -22,8 +22,10 @@
 //                                       "member" (NAME a struct, OFFSET of its member), HOW "addr"
 //                                       (the argument is the place's address, &conns) or "load" (read
 //                                       from the place, server.clients); "unknown - 0 -" if graft-cc
-//                                       cannot tell. One line per call, parameter J and origin: what a
-//                                       generic container holds, per container
+//                                       cannot tell (then STRUCT "-" and ORIGIN "unknown -": J names
+//                                       no place at some call). One line per call, parameter J and
+//                                       origin, any origin but a struct's address written "unknown -":
+//                                       what a generic container holds, per container
 //   returner FUNCTION                   FUNCTION returns an untyped word (void *, an integer): what
 //                                       it returns is in its "return" records (none: only NULL or
 //                                       numbers)

@@ -454,11 +454,16 @@ class Recorder {
         std::string pointee = type->isPointerTy() && !type->isOpaquePointerTy()
                                   ? aggregate_name(type->getPointerElementType()) : "";
         std::string place = pointee.empty() ? "" : place_of(container);
-        if (pointee.empty()) pointee = "-";
-        if (place.empty()) place = "unknown\t-\t0\t-";
+        const std::string head =
+            "within\t" + name + "\t" + std::to_string(k) + "\t" + std::to_string(j) + "\t";
+        // Only a place with a struct's address says what a container holds;
+        // anything else only says that parameter J names no place here (one line is enough).
+        if (place.empty()) {
+          lines_.insert(head + "-\tunknown\t-\t0\t-\tunknown\t-");
+          continue;
+        }
         for (const auto& origin : found)
-          lines_.insert("within\t" + name + "\t" + std::to_string(k) + "\t" + std::to_string(j) + "\t" + pointee +
-                        "\t" + place + "\t" + origin);
+          lines_.insert(head + pointee + "\t" + place + "\t" + (origin.rfind("type\t", 0) == 0 ? origin : "unknown\t-"));
       }
     }
   }
