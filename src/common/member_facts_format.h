@@ -62,7 +62,8 @@
 //                                       load")
 //
 // A NULL or zero stored is not recorded, nor what memset writes (a byte
-// repeated, never an address) or a library's handle (dlopen's).
+// repeated, never an address), a library's handle (dlopen's), a function's
+// address or read-only data's (a string literal).
 #pragma once
 
 namespace graft {

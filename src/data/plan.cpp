@@ -1029,7 +1029,10 @@ class Planner {
   Status find_roots() {
     std::map<std::string, const Variable*> after;
     for (const auto& v : new_.variables) after.emplace(v.key, &v);
+    // What the user must declare is asked first, all at once (members and globals).
     GRAFT_TRY(find_untyped_members());
+    GRAFT_TRY(find_untyped_globals());
+    GRAFT_TRY(refuse_unsettled());
     leads_ = compare_.reaches_change(declared_edges(), untyped_containers());
     for (const auto& v : old_.variables) {
       if (v.constant || v.type < 0) continue;
@@ -1069,8 +1072,6 @@ class Planner {
       }
       roots_.push_back(std::move(root));
     }
-    GRAFT_TRY(find_untyped_globals());
-    GRAFT_TRY(refuse_unsettled());
     return resolve_container_places();
   }
 

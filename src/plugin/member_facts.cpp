@@ -263,6 +263,9 @@ class Recorder {
       out.insert("unknown\taddress arithmetic" + in);
       return;
     }
+    // A function's address, or read-only data's (a string literal): never an object the program changes.
+    if (llvm::isa<llvm::Function>(v)) return;
+    if (auto* global = llvm::dyn_cast<llvm::GlobalVariable>(v); global && global->isConstant()) return;
     if (llvm::isa<llvm::GlobalValue>(v)) {
       out.insert("unknown\tthe address of " + v->getName().str() + in);
       return;

@@ -29,13 +29,15 @@ pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 
 // Untyped members the records settle without a word from the user: a
 // function's result (list_first returns a node), a library's handle
-// (dlopen's), and what memset writes (a context poisoned before it is
-// freed, as hiredis's redisFree does).
+// (dlopen's), a string literal's or a function's address, and what memset
+// writes (a context poisoned before it is freed, as hiredis's redisFree does).
 struct handler {
   void* userdata;
 };
 struct plugin {
   void* handle;
+  void* label;  // a string literal's address
+  void* entry;  // a function's
 };
 struct context {
   void* privdata;
@@ -120,6 +122,8 @@ static void* worker(void* arg) {
 int main(void) {
   log_file = fopen("/dev/null", "w");
   self_plugin.handle = dlopen(NULL, RTLD_LAZY);
+  self_plugin.label = "self";
+  self_plugin.entry = (void*)dump;
   spare = calloc(1, sizeof *spare);
   struct context* gone = calloc(1, sizeof *gone);
   memset(gone, 0xff, sizeof *gone);
