@@ -758,6 +758,8 @@ class Recorder {
         llvm::Type* s = struct_pointed(argument);
         // Passed as itself, it is in the callee's frame (whose own stores are recorded); as void *, anywhere.
         if (s && argument->getType() != s->getPointerTo()) note_kept(s, "passed as another type" + in);
+        // Inline assembly records nothing of what it does with it.
+        else if (s && call->isInlineAsm()) note_kept(s, "given to inline assembly" + in);
         // Through `...`, the callee reads it from a va_list, untyped.
         else if (s && call->getFunctionType()->isVarArg() && k >= fixed && !formats)
           note_kept(s, "passed through ... " + in);
