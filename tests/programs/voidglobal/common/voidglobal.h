@@ -7,9 +7,11 @@
 // a pointer returned as void *, struct eng was taken to live in frames
 // only, and the update applied and left it in the old layout. A struct
 // cfg is made from memory first kept as void * (raw = malloc(...), then
-// cast): the same, and `raw` is asked about too. One command per line: r
-// (both engines' ip * 1000 + sp, and the cfg's level * 1000 + limit), v
-// (the version).
+// cast): the same, and `raw` is asked about too; so is a struct tag whose
+// address only goes through a variadic call's `...` (kept in `logged`).
+// One command per line: r (both engines' ip * 1000 + sp, the cfg's level *
+// 1000 + limit, the tag's id), v (the version).
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -31,9 +33,18 @@ struct cfg {
   long limit;
 };
 
+struct tag {  // 16 bytes: one in its malloc block (an 8-byte one would count as an array of three)
+#if VERSION >= 2
+  long seen;  // v2
+#endif
+  long id;
+  long weight;
+};
+
 void* keep;
 void* spare;
 void* raw;
+void* logged;
 
 __attribute__((noinline)) void* make(long ip) {
   struct eng* e = calloc(1, sizeof *e);
@@ -62,15 +73,32 @@ __attribute__((noinline)) static long limits(void) {
   return c->level * 1000L + c->limit;
 }
 
+// Keeps the first of its variable arguments: what `...` passes is untyped here.
+__attribute__((noinline)) static void note(int count, ...) {
+  va_list arguments;
+  va_start(arguments, count);
+  if (count > 0) logged = va_arg(arguments, void*);
+  va_end(arguments);
+}
+
+__attribute__((noinline)) static void label(long id) {
+  struct tag* t = calloc(1, sizeof *t);
+  t->id = id;
+  note(1, t);
+}
+
+__attribute__((noinline)) static long labelled(void) { return ((const struct tag*)logged)->id; }
+
 int main(void) {
   keep = make(7);
   spare = maker(3);
   configure(2);
+  label(99);
   printf("ready %d\n", getpid());
   fflush(stdout);
   char line[64];
   while (fgets(line, sizeof line, stdin)) {
-    if (line[0] == 'r') printf("%ld %ld %ld\n", run(keep), run(spare), limits());
+    if (line[0] == 'r') printf("%ld %ld %ld %ld\n", run(keep), run(spare), limits(), labelled());
     else if (line[0] == 'v') printf("%d\n", VERSION);
     else printf("?\n");
     fflush(stdout);
