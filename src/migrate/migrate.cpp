@@ -285,7 +285,8 @@ class Traversal {
     int context = -1;
   };
   const std::vector<FollowedByPlace>& followed_by_place() const { return followed_by_place_; }
-  const ContainerHolds& place_of(int context) const { return context_place(context); }
+  // A context's member (its index in plan.untyped_members) and place (in its per_container).
+  std::pair<size_t, size_t> context_of(int context) const { return contexts_[static_cast<size_t>(context)]; }
   // Whether the traversal reached an object of `type` at `address` (a root, or through a pointer).
   bool reached(uint64_t address, int type) const { return visited_.contains(address, type); }
   // Typed pointers met into the old storage of a global that gets new storage.
@@ -1122,28 +1123,28 @@ std::pair<std::string, std::string> directive_names(const UntypedMember& u) {
 
 Status check_untyped_members(const DataPlan& plan, const MigrationInput& input, Traversal& traversal,
                              RemoteMemory& memory) {
+  // The types each struct's name is known by (a struct may have more than one index).
+  std::map<std::string, std::vector<int>> by_name;
+  for (int k = 0; k < static_cast<int>(plan.old_types.types.size()); ++k)
+    if (!plan.old_types.at(k).name.empty()) by_name[plan.old_types.at(k).name].push_back(k);
   // A value a container's place says is one struct, reached as another of
   // those its member holds: the records do not hold for this process.
   for (const auto& f : traversal.followed_by_place()) {
-    const ContainerHolds& place = traversal.place_of(f.context);
-    const UntypedMember* member = nullptr;
-    for (const auto& u : plan.untyped_members)
-      if (!u.per_container.empty() && &place >= u.per_container.data() && &place < u.per_container.data() + u.per_container.size())
-        member = &u;
-    if (!member) continue;
-    for (int other = 0; other < static_cast<int>(plan.old_types.types.size()); ++other) {
-      const std::string& name = plan.old_types.at(other).name;
-      if (name.empty() || name == plan.old_types.at(f.pointee).name || plan.old_types.at(other).kind != TypeKind::Struct ||
-          std::none_of(member->holds.begin(), member->holds.end(),
-                       [&](int k) { return plan.old_types.at(k).name == name; }) ||
-          !traversal.reached(f.value, other))
-        continue;
-      const auto [tag, field] = directive_names(*member);
+    const auto [k, p] = traversal.context_of(f.context);
+    const UntypedMember& member = plan.untyped_members[k];
+    const ContainerHolds& place = member.per_container[p];
+    const std::string& followed_as = plan.old_types.at(f.pointee).name;
+    for (int held : member.holds) {
+      const std::string& name = plan.old_types.at(held).name;
+      if (name == followed_as) continue;
+      const auto& same = by_name[name];
+      if (std::none_of(same.begin(), same.end(), [&](int t) { return traversal.reached(f.value, t); })) continue;
+      const auto [tag, field] = directive_names(member);
       return make_error("{} in {} holds {:#x}, which graft-cc's records of every call say is a {}, but it was also "
                         "reached as a {}: the records do not hold for process {} (a node linked into a list of another "
                         "struct, or code graft-cc did not see); declare what {}.{} holds in the --transform file "
                         "(GRAFT_POINTS_TO, or GRAFT_OPAQUE if it never holds a changed struct); nothing was changed",
-                        member->name, place.text, f.value, plan.old_types.spell(f.pointee), name, input.pid, tag, field);
+                        member.name, place.text, f.value, plan.old_types.spell(f.pointee), name, input.pid, tag, field);
     }
   }
   const auto& slots = traversal.untyped_slots();
@@ -1155,10 +1156,6 @@ Status check_untyped_members(const DataPlan& plan, const MigrationInput& input, 
   std::sort(found.begin(), found.end());
   std::vector<std::pair<std::string, std::string>> suspects;  // what the member holds, the directives that settle it
   std::set<size_t> named;                                      // members already in `suspects`
-  // The types each struct's name is known by (a struct may have more than one index).
-  std::map<std::string, std::vector<int>> by_name;
-  for (int k = 0; k < static_cast<int>(plan.old_types.types.size()); ++k)
-    if (!plan.old_types.at(k).name.empty()) by_name[plan.old_types.at(k).name].push_back(k);
   for (const auto& s : slots) {
     if (named.count(s.member)) continue;
     const UntypedMember& held = plan.untyped_members[s.member];
