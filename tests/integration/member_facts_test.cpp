@@ -25,7 +25,8 @@ class MemberFacts : public ::testing::Test {
 
 bool one_line(const std::string& text) { return !text.empty() && text.find('\n') == text.size() - 1; }
 
-// Every version of perlist includes its shared source (common/perlist.h).
+// Every version of facts and perlist includes its shared source (common/).
+std::vector<std::string> facts_flags() { return {"-I" + (programs_dir() / "facts" / "common").string()}; }
 std::vector<std::string> perlist_flags() { return {"-I" + (programs_dir() / "perlist" / "common").string()}; }
 
 // What a fresh process of `binary` answers to `commands`, the last one's reply.
@@ -73,7 +74,7 @@ nlohmann::json lands_under_the_worker(const fs::path& v1, const fs::path& v2, co
 // function's address, or a member memset poisoned: each was asked about
 // before graft-cc recorded what functions return.
 TEST_F(MemberFacts, AGenericListAndAnEventLoopLandWithNoDeclaration) {
-  const auto v1 = build_program(dir, "facts", "v1"), v2 = build_program(dir, "facts", "v2");
+  const auto v1 = build_program(dir, "facts", "v1", facts_flags()), v2 = build_program(dir, "facts", "v2", facts_flags());
   auto explain = graft({"diff", v1.string(), v2.string(), "--explain"});
   ASSERT_EQ(explain.exit_code, 0) << explain.err;
   for (const char* expected :
@@ -293,8 +294,8 @@ TEST_F(MemberFacts, AStoreByCodeNotBuiltWithGraftCcIsAskedAtDiff) {
     EXPECT_EQ(compiled.exit_code, 0) << compiled.err;
     return object.string();
   };
-  const auto v1 = build_program(dir, "facts", "v1", {foreign("v1")});
-  const auto v2 = build_program(dir, "facts", "v2", {foreign("v2")});
+  const auto v1 = build_program(dir, "facts", "v1", {facts_flags()[0], foreign("v1")});
+  const auto v2 = build_program(dir, "facts", "v2", {facts_flags()[0], foreign("v2")});
   auto result = graft({"diff", v1.string(), v2.string(), "-o", (dir.path() / "refused.graft").string()});
   EXPECT_EQ(result.exit_code, 1);
   EXPECT_TRUE(one_line(result.err)) << result.err;
