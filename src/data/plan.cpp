@@ -215,8 +215,12 @@ LocalPlace place_for_frames(const LocalPlace& place, bool pointer) {
   return LocalPlace{};
 }
 
-// How the refusal of untyped members or globals points to the skeleton.
+// How the refusal of untyped members or globals points to the skeleton:
+// up to kQuestionsInFull are said in full, more by name only.
 constexpr const char* kQuestionsHint = "graft diff --questions FILE writes them as a file to edit";
+constexpr const char* kQuestionsFile =
+    "graft diff --questions FILE writes each with what the records say of it and the two lines that settle it";
+constexpr size_t kQuestionsInFull = 4;
 
 class Planner {
  public:
@@ -712,7 +716,7 @@ class Planner {
     std::vector<bool> targets(old_.types.size());
     for (const auto& [i, why] : hideable) targets[static_cast<size_t>(i)] = true;
     const auto leads = compare_.reaches(std::move(targets), declared_edges());
-    std::vector<std::string> asked;
+    std::vector<std::pair<std::string, std::string>> asked;  // name, and the question in full
     for (const auto& u : unsettled) {
       if (u.holds.unknown.empty() &&
           std::none_of(u.types.begin(), u.types.end(), [&](int k) { return leads[static_cast<size_t>(k)]; }))
@@ -737,9 +741,10 @@ class Planner {
       }
       const std::string what = what_it_holds(u.types, u.holds);
       const std::string name = directive_name(old_.at(u.container).name);
-      asked.push_back(fmt::format("{}.{} ({}): GRAFT_POINTS_TO({}, {}, STRUCT); or, if it never holds a changed struct, "
-                                  "GRAFT_OPAQUE({}, {});",
-                                  old_.spell(u.container), u.field, what, name, u.field, name, u.field));
+      asked.push_back({fmt::format("{}.{}", old_.spell(u.container), u.field),
+                       fmt::format("{}.{} ({}): GRAFT_POINTS_TO({}, {}, STRUCT); or, if it never holds a changed "
+                                   "struct, GRAFT_OPAQUE({}, {});",
+                                   old_.spell(u.container), u.field, what, name, u.field, name, u.field)});
       ask(fmt::format("{}.{}", old_.spell(u.container), u.field), u.holds, u.types,
           {fmt::format("GRAFT_POINTS_TO({}, {}, STRUCT);", name, u.field), fmt::format("GRAFT_OPAQUE({}, {});", name, u.field)});
     }
@@ -750,9 +755,13 @@ class Planner {
   // refused at once, every member and global with the lines that settle it.
   Status refuse_unsettled() {
     if (asked_members_.empty() && asked_globals_.empty()) return ok();
+    // A few are said in full; many, by name (the line would run to kilobytes), with where to read them.
     std::string all, hiding;
-    for (const auto& a : asked_members_) all += " " + a;
-    for (const auto& a : asked_globals_) all += " " + a;
+    const size_t total = asked_members_.size() + asked_globals_.size();
+    for (const auto* asked : {&asked_members_, &asked_globals_})
+      for (const auto& [subject, text] : *asked)
+        all += total <= kQuestionsInFull ? " " + text : (all.empty() ? " " : ", ") + subject;
+    if (total > kQuestionsInFull) all += ";";
     for (const auto& [i, why] : hideable_changes()) {
       if (hiding.size() > 400) {
         hiding += ", ...";
@@ -769,7 +778,7 @@ class Planner {
     return make_error("graft-cc's records do not tell what {}{}{} hold{}, and a changed struct may be there ({}): "
                       "declare each in the --transform file ({}):{} nothing was written",
                       members, members.empty() || globals.empty() ? "" : " and ", globals, one ? "s" : "", hiding,
-                      kQuestionsHint, all);
+                      total <= kQuestionsInFull ? kQuestionsHint : kQuestionsFile, all);
   }
   // Every index of the struct or union graft-cc's records name ("struct
   // list", "union u", or "struct THREAD" for a typedef's anonymous struct).
@@ -929,7 +938,7 @@ class Planner {
       for (const auto& [unit, functions] : old_.unit_functions)
         if (!facts_->recorded(unit)) unrecorded = std::filesystem::path(unit).filename().string();
     std::vector<bool> leads;
-    std::vector<std::string> asked;
+    std::vector<std::pair<std::string, std::string>> asked;  // name, and the question in full
     for (const auto& v : old_.variables) {
       if (v.constant || v.thread_local_storage || v.type < 0 || !untyped_word(v.type)) continue;
       const std::string identity = identity_of_(v, false);
@@ -968,8 +977,9 @@ class Planner {
         if (std::none_of(types.begin(), types.end(), [&](int k) { return leads[static_cast<size_t>(k)]; })) continue;
       }
       const std::string what = what_it_holds(types, holds);
-      asked.push_back(fmt::format("global {} ({}): GRAFT_GLOBAL_POINTS_TO({}, STRUCT); or, if it never holds a changed "
-                                  "struct, GRAFT_GLOBAL_OPAQUE({});", v.key, what, name, name));
+      asked.push_back({"global " + v.key, fmt::format("global {} ({}): GRAFT_GLOBAL_POINTS_TO({}, STRUCT); or, if it "
+                                                     "never holds a changed struct, GRAFT_GLOBAL_OPAQUE({});",
+                                                     v.key, what, name, name)});
       ask("global " + v.key, holds, types,
           {fmt::format("GRAFT_GLOBAL_POINTS_TO({}, STRUCT);", name), fmt::format("GRAFT_GLOBAL_OPAQUE({});", name)});
     }
@@ -1203,7 +1213,8 @@ class Planner {
   std::vector<UntypedGlobal> untyped_globals_;
   const MemberFacts* facts_;
   DeclarationQuestions* questions_ = nullptr;  // filled when graft diff asks (--questions)
-  std::vector<std::string> asked_members_, asked_globals_;  // what the records cannot settle, with the lines that do
+  // What the records cannot settle: its name, and it with the lines that do.
+  std::vector<std::pair<std::string, std::string>> asked_members_, asked_globals_;
 };
 
 }  // namespace

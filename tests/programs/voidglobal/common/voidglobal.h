@@ -45,6 +45,8 @@ void* keep;
 void* spare;
 void* raw;
 void* logged;
+void* backup;    // two more engines a call through a pointer returned: five questions,
+void* previous;  // which graft diff names without their details (--questions has them)
 
 __attribute__((noinline)) void* make(long ip) {
   struct eng* e = calloc(1, sizeof *e);
@@ -92,13 +94,16 @@ __attribute__((noinline)) static long labelled(void) { return ((const struct tag
 int main(void) {
   keep = make(7);
   spare = maker(3);
+  backup = maker(4);
+  previous = maker(5);
   configure(2);
   label(99);
   printf("ready %d\n", getpid());
   fflush(stdout);
   char line[64];
   while (fgets(line, sizeof line, stdin)) {
-    if (line[0] == 'r') printf("%ld %ld %ld %ld\n", run(keep), run(spare), limits(), labelled());
+    if (line[0] == 'r')
+      printf("%ld %ld %ld %ld %ld %ld\n", run(keep), run(spare), limits(), labelled(), run(backup), run(previous));
     else if (line[0] == 'v') printf("%d\n", VERSION);
     else printf("?\n");
     fflush(stdout);

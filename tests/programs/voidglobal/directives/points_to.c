@@ -3,3 +3,5 @@
 GRAFT_GLOBAL_POINTS_TO(spare, eng);
 GRAFT_GLOBAL_POINTS_TO(raw, cfg);
 GRAFT_GLOBAL_POINTS_TO(logged, tag);
+GRAFT_GLOBAL_POINTS_TO(backup, eng);
+GRAFT_GLOBAL_POINTS_TO(previous, eng);
