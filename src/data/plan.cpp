@@ -568,8 +568,9 @@ class Planner {
   // local, or in a unit that did not record it). Only those can hide behind
   // an untyped member: a global is a root, always found. Every changed
   // struct without records, or without a tag the records can name, is one.
-  std::map<int, std::string> hideable_changes() const {
-    std::map<int, std::string> out;
+  const std::map<int, std::string>& hideable_changes() {
+    if (hideable_) return *hideable_;
+    std::map<int, std::string>& out = hideable_.emplace();
     for (int i = 0; i < static_cast<int>(old_.types.size()); ++i) {
       const Type& t = old_.at(i);
       if (compare_.changed(i) < 0) continue;
@@ -639,10 +640,8 @@ class Planner {
     if (changes_.empty()) return ok();
     // No changed struct can be anywhere but in its globals: no untyped
     // member can hide one, and none needs a word from the user.
-    std::map<int, std::string> hideable;
     if (facts_) {
-      hideable = hideable_changes();
-      if (hideable.empty()) {
+      if (hideable_changes().empty()) {
         notes_.push_back("untyped members (void *, an integer that may hold an address) are neither asked about nor "
                          "checked: graft-cc's records show every changed struct lives only in globals of its type, "
                          "which graft finds and transforms, or only in the frames that hold it, so none can hide "
@@ -652,12 +651,7 @@ class Planner {
     }
     std::set<std::pair<int, uint64_t>> declared(opaque_.begin(), opaque_.end());
     for (const auto& p : pointers_) declared.insert({p.container, p.offset});
-    // A function a unit not built with graft-cc names in its DWARF (its own, or one its call sites call).
-    auto foreign_caller = [&](const std::string& function) {
-      for (const auto& [unit, functions] : old_.unit_functions)
-        if (!facts_->recorded(unit) && functions.count(function)) return true;
-      return false;
-    };
+    const MemberFacts::ForeignCaller foreign_caller = [this](const std::string& f) { return foreign_caller_of(f); };
     struct Unsettled {
       int container = -1;
       uint64_t offset = 0;
@@ -670,11 +664,8 @@ class Planner {
       const Type& t = old_.at(i);
       if (t.kind != TypeKind::Struct || t.incomplete) continue;
       for (const auto& m : t.members) {
-        const Type& mt = old_.at(m.type);
-        const bool void_pointer =
-            mt.kind == TypeKind::Pointer && (mt.target < 0 || old_.at(mt.target).kind == TypeKind::Void);
-        const bool address_integer = (mt.kind == TypeKind::Signed || mt.kind == TypeKind::Unsigned) && mt.size == 8;
-        if ((!void_pointer && !address_integer) || m.bit_size || declared.count({i, m.offset})) continue;
+        if (!untyped_word(m.type) || m.bit_size || declared.count({i, m.offset})) continue;
+        const bool void_pointer = old_.at(m.type).kind == TypeKind::Pointer, address_integer = !void_pointer;
         // A library's struct (glibc's FILE): the library's own code stores
         // into it, and may store what the program hands it (libevent's
         // event_assign keeps its void * argument in struct event): no record
@@ -713,9 +704,7 @@ class Planner {
     }
     if (unsettled.empty()) return ok();
     // Several structs lead somewhere only if they lead to a change that can hide.
-    std::vector<bool> targets(old_.types.size());
-    for (const auto& [i, why] : hideable) targets[static_cast<size_t>(i)] = true;
-    const auto leads = compare_.reaches(std::move(targets), declared_edges());
+    const auto leads = leading_to_hiding();
     std::vector<std::pair<std::string, std::string>> asked;  // name, and the question in full
     for (const auto& u : unsettled) {
       if (u.holds.unknown.empty() &&
@@ -751,6 +740,20 @@ class Planner {
     asked_members_ = std::move(asked);
     return ok();
   }
+  // A function a unit not built with graft-cc names in its DWARF (its own,
+  // or one its call sites call): such code may call it with anything.
+  bool foreign_caller_of(const std::string& function) const {
+    for (const auto& [unit, functions] : old_.unit_functions)
+      if (!facts_->recorded(unit) && functions.count(function)) return true;
+    return false;
+  }
+  // For every old type: whether it leads to a changed struct that can hide,
+  // through typed and declared pointers as they are now.
+  std::vector<bool> leading_to_hiding() {
+    std::vector<bool> targets(old_.types.size());
+    for (const auto& [i, why] : hideable_changes()) targets[static_cast<size_t>(i)] = true;
+    return compare_.reaches(std::move(targets), declared_edges());
+  }
   // What find_untyped_members and find_untyped_globals could not settle,
   // refused at once, every member and global with the lines that settle it.
   Status refuse_unsettled() {
@@ -774,27 +777,34 @@ class Planner {
       return n ? fmt::format("{} untyped {}{}", n, what, n == 1 ? "" : "s") : std::string();
     };
     const std::string members = count(asked_members_.size(), "member"), globals = count(asked_globals_.size(), "global");
-    const bool one = asked_members_.size() + asked_globals_.size() == 1;
     return make_error("graft-cc's records do not tell what {}{}{} hold{}, and a changed struct may be there ({}): "
                       "declare each in the --transform file ({}):{} nothing was written",
-                      members, members.empty() || globals.empty() ? "" : " and ", globals, one ? "s" : "", hiding,
+                      members, members.empty() || globals.empty() ? "" : " and ", globals, total == 1 ? "s" : "", hiding,
                       total <= kQuestionsInFull ? kQuestionsHint : kQuestionsFile, all);
   }
   // Every index of the struct or union graft-cc's records name ("struct
   // list", "union u", or "struct THREAD" for a typedef's anonymous struct).
-  std::vector<int> indices_of(const std::string& name) const {
-    std::vector<int> out;
-    const std::string bare = name.starts_with("struct ") ? name.substr(7) : name;
-    for (int i = 0; i < static_cast<int>(old_.types.size()); ++i) {
-      const Type& t = old_.at(i);
-      const bool aggregate = t.kind == TypeKind::Struct || t.kind == TypeKind::Union;
-      if (aggregate && !t.incomplete && (t.name == name || t.name == bare)) out.push_back(i);
-    }
+  std::vector<int> indices_of(const std::string& name) {
+    if (aggregates_.empty())
+      for (int i = 0; i < static_cast<int>(old_.types.size()); ++i) {
+        const Type& t = old_.at(i);
+        if ((t.kind == TypeKind::Struct || t.kind == TypeKind::Union) && !t.incomplete && !t.name.empty())
+          aggregates_[t.name].push_back(i);
+      }
+    auto named = [this](const std::string& key) {
+      auto it = aggregates_.find(key);
+      return it == aggregates_.end() ? std::vector<int>{} : it->second;
+    };
+    std::vector<int> out = named(name);
+    if (!name.starts_with("struct ")) return out;
+    const std::vector<int> bare = named(name.substr(7));  // a typedef's anonymous struct
+    out.insert(out.end(), bare.begin(), bare.end());
+    std::sort(out.begin(), out.end());
     return out;
   }
   // The structs on the typed paths from a `from` to a `to` (by value, through
   // pointers and arrays): a generic container's own (struct list, struct lnode).
-  std::set<std::string> structs_between(const std::vector<int>& from, int to) const {
+  std::set<std::string> structs_between(const std::vector<int>& from, int to) {
     std::vector<bool> targets(old_.types.size());
     for (int k : indices_of(old_.at(to).name)) targets[static_cast<size_t>(k)] = true;
     const auto reaches_to = compare_.reaches(std::move(targets), {});
@@ -816,7 +826,8 @@ class Planner {
   // A member that holds several structs, one per container as graft-cc's
   // records say (every value a parameter of list_add, every call naming its
   // list and one struct per list): its places, or false when the records do
-  // not show it (then each value is checked at the commit, as before).
+  // not show it (then each value is checked at the commit, as before, and
+  // `member` is left as it was).
   bool per_container(UntypedMember& member, const MemberFacts::ForeignCaller& foreign_caller) {
     auto found = facts_->per_container(records_name(member.container), member.offset, foreign_caller);
     if (!found) return false;
@@ -824,12 +835,14 @@ class Planner {
     if (containers.empty()) return false;
     const std::set<std::string> family = structs_between(containers, member.container);
     if (!family.count(old_.at(member.container).name)) return false;
+    std::vector<int> family_types;
     for (const auto& name : family)
       for (int k : indices_of(name)) {
         // A container whose own structs change would be visited once per place: not per container.
         if (compare_.changed(k) >= 0) return false;
-        member.family.push_back(k);
+        family_types.push_back(k);
       }
+    std::vector<ContainerHolds> places;
     std::string where;
     for (const auto& [place, held] : found->holds) {
       ContainerHolds c;
@@ -856,8 +869,10 @@ class Planner {
         c.text = fmt::format("{}.{}", old_.spell(c.container), m->name);
       }
       where += fmt::format("{}{} holds {}", where.empty() ? "" : ", ", c.text, old_.spell(c.pointee));
-      member.per_container.push_back(std::move(c));
+      places.push_back(std::move(c));
     }
+    member.family = std::move(family_types);
+    member.per_container = std::move(places);
     std::string calls;
     for (const auto& f : found->calls) calls += (calls.empty() ? "" : ", ") + f;
     notes_.push_back(fmt::format("{} holds one struct per {}, as graft-cc's records of every call of {} say: {}; "
@@ -865,12 +880,17 @@ class Planner {
                                  "of these", member.name, old_.spell(containers.front()), calls, where));
     return true;
   }
+  // Whether a global's key or identity ("conns", "main.c::conns",
+  // "main.c::f.count") is what the compiler and the user call `name`.
+  static bool global_named(const std::string& key, const std::string& name) {
+    return key == name || key.ends_with("::" + name);
+  }
   // "srv.conns" for the member at `offset` of global `name` (`loaded`: the
   // member points to the container), "jobs" for the global itself, else "srv+8".
   std::string global_place_text(const std::string& name, uint64_t offset, bool loaded) const {
     if (!offset && !loaded) return name;
     for (const auto& v : old_.variables) {
-      if (v.key != name && !v.key.ends_with("::" + name)) continue;
+      if (!global_named(v.key, name)) continue;
       if (v.type < 0 || old_.at(v.type).kind != TypeKind::Struct) break;
       for (const auto& m : old_.at(v.type).members)
         if (m.offset == offset && !m.name.empty()) return name + "." + m.name;
@@ -890,7 +910,7 @@ class Planner {
         const DataRoot* found = nullptr;
         int matches = 0;
         for (const auto& r : roots_)
-          if (r.identity == c.global || r.variable == c.global || r.identity.ends_with("::" + c.global)) {
+          if (global_named(r.identity, c.global) || r.variable == c.global) {
             found = &r;
             ++matches;
           }
@@ -915,7 +935,7 @@ class Planner {
     const Variable* found = nullptr;
     for (const auto& v : old_.variables)
       if (!v.constant && !v.thread_local_storage && v.type >= 0 && untyped_word(v.type) &&
-          (v.key == name || v.key.ends_with("::" + name))) {
+          global_named(v.key, name)) {
         if (found) return nullptr;  // two statics of that name
         found = &v;
       }
@@ -931,8 +951,6 @@ class Planner {
   // (check_reachable's note says so).
   Status find_untyped_globals() {
     if (changes_.empty()) return ok();
-    std::map<int, std::string> hideable;
-    if (facts_) hideable = hideable_changes();
     std::string unrecorded;
     if (facts_)
       for (const auto& [unit, functions] : old_.unit_functions)
@@ -946,15 +964,12 @@ class Planner {
       const std::string name = v.key.substr(v.key.rfind("::") == std::string::npos ? 0 : v.key.rfind("::") + 2);
       if (auto declared = declared_globals_.find(v.key); declared != declared_globals_.end()) {
         if (declared->second.first >= 0)
-          untyped_globals_.push_back({identity, v.key, declared->second.first, declared->second.second});
+          untyped_globals_.push_back({identity, v.key, declared->second.first, declared->second.second, false});
         continue;
       }
-      if (!facts_ || hideable.empty()) continue;
-      MemberHolds holds = facts_->holds("global " + name, 0, [&](const std::string& function) {
-        for (const auto& [unit, functions] : old_.unit_functions)
-          if (!facts_->recorded(unit) && functions.count(function)) return true;
-        return false;
-      });
+      if (!facts_ || hideable_changes().empty()) continue;
+      MemberHolds holds =
+          facts_->holds("global " + name, 0, [this](const std::string& f) { return foreign_caller_of(f); });
       if (!unrecorded.empty()) holds.unknown.insert(unrecorded + " was not built with graft-cc and may store into it");
       const std::set<int> types = recorded_types(holds);
       const bool pointer = old_.at(v.type).kind == TypeKind::Pointer;
@@ -965,15 +980,12 @@ class Planner {
         for (const auto& f : holds.functions) where += (where.empty() ? "" : ", ") + f;
         untyped_globals_.push_back({identity, v.key, *types.begin(),
                                     fmt::format("global {}, recorded by graft-cc to hold only {} * (stored in {})",
-                                                v.key, old_.spell(*types.begin()), where)});
+                                                v.key, old_.spell(*types.begin()), where),
+                                    true});
         continue;
       }
       if (holds.unknown.empty()) {
-        if (leads.empty()) {
-          std::vector<bool> targets(old_.types.size());
-          for (const auto& [i, why] : hideable) targets[static_cast<size_t>(i)] = true;
-          leads = compare_.reaches(std::move(targets), declared_edges());
-        }
+        if (leads.empty()) leads = leading_to_hiding();
         if (std::none_of(types.begin(), types.end(), [&](int k) { return leads[static_cast<size_t>(k)]; })) continue;
       }
       const std::string what = what_it_holds(types, holds);
@@ -990,7 +1002,7 @@ class Planner {
   // The old types of the structs graft-cc's records name (a typedef's
   // anonymous struct by its typedef name); one the old build does not
   // define is a reason graft cannot tell.
-  std::set<int> recorded_types(MemberHolds& holds) const {
+  std::set<int> recorded_types(MemberHolds& holds) {
     std::set<int> types;
     for (const auto& name : holds.types) {
       const auto found = indices_of(name);
@@ -1213,6 +1225,8 @@ class Planner {
   std::vector<UntypedGlobal> untyped_globals_;
   const MemberFacts* facts_;
   DeclarationQuestions* questions_ = nullptr;  // filled when graft diff asks (--questions)
+  std::optional<std::map<int, std::string>> hideable_;  // hideable_changes(), once
+  std::map<std::string, std::vector<int>> aggregates_;  // indices_of: the complete structs and unions by name
   // What the records cannot settle: its name, and it with the lines that do.
   std::vector<std::pair<std::string, std::string>> asked_members_, asked_globals_;
 };

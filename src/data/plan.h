@@ -119,7 +119,8 @@ struct UntypedGlobal {
   std::string identity;  // the global's, as symbols have it
   std::string variable;  // its DWARF key, for messages
   int pointee = -1;      // a struct, in old_types
-  std::string source;    // "recorded by graft-cc ...", "GRAFT_GLOBAL_POINTS_TO(keep, eng) at t.c:3"
+  std::string source;    // "global keep, recorded by graft-cc ...", "GRAFT_GLOBAL_POINTS_TO(keep, eng) at t.c:3"
+  bool recorded = false;  // graft-cc's records said it, not the user (as DeclaredPointer::recorded)
 };
 
 struct DataPlan {

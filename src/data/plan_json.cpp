@@ -96,7 +96,8 @@ std::string encode_data_plan(const DataPlan& plan) {
   }
   json globals = json::array();
   for (const auto& g : plan.untyped_globals)
-    globals.push_back({{"identity", g.identity}, {"variable", g.variable}, {"pointee", g.pointee}, {"source", g.source}});
+    globals.push_back({{"identity", g.identity}, {"variable", g.variable}, {"pointee", g.pointee},
+                       {"source", g.source}, {"recorded", g.recorded}});
   json out{{"old_types", table_to_json(plan.old_types)}, {"new_types", table_to_json(plan.new_types)},
            {"changes", changes}, {"roots", roots}, {"notes", plan.notes}, {"frame_holders", holders},
            {"user_transformers", plan.user_transformers}, {"user_transformer_file", plan.user_transformer_file},
@@ -221,7 +222,7 @@ Result<DataPlan> decode_data_plan(const std::string& text) {
       for (const auto& g : j.at("untyped_globals"))
         plan.untyped_globals.push_back({g.at("identity").get<std::string>(), g.at("variable").get<std::string>(),
                                         check(plan.old_types, g.at("pointee").get<int>(), false),
-                                        g.at("source").get<std::string>()});
+                                        g.at("source").get<std::string>(), g.value("recorded", false)});
     plan.irreversible = j.value("irreversible", std::string());
     plan.exact = j.value("exact", false);
     plan.set_at_commit = j.value("set_at_commit", std::vector<std::string>());

@@ -1087,7 +1087,7 @@ std::string explain_patch(const Patch& patch) {
     out += p.recorded ? fmt::format("  recorded {}: followed like it\n", p.source)
                       : fmt::format("  declared {}: followed like a {} *\n", p.source, plan->old_types.spell(p.pointee));
   for (const auto& g : plan->untyped_globals)
-    out += g.source.starts_with("global ")
+    out += g.recorded
                ? fmt::format("  recorded {}: followed like it\n", g.source)
                : fmt::format("  declared {}: followed like a {} *\n", g.source, plan->old_types.spell(g.pointee));
   for (const auto& u : plan->declared_union_members)

@@ -415,8 +415,10 @@ class Transfer {
     if (!made) {
       const TransferSide& side = old_version ? old_ : new_;
       const Code& code = old_version ? old_code_ : new_code_;
-      made.emplace(side.build, code, old_version ? old_loops_ : new_loops_, [this](const std::string& callee) { return same_callee(callee); }, escaped(side, code),
-                   [&side, &code](int64_t offset) { return local_at(side, code, offset); });
+      made.emplace(
+          side.build, code, old_version ? old_loops_ : new_loops_,
+          [this](const std::string& callee) { return same_callee(callee); }, escaped(side, code),
+          [&side, &code](int64_t offset) { return local_at(side, code, offset); });
     }
     return *made;
   }

@@ -205,7 +205,6 @@ class Traversal {
     for (const auto& thread : input.threads)
       if (const MemoryMap* m = memory_.mapping(thread.stack_pointer)) stacks_.push_back(m);
     find_container_places();
-    index_member_places();
   }
 
   // A value of `type` at `address` (a global, a local in a stack slot),
@@ -398,6 +397,7 @@ class Traversal {
   void find_container_places() {
     const auto& types = plan_.old_types.types;
     carriers_.resize(plan_.untyped_members.size());
+    with_member_places_.assign(types.size(), false);
     for (size_t k = 0; k < plan_.untyped_members.size(); ++k) {
       const UntypedMember& u = plan_.untyped_members[k];
       if (u.per_container.empty()) continue;
@@ -418,14 +418,12 @@ class Traversal {
         const ContainerHolds& place = u.per_container[p];
         if (place.global.empty())
           for (size_t i = 0; i < types.size(); ++i)
-            if (types[i].kind == TypeKind::Struct && types[i].name == types[static_cast<size_t>(place.container)].name)
+            if (types[i].kind == TypeKind::Struct && types[i].name == types[static_cast<size_t>(place.container)].name) {
               member_places_[{static_cast<int>(i), place.offset}] = context;
+              with_member_places_[i] = true;
+            }
       }
     }
-  }
-  void index_member_places() {
-    with_member_places_.assign(plan_.old_types.types.size(), false);
-    for (const auto& [place, context] : member_places_) with_member_places_[static_cast<size_t>(place.first)] = true;
   }
   const ContainerHolds& context_place(int context) const {
     const auto [k, p] = contexts_[static_cast<size_t>(context)];
@@ -437,7 +435,7 @@ class Traversal {
   // The context of a struct's member: the struct's own within a container,
   // or the place the member is.
   int member_context(int type, uint64_t offset, int context) const {
-    if (member_places_.empty() || !with_member_places_[static_cast<size_t>(type)]) return context;
+    if (!with_member_places_[static_cast<size_t>(type)]) return context;
     auto place = member_places_.find({type, offset});
     return place == member_places_.end() ? context : place->second;
   }

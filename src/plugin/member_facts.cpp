@@ -273,6 +273,14 @@ class Recorder {
     out.insert("unknown\ta value graft-cc cannot follow" + in);
   }
 
+  // What a value may be, each an ORIGIN line's tail (see origins).
+  std::set<std::string> origins_of(llvm::Value* value, const std::string& where) const {
+    std::set<std::string> found;
+    std::set<const llvm::Value*> seen;
+    origins(value, where, found, seen);
+    return found;
+  }
+
   // A local whose address goes anywhere but its own loads and stores.
   static bool lifetime_or_debug(const llvm::User* user) {
     auto* intrinsic = llvm::dyn_cast<llvm::IntrinsicInst>(user);
@@ -304,11 +312,8 @@ class Recorder {
     if (!untyped_global(global)) return;
     const std::string head = "store\tglobal " + global.getName().str() + "\t0\t";
     if (global.hasInitializer() && !global.getInitializer()->isNullValue()) {
-      std::set<std::string> found;
-      std::set<const llvm::Value*> seen;
       const std::string where = "the initializer of " + global.getName().str();
-      origins(global.getInitializer(), where, found, seen);
-      for (const auto& origin : found) lines_.insert(head + where + "\t" + origin);
+      for (const auto& origin : origins_of(global.getInitializer(), where)) lines_.insert(head + where + "\t" + origin);
     }
     for (const llvm::User* user : global.users()) {
       if (llvm::isa<llvm::LoadInst>(user)) continue;
@@ -320,32 +325,27 @@ class Recorder {
   }
 
   void record_store(llvm::StoreInst& store, const llvm::Function& function) {
+    std::string head;  // CONTAINER OFFSET FUNCTION
     if (auto* global = llvm::dyn_cast<llvm::GlobalVariable>(store.getPointerOperand());
         global && untyped_global(*global)) {
-      std::set<std::string> found;
-      std::set<const llvm::Value*> seen;
-      origins(store.getValueOperand(), function.getName().str(), found, seen);
-      for (const auto& origin : found)
-        lines_.insert("store\tglobal " + global->getName().str() + "\t0\t" + function.getName().str() + "\t" + origin);
-      return;
+      head = "global " + global->getName().str() + "\t0\t" + function.getName().str();
+    } else {
+      auto ref = member_of(store.getPointerOperand());
+      if (!ref) return;
+      const std::string container = container_name(*ref);
+      if (container.empty()) return;
+      head = container + "\t" + std::to_string(ref->offset) + "\t" + function.getName().str();
+      if (ref->in_union) {
+        std::string spelled;
+        llvm::raw_string_ostream stream(spelled);
+        if (ref->type) ref->type->print(stream);
+        lines_.insert("union\t" + head + "\t" + stream.str());
+        return;
+      }
+      if (!untyped_word(ref->type)) return;
     }
-    auto ref = member_of(store.getPointerOperand());
-    if (!ref) return;
-    const std::string container = container_name(*ref);
-    if (container.empty()) return;
-    const std::string head = container + "\t" + std::to_string(ref->offset) + "\t" + function.getName().str();
-    if (ref->in_union) {
-      std::string spelled;
-      llvm::raw_string_ostream stream(spelled);
-      if (ref->type) ref->type->print(stream);
-      lines_.insert("union\t" + head + "\t" + stream.str());
-      return;
-    }
-    if (!untyped_word(ref->type)) return;
-    std::set<std::string> found;
-    std::set<const llvm::Value*> seen;
-    origins(store.getValueOperand(), function.getName().str(), found, seen);
-    for (const auto& origin : found) lines_.insert("store\t" + head + "\t" + origin);
+    for (const auto& origin : origins_of(store.getValueOperand(), function.getName().str()))
+      lines_.insert("store\t" + head + "\t" + origin);
   }
 
   // What a function returning an untyped word returns (void *zmalloc(...),
@@ -353,10 +353,8 @@ class Recorder {
   void record_return(llvm::ReturnInst& ret, const llvm::Function& function) {
     llvm::Value* value = ret.getReturnValue();
     if (!value || !untyped_word(function.getReturnType())) return;
-    std::set<std::string> found;
-    std::set<const llvm::Value*> seen;
-    origins(value, function.getName().str(), found, seen);
-    for (const auto& origin : found) lines_.insert("return\t" + function.getName().str() + "\t" + origin);
+    for (const auto& origin : origins_of(value, function.getName().str()))
+      lines_.insert("return\t" + function.getName().str() + "\t" + origin);
   }
 
   // A static initializer stores too, with no instruction (static struct
@@ -379,10 +377,7 @@ class Recorder {
         record_initializer(element, global, depth + 1);
         continue;
       }
-      std::set<std::string> found;
-      std::set<const llvm::Value*> seen;
-      origins(element, "the initializer of " + global.getName().str(), found, seen);
-      for (const auto& origin : found)
+      for (const auto& origin : origins_of(element, "the initializer of " + global.getName().str()))
         lines_.insert("store\t" + name + "\t" + std::to_string(layout->getElementOffset(k)) + "\tthe initializer of " +
                       global.getName().str() + "\t" + origin);
     }
@@ -444,9 +439,7 @@ class Recorder {
     if (callee->hasLocalLinkage() && !callee->hasAddressTaken()) return;
     for (unsigned k = 0; k < call.arg_size(); ++k) {
       if (!untyped_word(call.getArgOperand(k)->getType())) continue;
-      std::set<std::string> found;
-      std::set<const llvm::Value*> seen;
-      origins(call.getArgOperand(k), function.getName().str(), found, seen);
+      const std::set<std::string> found = origins_of(call.getArgOperand(k), function.getName().str());
       for (const auto& origin : found) lines_.insert("arg\t" + name + "\t" + std::to_string(k) + "\t" + origin);
       // With every other argument: the container it may go into (list_add(&conns, c)), so
       // that graft diff can tell what a generic container holds per container.
@@ -572,7 +565,7 @@ class Recorder {
         if (!(global && global_of_type(*global, tag))) {
           note_made(to, (opcode == llvm::Instruction::IntToPtr ? "an integer made a pointer to it in " : "a cast to it in ") + where);
           // The address it is made from may have been kept as that other type already.
-          if (auto* instruction = llvm::dyn_cast<llvm::Instruction>(&cast); instruction && kept_before_cast(cast.getOperand(0)))
+          if (llvm::isa<llvm::Instruction>(&cast) && kept_before_cast(cast.getOperand(0)))
             note_kept(to, "kept as another type before a cast to it in " + where);
         }
       }
@@ -762,7 +755,7 @@ class Recorder {
         else if (s && call->isInlineAsm()) note_kept(s, "given to inline assembly" + in);
         // Through `...`, the callee reads it from a va_list, untyped.
         else if (s && call->getFunctionType()->isVarArg() && k >= fixed && !formats)
-          note_kept(s, "passed through ... " + in);
+          note_kept(s, "passed through ..." + in);
       }
       return;
     }
