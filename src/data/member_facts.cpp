@@ -80,6 +80,7 @@ void MemberFacts::add(const std::vector<std::string>& origin, const std::string&
   const std::string& kind = origin[0];
   if (kind == "type" && origin.size() == 2) {
     out.types.insert(origin[1]);
+    out.stored_by[origin[1]].insert(function);
   } else if (kind == "member" && origin.size() == 3) {
     if (auto offset = number(origin[2])) collect({origin[1], *offset}, foreign_caller, out, visiting, depth + 1);
     else out.unknown.insert("a value of " + origin[1] + " in " + function);

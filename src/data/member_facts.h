@@ -27,6 +27,7 @@ struct MemberHolds {
   std::set<std::string> types;         // "struct job", "struct THREAD" (a typedef'd anonymous struct)
   std::set<std::string> unknown;       // why graft cannot tell, each "returned by malloc in main"
   std::set<std::string> functions;     // where the stores are
+  std::map<std::string, std::set<std::string>> stored_by;  // each of `types`: the functions that store it
 };
 
 // Where a container lives, as graft-cc names it: a global (by its

@@ -456,7 +456,7 @@ class Planner {
         if (kind != TypeKind::Pointer && kind != TypeKind::Union)
           return refuse(d, "{}.{} is {}, neither a pointer nor a union", old_.spell(container), d.args[1],
                         old_.spell(field.type));
-        opaque_.insert({container, field.offset});
+        opaque_.emplace(std::pair{container, field.offset}, d.text() + " at " + d.where);
         continue;
       }
       if (d.kind == DataDirective::Kind::PointsTo || d.kind == DataDirective::Kind::PointsInto) {
@@ -649,7 +649,8 @@ class Planner {
         return ok();
       }
     }
-    std::set<std::pair<int, uint64_t>> declared(opaque_.begin(), opaque_.end());
+    std::set<std::pair<int, uint64_t>> declared;
+    for (const auto& [member, source] : opaque_) declared.insert(member);
     for (const auto& p : pointers_) declared.insert({p.container, p.offset});
     const MemberFacts::ForeignCaller foreign_caller = [this](const std::string& f) { return foreign_caller_of(f); };
     struct Unsettled {
@@ -728,13 +729,18 @@ class Planner {
         untyped_.push_back(std::move(member));
         continue;
       }
+      const std::string subject = fmt::format("{}.{}", old_.spell(u.container), u.field);
+      if (auto why = beyond_declarations(u.types, u.holds, leads)) {
+        unanswerable_.push_back({subject, *why});
+        ask(subject, u.holds, u.types, {});
+        continue;
+      }
       const std::string what = what_it_holds(u.types, u.holds);
       const std::string name = directive_name(old_.at(u.container).name);
-      asked.push_back({fmt::format("{}.{}", old_.spell(u.container), u.field),
-                       fmt::format("{}.{} ({}): GRAFT_POINTS_TO({}, {}, STRUCT); or, if it never holds a changed "
-                                   "struct, GRAFT_OPAQUE({}, {});",
-                                   old_.spell(u.container), u.field, what, name, u.field, name, u.field)});
-      ask(fmt::format("{}.{}", old_.spell(u.container), u.field), u.holds, u.types,
+      asked.push_back({subject, fmt::format("{} ({}): GRAFT_POINTS_TO({}, {}, STRUCT); or, if it never holds a changed "
+                                            "struct, GRAFT_OPAQUE({}, {});",
+                                            subject, what, name, u.field, name, u.field)});
+      ask(subject, u.holds, u.types,
           {fmt::format("GRAFT_POINTS_TO({}, {}, STRUCT);", name, u.field), fmt::format("GRAFT_OPAQUE({}, {});", name, u.field)});
     }
     asked_members_ = std::move(asked);
@@ -757,14 +763,8 @@ class Planner {
   // What find_untyped_members and find_untyped_globals could not settle,
   // refused at once, every member and global with the lines that settle it.
   Status refuse_unsettled() {
-    if (asked_members_.empty() && asked_globals_.empty()) return ok();
-    // A few are said in full; many, by name (the line would run to kilobytes), with where to read them.
-    std::string all, hiding;
-    const size_t total = asked_members_.size() + asked_globals_.size();
-    for (const auto* asked : {&asked_members_, &asked_globals_})
-      for (const auto& [subject, text] : *asked)
-        all += total <= kQuestionsInFull ? " " + text : (all.empty() ? " " : ", ") + subject;
-    if (total > kQuestionsInFull) all += ";";
+    if (unanswerable_.empty() && asked_members_.empty() && asked_globals_.empty()) return ok();
+    std::string hiding;
     for (const auto& [i, why] : hideable_changes()) {
       if (hiding.size() > 400) {
         hiding += ", ...";
@@ -772,7 +772,36 @@ class Planner {
       }
       hiding += fmt::format("{}{} ({})", hiding.empty() ? "" : ", ", old_.spell(i), why);
     }
-    if (questions_) questions_->hiding = hiding;
+    if (questions_) {
+      questions_->hiding = hiding;
+      questions_->settleable = unanswerable_.empty();
+    }
+    const size_t total = asked_members_.size() + asked_globals_.size();
+    if (!unanswerable_.empty()) {
+      // Nothing the user can write makes the update safe: say that first,
+      // not a list of questions whose answers could only be wrong.
+      std::string which;
+      for (size_t n = 0; n < unanswerable_.size(); ++n) {
+        if (n == kQuestionsInFull) {
+          which += fmt::format("; and {} more", unanswerable_.size() - n);
+          break;
+        }
+        which += fmt::format("{}{} {}", n ? "; " : "", unanswerable_[n].first, unanswerable_[n].second);
+      }
+      return make_error("graft cannot build this update: no declaration can make it safe: {}; the running process "
+                        "cannot take this release (restart it into the new build){}; nothing was written",
+                        which,
+                        total ? fmt::format(" ({} other untyped member{} or global{} {} asked about too: graft diff "
+                                            "--questions FILE writes them all)",
+                                            total, total == 1 ? "" : "s", total == 1 ? "" : "s", total == 1 ? "is" : "are")
+                              : "");
+    }
+    // A few are said in full; many, by name (the line would run to kilobytes), with where to read them.
+    std::string all;
+    for (const auto* asked : {&asked_members_, &asked_globals_})
+      for (const auto& [subject, text] : *asked)
+        all += total <= kQuestionsInFull ? " " + text : (all.empty() ? " " : ", ") + subject;
+    if (total > kQuestionsInFull) all += ";";
     auto count = [](size_t n, const char* what) {
       return n ? fmt::format("{} untyped {}{}", n, what, n == 1 ? "" : "s") : std::string();
     };
@@ -984,9 +1013,14 @@ class Planner {
                                     true});
         continue;
       }
-      if (holds.unknown.empty()) {
-        if (leads.empty()) leads = leading_to_hiding();
-        if (std::none_of(types.begin(), types.end(), [&](int k) { return leads[static_cast<size_t>(k)]; })) continue;
+      if (leads.empty()) leads = leading_to_hiding();
+      if (holds.unknown.empty() &&
+          std::none_of(types.begin(), types.end(), [&](int k) { return leads[static_cast<size_t>(k)]; }))
+        continue;
+      if (auto why = beyond_declarations(types, holds, leads)) {
+        unanswerable_.push_back({"global " + v.key, *why});
+        ask("global " + v.key, holds, types, {});
+        continue;
       }
       const std::string what = what_it_holds(types, holds);
       asked.push_back({"global " + v.key, fmt::format("global {} ({}): GRAFT_GLOBAL_POINTS_TO({}, STRUCT); or, if it "
@@ -1029,6 +1063,91 @@ class Planner {
     return what;
   }
 
+  // Why no declaration can settle an untyped member or global, if none can:
+  // the records show it holds several structs, one of which leads to a
+  // change (so GRAFT_POINTS_TO, one struct, and GRAFT_OPAQUE, none that
+  // leads to a change, would both be false), and values they cannot follow
+  // too (so they cannot be checked value by value at the commit either).
+  std::optional<std::string> beyond_declarations(const std::set<int>& types, const MemberHolds& holds,
+                                                 const std::vector<bool>& leads) {
+    if (holds.unknown.empty() || types.size() < 2) return std::nullopt;
+    std::vector<int> leading;
+    for (int k : types)
+      if (leads[static_cast<size_t>(k)]) leading.push_back(k);
+    if (leading.empty()) return std::nullopt;
+    std::string named;
+    for (size_t n = 0; n < leading.size() && n < 3; ++n)
+      named += fmt::format("{}{} ({})", n ? ", " : "", old_.spell(leading[n]),
+                           hideable_changes().count(leading[n]) ? "which changes" : "which leads to a changed struct");
+    if (leading.size() > 3) named += fmt::format(" and {} more that lead to one", leading.size() - 3);
+    return fmt::format("holds {} among {} structs graft-cc's records show stored there, and values they cannot follow "
+                       "({}{}): GRAFT_POINTS_TO would name one struct of several, GRAFT_OPAQUE would hide a changed "
+                       "one, and nothing at run time tells which struct a value is",
+                       named, types.size(), *holds.unknown.begin(),
+                       holds.unknown.size() > 1 ? fmt::format(" and {} more", holds.unknown.size() - 1) : "");
+  }
+
+  // A declaration graft-cc's records contradict would apply and break the
+  // program: GRAFT_POINTS_TO naming one struct where the program stores
+  // another too (that one would be transformed as the declared struct), or
+  // GRAFT_OPAQUE on a member the program stores a struct into that leads to
+  // a changed one (which would then be missed). Refused, naming the stores.
+  Status check_declarations_against_records() {
+    if (!facts_) return ok();
+    const MemberFacts::ForeignCaller foreign_caller = [this](const std::string& f) { return foreign_caller_of(f); };
+    std::optional<std::vector<bool>> leads;
+    auto check = [&](const std::string& source, const std::string& subject, const MemberHolds& holds,
+                     int pointee) -> Status {
+      for (const auto& [name, functions] : holds.stored_by) {
+        const auto found = indices_of(name);
+        if (found.empty()) continue;
+        const int k = found.front();
+        std::string where;
+        for (const auto& f : functions) where += (where.empty() ? "" : ", ") + f;
+        if (pointee >= 0 && records_name(k) != records_name(pointee))
+          return make_error("{} is contradicted by graft-cc's records: {} also store{} a {} into {}, and a value "
+                            "followed as the wrong struct would be transformed as one: remove the line (graft diff "
+                            "then settles {} from the records, or says why it cannot); nothing was written",
+                            source, where, functions.size() == 1 ? "s" : "", old_.spell(k), subject, subject);
+        if (pointee >= 0) continue;
+        if (!leads) leads = leading_to_hiding();
+        if (!(*leads)[static_cast<size_t>(k)]) continue;
+        return make_error("{} is contradicted by graft-cc's records: {} store{} a {} into {}, {}, which the update "
+                          "must find: remove the line (graft diff then settles {} from the records, or says why it "
+                          "cannot); nothing was written",
+                          source, where, functions.size() == 1 ? "s" : "", old_.spell(k), subject,
+                          hideable_changes().count(k) ? "a struct that changes" : "a struct that leads to a changed one",
+                          subject);
+      }
+      return ok();
+    };
+    auto member_holds = [&](int container, uint64_t offset) -> std::optional<MemberHolds> {
+      const Type& t = old_.at(container);
+      if (t.name.empty() || old_.system_types.count(container)) return std::nullopt;  // a library's: no records
+      const bool untyped = std::any_of(t.members.begin(), t.members.end(), [&](const Member& m) {
+        return m.offset == offset && !m.bit_size && untyped_word(m.type);
+      });
+      if (!untyped) return std::nullopt;
+      return facts_->holds(t.name, offset, foreign_caller);
+    };
+    for (const auto& p : pointers_) {
+      if (p.recorded || p.interior) continue;
+      if (auto holds = member_holds(p.container, p.offset))
+        GRAFT_TRY(check(p.source, fmt::format("{} at offset {}", old_.spell(p.container), p.offset), *holds, p.pointee));
+    }
+    for (const auto& [member, source] : opaque_)
+      if (auto holds = member_holds(member.first, member.second))
+        GRAFT_TRY(check(source, fmt::format("{} at offset {}", old_.spell(member.first), member.second), *holds, -1));
+    for (const auto& v : old_.variables) {
+      auto declared = declared_globals_.find(v.key);
+      if (declared == declared_globals_.end()) continue;
+      const std::string name = v.key.substr(v.key.rfind("::") == std::string::npos ? 0 : v.key.rfind("::") + 2);
+      GRAFT_TRY(check(declared->second.second, "global " + v.key, facts_->holds("global " + name, 0, foreign_caller),
+                      declared->second.first));
+    }
+    return ok();
+  }
+
   // One question for graft diff --questions: what the records say of it, in full.
   void ask(std::string subject, const MemberHolds& holds, const std::set<int>& types, std::vector<std::string> directives) {
     if (!questions_) return;
@@ -1051,7 +1170,9 @@ class Planner {
   Status find_roots() {
     std::map<std::string, const Variable*> after;
     for (const auto& v : new_.variables) after.emplace(v.key, &v);
-    // What the user must declare is asked first, all at once (members and globals).
+    // What the user must declare is asked first, all at once (members and
+    // globals), once what the user declared is checked against the records.
+    GRAFT_TRY(check_declarations_against_records());
     GRAFT_TRY(find_untyped_members());
     GRAFT_TRY(find_untyped_globals());
     GRAFT_TRY(refuse_unsettled());
@@ -1219,7 +1340,7 @@ class Planner {
   const std::vector<DataDirective>& directives_;
   std::vector<DeclaredPointer> pointers_;
   std::vector<DeclaredUnionMember> union_members_;
-  std::set<std::pair<int, uint64_t>> opaque_;  // GRAFT_OPAQUE: container, offset
+  std::map<std::pair<int, uint64_t>, std::string> opaque_;  // GRAFT_OPAQUE: container, offset -> source
   std::vector<UntypedMember> untyped_;
   std::map<std::string, std::pair<int, std::string>> declared_globals_;  // GRAFT_GLOBAL_*: key -> pointee (-1: opaque), source
   std::vector<UntypedGlobal> untyped_globals_;
@@ -1229,6 +1350,8 @@ class Planner {
   std::map<std::string, std::vector<int>> aggregates_;  // indices_of: the complete structs and unions by name
   // What the records cannot settle: its name, and it with the lines that do.
   std::vector<std::pair<std::string, std::string>> asked_members_, asked_globals_;
+  // What no declaration can settle: its name, and why.
+  std::vector<std::pair<std::string, std::string>> unanswerable_;
 };
 
 }  // namespace

@@ -190,11 +190,12 @@ struct DataPlan {
 struct DeclarationQuestion {
   std::string subject;                  // "struct listNode.value", "global spare"
   std::string why;                      // "holds struct client or ...; returned by malloc in init"
-  std::vector<std::string> directives;  // the lines that would settle it, one of which to keep
+  std::vector<std::string> directives;  // the lines that would settle it, one of which to keep (none: no line can)
 };
 struct DeclarationQuestions {
   std::string hiding;  // the changed structs that may hide, with why
   std::vector<DeclarationQuestion> asked;
+  bool settleable = true;  // false: some question has no answer that makes the update safe
 };
 
 // Compares the types of two builds. `identity_of(variable, new_build)` maps a

@@ -49,7 +49,14 @@ Status write_questions(const std::filesystem::path& file, const DeclarationQuest
       "// a claim about the running program: check it against the code that stores there. Then pass this\n"
       "// file to graft diff --transform (it may also hold your transformers).\n"
       "#include <graft/graft.h>\n";
+  if (!questions.settleable)
+    text += "//\n// Some have no answer (\"no declaration can settle it\"): while they stand, this release cannot be\n"
+            "// applied to a running process whatever the others say.\n";
   for (const auto& q : questions.asked) {
+    if (q.directives.empty()) {
+      text += "\n// " + q.subject + ": no declaration can settle it: " + q.why + "\n";
+      continue;
+    }
     text += "\n// " + q.subject + ": " + q.why + "\n";
     for (const auto& d : q.directives) text += "// " + d + "\n";
   }
@@ -136,8 +143,8 @@ class Generator {
     if (!planned) {
       if (request_.questions_file.empty() || questions.asked.empty()) return planned.error();
       GRAFT_TRY(write_questions(request_.questions_file, questions));
-      return make_error("{}; every question is in {}, to edit and pass as --transform", planned.error().message,
-                        request_.questions_file.string());
+      return make_error("{}; every question is in {}{}", planned.error().message, request_.questions_file.string(),
+                        questions.settleable ? ", to edit and pass as --transform" : "");
     }
     plan_ = std::move(*planned);
     for (const auto& id : plan_.retyped_globals()) retyped_.insert(id);

@@ -307,5 +307,85 @@ TEST_F(MemberFacts, AStoreByCodeNotBuiltWithGraftCcIsAskedAtDiff) {
   EXPECT_EQ(result.err.find("lnode"), std::string::npos) << result.err;
 }
 
+// A declaration graft-cc's records contradict would apply and break the
+// program: GRAFT_POINTS_TO naming one struct where the program stores others
+// too (they would be transformed as that struct), GRAFT_OPAQUE on a member
+// or global a changed struct is stored into (it would be left behind).
+// Each is refused at diff time, naming the store.
+TEST_F(MemberFacts, ADeclarationTheRecordsContradictIsRefused) {
+  const auto v1 = build_program(dir, "perlist", "v1", perlist_flags());
+  const auto v2 = build_program(dir, "perlist", "v2", perlist_flags());
+  const std::vector<std::string> voidglobal_flags = {"-I" + (programs_dir() / "voidglobal" / "common").string()};
+  const auto g1 = build_program(dir, "voidglobal", "v1", voidglobal_flags);
+  const auto g2 = build_program(dir, "voidglobal", "v2", voidglobal_flags);
+  struct Case {
+    fs::path old_build, new_build;
+    std::string line;
+    std::vector<std::string> expected;
+  };
+  const std::vector<Case> cases = {
+      {v1, v2, "GRAFT_POINTS_TO(lnode, value, conn);",
+       {"GRAFT_POINTS_TO(lnode, value, conn) at ", "is contradicted by graft-cc's records: list_add also stores a "
+        "struct job into struct lnode at offset 8", "remove the line"}},
+      {v1, v2, "GRAFT_OPAQUE(lnode, value);",
+       {"GRAFT_OPAQUE(lnode, value) at ", "is contradicted by graft-cc's records: list_add stores a struct conn into "
+        "struct lnode at offset 8, a struct that changes, which the update must find"}},
+      {g1, g2, "GRAFT_GLOBAL_POINTS_TO(keep, cfg);",
+       {"GRAFT_GLOBAL_POINTS_TO(keep, cfg) at ", "make also stores a struct eng into global keep"}},
+      {g1, g2, "GRAFT_GLOBAL_OPAQUE(keep);",
+       {"GRAFT_GLOBAL_OPAQUE(keep) at ", "make stores a struct eng into global keep, a struct that changes"}},
+  };
+  for (const auto& c : cases) {
+    const auto directives = dir.path() / "directives.c";
+    std::ofstream(directives) << "#include <graft/graft.h>\n" << c.line << "\n";
+    const auto patch = dir.path() / "contradicted.graft";
+    auto refused = graft({"diff", c.old_build.string(), c.new_build.string(), "-o", patch.string(), "--transform",
+                          directives.string()});
+    EXPECT_EQ(refused.exit_code, 1) << c.line;
+    EXPECT_TRUE(one_line(refused.err)) << refused.err;
+    for (const auto& expected : c.expected)
+      EXPECT_NE(refused.err.find(expected), std::string::npos) << expected << "\n" << refused.err;
+    EXPECT_NE(refused.err.find("nothing was written"), std::string::npos) << refused.err;
+    EXPECT_FALSE(fs::exists(patch));
+  }
+}
+
+// A member that holds a changed struct among several others, and values
+// graft-cc cannot follow too (here list_add is also called by code not built
+// with graft-cc), has no true declaration: GRAFT_POINTS_TO would name one
+// struct of three, GRAFT_OPAQUE would hide the connections. graft diff says
+// the release cannot be applied live rather than ask for an answer that
+// could only be wrong (redis 7.0.2 -> 7.0.3's listNode.value).
+TEST_F(MemberFacts, AMemberNoDeclarationCanSettleSaysTheReleaseNeedsARestart) {
+  auto stray = [&](const std::string& version) {
+    const fs::path object = dir.path() / ("stray-" + version + ".o");
+    auto compiled = run({"clang-14", "-g", "-O2", "-c", (programs_dir() / "perlist" / "foreign" / "stray.c").string(),
+                         "-I", (programs_dir() / "perlist" / "common").string(), "-o", object.string()});
+    EXPECT_EQ(compiled.exit_code, 0) << compiled.err;
+    return object.string();
+  };
+  const auto v1 = build_program(dir, "perlist", "v1", {perlist_flags()[0], stray("v1")});
+  const auto v2 = build_program(dir, "perlist", "v2", {perlist_flags()[0], stray("v2")});
+  const auto questions = dir.path() / "questions.c";
+  const auto patch = dir.path() / "refused.graft";
+  auto refused = graft({"diff", v1.string(), v2.string(), "-o", patch.string(), "--questions", questions.string()});
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_TRUE(one_line(refused.err)) << refused.err;
+  for (const char* expected :
+       {"graft cannot build this update: no declaration can make it safe: struct lnode.value holds ",
+        "struct conn (which changes)", "struct note (which changes)", "among 3 structs graft-cc's records show stored "
+        "there, and values they cannot follow (a parameter of list_add, which code not built with graft-cc may call",
+        "GRAFT_POINTS_TO would name one struct of several, GRAFT_OPAQUE would hide a changed one",
+        "the running process cannot take this release (restart it into the new build)", "nothing was written",
+        "every question is in "})
+    EXPECT_NE(refused.err.find(expected), std::string::npos) << expected << "\n" << refused.err;
+  EXPECT_EQ(refused.err.find("to edit and pass as --transform"), std::string::npos) << refused.err;
+  EXPECT_FALSE(fs::exists(patch));
+  std::ifstream in(questions);
+  const std::string skeleton((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(skeleton.find("// struct lnode.value: no declaration can settle it: holds "), std::string::npos) << skeleton;
+  EXPECT_EQ(skeleton.find("GRAFT_OPAQUE(lnode, value)"), std::string::npos) << skeleton;
+}
+
 }  // namespace
 }  // namespace graft::test
