@@ -242,6 +242,7 @@ class Planner {
       GRAFT_TRY(explain(i, j, name, change.details));
       changes_.push_back(std::move(change));
     }
+    GRAFT_TRY(refuse_renamed_structs());
     GRAFT_TRY(resolve_directives());
     GRAFT_TRY(find_roots());
     if (changes_.empty() && roots_.empty()) return DataPlan{};
@@ -331,6 +332,57 @@ class Planner {
       if (!holder.identity.empty() && !holder.locals.empty()) out.push_back(std::move(holder));
     }
     return out;
+  }
+
+  // A pointer whose pointee's tag changed (beanstalkd 1.12: `struct tube *`
+  // -> `struct Tube *`) with a layout that changed too: graft pairs old and
+  // new structs by name, so the objects such a pointer reaches would keep
+  // their old layout under the new code. Refused, for every member of a
+  // struct both versions name and every global both define. (A struct held
+  // by value is compared member by member and converted, whatever its tag.)
+  Status refuse_renamed_structs() {
+    std::set<std::pair<int, int>> seen;
+    auto check = [&](int old_type, int new_type, const std::string& where) -> Status {
+      const int from = pointee_struct(old_, old_type), to = pointee_struct(new_, new_type);
+      if (from < 0 || to < 0) return ok();
+      const Type& a = old_.at(from);
+      const Type& b = new_.at(to);
+      if (a.name.empty() || b.name.empty() || a.name == b.name || a.incomplete || b.incomplete) return ok();
+      if (!seen.insert({from, to}).second || !compare_.differs(from, to)) return ok();  // a new name only: read alike
+      return make_error("{} pointed to a {} and now points to a {}, whose layout differs ({}): graft converts a "
+                        "struct only into the struct of the same name, so the objects it points to would keep the "
+                        "old layout under the new code; such a release needs a restart (or a new version that keeps "
+                        "the old tag); nothing was written",
+                        where, old_.spell(from), new_.spell(to),
+                        a.size != b.size ? fmt::format("{} -> {} bytes", a.size, b.size) : std::string("its members"));
+    };
+    for (const auto& [name, i] : old_.named) {
+      const int j = new_.find(name);
+      if (j < 0 || old_.at(i).kind != TypeKind::Struct || new_.at(j).kind != TypeKind::Struct) continue;
+      for (const auto& x : old_.at(i).members)
+        for (const auto& y : new_.at(j).members)
+          if (!x.name.empty() && x.name == y.name)
+            GRAFT_TRY(check(x.type, y.type, fmt::format("{}.{}", old_.spell(i), x.name)));
+    }
+    std::map<std::string, int> after;
+    for (const auto& v : new_.variables) after.emplace(v.key, v.type);
+    for (const auto& v : old_.variables)
+      if (auto it = after.find(v.key); it != after.end() && v.type >= 0 && it->second >= 0)
+        GRAFT_TRY(check(v.type, it->second, "global " + v.key));
+    return ok();
+  }
+  // The struct a pointer leads to (through arrays and pointers to pointers),
+  // or -1: a struct held by value is not a pointee.
+  static int pointee_struct(const TypeTable& types, int i) {
+    bool through_pointer = false;
+    for (int hops = 0; i >= 0 && hops < 8; ++hops) {
+      const Type& t = types.at(i);
+      if (t.kind == TypeKind::Struct) return through_pointer ? i : -1;
+      if (t.kind != TypeKind::Pointer && t.kind != TypeKind::Array) return -1;
+      through_pointer = through_pointer || t.kind == TypeKind::Pointer;
+      i = t.target;
+    }
+    return -1;
   }
 
   // The explain lines of one changed aggregate; refuses a change no default transformer can make.

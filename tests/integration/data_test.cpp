@@ -827,6 +827,34 @@ TEST_F(DataChanges, AnIntrusiveListDeclaredWithPointsIntoIsTransformed) {
   EXPECT_NE(refused.err.find("not struct list_head"), std::string::npos) << refused.err;
 }
 
+// A struct the release renames (beanstalkd 1.12: struct tube -> struct
+// Tube), reached through a typed pointer. graft pairs old and new structs by
+// name: renamed and grown, its live objects would keep the old layout under
+// the new code (the new code read 0 for the jobs), so graft diff refuses;
+// renamed only, they read alike and the update applies.
+TEST_F(DataChanges, AStructRenamedAndChangedIsRefusedAndRenamedOnlyApplies) {
+  const std::vector<std::string> flags = {"-I" + (programs_dir() / "renamed" / "common").string()};
+  const auto v1 = build_program(dir, "renamed", "v1", flags), v2 = build_program(dir, "renamed", "v2", flags);
+  const auto patch = dir.path() / "renamed.graft";
+  auto refused = graft({"diff", v1.string(), v2.string(), "-o", patch.string()});
+  EXPECT_EQ(refused.exit_code, 1);
+  for (const char* expected : {"struct conn.use pointed to a struct tube and now points to a struct Tube, whose layout "
+                               "differs (16 -> 24 bytes)", "needs a restart", "nothing was written"})
+    EXPECT_NE(refused.err.find(expected), std::string::npos) << expected << "\n" << refused.err;
+  EXPECT_FALSE(std::filesystem::exists(patch));
+
+  const auto v3 = build_program(dir, "renamed", "v3", flags);
+  const auto made = diff(dir, v1, v3, "renamed-only.graft");
+  Process target({v1.string()});
+  ASSERT_EQ(target.ask("use 7 70"), "used");
+  auto applied = graft({"apply", std::to_string(target.pid()), made.patch.string()});
+  ASSERT_EQ(applied.exit_code, 0) << applied.err;
+  EXPECT_EQ(target.ask("v"), "3");
+  EXPECT_EQ(target.ask("r"), "7 70");
+  ASSERT_EQ(target.ask("use 8 80"), "used");
+  EXPECT_EQ(target.ask("r"), "8 80");
+}
+
 TEST_F(DataChanges, DirectivesThatDoNotMatchTheOldTypesAreRefusedAtDiff) {
   const auto v1 = build_program(dir, "annot", "v1");
   const auto v2 = build_program(dir, "annot", "v2");

@@ -1,0 +1,53 @@
+// Test target: a struct the next release renames (beanstalkd 1.12: struct
+// tube -> struct Tube), reached from a global through a typed pointer. v2
+// renames it and grows it: graft pairs structs by name, so it must refuse
+// rather than leave the live tubes in the old layout under the new code. v3
+// renames it only: the objects read alike, and the update applies.
+// The same source in every version (vN/main.c defines TUBE, its layout).
+// One command per line on stdin:
+//   use ID JOBS   a new tube for the connection
+//   r             the connection's tube: "ID JOBS"
+//   v             the version
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct conn {
+  int fd;
+  struct TUBE* use;
+};
+
+struct conn current;
+
+__attribute__((noinline)) static void handle(const char* line) {
+  int id = 0;
+  long jobs = 0;
+  if (sscanf(line, "use %d %ld", &id, &jobs) == 2) {
+    struct TUBE* t = calloc(1, sizeof *t);
+    t->id = id;
+    t->jobs = jobs;
+    current.use = t;
+    printf("used\n");
+  } else if (strcmp(line, "r") == 0) {
+    printf("%d %ld\n", current.use ? current.use->id : -1, current.use ? current.use->jobs : -1);
+  } else if (strcmp(line, "v") == 0) {
+    printf("%d\n", VERSION);
+  } else {
+    printf("?\n");
+  }
+  fflush(stdout);
+}
+
+__attribute__((noinline)) static int serve(void) {
+  char line[256];
+  printf("ready %d\n", (int)getpid());
+  fflush(stdout);
+  while (fgets(line, sizeof line, stdin)) {
+    line[strcspn(line, "\n")] = 0;
+    handle(line);
+  }
+  return 0;
+}
+
+int main(void) { return serve(); }
