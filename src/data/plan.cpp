@@ -249,6 +249,7 @@ class Planner {
     GRAFT_TRY(check_reachable());
     DataPlan plan;
     std::vector<int*> old_refs, new_refs;
+    for (auto& c : changes_) c.hides = hideable_changes().count(c.old_type) > 0;
     plan.changes = changes_;
     plan.roots = roots_;
     for (auto& c : plan.changes) {

@@ -27,6 +27,10 @@ struct TypeChange {
   std::string name;                  // "struct kv_entry"
   int old_type = -1, new_type = -1;  // in DataPlan::old_types / new_types
   std::vector<std::string> details;  // for --explain, one line each: "expire_at: added at offset 24, zeroed"
+  // Its instances may be where no typed pointer leads (graft-cc's records
+  // do not show it lives only in globals or in frames): what only the kernel
+  // remembers (epoll's data) may be one. True when unknown (older patches).
+  bool hides = true;
 };
 
 struct DataRoot {

@@ -60,7 +60,7 @@ TypeTable table_from_json(const json& j) {
 std::string encode_data_plan(const DataPlan& plan) {
   json changes = json::array();
   for (const auto& c : plan.changes)
-    changes.push_back({{"name", c.name}, {"old", c.old_type}, {"new", c.new_type}, {"details", c.details}});
+    changes.push_back({{"name", c.name}, {"old", c.old_type}, {"new", c.new_type}, {"details", c.details}, {"hides", c.hides}});
   json holders = json::array();
   for (const auto& h : plan.frame_holders) {
     json locals = json::array();
@@ -126,7 +126,7 @@ Result<DataPlan> decode_data_plan(const std::string& text) {
     for (const auto& c : j.at("changes"))
       plan.changes.push_back({c.at("name").get<std::string>(), check(plan.old_types, c.at("old").get<int>(), false),
                               check(plan.new_types, c.at("new").get<int>(), false),
-                              c.at("details").get<std::vector<std::string>>()});
+                              c.at("details").get<std::vector<std::string>>(), c.value("hides", true)});
     for (const auto& r : j.at("roots"))
       plan.roots.push_back({r.at("identity").get<std::string>(), r.at("variable").get<std::string>(),
                             check(plan.old_types, r.at("old").get<int>(), false),

@@ -726,6 +726,84 @@ struct Target {
   uint64_t block = 0, block_size = 0;
 };
 
+// What the kernel keeps of the program's: epoll's data words, handed back as
+// they were given (beanstalkd's Socket *, nginx's connection), which graft
+// cannot rewrite. One into a global's old storage, into an object that
+// moves, or into a transformed object at a member that moves would hand the
+// new code the old layout: refused. So is one into writable memory no typed
+// pointer reached, when a changed struct can hide at all: an idle connection
+// only the kernel remembers may be one graft never found.
+Status check_kernel_references(const DataPlan& plan, pid_t pid, const HugeVector<Instance>& found,
+                               const std::vector<Target*>& moving, const std::vector<MovedGlobal>& moved,
+                               RemoteMemory& memory, const std::function<Result<Traversal*>()>& scanned) {
+  GRAFT_ASSIGN(const auto watches, read_epoll_watches(pid));
+  if (watches.empty()) return ok();
+  const TypeTable& types = plan.old_types;
+  const bool hides = std::any_of(plan.changes.begin(), plan.changes.end(), [](const TypeChange& c) { return c.hides; });
+  std::vector<const Instance*> tops;  // in address order, as `found` is
+  for (const auto& i : found)
+    if (i.top) tops.push_back(&i);
+  std::vector<std::pair<uint64_t, uint64_t>> seen;  // what the traversal scanned, sorted, if asked
+  TypeComparison compare(plan.old_types, plan.new_types);
+  for (const auto& w : watches) {
+    const uint64_t v = w.data;
+    const MemoryMap* m = memory.mapping(v);
+    if (!m || m->perms.size() < 2 || m->perms[1] != 'w') continue;  // a number, a descriptor: not writable memory
+    const std::string watched =
+        fmt::format("epoll instance {} of process {} watches fd {} with data {:#x}", w.epoll_fd, pid, w.fd, v);
+    constexpr const char* kKernel = "the kernel would hand the new code the old layout, and graft cannot rewrite what "
+                                    "the kernel keeps; such a release needs a restart; nothing was changed";
+    for (const auto& g : moved)
+      if (v >= g.from && v < g.from + types.at(g.root->old_type).size)
+        return make_error("{}, an address inside global {} at {:#x}, which gets new storage at {:#x}: {}", watched,
+                          g.root->variable, g.from, g.to, kKernel);
+    auto after = std::upper_bound(tops.begin(), tops.end(), v, [](uint64_t a, const Instance* i) { return a < i->address; });
+    const Instance* in = nullptr;
+    if (after != tops.begin()) {
+      const Instance* i = *(after - 1);
+      if (v < i->address + types.at(i->old_type).size * i->count) in = i;
+    }
+    if (in) {
+      const std::string& name = types.at(in->old_type).name;
+      if (std::any_of(moving.begin(), moving.end(), [&](const Target* t) { return t->instance == in; }))
+        return make_error("{}, an address {} the {} at {:#x}, which moves: {}", watched,
+                          v == in->address ? "of" : "inside", name, in->address, kKernel);
+      const uint64_t offset = (v - in->address) % types.at(in->old_type).size;
+      if (offset == 0) continue;
+      const auto before = fields_of(types, in->old_type), now = fields_of(plan.new_types, in->new_type);
+      auto holding = std::find_if(before.begin(), before.end(), [&](const Field& f) {
+        return !f.bit_size && offset >= f.offset && offset < f.offset + std::max<uint64_t>(types.at(f.type).size, 1);
+      });
+      auto same = holding == before.end() ? now.end()
+                                          : std::find_if(now.begin(), now.end(), [&](const Field& f) {
+                                              return !f.name.empty() && f.name == holding->name;
+                                            });
+      if (same != now.end() && same->offset == holding->offset &&
+          (offset == holding->offset || !compare.differs(holding->type, same->type)))
+        continue;
+      return make_error("{}, an address inside the {} at {:#x} (offset {}{}), which is elsewhere in its new layout: {}",
+                        watched, name, in->address, offset,
+                        holding == before.end() ? std::string() : ", in its member " + holding->name, kKernel);
+    }
+    if (!hides) continue;
+    if (seen.empty()) {
+      GRAFT_ASSIGN(Traversal* traversal, scanned());
+      for (const auto& r : traversal->regions()) seen.emplace_back(r.start, r.start + r.size);
+      std::sort(seen.begin(), seen.end());
+      seen.emplace_back(UINT64_MAX, UINT64_MAX);  // never empty again
+    }
+    auto region = std::upper_bound(seen.begin(), seen.end(), std::pair{v, UINT64_MAX});
+    bool scanned_there = false;
+    for (auto it = seen.begin(); it != region; ++it) scanned_there |= v >= it->first && v < it->second;
+    if (scanned_there) continue;
+    return make_error("{}, writable memory no typed pointer reached: it may be a changed struct graft cannot see "
+                      "(only the kernel remembers it, as an idle connection), and graft cannot rewrite what the "
+                      "kernel keeps; such a release needs a restart; nothing was changed",
+                      watched);
+  }
+  return ok();
+}
+
 // Objects that must move: every reference to each must be a typed pointer
 // the traversal found, which can be rewritten; anything else that holds its
 // address (an untyped word of anything scanned, a thread's stack or
@@ -1391,13 +1469,21 @@ Result<std::vector<DataWrite>> plan_migration(const DataPlan& plan, const Migrat
   }
   std::vector<Target*> moving;
   for (auto& t : moving_targets) moving.push_back(&t);
+  // Again, recording what it scanned, when moves or the kernel's words need
+  // it (the memory is read already): the same roots and memory give the same objects.
+  std::unique_ptr<Traversal> recorded;
+  auto scanned = [&]() -> Result<Traversal*> {
+    if (!recorded) {
+      recorded = std::make_unique<Traversal>(plan, input, memory, true);
+      GRAFT_TRY(traverse(*recorded));
+    }
+    return recorded.get();
+  };
+  GRAFT_TRY(check_kernel_references(plan, input.pid, found, moving, moved, memory, scanned));
   std::map<uint64_t, uint64_t> rewrites;  // slot of a typed pointer to a moved object -> its new address
   if (!moving.empty()) {
-    // Again, recording what moves need this time (the memory is read already):
-    // the same roots and the same memory give the same objects.
-    Traversal recorded(plan, input, memory, true);
-    GRAFT_TRY(traverse(recorded));
-    GRAFT_ASSIGN(rewrites, prepare_moves(plan, input, recorded, memory, moving, report));
+    GRAFT_ASSIGN(Traversal* traversal, scanned());
+    GRAFT_ASSIGN(rewrites, prepare_moves(plan, input, *traversal, memory, moving, report));
   }
   GRAFT_ASSIGN(const auto into_moved, moved_global_rewrites(plan, input, memory, moved, traversal, report));
   rewrites.insert(into_moved.begin(), into_moved.end());

@@ -11,7 +11,9 @@
 #include <cerrno>
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -103,6 +105,34 @@ Result<std::vector<MemoryMap>> read_maps(pid_t pid) {
     maps.push_back(std::move(m));
   }
   return maps;
+}
+
+Result<std::vector<EpollWatch>> read_epoll_watches(pid_t pid) {
+  const std::string base = "/proc/" + std::to_string(pid);
+  std::error_code error;
+  std::filesystem::directory_iterator fds(base + "/fd", error);
+  if (error) {
+    if (error.value() == EACCES || error.value() == EPERM) return permission_denied(pid, "reading the descriptors of");
+    return make_error("cannot read the descriptors of process {}: {}", pid, error.message());
+  }
+  std::vector<EpollWatch> out;
+  for (const auto& entry : fds) {
+    std::error_code unreadable;
+    const auto link = std::filesystem::read_symlink(entry.path(), unreadable);
+    if (unreadable || link.string() != "anon_inode:[eventpoll]") continue;  // closed since, or not epoll
+    const std::string name = entry.path().filename().string();
+    std::ifstream info(base + "/fdinfo/" + name);
+    std::string line;
+    while (std::getline(info, line)) {
+      EpollWatch w;
+      unsigned long long data = 0;
+      if (std::sscanf(line.c_str(), "tfd: %d events: %x data: %llx", &w.fd, &w.events, &data) != 3) continue;
+      w.epoll_fd = std::stoi(name);
+      w.data = data;
+      out.push_back(w);
+    }
+  }
+  return out;
 }
 
 Result<std::vector<uint8_t>> read_process_memory(pid_t pid, RemoteAddress at, size_t size) {

@@ -37,6 +37,18 @@ struct MemoryMap {
 
 Result<std::vector<MemoryMap>> read_maps(pid_t pid);
 
+// A file descriptor an epoll instance of the process watches, with the
+// 64-bit data the program gave it (epoll_event.data): often an address,
+// which the kernel keeps and hands back, and graft cannot rewrite there.
+struct EpollWatch {
+  int epoll_fd = -1, fd = -1;
+  uint32_t events = 0;
+  uint64_t data = 0;
+};
+// Every watch of every epoll instance among the process's descriptors (its
+// /proc fdinfo; an instance shared with another process is read too).
+Result<std::vector<EpollWatch>> read_epoll_watches(pid_t pid);
+
 // Reads another process's memory without stopping it (process_vm_readv).
 Result<std::vector<uint8_t>> read_process_memory(pid_t pid, RemoteAddress address, size_t size);
 

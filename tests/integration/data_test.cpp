@@ -833,7 +833,8 @@ TEST_F(DataChanges, AnIntrusiveListDeclaredWithPointsIntoIsTransformed) {
 // the new code (the new code read 0 for the jobs), so graft diff refuses;
 // renamed only, they read alike and the update applies.
 TEST_F(DataChanges, AStructRenamedAndChangedIsRefusedAndRenamedOnlyApplies) {
-  const std::vector<std::string> flags = {"-I" + (programs_dir() / "renamed" / "common").string()};
+  const std::vector<std::string> flags = {"-I" + (programs_dir() / "renamed" / "common").string(),
+                                           "-I" + (programs_dir() / "shared").string()};
   const auto v1 = build_program(dir, "renamed", "v1", flags), v2 = build_program(dir, "renamed", "v2", flags);
   const auto patch = dir.path() / "renamed.graft";
   auto refused = graft({"diff", v1.string(), v2.string(), "-o", patch.string()});
@@ -853,6 +854,59 @@ TEST_F(DataChanges, AStructRenamedAndChangedIsRefusedAndRenamedOnlyApplies) {
   EXPECT_EQ(target.ask("r"), "7 70");
   ASSERT_EQ(target.ask("use 8 80"), "used");
   EXPECT_EQ(target.ask("r"), "8 80");
+}
+
+// epoll's data words are kept by the kernel and handed back as given;
+// graft cannot rewrite them (tests/programs/kernelref). A connection the
+// typed pointers reach too, transformed in place, keeps its address: the
+// update lands and the kernel's words still lead to it. One only the kernel
+// remembers may be a changed struct graft never found, and the server's
+// address is left behind when the server gets new storage: before, both
+// applied and the new code read the old layout (beanstalkd 1.11 -> 1.12,
+// an idle connection and the listening socket). Each is refused now, and
+// the process runs on unchanged.
+TEST_F(DataChanges, WhatTheKernelRemembersOfChangedDataLandsOnlyWhereItStaysTrue) {
+  const std::vector<std::string> flags = {"-I" + (programs_dir() / "kernelref" / "common").string(),
+                                           "-I" + (programs_dir() / "shared").string()};
+  const auto [v1, v2, patch] = build_update(dir, "kernelref", flags);
+  {
+    Process target({v1.string()});
+    ASSERT_EQ(target.ask("open"), "opened");
+    ASSERT_EQ(target.ask("open"), "opened");
+    ASSERT_EQ(target.ask("ping"), "pinged");
+    auto applied = graft({"apply", std::to_string(target.pid()), patch.string(), "--json"});
+    ASSERT_EQ(applied.exit_code, 0) << applied.err;
+    EXPECT_EQ(target.ask("v"), "2");
+    EXPECT_EQ(target.ask("poll"), "2 ready");  // the server's eventfd is not watched
+    EXPECT_EQ(target.ask("r"), "1 1");
+    ASSERT_EQ(target.ask("open"), "opened");
+    ASSERT_EQ(target.ask("ping"), "pinged");
+    EXPECT_EQ(target.ask("poll"), "3 ready");
+    EXPECT_EQ(target.ask("r"), "2 2 1");
+  }
+  struct Refusal {
+    std::string command, ready;  // what makes it, and what is ready after a ping (the server's eventfd if watched)
+    std::vector<std::string> expected;
+  };
+  const std::vector<Refusal> refusals = {
+      {"hide", "1 ready", {"epoll instance ", " watches fd ", "writable memory no typed pointer reached: it may be a "
+                           "changed struct graft cannot see (only the kernel remembers it"}},
+      {"listen", "2 ready", {"an address inside global srv at ", "which gets new storage at "}},
+  };
+  for (const auto& [command, ready, expected] : refusals) {
+    Process target({v1.string()});
+    ASSERT_EQ(target.ask("open"), "opened");
+    ASSERT_NE(target.ask(command), "?");
+    auto refused = graft({"apply", std::to_string(target.pid()), patch.string()});
+    EXPECT_EQ(refused.exit_code, 1) << command;
+    for (const auto& e : expected) EXPECT_NE(refused.err.find(e), std::string::npos) << e << "\n" << refused.err;
+    EXPECT_NE(refused.err.find("graft cannot rewrite what the kernel keeps"), std::string::npos) << refused.err;
+    EXPECT_NE(refused.err.find("nothing was changed"), std::string::npos) << refused.err;
+    EXPECT_EQ(target.ask("v"), "1");
+    ASSERT_EQ(target.ask("ping"), "pinged");
+    EXPECT_EQ(target.ask("poll"), ready);
+    EXPECT_EQ(target.ask("r"), "1");
+  }
 }
 
 TEST_F(DataChanges, DirectivesThatDoNotMatchTheOldTypesAreRefusedAtDiff) {

@@ -13,6 +13,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "serve_lines.h"
+
 struct conn {
   int fd;
   struct TUBE* use;
@@ -39,15 +41,4 @@ __attribute__((noinline)) static void handle(const char* line) {
   fflush(stdout);
 }
 
-__attribute__((noinline)) static int serve(void) {
-  char line[256];
-  printf("ready %d\n", (int)getpid());
-  fflush(stdout);
-  while (fgets(line, sizeof line, stdin)) {
-    line[strcspn(line, "\n")] = 0;
-    handle(line);
-  }
-  return 0;
-}
-
-int main(void) { return serve(); }
+int main(void) { return serve_lines(handle); }
