@@ -122,13 +122,33 @@ std::function<Result<uint64_t>(const std::string&)> current_address(const link::
 struct StaticData {
   std::vector<std::pair<uint64_t, uint64_t>> ranges;
   std::function<std::string(uint64_t)> name;
+  bool kernel_words_typed = false;  // MigrationInput's
   void add_to(MigrationInput& input) const {
     input.static_data = ranges;
     input.name_static = name;
+    input.kernel_words_typed = kernel_words_typed;
   }
 };
+// Whether no object mapped but `module` imports epoll_ctl: then only the
+// module's code registers epoll watches, and its records say what their
+// data words hold. (A raw syscall(SYS_epoll_ctl) elsewhere is not seen.)
+bool only_module_registers_watches(pid_t pid, const Module& module) {
+  auto maps = read_maps(pid);
+  if (!maps) return false;
+  std::set<std::pair<uint64_t, uint64_t>> seen;  // device, inode
+  for (const auto& m : *maps) {
+    if (m.offset != 0 || !m.inode || (m.start >= module.start && m.start < module.end)) continue;
+    if (!seen.insert({m.device, m.inode}).second) continue;
+    auto elf = open_mapped_elf(pid, m);
+    if (!elf) continue;  // not an ELF file: no code
+    for (const auto& symbol : (*elf)->dynamic_symbols())
+      if (symbol.shndx == SHN_UNDEF && symbol.name == "epoll_ctl") return false;
+  }
+  return true;
+}
 Result<StaticData> read_static_data(const std::optional<DataPlan>& plan, pid_t pid, const Module& module, uint64_t bias) {
   StaticData out;
+  if (plan && plan->kernel_data_pointee >= 0) out.kernel_words_typed = only_module_registers_watches(pid, module);
   if (!plan || std::none_of(plan->roots.begin(), plan->roots.end(), [](const DataRoot& r) { return r.new_type >= 0; }))
     return out;
   GRAFT_ASSIGN(const auto binary, module.open(pid));

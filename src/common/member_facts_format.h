@@ -48,7 +48,9 @@
 //                                       only from the frames that hold it
 //   union   CONTAINER OFFSET FUNCTION TYPE
 //                                       FUNCTION writes the union member at OFFSET of
-//                                       CONTAINER as TYPE (LLVM's spelling): for the record
+//                                       CONTAINER as TYPE (LLVM's spelling): for the record;
+//                                       one written as an untyped word (epoll_event.data.ptr)
+//                                       has "store" records too, under the same CONTAINER OFFSET
 //
 // where ORIGIN is one of
 //

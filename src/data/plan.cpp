@@ -269,6 +269,11 @@ class Planner {
     for (auto& u : plan.declared_union_members) old_refs.insert(old_refs.end(), {&u.container, &u.member_type});
     plan.untyped_globals = untyped_globals_;
     for (auto& g : plan.untyped_globals) old_refs.push_back(&g.pointee);
+    std::tie(plan.kernel_data_pointee, plan.kernel_data_source) = kernel_data();
+    if (plan.kernel_data_pointee >= 0) {
+      old_refs.push_back(&plan.kernel_data_pointee);
+      plan.notes.push_back(plan.kernel_data_source);
+    }
     plan.untyped_members = untyped_;
     for (auto& u : plan.untyped_members) {
       old_refs.push_back(&u.container);
@@ -286,7 +291,7 @@ class Planner {
     for (auto& j : counterparts) new_refs.push_back(&j);
     plan.old_types = subset(old_, old_refs);
     plan.new_types = subset(new_, new_refs);
-    plan.notes = notes_;
+    plan.notes.insert(plan.notes.begin(), notes_.begin(), notes_.end());
     return plan;
   }
 
@@ -333,6 +338,30 @@ class Planner {
       if (!holder.identity.empty() && !holder.locals.empty()) out.push_back(std::move(holder));
     }
     return out;
+  }
+
+  // What epoll's data words hold, which the kernel keeps and hands back as
+  // given (beanstalkd's Socket *, nginx's connection): graft-cc's records
+  // of every store into struct epoll_event.data, when some change can hide
+  // at all. One struct, and every unit that uses struct epoll_event
+  // recorded: that struct's old type, and why; else -1 (the words are then
+  // only checked, check_kernel_references).
+  std::pair<int, std::string> kernel_data() {
+    if (!facts_ || hideable_changes().empty()) return {-1, ""};
+    const auto epoll_event = indices_of("struct epoll_event");
+    if (epoll_event.empty()) return {-1, ""};
+    for (int i : epoll_event)
+      if (auto units = old_.defined_in.find(i); units != old_.defined_in.end())
+        for (const auto& unit : units->second)
+          if (!facts_->recorded(unit)) return {-1, ""};
+    MemberHolds holds = facts_->holds("struct epoll_event", 4, [this](const std::string& f) { return foreign_caller_of(f); });
+    const std::set<int> types = recorded_types(holds);
+    if (!holds.unknown.empty() || types.size() != 1) return {-1, ""};
+    std::string where;
+    for (const auto& f : holds.functions) where += (where.empty() ? "" : ", ") + f;
+    return {*types.begin(), fmt::format("epoll's data words (struct epoll_event.data), recorded by graft-cc to hold only "
+                                        "{} * (stored in {}): followed at the commit from every watch",
+                                        old_.spell(*types.begin()), where)};
   }
 
   // A pointer whose pointee's tag changed (beanstalkd 1.12: `struct tube *`

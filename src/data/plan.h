@@ -171,6 +171,12 @@ struct DataPlan {
   // reach that could hold a changed struct.
   std::vector<UntypedMember> untyped_members;
   std::vector<UntypedGlobal> untyped_globals;
+  // What epoll's data words hold (the kernel keeps them and hands them back
+  // as given): one struct (in old_types), as graft-cc's records of every
+  // store into struct epoll_event.data say, or -1 when they do not settle
+  // it. Each watch's word is followed at the commit like a typed pointer.
+  int kernel_data_pointee = -1;
+  std::string kernel_data_source;  // for --explain
   // The way back, for `graft revert` (made at diff time from the same two
   // builds, swapped: plan_inverse): the plan from the new layouts to the old
   // ones, or, when the forward change loses values (a field removed or

@@ -243,6 +243,17 @@ class Traversal {
     return drain();
   }
 
+  // A word the kernel keeps (epoll's data) that graft-cc's records say holds
+  // a `pointee`: followed like a typed pointer. It cannot be rewritten, so
+  // check_kernel_references refuses if its object moves; one into a
+  // global's old storage is left to it too (its message says why).
+  Status add_kernel_word(uint64_t value, int pointee) {
+    for (const auto& f : forbidden_)
+      if (value >= f.start && value < f.start + f.size) return ok();
+    GRAFT_TRY(follow(value, pointee, 0, -1));
+    return drain();
+  }
+
   // A pointer of `type` held in a register (a local of a stopped frame):
   // followed like one in memory. Only a register of the thread's own frame
   // (`home`: its thread and the register) can be rewritten.
@@ -733,10 +744,10 @@ struct Target {
 // new code the old layout: refused. So is one into writable memory no typed
 // pointer reached, when a changed struct can hide at all: an idle connection
 // only the kernel remembers may be one graft never found.
-Status check_kernel_references(const DataPlan& plan, pid_t pid, const HugeVector<Instance>& found,
-                               const std::vector<Target*>& moving, const std::vector<MovedGlobal>& moved,
-                               RemoteMemory& memory, const std::function<Result<Traversal*>()>& scanned) {
-  GRAFT_ASSIGN(const auto watches, read_epoll_watches(pid));
+Status check_kernel_references(const DataPlan& plan, pid_t pid, const std::vector<EpollWatch>& watches,
+                               const HugeVector<Instance>& found, const std::vector<Target*>& moving,
+                               const std::vector<MovedGlobal>& moved, RemoteMemory& memory,
+                               const std::function<Result<Traversal*>()>& scanned) {
   if (watches.empty()) return ok();
   const TypeTable& types = plan.old_types;
   const bool hides = std::any_of(plan.changes.begin(), plan.changes.end(), [](const TypeChange& c) { return c.hides; });
@@ -1393,6 +1404,15 @@ Result<std::vector<DataWrite>> plan_migration(const DataPlan& plan, const Migrat
     GRAFT_ASSIGN(uint64_t to, input.new_address(r.identity));
     moved.push_back({&r, at, to});
   }
+  // What the kernel keeps (epoll's data words): followed as typed roots
+  // where graft-cc's records say what they hold and no other code mapped
+  // registers watches, checked in any case (check_kernel_references).
+  GRAFT_ASSIGN(const auto watches, read_epoll_watches(input.pid));
+  std::vector<uint64_t> kernel_words;
+  if (plan.kernel_data_pointee >= 0 && input.kernel_words_typed)
+    for (const auto& w : watches)
+      if (const MemoryMap* m = memory.mapping(w.data); m && m->perms.size() > 1 && m->perms[1] == 'w')
+        kernel_words.push_back(w.data);
   auto traverse = [&](Traversal& traversal) -> Status {
     for (const auto& m : moved)
       traversal.forbid(m.from, plan.old_types.at(m.root->old_type).size, "global " + m.root->variable);
@@ -1406,6 +1426,7 @@ Result<std::vector<DataWrite>> plan_migration(const DataPlan& plan, const Migrat
       if (auto found = traversal.add_untyped_global(at, g.pointee, g.source); !found)
         return found.error().context("global " + g.variable);
     }
+    for (const uint64_t word : kernel_words) GRAFT_TRY(traversal.add_kernel_word(word, plan.kernel_data_pointee));
     return add_frame_roots(plan, input, memory, traversal);
   };
   Traversal traversal(plan, input, memory, false);
@@ -1479,7 +1500,7 @@ Result<std::vector<DataWrite>> plan_migration(const DataPlan& plan, const Migrat
     }
     return recorded.get();
   };
-  GRAFT_TRY(check_kernel_references(plan, input.pid, found, moving, moved, memory, scanned));
+  GRAFT_TRY(check_kernel_references(plan, input.pid, watches, found, moving, moved, memory, scanned));
   std::map<uint64_t, uint64_t> rewrites;  // slot of a typed pointer to a moved object -> its new address
   if (!moving.empty()) {
     GRAFT_ASSIGN(Traversal* traversal, scanned());

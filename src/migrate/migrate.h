@@ -108,6 +108,11 @@ struct MigrationInput {
   std::vector<std::pair<uint64_t, uint64_t>> static_data;
   // Names a word of it for messages ("options+8 (0x55d0c0a0)"), if set.
   std::function<std::string(uint64_t address)> name_static;
+  // No object mapped but the patched one can register epoll watches (none
+  // other imports epoll_ctl): what its records say epoll's data words hold
+  // (DataPlan::kernel_data_pointee) holds for every watch, which is then
+  // followed as a typed root.
+  bool kernel_words_typed = false;
 };
 
 // Finds and transforms every live instance, with every thread stopped.

@@ -340,9 +340,12 @@ class Recorder {
         llvm::raw_string_ostream stream(spelled);
         if (ref->type) ref->type->print(stream);
         lines_.insert("union\t" + head + "\t" + stream.str());
+        // A pointer-sized union member (epoll_event.data.ptr, which the
+        // kernel keeps): what is stored, as for a member.
+        if (!ref->type || !untyped_word(ref->type)) return;
+      } else if (!untyped_word(ref->type)) {
         return;
       }
-      if (!untyped_word(ref->type)) return;
     }
     for (const auto& origin : origins_of(store.getValueOperand(), function.getName().str()))
       lines_.insert("store\t" + head + "\t" + origin);

@@ -1,14 +1,19 @@
 // Test target: data the kernel remembers. epoll's data holds each
 // connection's address (as beanstalkd's and nginx's do), and the kernel
-// hands it back as it was given: graft cannot rewrite it. Both structs grow
-// in v2 (vN/main.c defines VERSION): the server is a global (new storage),
-// each connection has room to grow in place. The same source in every version.
+// hands it back as it was given: graft cannot rewrite it. The connection
+// grows in v2 (vN/main.c defines VERSION), a member inserted before
+// `served`; the server, a global that holds its listener by value, grows
+// with it (new storage). The same source in every version. Built with
+// -DNO_ROOM, a connection has no room to grow in place (it must move); with
+// -DUNRECORDED_DATA, the data words are copied in by memcpy, which
+// graft-cc's records do not see.
 // One command per line on stdin:
 //   open     a connection the kernel watches and `conns` holds too
 //   hide     a connection only the kernel remembers
-//   listen   the server's own eventfd, watched with the server's address
-//   ping     a write to every connection of `conns` (and the server's, if listening)
-//   poll     what epoll says is ready, each taken through its data: "N ready"
+//   listen   the server's listener, watched with its address (inside `srv`)
+//   ping     a write to every connection's eventfd (by descriptor)
+//   poll     what epoll says is ready, each through its data word:
+//            "N ready, served S" (S: what those connections served in all)
 //   r        what each connection of `conns` served
 //   v        the version
 #include <stdint.h>
@@ -21,77 +26,81 @@
 
 #include "serve_lines.h"
 
-struct server {
-  int epfd;
-  int wake_fd;
-  long woken;
-#if VERSION >= 2
-  long started;  // v2
-#endif
-};
-
 struct conn {
   int fd;
-  long served;
 #if VERSION >= 2
-  long bytes;  // v2
+  long bytes;  // v2: the connections' `served` moves
 #endif
+  long served;
+  long spare;
+};
+
+struct server {
+  int epfd;
+  struct conn listener;
 };
 
 struct server srv;
 struct conn* conns[16];
 int nconns;
+int fds[32];  // every watched descriptor, for ping
+int nfds;
 
-static void watch(int fd, void* data) {
+static void watch(struct conn* c) {
+  c->fd = eventfd(0, EFD_NONBLOCK);
+  fds[nfds++] = c->fd;
   struct epoll_event ev;
   memset(&ev, 0, sizeof ev);
   ev.events = EPOLLIN;
-  ev.data.ptr = data;
-  epoll_ctl(srv.epfd, EPOLL_CTL_ADD, fd, &ev);
+#ifdef UNRECORDED_DATA
+  memcpy(&ev.data, &c, sizeof c);
+#else
+  ev.data.ptr = c;
+#endif
+  epoll_ctl(srv.epfd, EPOLL_CTL_ADD, c->fd, &ev);
 }
 
-static struct conn* watched_conn(void) {
-  struct conn* c = calloc(1, 24);  // room to grow in place (one struct: a block of two would be an array)
-  c->fd = eventfd(0, EFD_NONBLOCK);
-  watch(c->fd, c);
+static struct conn* new_conn(void) {
+#ifdef NO_ROOM
+  struct conn* c = calloc(1, sizeof *c);
+#else
+  struct conn* c = calloc(1, 40);  // room to grow in place (one struct: a block of two would be an array)
+#endif
+  watch(c);
   return c;
 }
 
-static void wake(int fd) {
-  uint64_t one = 1;
-  if (write(fd, &one, sizeof one) != sizeof one) abort();
-}
-
-__attribute__((noinline)) static void handle(const char* line) {
-  if (strcmp(line, "open") == 0 && nconns < 16) {
-    conns[nconns++] = watched_conn();
+static void handle(const char* line) {
+  if (strcmp(line, "open") == 0 && nconns < 16 && nfds < 32) {
+    conns[nconns++] = new_conn();
     printf("opened\n");
-  } else if (strcmp(line, "hide") == 0) {
-    watched_conn();
+  } else if (strcmp(line, "hide") == 0 && nfds < 32) {
+    new_conn();
     printf("hidden\n");
-  } else if (strcmp(line, "listen") == 0) {
-    watch(srv.wake_fd, &srv);
+  } else if (strcmp(line, "listen") == 0 && nfds < 32) {
+    watch(&srv.listener);
     printf("listening\n");
   } else if (strcmp(line, "ping") == 0) {
-    for (int i = 0; i < nconns; ++i) wake(conns[i]->fd);
-    wake(srv.wake_fd);
+    for (int i = 0; i < nfds; ++i) {
+      uint64_t one = 1;
+      if (write(fds[i], &one, sizeof one) != sizeof one) abort();
+    }
     printf("pinged\n");
   } else if (strcmp(line, "poll") == 0) {
     struct epoll_event events[32];
     const int n = epoll_wait(srv.epfd, events, 32, 0);
+    long served = 0;
     for (int i = 0; i < n; ++i) {
-      uint64_t count;
-      if (events[i].data.ptr == &srv) {
-        if (read(srv.wake_fd, &count, sizeof count) == sizeof count) srv.woken++;
-        continue;
-      }
       struct conn* c = events[i].data.ptr;
+      uint64_t count;
       if (read(c->fd, &count, sizeof count) == sizeof count) c->served++;
+      served += c->served;
     }
-    printf("%d ready\n", n);
+    printf("%d ready, served %ld\n", n, served);
   } else if (strcmp(line, "r") == 0) {
     char out[256] = "";
-    for (int i = 0; i < nconns; ++i) snprintf(out + strlen(out), sizeof out - strlen(out), "%s%ld", i ? " " : "", conns[i]->served);
+    for (int i = 0; i < nconns; ++i)
+      snprintf(out + strlen(out), sizeof out - strlen(out), "%s%ld", i ? " " : "", conns[i]->served);
     printf("%s\n", out);
   } else if (strcmp(line, "v") == 0) {
     printf("%d\n", VERSION);
@@ -103,6 +112,5 @@ __attribute__((noinline)) static void handle(const char* line) {
 
 int main(void) {
   srv.epfd = epoll_create1(0);
-  srv.wake_fd = eventfd(0, EFD_NONBLOCK);
   return serve_lines(handle);
 }
