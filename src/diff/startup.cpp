@@ -441,14 +441,14 @@ std::vector<StartupWrite> StartupAnalysis::find(const std::vector<StartupWatch>&
     const StartupWatch& watched = *by_global.at(global);
     const uint64_t at = writer.code.at(w.at);
     if (watched.members.empty()) {
-      out.push_back({global, "", writer.identity, at, how});
+      out.push_back({global, "", writer.identity, at, how, !w.offset});
       return;
     }
     for (const auto& m : watched.members) {
       const bool overlaps = !w.offset || (*w.offset < static_cast<int64_t>(m.end) &&
                                           *w.offset + static_cast<int64_t>(std::max<uint64_t>(w.size, 1)) >
                                               static_cast<int64_t>(m.begin));
-      if (overlaps) out.push_back({global, m.name, writer.identity, at, how});
+      if (overlaps) out.push_back({global, m.name, writer.identity, at, how, !w.offset});
     }
   };
   for (auto& [id, f] : facts_) {
@@ -542,9 +542,11 @@ std::vector<StartupWrite> StartupAnalysis::find(const std::vector<StartupWatch>&
       record(global, *f, w, *how);
     }
   }
-  // One per global and member: the first write found, in a stable order.
+  // One per global and member: a store of it where there is one (else a
+  // call its address goes to), the first found, in a stable order.
   std::sort(out.begin(), out.end(), [](const StartupWrite& a, const StartupWrite& b) {
-    return std::tie(a.global, a.member, a.function, a.offset) < std::tie(b.global, b.member, b.function, b.offset);
+    return std::tie(a.global, a.member, a.through_address, a.function, a.offset) <
+           std::tie(b.global, b.member, b.through_address, b.function, b.offset);
   });
   out.erase(std::unique(out.begin(), out.end(),
                         [](const StartupWrite& a, const StartupWrite& b) { return a.global == b.global && a.member == b.member; }),

@@ -59,6 +59,10 @@ struct StartupWrite {
   std::string function;  // the code that writes it (identity)
   uint64_t offset = 0;   // the writing instruction, from the function's entry
   std::string how;       // "called from main before its service loop", "a constructor", ...
+  // The global's address goes to a call or into memory there, which may
+  // write any of it: a write graft cannot place (a store of the member
+  // itself, where there is one, is reported before such a write).
+  bool through_address = false;
 };
 
 class StartupAnalysis {
