@@ -63,6 +63,11 @@
  *     struct whose layout changes: graft does not look inside it. This is
  *     the way past a union whose live member no tag says (one chosen by
  *     function pointers), which GRAFT_UNION_MEMBER cannot describe.
+ *   GRAFT_FRAMES_ONLY(load_ctx);
+ *     every live struct load_ctx is a local of a running function, or
+ *     reached from one through typed pointers, though its address goes where
+ *     graft cannot follow (kept elsewhere only while that function runs):
+ *     graft finds them through the threads' frames.
  *
  * Each expands to a static assertion checked against the new headers; graft
  * diff checks it against the old types. A file may hold only directives.
@@ -161,6 +166,13 @@ extern "C" {
   _Static_assert(sizeof(#global) > 1 && sizeof(#pointee) > 1, "GRAFT_GLOBAL_POINTS_TO")
 
 #define GRAFT_GLOBAL_OPAQUE(global) _Static_assert(sizeof(#global) > 1, "GRAFT_GLOBAL_OPAQUE")
+
+/* Every live instance of a struct is a local of a running function, or
+ * reached from one through typed pointers (a context made on the stack whose
+ * address is kept elsewhere only while its function runs, as redis's
+ * loadCtx in Lua's registry): graft finds them through the threads' frames,
+ * as for a struct graft-cc's records show is never kept in memory. */
+#define GRAFT_FRAMES_ONLY(name) _Static_assert(sizeof(#name) > 1, "GRAFT_FRAMES_ONLY")
 
 #define GRAFT_UNION_MEMBER(container, union_field, tag_field, tag_value, member)                    \
   _Static_assert(sizeof(#container) > 1 && sizeof(#union_field) > 1 && sizeof(#tag_field) > 1 &&   \

@@ -46,6 +46,8 @@
 //                                       "passed as another type in F" (void *), "made an integer in
 //                                       F", "the initializer of G"; a STRUCT with none is reached
 //                                       only from the frames that hold it
+//   castfrom STRUCT CALLEE FUNCTION    FUNCTION makes a STRUCT * by a cast from what CALLEE
+//                                       returns ("-": a call through a pointer)
 //   union   CONTAINER OFFSET FUNCTION TYPE
 //                                       FUNCTION writes the union member at OFFSET of
 //                                       CONTAINER as TYPE (LLVM's spelling): for the record;

@@ -45,6 +45,8 @@ MemberFacts MemberFacts::parse(std::string_view text) {
       if (fields.size() == 3 && fields[2] == "kept") facts.kept_units_.insert(fields[1]);
     } else if (kind == "made" && fields.size() == 3) {
       facts.made_[fields[1]].insert(fields[2]);
+    } else if (kind == "castfrom" && fields.size() == 4) {
+      facts.cast_from_[fields[1]].insert(fields[2]);
     } else if (kind == "kept" && fields.size() == 3) {
       facts.kept_[fields[1]].insert(fields[2]);
     } else if (kind == "called" && fields.size() == 2) {
@@ -136,6 +138,16 @@ const std::set<std::string>& reasons(const std::map<std::string, std::set<std::s
 
 const std::set<std::string>& MemberFacts::made(const std::string& aggregate) const { return reasons(made_, aggregate); }
 const std::set<std::string>& MemberFacts::kept(const std::string& aggregate) const { return reasons(kept_, aggregate); }
+const std::set<std::string>& MemberFacts::cast_from(const std::string& aggregate) const {
+  return reasons(cast_from_, aggregate);
+}
+
+MemberHolds MemberFacts::results_of(const std::string& callee, const ForeignCaller& foreign_caller) const {
+  MemberHolds out;
+  std::set<Key> visiting;
+  add({"result", callee, "returned by " + callee}, callee, foreign_caller, out, visiting, 0);
+  return out;
+}
 
 std::optional<PerContainer> MemberFacts::per_container(const std::string& container, uint64_t offset,
                                                        const ForeignCaller& foreign_caller) const {

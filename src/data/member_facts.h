@@ -89,6 +89,12 @@ class MemberFacts {
   // Whether some record stores the address of an `aggregate` into an
   // untyped member or passes it as an untyped argument (a global's too).
   bool kept_untyped(const std::string& aggregate) const { return kept_untyped_.count(aggregate) != 0; }
+  // The functions whose results an `aggregate` is made from by a cast
+  // ("castfrom" records; "-" for a call through a pointer).
+  const std::set<std::string>& cast_from(const std::string& aggregate) const;
+  // What a call of `callee` returns, as its return records say (unknown
+  // for a function no recorded unit defines).
+  MemberHolds results_of(const std::string& callee, const ForeignCaller& foreign_caller) const;
 
  private:
   using Key = std::pair<std::string, uint64_t>;  // container, offset
@@ -107,6 +113,7 @@ class MemberFacts {
   std::map<std::string, std::set<std::string>> made_;
   std::set<std::string> kept_untyped_;
   std::map<std::string, std::set<std::string>> kept_;
+  std::map<std::string, std::set<std::string>> cast_from_;
   std::map<Key, std::vector<Store>> stores_;
   std::map<std::pair<std::string, std::string>, std::vector<std::vector<std::string>>> args_;  // (callee, K) -> origins
   std::set<std::string> called_;  // functions called through a pointer

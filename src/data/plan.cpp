@@ -181,6 +181,7 @@ std::string DataDirective::text() const {
                     : kind == Kind::Opaque     ? "GRAFT_OPAQUE("
                     : kind == Kind::GlobalPointsTo ? "GRAFT_GLOBAL_POINTS_TO("
                     : kind == Kind::GlobalOpaque   ? "GRAFT_GLOBAL_OPAQUE("
+                    : kind == Kind::FramesOnly     ? "GRAFT_FRAMES_ONLY("
                                                : "GRAFT_UNION_MEMBER(";
   for (size_t k = 0; k < args.size(); ++k) out += (k ? ", " : "") + args[k];
   return out + ")";
@@ -513,6 +514,12 @@ class Planner {
   // (what is in memory) and resolved to offsets and types.
   Status resolve_directives() {
     for (const auto& d : directives_) {
+      if (d.kind == DataDirective::Kind::FramesOnly) {
+        if (d.args.size() != 1) return refuse(d, "write GRAFT_FRAMES_ONLY(struct) on one line");
+        GRAFT_ASSIGN(const int i, struct_named(d, d.args[0], "struct"));
+        declared_frames_only_[records_name(i)] = d.text() + " at " + d.where;
+        continue;
+      }
       if (d.kind == DataDirective::Kind::GlobalPointsTo || d.kind == DataDirective::Kind::GlobalOpaque) {
         const bool opaque = d.kind == DataDirective::Kind::GlobalOpaque;
         if (d.args.size() != (opaque ? 1u : 2u))
@@ -696,8 +703,10 @@ class Planner {
   // the stack or from a pool, held in locals only).
   bool frame_only(int i) const {
     const Type& t = old_.at(i);
-    if (!facts_ || t.name.empty() || (t.kind != TypeKind::Struct && t.kind != TypeKind::Union)) return false;
+    if (t.name.empty() || (t.kind != TypeKind::Struct && t.kind != TypeKind::Union)) return false;
     const std::string key = records_name(i);
+    if (declared_frames_only_.count(key)) return true;  // GRAFT_FRAMES_ONLY: the user's word
+    if (!facts_) return false;
     if (!facts_->kept(key).empty()) return false;
     auto units = old_.defined_in.find(i);
     if (units == old_.defined_in.end()) return false;
@@ -1359,9 +1368,14 @@ class Planner {
         if (u.container == i)
           for (const auto& c : u.per_container) stack.push_back(c.pointee);
     }
-    std::vector<std::string> untyped;
+    std::vector<std::string> untyped, lost;
     for (const auto& c : changes_) {
       if (reached.count(c.old_type)) continue;
+      if (auto declared = declared_frames_only_.find(records_name(c.old_type)); declared != declared_frames_only_.end()) {
+        notes_.push_back(fmt::format("no global reaches {}, and {} says live instances are only in frames (or reached "
+                                     "from them): found through the frames that hold them", c.name, declared->second));
+        continue;
+      }
       if (frame_only(c.old_type)) {
         notes_.push_back(fmt::format("no global reaches {}, and graft-cc's records show no pointer to one is ever kept "
                                      "in memory: live instances are only in the frames that hold them (of replaced "
@@ -1369,6 +1383,14 @@ class Planner {
                                      "other frame needs waiting for", c.name));
         continue;
       }
+      // graft-cc's records show one may be kept in memory (or made from
+      // memory another owner keeps, as Lua's userdata): frames do not account
+      // for it, and an instance no global reaches would be left behind.
+      if (facts_ && hideable_changes().count(c.old_type))
+        if (auto why = kept_beyond_frames(c.old_type)) {
+          lost.push_back(fmt::format("{} ({})", c.name, *why));
+          continue;
+        }
       if (untyped.empty()) untyped = untyped_members();
       std::string hint;
       if (const std::string tag = transformable_tag(c.name); !tag.empty()) {
@@ -1382,7 +1404,54 @@ class Planner {
                                    "assumed to be only in frames of replaced functions (one behind a void pointer "
                                    "would keep the old layout){}", c.name, hint));
     }
-    return ok();
+    if (lost.empty()) return ok();
+    std::string names, tags;
+    for (const auto& l : lost) names += (names.empty() ? "" : ", ") + l;
+    for (const auto& c : changes_)
+      if (!reached.count(c.old_type) && !frame_only(c.old_type) && hideable_changes().count(c.old_type) &&
+          kept_beyond_frames(c.old_type))
+        tags += (tags.empty() ? "" : ", ") + fmt::format("GRAFT_FRAMES_ONLY({})", directive_name(c.name));
+    return make_error("graft cannot find the live instances of {}: no global reaches {} through typed, declared or "
+                      "recorded pointers, and graft-cc's records show {} may be kept where no frame accounts for "
+                      "{}, so live ones would keep the old layout under the new code; if a void * holds one, declare "
+                      "it (GRAFT_POINTS_TO); if every one lives only while the function that made it runs (a local "
+                      "whose address is kept only meanwhile), declare so ({}); else the running process cannot take "
+                      "this release (restart it into the new build); nothing was written",
+                      names, lost.size() == 1 ? "it" : "them", lost.size() == 1 ? "one" : "each",
+                      lost.size() == 1 ? "it" : "them", tags);
+  }
+
+  // Why the frames that hold a changed struct do not account for all its
+  // instances, by graft-cc's records, or nullopt: its address is kept
+  // untyped (in memory graft cannot follow: Lua's registry), or it is made
+  // from memory a call returns that is not fresh (Lua's lua_newuserdata
+  // returns memory its collector keeps). Made from malloc's memory and kept
+  // only in typed pointers, every one is reached from a frame or a global.
+  std::optional<std::string> kept_beyond_frames(int i) const {
+    const std::string key = records_name(i);
+    if (facts_->kept_untyped(key)) return "its address is kept in an untyped member, argument or return value";
+    auto allocator = [](std::string name) {
+      static const std::set<std::string> kFresh = {"malloc", "calloc", "realloc", "reallocarray", "aligned_alloc",
+                                                   "memalign", "valloc", "pvalloc", "mmap", "mallocx", "rallocx"};
+      for (const char* prefix : {"je_", "tc_", "__libc_"})
+        if (name.starts_with(prefix)) name = name.substr(std::string_view(prefix).size());
+      return kFresh.count(name) > 0 || name.starts_with("_Znw") || name.starts_with("_Zna");
+    };
+    for (const auto& callee : facts_->cast_from(key)) {
+      if (callee == "-") return std::string("made from what a call through a pointer returns");
+      if (allocator(callee)) continue;
+      const MemberHolds results = facts_->results_of(callee, [this](const std::string& f) { return foreign_caller_of(f); });
+      const bool fresh = results.types.empty() && !results.unknown.empty() &&
+                         std::all_of(results.unknown.begin(), results.unknown.end(), [&](const std::string& why) {
+                           if (!why.starts_with("returned by ")) return false;
+                           const std::string rest = why.substr(12);
+                           return allocator(rest.substr(0, rest.find(' ')));
+                         });
+      if (!fresh)
+        return fmt::format("made from what {} returns, which is not fresh memory: {}", callee,
+                           results.unknown.empty() ? std::string("a struct's address") : *results.unknown.begin());
+    }
+    return std::nullopt;
   }
 
   // The void * members of the named structs any writable global reaches
@@ -1425,6 +1494,7 @@ class Planner {
   std::map<std::pair<int, uint64_t>, std::string> opaque_;  // GRAFT_OPAQUE: container, offset -> source
   std::vector<UntypedMember> untyped_;
   std::map<std::string, std::pair<int, std::string>> declared_globals_;  // GRAFT_GLOBAL_*: key -> pointee (-1: opaque), source
+  std::map<std::string, std::string> declared_frames_only_;  // GRAFT_FRAMES_ONLY: records' name -> source
   std::vector<UntypedGlobal> untyped_globals_;
   const MemberFacts* facts_;
   DeclarationQuestions* questions_ = nullptr;  // filled when graft diff asks (--questions)

@@ -46,7 +46,7 @@ struct DataRoot {
 // tag_value, member);` and `GRAFT_OPAQUE(container, field);`, read by graft
 // diff and checked against the old types.
 struct DataDirective {
-  enum class Kind : uint8_t { PointsTo, UnionMember, Opaque, PointsInto, GlobalPointsTo, GlobalOpaque };
+  enum class Kind : uint8_t { PointsTo, UnionMember, Opaque, PointsInto, GlobalPointsTo, GlobalOpaque, FramesOnly };
   Kind kind = Kind::PointsTo;
   std::vector<std::string> args;  // as written
   std::string where;              // "FILE.c:12", for messages

@@ -331,8 +331,9 @@ Result<std::vector<DataDirective>> read_directives(const fs::path& file) {
   GRAFT_ASSIGN(const auto lines, code_lines(file));
   std::vector<DataDirective> out;
   const std::regex use(
-      R"(\bGRAFT_(POINTS_TO|POINTS_INTO|UNION_MEMBER|OPAQUE|GLOBAL_POINTS_TO|GLOBAL_OPAQUE)\s*\(([^()]*)\))");
-  const std::regex named(R"(\bGRAFT_(POINTS_TO|POINTS_INTO|UNION_MEMBER|OPAQUE|GLOBAL_POINTS_TO|GLOBAL_OPAQUE)\b)");
+      R"(\bGRAFT_(POINTS_TO|POINTS_INTO|UNION_MEMBER|OPAQUE|GLOBAL_POINTS_TO|GLOBAL_OPAQUE|FRAMES_ONLY)\s*\(([^()]*)\))");
+  const std::regex named(
+      R"(\bGRAFT_(POINTS_TO|POINTS_INTO|UNION_MEMBER|OPAQUE|GLOBAL_POINTS_TO|GLOBAL_OPAQUE|FRAMES_ONLY)\b)");
   for (int number = 1; number <= static_cast<int>(lines.size()); ++number) {
     const std::string& line = lines[number - 1];
     size_t found = 0;
@@ -343,6 +344,7 @@ Result<std::vector<DataDirective>> read_directives(const fs::path& file) {
                : (*it)[1] == "OPAQUE"           ? DataDirective::Kind::Opaque
                : (*it)[1] == "GLOBAL_POINTS_TO" ? DataDirective::Kind::GlobalPointsTo
                : (*it)[1] == "GLOBAL_OPAQUE"    ? DataDirective::Kind::GlobalOpaque
+               : (*it)[1] == "FRAMES_ONLY"      ? DataDirective::Kind::FramesOnly
                                                 : DataDirective::Kind::UnionMember;
       d.where = fmt::format("{}:{}", file.string(), number);
       std::stringstream args((*it)[2].str());
@@ -358,7 +360,8 @@ Result<std::vector<DataDirective>> read_directives(const fs::path& file) {
                         "GRAFT_POINTS_TO(container, field, pointee); or "
                         "GRAFT_UNION_MEMBER(container, union_field, tag_field, tag_value, member); or "
                         "GRAFT_POINTS_INTO(container, field, pointee, member); or GRAFT_OPAQUE(container, field); "
-                        "or GRAFT_GLOBAL_POINTS_TO(global, pointee); or GRAFT_GLOBAL_OPAQUE(global);",
+                        "or GRAFT_GLOBAL_POINTS_TO(global, pointee); or GRAFT_GLOBAL_OPAQUE(global); or "
+                        "GRAFT_FRAMES_ONLY(struct);",
                         file.string(), number);
   }
   return out;

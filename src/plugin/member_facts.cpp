@@ -567,6 +567,15 @@ class Recorder {
         llvm::StringRef tag = llvm::StringRef(name).drop_until([](char c) { return c == ' '; }).drop_front();
         if (!(global && global_of_type(*global, tag))) {
           note_made(to, (opcode == llvm::Instruction::IntToPtr ? "an integer made a pointer to it in " : "a cast to it in ") + where);
+          // What call's result it is made from: fresh memory (malloc's), or
+          // memory another owner keeps (Lua's lua_newuserdata).
+          if (auto* call = llvm::dyn_cast<llvm::CallBase>(cast.getOperand(0)->stripPointerCasts())) {
+            const llvm::Function* callee = call->getCalledFunction();
+            const std::string name = aggregate_name(to);
+            if (!name.empty())
+              lines_.insert("castfrom\t" + name + "\t" + (callee ? callee->getName().str() : std::string("-")) + "\t" +
+                            where);
+          }
           // The address it is made from may have been kept as that other type already.
           if (llvm::isa<llvm::Instruction>(&cast) && kept_before_cast(cast.getOperand(0)))
             note_kept(to, "kept as another type before a cast to it in " + where);

@@ -387,5 +387,42 @@ TEST_F(MemberFacts, AMemberNoDeclarationCanSettleSaysTheReleaseNeedsARestart) {
   EXPECT_EQ(skeleton.find("GRAFT_OPAQUE(lnode, value)"), std::string::npos) << skeleton;
 }
 
+// A struct whose only lasting pointer is in memory graft cannot type (an
+// array of void * slots, as Lua's registry and userdata keep redis's structs)
+// and that no global reaches: graft-cc's records show its address goes into
+// an untyped argument, so the frames do not account for it. graft diff
+// refuses; before, it noted "assumed to be only in frames", and the update
+// applied and the program read the old layout (`7 0` where v2 answers
+// `7 70`). GRAFT_FRAMES_ONLY is the user's word that they do (checked
+// against the old types).
+TEST_F(MemberFacts, AStructKeptWhereNoFrameAccountsForItIsRefusedUnlessDeclaredFramesOnly) {
+  const std::vector<std::string> flags = {"-I" + (programs_dir() / "keptaway" / "common").string(),
+                                          "-I" + (programs_dir() / "shared").string()};
+  const auto v1 = build_program(dir, "keptaway", "v1", flags), v2 = build_program(dir, "keptaway", "v2", flags);
+  const auto patch = dir.path() / "p.graft";
+  auto refused = graft({"diff", v1.string(), v2.string(), "-o", patch.string()});
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_TRUE(one_line(refused.err)) << refused.err;
+  for (const char* expected :
+       {"graft cannot find the live instances of struct ctx (its address is kept in an untyped member, argument or "
+        "return value): no global reaches it", "live ones would keep the old layout under the new code",
+        "declare so (GRAFT_FRAMES_ONLY(ctx))", "restart it into the new build", "nothing was written"})
+    EXPECT_NE(refused.err.find(expected), std::string::npos) << expected << "\n" << refused.err;
+  EXPECT_FALSE(fs::exists(patch));
+
+  const auto declared = dir.path() / "frames_only.c";
+  std::ofstream(declared) << "#include <graft/graft.h>\nGRAFT_FRAMES_ONLY(ctx);\n";
+  auto made = graft({"diff", v1.string(), v2.string(), "-o", patch.string(), "--transform", declared.string(), "--explain"});
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+  EXPECT_NE(made.out.find("no global reaches struct ctx, and GRAFT_FRAMES_ONLY(ctx) at "), std::string::npos) << made.out;
+
+  const auto wrong = dir.path() / "wrong.c";
+  std::ofstream(wrong) << "#include <graft/graft.h>\nGRAFT_FRAMES_ONLY(nosuch);\n";
+  auto bad = graft({"diff", v1.string(), v2.string(), "-o", patch.string(), "--transform", wrong.string()});
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_NE(bad.err.find(wrong.string() + ":2"), std::string::npos) << bad.err;
+  EXPECT_NE(bad.err.find("the old version defines no struct nosuch"), std::string::npos) << bad.err;
+}
+
 }  // namespace
 }  // namespace graft::test
