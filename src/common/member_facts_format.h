@@ -48,6 +48,8 @@
 //                                       only from the frames that hold it
 //   castfrom STRUCT CALLEE FUNCTION    FUNCTION makes a STRUCT * by a cast from what CALLEE
 //                                       returns ("-": a call through a pointer)
+//   castfrom_unit FILE                  this unit records its casts from call results (graft-cc
+//                                       after 6 December 2026)
 //   union   CONTAINER OFFSET FUNCTION TYPE
 //                                       FUNCTION writes the union member at OFFSET of
 //                                       CONTAINER as TYPE (LLVM's spelling): for the record;

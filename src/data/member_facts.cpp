@@ -45,6 +45,8 @@ MemberFacts MemberFacts::parse(std::string_view text) {
       if (fields.size() == 3 && fields[2] == "kept") facts.kept_units_.insert(fields[1]);
     } else if (kind == "made" && fields.size() == 3) {
       facts.made_[fields[1]].insert(fields[2]);
+    } else if (kind == "castfrom_unit" && fields.size() == 2) {
+      facts.cast_units_.insert(fields[1]);
     } else if (kind == "castfrom" && fields.size() == 4) {
       facts.cast_from_[fields[1]].insert(fields[2]);
     } else if (kind == "kept" && fields.size() == 3) {

@@ -92,6 +92,8 @@ class MemberFacts {
   // The functions whose results an `aggregate` is made from by a cast
   // ("castfrom" records; "-" for a call through a pointer).
   const std::set<std::string>& cast_from(const std::string& aggregate) const;
+  // Whether `unit` recorded them ("castfrom_unit": graft-cc after 6 December 2026).
+  bool casts_recorded(const std::string& unit) const { return cast_units_.count(unit) != 0; }
   // What a call of `callee` returns, as its return records say (unknown
   // for a function no recorded unit defines).
   MemberHolds results_of(const std::string& callee, const ForeignCaller& foreign_caller) const;
@@ -114,6 +116,7 @@ class MemberFacts {
   std::set<std::string> kept_untyped_;
   std::map<std::string, std::set<std::string>> kept_;
   std::map<std::string, std::set<std::string>> cast_from_;
+  std::set<std::string> cast_units_;
   std::map<Key, std::vector<Store>> stores_;
   std::map<std::pair<std::string, std::string>, std::vector<std::vector<std::string>>> args_;  // (callee, K) -> origins
   std::set<std::string> called_;  // functions called through a pointer

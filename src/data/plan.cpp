@@ -1430,6 +1430,14 @@ class Planner {
   std::optional<std::string> kept_beyond_frames(int i) const {
     const std::string key = records_name(i);
     if (facts_->kept_untyped(key)) return "its address is kept in an untyped member, argument or return value";
+    // A unit of an older graft-cc did not say what its casts are made from.
+    const auto& made = facts_->made(key);
+    if (std::any_of(made.begin(), made.end(), [](const std::string& why) { return why.starts_with("a cast to it"); }))
+      if (auto units = old_.defined_in.find(i); units != old_.defined_in.end())
+        for (const auto& unit : units->second)
+          if (!facts_->casts_recorded(unit))
+            return fmt::format("made by a cast in {}, whose origin an older graft-cc did not record",
+                               std::filesystem::path(unit).filename().string());
     auto allocator = [](std::string name) {
       static const std::set<std::string> kFresh = {"malloc", "calloc", "realloc", "reallocarray", "aligned_alloc",
                                                    "memalign", "valloc", "pvalloc", "mmap", "mallocx", "rallocx"};

@@ -94,6 +94,7 @@ class Recorder {
             file = unit->getDirectory().str() + "/" + file;
           lines_.insert("unit\t" + file);
           lines_.insert("instances\t" + file + "\tkept");
+          lines_.insert("castfrom_unit\t" + file);
         }
     for (llvm::GlobalVariable& global : module_.globals()) {
       record_untyped_global(global);

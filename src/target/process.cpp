@@ -230,8 +230,13 @@ Status TracedProcess::seize(pid_t tid) {
         threads_.push_back(Thread{tid});
         return ok();
       }
+      // Exiting between the task list and the seize (the kernel refuses a
+      // thread in its exit with EPERM): gone, as with ESRCH. A thread-spawning
+      // program met this under load, and graft said "permission denied".
+      const std::string state = status_field(tid, "State");
+      if (tracer.empty() || state.empty() || state[0] == 'Z' || state[0] == 'X') return ok();
       // Another tracer got there first (a second graft, a debugger): not a matter of privileges.
-      if (!tracer.empty() && tracer != "0")
+      if (tracer != "0")
         return make_error("process {} is being traced by PID {} (another graft or a debugger) that attached "
                           "first: wait until it is done, or detach it, and try again; nothing was changed",
                           pid_, tracer);

@@ -131,7 +131,8 @@ TEST_F(Checkpoints, ThreadsCreatedAndExitingDuringTheUpdate) {
   ASSERT_EQ(applied.exit_code, 0) << applied.err;
   EXPECT_EQ(nlohmann::json::parse(applied.out)["ok"], true);
   EXPECT_EQ(target.ask("v"), "2 1");
-  ASSERT_EQ(graft({"revert", std::to_string(target.pid())}).exit_code, 0);
+  const auto reverted = graft({"revert", std::to_string(target.pid())});
+  ASSERT_EQ(reverted.exit_code, 0) << reverted.err;
   EXPECT_EQ(target.ask("v"), "1 1");
   EXPECT_TRUE(text_matches_binary(target.pid(), v1));
 }
