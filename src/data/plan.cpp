@@ -358,8 +358,7 @@ class Planner {
     MemberHolds holds = facts_->holds("struct epoll_event", 4, [this](const std::string& f) { return foreign_caller_of(f); });
     const std::set<int> types = recorded_types(holds);
     if (!holds.unknown.empty() || types.size() != 1) return {-1, ""};
-    std::string where;
-    for (const auto& f : holds.functions) where += (where.empty() ? "" : ", ") + f;
+    const std::string where = fmt::format("{}", fmt::join(holds.functions, ", "));
     return {*types.begin(), fmt::format("epoll's data words (struct epoll_event.data), recorded by graft-cc to hold only "
                                         "{} * (stored in {}): followed at the commit from every watch",
                                         old_.spell(*types.begin()), where)};
@@ -784,8 +783,7 @@ class Planner {
           p.offset = m.offset;
           p.pointee = *types.begin();
           p.recorded = true;
-          std::string where;
-          for (const auto& f : holds.functions) where += (where.empty() ? "" : ", ") + f;
+          const std::string where = fmt::format("{}", fmt::join(holds.functions, ", "));
           p.source = fmt::format("{}.{}, recorded by graft-cc to hold only {} * (stored in {})", old_.spell(i), m.name,
                                  old_.spell(p.pointee), where);
           pointers_.push_back(std::move(p));
@@ -1096,8 +1094,7 @@ class Planner {
       if (!pointer && types.empty()) continue;             // a number
       if (holds.unknown.empty() && types.empty()) continue;  // never anything but NULL
       if (holds.unknown.empty() && types.size() == 1) {
-        std::string where;
-        for (const auto& f : holds.functions) where += (where.empty() ? "" : ", ") + f;
+        const std::string where = fmt::format("{}", fmt::join(holds.functions, ", "));
         untyped_globals_.push_back({identity, v.key, *types.begin(),
                                     fmt::format("global {}, recorded by graft-cc to hold only {} * (stored in {})",
                                                 v.key, old_.spell(*types.begin()), where),
@@ -1193,8 +1190,7 @@ class Planner {
         const auto found = indices_of(name);
         if (found.empty()) continue;
         const int k = found.front();
-        std::string where;
-        for (const auto& f : functions) where += (where.empty() ? "" : ", ") + f;
+        const std::string where = fmt::format("{}", fmt::join(functions, ", "));
         if (pointee >= 0 && records_name(k) != records_name(pointee))
           return make_error("{} is contradicted by graft-cc's records: {} also store{} a {} into {}, and a value "
                             "followed as the wrong struct would be transformed as one: remove the line (graft diff "

@@ -744,6 +744,13 @@ struct Target {
 // new code the old layout: refused. So is one into writable memory no typed
 // pointer reached, when a changed struct can hide at all: an idle connection
 // only the kernel remembers may be one graft never found.
+// Whether a kernel's word may be an address of the program's data: it lies
+// in writable memory (not a descriptor number, redis's data.fd).
+bool writable_at(const RemoteMemory& memory, uint64_t value) {
+  const MemoryMap* m = memory.mapping(value);
+  return m && m->perms.size() > 1 && m->perms[1] == 'w';
+}
+
 Status check_kernel_references(const DataPlan& plan, pid_t pid, const std::vector<EpollWatch>& watches,
                                const HugeVector<Instance>& found, const std::vector<Target*>& moving,
                                const std::vector<MovedGlobal>& moved, RemoteMemory& memory,
@@ -754,12 +761,11 @@ Status check_kernel_references(const DataPlan& plan, pid_t pid, const std::vecto
   std::vector<const Instance*> tops;  // in address order, as `found` is
   for (const auto& i : found)
     if (i.top) tops.push_back(&i);
-  std::vector<std::pair<uint64_t, uint64_t>> seen;  // what the traversal scanned, sorted, if asked
+  std::vector<std::pair<uint64_t, uint64_t>> seen;  // what the traversal scanned, merged and sorted, once asked
   TypeComparison compare(plan.old_types, plan.new_types);
   for (const auto& w : watches) {
     const uint64_t v = w.data;
-    const MemoryMap* m = memory.mapping(v);
-    if (!m || m->perms.size() < 2 || m->perms[1] != 'w') continue;  // a number, a descriptor: not writable memory
+    if (!writable_at(memory, v)) continue;
     const std::string watched =
         fmt::format("epoll instance {} of process {} watches fd {} with data {:#x}", w.epoll_fd, pid, w.fd, v);
     constexpr const char* kKernel = "the kernel would hand the new code the old layout, and graft cannot rewrite what "
@@ -799,14 +805,16 @@ Status check_kernel_references(const DataPlan& plan, pid_t pid, const std::vecto
     if (!hides) continue;
     if (seen.empty()) {
       GRAFT_ASSIGN(Traversal* traversal, scanned());
-      for (const auto& r : traversal->regions()) seen.emplace_back(r.start, r.start + r.size);
-      std::sort(seen.begin(), seen.end());
+      std::vector<std::pair<uint64_t, uint64_t>> all;
+      for (const auto& r : traversal->regions()) all.emplace_back(r.start, r.start + r.size);
+      std::sort(all.begin(), all.end());
+      for (const auto& r : all)  // merged: an object inside a root is one range
+        if (!seen.empty() && r.first <= seen.back().second) seen.back().second = std::max(seen.back().second, r.second);
+        else seen.push_back(r);
       seen.emplace_back(UINT64_MAX, UINT64_MAX);  // never empty again
     }
     auto region = std::upper_bound(seen.begin(), seen.end(), std::pair{v, UINT64_MAX});
-    bool scanned_there = false;
-    for (auto it = seen.begin(); it != region; ++it) scanned_there |= v >= it->first && v < it->second;
-    if (scanned_there) continue;
+    if (region != seen.begin() && v < std::prev(region)->second) continue;  // scanned: nothing changes there
     return make_error("{}, writable memory no typed pointer reached: it may be a changed struct graft cannot see "
                       "(only the kernel remembers it, as an idle connection), and graft cannot rewrite what the "
                       "kernel keeps; such a release needs a restart; nothing was changed",
@@ -1411,8 +1419,7 @@ Result<std::vector<DataWrite>> plan_migration(const DataPlan& plan, const Migrat
   std::vector<uint64_t> kernel_words;
   if (plan.kernel_data_pointee >= 0 && input.kernel_words_typed)
     for (const auto& w : watches)
-      if (const MemoryMap* m = memory.mapping(w.data); m && m->perms.size() > 1 && m->perms[1] == 'w')
-        kernel_words.push_back(w.data);
+      if (writable_at(memory, w.data)) kernel_words.push_back(w.data);
   auto traverse = [&](Traversal& traversal) -> Status {
     for (const auto& m : moved)
       traversal.forbid(m.from, plan.old_types.at(m.root->old_type).size, "global " + m.root->variable);
