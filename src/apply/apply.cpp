@@ -122,11 +122,13 @@ std::function<Result<uint64_t>(const std::string&)> current_address(const link::
 struct StaticData {
   std::vector<std::pair<uint64_t, uint64_t>> ranges;
   std::function<std::string(uint64_t)> name;
-  bool kernel_words_typed = false;  // MigrationInput's
+  bool kernel_words_typed = false;           // MigrationInput's
+  std::optional<DescriptorScan> descriptors;  // MigrationInput's: scanned before the pause
   void add_to(MigrationInput& input) const {
     input.static_data = ranges;
     input.name_static = name;
     input.kernel_words_typed = kernel_words_typed;
+    input.descriptors = descriptors;
   }
 };
 // Whether no object mapped but `module` imports epoll_ctl: then only the
@@ -149,6 +151,10 @@ bool only_module_registers_watches(pid_t pid, const Module& module) {
 Result<StaticData> read_static_data(const std::optional<DataPlan>& plan, pid_t pid, const Module& module, uint64_t bias) {
   StaticData out;
   if (plan && plan->kernel_data_pointee >= 0) out.kernel_words_typed = only_module_registers_watches(pid, module);
+  // Which descriptors are epoll instances costs a readlink each: asked here,
+  // while the process runs, not inside the pause (only new ones are, there).
+  if (plan && !plan->changes.empty())
+    if (auto scanned = scan_descriptors(pid)) out.descriptors = std::move(*scanned);
   if (!plan || std::none_of(plan->roots.begin(), plan->roots.end(), [](const DataRoot& r) { return r.new_type >= 0; }))
     return out;
   GRAFT_ASSIGN(const auto binary, module.open(pid));

@@ -1415,7 +1415,7 @@ Result<std::vector<DataWrite>> plan_migration(const DataPlan& plan, const Migrat
   // What the kernel keeps (epoll's data words): followed as typed roots
   // where graft-cc's records say what they hold and no other code mapped
   // registers watches, checked in any case (check_kernel_references).
-  GRAFT_ASSIGN(const auto watches, read_epoll_watches(input.pid));
+  GRAFT_ASSIGN(const auto watches, read_epoll_watches(input.pid, input.descriptors ? &*input.descriptors : nullptr));
   std::vector<uint64_t> kernel_words;
   if (plan.kernel_data_pointee >= 0 && input.kernel_words_typed)
     for (const auto& w : watches)

@@ -113,6 +113,10 @@ struct MigrationInput {
   // (DataPlan::kernel_data_pointee) holds for every watch, which is then
   // followed as a typed root.
   bool kernel_words_typed = false;
+  // The target's descriptors as scanned before the pause (which are epoll
+  // instances), so that the scan inside it asks only of new ones; unset:
+  // scanned from scratch in the pause.
+  std::optional<DescriptorScan> descriptors;
 };
 
 // Finds and transforms every live instance, with every thread stopped.
