@@ -123,7 +123,10 @@ bool TypeComparison::differs(int i, int j) const {
 
 int TypeComparison::counterpart(int old_index) const {
   const Type& t = old_.at(old_index);
-  return t.name.empty() ? -1 : new_.find(t.name);
+  if (t.name.empty()) return -1;
+  if (renamed_)
+    if (auto it = renamed_->find(t.name); it != renamed_->end()) return new_.find(it->second);
+  return new_.find(t.name);
 }
 
 int TypeComparison::changed(int old_index) const {
@@ -228,22 +231,23 @@ class Planner {
   Planner(const TypeTable& o, const TypeTable& n, const std::function<std::string(const Variable&, bool)>& identity_of,
           const std::function<std::string(uint64_t)>& function_at, const std::vector<DataDirective>& directives,
           const MemberFacts* facts, DeclarationQuestions* questions)
-      : old_(o), new_(n), compare_(o, n), identity_of_(identity_of), function_at_(function_at), directives_(directives),
+      : old_(o), new_(n), compare_(o, n, &renamed_), identity_of_(identity_of), function_at_(function_at), directives_(directives),
         facts_(facts), questions_(questions) {}
 
   Result<DataPlan> run() {
+    GRAFT_TRY(find_renamed_structs());
     for (const auto& [name, i] : old_.named) {
-      const int j = new_.find(name);
+      const int j = compare_.counterpart(i);
       if (j < 0 || old_.at(i).incomplete || new_.at(j).incomplete || !compare_.differs(i, j)) continue;
       for (const auto& a : {&old_.ambiguous, &new_.ambiguous})
         if (std::find(a->begin(), a->end(), name) != a->end())
           return make_error("{} changed, and two source files define different types of that name: graft cannot "
                             "tell which objects are which; rename one of them", name);
       TypeChange change{name, i, j, {}};
+      if (renamed_.count(name)) change.details.push_back("renamed " + renamed_.at(name) + " in the new version");
       GRAFT_TRY(explain(i, j, name, change.details));
       changes_.push_back(std::move(change));
     }
-    GRAFT_TRY(refuse_renamed_structs());
     GRAFT_TRY(resolve_directives());
     GRAFT_TRY(find_roots());
     if (changes_.empty() && roots_.empty()) return DataPlan{};
@@ -288,11 +292,12 @@ class Planner {
     // The new counterparts of every old named aggregate the traversal may meet.
     std::vector<int> counterparts;
     for (const auto& [name, i] : old_.named)
-      if (int j = new_.find(name); j >= 0) counterparts.push_back(j);
+      if (int j = compare_.counterpart(i); j >= 0) counterparts.push_back(j);
     for (auto& j : counterparts) new_refs.push_back(&j);
     plan.old_types = subset(old_, old_refs);
     plan.new_types = subset(new_, new_refs);
     plan.notes.insert(plan.notes.begin(), notes_.begin(), notes_.end());
+    plan.renamed = renamed_;
     return plan;
   }
 
@@ -365,40 +370,61 @@ class Planner {
   }
 
   // A pointer whose pointee's tag changed (beanstalkd 1.12: `struct tube *`
-  // -> `struct Tube *`) with a layout that changed too: graft pairs old and
-  // new structs by name, so the objects such a pointer reaches would keep
-  // their old layout under the new code. Refused, for every member of a
-  // struct both versions name and every global both define. (A struct held
-  // by value is compared member by member and converted, whatever its tag.)
-  Status refuse_renamed_structs() {
+  // -> `struct Tube *`), as a member of a struct both versions name or a
+  // global both define: graft pairs old and new structs by name, so such a
+  // struct is paired with its new name (renamed_), its instances converted
+  // member by member, when the old name is gone from the new version, the
+  // new one was not in the old, and no other pointer pairs either
+  // differently. Else, if the layouts differ, refused: the objects would
+  // keep the old layout under the new code. (A struct held by value is
+  // compared member by member and converted, whatever its tag.)
+  Status find_renamed_structs() {
+    std::map<std::string, std::string> pairs, back;  // old name -> new, new -> old
     std::set<std::pair<int, int>> seen;
-    auto check = [&](int old_type, int new_type, const std::string& where) -> Status {
+    std::vector<std::tuple<int, int, std::string>> found;  // old, new, where
+    auto check = [&](int old_type, int new_type, const std::string& where) {
       const int from = pointee_struct(old_, old_type), to = pointee_struct(new_, new_type);
-      if (from < 0 || to < 0) return ok();
+      if (from < 0 || to < 0) return;
       const Type& a = old_.at(from);
       const Type& b = new_.at(to);
-      if (a.name.empty() || b.name.empty() || a.name == b.name || a.incomplete || b.incomplete) return ok();
-      if (!seen.insert({from, to}).second || !compare_.differs(from, to)) return ok();  // a new name only: read alike
-      return make_error("{} pointed to a {} and now points to a {}, whose layout differs ({}): graft converts a "
-                        "struct only into the struct of the same name, so the objects it points to would keep the "
-                        "old layout under the new code; such a release needs a restart (or a new version that keeps "
-                        "the old tag); nothing was written",
-                        where, old_.spell(from), new_.spell(to),
-                        a.size != b.size ? fmt::format("{} -> {} bytes", a.size, b.size) : std::string("its members"));
+      if (a.name.empty() || b.name.empty() || a.name == b.name || a.incomplete || b.incomplete) return;
+      if (seen.insert({from, to}).second) found.emplace_back(from, to, where);
     };
     for (const auto& [name, i] : old_.named) {
       const int j = new_.find(name);
       if (j < 0 || old_.at(i).kind != TypeKind::Struct || new_.at(j).kind != TypeKind::Struct) continue;
       for (const auto& x : old_.at(i).members)
         for (const auto& y : new_.at(j).members)
-          if (!x.name.empty() && x.name == y.name)
-            GRAFT_TRY(check(x.type, y.type, fmt::format("{}.{}", old_.spell(i), x.name)));
+          if (!x.name.empty() && x.name == y.name) check(x.type, y.type, fmt::format("{}.{}", old_.spell(i), x.name));
     }
     std::map<std::string, int> after;
     for (const auto& v : new_.variables) after.emplace(v.key, v.type);
     for (const auto& v : old_.variables)
       if (auto it = after.find(v.key); it != after.end() && v.type >= 0 && it->second >= 0)
-        GRAFT_TRY(check(v.type, it->second, "global " + v.key));
+        check(v.type, it->second, "global " + v.key);
+    std::set<std::string> conflicting;
+    for (const auto& [from, to, where] : found) {
+      const std::string& a = old_.at(from).name;
+      const std::string& b = new_.at(to).name;
+      const bool gone = new_.find(a) < 0 && old_.find(b) < 0;
+      auto [paired, added] = pairs.emplace(a, b);
+      auto [reverse, fresh] = back.emplace(b, a);
+      if (!gone || paired->second != b || reverse->second != a) conflicting.insert(a);
+    }
+    for (const auto& [from, to, where] : found) {
+      const Type& a = old_.at(from);
+      const Type& b = new_.at(to);
+      if (!conflicting.count(a.name)) continue;
+      if (!compare_.differs(from, to)) continue;  // read alike under either name
+      return make_error("{} pointed to a {} and now points to a {}, whose layout differs ({}), and graft cannot pair "
+                        "them as a renamed struct (one of the names is in both versions, or pointers pair them "
+                        "differently): the objects it points to would keep the old layout under the new code; such "
+                        "a release needs a restart; nothing was written",
+                        where, old_.spell(from), new_.spell(to),
+                        a.size != b.size ? fmt::format("{} -> {} bytes", a.size, b.size) : std::string("its members"));
+    }
+    for (const auto& [a, b] : pairs)
+      if (!conflicting.count(a)) renamed_[a] = b;
     return ok();
   }
   // The struct a pointer leads to (through arrays and pointers to pointers),
@@ -1499,6 +1525,7 @@ class Planner {
   std::vector<UntypedMember> untyped_;
   std::map<std::string, std::pair<int, std::string>> declared_globals_;  // GRAFT_GLOBAL_*: key -> pointee (-1: opaque), source
   std::map<std::string, std::string> declared_frames_only_;  // GRAFT_FRAMES_ONLY: records' name -> source
+  std::map<std::string, std::string> renamed_;  // find_renamed_structs: old struct name -> its new name
   std::vector<UntypedGlobal> untyped_globals_;
   const MemberFacts* facts_;
   DeclarationQuestions* questions_ = nullptr;  // filled when graft diff asks (--questions)

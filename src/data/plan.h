@@ -187,6 +187,10 @@ struct DataPlan {
   // (GRAFT_AT_COMMIT) names: it gives them their value after the migration,
   // so a string their new size cuts is no loss there.
   std::vector<std::string> set_at_commit;
+  // Structs the new version renames ("struct tube" -> "struct Tube",
+  // beanstalkd 1.12): their instances are converted into the renamed struct,
+  // member by member by name, as if the name had stayed.
+  std::map<std::string, std::string> renamed;
   // Every conversion must keep its value (an inverse narrows what the patch
   // widened): a value that does not fit refuses the migration, naming the field and the object.
   bool exact = false;

@@ -109,6 +109,7 @@ std::string encode_data_plan(const DataPlan& plan) {
   if (!plan.irreversible.empty()) out["irreversible"] = plan.irreversible;
   if (plan.exact) out["exact"] = true;
   if (!plan.set_at_commit.empty()) out["set_at_commit"] = plan.set_at_commit;
+  if (!plan.renamed.empty()) out["renamed"] = plan.renamed;
   if (plan.kernel_data_pointee >= 0) {
     out["kernel_data_pointee"] = plan.kernel_data_pointee;
     out["kernel_data_source"] = plan.kernel_data_source;
@@ -230,6 +231,7 @@ Result<DataPlan> decode_data_plan(const std::string& text) {
     plan.irreversible = j.value("irreversible", std::string());
     plan.exact = j.value("exact", false);
     plan.set_at_commit = j.value("set_at_commit", std::vector<std::string>());
+    plan.renamed = j.value("renamed", std::map<std::string, std::string>());
     if (j.contains("kernel_data_pointee")) {
       plan.kernel_data_pointee = check(plan.old_types, j.at("kernel_data_pointee").get<int>(), false);
       plan.kernel_data_source = j.value("kernel_data_source", std::string());

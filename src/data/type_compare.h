@@ -20,12 +20,17 @@ std::vector<Field> fields_of(const TypeTable& table, int type);
 
 class TypeComparison {
  public:
-  TypeComparison(const TypeTable& old_types, const TypeTable& new_types) : old_(old_types), new_(new_types) {}
+  // `renamed`: old struct names the new version spells differently
+  // ("struct tube" -> "struct Tube"), paired as if they had kept them.
+  TypeComparison(const TypeTable& old_types, const TypeTable& new_types,
+                 const std::map<std::string, std::string>* renamed = nullptr)
+      : old_(old_types), new_(new_types), renamed_(renamed) {}
   // Whether a value of old type i must be transformed to be a value of new type j.
   bool differs(int i, int j) const;
   // Whether a default transformer turns an i into a j.
   bool convertible(int i, int j) const;
-  // The new type of an old named aggregate or enum (same name), or -1.
+  // The new type of an old named aggregate or enum (same name, or its new
+  // name if it is renamed), or -1.
   int counterpart(int old_index) const;
   // The new type of an old named struct whose values must be transformed, or -1.
   int changed(int old_index) const;
@@ -41,6 +46,7 @@ class TypeComparison {
  private:
   const TypeTable& old_;
   const TypeTable& new_;
+  const std::map<std::string, std::string>* renamed_;
   mutable std::map<std::pair<int, int>, bool> memo_;
 };
 

@@ -131,6 +131,13 @@ Status check_named_types(const fs::path& file, const DataPlan& plan) {
     for (std::sregex_iterator it(line.begin(), line.end(), use), end; it != end; ++it) {
       const std::string tag = (*it)[1];
       const std::string name = "struct " + tag;
+      for (const auto& [from, to] : plan.renamed)
+        if (name == from || name == to)
+          return make_error("{}:{}: a transformer for {}, which the new version renames ({} -> {}): a transformer "
+                            "for a renamed struct is not supported yet; the generated one converts it member by "
+                            "member, by name (a member set at start-up then needs --accept-static-value, or a "
+                            "restart)",
+                            file.string(), number, name, from, to);
       const bool changed = std::any_of(plan.changes.begin(), plan.changes.end(), [&](const TypeChange& c) {
         return c.name == name && plan.old_types.at(c.old_type).kind == TypeKind::Struct;
       });

@@ -194,7 +194,8 @@ class Traversal {
   // which only moving objects need (prepare_moves); a traversal of a million
   // objects that all stay in place does without those two lists.
   Traversal(const DataPlan& plan, const MigrationInput& input, RemoteMemory& memory, bool for_moves)
-      : plan_(plan), input_(input), memory_(memory), compare_(plan.old_types, plan.new_types), for_moves_(for_moves) {
+      : plan_(plan), input_(input), memory_(memory), compare_(plan.old_types, plan.new_types, &plan.renamed),
+        for_moves_(for_moves) {
     std::vector<std::pair<int, int>> declared;
     for (const auto& p : plan.declared_pointers) declared.emplace_back(p.container, p.pointee);
     std::vector<int> untyped;
@@ -762,7 +763,7 @@ Status check_kernel_references(const DataPlan& plan, pid_t pid, const std::vecto
   for (const auto& i : found)
     if (i.top) tops.push_back(&i);
   std::vector<std::pair<uint64_t, uint64_t>> seen;  // what the traversal scanned, merged and sorted, once asked
-  TypeComparison compare(plan.old_types, plan.new_types);
+  TypeComparison compare(plan.old_types, plan.new_types, &plan.renamed);
   for (const auto& w : watches) {
     const uint64_t v = w.data;
     if (!writable_at(memory, v)) continue;

@@ -1,8 +1,8 @@
 // Test target: a struct the next release renames (beanstalkd 1.12: struct
 // tube -> struct Tube), reached from a global through a typed pointer. v2
-// renames it and grows it: graft pairs structs by name, so it must refuse
-// rather than leave the live tubes in the old layout under the new code. v3
-// renames it only: the objects read alike, and the update applies.
+// renames it and grows it: graft pairs the two names and converts the live
+// tubes member by member. v3 renames it only. v4 points the connection to a
+// new struct Tube while struct tube stays: no rename graft can pair.
 // The same source in every version (vN/main.c defines TUBE, its layout).
 // One command per line on stdin:
 //   use ID JOBS   a new tube for the connection
