@@ -916,10 +916,17 @@ class Generator {
     const std::string& member = first_write->member;
     const std::string name = plain_name(global) + (member.empty() ? "" : "." + member);
     std::string fix;
-    if (!member.empty()) {
+    const bool transformable = std::any_of(plan_.changes.begin(), plan_.changes.end(), [&](const TypeChange& c) {
+      return c.name == struct_of[global] && !plan_.renamed.count(c.name);
+    });
+    if (!member.empty() && transformable) {
       const std::string tag = transformable_tag(struct_of[global]);
       fix = fmt::format("give it its value in a transformer in a --transform file (GRAFT_TRANSFORM({}, from, to) {{ "
                         "to->{} = ...; }})", tag, member);
+    } else if (!member.empty()) {
+      // A struct converted as a global's retyped value, or renamed: no transformer of the user's for it.
+      fix = fmt::format("give it its value at the commit in a --transform file (GRAFT_AT_COMMIT() {{ {} = ...; "
+                        "return 0; }})", name);
     } else {
       std::string type = "type";
       if (auto symbol = linked().second.find(global); symbol != linked().second.end())

@@ -137,4 +137,20 @@ TEST(StartupState, AChangedInitialValueNoPatchedCodeUsesIsSaidToBeKept) {
   EXPECT_EQ(target.ask("h"), "Server: keptinit/1");
 }
 
+// A global whose struct the release renames by value (beanstalkd 1.12's
+// tubes: struct ms -> struct Ms): converted as a retyped global, so no
+// transformer of the user's exists for it. The refusal offered
+// GRAFT_TRANSFORM(Ms, ...), which graft then refused ("did not change");
+// it offers what works there, a value given at the commit.
+TEST(StartupState, ANewMemberOfARenamedGlobalStructIsOfferedTheCommitNotATransformer) {
+  TempDir dir;
+  const auto v1 = build_program(dir, "renamedglobal", "v1"), v2 = build_program(dir, "renamedglobal", "v2");
+  auto result = graft({"diff", v1.string(), v2.string(), "-o", (dir.path() / "p.graft").string()});
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_TRUE(one_line(result.err)) << result.err;
+  EXPECT_NE(result.err.find("new member tubes.cap is set by main (main.c:"), std::string::npos) << result.err;
+  EXPECT_NE(result.err.find("GRAFT_AT_COMMIT() { tubes.cap = ...; return 0; }"), std::string::npos) << result.err;
+  EXPECT_EQ(result.err.find("GRAFT_TRANSFORM"), std::string::npos) << result.err;
+}
+
 }  // namespace graft::test
