@@ -284,6 +284,7 @@ class Planner {
       old_refs.push_back(&u.container);
       for (auto& k : u.holds) old_refs.push_back(&k);
       for (auto& k : u.family) old_refs.push_back(&k);
+      if (u.in_heap >= 0) old_refs.push_back(&u.in_heap);
       for (auto& c : u.per_container) {
         old_refs.push_back(&c.pointee);
         if (c.global.empty()) old_refs.push_back(&c.container);
@@ -838,9 +839,14 @@ class Planner {
           untyped_.push_back(std::move(member));
           continue;
         }
+        member.in_heap = only_outside_globals(u.types);
         notes_.push_back(fmt::format("{} holds {}, as graft-cc's records say: checked at the commit, value by value, "
-                                     "to be one the typed pointers reach (one that is not refuses the update)",
-                                     member.name, which));
+                                     "to be one the typed pointers reach (one that is not refuses the update){}",
+                                     member.name, which,
+                                     member.in_heap < 0 ? std::string()
+                                                        : fmt::format("; a value in the heap is followed as a {}: the "
+                                                                      "others live only in globals of their type",
+                                                                      old_.spell(member.in_heap))));
         untyped_.push_back(std::move(member));
         continue;
       }
@@ -1340,6 +1346,9 @@ class Planner {
     std::vector<int> stack;
     for (const auto& r : roots_) stack.push_back(r.old_type);
     for (const auto& g : untyped_globals_) stack.push_back(g.pointee);
+    // epoll's data words, followed at the commit where the records settle
+    // them (and checked there where they cannot be followed).
+    if (const int kernel = kernel_data().first; kernel >= 0) stack.push_back(kernel);
     while (!stack.empty()) {
       const int i = stack.back();
       stack.pop_back();
@@ -1387,8 +1396,10 @@ class Planner {
       for (const auto& p : pointers_)
         if (p.container == i) stack.push_back(p.pointee);
       for (const auto& u : untyped_)
-        if (u.container == i)
+        if (u.container == i) {
           for (const auto& c : u.per_container) stack.push_back(c.pointee);
+          if (u.in_heap >= 0) stack.push_back(u.in_heap);
+        }
     }
     std::vector<std::string> untyped, lost;
     for (const auto& c : changes_) {
@@ -1441,6 +1452,33 @@ class Planner {
                       "this release (restart it into the new build); nothing was written",
                       names, lost.size() == 1 ? "it" : "them", lost.size() == 1 ? "one" : "each",
                       lost.size() == 1 ? "it" : "them", tags);
+  }
+
+  // Of several structs a member holds, the one whose instances can be
+  // outside globals, if only one can: the others are never made by a cast
+  // or as a local (graft-cc's "made" records) and no struct or array holds
+  // them by value, so each of theirs is a global of its type. -1 otherwise.
+  int only_outside_globals(const std::set<int>& types) {
+    int found = -1;
+    for (int k : types) {
+      const Type& t = old_.at(k);
+      bool global_only = t.kind == TypeKind::Struct && !t.name.empty() && facts_->made(records_name(k)).empty();
+      if (global_only)
+        if (auto units = old_.defined_in.find(k); units == old_.defined_in.end() ||
+                                                   std::any_of(units->second.begin(), units->second.end(),
+                                                               [&](const std::string& u) { return !facts_->instances_recorded(u); }))
+          global_only = false;
+      for (size_t i = 0; global_only && i < old_.types.size(); ++i) {
+        const Type& holder = old_.types[i];
+        if (holder.kind == TypeKind::Array && holder.target >= 0 && old_.at(holder.target).name == t.name) global_only = false;
+        for (const auto& m : holder.members)
+          if (m.type >= 0 && old_.at(m.type).kind == TypeKind::Struct && old_.at(m.type).name == t.name) global_only = false;
+      }
+      if (global_only) continue;
+      if (found >= 0) return -1;
+      found = k;
+    }
+    return found;
   }
 
   // Why the frames that hold a changed struct do not account for all its

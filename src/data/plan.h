@@ -114,6 +114,11 @@ struct UntypedMember {
   // its indices in old_types), a value is followed as that place's struct.
   std::vector<ContainerHolds> per_container;
   std::vector<int> family;
+  // The one struct of `holds` whose instances can be outside globals (the
+  // others, by graft-cc's records, live only in globals of their type and in
+  // no other struct): a value in the heap is followed as it (beanstalkd's
+  // Socket.x, its own Conn or the Server). -1: none, or several.
+  int in_heap = -1;
 };
 
 // A global that is itself an untyped word (void *keep) and holds NULL or

@@ -92,7 +92,7 @@ std::string encode_data_plan(const DataPlan& plan) {
       places.push_back({{"global", c.global}, {"container", c.container}, {"offset", c.offset},
                         {"pointer", c.pointer}, {"pointee", c.pointee}, {"text", c.text}});
     untyped.push_back({{"container", u.container}, {"offset", u.offset}, {"name", u.name}, {"holds", u.holds},
-                       {"per_container", places}, {"family", u.family}});
+                       {"per_container", places}, {"family", u.family}, {"in_heap", u.in_heap}});
   }
   json globals = json::array();
   for (const auto& g : plan.untyped_globals)
@@ -221,6 +221,7 @@ Result<DataPlan> decode_data_plan(const std::string& text) {
           }
         if (u.contains("family"))
           for (const auto& k : u.at("family")) m.family.push_back(check(plan.old_types, k.get<int>(), false));
+        m.in_heap = check(plan.old_types, u.value("in_heap", -1), true);
         plan.untyped_members.push_back(std::move(m));
       }
     if (j.contains("untyped_globals"))

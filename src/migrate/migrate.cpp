@@ -357,6 +357,12 @@ class Traversal {
             GRAFT_TRY(follow(*value, pointee, address + u.offset, -1));
             continue;
           }
+          // In the heap, it can only be the one struct of those it holds that
+          // lives outside globals (UntypedMember::in_heap): followed as it.
+          if (u.in_heap >= 0)
+            if (const MemoryMap* m = memory_.mapping(*value);
+                m && (m->path.empty() || m->path == "[heap]") && std::find(stacks_.begin(), stacks_.end(), m) == stacks_.end())
+              GRAFT_TRY(follow(*value, u.in_heap, address + u.offset, -1));
           // One of the structs the records name, which the check makes sure of:
           // a reference to it as each, so that the one it is can move.
           if (for_moves_)

@@ -424,5 +424,36 @@ TEST_F(MemberFacts, AStructKeptWhereNoFrameAccountsForItIsRefusedUnlessDeclaredF
   EXPECT_NE(bad.err.find("the old version defines no struct nosuch"), std::string::npos) << bad.err;
 }
 
+// beanstalkd's sockets (tests/programs/selfsock): a struct sock inside each
+// connection and inside the server, whose void * x points back to its
+// owner, and epoll's data word is the sock. Two idle connections are known
+// only to the kernel. graft follows each word as a struct sock (all epoll's
+// data holds, by the records) and x as a struct conn when it is in the heap
+// (the server lives only in its global): both connections are found and
+// transformed, and the new code serves them right ("served 4"; untransformed,
+// it reads `served` where v1 kept `spare`, and says 2).
+TEST_F(MemberFacts, ASockPointingBackToItsOwnerIsFollowedFromTheKernelToTheConnection) {
+  const std::vector<std::string> flags = {"-I" + (programs_dir() / "selfsock" / "common").string(),
+                                          "-I" + (programs_dir() / "shared").string()};
+  const auto v1 = build_program(dir, "selfsock", "v1", flags), v2 = build_program(dir, "selfsock", "v2", flags);
+  const auto made = diff(dir, v1, v2, "selfsock.graft", {"--explain"});
+  for (const char* expected : {"struct sock.x holds struct server or struct conn", "a value in the heap is followed as "
+                               "a struct conn: the others live only in globals of their type",
+                               "epoll's data words (struct epoll_event.data), recorded by graft-cc to hold only struct "
+                               "sock * (stored in watch)"})
+    EXPECT_NE(made.out.find(expected), std::string::npos) << expected << "\n" << made.out;
+  Process target({v1.string()});
+  ASSERT_EQ(target.ask("open"), "opened");
+  ASSERT_EQ(target.ask("open"), "opened");
+  ASSERT_EQ(target.ask("ping"), "pinged");
+  ASSERT_EQ(target.ask("poll"), "3 ready, served 2");  // the server's eventfd too
+  auto applied = graft({"apply", std::to_string(target.pid()), made.patch.string(), "--json"});
+  ASSERT_EQ(applied.exit_code, 0) << applied.err;
+  EXPECT_EQ(nlohmann::json::parse(applied.out)["objects"].get<int>(), 2) << applied.out;
+  EXPECT_EQ(target.ask("v"), "2");
+  ASSERT_EQ(target.ask("ping"), "pinged");
+  EXPECT_EQ(target.ask("poll"), "3 ready, served 4");
+}
+
 }  // namespace
 }  // namespace graft::test

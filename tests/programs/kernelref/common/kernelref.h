@@ -24,6 +24,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "eventfds.h"
 #include "serve_lines.h"
 
 struct conn {
@@ -81,10 +82,7 @@ static void handle(const char* line) {
     watch(&srv.listener);
     printf("listening\n");
   } else if (strcmp(line, "ping") == 0) {
-    for (int i = 0; i < nfds; ++i) {
-      uint64_t one = 1;
-      if (write(fds[i], &one, sizeof one) != sizeof one) abort();
-    }
+    ping_eventfds(fds, nfds);
     printf("pinged\n");
   } else if (strcmp(line, "poll") == 0) {
     struct epoll_event events[32];
