@@ -267,7 +267,11 @@ Status TracedProcess::seize(pid_t tid) {
       // thread in its exit with EPERM): gone, as with ESRCH. A thread-spawning
       // program met this under load, and graft said "permission denied".
       const std::string state = status_field(tid, "State");
-      if (tracer.empty() || state.empty() || state[0] == 'Z' || state[0] == 'X') return ok();
+      const bool exiting = tracer.empty() || state.empty() || state[0] == 'Z' || state[0] == 'X';
+      if (exiting && tid != pid_) return ok();
+      if (exiting)
+        return make_error("process {}'s main thread has exited (or the process is exiting): graft cannot update it; "
+                          "nothing was changed", pid_);
       // Another tracer got there first (a second graft, a debugger): not a matter of privileges.
       if (tracer != "0")
         return make_error("process {} is being traced by PID {} (another graft or a debugger) that attached "
