@@ -884,21 +884,21 @@ class Generator {
       const std::string where = line_of(w.function, w.offset);
       // A write through its address (passed to a call, kept): "may be".
       const std::string set_by =
-          fmt::format("{}{} ({}{}{})", w.through_address ? "may be set by " : "set by ", w.function,
+          fmt::format("{}{} ({}{}{})", w.through_address ? "may be set by " : "is set by ", w.function,
                       where.empty() ? "" : where + ", ", w.through_address ? "its address goes to a call or into memory "
                                                                              "there, which may write it; " : "", w.how);
       if (named(w.global, request_.static_values) || (!w.member.empty() && named(what, request_.static_values))) {
-        patch_.manifest.notes.push_back(fmt::format("start-up state: {} is {}; it keeps its static value "
+        patch_.manifest.notes.push_back(fmt::format("start-up state: {} {}; it keeps its static value "
                                                     "(--accept-static-value)", what, set_by));
         continue;
       }
       if (!w.member.empty() && plan_.user_transformers.count(struct_of[w.global])) {
-        patch_.manifest.notes.push_back(fmt::format("start-up state: {} is {}; the user's transformer for {} "
+        patch_.manifest.notes.push_back(fmt::format("start-up state: {} {}; the user's transformer for {} "
                                                     "gives it its value", what, set_by, struct_of[w.global]));
         continue;
       }
       if (w.member.empty() && (initialised.count(w.global) || analysis.named_from(update_time_roots, w.global))) {
-        patch_.manifest.notes.push_back(fmt::format("start-up state: {} is {}; update-time code in {} gives it "
+        patch_.manifest.notes.push_back(fmt::format("start-up state: {} {}; update-time code in {} gives it "
                                                     "its value", what, set_by,
                                                     request_.transform_file.filename().string()));
         continue;
@@ -906,7 +906,7 @@ class Generator {
       refused.push_back(what);
       if (first_write) continue;
       first_write = w;
-      first = fmt::format("{} {} is {}, which the running process will not run again",
+      first = fmt::format("{} {} {}, which the running process will not run again",
                           w.member.empty() ? "new global" : "new member", what, set_by);
     }
     if (refused.empty()) return ok();

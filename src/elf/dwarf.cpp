@@ -26,6 +26,14 @@ std::optional<Dwarf_Word> attr_unsigned(Dwarf_Die* die, unsigned name) {
   return value;
 }
 
+bool attr_flag(Dwarf_Die* die, unsigned name) {
+  // DW_FORM_flag_present (DWARF 4 and later) carries no value: dwarf_formudata
+  // refuses it, dwarf_formflag reads it as true.
+  Dwarf_Attribute attr;
+  bool value = false;
+  return dwarf_attr_integrate(die, name, &attr) && dwarf_formflag(&attr, &value) == 0 && value;
+}
+
 bool type_of(Dwarf_Die* die, Dwarf_Die* out) {
   Dwarf_Attribute attr;
   return dwarf_attr_integrate(die, DW_AT_type, &attr) && dwarf_formref_die(&attr, out);

@@ -9,6 +9,7 @@ namespace graft::dwarf_detail {
 
 const char* attr_string(Dwarf_Die* die, unsigned name);
 std::optional<Dwarf_Word> attr_unsigned(Dwarf_Die* die, unsigned name);
+bool attr_flag(Dwarf_Die* die, unsigned name);  // a flag attribute (DW_AT_declaration), whatever its form
 bool type_of(Dwarf_Die* die, Dwarf_Die* out);  // the DIE's DW_AT_type
 
 struct StaticLocation {

@@ -212,7 +212,7 @@ class TypeReader {
     const std::string full = name             ? std::string(is_union ? "union " : "struct ") + name
                              : typedef_name ? std::string(typedef_name)
                                             : "";
-    const bool declaration = attr_unsigned(die, DW_AT_declaration).value_or(0) != 0;
+    const bool declaration = attr_flag(die, DW_AT_declaration);
     // Named aggregates are one type per name: a declaration in one unit is the
     // definition from another (opaque pointers are common in C).
     if (!full.empty()) {

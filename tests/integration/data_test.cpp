@@ -947,6 +947,27 @@ TEST_F(DataChanges, WhatTheKernelRemembersIsFollowedAndRefusedWhereItWouldHaveTo
   }
 }
 
+// A struct the first unit linked only declares, defined in a later one
+// (tests/programs/forwarddecl): DWARF 5's declaration flag has no value, and
+// graft read the declaration as an empty definition, so the entry that grows
+// in v2 was no change (the patch had no data plan, and v2's code read 0
+// where the entry holds 10). Now the definition fills the declared name.
+TEST_F(DataChanges, AStructTheFirstUnitOnlyDeclaresIsReadFromItsDefinition) {
+  const std::vector<std::string> flags = {"-I" + (programs_dir() / "forwarddecl" / "common").string(),
+                                          "-I" + (programs_dir() / "shared").string()};
+  const auto v1 = build_program(dir, "forwarddecl", "v1", flags), v2 = build_program(dir, "forwarddecl", "v2", flags);
+  const auto made = diff(dir, v1, v2, "forwarddecl.graft", {"--explain"});
+  EXPECT_NE(made.out.find("struct entry\n      size 24 -> 32 bytes"), std::string::npos) << made.out;
+  Process target({v1.string()});
+  ASSERT_EQ(target.ask("init"), "made");
+  ASSERT_EQ(target.ask("r"), "10");
+  auto applied = graft({"apply", std::to_string(target.pid()), made.patch.string(), "--json"});
+  ASSERT_EQ(applied.exit_code, 0) << applied.err;
+  EXPECT_EQ(nlohmann::json::parse(applied.out)["objects"].get<int>(), 1) << applied.out;
+  EXPECT_EQ(target.ask("v"), "2");
+  EXPECT_EQ(target.ask("r"), "10");
+}
+
 TEST_F(DataChanges, DirectivesThatDoNotMatchTheOldTypesAreRefusedAtDiff) {
   const auto v1 = build_program(dir, "annot", "v1");
   const auto v2 = build_program(dir, "annot", "v2");
