@@ -218,7 +218,9 @@ class TypeReader {
     if (!full.empty()) {
       if (auto it = table_.named.find(full); it != table_.named.end()) {
         Type& known = table_.types[it->second];
-        if (!declaration) defined_here(it->second, die);
+        // A unit that only declares it uses it too (it may pass or keep
+        // pointers to one): defined_in counts every unit that names it.
+        defined_here(it->second, die);
         if (declaration || !known.incomplete) {
           if (!declaration && !known.incomplete) check_same(it->second, die, depth);
           return it->second;
@@ -232,10 +234,8 @@ class TypeReader {
     const int index = add({kind, full, 0, -1, 0, declaration, {}, {}});
     by_offset_[dwarf_dieoffset(die)] = index;
     if (!full.empty()) table_.named[full] = index;
-    if (!declaration) {
-      defined_here(index, die);
-      fill(index, die, depth);
-    }
+    defined_here(index, die);
+    if (!declaration) fill(index, die, depth);
     return index;
   }
 

@@ -96,9 +96,10 @@ struct TypeTable {
   std::map<std::string, int> named;        // "struct conn" -> index of its definition
   std::vector<std::string> ambiguous;      // names with different layouts in different units
   // For graft-cc's member facts (not serialised): the units (DWARF's
-  // DW_AT_name, made absolute with DW_AT_comp_dir) that define each named
-  // aggregate, every unit with DWARF, and the aggregates defined in a
-  // system header (/usr/include): a library's types, which library code writes.
+  // DW_AT_name, made absolute with DW_AT_comp_dir) that define or declare
+  // each named aggregate (a unit that only declares one may still pass or
+  // keep pointers to it), every unit with DWARF, and the aggregates defined
+  // in a system header (/usr/include): a library's types, which library code writes.
   std::map<int, std::set<std::string>> defined_in;
   std::set<std::string> units;
   std::set<int> system_types;
