@@ -353,21 +353,21 @@ class Planner {
   // at all. One struct, and every unit that uses struct epoll_event
   // recorded: that struct's old type, and why; else -1 (the words are then
   // only checked, check_kernel_references).
-  std::pair<int, std::string> kernel_data() {
+  const std::pair<int, std::string>& kernel_data() {
+    if (!kernel_data_) kernel_data_ = settle_kernel_data();
+    return *kernel_data_;
+  }
+  std::pair<int, std::string> settle_kernel_data() {
     if (!facts_ || hideable_changes().empty()) return {-1, ""};
     const auto epoll_event = indices_of("struct epoll_event");
     if (epoll_event.empty()) return {-1, ""};
     for (int i : epoll_event)
-      if (auto units = old_.defined_in.find(i); units != old_.defined_in.end())
-        for (const auto& unit : units->second)
-          if (!facts_->recorded(unit)) return {-1, ""};
-    MemberHolds holds = facts_->holds("struct epoll_event", 4, [this](const std::string& f) { return foreign_caller_of(f); });
+      if (unit_lacking(i, &MemberFacts::recorded)) return {-1, ""};
+    MemberHolds holds = facts_->holds("struct epoll_event", 4, foreign_callers());
     const std::set<int> types = recorded_types(holds);
     if (!holds.unknown.empty() || types.size() != 1) return {-1, ""};
-    const std::string where = fmt::format("{}", fmt::join(holds.functions, ", "));
-    return {*types.begin(), fmt::format("epoll's data words (struct epoll_event.data), recorded by graft-cc to hold only "
-                                        "{} * (stored in {}): followed at the commit from every watch",
-                                        old_.spell(*types.begin()), where)};
+    return {*types.begin(), recorded_to_hold("epoll's data words (struct epoll_event.data)", *types.begin(), holds) +
+                                ": followed at the commit from every watch"};
   }
 
   // A pointer whose pointee's tag changed (beanstalkd 1.12: `struct tube *`
@@ -703,16 +703,12 @@ class Planner {
         out[i] = *made.begin() + (made.size() > 1 ? fmt::format(" and {} more", made.size() - 1) : "");
         continue;
       }
-      auto units = old_.defined_in.find(i);
-      if (units == old_.defined_in.end()) {
+      if (!old_.defined_in.count(i)) {
         out[i] = "graft cannot tell which units use it";
         continue;
       }
-      for (const auto& unit : units->second)
-        if (!facts_->instances_recorded(unit)) {
-          out[i] = std::filesystem::path(unit).filename().string() + " was built without graft-cc's instance records";
-          break;
-        }
+      if (const std::string* unit = unit_lacking(i, &MemberFacts::instances_recorded))
+        out[i] = file_name(*unit) + " was built without graft-cc's instance records";
     }
     return out;
   }
@@ -723,6 +719,19 @@ class Planner {
     const bool tagged = t.name.starts_with("struct ") || t.name.starts_with("union ");
     return tagged ? t.name : (t.kind == TypeKind::Union ? "union " : "struct ") + t.name;
   }
+  // The first unit that uses old type `i` (defined_in) whose records lack
+  // what `recorded` asks (graft-cc's records at all, its instance, kept or
+  // cast records), or nullptr: also when no unit is known, which the callers
+  // that need one check for themselves.
+  const std::string* unit_lacking(int i, bool (MemberFacts::*recorded)(const std::string&) const) const {
+    auto units = old_.defined_in.find(i);
+    if (units == old_.defined_in.end()) return nullptr;
+    for (const auto& unit : units->second)
+      if (!(facts_->*recorded)(unit)) return &unit;
+    return nullptr;
+  }
+  static std::string file_name(const std::string& unit) { return std::filesystem::path(unit).filename().string(); }
+
   // A changed struct no pointer to which (or into which) is ever kept in
   // memory, as graft-cc's records of every unit that uses it say: only the
   // frames that hold one reach it (a request's script engine in nginx, on
@@ -733,11 +742,8 @@ class Planner {
     const std::string key = records_name(i);
     if (declared_frames_only_.count(key)) return true;  // GRAFT_FRAMES_ONLY: the user's word
     if (!facts_) return false;
-    if (!facts_->kept(key).empty()) return false;
-    auto units = old_.defined_in.find(i);
-    if (units == old_.defined_in.end()) return false;
-    return std::all_of(units->second.begin(), units->second.end(),
-                       [&](const std::string& unit) { return facts_->kept_recorded(unit); });
+    if (!facts_->kept(key).empty() || !old_.defined_in.count(i)) return false;
+    return !unit_lacking(i, &MemberFacts::kept_recorded);
   }
 
   // Every `void *` member of a struct that no directive covers: where a
@@ -769,7 +775,7 @@ class Planner {
     std::set<std::pair<int, uint64_t>> declared;
     for (const auto& [member, source] : opaque_) declared.insert(member);
     for (const auto& p : pointers_) declared.insert({p.container, p.offset});
-    const MemberFacts::ForeignCaller foreign_caller = [this](const std::string& f) { return foreign_caller_of(f); };
+    const MemberFacts::ForeignCaller foreign_caller = foreign_callers();
     struct Unsettled {
       int container = -1;
       uint64_t offset = 0;
@@ -799,7 +805,7 @@ class Planner {
           for (const auto& unit : units->second)
             if (!facts_->recorded(unit))
               holds.unknown.insert(fmt::format("{} uses {} and was not built with graft-cc",
-                                               std::filesystem::path(unit).filename().string(), old_.spell(i)));
+                                               file_name(unit), old_.spell(i)));
         }
         std::set<int> types = recorded_types(holds);
         if (address_integer && types.empty()) continue;  // a number
@@ -810,9 +816,7 @@ class Planner {
           p.offset = m.offset;
           p.pointee = *types.begin();
           p.recorded = true;
-          const std::string where = fmt::format("{}", fmt::join(holds.functions, ", "));
-          p.source = fmt::format("{}.{}, recorded by graft-cc to hold only {} * (stored in {})", old_.spell(i), m.name,
-                                 old_.spell(p.pointee), where);
+          p.source = recorded_to_hold(fmt::format("{}.{}", old_.spell(i), m.name), p.pointee, holds);
           pointers_.push_back(std::move(p));
           continue;
         }
@@ -873,6 +877,16 @@ class Planner {
     for (const auto& [unit, functions] : old_.unit_functions)
       if (!facts_->recorded(unit) && functions.count(function)) return true;
     return false;
+  }
+  // foreign_caller_of, as the records' queries take it.
+  MemberFacts::ForeignCaller foreign_callers() const {
+    return [this](const std::string& f) { return foreign_caller_of(f); };
+  }
+  // How a member, global or word the records settle on one struct is
+  // explained: "SUBJECT, recorded by graft-cc to hold only T * (stored in F, G)".
+  std::string recorded_to_hold(const std::string& subject, int type, const MemberHolds& holds) const {
+    return fmt::format("{}, recorded by graft-cc to hold only {} * (stored in {})", subject, old_.spell(type),
+                       fmt::join(holds.functions, ", "));
   }
   // For every old type: whether it leads to a changed struct that can hide,
   // through typed and declared pointers as they are now.
@@ -1030,6 +1044,11 @@ class Planner {
                                  "of these", member.name, old_.spell(containers.front()), calls, where));
     return true;
   }
+  // A global's name as the records and directives spell it: its key without the unit ("main.c::keep" -> "keep").
+  static std::string own_name(const std::string& key) {
+    const size_t colons = key.rfind("::");
+    return colons == std::string::npos ? key : key.substr(colons + 2);
+  }
   // Whether a global's key or identity ("conns", "main.c::conns",
   // "main.c::f.count") is what the compiler and the user call `name`.
   static bool global_named(const std::string& key, const std::string& name) {
@@ -1104,14 +1123,14 @@ class Planner {
     std::string unrecorded;
     if (facts_)
       for (const auto& [unit, functions] : old_.unit_functions)
-        if (!facts_->recorded(unit)) unrecorded = std::filesystem::path(unit).filename().string();
+        if (!facts_->recorded(unit)) unrecorded = file_name(unit);
     std::vector<bool> leads;
     std::vector<std::pair<std::string, std::string>> asked;  // name, and the question in full
     for (const auto& v : old_.variables) {
       if (v.constant || v.thread_local_storage || v.type < 0 || !untyped_word(v.type)) continue;
       const std::string identity = identity_of_(v, false);
       if (identity.empty()) continue;
-      const std::string name = v.key.substr(v.key.rfind("::") == std::string::npos ? 0 : v.key.rfind("::") + 2);
+      const std::string name = own_name(v.key);
       if (auto declared = declared_globals_.find(v.key); declared != declared_globals_.end()) {
         if (declared->second.first >= 0)
           untyped_globals_.push_back({identity, v.key, declared->second.first, declared->second.second, false});
@@ -1119,18 +1138,15 @@ class Planner {
       }
       if (!facts_ || hideable_changes().empty()) continue;
       MemberHolds holds =
-          facts_->holds("global " + name, 0, [this](const std::string& f) { return foreign_caller_of(f); });
+          facts_->holds("global " + name, 0, foreign_callers());
       if (!unrecorded.empty()) holds.unknown.insert(unrecorded + " was not built with graft-cc and may store into it");
       const std::set<int> types = recorded_types(holds);
       const bool pointer = old_.at(v.type).kind == TypeKind::Pointer;
       if (!pointer && types.empty()) continue;             // a number
       if (holds.unknown.empty() && types.empty()) continue;  // never anything but NULL
       if (holds.unknown.empty() && types.size() == 1) {
-        const std::string where = fmt::format("{}", fmt::join(holds.functions, ", "));
-        untyped_globals_.push_back({identity, v.key, *types.begin(),
-                                    fmt::format("global {}, recorded by graft-cc to hold only {} * (stored in {})",
-                                                v.key, old_.spell(*types.begin()), where),
-                                    true});
+        untyped_globals_.push_back(
+            {identity, v.key, *types.begin(), recorded_to_hold("global " + v.key, *types.begin(), holds), true});
         continue;
       }
       if (leads.empty()) leads = leading_to_hiding();
@@ -1214,7 +1230,7 @@ class Planner {
   // a changed one (which would then be missed). Refused, naming the stores.
   Status check_declarations_against_records() {
     if (!facts_) return ok();
-    const MemberFacts::ForeignCaller foreign_caller = [this](const std::string& f) { return foreign_caller_of(f); };
+    const MemberFacts::ForeignCaller foreign_caller = foreign_callers();
     std::optional<std::vector<bool>> leads;
     auto check = [&](const std::string& source, const std::string& subject, const MemberHolds& holds,
                      int pointee) -> Status {
@@ -1260,7 +1276,7 @@ class Planner {
     for (const auto& v : old_.variables) {
       auto declared = declared_globals_.find(v.key);
       if (declared == declared_globals_.end()) continue;
-      const std::string name = v.key.substr(v.key.rfind("::") == std::string::npos ? 0 : v.key.rfind("::") + 2);
+      const std::string name = own_name(v.key);
       GRAFT_TRY(check(declared->second.second, "global " + v.key, facts_->holds("global " + name, 0, foreign_caller),
                       declared->second.first));
     }
@@ -1462,12 +1478,8 @@ class Planner {
     int found = -1;
     for (int k : types) {
       const Type& t = old_.at(k);
-      bool global_only = t.kind == TypeKind::Struct && !t.name.empty() && facts_->made(records_name(k)).empty();
-      if (global_only)
-        if (auto units = old_.defined_in.find(k); units == old_.defined_in.end() ||
-                                                   std::any_of(units->second.begin(), units->second.end(),
-                                                               [&](const std::string& u) { return !facts_->instances_recorded(u); }))
-          global_only = false;
+      bool global_only = t.kind == TypeKind::Struct && !t.name.empty() && facts_->made(records_name(k)).empty() &&
+                         old_.defined_in.count(k) && !unit_lacking(k, &MemberFacts::instances_recorded);
       for (size_t i = 0; global_only && i < old_.types.size(); ++i) {
         const Type& holder = old_.types[i];
         if (holder.kind == TypeKind::Array && holder.target >= 0 && old_.at(holder.target).name == t.name) global_only = false;
@@ -1493,11 +1505,8 @@ class Planner {
     // A unit of an older graft-cc did not say what its casts are made from.
     const auto& made = facts_->made(key);
     if (std::any_of(made.begin(), made.end(), [](const std::string& why) { return why.starts_with("a cast to it"); }))
-      if (auto units = old_.defined_in.find(i); units != old_.defined_in.end())
-        for (const auto& unit : units->second)
-          if (!facts_->casts_recorded(unit))
-            return fmt::format("made by a cast in {}, whose origin an older graft-cc did not record",
-                               std::filesystem::path(unit).filename().string());
+      if (const std::string* unit = unit_lacking(i, &MemberFacts::casts_recorded))
+        return fmt::format("made by a cast in {}, whose origin an older graft-cc did not record", file_name(*unit));
     auto allocator = [](std::string name) {
       static const std::set<std::string> kFresh = {"malloc", "calloc", "realloc", "reallocarray", "aligned_alloc",
                                                    "memalign", "valloc", "pvalloc", "mmap", "mallocx", "rallocx"};
@@ -1508,7 +1517,7 @@ class Planner {
     for (const auto& callee : facts_->cast_from(key)) {
       if (callee == "-") return std::string("made from what a call through a pointer returns");
       if (allocator(callee)) continue;
-      const MemberHolds results = facts_->results_of(callee, [this](const std::string& f) { return foreign_caller_of(f); });
+      const MemberHolds results = facts_->results_of(callee, foreign_callers());
       const bool fresh = results.types.empty() && !results.unknown.empty() &&
                          std::all_of(results.unknown.begin(), results.unknown.end(), [&](const std::string& why) {
                            if (!why.starts_with("returned by ")) return false;
@@ -1568,6 +1577,7 @@ class Planner {
   const MemberFacts* facts_;
   DeclarationQuestions* questions_ = nullptr;  // filled when graft diff asks (--questions)
   std::optional<std::map<int, std::string>> hideable_;  // hideable_changes(), once
+  std::optional<std::pair<int, std::string>> kernel_data_;  // kernel_data(), once
   std::map<std::string, std::vector<int>> aggregates_;  // indices_of: the complete structs and unions by name
   // What the records cannot settle: its name, and it with the lines that do.
   std::vector<std::pair<std::string, std::string>> asked_members_, asked_globals_;

@@ -113,6 +113,10 @@ std::string pointer_at(uint64_t slot) {
   return slot ? fmt::format("a pointer at {:#x}", slot) : std::string("a pointer a frame holds in a register");
 }
 
+// Memory malloc may have given: the heap, or an anonymous mapping (a large
+// block, another arena; a thread's stack too, which callers tell apart).
+bool heap_memory(const MemoryMap& m) { return m.path.empty() || m.path == "[heap]"; }
+
 struct Instance {
   uint64_t address = 0;
   int old_type = -1, new_type = -1;
@@ -361,7 +365,7 @@ class Traversal {
           // lives outside globals (UntypedMember::in_heap): followed as it.
           if (u.in_heap >= 0)
             if (const MemoryMap* m = memory_.mapping(*value);
-                m && (m->path.empty() || m->path == "[heap]") && std::find(stacks_.begin(), stacks_.end(), m) == stacks_.end())
+                m && heap_memory(*m) && std::find(stacks_.begin(), stacks_.end(), m) == stacks_.end())
               GRAFT_TRY(follow(*value, u.in_heap, address + u.offset, -1));
           // One of the structs the records name, which the check makes sure of:
           // a reference to it as each, so that the one it is can move.
@@ -489,7 +493,7 @@ class Traversal {
                           "objects in frames yet; nothing was changed", pointer_at(slot), t.name, p);
       return ok();
     }
-    Instance instance{p, type, changed(type), 1, 0, slot, m->path.empty() || m->path == "[heap]"};
+    Instance instance{p, type, changed(type), 1, 0, slot, heap_memory(*m)};
     const std::optional<FlexibleArray> flexible = flexible_array(type);
     uint64_t tail = 0;  // elements of a flexible array member the allocation has room for
     if (instance.heap && t.size)
