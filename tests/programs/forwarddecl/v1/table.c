@@ -1,18 +1,2 @@
-#include <stdlib.h>
-
-#include "table.h"
-
-struct entry {
-  long key;
-  long value;
-  struct entry* next;
-};
-
-struct entry* make_entry(long key, long value) {
-  struct entry* e = calloc(1, sizeof *e);
-  e->key = key;
-  e->value = value;
-  return e;
-}
-
-long value_of(const struct entry* e) { return e->value; }
+#define VERSION 1
+#include "entry.h"
