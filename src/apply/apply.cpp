@@ -212,6 +212,7 @@ Result<MigrationReport> migrate_into(Transaction& transaction, const DataPlan& p
   MigrationReport migration;
   GRAFT_ASSIGN(auto writes, plan_migration(plan, input, migration));
   log.append(std::move(writes));
+  for (const auto& w : migration.epoll_writes) log.set_epoll_data(w);
   // A moving object's address in a thread's own frame, rewritten in its register.
   for (const auto& r : migration.register_writes) {
     const Thread* t = process.find(r.tid);
@@ -656,6 +657,7 @@ Status ApplyUpdate::plan_data(const CheckpointReport& moment, WriteLog& log) {
   report_.storage_bytes = migration.storage_bytes;
   report_.migrate_us = migration.traverse_us;
   report_.global_references = migration.global_references;
+  report_.epoll_words = migration.epoll_writes.size();
   report_.searched_bytes = migration.searched_bytes;
   record_.objects_transformed = migration.objects;
   record_.data.transformed = migration.by_type;
@@ -891,6 +893,7 @@ Status RevertUpdate::plan_data(const CheckpointReport& moment, WriteLog& log) {
   const MigrationReport& migration = migrated.value();
   report_.objects = migration.objects;
   report_.objects_moved = migration.moved;
+  report_.epoll_words = migration.epoll_writes.size();
   // What goes back must not lead into the patch's region, which the revert unmaps.
   for (const auto& w : log.writes())
     for (uint64_t k = (8 - w.address.value() % 8) % 8; k + 8 <= w.bytes.size(); k += 8) {

@@ -51,6 +51,7 @@ struct ApplyReport {
   uint64_t storage_bytes = 0;  // data: new storage mapped in the target for the moved objects
   uint64_t migrate_us = 0;   // data: finding and transforming them (inside the pause)
   size_t global_references = 0;  // data: pointers into globals given new storage, made to follow them
+  size_t epoll_words = 0;        // data: epoll watches' data words set to where their objects went
   uint64_t searched_bytes = 0;   // data: memory searched for those pointers (inside the pause)
   size_t frames_continued = 0;  // frames waiting for a call that now return into the new code
   size_t frames_transferred = 0;  // threads just back from a call whose frame was rebuilt in the new body
@@ -108,6 +109,7 @@ struct RevertReport {
   size_t frames_continued = 0;  // frames in the patch's code moved back into the code it replaced
   size_t objects = 0;           // live objects (and globals) transformed back to the old layouts
   size_t objects_moved = 0;     // of them, moved to new storage (they outgrew their allocation)
+  size_t epoll_words = 0;       // epoll watches' data words set to where their objects went
 };
 
 // Undoes the latest patch applied to the process.

@@ -160,8 +160,17 @@ Result<RecoveryReport> recover(pid_t pid, const JournalState* journal) {
           t->regs = regs;
           GRAFT_TRY(process->set_registers(*t));
         }
-      report.done.push_back(fmt::format("rolled back the commit graft had begun ({} writes, {} threads' registers)",
-                                        journal->undo.size(), journal->registers_before.size()));
+      // Setting a word it had already is harmless: each watch gets its old word whether or not graft set it.
+      if (!journal->epoll_before.empty())
+        GRAFT_TRY(with_syscalls(*process, [&](RemoteSyscalls& syscalls) -> Status {
+          for (const auto& w : journal->epoll_before) GRAFT_TRY(set_epoll_data(syscalls, w, w.data));
+          return ok();
+        }));
+      report.done.push_back(fmt::format("rolled back the commit graft had begun ({} writes, {} threads' registers{})",
+                                        journal->undo.size(), journal->registers_before.size(),
+                                        journal->epoll_before.empty()
+                                            ? ""
+                                            : fmt::format(", {} epoll data words", journal->epoll_before.size())));
     }
     if (journal->trap_handler) {
       const auto [page, size] = *journal->trap_handler;

@@ -1,6 +1,7 @@
 #include "apply/write_log.h"
 
 #include "common/kill_point.h"
+#include "target/remote.h"
 
 namespace graft {
 
@@ -19,6 +20,25 @@ void WriteLog::undo_writes(const TracedProcess& process, size_t count) const {
     if (!writes_[k].previous.empty()) (void)process.write(writes_[k].address, writes_[k].previous);
 }
 
+Status WriteLog::set_epoll_words(TracedProcess& process, size_t& done) const {
+  return with_syscalls(process, [&](RemoteSyscalls& syscalls) -> Status {
+    for (const auto& w : epoll_writes_) {
+      GRAFT_TRY(graft::set_epoll_data(syscalls, w.watch, w.data));
+      ++done;
+      kill_point("epoll");
+    }
+    return ok();
+  });
+}
+
+void WriteLog::undo_epoll_words(TracedProcess& process, size_t count) const {
+  if (!count) return;
+  (void)with_syscalls(process, [&](RemoteSyscalls& syscalls) -> Status {
+    for (size_t k = count; k-- > 0;) (void)graft::set_epoll_data(syscalls, epoll_writes_[k].watch, epoll_writes_[k].watch.data);
+    return ok();
+  });
+}
+
 // Killed-graft safety: every thread is held from the first write on (a
 // graft killed here leaves the process stopped, not running on half the
 // writes), and the journal has the undo data before the first write, so
@@ -32,7 +52,9 @@ Status WriteLog::commit(TracedProcess& process, const std::function<Status()>& t
     std::map<pid_t, Registers> before;
     for (const auto& [tid, regs] : registers_)
       if (const Thread* t = process.find(tid)) before[tid] = t->regs;
-    process.journal().commit_begins(undo, before);
+    std::vector<EpollWatch> epoll_before;
+    for (const auto& w : epoll_writes_) epoll_before.push_back(w.watch);
+    process.journal().commit_begins(undo, before, epoll_before);
   }
   Status done = commit_held(process, then);
   process.journal().commit_ends(done.ok());
@@ -48,12 +70,20 @@ Status WriteLog::commit_held(TracedProcess& process, const std::function<Status(
     }
     kill_point("commit");
   }
+  size_t epoll_set = 0;
+  if (!epoll_writes_.empty())
+    if (Status set = set_epoll_words(process, epoll_set); !set) {
+      undo_epoll_words(process, epoll_set);
+      undo_writes(process, writes_.size());
+      return set.error().context("the update was rolled back");
+    }
   std::vector<std::pair<Thread*, Registers>> set;  // each thread's registers before, for the undo
   auto roll_back = [&] {
     for (auto& [thread, previous] : set) {
       thread->regs = previous;
       (void)process.set_registers(*thread);
     }
+    undo_epoll_words(process, epoll_set);
     undo_writes(process, writes_.size());
   };
   for (const auto& [tid, regs] : registers_) {

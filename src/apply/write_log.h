@@ -1,7 +1,8 @@
 // The commit of an update as one ordered log: memory writes (each with the
-// bytes it replaces) in the order they must land, then the registers of the
-// threads whose frames or pointers moved. Committed all or nothing: if one
-// step fails, every step already taken is undone, newest first.
+// bytes it replaces) in the order they must land, then the data words of
+// epoll watches whose objects moved, then the registers of the threads
+// whose frames or pointers moved. Committed all or nothing: if one step
+// fails, every step already taken is undone, newest first.
 #pragma once
 #include <sys/types.h>
 
@@ -26,6 +27,8 @@ class WriteLog {
   // The registers the log will give `tid`, or its current ones.
   Registers registers_of(const Thread& thread) const;
   bool sets_registers_of(pid_t tid) const { return registers_.count(tid) > 0; }
+  // An epoll watch's data word, set once every memory write is in.
+  void set_epoll_data(const EpollDataWrite& write) { epoll_writes_.push_back(write); }
 
   const std::vector<DataWrite>& writes() const { return writes_; }
   size_t threads_moved() const { return registers_.size(); }
@@ -38,7 +41,10 @@ class WriteLog {
  private:
   Status commit_held(TracedProcess& process, const std::function<Status()>& then) const;
   void undo_writes(const TracedProcess& process, size_t count) const;
+  Status set_epoll_words(TracedProcess& process, size_t& done) const;
+  void undo_epoll_words(TracedProcess& process, size_t count) const;
   std::vector<DataWrite> writes_;
+  std::vector<EpollDataWrite> epoll_writes_;
   std::map<pid_t, Registers> registers_;
 };
 

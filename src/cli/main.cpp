@@ -174,6 +174,7 @@ int run_apply(int pid, const std::string& file, int timeout_ms, bool json, const
                 {"objects_moved", report->objects_moved}, {"storage", fmt::format("{:#x}", report->storage)},
                 {"storage_bytes", report->storage_bytes}, {"migrate_us", report->migrate_us},
                 {"global_references", report->global_references}, {"searched_bytes", report->searched_bytes},
+                {"epoll_words", report->epoll_words},
                 {"frames_continued", report->frames_continued}, {"frames_transferred", report->frames_transferred},
                 {"frames_moving", report->frames_moving},
                 {"user_transformed", report->user_transformed},
@@ -210,6 +211,10 @@ int run_apply(int pid, const std::string& file, int timeout_ms, bool json, const
     if (report->objects_moved)
       std::cout << fmt::format("data: {} objects outgrew their allocation and moved to {} bytes of new storage at {:#x}\n",
                                report->objects_moved, report->storage_bytes, report->storage);
+    if (report->epoll_words)
+      std::cout << fmt::format("data: {} epoll data word{} the kernel keeps set to where {} object{} went\n",
+                               report->epoll_words, report->epoll_words == 1 ? "" : "s",
+                               report->epoll_words == 1 ? "its" : "their", report->epoll_words == 1 ? "" : "s");
     for (const auto& note : report->notes) std::cout << "note: " << note << "\n";
   }
   return 0;
@@ -283,7 +288,7 @@ int run_revert(int pid, int timeout_ms, bool json, const std::string& checkpoint
                 {"pause_us", report->pause_us}, {"hold_us", report->hold_us}, {"arrivals", report->arrivals},
                 {"attempts", report->attempts}, {"total_ms", report->total_ms},
                 {"frames_continued", report->frames_continued}, {"objects", report->objects},
-                {"objects_moved", report->objects_moved}});
+                {"objects_moved", report->objects_moved}, {"epoll_words", report->epoll_words}});
   else
     std::cout << fmt::format("reverted patch #{} {} in process {}: paused {} us, {:.2f} ms in all\n", report->sequence,
                              report->patch_id, pid, report->pause_us, report->total_ms);

@@ -249,9 +249,9 @@ class Traversal {
   }
 
   // A word the kernel keeps (epoll's data) that graft-cc's records say holds
-  // a `pointee`: followed like a typed pointer. It cannot be rewritten, so
-  // check_kernel_references refuses if its object moves; one into a
-  // global's old storage is left to it too (its message says why).
+  // a `pointee`: followed like a typed pointer. It is not in memory: one
+  // whose object moves is set again at the commit (kernel_word_moves), as
+  // is one into a global's old storage.
   Status add_kernel_word(uint64_t value, int pointee) {
     for (const auto& f : forbidden_)
       if (value >= f.start && value < f.start + f.size) return ok();
@@ -748,13 +748,6 @@ struct Target {
   uint64_t block = 0, block_size = 0;
 };
 
-// What the kernel keeps of the program's: epoll's data words, handed back as
-// they were given (beanstalkd's Socket *, nginx's connection), which graft
-// cannot rewrite. One into a global's old storage, into an object that
-// moves, or into a transformed object at a member that moves would hand the
-// new code the old layout: refused. So is one into writable memory no typed
-// pointer reached, when a changed struct can hide at all: an idle connection
-// only the kernel remembers may be one graft never found.
 // Whether a kernel's word may be an address of the program's data: it lies
 // in writable memory (not a descriptor number, redis's data.fd).
 bool writable_at(const RemoteMemory& memory, uint64_t value) {
@@ -762,29 +755,75 @@ bool writable_at(const RemoteMemory& memory, uint64_t value) {
   return m && m->perms.size() > 1 && m->perms[1] == 'w';
 }
 
-Status check_kernel_references(const DataPlan& plan, pid_t pid, const std::vector<EpollWatch>& watches,
-                               const HugeVector<Instance>& found, const std::vector<Target*>& moving,
-                               const std::vector<MovedGlobal>& moved, RemoteMemory& memory,
-                               const std::function<Result<Traversal*>()>& scanned) {
-  if (watches.empty()) return ok();
+// An epoll watch whose data word must follow what it points to: into an
+// object that moves (`moves`: `offset` is then into its new place), else to
+// `offset`, the new address itself.
+struct KernelWordMove {
+  EpollWatch watch;
+  const Target* moves = nullptr;
+  uint64_t offset = 0;
+};
+
+// What the kernel keeps of the program's: epoll's data words, handed back as
+// they were given (beanstalkd's Socket *, nginx's connection). One into a
+// global that gets new storage, into an object that moves, or into a
+// transformed object at a member that moves must follow it: it is set again
+// at the commit (EPOLL_CTL_MOD, in a stopped thread), where the kernel lets
+// the process (its descriptor still names the file, the watch is not
+// EPOLLEXCLUSIVE, no other process shares the instance) and the same place
+// exists in the new layout; else the update is refused. One into writable
+// memory no typed pointer reached is refused when a changed struct can hide
+// at all: an idle connection only the kernel remembers may be one graft
+// never found. A one-shot watch that fired is skipped: the kernel hands its
+// word back no more, and the program arms it again with data of its own.
+Result<std::vector<KernelWordMove>> kernel_word_moves(const DataPlan& plan, const MigrationInput& input,
+                                                      const std::vector<EpollWatch>& watches,
+                                                      const HugeVector<Instance>& found,
+                                                      const std::vector<Target*>& moving,
+                                                      const std::vector<MovedGlobal>& moved, RemoteMemory& memory,
+                                                      const std::function<Result<Traversal*>()>& scanned) {
+  std::vector<KernelWordMove> out;
+  if (watches.empty()) return out;
   const TypeTable& types = plan.old_types;
   const bool hides = std::any_of(plan.changes.begin(), plan.changes.end(), [](const TypeChange& c) { return c.hides; });
+  // What the records say every word holds, if they do (else a word's type is not known).
+  const int pointee = input.kernel_words_typed ? plan.kernel_data_pointee : -1;
   std::vector<const Instance*> tops;  // in address order, as `found` is
   for (const auto& i : found)
     if (i.top) tops.push_back(&i);
   std::vector<std::pair<uint64_t, uint64_t>> seen;  // what the traversal scanned, merged and sorted, once asked
-  TypeComparison compare(plan.old_types, plan.new_types, &plan.renamed);
+  constexpr const char* kRestart = "such a release needs a restart; nothing was changed";
   for (const auto& w : watches) {
     const uint64_t v = w.data;
-    if (!writable_at(memory, v)) continue;
+    if (w.disarmed() || !writable_at(memory, v)) continue;
     const std::string watched =
-        fmt::format("epoll instance {} of process {} watches fd {} with data {:#x}", w.epoll_fd, pid, w.fd, v);
-    constexpr const char* kKernel = "the kernel would hand the new code the old layout, and graft cannot rewrite what "
-                                    "the kernel keeps; such a release needs a restart; nothing was changed";
+        fmt::format("epoll instance {} of process {} watches fd {} with data {:#x}", w.epoll_fd, input.pid, w.fd, v);
+    // The word must point to the same place in the new layout, and the kernel must let it be set.
+    auto follow = [&](const std::string& into, Result<uint64_t> place, const Target* moves,
+                      uint64_t base) -> Status {
+      if (!place)
+        return make_error("{}, {}, and graft cannot tell where it should point now: {}; {}", watched, into,
+                          place.error().message, kRestart);
+      if (!moves && base + *place == v) return ok();  // the same address: nothing to set
+      if (std::string why = why_data_cannot_be_set(input.pid, w); !why.empty())
+        return make_error("{}, {}, and graft cannot set the word the kernel keeps: {}; {}", watched, into, why,
+                          kRestart);
+      out.push_back({w, moves, base + *place});
+      return ok();
+    };
+    const MovedGlobal* global = nullptr;
     for (const auto& g : moved)
-      if (v >= g.from && v < g.from + types.at(g.root->old_type).size)
-        return make_error("{}, an address inside global {} at {:#x}, which gets new storage at {:#x}: {}", watched,
-                          g.root->variable, g.from, g.to, kKernel);
+      if (v >= g.from && v < g.from + types.at(g.root->old_type).size) global = &g;
+    if (global) {
+      const uint64_t offset = v - global->from;
+      GRAFT_TRY(follow(fmt::format("an address inside global {}{} at {:#x}, which gets new storage at {:#x}",
+                                   global->root->variable, member_path(types, global->root->old_type, offset),
+                                   global->from, global->to),
+                       same_place(types, global->root->old_type, plan.new_types, global->root->new_type, offset,
+                                  pointee),
+                       nullptr, global->to));
+      continue;
+    }
     auto after = std::upper_bound(tops.begin(), tops.end(), v, [](uint64_t a, const Instance* i) { return a < i->address; });
     const Instance* in = nullptr;
     if (after != tops.begin()) {
@@ -792,26 +831,17 @@ Status check_kernel_references(const DataPlan& plan, pid_t pid, const std::vecto
       if (v < i->address + types.at(i->old_type).size * i->count) in = i;
     }
     if (in) {
-      const std::string& name = types.at(in->old_type).name;
-      if (std::any_of(moving.begin(), moving.end(), [&](const Target* t) { return t->instance == in; }))
-        return make_error("{}, an address {} the {} at {:#x}, which moves: {}", watched,
-                          v == in->address ? "of" : "inside", name, in->address, kKernel);
-      const uint64_t offset = (v - in->address) % types.at(in->old_type).size;
-      if (offset == 0) continue;
-      const auto before = fields_of(types, in->old_type), now = fields_of(plan.new_types, in->new_type);
-      auto holding = std::find_if(before.begin(), before.end(), [&](const Field& f) {
-        return !f.bit_size && offset >= f.offset && offset < f.offset + std::max<uint64_t>(types.at(f.type).size, 1);
-      });
-      auto same = holding == before.end() ? now.end()
-                                          : std::find_if(now.begin(), now.end(), [&](const Field& f) {
-                                              return !f.name.empty() && f.name == holding->name;
-                                            });
-      if (same != now.end() && same->offset == holding->offset &&
-          (offset == holding->offset || !compare.differs(holding->type, same->type)))
-        continue;
-      return make_error("{}, an address inside the {} at {:#x} (offset {}{}), which is elsewhere in its new layout: {}",
-                        watched, name, in->address, offset,
-                        holding == before.end() ? std::string() : ", in its member " + holding->name, kKernel);
+      const uint64_t size = types.at(in->old_type).size, element = (v - in->address) / size;
+      const uint64_t offset = (v - in->address) % size;
+      auto t = std::find_if(moving.begin(), moving.end(), [&](const Target* m) { return m->instance == in; });
+      const Target* moves = t == moving.end() ? nullptr : *t;
+      auto place = same_place(types, in->old_type, plan.new_types, in->new_type, offset, pointee);
+      if (place) *place += element * plan.new_types.at(in->new_type).size;
+      GRAFT_TRY(follow(fmt::format("an address {} the {} at {:#x}{}", v == in->address ? "of" : "inside",
+                                   types.at(in->old_type).name, in->address,
+                                   moves ? ", which moves" : ", which changes layout"),
+                       std::move(place), moves, moves ? 0 : in->address));
+      continue;
     }
     if (!hides) continue;
     if (seen.empty()) {
@@ -827,11 +857,11 @@ Status check_kernel_references(const DataPlan& plan, pid_t pid, const std::vecto
     auto region = std::upper_bound(seen.begin(), seen.end(), std::pair{v, UINT64_MAX});
     if (region != seen.begin() && v < std::prev(region)->second) continue;  // scanned: nothing changes there
     return make_error("{}, writable memory no typed pointer reached: it may be a changed struct graft cannot see "
-                      "(only the kernel remembers it, as an idle connection), and graft cannot rewrite what the "
-                      "kernel keeps; such a release needs a restart; nothing was changed",
-                      watched);
+                      "(only the kernel remembers it, as an idle connection), and graft cannot tell where the word "
+                      "should point in the new layout; {}",
+                      watched, kRestart);
   }
-  return ok();
+  return out;
 }
 
 // Objects that must move: every reference to each must be a typed pointer
@@ -1425,12 +1455,13 @@ Result<std::vector<DataWrite>> plan_migration(const DataPlan& plan, const Migrat
   }
   // What the kernel keeps (epoll's data words): followed as typed roots
   // where graft-cc's records say what they hold and no other code mapped
-  // registers watches, checked in any case (check_kernel_references).
+  // registers watches; those that must follow their object are set again
+  // at the commit, or refuse (kernel_word_moves).
   GRAFT_ASSIGN(const auto watches, read_epoll_watches(input.pid, input.descriptors ? &*input.descriptors : nullptr));
   std::vector<uint64_t> kernel_words;
   if (plan.kernel_data_pointee >= 0 && input.kernel_words_typed)
     for (const auto& w : watches)
-      if (writable_at(memory, w.data)) kernel_words.push_back(w.data);
+      if (!w.disarmed() && writable_at(memory, w.data)) kernel_words.push_back(w.data);
   auto traverse = [&](Traversal& traversal) -> Status {
     for (const auto& m : moved)
       traversal.forbid(m.from, plan.old_types.at(m.root->old_type).size, "global " + m.root->variable);
@@ -1518,12 +1549,15 @@ Result<std::vector<DataWrite>> plan_migration(const DataPlan& plan, const Migrat
     }
     return recorded.get();
   };
-  GRAFT_TRY(check_kernel_references(plan, input.pid, watches, found, moving, moved, memory, scanned));
+  GRAFT_ASSIGN(const auto kernel_moves, kernel_word_moves(plan, input, watches, found, moving, moved, memory, scanned));
   std::map<uint64_t, uint64_t> rewrites;  // slot of a typed pointer to a moved object -> its new address
   if (!moving.empty()) {
     GRAFT_ASSIGN(Traversal* traversal, scanned());
     GRAFT_ASSIGN(rewrites, prepare_moves(plan, input, *traversal, memory, moving, report));
   }
+  // Each word that follows its object, where the object is now (a moving one's block is known only now).
+  for (const auto& k : kernel_moves)
+    report.epoll_writes.push_back({k.watch, k.moves ? k.moves->block + kChunkHeader + k.offset : k.offset});
   GRAFT_ASSIGN(const auto into_moved, moved_global_rewrites(plan, input, memory, moved, traversal, report));
   rewrites.insert(into_moved.begin(), into_moved.end());
   report.global_references = into_moved.size();

@@ -146,12 +146,16 @@ void Journal::trap_handler(RemoteAddress page, uint64_t size) {
   append(kTrapHandler, Out().u64(page.value()).u64(size).bytes);
 }
 void Journal::trap_handler_removed() { append(kTrapHandlerRemoved, {}); }
-void Journal::commit_begins(const std::vector<UndoWrite>& undo, const std::map<pid_t, Registers>& before) {
+void Journal::commit_begins(const std::vector<UndoWrite>& undo, const std::map<pid_t, Registers>& before,
+                            const std::vector<EpollWatch>& epoll_before) {
   Out out;
   out.u64(undo.size());
   for (const auto& w : undo) out.u64(w.address.value()).blob(w.previous);
   out.u64(before.size());
   for (const auto& [tid, regs] : before) out.u64(static_cast<uint64_t>(tid)).regs(regs);
+  out.u64(epoll_before.size());
+  for (const auto& w : epoll_before)
+    out.u64(static_cast<uint64_t>(w.epoll_fd)).u64(static_cast<uint64_t>(w.fd)).u64(w.events).u64(w.data);
   append(kCommitBegins, out.bytes);
 }
 void Journal::commit_ends(bool done) { append(kCommitEnds, Out().u64(done).bytes); }
@@ -230,6 +234,15 @@ Result<JournalState> Journal::read(int fd) {
           const auto tid = static_cast<pid_t>(in.u64());
           s.registers_before[tid] = in.regs();
         }
+        s.epoll_before.clear();
+        for (uint64_t n = in.u64(); n-- > 0;) {
+          EpollWatch w;
+          w.epoll_fd = static_cast<int>(in.u64());
+          w.fd = static_cast<int>(in.u64());
+          w.events = static_cast<uint32_t>(in.u64());
+          w.data = in.u64();
+          s.epoll_before.push_back(w);
+        }
         break;
       }
       case kCommitEnds:
@@ -240,6 +253,7 @@ Result<JournalState> Journal::read(int fd) {
         }
         s.undo.clear();
         s.registers_before.clear();
+        s.epoll_before.clear();
         break;
       case kFinished: s.finished = true; break;
       case kTrapHandler: {

@@ -22,6 +22,7 @@
 
 #include "common/error.h"
 #include "target/address.h"
+#include "target/epoll.h"
 #include "target/registers.h"
 
 namespace graft {
@@ -61,6 +62,7 @@ struct JournalState {
   bool commit_begun = false, commit_done = false;
   std::vector<UndoWrite> undo;                // the commit's writes, in commit order
   std::map<pid_t, Registers> registers_before;  // threads whose registers the commit sets
+  std::vector<EpollWatch> epoll_before;       // epoll watches whose data words the commit sets, as they were
 };
 
 class Journal {
@@ -91,7 +93,8 @@ class Journal {
   void trap_handler(RemoteAddress page, uint64_t size);
   void trap_handler_removed();
   // The commit's undo data, written before its first write.
-  void commit_begins(const std::vector<UndoWrite>& undo, const std::map<pid_t, Registers>& registers_before);
+  void commit_begins(const std::vector<UndoWrite>& undo, const std::map<pid_t, Registers>& registers_before,
+                     const std::vector<EpollWatch>& epoll_before);
   void commit_ends(bool done);  // done: every write and register set is in; else rolled back
   void finished();
 

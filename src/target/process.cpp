@@ -108,66 +108,6 @@ Result<std::vector<MemoryMap>> read_maps(pid_t pid) {
   return maps;
 }
 
-namespace {
-bool is_epoll(int dir, const char* name) {
-  constexpr std::string_view kEpoll = "anon_inode:[eventpoll]";
-  char link[64];
-  const ssize_t n = readlinkat(dir, name, link, sizeof link);
-  return n == static_cast<ssize_t>(kEpoll.size()) && std::string_view(link, static_cast<size_t>(n)) == kEpoll;
-}
-}  // namespace
-
-Result<DescriptorScan> scan_descriptors(pid_t pid, const DescriptorScan* before) {
-  DIR* dir = opendir(fmt::format("/proc/{}/fd", pid).c_str());
-  if (!dir) {
-    if (errno == EACCES || errno == EPERM) return permission_denied(pid, "reading the descriptors of");
-    return make_error("cannot read the descriptors of process {}: {}", pid, std::strerror(errno));
-  }
-  DescriptorScan out;
-  while (const dirent* entry = readdir(dir)) {
-    if (entry->d_name[0] < '0' || entry->d_name[0] > '9') continue;
-    const int fd = std::atoi(entry->d_name);
-    out.all.push_back(fd);
-    // readlinkat costs microseconds each: asked again only of a descriptor
-    // the earlier scan did not see (a closed one fails, and is skipped).
-    const bool known = before && std::binary_search(before->all.begin(), before->all.end(), fd);
-    if (known ? std::binary_search(before->epolls.begin(), before->epolls.end(), fd) : is_epoll(dirfd(dir), entry->d_name))
-      out.epolls.push_back(fd);
-  }
-  closedir(dir);
-  std::sort(out.all.begin(), out.all.end());
-  std::sort(out.epolls.begin(), out.epolls.end());
-  return out;
-}
-
-Result<std::vector<EpollWatch>> read_epoll_watches(pid_t pid, const DescriptorScan* before) {
-  GRAFT_ASSIGN(const DescriptorScan now, scan_descriptors(pid, before));
-  std::vector<EpollWatch> out;
-  std::string text;
-  for (const int epoll : now.epolls) {
-    UniqueFd info(open(fmt::format("/proc/{}/fdinfo/{}", pid, epoll).c_str(), O_RDONLY | O_CLOEXEC));
-    if (!info.valid()) continue;  // closed since
-    text.clear();
-    char buffer[65536];
-    for (ssize_t n; (n = read(info.get(), buffer, sizeof buffer)) > 0;) text.append(buffer, static_cast<size_t>(n));
-    // "tfd:        5 events:       19 data:     55d4c3a2b8e0  pos:0 ino:..." per watch.
-    for (size_t at = text.find("tfd:"); at != std::string::npos; at = text.find("tfd:", at + 4)) {
-      const char* p = text.c_str() + at + 4;
-      char* end = nullptr;
-      EpollWatch w;
-      w.epoll_fd = epoll;
-      w.fd = static_cast<int>(std::strtol(p, &end, 10));
-      const char* events = std::strstr(end, "events:");
-      const char* data = events ? std::strstr(events, "data:") : nullptr;
-      if (!data) continue;
-      w.events = static_cast<uint32_t>(std::strtoul(events + 7, nullptr, 16));
-      w.data = std::strtoull(data + 5, nullptr, 16);
-      out.push_back(w);
-    }
-  }
-  return out;
-}
-
 Result<std::vector<uint8_t>> read_process_memory(pid_t pid, RemoteAddress at, size_t size) {
   const uint64_t address = at.value();
   std::vector<uint8_t> out(size);

@@ -37,26 +37,7 @@ struct MemoryMap {
 
 Result<std::vector<MemoryMap>> read_maps(pid_t pid);
 
-// A file descriptor an epoll instance of the process watches, with the
-// 64-bit data the program gave it (epoll_event.data): often an address,
-// which the kernel keeps and hands back, and graft cannot rewrite there.
-struct EpollWatch {
-  int epoll_fd = -1, fd = -1;
-  uint32_t events = 0;
-  uint64_t data = 0;
-};
-// The process's descriptors, and which are epoll instances. Telling costs a
-// readlink each (microseconds: 46 ms for 10,000), so a scan made before an
-// update's pause is given to the one made inside it (`before`), which then
-// asks only of descriptors it did not see (a number reused in between for
-// a new epoll instance is the blind spot).
-struct DescriptorScan {
-  std::vector<int> all, epolls;  // sorted
-};
-Result<DescriptorScan> scan_descriptors(pid_t pid, const DescriptorScan* before = nullptr);
-// Every watch of every epoll instance among the process's descriptors (its
-// /proc fdinfo; an instance shared with another process is read too).
-Result<std::vector<EpollWatch>> read_epoll_watches(pid_t pid, const DescriptorScan* before = nullptr);
+
 
 // Reads another process's memory without stopping it (process_vm_readv).
 Result<std::vector<uint8_t>> read_process_memory(pid_t pid, RemoteAddress address, size_t size);

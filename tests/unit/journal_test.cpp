@@ -21,7 +21,12 @@ TEST(Journal, ReadsBackWhatIsStillToBeUndone) {
   j.returned(78);
   j.mapped(RemoteAddress(0x9000), 0x3000);
   j.held();
-  j.commit_begins({{RemoteAddress(0xa000), {1, 2, 3}}}, {{77, own}});
+  EpollWatch watch;
+  watch.epoll_fd = 3;
+  watch.fd = 9;
+  watch.events = 0x19;
+  watch.data = 0x55d0c0a0;
+  j.commit_begins({{RemoteAddress(0xa000), {1, 2, 3}}}, {{77, own}}, {watch});
 
   auto state = Journal::read(j.fd());
   ASSERT_TRUE(state.ok()) << state.error().message;
@@ -37,6 +42,11 @@ TEST(Journal, ReadsBackWhatIsStillToBeUndone) {
   EXPECT_TRUE(state->commit_begun);
   ASSERT_EQ(state->undo.size(), 1u);
   EXPECT_EQ(state->undo[0].previous, (std::vector<uint8_t>{1, 2, 3}));
+  ASSERT_EQ(state->epoll_before.size(), 1u);
+  EXPECT_EQ(state->epoll_before[0].epoll_fd, 3);
+  EXPECT_EQ(state->epoll_before[0].fd, 9);
+  EXPECT_EQ(state->epoll_before[0].events, 0x19u);
+  EXPECT_EQ(state->epoll_before[0].data, 0x55d0c0a0u);
 
   // A commit that completed leaves nothing to undo, and what it mapped is the target's.
   j.commit_ends(true);
@@ -46,6 +56,7 @@ TEST(Journal, ReadsBackWhatIsStillToBeUndone) {
   EXPECT_FALSE(state->commit_begun);
   EXPECT_TRUE(state->commit_done);
   EXPECT_TRUE(state->undo.empty());
+  EXPECT_TRUE(state->epoll_before.empty());
   EXPECT_TRUE(state->mapped.empty());
   EXPECT_TRUE(state->finished);
 }

@@ -1,0 +1,161 @@
+#include "target/epoll.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/epoll.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+#include <linux/kcmp.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <string_view>
+
+#include "common/unique_fd.h"
+#include "target/process.h"
+#include "target/remote.h"
+
+namespace graft {
+
+bool EpollWatch::disarmed() const {
+  constexpr uint32_t kPrivate = EPOLLWAKEUP | EPOLLONESHOT | EPOLLET | EPOLLEXCLUSIVE;
+  return (events & EPOLLONESHOT) && !(events & ~kPrivate);
+}
+bool EpollWatch::exclusive() const { return (events & EPOLLEXCLUSIVE) != 0; }
+
+namespace {
+bool is_epoll(int dir, const char* name) {
+  constexpr std::string_view kEpoll = "anon_inode:[eventpoll]";
+  char link[64];
+  const ssize_t n = readlinkat(dir, name, link, sizeof link);
+  return n == static_cast<ssize_t>(kEpoll.size()) && std::string_view(link, static_cast<size_t>(n)) == kEpoll;
+}
+}  // namespace
+
+Result<DescriptorScan> scan_descriptors(pid_t pid, const DescriptorScan* before) {
+  DIR* dir = opendir(fmt::format("/proc/{}/fd", pid).c_str());
+  if (!dir) {
+    if (errno == EACCES || errno == EPERM) return permission_denied(pid, "reading the descriptors of");
+    return make_error("cannot read the descriptors of process {}: {}", pid, std::strerror(errno));
+  }
+  DescriptorScan out;
+  while (const dirent* entry = readdir(dir)) {
+    if (entry->d_name[0] < '0' || entry->d_name[0] > '9') continue;
+    const int fd = std::atoi(entry->d_name);
+    out.all.push_back(fd);
+    // readlinkat costs microseconds each: asked again only of a descriptor
+    // the earlier scan did not see (a closed one fails, and is skipped).
+    const bool known = before && std::binary_search(before->all.begin(), before->all.end(), fd);
+    if (known ? std::binary_search(before->epolls.begin(), before->epolls.end(), fd) : is_epoll(dirfd(dir), entry->d_name))
+      out.epolls.push_back(fd);
+  }
+  closedir(dir);
+  std::sort(out.all.begin(), out.all.end());
+  std::sort(out.epolls.begin(), out.epolls.end());
+  return out;
+}
+
+Result<std::vector<EpollWatch>> read_epoll_watches(pid_t pid, const DescriptorScan* before) {
+  GRAFT_ASSIGN(const DescriptorScan now, scan_descriptors(pid, before));
+  std::vector<EpollWatch> out;
+  std::string text;
+  for (const int epoll : now.epolls) {
+    UniqueFd info(open(fmt::format("/proc/{}/fdinfo/{}", pid, epoll).c_str(), O_RDONLY | O_CLOEXEC));
+    if (!info.valid()) continue;  // closed since
+    text.clear();
+    char buffer[65536];
+    for (ssize_t n; (n = read(info.get(), buffer, sizeof buffer)) > 0;) text.append(buffer, static_cast<size_t>(n));
+    // "tfd:        5 events:       19 data:     55d4c3a2b8e0  pos:0 ino:1f sdev:d" per watch.
+    for (size_t at = text.find("tfd:"); at != std::string::npos; at = text.find("tfd:", at + 4)) {
+      const char* p = text.c_str() + at + 4;
+      char* end = nullptr;
+      EpollWatch w;
+      w.epoll_fd = epoll;
+      w.fd = static_cast<int>(std::strtol(p, &end, 10));
+      const char* events = std::strstr(end, "events:");
+      const char* data = events ? std::strstr(events, "data:") : nullptr;
+      if (!data) continue;
+      w.events = static_cast<uint32_t>(std::strtoul(events + 7, nullptr, 16));
+      w.data = std::strtoull(data + 5, nullptr, 16);
+      const char* line_end = std::strchr(data, '\n');
+      const char* inode = std::strstr(data, "ino:");
+      const char* device = inode ? std::strstr(inode, "sdev:") : nullptr;
+      if (device && (!line_end || device < line_end)) {
+        w.inode = std::strtoull(inode + 4, nullptr, 16);
+        // The kernel's own encoding: 12 bits of major above 20 of minor.
+        const unsigned long sdev = std::strtoul(device + 5, nullptr, 16);
+        w.device = makedev(sdev >> 20, sdev & 0xfffff);
+      }
+      out.push_back(w);
+    }
+  }
+  return out;
+}
+
+namespace {
+
+// Another process that has `epoll_fd` of `pid` open too (forked after the
+// instance was made, or sent it): its pid, or 0. A process graft may not
+// inspect is not asked.
+pid_t sharing_process(pid_t pid, int epoll_fd) {
+  DIR* proc = opendir("/proc");
+  if (!proc) return 0;
+  pid_t found = 0;
+  while (const dirent* entry = readdir(proc)) {
+    if (found) break;
+    if (entry->d_name[0] < '0' || entry->d_name[0] > '9') continue;
+    const pid_t other = static_cast<pid_t>(std::atoi(entry->d_name));
+    if (other == pid) continue;
+    DIR* fds = opendir(fmt::format("/proc/{}/fd", other).c_str());
+    if (!fds) continue;
+    while (const dirent* fd = readdir(fds)) {
+      if (fd->d_name[0] < '0' || fd->d_name[0] > '9' || !is_epoll(dirfd(fds), fd->d_name)) continue;
+      if (syscall(SYS_kcmp, pid, other, KCMP_FILE, epoll_fd, std::atoi(fd->d_name)) == 0) {
+        found = other;
+        break;
+      }
+    }
+    closedir(fds);
+  }
+  closedir(proc);
+  return found;
+}
+
+}  // namespace
+
+std::string why_data_cannot_be_set(pid_t pid, const EpollWatch& watch) {
+  if (watch.exclusive()) return "it is registered with EPOLLEXCLUSIVE, which the kernel lets no one modify";
+  struct stat file {};
+  if (stat(fmt::format("/proc/{}/fd/{}", pid, watch.fd).c_str(), &file) != 0)
+    return fmt::format("descriptor {} it was registered under is closed (the kernel names a watch by it)", watch.fd);
+  if (watch.inode && (file.st_ino != watch.inode || file.st_dev != watch.device))
+    return fmt::format("descriptor {} it was registered under names another file now (the kernel names a watch by it)",
+                       watch.fd);
+  if (const pid_t other = sharing_process(pid, watch.epoll_fd))
+    return fmt::format("process {} has the epoll instance open too, and would be handed the new word", other);
+  return {};
+}
+
+Status set_epoll_data(RemoteSyscalls& syscalls, const EpollWatch& watch, uint64_t data) {
+  std::array<uint8_t, sizeof(epoll_event)> event{};  // packed on x86-64: 4 bytes of events, 8 of data
+  epoll_event e{};
+  e.events = watch.events;
+  e.data.u64 = data;
+  std::memcpy(event.data(), &e, sizeof e);
+  GRAFT_ASSIGN(auto scratch, RemoteScratch::below_stack(syscalls.process(), syscalls.thread(), event));
+  GRAFT_ASSIGN(const uint64_t done,
+               syscalls.checked(fmt::format("set the data of fd {}'s watch in epoll instance {}", watch.fd,
+                                            watch.epoll_fd),
+                                SYS_epoll_ctl,
+                                {static_cast<uint64_t>(watch.epoll_fd), EPOLL_CTL_MOD, static_cast<uint64_t>(watch.fd),
+                                 scratch.address().value(), 0, 0}));
+  (void)done;
+  return ok();
+}
+
+}  // namespace graft

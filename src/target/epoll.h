@@ -1,0 +1,58 @@
+// What the kernel keeps of a process's in its epoll instances: each watch's
+// 64-bit data word (epoll_event.data), which epoll_wait hands back as the
+// program gave it: often an address (beanstalkd's Socket *, nginx's
+// connection). Read from /proc/PID/fdinfo; set again, when what it points to
+// moves, by EPOLL_CTL_MOD in a stopped thread of the process.
+#pragma once
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/error.h"
+
+namespace graft {
+
+class RemoteSyscalls;
+
+// A file descriptor an epoll instance of the process watches.
+struct EpollWatch {
+  int epoll_fd = -1, fd = -1;  // the instance, and the descriptor the file was registered under
+  uint32_t events = 0;         // as the kernel keeps them (it adds EPOLLERR and EPOLLHUP)
+  uint64_t data = 0;
+  uint64_t inode = 0;          // of the watched file, as the kernel names it
+  dev_t device = 0;
+  // A one-shot watch that fired: the kernel hands nothing back for it until
+  // the program arms it again, with data of its own (EPOLL_CTL_MOD).
+  bool disarmed() const;
+  bool exclusive() const;  // EPOLLEXCLUSIVE: the kernel refuses EPOLL_CTL_MOD of it
+};
+
+// The process's descriptors, and which are epoll instances. Telling costs a
+// readlink each (microseconds: 46 ms for 10,000), so a scan made before an
+// update's pause is given to the one made inside it (`before`), which then
+// asks only of descriptors it did not see (a number reused in between for
+// a new epoll instance is the blind spot).
+struct DescriptorScan {
+  std::vector<int> all, epolls;  // sorted
+};
+Result<DescriptorScan> scan_descriptors(pid_t pid, const DescriptorScan* before = nullptr);
+
+// Every watch of every epoll instance among the process's descriptors (its
+// /proc fdinfo; an instance shared with another process is read too).
+Result<std::vector<EpollWatch>> read_epoll_watches(pid_t pid, const DescriptorScan* before = nullptr);
+
+// Why the process could not set `watch`'s data word (EPOLL_CTL_MOD names it
+// by the instance and the descriptor), or could only wrongly: the
+// descriptor names another file now (closed, its number reused) or none,
+// the watch is EPOLLEXCLUSIVE, or the instance is open in another process
+// too, which would be handed the new word. Empty when it can.
+std::string why_data_cannot_be_set(pid_t pid, const EpollWatch& watch);
+
+// Gives `watch` the data word `data`, its events as they are: EPOLL_CTL_MOD
+// in the stopped thread of `syscalls`, the event passed in scratch memory
+// below that thread's stack.
+Status set_epoll_data(RemoteSyscalls& syscalls, const EpollWatch& watch, uint64_t data);
+
+}  // namespace graft
