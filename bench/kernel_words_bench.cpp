@@ -1,43 +1,56 @@
-// What reading epoll's watches costs graft (read_epoll_watches: the target's
-// descriptors, each epoll instance's fdinfo): it runs during the pause of an
-// update that changes data. This process is the target, with N descriptors
-// and one epoll instance watching all of them.
+// What the kernel's words cost graft inside the pause of an update that
+// changes data: reading epoll's watches (read_epoll_watches: the target's
+// descriptors, each epoll instance's fdinfo; this process is the target),
+// checking that each word can be set (its descriptor still names its file,
+// no other process shares the instance), and setting them where their
+// objects moved (EPOLL_CTL_MOD in a stopped thread of a child target).
 #include <benchmark/benchmark.h>
+#include <signal.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <vector>
 
 #include "target/process.h"
+#include "target/remote.h"
 
 namespace {
 
-// state.range(1): 1 if a scan made before the pause is given (the update's case), 0 for a scan from scratch.
-void BM_ReadEpollWatches(benchmark::State& state) {
-  const int count = static_cast<int>(state.range(0));
-  const bool scanned_before = state.range(1) != 0;
+void allow_descriptors(int count) {
   rlimit limit{};
   getrlimit(RLIMIT_NOFILE, &limit);
   const auto needed = static_cast<rlim_t>(count + 64);
   if (limit.rlim_cur < needed) limit.rlim_cur = needed;
   if (limit.rlim_max < needed) limit.rlim_max = needed;
   setrlimit(RLIMIT_NOFILE, &limit);  // only ever raised: a later, bigger run needs it
+}
+
+// One epoll instance watching `count` eventfds, each with its own number as its word: the instance.
+int watch_eventfds(int count, std::vector<int>& fds) {
   const int epoll = epoll_create1(0);
-  std::vector<int> fds;
   for (int i = 0; i < count; ++i) {
     const int fd = eventfd(0, 0);
-    if (fd < 0) {
-      state.SkipWithError("eventfd failed (RLIMIT_NOFILE?)");
-      break;
-    }
+    if (fd < 0) break;
     epoll_event ev{};
     ev.events = EPOLLIN;
     ev.data.u64 = static_cast<uint64_t>(fd);
     epoll_ctl(epoll, EPOLL_CTL_ADD, fd, &ev);
     fds.push_back(fd);
   }
+  return epoll;
+}
+
+// state.range(1): 1 if a scan made before the pause is given (the update's case), 0 for a scan from scratch.
+void BM_ReadEpollWatches(benchmark::State& state) {
+  const int count = static_cast<int>(state.range(0));
+  const bool scanned_before = state.range(1) != 0;
+  allow_descriptors(count);
+  std::vector<int> fds;
+  const int epoll = watch_eventfds(count, fds);
+  if (static_cast<int>(fds.size()) != count) state.SkipWithError("eventfd failed (RLIMIT_NOFILE?)");
   auto before = graft::scan_descriptors(getpid());
   if (!before) state.SkipWithError("cannot scan the descriptors");
   for (auto _ : state) {
@@ -52,6 +65,68 @@ BENCHMARK(BM_ReadEpollWatches)
     ->ArgsProduct({{100, 1000, 10000}, {0, 1}})
     ->ArgNames({"descriptors", "scanned_before"})
     ->Unit(benchmark::kMillisecond);
+
+// Whether each word could be set (a stat of its descriptor each), and whether
+// another process shares the instance (every process's descriptors, once).
+void BM_CheckWatchesCanBeSet(benchmark::State& state) {
+  const int count = static_cast<int>(state.range(0));
+  allow_descriptors(count);
+  std::vector<int> fds;
+  const int epoll = watch_eventfds(count, fds);
+  auto watches = graft::read_epoll_watches(getpid());
+  if (!watches || watches->size() != fds.size()) state.SkipWithError("not every watch was read");
+  for (auto _ : state) {
+    for (const auto& w : *watches)
+      if (!graft::why_data_cannot_be_set(getpid(), w).empty()) state.SkipWithError("a watch cannot be set");
+    if (graft::process_sharing_epoll(getpid(), epoll)) state.SkipWithError("the instance is shared");
+  }
+  for (int fd : fds) close(fd);
+  close(epoll);
+}
+BENCHMARK(BM_CheckWatchesCanBeSet)->Arg(100)->Arg(1000)->Arg(10000)->ArgName("watches")->Unit(benchmark::kMillisecond);
+
+// Setting N words in a stopped child, as a commit does for N objects that
+// moved: one run of graft's code in a borrowed thread (a mapping made and
+// unmapped by injected system calls, one EPOLL_CTL_MOD per word inside).
+void BM_SetEpollData(benchmark::State& state) {
+  const int count = static_cast<int>(state.range(0));
+  allow_descriptors(count);
+  int ready[2];
+  if (pipe(ready) != 0) return state.SkipWithError("pipe failed");
+  const pid_t child = fork();
+  if (child == 0) {
+    std::vector<int> fds;
+    watch_eventfds(count, fds);
+    const char done = static_cast<int>(fds.size()) == count ? 1 : 0;
+    if (write(ready[1], &done, 1) != 1) _exit(1);
+    for (;;) pause();
+  }
+  char done = 0;
+  if (read(ready[0], &done, 1) != 1 || !done) state.SkipWithError("the child could not watch its eventfds");
+  close(ready[0]);
+  close(ready[1]);
+  {
+    auto watches = graft::read_epoll_watches(child);
+    auto process = graft::TracedProcess::attach(child);
+    if (!watches || watches->size() != static_cast<size_t>(count) || !process || !(*process)->stop_all()) {
+      state.SkipWithError("cannot read or stop the child");
+    } else {
+      for (auto _ : state) {
+        std::vector<graft::EpollDataWrite> writes;
+        for (const auto& w : *watches) writes.push_back({w, w.data});
+        size_t done = 0;
+        auto set = graft::set_epoll_data(**process, writes, done);
+        if (!set || done != writes.size()) state.SkipWithError(set ? "not every word was set" : set.error().message.c_str());
+      }
+      state.counters["per_word_us"] =
+          benchmark::Counter(static_cast<double>(count), benchmark::Counter::kIsIterationInvariantRate |
+                                                             benchmark::Counter::kInvert);
+    }
+  }
+  kill(child, SIGKILL);
+  waitpid(child, nullptr, 0);
+}
+BENCHMARK(BM_SetEpollData)->Arg(1)->Arg(100)->Arg(1000)->Arg(10000)->ArgName("words")->Unit(benchmark::kMillisecond);
 
 }  // namespace
 

@@ -212,7 +212,7 @@ Result<MigrationReport> migrate_into(Transaction& transaction, const DataPlan& p
   MigrationReport migration;
   GRAFT_ASSIGN(auto writes, plan_migration(plan, input, migration));
   log.append(std::move(writes));
-  for (const auto& w : migration.epoll_writes) log.set_epoll_data(w);
+  for (const auto& w : migration.epoll_writes) log.add_epoll_write(w);
   // A moving object's address in a thread's own frame, rewritten in its register.
   for (const auto& r : migration.register_writes) {
     const Thread* t = process.find(r.tid);

@@ -20,23 +20,11 @@ void WriteLog::undo_writes(const TracedProcess& process, size_t count) const {
     if (!writes_[k].previous.empty()) (void)process.write(writes_[k].address, writes_[k].previous);
 }
 
-Status WriteLog::set_epoll_words(TracedProcess& process, size_t& done) const {
-  return with_syscalls(process, [&](RemoteSyscalls& syscalls) -> Status {
-    for (const auto& w : epoll_writes_) {
-      GRAFT_TRY(graft::set_epoll_data(syscalls, w.watch, w.data));
-      ++done;
-      kill_point("epoll");
-    }
-    return ok();
-  });
-}
-
 void WriteLog::undo_epoll_words(TracedProcess& process, size_t count) const {
-  if (!count) return;
-  (void)with_syscalls(process, [&](RemoteSyscalls& syscalls) -> Status {
-    for (size_t k = count; k-- > 0;) (void)graft::set_epoll_data(syscalls, epoll_writes_[k].watch, epoll_writes_[k].watch.data);
-    return ok();
-  });
+  std::vector<EpollDataWrite> back;
+  for (size_t k = 0; k < count; ++k) back.push_back({epoll_writes_[k].watch, epoll_writes_[k].watch.data});
+  size_t done = 0;
+  (void)set_epoll_data(process, back, done);
 }
 
 // Killed-graft safety: every thread is held from the first write on (a
@@ -72,11 +60,12 @@ Status WriteLog::commit_held(TracedProcess& process, const std::function<Status(
   }
   size_t epoll_set = 0;
   if (!epoll_writes_.empty())
-    if (Status set = set_epoll_words(process, epoll_set); !set) {
+    if (Status set = set_epoll_data(process, epoll_writes_, epoll_set); !set) {
       undo_epoll_words(process, epoll_set);
       undo_writes(process, writes_.size());
       return set.error().context("the update was rolled back");
     }
+  if (!epoll_writes_.empty()) kill_point("epoll");
   std::vector<std::pair<Thread*, Registers>> set;  // each thread's registers before, for the undo
   auto roll_back = [&] {
     for (auto& [thread, previous] : set) {

@@ -28,7 +28,7 @@ class WriteLog {
   Registers registers_of(const Thread& thread) const;
   bool sets_registers_of(pid_t tid) const { return registers_.count(tid) > 0; }
   // An epoll watch's data word, set once every memory write is in.
-  void set_epoll_data(const EpollDataWrite& write) { epoll_writes_.push_back(write); }
+  void add_epoll_write(const EpollDataWrite& write) { epoll_writes_.push_back(write); }
 
   const std::vector<DataWrite>& writes() const { return writes_; }
   size_t threads_moved() const { return registers_.size(); }
@@ -41,7 +41,6 @@ class WriteLog {
  private:
   Status commit_held(TracedProcess& process, const std::function<Status()>& then) const;
   void undo_writes(const TracedProcess& process, size_t count) const;
-  Status set_epoll_words(TracedProcess& process, size_t& done) const;
   void undo_epoll_words(TracedProcess& process, size_t count) const;
   std::vector<DataWrite> writes_;
   std::vector<EpollDataWrite> epoll_writes_;

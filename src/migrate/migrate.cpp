@@ -792,6 +792,7 @@ Result<std::vector<KernelWordMove>> kernel_word_moves(const DataPlan& plan, cons
   for (const auto& i : found)
     if (i.top) tops.push_back(&i);
   std::vector<std::pair<uint64_t, uint64_t>> seen;  // what the traversal scanned, merged and sorted, once asked
+  std::map<int, pid_t> sharing;  // per epoll instance, once asked: another process that has it open
   constexpr const char* kRestart = "such a release needs a restart; nothing was changed";
   for (const auto& w : watches) {
     const uint64_t v = w.data;
@@ -805,7 +806,14 @@ Result<std::vector<KernelWordMove>> kernel_word_moves(const DataPlan& plan, cons
         return make_error("{}, {}, and graft cannot tell where it should point now: {}; {}", watched, into,
                           place.error().message, kRestart);
       if (!moves && base + *place == v) return ok();  // the same address: nothing to set
-      if (std::string why = why_data_cannot_be_set(input.pid, w); !why.empty())
+      std::string why = why_data_cannot_be_set(input.pid, w);
+      if (why.empty()) {
+        auto shared = sharing.find(w.epoll_fd);
+        if (shared == sharing.end()) shared = sharing.emplace(w.epoll_fd, process_sharing_epoll(input.pid, w.epoll_fd)).first;
+        if (shared->second)
+          why = fmt::format("process {} has the epoll instance open too, and would be handed the new word", shared->second);
+      }
+      if (!why.empty())
         return make_error("{}, {}, and graft cannot set the word the kernel keeps: {}; {}", watched, into, why,
                           kRestart);
       out.push_back({w, moves, base + *place});

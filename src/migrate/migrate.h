@@ -49,14 +49,6 @@ inline constexpr uint64_t kMergeLimit = 1u << 20;
 void merge_neighbouring_writes(std::vector<DataWrite>& writes,
                                const std::function<bool(RemoteAddress, std::span<uint8_t>)>& read_gap);
 
-// An epoll watch whose data word points into data that moves (a global
-// given new storage, an object that moves, a member elsewhere in its new
-// layout): given the new address at the commit, after the memory writes.
-struct EpollDataWrite {
-  EpollWatch watch;   // as read: its data word the old address
-  uint64_t data = 0;  // the new one
-};
-
 struct MigrationReport {
   size_t objects = 0;        // live instances transformed
   std::map<std::string, size_t> by_type;  // of them, outside globals: per struct ("struct node" -> 40)
@@ -69,7 +61,10 @@ struct MigrationReport {
   uint64_t traverse_us = 0;  // finding and transforming, all threads stopped
   uint64_t write_us = 0;
   std::vector<RegisterWrite> register_writes;  // for the commit, after the memory writes
-  std::vector<EpollDataWrite> epoll_writes;     // likewise
+  // Likewise: epoll watches whose data words point into data that moves (a
+  // global given new storage, an object that moves, a member elsewhere in its
+  // new layout), with the new address.
+  std::vector<EpollDataWrite> epoll_writes;
 };
 
 // One object for a user's transformer: its old bytes, and its new bytes as

@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <array>
+#include <optional>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -97,12 +98,7 @@ Result<std::vector<EpollWatch>> read_epoll_watches(pid_t pid, const DescriptorSc
   return out;
 }
 
-namespace {
-
-// Another process that has `epoll_fd` of `pid` open too (forked after the
-// instance was made, or sent it): its pid, or 0. A process graft may not
-// inspect is not asked.
-pid_t sharing_process(pid_t pid, int epoll_fd) {
+pid_t process_sharing_epoll(pid_t pid, int epoll_fd) {
   DIR* proc = opendir("/proc");
   if (!proc) return 0;
   pid_t found = 0;
@@ -126,8 +122,6 @@ pid_t sharing_process(pid_t pid, int epoll_fd) {
   return found;
 }
 
-}  // namespace
-
 std::string why_data_cannot_be_set(pid_t pid, const EpollWatch& watch) {
   if (watch.exclusive()) return "it is registered with EPOLLEXCLUSIVE, which the kernel lets no one modify";
   struct stat file {};
@@ -136,25 +130,62 @@ std::string why_data_cannot_be_set(pid_t pid, const EpollWatch& watch) {
   if (watch.inode && (file.st_ino != watch.inode || file.st_dev != watch.device))
     return fmt::format("descriptor {} it was registered under names another file now (the kernel names a watch by it)",
                        watch.fd);
-  if (const pid_t other = sharing_process(pid, watch.epoll_fd))
-    return fmt::format("process {} has the epoll instance open too, and would be handed the new word", other);
   return {};
 }
 
-Status set_epoll_data(RemoteSyscalls& syscalls, const EpollWatch& watch, uint64_t data) {
-  std::array<uint8_t, sizeof(epoll_event)> event{};  // packed on x86-64: 4 bytes of events, 8 of data
-  epoll_event e{};
-  e.events = watch.events;
-  e.data.u64 = data;
-  std::memcpy(event.data(), &e, sizeof e);
-  GRAFT_ASSIGN(auto scratch, RemoteScratch::below_stack(syscalls.process(), syscalls.thread(), event));
-  GRAFT_ASSIGN(const uint64_t done,
-               syscalls.checked(fmt::format("set the data of fd {}'s watch in epoll instance {}", watch.fd,
-                                            watch.epoll_fd),
-                                SYS_epoll_ctl,
-                                {static_cast<uint64_t>(watch.epoll_fd), EPOLL_CTL_MOD, static_cast<uint64_t>(watch.fd),
-                                 scratch.address().value(), 0, 0}));
-  (void)done;
+extern "C" const uint8_t graft_epoll_batch_start[], graft_epoll_batch_end[];
+
+Status set_epoll_data(TracedProcess& process, std::span<const EpollDataWrite> writes, size_t& done) {
+  done = 0;
+  if (writes.empty()) return ok();
+  // The code, then the table (epoll_batch.S: a header of three words, an
+  // entry of 24 bytes per watch), then a page of stack.
+  constexpr uint64_t kPage = 4096, kHeader = 24, kEntry = 24;
+  const auto code = std::span(graft_epoll_batch_start, graft_epoll_batch_end);
+  const uint64_t table = (code.size() + 63) & ~uint64_t{63};
+  std::vector<uint8_t> bytes(table + kHeader + kEntry * writes.size());
+  std::copy(code.begin(), code.end(), bytes.begin());
+  const uint64_t count = writes.size();
+  std::memcpy(bytes.data() + table, &count, 8);
+  for (size_t k = 0; k < writes.size(); ++k) {
+    uint8_t* entry = bytes.data() + table + kHeader + kEntry * k;
+    const auto epoll = static_cast<uint32_t>(writes[k].watch.epoll_fd), fd = static_cast<uint32_t>(writes[k].watch.fd);
+    epoll_event event{};  // packed on x86-64: 4 bytes of events, 8 of data
+    event.events = writes[k].watch.events;
+    event.data.u64 = writes[k].data;
+    std::memcpy(entry, &epoll, 4);
+    std::memcpy(entry + 4, &fd, 4);
+    std::memcpy(entry + 8, &event, sizeof event);
+  }
+  const uint64_t size = ((bytes.size() + kPage - 1) & ~(kPage - 1)) + kPage;
+  std::optional<RemoteMapping> mapping;
+  GRAFT_TRY(with_syscalls(process, [&](RemoteSyscalls& syscalls) -> Status {
+    GRAFT_ASSIGN(auto mapped, RemoteMapping::anonymous(syscalls, size, "setting epoll's data words",
+                                                       PROT_READ | PROT_WRITE | PROT_EXEC));
+    mapping.emplace(std::move(mapped));
+    return ok();
+  }));
+  GRAFT_TRY(process.write(mapping->start(), bytes));
+  {
+    GRAFT_ASSIGN(auto borrowed, BorrowedThread::take(process));
+    GRAFT_ASSIGN(const BorrowedRun run, borrowed.call(mapping->start(), (mapping->start() + table).value(),
+                                                      mapping->start() + size, std::chrono::seconds(5), false));
+    if (run.outcome != BorrowedRun::Trapped)
+      return make_error("the code setting epoll's data words in process {} {} (pc {:#x})", process.pid(),
+                        run.outcome == BorrowedRun::Faulted    ? "faulted with " + signal_name(run.signal)
+                        : run.outcome == BorrowedRun::TimedOut ? std::string("did not finish within 5 s")
+                                                               : "stopped with " + signal_name(run.signal),
+                        run.pc);
+  }
+  GRAFT_ASSIGN(const auto result, process.read(mapping->start() + table + 8, 16));
+  int64_t error = 0;
+  std::memcpy(&done, result.data(), 8);
+  std::memcpy(&error, result.data() + 8, 8);
+  if (done > writes.size()) return make_error("internal: the code setting epoll's data words set {} of {}", done, count);
+  if (error)
+    return make_error("cannot set the data of fd {}'s watch in epoll instance {} of process {}: {}",
+                      writes[done].watch.fd, writes[done].watch.epoll_fd, process.pid(),
+                      std::strerror(static_cast<int>(-error)));
   return ok();
 }
 

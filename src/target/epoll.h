@@ -7,6 +7,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -14,7 +15,7 @@
 
 namespace graft {
 
-class RemoteSyscalls;
+class TracedProcess;
 
 // A file descriptor an epoll instance of the process watches.
 struct EpollWatch {
@@ -44,15 +45,29 @@ Result<DescriptorScan> scan_descriptors(pid_t pid, const DescriptorScan* before 
 Result<std::vector<EpollWatch>> read_epoll_watches(pid_t pid, const DescriptorScan* before = nullptr);
 
 // Why the process could not set `watch`'s data word (EPOLL_CTL_MOD names it
-// by the instance and the descriptor), or could only wrongly: the
-// descriptor names another file now (closed, its number reused) or none,
-// the watch is EPOLLEXCLUSIVE, or the instance is open in another process
-// too, which would be handed the new word. Empty when it can.
+// by the instance and the descriptor): the descriptor names another file
+// now (closed, its number reused) or none, or the watch is EPOLLEXCLUSIVE.
+// Empty when it can.
 std::string why_data_cannot_be_set(pid_t pid, const EpollWatch& watch);
 
-// Gives `watch` the data word `data`, its events as they are: EPOLL_CTL_MOD
-// in the stopped thread of `syscalls`, the event passed in scratch memory
-// below that thread's stack.
-Status set_epoll_data(RemoteSyscalls& syscalls, const EpollWatch& watch, uint64_t data);
+// Another process that has epoll instance `epoll_fd` of `pid` open too
+// (forked after the instance was made, or sent it), which would be handed
+// a word set for `pid`: its pid, or 0. Reads every process's descriptors
+// (kcmp on each epoll instance); a process graft may not inspect is not
+// asked.
+pid_t process_sharing_epoll(pid_t pid, int epoll_fd);
+
+// A watch's data word to set: where its object is now.
+struct EpollDataWrite {
+  EpollWatch watch;   // as read: its data word the old one
+  uint64_t data = 0;  // the new one
+};
+
+// Gives each watch its new data word, its events as they are: EPOLL_CTL_MOD
+// for each, run in one borrowed thread of the stopped process by a few
+// instructions of graft's (target/epoll_batch.S) in a mapping of graft's,
+// unmapped after. Stops at the first the kernel refuses, naming it; `done`:
+// how many were set, in order.
+Status set_epoll_data(TracedProcess& process, std::span<const EpollDataWrite> writes, size_t& done);
 
 }  // namespace graft

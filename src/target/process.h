@@ -113,6 +113,8 @@ class TracedProcess {
   // reads unless set). The journal must outlive this object.
   void set_journal(Journal& journal) { journal_ = &journal; }
   Journal& journal() const { return *journal_; }
+  // Attached by attach_after_graft: its group-stopped threads are driven too.
+  bool after_graft() const { return after_graft_; }
   std::list<Thread>& threads() { return threads_; }
   Thread* find(pid_t tid);
   void resume(Thread& t);

@@ -276,9 +276,10 @@ RemoteFd::~RemoteFd() {
 
 // --- RemoteMapping ---
 
-Result<RemoteMapping> RemoteMapping::anonymous(RemoteSyscalls& syscalls, uint64_t size, const std::string& purpose) {
+Result<RemoteMapping> RemoteMapping::anonymous(RemoteSyscalls& syscalls, uint64_t size, const std::string& purpose,
+                                               int prot) {
   GRAFT_ASSIGN(const uint64_t at, syscalls.checked(fmt::format("map {} bytes for {}", size, purpose), SYS_mmap,
-                                                   {0, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                                                   {0, size, static_cast<uint64_t>(prot), MAP_PRIVATE | MAP_ANONYMOUS,
                                                     ~uint64_t{0}, 0}));
   syscalls.process().journal().mapped(RemoteAddress(at), size);
   return RemoteMapping(syscalls.process(), RemoteAddress(at), size);
@@ -353,10 +354,12 @@ std::string signal_name(int sig) {
 // thread is held from that stop until its registers are its own again. The
 // journal names the thread and graft's stack for it: a guardian finding it
 // on that stack after graft died puts its own registers back.
-Result<BorrowedRun> BorrowedThread::run(const Registers& start_regs, std::chrono::milliseconds limit) {
+Result<BorrowedRun> BorrowedThread::run(const Registers& start_regs, std::chrono::milliseconds limit,
+                                        bool system_call_stops) {
   Thread& t = registers_.thread();
   TracedProcess& process = registers_.process();
-  if (!t.stopped || t.group_stop) return make_error("internal: thread {} is not stopped by graft", t.tid);
+  if (!t.stopped || (t.group_stop && !process.after_graft()))
+    return make_error("internal: thread {} is not stopped by graft", t.tid);
   // The hold of the last run is taken back while its registers are its own.
   GRAFT_TRY(registers_.restore());
   GRAFT_TRY(process.release_hold(t));
@@ -380,10 +383,11 @@ Result<BorrowedRun> BorrowedThread::run(const Registers& start_regs, std::chrono
   int deliver = 0;  // 0: the thread runs on without a signal
   kill_point("borrowed");
   for (;;) {
-    if (ptrace(PTRACE_SYSCALL, t.tid, nullptr, reinterpret_cast<void*>(static_cast<long>(deliver))) != 0) {
+    if (ptrace(system_call_stops ? PTRACE_SYSCALL : PTRACE_CONT, t.tid, nullptr,
+               reinterpret_cast<void*>(static_cast<long>(deliver))) != 0) {
       const int err = errno;
       (void)registers_.restore();
-      return errno_error("PTRACE_SYSCALL", err);
+      return errno_error(system_call_stops ? "PTRACE_SYSCALL" : "PTRACE_CONT", err);
     }
     int status = 0;
     pid_t got = 0;
@@ -480,7 +484,7 @@ Status BorrowedThread::skip_closing_call() {
 }
 
 Result<BorrowedRun> BorrowedThread::call(RemoteAddress function, uint64_t argument, RemoteAddress stack_end,
-                                         std::chrono::milliseconds limit) {
+                                         std::chrono::milliseconds limit, bool system_call_stops) {
   if (auto maps = read_maps(registers_.process().pid()))
     for (const auto& m : *maps)
       if (m.contains(stack_end - 8)) {
@@ -494,7 +498,7 @@ Result<BorrowedRun> BorrowedThread::call(RemoteAddress function, uint64_t argume
   regs.rsp = (stack_end - 8).value();  // as after a call: rsp + 8 is 16-byte aligned
   regs.rax = 0;
   regs.eflags &= ~uint64_t{0x500};  // direction and trap flags clear, as the ABI expects
-  return run(regs, limit);
+  return run(regs, limit, system_call_stops);
 }
 
 // --- map_image ---
