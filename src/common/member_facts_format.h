@@ -32,10 +32,12 @@
 //   return  FUNCTION ORIGIN...          FUNCTION returns a value of ORIGIN
 //   called  FUNCTION                    FUNCTION's address is taken: it may be called through a
 //                                       pointer, with arguments no record shows
-//   instances FILE [kept]               this unit also records where its structs' instances are
-//                                       made (the "made" records below), and with "kept" where
-//                                       pointers to them are kept (the "kept" records); a unit
-//                                       without it was built by a graft-cc that did not
+//   instances FILE [kept interior]      this unit also records where its structs' instances are
+//                                       made (the "made" records below), and with "kept interior"
+//                                       where pointers to or into them are kept (the "kept" and
+//                                       "interior" records); a unit without it was built by a
+//                                       graft-cc that did not (one with "kept" alone did not
+//                                       record pointers into the structs that hold others)
 //   made    STRUCT WHY                  an instance of STRUCT ("struct conn", "union u") may be
 //                                       somewhere other than a global of that type: "a cast to it
 //                                       in make_conn" (a malloc result, container_of), "an integer
@@ -46,6 +48,11 @@
 //                                       "passed as another type in F" (void *), "made an integer in
 //                                       F", "the initializer of G"; a STRUCT with none is reached
 //                                       only from the frames that hold it
+//   interior STRUCT MEMBER FUNCTION     FUNCTION takes the address of a MEMBER (a struct) that
+//                                       STRUCT holds by value (&it->link) and keeps it as a MEMBER *
+//                                       (passes it on, holds it in a frame): STRUCT is kept wherever
+//                                       MEMBER is ("kept" records); used any other way, STRUCT gets a
+//                                       "kept" record of its own
 //   castfrom STRUCT CALLEE FUNCTION    FUNCTION makes a STRUCT * by a cast from what CALLEE
 //                                       returns ("-": a call through a pointer)
 //   castfrom_unit FILE                  this unit records its casts from call results (graft-cc

@@ -31,6 +31,10 @@ std::optional<MemberFacts> MemberFacts::read(const ElfFile& binary) {
 
 MemberFacts MemberFacts::parse(std::string_view text) {
   MemberFacts facts;
+  struct Interior {
+    std::string enclosing, member, function;
+  };
+  std::vector<Interior> interior;
   // A line that does not parse (a newer graft-cc's record) is skipped.
   for (size_t start = 0; start < text.size();) {
     size_t end = text.find('\n', start);
@@ -42,7 +46,8 @@ MemberFacts MemberFacts::parse(std::string_view text) {
       facts.units_.insert(fields[1]);
     } else if (kind == "instances" && fields.size() >= 2) {
       facts.instance_units_.insert(fields[1]);
-      if (fields.size() == 3 && fields[2] == "kept") facts.kept_units_.insert(fields[1]);
+      // "kept interior": a graft-cc that records pointers into the structs that hold others by value.
+      if (fields.size() == 4 && fields[2] == "kept" && fields[3] == "interior") facts.kept_units_.insert(fields[1]);
     } else if (kind == "made" && fields.size() == 3) {
       facts.made_[fields[1]].insert(fields[2]);
     } else if (kind == "castfrom_unit" && fields.size() == 2) {
@@ -51,6 +56,8 @@ MemberFacts MemberFacts::parse(std::string_view text) {
       facts.cast_from_[fields[1]].insert(fields[2]);
     } else if (kind == "kept" && fields.size() == 3) {
       facts.kept_[fields[1]].insert(fields[2]);
+    } else if (kind == "interior" && fields.size() == 4) {
+      interior.push_back({fields[1], fields[2], fields[3]});
     } else if (kind == "called" && fields.size() == 2) {
       facts.called_.insert(fields[1]);
     } else if (kind == "store" && fields.size() >= 6) {
@@ -74,6 +81,24 @@ MemberFacts MemberFacts::parse(std::string_view text) {
       facts.args_[{fields[1], fields[2]}].emplace_back(fields.begin() + 3, fields.end());
       // free() keeps nothing it is given.
       if (fields[3] == "type" && fields.size() == 5 && fields[1] != "free") facts.kept_untyped_.insert(fields[4]);
+    }
+  }
+  // A pointer into a struct that holds another by value (&it->link), kept
+  // as the member's struct is: the enclosing struct is kept too, and kept
+  // untyped where the member's is. Joined until nothing changes (a member
+  // may itself enclose another).
+  for (bool grew = true; grew;) {
+    grew = false;
+    for (const auto& i : interior) {
+      auto member = facts.kept_.find(i.member);
+      if (member != facts.kept_.end() && !member->second.empty()) {
+        const std::string why = fmt::format("a pointer to its {} (whose address {} takes) may be kept: {}", i.member,
+                                            i.function, *member->second.begin());
+        auto& kept = facts.kept_[i.enclosing];
+        grew |= kept.empty() && kept.insert(why).second;
+        facts.kept_inside_.emplace(i.enclosing, why);
+      }
+      if (facts.kept_untyped_.count(i.member)) grew |= facts.kept_untyped_.insert(i.enclosing).second;
     }
   }
   return facts;

@@ -89,6 +89,13 @@ class MemberFacts {
   // Whether some record stores the address of an `aggregate` into an
   // untyped member or passes it as an untyped argument (a global's too).
   bool kept_untyped(const std::string& aggregate) const { return kept_untyped_.count(aggregate) != 0; }
+  // Why pointers into an `aggregate` are kept only as pointers to a struct
+  // it holds by value (&it->link kept as a struct list_head *), if they are:
+  // a typed traversal meets the member, never the struct around it.
+  const std::string* kept_inside(const std::string& aggregate) const {
+    auto it = kept_inside_.find(aggregate);
+    return it == kept_inside_.end() ? nullptr : &it->second;
+  }
   // The functions whose results an `aggregate` is made from by a cast
   // ("castfrom" records; "-" for a call through a pointer).
   const std::set<std::string>& cast_from(const std::string& aggregate) const;
@@ -114,6 +121,7 @@ class MemberFacts {
   std::set<std::string> kept_units_;
   std::map<std::string, std::set<std::string>> made_;
   std::set<std::string> kept_untyped_;
+  std::map<std::string, std::string> kept_inside_;
   std::map<std::string, std::set<std::string>> kept_;
   std::map<std::string, std::set<std::string>> cast_from_;
   std::set<std::string> cast_units_;

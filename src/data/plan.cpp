@@ -599,6 +599,20 @@ class Planner {
                           old_.spell(p.pointee));
           p.into = member.offset;
           p.interior = true;
+          // The pointers into it are not rewritten: where the member moves
+          // in the new layout, each would lead the new code to the wrong place.
+          if (const int j = compare_.changed(p.pointee); j >= 0) {
+            const Member* moved = nullptr;
+            for (const auto& m : new_.at(j).members)
+              if (m.name == d.args[3]) moved = &m;
+            if (!moved || moved->offset != member.offset)
+              return refuse(d, "the new version {} {}.{}{}: graft does not rewrite the pointers into it yet, so the "
+                            "new code would reach each {} through it at the wrong offset; keep {} at offset {} in the "
+                            "new version, or restart the process into it",
+                            moved ? "moves" : "drops", old_.spell(p.pointee), d.args[3],
+                            moved ? fmt::format(" from offset {} to {}", member.offset, moved->offset) : "",
+                            old_.spell(p.pointee), d.args[3], member.offset);
+          }
         }
         p.source = d.text() + " at " + d.where;
         pointers_.push_back(std::move(p));
@@ -1435,7 +1449,7 @@ class Planner {
       // graft-cc's records show one may be kept in memory (or made from
       // memory another owner keeps, as Lua's userdata): frames do not account
       // for it, and an instance no global reaches would be left behind.
-      if (facts_ && hideable_changes().count(c.old_type))
+      if (facts_ && (hideable_changes().count(c.old_type) || facts_->kept_inside(records_name(c.old_type))))
         if (auto why = kept_beyond_frames(c.old_type)) {
           lost.push_back(fmt::format("{} ({})", c.name, *why));
           continue;
@@ -1457,7 +1471,8 @@ class Planner {
     std::string names, tags;
     for (const auto& l : lost) names += (names.empty() ? "" : ", ") + l;
     for (const auto& c : changes_)
-      if (!reached.count(c.old_type) && !frame_only(c.old_type) && hideable_changes().count(c.old_type) &&
+      if (!reached.count(c.old_type) && !frame_only(c.old_type) &&
+          (hideable_changes().count(c.old_type) || facts_->kept_inside(records_name(c.old_type))) &&
           kept_beyond_frames(c.old_type))
         tags += (tags.empty() ? "" : ", ") + fmt::format("GRAFT_FRAMES_ONLY({})", directive_name(c.name));
     return make_error("graft cannot find the live instances of {}: no global reaches {} through typed, declared or "
@@ -1502,6 +1517,9 @@ class Planner {
   std::optional<std::string> kept_beyond_frames(int i) const {
     const std::string key = records_name(i);
     if (facts_->kept_untyped(key)) return "its address is kept in an untyped member, argument or return value";
+    if (const std::string* inside = facts_->kept_inside(key))
+      return fmt::format("{}; where pointers of that type lead into it, declare so: GRAFT_POINTS_INTO(STRUCT, FIELD, "
+                         "{}, MEMBER)", *inside, directive_name(old_.at(i).name));
     // A unit of an older graft-cc did not say what its casts are made from.
     const auto& made = facts_->made(key);
     if (std::any_of(made.begin(), made.end(), [](const std::string& why) { return why.starts_with("a cast to it"); }))

@@ -26,6 +26,7 @@
 #include "llvm/IR/DebugInfoMetadata.h"
 #include "llvm/IR/DerivedTypes.h"
 #include "llvm/IR/Function.h"
+#include "llvm/IR/GetElementPtrTypeIterator.h"
 #include "llvm/IR/InstIterator.h"
 #include "llvm/IR/Instructions.h"
 #include "llvm/IR/IntrinsicInst.h"
@@ -93,7 +94,7 @@ class Recorder {
           if (!file.empty() && file[0] != '/' && !unit->getDirectory().empty())
             file = unit->getDirectory().str() + "/" + file;
           lines_.insert("unit\t" + file);
-          lines_.insert("instances\t" + file + "\tkept");
+          lines_.insert("instances\t" + file + "\tkept\tinterior");
           lines_.insert("castfrom_unit\t" + file);
         }
     for (llvm::GlobalVariable& global : module_.globals()) {
@@ -688,6 +689,39 @@ class Recorder {
     const std::string name = aggregate_name(type);
     if (!name.empty()) lines_.insert("kept\t" + name + "\t" + why);
   }
+  // A pointer into a struct held by value in others is a pointer into each
+  // of them too: &it->link (a struct list_head *) points into a struct item.
+  // Each enclosing struct is kept wherever the member's struct is (this use
+  // included, if it keeps it): "interior ENCLOSING MEMBER F" records, joined
+  // at diff time (MemberFacts::kept). A pointer to a member that is no
+  // struct (&e->count), where the use keeps it, keeps each directly.
+  void note_enclosing(llvm::Value* value, bool keeps, const std::string& why, const std::string& function) {
+    llvm::Type* inner = nullptr;  // the struct it points to, held by value in the others
+    if (value->getType()->isPointerTy() && !value->getType()->isOpaquePointerTy() &&
+        value->getType()->getPointerElementType()->isStructTy())
+      inner = value->getType()->getPointerElementType();
+    llvm::Value* v = value->stripPointerCasts();
+    if (v != value && v->getType()->isPointerTy() && !v->getType()->isOpaquePointerTy() &&
+        v->getType()->getPointerElementType()->isStructTy())
+      inner = v->getType()->getPointerElementType();
+    std::set<llvm::Type*> enclosing;
+    for (int depth = 0; depth < 8; ++depth) {
+      auto* gep = llvm::dyn_cast<llvm::GEPOperator>(v);
+      if (!gep) break;
+      // Every struct the indices step into a member of (not the first index: p[i] stays in its own kind).
+      auto step = llvm::gep_type_begin(gep);
+      for (auto end = llvm::gep_type_end(gep); step != end; ++step)
+        if (step.isStruct()) enclosing.insert(step.getStructType());
+      v = gep->getPointerOperand()->stripPointerCasts();
+    }
+    enclosing.erase(inner);
+    const std::string inner_name = inner ? aggregate_name(inner) : std::string();
+    for (llvm::Type* e : enclosing) {
+      if (aggregate_name(e).empty()) continue;
+      if (!inner_name.empty()) lines_.insert("interior\t" + aggregate_name(e) + "\t" + inner_name + "\t" + function);
+      else if (keeps) note_kept(e, why);
+    }
+  }
   void record_kept_in(llvm::Constant* constant, const std::string& where, int depth = 0) {
     if (depth > 16) return;
     if (llvm::isa<llvm::GlobalValue>(constant)) {
@@ -733,8 +767,10 @@ class Recorder {
       const bool frame = local && !escapes(*local);
       if (llvm::Type* s = struct_pointed(value)) {
         // Into a local of its own type, it stays in the frame; cast first (void *p = e), it is lost from sight.
-        if (!frame || value->stripPointerCasts() != value || value->getType() != s->getPointerTo())
-          note_kept(s, (frame ? "kept as another type" : "stored") + in);
+        const bool kept = !frame || value->stripPointerCasts() != value || value->getType() != s->getPointerTo();
+        if (kept) note_kept(s, (frame ? "kept as another type" : "stored") + in);
+        note_enclosing(value, kept, "a pointer into it " + std::string(frame ? "kept as another type" : "stored") + in,
+                       function.getName().str());
       } else if (!value->getType()->isPointerTy()) {
         std::set<llvm::Type*> held;
         pointers_held(value->getType(), held);
@@ -743,16 +779,20 @@ class Recorder {
       }
       return;
     }
+    const std::string name = function.getName().str();
     if (auto* exchange = llvm::dyn_cast<llvm::AtomicCmpXchgInst>(&instruction)) {
       if (llvm::Type* s = struct_pointed(exchange->getNewValOperand())) note_kept(s, "stored atomically" + in);
+      note_enclosing(exchange->getNewValOperand(), true, "a pointer into it stored atomically" + in, name);
       return;
     }
     if (auto* rmw = llvm::dyn_cast<llvm::AtomicRMWInst>(&instruction)) {
       if (llvm::Type* s = struct_pointed(rmw->getValOperand())) note_kept(s, "stored atomically" + in);
+      note_enclosing(rmw->getValOperand(), true, "a pointer into it stored atomically" + in, name);
       return;
     }
     if (auto* cast = llvm::dyn_cast<llvm::PtrToIntInst>(&instruction)) {
       if (llvm::Type* s = struct_pointed(cast->getOperand(0))) note_kept(s, "made an integer" + in);
+      note_enclosing(cast->getOperand(0), true, "a pointer into it made an integer" + in, name);
       return;
     }
     if (auto* call = llvm::dyn_cast<llvm::CallBase>(&instruction)) {
@@ -769,6 +809,11 @@ class Recorder {
         // Through `...`, the callee reads it from a va_list, untyped.
         else if (s && call->getFunctionType()->isVarArg() && k >= fixed && !formats)
           note_kept(s, "passed through ..." + in);
+        else if (s) {
+          note_enclosing(argument, false, "", name);  // kept where the callee keeps its member's struct
+          continue;
+        }
+        if (s) note_enclosing(argument, true, "a pointer into it passed as another type" + in, name);
       }
       return;
     }
@@ -779,16 +824,23 @@ class Recorder {
       llvm::Value* value = ret->getReturnValue();
       if (llvm::Type* s = value ? struct_pointed(value) : nullptr; s && value->getType() != s->getPointerTo())
         note_kept(s, "returned as another type" + in);
+      // Returned as itself: the caller holds a pointer into the enclosing struct, kept where it keeps the member's.
+      if (value && struct_pointed(value)) note_enclosing(value, false, "a pointer into it returned" + in, name);
       return;
     }
     if (llvm::isa<llvm::PHINode>(&instruction) || llvm::isa<llvm::SelectInst>(&instruction)) {
       for (llvm::Value* operand : instruction.operands())
-        if (llvm::Type* s = struct_pointed(operand); s && instruction.getType() != s->getPointerTo())
+        if (llvm::Type* s = struct_pointed(operand); s && instruction.getType() != s->getPointerTo()) {
           note_kept(s, "merged with values of another type" + in);
+          note_enclosing(operand, true, "a pointer into it merged with values of another type" + in, name);
+        } else if (s) {
+          note_enclosing(operand, false, "", name);
+        }
       return;
     }
     if (auto* insert = llvm::dyn_cast<llvm::InsertValueInst>(&instruction)) {
       if (llvm::Type* s = struct_pointed(insert->getInsertedValueOperand())) note_kept(s, "put in a struct value" + in);
+      note_enclosing(insert->getInsertedValueOperand(), true, "a pointer into it put in a struct value" + in, name);
       return;
     }
   }

@@ -797,14 +797,32 @@ TEST_F(DataChanges, AUnionTagNoDirectiveNamesRefusesTheUpdateAndNothingChanges) 
 // global, container_of in the code): typed, the traversal sees only list_head
 // pointers. Declared with GRAFT_POINTS_INTO, every item is found through its
 // link, the head recognised as inside no item, and transformed in place.
+// Undeclared, graft-cc's records show pointers into the items are kept (as
+// list_head pointers, &it->link): refused, naming the directive (the graft
+// before took the items for frames-only and wrote a patch that left them in
+// the old layout). A release that moves the link (v3) is refused even
+// declared: the pointers into the items are not rewritten.
 TEST_F(DataChanges, AnIntrusiveListDeclaredWithPointsIntoIsTransformed) {
   const auto v1 = build_program(dir, "intrusive", "v1");
   const auto v2 = build_program(dir, "intrusive", "v2");
   const auto list = (programs_dir() / "intrusive" / "directives" / "list.c").string();
   const auto patch = dir.path() / "list.graft";
-  auto explain = graft({"diff", v1.string(), v2.string(), "--explain"});
-  ASSERT_EQ(explain.exit_code, 0) << explain.err;
-  EXPECT_NE(explain.out.find("no global reaches struct item"), std::string::npos) << explain.out;
+  auto undeclared = graft({"diff", v1.string(), v2.string(), "-o", (dir.path() / "undeclared.graft").string()});
+  if (test_compiler() == "gcc") {  // no records: the frames-only assumption, said in a note
+    EXPECT_EQ(undeclared.exit_code, 0) << undeclared.err;
+  } else {
+    EXPECT_EQ(undeclared.exit_code, 1);
+    for (const char* expected : {"graft cannot find the live instances of struct item (a pointer to its struct "
+                                 "list_head (whose address build takes) may be kept: stored in build",
+                                 "GRAFT_POINTS_INTO(STRUCT, FIELD, item, MEMBER)", "nothing was written"})
+      EXPECT_NE(undeclared.err.find(expected), std::string::npos) << expected << "\n" << undeclared.err;
+  }
+  auto moved = graft({"diff", v1.string(), build_program(dir, "intrusive", "v3").string(), "-o",
+                      (dir.path() / "moved.graft").string(), "--transform", list});
+  EXPECT_EQ(moved.exit_code, 1);
+  EXPECT_NE(moved.err.find("GRAFT_POINTS_INTO(list_head, next, item, link): the new version moves struct item.link "
+                           "from offset 8 to 16: graft does not rewrite the pointers into it yet"),
+            std::string::npos) << moved.err;
   auto diff = graft({"diff", v1.string(), v2.string(), "-o", patch.string(), "--transform", list, "--explain"});
   ASSERT_EQ(diff.exit_code, 0) << diff.err;
   EXPECT_NE(diff.out.find("GRAFT_POINTS_INTO(list_head, next, item, link)"), std::string::npos) << diff.out;
