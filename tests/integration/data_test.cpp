@@ -803,8 +803,9 @@ TEST_F(DataChanges, AUnionTagNoDirectiveNamesRefusesTheUpdateAndNothingChanges) 
 // the old layout). A release that moves the link (v3) is refused even
 // declared: the pointers into the items are not rewritten.
 TEST_F(DataChanges, AnIntrusiveListDeclaredWithPointsIntoIsTransformed) {
-  const auto v1 = build_program(dir, "intrusive", "v1");
-  const auto v2 = build_program(dir, "intrusive", "v2");
+  const std::vector<std::string> common = {"-I" + (programs_dir() / "intrusive" / "common").string()};
+  const auto v1 = build_program(dir, "intrusive", "v1", common);
+  const auto v2 = build_program(dir, "intrusive", "v2", common);
   const auto list = (programs_dir() / "intrusive" / "directives" / "list.c").string();
   const auto patch = dir.path() / "list.graft";
   auto undeclared = graft({"diff", v1.string(), v2.string(), "-o", (dir.path() / "undeclared.graft").string()});
@@ -817,7 +818,7 @@ TEST_F(DataChanges, AnIntrusiveListDeclaredWithPointsIntoIsTransformed) {
                                  "GRAFT_POINTS_INTO(STRUCT, FIELD, item, MEMBER)", "nothing was written"})
       EXPECT_NE(undeclared.err.find(expected), std::string::npos) << expected << "\n" << undeclared.err;
   }
-  auto moved = graft({"diff", v1.string(), build_program(dir, "intrusive", "v3").string(), "-o",
+  auto moved = graft({"diff", v1.string(), build_program(dir, "intrusive", "v3", common).string(), "-o",
                       (dir.path() / "moved.graft").string(), "--transform", list});
   EXPECT_EQ(moved.exit_code, 1);
   EXPECT_NE(moved.err.find("GRAFT_POINTS_INTO(list_head, next, item, link): the new version moves struct item.link "
