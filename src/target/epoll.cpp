@@ -135,9 +135,38 @@ std::string why_data_cannot_be_set(pid_t pid, const EpollWatch& watch) {
 
 extern "C" const uint8_t graft_epoll_batch_start[], graft_epoll_batch_end[];
 
+namespace {
+
+// The same, one injected system call per word (two ptrace stops each: about
+// 0.1 ms), the event in scratch memory below the thread's stack.
+Status set_each(TracedProcess& process, std::span<const EpollDataWrite> writes, size_t& done) {
+  return with_syscalls(process, [&](RemoteSyscalls& syscalls) -> Status {
+    for (const auto& w : writes) {
+      std::array<uint8_t, sizeof(epoll_event)> bytes{};
+      epoll_event event{};  // packed on x86-64: 4 bytes of events, 8 of data
+      event.events = w.watch.events;
+      event.data.u64 = w.data;
+      std::memcpy(bytes.data(), &event, sizeof event);
+      GRAFT_ASSIGN(auto scratch, RemoteScratch::below_stack(process, syscalls.thread(), bytes));
+      GRAFT_ASSIGN(const int64_t r, syscalls.call(SYS_epoll_ctl, {static_cast<uint64_t>(w.watch.epoll_fd), EPOLL_CTL_MOD,
+                                                                  static_cast<uint64_t>(w.watch.fd),
+                                                                  scratch.address().value(), 0, 0}));
+      if (r != 0)
+        return make_error("cannot set the data of fd {}'s watch in epoll instance {} of process {}: {}", w.watch.fd,
+                          w.watch.epoll_fd, process.pid(), std::strerror(static_cast<int>(-r)));
+      ++done;
+    }
+    return ok();
+  });
+}
+
+}  // namespace
+
 Status set_epoll_data(TracedProcess& process, std::span<const EpollDataWrite> writes, size_t& done) {
   done = 0;
   if (writes.empty()) return ok();
+  // A mapping, a run and an unmapping cost about 0.6 ms: for a word or two, a call each is less.
+  if (writes.size() <= 2) return set_each(process, writes, done);
   // The code, then the table (epoll_batch.S: a header of three words, an
   // entry of 24 bytes per watch), then a page of stack.
   constexpr uint64_t kPage = 4096, kHeader = 24, kEntry = 24;

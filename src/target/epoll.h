@@ -66,8 +66,9 @@ struct EpollDataWrite {
 // Gives each watch its new data word, its events as they are: EPOLL_CTL_MOD
 // for each, run in one borrowed thread of the stopped process by a few
 // instructions of graft's (target/epoll_batch.S) in a mapping of graft's,
-// unmapped after. Stops at the first the kernel refuses, naming it; `done`:
-// how many were set, in order.
+// unmapped after (a word or two: one injected system call each). Stops at
+// the first the kernel refuses, naming it; `done`: how many were set, in
+// order.
 Status set_epoll_data(TracedProcess& process, std::span<const EpollDataWrite> writes, size_t& done);
 
 }  // namespace graft
