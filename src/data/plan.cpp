@@ -1727,7 +1727,8 @@ std::string why_irreversible(const DataPlan& forward) {
 
 void plan_inverse(DataPlan& forward, const TypeTable& old_types, const TypeTable& new_types,
                   const std::function<std::string(const Variable&, bool)>& identity_of,
-                  const std::function<std::string(uint64_t)>& new_function_at, const MemberFacts* new_facts) {
+                  const std::function<std::string(uint64_t)>& new_function_at, const MemberFacts* new_facts,
+                  const std::vector<DataDirective>& directives) {
   forward.inverse.reset();
   forward.irreversible.clear();
   if (forward.empty()) return;
@@ -1736,7 +1737,9 @@ void plan_inverse(DataPlan& forward, const TypeTable& old_types, const TypeTable
     return;
   }
   auto back_identity = [&](const Variable& v, bool to_old_build) { return identity_of(v, !to_old_build); };
-  auto inverse = plan_data_changes(new_types, old_types, back_identity, new_function_at, {}, new_facts);
+  auto inverse = plan_data_changes(new_types, old_types, back_identity, new_function_at, directives, new_facts);
+  if (!inverse && !directives.empty())
+    if (auto without = plan_data_changes(new_types, old_types, back_identity, new_function_at, {}, new_facts)) inverse = std::move(without);
   if (!inverse) {
     forward.irreversible = "graft cannot plan the way back (" + inverse.error().message + ")";
     return;

@@ -248,10 +248,15 @@ std::string why_irreversible(const DataPlan& forward);
 // swapped builds: `identity_of(variable, new_build)` where new_build is the
 // build the inverse goes to (the old one), `function_at` over the new build.
 // `new_facts`: the new build's records (what the way back starts from).
+// `directives`: the user's for the forward plan, which speak of the program
+// (GRAFT_FRAMES_ONLY, what a member holds) and so of the way back too, read
+// against the new build's types and checked against its records; where one
+// does not fit the new build (a member the release removed), the way back
+// is planned without them.
 void plan_inverse(DataPlan& forward, const TypeTable& old_types, const TypeTable& new_types,
                   const std::function<std::string(const Variable&, bool new_build)>& identity_of,
                   const std::function<std::string(uint64_t address)>& new_function_at,
-                  const MemberFacts* new_facts = nullptr);
+                  const MemberFacts* new_facts = nullptr, const std::vector<DataDirective>& directives = {});
 
 std::string encode_data_plan(const DataPlan& plan);  // JSON
 Result<DataPlan> decode_data_plan(const std::string& text);

@@ -130,7 +130,7 @@ class Generator {
     };
     const auto functions = identities_by_address(old_, STT_FUNC);
     auto function_at = [&](uint64_t address) { return identity_at(functions, address); };
-    std::vector<DataDirective> directives;
+    std::vector<DataDirective>& directives = directives_;
     if (!request_.transform_file.empty()) {
       GRAFT_ASSIGN(directives, diff::read_directives(request_.transform_file));
     }
@@ -243,7 +243,8 @@ class Generator {
     plan_inverse(
         plan_, old_types_, new_types_,
         [&](const Variable& v, bool new_build) { return identity_at(new_build ? new_by_address : old_by_address, v.address); },
-        [&](uint64_t address) { return identity_at(functions, address); }, new_facts_ ? &*new_facts_ : nullptr);
+        [&](uint64_t address) { return identity_at(functions, address); }, new_facts_ ? &*new_facts_ : nullptr,
+        directives_);
   }
 
   // Whether a piece of the new build refers to a global that moves to new storage.
@@ -1001,6 +1002,7 @@ class Generator {
   std::map<std::string, std::map<uint64_t, std::string>> not_continuing_;
   TypeTable old_types_, new_types_;  // both builds' DWARF types and frames
   std::optional<MemberFacts> old_facts_, new_facts_;  // graft-cc's records of the untyped members
+  std::vector<DataDirective> directives_;  // the user's --transform file's, for the plan and its way back
   std::pair<std::map<std::string, const ElfSymbol*>, std::map<std::string, const ElfSymbol*>> linked_;  // DataPlan::frame_holders
 };
 

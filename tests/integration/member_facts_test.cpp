@@ -415,6 +415,8 @@ TEST_F(MemberFacts, AStructKeptWhereNoFrameAccountsForItIsRefusedUnlessDeclaredF
   auto made = graft({"diff", v1.string(), v2.string(), "-o", patch.string(), "--transform", declared.string(), "--explain"});
   ASSERT_EQ(made.exit_code, 0) << made.err;
   EXPECT_NE(made.out.find("no global reaches struct ctx, and GRAFT_FRAMES_ONLY(ctx) at "), std::string::npos) << made.out;
+  // The declaration speaks of the program: the way back honours it too (before, the revert was refused).
+  EXPECT_NE(made.out.find("revert   the data goes back by the inverse plan"), std::string::npos) << made.out;
 
   const auto wrong = dir.path() / "wrong.c";
   std::ofstream(wrong) << "#include <graft/graft.h>\nGRAFT_FRAMES_ONLY(nosuch);\n";
