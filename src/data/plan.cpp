@@ -599,20 +599,14 @@ class Planner {
                           old_.spell(p.pointee));
           p.into = member.offset;
           p.interior = true;
-          // The pointers into it are not rewritten: where the member moves
-          // in the new layout, each would lead the new code to the wrong place.
-          if (const int j = compare_.changed(p.pointee); j >= 0) {
-            const Member* moved = nullptr;
-            for (const auto& m : new_.at(j).members)
-              if (m.name == d.args[3]) moved = &m;
-            if (!moved || moved->offset != member.offset)
-              return refuse(d, "the new version {} {}.{}{}: graft does not rewrite the pointers into it yet, so the "
-                            "new code would reach each {} through it at the wrong offset; keep {} at offset {} in the "
-                            "new version, or restart the process into it",
-                            moved ? "moves" : "drops", old_.spell(p.pointee), d.args[3],
-                            moved ? fmt::format(" from offset {} to {}", member.offset, moved->offset) : "",
-                            old_.spell(p.pointee), d.args[3], member.offset);
-          }
+          // The pointers into it follow the member where it moves (the
+          // commit rewrites them); a member the release drops has nowhere to go.
+          if (const int j = compare_.changed(p.pointee); j >= 0)
+            if (std::none_of(new_.at(j).members.begin(), new_.at(j).members.end(),
+                             [&](const Member& m) { return m.name == d.args[3]; }))
+              return refuse(d, "the new version drops {}.{}: the pointers into it would lead nowhere; a release that "
+                            "takes {} out of this list needs a restart", old_.spell(p.pointee), d.args[3],
+                            old_.spell(p.pointee));
         }
         p.source = d.text() + " at " + d.where;
         pointers_.push_back(std::move(p));
@@ -1703,10 +1697,6 @@ std::string why_irreversible(const DataPlan& forward) {
   for (const auto& [type, function] : forward.user_transformers)
     return fmt::format("the user's transformer for {} ({} in {}) ran, and graft cannot invert the user's code", type,
                        function, forward.user_transformer_file);
-  for (const auto& p : forward.declared_pointers)
-    if (!p.recorded) return fmt::format("it relies on {}, which speaks of the old layouts only", p.source);
-  for (const auto& u : forward.declared_union_members)
-    return fmt::format("it relies on {}, which speaks of the old layouts only", u.source);
   // A global's old storage keeps its old value (the patch gave it new
   // storage), so only the changed types say what a revert cannot bring back.
   const LossFinder losses(forward.old_types, forward.new_types);
@@ -1737,9 +1727,11 @@ void plan_inverse(DataPlan& forward, const TypeTable& old_types, const TypeTable
     return;
   }
   auto back_identity = [&](const Variable& v, bool to_old_build) { return identity_of(v, !to_old_build); };
+  // The user's directives speak of the program, and so of the way back too
+  // (read against the new build, checked against its records). One that does
+  // not fit the new build refuses the way back: planned without it, the
+  // revert could leave what it declared in the new layout.
   auto inverse = plan_data_changes(new_types, old_types, back_identity, new_function_at, directives, new_facts);
-  if (!inverse && !directives.empty())
-    if (auto without = plan_data_changes(new_types, old_types, back_identity, new_function_at, {}, new_facts)) inverse = std::move(without);
   if (!inverse) {
     forward.irreversible = "graft cannot plan the way back (" + inverse.error().message + ")";
     return;

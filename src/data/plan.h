@@ -250,9 +250,9 @@ std::string why_irreversible(const DataPlan& forward);
 // `new_facts`: the new build's records (what the way back starts from).
 // `directives`: the user's for the forward plan, which speak of the program
 // (GRAFT_FRAMES_ONLY, what a member holds) and so of the way back too, read
-// against the new build's types and checked against its records; where one
-// does not fit the new build (a member the release removed), the way back
-// is planned without them.
+// against the new build's types and checked against its records; one that
+// does not fit the new build (a member the release removed) makes the
+// forward plan irreversible, with the reason.
 void plan_inverse(DataPlan& forward, const TypeTable& old_types, const TypeTable& new_types,
                   const std::function<std::string(const Variable&, bool new_build)>& identity_of,
                   const std::function<std::string(uint64_t address)>& new_function_at,

@@ -310,6 +310,15 @@ class Traversal {
     int pointee = -1;
   };
   const std::vector<IntoMoved>& into_moved() const { return into_moved_; }
+  // Words a GRAFT_POINTS_INTO declares: at `slot`, the address `value` of a
+  // member (of type `member`) `into` bytes inside a `pointee`. Where that
+  // member is elsewhere in the new layout, or the pointee moves, the word
+  // must follow it (interior_rewrites).
+  struct InteriorWord {
+    uint64_t slot = 0, value = 0;
+    int member = -1;
+  };
+  const std::vector<InteriorWord>& interior_words() const { return interior_words_; }
 
   // The new type of a changed struct, or -1 (computed once per type: this runs for every object).
   int changed(int old_type) const { return changed_[static_cast<size_t>(old_type)]; }
@@ -343,8 +352,10 @@ class Traversal {
             }
             // Into a member (container_of): the pointee starts before it,
             // unless it is a list's head in a global, inside no pointee. The
-            // reference is not rewritten (slot 0): a pointee that moves refuses.
+            // reference is followed without its slot (the pointee is not what
+            // it points to) and kept aside, to follow the member if it moves.
             if (in_global_root(*value)) continue;
+            interior_words_.push_back({address + p.offset, *value, p.container});
             GRAFT_TRY(follow(*value - p.into, p.pointee, 0, -1));
           }
         // Undeclared void * members: what they hold is checked once every typed object is found.
@@ -597,6 +608,7 @@ class Traversal {
   std::vector<RegisterRoot> registers_;
   std::vector<UntypedSlot> untyped_;
   std::vector<IntoMoved> into_moved_;
+  std::vector<InteriorWord> interior_words_;
   size_t dangling_ = 0;
 };
 
@@ -755,6 +767,44 @@ bool writable_at(const RemoteMemory& memory, uint64_t value) {
   return m && m->perms.size() > 1 && m->perms[1] == 'w';
 }
 
+// Where a word that points into a found object must point after the
+// commit: the same place in its new layout (same_place; `pointee`, the
+// word's type if known, says which of the nested values starting there),
+// in its new block if it moves (`moves`: `offset` is then into it), else
+// at `offset`, the new address itself. `into` says where it pointed, for
+// messages. nullopt: the word points into no object that changes.
+struct WordMove {
+  const Target* moves = nullptr;
+  uint64_t offset = 0;
+  std::string into;
+  Result<uint64_t> place = uint64_t{0};
+};
+std::optional<WordMove> word_move(const DataPlan& plan, const std::vector<const Instance*>& tops,
+                                  const std::vector<Target*>& moving, uint64_t v, int pointee) {
+  const TypeTable& types = plan.old_types;
+  auto after = std::upper_bound(tops.begin(), tops.end(), v, [](uint64_t a, const Instance* i) { return a < i->address; });
+  if (after == tops.begin()) return std::nullopt;
+  const Instance* in = *(after - 1);
+  const uint64_t size = types.at(in->old_type).size;
+  if (v >= in->address + size * in->count) return std::nullopt;
+  const uint64_t element = (v - in->address) / size, offset = (v - in->address) % size;
+  auto t = std::find_if(moving.begin(), moving.end(), [&](const Target* m) { return m->instance == in; });
+  WordMove out;
+  out.moves = t == moving.end() ? nullptr : *t;
+  out.into = fmt::format("an address {} the {} at {:#x}{}", v == in->address ? "of" : "inside", types.at(in->old_type).name,
+                         in->address, out.moves ? ", which moves" : ", which changes layout");
+  out.place = same_place(types, in->old_type, plan.new_types, in->new_type, offset, pointee);
+  if (out.place) *out.place += element * plan.new_types.at(in->new_type).size + (out.moves ? 0 : in->address);
+  return out;
+}
+// The top-level instances of `found` (in address order, as it is).
+std::vector<const Instance*> top_instances(const HugeVector<Instance>& found) {
+  std::vector<const Instance*> tops;
+  for (const auto& i : found)
+    if (i.top) tops.push_back(&i);
+  return tops;
+}
+
 // An epoll watch whose data word must follow what it points to: into an
 // object that moves (`moves`: `offset` is then into its new place), else to
 // `offset`, the new address itself.
@@ -788,9 +838,7 @@ Result<std::vector<KernelWordMove>> kernel_word_moves(const DataPlan& plan, cons
   const bool hides = std::any_of(plan.changes.begin(), plan.changes.end(), [](const TypeChange& c) { return c.hides; });
   // What the records say every word holds, if they do (else a word's type is not known).
   const int pointee = input.kernel_words_typed ? plan.kernel_data_pointee : -1;
-  std::vector<const Instance*> tops;  // in address order, as `found` is
-  for (const auto& i : found)
-    if (i.top) tops.push_back(&i);
+  const std::vector<const Instance*> tops = top_instances(found);
   std::vector<std::pair<uint64_t, uint64_t>> seen;  // what the traversal scanned, merged and sorted, once asked
   std::map<int, pid_t> sharing;  // per epoll instance, once asked: another process that has it open
   constexpr const char* kRestart = "such a release needs a restart; nothing was changed";
@@ -832,23 +880,8 @@ Result<std::vector<KernelWordMove>> kernel_word_moves(const DataPlan& plan, cons
                        nullptr, global->to));
       continue;
     }
-    auto after = std::upper_bound(tops.begin(), tops.end(), v, [](uint64_t a, const Instance* i) { return a < i->address; });
-    const Instance* in = nullptr;
-    if (after != tops.begin()) {
-      const Instance* i = *(after - 1);
-      if (v < i->address + types.at(i->old_type).size * i->count) in = i;
-    }
-    if (in) {
-      const uint64_t size = types.at(in->old_type).size, element = (v - in->address) / size;
-      const uint64_t offset = (v - in->address) % size;
-      auto t = std::find_if(moving.begin(), moving.end(), [&](const Target* m) { return m->instance == in; });
-      const Target* moves = t == moving.end() ? nullptr : *t;
-      auto place = same_place(types, in->old_type, plan.new_types, in->new_type, offset, pointee);
-      if (place) *place += element * plan.new_types.at(in->new_type).size;
-      GRAFT_TRY(follow(fmt::format("an address {} the {} at {:#x}{}", v == in->address ? "of" : "inside",
-                                   types.at(in->old_type).name, in->address,
-                                   moves ? ", which moves" : ", which changes layout"),
-                       std::move(place), moves, moves ? 0 : in->address));
+    if (auto move = word_move(plan, tops, moving, v, pointee)) {
+      GRAFT_TRY(follow(move->into, std::move(move->place), move->moves, 0));
       continue;
     }
     if (!hides) continue;
@@ -880,6 +913,7 @@ Result<std::vector<KernelWordMove>> kernel_word_moves(const DataPlan& plan, cons
 // reference must point now: slot -> new address.
 Result<std::map<uint64_t, uint64_t>> prepare_moves(const DataPlan& plan, const MigrationInput& input, Traversal& traversal,
                                                     RemoteMemory& memory, std::vector<Target*>& moving,
+                                                    const std::unordered_map<uint64_t, const Target*>& interior,
                                                     MigrationReport& report) {
   const TypeTable& types = plan.old_types;
   const uint64_t low = moving.front()->instance->address;
@@ -919,6 +953,7 @@ Result<std::map<uint64_t, uint64_t>> prepare_moves(const DataPlan& plan, const M
       Target* t = moving_at(value);
       if (!t) continue;
       if (auto it = typed.find(start + off); it != typed.end() && it->second == t) continue;
+      if (auto it = interior.find(start + off); it != interior.end() && it->second == t) continue;  // declared: it follows
       return make_error("{} holds {}: graft rewrites only typed pointers to the start of an object, not a void *, a "
                         "union, an integer or a pointer into its middle; nothing was changed",
                         place(types, traversal, region, start + off), what(value, t));
@@ -1547,6 +1582,21 @@ Result<std::vector<DataWrite>> plan_migration(const DataPlan& plan, const Migrat
   }
   std::vector<Target*> moving;
   for (auto& t : moving_targets) moving.push_back(&t);
+  // The words a GRAFT_POINTS_INTO declares follow their member where the
+  // object that holds it changes layout or moves (an intrusive link).
+  const std::vector<const Instance*> tops = top_instances(found);
+  std::vector<std::pair<uint64_t, WordMove>> interior;      // slot -> where its word goes
+  std::unordered_map<uint64_t, const Target*> interior_slots;  // slot -> the object that moves, which it points into
+  for (const auto& w : traversal.interior_words()) {
+    auto move = word_move(plan, tops, moving, w.value, w.member);
+    if (!move) continue;
+    if (!move->place)
+      return make_error("{} holds {:#x}, {}, and graft cannot tell where it should point now: {}; nothing was changed",
+                        pointer_at(w.slot), w.value, move->into, move->place.error().message);
+    if (!move->moves && *move->place == w.value) continue;
+    if (move->moves) interior_slots[w.slot] = move->moves;
+    interior.emplace_back(w.slot, std::move(*move));
+  }
   // Again, recording what it scanned, when moves or the kernel's words need
   // it (the memory is read already): the same roots and memory give the same objects.
   std::unique_ptr<Traversal> recorded;
@@ -1561,8 +1611,11 @@ Result<std::vector<DataWrite>> plan_migration(const DataPlan& plan, const Migrat
   std::map<uint64_t, uint64_t> rewrites;  // slot of a typed pointer to a moved object -> its new address
   if (!moving.empty()) {
     GRAFT_ASSIGN(Traversal* traversal, scanned());
-    GRAFT_ASSIGN(rewrites, prepare_moves(plan, input, *traversal, memory, moving, report));
+    GRAFT_ASSIGN(rewrites, prepare_moves(plan, input, *traversal, memory, moving, interior_slots, report));
   }
+  for (auto& [slot, move] : interior)
+    rewrites[slot] = move.moves ? move.moves->block + kChunkHeader + *move.place : *move.place;
+  report.references += interior.size();
   // Each word that follows its object, where the object is now (a moving one's block is known only now).
   for (const auto& k : kernel_moves)
     report.epoll_writes.push_back({k.watch, k.moves ? k.moves->block + kChunkHeader + k.offset : k.offset});

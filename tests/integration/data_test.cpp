@@ -800,8 +800,9 @@ TEST_F(DataChanges, AUnionTagNoDirectiveNamesRefusesTheUpdateAndNothingChanges) 
 // Undeclared, graft-cc's records show pointers into the items are kept (as
 // list_head pointers, &it->link): refused, naming the directive (the graft
 // before took the items for frames-only and wrote a patch that left them in
-// the old layout). A release that moves the link (v3) is refused even
-// declared: the pointers into the items are not rewritten.
+// the old layout). A release that moves the link inside the item (v3):
+// declared, every link pointer follows it (the graft before wrote a patch
+// that left them at the old offset and the new code read garbage keys).
 TEST_F(DataChanges, AnIntrusiveListDeclaredWithPointsIntoIsTransformed) {
   const std::vector<std::string> common = {"-I" + (programs_dir() / "intrusive" / "common").string()};
   const auto v1 = build_program(dir, "intrusive", "v1", common);
@@ -818,12 +819,26 @@ TEST_F(DataChanges, AnIntrusiveListDeclaredWithPointsIntoIsTransformed) {
                                  "GRAFT_POINTS_INTO(STRUCT, FIELD, item, MEMBER)", "nothing was written"})
       EXPECT_NE(undeclared.err.find(expected), std::string::npos) << expected << "\n" << undeclared.err;
   }
-  auto moved = graft({"diff", v1.string(), build_program(dir, "intrusive", "v3", common).string(), "-o",
-                      (dir.path() / "moved.graft").string(), "--transform", list});
-  EXPECT_EQ(moved.exit_code, 1);
-  EXPECT_NE(moved.err.find("GRAFT_POINTS_INTO(list_head, next, item, link): the new version moves struct item.link "
-                           "from offset 8 to 16: graft does not rewrite the pointers into it yet"),
-            std::string::npos) << moved.err;
+  {
+    const auto moved = dir.path() / "moved.graft";
+    auto made = graft({"diff", v1.string(), build_program(dir, "intrusive", "v3", common).string(), "-o",
+                       moved.string(), "--transform", list, "--explain"});
+    ASSERT_EQ(made.exit_code, 0) << made.err;
+    EXPECT_NE(made.out.find("revert   the data goes back by the inverse plan"), std::string::npos) << made.out;
+    Process target({v1.string()});
+    ASSERT_EQ(target.ask("build 5"), "built");
+    const std::string before = target.ask("dump");
+    auto applied = graft({"apply", std::to_string(target.pid()), moved.string(), "--json"});
+    ASSERT_EQ(applied.exit_code, 0) << applied.err;
+    EXPECT_EQ(nlohmann::json::parse(applied.out)["objects"].get<int>(), 5) << applied.out;
+    EXPECT_EQ(target.ask("v"), "3");
+    EXPECT_EQ(target.ask("dump"), before);  // every link found where the new layout has it
+    ASSERT_EQ(target.ask("build 1"), "built");
+    auto reverted = graft({"revert", std::to_string(target.pid())});
+    ASSERT_EQ(reverted.exit_code, 0) << reverted.err;
+    EXPECT_EQ(target.ask("v"), "1");
+    EXPECT_NE(target.ask("dump").find(" 4:40 0:0 back 0 40"), std::string::npos);
+  }
   auto diff = graft({"diff", v1.string(), v2.string(), "-o", patch.string(), "--transform", list, "--explain"});
   ASSERT_EQ(diff.exit_code, 0) << diff.err;
   EXPECT_NE(diff.out.find("GRAFT_POINTS_INTO(list_head, next, item, link)"), std::string::npos) << diff.out;
