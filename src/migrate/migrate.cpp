@@ -1547,6 +1547,7 @@ Result<std::vector<DataWrite>> plan_migration(const DataPlan& plan, const Migrat
     return t;
   };
   std::vector<Target> moving_targets;  // in address order
+  std::set<std::pair<uint64_t, int>> embedded;  // changed structs typed pointers reach inside another: address, type
   uint64_t covered_end = 0;
   const Instance* container = nullptr;
   for (auto& i : found) {
@@ -1557,11 +1558,9 @@ Result<std::vector<DataWrite>> plan_migration(const DataPlan& plan, const Migrat
         return make_error("{} at {:#x} overlaps {} at {:#x}: graft cannot tell the objects apart; nothing was changed",
                           plan.old_types.at(i.old_type).name, i.address, plan.old_types.at(container->old_type).name,
                           container->address);
-      if (i.address != container->address || i.old_type != container->old_type)
-        return make_error("{} points inside {} at {:#x}, to a {}: graft cannot follow pointers into "
-                          "the middle of transformed objects yet; nothing was changed",
-                          pointer_at(i.slot), plan.old_types.at(container->old_type).name, container->address,
-                          plan.old_types.at(i.old_type).name);
+      // A struct held by value inside it (a list's sentinel in its owner):
+      // transformed with it, and the pointers to it follow it (below).
+      if (i.address != container->address || i.old_type != container->old_type) embedded.insert({i.address, i.old_type});
       continue;
     }
     // A heap object graft found not at the start of an allocation may be a
@@ -1582,23 +1581,9 @@ Result<std::vector<DataWrite>> plan_migration(const DataPlan& plan, const Migrat
   }
   std::vector<Target*> moving;
   for (auto& t : moving_targets) moving.push_back(&t);
-  // The words a GRAFT_POINTS_INTO declares follow their member where the
-  // object that holds it changes layout or moves (an intrusive link).
-  const std::vector<const Instance*> tops = top_instances(found);
-  std::vector<std::pair<uint64_t, WordMove>> interior;      // slot -> where its word goes
-  std::unordered_map<uint64_t, const Target*> interior_slots;  // slot -> the object that moves, which it points into
-  for (const auto& w : traversal.interior_words()) {
-    auto move = word_move(plan, tops, moving, w.value, w.member);
-    if (!move) continue;
-    if (!move->place)
-      return make_error("{} holds {:#x}, {}, and graft cannot tell where it should point now: {}; nothing was changed",
-                        pointer_at(w.slot), w.value, move->into, move->place.error().message);
-    if (!move->moves && *move->place == w.value) continue;
-    if (move->moves) interior_slots[w.slot] = move->moves;
-    interior.emplace_back(w.slot, std::move(*move));
-  }
-  // Again, recording what it scanned, when moves or the kernel's words need
-  // it (the memory is read already): the same roots and memory give the same objects.
+  // Again, recording what it scanned, when moves, pointers into objects or
+  // the kernel's words need it (the memory is read already): the same roots
+  // and memory give the same objects.
   std::unique_ptr<Traversal> recorded;
   auto scanned = [&]() -> Result<Traversal*> {
     if (!recorded) {
@@ -1607,6 +1592,39 @@ Result<std::vector<DataWrite>> plan_migration(const DataPlan& plan, const Migrat
     }
     return recorded.get();
   };
+  // Pointers into the middle of an object that changes layout or moves
+  // follow what they point to there: the words a GRAFT_POINTS_INTO declares
+  // (an intrusive link), and typed pointers to a changed struct the object
+  // holds by value (beanstalkd's list sentinel in each connection).
+  const std::vector<const Instance*> tops = top_instances(found);
+  std::vector<std::pair<uint64_t, WordMove>> interior;      // slot -> where its word goes
+  std::unordered_map<uint64_t, const Target*> interior_slots;  // slot -> the object that moves, which it points into
+  auto follow_inside = [&](uint64_t slot, uint64_t value, int type) -> Status {
+    auto move = word_move(plan, tops, moving, value, type);
+    if (!move) return ok();
+    if (!move->place)
+      return make_error("{} holds {:#x}, {}, and graft cannot tell where it should point now: {}; nothing was changed",
+                        pointer_at(slot), value, move->into, move->place.error().message);
+    if (!move->moves && *move->place == value) return ok();
+    if (move->moves) interior_slots[slot] = move->moves;
+    interior.emplace_back(slot, std::move(*move));
+    return ok();
+  };
+  for (const auto& w : traversal.interior_words()) GRAFT_TRY(follow_inside(w.slot, w.value, w.member));
+  if (!embedded.empty()) {
+    GRAFT_ASSIGN(Traversal* all, scanned());
+    for (const auto& r : all->references())
+      if (embedded.count({r.target, r.type})) GRAFT_TRY(follow_inside(r.slot, r.target, r.type));
+    // A register is not rewritten to a place inside an object: one that must change refuses.
+    for (const auto& root : all->register_roots()) {
+      if (!embedded.count({root.value, root.pointee})) continue;
+      auto move = word_move(plan, tops, moving, root.value, root.pointee);
+      if (move && (move->moves || !move->place || *move->place != root.value))
+        return make_error("{} holds {:#x}, {}, and graft does not rewrite a register that points inside an object; "
+                          "try again when it is elsewhere; nothing was changed",
+                          root.label, root.value, move->into);
+    }
+  }
   GRAFT_ASSIGN(const auto kernel_moves, kernel_word_moves(plan, input, watches, found, moving, moved, memory, scanned));
   std::map<uint64_t, uint64_t> rewrites;  // slot of a typed pointer to a moved object -> its new address
   if (!moving.empty()) {

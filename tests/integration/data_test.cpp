@@ -1039,6 +1039,45 @@ TEST_F(DataChanges, WhatTheKernelRemembersIsFollowedAndSetAgainWhereItMustChange
   }
 }
 
+// A list whose head is a struct of its own kind held by value in its owner
+// (tests/programs/sentinel, beanstalkd's reserved jobs): the last job's
+// `next` and the first's `prev` point into the middle of a connection.
+// v2 moves the links inside each job and the sentinel inside each
+// connection: every such pointer follows the sentinel into the new layout,
+// and into the connection's new block where it must move (-DNO_ROOM); the
+// revert brings them back. (The graft before refused: "graft cannot follow
+// pointers into the middle of transformed objects yet".)
+TEST_F(DataChanges, PointersToAStructHeldInsideAnotherFollowItIntoTheNewLayout) {
+  for (const std::string define : {"", "-DNO_ROOM"}) {
+    std::vector<std::string> flags = {"-I" + (programs_dir() / "sentinel" / "common").string(),
+                                      "-I" + (programs_dir() / "shared").string()};
+    if (!define.empty()) flags.push_back(define);
+    const auto update = build_update(dir, "sentinel", flags);
+    Process target({update.v1.string()});
+    ASSERT_EQ(target.ask("open"), "opened");
+    ASSERT_EQ(target.ask("open"), "opened");
+    ASSERT_EQ(target.ask("open"), "opened");
+    ASSERT_EQ(target.ask("take 0 2"), "taken");
+    ASSERT_EQ(target.ask("take 1 1"), "taken");
+    const std::string before = target.ask("dump");
+    ASSERT_EQ(before, "0: 1 2 / 2 1; 1: 3 / 3; 2: /");
+    auto applied = graft({"apply", std::to_string(target.pid()), update.patch.string(), "--json"});
+    ASSERT_EQ(applied.exit_code, 0) << define << ": " << applied.err;
+    const auto report = nlohmann::json::parse(applied.out);
+    EXPECT_EQ(report["objects"].get<int>(), 6) << applied.out;  // 3 connections, 3 jobs
+    EXPECT_EQ(report["objects_moved"].get<int>(), define.empty() ? 0 : 3) << applied.out;
+    EXPECT_EQ(target.ask("v"), "2");
+    EXPECT_EQ(target.ask("dump"), before) << define;
+    ASSERT_EQ(target.ask("take 2 1"), "taken");
+    ASSERT_EQ(target.ask("take 0 1"), "taken");
+    EXPECT_EQ(target.ask("dump"), "0: 1 2 5 / 5 2 1; 1: 3 / 3; 2: 4 / 4") << define;
+    auto reverted = graft({"revert", std::to_string(target.pid())});
+    ASSERT_EQ(reverted.exit_code, 0) << define << ": " << reverted.err;
+    EXPECT_EQ(target.ask("v"), "1");
+    EXPECT_EQ(target.ask("dump"), "0: 1 2 5 / 5 2 1; 1: 3 / 3; 2: 4 / 4") << define;
+  }
+}
+
 // The epoll data words graft sets at the commit are journaled with the rest
 // of it: graft killed after setting the first (GRAFT_TEST_KILL_AT=epoll),
 // its guardian sets every one back, and the process runs on as before, on

@@ -17,4 +17,13 @@ __attribute__((noinline)) static int serve_lines(void (*handle)(const char* line
   }
   return 0;
 }
+
+// The answer to a line no other command took: the version for "v" (the
+// program's VERSION), else "?"; flushed, as every answer.
+#define ANSWER_VERSION_OR_UNKNOWN(line)                        \
+  do {                                                         \
+    if (strcmp((line), "v") == 0) printf("%d\n", VERSION);     \
+    else printf("?\n");                                        \
+    fflush(stdout);                                            \
+  } while (0)
 #endif
