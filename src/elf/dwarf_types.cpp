@@ -420,7 +420,12 @@ void collect_locals(TypeReader& reader, Dwarf_Die* scope, const LocalPlace& fram
           for (const auto& [from, to] : scope_ranges(scope)) local.live.push_back({from, to, place});
           break;
         }
-        if (length) local.live.push_back({start, end, decode_place(expr, length, &frame_base)});
+        // DW_OP_entry_value: what a register held at the function's entry,
+        // which this frame no longer has (a debugger recomputes it in the
+        // caller's): like an entry without a location, the frame holds nothing.
+        const bool only_at_entry =
+            length && (expr[0].atom == DW_OP_entry_value || expr[0].atom == DW_OP_GNU_entry_value);
+        if (length && !only_at_entry) local.live.push_back({start, end, decode_place(expr, length, &frame_base)});
       }
       out.push_back(std::move(local));
     } else if (tag == DW_TAG_lexical_block || tag == DW_TAG_inlined_subroutine) {

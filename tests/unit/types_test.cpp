@@ -172,6 +172,49 @@ TEST_P(FramePlaces, LocalsArePlacedInCalleeSavedRegistersAndStackSlots) {
 INSTANTIATE_TEST_SUITE_P(Compilers, FramePlaces, ::testing::Values("gcc -g", "clang-14 -g -Wno-unknown-attributes"),
                          [](const auto& info) { return std::string(info.param).starts_with("gcc") ? "gcc" : "clang"; });
 
+// A parameter whose value the frame no longer has (clang's location list
+// says DW_OP_entry_value(rdi) past its last use: a debugger recomputes it in
+// the caller) is not live there, like one without a location: a loop that
+// used it only to start holds nothing of it while it runs.
+TEST(FrameLocals, AValueOnlyTheEntryHadIsNotLiveInTheFrame) {
+  constexpr const char* kLoop = R"(
+#include <stdio.h>
+#include <stdlib.h>
+struct ctx { int n; struct state* s; };
+struct state { long served; };
+__attribute__((noinline)) struct state* setup(struct ctx* c) { c->s = calloc(1, sizeof *c->s); return c->s; }
+__attribute__((noinline)) int serve(struct state* s) { s->served++; return getchar(); }
+__attribute__((noinline)) void run(struct ctx* c) {
+  struct state* s = setup(c);
+  while (serve(s) != EOF) {}
+}
+int main(void) { struct ctx c = {0, 0}; run(&c); return 0; }
+)";
+  TempDir dir;
+  auto elf = build_and_open(dir, "entry", kLoop, "clang-14 -g", "-O2");
+  ASSERT_TRUE(elf) << elf.error().message;
+  auto table = read_type_table(*elf.value());
+  ASSERT_TRUE(table) << table.error().message;
+  const auto symbols = elf.value()->symbols();
+  uint64_t run = 0, serve_call_end = 0;
+  for (const auto& s : symbols)
+    if (s.name == "run") run = s.value;
+  ASSERT_NE(run, 0u);
+  const FrameTypes* frame = nullptr;
+  for (const auto& f : table->frames)
+    if (f.address == run) frame = &f;
+  ASSERT_NE(frame, nullptr);
+  for (const auto& local : frame->locals) {
+    if (local.name != "c") continue;
+    for (const auto& range : local.live) {
+      serve_call_end = std::max(serve_call_end, range.end);
+      EXPECT_TRUE(range.place.known()) << "c has an unknown place at [" << range.start - run << ", " << range.end - run
+                                       << ")";
+    }
+  }
+  EXPECT_NE(serve_call_end, 0u) << "c is never live: the test's binary is not what it expects";
+}
+
 // The plan carries each frame holder's locals and their places.
 TEST(DataPlanJson, FrameHoldersKeepTheirLocalsPlaces) {
   DataPlan plan;

@@ -94,13 +94,18 @@ __attribute__((noinline)) long compact(void) {
   return rounds;
 }
 
-// Waits for a byte on stall_pipe, done with `c` before the call: a frame
-// that may point to changed data where DWARF does not say, in unchanged code.
+// Waits for a byte on stall_pipe holding `c` in a stack slot DWARF names
+// for the whole function (from before it is stored: graft cannot tell from
+// when it holds the pointer): a frame that may point to changed data where
+// DWARF does not say, in unchanged code. (A parameter the frame is done
+// with, DW_OP_entry_value past its last use, is no longer such a frame.)
 static int stall_pipe[2];
 __attribute__((noinline)) long stall(struct conn* c) {
-  c->hits++;
+  struct conn* volatile held = c;
+  held->hits++;
   char byte;
-  return read(stall_pipe[0], &byte, 1) == 1 ? 1 : 0;
+  const long got = read(stall_pipe[0], &byte, 1) == 1 ? 1 : 0;
+  return got + (held == 0);
 }
 
 static void* staller(void* arg) {
