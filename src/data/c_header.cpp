@@ -199,11 +199,18 @@ std::string user_transformer_signature(const std::string& tag) {
 
 std::string old_types_header(const DataPlan& plan, const std::string& old_binary) {
   HeaderWriter writer(plan.old_types);
-  std::string usage;
+  std::string usage, aliases;
   for (const auto& c : plan.changes) {
-    const std::string tag = transformable_tag(c.name);
+    std::string tag = transformable_tag(c.name);
     if (tag.empty() || plan.old_types.at(c.old_type).kind != TypeKind::Struct) continue;
     writer.emit(c.old_type);
+    // A renamed struct's transformer goes by its new name: its old layout under that name too.
+    if (auto renamed = plan.renamed.find(c.name); renamed != plan.renamed.end())
+      if (const std::string to = transformable_tag(renamed->second); !to.empty() && to != tag) {
+        aliases += fmt::format("#define graft_old_{} graft_old_{}  /* {} is {} in the new version */\n", to, tag,
+                               c.name, renamed->second);
+        tag = to;
+      }
     usage += fmt::format(" *   GRAFT_TRANSFORM({}, from, to) {{ ... }}\n *     = {}\n", tag, user_transformer_signature(tag));
   }
   return fmt::format(
@@ -221,8 +228,8 @@ std::string old_types_header(const DataPlan& plan, const std::string& old_binary
       " * to: still in the old layout), write only `to`. A fault or the time limit\n"
       " * aborts the update, and the program goes on unchanged.\n"
       " */\n"
-      "#ifndef GRAFT_OLD_TYPES_H\n#define GRAFT_OLD_TYPES_H\n\n{}#endif\n",
-      old_binary, usage, writer.text());
+      "#ifndef GRAFT_OLD_TYPES_H\n#define GRAFT_OLD_TYPES_H\n\n{}{}#endif\n",
+      old_binary, usage, writer.text(), aliases.empty() ? "" : aliases + "\n");
 }
 
 }  // namespace graft

@@ -131,13 +131,17 @@ Status check_named_types(const fs::path& file, const DataPlan& plan) {
     for (std::sregex_iterator it(line.begin(), line.end(), use), end; it != end; ++it) {
       const std::string tag = (*it)[1];
       const std::string name = "struct " + tag;
-      for (const auto& [from, to] : plan.renamed)
-        if (name == from || name == to)
-          return make_error("{}:{}: a transformer for {}, which the new version renames ({} -> {}): a transformer "
-                            "for a renamed struct is not supported yet; the generated one converts it member by "
-                            "member, by name (a member set at start-up then needs --accept-static-value, or a "
-                            "restart)",
-                            file.string(), number, name, from, to);
+      // A renamed struct's transformer is named by its new name (its `to`);
+      // `from` is the old layout under the same name (graft_old_types.h).
+      bool renamed_to = false;
+      for (const auto& [from, to] : plan.renamed) {
+        if (name == to) renamed_to = true;
+        if (name == from && from != to)
+          return make_error("{}:{}: a transformer for {}, which the new version renames {}: name it by its new name, "
+                            "GRAFT_TRANSFORM({}, from, to) (`from` is the old layout, `to` the new struct)",
+                            file.string(), number, name, to, transformable_tag(to));
+      }
+      if (renamed_to) continue;
       const bool changed = std::any_of(plan.changes.begin(), plan.changes.end(), [&](const TypeChange& c) {
         return c.name == name && plan.old_types.at(c.old_type).kind == TypeKind::Struct;
       });
@@ -437,7 +441,9 @@ Result<CompiledTransformers> compile_transformers(const fs::path& file, const st
     if (s.name == kTransformerRunner || s.name == kUpdateRunner || s.name == kOnUpdate || s.name == kAtCommit) continue;
     if (s.type == STT_FUNC && s.name.starts_with(kInitPrefix)) continue;  // check_update_code
     if (s.type == STT_FUNC && s.name.starts_with(prefix)) {
-      const std::string name = "struct " + s.name.substr(prefix.size());
+      std::string name = "struct " + s.name.substr(prefix.size());
+      for (const auto& [from, to] : plan.renamed)
+        if (to == name) name = from;  // the change is known by its old name
       if (std::none_of(plan.changes.begin(), plan.changes.end(), [&](const TypeChange& c) { return c.name == name; }))
         return make_error("{} defines {}, but {} did not change (changed: {}); remove it", file.string(), s.name, name,
                           changed_list(plan));

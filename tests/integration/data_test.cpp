@@ -905,13 +905,31 @@ TEST_F(DataChanges, AStructTheReleaseRenamesIsConvertedUnderItsNewName) {
     EXPECT_NE(refused.err.find(expected), std::string::npos) << expected << "\n" << refused.err;
   EXPECT_FALSE(std::filesystem::exists(patch));
 
+  // A transformer of the user's goes by the new name; `from` is the old layout (struct tube's).
   const auto transformer = dir.path() / "tube.c";
-  std::ofstream(transformer) << "#include <graft/graft.h>\nGRAFT_TRANSFORM(Tube, from, to) { to->ready = 1; }\n";
-  auto own = graft({"diff", v1.string(), build_program(dir, "renamed", "v2", flags).string(), "-o", patch.string(),
-                    "--transform", transformer.string()});
-  EXPECT_EQ(own.exit_code, 1);
-  EXPECT_NE(own.err.find("a transformer for struct Tube, which the new version renames (struct tube -> struct Tube)"),
-            std::string::npos) << own.err;
+  std::ofstream(transformer) << "#include <graft/graft.h>\nstruct Tube { int id; long ready; long jobs; };\n"
+                                "GRAFT_TRANSFORM(Tube, from, to) { to->ready = 1; to->jobs = from->jobs + from->id; }\n";
+  const auto v2 = build_program(dir, "renamed", "v2", flags);
+  auto own = graft({"diff", v1.string(), v2.string(), "-o", patch.string(), "--transform", transformer.string()});
+  ASSERT_EQ(own.exit_code, 0) << own.err;
+  {
+    Process target({v1.string()});
+    ASSERT_EQ(target.ask("use 7 70"), "used");
+    auto applied = graft({"apply", std::to_string(target.pid()), patch.string(), "--json"});
+    ASSERT_EQ(applied.exit_code, 0) << applied.err;
+    EXPECT_EQ(nlohmann::json::parse(applied.out)["user_transformed"].get<int>(), 1) << applied.out;
+    EXPECT_EQ(target.ask("v"), "2");
+    EXPECT_EQ(target.ask("r"), "7 77");
+  }
+  const auto by_old_name = dir.path() / "old_name.c";
+  std::ofstream(by_old_name) << "#include <graft/graft.h>\nstruct tube { int id; long jobs; };\n"
+                                "GRAFT_TRANSFORM(tube, from, to) { to->jobs = 1; }\n";
+  auto old_named = graft({"diff", v1.string(), v2.string(), "-o", (dir.path() / "old.graft").string(), "--transform",
+                          by_old_name.string()});
+  EXPECT_EQ(old_named.exit_code, 1);
+  EXPECT_NE(old_named.err.find("a transformer for struct tube, which the new version renames struct Tube: name it by "
+                               "its new name, GRAFT_TRANSFORM(Tube, from, to)"),
+            std::string::npos) << old_named.err;
 }
 
 // epoll's data words are kept by the kernel and handed back as given
