@@ -153,8 +153,12 @@ Result<StaticData> read_static_data(const std::optional<DataPlan>& plan, pid_t p
   if (plan && plan->kernel_data_pointee >= 0) out.kernel_words_typed = only_module_registers_watches(pid, module);
   // Which descriptors are epoll instances costs a readlink each: asked here,
   // while the process runs, not inside the pause (only new ones are, there).
+  // So does which other processes have them open (every process's descriptors).
   if (plan && !plan->changes.empty())
-    if (auto scanned = scan_descriptors(pid)) out.descriptors = std::move(*scanned);
+    if (auto scanned = scan_descriptors(pid)) {
+      out.descriptors = std::move(*scanned);
+      find_shared_epolls(pid, *out.descriptors);
+    }
   if (!plan || std::none_of(plan->roots.begin(), plan->roots.end(), [](const DataRoot& r) { return r.new_type >= 0; }))
     return out;
   GRAFT_ASSIGN(const auto binary, module.open(pid));

@@ -841,6 +841,7 @@ Result<std::vector<KernelWordMove>> kernel_word_moves(const DataPlan& plan, cons
   const std::vector<const Instance*> tops = top_instances(found);
   std::vector<std::pair<uint64_t, uint64_t>> seen;  // what the traversal scanned, merged and sorted, once asked
   std::map<int, pid_t> sharing;  // per epoll instance, once asked: another process that has it open
+  const auto reused = reused_descriptors(watches);
   constexpr const char* kRestart = "such a release needs a restart; nothing was changed";
   for (const auto& w : watches) {
     const uint64_t v = w.data;
@@ -854,10 +855,18 @@ Result<std::vector<KernelWordMove>> kernel_word_moves(const DataPlan& plan, cons
         return make_error("{}, {}, and graft cannot tell where it should point now: {}; {}", watched, into,
                           place.error().message, kRestart);
       if (!moves && base + *place == v) return ok();  // the same address: nothing to set
-      std::string why = why_data_cannot_be_set(input.pid, w);
+      std::string why = why_data_cannot_be_set(w, reused);
       if (why.empty()) {
+        // Shared before the pause (another process), or since (a child forked meanwhile).
         auto shared = sharing.find(w.epoll_fd);
-        if (shared == sharing.end()) shared = sharing.emplace(w.epoll_fd, process_sharing_epoll(input.pid, w.epoll_fd)).first;
+        if (shared == sharing.end()) {
+          pid_t other = 0;
+          if (input.descriptors)
+            if (auto before = input.descriptors->shared.find(w.epoll_fd); before != input.descriptors->shared.end())
+              other = before->second;
+          if (!other) other = child_sharing_epoll(input.pid, w.epoll_fd);
+          shared = sharing.emplace(w.epoll_fd, other).first;
+        }
         if (shared->second)
           why = fmt::format("process {} has the epoll instance open too, and would be handed the new word", shared->second);
       }

@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <array>
+#include <fstream>
 #include <optional>
 #include <cerrno>
 #include <cstdlib>
@@ -98,37 +99,68 @@ Result<std::vector<EpollWatch>> read_epoll_watches(pid_t pid, const DescriptorSc
   return out;
 }
 
-pid_t process_sharing_epoll(pid_t pid, int epoll_fd) {
-  DIR* proc = opendir("/proc");
-  if (!proc) return 0;
-  pid_t found = 0;
-  while (const dirent* entry = readdir(proc)) {
-    if (found) break;
-    if (entry->d_name[0] < '0' || entry->d_name[0] > '9') continue;
-    const pid_t other = static_cast<pid_t>(std::atoi(entry->d_name));
-    if (other == pid) continue;
-    DIR* fds = opendir(fmt::format("/proc/{}/fd", other).c_str());
-    if (!fds) continue;
-    while (const dirent* fd = readdir(fds)) {
-      if (fd->d_name[0] < '0' || fd->d_name[0] > '9' || !is_epoll(dirfd(fds), fd->d_name)) continue;
-      if (syscall(SYS_kcmp, pid, other, KCMP_FILE, epoll_fd, std::atoi(fd->d_name)) == 0) {
-        found = other;
-        break;
-      }
+namespace {
+
+// Whether process `other` has epoll instance `epoll_fd` of `pid` open (kcmp
+// on each of its epoll descriptors); false if graft may not look.
+bool has_epoll_of(pid_t pid, int epoll_fd, pid_t other) {
+  DIR* fds = opendir(fmt::format("/proc/{}/fd", other).c_str());
+  if (!fds) return false;
+  bool found = false;
+  while (const dirent* fd = readdir(fds)) {
+    if (fd->d_name[0] < '0' || fd->d_name[0] > '9' || !is_epoll(dirfd(fds), fd->d_name)) continue;
+    if (syscall(SYS_kcmp, pid, other, KCMP_FILE, epoll_fd, std::atoi(fd->d_name)) == 0) {
+      found = true;
+      break;
     }
-    closedir(fds);
   }
-  closedir(proc);
+  closedir(fds);
   return found;
 }
 
-std::string why_data_cannot_be_set(pid_t pid, const EpollWatch& watch) {
+}  // namespace
+
+void find_shared_epolls(pid_t pid, DescriptorScan& scan) {
+  scan.shared.clear();
+  if (scan.epolls.empty()) return;
+  DIR* proc = opendir("/proc");
+  if (!proc) return;
+  while (const dirent* entry = readdir(proc)) {
+    if (entry->d_name[0] < '0' || entry->d_name[0] > '9') continue;
+    const pid_t other = static_cast<pid_t>(std::atoi(entry->d_name));
+    if (other == pid) continue;
+    for (const int epoll : scan.epolls)
+      if (!scan.shared.count(epoll) && has_epoll_of(pid, epoll, other)) scan.shared[epoll] = other;
+  }
+  closedir(proc);
+}
+
+pid_t child_sharing_epoll(pid_t pid, int epoll_fd) {
+  DIR* tasks = opendir(fmt::format("/proc/{}/task", pid).c_str());
+  if (!tasks) return 0;
+  pid_t found = 0;
+  while (const dirent* task = readdir(tasks)) {
+    if (found || task->d_name[0] < '0' || task->d_name[0] > '9') continue;
+    std::ifstream children(fmt::format("/proc/{}/task/{}/children", pid, task->d_name));
+    for (pid_t child = 0; !found && children >> child;)
+      if (has_epoll_of(pid, epoll_fd, child)) found = child;
+  }
+  closedir(tasks);
+  return found;
+}
+
+std::set<std::pair<int, int>> reused_descriptors(const std::vector<EpollWatch>& watches) {
+  std::set<std::pair<int, int>> seen, out;
+  for (const auto& w : watches)
+    if (!seen.insert({w.epoll_fd, w.fd}).second) out.insert({w.epoll_fd, w.fd});
+  return out;
+}
+
+std::string why_data_cannot_be_set(const EpollWatch& watch, const std::set<std::pair<int, int>>& reused) {
   if (watch.exclusive()) return "it is registered with EPOLLEXCLUSIVE, which the kernel lets no one modify";
-  struct stat file {};
-  if (stat(fmt::format("/proc/{}/fd/{}", pid, watch.fd).c_str(), &file) != 0)
-    return fmt::format("descriptor {} it was registered under is closed (the kernel names a watch by it)", watch.fd);
-  if (watch.inode && (file.st_ino != watch.inode || file.st_dev != watch.device))
-    return fmt::format("descriptor {} it was registered under names another file now (the kernel names a watch by it)",
+  if (reused.count({watch.epoll_fd, watch.fd}))
+    return fmt::format("another watch of the instance is registered under the same descriptor {} (its first file "
+                       "was closed and the number reused), and the kernel names a watch by it",
                        watch.fd);
   return {};
 }
@@ -136,6 +168,15 @@ std::string why_data_cannot_be_set(pid_t pid, const EpollWatch& watch) {
 extern "C" const uint8_t graft_epoll_batch_start[], graft_epoll_batch_end[];
 
 namespace {
+
+Error cannot_set(const TracedProcess& process, const EpollWatch& watch, int64_t error) {
+  const bool gone = error == EBADF || error == ENOENT;
+  return Error{fmt::format("cannot set the data of fd {}'s watch in epoll instance {} of process {}: {}{}", watch.fd,
+                           watch.epoll_fd, process.pid(), std::strerror(static_cast<int>(error)),
+                           gone ? " (the descriptor it was registered under was closed, or reused, since: the kernel "
+                                  "names a watch by it; such a release needs a restart)"
+                                : "")};
+}
 
 // The same, one injected system call per word (two ptrace stops each: about
 // 0.1 ms), the event in scratch memory below the thread's stack.
@@ -151,9 +192,7 @@ Status set_each(TracedProcess& process, std::span<const EpollDataWrite> writes, 
       GRAFT_ASSIGN(const int64_t r, syscalls.call(SYS_epoll_ctl, {static_cast<uint64_t>(w.watch.epoll_fd), EPOLL_CTL_MOD,
                                                                   static_cast<uint64_t>(w.watch.fd),
                                                                   scratch.address().value(), 0, 0}));
-      if (r != 0)
-        return make_error("cannot set the data of fd {}'s watch in epoll instance {} of process {}: {}", w.watch.fd,
-                          w.watch.epoll_fd, process.pid(), std::strerror(static_cast<int>(-r)));
+      if (r != 0) return cannot_set(process, w.watch, -r);
       ++done;
     }
     return ok();
@@ -211,10 +250,7 @@ Status set_epoll_data(TracedProcess& process, std::span<const EpollDataWrite> wr
   std::memcpy(&done, result.data(), 8);
   std::memcpy(&error, result.data() + 8, 8);
   if (done > writes.size()) return make_error("internal: the code setting epoll's data words set {} of {}", done, count);
-  if (error)
-    return make_error("cannot set the data of fd {}'s watch in epoll instance {} of process {}: {}",
-                      writes[done].watch.fd, writes[done].watch.epoll_fd, process.pid(),
-                      std::strerror(static_cast<int>(-error)));
+  if (error) return cannot_set(process, writes[done].watch, -error);
   return ok();
 }
 

@@ -7,6 +7,8 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <map>
+#include <set>
 #include <span>
 #include <string>
 #include <vector>
@@ -37,6 +39,10 @@ struct EpollWatch {
 // a new epoll instance is the blind spot).
 struct DescriptorScan {
   std::vector<int> all, epolls;  // sorted
+  // Of `epolls`, those another process has open too (forked after the
+  // instance was made, or sent it): instance -> that process. Filled by
+  // find_shared_epolls, before the pause.
+  std::map<int, pid_t> shared;
 };
 Result<DescriptorScan> scan_descriptors(pid_t pid, const DescriptorScan* before = nullptr);
 
@@ -44,18 +50,27 @@ Result<DescriptorScan> scan_descriptors(pid_t pid, const DescriptorScan* before 
 // /proc fdinfo; an instance shared with another process is read too).
 Result<std::vector<EpollWatch>> read_epoll_watches(pid_t pid, const DescriptorScan* before = nullptr);
 
-// Why the process could not set `watch`'s data word (EPOLL_CTL_MOD names it
-// by the instance and the descriptor): the descriptor names another file
-// now (closed, its number reused) or none, or the watch is EPOLLEXCLUSIVE.
-// Empty when it can.
-std::string why_data_cannot_be_set(pid_t pid, const EpollWatch& watch);
+// The (instance, descriptor) pairs more than one watch has: the first
+// file's descriptor was closed and its number reused for a file registered
+// again (EPOLL_CTL_MOD by that number would set the other's word).
+std::set<std::pair<int, int>> reused_descriptors(const std::vector<EpollWatch>& watches);
 
-// Another process that has epoll instance `epoll_fd` of `pid` open too
-// (forked after the instance was made, or sent it), which would be handed
-// a word set for `pid`: its pid, or 0. Reads every process's descriptors
-// (kcmp on each epoll instance); a process graft may not inspect is not
-// asked.
-pid_t process_sharing_epoll(pid_t pid, int epoll_fd);
+// Why the process could not set `watch`'s data word, or could only wrongly
+// (EPOLL_CTL_MOD names a watch by its instance and descriptor): the watch is
+// EPOLLEXCLUSIVE, or its descriptor number is among `reused`. Empty when
+// it can. A descriptor closed since, or reused for a file not registered,
+// makes the call fail at the commit, which is then rolled back
+// (set_epoll_data says why).
+std::string why_data_cannot_be_set(const EpollWatch& watch, const std::set<std::pair<int, int>>& reused);
+
+// Fills `scan.shared`: every other process that has one of its epoll
+// instances open (kcmp on every epoll descriptor of every process graft
+// may inspect; milliseconds on a busy machine: made before the pause).
+void find_shared_epolls(pid_t pid, DescriptorScan& scan);
+
+// A child of `pid` that has epoll instance `epoll_fd` open too, or 0: the
+// check inside the pause, for one forked since find_shared_epolls.
+pid_t child_sharing_epoll(pid_t pid, int epoll_fd);
 
 // A watch's data word to set: where its object is now.
 struct EpollDataWrite {
