@@ -227,12 +227,14 @@ Status set_epoll_data(TracedProcess& process, std::span<const EpollDataWrite> wr
   }
   const uint64_t size = ((bytes.size() + kPage - 1) & ~(kPage - 1)) + kPage;
   std::optional<RemoteMapping> mapping;
-  GRAFT_TRY(with_syscalls(process, [&](RemoteSyscalls& syscalls) -> Status {
-    GRAFT_ASSIGN(auto mapped, RemoteMapping::anonymous(syscalls, size, "setting epoll's data words",
-                                                       PROT_READ | PROT_WRITE | PROT_EXEC));
-    mapping.emplace(std::move(mapped));
+  const Status mapped = with_syscalls(process, [&](RemoteSyscalls& syscalls) -> Status {
+    GRAFT_ASSIGN(auto m, RemoteMapping::anonymous(syscalls, size, "setting epoll's data words",
+                                                  PROT_READ | PROT_WRITE | PROT_EXEC));
+    mapping.emplace(std::move(m));
     return ok();
-  }));
+  });
+  // Not mapped (a policy against writable code, SELinux's execmem): one call each, slower.
+  if (!mapped) return set_each(process, writes, done);
   GRAFT_TRY(process.write(mapping->start(), bytes));
   {
     GRAFT_ASSIGN(auto borrowed, BorrowedThread::take(process));
