@@ -352,7 +352,7 @@ class Planner {
   // of every store into struct epoll_event.data, when some change can hide
   // at all. One struct, and every unit that uses struct epoll_event
   // recorded: that struct's old type, and why; else -1 (the words are then
-  // only checked, check_kernel_references).
+  // only mapped and checked at the commit, migrate.cpp's kernel_word_moves).
   const std::pair<int, std::string>& kernel_data() {
     if (!kernel_data_) kernel_data_ = settle_kernel_data();
     return *kernel_data_;
