@@ -367,7 +367,8 @@ class Planner {
     const std::set<int> types = recorded_types(holds);
     if (!holds.unknown.empty() || types.size() != 1) return {-1, ""};
     return {*types.begin(), recorded_to_hold("epoll's data words (struct epoll_event.data)", *types.begin(), holds) +
-                                ": followed at the commit from every watch"};
+                                ": followed at the commit from every watch, and set to the new address where "
+                                "what it points to moves"};
   }
 
   // A pointer whose pointee's tag changed (beanstalkd 1.12: `struct tube *`
