@@ -1509,7 +1509,9 @@ Result<std::vector<DataWrite>> plan_migration(const DataPlan& plan, const Migrat
   // where graft-cc's records say what they hold and no other code mapped
   // registers watches; those that must follow their object are set again
   // at the commit, or refuse (kernel_word_moves).
-  GRAFT_ASSIGN(const auto watches, read_epoll_watches(input.pid, input.descriptors ? &*input.descriptors : nullptr));
+  DescriptorScan descriptors;
+  GRAFT_ASSIGN(const auto watches,
+               read_epoll_watches(input.pid, input.descriptors ? &*input.descriptors : nullptr, &descriptors));
   std::vector<uint64_t> kernel_words;
   if (plan.kernel_data_pointee >= 0 && input.kernel_words_typed)
     for (const auto& w : watches)
@@ -1635,6 +1637,23 @@ Result<std::vector<DataWrite>> plan_migration(const DataPlan& plan, const Migrat
     }
   }
   GRAFT_ASSIGN(const auto kernel_moves, kernel_word_moves(plan, input, watches, found, moving, moved, memory, scanned));
+  // io_uring keeps each request's user_data (often an address) until it
+  // completes, and /proc shows only the requests not yet consumed or reaped:
+  // where an address could have to change, or a changed struct only the
+  // kernel remembers could hide, graft cannot tell, and refuses.
+  if (!descriptors.rings.empty()) {
+    const bool hides =
+        std::any_of(plan.changes.begin(), plan.changes.end(), [](const TypeChange& c) { return c.hides; });
+    const std::string what = !moving.empty()  ? fmt::format("{} objects move", moving.size())
+                             : !moved.empty() ? fmt::format("global {} gets new storage", moved.front().root->variable)
+                             : hides          ? std::string("a changed struct may be where no typed pointer leads")
+                                              : std::string();
+    if (!what.empty())
+      return make_error("process {} has an io_uring instance (fd {}), whose requests' user_data words the kernel "
+                        "keeps and graft cannot read, and {}: a request in flight may hold an address that would "
+                        "have to change; such a release needs a restart; nothing was changed",
+                        input.pid, descriptors.rings.front(), what);
+  }
   std::map<uint64_t, uint64_t> rewrites;  // slot of a typed pointer to a moved object -> its new address
   if (!moving.empty()) {
     GRAFT_ASSIGN(Traversal* traversal, scanned());

@@ -31,12 +31,17 @@ bool EpollWatch::disarmed() const {
 bool EpollWatch::exclusive() const { return (events & EPOLLEXCLUSIVE) != 0; }
 
 namespace {
-bool is_epoll(int dir, const char* name) {
-  constexpr std::string_view kEpoll = "anon_inode:[eventpoll]";
+enum class Kernel { Other, Epoll, Ring };
+// What a descriptor is, by its /proc link: an epoll instance, an io_uring, or anything else.
+Kernel kind_of(int dir, const char* name) {
   char link[64];
   const ssize_t n = readlinkat(dir, name, link, sizeof link);
-  return n == static_cast<ssize_t>(kEpoll.size()) && std::string_view(link, static_cast<size_t>(n)) == kEpoll;
+  const std::string_view text(link, n > 0 ? static_cast<size_t>(n) : 0);
+  if (text == "anon_inode:[eventpoll]") return Kernel::Epoll;
+  if (text == "anon_inode:[io_uring]") return Kernel::Ring;
+  return Kernel::Other;
 }
+bool is_epoll(int dir, const char* name) { return kind_of(dir, name) == Kernel::Epoll; }
 }  // namespace
 
 Result<DescriptorScan> scan_descriptors(pid_t pid, const DescriptorScan* before) {
@@ -53,17 +58,23 @@ Result<DescriptorScan> scan_descriptors(pid_t pid, const DescriptorScan* before)
     // readlinkat costs microseconds each: asked again only of a descriptor
     // the earlier scan did not see (a closed one fails, and is skipped).
     const bool known = before && std::binary_search(before->all.begin(), before->all.end(), fd);
-    if (known ? std::binary_search(before->epolls.begin(), before->epolls.end(), fd) : is_epoll(dirfd(dir), entry->d_name))
-      out.epolls.push_back(fd);
+    auto in = [fd](const std::vector<int>& sorted) { return std::binary_search(sorted.begin(), sorted.end(), fd); };
+    const Kernel kind = !known ? kind_of(dirfd(dir), entry->d_name)
+                        : in(before->epolls) ? Kernel::Epoll
+                        : in(before->rings)  ? Kernel::Ring
+                                             : Kernel::Other;
+    if (kind == Kernel::Epoll) out.epolls.push_back(fd);
+    if (kind == Kernel::Ring) out.rings.push_back(fd);
   }
   closedir(dir);
   std::sort(out.all.begin(), out.all.end());
   std::sort(out.epolls.begin(), out.epolls.end());
+  std::sort(out.rings.begin(), out.rings.end());
   return out;
 }
 
-Result<std::vector<EpollWatch>> read_epoll_watches(pid_t pid, const DescriptorScan* before) {
-  GRAFT_ASSIGN(const DescriptorScan now, scan_descriptors(pid, before));
+Result<std::vector<EpollWatch>> read_epoll_watches(pid_t pid, const DescriptorScan* before, DescriptorScan* scanned) {
+  GRAFT_ASSIGN(DescriptorScan now, scan_descriptors(pid, before));
   std::vector<EpollWatch> out;
   std::string text;
   for (const int epoll : now.epolls) {
@@ -96,6 +107,7 @@ Result<std::vector<EpollWatch>> read_epoll_watches(pid_t pid, const DescriptorSc
       out.push_back(w);
     }
   }
+  if (scanned) *scanned = std::move(now);
   return out;
 }
 

@@ -39,6 +39,7 @@ struct EpollWatch {
 // a new epoll instance is the blind spot).
 struct DescriptorScan {
   std::vector<int> all, epolls;  // sorted
+  std::vector<int> rings;        // io_uring instances, sorted: their requests' user_data is not read
   // Of `epolls`, those another process has open too (forked after the
   // instance was made, or sent it): instance -> that process. Filled by
   // find_shared_epolls, before the pause.
@@ -48,7 +49,9 @@ Result<DescriptorScan> scan_descriptors(pid_t pid, const DescriptorScan* before 
 
 // Every watch of every epoll instance among the process's descriptors (its
 // /proc fdinfo; an instance shared with another process is read too).
-Result<std::vector<EpollWatch>> read_epoll_watches(pid_t pid, const DescriptorScan* before = nullptr);
+// `scanned`, if given, gets the descriptor scan it made.
+Result<std::vector<EpollWatch>> read_epoll_watches(pid_t pid, const DescriptorScan* before = nullptr,
+                                                   DescriptorScan* scanned = nullptr);
 
 // The (instance, descriptor) pairs more than one watch has: the first
 // file's descriptor was closed and its number reused for a file registered

@@ -1046,6 +1046,23 @@ TEST_F(DataChanges, WhatTheKernelRemembersIsFollowedAndSetAgainWhereItMustChange
     EXPECT_EQ(target.ask("poll"), "2 ready, served 2");
     EXPECT_EQ(target.ask("r"), "1 1");
   }
+  {
+    // io_uring keeps its requests' user_data where graft cannot read it all: objects that move are refused.
+    Process target({no_room.v1.string()});
+    ASSERT_EQ(target.ask("open"), "opened");
+    if (target.ask("ring") == "ring") {
+      auto refused = graft({"apply", std::to_string(target.pid()), no_room.patch.string()});
+      EXPECT_EQ(refused.exit_code, 1) << refused.out;
+      EXPECT_NE(refused.err.find("has an io_uring instance (fd "), std::string::npos) << refused.err;
+      EXPECT_NE(refused.err.find("1 objects move: a request in flight may hold an address"), std::string::npos)
+          << refused.err;
+      EXPECT_EQ(target.ask("v"), "1");
+      ASSERT_EQ(target.ask("ping"), "pinged");
+      EXPECT_EQ(target.ask("poll"), "1 ready, served 1");
+    } else {
+      std::cerr << "note: this kernel makes no io_uring instance; its refusal is not tested here\n";
+    }
+  }
   const std::vector<Refusal> refusals = {
       {"-DNO_ROOM", "share", "1 ready, served 1",
        {"which moves, and graft cannot set the word the kernel keeps: process ",

@@ -16,6 +16,7 @@
 //   orphan   the last connection's descriptor is duplicated and the one its
 //            watch was registered under closed (the watch lives on)
 //   share    a child process is forked that holds the epoll instance too
+//   ring     an io_uring instance ("ring", or "no ring" where the kernel has none)
 //   ping     a write to every connection's eventfd (by descriptor)
 //   poll     what epoll says is ready, each through its data word:
 //            "N ready, served S" (S: what those connections served in all)
@@ -27,10 +28,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/io_uring.h>
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "eventfds.h"
@@ -129,6 +132,10 @@ static void handle(const char* line) {
     printf("pinged\n");
   } else if (strcmp(line, "poll") == 0) {
     poll_ready();
+  } else if (strcmp(line, "ring") == 0) {
+    struct io_uring_params params;
+    memset(&params, 0, sizeof params);
+    printf("%s\n", syscall(__NR_io_uring_setup, 4, &params) >= 0 ? "ring" : "no ring");
   } else if (strcmp(line, "e") == 0) {
     printf("%d\n", srv.epfd);
   } else if (strcmp(line, "l") == 0) {
