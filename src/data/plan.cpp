@@ -185,6 +185,7 @@ std::string DataDirective::text() const {
                     : kind == Kind::GlobalPointsTo ? "GRAFT_GLOBAL_POINTS_TO("
                     : kind == Kind::GlobalOpaque   ? "GRAFT_GLOBAL_OPAQUE("
                     : kind == Kind::FramesOnly     ? "GRAFT_FRAMES_ONLY("
+                    : kind == Kind::Transform      ? "GRAFT_TRANSFORM("
                                                : "GRAFT_UNION_MEMBER(";
   for (size_t k = 0; k < args.size(); ++k) out += (k ? ", " : "") + args[k];
   return out + ")";
@@ -235,6 +236,8 @@ class Planner {
         facts_(facts), questions_(questions) {}
 
   Result<DataPlan> run() {
+    for (const auto& d : directives_)
+      if (d.kind == DataDirective::Kind::Transform && !d.args.empty()) user_transformed_.insert("struct " + d.args[0]);
     GRAFT_TRY(find_renamed_structs());
     for (const auto& [name, i] : old_.named) {
       const int j = compare_.counterpart(i);
@@ -460,9 +463,22 @@ class Planner {
                                   f.offset, new_.spell(f.type)));
         continue;
       }
-      if (!compare_.convertible(it->type, f.type))
-        return make_error("{} changed: field {} goes from {} to {}, which no default transformer converts; "
-                          "nothing was written", where, f.name, old_.spell(it->type), new_.spell(f.type));
+      if (!compare_.convertible(it->type, f.type)) {
+        // The user's transformer for it (by its new name, if renamed) sets what the default cannot.
+        const auto renamed = renamed_.find(where);
+        if (user_transformed_.count(where) || (renamed != renamed_.end() && user_transformed_.count(renamed->second))) {
+          out.push_back(fmt::format("{}: {} -> {}, which no default transformer converts: left zero for your "
+                                    "transformer to set", f.name, old_.spell(it->type), new_.spell(f.type)));
+          continue;
+        }
+        const std::string tag = transformable_tag(renamed != renamed_.end() ? renamed->second : where);
+        return make_error("{} changed: field {} goes from {} to {}, which no default transformer converts; {}"
+                          "nothing was written", where, f.name, old_.spell(it->type), new_.spell(f.type),
+                          tag.empty() ? std::string()
+                                      : fmt::format("set it in a transformer of yours (GRAFT_TRANSFORM({}, from, to) "
+                                                    "in a --transform file; graft diff --transform-header writes the "
+                                                    "old layout it reads); ", tag));
+      }
       std::vector<std::string> what;
       if (it->offset != f.offset || it->bit_offset != f.bit_offset)
         what.push_back(fmt::format("moves from offset {} to {}", it->offset, f.offset));
@@ -541,6 +557,7 @@ class Planner {
   // (what is in memory) and resolved to offsets and types.
   Status resolve_directives() {
     for (const auto& d : directives_) {
+      if (d.kind == DataDirective::Kind::Transform) continue;  // user_transformed_
       if (d.kind == DataDirective::Kind::FramesOnly) {
         if (d.args.size() != 1) return refuse(d, "write GRAFT_FRAMES_ONLY(struct) on one line");
         GRAFT_ASSIGN(const int i, struct_named(d, d.args[0], "struct"));
@@ -1586,6 +1603,7 @@ class Planner {
   std::map<std::string, std::pair<int, std::string>> declared_globals_;  // GRAFT_GLOBAL_*: key -> pointee (-1: opaque), source
   std::map<std::string, std::string> declared_frames_only_;  // GRAFT_FRAMES_ONLY: records' name -> source
   std::map<std::string, std::string> renamed_;  // find_renamed_structs: old struct name -> its new name
+  std::set<std::string> user_transformed_;      // GRAFT_TRANSFORM: "struct node", by the name the user gives
   std::vector<UntypedGlobal> untyped_globals_;
   const MemberFacts* facts_;
   DeclarationQuestions* questions_ = nullptr;  // filled when graft diff asks (--questions)
@@ -1732,7 +1750,11 @@ void plan_inverse(DataPlan& forward, const TypeTable& old_types, const TypeTable
   // (read against the new build, checked against its records). One that does
   // not fit the new build refuses the way back: planned without it, the
   // revert could leave what it declared in the new layout.
-  auto inverse = plan_data_changes(new_types, old_types, back_identity, new_function_at, directives, new_facts);
+  // (A transformer of the user's is the forward's alone: why_irreversible refuses the way back then.)
+  std::vector<DataDirective> back;
+  for (const auto& d : directives)
+    if (d.kind != DataDirective::Kind::Transform) back.push_back(d);
+  auto inverse = plan_data_changes(new_types, old_types, back_identity, new_function_at, back, new_facts);
   if (!inverse) {
     forward.irreversible = "graft cannot plan the way back (" + inverse.error().message + ")";
     return;

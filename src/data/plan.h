@@ -46,7 +46,10 @@ struct DataRoot {
 // tag_value, member);` and `GRAFT_OPAQUE(container, field);`, read by graft
 // diff and checked against the old types.
 struct DataDirective {
-  enum class Kind : uint8_t { PointsTo, UnionMember, Opaque, PointsInto, GlobalPointsTo, GlobalOpaque, FramesOnly };
+  // Transform: GRAFT_TRANSFORM(tag, from, to), the user's transformer for a
+  // struct, known to the planner by name only (its fields the default cannot
+  // convert are the transformer's to set).
+  enum class Kind : uint8_t { PointsTo, UnionMember, Opaque, PointsInto, GlobalPointsTo, GlobalOpaque, FramesOnly, Transform };
   Kind kind = Kind::PointsTo;
   std::vector<std::string> args;  // as written
   std::string where;              // "FILE.c:12", for messages

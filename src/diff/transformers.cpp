@@ -348,6 +348,15 @@ Result<std::vector<DataDirective>> read_directives(const fs::path& file) {
   for (int number = 1; number <= static_cast<int>(lines.size()); ++number) {
     const std::string& line = lines[number - 1];
     size_t found = 0;
+    // The user's transformers, by name (one on a line, as the macro is written): for the planner.
+    static const std::regex transform(R"(\bGRAFT_TRANSFORM\s*\(\s*([A-Za-z_][A-Za-z0-9_]*)\s*,)");
+    for (std::sregex_iterator it(line.begin(), line.end(), transform), end; it != end; ++it) {
+      DataDirective d;
+      d.kind = DataDirective::Kind::Transform;
+      d.where = fmt::format("{}:{}", file.string(), number);
+      d.args = {(*it)[1].str()};
+      out.push_back(std::move(d));
+    }
     for (std::sregex_iterator it(line.begin(), line.end(), use), end; it != end; ++it, ++found) {
       DataDirective d;
       d.kind = (*it)[1] == "POINTS_TO"          ? DataDirective::Kind::PointsTo
@@ -454,6 +463,21 @@ Result<CompiledTransformers> compile_transformers(const fs::path& file, const st
                       file.string(), s.name);
   }
   GRAFT_ASSIGN(out.update_code, check_update_code(file, *out.object, old_build, new_build, new_types));
+  // A transformer the planner counted on (GRAFT_TRANSFORM named it) must be defined.
+  for (const auto& d : directives) {
+    if (d.kind != DataDirective::Kind::Transform) continue;
+    std::string name = "struct " + d.args[0];
+    for (const auto& [from, to] : plan.renamed)
+      if (to == name) name = from;
+    if (!out.functions.count(name) &&
+        std::any_of(plan.changes.begin(), plan.changes.end(), [&](const TypeChange& c) { return c.name == name; }))
+      return make_error("{}: GRAFT_TRANSFORM({}, ...) has no body (a declaration only?): write the transformer's code "
+                        "in {{ ... }}, or remove it",
+                        d.where, d.args[0]);
+  }
+  directives.erase(std::remove_if(directives.begin(), directives.end(),
+                                  [](const DataDirective& d) { return d.kind == DataDirective::Kind::Transform; }),
+                   directives.end());
   if (out.functions.empty() && directives.empty() && out.update_code.empty()) {
     if (plan.changes.empty())
       return make_error("{} defines no update-time code, and the two versions change no struct layout, so there is "
