@@ -499,10 +499,29 @@ class Planner {
         out.push_back(line);
       }
     }
-    for (const auto& o : before)
-      if (!o.name.empty() &&
-          std::none_of(after.begin(), after.end(), [&](const Field& f) { return f.name == o.name; }))
+    for (const auto& o : before) {
+      if (o.name.empty() || std::any_of(after.begin(), after.end(), [&](const Field& f) { return f.name == o.name; }))
+        continue;
+      // A new member of the same type in its place (the same rank among the members): perhaps the same one
+      // renamed, whose value would be lost.
+      const auto rank = &o - before.data();
+      auto renamed = rank < static_cast<long>(after.size()) ? after.begin() + rank : after.end();
+      if (renamed != after.end() &&
+          (renamed->bit_size || o.bit_size || old_.spell(o.type) != new_.spell(renamed->type) ||
+           std::any_of(before.begin(), before.end(), [&](const Field& b) { return b.name == renamed->name; })))
+        renamed = after.end();
+      if (renamed == after.end()) {
         out.push_back(fmt::format("{}: removed, its value is dropped", o.name));
+        continue;
+      }
+      const auto tag = transformable_tag(renamed_.count(where) ? renamed_.at(where) : where);
+      out.push_back(fmt::format("{}: removed, its value is dropped; {} ({}) is new in its place: if the release "
+                                "renamed {} to {}, the value is lost (the new one starts at zero){}",
+                                o.name, renamed->name, new_.spell(renamed->type), o.name, renamed->name,
+                                tag.empty() ? std::string()
+                                            : fmt::format(": carry it in a transformer, GRAFT_TRANSFORM({}, from, to) "
+                                                          "{{ to->{} = from->{}; }}", tag, renamed->name, o.name)));
+    }
     return ok();
   }
 

@@ -1111,6 +1111,16 @@ TEST_F(DataChanges, AFieldNoDefaultConvertsIsTheUsersTransformersToSet) {
   EXPECT_NE(made.out.find("tag: char[8] -> char *, which no default transformer converts: left zero for your "
                           "transformer to set"),
             std::string::npos) << made.out;
+  // A member gone and a new one of its type at its offset: perhaps renamed, and --explain says what would be lost.
+  std::vector<std::string> renaming = flags;
+  renaming.push_back("-DRENAMED");
+  auto renamed = graft({"diff", v1.string(), build_program(dir, "retyped", "v2", renaming).string(), "-o",
+                        (dir.path() / "renamed.graft").string(), "--transform", transformer, "--explain"});
+  ASSERT_EQ(renamed.exit_code, 0) << renamed.err;
+  EXPECT_NE(renamed.out.find("flags: removed, its value is dropped; mask (int) is new in its place: if the "
+                             "release renamed flags to mask, the value is lost (the new one starts at zero): carry it "
+                             "in a transformer, GRAFT_TRANSFORM(entry, from, to) { to->mask = from->flags; }"),
+            std::string::npos) << renamed.out;
   Process target({v1.string()});
   ASSERT_EQ(target.ask("make 7 seven"), "made");
   auto applied = graft({"apply", std::to_string(target.pid()), patch.string(), "--json"});

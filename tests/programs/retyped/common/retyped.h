@@ -2,7 +2,8 @@
 // transformer converts (redis 7.0.6's array that becomes a pointer,
 // beanstalkd 1.12's body): v1 keeps the tag in the entry (char[8]), v2
 // points to it (const char *). vN/main.c defines VERSION. The same source
-// in every version. One command per line on stdin:
+// in every version (-DRENAMED: the release also renames `flags`). One
+// command per line on stdin:
 //   make ID TAG   the entry: "made"
 //   r             "ID TAG"
 //   v             the version
@@ -19,7 +20,11 @@ struct entry {
 #else
   char tag[8];
 #endif
+#ifdef RENAMED
+  int mask;   // built with -DRENAMED: flags renamed
+#else
   int flags;  // 16 bytes in v1: one entry per block (24 usable), not an array of two
+#endif
 };
 
 struct entry* current;
