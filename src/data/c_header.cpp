@@ -200,15 +200,16 @@ std::string user_transformer_signature(const std::string& tag) {
 std::string old_types_header(const DataPlan& plan, const std::string& old_binary) {
   HeaderWriter writer(plan.old_types);
   std::string usage, aliases;
-  for (const auto& c : plan.changes) {
-    std::string tag = transformable_tag(c.name);
-    if (tag.empty() || plan.old_types.at(c.old_type).kind != TypeKind::Struct) continue;
-    writer.emit(c.old_type);
+  for (int i : plan.transformable_structs()) {
+    const std::string& name = plan.old_types.at(i).name;
+    std::string tag = transformable_tag(name);
+    if (tag.empty()) continue;
+    writer.emit(i);
     // A renamed struct's transformer goes by its new name: its old layout under that name too.
-    if (auto renamed = plan.renamed.find(c.name); renamed != plan.renamed.end())
-      if (const std::string to = transformable_tag(renamed->second); !to.empty() && to != tag) {
+    if (const std::string renamed = plan.new_name_of(name); renamed != name)
+      if (const std::string to = transformable_tag(renamed); !to.empty() && to != tag) {
         aliases += fmt::format("#define graft_old_{} graft_old_{}  /* {} is {} in the new version */\n", to, tag,
-                               c.name, renamed->second);
+                               name, renamed);
         tag = to;
       }
     usage += fmt::format(" *   GRAFT_TRANSFORM({}, from, to) {{ ... }}\n *     = {}\n", tag, user_transformer_signature(tag));

@@ -13,6 +13,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -205,6 +206,18 @@ struct DataPlan {
   bool empty() const { return changes.empty() && roots.empty(); }
   // Globals that get new storage (their type changed): every function that refers to one is patched.
   std::vector<std::string> retyped_globals() const;
+  // The structs a transformer of the user's may be written for (old_types
+  // indices, each once): every changed struct, and the struct of every global
+  // that gets new storage (converted by name: a renamed struct of the same
+  // layout, beanstalkd's `struct ms tubes` -> `struct Ms`, is no change, but its
+  // members may need the user's word).
+  std::vector<int> transformable_structs() const;
+  // A struct's name in the other version, where the release renames it
+  // (`renamed`, or the struct of a global held by value: struct ms tubes ->
+  // struct Ms tubes); else the name itself. A transformer of the user's goes
+  // by the new name; the plan knows structs by the old one.
+  std::string new_name_of(const std::string& old_name) const;
+  std::string old_name_of(const std::string& new_name) const;
 };
 
 // What graft diff asks the user to declare, when graft-cc's records cannot
@@ -260,6 +273,39 @@ void plan_inverse(DataPlan& forward, const TypeTable& old_types, const TypeTable
                   const std::function<std::string(const Variable&, bool new_build)>& identity_of,
                   const std::function<std::string(uint64_t address)>& new_function_at,
                   const MemberFacts* new_facts = nullptr, const std::vector<DataDirective>& directives = {});
+
+// Inline: the patch parser (its fuzzer links plan_json.cpp alone) checks a plan with them.
+inline std::vector<int> DataPlan::transformable_structs() const {
+  std::vector<int> out;
+  std::set<std::string> seen;
+  auto add = [&](int i) {
+    if (i < 0 || old_types.at(i).kind != TypeKind::Struct || !seen.insert(old_types.at(i).name).second) return;
+    out.push_back(i);
+  };
+  for (const auto& c : changes) add(c.old_type);
+  for (const auto& r : roots)
+    if (r.new_type >= 0) add(r.old_type);
+  return out;
+}
+
+inline std::string DataPlan::new_name_of(const std::string& old_name) const {
+  if (auto it = renamed.find(old_name); it != renamed.end()) return it->second;
+  for (const auto& r : roots)
+    if (r.new_type >= 0 && old_types.at(r.old_type).kind == TypeKind::Struct && old_types.at(r.old_type).name == old_name &&
+        new_types.at(r.new_type).kind == TypeKind::Struct)
+      return new_types.at(r.new_type).name;
+  return old_name;
+}
+
+inline std::string DataPlan::old_name_of(const std::string& new_name) const {
+  for (const auto& [from, to] : renamed)
+    if (to == new_name) return from;
+  for (const auto& r : roots)
+    if (r.new_type >= 0 && new_types.at(r.new_type).kind == TypeKind::Struct && new_types.at(r.new_type).name == new_name &&
+        old_types.at(r.old_type).kind == TypeKind::Struct)
+      return old_types.at(r.old_type).name;
+  return new_name;
+}
 
 std::string encode_data_plan(const DataPlan& plan);  // JSON
 Result<DataPlan> decode_data_plan(const std::string& text);

@@ -158,9 +158,10 @@ Result<DataPlan> decode_data_plan(const std::string& text) {
       plan.user_transformers = j.at("user_transformers").get<std::map<std::string, std::string>>();
       plan.user_transformer_file = j.at("user_transformer_file").get<std::string>();
       plan.user_transformer_runner = j.at("user_transformer_runner").get<std::string>();
+      const auto structs = plan.transformable_structs();
       for (const auto& named : plan.user_transformers) {
         const std::string& type = named.first;  // (not a structured binding: clang 14, the fuzzer's, cannot capture one)
-        if (std::none_of(plan.changes.begin(), plan.changes.end(), [&](const auto& c) { return c.name == type; }) ||
+        if (std::none_of(structs.begin(), structs.end(), [&](int i) { return plan.old_types.at(i).name == type; }) ||
             plan.user_transformer_runner.empty())
           throw std::runtime_error("a transformer for " + type + ", which the plan does not change");
       }

@@ -836,7 +836,7 @@ class Generator {
           u.global, u.function, where.empty() ? "" : where + ", ", u.how));
     }
     std::vector<diff::StartupWatch> watch;
-    std::map<std::string, std::string> struct_of;  // a grown struct global -> its struct ("struct config")
+    std::map<std::string, std::string> struct_of;  // a grown struct global -> its old struct ("struct config")
     for (const auto& id : added_data_) watch.push_back({id, {}});
     for (const auto& root : plan_.roots) {
       if (root.new_type < 0) continue;
@@ -844,7 +844,7 @@ class Generator {
       const Type& after = plan_.new_types.at(root.new_type);
       if (after.kind != TypeKind::Struct || before.kind != TypeKind::Struct) continue;
       diff::StartupWatch w{root.identity, {}};
-      struct_of[root.identity] = after.name;
+      struct_of[root.identity] = before.name;
       // New members, those of a struct member included (beanstalkd's srv.conns.setpos: a Heap inside the Server).
       std::function<void(const Type&, const Type&, uint64_t, const std::string&, int)> add_new =
           [&](const Type& was, const Type& is, uint64_t base, const std::string& prefix, int depth) {
@@ -917,11 +917,12 @@ class Generator {
     const std::string& member = first_write->member;
     const std::string name = plain_name(global) + (member.empty() ? "" : "." + member);
     std::string fix;
-    const bool transformable = std::any_of(plan_.changes.begin(), plan_.changes.end(), [&](const TypeChange& c) {
-      return c.name == struct_of[global] && !plan_.renamed.count(c.name);
+    const auto structs = plan_.transformable_structs();
+    const bool transformable = std::any_of(structs.begin(), structs.end(), [&](int i) {
+      return plan_.old_types.at(i).name == struct_of[global];
     });
-    if (!member.empty() && transformable) {
-      const std::string tag = transformable_tag(struct_of[global]);
+    const std::string tag = transformable_tag(plan_.new_name_of(struct_of[global]));  // a renamed one's: its new name
+    if (!member.empty() && transformable && !tag.empty()) {
       fix = fmt::format("give it its value in a transformer in a --transform file (GRAFT_TRANSFORM({}, from, to) {{ "
                         "to->{} = ...; }})", tag, member);
     } else if (!member.empty()) {

@@ -113,9 +113,9 @@ std::string first_error(const fs::path& log) {
 
 std::string changed_list(const DataPlan& plan) {
   std::string out;
-  for (const auto& c : plan.changes)
-    if (const std::string tag = transformable_tag(c.name); !tag.empty() && plan.old_types.at(c.old_type).kind == TypeKind::Struct)
-      out += (out.empty() ? "" : ", ") + tag;
+  for (int i : plan.transformable_structs())
+    if (const std::string name = plan.new_name_of(plan.old_types.at(i).name); !transformable_tag(name).empty())
+      out += (out.empty() ? "" : ", ") + transformable_tag(name);
   return out.empty() ? "none" : out;
 }
 
@@ -133,19 +133,15 @@ Status check_named_types(const fs::path& file, const DataPlan& plan) {
       const std::string name = "struct " + tag;
       // A renamed struct's transformer is named by its new name (its `to`);
       // `from` is the old layout under the same name (graft_old_types.h).
-      bool renamed_to = false;
-      for (const auto& [from, to] : plan.renamed) {
-        if (name == to) renamed_to = true;
-        if (name == from && from != to)
-          return make_error("{}:{}: a transformer for {}, which the new version renames {}: name it by its new name, "
-                            "GRAFT_TRANSFORM({}, from, to) (`from` is the old layout, `to` the new struct)",
-                            file.string(), number, name, to, transformable_tag(to));
-      }
-      if (renamed_to) continue;
-      const bool changed = std::any_of(plan.changes.begin(), plan.changes.end(), [&](const TypeChange& c) {
-        return c.name == name && plan.old_types.at(c.old_type).kind == TypeKind::Struct;
-      });
-      if (changed) continue;
+      const auto structs = plan.transformable_structs();
+      auto transformable = [&](const std::string& old_name) {
+        return std::any_of(structs.begin(), structs.end(), [&](int i) { return plan.old_types.at(i).name == old_name; });
+      };
+      if (const std::string to = plan.new_name_of(name); to != name && transformable(name))
+        return make_error("{}:{}: a transformer for {}, which the new version renames {}: name it by its new name, "
+                          "GRAFT_TRANSFORM({}, from, to) (`from` is the old layout, `to` the new struct)",
+                          file.string(), number, name, to, transformable_tag(to));
+      if (transformable(plan.old_name_of(name))) continue;
       if (plan.old_types.find(tag) >= 0)
         return make_error("{}:{}: a transformer for {}, a struct without a tag that only a typedef names: a "
                           "transformer needs its tag (typedef struct {} {{ ... }} {};), or keep the generated one, "
@@ -450,10 +446,9 @@ Result<CompiledTransformers> compile_transformers(const fs::path& file, const st
     if (s.name == kTransformerRunner || s.name == kUpdateRunner || s.name == kOnUpdate || s.name == kAtCommit) continue;
     if (s.type == STT_FUNC && s.name.starts_with(kInitPrefix)) continue;  // check_update_code
     if (s.type == STT_FUNC && s.name.starts_with(prefix)) {
-      std::string name = "struct " + s.name.substr(prefix.size());
-      for (const auto& [from, to] : plan.renamed)
-        if (to == name) name = from;  // the change is known by its old name
-      if (std::none_of(plan.changes.begin(), plan.changes.end(), [&](const TypeChange& c) { return c.name == name; }))
+      const std::string name = plan.old_name_of("struct " + s.name.substr(prefix.size()));  // known by its old name
+      const auto structs = plan.transformable_structs();
+      if (std::none_of(structs.begin(), structs.end(), [&](int i) { return plan.old_types.at(i).name == name; }))
         return make_error("{} defines {}, but {} did not change (changed: {}); remove it", file.string(), s.name, name,
                           changed_list(plan));
       out.functions[name] = s.name;
@@ -466,11 +461,10 @@ Result<CompiledTransformers> compile_transformers(const fs::path& file, const st
   // A transformer the planner counted on (GRAFT_TRANSFORM named it) must be defined.
   for (const auto& d : directives) {
     if (d.kind != DataDirective::Kind::Transform) continue;
-    std::string name = "struct " + d.args[0];
-    for (const auto& [from, to] : plan.renamed)
-      if (to == name) name = from;
+    const std::string name = plan.old_name_of("struct " + d.args[0]);
+    const auto structs = plan.transformable_structs();
     if (!out.functions.count(name) &&
-        std::any_of(plan.changes.begin(), plan.changes.end(), [&](const TypeChange& c) { return c.name == name; }))
+        std::any_of(structs.begin(), structs.end(), [&](int i) { return plan.old_types.at(i).name == name; }))
       return make_error("{}: GRAFT_TRANSFORM({}, ...) has no body (a declaration only?): write the transformer's code "
                         "in {{ ... }}, or remove it",
                         d.where, d.args[0]);

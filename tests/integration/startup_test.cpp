@@ -4,6 +4,8 @@
 // live).
 #include <gtest/gtest.h>
 
+#include <fstream>
+
 #include "../support/harness.h"
 
 namespace graft::test {
@@ -138,19 +140,34 @@ TEST(StartupState, AChangedInitialValueNoPatchedCodeUsesIsSaidToBeKept) {
 }
 
 // A global whose struct the release renames by value (beanstalkd 1.12's
-// tubes: struct ms -> struct Ms): converted as a retyped global, so no
-// transformer of the user's exists for it. The refusal offered
-// GRAFT_TRANSFORM(Ms, ...), which graft then refused ("did not change");
-// it offers what works there, a value given at the commit.
-TEST(StartupState, ANewMemberOfARenamedGlobalStructIsOfferedTheCommitNotATransformer) {
+// tubes: struct ms -> struct Ms, `used` renamed `len`, a new `cap` set at
+// start-up): converted as a retyped global, by name, so `len` would start at
+// zero and `cap` keep its static value. The refusal offers a transformer of
+// the user's for it (by its new name), which now exists for the struct of a
+// global that gets new storage: it carries `used` into `len` and gives `cap`
+// its value, and the program reads 3 where the by-name conversion gives 0.
+// (First it offered GRAFT_TRANSFORM, which graft then refused; then the
+// commit-time code, which cannot read the old `used`.)
+TEST(StartupState, ANewMemberOfARenamedGlobalStructIsTheUsersTransformersToSet) {
   TempDir dir;
   const auto v1 = build_program(dir, "renamedglobal", "v1"), v2 = build_program(dir, "renamedglobal", "v2");
-  auto result = graft({"diff", v1.string(), v2.string(), "-o", (dir.path() / "p.graft").string()});
+  const auto patch = dir.path() / "p.graft";
+  auto result = graft({"diff", v1.string(), v2.string(), "-o", patch.string()});
   EXPECT_EQ(result.exit_code, 1);
   EXPECT_TRUE(one_line(result.err)) << result.err;
   EXPECT_NE(result.err.find("new member tubes.cap is set by main (main.c:"), std::string::npos) << result.err;
-  EXPECT_NE(result.err.find("GRAFT_AT_COMMIT() { tubes.cap = ...; return 0; }"), std::string::npos) << result.err;
-  EXPECT_EQ(result.err.find("GRAFT_TRANSFORM"), std::string::npos) << result.err;
+  EXPECT_NE(result.err.find("GRAFT_TRANSFORM(Ms, from, to) { to->cap = ...; }"), std::string::npos) << result.err;
+  const auto transformer = dir.path() / "ms.c";
+  std::ofstream(transformer) << "#include <graft/graft.h>\n#include \"graft_old_types.h\"\n"
+                                "struct Ms { int len; int cap; };\n"
+                                "GRAFT_TRANSFORM(Ms, from, to) { to->len = from->used; to->cap = 4; }\n";
+  auto made = graft({"diff", v1.string(), v2.string(), "-o", patch.string(), "--transform", transformer.string()});
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+  Process target({v1.string()});
+  EXPECT_EQ(target.ask("r"), "3");
+  auto applied = graft({"apply", std::to_string(target.pid()), patch.string()});
+  ASSERT_EQ(applied.exit_code, 0) << applied.err;
+  EXPECT_EQ(target.ask("r"), "3");  // 0 without the user's line: `len` is not `used` by name
 }
 
 }  // namespace graft::test
