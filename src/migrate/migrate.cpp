@@ -515,7 +515,9 @@ class Traversal {
         if (flexible) tail = *usable > flexible->offset ? (*usable - flexible->offset) / flexible->element_size : 0;
         else instance.count = std::max<uint64_t>(1, *usable / t.size);
       }
-    if (flexible && (instance.new_type >= 0 || changed(flexible->element) >= 0))
+    // One with elements: its header and its tail would have to move together. One with none (a list's
+    // sentinel inside its owner, beanstalkd's `tube.buried`: no allocation of its own) is its header alone.
+    if (flexible && tail && (instance.new_type >= 0 || changed(flexible->element) >= 0))
       return make_error("{} points to a {} at {:#x}, which ends in the flexible array member {}[] of {}, and the patch "
                         "changes {}: graft cannot transform a struct with a flexible array member or the array's "
                         "elements yet; nothing was changed",

@@ -1171,6 +1171,38 @@ TEST_F(DataChanges, PointersToAStructHeldInsideAnotherFollowItIntoTheNewLayout) 
   }
 }
 
+// A struct ending in a flexible array member (beanstalkd 1.11's job and its
+// body) that the release changes: a sentinel held inside its owner has no
+// elements, and is transformed with its owner; one with elements (a job with
+// its body after it) refuses the update (header and tail would have to move
+// together). The graft before refused the sentinel too, so beanstalkd
+// 1.11 -> 1.12 was refused on a server with no job.
+TEST_F(DataChanges, AStructWithAFlexibleArrayIsTransformedWhereItHasNoElements) {
+  const std::vector<std::string> flags = {"-I" + (programs_dir() / "sentinel" / "common").string(),
+                                          "-I" + (programs_dir() / "shared").string(), "-DFLEX"};
+  const auto update = build_update(dir, "sentinel", flags);
+  {
+    Process target({update.v1.string()});
+    ASSERT_EQ(target.ask("open"), "opened");
+    ASSERT_EQ(target.ask("open"), "opened");
+    auto applied = graft({"apply", std::to_string(target.pid()), update.patch.string(), "--json"});
+    ASSERT_EQ(applied.exit_code, 0) << applied.err;
+    EXPECT_EQ(nlohmann::json::parse(applied.out)["objects"].get<int>(), 2) << applied.out;
+    EXPECT_EQ(target.ask("v"), "2");
+    ASSERT_EQ(target.ask("take 1 2"), "taken");
+    EXPECT_EQ(target.ask("dump"), "0: /; 1: 1 2 / 2 1");
+  }
+  Process target({update.v1.string()});
+  ASSERT_EQ(target.ask("open"), "opened");
+  ASSERT_EQ(target.ask("take 0 1"), "taken");
+  auto refused = graft({"apply", std::to_string(target.pid()), update.patch.string()});
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_NE(refused.err.find("which ends in the flexible array member body[] of char, and the patch changes struct job"),
+            std::string::npos) << refused.err;
+  EXPECT_EQ(target.ask("v"), "1");
+  EXPECT_EQ(target.ask("dump"), "0: 1 / 1");
+}
+
 // The epoll data words graft sets at the commit are journaled with the rest
 // of it: graft killed after setting the first (GRAFT_TEST_KILL_AT=epoll),
 // its guardian sets every one back, and the process runs on as before, on

@@ -4,7 +4,8 @@
 // typed pointers, and those of a connection's first and last job point into
 // the middle of the connection. v2 (vN/main.c defines VERSION) grows the job
 // (the links move inside it) and the connection (the sentinel moves inside
-// it); built with -DNO_ROOM, each connection must move too. The same source
+// it); built with -DNO_ROOM, each connection must move too; with -DFLEX, a
+// job ends in a flexible array member (beanstalkd's body). The same source
 // in every version.
 // One command per line on stdin:
 //   open       a connection
@@ -23,6 +24,9 @@ struct job {
   long deadline;  // v2: the links move
 #endif
   struct job *prev, *next;
+#ifdef FLEX
+  char body[];  // -DFLEX: beanstalkd 1.11's job, its body after it
+#endif
 };
 
 struct conn {
