@@ -114,27 +114,10 @@ BENCHMARK(BM_CheckWatchesCanBeSet)
 // Setting N words in a stopped child, as a commit does for N objects that
 // moved: one run of graft's code in a borrowed thread (a mapping made and
 // unmapped by injected system calls, one EPOLL_CTL_MOD per word inside);
-// state.range(1) 0: one injected system call per word (two ptrace stops
+// state.range(1) 0: set_epoll_data_each, one injected system call per word (two ptrace stops
 // each, the event in scratch memory below the thread's stack), which
 // set_epoll_data does itself for a word or two, where the mapping and the
 // run cost more than the calls.
-graft::Status set_one_call_each(graft::TracedProcess& process, const std::vector<graft::EpollDataWrite>& writes) {
-  return graft::with_syscalls(process, [&](graft::RemoteSyscalls& syscalls) -> graft::Status {
-    for (const auto& w : writes) {
-      epoll_event event{};
-      event.events = w.watch.events;
-      event.data.u64 = w.data;
-      std::vector<uint8_t> bytes(sizeof event);
-      std::memcpy(bytes.data(), &event, sizeof event);
-      GRAFT_ASSIGN(auto scratch, graft::RemoteScratch::below_stack(syscalls.process(), syscalls.thread(), bytes));
-      GRAFT_TRY(syscalls.checked("epoll_ctl", SYS_epoll_ctl,
-                                 {static_cast<uint64_t>(w.watch.epoll_fd), EPOLL_CTL_MOD,
-                                  static_cast<uint64_t>(w.watch.fd), scratch.address().value(), 0, 0}));
-    }
-    return graft::ok();
-  });
-}
-
 void BM_SetEpollData(benchmark::State& state) {
   const int count = static_cast<int>(state.range(0));
   const bool batched = state.range(1) != 0;
@@ -163,7 +146,8 @@ void BM_SetEpollData(benchmark::State& state) {
         std::vector<graft::EpollDataWrite> writes;
         for (const auto& w : *watches) writes.push_back({w, w.data});
         size_t done = writes.size();
-        auto set = batched ? graft::set_epoll_data(**process, writes, done) : set_one_call_each(**process, writes);
+        auto set = batched ? graft::set_epoll_data(**process, writes, done)
+                           : graft::set_epoll_data_each(**process, writes, done);
         if (!set || done != writes.size()) state.SkipWithError(set ? "not every word was set" : set.error().message.c_str());
       }
     }

@@ -161,10 +161,7 @@ Result<RecoveryReport> recover(pid_t pid, const JournalState* journal) {
           GRAFT_TRY(process->set_registers(*t));
         }
       // Setting a word it had already is harmless: each watch gets its old word whether or not graft set it.
-      std::vector<EpollDataWrite> words;
-      for (const auto& w : journal->epoll_before) words.push_back({w, w.data});
-      size_t set = 0;
-      GRAFT_TRY(set_epoll_data(*process, words, set));
+      GRAFT_TRY(set_epoll_data_back(*process, journal->epoll_before));
       report.done.push_back(fmt::format("rolled back the commit graft had begun ({} writes, {} threads' registers{})",
                                         journal->undo.size(), journal->registers_before.size(),
                                         journal->epoll_before.empty()

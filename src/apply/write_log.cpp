@@ -21,10 +21,9 @@ void WriteLog::undo_writes(const TracedProcess& process, size_t count) const {
 }
 
 void WriteLog::undo_epoll_words(TracedProcess& process, size_t count) const {
-  std::vector<EpollDataWrite> back;
-  for (size_t k = 0; k < count; ++k) back.push_back({epoll_writes_[k].watch, epoll_writes_[k].watch.data});
-  size_t done = 0;
-  (void)set_epoll_data(process, back, done);
+  std::vector<EpollWatch> set;
+  for (size_t k = 0; k < count; ++k) set.push_back(epoll_writes_[k].watch);
+  (void)set_epoll_data_back(process, set);
 }
 
 // Killed-graft safety: every thread is held from the first write on (a
@@ -59,13 +58,14 @@ Status WriteLog::commit_held(TracedProcess& process, const std::function<Status(
     kill_point("commit");
   }
   size_t epoll_set = 0;
-  if (!epoll_writes_.empty())
+  if (!epoll_writes_.empty()) {
     if (Status set = set_epoll_data(process, epoll_writes_, epoll_set); !set) {
       undo_epoll_words(process, epoll_set);
       undo_writes(process, writes_.size());
       return set.error().context("the update was rolled back");
     }
-  if (!epoll_writes_.empty()) kill_point("epoll");
+    kill_point("epoll");
+  }
   std::vector<std::pair<Thread*, Registers>> set;  // each thread's registers before, for the undo
   auto roll_back = [&] {
     for (auto& [thread, previous] : set) {

@@ -8,6 +8,7 @@
 // the old layouts as C serve both the diff and the commit. Nothing here
 // touches a live process: that is migrate/migrate.h, at the commit.
 #pragma once
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -212,6 +213,8 @@ struct DataPlan {
   // layout, beanstalkd's `struct ms tubes` -> `struct Ms`, is no change, but its
   // members may need the user's word).
   std::vector<int> transformable_structs() const;
+  // Whether a transformer of the user's may be written for `old_name` ("struct node"): one of those.
+  bool transformable(const std::string& old_name) const;
   // A struct's name in the other version, where the release renames it
   // (`renamed`, or the struct of a global held by value: struct ms tubes ->
   // struct Ms tubes); else the name itself. A transformer of the user's goes
@@ -286,6 +289,11 @@ inline std::vector<int> DataPlan::transformable_structs() const {
   for (const auto& r : roots)
     if (r.new_type >= 0) add(r.old_type);
   return out;
+}
+
+inline bool DataPlan::transformable(const std::string& old_name) const {
+  const auto structs = transformable_structs();
+  return std::any_of(structs.begin(), structs.end(), [&](int i) { return old_types.at(i).name == old_name; });
 }
 
 inline std::string DataPlan::new_name_of(const std::string& old_name) const {

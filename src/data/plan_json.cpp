@@ -158,13 +158,9 @@ Result<DataPlan> decode_data_plan(const std::string& text) {
       plan.user_transformers = j.at("user_transformers").get<std::map<std::string, std::string>>();
       plan.user_transformer_file = j.at("user_transformer_file").get<std::string>();
       plan.user_transformer_runner = j.at("user_transformer_runner").get<std::string>();
-      const auto structs = plan.transformable_structs();
-      for (const auto& named : plan.user_transformers) {
-        const std::string& type = named.first;  // (not a structured binding: clang 14, the fuzzer's, cannot capture one)
-        if (std::none_of(structs.begin(), structs.end(), [&](int i) { return plan.old_types.at(i).name == type; }) ||
-            plan.user_transformer_runner.empty())
-          throw std::runtime_error("a transformer for " + type + ", which the plan does not change");
-      }
+      for (const auto& named : plan.user_transformers)
+        if (!plan.transformable(named.first) || plan.user_transformer_runner.empty())
+          throw std::runtime_error("a transformer for " + named.first + ", which the plan does not change");
     }
     // Declared members lie inside their container; what they lead to is a struct.
     auto inside = [&](int container, uint64_t offset, uint64_t size) {

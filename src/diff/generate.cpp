@@ -917,10 +917,7 @@ class Generator {
     const std::string& member = first_write->member;
     const std::string name = plain_name(global) + (member.empty() ? "" : "." + member);
     std::string fix;
-    const auto structs = plan_.transformable_structs();
-    const bool transformable = std::any_of(structs.begin(), structs.end(), [&](int i) {
-      return plan_.old_types.at(i).name == struct_of[global];
-    });
+    const bool transformable = plan_.transformable(struct_of[global]);
     const std::string tag = transformable_tag(plan_.new_name_of(struct_of[global]));  // a renamed one's: its new name
     if (!member.empty() && transformable && !tag.empty()) {
       fix = fmt::format("give it its value in a transformer in a --transform file (GRAFT_TRANSFORM({}, from, to) {{ "

@@ -133,15 +133,11 @@ Status check_named_types(const fs::path& file, const DataPlan& plan) {
       const std::string name = "struct " + tag;
       // A renamed struct's transformer is named by its new name (its `to`);
       // `from` is the old layout under the same name (graft_old_types.h).
-      const auto structs = plan.transformable_structs();
-      auto transformable = [&](const std::string& old_name) {
-        return std::any_of(structs.begin(), structs.end(), [&](int i) { return plan.old_types.at(i).name == old_name; });
-      };
-      if (const std::string to = plan.new_name_of(name); to != name && transformable(name))
+      if (const std::string to = plan.new_name_of(name); to != name && plan.transformable(name))
         return make_error("{}:{}: a transformer for {}, which the new version renames {}: name it by its new name, "
                           "GRAFT_TRANSFORM({}, from, to) (`from` is the old layout, `to` the new struct)",
                           file.string(), number, name, to, transformable_tag(to));
-      if (transformable(plan.old_name_of(name))) continue;
+      if (plan.transformable(plan.old_name_of(name))) continue;
       if (plan.old_types.find(tag) >= 0)
         return make_error("{}:{}: a transformer for {}, a struct without a tag that only a typedef names: a "
                           "transformer needs its tag (typedef struct {} {{ ... }} {};), or keep the generated one, "
@@ -447,8 +443,7 @@ Result<CompiledTransformers> compile_transformers(const fs::path& file, const st
     if (s.type == STT_FUNC && s.name.starts_with(kInitPrefix)) continue;  // check_update_code
     if (s.type == STT_FUNC && s.name.starts_with(prefix)) {
       const std::string name = plan.old_name_of("struct " + s.name.substr(prefix.size()));  // known by its old name
-      const auto structs = plan.transformable_structs();
-      if (std::none_of(structs.begin(), structs.end(), [&](int i) { return plan.old_types.at(i).name == name; }))
+      if (!plan.transformable(name))
         return make_error("{} defines {}, but {} did not change (changed: {}); remove it", file.string(), s.name, name,
                           changed_list(plan));
       out.functions[name] = s.name;
@@ -462,9 +457,7 @@ Result<CompiledTransformers> compile_transformers(const fs::path& file, const st
   for (const auto& d : directives) {
     if (d.kind != DataDirective::Kind::Transform) continue;
     const std::string name = plan.old_name_of("struct " + d.args[0]);
-    const auto structs = plan.transformable_structs();
-    if (!out.functions.count(name) &&
-        std::any_of(structs.begin(), structs.end(), [&](int i) { return plan.old_types.at(i).name == name; }))
+    if (!out.functions.count(name) && plan.transformable(name))
       return make_error("{}: GRAFT_TRANSFORM({}, ...) has no body (a declaration only?): write the transformer's code "
                         "in {{ ... }}, or remove it",
                         d.where, d.args[0]);

@@ -772,15 +772,18 @@ bool writable_at(const RemoteMemory& memory, uint64_t value) {
 // Where a word that points into a found object must point after the
 // commit: the same place in its new layout (same_place; `pointee`, the
 // word's type if known, says which of the nested values starting there),
-// in its new block if it moves (`moves`: `offset` is then into it), else
-// at `offset`, the new address itself. `into` says where it pointed, for
+// in its new block if it moves (`moves`: `place` is then into it), else
+// at `place`, the new address itself. `into` says where it pointed, for
 // messages. nullopt: the word points into no object that changes.
 struct WordMove {
   const Target* moves = nullptr;
-  uint64_t offset = 0;
   std::string into;
   Result<uint64_t> place = uint64_t{0};
 };
+// The address a word that follows its object gets: `offset` into the new
+// block of `moves`, or `offset` itself where nothing moves (moved blocks are
+// known once prepare_moves has carved them).
+uint64_t moved_to(const Target* moves, uint64_t offset) { return moves ? moves->block + kChunkHeader + offset : offset; }
 std::optional<WordMove> word_move(const DataPlan& plan, const std::vector<const Instance*>& tops,
                                   const std::vector<Target*>& moving, uint64_t v, int pointee) {
   const TypeTable& types = plan.old_types;
@@ -1661,12 +1664,11 @@ Result<std::vector<DataWrite>> plan_migration(const DataPlan& plan, const Migrat
     GRAFT_ASSIGN(Traversal* traversal, scanned());
     GRAFT_ASSIGN(rewrites, prepare_moves(plan, input, *traversal, memory, moving, interior_slots, report));
   }
-  for (auto& [slot, move] : interior)
-    rewrites[slot] = move.moves ? move.moves->block + kChunkHeader + *move.place : *move.place;
+  for (auto& [slot, move] : interior) rewrites[slot] = moved_to(move.moves, *move.place);
   report.references += interior.size();
   // Each word that follows its object, where the object is now (a moving one's block is known only now).
   for (const auto& k : kernel_moves)
-    report.epoll_writes.push_back({k.watch, k.moves ? k.moves->block + kChunkHeader + k.offset : k.offset});
+    report.epoll_writes.push_back({k.watch, moved_to(k.moves, k.offset)});
   GRAFT_ASSIGN(const auto into_moved, moved_global_rewrites(plan, input, memory, moved, traversal, report));
   rewrites.insert(into_moved.begin(), into_moved.end());
   report.global_references = into_moved.size();

@@ -113,21 +113,22 @@ Result<std::vector<EpollWatch>> read_epoll_watches(pid_t pid, const DescriptorSc
 
 namespace {
 
-// Whether process `other` has epoll instance `epoll_fd` of `pid` open (kcmp
-// on each of its epoll descriptors); false if graft may not look.
-bool has_epoll_of(pid_t pid, int epoll_fd, pid_t other) {
+// The epoll descriptors of process `other` (none if graft may not look).
+std::vector<int> epolls_of(pid_t other) {
+  std::vector<int> out;
   DIR* fds = opendir(fmt::format("/proc/{}/fd", other).c_str());
-  if (!fds) return false;
-  bool found = false;
-  while (const dirent* fd = readdir(fds)) {
-    if (fd->d_name[0] < '0' || fd->d_name[0] > '9' || !is_epoll(dirfd(fds), fd->d_name)) continue;
-    if (syscall(SYS_kcmp, pid, other, KCMP_FILE, epoll_fd, std::atoi(fd->d_name)) == 0) {
-      found = true;
-      break;
-    }
-  }
+  if (!fds) return out;
+  while (const dirent* fd = readdir(fds))
+    if (fd->d_name[0] >= '0' && fd->d_name[0] <= '9' && is_epoll(dirfd(fds), fd->d_name))
+      out.push_back(std::atoi(fd->d_name));
   closedir(fds);
-  return found;
+  return out;
+}
+
+// Whether one of `descriptors` of `other` is epoll instance `epoll_fd` of `pid` (kcmp).
+bool same_epoll(pid_t pid, int epoll_fd, pid_t other, const std::vector<int>& descriptors) {
+  return std::any_of(descriptors.begin(), descriptors.end(),
+                     [&](int fd) { return syscall(SYS_kcmp, pid, other, KCMP_FILE, epoll_fd, fd) == 0; });
 }
 
 }  // namespace
@@ -141,8 +142,10 @@ void find_shared_epolls(pid_t pid, DescriptorScan& scan) {
     if (entry->d_name[0] < '0' || entry->d_name[0] > '9') continue;
     const pid_t other = static_cast<pid_t>(std::atoi(entry->d_name));
     if (other == pid) continue;
+    const std::vector<int> theirs = epolls_of(other);  // read once, compared with each of ours
+    if (theirs.empty()) continue;
     for (const int epoll : scan.epolls)
-      if (!scan.shared.count(epoll) && has_epoll_of(pid, epoll, other)) scan.shared[epoll] = other;
+      if (!scan.shared.count(epoll) && same_epoll(pid, epoll, other, theirs)) scan.shared[epoll] = other;
   }
   closedir(proc);
 }
@@ -155,7 +158,7 @@ pid_t child_sharing_epoll(pid_t pid, int epoll_fd) {
     if (found || task->d_name[0] < '0' || task->d_name[0] > '9') continue;
     std::ifstream children(fmt::format("/proc/{}/task/{}/children", pid, task->d_name));
     for (pid_t child = 0; !found && children >> child;)
-      if (has_epoll_of(pid, epoll_fd, child)) found = child;
+      if (same_epoll(pid, epoll_fd, child, epolls_of(child))) found = child;
   }
   closedir(tasks);
   return found;
@@ -190,17 +193,24 @@ Error cannot_set(const TracedProcess& process, const EpollWatch& watch, int64_t 
                                 : "")};
 }
 
-// The same, one injected system call per word (two ptrace stops each: about
-// 0.1 ms), the event in scratch memory below the thread's stack.
-Status set_each(TracedProcess& process, std::span<const EpollDataWrite> writes, size_t& done) {
+// The event EPOLL_CTL_MOD is given for `w`, as the kernel reads it: packed
+// on x86-64, 4 bytes of events then 8 of data.
+std::array<uint8_t, sizeof(epoll_event)> event_of(const EpollDataWrite& w) {
+  epoll_event event{};
+  event.events = w.watch.events;
+  event.data.u64 = w.data;
+  std::array<uint8_t, sizeof(epoll_event)> bytes{};
+  std::memcpy(bytes.data(), &event, sizeof event);
+  return bytes;
+}
+
+}  // namespace
+
+Status set_epoll_data_each(TracedProcess& process, std::span<const EpollDataWrite> writes, size_t& done) {
+  done = 0;
   return with_syscalls(process, [&](RemoteSyscalls& syscalls) -> Status {
     for (const auto& w : writes) {
-      std::array<uint8_t, sizeof(epoll_event)> bytes{};
-      epoll_event event{};  // packed on x86-64: 4 bytes of events, 8 of data
-      event.events = w.watch.events;
-      event.data.u64 = w.data;
-      std::memcpy(bytes.data(), &event, sizeof event);
-      GRAFT_ASSIGN(auto scratch, RemoteScratch::below_stack(process, syscalls.thread(), bytes));
+      GRAFT_ASSIGN(auto scratch, RemoteScratch::below_stack(process, syscalls.thread(), event_of(w)));
       GRAFT_ASSIGN(const int64_t r, syscalls.call(SYS_epoll_ctl, {static_cast<uint64_t>(w.watch.epoll_fd), EPOLL_CTL_MOD,
                                                                   static_cast<uint64_t>(w.watch.fd),
                                                                   scratch.address().value(), 0, 0}));
@@ -211,13 +221,18 @@ Status set_each(TracedProcess& process, std::span<const EpollDataWrite> writes, 
   });
 }
 
-}  // namespace
+Status set_epoll_data_back(TracedProcess& process, std::span<const EpollWatch> watches) {
+  std::vector<EpollDataWrite> back;
+  for (const auto& w : watches) back.push_back({w, w.data});
+  size_t done = 0;
+  return set_epoll_data(process, back, done);
+}
 
 Status set_epoll_data(TracedProcess& process, std::span<const EpollDataWrite> writes, size_t& done) {
   done = 0;
   if (writes.empty()) return ok();
   // A mapping, a run and an unmapping cost about 0.6 ms: for a word or two, a call each is less.
-  if (writes.size() <= 2) return set_each(process, writes, done);
+  if (writes.size() <= 2) return set_epoll_data_each(process, writes, done);
   // The code, then the table (epoll_batch.S: a header of three words, an
   // entry of 24 bytes per watch), then a page of stack.
   constexpr uint64_t kPage = 4096, kHeader = 24, kEntry = 24;
@@ -230,12 +245,10 @@ Status set_epoll_data(TracedProcess& process, std::span<const EpollDataWrite> wr
   for (size_t k = 0; k < writes.size(); ++k) {
     uint8_t* entry = bytes.data() + table + kHeader + kEntry * k;
     const auto epoll = static_cast<uint32_t>(writes[k].watch.epoll_fd), fd = static_cast<uint32_t>(writes[k].watch.fd);
-    epoll_event event{};  // packed on x86-64: 4 bytes of events, 8 of data
-    event.events = writes[k].watch.events;
-    event.data.u64 = writes[k].data;
+    const auto event = event_of(writes[k]);
     std::memcpy(entry, &epoll, 4);
     std::memcpy(entry + 4, &fd, 4);
-    std::memcpy(entry + 8, &event, sizeof event);
+    std::copy(event.begin(), event.end(), entry + 8);
   }
   const uint64_t size = ((bytes.size() + kPage - 1) & ~(kPage - 1)) + kPage;
   std::optional<RemoteMapping> mapping;
@@ -246,7 +259,7 @@ Status set_epoll_data(TracedProcess& process, std::span<const EpollDataWrite> wr
     return ok();
   });
   // Not mapped (a policy against writable code, SELinux's execmem): one call each, slower.
-  if (!mapped) return set_each(process, writes, done);
+  if (!mapped) return set_epoll_data_each(process, writes, done);
   GRAFT_TRY(process.write(mapping->start(), bytes));
   {
     GRAFT_ASSIGN(auto borrowed, BorrowedThread::take(process));

@@ -88,5 +88,13 @@ struct EpollDataWrite {
 // the first the kernel refuses, naming it; `done`: how many were set, in
 // order.
 Status set_epoll_data(TracedProcess& process, std::span<const EpollDataWrite> writes, size_t& done);
+// The same, one injected system call per word (two ptrace stops each: about
+// 0.1 ms), the event in scratch memory below the thread's stack: what
+// set_epoll_data does for a word or two, or where the target will not map
+// writable code.
+Status set_epoll_data_each(TracedProcess& process, std::span<const EpollDataWrite> writes, size_t& done);
+// Gives each watch back the data word it has in `watches` (as read before a
+// commit): the undo of set_epoll_data, harmless for a word never changed.
+Status set_epoll_data_back(TracedProcess& process, std::span<const EpollWatch> watches);
 
 }  // namespace graft
