@@ -450,6 +450,8 @@ class Planner {
   Status explain(int i, int j, const std::string& where, std::vector<std::string>& out) {
     const Type& a = old_.at(i);
     const Type& b = new_.at(j);
+    // A transformer of the user's goes by the struct's new name (a renamed one's differs).
+    const std::string new_name = renamed_.count(where) ? renamed_.at(where) : where;
     if (a.kind == TypeKind::Union)
       return make_error("{} changed: a union's live member cannot be known, so no transformer can be generated; "
                         "nothing was written", where);
@@ -465,13 +467,12 @@ class Planner {
       }
       if (!compare_.convertible(it->type, f.type)) {
         // The user's transformer for it (by its new name, if renamed) sets what the default cannot.
-        const auto renamed = renamed_.find(where);
-        if (user_transformed_.count(where) || (renamed != renamed_.end() && user_transformed_.count(renamed->second))) {
+        if (user_transformed_.count(where) || user_transformed_.count(new_name)) {
           out.push_back(fmt::format("{}: {} -> {}, which no default transformer converts: left zero for your "
                                     "transformer to set", f.name, old_.spell(it->type), new_.spell(f.type)));
           continue;
         }
-        const std::string tag = transformable_tag(renamed != renamed_.end() ? renamed->second : where);
+        const std::string tag = transformable_tag(new_name);
         return make_error("{} changed: field {} goes from {} to {}, which no default transformer converts; {}"
                           "nothing was written", where, f.name, old_.spell(it->type), new_.spell(f.type),
                           tag.empty() ? std::string()
@@ -514,7 +515,7 @@ class Planner {
         out.push_back(fmt::format("{}: removed, its value is dropped", o.name));
         continue;
       }
-      const auto tag = transformable_tag(renamed_.count(where) ? renamed_.at(where) : where);
+      const auto tag = transformable_tag(new_name);
       out.push_back(fmt::format("{}: removed, its value is dropped; {} ({}) is new in its place: if the release "
                                 "renamed {} to {}, the value is lost (the new one starts at zero){}",
                                 o.name, renamed->name, new_.spell(renamed->type), o.name, renamed->name,
