@@ -116,7 +116,13 @@ static int touch(void) {
 
 // A thread whose frame alone points to a node, until told to let go.
 static int hold_pipe[2];
+static int ready_pipe[2];  // the thread says it holds what it holds: "hold" answers then
 static pthread_t hold_thread;
+
+static void say_ready(void) {
+  char byte = 1;
+  if (write(ready_pipe[1], &byte, 1) != 1) abort();
+}
 
 static void* holder_thread(void* arg) {
   (void)arg;
@@ -128,6 +134,7 @@ static void* holder_thread(void* arg) {
   struct node* d = make_node(774);
   struct node* e = make_node(775);
   struct node* f = make_node(776);
+  say_ready();
   char byte;
   while (read(hold_pipe[0], &byte, 1) < 0) {
   }
@@ -150,6 +157,7 @@ struct grip {
 
 static void* grip_thread(void* arg) {
   struct grip g = {make_node(888), (long)arg};
+  say_ready();
   char c;
   while (read(hold_pipe[0], &c, 1) < 0) {
   }
@@ -175,11 +183,17 @@ __attribute__((noinline)) static void handle(const char* line) {
     printf("built\n");
   } else if (!strncmp(line, "hold", 4)) {
     pthread_t t;
-    if (pipe(hold_pipe) == 0 && pthread_create(&t, NULL, holder_thread, NULL) == 0) hold_thread = t;
+    char ready;
+    if (pipe(hold_pipe) == 0 && pipe(ready_pipe) == 0 && pthread_create(&t, NULL, holder_thread, NULL) == 0 &&
+        read(ready_pipe[0], &ready, 1) == 1)
+      hold_thread = t;
     printf("held\n");
   } else if (!strncmp(line, "grip", 4)) {
     pthread_t t;
-    if (pipe(hold_pipe) == 0 && pthread_create(&t, NULL, grip_thread, (void*)1) == 0) hold_thread = t;
+    char ready;
+    if (pipe(hold_pipe) == 0 && pipe(ready_pipe) == 0 && pthread_create(&t, NULL, grip_thread, (void*)1) == 0 &&
+        read(ready_pipe[0], &ready, 1) == 1)
+      hold_thread = t;
     printf("gripped\n");
   } else if (!strncmp(line, "release", 7)) {
     char c = 1;
