@@ -57,6 +57,12 @@
 //                                       returns ("-": a call through a pointer)
 //   castfrom_unit FILE                  this unit records its casts from call results (graft-cc
 //                                       after 6 December 2026)
+//   heap_types FILE                     this unit was built with heap type tags (graft-cc
+//                                       --graft-heap-types=on): below
+//   tagged  STRUCT ID CALLEE FUNCTION   FUNCTION makes a STRUCT * by a cast from what CALLEE
+//                                       returns ("-": a call through a pointer) and tags the
+//                                       block with ID (heap_type_id) at run time; its "made"
+//                                       record says "a tagged cast to it in FUNCTION"
 //   union   CONTAINER OFFSET FUNCTION TYPE
 //                                       FUNCTION writes the union member at OFFSET of
 //                                       CONTAINER as TYPE (LLVM's spelling): for the record;
@@ -78,6 +84,8 @@
 // repeated, never an address), a library's handle (dlopen's), a function's
 // address or read-only data's (a string literal).
 #pragma once
+#include <cstdint>
+#include <string_view>
 
 namespace graft {
 
@@ -86,4 +94,35 @@ inline constexpr const char* kMemberFactsSection = ".graft.member_facts";
 // for a build compared with an older one, or for measuring what it costs.
 inline constexpr const char* kMemberFactsVariable = "GRAFT_MEMBER_FACTS";
 
+
+// Heap type tags (graft-cc --graft-heap-types=on). Where a unit casts what
+// an allocation call returns to a struct pointer (client *c =
+// zmalloc(sizeof *c)), it writes the struct's ID into a table beside the
+// heap: 2 bytes per 16-byte granule, at kHeapTypesBase's value + (address >> 4) * 2,
+// in a reservation of 16 TiB made at the first tag (MAP_NORESERVE: only the
+// pages written cost memory). Every free() and realloc() of the unit clears
+// the block's entry first. graft reads the table at the commit: a value in
+// an untyped member whose block carries a struct's ID is that struct. The
+// table's address is in this global of the executable (NULL before the
+// first tag, kHeapTypesUnavailable if the reservation failed).
+inline constexpr const char* kHeapTypesBase = "__graft_heap_types";
+inline constexpr uint64_t kHeapTypesUnavailable = 1;
+inline constexpr uint64_t kHeapTypesBytes = uint64_t{1} << 44;   // covers 2^47 bytes of address space
+inline constexpr int kHeapTypesGranuleShift = 4;                 // one entry per 16 bytes (malloc's alignment)
+inline constexpr const char* kHeapTypesVariable = "GRAFT_HEAP_TYPES";  // "on": the plugin tags
+
+// A struct's ID (FNV-1a of graft-cc's name for it, "struct client", folded
+// to 16 bits; never 0, which is "no tag"). Two structs may share one: graft
+// diff trusts an ID only where one tagged struct has it.
+constexpr uint16_t heap_type_id(std::string_view name) {
+  uint32_t hash = 2166136261u;
+  for (const char c : name) {
+    hash ^= static_cast<unsigned char>(c);
+    hash *= 16777619u;
+  }
+  const auto id = static_cast<uint16_t>((hash >> 16) ^ (hash & 0xffff));
+  return id ? id : 1;
+}
+
 }  // namespace graft
+

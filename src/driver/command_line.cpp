@@ -122,6 +122,11 @@ Result<DriverOptions> take_driver_options(std::vector<std::string>& args, const 
       if (value != "on" && value != "off")
         return make_error("invalid --graft-member-facts '{}' (expected on or off)", value);
       options.member_facts = value == "on";
+    } else if (starts_with(arg, "--graft-heap-types=")) {
+      const std::string value = arg.substr(std::string_view("--graft-heap-types=").size());
+      if (value != "on" && value != "off")
+        return make_error("invalid --graft-heap-types '{}' (expected on or off)", value);
+      options.heap_types = value == "on";
     } else if (arg == "--graft-verbose") {
       options.verbose = true;
     } else if (arg == "--graft-help") {

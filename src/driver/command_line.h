@@ -35,6 +35,8 @@ struct DriverOptions {
   bool verbose = false;
   bool help = false;
   bool member_facts = true;  // --graft-member-facts=off: the plugin records nothing (common/member_facts_format.h)
+  // --graft-heap-types=on|off: heap type tags (common/member_facts_format.h); unset: $GRAFT_HEAP_TYPES decides.
+  std::optional<bool> heap_types;
 };
 
 // Removes the --graft-* options from `args`. `env_policy` is $GRAFT_POLICY

@@ -103,6 +103,17 @@ Options (consumed by {name}, never passed to clang):
                               structs, in a section of the object that is not
                               loaded (no cost at run time): graft diff follows,
                               dismisses or asks about those members from it
+  --graft-heap-types=on|off   off by default. On: each allocation the program
+                              casts to a struct (client *c = malloc(sizeof *c))
+                              writes the struct's 2-byte ID into a table beside
+                              the heap, and free() and realloc() clear it, so
+                              that graft apply can tell what a void * holds
+                              where the records cannot (a list of clients
+                              among other structs). Costs a store per such
+                              allocation and a load per free, and up to 1/8
+                              of the heap in memory (bench/heap_types_bench);
+                              only the executable's own code is tagged.
+                              Also GRAFT_HEAP_TYPES=on in the environment
   --graft-verbose             print the clang commands run, to stderr
   --graft-help                this text
 
@@ -509,6 +520,18 @@ int run(int argc, char** argv) {
   // The plugin reads the policy from the environment of its clang.
   setenv("GRAFT_POLICY", ctx.policy.c_str(), 1);
   if (!options->member_facts) setenv(kMemberFactsVariable, "off", 1);
+  if (options->heap_types) setenv(kHeapTypesVariable, *options->heap_types ? "on" : "off", 1);
+  if (const char* tags = std::getenv(kHeapTypesVariable); tags && std::strcmp(tags, "on") == 0) {
+    if (gcc) {
+      print_error(ctx.name, "heap type tags (--graft-heap-types=on, GRAFT_HEAP_TYPES=on) are made by graft-cc's "
+                            "clang plugin only; build with graft-cc, or turn them off");
+      return 2;
+    }
+    if (!options->member_facts) {
+      print_error(ctx.name, "heap type tags need graft-cc's records: drop --graft-member-facts=off, or turn the tags off");
+      return 2;
+    }
+  }
 
   // graft diff reads the binary's DWARF: a stripping link would leave it none.
   const std::vector<std::string> stripping = take_strip_options(args);

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "common/member_facts_format.h"
+#include "plugin/heap_types.h"
 #include "llvm/IR/Constants.h"
 #include "llvm/IR/DataLayout.h"
 #include "llvm/IR/DebugInfoMetadata.h"
@@ -84,7 +85,9 @@ struct MemberRef {
 
 class Recorder {
  public:
-  explicit Recorder(llvm::Module& module) : module_(module), layout_(module.getDataLayout()) {}
+  // `tag_sites`: where heap type tags go (graft-cc --graft-heap-types=on), or nullptr.
+  Recorder(llvm::Module& module, std::vector<HeapTagSite>* tag_sites)
+      : module_(module), layout_(module.getDataLayout()), tag_sites_(tag_sites) {}
 
   std::set<std::string> run() {
     if (auto* units = module_.getNamedMetadata("llvm.dbg.cu"))
@@ -96,6 +99,7 @@ class Recorder {
           lines_.insert("unit\t" + file);
           lines_.insert("instances\t" + file + "\tkept\tinterior");
           lines_.insert("castfrom_unit\t" + file);
+          if (tag_sites_) lines_.insert("heap_types\t" + file);
         }
     for (llvm::GlobalVariable& global : module_.globals()) {
       record_untyped_global(global);
@@ -568,16 +572,24 @@ class Recorder {
         const std::string name = aggregate_name(to);
         llvm::StringRef tag = llvm::StringRef(name).drop_until([](char c) { return c == ' '; }).drop_front();
         if (!(global && global_of_type(*global, tag))) {
-          note_made(to, (opcode == llvm::Instruction::IntToPtr ? "an integer made a pointer to it in " : "a cast to it in ") + where);
+          auto* call = llvm::dyn_cast<llvm::CallBase>(cast.getOperand(0)->stripPointerCasts());
+          const llvm::Function* callee = call ? call->getCalledFunction() : nullptr;
+          const std::string callee_name = callee ? callee->getName().str() : std::string("-");
+          // A cast of a call's result, in code: the block gets the struct's heap type tag.
+          const bool tagged = tag_sites_ && call && opcode == llvm::Instruction::BitCast &&
+                              llvm::isa<llvm::Instruction>(&cast) && !name.empty();
+          if (tagged) {
+            tag_sites_->push_back({llvm::cast<llvm::Instruction>(&cast), call, name});
+            lines_.insert("tagged\t" + name + "\t" + std::to_string(heap_type_id(name)) + "\t" + callee_name + "\t" +
+                          where);
+          }
+          note_made(to, (opcode == llvm::Instruction::IntToPtr ? "an integer made a pointer to it in "
+                         : tagged                              ? "a tagged cast to it in "
+                                                               : "a cast to it in ") +
+                            where);
           // What call's result it is made from: fresh memory (malloc's), or
           // memory another owner keeps (Lua's lua_newuserdata).
-          if (auto* call = llvm::dyn_cast<llvm::CallBase>(cast.getOperand(0)->stripPointerCasts())) {
-            const llvm::Function* callee = call->getCalledFunction();
-            const std::string name = aggregate_name(to);
-            if (!name.empty())
-              lines_.insert("castfrom\t" + name + "\t" + (callee ? callee->getName().str() : std::string("-")) + "\t" +
-                            where);
-          }
+          if (call && !name.empty()) lines_.insert("castfrom\t" + name + "\t" + callee_name + "\t" + where);
           // The address it is made from may have been kept as that other type already.
           if (llvm::isa<llvm::Instruction>(&cast) && kept_before_cast(cast.getOperand(0)))
             note_kept(to, "kept as another type before a cast to it in " + where);
@@ -864,6 +876,7 @@ class Recorder {
 
   llvm::Module& module_;
   const llvm::DataLayout& layout_;
+  std::vector<HeapTagSite>* tag_sites_;
   std::set<std::string> lines_;
 };
 
@@ -898,8 +911,12 @@ llvm::PreservedAnalyses MemberFactsPass::run(llvm::Module& module, llvm::ModuleA
   // The pipeline-start callback may run more than once on a module (ThinLTO's pre-link pipeline).
   if (module.getModuleFlag(kDoneFlag) != nullptr) return llvm::PreservedAnalyses::all();
   module.addModuleFlag(llvm::Module::Warning, kDoneFlag, 1);
-  const auto lines = Recorder(module).run();
+  std::vector<HeapTagSite> tag_sites;
+  const bool tags = heap_types_enabled();
+  const auto lines = Recorder(module, tags ? &tag_sites : nullptr).run();
   if (!lines.empty()) module.appendModuleInlineAsm(section_asm(lines));
+  // After the records: they describe the program's own code, not the tags'.
+  if (tags) instrument_heap_types(module, tag_sites);
   return llvm::PreservedAnalyses::none();
 }
 
