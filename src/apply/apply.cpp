@@ -29,6 +29,7 @@
 #include "apply/user_transform.h"
 #include "checkpoint/checkpoint.h"
 #include "common/clock.h"
+#include "common/member_facts_format.h"
 #include "elf/dwarf.h"
 #include "elf/elf_file.h"
 #include "migrate/frame_holders.h"
@@ -124,7 +125,9 @@ struct StaticData {
   std::function<std::string(uint64_t)> name;
   bool kernel_words_typed = false;           // MigrationInput's
   std::optional<DescriptorScan> descriptors;  // MigrationInput's: scanned before the pause
+  uint64_t heap_types_variable = 0;           // MigrationInput's
   void add_to(MigrationInput& input) const {
+    input.heap_types_variable = heap_types_variable;
     input.static_data = ranges;
     input.name_static = name;
     input.kernel_words_typed = kernel_words_typed;
@@ -159,6 +162,19 @@ Result<StaticData> read_static_data(const std::optional<DataPlan>& plan, pid_t p
       out.descriptors = std::move(*scanned);
       find_shared_epolls(pid, *out.descriptors);
     }
+  // Where the heap's type table is (graft-cc --graft-heap-types=on), for an untyped member they tell.
+  if (plan && std::any_of(plan->untyped_members.begin(), plan->untyped_members.end(),
+                          [](const UntypedMember& u) { return u.by_heap_type; })) {
+    GRAFT_ASSIGN(const auto binary, module.open(pid));
+    for (const auto& symbol : binary->symbols())
+      if (symbol.type == STT_OBJECT && symbol.shndx != SHN_UNDEF && symbol.name == kHeapTypesBase)
+        out.heap_types_variable = symbol.value + bias;
+    if (!out.heap_types_variable)
+      return make_error("the patch tells what untyped members hold by the heap's type tags, but the running binary "
+                        "has no {} (it was not built with graft-cc --graft-heap-types=on, or its symbols are "
+                        "stripped): make the patch from the build the process runs; nothing was changed",
+                        kHeapTypesBase);
+  }
   if (!plan || std::none_of(plan->roots.begin(), plan->roots.end(), [](const DataRoot& r) { return r.new_type >= 0; }))
     return out;
   GRAFT_ASSIGN(const auto binary, module.open(pid));

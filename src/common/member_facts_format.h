@@ -60,9 +60,17 @@
 //   heap_types FILE                     this unit was built with heap type tags (graft-cc
 //                                       --graft-heap-types=on): below
 //   tagged  STRUCT ID CALLEE FUNCTION   FUNCTION makes a STRUCT * by a cast from what CALLEE
-//                                       returns ("-": a call through a pointer) and tags the
-//                                       block with ID (heap_type_id) at run time; its "made"
-//                                       record says "a tagged cast to it in FUNCTION"
+//                                       returns and tags the block with ID (heap_type_id) at
+//                                       run time: always where CALLEE is glibc's allocator or a
+//                                       "fresh" function of the same unit, else only if CALLEE's
+//                                       unit says it is "fresh"; its "made" record says "a
+//                                       tagged cast to it in FUNCTION"
+//   fresh   FUNCTION                    (with heap_types) FUNCTION returns only fresh memory of
+//                                       glibc's malloc family (zmalloc)
+//   castof  STRUCT FUNCTION ORIGIN...   (with heap_types) FUNCTION makes a STRUCT * by a cast it
+//                                       does not tag, from a value of ORIGIN: a pointer to an
+//                                       instance made elsewhere (a void * member's value), or
+//                                       memory that would hold one with no tag
 //   union   CONTAINER OFFSET FUNCTION TYPE
 //                                       FUNCTION writes the union member at OFFSET of
 //                                       CONTAINER as TYPE (LLVM's spelling): for the record;
@@ -110,6 +118,14 @@ inline constexpr uint64_t kHeapTypesUnavailable = 1;
 inline constexpr uint64_t kHeapTypesBytes = uint64_t{1} << 44;   // covers 2^47 bytes of address space
 inline constexpr int kHeapTypesGranuleShift = 4;                 // one entry per 16 bytes (malloc's alignment)
 inline constexpr const char* kHeapTypesVariable = "GRAFT_HEAP_TYPES";  // "on": the plugin tags
+// The allocators whose blocks are tagged where a cast of their result makes
+// a struct (their free() and realloc() are the ones wrapped), and the flag a
+// unit defines for each function of its own that returns only their memory
+// (zmalloc): a cast of that function's result in another unit is tagged
+// only if the flag is linked in ("fresh" records say which).
+inline constexpr const char* kHeapTypesAllocators[] = {"malloc", "calloc", "realloc", "aligned_alloc", "memalign",
+                                                       "valloc", "pvalloc"};
+inline constexpr const char* kHeapTypesFreshFlag = "__graft_fresh.";
 
 // A struct's ID (FNV-1a of graft-cc's name for it, "struct client", folded
 // to 16 bits; never 0, which is "no tag"). Two structs may share one: graft

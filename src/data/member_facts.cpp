@@ -52,6 +52,17 @@ MemberFacts MemberFacts::parse(std::string_view text) {
       facts.made_[fields[1]].insert(fields[2]);
     } else if (kind == "castfrom_unit" && fields.size() == 2) {
       facts.cast_units_.insert(fields[1]);
+    } else if (kind == "heap_types" && fields.size() == 2) {
+      facts.heap_units_.insert(fields[1]);
+    } else if (kind == "tagged" && fields.size() == 5) {
+      if (auto id = number(fields[2]); id && *id > 0 && *id <= 0xffff) {
+        facts.tagged_[fields[1]].insert({static_cast<uint16_t>(*id), fields[3]});
+        facts.tag_names_[static_cast<uint16_t>(*id)].insert(fields[1]);
+      }
+    } else if (kind == "fresh" && fields.size() == 2) {
+      facts.fresh_.insert(fields[1]);
+    } else if (kind == "castof" && fields.size() >= 5) {
+      facts.cast_of_[{fields[1], fields[2]}].emplace_back(fields.begin() + 3, fields.end());
     } else if (kind == "castfrom" && fields.size() == 4) {
       facts.cast_from_[fields[1]].insert(fields[2]);
     } else if (kind == "kept" && fields.size() == 3) {
@@ -167,6 +178,38 @@ const std::set<std::string>& MemberFacts::made(const std::string& aggregate) con
 const std::set<std::string>& MemberFacts::kept(const std::string& aggregate) const { return reasons(kept_, aggregate); }
 const std::set<std::string>& MemberFacts::cast_from(const std::string& aggregate) const {
   return reasons(cast_from_, aggregate);
+}
+
+const std::set<std::pair<uint16_t, std::string>>& MemberFacts::tagged(const std::string& aggregate) const {
+  static const std::set<std::pair<uint16_t, std::string>> kNone;
+  auto it = tagged_.find(aggregate);
+  return it == tagged_.end() ? kNone : it->second;
+}
+const std::vector<std::vector<std::string>>* MemberFacts::cast_of(const std::string& aggregate,
+                                                                   const std::string& function) const {
+  auto it = cast_of_.find({aggregate, function});
+  return it == cast_of_.end() ? nullptr : &it->second;
+}
+const std::vector<std::vector<std::string>>* MemberFacts::returns(const std::string& function) const {
+  static const std::vector<std::vector<std::string>> kNothing;
+  if (!returners_.count(function)) return nullptr;
+  auto it = returns_.find(function);
+  return it == returns_.end() ? &kNothing : &it->second;
+}
+const std::vector<std::vector<std::string>>& MemberFacts::args(const std::string& callee, size_t k) const {
+  static const std::vector<std::vector<std::string>> kNone;
+  auto it = args_.find({callee, std::to_string(k)});
+  return it == args_.end() ? kNone : it->second;
+}
+bool MemberFacts::tags_fire(const std::string& callee) const {
+  for (const char* f : kHeapTypesAllocators)
+    if (callee == f) return true;
+  return fresh_.count(callee) != 0;
+}
+const std::set<std::string>& MemberFacts::tag_names(uint16_t id) const {
+  static const std::set<std::string> kNone;
+  auto it = tag_names_.find(id);
+  return it == tag_names_.end() ? kNone : it->second;
 }
 
 MemberHolds MemberFacts::results_of(const std::string& callee, const ForeignCaller& foreign_caller) const {

@@ -101,6 +101,26 @@ class MemberFacts {
   const std::set<std::string>& cast_from(const std::string& aggregate) const;
   // Whether `unit` recorded them ("castfrom_unit": graft-cc after 6 December 2026).
   bool casts_recorded(const std::string& unit) const { return cast_units_.count(unit) != 0; }
+  // Heap type tags (graft-cc --graft-heap-types=on): whether `unit` was
+  // built with them; the tags an `aggregate`'s allocations get, each with
+  // the function whose result is tagged ("-": a call through a pointer);
+  // and the structs an ID is given to (two names may share one).
+  bool heap_typed(const std::string& unit) const { return heap_units_.count(unit) != 0; }
+  bool any_heap_typed() const { return !heap_units_.empty(); }
+  const std::set<std::pair<uint16_t, std::string>>& tagged(const std::string& aggregate) const;
+  const std::set<std::string>& tag_names(uint16_t id) const;
+  // Whether a tagged cast of `callee`'s result tags at run time: glibc's
+  // allocator, or a function its unit found returns only its memory ("fresh").
+  bool tags_fire(const std::string& callee) const;
+  // The origins of the values `function` casts to an `aggregate` pointer
+  // without a tag ("castof" records), each ORIGIN's fields; nullptr if the
+  // records have none (a unit without tags, or no such cast).
+  const std::vector<std::vector<std::string>>* cast_of(const std::string& aggregate, const std::string& function) const;
+  // What `function` returns ("return" records), each ORIGIN's fields; nullptr
+  // for a function no recorded unit defines as returning an untyped word.
+  const std::vector<std::vector<std::string>>* returns(const std::string& function) const;
+  // What the calls pass as `callee`'s parameter `k` ("arg" records), each ORIGIN's fields.
+  const std::vector<std::vector<std::string>>& args(const std::string& callee, size_t k) const;
   // What a call of `callee` returns, as its return records say (unknown
   // for a function no recorded unit defines).
   MemberHolds results_of(const std::string& callee, const ForeignCaller& foreign_caller) const;
@@ -125,6 +145,11 @@ class MemberFacts {
   std::map<std::string, std::set<std::string>> kept_;
   std::map<std::string, std::set<std::string>> cast_from_;
   std::set<std::string> cast_units_;
+  std::set<std::string> heap_units_;
+  std::set<std::string> fresh_;
+  std::map<std::pair<std::string, std::string>, std::vector<std::vector<std::string>>> cast_of_;  // (struct, function)
+  std::map<std::string, std::set<std::pair<uint16_t, std::string>>> tagged_;
+  std::map<uint16_t, std::set<std::string>> tag_names_;
   std::map<Key, std::vector<Store>> stores_;
   std::map<std::pair<std::string, std::string>, std::vector<std::vector<std::string>>> args_;  // (callee, K) -> origins
   std::set<std::string> called_;  // functions called through a pointer

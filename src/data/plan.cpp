@@ -1,6 +1,7 @@
 // Diff time: which types and globals change layout, how each field maps,
 // and which globals are the roots of the live data to transform.
 #include <algorithm>
+#include <charconv>
 #include <filesystem>
 #include <map>
 #include <optional>
@@ -226,6 +227,10 @@ constexpr const char* kQuestionsHint = "graft diff --questions FILE writes them 
 constexpr const char* kQuestionsFile =
     "graft diff --questions FILE writes each with what the records say of it and the two lines that settle it";
 constexpr size_t kQuestionsInFull = 4;
+// What settles them with no declaration, for a later release: the running build must have been made with tags.
+constexpr const char* kHeapTypesHint =
+    " (untyped members need none where the running build was made with graft-cc --graft-heap-types=on: the heap's "
+    "tags tell what they hold at the commit);";
 
 class Planner {
  public:
@@ -282,6 +287,8 @@ class Planner {
       old_refs.push_back(&plan.kernel_data_pointee);
       plan.notes.push_back(plan.kernel_data_source);
     }
+    plan.heap_types = told_heap_types();
+    for (auto& h : plan.heap_types) old_refs.push_back(&h.type);
     plan.untyped_members = untyped_;
     for (auto& u : plan.untyped_members) {
       old_refs.push_back(&u.container);
@@ -873,10 +880,27 @@ class Planner {
     // Several structs lead somewhere only if they lead to a change that can hide.
     const auto leads = leading_to_hiding();
     std::vector<std::pair<std::string, std::string>> asked;  // name, and the question in full
+    std::optional<std::vector<bool>> reaching;  // told_by_tags', once
     for (const auto& u : unsettled) {
       if (u.holds.unknown.empty() &&
           std::none_of(u.types.begin(), u.types.end(), [&](int k) { return leads[static_cast<size_t>(k)]; }))
         continue;  // several structs, none of which leads to a change
+      std::optional<std::string> untold;  // why the heap's type tags cannot tell what it holds
+      if (facts_->any_heap_typed()) {
+        if (!reaching) reaching = reaching_through_untyped(unsettled);
+        const std::string subject = fmt::format("{}.{}", old_.spell(u.container), u.field);
+        untold = not_told_by_tags(u.types, !u.holds.unknown.empty(), *reaching);
+        if (!untold) {
+          UntypedMember member{u.container, u.offset, subject, {u.types.begin(), u.types.end()}, {}, {}};
+          member.by_heap_type = true;
+          notes_.push_back(fmt::format("{} is told at the commit by the heap's type tags: a value in a block tagged as "
+                                       "a struct that leads to a change is followed as it; every such struct is tagged "
+                                       "wherever the heap holds one, so an untagged value is none of them",
+                                       subject));
+          untyped_.push_back(std::move(member));
+          continue;
+        }
+      }
       if (u.holds.unknown.empty()) {
         // Several structs, known: each value is checked at the commit to be
         // an object the typed traversal reached as one of them (beanstalkd's
@@ -906,7 +930,8 @@ class Planner {
         ask(subject, u.holds, u.types, {});
         continue;
       }
-      const std::string what = what_it_holds(u.types, u.holds);
+      std::string what = what_it_holds(u.types, u.holds);
+      if (untold) what += "; the heap's type tags cannot tell: " + *untold;
       const std::string name = directive_name(old_.at(u.container).name);
       asked.push_back({subject, fmt::format("{} ({}): GRAFT_POINTS_TO({}, {}, STRUCT); or, if it never holds a changed "
                                             "struct, GRAFT_OPAQUE({}, {});",
@@ -917,6 +942,56 @@ class Planner {
     asked_members_ = std::move(asked);
     return ok();
   }
+  // For every old type: whether it leads to a changed struct that can hide,
+  // counting every untyped member as leading (what it holds may): a value
+  // an untyped member holds must be told by its tag if it is one of these.
+  template <typename Members>
+  std::vector<bool> reaching_through_untyped(const Members& unsettled) {
+    std::vector<bool> targets(old_.types.size());
+    for (const auto& [i, why] : hideable_changes()) targets[static_cast<size_t>(i)] = true;
+    for (const auto& u : unsettled) targets[static_cast<size_t>(u.container)] = true;
+    for (const auto& u : untyped_) targets[static_cast<size_t>(u.container)] = true;
+    return compare_.reaches(std::move(targets), declared_edges());
+  }
+  // Why the heap's type tags cannot tell what a member holds, or nullopt:
+  // some struct it may hold (`types`; any struct, with values the records
+  // cannot follow) leads to a change and is not tagged wherever the heap
+  // holds one (untagged_why).
+  std::optional<std::string> not_told_by_tags(const std::set<int>& types, bool anything, const std::vector<bool>& reaching) {
+    const auto& why = untagged_why();
+    auto untold = [&](int k) {
+      return reaching[static_cast<size_t>(k)] && !why[static_cast<size_t>(k)].empty() && !lives_only_in_globals(k);
+    };
+    for (int k : types)
+      if (untold(k)) return fmt::format("{} ({})", old_.spell(k), why[static_cast<size_t>(k)]);
+    if (anything)
+      for (int k = 0; k < static_cast<int>(old_.types.size()); ++k) {
+        const Type& t = old_.at(k);
+        if ((t.kind == TypeKind::Struct || t.kind == TypeKind::Union) && !t.incomplete && untold(k))
+          return fmt::format("it may hold anything the records cannot follow, and {} leads to a change ({})",
+                             old_.spell(k), why[static_cast<size_t>(k)]);
+      }
+    return std::nullopt;
+  }
+  // The tagged structs a by_heap_type member's value may be followed as.
+  // Once the untyped members are settled (find_untyped_members).
+  const std::vector<HeapType>& told_heap_types() {
+    if (told_) return *told_;
+    std::vector<HeapType>& out = told_.emplace();
+    if (std::none_of(untyped_.begin(), untyped_.end(), [](const UntypedMember& u) { return u.by_heap_type; })) return out;
+    const auto& why = untagged_why();
+    std::set<uint16_t> seen;
+    for (int i = 0; i < static_cast<int>(old_.types.size()); ++i) {
+      const Type& t = old_.at(i);
+      if ((t.kind != TypeKind::Struct && t.kind != TypeKind::Union) || t.name.empty() || t.incomplete ||
+          !why[static_cast<size_t>(i)].empty())
+        continue;
+      for (const auto& [id, callee] : facts_->tagged(records_name(i)))
+        if (seen.insert(id).second) out.push_back({id, i});
+    }
+    return out;
+  }
+
   // A function a unit not built with graft-cc names in its DWARF (its own,
   // or one its call sites call): such code may call it with anything.
   bool foreign_caller_of(const std::string& function) const {
@@ -988,9 +1063,10 @@ class Planner {
     };
     const std::string members = count(asked_members_.size(), "member"), globals = count(asked_globals_.size(), "global");
     return make_error("graft-cc's records do not tell what {}{}{} hold{}, and a changed struct may be there ({}): "
-                      "declare each in the --transform file ({}):{} nothing was written",
+                      "declare each in the --transform file ({}):{}{} nothing was written",
                       members, members.empty() || globals.empty() ? "" : " and ", globals, total == 1 ? "s" : "", hiding,
-                      total <= kQuestionsInFull ? kQuestionsHint : kQuestionsFile, all);
+                      total <= kQuestionsInFull ? kQuestionsHint : kQuestionsFile, all,
+                      facts_ && !facts_->any_heap_typed() && !asked_members_.empty() ? kHeapTypesHint : "");
   }
   // Every index of the struct or union graft-cc's records name ("struct
   // list", "union u", or "struct THREAD" for a typedef's anonymous struct).
@@ -1264,9 +1340,10 @@ class Planner {
     if (leading.size() > 3) named += fmt::format(" and {} more that lead to one", leading.size() - 3);
     return fmt::format("holds {} among {} structs graft-cc's records show stored there, and values they cannot follow "
                        "({}{}): GRAFT_POINTS_TO would name one struct of several, GRAFT_OPAQUE would hide a changed "
-                       "one, and nothing at run time tells which struct a value is",
+                       "one, and nothing at run time tells which struct a value is{}",
                        named, types.size(), *holds.unknown.begin(),
-                       holds.unknown.size() > 1 ? fmt::format(" and {} more", holds.unknown.size() - 1) : "");
+                       holds.unknown.size() > 1 ? fmt::format(" and {} more", holds.unknown.size() - 1) : "",
+                       facts_->any_heap_typed() ? "" : " (a build made with graft-cc --graft-heap-types=on tells)");
   }
 
   // A declaration graft-cc's records contradict would apply and break the
@@ -1461,6 +1538,9 @@ class Planner {
         if (u.container == i) {
           for (const auto& c : u.per_container) stack.push_back(c.pointee);
           if (u.in_heap >= 0) stack.push_back(u.in_heap);
+          // Told by the heap's tags: any tagged struct.
+          if (u.by_heap_type)
+            for (const auto& h : told_heap_types()) stack.push_back(h.type);
         }
     }
     std::vector<std::string> untyped, lost;
@@ -1524,20 +1604,25 @@ class Planner {
   int only_outside_globals(const std::set<int>& types) {
     int found = -1;
     for (int k : types) {
-      const Type& t = old_.at(k);
-      bool global_only = t.kind == TypeKind::Struct && !t.name.empty() && facts_->made(records_name(k)).empty() &&
-                         old_.defined_in.count(k) && !unit_lacking(k, &MemberFacts::instances_recorded);
-      for (size_t i = 0; global_only && i < old_.types.size(); ++i) {
-        const Type& holder = old_.types[i];
-        if (holder.kind == TypeKind::Array && holder.target >= 0 && old_.at(holder.target).name == t.name) global_only = false;
-        for (const auto& m : holder.members)
-          if (m.type >= 0 && old_.at(m.type).kind == TypeKind::Struct && old_.at(m.type).name == t.name) global_only = false;
-      }
-      if (global_only) continue;
+      if (lives_only_in_globals(k)) continue;
       if (found >= 0) return -1;
       found = k;
     }
     return found;
+  }
+  // A struct never made by a cast or as a local (graft-cc's "made" records)
+  // that no struct or array holds by value: each instance is a global of its type.
+  bool lives_only_in_globals(int k) const {
+    const Type& t = old_.at(k);
+    bool global_only = t.kind == TypeKind::Struct && !t.name.empty() && facts_ && facts_->made(records_name(k)).empty() &&
+                       old_.defined_in.count(k) && !unit_lacking(k, &MemberFacts::instances_recorded);
+    for (size_t i = 0; global_only && i < old_.types.size(); ++i) {
+      const Type& holder = old_.types[i];
+      if (holder.kind == TypeKind::Array && holder.target >= 0 && old_.at(holder.target).name == t.name) global_only = false;
+      for (const auto& m : holder.members)
+        if (m.type >= 0 && old_.at(m.type).kind == TypeKind::Struct && old_.at(m.type).name == t.name) global_only = false;
+    }
+    return global_only;
   }
 
   // Why the frames that hold a changed struct do not account for all its
@@ -1557,6 +1642,16 @@ class Planner {
     if (std::any_of(made.begin(), made.end(), [](const std::string& why) { return why.starts_with("a cast to it"); }))
       if (const std::string* unit = unit_lacking(i, &MemberFacts::casts_recorded))
         return fmt::format("made by a cast in {}, whose origin an older graft-cc did not record", file_name(*unit));
+    for (const auto& callee : facts_->cast_from(key)) {
+      if (callee == "-") return std::string("made from what a call through a pointer returns");
+      if (auto why = not_fresh(callee))
+        return fmt::format("made from what {} returns, which is not fresh memory: {}", callee, *why);
+    }
+    return std::nullopt;
+  }
+  // Why what `callee` returns is not fresh memory (malloc's, or a wrapper's
+  // that returns only malloc's), or nullopt.
+  std::optional<std::string> not_fresh(const std::string& callee) const {
     auto allocator = [](std::string name) {
       static const std::set<std::string> kFresh = {"malloc", "calloc", "realloc", "reallocarray", "aligned_alloc",
                                                    "memalign", "valloc", "pvalloc", "mmap", "mallocx", "rallocx"};
@@ -1564,21 +1659,138 @@ class Planner {
         if (name.starts_with(prefix)) name = name.substr(std::string_view(prefix).size());
       return kFresh.count(name) > 0 || name.starts_with("_Znw") || name.starts_with("_Zna");
     };
-    for (const auto& callee : facts_->cast_from(key)) {
-      if (callee == "-") return std::string("made from what a call through a pointer returns");
-      if (allocator(callee)) continue;
-      const MemberHolds results = facts_->results_of(callee, foreign_callers());
-      const bool fresh = results.types.empty() && !results.unknown.empty() &&
-                         std::all_of(results.unknown.begin(), results.unknown.end(), [&](const std::string& why) {
-                           if (!why.starts_with("returned by ")) return false;
-                           const std::string rest = why.substr(12);
-                           return allocator(rest.substr(0, rest.find(' ')));
-                         });
-      if (!fresh)
-        return fmt::format("made from what {} returns, which is not fresh memory: {}", callee,
-                           results.unknown.empty() ? std::string("a struct's address") : *results.unknown.begin());
+    if (allocator(callee)) return std::nullopt;
+    const MemberHolds results = facts_->results_of(callee, foreign_callers());
+    const bool fresh = results.types.empty() && !results.unknown.empty() &&
+                       std::all_of(results.unknown.begin(), results.unknown.end(), [&](const std::string& why) {
+                         if (!why.starts_with("returned by ")) return false;
+                         const std::string rest = why.substr(12);
+                         return allocator(rest.substr(0, rest.find(' ')));
+                       });
+    if (fresh) return std::nullopt;
+    return results.unknown.empty() ? std::string("a struct's address") : *results.unknown.begin();
+  }
+
+  // Why a cast to `aggregate` from a value of `origin` (a "castof" record's
+  // ORIGIN fields) may make an instance in memory no tag marks, or nullopt
+  // where it only re-types a pointer to one made elsewhere: the value of an
+  // untyped member, a callback's argument, a parameter every call gives such
+  // a value or an `aggregate` *. Made from fresh memory first kept untyped (a
+  // malloc result in a local), the middle of a buffer, another struct, or
+  // what a call through a pointer returns: untagged.
+  std::optional<std::string> makes_untagged(const std::string& aggregate, const std::vector<std::string>& origin,
+                                            int depth = 0) const {
+    const std::string& kind = origin.front();
+    if (depth > 8) return std::string("values passed on too many times to follow");
+    if (kind == "member") return std::nullopt;
+    if (kind == "type" && origin.size() == 2 && origin[1] == aggregate) return std::nullopt;
+    if (kind == "unknown" && origin.size() == 2 && origin[1].starts_with("a parameter of ") &&
+        origin[1].ends_with("which is called through a pointer"))
+      return std::nullopt;  // a callback's argument: what the program registered with it
+    if (kind == "param" && origin.size() == 3) {
+      size_t k = 0;
+      if (std::from_chars(origin[2].data(), origin[2].data() + origin[2].size(), k).ec != std::errc()) return "?";
+      for (const auto& arg : facts_->args(origin[1], k))
+        if (auto why = makes_untagged(aggregate, arg, depth + 1)) return why;
+      return std::nullopt;
     }
-    return std::nullopt;
+    if (kind == "result" && origin.size() >= 2) {
+      const auto* returned = facts_->returns(origin[1]);
+      if (!returned) return fmt::format("made from what {} returns", origin[1]);
+      for (const auto& r : *returned)
+        if (auto why = makes_untagged(aggregate, r, depth + 1)) return why;
+      return std::nullopt;
+    }
+    return fmt::format("made from {}", fmt::join(std::vector<std::string>(origin.begin() + 1, origin.end()), " "));
+  }
+
+  // Heap type tags (graft-cc --graft-heap-types=on): for every old type, why
+  // not every instance of it the heap may hold carries its tag, or "" when
+  // every one does (then a value tagged with its ID is one, and an untagged
+  // value is none). Each instance must be made by a tagged cast of fresh
+  // memory from glibc's malloc family (whose free and realloc clear the tag),
+  // or as a local (which the commit tells by its stack), under an ID no other
+  // tagged struct has; one held by value inside another struct is told by
+  // the tag of the one around it, so that one must be told too.
+  const std::vector<std::string>& untagged_why() {
+    if (untagged_) return *untagged_;
+    std::vector<std::string>& why = untagged_.emplace(old_.types.size());
+    std::string everywhere;
+    if (!facts_ || !facts_->any_heap_typed())
+      everywhere = "the old build has no heap type tags (graft-cc --graft-heap-types=on)";
+    else
+      for (const auto& [unit, functions] : old_.unit_functions)
+        if (!facts_->heap_typed(unit)) {
+          everywhere = file_name(unit) + " was built without heap type tags";
+          break;
+        }
+    for (int i = 0; i < static_cast<int>(old_.types.size()); ++i) {
+      const Type& t = old_.at(i);
+      if (t.kind != TypeKind::Struct && t.kind != TypeKind::Union) continue;
+      std::string& reason = why[static_cast<size_t>(i)];
+      if (!everywhere.empty()) {
+        reason = everywhere;
+        continue;
+      }
+      if (t.name.empty()) {
+        reason = "graft-cc's records cannot name it";
+        continue;
+      }
+      const std::string key = records_name(i);
+      for (const auto& made : facts_->made(key)) {
+        if (made.starts_with("a tagged cast to it in ") || made.starts_with("a local in ") ||
+            made.starts_with("its pointers written through another type"))
+          continue;
+        constexpr std::string_view kCast = "a cast to it in ";
+        if (made.starts_with(kCast))
+          if (const auto* casts = facts_->cast_of(key, made.substr(kCast.size()))) {
+            for (const auto& origin : *casts)
+              if (auto untagged = makes_untagged(key, origin)) {
+                reason = fmt::format("{}, {}", made, *untagged);
+                break;
+              }
+            if (reason.empty()) continue;  // only pointers to instances made elsewhere, re-typed
+            break;
+          }
+        reason = "made untagged: " + made;
+        break;
+      }
+      if (!reason.empty()) continue;
+      for (const auto& [id, callee] : facts_->tagged(key)) {
+        if (!facts_->tags_fire(callee)) {
+          // Not fresh memory after all (list_pop's value): untagged, a re-typed pointer if it is one.
+          if (auto untagged = makes_untagged(key, {"result", callee}))
+            reason = fmt::format("a cast to it of what {} returns, {}", callee, *untagged);
+        } else if (const auto& names = facts_->tag_names(id); names.size() > 1) {
+          reason = fmt::format("its tag ID {} is also {}'s", id, *std::find_if(names.begin(), names.end(),
+                                                                               [&](const auto& n) { return n != key; }));
+        }
+        if (!reason.empty()) break;
+      }
+    }
+    // Held by value inside a struct whose instances are not all tagged: not told either.
+    auto element = [&](int type) {
+      while (type >= 0 && old_.at(type).kind == TypeKind::Array) type = old_.at(type).target;
+      return type;
+    };
+    for (bool grew = true; grew;) {
+      grew = false;
+      for (int i = 0; i < static_cast<int>(old_.types.size()); ++i) {
+        const Type& holder = old_.at(i);
+        if (holder.kind != TypeKind::Struct && holder.kind != TypeKind::Union) continue;
+        if (why[static_cast<size_t>(i)].empty() || lives_only_in_globals(i)) continue;
+        for (const auto& m : holder.members) {
+          const int inner = element(m.type);
+          if (inner < 0 || !why[static_cast<size_t>(inner)].empty()) continue;
+          const Type& it = old_.at(inner);
+          if (it.kind != TypeKind::Struct && it.kind != TypeKind::Union) continue;
+          why[static_cast<size_t>(inner)] =
+              fmt::format("held inside {}, which is not told by its tag ({})", old_.spell(i), why[static_cast<size_t>(i)]);
+          grew = true;
+        }
+      }
+    }
+    return why;
   }
 
   // The void * members of the named structs any writable global reaches
@@ -1628,6 +1840,8 @@ class Planner {
   const MemberFacts* facts_;
   DeclarationQuestions* questions_ = nullptr;  // filled when graft diff asks (--questions)
   std::optional<std::map<int, std::string>> hideable_;  // hideable_changes(), once
+  std::optional<std::vector<std::string>> untagged_;     // untagged_why(), once
+  std::optional<std::vector<HeapType>> told_;            // told_heap_types(), once
   std::optional<std::pair<int, std::string>> kernel_data_;  // kernel_data(), once
   std::map<std::string, std::vector<int>> aggregates_;  // indices_of: the complete structs and unions by name
   // What the records cannot settle: its name, and it with the lines that do.

@@ -124,6 +124,21 @@ struct UntypedMember {
   // no other struct): a value in the heap is followed as it (beanstalkd's
   // Socket.x, its own Conn or the Server). -1: none, or several.
   int in_heap = -1;
+  // Told by the heap's type tags (graft-cc --graft-heap-types=on): a value
+  // in a block tagged as one of DataPlan::heap_types is followed as that
+  // struct; an untagged one is none of the structs that lead to a change
+  // (each of those is tagged wherever the heap holds one), unless it points
+  // into a thread's stack, which refuses. Takes the place of the rest.
+  bool by_heap_type = false;
+};
+
+// A struct whose every heap instance carries a tag (graft-cc's records of
+// the old build: each is made by a tagged cast of fresh memory from malloc's
+// family, and no struct it can be held inside is made otherwise), with the
+// ID its blocks are tagged with (no other tagged struct has it).
+struct HeapType {
+  uint16_t id = 0;
+  int type = -1;  // in old_types
 };
 
 // A global that is itself an untyped word (void *keep) and holds NULL or
@@ -181,6 +196,8 @@ struct DataPlan {
   // reach that could hold a changed struct.
   std::vector<UntypedMember> untyped_members;
   std::vector<UntypedGlobal> untyped_globals;
+  // The tagged structs a value of a by_heap_type member may be followed as.
+  std::vector<HeapType> heap_types;
   // What epoll's data words hold (the kernel keeps them and hands them back
   // as given): one struct (in old_types), as graft-cc's records of every
   // store into struct epoll_event.data say, or -1 when they do not settle

@@ -92,8 +92,11 @@ std::string encode_data_plan(const DataPlan& plan) {
       places.push_back({{"global", c.global}, {"container", c.container}, {"offset", c.offset},
                         {"pointer", c.pointer}, {"pointee", c.pointee}, {"text", c.text}});
     untyped.push_back({{"container", u.container}, {"offset", u.offset}, {"name", u.name}, {"holds", u.holds},
-                       {"per_container", places}, {"family", u.family}, {"in_heap", u.in_heap}});
+                       {"per_container", places}, {"family", u.family}, {"in_heap", u.in_heap},
+                       {"by_heap_type", u.by_heap_type}});
   }
+  json heap_types = json::array();
+  for (const auto& h : plan.heap_types) heap_types.push_back({{"id", h.id}, {"type", h.type}});
   json globals = json::array();
   for (const auto& g : plan.untyped_globals)
     globals.push_back({{"identity", g.identity}, {"variable", g.variable}, {"pointee", g.pointee},
@@ -103,7 +106,7 @@ std::string encode_data_plan(const DataPlan& plan) {
            {"user_transformers", plan.user_transformers}, {"user_transformer_file", plan.user_transformer_file},
            {"user_transformer_runner", plan.user_transformer_runner}, {"declared_pointers", pointers},
            {"declared_union_members", union_members}, {"untyped_members", untyped},
-           {"untyped_globals", globals}};
+           {"untyped_globals", globals}, {"heap_types", heap_types}};
   // The way back (absent from patches made before graft planned one).
   if (plan.inverse) out["inverse"] = json::parse(encode_data_plan(*plan.inverse));
   if (!plan.irreversible.empty()) out["irreversible"] = plan.irreversible;
@@ -219,6 +222,7 @@ Result<DataPlan> decode_data_plan(const std::string& text) {
         if (u.contains("family"))
           for (const auto& k : u.at("family")) m.family.push_back(check(plan.old_types, k.get<int>(), false));
         m.in_heap = check(plan.old_types, u.value("in_heap", -1), true);
+        m.by_heap_type = u.value("by_heap_type", false);
         plan.untyped_members.push_back(std::move(m));
       }
     if (j.contains("untyped_globals"))
@@ -226,6 +230,12 @@ Result<DataPlan> decode_data_plan(const std::string& text) {
         plan.untyped_globals.push_back({g.at("identity").get<std::string>(), g.at("variable").get<std::string>(),
                                         check(plan.old_types, g.at("pointee").get<int>(), false),
                                         g.at("source").get<std::string>(), g.value("recorded", false)});
+    if (j.contains("heap_types"))
+      for (const auto& h : j.at("heap_types")) {
+        const auto id = h.at("id").get<uint32_t>();
+        if (id == 0 || id > 0xffff) throw std::runtime_error("bad heap type id");
+        plan.heap_types.push_back({static_cast<uint16_t>(id), check(plan.old_types, h.at("type").get<int>(), false)});
+      }
     plan.irreversible = j.value("irreversible", std::string());
     plan.exact = j.value("exact", false);
     plan.set_at_commit = j.value("set_at_commit", std::vector<std::string>());

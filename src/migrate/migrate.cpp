@@ -17,6 +17,7 @@
 #include "migrate/migrate.h"
 
 #include "common/huge_pages.h"
+#include "common/member_facts_format.h"
 #include "common/unique_fd.h"
 #include "data/type_compare.h"
 #include "target/process.h"
@@ -210,6 +211,35 @@ class Traversal {
     for (const auto& thread : input.threads)
       if (const MemoryMap* m = memory_.mapping(thread.stack_pointer)) stacks_.push_back(m);
     find_container_places();
+    if (std::any_of(plan.untyped_members.begin(), plan.untyped_members.end(),
+                    [](const UntypedMember& u) { return u.by_heap_type; }) &&
+        input.heap_types_variable)
+      heap_base_ = memory_.word(input.heap_types_variable).value_or(kHeapTypesUnavailable);
+    for (const auto& h : plan.heap_types) {
+      heap_ids_.emplace(h.id, h.type);
+      heap_reach_ = std::max(heap_reach_, plan.old_types.at(h.type).size);
+    }
+  }
+
+  // The heap's type tags (common/member_facts_format.h), as the process has
+  // them: the table's address, 0 if no block was ever tagged, or
+  // kHeapTypesUnavailable if it could not be reserved.
+  uint64_t heap_table() const { return heap_base_; }
+  // The tag of the block starting at `address` (0: none, or unreadable).
+  uint16_t tag_at(uint64_t address) {
+    uint16_t id = 0;
+    if (heap_base_ <= kHeapTypesUnavailable || address >> 47) return 0;
+    if (!memory_.read(heap_base_ + (address >> kHeapTypesGranuleShift) * 2, &id, 2)) return 0;
+    return id;
+  }
+  // The struct a DataPlan::heap_types ID names, or -1.
+  int tagged_type(uint16_t id) const {
+    auto it = heap_ids_.find(id);
+    return it == heap_ids_.end() ? -1 : it->second;
+  }
+  bool on_stack(uint64_t value) const {
+    const MemoryMap* m = memory_.mapping(value);
+    return m && std::find(stacks_.begin(), stacks_.end(), m) != stacks_.end();
   }
 
   // A value of `type` at `address` (a global, a local in a stack slot),
@@ -365,6 +395,10 @@ class Traversal {
           auto value = memory_.word(address + u.offset);
           if (!value || !*value) continue;
           untyped_.push_back({address + u.offset, *value, k});
+          if (u.by_heap_type) {
+            GRAFT_TRY(follow_by_tag(*value, address + u.offset));
+            continue;
+          }
           // In a container whose place says what it holds: followed as that.
           if (context >= 0 && contexts_[static_cast<size_t>(context)].first == k) {
             const int pointee = context_place(context).pointee;
@@ -473,7 +507,34 @@ class Traversal {
     return place == member_places_.end() ? context : place->second;
   }
 
-  Status follow(uint64_t p, int type, uint64_t slot, int context) {
+  // A value of an untyped member the heap's tags tell (UntypedMember::
+  // by_heap_type): in a block tagged as a struct of DataPlan::heap_types, at
+  // its start or inside it (a member's address), it is followed as that
+  // struct, and the word follows what it points to if the block changes
+  // layout or moves (as a GRAFT_POINTS_INTO word does: an untyped word does
+  // not say which of the nested values it points to, so one that would have
+  // to choose refuses). An untagged value is none of them
+  // (check_untyped_members refuses one into a stack).
+  Status follow_by_tag(uint64_t value, uint64_t slot) {
+    if (heap_base_ <= kHeapTypesUnavailable) return ok();
+    const MemoryMap* m = memory_.mapping(value);
+    if (!m || !heap_memory(*m) || on_stack(value)) return ok();
+    // The nearest tag at or before it, no further back than the largest tagged struct.
+    for (uint64_t start = value & ~uint64_t{15}; start + heap_reach_ > value && start >= m->start + 16; start -= 16) {
+      const uint16_t id = tag_at(start);
+      if (!id) continue;
+      const int type = tagged_type(id);
+      if (type < 0) return ok();  // a block of a struct that needs no following
+      const auto usable = allocation(start, *m);
+      if (!usable || value >= start + std::min(*usable, plan_.old_types.at(type).size)) return ok();
+      interior_words_.push_back({slot, value, -1});
+      return follow(start, type, slot, -1, false);
+    }
+    return ok();
+  }
+  // `reference`: the slot holds a typed pointer to `p` (an untyped word the
+  // tags told is rewritten as an interior word instead).
+  Status follow(uint64_t p, int type, uint64_t slot, int context, bool reference = true) {
     // Into a global's old storage: in memory, rewritten with every other
     // word that points there (moved_global_rewrites); in a register, not.
     for (const auto& f : forbidden_)
@@ -485,7 +546,8 @@ class Traversal {
         return make_error("{} points to {}, which the patch moves to new storage: graft cannot rewrite a register "
                           "that points to a moved global; nothing was changed", pointer_at(slot), f.what);
       }
-    if (for_moves_ && slot && changed(type) >= 0) references_.push_back({slot, p, type});  // slot 0: a register, never rewritten
+    if (for_moves_ && slot && reference && changed(type) >= 0)
+      references_.push_back({slot, p, type});  // slot 0: a register, never rewritten
     if (context >= 0 && !carries(context, type)) context = -1;
     // A container's own struct is visited once per place it is reached from
     // (none of them changes: plan_data_changes makes sure), so that each
@@ -611,6 +673,9 @@ class Traversal {
   std::vector<UntypedSlot> untyped_;
   std::vector<IntoMoved> into_moved_;
   std::vector<InteriorWord> interior_words_;
+  uint64_t heap_base_ = 0;                   // heap_table()
+  std::unordered_map<uint16_t, int> heap_ids_;  // DataPlan::heap_types
+  uint64_t heap_reach_ = 16;                 // the largest tagged struct: how far back a tag may be
   size_t dangling_ = 0;
 };
 
@@ -1352,6 +1417,21 @@ Status check_untyped_members(const DataPlan& plan, const MigrationInput& input, 
   for (const auto& s : slots) {
     if (named.count(s.member)) continue;
     const UntypedMember& held = plan.untyped_members[s.member];
+    if (held.by_heap_type) {
+      // Told by the tags (Traversal::follow_by_tag); untagged, none of the structs that lead to a change, unless:
+      if (traversal.heap_table() == kHeapTypesUnavailable)
+        return make_error("{} at {:#x} in process {} holds {:#x}, and graft tells what it holds by the heap's type "
+                          "tags, but the process could not reserve their table (16 TiB of address space, "
+                          "MAP_NORESERVE: a limit on virtual memory, or vm.overcommit_memory=2): graft cannot tell "
+                          "whether it is a changed struct; declare what it holds in the --transform file; nothing was "
+                          "changed", held.name, s.slot, input.pid, s.value);
+      if (traversal.on_stack(s.value))
+        return make_error("{} at {:#x} in process {} holds {:#x}, an address on a thread's stack, which the heap's "
+                          "type tags do not cover (a local's address, kept while its function runs): try again when "
+                          "that function has returned, or declare what it holds in the --transform file; nothing was "
+                          "changed", held.name, s.slot, input.pid, s.value);
+      continue;
+    }
     if (!held.holds.empty()) {
       // One of the structs graft-cc's records name, which the traversal must have reached as such.
       bool reached = std::binary_search(found.begin(), found.end(), s.value);
@@ -1395,6 +1475,96 @@ Status check_untyped_members(const DataPlan& plan, const MigrationInput& input, 
   for (const auto& [what, directives] : suspects) all += fmt::format("{}{}: {}", all.empty() ? "" : "; ", what, directives);
   return make_error("{} void * members hold heap blocks that may be changed structs graft cannot see; declare what "
                     "each holds in the --transform file: {}; nothing was changed", suspects.size(), all);
+}
+
+// How graft-cc's records name a struct or union of a type table ("struct
+// conn", "struct THREAD" for a typedef's anonymous struct): its heap type tag's name.
+std::string records_name(const Type& t) {
+  if (t.name.starts_with("struct ") || t.name.starts_with("union ")) return t.name;
+  return (t.kind == TypeKind::Union ? "union " : "struct ") + t.name;
+}
+
+// The heap's type tags follow what the commit does to a tagged block: an
+// object that moves takes its tag to its new block (its old block keeps
+// none: it is no instance any more), and one whose struct the release
+// renames gets the new name's (the new code's allocations have it). So a
+// later update, or the revert, tells them as it told these.
+Status retag(const DataPlan& plan, pid_t pid, Traversal& traversal, RemoteMemory& memory, const Instance& i,
+             uint64_t now, std::vector<DataWrite>& writes) {
+  const uint64_t table = traversal.heap_table();
+  if (table <= kHeapTypesUnavailable) return ok();
+  const uint16_t id = traversal.tag_at(i.address);
+  if (!id) return ok();
+  const uint16_t renamed = heap_type_id(records_name(plan.new_types.at(i.new_type)));
+  auto entry = [&](uint64_t address, uint16_t value) -> Status {
+    const uint64_t at = table + (address >> kHeapTypesGranuleShift) * 2;
+    uint16_t previous = 0;
+    if (!memory.read(at, &previous, 2))
+      return make_error("cannot read the heap type tag of {:#x} in process {}; nothing was changed", address, pid);
+    DataWrite w{RemoteAddress(at), Bytes(2), Bytes(2)};
+    std::memcpy(w.bytes.data(), &value, 2);
+    std::memcpy(w.previous.data(), &previous, 2);
+    writes.push_back(std::move(w));
+    return ok();
+  };
+  if (now != i.address) GRAFT_TRY(entry(i.address, 0));
+  if (now != i.address || renamed != id) GRAFT_TRY(entry(now, renamed));
+  return ok();
+}
+
+// With the heap's type tags, every instance of a changed struct the heap
+// holds is known: each tagged block of one must have been reached by the
+// traversal, at its start. One that was not is held where graft does not
+// look (memory of code not built with graft-cc, a pointer into the middle
+// of an array): it would keep its old layout under the new code, so the
+// update is refused. Reads the tags of every heap mapping (1/8 of its size).
+Status check_tagged_instances(const DataPlan& plan, const MigrationInput& input, Traversal& traversal,
+                              RemoteMemory& memory) {
+  const uint64_t table = traversal.heap_table();
+  if (table <= kHeapTypesUnavailable) return ok();
+  TypeComparison compare(plan.old_types, plan.new_types, &plan.renamed);
+  std::unordered_map<uint16_t, int> changed;  // tag -> changed struct
+  std::unordered_map<uint16_t, std::vector<int>> known_as;  // tag -> every index of that struct's name
+  for (const auto& h : plan.heap_types)
+    if (compare.changed(h.type) >= 0) {
+      changed.emplace(h.id, h.type);
+      for (int t = 0; t < static_cast<int>(plan.old_types.types.size()); ++t)
+        if (plan.old_types.at(t).name == plan.old_types.at(h.type).name) known_as[h.id].push_back(t);
+    }
+  if (changed.empty()) return ok();
+  const MemoryMap* own = memory.mapping(table);
+  std::vector<uint16_t> tags;
+  for (const auto& m : memory.maps()) {
+    if (&m == own || !heap_memory(m) || m.perms.size() < 2 || m.perms[1] != 'w' || traversal.on_stack(m.start) ||
+        m.end >> 47)
+      continue;
+    const uint64_t first = m.start >> kHeapTypesGranuleShift, count = (m.end - m.start) >> kHeapTypesGranuleShift;
+    constexpr uint64_t kStep = 1 << 19;  // tags per read: 1 MiB of the table, 8 MiB of heap
+    for (uint64_t done = 0; done < count; done += kStep) {
+      const uint64_t n = std::min(kStep, count - done);
+      tags.assign(n, 0);
+      iovec local{tags.data(), n * 2};
+      iovec remote{reinterpret_cast<void*>(table + (first + done) * 2), n * 2};
+      if (process_vm_readv(input.pid, &local, 1, &remote, 1, 0) != static_cast<ssize_t>(n * 2))
+        return make_error("cannot read the heap's type tags of {:#x}-{:#x} in process {}; nothing was changed", m.start,
+                          m.end, input.pid);
+      for (uint64_t k = 0; k < n; ++k) {
+        if (!tags[k]) continue;
+        auto it = changed.find(tags[k]);
+        if (it == changed.end()) continue;
+        const uint64_t address = (first + done + k) << kHeapTypesGranuleShift;
+        const auto& names = known_as[tags[k]];
+        if (std::any_of(names.begin(), names.end(), [&](int t) { return traversal.reached(address, t); })) continue;
+        return make_error("process {} has a {} at {:#x} (its heap type tag says so) that no pointer graft follows "
+                          "reaches: it is held where graft does not look (memory of code not built with graft-cc, an "
+                          "untyped pointer into the middle of an array of them) and would keep its old layout under "
+                          "the new code; such a release needs a restart, or a declaration of where it is held "
+                          "(GRAFT_POINTS_TO); nothing was changed",
+                          input.pid, plan.old_types.spell(it->second), address);
+      }
+    }
+  }
+  return ok();
 }
 
 // Every stopped thread's frames in a frame holder, at a pc where DWARF says
@@ -1540,6 +1710,7 @@ Result<std::vector<DataWrite>> plan_migration(const DataPlan& plan, const Migrat
   Traversal traversal(plan, input, memory, false);
   GRAFT_TRY(traverse(traversal));
   GRAFT_TRY(check_untyped_members(plan, input, traversal, memory));
+  GRAFT_TRY(check_tagged_instances(plan, input, traversal, memory));
 
   // Instances inside others (a changed struct embedded in a found object) are
   // transformed with their container. Each top-level one is transformed in
@@ -1777,6 +1948,7 @@ Result<std::vector<DataWrite>> plan_migration(const DataPlan& plan, const Migrat
     report.by_type[type_name] += i.count;
     if (!plan.user_transformers.empty())
       transformed.push_back({into, i.address, i.old_type, i.new_type, i.count, before, offset});
+    GRAFT_TRY(retag(plan, input.pid, traversal, memory, i, t.moves ? t.block + kChunkHeader : i.address, writes));
   }
   // References in objects that are not transformed (a global, an array of
   // pointers) are written where they are.

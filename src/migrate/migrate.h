@@ -122,6 +122,9 @@ struct MigrationInput {
   // instances), so that the scan inside it asks only of new ones; unset:
   // scanned from scratch in the pause.
   std::optional<DescriptorScan> descriptors;
+  // The address of the global that holds the heap's type table
+  // (kHeapTypesBase, common/member_facts_format.h), 0 if the binary has none.
+  uint64_t heap_types_variable = 0;
 };
 
 // Finds and transforms every live instance, with every thread stopped.

@@ -11,6 +11,7 @@
 #include "llvm/IR/GlobalVariable.h"
 #include "llvm/IR/IRBuilder.h"
 #include "llvm/IR/Instructions.h"
+#include "llvm/Transforms/Utils/BasicBlockUtils.h"
 
 namespace graft {
 namespace {
@@ -225,13 +226,34 @@ bool heap_types_enabled() {
   return value != nullptr && std::strcmp(value, "on") == 0;
 }
 
-void instrument_heap_types(llvm::Module& module, const std::vector<HeapTagSite>& sites) {
+void instrument_heap_types(llvm::Module& module, const std::vector<HeapTagSite>& sites,
+                           const std::set<std::string>& fresh) {
   Emitter emitter(module);
+  llvm::LLVMContext& context = module.getContext();
+  llvm::Type* byte = llvm::Type::getInt8Ty(context);
+  auto flag = [&](const std::string& name) {
+    auto* g = module.getNamedGlobal(name);
+    if (!g) g = new llvm::GlobalVariable(module, byte, true, llvm::GlobalValue::ExternalWeakLinkage, nullptr, name);
+    g->setVisibility(llvm::GlobalValue::HiddenVisibility);
+    return g;
+  };
+  for (const auto& function : fresh)
+    if (llvm::Function* f = module.getFunction(function); f && !f->hasLocalLinkage()) {
+      llvm::GlobalVariable* g = flag(kHeapTypesFreshFlag + function);
+      g->setLinkage(llvm::GlobalValue::WeakAnyLinkage);
+      g->setInitializer(llvm::ConstantInt::get(byte, 1));
+    }
   for (const auto& site : sites) {
-    llvm::IRBuilder<> b(site.cast->getNextNode());
-    llvm::Value* block = b.CreatePointerCast(site.block, llvm::Type::getInt8PtrTy(module.getContext()));
-    b.CreateCall(emitter.tag(), {block, llvm::ConstantInt::get(llvm::Type::getInt16Ty(module.getContext()),
-                                                              heap_type_id(site.type))});
+    llvm::Instruction* after = site.cast->getNextNode();
+    if (!site.fresh_flag.empty()) {
+      // Tagged only where the callee's unit says it returns fresh memory: its flag is linked in.
+      llvm::IRBuilder<> test(after);
+      llvm::Value* linked = test.CreateIsNotNull(flag(site.fresh_flag));
+      after = llvm::SplitBlockAndInsertIfThen(linked, after, false);
+    }
+    llvm::IRBuilder<> b(after);
+    llvm::Value* block = b.CreatePointerCast(site.block, llvm::Type::getInt8PtrTy(context));
+    b.CreateCall(emitter.tag(), {block, llvm::ConstantInt::get(llvm::Type::getInt16Ty(context), heap_type_id(site.type))});
   }
   wrap(module, "free", kFree, &Emitter::free_wrapper, emitter);
   wrap(module, "realloc", kRealloc, &Emitter::realloc_wrapper, emitter);

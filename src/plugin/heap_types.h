@@ -5,6 +5,7 @@
 // clear the block's tag first. The few functions that do it are emitted into
 // each unit as link-once definitions, so no library is linked.
 #pragma once
+#include <set>
 #include <string>
 #include <vector>
 
@@ -18,13 +19,18 @@ struct HeapTagSite {
   llvm::Instruction* cast = nullptr;  // the cast to the struct pointer: the tag goes right after it
   llvm::Value* block = nullptr;       // the call's result
   std::string type;                   // graft-cc's name for the struct, "struct client"
+  // "": the call returns fresh memory; else the flag (kHeapTypesFreshFlag +
+  // the callee, defined by the callee's unit if it does) that says so at link time.
+  std::string fresh_flag;
 };
 
 // On when GRAFT_HEAP_TYPES=on (graft-cc --graft-heap-types=on sets it).
 bool heap_types_enabled();
 
-// Tags each site, and makes every free() and realloc() of the module clear
-// the block's tag.
-void instrument_heap_types(llvm::Module& module, const std::vector<HeapTagSite>& sites);
+// Tags each site, makes every free() and realloc() of the module clear the
+// block's tag, and defines the flag of each of `fresh` (functions of the
+// module that return only fresh memory) for other units' sites.
+void instrument_heap_types(llvm::Module& module, const std::vector<HeapTagSite>& sites,
+                           const std::set<std::string>& fresh);
 
 }  // namespace graft

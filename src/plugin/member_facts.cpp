@@ -15,6 +15,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <optional>
 #include <set>
 #include <string>
@@ -89,7 +90,14 @@ class Recorder {
   Recorder(llvm::Module& module, std::vector<HeapTagSite>* tag_sites)
       : module_(module), layout_(module.getDataLayout()), tag_sites_(tag_sites) {}
 
+  // The functions of this unit that return only fresh memory from glibc's
+  // malloc family (zmalloc), directly or through one another: a cast of
+  // what they return is tagged. Each also gets a flag other units' tags
+  // test at link time (kHeapTypesFreshFlag): they cannot see its code.
+  const std::set<std::string>& fresh_functions() const { return fresh_; }
+
   std::set<std::string> run() {
+    if (tag_sites_) find_fresh_functions();
     if (auto* units = module_.getNamedMetadata("llvm.dbg.cu"))
       for (llvm::MDNode* node : units->operands())
         if (auto* unit = llvm::dyn_cast<llvm::DICompileUnit>(node)) {
@@ -359,6 +367,48 @@ class Recorder {
 
   // What a function returning an untyped word returns (void *zmalloc(...),
   // void *list_first(...)): a call's result is joined with these at diff time.
+  static bool malloc_family(llvm::StringRef name) {
+    for (const char* f : kHeapTypesAllocators)
+      if (name == f) return true;
+    return false;
+  }
+  // Whether `callee` returns fresh memory: "" if this unit can tell (glibc's
+  // allocator, or a fresh function of its own), the name of the flag its own
+  // unit defines if it is (a function of another unit), nullopt if not.
+  std::optional<std::string> fresh_memory(const llvm::Function& callee) const {
+    const std::string name = callee.getName().str();
+    if (callee.isDeclaration()) {
+      if (malloc_family(name)) return std::string();
+      return std::string(kHeapTypesFreshFlag) + name;
+    }
+    if (fresh_.count(name)) return std::string();
+    return std::nullopt;
+  }
+  void find_fresh_functions() {
+    std::map<std::string, std::set<std::string>> returned;  // function -> origins of what it returns
+    for (llvm::Function& function : module_) {
+      if (function.isDeclaration() || !untyped_word(function.getReturnType())) continue;
+      auto& origins = returned[function.getName().str()];
+      for (llvm::Instruction& instruction : llvm::instructions(function))
+        if (auto* ret = llvm::dyn_cast<llvm::ReturnInst>(&instruction); ret && ret->getReturnValue())
+          for (const auto& origin : origins_of(ret->getReturnValue(), function.getName().str())) origins.insert(origin);
+    }
+    for (bool grew = true; grew;) {
+      grew = false;
+      for (const auto& [function, origins] : returned) {
+        if (fresh_.count(function) || origins.empty()) continue;
+        const bool all_fresh = std::all_of(origins.begin(), origins.end(), [&](const std::string& origin) {
+          if (!llvm::StringRef(origin).startswith("result\t")) return false;
+          const std::string callee = origin.substr(7, origin.find('\t', 7) - 7);
+          const llvm::Function* f = module_.getFunction(callee);
+          return (f && f->isDeclaration() && malloc_family(callee)) || fresh_.count(callee);
+        });
+        if (all_fresh) grew = fresh_.insert(function).second;
+      }
+    }
+    for (const auto& function : fresh_) lines_.insert("fresh\t" + function);
+  }
+
   void record_return(llvm::ReturnInst& ret, const llvm::Function& function) {
     llvm::Value* value = ret.getReturnValue();
     if (!value || !untyped_word(function.getReturnType())) return;
@@ -575,11 +625,14 @@ class Recorder {
           auto* call = llvm::dyn_cast<llvm::CallBase>(cast.getOperand(0)->stripPointerCasts());
           const llvm::Function* callee = call ? call->getCalledFunction() : nullptr;
           const std::string callee_name = callee ? callee->getName().str() : std::string("-");
-          // A cast of a call's result, in code: the block gets the struct's heap type tag.
-          const bool tagged = tag_sites_ && call && opcode == llvm::Instruction::BitCast &&
-                              llvm::isa<llvm::Instruction>(&cast) && !name.empty();
+          // A cast of fresh memory a call returns, in code: the block gets the struct's heap type tag.
+          std::optional<std::string> fresh;  // "" : always fresh; else the flag that says so at link time
+          if (tag_sites_ && callee && opcode == llvm::Instruction::BitCast && llvm::isa<llvm::Instruction>(&cast) &&
+              !name.empty())
+            fresh = fresh_memory(*callee);
+          const bool tagged = fresh.has_value();
           if (tagged) {
-            tag_sites_->push_back({llvm::cast<llvm::Instruction>(&cast), call, name});
+            tag_sites_->push_back({llvm::cast<llvm::Instruction>(&cast), call, name, *fresh});
             lines_.insert("tagged\t" + name + "\t" + std::to_string(heap_type_id(name)) + "\t" + callee_name + "\t" +
                           where);
           }
@@ -587,6 +640,11 @@ class Recorder {
                          : tagged                              ? "a tagged cast to it in "
                                                                : "a cast to it in ") +
                             where);
+          // With tags, what an untagged cast is made from: another pointer to an instance made elsewhere
+          // (a void * member's value, a parameter), or memory that would be an instance with no tag.
+          if (tag_sites_ && !tagged && !name.empty() && llvm::isa<llvm::Instruction>(&cast))
+            for (const auto& origin : origins_of(cast.getOperand(0), where))
+              lines_.insert("castof\t" + name + "\t" + where + "\t" + origin);
           // What call's result it is made from: fresh memory (malloc's), or
           // memory another owner keeps (Lua's lua_newuserdata).
           if (call && !name.empty()) lines_.insert("castfrom\t" + name + "\t" + callee_name + "\t" + where);
@@ -877,6 +935,7 @@ class Recorder {
   llvm::Module& module_;
   const llvm::DataLayout& layout_;
   std::vector<HeapTagSite>* tag_sites_;
+  std::set<std::string> fresh_;  // fresh_functions()
   std::set<std::string> lines_;
 };
 
@@ -913,10 +972,11 @@ llvm::PreservedAnalyses MemberFactsPass::run(llvm::Module& module, llvm::ModuleA
   module.addModuleFlag(llvm::Module::Warning, kDoneFlag, 1);
   std::vector<HeapTagSite> tag_sites;
   const bool tags = heap_types_enabled();
-  const auto lines = Recorder(module, tags ? &tag_sites : nullptr).run();
+  Recorder recorder(module, tags ? &tag_sites : nullptr);
+  const auto lines = recorder.run();
   if (!lines.empty()) module.appendModuleInlineAsm(section_asm(lines));
   // After the records: they describe the program's own code, not the tags'.
-  if (tags) instrument_heap_types(module, tag_sites);
+  if (tags) instrument_heap_types(module, tag_sites, recorder.fresh_functions());
   return llvm::PreservedAnalyses::none();
 }
 

@@ -457,5 +457,98 @@ TEST_F(MemberFacts, ASockPointingBackToItsOwnerIsFollowedFromTheKernelToTheConne
   EXPECT_EQ(target.ask("poll"), "3 ready, served 4");
 }
 
+// Heap type tags (graft-cc --graft-heap-types=on; tests/programs/heaptypes):
+// one generic list holds connections and jobs, made by makers called
+// through a table of pointers and added to a list chosen at run time, so no
+// record can tell which value is which, and a second list holds the address
+// of a struct inside each connection. Built without tags, graft diff can
+// only ask (and says the tags would settle it); built with them, each value
+// is told by its block's tag at the commit: the connections grow and move,
+// the interior words follow `st` to its new place inside them, nothing is
+// declared, and the way back (a patch from the new build to the old one)
+// lands too, on the tags the commit moved with the objects.
+std::vector<std::string> heaptypes_flags(bool tags) {
+  std::vector<std::string> flags = {"-I" + (programs_dir() / "heaptypes" / "common").string()};
+  if (tags) flags.push_back("--graft-heap-types=on");
+  return flags;
+}
+
+TEST_F(MemberFacts, ValuesOnlyTheHeapsTypeTagsTellApartLandWithNoDeclaration) {
+  {
+    const auto p1 = build_program(dir, "heaptypes", "v1", heaptypes_flags(false));
+    const auto p2 = build_program(dir, "heaptypes", "v2", heaptypes_flags(false));
+    auto asked = graft({"diff", p1.string(), p2.string(), "-o", (dir.path() / "plain.graft").string()});
+    EXPECT_EQ(asked.exit_code, 1);
+    EXPECT_TRUE(one_line(asked.err)) << asked.err;
+    for (const char* expected : {"struct lnode.value", "untyped members need none where the running build was made "
+                                 "with graft-cc --graft-heap-types=on"})
+      EXPECT_NE(asked.err.find(expected), std::string::npos) << expected << "\n" << asked.err;
+  }
+  const auto v1 = build_program(dir, "heaptypes", "v1", heaptypes_flags(true));
+  const auto v2 = build_program(dir, "heaptypes", "v2", heaptypes_flags(true));
+  const auto made = diff(dir, v1, v2, "heaptypes.graft", {"--explain"});
+  EXPECT_NE(made.out.find("struct lnode.value is told at the commit by the heap's type tags"), std::string::npos)
+      << made.out;
+  const auto back = diff(dir, v2, v1, "back.graft");
+
+  Process target({v1.string()});
+  // A connection closed before the update leaves no tag behind (the check of every tagged one would refuse).
+  for (const char* command : {"add 3", "open 4", "close"}) target.ask(command);
+  const std::string stats = target.ask("stats");
+  EXPECT_EQ(stats, "102/2 101/1 100/0");
+  ASSERT_TRUE(wait_until([&] { return target.ask("walks") == "walking"; }, std::chrono::seconds(20)));
+  auto applied = graft({"apply", std::to_string(target.pid()), made.patch.string(), "--json"});
+  ASSERT_EQ(applied.exit_code, 0) << applied.err;
+  const auto summary = nlohmann::json::parse(applied.out);
+  EXPECT_EQ(summary.value("objects_moved", -1), 3) << summary;
+  EXPECT_EQ(target.ask("v"), "2");
+  EXPECT_EQ(target.ask("dump"), fresh_answer(v2, {"add 3", "open 4", "close", "dump"}));
+  EXPECT_EQ(target.ask("stats"), stats);  // the words into `st` followed it to its new place
+  target.ask("walks");
+  EXPECT_TRUE(wait_until([&] { return target.ask("walks") == "walking"; }, std::chrono::seconds(20)));
+  // The new code's connections join the moved ones; then the way back, where the moved ones carry their tags.
+  for (const char* command : {"open 2", "close"}) target.ask(command);
+  auto reverted = graft({"apply", std::to_string(target.pid()), back.patch.string(), "--json"});
+  ASSERT_EQ(reverted.exit_code, 0) << reverted.err;
+  EXPECT_EQ(target.ask("v"), "1");
+  EXPECT_EQ(target.ask("dump"), fresh_answer(v1, {"add 3", "open 4", "close", "open 2", "close", "dump"}));
+  EXPECT_EQ(target.ask("stats"), "104/1 102/2 101/1 100/0");
+  EXPECT_TRUE(target.alive());
+}
+
+// What the tags cannot vouch for is refused at the commit, and the process
+// runs on as it was: a connection kept only as an integer (tagged, but no
+// pointer graft follows reaches it), and a process that could not reserve
+// the table (a limit on its address space).
+TEST_F(MemberFacts, WhatTheHeapsTypeTagsCannotVouchForIsRefused) {
+  const auto v1 = build_program(dir, "heaptypes", "v1", heaptypes_flags(true));
+  const auto v2 = build_program(dir, "heaptypes", "v2", heaptypes_flags(true));
+  const auto made = diff(dir, v1, v2, "heaptypes.graft");
+  {
+    Process target({v1.string()});
+    for (const char* command : {"add 1", "open 3", "hide"}) target.ask(command);
+    const std::string before = target.ask("dump");
+    auto refused = graft({"apply", std::to_string(target.pid()), made.patch.string()});
+    EXPECT_EQ(refused.exit_code, 1);
+    EXPECT_TRUE(one_line(refused.err)) << refused.err;
+    for (const char* expected : {"has a struct conn at 0x", "(its heap type tag says so) that no pointer graft follows "
+                                 "reaches", "nothing was changed"})
+      EXPECT_NE(refused.err.find(expected), std::string::npos) << expected << "\n" << refused.err;
+    EXPECT_EQ(target.ask("v"), "1");
+    EXPECT_EQ(target.ask("dump"), before);
+  }
+  // 2 GiB of address space: the program runs, its 16 TiB table cannot be reserved, no block is tagged.
+  Process limited({"/bin/sh", "-c", "ulimit -v 2097152 && exec " + v1.string()});
+  limited.ask("open 2");
+  const std::string before = limited.ask("dump");
+  auto refused = graft({"apply", std::to_string(limited.pid()), made.patch.string()});
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_TRUE(one_line(refused.err)) << refused.err;
+  for (const char* expected : {"the process could not reserve their table", "nothing was changed"})
+    EXPECT_NE(refused.err.find(expected), std::string::npos) << expected << "\n" << refused.err;
+  EXPECT_EQ(limited.ask("v"), "1");
+  EXPECT_EQ(limited.ask("dump"), before);
+}
+
 }  // namespace
 }  // namespace graft::test
