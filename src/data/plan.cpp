@@ -895,7 +895,9 @@ class Planner {
           member.by_heap_type = true;
           notes_.push_back(fmt::format("{} is told at the commit by the heap's type tags: a value in a block tagged as "
                                        "a struct that leads to a change is followed as it; every such struct is tagged "
-                                       "wherever the heap holds one, so an untagged value is none of them",
+                                       "wherever the heap holds one, so an untagged value is none of them (assumed: "
+                                       "no such struct is made by a cast of raw memory first kept untyped, a "
+                                       "pointer read from memory being one made and tagged elsewhere)",
                                        subject));
           untyped_.push_back(std::move(member));
           continue;
@@ -926,6 +928,7 @@ class Planner {
       }
       const std::string subject = fmt::format("{}.{}", old_.spell(u.container), u.field);
       if (auto why = beyond_declarations(u.types, u.holds, leads)) {
+        if (untold) *why += "; the heap's type tags cannot tell either: " + *untold;
         unanswerable_.push_back({subject, *why});
         ask(subject, u.holds, u.types, {});
         continue;
@@ -1682,7 +1685,13 @@ class Planner {
                                             int depth = 0) const {
     const std::string& kind = origin.front();
     if (depth > 8) return std::string("values passed on too many times to follow");
-    if (kind == "member") return std::nullopt;
+    // A pointer read from memory (an untyped member's value, an element of a
+    // void * array, a union's member): re-typed, pointing to an instance made
+    // where its own cast tagged it. The assumption tags make (said in
+    // --explain): the program does not allocate raw memory, keep it untyped,
+    // and make it a struct by a later cast.
+    if (kind == "member" || (kind == "unknown" && origin.size() == 2 && origin[1].starts_with("a value read from memory")))
+      return std::nullopt;
     if (kind == "type" && origin.size() == 2 && origin[1] == aggregate) return std::nullopt;
     if (kind == "unknown" && origin.size() == 2 && origin[1].starts_with("a parameter of ") &&
         origin[1].ends_with("which is called through a pointer"))
