@@ -703,6 +703,24 @@ std::optional<Step> step_into(const TypeTable& types, int type, uint64_t offset)
   return std::nullopt;
 }
 
+// What a typed pointer at `offset` in a value of `type` points to (a char *
+// member, an element of an array of pointers), or nullopt: no pointer ends
+// there, a void * (no type), or a union's member (which one is live, the
+// type does not say).
+std::optional<int> pointer_held_at(const TypeTable& types, int type, uint64_t offset) {
+  for (int depth = 0; depth < 32; ++depth) {
+    const Type& t = types.at(type);
+    if (t.kind == TypeKind::Pointer)
+      return offset == 0 && t.target >= 0 ? std::optional<int>(t.target) : std::nullopt;
+    if (t.kind == TypeKind::Union) return std::nullopt;
+    auto step = step_into(types, type, offset);
+    if (!step) return std::nullopt;
+    type = step->type;
+    offset = step->offset;
+  }
+  return std::nullopt;
+}
+
 // Where `offset` falls in a value of `type`: ".cookie (void *)", "[3].next (struct node *)".
 std::string member_path(const TypeTable& types, int type, uint64_t offset) {
   std::string path;
@@ -1020,12 +1038,18 @@ Result<std::map<uint64_t, uint64_t>> prepare_moves(const DataPlan& plan, const M
   // Conservative: every word of everything the traversal scanned (roots and
   // objects), so a void *, a union, an integer or an interior pointer holding
   // the old address is not left behind pointing to the old block.
+  // A typed pointer into the middle of a moving object (a connection's
+  // `reply`, a char * into its own buffer) follows what it points to there,
+  // where the new layout has one place for it (same_place): slot -> the
+  // object, the offset in its new block.
+  std::vector<std::tuple<uint64_t, Target*, uint64_t>> inside;
   std::vector<uint8_t> bytes;
   for (const auto& region : traversal.regions()) {
     const uint64_t start = (region.start + 7) & ~uint64_t{7};
     if (start >= region.start + region.size) continue;
     bytes.resize((region.start + region.size - start) & ~uint64_t{7});
     if (bytes.empty() || !memory.read(start, bytes.data(), bytes.size())) continue;
+    const uint64_t element = types.at(region.type).size ? types.at(region.type).size : region.size;
     for (size_t off = 0; off < bytes.size(); off += 8) {
       uint64_t value;
       std::memcpy(&value, bytes.data() + off, 8);
@@ -1033,6 +1057,16 @@ Result<std::map<uint64_t, uint64_t>> prepare_moves(const DataPlan& plan, const M
       if (!t) continue;
       if (auto it = typed.find(start + off); it != typed.end() && it->second == t) continue;
       if (auto it = interior.find(start + off); it != interior.end() && it->second == t) continue;  // declared: it follows
+      const Instance& in = *t->instance;
+      if (value != in.address)
+        if (auto pointee = pointer_held_at(types, region.type, (start + off - region.start) % element)) {
+          const uint64_t size = types.at(in.old_type).size, k = (value - in.address) / size;
+          if (auto place = same_place(types, in.old_type, plan.new_types, in.new_type, (value - in.address) % size,
+                                      *pointee)) {
+            inside.emplace_back(start + off, t, k * plan.new_types.at(in.new_type).size + *place);
+            continue;
+          }
+        }
       return make_error("{} holds {}: graft rewrites only typed pointers to the start of an object, not a void *, a "
                         "union, an integer or a pointer into its middle; nothing was changed",
                         place(types, traversal, region, start + off), what(value, t));
@@ -1050,6 +1084,25 @@ Result<std::map<uint64_t, uint64_t>> prepare_moves(const DataPlan& plan, const M
   // refuses.
   std::vector<std::pair<uint64_t, Target*>> stack_words;
   std::vector<std::tuple<pid_t, Reg, Target*>> register_moves;
+  // The frames' typed locals the traversal took as roots (DWARF's slots): a
+  // pointer there into the middle of a moving object follows it like one in memory.
+  std::map<uint64_t, const Region*> frame_slots;
+  for (const auto& region : traversal.regions())
+    if (region.label >= 0 && traversal.on_stack(region.start)) frame_slots.emplace(region.start, &region);
+  auto typed_inside = [&](uint64_t slot, uint64_t value, Target* t) {
+    auto it = frame_slots.upper_bound(slot);
+    if (it == frame_slots.begin()) return false;
+    const Region& region = *(--it)->second;
+    if (slot + 8 > region.start + region.size) return false;
+    const Instance& in = *t->instance;
+    auto pointee = pointer_held_at(types, region.type, slot - region.start);
+    if (!pointee) return false;
+    const uint64_t size = types.at(in.old_type).size, k = (value - in.address) / size;
+    auto place = same_place(types, in.old_type, plan.new_types, in.new_type, (value - in.address) % size, *pointee);
+    if (!place) return false;
+    inside.emplace_back(slot, t, k * plan.new_types.at(in.new_type).size + *place);
+    return true;
+  };
   for (const auto& thread : input.threads) {
     Thread named;
     named.tid = thread.tid;
@@ -1089,6 +1142,7 @@ Result<std::map<uint64_t, uint64_t>> prepare_moves(const DataPlan& plan, const M
       std::memcpy(&value, bytes.data() + off, 8);
       Target* t = moving_at(value);
       if (!t) continue;
+      if (value != t->instance->address && typed_inside(start + off, value, t)) continue;
       if (value != t->instance->address)
         return make_error("thread {} ({}) holds on its stack at {:#x} {}: graft does not know that word's type, so it cannot "
                           "tell where in the new layout it should point; nothing was changed",
@@ -1118,6 +1172,7 @@ Result<std::map<uint64_t, uint64_t>> prepare_moves(const DataPlan& plan, const M
   std::map<uint64_t, uint64_t> rewrites;
   for (const auto& [slot, t] : typed) rewrites[slot] = t->block + kChunkHeader;
   for (const auto& [slot, t] : stack_words) rewrites[slot] = t->block + kChunkHeader;
+  for (const auto& [slot, t, offset] : inside) rewrites[slot] = t->block + kChunkHeader + offset;
   for (const auto& [tid, reg, t] : register_moves)
     report.register_writes.push_back({tid, reg, t->block + kChunkHeader});
   report.references = rewrites.size() + register_moves.size();
@@ -1477,6 +1532,22 @@ Status check_untyped_members(const DataPlan& plan, const MigrationInput& input, 
                     "each holds in the --transform file: {}; nothing was changed", suspects.size(), all);
 }
 
+// Whether some changed struct puts a member elsewhere in its new layout (by
+// name; one the release removes counts): a pointer into its middle may have
+// to follow it.
+bool members_shift(const DataPlan& plan) {
+  for (const auto& c : plan.changes) {
+    const Type& a = plan.old_types.at(c.old_type);
+    const Type& b = plan.new_types.at(c.new_type);
+    for (const auto& m : a.members) {
+      if (m.name.empty()) continue;
+      auto n = std::find_if(b.members.begin(), b.members.end(), [&](const Member& x) { return x.name == m.name; });
+      if (n == b.members.end() || n->offset != m.offset) return true;
+    }
+  }
+  return false;
+}
+
 // How graft-cc's records name a struct or union of a type table ("struct
 // conn", "struct THREAD" for a typedef's anonymous struct): its heap type tag's name.
 std::string records_name(const Type& t) {
@@ -1798,6 +1869,33 @@ Result<std::vector<DataWrite>> plan_migration(const DataPlan& plan, const Migrat
     return ok();
   };
   for (const auto& w : traversal.interior_words()) GRAFT_TRY(follow_inside(w.slot, w.value, w.member));
+  // Typed pointers into the middle of an object transformed in place, at a
+  // member the release puts elsewhere in it (a connection's char * into its
+  // own buffer): rewritten to the same place in the new layout, or refused
+  // where there is none. (Into an object that moves: prepare_moves.)
+  if (members_shift(plan)) {
+    GRAFT_ASSIGN(Traversal* all, scanned());
+    std::vector<uint8_t> bytes;
+    for (const auto& region : all->regions()) {
+      const uint64_t start = (region.start + 7) & ~uint64_t{7};
+      if (start >= region.start + region.size) continue;
+      bytes.resize((region.start + region.size - start) & ~uint64_t{7});
+      if (bytes.empty() || !memory.read(start, bytes.data(), bytes.size())) continue;
+      const uint64_t element = plan.old_types.at(region.type).size ? plan.old_types.at(region.type).size : region.size;
+      for (size_t off = 0; off < bytes.size(); off += 8) {
+        uint64_t value;
+        std::memcpy(&value, bytes.data() + off, 8);
+        auto after = std::upper_bound(tops.begin(), tops.end(), value,
+                                      [](uint64_t a, const Instance* i) { return a < i->address; });
+        if (after == tops.begin()) continue;
+        const Instance* in = *(after - 1);
+        if (value == in->address || value >= in->address + plan.old_types.at(in->old_type).size * in->count) continue;
+        if (std::any_of(moving.begin(), moving.end(), [&](const Target* t) { return t->instance == in; })) continue;
+        if (auto pointee = pointer_held_at(plan.old_types, region.type, (start + off - region.start) % element))
+          GRAFT_TRY(follow_inside(start + off, value, *pointee));
+      }
+    }
+  }
   if (!embedded.empty()) {
     GRAFT_ASSIGN(Traversal* all, scanned());
     for (const auto& r : all->references())

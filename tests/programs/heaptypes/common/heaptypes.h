@@ -6,7 +6,8 @@
 // declaration can make an update safe; built with them, each value is told
 // by its block's tag at the commit. A second list holds the address of
 // each connection's `st`, a struct held inside it (an interior pointer):
-// the release moves `st` inside the connection, so those words must follow.
+// the release moves `st` inside the connection, so those words must follow,
+// as must each connection's `cursor`, a char * into its own `tag`.
 // The same source in every version (vN/main.c defines VERSION). A worker
 // thread walks the connections all the time. One command per line on stdin:
 //   add N     N more jobs
@@ -53,6 +54,8 @@ struct conn {
   char name[24];  // v2: before `st`, which moves inside the connection; the connection outgrows its block
 #endif
   struct stats st;
+  char tag[8];
+  char* cursor;  // into its own tag: a typed pointer into the middle of the connection, which must follow it
 };
 
 struct list jobs, conns, watched;  // watched: &conn->st of every connection
@@ -90,6 +93,8 @@ static void* new_conn(void) {
   c->fd = (int)opened++;
   c->st.served = 100 + c->fd;
   c->st.errors = c->fd % 3;
+  strcpy(c->tag, "abcdefg");
+  c->cursor = c->tag + c->fd % 4;
   return c;
 }
 
@@ -116,7 +121,7 @@ static void dump(void) {
   pthread_mutex_lock(&lock);
   for (struct lnode* n = conns.head; n; n = n->next) {
     const struct conn* c = n->value;
-    printf(" %d:%ld:%ld", c->fd, c->st.served, c->st.errors);
+    printf(" %d:%ld:%ld:%c@%d", c->fd, c->st.served, c->st.errors, *c->cursor, (int)(c->cursor - c->tag));
 #if VERSION >= 2
     printf(":%s", c->name);
 #endif
