@@ -970,7 +970,10 @@ class Planner {
     if (anything)
       for (int k = 0; k < static_cast<int>(old_.types.size()); ++k) {
         const Type& t = old_.at(k);
-        if ((t.kind == TypeKind::Struct || t.kind == TypeKind::Union) && !t.incomplete && untold(k))
+        // A value the records cannot follow is an address made untyped somewhere: of a struct whose
+        // address the records show kept untyped (one inside another: the other's, whose tag tells).
+        if ((t.kind == TypeKind::Struct || t.kind == TypeKind::Union) && !t.incomplete && !t.name.empty() &&
+            facts_->kept_untyped(records_name(k)) && untold(k))
           return fmt::format("it may hold anything the records cannot follow, and {} leads to a change ({})",
                              old_.spell(k), why[static_cast<size_t>(k)]);
       }
@@ -1692,7 +1695,16 @@ class Planner {
     // and make it a struct by a later cast.
     if (kind == "member" || (kind == "unknown" && origin.size() == 2 && origin[1].starts_with("a value read from memory")))
       return std::nullopt;
-    if (kind == "type" && origin.size() == 2 && origin[1] == aggregate) return std::nullopt;
+    // The address of an instance of a struct (this one, or another chosen by
+    // an event's number, as a void * payload): re-typed. An instance held
+    // inside another's block is told by that block's tag (the containers).
+    // Not a down-cast, though: a block allocated as the struct it starts
+    // with and made this one later would carry the other's tag.
+    if (kind == "type" && origin.size() == 2) {
+      if (starts_with_struct(aggregate, origin[1]))
+        return fmt::format("made from a {} it starts with (a block tagged as that)", origin[1]);
+      return std::nullopt;
+    }
     if (kind == "unknown" && origin.size() == 2 && origin[1].starts_with("a parameter of ") &&
         origin[1].ends_with("which is called through a pointer"))
       return std::nullopt;  // a callback's argument: what the program registered with it
@@ -1711,6 +1723,27 @@ class Planner {
       return std::nullopt;
     }
     return fmt::format("made from {}", fmt::join(std::vector<std::string>(origin.begin() + 1, origin.end()), " "));
+  }
+
+  // Whether the struct graft-cc's records name `outer` holds one named `inner` at its start (by value, nested).
+  bool starts_with_struct(const std::string& outer, const std::string& inner) const {
+    for (int i = 0; i < static_cast<int>(old_.types.size()); ++i) {
+      const Type& t = old_.at(i);
+      if ((t.kind != TypeKind::Struct && t.kind != TypeKind::Union) || t.name.empty() || records_name(i) != outer) continue;
+      for (int type = i, depth = 0; type >= 0 && depth < 16; ++depth) {
+        const Type& at = old_.at(type);
+        if (at.kind == TypeKind::Array) {
+          type = at.target;
+          continue;
+        }
+        if (at.kind != TypeKind::Struct && at.kind != TypeKind::Union) break;
+        if (type != i && !at.name.empty() && records_name(type) == inner) return true;
+        auto first = std::find_if(at.members.begin(), at.members.end(), [](const Member& m) { return m.offset == 0; });
+        if (first == at.members.end()) break;
+        type = first->type;
+      }
+    }
+    return false;
   }
 
   // Heap type tags (graft-cc --graft-heap-types=on): for every old type, why
@@ -1741,10 +1774,8 @@ class Planner {
         reason = everywhere;
         continue;
       }
-      if (t.name.empty()) {
-        reason = "graft-cc's records cannot name it";
-        continue;
-      }
+      // One no name can be cast to: a global, a local, or held inside another (the containers decide, below).
+      if (t.name.empty()) continue;
       const std::string key = records_name(i);
       for (const auto& made : facts_->made(key)) {
         if (made.starts_with("a tagged cast to it in ") || made.starts_with("a local in ") ||
