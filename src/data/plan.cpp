@@ -137,6 +137,17 @@ int TypeComparison::changed(int old_index) const {
   return j >= 0 && differs(old_index, j) ? j : -1;
 }
 
+std::vector<int> untyped_array_types(const TypeTable& types) {
+  std::vector<int> out;
+  for (int i = 0; i < static_cast<int>(types.types.size()); ++i) {
+    const Type& t = types.at(i);
+    if (t.kind == TypeKind::Pointer && t.target >= 0 && types.at(t.target).kind == TypeKind::Pointer &&
+        types.at(t.target).target < 0)
+      out.push_back(i);
+  }
+  return out;
+}
+
 std::vector<bool> TypeComparison::reaches_change(const std::vector<std::pair<int, int>>& declared,
                                                  const std::vector<int>& seeds) const {
   std::vector<bool> targets(old_.types.size());
@@ -287,6 +298,8 @@ class Planner {
       old_refs.push_back(&plan.kernel_data_pointee);
       plan.notes.push_back(plan.kernel_data_source);
     }
+    plan.untyped_arrays = untyped_arrays();
+    plan.arrays_by_heap_type = arrays_by_heap_type();
     plan.heap_types = told_heap_types();
     for (auto& h : plan.heap_types) old_refs.push_back(&h.type);
     plan.untyped_members = untyped_;
@@ -319,7 +332,7 @@ class Planner {
   // (frame_only) is reached by a local that holds it or points to it, not
   // through memory: a frame whose locals lead to it only through members
   // (main's cycle) holds none.
-  std::vector<DataPlan::FrameHolder> frame_holders() const {
+  std::vector<DataPlan::FrameHolder> frame_holders() {
     std::vector<bool> frame_only_type(old_.types.size()), targets(old_.types.size());
     bool any_frame_only = false;
     for (size_t i = 0; i < old_.types.size(); ++i) {
@@ -984,7 +997,9 @@ class Planner {
   const std::vector<HeapType>& told_heap_types() {
     if (told_) return *told_;
     std::vector<HeapType>& out = told_.emplace();
-    if (std::none_of(untyped_.begin(), untyped_.end(), [](const UntypedMember& u) { return u.by_heap_type; })) return out;
+    if (std::none_of(untyped_.begin(), untyped_.end(), [](const UntypedMember& u) { return u.by_heap_type; }) &&
+        !arrays_by_heap_type())
+      return out;
     const auto& why = untagged_why();
     std::set<uint16_t> seen;
     for (int i = 0; i < static_cast<int>(old_.types.size()); ++i) {
@@ -1425,10 +1440,26 @@ class Planner {
   static std::string directive_name(const std::string& name) {
     return name.starts_with("struct ") ? name.substr(7) : name;
   }
-  std::vector<int> untyped_containers() const {
+  std::vector<int> untyped_containers() {
     std::vector<int> out;
     for (const auto& u : untyped_) out.push_back(u.container);
+    if (untyped_arrays()) {
+      const auto more = untyped_array_types(old_);
+      out.insert(out.end(), more.begin(), more.end());
+    }
     return out;
+  }
+  // Whether the arrays `void **` pointers lead to are scanned (DataPlan::untyped_arrays).
+  bool untyped_arrays() { return !changes_.empty() && !hideable_changes().empty(); }
+  // Whether the heap's tags tell their elements (DataPlan::arrays_by_heap_type):
+  // every struct whose address is kept untyped that reaches a change is told.
+  bool arrays_by_heap_type() {
+    if (arrays_told_) return *arrays_told_;
+    bool& told = arrays_told_.emplace(false);
+    if (!untyped_arrays() || !facts_ || !facts_->any_heap_typed()) return told;
+    std::vector<UntypedMember> none;
+    told = !not_told_by_tags({}, true, reaching_through_untyped(none));
+    return told;
   }
 
   Status find_roots() {
@@ -1504,6 +1535,10 @@ class Planner {
                           "nothing was written", t.name.empty() ? old_.spell(i) : t.name);
       if (t.kind == TypeKind::Pointer && t.target >= 0 && old_.at(t.target).incomplete)
         continue;
+      // A void ** array's elements, told by the heap's tags.
+      if (t.kind == TypeKind::Pointer && t.target >= 0 && old_.at(t.target).kind == TypeKind::Pointer &&
+          old_.at(t.target).target < 0 && arrays_by_heap_type())
+        for (const auto& h : told_heap_types()) stack.push_back(h.type);
       if (t.target >= 0) stack.push_back(t.target);
       for (const auto& m : t.members) {
         std::vector<int> live;
@@ -1882,6 +1917,7 @@ class Planner {
   std::optional<std::map<int, std::string>> hideable_;  // hideable_changes(), once
   std::optional<std::vector<std::string>> untagged_;     // untagged_why(), once
   std::optional<std::vector<HeapType>> told_;            // told_heap_types(), once
+  std::optional<bool> arrays_told_;                      // arrays_by_heap_type(), once
   std::optional<std::pair<int, std::string>> kernel_data_;  // kernel_data(), once
   std::map<std::string, std::vector<int>> aggregates_;  // indices_of: the complete structs and unions by name
   // What the records cannot settle: its name, and it with the lines that do.

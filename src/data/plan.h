@@ -152,6 +152,10 @@ struct UntypedGlobal {
   bool recorded = false;  // graft-cc's records said it, not the user (as DeclaredPointer::recorded)
 };
 
+// Every `void **` type of a table (a pointer to untyped words): where
+// DataPlan::untyped_arrays leads.
+std::vector<int> untyped_array_types(const TypeTable& types);
+
 struct DataPlan {
   TypeTable old_types, new_types;  // only what the plan refers to
   std::vector<TypeChange> changes;
@@ -198,6 +202,12 @@ struct DataPlan {
   std::vector<UntypedGlobal> untyped_globals;
   // The tagged structs a value of a by_heap_type member may be followed as.
   std::vector<HeapType> heap_types;
+  // A changed struct may hide where no typed pointer leads: the arrays a
+  // `void **` points to (beanstalkd's ms.items) are scanned too, each
+  // element an untyped word, told by the heap's tags where the plan has
+  // them (heap_types), else checked against the heap (check_untyped_members).
+  bool untyped_arrays = false;
+  bool arrays_by_heap_type = false;  // their elements told by the heap's tags
   // What epoll's data words hold (the kernel keeps them and hands them back
   // as given): one struct (in old_types), as graft-cc's records of every
   // store into struct epoll_event.data say, or -1 when they do not settle

@@ -106,7 +106,8 @@ std::string encode_data_plan(const DataPlan& plan) {
            {"user_transformers", plan.user_transformers}, {"user_transformer_file", plan.user_transformer_file},
            {"user_transformer_runner", plan.user_transformer_runner}, {"declared_pointers", pointers},
            {"declared_union_members", union_members}, {"untyped_members", untyped},
-           {"untyped_globals", globals}, {"heap_types", heap_types}};
+           {"untyped_globals", globals}, {"heap_types", heap_types}, {"untyped_arrays", plan.untyped_arrays},
+           {"arrays_by_heap_type", plan.arrays_by_heap_type}};
   // The way back (absent from patches made before graft planned one).
   if (plan.inverse) out["inverse"] = json::parse(encode_data_plan(*plan.inverse));
   if (!plan.irreversible.empty()) out["irreversible"] = plan.irreversible;
@@ -236,6 +237,8 @@ Result<DataPlan> decode_data_plan(const std::string& text) {
         if (id == 0 || id > 0xffff) throw std::runtime_error("bad heap type id");
         plan.heap_types.push_back({static_cast<uint16_t>(id), check(plan.old_types, h.at("type").get<int>(), false)});
       }
+    plan.untyped_arrays = j.value("untyped_arrays", false);
+    plan.arrays_by_heap_type = j.value("arrays_by_heap_type", false);
     plan.irreversible = j.value("irreversible", std::string());
     plan.exact = j.value("exact", false);
     plan.set_at_commit = j.value("set_at_commit", std::vector<std::string>());

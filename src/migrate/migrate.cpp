@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <span>
 #include <unordered_map>
 #include <unordered_set>
@@ -205,15 +206,18 @@ class Traversal {
     for (const auto& p : plan.declared_pointers) declared.emplace_back(p.container, p.pointee);
     std::vector<int> untyped;
     for (const auto& u : plan.untyped_members) untyped.push_back(u.container);
+    if (plan.untyped_arrays)
+      for (int i : untyped_array_types(plan.old_types)) {
+        untyped.push_back(i);
+        untyped_array_.insert(plan.old_types.at(i).target);  // the element type, void *
+      }
     leads_ = compare_.reaches_change(declared, untyped);
     changed_.resize(plan.old_types.types.size());
     for (size_t i = 0; i < changed_.size(); ++i) changed_[i] = compare_.changed(static_cast<int>(i));
     for (const auto& thread : input.threads)
       if (const MemoryMap* m = memory_.mapping(thread.stack_pointer)) stacks_.push_back(m);
     find_container_places();
-    if (std::any_of(plan.untyped_members.begin(), plan.untyped_members.end(),
-                    [](const UntypedMember& u) { return u.by_heap_type; }) &&
-        input.heap_types_variable)
+    if (!plan.heap_types.empty() && input.heap_types_variable)
       heap_base_ = memory_.word(input.heap_types_variable).value_or(kHeapTypesUnavailable);
     for (const auto& h : plan.heap_types) {
       heap_ids_.emplace(h.id, h.type);
@@ -334,6 +338,14 @@ class Traversal {
   std::pair<size_t, size_t> context_of(int context) const { return contexts_[static_cast<size_t>(context)]; }
   // Whether the traversal reached an object of `type` at `address` (a root, or through a pointer).
   bool reached(uint64_t address, int type) const { return visited_.contains(address, type); }
+  // The elements of `void **` arrays follow_untyped_array met: slot, value.
+  const std::vector<std::pair<uint64_t, uint64_t>>& untyped_elements() const { return untyped_elements_; }
+  // Whether it reached some object at `address`.
+  bool reached_any(uint64_t address) const {
+    for (int t = 0; t < static_cast<int>(plan_.old_types.types.size()); ++t)
+      if (visited_.contains(address, t)) return true;
+    return false;
+  }
   // Typed pointers met into the old storage of a global that gets new storage.
   struct IntoMoved {
     uint64_t slot = 0, value = 0;
@@ -532,9 +544,30 @@ class Traversal {
     }
     return ok();
   }
+  // The block a `void **` points to (DataPlan::untyped_arrays): each element
+  // an untyped word, told by the heap's tags (follow_by_tag) or checked
+  // against the heap (check_untyped_members); the block is a region, so
+  // that a pointer in it to an object that moves is found.
+  Status follow_untyped_array(uint64_t p, int type) {
+    if (!visited_.insert(p, type)) return ok();
+    const MemoryMap* m = memory_.mapping(p);
+    if (!m || m->perms.size() < 2 || m->perms[0] != 'r' || m->perms[1] != 'w' || on_stack(p)) return ok();
+    uint64_t count = 1;
+    if (heap_memory(*m))
+      if (auto usable = allocation(p, *m)) count = *usable / 8;
+    if (for_moves_) regions_.push_back({p, count * 8, type});
+    for (uint64_t k = 0; k < count; ++k) {
+      auto value = memory_.word(p + 8 * k);
+      if (!value || !*value) continue;
+      untyped_elements_.push_back({p + 8 * k, *value});
+      if (plan_.arrays_by_heap_type) GRAFT_TRY(follow_by_tag(*value, p + 8 * k));
+    }
+    return ok();
+  }
   // `reference`: the slot holds a typed pointer to `p` (an untyped word the
   // tags told is rewritten as an interior word instead).
   Status follow(uint64_t p, int type, uint64_t slot, int context, bool reference = true) {
+    if (untyped_array_.count(type)) return follow_untyped_array(p, type);
     // Into a global's old storage: in memory, rewritten with every other
     // word that points there (moved_global_rewrites); in a register, not.
     for (const auto& f : forbidden_)
@@ -673,11 +706,23 @@ class Traversal {
   std::vector<UntypedSlot> untyped_;
   std::vector<IntoMoved> into_moved_;
   std::vector<InteriorWord> interior_words_;
+  std::set<int> untyped_array_;              // the element types of DataPlan::untyped_arrays (void *)
+  std::vector<std::pair<uint64_t, uint64_t>> untyped_elements_;
   uint64_t heap_base_ = 0;                   // heap_table()
   std::unordered_map<uint16_t, int> heap_ids_;  // DataPlan::heap_types
   uint64_t heap_reach_ = 16;                 // the largest tagged struct: how far back a tag may be
   size_t dangling_ = 0;
 };
+
+// Which of a stopped thread's frames a stack word lies in, for messages:
+// " (in frame #2, pc 0x55d0c0a0)", or "" if the unwind does not say.
+std::string frame_of(const MigrationInput::StoppedThread& thread, uint64_t slot) {
+  for (size_t k = 0; k < thread.frames.size(); ++k) {
+    const StackFrame& f = thread.frames[k];
+    if (f.cfa && slot >= f.sp && slot < f.cfa) return fmt::format(" (in frame #{}, pc {:#x})", k, f.pc);
+  }
+  return "";
+}
 
 // One step from a value of `type` at `offset` into what holds that byte: a
 // member (its index in the type's members) or an array element; none at a
@@ -1143,10 +1188,24 @@ Result<std::map<uint64_t, uint64_t>> prepare_moves(const DataPlan& plan, const M
       Target* t = moving_at(value);
       if (!t) continue;
       if (value != t->instance->address && typed_inside(start + off, value, t)) continue;
+      // An untyped word into the middle, at a place the new layout keeps one
+      // of (the address of exactly one nested value: a connection's Socket):
+      // rewritten like a word equal to the start (live, it follows the
+      // object; dead, it is harmless).
+      if (value != t->instance->address) {
+        const Instance& in = *t->instance;
+        const uint64_t size = types.at(in.old_type).size, k = (value - in.address) / size;
+        if (auto place = same_place(types, in.old_type, plan.new_types, in.new_type, (value - in.address) % size, -1)) {
+          inside.emplace_back(start + off, t, k * plan.new_types.at(in.new_type).size + *place);
+          continue;
+        }
+      }
       if (value != t->instance->address)
-        return make_error("thread {} ({}) holds on its stack at {:#x} {}: graft does not know that word's type, so it cannot "
-                          "tell where in the new layout it should point; nothing was changed",
-                          thread.tid, named.name(), start + off, what(value, t));
+        return make_error("thread {} ({}) holds on its stack at {:#x}{} {}: graft does not know that word's type, so it "
+                          "cannot tell where in the new layout it should point (a stale word a frame no longer uses "
+                          "is as likely as a live one: try again, or make the patch when that frame is elsewhere); "
+                          "nothing was changed",
+                          thread.tid, named.name(), start + off, frame_of(thread, start + off), what(value, t));
       stack_words.emplace_back(start + off, t);
     }
   }
@@ -1460,7 +1519,11 @@ Status check_untyped_members(const DataPlan& plan, const MigrationInput& input, 
                         member.name, place.text, f.value, plan.old_types.spell(f.pointee), name, input.pid, tag, field);
     }
   }
-  const auto& slots = traversal.untyped_slots();
+  // The elements of `void **` arrays (DataPlan::untyped_arrays), as untyped members with nothing recorded.
+  const auto& elements = traversal.untyped_elements();
+  std::vector<Traversal::UntypedSlot> all_slots = traversal.untyped_slots();
+  for (const auto& [slot, value] : elements) all_slots.push_back({slot, value, plan.untyped_members.size()});
+  const auto& slots = all_slots;
   if (slots.empty()) return ok();
   uint64_t smallest = UINT64_MAX;
   for (const auto& c : plan.changes) smallest = std::min(smallest, plan.old_types.at(c.old_type).size);
@@ -1469,9 +1532,11 @@ Status check_untyped_members(const DataPlan& plan, const MigrationInput& input, 
   std::sort(found.begin(), found.end());
   std::vector<std::pair<std::string, std::string>> suspects;  // what the member holds, the directives that settle it
   std::set<size_t> named;                                      // members already in `suspects`
+  const UntypedMember array_element{-1, 0, "an element of a void * array", {}, {}, {}, -1, plan.arrays_by_heap_type};
   for (const auto& s : slots) {
     if (named.count(s.member)) continue;
-    const UntypedMember& held = plan.untyped_members[s.member];
+    if (s.member >= plan.untyped_members.size() && !plan.arrays_by_heap_type && traversal.reached_any(s.value)) continue;
+    const UntypedMember& held = s.member < plan.untyped_members.size() ? plan.untyped_members[s.member] : array_element;
     if (held.by_heap_type) {
       // Told by the tags (Traversal::follow_by_tag); untagged, none of the structs that lead to a change, unless:
       if (traversal.heap_table() == kHeapTypesUnavailable)
@@ -1516,6 +1581,12 @@ Status check_untyped_members(const DataPlan& plan, const MigrationInput& input, 
     const uint64_t usable = chunk - (mmapped ? 16 : 8);
     if (usable < smallest) continue;
     named.insert(s.member);
+    if (s.member >= plan.untyped_members.size())
+      return make_error("an element of the void * array at {:#x} in process {} holds {:#x}, a heap block of {} bytes "
+                        "that no typed pointer reached: it may be a changed struct graft cannot see, and no "
+                        "declaration names an array's elements (a process started from a build made with graft-cc "
+                        "--graft-heap-types=on is told by the heap's tags); nothing was changed",
+                        s.slot, input.pid, s.value, usable);
     const auto [tag, field] = directive_names(held);
     suspects.push_back({fmt::format("{} at {:#x} in process {} holds {:#x}, a heap block of {} bytes that no typed "
                                     "pointer reached", held.name, s.slot, input.pid, s.value, usable),
