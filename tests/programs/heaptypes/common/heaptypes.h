@@ -7,7 +7,8 @@
 // by its block's tag at the commit. A second list holds the address of
 // each connection's `st`, a struct held inside it (an interior pointer):
 // the release moves `st` inside the connection, so those words must follow,
-// as must each connection's `cursor`, a char * into its own `tag`.
+// as must each connection's `cursor`, a char * into its own `tag`, and
+// the registry's words (a growable array of void *).
 // The same source in every version (vN/main.c defines VERSION). A worker
 // thread walks the connections all the time. One command per line on stdin:
 //   add N     N more jobs
@@ -59,6 +60,22 @@ struct conn {
 };
 
 struct list jobs, conns, watched;  // watched: &conn->st of every connection
+
+// Every connection again, in a growable array of void * (beanstalkd's ms):
+// an array no typed pointer describes, whose words must follow the
+// connections that move.
+struct registry {
+  long len, cap;
+  void** items;
+} registry;
+
+static void registry_add(void* item) {
+  if (registry.len == registry.cap) {
+    registry.cap = registry.cap ? 2 * registry.cap : 4;
+    registry.items = realloc(registry.items, (size_t)registry.cap * sizeof *registry.items);
+  }
+  registry.items[registry.len++] = item;
+}
 pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 long walked, opened;
 uintptr_t hidden;
@@ -106,7 +123,10 @@ static void make(int kind, int n) {
     void* item = makers[kind]();
     pthread_mutex_lock(&lock);
     list_add(kind ? &conns : &jobs, item);
-    if (kind) list_add(&watched, &((struct conn*)conns.head->value)->st);
+    if (kind) {
+      list_add(&watched, &((struct conn*)conns.head->value)->st);
+      registry_add(conns.head->value);
+    }
     pthread_mutex_unlock(&lock);
   }
 }
@@ -126,6 +146,8 @@ static void dump(void) {
     printf(":%s", c->name);
 #endif
   }
+  printf(" registry");
+  for (long k = 0; k < registry.len; k++) printf(" %ld", ((const struct conn*)registry.items[k])->st.served);
   pthread_mutex_unlock(&lock);
   printf("\n");
 }
@@ -164,6 +186,7 @@ int main(void) {
       pthread_mutex_lock(&lock);
       struct conn* c = list_pop(&conns);
       list_pop(&watched);
+      registry.items[--registry.len] = NULL;  // the newest connection is the array's last
       pthread_mutex_unlock(&lock);
       if (line[0] == 'c') {
         free(c);
