@@ -174,6 +174,13 @@ extern "C" {
  * as for a struct graft-cc's records show is never kept in memory. */
 #define GRAFT_FRAMES_ONLY(name) _Static_assert(sizeof(#name) > 1, "GRAFT_FRAMES_ONLY")
 
+/* The release makes the flexible array member `member` of struct `name`
+ * (`char body[];`) a pointer to the same bytes kept right after the struct,
+ * in the same allocation (`j = malloc(sizeof *j + n); j->body = (char *)(j + 1)`):
+ * graft moves each live one's elements with it and sets the pointer. Write
+ * it only if the new code allocates and frees them that way. */
+#define GRAFT_TAIL(name, member) _Static_assert(sizeof(#name) > 1 && sizeof(#member) > 1, "GRAFT_TAIL")
+
 #define GRAFT_UNION_MEMBER(container, union_field, tag_field, tag_value, member)                    \
   _Static_assert(sizeof(#container) > 1 && sizeof(#union_field) > 1 && sizeof(#tag_field) > 1 &&   \
                      sizeof(#tag_value) > 1 && sizeof(#member) > 1,                                 \

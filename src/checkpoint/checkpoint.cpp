@@ -15,6 +15,7 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <thread>
 
 namespace graft {
 namespace {
@@ -397,6 +398,20 @@ Status at_safe_moment(TracedProcess& process, const std::vector<AffectedRange>& 
       report.just_returned = just_returned;
       Status committed = commit();
       trace("committed", stopped_at);
+      // Refused for the moment only (nothing was written): every thread runs
+      // on a little, and the search goes on until the deadline.
+      if (!committed && committed.error().transient) {
+        (void)process.resume_all();
+        report.pause_us = std::max(report.pause_us, micros_since(stopped_at));
+        parked.clear();
+        waiting_places.clear();
+        transfer_places.clear();
+        if (Clock::now() >= deadline)
+          return make_error("no safe moment within {} ms: at each one found, {}", options.timeout.count(),
+                            committed.error().message);
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+        continue;
+      }
       // Detaching resumes every thread: one stop for the whole update.
       if (committed && options.detach_after_commit) (void)process.detach();
       else (void)process.resume_all();

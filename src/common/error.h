@@ -11,11 +11,20 @@ namespace graft {
 
 struct Error {
   std::string message;
+  // The moment was wrong, not the update (a thread held, just then, an
+  // address graft cannot rewrite): the search for a safe moment goes on.
+  bool transient = false;
 
   // Prefixes context, e.g. Error{"no such file"}.context("reading x.o")
   // gives "reading x.o: no such file".
-  Error context(const std::string& what) const& { return Error{what + ": " + message}; }
+  Error context(const std::string& what) const& { return Error{what + ": " + message, transient}; }
 };
+
+// An error of the moment (Error::transient): another moment may not have it.
+inline Error of_the_moment(Error error) {
+  error.transient = true;
+  return error;
+}
 
 template <typename... Args>
 Error make_error(fmt::format_string<Args...> format, Args&&... args) {

@@ -196,6 +196,7 @@ std::string DataDirective::text() const {
                     : kind == Kind::Opaque     ? "GRAFT_OPAQUE("
                     : kind == Kind::GlobalPointsTo ? "GRAFT_GLOBAL_POINTS_TO("
                     : kind == Kind::GlobalOpaque   ? "GRAFT_GLOBAL_OPAQUE("
+                    : kind == Kind::Tail           ? "GRAFT_TAIL("
                     : kind == Kind::FramesOnly     ? "GRAFT_FRAMES_ONLY("
                     : kind == Kind::Transform      ? "GRAFT_TRANSFORM("
                                                : "GRAFT_UNION_MEMBER(";
@@ -254,6 +255,7 @@ class Planner {
   Result<DataPlan> run() {
     for (const auto& d : directives_)
       if (d.kind == DataDirective::Kind::Transform && !d.args.empty()) user_transformed_.insert("struct " + d.args[0]);
+      else if (d.kind == DataDirective::Kind::Tail && d.args.size() == 2) tails_.insert({"struct " + d.args[0], d.args[1]});
     GRAFT_TRY(find_renamed_structs());
     for (const auto& [name, i] : old_.named) {
       const int j = compare_.counterpart(i);
@@ -298,6 +300,8 @@ class Planner {
       old_refs.push_back(&plan.kernel_data_pointee);
       plan.notes.push_back(plan.kernel_data_source);
     }
+    plan.tails.assign(tailed_.begin(), tailed_.end());
+    for (auto& t : plan.tails) old_refs.push_back(&t);
     plan.untyped_arrays = untyped_arrays();
     plan.arrays_by_heap_type = arrays_by_heap_type();
     plan.heap_types = told_heap_types();
@@ -485,6 +489,14 @@ class Planner {
                                   f.offset, new_.spell(f.type)));
         continue;
       }
+      const Type& was = old_.at(it->type);
+      if (was.kind == TypeKind::Array && was.count == 0 && new_.at(f.type).kind == TypeKind::Pointer &&
+          (tails_.count({where, f.name}) || tails_.count({new_name, f.name}))) {
+        out.push_back(fmt::format("{}: the flexible array becomes a pointer to its elements, kept right after the "
+                                  "struct (GRAFT_TAIL): graft moves them with each one and sets it", f.name));
+        tailed_.insert(i);
+        continue;
+      }
       if (!compare_.convertible(it->type, f.type)) {
         // The user's transformer for it (by its new name, if renamed) sets what the default cannot.
         if (user_transformed_.count(where) || user_transformed_.count(new_name)) {
@@ -493,8 +505,14 @@ class Planner {
           continue;
         }
         const std::string tag = transformable_tag(new_name);
-        return make_error("{} changed: field {} goes from {} to {}, which no default transformer converts; {}"
+        const bool flexible = was.kind == TypeKind::Array && was.count == 0 && new_.at(f.type).kind == TypeKind::Pointer;
+        return make_error("{} changed: field {} goes from {} to {}, which no default transformer converts; {}{}"
                           "nothing was written", where, f.name, old_.spell(it->type), new_.spell(f.type),
+                          flexible && !tag.empty()
+                              ? fmt::format("if the new version keeps the elements right after the struct and points "
+                                            "{} to them, declare so in a --transform file: GRAFT_TAIL({}, {}); else ",
+                                            f.name, transformable_tag(where), f.name)
+                              : std::string(),
                           tag.empty() ? std::string()
                                       : fmt::format("set it in a transformer of yours (GRAFT_TRANSFORM({}, from, to) "
                                                     "in a --transform file; graft diff --transform-header writes the "
@@ -598,6 +616,18 @@ class Planner {
   Status resolve_directives() {
     for (const auto& d : directives_) {
       if (d.kind == DataDirective::Kind::Transform) continue;  // user_transformed_
+      if (d.kind == DataDirective::Kind::Tail) {
+        if (d.args.size() != 2) return refuse(d, "write GRAFT_TAIL(struct, member) on one line");
+        const auto used = std::find_if(changes_.begin(), changes_.end(), [&](const TypeChange& c) {
+          const std::string named = "struct " + d.args[0];
+          return tailed_.count(c.old_type) &&
+                 (c.name == named || (renamed_.count(c.name) && renamed_.at(c.name) == named));
+        });
+        if (used == changes_.end())
+          return refuse(d, "no struct {} of the release turns a flexible array member {}[] into a pointer {}: it "
+                           "applies to such a member only", d.args[0], d.args[1], d.args[1]);
+        continue;
+      }
       if (d.kind == DataDirective::Kind::FramesOnly) {
         if (d.args.size() != 1) return refuse(d, "write GRAFT_FRAMES_ONLY(struct) on one line");
         GRAFT_ASSIGN(const int i, struct_named(d, d.args[0], "struct"));
@@ -1911,6 +1941,8 @@ class Planner {
   std::map<std::string, std::string> declared_frames_only_;  // GRAFT_FRAMES_ONLY: records' name -> source
   std::map<std::string, std::string> renamed_;  // find_renamed_structs: old struct name -> its new name
   std::set<std::string> user_transformed_;      // GRAFT_TRANSFORM: "struct node", by the name the user gives
+  std::set<std::pair<std::string, std::string>> tails_;  // GRAFT_TAIL: "struct job", member, as the user names them
+  std::set<int> tailed_;                        // the changed structs (old) a GRAFT_TAIL applies to
   std::vector<UntypedGlobal> untyped_globals_;
   const MemberFacts* facts_;
   DeclarationQuestions* questions_ = nullptr;  // filled when graft diff asks (--questions)

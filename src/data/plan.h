@@ -51,7 +51,11 @@ struct DataDirective {
   // Transform: GRAFT_TRANSFORM(tag, from, to), the user's transformer for a
   // struct, known to the planner by name only (its fields the default cannot
   // convert are the transformer's to set).
-  enum class Kind : uint8_t { PointsTo, UnionMember, Opaque, PointsInto, GlobalPointsTo, GlobalOpaque, FramesOnly, Transform };
+  // Tail: GRAFT_TAIL(struct, member), a flexible array member that becomes
+  // a pointer to the elements kept after the struct.
+  enum class Kind : uint8_t {
+    PointsTo, UnionMember, Opaque, PointsInto, GlobalPointsTo, GlobalOpaque, FramesOnly, Transform, Tail
+  };
   Kind kind = Kind::PointsTo;
   std::vector<std::string> args;  // as written
   std::string where;              // "FILE.c:12", for messages
@@ -202,6 +206,10 @@ struct DataPlan {
   std::vector<UntypedGlobal> untyped_globals;
   // The tagged structs a value of a by_heap_type member may be followed as.
   std::vector<HeapType> heap_types;
+  // GRAFT_TAIL: changed structs (in old_types) whose flexible array member
+  // becomes a pointer (of that name) to its elements, kept right after the
+  // struct in the new block.
+  std::vector<int> tails;
   // A changed struct may hide where no typed pointer leads: the arrays a
   // `void **` points to (beanstalkd's ms.items) are scanned too, each
   // element an untyped word, told by the heap's tags where the plan has

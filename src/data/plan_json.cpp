@@ -107,7 +107,7 @@ std::string encode_data_plan(const DataPlan& plan) {
            {"user_transformer_runner", plan.user_transformer_runner}, {"declared_pointers", pointers},
            {"declared_union_members", union_members}, {"untyped_members", untyped},
            {"untyped_globals", globals}, {"heap_types", heap_types}, {"untyped_arrays", plan.untyped_arrays},
-           {"arrays_by_heap_type", plan.arrays_by_heap_type}};
+           {"arrays_by_heap_type", plan.arrays_by_heap_type}, {"tails", plan.tails}};
   // The way back (absent from patches made before graft planned one).
   if (plan.inverse) out["inverse"] = json::parse(encode_data_plan(*plan.inverse));
   if (!plan.irreversible.empty()) out["irreversible"] = plan.irreversible;
@@ -239,6 +239,8 @@ Result<DataPlan> decode_data_plan(const std::string& text) {
       }
     plan.untyped_arrays = j.value("untyped_arrays", false);
     plan.arrays_by_heap_type = j.value("arrays_by_heap_type", false);
+    if (j.contains("tails"))
+      for (const auto& t : j.at("tails")) plan.tails.push_back(check(plan.old_types, t.get<int>(), false));
     plan.irreversible = j.value("irreversible", std::string());
     plan.exact = j.value("exact", false);
     plan.set_at_commit = j.value("set_at_commit", std::vector<std::string>());

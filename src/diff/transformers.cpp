@@ -334,9 +334,9 @@ Result<std::vector<DataDirective>> read_directives(const fs::path& file) {
   GRAFT_ASSIGN(const auto lines, code_lines(file));
   std::vector<DataDirective> out;
   const std::regex use(
-      R"(\bGRAFT_(POINTS_TO|POINTS_INTO|UNION_MEMBER|OPAQUE|GLOBAL_POINTS_TO|GLOBAL_OPAQUE|FRAMES_ONLY)\s*\(([^()]*)\))");
+      R"(\bGRAFT_(POINTS_TO|POINTS_INTO|UNION_MEMBER|OPAQUE|GLOBAL_POINTS_TO|GLOBAL_OPAQUE|FRAMES_ONLY|TAIL)\s*\(([^()]*)\))");
   const std::regex named(
-      R"(\bGRAFT_(POINTS_TO|POINTS_INTO|UNION_MEMBER|OPAQUE|GLOBAL_POINTS_TO|GLOBAL_OPAQUE|FRAMES_ONLY)\b)");
+      R"(\bGRAFT_(POINTS_TO|POINTS_INTO|UNION_MEMBER|OPAQUE|GLOBAL_POINTS_TO|GLOBAL_OPAQUE|FRAMES_ONLY|TAIL)\b)");
   for (int number = 1; number <= static_cast<int>(lines.size()); ++number) {
     const std::string& line = lines[number - 1];
     size_t found = 0;
@@ -357,6 +357,7 @@ Result<std::vector<DataDirective>> read_directives(const fs::path& file) {
                : (*it)[1] == "GLOBAL_POINTS_TO" ? DataDirective::Kind::GlobalPointsTo
                : (*it)[1] == "GLOBAL_OPAQUE"    ? DataDirective::Kind::GlobalOpaque
                : (*it)[1] == "FRAMES_ONLY"      ? DataDirective::Kind::FramesOnly
+               : (*it)[1] == "TAIL"             ? DataDirective::Kind::Tail
                                                 : DataDirective::Kind::UnionMember;
       d.where = fmt::format("{}:{}", file.string(), number);
       std::stringstream args((*it)[2].str());
@@ -373,7 +374,7 @@ Result<std::vector<DataDirective>> read_directives(const fs::path& file) {
                         "GRAFT_UNION_MEMBER(container, union_field, tag_field, tag_value, member); or "
                         "GRAFT_POINTS_INTO(container, field, pointee, member); or GRAFT_OPAQUE(container, field); "
                         "or GRAFT_GLOBAL_POINTS_TO(global, pointee); or GRAFT_GLOBAL_OPAQUE(global); or "
-                        "GRAFT_FRAMES_ONLY(struct);",
+                        "GRAFT_FRAMES_ONLY(struct); or GRAFT_TAIL(struct, member);",
                         file.string(), number);
   }
   return out;

@@ -127,6 +127,12 @@ struct Instance {
   uint64_t slot = 0;                 // where the pointer that found it is (for messages; 0: a register)
   bool heap = false;
   bool top = false;  // not inside another instance: transformed (or moved) on its own
+  // A struct ending in a flexible array member with elements: the bytes of
+  // those, from `tail_from` in the old layout to `tail_to` in the new one
+  // (its flexible array's offset, or the struct's end for GRAFT_TAIL, whose
+  // pointer member at `tail_pointer` is set to them; 0: none).
+  uint64_t tail_bytes = 0, tail_from = 0, tail_to = 0;
+  std::optional<uint64_t> tail_pointer;
 };
 
 // A typed pointer found by the traversal: at `slot`, to `target`, of pointee `type`.
@@ -599,7 +605,12 @@ class Traversal {
                           "objects in frames yet; nothing was changed", pointer_at(slot), t.name, p);
       return ok();
     }
-    Instance instance{p, type, changed(type), 1, 0, slot, heap_memory(*m)};
+    Instance instance;
+    instance.address = p;
+    instance.old_type = type;
+    instance.new_type = changed(type);
+    instance.slot = slot;
+    instance.heap = heap_memory(*m);
     const std::optional<FlexibleArray> flexible = flexible_array(type);
     uint64_t tail = 0;  // elements of a flexible array member the allocation has room for
     if (instance.heap && t.size)
@@ -612,12 +623,43 @@ class Traversal {
       }
     // One with elements: its header and its tail would have to move together. One with none (a list's
     // sentinel inside its owner, beanstalkd's `tube.buried`: no allocation of its own) is its header alone.
-    if (flexible && tail && (instance.new_type >= 0 || changed(flexible->element) >= 0))
-      return make_error("{} points to a {} at {:#x}, which ends in the flexible array member {}[] of {}, and the patch "
-                        "changes {}: graft cannot transform a struct with a flexible array member or the array's "
-                        "elements yet; nothing was changed",
-                        pointer_at(slot), t.name, p, flexible->name, plan_.old_types.spell(flexible->element),
-                        instance.new_type >= 0 ? t.name : plan_.old_types.spell(flexible->element));
+    // The header and its elements move together: the elements' bytes are
+    // copied to the new layout's flexible array (of the same elements), or,
+    // where the user says the new version keeps them after the struct
+    // (GRAFT_TAIL), there, with the new pointer member set to them.
+    if (flexible && tail && (instance.new_type >= 0 || changed(flexible->element) >= 0)) {
+      const Member* now = nullptr;
+      if (instance.new_type >= 0)
+        for (const auto& n : plan_.new_types.at(instance.new_type).members)
+          if (n.name == flexible->name) now = &n;
+      const Type* now_type = now ? &plan_.new_types.at(now->type) : nullptr;
+      const bool tailed = std::find(plan_.tails.begin(), plan_.tails.end(), type) != plan_.tails.end() ||
+                          std::any_of(plan_.tails.begin(), plan_.tails.end(),
+                                      [&](int k) { return plan_.old_types.at(k).name == t.name; });
+      const bool same_elements = now_type && now_type->kind == TypeKind::Array && now_type->count == 0 &&
+                                 now_type->target >= 0 &&
+                                 plan_.new_types.at(now_type->target).size == flexible->element_size &&
+                                 changed(flexible->element) < 0 && now == &plan_.new_types.at(instance.new_type).members.back();
+      if (changed(flexible->element) >= 0 || !now || (!same_elements && !(tailed && now_type->kind == TypeKind::Pointer)))
+        return make_error("{} points to a {} at {:#x}, which ends in the flexible array member {}[] of {} with {} "
+                          "elements, and the patch changes {}: graft cannot carry the elements into the new layout{}; "
+                          "nothing was changed",
+                          pointer_at(slot), t.name, p, flexible->name, plan_.old_types.spell(flexible->element), tail,
+                          changed(flexible->element) >= 0 ? plan_.old_types.spell(flexible->element) : t.name,
+                          now_type && now_type->kind == TypeKind::Pointer
+                              ? fmt::format(" (if the new version keeps them right after the struct and points {} to "
+                                            "them, declare so: GRAFT_TAIL({}, {}))",
+                                            flexible->name, t.name.substr(t.name.rfind(' ') + 1), flexible->name)
+                              : std::string());
+      instance.tail_bytes = tail * flexible->element_size;
+      instance.tail_from = flexible->offset;
+      if (same_elements) {
+        instance.tail_to = now->offset;
+      } else {
+        instance.tail_to = plan_.new_types.at(instance.new_type).size;
+        instance.tail_pointer = now->offset;
+      }
+    }
     if (instance.new_type >= 0) instances_.push_back(instance);
     if (for_moves_) regions_.push_back({p, instance.count * t.size, type});
     for (uint64_t k = 0; k < instance.count; ++k) work_.push_back({p + k * t.size, type, context});
@@ -1169,9 +1211,10 @@ Result<std::map<uint64_t, uint64_t>> prepare_moves(const DataPlan& plan, const M
         register_moves.emplace_back(thread.tid, reg, t);
         continue;
       }
-      return make_error("thread {} ({}) holds in a register{} {}: graft rewrites a register only where DWARF says a "
-                        "typed pointer to it is, in one of the thread's frames; nothing was changed",
-                        thread.tid, named.name(), local, what(value, t));
+      return of_the_moment(make_error("thread {} ({}) holds in a register{} {}: graft rewrites a register only where "
+                                      "DWARF says a typed pointer to it is, in one of the thread's frames; nothing was "
+                                      "changed",
+                                      thread.tid, named.name(), local, what(value, t)));
     }
     const MemoryMap* stack = memory.mapping(thread.stack_pointer);
     if (!stack) continue;
@@ -1201,11 +1244,11 @@ Result<std::map<uint64_t, uint64_t>> prepare_moves(const DataPlan& plan, const M
         }
       }
       if (value != t->instance->address)
-        return make_error("thread {} ({}) holds on its stack at {:#x}{} {}: graft does not know that word's type, so it "
-                          "cannot tell where in the new layout it should point (a stale word a frame no longer uses "
-                          "is as likely as a live one: try again, or make the patch when that frame is elsewhere); "
-                          "nothing was changed",
-                          thread.tid, named.name(), start + off, frame_of(thread, start + off), what(value, t));
+        return of_the_moment(make_error("thread {} ({}) holds on its stack at {:#x}{} {}: graft does not know that "
+                                        "word's type, so it cannot tell where in the new layout it should point; "
+                                        "nothing was changed",
+                                        thread.tid, named.name(), start + off, frame_of(thread, start + off),
+                                        what(value, t)));
       stack_words.emplace_back(start + off, t);
     }
   }
@@ -1370,15 +1413,28 @@ Result<std::map<uint64_t, uint64_t>> moved_global_rewrites(const DataPlan& plan,
       if (const MovedGlobal* m = holding(value)) {
         Thread named;
         named.tid = thread.tid;
-        return make_error("thread {} ({}) holds in {} {:#x}, the address of global {}{}, which the patch moves to "
+        return of_the_moment(make_error("thread {} ({}) holds in {} {:#x}, the address of global {}{}, which the patch moves to "
                           "new storage: graft does not rewrite a register that points into a moved global, and the "
                           "thread would go on using the old copy; try again when it is elsewhere; nothing was changed",
                           thread.tid, named.name(), register_name(reg), value, m->root->variable,
-                          member_path(plan.old_types, m->root->old_type, value - m->from));
+                          member_path(plan.old_types, m->root->old_type, value - m->from)));
       }
     }
   Ranges skip;  // the new storage, written whole by the commit
   for (const auto& m : moved) skip.emplace_back(m.to, m.to + plan.new_types.at(m.root->new_type).size);
+  // The heap's type table holds 2-byte IDs, never an address (and is 16 TiB
+  // of address space: walking its page map alone would take seconds).
+  if (const uint64_t table = traversal.heap_table(); table > kHeapTypesUnavailable)
+    if (const MemoryMap* m = memory.mapping(table)) skip.emplace_back(m->start, m->end);
+  // Below a stopped thread's stack pointer (less the red zone a leaf may
+  // use, in user code) nothing is live: stale words there are no pointers.
+  for (const auto& thread : input.threads)
+    if (const MemoryMap* stack = memory.mapping(thread.stack_pointer)) {
+      const uint64_t red_zone = thread.in_system_call ? 0 : 128;
+      const uint64_t live = std::max(stack->start, (thread.stack_pointer - red_zone) & ~uint64_t{7});
+      if (live > stack->start) skip.emplace_back(stack->start, live);
+    }
+  std::sort(skip.begin(), skip.end());
   Ranges static_data;
   for (const auto& [start, size] : input.static_data) static_data.emplace_back(start, start + size);
   const Ranges searched = searchable_memory(memory.maps(), static_data, skip);
@@ -1546,10 +1602,10 @@ Status check_untyped_members(const DataPlan& plan, const MigrationInput& input, 
                           "whether it is a changed struct; declare what it holds in the --transform file; nothing was "
                           "changed", held.name, s.slot, input.pid, s.value);
       if (traversal.on_stack(s.value))
-        return make_error("{} at {:#x} in process {} holds {:#x}, an address on a thread's stack, which the heap's "
-                          "type tags do not cover (a local's address, kept while its function runs): try again when "
-                          "that function has returned, or declare what it holds in the --transform file; nothing was "
-                          "changed", held.name, s.slot, input.pid, s.value);
+        return of_the_moment(make_error(
+            "{} at {:#x} in process {} holds {:#x}, an address on a thread's stack, which the heap's type tags do not "
+            "cover (a local's address, kept while its function runs); nothing was changed",
+            held.name, s.slot, input.pid, s.value));
       continue;
     }
     if (!held.holds.empty()) {
@@ -1746,11 +1802,12 @@ Status add_frame_roots(const DataPlan& plan, const MigrationInput& input, Remote
                 fmt::format("thread {} frame {} ({}) local {}", thread.tid, k, holder->identity, local.name);
             const auto where = locate(place, frame);
             if (!where)
-              return make_error("{} may point to changed data, but DWARF's place for it ({}) gives nothing in that "
-                                "frame (a register the unwinder could not recover, or a frame being set up or taken "
-                                "down); nothing was changed: try again", label,
-                                place.kind == LocalPlace::Kind::AtCfaOffset ? std::string("the frame address")
-                                                                           : register_name(static_cast<Reg>(place.reg)));
+              return of_the_moment(make_error(
+                  "{} may point to changed data, but DWARF's place for it ({}) gives nothing in that frame (a "
+                  "register the unwinder could not recover, or a frame being set up or taken down); nothing was "
+                  "changed", label,
+                  place.kind == LocalPlace::Kind::AtCfaOffset ? std::string("the frame address")
+                                                             : register_name(static_cast<Reg>(place.reg))));
             std::optional<std::pair<pid_t, Reg>> home;
             // Still in the thread's register (its own frame's, or a caller's
             // callee-saved one no frame inside saved yet): rewritable there.
@@ -1871,6 +1928,10 @@ Result<std::vector<DataWrite>> plan_migration(const DataPlan& plan, const Migrat
     t.instance = &i;
     t.old_bytes = plan.old_types.at(i.old_type).size * i.count;
     t.new_bytes = plan.new_types.at(i.new_type).size * i.count;
+    if (i.tail_bytes) {
+      t.old_bytes = std::max(t.old_bytes, i.tail_from + i.tail_bytes);
+      t.new_bytes = std::max(t.new_bytes, i.tail_to + i.tail_bytes);
+    }
     if (i.capacity) t.room = i.capacity;
     t.moves = t.new_bytes > t.room.value_or(t.old_bytes);
     return t;
@@ -1976,9 +2037,9 @@ Result<std::vector<DataWrite>> plan_migration(const DataPlan& plan, const Migrat
       if (!embedded.count({root.value, root.pointee})) continue;
       auto move = word_move(plan, tops, moving, root.value, root.pointee);
       if (move && (move->moves || !move->place || *move->place != root.value))
-        return make_error("{} holds {:#x}, {}, and graft does not rewrite a register that points inside an object; "
-                          "try again when it is elsewhere; nothing was changed",
-                          root.label, root.value, move->into);
+        return of_the_moment(make_error("{} holds {:#x}, {}, and graft does not rewrite a register that points "
+                                        "inside an object; nothing was changed",
+                                        root.label, root.value, move->into));
     }
   }
   GRAFT_ASSIGN(const auto kernel_moves, kernel_word_moves(plan, input, watches, found, moving, moved, memory, scanned));
@@ -2112,6 +2173,14 @@ Result<std::vector<DataWrite>> plan_migration(const DataPlan& plan, const Migrat
     for (uint64_t k = 0; k < i.count; ++k) {
       transform(i.old_type, before.data() + k * old_size, i.new_type, out + k * new_size);
       GRAFT_TRY(kept(type_name, fmt::format(" of the object at {:#x}", i.address + k * old_size)));
+    }
+    // A flexible array's elements, after the header (Instance::tail_bytes).
+    if (i.tail_bytes) {
+      std::memcpy(out + i.tail_to, before.data() + i.tail_from, i.tail_bytes);
+      if (i.tail_pointer) {
+        const uint64_t elements = (t.moves ? t.block + kChunkHeader : i.address) + i.tail_to;
+        std::memcpy(out + *i.tail_pointer, &elements, 8);
+      }
     }
     report.objects += i.count;
     report.by_type[type_name] += i.count;

@@ -1174,9 +1174,9 @@ TEST_F(DataChanges, PointersToAStructHeldInsideAnotherFollowItIntoTheNewLayout) 
 // A struct ending in a flexible array member (beanstalkd 1.11's job and its
 // body) that the release changes: a sentinel held inside its owner has no
 // elements, and is transformed with its owner; one with elements (a job with
-// its body after it) refuses the update (header and tail would have to move
-// together). The graft before refused the sentinel too, so beanstalkd
-// 1.11 -> 1.12 was refused on a server with no job.
+// its body after it) moves with them, the elements carried to the new
+// layout's flexible array (they were refused: header and tail must move
+// together). tests/programs/tailbody: the elements' bytes themselves.
 TEST_F(DataChanges, AStructWithAFlexibleArrayIsTransformedWhereItHasNoElements) {
   const std::vector<std::string> flags = {"-I" + (programs_dir() / "sentinel" / "common").string(),
                                           "-I" + (programs_dir() / "shared").string(), "-DFLEX"};
@@ -1195,12 +1195,51 @@ TEST_F(DataChanges, AStructWithAFlexibleArrayIsTransformedWhereItHasNoElements) 
   Process target({update.v1.string()});
   ASSERT_EQ(target.ask("open"), "opened");
   ASSERT_EQ(target.ask("take 0 1"), "taken");
-  auto refused = graft({"apply", std::to_string(target.pid()), update.patch.string()});
-  EXPECT_EQ(refused.exit_code, 1);
-  EXPECT_NE(refused.err.find("which ends in the flexible array member body[] of char, and the patch changes struct job"),
-            std::string::npos) << refused.err;
-  EXPECT_EQ(target.ask("v"), "1");
+  auto applied = graft({"apply", std::to_string(target.pid()), update.patch.string()});
+  ASSERT_EQ(applied.exit_code, 0) << applied.err;
+  EXPECT_EQ(target.ask("v"), "2");
   EXPECT_EQ(target.ask("dump"), "0: 1 / 1");
+}
+
+// The elements of a flexible array member live on across the release
+// (tests/programs/tailbody: messages with their text after the header).
+// v2 grows the header: each message moves with its text, into the new
+// layout's flexible array. v3 makes the array a pointer to the same bytes
+// kept right after the struct (beanstalkd 1.12's job body): graft diff
+// refuses naming GRAFT_TAIL, and with it each message moves with its text,
+// the pointer set to it.
+TEST_F(DataChanges, AFlexibleArraysElementsMoveWithTheirStructOrBecomeItsTail) {
+  const std::vector<std::string> flags = {"-I" + (programs_dir() / "tailbody" / "common").string()};
+  const auto v1 = build_program(dir, "tailbody", "v1", flags), v2 = build_program(dir, "tailbody", "v2", flags);
+  const auto v3 = build_program(dir, "tailbody", "v3", flags);
+  const std::vector<std::string> commands = {"add hello", "add a somewhat longer message", "add x"};
+  const std::string expected = "100:5:hello 101:25:a somewhat longer message 102:1:x";
+  {
+    const auto patch = diff(dir, v1, v2, "tail-v2.graft");
+    Process target({v1.string()});
+    for (const auto& c : commands) target.ask(c);
+    ASSERT_EQ(target.ask("dump"), expected);
+    auto applied = graft({"apply", std::to_string(target.pid()), patch.patch.string(), "--json"});
+    ASSERT_EQ(applied.exit_code, 0) << applied.err;
+    EXPECT_EQ(nlohmann::json::parse(applied.out)["objects_moved"].get<int>(), 3) << applied.out;
+    EXPECT_EQ(target.ask("v"), "2");
+    EXPECT_EQ(target.ask("dump"), expected);
+  }
+  auto refused = graft({"diff", v1.string(), v3.string(), "-o", (dir.path() / "no.graft").string()});
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_NE(refused.err.find("GRAFT_TAIL(msg, body)"), std::string::npos) << refused.err;
+  const auto patch = diff(dir, v1, v3, "tail-v3.graft",
+                          {"--transform", (programs_dir() / "tailbody" / "directives" / "tail.c").string(), "--explain"});
+  EXPECT_NE(patch.out.find("the flexible array becomes a pointer to its elements, kept right after the struct"),
+            std::string::npos) << patch.out;
+  Process target({v1.string()});
+  for (const auto& c : commands) target.ask(c);
+  auto applied = graft({"apply", std::to_string(target.pid()), patch.patch.string()});
+  ASSERT_EQ(applied.exit_code, 0) << applied.err;
+  EXPECT_EQ(target.ask("v"), "3");
+  EXPECT_EQ(target.ask("dump"), expected);
+  ASSERT_EQ(target.ask("add new"), "added");
+  EXPECT_EQ(target.ask("dump"), expected + " 103:3:new");
 }
 
 // The epoll data words graft sets at the commit are journaled with the rest

@@ -1,0 +1,2 @@
+#include <graft/graft.h>
+GRAFT_TAIL(msg, body);
