@@ -662,6 +662,8 @@ Status ApplyUpdate::plan_data(const CheckpointReport& moment, WriteLog& log) {
   };
   input.frame_holder_entry = root_entries(frame_roots_);
   static_data_.add_to(input);
+  for (const auto& id : m_.removed_functions)
+    if (auto d = resolver_->canonical(id); d && d->function) input.removed_functions.emplace(d->address, id);
   apply::UserTransformReport user;
   if (!data_plan_->user_transformers.empty())
     input.run_user_transformers = [&](std::vector<UserTransformJob>& jobs) -> Status {

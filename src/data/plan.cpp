@@ -545,8 +545,13 @@ class Planner {
       // renamed, whose value would be lost.
       const auto rank = &o - before.data();
       auto renamed = rank < static_cast<long>(after.size()) ? after.begin() + rank : after.end();
+      // Of one type: spelled alike, or a struct the release renames (struct ms -> struct Ms).
+      auto same_type = [&](int a, int b) {
+        const std::string was = old_.spell(a), now = new_.spell(b);
+        return was == now || (renamed_.count(was) && renamed_.at(was) == now);
+      };
       if (renamed != after.end() &&
-          (renamed->bit_size || o.bit_size || old_.spell(o.type) != new_.spell(renamed->type) ||
+          (renamed->bit_size || o.bit_size || !same_type(o.type, renamed->type) ||
            std::any_of(before.begin(), before.end(), [&](const Field& b) { return b.name == renamed->name; })))
         renamed = after.end();
       if (renamed == after.end()) {

@@ -1085,7 +1085,8 @@ std::string explain_patch(const Patch& patch) {
   for (const auto& c : plan->changes) {
     out += fmt::format("  {}\n", c.name);
     for (const auto& d : c.details) out += fmt::format("      {}\n", d);
-    const std::string tag = transformable_tag(c.name);
+    // A renamed struct's transformer goes by its new name.
+    const std::string tag = transformable_tag(plan->renamed.count(c.name) ? plan->renamed.at(c.name) : c.name);
     if (tag.empty() || plan->old_types.at(c.old_type).kind != TypeKind::Struct) continue;
     if (auto it = plan->user_transformers.find(c.name); it != plan->user_transformers.end())
       out += fmt::format("      transformer: the user's {} ({}), run in the target after the default\n", it->second,

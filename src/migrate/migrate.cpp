@@ -1710,6 +1710,28 @@ Status retag(const DataPlan& plan, pid_t pid, Traversal& traversal, RemoteMemory
   return ok();
 }
 
+// A transformed object (or a global's new storage) that still holds the
+// address of a function the release removes, once every transformer has
+// run: the new code would call the old copy (beanstalkd 1.11's connless,
+// the server heap's comparison, which 1.12 replaces by conn_less), which
+// reads the old layouts. Refused, naming the function and where.
+Status check_removed_functions(const MigrationInput& input, const std::vector<DataWrite>& writes) {
+  if (input.removed_functions.empty()) return ok();
+  for (const auto& w : writes)
+    for (size_t off = (8 - w.address.value() % 8) % 8; off + 8 <= w.bytes.size(); off += 8) {
+      uint64_t value = 0;
+      std::memcpy(&value, w.bytes.data() + off, 8);
+      auto it = input.removed_functions.find(value);
+      if (it == input.removed_functions.end()) continue;
+      return make_error("the transformed data at {:#x} in process {} holds the address of {}, which the release "
+                        "removes: the new code would call its old copy, which reads the old layouts; set that "
+                        "member to the new version's function in a transformer of yours (GRAFT_TRANSFORM, "
+                        "--explain names the struct and member it is in); nothing was changed",
+                        w.address.value() + off, input.pid, it->second);
+    }
+  return ok();
+}
+
 // With the heap's type tags, every instance of a changed struct the heap
 // holds is known: each tagged block of one must have been reached by the
 // traversal, at its start. One that was not is held where graft does not
@@ -2200,6 +2222,7 @@ Result<std::vector<DataWrite>> plan_migration(const DataPlan& plan, const Migrat
   }
 
   if (!transformed.empty()) GRAFT_TRY(run_user_transformers(plan, input, transform, transformed, writes));
+  GRAFT_TRY(check_removed_functions(input, writes));
 
   merge_neighbouring_writes(writes, [&](RemoteAddress at, std::span<uint8_t> out) {
     return memory.read(at.value(), out.data(), out.size());

@@ -122,6 +122,11 @@ struct MigrationInput {
   // instances), so that the scan inside it asks only of new ones; unset:
   // scanned from scratch in the pause.
   std::optional<DescriptorScan> descriptors;
+  // The functions the patch removes (the new version has none of that name),
+  // by their address in the process, and name: a transformed object that
+  // would still hold one's address would have the new code call the old
+  // copy, which reads the old layouts (plan_migration refuses).
+  std::map<uint64_t, std::string> removed_functions;
   // The address of the global that holds the heap's type table
   // (kHeapTypesBase, common/member_facts_format.h), 0 if the binary has none.
   uint64_t heap_types_variable = 0;
