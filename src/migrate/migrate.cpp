@@ -1225,12 +1225,18 @@ Result<std::map<uint64_t, uint64_t>> prepare_moves(const DataPlan& plan, const M
     const uint64_t start = std::max(stack->start, (thread.stack_pointer - red_zone) & ~uint64_t{7});
     bytes.resize(stack->end - start);
     if (!memory.read(start, bytes.data(), bytes.size())) continue;
-    for (size_t off = 0; off + 8 <= bytes.size(); off += 8) {
+    // Every 4 bytes: a packed struct keeps pointers off the 8-byte grid
+    // (struct epoll_event's data, after its 4-byte events: an event
+    // epoll_wait had just copied out when the thread stopped). Off the grid,
+    // only a word equal to an object's start, or with one place in its new
+    // layout, is taken for a pointer.
+    for (size_t off = 0; off + 8 <= bytes.size(); off += 4) {
+      const bool aligned = (start + off) % 8 == 0;
       uint64_t value;
       std::memcpy(&value, bytes.data() + off, 8);
       Target* t = moving_at(value);
       if (!t) continue;
-      if (value != t->instance->address && typed_inside(start + off, value, t)) continue;
+      if (aligned && value != t->instance->address && typed_inside(start + off, value, t)) continue;
       // An untyped word into the middle, at a place the new layout keeps one
       // of (the address of exactly one nested value: a connection's Socket):
       // rewritten like a word equal to the start (live, it follows the
@@ -1243,6 +1249,7 @@ Result<std::map<uint64_t, uint64_t>> prepare_moves(const DataPlan& plan, const M
           continue;
         }
       }
+      if (value != t->instance->address && !aligned) continue;
       if (value != t->instance->address)
         return of_the_moment(make_error("thread {} ({}) holds on its stack at {:#x}{} {}: graft does not know that "
                                         "word's type, so it cannot tell where in the new layout it should point; "
@@ -1444,6 +1451,26 @@ Result<std::map<uint64_t, uint64_t>> moved_global_rewrites(const DataPlan& plan,
   // Every page the process has: one it never touched holds zeros, and reading it would make the kernel map it.
   GRAFT_ASSIGN(const uint64_t bytes, search_words(input.pid, pages_the_process_has(input.pid, searched), low, high, found));
   report.searched_bytes += bytes;
+  // Off the 8-byte grid, on the threads' live stacks: a packed struct's
+  // pointer (epoll_event's data, just copied out by epoll_wait). Only one
+  // with a place in the new layout is taken for a pointer.
+  for (const auto& thread : input.threads) {
+    const MemoryMap* stack = memory.mapping(thread.stack_pointer);
+    if (!stack) continue;
+    const uint64_t red_zone = thread.in_system_call ? 0 : 128;
+    const uint64_t from = std::max(stack->start, (thread.stack_pointer - red_zone) & ~uint64_t{7}) + 4;
+    std::vector<uint8_t> live(stack->end - from);
+    if (live.size() < 8 || !memory.read(from, live.data(), live.size())) continue;
+    for (size_t off = 0; off + 8 <= live.size(); off += 8) {
+      uint64_t value;
+      std::memcpy(&value, live.data() + off, 8);
+      if (value < low || value >= high || out.count(from + off)) continue;
+      if (const MovedGlobal* m = holding(value))
+        if (auto place = same_place(plan.old_types, m->root->old_type, plan.new_types, m->root->new_type,
+                                    value - m->from, -1))
+          out[from + off] = m->to + *place;
+    }
+  }
   return out;
 }
 

@@ -494,6 +494,8 @@ TEST_F(MemberFacts, ValuesOnlyTheHeapsTypeTagsTellApartLandWithNoDeclaration) {
   Process target({v1.string()});
   // A connection closed before the update leaves no tag behind (the check of every tagged one would refuse).
   for (const char* command : {"add 3", "open 4", "close"}) target.ask(command);
+  // A thread holds the newest connection in a packed struct on its stack, off the 8-byte grid.
+  ASSERT_EQ(target.ask("park"), "parked");
   const std::string stats = target.ask("stats");
   EXPECT_EQ(stats, "102/2 101/1 100/0");
   ASSERT_TRUE(wait_until([&] { return target.ask("walks") == "walking"; }, std::chrono::seconds(20)));
@@ -504,6 +506,7 @@ TEST_F(MemberFacts, ValuesOnlyTheHeapsTypeTagsTellApartLandWithNoDeclaration) {
   EXPECT_EQ(target.ask("v"), "2");
   EXPECT_EQ(target.ask("dump"), fresh_answer(v2, {"add 3", "open 4", "close", "dump"}));
   EXPECT_EQ(target.ask("stats"), stats);  // the words into `st` followed it to its new place
+  EXPECT_EQ(target.ask("unpark"), "102");  // the word off the grid followed the connection
   target.ask("walks");
   EXPECT_TRUE(wait_until([&] { return target.ask("walks") == "walking"; }, std::chrono::seconds(20)));
   // The new code's connections join the moved ones; then the way back, where the moved ones carry their tags.

@@ -19,6 +19,8 @@
 //             connection no pointer graft follows reaches)
 //   dump      every job and connection, the same words in every version
 //   stats     every connection's stats, read through the interior pointers
+//   park      a thread holds the newest connection off the 8-byte grid on its stack, blocked
+//   unpark    that thread reads the connection's served count through it
 //   walks     whether the worker has walked the connections since the last ask
 //   v         the version
 #include <graft/graft.h>
@@ -131,6 +133,33 @@ static void make(int kind, int n) {
   }
 }
 
+// `park`: a thread blocks in read() holding the newest connection's address
+// on its stack off the 8-byte grid (as in an epoll_event epoll_wait has just
+// filled: packed, its data after 4 bytes); `unpark` lets it read the
+// connection's served count through it. The word must follow the connection.
+static int park_pipe[2], parked_pipe[2];
+
+__attribute__((noinline)) static void report(void* held) {
+  const long served = ((struct conn*)held)->st.served;
+  (void)!write(parked_pipe[1], &served, sizeof served);
+}
+
+static void* parker(void* arg) {
+  // Bytes, not a struct: the frame holds no typed pointer graft could take as a root.
+  unsigned char held[16] __attribute__((aligned(8))) = {7};
+  memcpy(held + 4, &arg, sizeof arg);
+  arg = NULL;
+  __asm__ volatile("" : "+r"(arg) : "r"(held) : "memory");
+  char byte = 0;
+  (void)!write(parked_pipe[1], &byte, 1);  // parked
+  (void)!read(park_pipe[0], &byte, 1);
+  __asm__ volatile("" : : "r"(held) : "memory");
+  void* c;
+  memcpy(&c, held + 4, sizeof c);
+  report(c);
+  return NULL;
+}
+
 static void dump(void) {
   printf("jobs");
   for (struct lnode* n = jobs.head; n; n = n->next) {
@@ -195,6 +224,18 @@ int main(void) {
         hidden = (uintptr_t)c ^ 0x5a5a;
         printf("hidden\n");
       }
+    } else if (strncmp(line, "park", 4) == 0 && conns.head) {
+      pthread_t t;
+      char byte;
+      if (pipe(park_pipe) || pipe(parked_pipe) || pthread_create(&t, NULL, parker, conns.head->value)) abort();
+      pthread_detach(t);
+      (void)!read(parked_pipe[0], &byte, 1);
+      printf("parked\n");
+    } else if (strncmp(line, "unpark", 6) == 0) {
+      long served = -1;
+      (void)!write(park_pipe[1], "x", 1);
+      (void)!read(parked_pipe[0], &served, sizeof served);
+      printf("%ld\n", served);
     } else if (strncmp(line, "dump", 4) == 0) {
       dump();
     } else if (strncmp(line, "stats", 5) == 0) {
