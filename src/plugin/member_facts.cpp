@@ -19,6 +19,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "common/member_facts_format.h"
@@ -393,11 +394,41 @@ class Recorder {
         if (auto* ret = llvm::dyn_cast<llvm::ReturnInst>(&instruction); ret && ret->getReturnValue())
           for (const auto& origin : origins_of(ret->getReturnValue(), function.getName().str())) origins.insert(origin);
     }
+    // Realloc-like parameters: a function's parameter K that it passes on
+    // as the block realloc (or a realloc-like function of the unit) takes,
+    // so a malloc block or NULL (zrealloc's `ptr`). Returned as it is (the
+    // block realloc kept, or one it did not touch), it is fresh memory too.
+    std::set<std::pair<std::string, std::string>> reallocated;  // function, parameter number
+    std::vector<std::tuple<std::string, std::string, std::string>> passes;  // function, its parameter, callee
+    for (llvm::Function& function : module_) {
+      if (function.isDeclaration()) continue;
+      for (llvm::Instruction& instruction : llvm::instructions(function)) {
+        auto* call = llvm::dyn_cast<llvm::CallBase>(&instruction);
+        const llvm::Function* callee = call ? call->getCalledFunction() : nullptr;
+        if (!callee || call->arg_size() == 0) continue;
+        // Whatever else the argument may be (a local reused for the result), the parameter is among it:
+        // realloc takes only NULL or a malloc block, so that is what the parameter holds.
+        const std::string prefix = "param\t" + function.getName().str() + "\t";
+        for (const auto& from : origins_of(call->getArgOperand(0), function.getName().str()))
+          if (llvm::StringRef(from).startswith(prefix))
+            passes.emplace_back(function.getName().str(), from.substr(prefix.size()), callee->getName().str());
+      }
+    }
+    for (bool grew = true; grew;) {
+      grew = false;
+      for (const auto& [function, k, callee] : passes) {
+        const llvm::Function* f = module_.getFunction(callee);
+        const bool reallocates = (f && f->isDeclaration() && callee == "realloc") || reallocated.count({callee, "0"});
+        if (reallocates) grew |= reallocated.insert({function, k}).second;
+      }
+    }
     for (bool grew = true; grew;) {
       grew = false;
       for (const auto& [function, origins] : returned) {
         if (fresh_.count(function) || origins.empty()) continue;
         const bool all_fresh = std::all_of(origins.begin(), origins.end(), [&](const std::string& origin) {
+          const std::string own = "param\t" + function + "\t";
+          if (llvm::StringRef(origin).startswith(own)) return reallocated.count({function, origin.substr(own.size())}) > 0;
           if (!llvm::StringRef(origin).startswith("result\t")) return false;
           const std::string callee = origin.substr(7, origin.find('\t', 7) - 7);
           const llvm::Function* f = module_.getFunction(callee);
