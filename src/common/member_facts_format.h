@@ -109,7 +109,7 @@ inline constexpr const char* kMemberFactsVariable = "GRAFT_MEMBER_FACTS";
 // heap: 2 bytes per 16-byte granule, at kHeapTypesBase's value + (address >> 4) * 2,
 // in a reservation of 16 TiB made at the first tag (MAP_NORESERVE: only the
 // pages written cost memory). Every free() and realloc() of the unit clears
-// the block's entry first. graft reads the table at the commit: a value in
+// the block's entry first (reallocarray's too). graft reads the table at the commit: a value in
 // an untyped member whose block carries a struct's ID is that struct. The
 // table's address is in this global of the executable (NULL before the
 // first tag, kHeapTypesUnavailable if the reservation failed).
@@ -123,8 +123,8 @@ inline constexpr const char* kHeapTypesVariable = "GRAFT_HEAP_TYPES";  // "on": 
 // unit defines for each function of its own that returns only their memory
 // (zmalloc): a cast of that function's result in another unit is tagged
 // only if the flag is linked in ("fresh" records say which).
-inline constexpr const char* kHeapTypesAllocators[] = {"malloc", "calloc", "realloc", "aligned_alloc", "memalign",
-                                                       "valloc", "pvalloc"};
+inline constexpr const char* kHeapTypesAllocators[] = {"malloc",        "calloc",   "realloc", "reallocarray",
+                                                       "aligned_alloc", "memalign", "valloc",  "pvalloc"};
 inline constexpr const char* kHeapTypesFreshFlag = "__graft_fresh.";
 
 // A struct's ID (FNV-1a of graft-cc's name for it, "struct client", folded

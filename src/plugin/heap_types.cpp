@@ -3,6 +3,7 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <vector>
 
 #include "common/member_facts_format.h"
 #include "llvm/IR/Constants.h"
@@ -21,6 +22,7 @@ constexpr const char* kTake = "__graft_heap_type_take";    // (block) -> id: cle
 constexpr const char* kReserve = "__graft_heap_types_reserve";
 constexpr const char* kFree = "__graft_heap_free";
 constexpr const char* kRealloc = "__graft_heap_realloc";
+constexpr const char* kReallocArray = "__graft_heap_reallocarray";
 
 class Emitter {
  public:
@@ -92,13 +94,20 @@ class Emitter {
   // realloc(p, n): the tag cleared (the block may move, or be freed), and
   // put back if realloc fails and p stays what it was. The caller's cast of
   // the result tags the new block.
-  llvm::Function* realloc_wrapper(llvm::Function& realloc) {
-    llvm::Function* f = define(kRealloc, realloc.getFunctionType());
+  llvm::Function* realloc_wrapper(llvm::Function& realloc) { return resize_wrapper(kRealloc, realloc); }
+  // reallocarray(p, n, size): the same.
+  llvm::Function* reallocarray_wrapper(llvm::Function& reallocarray) {
+    return resize_wrapper(kReallocArray, reallocarray);
+  }
+  llvm::Function* resize_wrapper(const char* name, llvm::Function& resize) {
+    llvm::Function* f = define(name, resize.getFunctionType());
     if (!f->empty()) return f;
     llvm::IRBuilder<> b(llvm::BasicBlock::Create(context_, "entry", f));
     llvm::Value* old_block = b.CreatePointerCast(f->getArg(0), i8p_);
     llvm::Value* id = b.CreateCall(take(), {old_block});
-    llvm::Value* result = b.CreateCall(realloc.getFunctionType(), &realloc, {f->getArg(0), f->getArg(1)});
+    std::vector<llvm::Value*> arguments;
+    for (llvm::Argument& a : f->args()) arguments.push_back(&a);
+    llvm::Value* result = b.CreateCall(resize.getFunctionType(), &resize, arguments);
     auto* restore = llvm::BasicBlock::Create(context_, "restore", f);
     auto* done = llvm::BasicBlock::Create(context_, "done", f);
     llvm::Value* failed = b.CreateAnd(b.CreateIsNull(result), b.CreateICmpNE(id, llvm::ConstantInt::get(i16_, 0)));
@@ -257,6 +266,7 @@ void instrument_heap_types(llvm::Module& module, const std::vector<HeapTagSite>&
   }
   wrap(module, "free", kFree, &Emitter::free_wrapper, emitter);
   wrap(module, "realloc", kRealloc, &Emitter::realloc_wrapper, emitter);
+  wrap(module, "reallocarray", kReallocArray, &Emitter::reallocarray_wrapper, emitter);
 }
 
 }  // namespace graft
