@@ -991,6 +991,7 @@ class Planner {
           {fmt::format("GRAFT_POINTS_TO({}, {}, STRUCT);", name, u.field), fmt::format("GRAFT_OPAQUE({}, {});", name, u.field)});
     }
     asked_members_ = std::move(asked);
+    if (facts_->any_heap_typed()) notes_.push_back(heap_types_summary());
     return ok();
   }
   // For every old type: whether it leads to a changed struct that can hide,
@@ -1027,6 +1028,31 @@ class Planner {
       }
     return std::nullopt;
   }
+  // For --explain: how many of the structs the old build tags are told by
+  // their tags, and why the first few are not.
+  std::string heap_types_summary() {
+    const auto& why = untagged_why();
+    size_t told = 0;
+    std::vector<std::string> untold;
+    std::set<std::string> seen;
+    for (int i = 0; i < static_cast<int>(old_.types.size()); ++i) {
+      const Type& t = old_.at(i);
+      if ((t.kind != TypeKind::Struct && t.kind != TypeKind::Union) || t.name.empty() ||
+          facts_->tagged(records_name(i)).empty() || !seen.insert(records_name(i)).second)
+        continue;
+      if (why[static_cast<size_t>(i)].empty()) ++told;
+      else untold.push_back(fmt::format("{} ({})", old_.spell(i), why[static_cast<size_t>(i)]));
+    }
+    std::string out = fmt::format("heap type tags: the old build tags {} structs, {} of them told by their tags "
+                                  "wherever the heap holds one", told + untold.size(), told);
+    if (!untold.empty()) {
+      const auto shown = untold.begin() + static_cast<long>(std::min<size_t>(untold.size(), 3));
+      out += fmt::format("; not told: {}{}", fmt::join(untold.begin(), shown, "; "),
+                         untold.size() > 3 ? fmt::format(" and {} more", untold.size() - 3) : std::string());
+    }
+    return out;
+  }
+
   // The tagged structs a by_heap_type member's value may be followed as.
   // Once the untyped members are settled (find_untyped_members).
   const std::vector<HeapType>& told_heap_types() {
