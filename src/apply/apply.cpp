@@ -119,7 +119,8 @@ std::function<Result<uint64_t>(const std::string&)> current_address(const link::
 // arrays, which the old code and the loader read; words named by the
 // symbol of the object that holds them. Read before the wait, not inside
 // the pause, and only for a plan that gives a global new storage (the
-// search for pointers into it is its only use).
+// search for pointers into it is its only use); and where the heap's type
+// table is, for a plan that tells values by their tags.
 struct StaticData {
   std::vector<std::pair<uint64_t, uint64_t>> ranges;
   std::function<std::string(uint64_t)> name;
@@ -162,22 +163,25 @@ Result<StaticData> read_static_data(const std::optional<DataPlan>& plan, pid_t p
       out.descriptors = std::move(*scanned);
       find_shared_epolls(pid, *out.descriptors);
     }
-  // Where the heap's type table is (graft-cc --graft-heap-types=on), for an untyped member they tell.
-  if (plan && std::any_of(plan->untyped_members.begin(), plan->untyped_members.end(),
-                          [](const UntypedMember& u) { return u.by_heap_type; })) {
-    GRAFT_ASSIGN(const auto binary, module.open(pid));
-    for (const auto& symbol : binary->symbols())
-      if (symbol.type == STT_OBJECT && symbol.shndx != SHN_UNDEF && symbol.name == kHeapTypesBase)
-        out.heap_types_variable = symbol.value + bias;
-    if (!out.heap_types_variable)
-      return make_error("the patch tells what untyped members hold by the heap's type tags, but the running binary "
-                        "has no {} (it was not built with graft-cc --graft-heap-types=on, or its symbols are "
-                        "stripped): make the patch from the build the process runs; nothing was changed",
-                        kHeapTypesBase);
-  }
-  if (!plan || std::none_of(plan->roots.begin(), plan->roots.end(), [](const DataRoot& r) { return r.new_type >= 0; }))
-    return out;
+  // Where the heap's type table is (graft-cc --graft-heap-types=on), for what the plan tells by its tags
+  // (DataPlan::heap_types: untyped members and the elements of void ** arrays).
+  const bool tagged = plan && !plan->heap_types.empty();
+  const bool moved =
+      plan && std::any_of(plan->roots.begin(), plan->roots.end(), [](const DataRoot& r) { return r.new_type >= 0; });
+  if (!tagged && !moved) return out;
   GRAFT_ASSIGN(const auto binary, module.open(pid));
+  std::map<uint64_t, std::pair<uint64_t, std::string>> objects;  // start -> size, name
+  for (const auto& symbol : binary->symbols()) {
+    if (symbol.type != STT_OBJECT || symbol.shndx == SHN_UNDEF) continue;
+    if (symbol.name == kHeapTypesBase) out.heap_types_variable = symbol.value + bias;
+    if (moved && symbol.size) objects[symbol.value + bias] = {symbol.size, symbol.name};
+  }
+  if (tagged && !out.heap_types_variable)
+    return make_error("the patch tells what untyped members and void * arrays hold by the heap's type tags, but the "
+                      "running binary has no {} (it was not built with graft-cc --graft-heap-types=on, or its "
+                      "symbols are stripped): make the patch from the build the process runs; nothing was changed",
+                      kHeapTypesBase);
+  if (!moved) return out;
   for (const auto& s : binary->sections()) {
     if ((s.flags & (SHF_ALLOC | SHF_WRITE)) != (SHF_ALLOC | SHF_WRITE) || (s.flags & SHF_TLS) || !s.size) continue;
     if (s.name == ".got" || s.name == ".got.plt" || s.name == ".dynamic" || s.name == ".init_array" ||
@@ -185,10 +189,6 @@ Result<StaticData> read_static_data(const std::optional<DataPlan>& plan, pid_t p
       continue;
     out.ranges.emplace_back(s.addr + bias, s.size);
   }
-  std::map<uint64_t, std::pair<uint64_t, std::string>> objects;  // start -> size, name
-  for (const auto& symbol : binary->symbols())
-    if (symbol.type == STT_OBJECT && symbol.size && symbol.shndx != SHN_UNDEF)
-      objects[symbol.value + bias] = {symbol.size, symbol.name};
   out.name = [objects = std::move(objects)](uint64_t address) {
     auto it = objects.upper_bound(address);
     if (it != objects.begin() && address < (--it)->first + it->second.first)
