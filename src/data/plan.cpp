@@ -137,6 +137,11 @@ int TypeComparison::changed(int old_index) const {
   return j >= 0 && differs(old_index, j) ? j : -1;
 }
 
+std::string records_name(const Type& t) {
+  const bool tagged = t.name.starts_with("struct ") || t.name.starts_with("union ");
+  return tagged ? t.name : (t.kind == TypeKind::Union ? "union " : "struct ") + t.name;
+}
+
 std::vector<int> untyped_array_types(const TypeTable& types) {
   std::vector<int> out;
   for (int i = 0; i < static_cast<int>(types.types.size()); ++i) {
@@ -490,8 +495,10 @@ class Planner {
         continue;
       }
       const Type& was = old_.at(it->type);
-      if (was.kind == TypeKind::Array && was.count == 0 && new_.at(f.type).kind == TypeKind::Pointer &&
-          (tails_.count({where, f.name}) || tails_.count({new_name, f.name}))) {
+      // A flexible array member that becomes a pointer (GRAFT_TAIL's case).
+      const bool flexible_to_pointer =
+          was.kind == TypeKind::Array && was.count == 0 && new_.at(f.type).kind == TypeKind::Pointer;
+      if (flexible_to_pointer && (tails_.count({where, f.name}) || tails_.count({new_name, f.name}))) {
         out.push_back(fmt::format("{}: the flexible array becomes a pointer to its elements, kept right after the "
                                   "struct (GRAFT_TAIL): graft moves them with each one and sets it", f.name));
         tailed_.insert(i);
@@ -505,10 +512,9 @@ class Planner {
           continue;
         }
         const std::string tag = transformable_tag(new_name);
-        const bool flexible = was.kind == TypeKind::Array && was.count == 0 && new_.at(f.type).kind == TypeKind::Pointer;
         return make_error("{} changed: field {} goes from {} to {}, which no default transformer converts; {}{}"
                           "nothing was written", where, f.name, old_.spell(it->type), new_.spell(f.type),
-                          flexible && !tag.empty()
+                          flexible_to_pointer && !tag.empty()
                               ? fmt::format("if the new version keeps the elements right after the struct and points "
                                             "{} to them, declare so in a --transform file: GRAFT_TAIL({}, {}); else ",
                                             f.name, transformable_tag(where), f.name)
@@ -815,11 +821,7 @@ class Planner {
   }
 
   // How graft-cc's records name an old struct or union: "struct conn", "union u", "struct THREAD".
-  std::string records_name(int i) const {
-    const Type& t = old_.at(i);
-    const bool tagged = t.name.starts_with("struct ") || t.name.starts_with("union ");
-    return tagged ? t.name : (t.kind == TypeKind::Union ? "union " : "struct ") + t.name;
-  }
+  std::string records_name(int i) const { return graft::records_name(old_.at(i)); }
   // The first unit that uses old type `i` (defined_in) whose records lack
   // what `recorded` asks (graft-cc's records at all, its instance, kept or
   // cast records), or nullptr: also when no unit is known, which the callers

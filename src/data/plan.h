@@ -156,6 +156,11 @@ struct UntypedGlobal {
   bool recorded = false;  // graft-cc's records said it, not the user (as DeclaredPointer::recorded)
 };
 
+// How graft-cc's records name a struct or union ("struct conn", "union u",
+// "struct THREAD" for a typedef's anonymous struct): also its heap type
+// tag's name (heap_type_id).
+std::string records_name(const Type& t);
+
 // Every `void **` type of a table (a pointer to untyped words): where
 // DataPlan::untyped_arrays leads.
 std::vector<int> untyped_array_types(const TypeTable& types);

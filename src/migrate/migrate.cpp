@@ -633,8 +633,7 @@ class Traversal {
         for (const auto& n : plan_.new_types.at(instance.new_type).members)
           if (n.name == flexible->name) now = &n;
       const Type* now_type = now ? &plan_.new_types.at(now->type) : nullptr;
-      const bool tailed = std::find(plan_.tails.begin(), plan_.tails.end(), type) != plan_.tails.end() ||
-                          std::any_of(plan_.tails.begin(), plan_.tails.end(),
+      const bool tailed = std::any_of(plan_.tails.begin(), plan_.tails.end(),
                                       [&](int k) { return plan_.old_types.at(k).name == t.name; });
       const bool same_elements = now_type && now_type->kind == TypeKind::Array && now_type->count == 0 &&
                                  now_type->target >= 0 &&
@@ -755,6 +754,33 @@ class Traversal {
   uint64_t heap_reach_ = 16;                 // the largest tagged struct: how far back a tag may be
   size_t dangling_ = 0;
 };
+
+// Every aligned word of a region the traversal scanned (read into `bytes`),
+// as `each(slot, value, offset of the slot in its element)`; a region that
+// cannot be read has none.
+template <typename Each>
+Status each_word(RemoteMemory& memory, const TypeTable& types, const Region& region, std::vector<uint8_t>& bytes,
+                 Each&& each) {
+  const uint64_t start = (region.start + 7) & ~uint64_t{7};
+  if (start >= region.start + region.size) return ok();
+  bytes.resize((region.start + region.size - start) & ~uint64_t{7});
+  if (bytes.empty() || !memory.read(start, bytes.data(), bytes.size())) return ok();
+  const uint64_t element = types.at(region.type).size ? types.at(region.type).size : region.size;
+  for (size_t off = 0; off < bytes.size(); off += 8) {
+    uint64_t value;
+    std::memcpy(&value, bytes.data() + off, 8);
+    GRAFT_TRY(each(start + off, value, (start + off - region.start) % element));
+  }
+  return ok();
+}
+
+// Where a stopped thread's live stack starts: its pointer, less the red
+// zone a leaf function may use in user code (in a system call, what lies
+// below is dead), within its mapping, 8-byte aligned.
+uint64_t live_stack_start(const MigrationInput::StoppedThread& thread, const MemoryMap& stack) {
+  const uint64_t red_zone = thread.in_system_call ? 0 : 128;
+  return std::max(stack.start, (thread.stack_pointer - red_zone) & ~uint64_t{7});
+}
 
 // Which of a stopped thread's frames a stack word lies in, for messages:
 // " (in frame #2, pc 0x55d0c0a0)", or "" if the unwind does not say.
@@ -954,6 +980,15 @@ struct WordMove {
 // block of `moves`, or `offset` itself where nothing moves (moved blocks are
 // known once prepare_moves has carved them).
 uint64_t moved_to(const Target* moves, uint64_t offset) { return moves ? moves->block + kChunkHeader + offset : offset; }
+// Where `value`, an address inside instance `in` (in one of its elements,
+// at a member of that), is in the new layout: an offset from the start of
+// the instance's new bytes (same_place; `pointee` as there).
+Result<uint64_t> new_offset_in(const DataPlan& plan, const Instance& in, uint64_t value, int pointee) {
+  const uint64_t size = plan.old_types.at(in.old_type).size, element = (value - in.address) / size;
+  GRAFT_ASSIGN(const uint64_t place, same_place(plan.old_types, in.old_type, plan.new_types, in.new_type,
+                                                (value - in.address) % size, pointee));
+  return element * plan.new_types.at(in.new_type).size + place;
+}
 std::optional<WordMove> word_move(const DataPlan& plan, const std::vector<const Instance*>& tops,
                                   const std::vector<Target*>& moving, uint64_t v, int pointee) {
   const TypeTable& types = plan.old_types;
@@ -962,14 +997,13 @@ std::optional<WordMove> word_move(const DataPlan& plan, const std::vector<const 
   const Instance* in = *(after - 1);
   const uint64_t size = types.at(in->old_type).size;
   if (v >= in->address + size * in->count) return std::nullopt;
-  const uint64_t element = (v - in->address) / size, offset = (v - in->address) % size;
   auto t = std::find_if(moving.begin(), moving.end(), [&](const Target* m) { return m->instance == in; });
   WordMove out;
   out.moves = t == moving.end() ? nullptr : *t;
   out.into = fmt::format("an address {} the {} at {:#x}{}", v == in->address ? "of" : "inside", types.at(in->old_type).name,
                          in->address, out.moves ? ", which moves" : ", which changes layout");
-  out.place = same_place(types, in->old_type, plan.new_types, in->new_type, offset, pointee);
-  if (out.place) *out.place += element * plan.new_types.at(in->new_type).size + (out.moves ? 0 : in->address);
+  out.place = new_offset_in(plan, *in, v, pointee);
+  if (out.place && !out.moves) *out.place += in->address;
   return out;
 }
 // The top-level instances of `found` (in address order, as it is).
@@ -1131,34 +1165,22 @@ Result<std::map<uint64_t, uint64_t>> prepare_moves(const DataPlan& plan, const M
   // object, the offset in its new block.
   std::vector<std::tuple<uint64_t, Target*, uint64_t>> inside;
   std::vector<uint8_t> bytes;
-  for (const auto& region : traversal.regions()) {
-    const uint64_t start = (region.start + 7) & ~uint64_t{7};
-    if (start >= region.start + region.size) continue;
-    bytes.resize((region.start + region.size - start) & ~uint64_t{7});
-    if (bytes.empty() || !memory.read(start, bytes.data(), bytes.size())) continue;
-    const uint64_t element = types.at(region.type).size ? types.at(region.type).size : region.size;
-    for (size_t off = 0; off < bytes.size(); off += 8) {
-      uint64_t value;
-      std::memcpy(&value, bytes.data() + off, 8);
+  for (const auto& region : traversal.regions())
+    GRAFT_TRY(each_word(memory, types, region, bytes, [&](uint64_t slot, uint64_t value, uint64_t at) -> Status {
       Target* t = moving_at(value);
-      if (!t) continue;
-      if (auto it = typed.find(start + off); it != typed.end() && it->second == t) continue;
-      if (auto it = interior.find(start + off); it != interior.end() && it->second == t) continue;  // declared: it follows
-      const Instance& in = *t->instance;
-      if (value != in.address)
-        if (auto pointee = pointer_held_at(types, region.type, (start + off - region.start) % element)) {
-          const uint64_t size = types.at(in.old_type).size, k = (value - in.address) / size;
-          if (auto place = same_place(types, in.old_type, plan.new_types, in.new_type, (value - in.address) % size,
-                                      *pointee)) {
-            inside.emplace_back(start + off, t, k * plan.new_types.at(in.new_type).size + *place);
-            continue;
+      if (!t) return ok();
+      if (auto it = typed.find(slot); it != typed.end() && it->second == t) return ok();
+      if (auto it = interior.find(slot); it != interior.end() && it->second == t) return ok();  // declared: it follows
+      if (value != t->instance->address)
+        if (auto pointee = pointer_held_at(types, region.type, at))
+          if (auto place = new_offset_in(plan, *t->instance, value, *pointee)) {
+            inside.emplace_back(slot, t, *place);
+            return ok();
           }
-        }
       return make_error("{} holds {}: graft rewrites only typed pointers to the start of an object, not a void *, a "
                         "union, an integer or a pointer into its middle; nothing was changed",
-                        place(types, traversal, region, start + off), what(value, t));
-    }
-  }
+                        place(types, traversal, region, slot), what(value, t));
+    }));
   // Beyond the frame roots' slots (typed, above), a word on a thread's stack
   // is untyped: it may be a live pointer (a void * local, a register saved by a callee) or,
   // far more often, a stale value in a slot its frame does not use. One equal
@@ -1181,13 +1203,11 @@ Result<std::map<uint64_t, uint64_t>> prepare_moves(const DataPlan& plan, const M
     if (it == frame_slots.begin()) return false;
     const Region& region = *(--it)->second;
     if (slot + 8 > region.start + region.size) return false;
-    const Instance& in = *t->instance;
     auto pointee = pointer_held_at(types, region.type, slot - region.start);
     if (!pointee) return false;
-    const uint64_t size = types.at(in.old_type).size, k = (value - in.address) / size;
-    auto place = same_place(types, in.old_type, plan.new_types, in.new_type, (value - in.address) % size, *pointee);
+    auto place = new_offset_in(plan, *t->instance, value, *pointee);
     if (!place) return false;
-    inside.emplace_back(slot, t, k * plan.new_types.at(in.new_type).size + *place);
+    inside.emplace_back(slot, t, *place);
     return true;
   };
   for (const auto& thread : input.threads) {
@@ -1218,11 +1238,7 @@ Result<std::map<uint64_t, uint64_t>> prepare_moves(const DataPlan& plan, const M
     }
     const MemoryMap* stack = memory.mapping(thread.stack_pointer);
     if (!stack) continue;
-    // To the top of the stack from its pointer, or from the red zone below it
-    // if the thread was stopped in user code (a leaf function may keep values
-    // there; in a system call, what lies below is dead).
-    const uint64_t red_zone = thread.in_system_call ? 0 : 128;
-    const uint64_t start = std::max(stack->start, (thread.stack_pointer - red_zone) & ~uint64_t{7});
+    const uint64_t start = live_stack_start(thread, *stack);
     bytes.resize(stack->end - start);
     if (!memory.read(start, bytes.data(), bytes.size())) continue;
     // Every 4 bytes: a packed struct keeps pointers off the 8-byte grid
@@ -1241,14 +1257,11 @@ Result<std::map<uint64_t, uint64_t>> prepare_moves(const DataPlan& plan, const M
       // of (the address of exactly one nested value: a connection's Socket):
       // rewritten like a word equal to the start (live, it follows the
       // object; dead, it is harmless).
-      if (value != t->instance->address) {
-        const Instance& in = *t->instance;
-        const uint64_t size = types.at(in.old_type).size, k = (value - in.address) / size;
-        if (auto place = same_place(types, in.old_type, plan.new_types, in.new_type, (value - in.address) % size, -1)) {
-          inside.emplace_back(start + off, t, k * plan.new_types.at(in.new_type).size + *place);
+      if (value != t->instance->address)
+        if (auto place = new_offset_in(plan, *t->instance, value, -1)) {
+          inside.emplace_back(start + off, t, *place);
           continue;
         }
-      }
       if (value != t->instance->address && !aligned) continue;
       if (value != t->instance->address)
         return of_the_moment(make_error("thread {} ({}) holds on its stack at {:#x}{} {}: graft does not know that "
@@ -1437,8 +1450,7 @@ Result<std::map<uint64_t, uint64_t>> moved_global_rewrites(const DataPlan& plan,
   // use, in user code) nothing is live: stale words there are no pointers.
   for (const auto& thread : input.threads)
     if (const MemoryMap* stack = memory.mapping(thread.stack_pointer)) {
-      const uint64_t red_zone = thread.in_system_call ? 0 : 128;
-      const uint64_t live = std::max(stack->start, (thread.stack_pointer - red_zone) & ~uint64_t{7});
+      const uint64_t live = live_stack_start(thread, *stack);
       if (live > stack->start) skip.emplace_back(stack->start, live);
     }
   std::sort(skip.begin(), skip.end());
@@ -1457,8 +1469,7 @@ Result<std::map<uint64_t, uint64_t>> moved_global_rewrites(const DataPlan& plan,
   for (const auto& thread : input.threads) {
     const MemoryMap* stack = memory.mapping(thread.stack_pointer);
     if (!stack) continue;
-    const uint64_t red_zone = thread.in_system_call ? 0 : 128;
-    const uint64_t from = std::max(stack->start, (thread.stack_pointer - red_zone) & ~uint64_t{7}) + 4;
+    const uint64_t from = live_stack_start(thread, *stack) + 4;
     std::vector<uint8_t> live(stack->end - from);
     if (live.size() < 8 || !memory.read(from, live.data(), live.size())) continue;
     for (size_t off = 0; off + 8 <= live.size(); off += 8) {
@@ -1700,13 +1711,6 @@ bool members_shift(const DataPlan& plan) {
     }
   }
   return false;
-}
-
-// How graft-cc's records name a struct or union of a type table ("struct
-// conn", "struct THREAD" for a typedef's anonymous struct): its heap type tag's name.
-std::string records_name(const Type& t) {
-  if (t.name.starts_with("struct ") || t.name.starts_with("union ")) return t.name;
-  return (t.kind == TypeKind::Union ? "union " : "struct ") + t.name;
 }
 
 // The heap's type tags follow what the commit does to a tagged block: an
@@ -2057,25 +2061,17 @@ Result<std::vector<DataWrite>> plan_migration(const DataPlan& plan, const Migrat
   if (members_shift(plan)) {
     GRAFT_ASSIGN(Traversal* all, scanned());
     std::vector<uint8_t> bytes;
-    for (const auto& region : all->regions()) {
-      const uint64_t start = (region.start + 7) & ~uint64_t{7};
-      if (start >= region.start + region.size) continue;
-      bytes.resize((region.start + region.size - start) & ~uint64_t{7});
-      if (bytes.empty() || !memory.read(start, bytes.data(), bytes.size())) continue;
-      const uint64_t element = plan.old_types.at(region.type).size ? plan.old_types.at(region.type).size : region.size;
-      for (size_t off = 0; off < bytes.size(); off += 8) {
-        uint64_t value;
-        std::memcpy(&value, bytes.data() + off, 8);
+    for (const auto& region : all->regions())
+      GRAFT_TRY(each_word(memory, plan.old_types, region, bytes, [&](uint64_t slot, uint64_t value, uint64_t at) -> Status {
         auto after = std::upper_bound(tops.begin(), tops.end(), value,
                                       [](uint64_t a, const Instance* i) { return a < i->address; });
-        if (after == tops.begin()) continue;
+        if (after == tops.begin()) return ok();
         const Instance* in = *(after - 1);
-        if (value == in->address || value >= in->address + plan.old_types.at(in->old_type).size * in->count) continue;
-        if (std::any_of(moving.begin(), moving.end(), [&](const Target* t) { return t->instance == in; })) continue;
-        if (auto pointee = pointer_held_at(plan.old_types, region.type, (start + off - region.start) % element))
-          GRAFT_TRY(follow_inside(start + off, value, *pointee));
-      }
-    }
+        if (value == in->address || value >= in->address + plan.old_types.at(in->old_type).size * in->count) return ok();
+        if (std::any_of(moving.begin(), moving.end(), [&](const Target* t) { return t->instance == in; })) return ok();
+        if (auto pointee = pointer_held_at(plan.old_types, region.type, at)) return follow_inside(slot, value, *pointee);
+        return ok();
+      }));
   }
   if (!embedded.empty()) {
     GRAFT_ASSIGN(Traversal* all, scanned());
