@@ -7,6 +7,10 @@
 // no cost at run time; the linker concatenates the objects' pieces), one
 // record per line, fields separated by tabs:
 //
+//   begin   FILE                        the first line of a unit's records: the lines up to the
+//                                       next "begin" are FILE's (graft-cc after 6 December 2026;
+//                                       a struct's name in them is the one FILE defines, which may
+//                                       not be another unit's struct of that name)
 //   unit    FILE                        this unit was built with the records (DWARF's
 //                                       DW_AT_name, made absolute with DW_AT_comp_dir)
 //   store   CONTAINER OFFSET FUNCTION ORIGIN...

@@ -23,24 +23,76 @@ std::optional<uint64_t> number(const std::string& text) {
 
 }  // namespace
 
-std::optional<MemberFacts> MemberFacts::read(const ElfFile& binary) {
+std::optional<MemberFacts> MemberFacts::read(const ElfFile& binary, const Variants& variants) {
   const ElfSection* section = binary.section(kMemberFactsSection);
   if (!section || section->data.empty()) return std::nullopt;
-  return parse(std::string_view(reinterpret_cast<const char*>(section->data.data()), section->data.size()));
+  return parse(std::string_view(reinterpret_cast<const char*>(section->data.data()), section->data.size()), variants);
 }
 
-MemberFacts MemberFacts::parse(std::string_view text) {
+namespace {
+
+// The struct names in a record, as the unit's own: its variant where the unit
+// defines one ("struct dict" -> "struct dict@async.c"). Which fields are
+// names depends on the kind (member_facts_format.h); an ORIGIN's "type
+// STRUCT" and "member CONTAINER OFFSET" name one too.
+void qualify(std::vector<std::string>& fields, const std::map<std::string, std::string>& own) {
+  auto name = [&](std::string& field) {
+    if (auto it = own.find(field); it != own.end()) {
+      field = it->second;
+    } else if (field.starts_with("struct ") || field.starts_with("union ")) {
+      // A typedef'd anonymous struct: the records say "struct THREAD", DWARF "THREAD".
+      const size_t space = field.find(' ');
+      if (auto bare = own.find(field.substr(space + 1)); bare != own.end())
+        field = field.substr(0, space + 1) + bare->second;
+    }
+  };
+  auto origin = [&](size_t at) {
+    if (at + 1 < fields.size() && (fields[at] == "type" || fields[at] == "member")) name(fields[at + 1]);
+  };
+  const std::string& kind = fields[0];
+  if (kind == "made" || kind == "kept" || kind == "castfrom" || kind == "tagged") {
+    if (fields.size() > 1) name(fields[1]);
+  } else if (kind == "interior") {
+    if (fields.size() > 2) name(fields[1]), name(fields[2]);
+  } else if (kind == "castof") {
+    if (fields.size() > 3) name(fields[1]), origin(3);
+  } else if (kind == "store") {
+    if (fields.size() > 4 && !fields[1].starts_with("global ")) name(fields[1]);
+    origin(4);
+  } else if (kind == "within") {
+    if (fields.size() > 9) {
+      name(fields[4]);
+      if (fields[5] == "member") name(fields[6]);
+      origin(9);
+    }
+  } else if (kind == "return") {
+    origin(2);
+  } else if (kind == "arg") {
+    origin(3);
+  }
+}
+
+}  // namespace
+
+MemberFacts MemberFacts::parse(std::string_view text, const Variants& variants) {
   MemberFacts facts;
   struct Interior {
     std::string enclosing, member, function;
   };
   std::vector<Interior> interior;
+  const std::map<std::string, std::string>* own = nullptr;  // the variants of the unit being read
   // A line that does not parse (a newer graft-cc's record) is skipped.
   for (size_t start = 0; start < text.size();) {
     size_t end = text.find('\n', start);
     if (end == std::string_view::npos) end = text.size();
-    const auto fields = split(text.substr(start, end - start));
+    auto fields = split(text.substr(start, end - start));
     start = end + 1;
+    if (fields[0] == "begin" && fields.size() == 2) {
+      auto it = variants.find(fields[1]);
+      own = it == variants.end() ? nullptr : &it->second;
+      continue;
+    }
+    if (own) qualify(fields, *own);
     const std::string& kind = fields[0];
     if (kind == "unit" && fields.size() == 2) {
       facts.units_.insert(fields[1]);

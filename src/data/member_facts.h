@@ -54,8 +54,12 @@ class MemberFacts {
  public:
   // The records of `binary`, or nothing when it has none (built before
   // graft-cc recorded them, or with GRAFT_MEMBER_FACTS=off).
-  static std::optional<MemberFacts> read(const ElfFile& binary);
-  static MemberFacts parse(std::string_view text);
+  // `variants` (TypeTable::variants): a unit's own struct where two units
+  // define different structs of one name; the records of that unit are
+  // read as about it ("struct dict@async.c").
+  using Variants = std::map<std::string, std::map<std::string, std::string>>;
+  static std::optional<MemberFacts> read(const ElfFile& binary, const Variants& variants = {});
+  static MemberFacts parse(std::string_view text, const Variants& variants = {});
 
   // What the member at `offset` of `container` (DWARF's spelling: "struct
   // conn", or "THREAD" for an anonymous struct a typedef names) may hold.

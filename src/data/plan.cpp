@@ -65,6 +65,13 @@ std::vector<Field> fields_of(const TypeTable& t, int type) {
   return out;
 }
 
+const Member* sole_member(const TypeTable& types, int type) {
+  if (type < 0) return nullptr;
+  const Type& t = types.at(type);
+  if (t.kind != TypeKind::Struct || t.members.size() != 1 || t.members[0].bit_size) return nullptr;
+  return &t.members[0];
+}
+
 bool TypeComparison::convertible(int i, int j) const {
   if (i < 0 || j < 0) return i == j;
   const Type& a = old_.at(i);
@@ -74,6 +81,8 @@ bool TypeComparison::convertible(int i, int j) const {
            k == TypeKind::Float;
   };
   if (number(a.kind) && number(b.kind)) return (a.kind != TypeKind::Float || a.size <= 8) && (b.kind != TypeKind::Float || b.size <= 8);
+  if (const Member* m = sole_member(new_, j); m && number(a.kind)) return convertible(i, m->type);
+  if (const Member* m = sole_member(old_, i); m && number(b.kind)) return convertible(m->type, j);
   if (a.kind != b.kind) return false;
   switch (a.kind) {
     case TypeKind::Pointer:
@@ -262,6 +271,7 @@ class Planner {
       if (d.kind == DataDirective::Kind::Transform && !d.args.empty()) user_transformed_.insert("struct " + d.args[0]);
       else if (d.kind == DataDirective::Kind::Tail && d.args.size() == 2) tails_.insert({"struct " + d.args[0], d.args[1]});
     GRAFT_TRY(find_renamed_structs());
+    GRAFT_TRY(check_homonyms_pair());
     for (const auto& [name, i] : old_.named) {
       const int j = compare_.counterpart(i);
       if (j < 0 || old_.at(i).incomplete || new_.at(j).incomplete || !compare_.differs(i, j)) continue;
@@ -822,6 +832,36 @@ class Planner {
 
   // How graft-cc's records name an old struct or union: "struct conn", "union u", "struct THREAD".
   std::string records_name(int i) const { return graft::records_name(old_.at(i)); }
+  // Structs of one name that units define differently are told apart by
+  // the first unit that defines each (TypeTable::variants): two builds that
+  // meet them in another order would pair one build's with the other's.
+  // Each pair must share a unit that defines it.
+  Status check_homonyms_pair() const {
+    std::set<std::string> homonyms;
+    for (const auto* table : {&old_, &new_})
+      for (const auto& [unit, own] : table->variants)
+        for (const auto& [name, variant] : own) homonyms.insert(name);
+    auto files = [](const TypeTable& table, int i) {
+      std::set<std::string> out;
+      if (auto it = table.defined_in.find(i); it != table.defined_in.end())
+        for (const auto& unit : it->second) out.insert(file_name(unit));
+      return out;
+    };
+    for (const auto& [name, i] : old_.named) {
+      if (!homonyms.count(source_name(name)) || old_.at(i).incomplete) continue;
+      const int j = compare_.counterpart(i);
+      if (j < 0 || new_.at(j).incomplete) continue;
+      const auto before = files(old_, i), after = files(new_, j);
+      std::vector<std::string> shared;
+      std::set_intersection(before.begin(), before.end(), after.begin(), after.end(), std::back_inserter(shared));
+      if (shared.empty())
+        return make_error("{} is defined differently by several source files, and the two builds name them in a "
+                          "different order ({} in the old one, {} in the new): graft cannot pair them; link the "
+                          "files in the same order in both, or rename one of the structs; nothing was written",
+                          source_name(name), fmt::join(before, ", "), fmt::join(after, ", "));
+    }
+    return ok();
+  }
   // The first unit that uses old type `i` (defined_in) whose records lack
   // what `recorded` asks (graft-cc's records at all, its instance, kept or
   // cast records), or nullptr: also when no unit is known, which the callers
@@ -1621,7 +1661,7 @@ class Planner {
             const TypeKind k = old_.at(o.type).kind;
             return &o != &m && (k == TypeKind::Signed || k == TypeKind::Unsigned || k == TypeKind::Enum);
           });
-          const std::string tag = transformable_tag(t.name);
+          const std::string tag = directive_name(t.name);  // a typedef name too (zsetopsrc)
           const std::string opaque = fmt::format("GRAFT_OPAQUE({}, {}) if it never holds the changed data", tag, m.name);
           if (!tag_possible)
             return make_error("{}.{} is a union holding data of a changed type, and {} has no integer or enum member "
@@ -1852,6 +1892,12 @@ class Planner {
   // or as a local (which the commit tells by its stack), under an ID no other
   // tagged struct has; one held by value inside another struct is told by
   // the tag of the one around it, so that one must be told too.
+  // Whether some cast tags a block with `id` as `aggregate` at run time.
+  bool tags_with(const std::string& aggregate, uint16_t id) const {
+    const auto& tagged = facts_->tagged(aggregate);
+    return std::any_of(tagged.begin(), tagged.end(),
+                       [&](const auto& t) { return t.first == id && facts_->tags_fire(t.second); });
+  }
   const std::vector<std::string>& untagged_why() {
     if (untagged_) return *untagged_;
     std::vector<std::string>& why = untagged_.emplace(old_.types.size());
@@ -1899,9 +1945,14 @@ class Planner {
           // Not fresh memory after all (list_pop's value): untagged, a re-typed pointer if it is one.
           if (auto untagged = makes_untagged(key, {"result", callee}))
             reason = fmt::format("a cast to it of what {} returns, {}", callee, *untagged);
-        } else if (const auto& names = facts_->tag_names(id); names.size() > 1) {
-          reason = fmt::format("its tag ID {} is also {}'s", id, *std::find_if(names.begin(), names.end(),
-                                                                               [&](const auto& n) { return n != key; }));
+        } else {
+          // Another struct's tag with this ID counts where it is written at run time: a cast that
+          // never tags (of what a function that is not fresh returns) writes nothing.
+          for (const auto& other : facts_->tag_names(id))
+            if (other != key && tags_with(other, id)) {
+              reason = fmt::format("its tag ID {} is also {}'s", id, other);
+              break;
+            }
         }
         if (!reason.empty()) break;
       }

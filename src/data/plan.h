@@ -161,6 +161,12 @@ struct UntypedGlobal {
 // tag's name (heap_type_id).
 std::string records_name(const Type& t);
 
+// The only member of a struct of one member, not a bit-field, or nullptr:
+// a number the new version wraps in such a struct (unsigned long ->
+// struct { unsigned long value; } aligned to a cache line) keeps its value
+// in it, and one it unwraps takes the member's.
+const Member* sole_member(const TypeTable& types, int type);
+
 // Every `void **` type of a table (a pointer to untyped words): where
 // DataPlan::untyped_arrays leads.
 std::vector<int> untyped_array_types(const TypeTable& types);

@@ -177,6 +177,11 @@ class Transformer::Impl {
         cuts_.push_back({a.name, to_.spell(b.type), y.count, x.count});
         out.push_back({a.offset, cuts_.size() - 1, 0, kCutString});
       }
+    } else if (const Member* m = sole_member(to_, b.type); m && x.kind != TypeKind::Struct) {
+      // A number wrapped in a struct of one member: its value goes there.
+      compile(a, {b.name, b.offset + m->offset, 0, 0, m->type}, out);
+    } else if (const Member* m = sole_member(from_, a.type); m && y.kind != TypeKind::Struct) {
+      compile({a.name, a.offset + m->offset, 0, 0, m->type}, b, out);
     } else {
       conversions_.emplace_back(a, b);
       out.push_back({0, 0, 0, static_cast<int>(conversions_.size() - 1)});

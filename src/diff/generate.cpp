@@ -135,8 +135,8 @@ class Generator {
       GRAFT_ASSIGN(directives, diff::read_directives(request_.transform_file));
     }
     // What graft-cc recorded of the untyped members (none in an older build: checked at the commit then).
-    old_facts_ = MemberFacts::read(old_.binary());
-    new_facts_ = MemberFacts::read(new_.binary());
+    old_facts_ = MemberFacts::read(old_.binary(), before.variants);
+    new_facts_ = MemberFacts::read(new_.binary(), after.variants);
     DeclarationQuestions questions;
     auto planned = plan_data_changes(before, after, identity_of, function_at, directives,
                                      old_facts_ ? &*old_facts_ : nullptr, &questions);

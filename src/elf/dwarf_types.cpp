@@ -217,6 +217,9 @@ class TypeReader {
     // definition from another (opaque pointers are common in C).
     if (!full.empty()) {
       if (auto it = table_.named.find(full); it != table_.named.end()) {
+        // Another definition with other members is another struct of the same name.
+        if (!declaration && !table_.types[it->second].incomplete && shape(die) != shapes_[it->second])
+          return variant(die, full, kind, depth);
         Type& known = table_.types[it->second];
         // A unit that only declares it uses it too (it may pass or keep
         // pointers to one): defined_in counts every unit that names it.
@@ -258,7 +261,47 @@ class TypeReader {
     if (compiler_own || (file && std::string_view(file).starts_with("/usr/"))) table_.system_types.insert(index);
   }
 
+  // A definition's members as names, offsets and size: what tells two structs of one name apart.
+  static std::string shape(Dwarf_Die* die) {
+    std::string out = std::to_string(attr_unsigned(die, DW_AT_byte_size).value_or(0));
+    Dwarf_Die child;
+    if (dwarf_child(die, &child) != 0) return out;
+    do {
+      if (dwarf_tag(&child) != DW_TAG_member) continue;
+      const char* name = dwarf_diename(&child);
+      out += fmt::format(" {}@{}", name ? name : "", member_offset(&child));
+    } while (dwarf_siblingof(&child, &child) == 0);
+    return out;
+  }
+  // The struct of name `full` this definition is, when its members are not
+  // those of the first one met: one of the variants already met, or a new one
+  // named after this unit.
+  int variant(Dwarf_Die* die, const std::string& full, TypeKind kind, int depth) {
+    const std::string own = shape(die);
+    auto& known = variants_[full];
+    int index = -1;
+    for (int v : known)
+      if (shapes_[v] == own) index = v;
+    if (index < 0) {
+      const std::string unit = std::filesystem::path(unit_).filename().string();
+      std::string name = fmt::format("{}@{}", full, unit);
+      for (int n = 2; table_.named.count(name); ++n) name = fmt::format("{}@{}:{}", full, unit, n);
+      index = add({kind, name, 0, -1, 0, false, {}, {}});
+      table_.named[name] = index;
+      known.push_back(index);
+      by_offset_[dwarf_dieoffset(die)] = index;
+      defined_here(index, die);
+      fill(index, die, depth);
+    } else {
+      by_offset_[dwarf_dieoffset(die)] = index;
+      defined_here(index, die);
+    }
+    table_.variants[unit_][full] = table_.types[index].name;
+    return index;
+  }
+
   void fill(int index, Dwarf_Die* die, int depth) {
+    shapes_[index] = shape(die);
     table_.types[index].incomplete = false;
     table_.types[index].size = attr_unsigned(die, DW_AT_byte_size).value_or(0);
     table_.types[index].members = members(die, depth);
@@ -331,6 +374,8 @@ class TypeReader {
   std::vector<Pending> pending_;
   TypeTable& table_;
   std::unordered_map<Dwarf_Off, int> by_offset_;
+  std::map<int, std::string> shapes_;                   // shape() of each aggregate defined
+  std::map<std::string, std::vector<int>> variants_;    // "struct dict" -> its variants (not the first)
   std::set<Dwarf_Off> checked_;
   std::string unit_;
   std::multimap<uint64_t, std::string> local_objects_;  // the binary's static objects by address
@@ -489,6 +534,11 @@ const char* type_kind_name(TypeKind kind) {
     case TypeKind::Unknown: break;
   }
   return "unknown";
+}
+
+std::string source_name(const std::string& name) {
+  const size_t unit = name.find('@');
+  return unit == std::string::npos ? name : name.substr(0, unit);
 }
 
 int TypeTable::find(const std::string& name) const {

@@ -95,6 +95,13 @@ struct TypeTable {
   std::vector<FrameTypes> frames;
   std::map<std::string, int> named;        // "struct conn" -> index of its definition
   std::vector<std::string> ambiguous;      // names with different layouts in different units
+  // A struct another unit defines with other members (hiredis's struct dict
+  // beside redis's) is a type of its own, named "struct dict@async.c" after
+  // the first unit that defines it (directives write dict@async.c): its
+  // variant name, by unit and by the name the source spells (not
+  // serialised). `ambiguous` keeps the names whose definitions differ only
+  // deeper (a member's type).
+  std::map<std::string, std::map<std::string, std::string>> variants;  // unit -> "struct dict" -> variant name
   // For graft-cc's member facts (not serialised): the units (DWARF's
   // DW_AT_name, made absolute with DW_AT_comp_dir) that define or declare
   // each named aggregate (a unit that only declares one may still pass or
@@ -121,5 +128,9 @@ struct TypeTable {
 };
 
 Result<TypeTable> read_type_table(const ElfFile& binary);
+
+// The name a struct's source spells: a variant's (TypeTable::variants)
+// without its unit ("struct dict@async.c" -> "struct dict").
+std::string source_name(const std::string& name);
 
 }  // namespace graft

@@ -613,7 +613,7 @@ class Recorder {
     }
     return type->isStructTy() ? type : nullptr;
   }
-  // The global of debug-information type `tag` (a struct's tag or a typedef name): its own storage.
+  // The global of debug-information type `tag` (a struct's tag or a typedef name), or an array of them: its own storage.
   static bool global_of_type(const llvm::GlobalVariable& global, llvm::StringRef tag) {
     llvm::SmallVector<llvm::DIGlobalVariableExpression*, 1> found;
     global.getDebugInfo(found);
@@ -621,6 +621,12 @@ class Recorder {
       const llvm::DIType* type = expression->getVariable()->getType();
       for (int depth = 0; type && depth < 8; ++depth) {
         if (!type->getName().empty() && type->getName() == tag) return true;
+        // An array of it (a table of commands, struct redisCommand ACL_Subcommands[]): its elements.
+        if (auto* composite = llvm::dyn_cast<llvm::DICompositeType>(type);
+            composite && composite->getTag() == llvm::dwarf::DW_TAG_array_type) {
+          type = composite->getBaseType();
+          continue;
+        }
         auto* derived = llvm::dyn_cast<llvm::DIDerivedType>(type);
         if (!derived) break;
         const unsigned kind = derived->getTag();
@@ -973,7 +979,12 @@ class Recorder {
 // The records as assembler directives for the section (not loaded: "" flags).
 std::string section_asm(const std::set<std::string>& lines) {
   std::string out = std::string(".pushsection ") + kMemberFactsSection + ",\"\",@progbits\n";
-  for (const auto& line : lines) {
+  // The unit's piece opens with "begin": the linker concatenates the pieces, and what follows is this unit's.
+  std::vector<std::string> ordered;
+  for (const auto& line : lines)
+    if (line.compare(0, 5, "unit\t") == 0) ordered.push_back("begin" + line.substr(4));
+  ordered.insert(ordered.end(), lines.begin(), lines.end());
+  for (const auto& line : ordered) {
     out += ".ascii \"";
     for (const char c : line + "\n") {
       if (c == '"' || c == '\\') out += std::string("\\") + c;

@@ -1132,6 +1132,33 @@ TEST_F(DataChanges, AFieldNoDefaultConvertsIsTheUsersTransformersToSet) {
   EXPECT_EQ(target.ask("r"), "8 eight");
 }
 
+// Numbers the release wraps in a struct of one member (tests/programs/
+// wrapped, redis 7.0.3's io_threads_pending): a global array, whose storage
+// grows (each element aligned to a cache line), and a heap struct's member.
+// The default keeps each value in the member, and the patch back takes it
+// out again.
+TEST_F(DataChanges, ANumberWrappedInAStructOfOneMemberKeepsItsValue) {
+  const std::vector<std::string> flags = {"-I" + (programs_dir() / "wrapped" / "common").string(),
+                                          "-I" + (programs_dir() / "shared").string()};
+  const auto v1 = build_program(dir, "wrapped", "v1", flags), v2 = build_program(dir, "wrapped", "v2", flags);
+  const auto forward = diff(dir, v1, v2, "wrapped.graft", {"--explain"});
+  ASSERT_FALSE(forward.patch.empty());
+  const auto back = diff(dir, v2, v1, "back.graft");
+  Process target({v1.string()});
+  for (const char* command : {"add 0 5", "add 3 7", "add 3 1"}) ASSERT_EQ(target.ask(command), "added");
+  ASSERT_EQ(target.ask("r"), "5 0 0 8 hits 13");
+  auto applied = graft({"apply", std::to_string(target.pid()), forward.patch.string()});
+  ASSERT_EQ(applied.exit_code, 0) << applied.err;
+  EXPECT_EQ(target.ask("v"), "2");
+  EXPECT_EQ(target.ask("r"), "5 0 0 8 hits 13");
+  ASSERT_EQ(target.ask("add 1 2"), "added");
+  EXPECT_EQ(target.ask("r"), "5 2 0 8 hits 15");
+  auto reverted = graft({"apply", std::to_string(target.pid()), back.patch.string()});
+  ASSERT_EQ(reverted.exit_code, 0) << reverted.err;
+  EXPECT_EQ(target.ask("v"), "1");
+  EXPECT_EQ(target.ask("r"), "5 2 0 8 hits 15");
+}
+
 // A list whose head is a struct of its own kind held by value in its owner
 // (tests/programs/sentinel, beanstalkd's reserved jobs): the last job's
 // `next` and the first's `prev` point into the middle of a connection.

@@ -555,5 +555,36 @@ TEST_F(MemberFacts, WhatTheHeapsTypeTagsCannotVouchForIsRefused) {
   EXPECT_EQ(limited.ask("dump"), before);
 }
 
+// Where the records' names are not enough (tests/programs/homonyms):
+// tally.c's own struct conn, made through a function pointer (untagged),
+// must not make main.c's connections untold (as hiredis's struct dict beside
+// redis's); nor must a struct whose tag ID is struct conn's where its tag
+// never fires (a cast of what a function that is not fresh returns), nor a
+// global array of jobs cast in an initializer (its own storage). Built with
+// tags, the release that grows main.c's connections lands with no
+// declaration, each of the two structs conn kept as it is.
+TEST_F(MemberFacts, StructsOfOneNameInTwoFilesAreToldApartAndTheUpdateLands) {
+  const std::vector<std::string> flags = {"-I" + (programs_dir() / "homonyms" / "common").string(),
+                                          "--graft-heap-types=on"};
+  const auto v1 = build_program(dir, "homonyms", "v1", flags);
+  const auto v2 = build_program(dir, "homonyms", "v2", flags);
+  const auto made = diff(dir, v1, v2, "homonyms.graft", {"--explain"});
+  ASSERT_FALSE(made.patch.empty());
+  for (const char* expected : {"struct lnode.value is told at the commit by the heap's type tags",
+                               "the old build tags 4 structs, 3 of them told by their tags"})
+    EXPECT_NE(made.out.find(expected), std::string::npos) << expected << "\n" << made.out;
+
+  const std::vector<std::string> setup = {"open 3", "add 2", "tally 4"};
+  Process target({v1.string()});
+  for (const auto& command : setup) target.ask(command);
+  auto applied = graft({"apply", std::to_string(target.pid()), made.patch.string(), "--json"});
+  ASSERT_EQ(applied.exit_code, 0) << applied.err;
+  EXPECT_EQ(nlohmann::json::parse(applied.out).value("objects_moved", -1), 3) << applied.out;
+  EXPECT_EQ(target.ask("v"), "2");
+  for (const char* command : {"open 1", "tally 1"}) target.ask(command);
+  EXPECT_EQ(target.ask("dump"), fresh_answer(v2, {"open 3", "add 2", "tally 4", "open 1", "tally 1", "dump"}));
+  EXPECT_TRUE(target.alive());
+}
+
 }  // namespace
 }  // namespace graft::test

@@ -68,5 +68,34 @@ TEST(MemberRecords, ACallsResultHoldsWhatTheFunctionReturns) {
   EXPECT_TRUE(holds.unknown.empty());
 }
 
+// Two units define different structs of one name (hiredis's struct dict
+// beside redis's): each unit's records are about its own, the second's
+// under its variant name (TypeTable::variants), a typedef'd one's too.
+TEST(MemberRecords, TwoStructsOfOneNameAreToldApartByTheUnitThatDefinesEach) {
+  const char* const records =
+      "begin\t/src/server.c\n"
+      "unit\t/src/server.c\n"
+      "made\tstruct dict\ta tagged cast to it in dictCreate\n"
+      "store\tstruct dictEntry\t8\tdictAdd\ttype\tstruct client\n"
+      "begin\t/deps/async.c\n"
+      "unit\t/deps/async.c\n"
+      "made\tstruct dict\ta cast to it in dictCreate\n"
+      "store\tstruct dictEntry\t8\tdictAdd\ttype\tstruct dict\n"
+      "store\tstruct THREAD\t0\tstart\tmember\tstruct dictEntry\t8\n"
+      "tagged\tstruct dict\t7\tmalloc\tdictCreate\n";
+  const MemberFacts::Variants variants = {
+      {"/deps/async.c", {{"struct dict", "struct dict@async.c"}, {"struct dictEntry", "struct dictEntry@async.c"},
+                         {"THREAD", "THREAD@async.c"}}}};
+  const auto facts = MemberFacts::parse(records, variants);
+  EXPECT_EQ(facts.made("struct dict"), std::set<std::string>{"a tagged cast to it in dictCreate"});
+  EXPECT_EQ(facts.made("struct dict@async.c"), std::set<std::string>{"a cast to it in dictCreate"});
+  EXPECT_EQ(facts.holds("struct dictEntry", 8, none).types, std::set<std::string>{"struct client"});
+  EXPECT_EQ(facts.holds("struct dictEntry@async.c", 8, none).types, std::set<std::string>{"struct dict@async.c"});
+  EXPECT_EQ(facts.holds("THREAD@async.c", 0, none).types, std::set<std::string>{"struct dict@async.c"});
+  EXPECT_EQ(facts.tag_names(7), std::set<std::string>{"struct dict@async.c"});
+  // Read without the variants (a build whose units agree), the records join as before.
+  EXPECT_EQ(MemberFacts::parse(records).made("struct dict").size(), 2u);
+}
+
 }  // namespace
 }  // namespace graft

@@ -1,0 +1,127 @@
+// Test target for heap type tags where the records' names are not enough
+// (graft-cc --graft-heap-types=on): tally.c defines a struct conn of its own,
+// other than main.c's (as hiredis's struct dict beside redis's), made
+// through a function pointer (untagged) and kept in a void *; a struct
+// whose tag ID is struct conn's is cast from a function that is not fresh
+// (its tag never fires); and the jobs' presets are a global array clang
+// gives a type of its own, cast to struct job * in an initializer. None of
+// them may stop main.c's connections, which the release grows, from being
+// told by their tags. One command per line on stdin:
+//   open N    N more connections (made through a table: no record tells the list's values)
+//   add N     N more jobs
+//   tally N   count N hits in tally.c's own struct conn
+//   dump      every connection, job and the tally, the same words in every version
+//   v         the version
+#include <graft/graft.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct lnode {
+  struct lnode* next;
+  void* value;
+};
+
+struct list {
+  struct lnode* head;
+  long len;
+};
+
+struct conn {
+  int fd;
+#if VERSION >= 2
+  char name[24];  // v2: the connection outgrows its block and moves
+#endif
+  long served;
+};
+
+// A job may also be a preset: a global array whose union clang initializes
+// through a type of its own.
+struct job {
+  long id;
+  union {
+    long count;
+    double weight;
+  } u;
+  void* owner;
+};
+
+struct job presets[] = {{.id = -1, .u.weight = 0.5, .owner = NULL}};
+struct job* first_preset = presets;
+
+struct list conns, jobs;
+long opened;
+
+// Defined in tally.c.
+void tally_hit(long n);
+long tally_total(void);
+long peer_count(void);
+
+// Not fresh memory: tally.c's cast of it carries a tag that never fires.
+static long peer_slab[4];
+void* peer_slot(void) { return &peer_slab[opened % 4]; }
+
+static void list_add(struct list* l, void* value) {
+  struct lnode* n = malloc(sizeof *n);
+  n->value = value;
+  n->next = l->head;
+  l->head = n;
+  l->len++;
+}
+
+static void* new_conn(void) {
+  struct conn* c = malloc(sizeof *c);
+  memset(c, 0, sizeof *c);
+  c->fd = (int)opened++;
+  c->served = 100 + c->fd;
+  return c;
+}
+
+static void* new_job(void) {
+  struct job* j = malloc(sizeof *j);
+  j->id = jobs.len;
+  j->u.count = 10 * jobs.len;
+  j->owner = conns.head ? conns.head->value : NULL;
+  return j;
+}
+
+// What no record can follow: the maker is called through a pointer.
+static void* (*const makers[])(void) = {new_conn, new_job};
+
+int main(void) {
+  printf("ready %d\n", getpid());
+  fflush(stdout);
+  char line[64];
+  while (fgets(line, sizeof line, stdin)) {
+    int n = 0;
+    if (sscanf(line, "open %d", &n) == 1) {
+      for (int i = 0; i < n; i++) list_add(&conns, makers[0]());
+      printf("opened\n");
+    } else if (sscanf(line, "add %d", &n) == 1) {
+      for (int i = 0; i < n; i++) list_add(&jobs, makers[1]());
+      printf("added\n");
+    } else if (sscanf(line, "tally %d", &n) == 1) {
+      tally_hit(n);
+      printf("tallied\n");
+    } else if (strncmp(line, "dump", 4) == 0) {
+      printf("conns");
+      for (struct lnode* l = conns.head; l; l = l->next) {
+        const struct conn* c = l->value;
+        printf(" %d:%ld", c->fd, c->served);
+      }
+      printf(" jobs");
+      for (struct lnode* l = jobs.head; l; l = l->next) {
+        const struct job* j = l->value;
+        printf(" %ld:%ld:%d", j->id, j->u.count, j->owner ? ((const struct conn*)j->owner)->fd : -1);
+      }
+      printf(" preset %ld tally %ld peers %ld\n", first_preset->id, tally_total(), peer_count());
+    } else if (strncmp(line, "v", 1) == 0) {
+      printf("%d\n", VERSION);
+    } else {
+      printf("?\n");
+    }
+    fflush(stdout);
+  }
+  return 0;
+}
