@@ -931,8 +931,12 @@ class Planner {
       const Type& t = old_.at(i);
       if (t.kind != TypeKind::Struct || t.incomplete) continue;
       for (const auto& m : t.members) {
-        if (!untyped_word(m.type) || m.bit_size || declared.count({i, m.offset})) continue;
-        const bool void_pointer = old_.at(m.type).kind == TypeKind::Pointer, address_integer = !void_pointer;
+        // A union of a void * and numbers (redis's dictEntry.v: val, u64, s64, d) holds what its void * does.
+        const Member* word = union_word(m.type);
+        if (!word && !untyped_word(m.type)) continue;
+        if (m.bit_size || declared.count({i, m.offset}) || (word && old_.system_types.count(i))) continue;
+        const bool void_pointer = word || old_.at(m.type).kind == TypeKind::Pointer, address_integer = !void_pointer;
+        const std::string field = word ? m.name + "." + word->name : m.name;  // v.val, as a directive names it
         // A library's struct (glibc's FILE): the library's own code stores
         // into it, and may store what the program hands it (libevent's
         // event_assign keeps its void * argument in struct event): no record
@@ -940,7 +944,7 @@ class Planner {
         // commit, as without records.
         if (!facts_ || t.name.empty() || m.name.empty() || old_.system_types.count(i)) {
           if (void_pointer)
-            untyped_.push_back({i, m.offset, fmt::format("{}.{}", old_.spell(i), m.name.empty() ? "?" : m.name), {}, {}, {}});
+            untyped_.push_back({i, m.offset, fmt::format("{}.{}", old_.spell(i), field.empty() ? "?" : field), {}, {}, {}});
           continue;
         }
         MemberHolds holds = facts_->holds(t.name, m.offset, foreign_caller);
@@ -959,11 +963,11 @@ class Planner {
           p.offset = m.offset;
           p.pointee = *types.begin();
           p.recorded = true;
-          p.source = recorded_to_hold(fmt::format("{}.{}", old_.spell(i), m.name), p.pointee, holds);
+          p.source = recorded_to_hold(fmt::format("{}.{}", old_.spell(i), field), p.pointee, holds);
           pointers_.push_back(std::move(p));
           continue;
         }
-        unsettled.push_back({i, m.offset, m.name, std::move(types), std::move(holds)});
+        unsettled.push_back({i, m.offset, field, std::move(types), std::move(holds)});
       }
     }
     if (unsettled.empty()) return ok();
@@ -1340,6 +1344,21 @@ class Planner {
   }
 
   // A global that is itself an untyped word: a void * or an 8-byte integer.
+  // The void * of a union whose other members are numbers, at its start:
+  // a word that is an address or a number. nullptr for any other type.
+  const Member* union_word(int type) const {
+    const Type& t = old_.at(type);
+    if (t.kind != TypeKind::Union || t.size != 8) return nullptr;
+    const Member* word = nullptr;
+    for (const auto& m : t.members) {
+      const Type& mt = old_.at(m.type);
+      const bool number = mt.kind == TypeKind::Signed || mt.kind == TypeKind::Unsigned || mt.kind == TypeKind::Float ||
+                          mt.kind == TypeKind::Bool || mt.kind == TypeKind::Enum;
+      if (mt.kind == TypeKind::Pointer && mt.target < 0 && m.offset == 0 && !m.bit_size && !word) word = &m;
+      else if (!number) return nullptr;
+    }
+    return word;
+  }
   bool untyped_word(int type) const {
     const Type& t = old_.at(type);
     return (t.kind == TypeKind::Pointer && (t.target < 0 || old_.at(t.target).kind == TypeKind::Void)) ||

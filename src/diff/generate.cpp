@@ -762,6 +762,15 @@ class Generator {
       std::string where;
       if (auto symbol = linked().first.find(holder.identity); symbol != linked().first.end())
         where = source_line(old_.binary().path(), symbol->second->value + service.front() - 1);
+      // One of several modes its caller chooses among: a process serving in another never has its frame.
+      if (const std::string chooser = old_analysis.mode_of(holder.identity); !chooser.empty()) {
+        patch_.manifest.notes.push_back(fmt::format("{} never returns ({}) and its frame may point to changed data "
+                                                    "where DWARF does not say, at every call it serves at; it is one "
+                                                    "of the ways {} serves, so a process may run another: graft apply "
+                                                    "waits for a thread in it until its timeout",
+                                                    holder.identity, how, chooser));
+        continue;
+      }
       if (stuck_threads_allowed(holder.identity)) {
         patch_.manifest.notes.push_back(fmt::format("{} never returns ({}) and its frame may point to changed data "
                                                     "where DWARF does not say, at every call it serves at; written "

@@ -142,6 +142,10 @@ struct StartupAnalysis::Facts {
   bool waits = false, serves = false;
   Run run = Run::Never;
   std::string why;  // how it comes to run as it does ("called from main before its service loop")
+  // A living function another chooses among several at its service point
+  // (redis's main: aeMain, or redis_check_aof_main when run as
+  // redis-check-aof), or one such a function calls: the function that chooses.
+  std::string mode_of;
 };
 
 StartupAnalysis::StartupAnalysis(const Build& build, std::set<std::string> old_globals)
@@ -388,7 +392,12 @@ void StartupAnalysis::classify() {
       for (size_t k = 0; k < f->code.ins.size(); ++k) {
         const Run site = site_run(*f, k);
         if (const std::string& callee = callee_of(*f, k); !callee.empty()) {
-          if (Facts* g = get(callee)) raise(g, site, describe_site(*f, k));
+          Facts* g = get(callee);
+          if (!g) continue;
+          const bool was_live = g->run == Run::Live;
+          raise(g, site, describe_site(*f, k));
+          if (site == Run::Live && !was_live && g->run == Run::Live)
+            g->mode_of = !f->mode_of.empty() ? f->mode_of : living_callees(*f) > 1 ? f->identity : "";
           continue;
         }
         const auto& ref = f->refs[k];
@@ -574,6 +583,18 @@ std::string StartupAnalysis::lives(const std::string& function) {
     resumes |= !(f.code.ins[k].ins.meta.category == ZYDIS_CATEGORY_CALL && k + 1 == f.phase.size());
   }
   return serves && resumes ? f.why : "";
+}
+
+std::string StartupAnalysis::mode_of(const std::string& function) {
+  if (lives(function).empty()) return "";
+  return facts_.at(function)->mode_of;
+}
+
+size_t StartupAnalysis::living_callees(const Facts& f) const {
+  std::set<std::string> callees;
+  for (size_t k = 0; k < f.code.ins.size(); ++k)
+    if (f.live_call[k]) callees.insert(f.code.callees[k]);
+  return callees.size();
 }
 
 bool StartupAnalysis::waits_in(const std::string& callee) const {

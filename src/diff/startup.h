@@ -85,6 +85,11 @@ class StartupAnalysis {
   // (main, or a thread's start routine started at start-up, with a service
   // point: "the program's main", "a thread started by main"); "" otherwise.
   std::string lives(const std::string& function);
+  // For a living function that is one of several its caller chooses among at
+  // its service point (a mode: redis-server run as redis-check-aof), or one
+  // such a function calls: the function that chooses; "" otherwise. A
+  // process runs one of them, so a thread may never have its frame.
+  std::string mode_of(const std::string& function);
 
   // Where the threads of a living function wait while the program serves:
   // the return addresses (offsets from its entry) of the calls at its service
@@ -103,6 +108,7 @@ class StartupAnalysis {
   // library call, or a function of the build found to wait (so far, while
   // classify() iterates).
   bool waits_in(const std::string& callee) const;
+  size_t living_callees(const Facts& f) const;  // the functions a living one may live on in (its modes)
   void classify();
 
   const Build& build_;

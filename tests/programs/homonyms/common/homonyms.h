@@ -6,7 +6,8 @@
 // (its tag never fires); and the jobs' presets are a global array clang
 // gives a type of its own, cast to struct job * in an initializer. None of
 // them may stop main.c's connections, which the release grows, from being
-// told by their tags. One command per line on stdin:
+// told by their tags; and a union's void * into the newest one must follow
+// it where it moves. One command per line on stdin:
 //   open N    N more connections (made through a table: no record tells the list's values)
 //   add N     N more jobs
 //   tally N   count N hits in tally.c's own struct conn
@@ -50,6 +51,18 @@ struct job {
 struct job presets[] = {{.id = -1, .u.weight = 0.5, .owner = NULL}};
 struct job* first_preset = presets;
 
+// The newest connection's entry: a union of a void * and numbers (redis's
+// dictEntry.v) holds it, and must follow it when it moves.
+struct entry {
+  long key;
+  union {
+    void* val;
+    long n;
+    double d;
+  } v;
+};
+struct entry* newest;
+
 struct list conns, jobs;
 long opened;
 
@@ -75,6 +88,9 @@ static void* new_conn(void) {
   memset(c, 0, sizeof *c);
   c->fd = (int)opened++;
   c->served = 100 + c->fd;
+  if (!newest) newest = malloc(sizeof *newest);
+  newest->key = c->fd;
+  newest->v.val = c;
   return c;
 }
 
@@ -115,7 +131,9 @@ int main(void) {
         const struct job* j = l->value;
         printf(" %ld:%ld:%d", j->id, j->u.count, j->owner ? ((const struct conn*)j->owner)->fd : -1);
       }
-      printf(" preset %ld tally %ld peers %ld\n", first_preset->id, tally_total(), peer_count());
+      const struct conn* last = newest ? newest->v.val : NULL;
+      printf(" newest %ld:%ld preset %ld tally %ld peers %ld\n", newest ? newest->key : -1L, last ? last->served : -1L,
+             first_preset->id, tally_total(), peer_count());
     } else if (strncmp(line, "v", 1) == 0) {
       printf("%d\n", VERSION);
     } else {
