@@ -987,12 +987,7 @@ class Planner {
         if (!untold) {
           UntypedMember member{u.container, u.offset, subject, {u.types.begin(), u.types.end()}, {}, {}};
           member.by_heap_type = true;
-          notes_.push_back(fmt::format("{} is told at the commit by the heap's type tags: a value in a block tagged as "
-                                       "a struct that leads to a change is followed as it; every such struct is tagged "
-                                       "wherever the heap holds one, so an untagged value is none of them (assumed: "
-                                       "no such struct is made by a cast of raw memory first kept untyped, a "
-                                       "pointer read from memory being one made and tagged elsewhere)",
-                                       subject));
+          notes_.push_back(told_by_tags_note(subject));
           untyped_.push_back(std::move(member));
           continue;
         }
@@ -1103,10 +1098,12 @@ class Planner {
   // Once the untyped members are settled (find_untyped_members).
   const std::vector<HeapType>& told_heap_types() {
     if (told_) return *told_;
-    std::vector<HeapType>& out = told_.emplace();
+    static const std::vector<HeapType> kNone;
+    // Nothing told by the tags yet (a union met later may be): not kept.
     if (std::none_of(untyped_.begin(), untyped_.end(), [](const UntypedMember& u) { return u.by_heap_type; }) &&
-        !arrays_by_heap_type())
-      return out;
+        !arrays_by_heap_type() && !told_union_words_)
+      return kNone;
+    std::vector<HeapType>& out = told_.emplace();
     const auto& why = untagged_why();
     std::set<uint16_t> seen;
     for (int i = 0; i < static_cast<int>(old_.types.size()); ++i) {
@@ -1344,6 +1341,97 @@ class Planner {
   }
 
   // A global that is itself an untyped word: a void * or an 8-byte integer.
+  static std::string told_by_tags_note(const std::string& subject) {
+    return fmt::format("{} is told at the commit by the heap's type tags: a value in a block tagged as a struct that "
+                       "leads to a change is followed as it; every such struct is tagged wherever the heap holds one, "
+                       "so an untagged value is none of them (assumed: no such struct is made by a cast of raw memory "
+                       "first kept untyped, a pointer read from memory being one made and tagged elsewhere)",
+                       subject);
+  }
+  // The words of union member `m` of struct `container` that may point to a
+  // struct leading to a change, each as a pointer followed where the heap's
+  // type tag at its value says it is that struct (DeclaredPointer::by_tag):
+  // the word may hold another member (a number, a string) at the time. Every
+  // such struct must be told by its tags and carry its own; nullopt, with
+  // why in `untold`, when one is not (or a void * word may lead anywhere).
+  std::optional<std::vector<DeclaredPointer>> union_words_told_by_tags(int container, const Member& m,
+                                                                       std::string& untold) {
+    if (!facts_ || !facts_->any_heap_typed()) return std::nullopt;
+    const auto& why = untagged_why();
+    std::vector<DeclaredPointer> out;
+    std::vector<UntypedMember> union_untyped;
+    std::set<std::pair<uint64_t, int>> seen;
+    std::function<bool(int, uint64_t, int)> words = [&](int type, uint64_t at, int depth) {
+      const Type& t = old_.at(type);
+      if (depth > 8) return true;
+      if (t.kind == TypeKind::Pointer) {
+        if (t.target < 0) {
+          // A void *: any struct the tags tell, as an untyped member told by them (UntypedMember::by_heap_type).
+          const std::string subject = fmt::format("{}.{} (a union's void * at offset {})", old_.spell(container), m.name,
+                                                  at - m.offset);
+          if (!reaching_untyped_) reaching_untyped_ = reaching_through_untyped(std::vector<UntypedMember>{});
+          if (auto why_not = not_told_by_tags({}, true, *reaching_untyped_)) {
+            untold = fmt::format("{} may hold anything, and {}", subject, *why_not);
+            return false;
+          }
+          if (seen.insert({at, -1}).second) {
+            UntypedMember member{container, at, subject, {}, {}, {}};
+            member.by_heap_type = true;
+            union_untyped.push_back(std::move(member));
+          }
+          return true;
+        }
+        // A library's struct (glibc's FILE): only the library writes it, never the program's data.
+        if (!leads_[t.target] || old_.system_types.count(t.target)) return true;
+        const Type& pointee = old_.at(t.target);
+        if (pointee.kind != TypeKind::Struct || pointee.name.empty()) {
+          untold = fmt::format("{} is no named struct", old_.spell(type));
+          return false;
+        }
+        if (!why[static_cast<size_t>(t.target)].empty()) {
+          untold = fmt::format("{} ({})", old_.spell(t.target), why[static_cast<size_t>(t.target)]);
+          return false;
+        }
+        if (facts_->tagged(records_name(t.target)).empty()) {
+          untold = fmt::format("{} is never tagged itself", old_.spell(t.target));
+          return false;
+        }
+        if (seen.insert({at, t.target}).second) {
+          DeclaredPointer p;
+          p.container = container;
+          p.offset = at;
+          p.pointee = t.target;
+          p.by_tag = true;
+          p.source = fmt::format("{}.{} (a union), told by the heap's type tags", old_.spell(container), m.name);
+          out.push_back(std::move(p));
+        }
+        return true;
+      }
+      if (t.kind == TypeKind::Struct || t.kind == TypeKind::Union) {
+        for (const auto& inner : t.members)
+          if (!inner.bit_size && !words(inner.type, at + inner.offset, depth + 1)) return false;
+        return true;
+      }
+      if (t.kind == TypeKind::Array && t.target >= 0 && leads_[t.target]) {
+        const uint64_t size = old_.at(t.target).size;
+        if (!t.count || t.count > 16 || !size) {
+          untold = fmt::format("{} in {}.{} is too long an array", old_.spell(type), old_.spell(container), m.name);
+          return false;
+        }
+        for (uint64_t k = 0; k < t.count; ++k)
+          if (!words(t.target, at + k * size, depth + 1)) return false;
+      }
+      return true;
+    };
+    if (!words(m.type, m.offset, 0) || (out.empty() && union_untyped.empty())) return std::nullopt;
+    told_union_words_ = true;
+    for (auto& u : union_untyped) {
+      notes_.push_back(told_by_tags_note(u.name));
+      untyped_.push_back(std::move(u));
+    }
+    return out;
+  }
+
   // The void * of a union whose other members are numbers, at its start:
   // a word that is an address or a number. nullptr for any other type.
   const Member* union_word(int type) const {
@@ -1532,7 +1620,7 @@ class Planner {
       return facts_->holds(t.name, offset, foreign_caller);
     };
     for (const auto& p : pointers_) {
-      if (p.recorded || p.interior) continue;
+      if (p.recorded || p.interior || p.by_tag) continue;
       if (auto holds = member_holds(p.container, p.offset))
         GRAFT_TRY(check(p.source, fmt::format("{} at offset {}", old_.spell(p.container), p.offset), *holds, p.pointee));
     }
@@ -1673,6 +1761,16 @@ class Planner {
         const Type& mt = old_.at(m.type);
         if (mt.kind == TypeKind::Union && opaque_.count({i, m.offset})) continue;  // GRAFT_OPAQUE: the user's word
         if (t.kind == TypeKind::Struct && mt.kind == TypeKind::Union && leads_[m.type]) {
+          // With heap type tags, each word of the union that may point to a struct that leads to a change
+          // is followed where the block it points to is tagged as that struct.
+          std::string untold;
+          if (auto words = union_words_told_by_tags(i, m, untold)) {
+            for (auto& w : *words) {
+              stack.push_back(w.pointee);
+              pointers_.push_back(std::move(w));
+            }
+            continue;
+          }
           // A tag is an integer or enum member beside the union; with none
           // (a union chosen by function pointers, libevent's struct event),
           // only GRAFT_OPAQUE can be written.
@@ -1682,16 +1780,17 @@ class Planner {
           });
           const std::string tag = directive_name(t.name);  // a typedef name too (zsetopsrc)
           const std::string opaque = fmt::format("GRAFT_OPAQUE({}, {}) if it never holds the changed data", tag, m.name);
+          if (!untold.empty()) untold = " (the heap's type tags cannot tell: " + untold + ")";
           if (!tag_possible)
             return make_error("{}.{} is a union holding data of a changed type, and {} has no integer or enum member "
-                              "that could say which member is live: graft cannot tell; declare in the --transform "
+                              "that could say which member is live: graft cannot tell{}; declare in the --transform "
                               "file {}; nothing was written",
-                              t.name, m.name, t.name, opaque);
+                              t.name, m.name, t.name, untold, opaque);
           return make_error("{}.{} is a union holding data of a changed type: graft cannot tell which member is "
-                            "live; declare it in the --transform file, one line per tag value: "
+                            "live{}; declare it in the --transform file, one line per tag value: "
                             "GRAFT_UNION_MEMBER({}, {}, TAG_FIELD, TAG_VALUE, MEMBER), or, if no member says which "
                             "is live, {}; nothing was written",
-                            t.name, m.name, tag, m.name, opaque);
+                            t.name, m.name, untold, tag, m.name, opaque);
         }
         stack.push_back(m.type);
       }
@@ -2053,6 +2152,8 @@ class Planner {
   std::optional<std::vector<std::string>> untagged_;     // untagged_why(), once
   std::optional<std::vector<HeapType>> told_;            // told_heap_types(), once
   std::optional<bool> arrays_told_;                      // arrays_by_heap_type(), once
+  bool told_union_words_ = false;                        // some DeclaredPointer::by_tag
+  std::optional<std::vector<bool>> reaching_untyped_;    // for a union's void *, once
   std::optional<std::pair<int, std::string>> kernel_data_;  // kernel_data(), once
   std::map<std::string, std::vector<int>> aggregates_;  // indices_of: the complete structs and unions by name
   // What the records cannot settle: its name, and it with the lines that do.

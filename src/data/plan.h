@@ -78,6 +78,10 @@ struct DeclaredPointer {
   // member is of a `pointee` (data/member_facts.h). It speaks of one build
   // only, so a revert uses the other build's records, not this.
   bool recorded = false;
+  // A word of a union (graft-cc --graft-heap-types=on): it may hold another
+  // member at the time (a number, a string), so it is followed only where
+  // the heap's type tag at its value says it is the start of a `pointee`.
+  bool by_tag = false;
 };
 
 // A union member the user declared live while a tag of its container has a value.

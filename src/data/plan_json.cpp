@@ -78,7 +78,7 @@ std::string encode_data_plan(const DataPlan& plan) {
   json pointers = json::array();
   for (const auto& p : plan.declared_pointers)
     pointers.push_back({{"container", p.container}, {"offset", p.offset}, {"pointee", p.pointee}, {"source", p.source},
-                        {"into", p.into}, {"interior", p.interior}, {"recorded", p.recorded}});
+                        {"into", p.into}, {"interior", p.interior}, {"recorded", p.recorded}, {"by_tag", p.by_tag}});
   json union_members = json::array();
   for (const auto& u : plan.declared_union_members)
     union_members.push_back({{"container", u.container}, {"union_offset", u.union_offset}, {"tag_offset", u.tag_offset},
@@ -180,6 +180,7 @@ Result<DataPlan> decode_data_plan(const std::string& text) {
         d.into = p.value("into", uint64_t{0});
         d.interior = p.value("interior", false);
         d.recorded = p.value("recorded", false);
+        d.by_tag = p.value("by_tag", false);
         if (d.interior) inside(d.pointee, d.into, plan.old_types.at(d.container).size);
         if (plan.old_types.at(d.pointee).kind != TypeKind::Struct) throw std::runtime_error("a declared pointee that is no struct");
         plan.declared_pointers.push_back(std::move(d));

@@ -1112,8 +1112,12 @@ std::string explain_patch(const Patch& patch) {
                : fmt::format("  root     {:<40} live objects are found from it ({})\n", r.identity,
                              plan->old_types.spell(r.old_type));
   for (const auto& p : plan->declared_pointers)
-    out += p.recorded ? fmt::format("  recorded {}: followed like it\n", p.source)
-                      : fmt::format("  declared {}: followed like a {} *\n", p.source, plan->old_types.spell(p.pointee));
+    out += p.by_tag     ? fmt::format("  tagged   {}: its word at offset {} followed as a {} * where the block it "
+                                      "points to is tagged as one (a number equal to such an address would be taken "
+                                      "for one)\n",
+                                      p.source, p.offset, plan->old_types.spell(p.pointee))
+           : p.recorded ? fmt::format("  recorded {}: followed like it\n", p.source)
+                        : fmt::format("  declared {}: followed like a {} *\n", p.source, plan->old_types.spell(p.pointee));
   for (const auto& g : plan->untyped_globals)
     out += g.recorded
                ? fmt::format("  recorded {}: followed like it\n", g.source)

@@ -394,6 +394,12 @@ class Traversal {
             auto value = memory_.word(address + p.offset);
             if (!value) return make_error("cannot read {} at {:#x} in process {}", p.source, address + p.offset, input_.pid);
             if (!*value) continue;
+            // A union's word: a pointer only where the block it points to is tagged as the pointee.
+            if (p.by_tag) {
+              if (!on_stack(*value) && tagged_type(tag_at(*value)) == p.pointee)
+                GRAFT_TRY(follow(*value, p.pointee, address + p.offset, -1));
+              continue;
+            }
             if (!p.interior) {
               GRAFT_TRY(follow(*value, p.pointee, address + p.offset, -1));
               continue;

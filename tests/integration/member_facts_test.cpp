@@ -563,7 +563,8 @@ TEST_F(MemberFacts, WhatTheHeapsTypeTagsCannotVouchForIsRefused) {
 // global array of jobs cast in an initializer (its own storage). Built with
 // tags, the release that grows main.c's connections lands with no
 // declaration, each of the two structs conn kept as it is, and the void * of
-// a union of it and numbers (redis's dictEntry.v) follows its connection.
+// a union of it and numbers (redis's dictEntry.v) follows its connection, as
+// does a union of a pointer to one, a number and a void * (CallReply.val).
 TEST_F(MemberFacts, StructsOfOneNameInTwoFilesAreToldApartAndTheUpdateLands) {
   const std::vector<std::string> flags = {"-I" + (programs_dir() / "homonyms" / "common").string(),
                                           "--graft-heap-types=on"};
@@ -573,6 +574,9 @@ TEST_F(MemberFacts, StructsOfOneNameInTwoFilesAreToldApartAndTheUpdateLands) {
   ASSERT_FALSE(made.patch.empty());
   for (const char* expected : {"struct lnode.value is told at the commit by the heap's type tags",
                                "struct entry.v.val, recorded by graft-cc to hold only struct conn *",
+                               "tagged   struct slot.u (a union), told by the heap's type tags: its word at offset 8 "
+                               "followed as a struct conn * where the block it points to is tagged as one",
+                               "struct slot.u (a union's void * at offset 8) is told at the commit by the heap's type tags",
                                "the old build tags 5 structs, 4 of them told by their tags"})
     EXPECT_NE(made.out.find(expected), std::string::npos) << expected << "\n" << made.out;
 

@@ -7,7 +7,8 @@
 // gives a type of its own, cast to struct job * in an initializer. None of
 // them may stop main.c's connections, which the release grows, from being
 // told by their tags; and a union's void * into the newest one must follow
-// it where it moves. One command per line on stdin:
+// it where it moves, as must a union with a pointer to it beside numbers.
+// One command per line on stdin:
 //   open N    N more connections (made through a table: no record tells the list's values)
 //   add N     N more jobs
 //   tally N   count N hits in tally.c's own struct conn
@@ -63,6 +64,22 @@ struct entry {
 };
 struct entry* newest;
 
+// Slots whose union may hold a connection, a count or a job (redis's
+// CallReply.val, RedisModuleKey.u): no member says which, so with tags each
+// word is followed where the block it points to is tagged as what it names.
+struct slot {
+  int kind;
+  union {
+    struct conn* conn;
+    long count;
+    struct {
+      long n;
+      void* any;
+    } raw;
+  } u;
+};
+struct slot slots[3];
+
 struct list conns, jobs;
 long opened;
 
@@ -88,6 +105,8 @@ static void* new_conn(void) {
   memset(c, 0, sizeof *c);
   c->fd = (int)opened++;
   c->served = 100 + c->fd;
+  slots[0].u.conn = c;
+  slots[1].u.count = 40 + c->fd;
   if (!newest) newest = malloc(sizeof *newest);
   newest->key = c->fd;
   newest->v.val = c;
@@ -99,6 +118,9 @@ static void* new_job(void) {
   j->id = jobs.len;
   j->u.count = 10 * jobs.len;
   j->owner = conns.head ? conns.head->value : NULL;
+  slots[2].kind = 2;
+  slots[2].u.raw.n = j->id;
+  slots[2].u.raw.any = j;
   return j;
 }
 
@@ -131,6 +153,8 @@ int main(void) {
         const struct job* j = l->value;
         printf(" %ld:%ld:%d", j->id, j->u.count, j->owner ? ((const struct conn*)j->owner)->fd : -1);
       }
+      printf(" slots %ld %ld %ld", slots[0].u.conn ? slots[0].u.conn->served : -1L, slots[1].u.count,
+             slots[2].u.raw.any ? ((const struct job*)slots[2].u.raw.any)->u.count : -1L);
       const struct conn* last = newest ? newest->v.val : NULL;
       printf(" newest %ld:%ld preset %ld tally %ld peers %ld\n", newest ? newest->key : -1L, last ? last->served : -1L,
              first_preset->id, tally_total(), peer_count());
