@@ -181,6 +181,14 @@ extern "C" {
  * it only if the new code allocates and frees them that way. */
 #define GRAFT_TAIL(name, member) _Static_assert(sizeof(#name) > 1 && sizeof(#member) > 1, "GRAFT_TAIL")
 
+/* With heap type tags (graft-cc --graft-heap-types=on): the casts to struct
+ * `name` in `function` only re-type a pointer to an instance made (and
+ * tagged) elsewhere, never make one of raw memory, though graft-cc's records
+ * show the value may come from elsewhere on some path (redis's RM_LoadString
+ * returns what rdbGenericLoadStringObject returns, an object unless asked for
+ * a plain buffer, which it never asks for). Check the function's code. */
+#define GRAFT_RETYPES(function, name) _Static_assert(sizeof(#function) > 1 && sizeof(#name) > 1, "GRAFT_RETYPES")
+
 #define GRAFT_UNION_MEMBER(container, union_field, tag_field, tag_value, member)                    \
   _Static_assert(sizeof(#container) > 1 && sizeof(#union_field) > 1 && sizeof(#tag_field) > 1 &&   \
                      sizeof(#tag_value) > 1 && sizeof(#member) > 1,                                 \

@@ -71,6 +71,15 @@
 //                                       tagged cast to it in FUNCTION"
 //   fresh   FUNCTION                    (with heap_types) FUNCTION returns only fresh memory of
 //                                       glibc's malloc family (zmalloc)
+//   slotfresh FUNCTION GLOBAL OFFSET    (with heap_types) FUNCTION returns only what calls through
+//                                       the function pointer at OFFSET of GLOBAL return (hiredis's
+//                                       hi_malloc): fresh memory while that pointer is malloc's kin
+//   slot    GLOBAL OFFSET ALLOCATOR     (with heap_types) GLOBAL's initializer holds ALLOCATOR (of
+//                                       malloc's family) at OFFSET
+//   writes  GLOBAL FUNCTION             (with heap_types) FUNCTION writes GLOBAL, a global holding
+//                                       function pointers (or lets its address go elsewhere)
+//   refers  FUNCTION                    (with heap_types) the unit calls FUNCTION or takes its
+//                                       address: a function no unit refers to never runs
 //   castof  STRUCT FUNCTION ORIGIN...   (with heap_types) FUNCTION makes a STRUCT * by a cast it
 //                                       does not tag, from a value of ORIGIN: a pointer to an
 //                                       instance made elsewhere (a void * member's value), or
@@ -130,16 +139,31 @@ inline constexpr const char* kHeapTypesVariable = "GRAFT_HEAP_TYPES";  // "on": 
 inline constexpr const char* kHeapTypesAllocators[] = {"malloc",        "calloc",   "realloc", "reallocarray",
                                                        "aligned_alloc", "memalign", "valloc",  "pvalloc"};
 inline constexpr const char* kHeapTypesFreshFlag = "__graft_fresh.";
+// The flag the unit defining a global initialized with an allocator of
+// malloc's family at an offset defines for that slot ("__graft_slot.G.OFFSET"):
+// a cast of what a function returning only calls through that slot returns
+// (hiredis's hi_malloc) is tagged where it is linked in.
+inline constexpr const char* kHeapTypesSlotFlag = "__graft_slot.";
 
-// A struct's ID (FNV-1a of graft-cc's name for it, "struct client", folded
-// to 16 bits; never 0, which is "no tag"). Two structs may share one: graft
-// diff trusts an ID only where one tagged struct has it.
-constexpr uint16_t heap_type_id(std::string_view name) {
+// A struct's ID: FNV-1a of graft-cc's name for it ("struct client") and its
+// shape (its size in bytes, then " NAME@BITS" for each member, its offset in
+// bits, in order, as the debug information says), folded to 16 bits; never
+// 0, which is "no tag".
+// The shape tells two structs of one name in two files apart (hiredis's
+// struct dict beside redis's), and gives a struct a release changes a new
+// ID (the commit retags its instances). Two structs may still share one:
+// graft diff trusts an ID only where one tagged struct has it.
+constexpr uint16_t heap_type_id(std::string_view name, std::string_view shape) {
   uint32_t hash = 2166136261u;
-  for (const char c : name) {
-    hash ^= static_cast<unsigned char>(c);
-    hash *= 16777619u;
-  }
+  auto add = [&](std::string_view text) {
+    for (const char c : text) {
+      hash ^= static_cast<unsigned char>(c);
+      hash *= 16777619u;
+    }
+  };
+  add(name);
+  add("\n");
+  add(shape);
   const auto id = static_cast<uint16_t>((hash >> 16) ^ (hash & 0xffff));
   return id ? id : 1;
 }

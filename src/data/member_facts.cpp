@@ -113,6 +113,14 @@ MemberFacts MemberFacts::parse(std::string_view text, const Variants& variants) 
       }
     } else if (kind == "fresh" && fields.size() == 2) {
       facts.fresh_.insert(fields[1]);
+    } else if (kind == "slotfresh" && fields.size() == 4) {
+      facts.slot_fresh_[fields[1]] = {fields[2], fields[3]};
+    } else if (kind == "slot" && fields.size() == 4) {
+      facts.slots_.insert({fields[1], fields[2]});
+    } else if (kind == "writes" && fields.size() == 3) {
+      facts.writers_[fields[1]].insert(fields[2]);
+    } else if (kind == "refers" && fields.size() == 2) {
+      facts.referred_.insert(fields[1]);
     } else if (kind == "castof" && fields.size() >= 5) {
       facts.cast_of_[{fields[1], fields[2]}].emplace_back(fields.begin() + 3, fields.end());
     } else if (kind == "castfrom" && fields.size() == 4) {
@@ -256,7 +264,15 @@ const std::vector<std::vector<std::string>>& MemberFacts::args(const std::string
 bool MemberFacts::tags_fire(const std::string& callee) const {
   for (const char* f : kHeapTypesAllocators)
     if (callee == f) return true;
-  return fresh_.count(callee) != 0;
+  if (fresh_.count(callee)) return true;
+  // Through an allocator table's slot: the initializer holds one of malloc's
+  // family there, and whatever writes the table never runs (no unit calls it
+  // or takes its address).
+  auto slot = slot_fresh_.find(callee);
+  if (slot == slot_fresh_.end() || !slots_.count(slot->second)) return false;
+  auto writers = writers_.find(slot->second.first);
+  return writers == writers_.end() ||
+         std::none_of(writers->second.begin(), writers->second.end(), [&](const auto& w) { return referred_.count(w); });
 }
 const std::set<std::string>& MemberFacts::tag_names(uint16_t id) const {
   static const std::set<std::string> kNone;

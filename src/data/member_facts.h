@@ -114,7 +114,10 @@ class MemberFacts {
   const std::set<std::pair<uint16_t, std::string>>& tagged(const std::string& aggregate) const;
   const std::set<std::string>& tag_names(uint16_t id) const;
   // Whether a tagged cast of `callee`'s result tags at run time: glibc's
-  // allocator, or a function its unit found returns only its memory ("fresh").
+  // allocator, a function its unit found returns only its memory ("fresh"),
+  // or one that returns only what an allocator table's slot returns, where
+  // the table holds one of malloc's family and nothing that runs writes it
+  // ("slotfresh", "slot", "writes", "refers": hiredis's hi_malloc).
   bool tags_fire(const std::string& callee) const;
   // The origins of the values `function` casts to an `aggregate` pointer
   // without a tag ("castof" records), each ORIGIN's fields; nullptr if the
@@ -151,6 +154,10 @@ class MemberFacts {
   std::set<std::string> cast_units_;
   std::set<std::string> heap_units_;
   std::set<std::string> fresh_;
+  std::map<std::string, std::pair<std::string, std::string>> slot_fresh_;  // function -> global, offset
+  std::set<std::pair<std::string, std::string>> slots_;                   // global, offset holding an allocator
+  std::map<std::string, std::set<std::string>> writers_;                  // global -> the functions that write it
+  std::set<std::string> referred_;                                        // functions some unit calls or takes
   std::map<std::pair<std::string, std::string>, std::vector<std::vector<std::string>>> cast_of_;  // (struct, function)
   std::map<std::string, std::set<std::pair<uint16_t, std::string>>> tagged_;
   std::map<uint16_t, std::set<std::string>> tag_names_;

@@ -213,6 +213,7 @@ std::string DataDirective::text() const {
                     : kind == Kind::Tail           ? "GRAFT_TAIL("
                     : kind == Kind::FramesOnly     ? "GRAFT_FRAMES_ONLY("
                     : kind == Kind::Transform      ? "GRAFT_TRANSFORM("
+                    : kind == Kind::Retypes        ? "GRAFT_RETYPES("
                                                : "GRAFT_UNION_MEMBER(";
   for (size_t k = 0; k < args.size(); ++k) out += (k ? ", " : "") + args[k];
   return out + ")";
@@ -637,6 +638,16 @@ class Planner {
   Status resolve_directives() {
     for (const auto& d : directives_) {
       if (d.kind == DataDirective::Kind::Transform) continue;  // user_transformed_
+      if (d.kind == DataDirective::Kind::Retypes) {
+        if (d.args.size() != 2) return refuse(d, "write GRAFT_RETYPES(function, struct) on one line");
+        GRAFT_ASSIGN(const int i, struct_named(d, d.args[1], "struct"));
+        const std::string key = records_name(i);
+        if (!facts_ || (!facts_->made(key).count("a cast to it in " + d.args[0]) && !facts_->returns(d.args[0])))
+          return refuse(d, "graft-cc's records show no cast to {} in {}, and no value {} returns; write the function "
+                        "the refusal names", old_.spell(i), d.args[0], d.args[0]);
+        retypes_[{key, d.args[0]}] = d.text() + " at " + d.where;
+        continue;
+      }
       if (d.kind == DataDirective::Kind::Tail) {
         if (d.args.size() != 2) return refuse(d, "write GRAFT_TAIL(struct, member) on one line");
         const auto used = std::find_if(changes_.begin(), changes_.end(), [&](const TypeChange& c) {
@@ -1940,8 +1951,11 @@ class Planner {
   // a value or an `aggregate` *. Made from fresh memory first kept untyped (a
   // malloc result in a local), the middle of a buffer, another struct, or
   // what a call through a pointer returns: untagged.
+  // `returned_by`: set to the outermost function that returns an instance
+  // on some path and, on another, the origin that makes it untagged (where
+  // GRAFT_RETYPES can speak for all its callers' casts).
   std::optional<std::string> makes_untagged(const std::string& aggregate, const std::vector<std::string>& origin,
-                                            int depth = 0) const {
+                                            std::string* returned_by = nullptr, int depth = 0) const {
     const std::string& kind = origin.front();
     if (depth > 8) return std::string("values passed on too many times to follow");
     // A pointer read from memory (an untyped member's value, an element of a
@@ -1968,14 +1982,22 @@ class Planner {
       size_t k = 0;
       if (std::from_chars(origin[2].data(), origin[2].data() + origin[2].size(), k).ec != std::errc()) return "?";
       for (const auto& arg : facts_->args(origin[1], k))
-        if (auto why = makes_untagged(aggregate, arg, depth + 1)) return why;
+        if (auto why = makes_untagged(aggregate, arg, returned_by, depth + 1)) return why;
       return std::nullopt;
     }
     if (kind == "result" && origin.size() >= 2) {
+      if (retypes_.count({aggregate, origin[1]})) return std::nullopt;  // GRAFT_RETYPES: the user's word
       const auto* returned = facts_->returns(origin[1]);
       if (!returned) return fmt::format("made from what {} returns", origin[1]);
       for (const auto& r : *returned)
-        if (auto why = makes_untagged(aggregate, r, depth + 1)) return why;
+        if (auto why = makes_untagged(aggregate, r, returned_by, depth + 1)) {
+          // A function that returns one of these on some path and other memory on another (by a flag).
+          const bool mixed = std::any_of(returned->begin(), returned->end(), [&](const auto& o) {
+            return o.size() == 2 && o[0] == "type" && o[1] == aggregate;
+          });
+          if (returned_by && mixed) *returned_by = origin[1];  // the outermost: it speaks for the most casts
+          return why;
+        }
       return std::nullopt;
     }
     return fmt::format("made from {}", fmt::join(std::vector<std::string>(origin.begin() + 1, origin.end()), " "));
@@ -2044,13 +2066,23 @@ class Planner {
             made.starts_with("its pointers written through another type"))
           continue;
         constexpr std::string_view kCast = "a cast to it in ";
+        if (made.starts_with(kCast) && retypes_.count({key, made.substr(kCast.size())})) continue;  // the user's word
         if (made.starts_with(kCast))
           if (const auto* casts = facts_->cast_of(key, made.substr(kCast.size()))) {
-            for (const auto& origin : *casts)
-              if (auto untagged = makes_untagged(key, origin)) {
-                reason = fmt::format("{}, {}", made, *untagged);
+            for (const auto& origin : *casts) {
+              std::string returned_by;
+              if (auto untagged = makes_untagged(key, origin, &returned_by)) {
+                reason = returned_by.empty()
+                             ? fmt::format("{}, {}; if that cast only re-types one made elsewhere, GRAFT_RETYPES({}, "
+                                           "{}); says so", made, *untagged, made.substr(kCast.size()),
+                                           directive_name(t.name))
+                             : fmt::format("{}, {} (among what {} returns); if what {} returns is always one made "
+                                           "elsewhere where it is cast to {}, GRAFT_RETYPES({}, {}); says so for every "
+                                           "caller", made, *untagged, returned_by, returned_by, old_.spell(i),
+                                           returned_by, directive_name(t.name));
                 break;
               }
+            }
             if (reason.empty()) continue;  // only pointers to instances made elsewhere, re-typed
             break;
           }
@@ -2145,6 +2177,7 @@ class Planner {
   std::set<std::string> user_transformed_;      // GRAFT_TRANSFORM: "struct node", by the name the user gives
   std::set<std::pair<std::string, std::string>> tails_;  // GRAFT_TAIL: "struct job", member, as the user names them
   std::set<int> tailed_;                        // the changed structs (old) a GRAFT_TAIL applies to
+  std::map<std::pair<std::string, std::string>, std::string> retypes_;  // GRAFT_RETYPES: records' name, function -> source
   std::vector<UntypedGlobal> untyped_globals_;
   const MemberFacts* facts_;
   DeclarationQuestions* questions_ = nullptr;  // filled when graft diff asks (--questions)

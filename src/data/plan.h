@@ -53,8 +53,10 @@ struct DataDirective {
   // convert are the transformer's to set).
   // Tail: GRAFT_TAIL(struct, member), a flexible array member that becomes
   // a pointer to the elements kept after the struct.
+  // Retypes: GRAFT_RETYPES(function, struct), the casts to the struct in the
+  // function make no instance (the heap's type tags tell those made elsewhere).
   enum class Kind : uint8_t {
-    PointsTo, UnionMember, Opaque, PointsInto, GlobalPointsTo, GlobalOpaque, FramesOnly, Transform, Tail
+    PointsTo, UnionMember, Opaque, PointsInto, GlobalPointsTo, GlobalOpaque, FramesOnly, Transform, Tail, Retypes
   };
   Kind kind = Kind::PointsTo;
   std::vector<std::string> args;  // as written

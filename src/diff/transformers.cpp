@@ -334,9 +334,9 @@ Result<std::vector<DataDirective>> read_directives(const fs::path& file) {
   GRAFT_ASSIGN(const auto lines, code_lines(file));
   std::vector<DataDirective> out;
   const std::regex use(
-      R"(\bGRAFT_(POINTS_TO|POINTS_INTO|UNION_MEMBER|OPAQUE|GLOBAL_POINTS_TO|GLOBAL_OPAQUE|FRAMES_ONLY|TAIL)\s*\(([^()]*)\))");
+      R"(\bGRAFT_(POINTS_TO|POINTS_INTO|UNION_MEMBER|OPAQUE|GLOBAL_POINTS_TO|GLOBAL_OPAQUE|FRAMES_ONLY|TAIL|RETYPES)\s*\(([^()]*)\))");
   const std::regex named(
-      R"(\bGRAFT_(POINTS_TO|POINTS_INTO|UNION_MEMBER|OPAQUE|GLOBAL_POINTS_TO|GLOBAL_OPAQUE|FRAMES_ONLY|TAIL)\b)");
+      R"(\bGRAFT_(POINTS_TO|POINTS_INTO|UNION_MEMBER|OPAQUE|GLOBAL_POINTS_TO|GLOBAL_OPAQUE|FRAMES_ONLY|TAIL|RETYPES)\b)");
   for (int number = 1; number <= static_cast<int>(lines.size()); ++number) {
     const std::string& line = lines[number - 1];
     size_t found = 0;
@@ -358,6 +358,7 @@ Result<std::vector<DataDirective>> read_directives(const fs::path& file) {
                : (*it)[1] == "GLOBAL_OPAQUE"    ? DataDirective::Kind::GlobalOpaque
                : (*it)[1] == "FRAMES_ONLY"      ? DataDirective::Kind::FramesOnly
                : (*it)[1] == "TAIL"             ? DataDirective::Kind::Tail
+               : (*it)[1] == "RETYPES"          ? DataDirective::Kind::Retypes
                                                 : DataDirective::Kind::UnionMember;
       d.where = fmt::format("{}:{}", file.string(), number);
       std::stringstream args((*it)[2].str());
@@ -374,7 +375,8 @@ Result<std::vector<DataDirective>> read_directives(const fs::path& file) {
                         "GRAFT_UNION_MEMBER(container, union_field, tag_field, tag_value, member); or "
                         "GRAFT_POINTS_INTO(container, field, pointee, member); or GRAFT_OPAQUE(container, field); "
                         "or GRAFT_GLOBAL_POINTS_TO(global, pointee); or GRAFT_GLOBAL_OPAQUE(global); or "
-                        "GRAFT_FRAMES_ONLY(struct); or GRAFT_TAIL(struct, member);",
+                        "GRAFT_FRAMES_ONLY(struct); or GRAFT_TAIL(struct, member); or "
+                        "GRAFT_RETYPES(function, struct);",
                         file.string(), number);
   }
   return out;

@@ -541,6 +541,13 @@ std::string source_name(const std::string& name) {
   return unit == std::string::npos ? name : name.substr(0, unit);
 }
 
+std::string heap_type_shape(const TypeTable& types, int index) {
+  const Type& t = types.at(index);
+  std::string out = std::to_string(t.size);
+  for (const auto& m : t.members) out += fmt::format(" {}@{}", m.name, m.offset * 8 + m.bit_offset);
+  return out;
+}
+
 int TypeTable::find(const std::string& name) const {
   auto it = named.find(name);
   return it == named.end() ? -1 : it->second;

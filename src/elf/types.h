@@ -133,4 +133,8 @@ Result<TypeTable> read_type_table(const ElfFile& binary);
 // without its unit ("struct dict@async.c" -> "struct dict").
 std::string source_name(const std::string& name);
 
+// A struct's shape as its heap type tag ID hashes it (heap_type_shape in
+// common/member_facts_format.h): its size, then " NAME@BITS" per member.
+std::string heap_type_shape(const TypeTable& types, int index);
+
 }  // namespace graft

@@ -1730,7 +1730,8 @@ Status retag(const DataPlan& plan, pid_t pid, Traversal& traversal, RemoteMemory
   if (table <= kHeapTypesUnavailable) return ok();
   const uint16_t id = traversal.tag_at(i.address);
   if (!id) return ok();
-  const uint16_t renamed = heap_type_id(source_name(records_name(plan.new_types.at(i.new_type))));
+  const uint16_t renamed = heap_type_id(source_name(records_name(plan.new_types.at(i.new_type))),
+                                       heap_type_shape(plan.new_types, i.new_type));
   auto entry = [&](uint64_t address, uint16_t value) -> Status {
     const uint64_t at = table + (address >> kHeapTypesGranuleShift) * 2;
     uint16_t previous = 0;

@@ -236,7 +236,7 @@ bool heap_types_enabled() {
 }
 
 void instrument_heap_types(llvm::Module& module, const std::vector<HeapTagSite>& sites,
-                           const std::set<std::string>& fresh) {
+                           const std::set<std::string>& fresh, const std::set<std::string>& slot_flags) {
   Emitter emitter(module);
   llvm::LLVMContext& context = module.getContext();
   llvm::Type* byte = llvm::Type::getInt8Ty(context);
@@ -252,6 +252,11 @@ void instrument_heap_types(llvm::Module& module, const std::vector<HeapTagSite>&
       g->setLinkage(llvm::GlobalValue::WeakAnyLinkage);
       g->setInitializer(llvm::ConstantInt::get(byte, 1));
     }
+  for (const auto& name : slot_flags) {
+    llvm::GlobalVariable* g = flag(name);
+    g->setLinkage(llvm::GlobalValue::WeakAnyLinkage);
+    g->setInitializer(llvm::ConstantInt::get(byte, 1));
+  }
   for (const auto& site : sites) {
     llvm::Instruction* after = site.cast->getNextNode();
     if (!site.fresh_flag.empty()) {
@@ -262,7 +267,7 @@ void instrument_heap_types(llvm::Module& module, const std::vector<HeapTagSite>&
     }
     llvm::IRBuilder<> b(after);
     llvm::Value* block = b.CreatePointerCast(site.block, llvm::Type::getInt8PtrTy(context));
-    b.CreateCall(emitter.tag(), {block, llvm::ConstantInt::get(llvm::Type::getInt16Ty(context), heap_type_id(site.type))});
+    b.CreateCall(emitter.tag(), {block, llvm::ConstantInt::get(llvm::Type::getInt16Ty(context), site.id)});
   }
   wrap(module, "free", kFree, &Emitter::free_wrapper, emitter);
   wrap(module, "realloc", kRealloc, &Emitter::realloc_wrapper, emitter);

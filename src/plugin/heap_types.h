@@ -18,7 +18,7 @@ namespace graft {
 struct HeapTagSite {
   llvm::Instruction* cast = nullptr;  // the cast to the struct pointer: the tag goes right after it
   llvm::Value* block = nullptr;       // the call's result
-  std::string type;                   // graft-cc's name for the struct, "struct client"
+  uint16_t id = 0;                    // the struct's heap_type_id
   // "": the call returns fresh memory; else the flag (kHeapTypesFreshFlag +
   // the callee, defined by the callee's unit if it does) that says so at link time.
   std::string fresh_flag;
@@ -29,8 +29,9 @@ bool heap_types_enabled();
 
 // Tags each site, makes every free() and realloc() of the module clear the
 // block's tag, and defines the flag of each of `fresh` (functions of the
-// module that return only fresh memory) for other units' sites.
+// module that return only fresh memory) for other units' sites, and each of
+// `slot_flags` (the allocator slots of its globals' initializers).
 void instrument_heap_types(llvm::Module& module, const std::vector<HeapTagSite>& sites,
-                           const std::set<std::string>& fresh);
+                           const std::set<std::string>& fresh, const std::set<std::string>& slot_flags);
 
 }  // namespace graft

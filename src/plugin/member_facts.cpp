@@ -26,6 +26,7 @@
 #include "plugin/heap_types.h"
 #include "llvm/IR/Constants.h"
 #include "llvm/IR/DataLayout.h"
+#include "llvm/IR/DebugInfo.h"
 #include "llvm/IR/DebugInfoMetadata.h"
 #include "llvm/IR/DerivedTypes.h"
 #include "llvm/IR/Function.h"
@@ -96,6 +97,8 @@ class Recorder {
   // what they return is tagged. Each also gets a flag other units' tags
   // test at link time (kHeapTypesFreshFlag): they cannot see its code.
   const std::set<std::string>& fresh_functions() const { return fresh_; }
+  // The flags of the allocator slots this unit's globals are initialized with (record_allocator_slots).
+  const std::set<std::string>& slot_flags() const { return slot_flags_; }
 
   std::set<std::string> run() {
     if (tag_sites_) find_fresh_functions();
@@ -110,7 +113,12 @@ class Recorder {
           lines_.insert("castfrom_unit\t" + file);
           if (tag_sites_) lines_.insert("heap_types\t" + file);
         }
+    if (tag_sites_) record_references();
     for (llvm::GlobalVariable& global : module_.globals()) {
+      if (tag_sites_) {
+        record_writers(global);
+        if (global.hasInitializer()) record_allocator_slots(global);
+      }
       record_untyped_global(global);
       if (global.hasInitializer() && !global.getName().startswith("llvm.")) {
         record_initializer(global.getInitializer(), global);
@@ -383,6 +391,7 @@ class Recorder {
       return std::string(kHeapTypesFreshFlag) + name;
     }
     if (fresh_.count(name)) return std::string();
+    if (auto slot = slot_fresh_.find(name); slot != slot_fresh_.end()) return slot->second;  // the slot's flag
     return std::nullopt;
   }
   void find_fresh_functions() {
@@ -438,6 +447,136 @@ class Recorder {
       }
     }
     for (const auto& function : fresh_) lines_.insert("fresh\t" + function);
+    find_slot_fresh_functions();
+  }
+
+  // Allocator tables (hiredis's hiredisAllocFns, whose mallocFn is malloc
+  // unless the program calls hiredisSetAllocators): a function of the unit
+  // whose every return is a call through the pointer at a constant offset of
+  // a global (hi_malloc) returns fresh memory while that pointer is one of
+  // malloc's family. The unit defining the global says what its initializer
+  // holds there ("slot" records, and a flag: kHeapTypesSlotFlag); graft diff
+  // checks that no code that can run writes the global ("writes", "refers").
+  static std::optional<std::pair<const llvm::GlobalVariable*, int64_t>> slot_of(const llvm::Value* pointer,
+                                                                               const llvm::DataLayout& layout) {
+    llvm::APInt offset(64, 0);
+    const llvm::Value* base = pointer->stripAndAccumulateConstantOffsets(layout, offset, true);
+    auto* global = llvm::dyn_cast_or_null<llvm::GlobalVariable>(base);
+    if (!global || global->getName().empty()) return std::nullopt;
+    return std::make_pair(global, offset.getSExtValue());
+  }
+  void find_slot_fresh_functions() {
+    for (llvm::Function& function : module_) {
+      if (function.isDeclaration() || fresh_.count(function.getName().str()) ||
+          !untyped_word(function.getReturnType()))
+        continue;
+      std::optional<std::pair<const llvm::GlobalVariable*, int64_t>> slot;
+      bool all = true;
+      // What a return gives back, through the return value's local (clang's retval before mem2reg) and phis.
+      std::vector<const llvm::Value*> values;
+      std::set<const llvm::Value*> seen;
+      std::function<void(const llvm::Value*)> returned = [&](const llvm::Value* v) {
+        v = v->stripPointerCasts();
+        if (!seen.insert(v).second) return;
+        if (auto* phi = llvm::dyn_cast<llvm::PHINode>(v)) {
+          for (const llvm::Value* in : phi->incoming_values()) returned(in);
+        } else if (auto* load = llvm::dyn_cast<llvm::LoadInst>(v);
+                   load && llvm::isa<llvm::AllocaInst>(load->getPointerOperand()->stripPointerCasts())) {
+          for (const llvm::User* user : load->getPointerOperand()->stripPointerCasts()->users())
+            if (auto* store = llvm::dyn_cast<llvm::StoreInst>(user)) returned(store->getValueOperand());
+        } else {
+          values.push_back(v);
+        }
+      };
+      for (llvm::Instruction& instruction : llvm::instructions(function))
+        if (auto* ret = llvm::dyn_cast<llvm::ReturnInst>(&instruction); ret && ret->getReturnValue())
+          returned(ret->getReturnValue());
+      for (const llvm::Value* value : values) {
+        if (llvm::isa<llvm::ConstantPointerNull>(value)) continue;  // NULL is no block (hi_calloc's overflow check)
+        auto* call = llvm::dyn_cast<llvm::CallBase>(value);
+        auto* load = call && !call->getCalledFunction()
+                         ? llvm::dyn_cast<llvm::LoadInst>(call->getCalledOperand()->stripPointerCasts())
+                         : nullptr;
+        auto here = load ? slot_of(load->getPointerOperand(), layout_) : std::nullopt;
+        if (!here || (slot && *slot != *here)) {
+          all = false;
+          break;
+        }
+        slot = here;
+      }
+      if (!all || !slot) continue;
+      const std::string where = slot->first->getName().str() + "\t" + std::to_string(slot->second);
+      slot_fresh_[function.getName().str()] = std::string(kHeapTypesSlotFlag) + slot->first->getName().str() + "." +
+                                              std::to_string(slot->second);
+      lines_.insert("slotfresh\t" + function.getName().str() + "\t" + where);
+    }
+  }
+  // A global's initializer: each allocator of malloc's family it holds as a
+  // function pointer, at its offset ("slot" records), whose flags this unit defines.
+  void record_allocator_slots(const llvm::GlobalVariable& global) {
+    const llvm::Constant* init = global.getInitializer();
+    if (!init || !init->getType()->isSized()) return;
+    std::function<void(const llvm::Constant*, uint64_t, int)> walk = [&](const llvm::Constant* c, uint64_t at, int depth) {
+      if (depth > 8 || !c) return;
+      if (auto* f = llvm::dyn_cast<llvm::Function>(c->stripPointerCasts())) {
+        if (malloc_family(f->getName())) {
+          lines_.insert("slot\t" + global.getName().str() + "\t" + std::to_string(at) + "\t" + f->getName().str());
+          slot_flags_.insert(std::string(kHeapTypesSlotFlag) + global.getName().str() + "." + std::to_string(at));
+        }
+        return;
+      }
+      if (auto* s = llvm::dyn_cast<llvm::ConstantStruct>(c)) {
+        const llvm::StructLayout* l = layout_.getStructLayout(s->getType());
+        for (unsigned k = 0; k < s->getNumOperands(); ++k) walk(s->getOperand(k), at + l->getElementOffset(k), depth + 1);
+      } else if (auto* a = llvm::dyn_cast<llvm::ConstantArray>(c)) {
+        const uint64_t size = layout_.getTypeAllocSize(a->getType()->getElementType());
+        for (unsigned k = 0; k < a->getNumOperands(); ++k) walk(a->getOperand(k), at + k * size, depth + 1);
+      }
+    };
+    walk(init, 0, 0);
+  }
+  // Every function of the unit that writes a global holding function
+  // pointers ("writes G F"): a store or copy into it, or its address passed
+  // on or kept (it may be written anywhere then). And every function the
+  // unit calls or takes the address of ("refers F"): one no unit refers to
+  // never runs.
+  static bool holds_function_pointers(llvm::Type* type, int depth = 0) {
+    if (depth > 4) return false;
+    if (type->isPointerTy() && !type->isOpaquePointerTy()) return type->getPointerElementType()->isFunctionTy();
+    if (auto* s = llvm::dyn_cast<llvm::StructType>(type))
+      return std::any_of(s->element_begin(), s->element_end(), [&](llvm::Type* e) { return holds_function_pointers(e, depth + 1); });
+    if (auto* a = llvm::dyn_cast<llvm::ArrayType>(type)) return holds_function_pointers(a->getElementType(), depth + 1);
+    return false;
+  }
+  void record_writers(llvm::GlobalVariable& global) {
+    if (global.isConstant() || !holds_function_pointers(global.getValueType())) return;
+    std::vector<const llvm::Value*> pending = {&global};
+    std::set<const llvm::Value*> seen;
+    while (!pending.empty()) {
+      const llvm::Value* v = pending.back();
+      pending.pop_back();
+      if (!seen.insert(v).second) continue;
+      for (const llvm::User* user : v->users()) {
+        if (llvm::isa<llvm::ConstantExpr>(user) || llvm::isa<llvm::GetElementPtrInst>(user) ||
+            llvm::isa<llvm::BitCastInst>(user)) {
+          pending.push_back(user);
+          continue;
+        }
+        auto* instruction = llvm::dyn_cast<llvm::Instruction>(user);
+        if (!instruction) continue;  // another global's initializer: its address kept there, written through it elsewhere
+        if (llvm::isa<llvm::LoadInst>(instruction) || llvm::isa<llvm::ICmpInst>(instruction)) continue;
+        // A copy out of it (memcpy's source, `orig = hiredisAllocFns`) reads it.
+        if (auto* copy = llvm::dyn_cast<llvm::MemTransferInst>(instruction); copy && copy->getRawDest() != v) continue;
+        // A store into it, a copy into it (memcpy's destination), or its address going anywhere else.
+        lines_.insert("writes\t" + global.getName().str() + "\t" + instruction->getFunction()->getName().str());
+      }
+    }
+  }
+  void record_references() {
+    for (llvm::Function& function : module_) {
+      if (function.isIntrinsic() || function.use_empty() || function.getName().empty()) continue;
+      lines_.insert("refers\t" + function.getName().str());
+    }
   }
 
   void record_return(llvm::ReturnInst& ret, const llvm::Function& function) {
@@ -638,6 +777,34 @@ class Recorder {
     }
     return false;
   }
+  // A named struct's shape (heap_type_shape in common/member_facts_format.h), from the unit's debug
+  // information; "" without it.
+  const std::string& shape_of(const std::string& name) {
+    if (!shapes_) {
+      shapes_.emplace();
+      llvm::DebugInfoFinder finder;
+      finder.processModule(module_);
+      for (const llvm::DIType* type : finder.types()) {
+        auto* composite = llvm::dyn_cast<llvm::DICompositeType>(type);
+        if (!composite || composite->isForwardDecl() || composite->getName().empty()) continue;
+        const unsigned tag = composite->getTag();
+        const char* kind = tag == llvm::dwarf::DW_TAG_union_type                                      ? "union "
+                           : tag == llvm::dwarf::DW_TAG_structure_type || tag == llvm::dwarf::DW_TAG_class_type ? "struct "
+                                                                                                        : nullptr;
+        if (!kind) continue;
+        std::string shape = std::to_string(composite->getSizeInBits() / 8);
+        for (const llvm::DINode* element : composite->getElements()) {
+          auto* member = llvm::dyn_cast<llvm::DIDerivedType>(element);
+          if (!member || member->getTag() != llvm::dwarf::DW_TAG_member || member->isStaticMember()) continue;
+          shape += " " + member->getName().str() + "@" + std::to_string(member->getOffsetInBits());
+        }
+        shapes_->emplace(kind + composite->getName().str(), std::move(shape));
+      }
+    }
+    static const std::string kNone;
+    auto it = shapes_->find(name);
+    return it == shapes_->end() ? kNone : it->second;
+  }
   void note_made(llvm::Type* type, const std::string& why) {
     const std::string name = aggregate_name(type);
     if (!name.empty()) lines_.insert("made\t" + name + "\t" + why);
@@ -648,6 +815,8 @@ class Recorder {
     if (opcode != llvm::Instruction::BitCast && opcode != llvm::Instruction::IntToPtr &&
         opcode != llvm::Instruction::AddrSpaceCast)
       return;
+    // A constant number made a pointer is a sentinel (redis's REDISMODULE_HASH_DELETE, (void *)1), no instance.
+    if (opcode == llvm::Instruction::IntToPtr && llvm::isa<llvm::ConstantInt>(cast.getOperand(0))) return;
     llvm::Type* from_type = cast.getOperand(0)->getType();
     int to_depth = 0, from_depth = 0;
     llvm::Type* to = struct_behind(cast.getType(), to_depth);
@@ -669,8 +838,9 @@ class Recorder {
             fresh = fresh_memory(*callee);
           const bool tagged = fresh.has_value();
           if (tagged) {
-            tag_sites_->push_back({llvm::cast<llvm::Instruction>(&cast), call, name, *fresh});
-            lines_.insert("tagged\t" + name + "\t" + std::to_string(heap_type_id(name)) + "\t" + callee_name + "\t" +
+            const uint16_t id = heap_type_id(name, shape_of(name));
+            tag_sites_->push_back({llvm::cast<llvm::Instruction>(&cast), call, id, *fresh});
+            lines_.insert("tagged\t" + name + "\t" + std::to_string(id) + "\t" + callee_name + "\t" +
                           where);
           }
           note_made(to, (opcode == llvm::Instruction::IntToPtr ? "an integer made a pointer to it in "
@@ -973,6 +1143,9 @@ class Recorder {
   const llvm::DataLayout& layout_;
   std::vector<HeapTagSite>* tag_sites_;
   std::set<std::string> fresh_;  // fresh_functions()
+  std::optional<std::map<std::string, std::string>> shapes_;  // shape_of(), once
+  std::map<std::string, std::string> slot_fresh_;  // a function fresh through an allocator table -> the slot's flag
+  std::set<std::string> slot_flags_;               // slot_flags(): the flags of this unit's allocator slots
   std::set<std::string> lines_;
 };
 
@@ -1018,7 +1191,7 @@ llvm::PreservedAnalyses MemberFactsPass::run(llvm::Module& module, llvm::ModuleA
   const auto lines = recorder.run();
   if (!lines.empty()) module.appendModuleInlineAsm(section_asm(lines));
   // After the records: they describe the program's own code, not the tags'.
-  if (tags) instrument_heap_types(module, tag_sites, recorder.fresh_functions());
+  if (tags) instrument_heap_types(module, tag_sites, recorder.fresh_functions(), recorder.slot_flags());
   return llvm::PreservedAnalyses::none();
 }
 

@@ -556,9 +556,10 @@ TEST_F(MemberFacts, WhatTheHeapsTypeTagsCannotVouchForIsRefused) {
 }
 
 // Where the records' names are not enough (tests/programs/homonyms):
-// tally.c's own struct conn, made through a function pointer (untagged),
-// must not make main.c's connections untold (as hiredis's struct dict beside
-// redis's); nor must a struct whose tag ID is struct conn's where its tag
+// tally.c's own struct conn, made through an allocator table (hiredis's
+// hiredisAllocFns: tagged while nothing that runs writes the table), must
+// not make main.c's connections untold (as hiredis's struct dict beside
+// redis's), its tags apart by their shape; nor must a struct whose tag ID is struct conn's where its tag
 // never fires (a cast of what a function that is not fresh returns), nor a
 // global array of jobs cast in an initializer (its own storage). Built with
 // tags, the release that grows main.c's connections lands with no
@@ -577,8 +578,21 @@ TEST_F(MemberFacts, StructsOfOneNameInTwoFilesAreToldApartAndTheUpdateLands) {
                                "tagged   struct slot.u (a union), told by the heap's type tags: its word at offset 8 "
                                "followed as a struct conn * where the block it points to is tagged as one",
                                "struct slot.u (a union's void * at offset 8) is told at the commit by the heap's type tags",
-                               "the old build tags 5 structs, 4 of them told by their tags"})
+                               "the old build tags 6 structs, 5 of them told by their tags"})
     EXPECT_NE(made.out.find(expected), std::string::npos) << expected << "\n" << made.out;
+  {
+    // Where the program calls the allocator table's setter, its slot may hold anything: tally.c's
+    // connections are not told by their tags, and what may hold one is asked about.
+    std::vector<std::string> setting = flags;
+    setting.push_back("-DSET_ALLOCATORS");
+    auto asked = graft({"diff", build_program(dir, "homonyms", "v1", setting).string(),
+                        build_program(dir, "homonyms", "v2", setting).string(), "-o",
+                        (dir.path() / "setting.graft").string()});
+    EXPECT_EQ(asked.exit_code, 1);
+    EXPECT_TRUE(one_line(asked.err)) << asked.err;
+    EXPECT_NE(asked.err.find("struct conn@tally.c leads to a change (a cast to it of what tally_malloc returns"),
+              std::string::npos) << asked.err;
+  }
 
   const std::vector<std::string> setup = {"open 3", "add 2", "tally 4"};
   Process target({v1.string()});

@@ -1,7 +1,7 @@
 // Test target for heap type tags where the records' names are not enough
 // (graft-cc --graft-heap-types=on): tally.c defines a struct conn of its own,
 // other than main.c's (as hiredis's struct dict beside redis's), made
-// through a function pointer (untagged) and kept in a void *; a struct
+// through an allocator table (tally.h) and kept in a void *; a struct
 // whose tag ID is struct conn's is cast from a function that is not fresh
 // (its tag never fires); and the jobs' presets are a global array clang
 // gives a type of its own, cast to struct job * in an initializer. None of
@@ -84,9 +84,11 @@ struct list conns, jobs;
 long opened;
 
 // Defined in tally.c.
-void tally_hit(long n);
+void tally_hit(long n, void* owner);
 long tally_total(void);
+void* tally_owner(void);
 long peer_count(void);
+void tally_set_allocators(void* (*alloc)(size_t), void (*release)(void*));
 
 // Not fresh memory: tally.c's cast of it carries a tag that never fires.
 static long peer_slab[4];
@@ -128,6 +130,9 @@ static void* new_job(void) {
 static void* (*const makers[])(void) = {new_conn, new_job};
 
 int main(void) {
+#ifdef SET_ALLOCATORS
+  tally_set_allocators(malloc, free);
+#endif
   printf("ready %d\n", getpid());
   fflush(stdout);
   char line[64];
@@ -140,7 +145,7 @@ int main(void) {
       for (int i = 0; i < n; i++) list_add(&jobs, makers[1]());
       printf("added\n");
     } else if (sscanf(line, "tally %d", &n) == 1) {
-      tally_hit(n);
+      tally_hit(n, conns.head ? conns.head->value : NULL);
       printf("tallied\n");
     } else if (strncmp(line, "dump", 4) == 0) {
       printf("conns");
@@ -156,8 +161,9 @@ int main(void) {
       printf(" slots %ld %ld %ld", slots[0].u.conn ? slots[0].u.conn->served : -1L, slots[1].u.count,
              slots[2].u.raw.any ? ((const struct job*)slots[2].u.raw.any)->u.count : -1L);
       const struct conn* last = newest ? newest->v.val : NULL;
-      printf(" newest %ld:%ld preset %ld tally %ld peers %ld\n", newest ? newest->key : -1L, last ? last->served : -1L,
-             first_preset->id, tally_total(), peer_count());
+      const struct conn* owner = tally_owner();
+      printf(" newest %ld:%ld preset %ld tally %ld owner %ld peers %ld\n", newest ? newest->key : -1L,
+             last ? last->served : -1L, first_preset->id, tally_total(), owner ? owner->served : -1L, peer_count());
     } else if (strncmp(line, "v", 1) == 0) {
       printf("%d\n", VERSION);
     } else {
