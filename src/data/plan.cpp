@@ -1989,16 +1989,16 @@ class Planner {
       if (retypes_.count({aggregate, origin[1]})) return std::nullopt;  // GRAFT_RETYPES: the user's word
       const auto* returned = facts_->returns(origin[1]);
       if (!returned) return fmt::format("made from what {} returns", origin[1]);
-      for (const auto& r : *returned)
-        if (auto why = makes_untagged(aggregate, r, returned_by, depth + 1)) {
-          // A function that returns one of these on some path and other memory on another (by a flag).
-          const bool mixed = std::any_of(returned->begin(), returned->end(), [&](const auto& o) {
-            return o.size() == 2 && o[0] == "type" && o[1] == aggregate;
-          });
-          if (returned_by && mixed) *returned_by = origin[1];  // the outermost: it speaks for the most casts
-          return why;
-        }
-      return std::nullopt;
+      std::optional<std::string> first;
+      bool some_told = false;  // some path returns one made elsewhere
+      for (const auto& r : *returned) {
+        auto why = makes_untagged(aggregate, r, returned_by, depth + 1);
+        if (!why) some_told = true;
+        else if (!first) first = std::move(why);
+      }
+      // A function that returns one made elsewhere on some path and other memory on another (by a flag).
+      if (first && some_told && returned_by) *returned_by = origin[1];  // the outermost: it speaks for the most casts
+      return first;
     }
     return fmt::format("made from {}", fmt::join(std::vector<std::string>(origin.begin() + 1, origin.end()), " "));
   }

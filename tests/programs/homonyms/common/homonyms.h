@@ -11,6 +11,7 @@
 // One command per line on stdin:
 //   open N    N more connections (made through a table: no record tells the list's values)
 //   add N     N more jobs
+//   load      one more job, through load_item
 //   tally N   count N hits in tally.c's own struct conn
 //   dump      every connection, job and the tally, the same words in every version
 //   v         the version
@@ -126,6 +127,15 @@ static void* new_job(void) {
   return j;
 }
 
+// A job, or (plain) a raw buffer, as one asks (redis's
+// rdbGenericLoadStringObject): a cast of what it returns to a job does not
+// tell the tags which (GRAFT_RETYPES(load_item, job) says load_job's does).
+__attribute__((noinline)) void* load_item(int plain) {
+  if (plain) return malloc(16);
+  return new_job();
+}
+__attribute__((noinline)) struct job* load_job(void) { return load_item(0); }
+
 // What no record can follow: the maker is called through a pointer.
 static void* (*const makers[])(void) = {new_conn, new_job};
 
@@ -144,6 +154,9 @@ int main(void) {
     } else if (sscanf(line, "add %d", &n) == 1) {
       for (int i = 0; i < n; i++) list_add(&jobs, makers[1]());
       printf("added\n");
+    } else if (strncmp(line, "load", 4) == 0) {
+      list_add(&jobs, load_job());
+      printf("loaded\n");
     } else if (sscanf(line, "tally %d", &n) == 1) {
       tally_hit(n, conns.head ? conns.head->value : NULL);
       printf("tallied\n");
