@@ -427,9 +427,11 @@ Status relocate(const Patch& patch, Image& image, Resolver& resolver) {
     else {
       auto resolved = resolver.resolve(s.name);
       // A heap type tag's flag graft-cc references weakly (the callee's unit
-      // defines it only if the callee returns fresh memory): absent, it is 0,
-      // as the static linker made it in the running build.
-      if (!resolved && s.name.starts_with(kHeapTypesFreshFlag)) resolved = uint64_t{0};
+      // defines it only if the callee returns fresh memory): one the new
+      // build defines is in the patch (diff links it there); absent, it is 0,
+      // as the static linker made it.
+      if (!resolved && (s.name.starts_with(kHeapTypesFreshFlag) || s.name.starts_with(kHeapTypesSlotFlag)))
+        resolved = uint64_t{0};
       if (!resolved) return resolved.error();
       value = *resolved;
     }

@@ -302,6 +302,8 @@ class Planner {
       old_refs.push_back(&r.old_type);
       new_refs.push_back(&r.new_type);
     }
+    plan.number_members = number_members_;
+    for (auto& [type, offset] : plan.number_members) old_refs.push_back(&type);
     plan.frame_holders = frame_holders();
     for (auto& h : plan.frame_holders)
       for (auto& local : h.locals) old_refs.push_back(&local.type);
@@ -966,7 +968,10 @@ class Planner {
                                                file_name(unit), old_.spell(i)));
         }
         std::set<int> types = recorded_types(holds);
-        if (address_integer && types.empty()) continue;  // a number
+        if (address_integer && types.empty()) {  // a number
+          number_members_.emplace_back(i, m.offset);
+          continue;
+        }
         if (holds.unknown.empty() && types.empty()) continue;  // never anything but NULL
         if (holds.unknown.empty() && types.size() == 1) {
           DeclaredPointer p;
@@ -2179,6 +2184,7 @@ class Planner {
   std::set<int> tailed_;                        // the changed structs (old) a GRAFT_TAIL applies to
   std::map<std::pair<std::string, std::string>, std::string> retypes_;  // GRAFT_RETYPES: records' name, function -> source
   std::vector<UntypedGlobal> untyped_globals_;
+  std::vector<std::pair<int, uint64_t>> number_members_;  // DataPlan::number_members
   const MemberFacts* facts_;
   DeclarationQuestions* questions_ = nullptr;  // filled when graft diff asks (--questions)
   std::optional<std::map<int, std::string>> hideable_;  // hideable_changes(), once

@@ -221,6 +221,11 @@ struct DataPlan {
   // reach that could hold a changed struct.
   std::vector<UntypedMember> untyped_members;
   std::vector<UntypedGlobal> untyped_globals;
+  // 8-byte integer members graft-cc's records show only numbers stored in
+  // (struct, offset; in old_types): a value there that equals an address is
+  // garbage the block was never cleared of (redis's client.repldboff), not
+  // a pointer the commit must follow (prepare_moves).
+  std::vector<std::pair<int, uint64_t>> number_members;
   // The tagged structs a value of a by_heap_type member may be followed as.
   std::vector<HeapType> heap_types;
   // GRAFT_TAIL: changed structs (in old_types) whose flexible array member

@@ -108,6 +108,11 @@ std::string encode_data_plan(const DataPlan& plan) {
            {"declared_union_members", union_members}, {"untyped_members", untyped},
            {"untyped_globals", globals}, {"heap_types", heap_types}, {"untyped_arrays", plan.untyped_arrays},
            {"arrays_by_heap_type", plan.arrays_by_heap_type}, {"tails", plan.tails}};
+  if (!plan.number_members.empty()) {
+    json numbers = json::array();
+    for (const auto& [type, offset] : plan.number_members) numbers.push_back({type, offset});
+    out["number_members"] = numbers;
+  }
   // The way back (absent from patches made before graft planned one).
   if (plan.inverse) out["inverse"] = json::parse(encode_data_plan(*plan.inverse));
   if (!plan.irreversible.empty()) out["irreversible"] = plan.irreversible;
@@ -238,6 +243,9 @@ Result<DataPlan> decode_data_plan(const std::string& text) {
         if (id == 0 || id > 0xffff) throw std::runtime_error("bad heap type id");
         plan.heap_types.push_back({static_cast<uint16_t>(id), check(plan.old_types, h.at("type").get<int>(), false)});
       }
+    if (j.contains("number_members"))
+      for (const auto& n : j.at("number_members"))
+        plan.number_members.emplace_back(check(plan.old_types, n.at(0).get<int>(), false), n.at(1).get<uint64_t>());
     plan.untyped_arrays = j.value("untyped_arrays", false);
     plan.arrays_by_heap_type = j.value("arrays_by_heap_type", false);
     if (j.contains("tails"))

@@ -9,6 +9,7 @@
 #include <optional>
 #include <set>
 
+#include "common/member_facts_format.h"
 #include "target/x86.h"
 #include "diff/build.h"
 #include "diff/compare.h"
@@ -536,6 +537,19 @@ class Generator {
                           target->name.empty() ? new_.section(target->section).name : target->name,
                           relocation_name(r.type));
       uint32_t symbol = 0;
+      // A heap type tag's flag (member_facts_format.h): set where the new build defines it, since the new
+      // code's tags ask the new build's question. The running binary has it as a local symbol no patch
+      // could resolve, so the patch carries the definition.
+      if (!thread_local_access && (target->name.starts_with(kHeapTypesFreshFlag) ||
+                                   target->name.starts_with(kHeapTypesSlotFlag))) {
+        if (new_.find(target->name)) {
+          GRAFT_ASSIGN(symbol, define(target->name));
+        } else {
+          symbol = external(target->name);
+        }
+        patch_.pieces[piece].relocations.push_back({r.offset, r.type, symbol, target->offset});
+        continue;
+      }
       switch (target->kind) {
         case Target::External:
           // A shared library's thread-local: only through the initial-exec GOT

@@ -840,6 +840,27 @@ std::optional<int> pointer_held_at(const TypeTable& types, int type, uint64_t of
   return std::nullopt;
 }
 
+// The element type of an array of bytes (char replid[41]) the 8-byte word at
+// `offset` in a value of `type` lies in, whole, or nullopt. Text holds no
+// address (one has two zero bytes on top), so a word there that equals one
+// is a pointer copied in, or garbage the array was never cleared of (a
+// client's replid, left from the heap's last use of its block): either way
+// it may follow what it points to, as a char * would.
+std::optional<int> byte_array_at(const TypeTable& types, int type, uint64_t offset) {
+  for (int depth = 0; depth < 32; ++depth) {
+    const Type& t = types.at(type);
+    if (t.kind == TypeKind::Union) return std::nullopt;
+    if (t.kind == TypeKind::Array && t.target >= 0 && types.at(t.target).size == 1 &&
+        types.at(t.target).kind != TypeKind::Struct && types.at(t.target).kind != TypeKind::Union)
+      return offset + 8 <= t.size ? std::optional<int>(t.target) : std::nullopt;
+    auto step = step_into(types, type, offset);
+    if (!step) return std::nullopt;
+    type = step->type;
+    offset = step->offset;
+  }
+  return std::nullopt;
+}
+
 // Where `offset` falls in a value of `type`: ".cookie (void *)", "[3].next (struct node *)".
 std::string member_path(const TypeTable& types, int type, uint64_t offset) {
   std::string path;
@@ -1157,6 +1178,27 @@ Result<std::map<uint64_t, uint64_t>> prepare_moves(const DataPlan& plan, const M
                        i.address, t->old_bytes, t->new_bytes, *t->room);
   };
 
+  // Words that hold no pointer by their type: in a member of fewer than 8
+  // bytes (a word of numbers), a double, or an integer the records show only
+  // numbers stored in (DataPlan::number_members).
+  const std::set<std::pair<int, uint64_t>> numbers(plan.number_members.begin(), plan.number_members.end());
+  auto number_at = [&](int type, uint64_t offset) {
+    for (int depth = 0; depth < 32; ++depth) {
+      const Type& t = types.at(type);
+      if (t.kind == TypeKind::Union || t.kind == TypeKind::Pointer) return false;
+      if (t.kind == TypeKind::Float || ((t.kind == TypeKind::Signed || t.kind == TypeKind::Unsigned ||
+                                         t.kind == TypeKind::Enum || t.kind == TypeKind::Bool) && t.size < 8))
+        return true;
+      auto step = step_into(types, type, offset);
+      if (!step) return false;
+      if (step->member >= 0 && step->offset == 0 && numbers.count({type, t.members[static_cast<size_t>(step->member)].offset}))
+        return true;
+      type = step->type;
+      offset = step->offset;
+    }
+    return false;
+  };
+
   std::unordered_map<uint64_t, Target*> typed;  // slot -> the moving object its typed pointer points to
   for (const auto& r : traversal.references())
     if (Target* t = moving_at(r.target); t && r.target == t->instance->address && r.type == t->instance->old_type)
@@ -1177,12 +1219,15 @@ Result<std::map<uint64_t, uint64_t>> prepare_moves(const DataPlan& plan, const M
       if (!t) return ok();
       if (auto it = typed.find(slot); it != typed.end() && it->second == t) return ok();
       if (auto it = interior.find(slot); it != interior.end() && it->second == t) return ok();  // declared: it follows
-      if (value != t->instance->address)
-        if (auto pointee = pointer_held_at(types, region.type, at))
-          if (auto place = new_offset_in(plan, *t->instance, value, *pointee)) {
-            inside.emplace_back(slot, t, *place);
-            return ok();
-          }
+      if (number_at(region.type, at)) return ok();  // garbage that looks like an address
+      std::optional<int> pointee;
+      if (value != t->instance->address) pointee = pointer_held_at(types, region.type, at);
+      if (!pointee) pointee = byte_array_at(types, region.type, at);
+      if (pointee)
+        if (auto place = new_offset_in(plan, *t->instance, value, *pointee)) {
+          inside.emplace_back(slot, t, *place);
+          return ok();
+        }
       return make_error("{} holds {}: graft rewrites only typed pointers to the start of an object, not a void *, a "
                         "union, an integer or a pointer into its middle; nothing was changed",
                         place(types, traversal, region, slot), what(value, t));

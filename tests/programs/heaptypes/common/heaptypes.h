@@ -19,12 +19,15 @@
 //             connection no pointer graft follows reaches)
 //   dump      every job and connection, the same words in every version
 //   stats     every connection's stats, read through the interior pointers
+//   garble    leaves the address of another connection in the newest one's spare and note, as
+//             garbage a block's last use leaves (graft must not refuse, nor follow it as a pointer)
 //   park      a thread holds the newest connection off the 8-byte grid on its stack, blocked
 //   unpark    that thread reads the connection's served count through it
 //   walks     whether the worker has walked the connections since the last ask
 //   v         the version
 #include <graft/graft.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,6 +62,8 @@ struct conn {
   struct stats st;
   char tag[8];
   char* cursor;  // into its own tag: a typed pointer into the middle of the connection, which must follow it
+  long spare;    // only numbers are stored here (graft-cc's records say so); `garble` leaves an address in it
+  char note[16];  // text; `garble` leaves an address in it too, as a block's last use may (redis's client.replid)
 };
 
 struct list jobs, conns, watched;  // watched: &conn->st of every connection
@@ -107,13 +112,11 @@ static void* new_job(void) {
   return j;
 }
 
-// A realloc wrapper that returns its own parameter (redis's zrealloc):
-// fresh memory all the same, so a cast of its result is tagged.
-void* regrow(void* block, size_t size) {
-  block = realloc(block, size);
-  if (!block) abort();
-  return block;
-}
+// A realloc wrapper that returns its own parameter (redis's zrealloc),
+// in a file of its own (vN/regrow.c, as zmalloc.c): fresh memory all the
+// same, so a cast of its result is tagged, where that file's flag is linked
+// in (the new code's casts too, after an update).
+void* regrow(void* block, size_t size);
 
 static void* new_conn(void) {
   struct conn* c = regrow(NULL, sizeof *c);
@@ -245,6 +248,13 @@ int main(void) {
       (void)!write(park_pipe[1], "x", 1);
       (void)!read(parked_pipe[0], &served, sizeof served);
       printf("%ld\n", served);
+    } else if (strncmp(line, "garble", 6) == 0 && conns.head && conns.head->next) {
+      // What a block's last use left in members never set: the address of another connection.
+      unsigned char* raw = conns.head->value;
+      const uintptr_t other = (uintptr_t)conns.head->next->value + 8;
+      memcpy(raw + offsetof(struct conn, spare), &other, sizeof other);
+      memcpy(raw + offsetof(struct conn, note) + 8, &other, sizeof other);
+      printf("garbled\n");
     } else if (strncmp(line, "dump", 4) == 0) {
       dump();
     } else if (strncmp(line, "stats", 5) == 0) {
