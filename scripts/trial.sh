@@ -65,6 +65,10 @@ Options:
   --diff-arg ARG     passed to graft diff (repeatable), e.g.
                      --diff-arg=--accept-static-value --diff-arg=NAME
   --transform FILE   update-time code / transformers (graft diff --transform)
+  --back-transform FILE
+                     the same for the NEW->OLD patch the trial makes when the
+                     revert is refused (directives such as GRAFT_RETYPES speak
+                     of both builds; transformers of one direction)
   --apply-after S    seconds of load before the apply (default 2)
   --revert-after S   seconds of load between the apply and the revert (default 2)
   --load-wait S      seconds to wait for the load to end after the revert
@@ -99,7 +103,7 @@ EOF
 die() { echo "trial: $*" >&2; exit 2; }
 
 old= new= build_cmd= binary= module= run_cmd= ready_cmd= load_cmd= serving_cmd=
-name= setup_cmd= upstream_cmd= check_old= check_new= failures_cmd= transform= work= graft_build= compiler=clang
+name= setup_cmd= upstream_cmd= check_old= check_new= failures_cmd= transform= back_transform= work= graft_build= compiler=clang
 apply_after=2 revert_after=2 load_wait=30 ready_timeout=30 timeout_ms= no_build=0
 diff_args=()
 
@@ -111,7 +115,7 @@ while [ $# -gt 0 ]; do
         -h|--help) usage; exit 0 ;;
         --no-build) no_build=1; shift; continue ;;
         --old|--new|--build|--binary|--module|--run|--ready|--load|--serving|--name|--check-old|--check-new|--failures|\
-        --setup|--upstream|--diff-arg|--transform|--apply-after|--revert-after|--load-wait|--ready-timeout|--timeout|--graft|--work|\
+        --setup|--upstream|--diff-arg|--transform|--back-transform|--apply-after|--revert-after|--load-wait|--ready-timeout|--timeout|--graft|--work|\
         --compiler)
             need_value "$@" ;;
         *) die "unknown option '$opt' (see --help)" ;;
@@ -120,7 +124,7 @@ while [ $# -gt 0 ]; do
         --old) old=$2 ;; --new) new=$2 ;; --build) build_cmd=$2 ;; --binary) binary=$2 ;; --module) module=$2 ;;
         --run) run_cmd=$2 ;; --ready) ready_cmd=$2 ;; --load) load_cmd=$2 ;; --serving) serving_cmd=$2 ;;
         --name) name=$2 ;; --upstream) upstream_cmd=$2 ;; --setup) setup_cmd=$2 ;; --check-old) check_old=$2 ;; --check-new) check_new=$2 ;;
-        --failures) failures_cmd=$2 ;; --diff-arg) diff_args+=("$2") ;; --transform) transform=$2 ;;
+        --failures) failures_cmd=$2 ;; --diff-arg) diff_args+=("$2") ;; --transform) transform=$2 ;; --back-transform) back_transform=$2 ;;
         --apply-after) apply_after=$2 ;; --revert-after) revert_after=$2 ;; --load-wait) load_wait=$2 ;;
         --ready-timeout) ready_timeout=$2 ;; --timeout) timeout_ms=$2 ;; --graft) graft_build=$2 ;;
         --work) work=$2 ;; --compiler) compiler=$2 ;;
@@ -146,6 +150,10 @@ patched=${module:-$binary}  # what the patch is made for
 if [ -n "$transform" ]; then
     [ -f "$transform" ] || die "--transform $transform is not a file"
     transform=$(cd "$(dirname "$transform")" && pwd)/$(basename "$transform")
+fi
+if [ -n "$back_transform" ]; then
+    [ -f "$back_transform" ] || die "--back-transform $back_transform is not a file"
+    back_transform=$(cd "$(dirname "$back_transform")" && pwd)/$(basename "$back_transform")
 fi
 graft_build=${graft_build:-$(dirname "$0")/../build}
 graft_build=$(cd "$graft_build" 2>/dev/null && pwd) || die "no graft build directory $graft_build (give --graft DIR)"
@@ -368,7 +376,9 @@ if [ $applied = 1 ]; then
         revert="refused"
         [ -n "$refusal" ] || refusal=$(first_line "$work/revert.err")
         echo "trial: revert refused; graft diff NEW OLD and apply that" >&2
-        if "$graft" diff "$new/$patched" "$old/$patched" -o "$work/back.graft" --explain "${diff_args[@]}" \
+        back_args=("${diff_args[@]}")
+        [ -z "$back_transform" ] || back_args+=(--transform "$back_transform")
+        if "$graft" diff "$new/$patched" "$old/$patched" -o "$work/back.graft" --explain "${back_args[@]}" \
                >"$work/back-explain.txt" 2>"$work/back-diff.err" &&
            "$graft" apply "$server_pid" "$work/back.graft" --json "${tmo[@]}" >"$work/back.json" 2>"$work/back.err"; then
             revert+="; NEW->OLD patch applied ($(json_field pause_us "$work/back.json") us)"

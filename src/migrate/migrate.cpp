@@ -1220,8 +1220,8 @@ Result<std::map<uint64_t, uint64_t>> prepare_moves(const DataPlan& plan, const M
       if (auto it = typed.find(slot); it != typed.end() && it->second == t) return ok();
       if (auto it = interior.find(slot); it != interior.end() && it->second == t) return ok();  // declared: it follows
       if (number_at(region.type, at)) return ok();  // garbage that looks like an address
-      std::optional<int> pointee;
-      if (value != t->instance->address) pointee = pointer_held_at(types, region.type, at);
+      // A typed pointer of another type into it (a char * to its start or inside) follows as that type would.
+      std::optional<int> pointee = pointer_held_at(types, region.type, at);
       if (!pointee) pointee = byte_array_at(types, region.type, at);
       if (pointee)
         if (auto place = new_offset_in(plan, *t->instance, value, *pointee)) {
