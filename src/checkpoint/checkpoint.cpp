@@ -347,12 +347,19 @@ Status at_safe_moment(TracedProcess& process, const std::vector<AffectedRange>& 
   // or an update point, else (a return checkpoint, one-shot) runs on, at
   // once if the others run.
   std::set<pid_t> just_returned;  // this round: stopped where a call returned (a return checkpoint)
-  auto on_arrival = [&](Thread& t, bool others_run) {
+  // `park`: false while the check to come must find threads where they run
+  // by themselves (a thread at an entry steps over it and runs on).
+  auto on_arrival = [&](Thread& t, bool others_run, bool park = true) {
     if (!t.trapped_at) return;
     ++report.arrivals;
     const uint64_t at = t.trapped_at.value();
     t.trapped_at = RemoteAddress();
     if (waiting_places.count(at) || transfer_places.count(at)) {
+      if (!park && others_run) {
+        release(t);
+        process.resume(t);
+        return;
+      }
       parked.emplace(t.tid, Parked{Clock::now(), 0});
       kill_point("parked");
       return;
@@ -473,16 +480,20 @@ Status at_safe_moment(TracedProcess& process, const std::vector<AffectedRange>& 
     const auto wait = std::min(backoff, left());
     if (last_check_by_arrival) {
       // A check at a moment of no thread's choosing: arrivals are served as
-      // they come (a thread at an entry waits there, one at a return
-      // checkpoint runs on) but do not end the wait, which is no longer than
-      // a thread may be held.
+      // they come but do not end the wait, which is no longer than a thread
+      // may be held. A thread reaching an entry steps over it and runs on
+      // rather than waiting there: parked at the entry of a function it
+      // calls from inside the patch's code (redis's main thread, in
+      // readQueryFromClient's callees all the time under load), it would be
+      // found inside at every such check, where a stop at a moment of no one's
+      // choosing finds it outside now and then, as polling does.
       last_check_by_arrival = false;
       const auto until = Clock::now() + std::min(wait, hold_limit);
       for (auto now = Clock::now(); now < until; now = Clock::now()) {
         GRAFT_ASSIGN(auto arrived, process.wait_for_traps(std::chrono::duration_cast<std::chrono::microseconds>(until - now)));
         kill_point("wait");
         for (pid_t tid : arrived)
-          if (Thread* t = process.find(tid)) on_arrival(*t, true);
+          if (Thread* t = process.find(tid)) on_arrival(*t, true, false);
       }
       backoff = std::min(backoff * 2, kLongestBackoff);  // spaced out as polling's checks are
       continue;
