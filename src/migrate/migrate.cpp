@@ -861,6 +861,23 @@ std::optional<int> byte_array_at(const TypeTable& types, int type, uint64_t offs
   return std::nullopt;
 }
 
+// Whether the word at `offset` in a value of `type` is a void * member, or
+// in a union: an address or garbage (a union's other member a number that
+// would have to equal it), which may follow what it points to wherever the
+// new layout has one place for it.
+bool untyped_pointer_at(const TypeTable& types, int type, uint64_t offset) {
+  for (int depth = 0; depth < 32; ++depth) {
+    const Type& t = types.at(type);
+    if (t.kind == TypeKind::Union) return true;
+    if (t.kind == TypeKind::Pointer) return offset == 0 && t.target < 0;
+    auto step = step_into(types, type, offset);
+    if (!step) return false;
+    type = step->type;
+    offset = step->offset;
+  }
+  return false;
+}
+
 // Where `offset` falls in a value of `type`: ".cookie (void *)", "[3].next (struct node *)".
 std::string member_path(const TypeTable& types, int type, uint64_t offset) {
   std::string path;
@@ -1223,6 +1240,7 @@ Result<std::map<uint64_t, uint64_t>> prepare_moves(const DataPlan& plan, const M
       // A typed pointer of another type into it (a char * to its start or inside) follows as that type would.
       std::optional<int> pointee = pointer_held_at(types, region.type, at);
       if (!pointee) pointee = byte_array_at(types, region.type, at);
+      if (!pointee && untyped_pointer_at(types, region.type, at)) pointee = -1;  // to the one place it can be
       if (pointee)
         if (auto place = new_offset_in(plan, *t->instance, value, *pointee)) {
           inside.emplace_back(slot, t, *place);

@@ -8,6 +8,7 @@
 //   usable    malloc_usable_size of the first list item
 //   free      frees everything
 //   alias     the table's untyped cookie points to the first list item
+//   cookie    the value of the item the cookie points to
 //   hold      a thread keeps the first list item's address on its stack only (an
 //             untyped local), blocked in read()
 //   pin       the same, with the address of a field inside it
@@ -226,6 +227,9 @@ __attribute__((noinline)) static void handle(const char* line) {
   } else if (!strncmp(line, "free", 4)) {
     free_all();
     printf("freed\n");
+  } else if (!strncmp(line, "cookie", 6)) {
+    const struct item* it = table ? table->cookie : NULL;
+    printf("%ld\n", it ? (long)it->value : -1L);
   } else if (!strncmp(line, "alias", 5)) {
     if (table) table->cookie = items;
     printf("aliased\n");
