@@ -408,15 +408,24 @@ void ApplyUpdate::add_replaced_ranges() {
     // A frame an earlier patch left waiting inside a call, to be rebuilt for
     // that patch's body when the call returns (or a thread running that
     // rebuild), must be gone before this one replaces the function again.
-    // The rebuilds lie at the end of that patch's text.
+    // The rebuilds lie one after another at the end of that patch's text:
+    // each reaches to the next (the last to the text's end).
     for (const auto& r : applied_)
       for (const auto& e : r.entries)
         if (e.identity == f.identity)
           for (const auto& [from, to] : e.continues)
             if (!std::any_of(versions.begin(), versions.end(),
-                             [&](const registry::Definition& d) { return to >= d.address && to < d.address + d.size; }))
-              ranges_.push_back({to - 1, std::max(to, r.text_end), 0,
-                                 f.identity + " (a frame on its way into an earlier patch's body)", {}, {}});
+                             [&](const registry::Definition& d) { return to >= d.address && to < d.address + d.size; })) {
+              uint64_t end = std::max(to, r.text_end);
+              for (const auto& other : r.entries)
+                for (const auto& [other_from, other_to] : other.continues)
+                  if (other_to > to && other_to < end && !r.defines.count(other.identity)) end = other_to;
+                  else if (other_to > to && other_to < end) {
+                    const auto& d = r.defines.at(other.identity);
+                    if (other_to < d.address || other_to >= d.address + d.size) end = other_to;  // another rebuild
+                  }
+              ranges_.push_back({to - 1, end, 0, f.identity + " (a frame on its way into an earlier patch's body)", {}, {}});
+            }
   }
 }
 
