@@ -90,6 +90,7 @@ MemberFacts MemberFacts::parse(std::string_view text, const Variants& variants) 
     if (fields[0] == "begin" && fields.size() == 2) {
       auto it = variants.find(fields[1]);
       own = it == variants.end() ? nullptr : &it->second;
+      facts.begun_units_.insert(fields[1]);
       continue;
     }
     if (own) qualify(fields, *own);

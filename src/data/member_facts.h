@@ -77,6 +77,9 @@ class MemberFacts {
 
   // Whether a unit (DWARF's DW_AT_name, made absolute with DW_AT_comp_dir) was built with the records.
   bool recorded(const std::string& unit) const { return units_.count(unit) != 0; }
+  // Whether its records open with a "begin" line (graft-cc after 6 December
+  // 2026): only then can they tell its struct from another file's of the same name.
+  bool begun(const std::string& unit) const { return begun_units_.count(unit) != 0; }
   // Whether it also recorded where instances of its structs are made
   // ("made" records: graft-cc after 5 December 2026).
   bool instances_recorded(const std::string& unit) const { return instance_units_.count(unit) != 0; }
@@ -154,6 +157,7 @@ class MemberFacts {
   std::set<std::string> cast_units_;
   std::set<std::string> heap_units_;
   std::set<std::string> fresh_;
+  std::set<std::string> begun_units_;
   std::map<std::string, std::pair<std::string, std::string>> slot_fresh_;  // function -> global, offset
   std::set<std::pair<std::string, std::string>> slots_;                   // global, offset holding an allocator
   std::map<std::string, std::set<std::string>> writers_;                  // global -> the functions that write it

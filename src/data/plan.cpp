@@ -845,6 +845,12 @@ class Planner {
 
   // How graft-cc's records name an old struct or union: "struct conn", "union u", "struct THREAD".
   std::string records_name(int i) const { return graft::records_name(old_.at(i)); }
+  // Whether another file defines a different struct of old type `i`'s name (TypeTable::variants).
+  bool homonym(int i) const {
+    const std::string name = source_name(old_.at(i).name);
+    return std::any_of(old_.variants.begin(), old_.variants.end(),
+                       [&](const auto& unit) { return unit.second.count(name) != 0; });
+  }
   // Structs of one name that units define differently are told apart by
   // the first unit that defines each (TypeTable::variants): two builds that
   // meet them in another order would pair one build's with the other's.
@@ -2066,6 +2072,13 @@ class Planner {
       // One no name can be cast to: a global, a local, or held inside another (the containers decide, below).
       if (t.name.empty()) continue;
       const std::string key = records_name(i);
+      // Of a name two files define differently: records that cannot say which file's they are tell neither.
+      if (homonym(i))
+        if (const std::string* unit = unit_lacking(i, &MemberFacts::begun)) {
+          reason = file_name(*unit) + "'s records do not tell it from another file's struct of that name (graft-cc "
+                   "before 6 December 2026: rebuild)";
+          continue;
+        }
       for (const auto& made : facts_->made(key)) {
         if (made.starts_with("a tagged cast to it in ") || made.starts_with("a local in ") ||
             made.starts_with("its pointers written through another type"))

@@ -95,6 +95,9 @@ TEST(MemberRecords, TwoStructsOfOneNameAreToldApartByTheUnitThatDefinesEach) {
   EXPECT_EQ(facts.tag_names(7), std::set<std::string>{"struct dict@async.c"});
   // Read without the variants (a build whose units agree), the records join as before.
   EXPECT_EQ(MemberFacts::parse(records).made("struct dict").size(), 2u);
+  // Records with no "begin" (an older graft-cc) cannot say which file's struct they are about.
+  EXPECT_TRUE(facts.begun("/deps/async.c"));
+  EXPECT_FALSE(MemberFacts::parse(kRecords).begun("/src/list.c"));
 }
 
 }  // namespace
