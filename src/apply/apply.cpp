@@ -418,12 +418,13 @@ void ApplyUpdate::add_replaced_ranges() {
                              [&](const registry::Definition& d) { return to >= d.address && to < d.address + d.size; })) {
               uint64_t end = std::max(to, r.text_end);
               for (const auto& other : r.entries)
-                for (const auto& [other_from, other_to] : other.continues)
-                  if (other_to > to && other_to < end && !r.defines.count(other.identity)) end = other_to;
-                  else if (other_to > to && other_to < end) {
-                    const auto& d = r.defines.at(other.identity);
-                    if (other_to < d.address || other_to >= d.address + d.size) end = other_to;  // another rebuild
-                  }
+                for (const auto& [other_from, other_to] : other.continues) {
+                  // Another rebuild: a continuation outside the body that patch defines for its function.
+                  const auto body = r.defines.find(other.identity);
+                  const bool rebuild = body == r.defines.end() || other_to < body->second.address ||
+                                       other_to >= body->second.address + body->second.size;
+                  if (rebuild && other_to > to && other_to < end) end = other_to;
+                }
               ranges_.push_back({to - 1, end, 0, f.identity + " (a frame on its way into an earlier patch's body)", {}, {}});
             }
   }

@@ -430,8 +430,7 @@ Status relocate(const Patch& patch, Image& image, Resolver& resolver) {
       // defines it only if the callee returns fresh memory): one the new
       // build defines is in the patch (diff links it there); absent, it is 0,
       // as the static linker made it.
-      if (!resolved && (s.name.starts_with(kHeapTypesFreshFlag) || s.name.starts_with(kHeapTypesSlotFlag)))
-        resolved = uint64_t{0};
+      if (!resolved && heap_types_flag(s.name)) resolved = uint64_t{0};
       if (!resolved) return resolved.error();
       value = *resolved;
     }

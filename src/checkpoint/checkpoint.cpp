@@ -348,14 +348,15 @@ Status at_safe_moment(TracedProcess& process, const std::vector<AffectedRange>& 
   // once if the others run.
   std::set<pid_t> just_returned;  // this round: stopped where a call returned (a return checkpoint)
   // `park`: false while the check to come must find threads where they run
-  // by themselves (a thread at an entry steps over it and runs on).
+  // by themselves (a thread at an entry steps over it and runs on; the
+  // others run then).
   auto on_arrival = [&](Thread& t, bool others_run, bool park = true) {
     if (!t.trapped_at) return;
     ++report.arrivals;
     const uint64_t at = t.trapped_at.value();
     t.trapped_at = RemoteAddress();
     if (waiting_places.count(at) || transfer_places.count(at)) {
-      if (!park && others_run) {
+      if (!park) {
         release(t);
         process.resume(t);
         return;

@@ -106,6 +106,7 @@
 // address or read-only data's (a string literal).
 #pragma once
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 namespace graft {
@@ -144,6 +145,14 @@ inline constexpr const char* kHeapTypesFreshFlag = "__graft_fresh.";
 // a cast of what a function returning only calls through that slot returns
 // (hiredis's hi_malloc) is tagged where it is linked in.
 inline constexpr const char* kHeapTypesSlotFlag = "__graft_slot.";
+inline std::string heap_types_slot_flag(std::string_view global, uint64_t offset) {
+  return std::string(kHeapTypesSlotFlag) + std::string(global) + "." + std::to_string(offset);
+}
+// Whether a symbol is one of those flags (a fresh function's or a slot's).
+constexpr bool heap_types_flag(std::string_view name) {
+  return name.substr(0, std::string_view(kHeapTypesFreshFlag).size()) == kHeapTypesFreshFlag ||
+         name.substr(0, std::string_view(kHeapTypesSlotFlag).size()) == kHeapTypesSlotFlag;
+}
 
 // A struct's ID: FNV-1a of graft-cc's name for it ("struct client") and its
 // shape (its size in bytes, then " NAME@BITS" for each member, its offset in

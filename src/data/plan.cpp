@@ -76,13 +76,9 @@ bool TypeComparison::convertible(int i, int j) const {
   if (i < 0 || j < 0) return i == j;
   const Type& a = old_.at(i);
   const Type& b = new_.at(j);
-  auto number = [](TypeKind k) {
-    return k == TypeKind::Signed || k == TypeKind::Unsigned || k == TypeKind::Bool || k == TypeKind::Enum ||
-           k == TypeKind::Float;
-  };
-  if (number(a.kind) && number(b.kind)) return (a.kind != TypeKind::Float || a.size <= 8) && (b.kind != TypeKind::Float || b.size <= 8);
-  if (const Member* m = sole_member(new_, j); m && number(a.kind)) return convertible(i, m->type);
-  if (const Member* m = sole_member(old_, i); m && number(b.kind)) return convertible(m->type, j);
+  if (numeric(a.kind) && numeric(b.kind)) return (a.kind != TypeKind::Float || a.size <= 8) && (b.kind != TypeKind::Float || b.size <= 8);
+  if (const Member* m = sole_member(new_, j); m && numeric(a.kind)) return convertible(i, m->type);
+  if (const Member* m = sole_member(old_, i); m && numeric(b.kind)) return convertible(m->type, j);
   if (a.kind != b.kind) return false;
   switch (a.kind) {
     case TypeKind::Pointer:
@@ -1123,7 +1119,8 @@ class Planner {
     static const std::vector<HeapType> kNone;
     // Nothing told by the tags yet (a union met later may be): not kept.
     if (std::none_of(untyped_.begin(), untyped_.end(), [](const UntypedMember& u) { return u.by_heap_type; }) &&
-        !arrays_by_heap_type() && !told_union_words_)
+        std::none_of(pointers_.begin(), pointers_.end(), [](const DeclaredPointer& p) { return p.by_tag; }) &&
+        !arrays_by_heap_type())
       return kNone;
     std::vector<HeapType>& out = told_.emplace();
     const auto& why = untagged_why();
@@ -1362,7 +1359,6 @@ class Planner {
     return ok();
   }
 
-  // A global that is itself an untyped word: a void * or an 8-byte integer.
   static std::string told_by_tags_note(const std::string& subject) {
     return fmt::format("{} is told at the commit by the heap's type tags: a value in a block tagged as a struct that "
                        "leads to a change is followed as it; every such struct is tagged wherever the heap holds one, "
@@ -1446,7 +1442,6 @@ class Planner {
       return true;
     };
     if (!words(m.type, m.offset, 0) || (out.empty() && union_untyped.empty())) return std::nullopt;
-    told_union_words_ = true;
     for (auto& u : union_untyped) {
       notes_.push_back(told_by_tags_note(u.name));
       untyped_.push_back(std::move(u));
@@ -1462,13 +1457,12 @@ class Planner {
     const Member* word = nullptr;
     for (const auto& m : t.members) {
       const Type& mt = old_.at(m.type);
-      const bool number = mt.kind == TypeKind::Signed || mt.kind == TypeKind::Unsigned || mt.kind == TypeKind::Float ||
-                          mt.kind == TypeKind::Bool || mt.kind == TypeKind::Enum;
       if (mt.kind == TypeKind::Pointer && mt.target < 0 && m.offset == 0 && !m.bit_size && !word) word = &m;
-      else if (!number) return nullptr;
+      else if (!numeric(mt.kind)) return nullptr;
     }
     return word;
   }
+  // A global that is itself an untyped word: a void * or an 8-byte integer.
   bool untyped_word(int type) const {
     const Type& t = old_.at(type);
     return (t.kind == TypeKind::Pointer && (t.target < 0 || old_.at(t.target).kind == TypeKind::Void)) ||
@@ -2204,7 +2198,6 @@ class Planner {
   std::optional<std::vector<std::string>> untagged_;     // untagged_why(), once
   std::optional<std::vector<HeapType>> told_;            // told_heap_types(), once
   std::optional<bool> arrays_told_;                      // arrays_by_heap_type(), once
-  bool told_union_words_ = false;                        // some DeclaredPointer::by_tag
   std::optional<std::vector<bool>> reaching_untyped_;    // for a union's void *, once
   std::optional<std::pair<int, std::string>> kernel_data_;  // kernel_data(), once
   std::map<std::string, std::vector<int>> aggregates_;  // indices_of: the complete structs and unions by name

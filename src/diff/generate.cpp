@@ -540,8 +540,7 @@ class Generator {
       // A heap type tag's flag (member_facts_format.h): set where the new build defines it, since the new
       // code's tags ask the new build's question. The running binary has it as a local symbol no patch
       // could resolve, so the patch carries the definition.
-      if (!thread_local_access && (target->name.starts_with(kHeapTypesFreshFlag) ||
-                                   target->name.starts_with(kHeapTypesSlotFlag))) {
+      if (!thread_local_access && heap_types_flag(target->name)) {
         if (new_.find(target->name)) {
           GRAFT_ASSIGN(symbol, define(target->name));
         } else {

@@ -17,6 +17,11 @@ namespace graft {
 
 enum class TypeKind : uint8_t { Void, Signed, Unsigned, Float, Bool, Enum, Pointer, Struct, Union, Array, Function, Unknown };
 const char* type_kind_name(TypeKind kind);
+// A number of some kind: an integer, a bool, an enum or a floating point value.
+inline bool numeric(TypeKind kind) {
+  return kind == TypeKind::Signed || kind == TypeKind::Unsigned || kind == TypeKind::Bool || kind == TypeKind::Enum ||
+         kind == TypeKind::Float;
+}
 
 struct Member {
   std::string name;          // "" for an anonymous struct or union member

@@ -822,60 +822,42 @@ std::optional<Step> step_into(const TypeTable& types, int type, uint64_t offset)
   return std::nullopt;
 }
 
-// What a typed pointer at `offset` in a value of `type` points to (a char *
-// member, an element of an array of pointers), or nullopt: no pointer ends
-// there, a void * (no type), or a union's member (which one is live, the
-// type does not say).
+// What the 8-byte word at `offset` in a value of `type` holds, by its type:
+// a typed pointer (a char * member, an element of an array of pointers:
+// `pointee` its target); an untyped one (a void *, or a union's word, whose
+// live member the type does not say: an address or garbage, a number there
+// having to equal one); a number (in a member of fewer than 8 bytes, a word
+// of numbers such as a char array's text, a double, or an 8-byte integer
+// the records show only numbers stored in, `numbers`:
+// DataPlan::number_members); or nothing a pointer ends at.
+struct WordAt {
+  enum class Kind { Other, Number, Typed, Untyped } kind = Kind::Other;
+  int pointee = -1;  // Typed: what it points to
+};
+WordAt word_at(const TypeTable& types, int type, uint64_t offset,
+               const std::set<std::pair<int, uint64_t>>* numbers = nullptr) {
+  using Kind = WordAt::Kind;
+  for (int depth = 0; depth < 32; ++depth) {
+    const Type& t = types.at(type);
+    if (t.kind == TypeKind::Union) return {Kind::Untyped};
+    if (t.kind == TypeKind::Pointer) {
+      if (offset != 0) return {};
+      return t.target >= 0 ? WordAt{Kind::Typed, t.target} : WordAt{Kind::Untyped};
+    }
+    if (t.kind == TypeKind::Float || (numeric(t.kind) && t.size < 8)) return {Kind::Number};
+    auto step = step_into(types, type, offset);
+    if (!step) return {};
+    if (numbers && step->member >= 0 && step->offset == 0 &&
+        numbers->count({type, t.members[static_cast<size_t>(step->member)].offset}))
+      return {Kind::Number};
+    type = step->type;
+    offset = step->offset;
+  }
+  return {};
+}
 std::optional<int> pointer_held_at(const TypeTable& types, int type, uint64_t offset) {
-  for (int depth = 0; depth < 32; ++depth) {
-    const Type& t = types.at(type);
-    if (t.kind == TypeKind::Pointer)
-      return offset == 0 && t.target >= 0 ? std::optional<int>(t.target) : std::nullopt;
-    if (t.kind == TypeKind::Union) return std::nullopt;
-    auto step = step_into(types, type, offset);
-    if (!step) return std::nullopt;
-    type = step->type;
-    offset = step->offset;
-  }
-  return std::nullopt;
-}
-
-// The element type of an array of bytes (char replid[41]) the 8-byte word at
-// `offset` in a value of `type` lies in, whole, or nullopt. Text holds no
-// address (one has two zero bytes on top), so a word there that equals one
-// is a pointer copied in, or garbage the array was never cleared of (a
-// client's replid, left from the heap's last use of its block): either way
-// it may follow what it points to, as a char * would.
-std::optional<int> byte_array_at(const TypeTable& types, int type, uint64_t offset) {
-  for (int depth = 0; depth < 32; ++depth) {
-    const Type& t = types.at(type);
-    if (t.kind == TypeKind::Union) return std::nullopt;
-    if (t.kind == TypeKind::Array && t.target >= 0 && types.at(t.target).size == 1 &&
-        types.at(t.target).kind != TypeKind::Struct && types.at(t.target).kind != TypeKind::Union)
-      return offset + 8 <= t.size ? std::optional<int>(t.target) : std::nullopt;
-    auto step = step_into(types, type, offset);
-    if (!step) return std::nullopt;
-    type = step->type;
-    offset = step->offset;
-  }
-  return std::nullopt;
-}
-
-// Whether the word at `offset` in a value of `type` is a void * member, or
-// in a union: an address or garbage (a union's other member a number that
-// would have to equal it), which may follow what it points to wherever the
-// new layout has one place for it.
-bool untyped_pointer_at(const TypeTable& types, int type, uint64_t offset) {
-  for (int depth = 0; depth < 32; ++depth) {
-    const Type& t = types.at(type);
-    if (t.kind == TypeKind::Union) return true;
-    if (t.kind == TypeKind::Pointer) return offset == 0 && t.target < 0;
-    auto step = step_into(types, type, offset);
-    if (!step) return false;
-    type = step->type;
-    offset = step->offset;
-  }
-  return false;
+  const WordAt held = word_at(types, type, offset);
+  return held.kind == WordAt::Kind::Typed ? std::optional<int>(held.pointee) : std::nullopt;
 }
 
 // Where `offset` falls in a value of `type`: ".cookie (void *)", "[3].next (struct node *)".
@@ -1195,26 +1177,7 @@ Result<std::map<uint64_t, uint64_t>> prepare_moves(const DataPlan& plan, const M
                        i.address, t->old_bytes, t->new_bytes, *t->room);
   };
 
-  // Words that hold no pointer by their type: in a member of fewer than 8
-  // bytes (a word of numbers), a double, or an integer the records show only
-  // numbers stored in (DataPlan::number_members).
   const std::set<std::pair<int, uint64_t>> numbers(plan.number_members.begin(), plan.number_members.end());
-  auto number_at = [&](int type, uint64_t offset) {
-    for (int depth = 0; depth < 32; ++depth) {
-      const Type& t = types.at(type);
-      if (t.kind == TypeKind::Union || t.kind == TypeKind::Pointer) return false;
-      if (t.kind == TypeKind::Float || ((t.kind == TypeKind::Signed || t.kind == TypeKind::Unsigned ||
-                                         t.kind == TypeKind::Enum || t.kind == TypeKind::Bool) && t.size < 8))
-        return true;
-      auto step = step_into(types, type, offset);
-      if (!step) return false;
-      if (step->member >= 0 && step->offset == 0 && numbers.count({type, t.members[static_cast<size_t>(step->member)].offset}))
-        return true;
-      type = step->type;
-      offset = step->offset;
-    }
-    return false;
-  };
 
   std::unordered_map<uint64_t, Target*> typed;  // slot -> the moving object its typed pointer points to
   for (const auto& r : traversal.references())
@@ -1236,13 +1199,13 @@ Result<std::map<uint64_t, uint64_t>> prepare_moves(const DataPlan& plan, const M
       if (!t) return ok();
       if (auto it = typed.find(slot); it != typed.end() && it->second == t) return ok();
       if (auto it = interior.find(slot); it != interior.end() && it->second == t) return ok();  // declared: it follows
-      if (number_at(region.type, at)) return ok();  // garbage that looks like an address
-      // A typed pointer of another type into it (a char * to its start or inside) follows as that type would.
-      std::optional<int> pointee = pointer_held_at(types, region.type, at);
-      if (!pointee) pointee = byte_array_at(types, region.type, at);
-      if (!pointee && untyped_pointer_at(types, region.type, at)) pointee = -1;  // to the one place it can be
-      if (pointee)
-        if (auto place = new_offset_in(plan, *t->instance, value, *pointee)) {
+      // A number that looks like an address is garbage a block's last use left (client.repldboff, replid). A
+      // typed pointer of another type into it (a char * to its start or inside) follows as that type would;
+      // an untyped one, to the one place the new layout has for it.
+      const WordAt held = word_at(types, region.type, at, &numbers);
+      if (held.kind == WordAt::Kind::Number) return ok();
+      if (held.kind != WordAt::Kind::Other)
+        if (auto place = new_offset_in(plan, *t->instance, value, held.pointee)) {
           inside.emplace_back(slot, t, *place);
           return ok();
         }

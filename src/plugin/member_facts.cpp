@@ -505,10 +505,9 @@ class Recorder {
         slot = here;
       }
       if (!all || !slot) continue;
-      const std::string where = slot->first->getName().str() + "\t" + std::to_string(slot->second);
-      slot_fresh_[function.getName().str()] = std::string(kHeapTypesSlotFlag) + slot->first->getName().str() + "." +
-                                              std::to_string(slot->second);
-      lines_.insert("slotfresh\t" + function.getName().str() + "\t" + where);
+      const std::string global = slot->first->getName().str();
+      slot_fresh_[function.getName().str()] = heap_types_slot_flag(global, static_cast<uint64_t>(slot->second));
+      lines_.insert("slotfresh\t" + function.getName().str() + "\t" + global + "\t" + std::to_string(slot->second));
     }
   }
   // A global's initializer: each allocator of malloc's family it holds as a
@@ -521,7 +520,7 @@ class Recorder {
       if (auto* f = llvm::dyn_cast<llvm::Function>(c->stripPointerCasts())) {
         if (malloc_family(f->getName())) {
           lines_.insert("slot\t" + global.getName().str() + "\t" + std::to_string(at) + "\t" + f->getName().str());
-          slot_flags_.insert(std::string(kHeapTypesSlotFlag) + global.getName().str() + "." + std::to_string(at));
+          slot_flags_.insert(heap_types_slot_flag(global.getName().str(), at));
         }
         return;
       }
